@@ -1,0 +1,83 @@
+#include "heap/mcache.h"
+
+#include "heap/error.h"
+
+namespace gcheap {
+
+MCache::MCache(MHeap* heap) : heap_(heap) {
+  for (auto& s : alloc_) s = &empty_mspan;
+}
+
+MCache::~MCache() { ReleaseAll(); }
+
+bool MCache::Refill(SpanClass spc) {
+  MSpan* s = alloc_[spc];
+  GC_DCHECK(s == &empty_mspan || s->alloc_count == s->nelems,
+            "refill of a span with free slots");
+  if (s != &empty_mspan) {
+    alloc_[spc] = &empty_mspan;
+    heap_->central(spc).UncacheSpan(s);
+  }
+  s = heap_->central(spc).CacheSpan();
+  if (s == nullptr) return false;
+  GC_DCHECK(s->alloc_count < s->nelems, "cached span has no free slot");
+  GC_DCHECK(s->sweepgen.load() == heap_->sweepgen() + 3,
+            "cached span must be swept and marked cached");
+  alloc_[spc] = s;
+  return true;
+}
+
+uintptr_t MCache::NextFree(SpanClass spc) {
+  MSpan* s = alloc_[spc];
+  size_t idx = s->NextFreeIndex();
+  if (idx == s->nelems) {
+    // The span is full (or this is empty_mspan): get a new one.
+    if (!Refill(spc)) return 0;
+    s = alloc_[spc];
+    idx = s->NextFreeIndex();
+  }
+  GC_DCHECK(idx < s->nelems, "refilled span is full");
+  s->alloc_count++;
+  return s->start + idx * s->elemsize;
+}
+
+void* MCache::AllocSmallSlow(SpanClass spc, size_t size) {
+  uintptr_t v = NextFree(spc);
+  if (v == 0) return nullptr;
+  MSpan* s = alloc_[spc];
+  if (s->needzero) memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  return reinterpret_cast<void*>(v);
+}
+
+void* MCache::AllocTinySlow(size_t size) {
+  if (size == 0) size = 1;
+  MSpan* s = alloc_[kTinySpanClass];
+  uintptr_t v = NextFreeFast(s);
+  if (v == 0) v = NextFree(kTinySpanClass);
+  if (v == 0) return nullptr;
+  auto* block = reinterpret_cast<uint64_t*>(v);
+  block[0] = 0;
+  block[1] = 0;
+  tiny_allocs_++;
+  // Keep whichever block has more room left (Go's rule).
+  if (size < tiny_offset_ || tiny_ == 0) {
+    tiny_ = v;
+    tiny_offset_ = size;
+  }
+  return block;
+}
+
+void MCache::ReleaseAll() {
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    MSpan* s = alloc_[spc];
+    if (s == &empty_mspan) continue;
+    alloc_[spc] = &empty_mspan;
+    heap_->central(static_cast<SpanClass>(spc)).UncacheSpan(s);
+  }
+  tiny_ = 0;
+  tiny_offset_ = 0;
+  heap_->AddTinyAllocs(tiny_allocs_);
+  tiny_allocs_ = 0;
+}
+
+}  // namespace gcheap

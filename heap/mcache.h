@@ -1,0 +1,121 @@
+// mcache.h: the per-thread allocation cache and the allocation fast paths.
+//
+// Each attached mutator thread owns one MCache (Go keeps one per P). It
+// holds one span per span class (alloc[136]) and a tiny block; only its
+// owner touches it, so the fast paths take no locks and make no calls:
+//
+//   tiny   (noscan, size < 16 B): bump inside the current 16-byte block,
+//          aligned to the request's natural alignment; a new block comes
+//          from the 16-byte noscan class.
+//   small  (size <= 32 KiB): size -> size class by table lookup, then the
+//          cached span's allocCache: count-trailing-zeros finds the next
+//          free slot. When the cache word is exhausted or the span is full,
+//          the out-of-line slow path refills from the mcentral.
+//   large  (> 32 KiB): straight to mheap (a span per object).
+//
+// Memory returned is zeroed: fresh pages are zero already (span.needzero
+// false), reused slots are cleared at allocation.
+//
+// Size 0 is treated as 1 byte, so every request gets a distinct object.
+// Sizes above kMaxAllocBytes fail with a size-overflow reason.
+//
+// Invariants: alloc[spc] is empty_mspan or a span with sweepgen h+3 whose
+// span class is spc; tiny != 0 implies tiny .. tiny+16 is a live 16-byte
+// block of this cache's tiny span class.
+#ifndef GCHEAP_HEAP_MCACHE_H_
+#define GCHEAP_HEAP_MCACHE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "heap/mheap.h"
+#include "heap/mspan.h"
+
+namespace gcheap {
+
+class MCache {
+ public:
+  explicit MCache(MHeap* heap);
+  ~MCache();
+  MCache(const MCache&) = delete;
+  MCache& operator=(const MCache&) = delete;
+
+  // Allocates `size` zeroed bytes; noscan objects hold no heap pointers.
+  // nullptr with LastError() set on failure.
+  GC_ALWAYS_INLINE void* Alloc(size_t size, bool noscan) {
+    if (GC_LIKELY(size <= kMaxSmallSize)) {
+      if (noscan && size < kTinySize) {
+        void* p = TinyFast(size);
+        if (GC_LIKELY(p != nullptr)) return p;
+        return AllocTinySlow(size);
+      }
+      SpanClass spc = MakeSpanClass(SizeToClass(size ? size : 1), noscan);
+      MSpan* s = alloc_[spc];
+      uintptr_t v = NextFreeFast(s);
+      if (GC_UNLIKELY(v == 0)) return AllocSmallSlow(spc, size);
+      if (s->needzero) memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+      return reinterpret_cast<void*>(v);
+    }
+    return heap_->AllocLarge(size, noscan);
+  }
+
+  // Returns every cached span to its mcentral and drops the tiny block
+  // (Go's releaseAll); the mcache stays usable.
+  void ReleaseAll();
+
+  MHeap* heap() const { return heap_; }
+  MSpan* cached_span(SpanClass spc) const { return alloc_[spc]; }
+
+ private:
+  // Go's nextFreeFast: the next free slot from the span's allocCache, or 0
+  // when the cache word is used up (the slow path reloads it).
+  GC_ALWAYS_INLINE static uintptr_t NextFreeFast(MSpan* s) {
+    uint64_t cache = s->alloc_cache;
+    if (cache == 0) return 0;
+    unsigned bit = __builtin_ctzll(cache);
+    size_t result = s->freeindex + bit;
+    if (result >= s->nelems) return 0;
+    size_t freeidx = result + 1;
+    if (freeidx % 64 == 0 && freeidx != s->nelems) return 0;
+    s->alloc_cache = (cache >> bit) >> 1;
+    s->freeindex = static_cast<uint16_t>(freeidx);
+    s->alloc_count++;
+    return s->start + result * s->elemsize;
+  }
+
+  GC_ALWAYS_INLINE void* TinyFast(size_t size) {
+    uintptr_t off = tiny_offset_;
+    if ((size & 7) == 0) {
+      off = AlignUp(off, 8);
+    } else if ((size & 3) == 0) {
+      off = AlignUp(off, 4);
+    } else if ((size & 1) == 0) {
+      off = AlignUp(off, 2);
+    }
+    if (size == 0) size = 1;
+    if (off + size <= kTinySize && tiny_ != 0) {
+      tiny_offset_ = off + size;
+      tiny_allocs_++;
+      return reinterpret_cast<void*>(tiny_ + off);
+    }
+    return nullptr;
+  }
+
+  GC_NOINLINE void* AllocTinySlow(size_t size);
+  GC_NOINLINE void* AllocSmallSlow(SpanClass spc, size_t size);
+  // Slow path of a small allocation: the next free slot of the cached span,
+  // refilling from the mcentral when it is full. 0 on failure.
+  uintptr_t NextFree(SpanClass spc);
+  bool Refill(SpanClass spc);
+
+  MSpan* alloc_[kNumSpanClasses];
+  uintptr_t tiny_ = 0;
+  uintptr_t tiny_offset_ = 0;
+  uint64_t tiny_allocs_ = 0;
+  MHeap* heap_;
+};
+
+}  // namespace gcheap
+
+#endif  // GCHEAP_HEAP_MCACHE_H_

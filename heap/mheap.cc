@@ -1,0 +1,416 @@
+#include "heap/mheap.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "heap/error.h"
+#include "heap/mcache.h"
+
+namespace gcheap {
+
+namespace {
+int BitsAllocIndex(size_t words) {
+  // words is 1..16; blocks are sized 1, 2, 4, 8, 16 words (per bitmap).
+  int i = 0;
+  while ((size_t{1} << i) < words) i++;
+  return i;
+}
+constexpr size_t kScavengeChunkPages = 64;  // 512 KiB per madvise
+constexpr size_t kMaxPoisonBytes = 1 << 20;
+}  // namespace
+
+MHeap::MHeap(const HeapOptions& opts)
+    : opts_(opts),
+      pages_(&index_),
+      span_alloc_(sizeof(MSpan)),
+      bits_alloc_{FixAlloc(2 * 8 * 1), FixAlloc(2 * 8 * 2), FixAlloc(2 * 8 * 4),
+                  FixAlloc(2 * 8 * 8), FixAlloc(2 * 8 * 16)} {
+  for (int i = 0; i < kNumSpanClasses; i++) {
+    central_[i].Init(this, static_cast<SpanClass>(i));
+  }
+}
+
+MHeap::~MHeap() = default;
+
+uint64_t* MHeap::AllocBits(size_t words) {
+  return static_cast<uint64_t*>(bits_alloc_[BitsAllocIndex(words)].Alloc());
+}
+
+void MHeap::FreeBits(uint64_t* bits, size_t words) {
+  bits_alloc_[BitsAllocIndex(words)].Free(bits);
+}
+
+void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
+                     bool needzero) {
+  int sizeclass = SizeClassOf(spc);
+  s->start = base;
+  s->npages = npages;
+  s->spanclass = spc;
+  s->needzero = needzero;
+  s->freeindex = 0;
+  s->alloc_count = 0;
+  s->next = nullptr;
+  if (sizeclass == 0) {
+    s->elemsize = npages * kPageSize;
+    s->nelems = 1;
+    s->div_magic = 0;  // every offset maps to object 0
+  } else {
+    s->elemsize = kClassToSize[sizeclass];
+    s->nelems = kClassToNElems[sizeclass];
+    s->div_magic = kClassToDivMagic[sizeclass];
+  }
+  s->limit = base + s->nelems * s->elemsize;
+  s->bitmap_words = (s->nelems + 63) / 64;
+  s->alloc_cache = ~uint64_t{0};
+  s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
+}
+
+void MHeap::ReclaimBeforeGrow(size_t npages) {
+  // Go's mheap.reclaim: before taking fresh pages, sweep until at least
+  // npages were swept or nothing is left, so a heap that has garbage waiting
+  // in unswept spans reuses it instead of growing.
+  size_t swept = 0;
+  while (swept < npages) {
+    size_t n = SweepOne();
+    if (n == 0) break;
+    swept += n;
+  }
+}
+
+MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc) {
+  if (!SweepDone()) ReclaimBeforeGrow(npages);
+  std::lock_guard<std::mutex> g(lock_);
+  if (opts_.hard_limit != 0 &&
+      (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
+    SetLastError(
+        "heap hard limit reached: %zu bytes in use, %zu requested, limit %zu",
+        in_use_pages_ * kPageSize, npages * kPageSize, opts_.hard_limit);
+    return nullptr;
+  }
+  PageAlloc::Run run = pages_.Alloc(npages);
+  if (run.base == 0) {
+    if (!pages_.Grow(npages)) {
+      SetLastError("out of memory: the OS refused to reserve %zu bytes",
+                   AlignUp(npages * kPageSize, kArenaBytes));
+      return nullptr;
+    }
+    run = pages_.Alloc(npages);
+    if (run.base == 0) {
+      SetLastError("out of memory: the OS refused to commit %zu bytes",
+                   npages * kPageSize);
+      return nullptr;
+    }
+  }
+  auto* s = static_cast<MSpan*>(span_alloc_.Alloc());
+  int sizeclass = SizeClassOf(spc);
+  size_t words = sizeclass == 0 ? 1 : (kClassToNElems[sizeclass] + 63) / 64;
+  uint64_t* bits = s ? AllocBits(words) : nullptr;
+  if (s == nullptr || bits == nullptr) {
+    if (s) span_alloc_.Free(s);
+    pages_.Free(run.base, npages);
+    SetLastError("out of memory for span metadata");
+    return nullptr;
+  }
+  new (s) MSpan();
+  InitSpan(s, run.base, npages, spc, run.needzero);
+  size_t block = size_t{1} << BitsAllocIndex(words);
+  s->alloc_bits = bits;
+  s->gcmark_bits = bits + block;
+  in_use_pages_ += npages;
+  // Publish: state first, then the page map (readers check state after
+  // loading the span pointer with acquire).
+  s->state.store(SpanState::kInUse, std::memory_order_release);
+  for (uintptr_t p = run.base, end = run.base + npages * kPageSize; p < end;) {
+    HeapArena* a = index_.Lookup(p);
+    size_t first = a->PageIndex(p);
+    size_t n = std::min<size_t>((end - p) / kPageSize, kPagesPerArena - first);
+    if (p == run.base) {
+      a->page_in_use[first / 64].fetch_or(uint64_t{1} << (first % 64),
+                                          std::memory_order_relaxed);
+    }
+    for (size_t i = 0; i < n; i++) {
+      a->spans[first + i].store(s, std::memory_order_release);
+    }
+    p += n * kPageSize;
+  }
+  return s;
+}
+
+void MHeap::FreeSpan(MSpan* s) {
+  std::lock_guard<std::mutex> g(lock_);
+  GC_CHECK(s->state.load(std::memory_order_relaxed) == SpanState::kInUse,
+           "freeing a span that is not in use");
+  uintptr_t base = s->start;
+  size_t npages = s->npages;
+  for (uintptr_t p = base, end = base + npages * kPageSize; p < end;) {
+    HeapArena* a = index_.Lookup(p);
+    size_t first = a->PageIndex(p);
+    size_t n = std::min<size_t>((end - p) / kPageSize, kPagesPerArena - first);
+    if (p == base) {
+      a->page_in_use[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
+                                           std::memory_order_relaxed);
+      a->page_marks[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
+                                          std::memory_order_relaxed);
+    }
+    for (size_t i = 0; i < n; i++) {
+      a->spans[first + i].store(nullptr, std::memory_order_release);
+    }
+    p += n * kPageSize;
+  }
+  if (kDebugBuild && npages * kPageSize <= kMaxPoisonBytes) {
+    // Debug builds poison freed memory so stale pointers read garbage.
+    // (Huge spans are skipped: poisoning would make them resident.)
+    memset(reinterpret_cast<void*>(base), kFreePoison, npages * kPageSize);
+  }
+  s->state.store(SpanState::kDead, std::memory_order_release);
+  pages_.Free(base, npages);
+  in_use_pages_ -= npages;
+  // The two bitmaps share one block; sweeping may have swapped them.
+  FreeBits(std::min(s->alloc_bits, s->gcmark_bits), s->bitmap_words);
+  span_alloc_.Free(s);
+}
+
+void* MHeap::AllocLarge(size_t size, bool noscan) {
+  if (size > kMaxAllocBytes) {
+    SetLastError("allocation size overflow: %zu bytes requested (max %zu)",
+                 size, kMaxAllocBytes);
+    return nullptr;
+  }
+  size_t npages = (size + kPageSize - 1) / kPageSize;
+  SpanClass spc = MakeSpanClass(0, noscan);
+  MSpan* s = AllocSpan(npages, spc);
+  if (s == nullptr) return nullptr;
+  s->freeindex = 1;
+  s->alloc_count = 1;
+  s->alloc_cache = 0;
+  if (s->needzero) memset(reinterpret_cast<void*>(s->start), 0, size);
+  large_nmalloc_.fetch_add(1, std::memory_order_relaxed);
+  heap_live_.fetch_add(static_cast<int64_t>(s->elemsize),
+                       std::memory_order_relaxed);
+  // Visible to the sweeper through its central's swept-full set.
+  central_[spc].FullSwept(sweepgen()).Push(s);
+  return reinterpret_cast<void*>(s->start);
+}
+
+MCache* MHeap::NewMCache() { return new MCache(this); }
+
+void MHeap::FreeMCache(MCache* c) { delete c; }
+
+void MHeap::AddSmallAlloc(int sizeclass, int64_t n) {
+  nmalloc_[sizeclass].fetch_add(static_cast<uint64_t>(n),
+                                std::memory_order_relaxed);
+  heap_live_.fetch_add(n * static_cast<int64_t>(kClassToSize[sizeclass]),
+                       std::memory_order_relaxed);
+}
+
+// ---- sweeping ---------------------------------------------------------------
+
+void MHeap::StartSweepCycle() {
+  GC_CHECK(SweepDone(), "a sweep cycle starts before the last one finished");
+  sweepgen_.fetch_add(2, std::memory_order_acq_rel);
+  sweep_cursor_.store(0, std::memory_order_relaxed);
+}
+
+bool MHeap::SweepSpan(MSpan* s, bool preserve) {
+  const uint32_t sg = sweepgen();
+  GC_DCHECK(s->sweepgen.load() == sg - 1, "sweeping a span we do not own");
+  GC_DCHECK(s->state.load() == SpanState::kInUse, "sweeping a dead span");
+  const size_t nelems = s->nelems;
+  const size_t nalloc = s->CountMarked();
+  // Slots allocated before this sweep: allocBits or below freeindex.
+  size_t nfreed = 0;
+  for (size_t i = 0; i < nelems; i++) {
+    if (!s->IsAllocated(i) || s->IsMarked(i)) continue;
+    nfreed++;
+    if (kDebugBuild && !s->is_large()) {
+      memset(reinterpret_cast<void*>(s->start + i * s->elemsize), kFreePoison,
+             s->elemsize);
+    }
+  }
+  GC_CHECK(nfreed + nalloc >= nalloc && nalloc <= nelems,
+           "mark count out of range");
+  if (kDebugBuild) {
+    // Every marked slot must have been allocated.
+    for (size_t i = 0; i < nelems; i++) {
+      GC_CHECK(!s->IsMarked(i) || s->IsAllocated(i),
+               "a free slot is marked");
+    }
+  }
+  // allocBits <- gcmarkBits; gcmarkBits <- zero.
+  std::swap(s->alloc_bits, s->gcmark_bits);
+  memset(s->gcmark_bits, 0, s->bitmap_words * sizeof(uint64_t));
+  s->alloc_count = static_cast<uint16_t>(nalloc);
+  s->freeindex = 0;
+  s->RefillAllocCache(0);
+  if (nfreed > 0) s->needzero = true;
+  {
+    HeapArena* a = index_.Lookup(s->start);
+    size_t first = a->PageIndex(s->start);
+    a->page_marks[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
+                                        std::memory_order_relaxed);
+  }
+  const int sizeclass = SizeClassOf(s->spanclass);
+  if (s->is_large()) {
+    if (nfreed) {
+      large_nfree_.fetch_add(1, std::memory_order_relaxed);
+      heap_live_.fetch_sub(static_cast<int64_t>(s->elemsize),
+                           std::memory_order_relaxed);
+    }
+  } else if (nfreed) {
+    nfree_[sizeclass].fetch_add(nfreed, std::memory_order_relaxed);
+    heap_live_.fetch_sub(
+        static_cast<int64_t>(nfreed * kClassToSize[sizeclass]),
+        std::memory_order_relaxed);
+  }
+  if (preserve) {
+    // The caller (mcentral.cacheSpan) keeps the span and sets its sweepgen.
+    return false;
+  }
+  if (nalloc == 0) {
+    s->sweepgen.store(sg, std::memory_order_release);
+    const bool large = s->is_large();
+    FreeSpan(s);
+    if (large && opts_.auto_scavenge) ScavengeToGoal();
+    return true;
+  }
+  s->sweepgen.store(sg, std::memory_order_release);
+  MCentral& c = central_[s->spanclass];
+  if (nalloc == nelems) {
+    c.FullSwept(sg).Push(s);
+  } else {
+    c.PartialSwept(sg).Push(s);
+  }
+  return false;
+}
+
+size_t MHeap::SweepOne() {
+  const uint32_t sg = sweepgen();
+  active_sweepers_.fetch_add(1, std::memory_order_acq_rel);
+  size_t swept = 0;
+  for (size_t i = sweep_cursor_.load(std::memory_order_relaxed);
+       i < kNumSpanClasses;) {
+    MCentral& c = central_[i];
+    MSpan* s = c.FullUnswept(sg).Pop();
+    if (s == nullptr) s = c.PartialUnswept(sg).Pop();
+    if (s == nullptr) {
+      // This class is done; move the shared cursor forward (monotonic).
+      size_t cur = i;
+      sweep_cursor_.compare_exchange_strong(cur, i + 1,
+                                            std::memory_order_relaxed);
+      i = std::max(i + 1, sweep_cursor_.load(std::memory_order_relaxed));
+      continue;
+    }
+    if (!TryAcquireSweep(s, sg)) continue;
+    swept = s->npages;
+    SweepSpan(s, /*preserve=*/false);
+    break;
+  }
+  active_sweepers_.fetch_sub(1, std::memory_order_acq_rel);
+  return swept;
+}
+
+bool MHeap::SweepDone() const {
+  if (sweep_cursor_.load(std::memory_order_acquire) < kNumSpanClasses) {
+    return false;
+  }
+  return active_sweepers_.load(std::memory_order_acquire) == 0;
+}
+
+void MHeap::FinishSweep() {
+  while (SweepOne() != 0) {
+  }
+  // Wait for sweepers that own a span right now (mcentral, other threads).
+  while (active_sweepers_.load(std::memory_order_acquire) != 0) {
+    std::this_thread::yield();
+  }
+  if (opts_.auto_scavenge) ScavengeToGoal();
+}
+
+// ---- scavenger --------------------------------------------------------------
+
+size_t MHeap::RetentionGoal() const {
+  std::lock_guard<std::mutex> g(lock_);
+  size_t in_use = in_use_pages_ * kPageSize;
+  return std::max(opts_.retain_min_bytes,
+                  static_cast<size_t>(in_use * opts_.retain_fraction));
+}
+
+size_t MHeap::Scavenge(size_t bytes) {
+  std::lock_guard<std::mutex> sg(scavenge_mu_);
+  size_t released = 0;
+  while (released < bytes) {
+    size_t want = std::min(kScavengeChunkPages,
+                           (bytes - released + kPageSize - 1) / kPageSize);
+    size_t n;
+    PageAlloc::Run run;
+    {
+      std::lock_guard<std::mutex> g(lock_);
+      run = pages_.TakeScavengeRun(want, &n);
+    }
+    if (n == 0) break;
+    // The run is out of the free set: nobody can allocate it while the
+    // system call runs without the lock.
+    SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
+    {
+      std::lock_guard<std::mutex> g(lock_);
+      pages_.ReturnScavenged(run.base, n);
+    }
+    released += n * kPageSize;
+  }
+  scavenged_total_.fetch_add(released, std::memory_order_relaxed);
+  return released;
+}
+
+size_t MHeap::ScavengeToGoal() {
+  size_t goal = RetentionGoal();
+  size_t retained;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    retained = pages_.retained_free_bytes();
+  }
+  if (retained <= goal) return 0;
+  return Scavenge(retained - goal);
+}
+
+// ---- statistics -------------------------------------------------------------
+
+HeapStats MHeap::ReadStats() const {
+  HeapStats st;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    st.reserved_bytes = pages_.reserved_bytes();
+    st.mapped_bytes = pages_.mapped_bytes();
+    st.released_bytes = pages_.released_bytes();
+    st.free_bytes = pages_.free_bytes();
+    st.in_use_bytes = in_use_pages_ * kPageSize;
+    st.arenas = pages_.arena_count();
+    st.meta_bytes = pages_.arena_count() * sizeof(HeapArena) +
+                    span_alloc_.sys_bytes();
+    for (const FixAlloc& f : bits_alloc_) st.meta_bytes += f.sys_bytes();
+  }
+  st.heap_live_bytes = static_cast<size_t>(
+      std::max<int64_t>(0, heap_live_.load(std::memory_order_relaxed)));
+  for (int c = 1; c < kNumSizeClasses; c++) {
+    st.by_class[c].nmalloc = nmalloc_[c].load(std::memory_order_relaxed);
+    st.by_class[c].nfree = nfree_[c].load(std::memory_order_relaxed);
+    st.nmalloc += st.by_class[c].nmalloc;
+    st.nfree += st.by_class[c].nfree;
+  }
+  st.large_nmalloc = large_nmalloc_.load(std::memory_order_relaxed);
+  st.large_nfree = large_nfree_.load(std::memory_order_relaxed);
+  st.by_class[0].nmalloc = st.large_nmalloc;
+  st.by_class[0].nfree = st.large_nfree;
+  st.nmalloc += st.large_nmalloc;
+  st.nfree += st.large_nfree;
+  st.tiny_allocs = tiny_allocs_.load(std::memory_order_relaxed);
+  st.scavenged_bytes_total = scavenged_total_.load(std::memory_order_relaxed);
+  return st;
+}
+
+void MHeap::VerifyPages() {
+  std::lock_guard<std::mutex> g(lock_);
+  pages_.Verify();
+}
+
+}  // namespace gcheap

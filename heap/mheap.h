@@ -1,0 +1,216 @@
+// mheap.h: the heap: arenas, the page allocator, the mcentrals, large
+// objects, sweeping state and the scavenger.
+//
+// One MHeap per gc_heap. Its lock (Go's mheap.lock) guards the page
+// allocator, span-struct allocation and the arena list. Everything on the
+// allocation fast path lives in the mcache and never touches this lock.
+//
+// Spans: AllocSpan takes npages from the page allocator (growing the heap by
+// whole arenas when needed), initializes an mspan, points every page's
+// spans[] entry at it, and sets the pageInUse bit of its first page.
+// FreeSpan undoes that and returns the pages, which coalesce with free
+// neighbours.
+//
+// Large objects (> 32 KiB) get a span of their own (size class 0, one
+// element) straight from here, and are recorded in mcentral[spc].full so the
+// sweeper finds them.
+//
+// Sweeping: StartSweepCycle advances sweepgen by 2; from then on every span
+// in the centrals is unswept. Spans are swept on demand by mcentral
+// (allocation), by SweepOne (a background sweeper or a test), and by
+// AllocSpan before it grows the heap (Go's reclaim). FinishSweep sweeps
+// whatever remains. Sweeping a span applies its gcmarkBits: unmarked slots
+// become free, empty spans return their pages.
+//
+// Limits: a hard limit on in-use span bytes makes AllocSpan fail with a
+// readable reason instead of growing past it.
+//
+// Scavenger: free pages that stay resident beyond a retention goal are
+// returned to the OS with madvise, highest addresses first, without holding
+// the lock during the system call.
+#ifndef GCHEAP_HEAP_MHEAP_H_
+#define GCHEAP_HEAP_MHEAP_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "heap/arena.h"
+#include "heap/fixalloc.h"
+#include "heap/mcentral.h"
+#include "heap/mspan.h"
+#include "heap/pagealloc.h"
+
+namespace gcheap {
+
+class MCache;
+
+struct HeapOptions {
+  // Maximum bytes of in-use spans (0 = unlimited).
+  size_t hard_limit = 0;
+  // The scavenger keeps at most max(retain_min_bytes, retain_fraction *
+  // in-use bytes) of free memory resident.
+  size_t retain_min_bytes = 16 << 20;
+  double retain_fraction = 0.10;
+  // Run the scavenger automatically after sweeping frees memory.
+  bool auto_scavenge = true;
+};
+
+// Where an address points inside the heap.
+struct ObjectRef {
+  MSpan* span = nullptr;
+  uintptr_t base = 0;
+  size_t index = 0;
+};
+
+struct SizeClassStats {
+  uint64_t nmalloc = 0;  // objects handed out (slots given to mcaches)
+  uint64_t nfree = 0;    // objects freed by sweeping
+};
+
+struct HeapStats {
+  size_t reserved_bytes = 0;   // address space of all arenas
+  size_t mapped_bytes = 0;     // committed arena memory
+  size_t released_bytes = 0;   // committed but returned to the OS
+  size_t in_use_bytes = 0;     // bytes of in-use spans
+  size_t free_bytes = 0;       // bytes of free pages (resident or not)
+  size_t heap_live_bytes = 0;  // allocated object bytes (slots in mcaches
+                               // count as allocated until released)
+  size_t meta_bytes = 0;       // arena metadata, span structs, bitmaps
+  uint64_t nmalloc = 0, nfree = 0;          // all objects
+  uint64_t large_nmalloc = 0, large_nfree = 0;
+  uint64_t tiny_allocs = 0;
+  size_t arenas = 0;
+  uint64_t scavenged_bytes_total = 0;  // ever returned to the OS
+  SizeClassStats by_class[kNumSizeClasses];
+};
+
+class MHeap {
+ public:
+  explicit MHeap(const HeapOptions& opts = {});
+  ~MHeap();
+  MHeap(const MHeap&) = delete;
+  MHeap& operator=(const MHeap&) = delete;
+
+  // ---- spans ----------------------------------------------------------------
+  // A new in-use span of npages for spanclass, or nullptr with LastError()
+  // set (hard limit, OS refusal). The span's sweepgen is the current one.
+  MSpan* AllocSpan(size_t npages, SpanClass spc);
+  void FreeSpan(MSpan* s);
+
+  // A large object of `size` bytes (> kMaxSmallSize): its own span, zeroed.
+  // nullptr with LastError() set on failure.
+  void* AllocLarge(size_t size, bool noscan);
+
+  // ---- object lookup --------------------------------------------------------
+  // Resolves any address to the object slot containing it (O(1): arena
+  // index, then the arena's spans[] entry). False for addresses outside the
+  // heap, in free pages, or in a span's tail waste. Does not check that the
+  // slot is allocated (see MSpan::IsAllocated).
+  GC_ALWAYS_INLINE bool FindObject(uintptr_t p, ObjectRef* out) const {
+    HeapArena* a = index_.Lookup(p);
+    if (a == nullptr) return false;
+    MSpan* s = a->SpanOf(p);
+    if (s == nullptr || s->state.load(std::memory_order_acquire) !=
+                            SpanState::kInUse) {
+      return false;
+    }
+    if (p < s->start || p >= s->limit) return false;
+    size_t i = s->ObjIndex(p);
+    out->span = s;
+    out->index = i;
+    out->base = s->start + i * s->elemsize;
+    return true;
+  }
+  HeapArena* ArenaOf(uintptr_t p) const { return index_.Lookup(p); }
+
+  // ---- mcaches --------------------------------------------------------------
+  MCache* NewMCache();
+  // Releases the mcache's spans and tiny block and frees it.
+  void FreeMCache(MCache* c);
+
+  MCentral& central(SpanClass spc) { return central_[spc]; }
+
+  // ---- sweeping -------------------------------------------------------------
+  uint32_t sweepgen() const { return sweepgen_.load(std::memory_order_acquire); }
+  // Begins a new sweep cycle: sweepgen += 2. Precondition: the previous
+  // cycle's sweep is finished and no mcache holds a span (callers flush
+  // mcaches first; a stale cached span is swept when it is uncached).
+  void StartSweepCycle();
+  // Sweeps one unswept span. Returns the number of pages swept, or 0 when no
+  // unswept span is left.
+  size_t SweepOne();
+  // Sweeps until every span is swept and no other sweeper is active.
+  void FinishSweep();
+  bool SweepDone() const;
+  // Sweeps span s, whose sweepgen the caller moved from h-2 to h-1.
+  // preserve=true (from mcentral) keeps the span for the caller; otherwise
+  // the span is freed if empty or placed on its central's swept set.
+  // Returns true if the span was freed.
+  bool SweepSpan(MSpan* s, bool preserve);
+  // Tries to take ownership of s for sweeping (h-2 -> h-1).
+  bool TryAcquireSweep(MSpan* s, uint32_t sg) {
+    uint32_t expect = sg - 2;
+    return s->sweepgen.compare_exchange_strong(expect, sg - 1,
+                                               std::memory_order_acq_rel);
+  }
+  std::atomic<int>& active_sweepers() { return active_sweepers_; }
+
+  // ---- scavenger ------------------------------------------------------------
+  // Returns up to `bytes` of free resident memory to the OS; returns the
+  // number of bytes released.
+  size_t Scavenge(size_t bytes);
+  // Releases free memory beyond the retention goal.
+  size_t ScavengeToGoal();
+  size_t RetentionGoal() const;
+
+  // ---- statistics -----------------------------------------------------------
+  HeapStats ReadStats() const;
+  std::atomic<int64_t>& heap_live() { return heap_live_; }
+  void AddSmallAlloc(int sizeclass, int64_t n);  // by mcache refill/release
+  void AddTinyAllocs(uint64_t n) {
+    tiny_allocs_.fetch_add(n, std::memory_order_relaxed);
+  }
+  const HeapOptions& options() const { return opts_; }
+  void set_hard_limit(size_t bytes) { opts_.hard_limit = bytes; }
+
+  // Debug check of page-allocator invariants (takes the lock).
+  void VerifyPages();
+
+ private:
+  friend class MCentral;
+  uint64_t* AllocBits(size_t words);
+  void FreeBits(uint64_t* bits, size_t words);
+  void InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
+                bool needzero);
+  void ReclaimBeforeGrow(size_t npages);
+
+  HeapOptions opts_;
+  mutable std::mutex lock_;
+  ArenaIndex index_;
+  PageAlloc pages_;
+  FixAlloc span_alloc_;
+  // Mark/alloc bitmaps, both halves in one block: 2 * words uint64_t, for
+  // words = 1, 2, 4, 8, 16.
+  FixAlloc bits_alloc_[5];
+  size_t in_use_pages_ = 0;
+
+  MCentral central_[kNumSpanClasses];
+
+  std::atomic<uint32_t> sweepgen_{0};
+  std::atomic<int> active_sweepers_{0};
+  std::atomic<size_t> sweep_cursor_{kNumSpanClasses};  // next span class SweepOne looks at
+
+  std::atomic<int64_t> heap_live_{0};
+  std::atomic<uint64_t> nmalloc_[kNumSizeClasses] = {};
+  std::atomic<uint64_t> nfree_[kNumSizeClasses] = {};
+  std::atomic<uint64_t> large_nmalloc_{0}, large_nfree_{0};
+  std::atomic<uint64_t> tiny_allocs_{0};
+  std::atomic<uint64_t> scavenged_total_{0};
+  std::mutex scavenge_mu_;  // one scavenger at a time
+};
+
+}  // namespace gcheap
+
+#endif  // GCHEAP_HEAP_MHEAP_H_
