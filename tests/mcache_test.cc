@@ -1,0 +1,228 @@
+// Tests for heap/mcache: the tiny, small and large paths, zeroing,
+// alignment, non-overlap of millions of live objects, and bad input.
+#include "heap/mcache.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "heap/error.h"
+#include "heap/mheap.h"
+#include "tests/heap_test_util.h"
+
+namespace gcheap {
+namespace {
+
+class MCacheTest : public ::testing::Test {
+ protected:
+  void TearDown() override { heap_.FreeMCache(c_); }
+  MHeap heap_;
+  MCache* c_ = heap_.NewMCache();
+};
+
+bool AllZero(const void* p, size_t n) {
+  auto* b = static_cast<const unsigned char*>(p);
+  return std::all_of(b, b + n, [](unsigned char x) { return x == 0; });
+}
+
+TEST_F(MCacheTest, EverySizeClassAllocatesInItsClass) {
+  for (int cls = 1; cls < kNumSizeClasses; cls++) {
+    for (bool noscan : {false, true}) {
+      size_t size = kClassToSize[cls];
+      void* p = c_->Alloc(size, noscan);
+      ASSERT_NE(p, nullptr) << "class " << cls;
+      ObjectRef r;
+      ASSERT_TRUE(heap_.FindObject(reinterpret_cast<uintptr_t>(p), &r));
+      if (noscan && size < kTinySize) {
+        // Tiny path: packed into a 16-byte noscan block.
+        EXPECT_EQ(r.span->spanclass, kTinySpanClass);
+      } else {
+        EXPECT_EQ(r.base, reinterpret_cast<uintptr_t>(p));
+        EXPECT_EQ(r.span->elemsize, size);
+        EXPECT_EQ(r.span->spanclass, MakeSpanClass(cls, noscan));
+      }
+      EXPECT_TRUE(AllZero(p, size));
+    }
+  }
+}
+
+TEST_F(MCacheTest, Alignment) {
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 200000; i++) {
+    size_t size = 1 + rng() % 4096;
+    bool noscan = rng() & 1;
+    auto p = reinterpret_cast<uintptr_t>(c_->Alloc(size, noscan));
+    ASSERT_NE(p, 0u);
+    if (noscan && size < kTinySize) {
+      // Tiny objects are aligned to the request's natural alignment.
+      size_t align = (size & 7) == 0 ? 8 : (size & 3) == 0 ? 4
+                                       : (size & 1) == 0 ? 2 : 1;
+      EXPECT_EQ(p % align, 0u) << size;
+      continue;
+    }
+    EXPECT_EQ(p % 8, 0u) << size;
+    size_t elem = kClassToSize[SizeToClass(size)];
+    // Objects are aligned to the largest power of two dividing the slot size
+    // (capped at the page size): 16 for every class that is a multiple of 16.
+    size_t align = std::min<size_t>(elem & -elem, kPageSize);
+    EXPECT_EQ(p % align, 0u) << size;
+  }
+}
+
+TEST_F(MCacheTest, MillionsOfLiveObjectsNeverOverlap) {
+  std::mt19937_64 rng(12345);
+  struct Obj {
+    uintptr_t p;
+    size_t size;
+  };
+  std::vector<Obj> objs;
+  const size_t kObjects = 2'000'000;
+  objs.reserve(kObjects);
+  for (size_t i = 0; i < kObjects; i++) {
+    size_t r = rng() % 100;
+    size_t size = r < 30   ? 1 + rng() % 15         // tiny candidates
+                  : r < 90 ? 16 + rng() % 240       // small
+                  : r < 99 ? 256 + rng() % 4096     // medium
+                           : 4096 + rng() % 28672;  // up to 32 KiB
+    bool noscan = rng() & 1;
+    void* p = c_->Alloc(size, noscan);
+    ASSERT_NE(p, nullptr);
+    // Stamp the first and last byte: a later overlapping object would be
+    // handed out zeroed and wipe the stamp.
+    auto* b = static_cast<unsigned char*>(p);
+    b[0] = static_cast<unsigned char>(i | 1);
+    b[size - 1] = static_cast<unsigned char>(i | 1);
+    objs.push_back({reinterpret_cast<uintptr_t>(p), size});
+  }
+  for (size_t i = 0; i < objs.size(); i++) {
+    auto* b = reinterpret_cast<unsigned char*>(objs[i].p);
+    ASSERT_EQ(b[0], static_cast<unsigned char>(i | 1));
+    ASSERT_EQ(b[objs[i].size - 1], static_cast<unsigned char>(i | 1));
+  }
+  std::sort(objs.begin(), objs.end(),
+            [](const Obj& a, const Obj& b) { return a.p < b.p; });
+  for (size_t i = 1; i < objs.size(); i++) {
+    ASSERT_LE(objs[i - 1].p + objs[i - 1].size, objs[i].p)
+        << "objects overlap at index " << i;
+  }
+}
+
+TEST_F(MCacheTest, TinyObjectsShareBlocks) {
+  std::vector<uintptr_t> ps;
+  for (int i = 0; i < 1000; i++) {
+    ps.push_back(reinterpret_cast<uintptr_t>(c_->Alloc(4, true)));
+  }
+  std::set<uintptr_t> blocks;
+  for (uintptr_t p : ps) blocks.insert(p & ~uintptr_t{15});
+  // Four 4-byte objects fit in each 16-byte block.
+  EXPECT_EQ(blocks.size(), 250u);
+  EXPECT_EQ(std::set<uintptr_t>(ps.begin(), ps.end()).size(), ps.size());
+}
+
+TEST_F(MCacheTest, ReusedSlotsComeBackZeroed) {
+  std::vector<void*> ps;
+  for (int i = 0; i < 5000; i++) {
+    void* p = c_->Alloc(48, false);
+    memset(p, 0xab, 48);
+    ps.push_back(p);
+  }
+  // Nothing marked: all die; the slots are reused and must read as zero.
+  SweepCycle(heap_, {c_});
+  std::set<void*> old(ps.begin(), ps.end());
+  size_t reused = 0;
+  for (int i = 0; i < 5000; i++) {
+    void* p = c_->Alloc(48, false);
+    ASSERT_TRUE(AllZero(p, 48));
+    reused += old.count(p);
+  }
+  EXPECT_GT(reused, 0u);
+}
+
+TEST_F(MCacheTest, LargeObjects) {
+  std::vector<std::pair<void*, size_t>> big;
+  for (size_t size : {size_t{32769}, size_t{65536}, size_t{100000},
+                      size_t{1} << 20, (size_t{1} << 24) + 3}) {
+    void* p = c_->Alloc(size, false);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kPageSize, 0u);
+    EXPECT_TRUE(AllZero(p, size));
+    memset(p, 0x5a, size);
+    ObjectRef r;
+    ASSERT_TRUE(heap_.FindObject(reinterpret_cast<uintptr_t>(p) + size - 1, &r));
+    EXPECT_EQ(r.base, reinterpret_cast<uintptr_t>(p));
+    EXPECT_TRUE(r.span->is_large());
+    EXPECT_GE(r.span->elemsize, size);
+    big.push_back({p, size});
+  }
+  HeapStats st = heap_.ReadStats();
+  EXPECT_EQ(st.large_nmalloc, 5u);
+  // Keep the 1 MiB one; the others die.
+  MarkObject(heap_, big[3].first);
+  SweepCycle(heap_, {c_});
+  st = heap_.ReadStats();
+  EXPECT_EQ(st.large_nfree, 4u);
+  ObjectRef r;
+  EXPECT_TRUE(heap_.FindObject(reinterpret_cast<uintptr_t>(big[3].first), &r));
+  EXPECT_FALSE(heap_.FindObject(reinterpret_cast<uintptr_t>(big[4].first), &r));
+  auto* b = static_cast<unsigned char*>(big[3].first);
+  EXPECT_EQ(b[0], 0x5a);
+  EXPECT_EQ(b[big[3].second - 1], 0x5a);
+}
+
+TEST_F(MCacheTest, SizeZeroGivesDistinctMinimalObjects) {
+  std::set<void*> seen;
+  for (bool noscan : {false, true}) {
+    for (int i = 0; i < 100; i++) {
+      void* p = c_->Alloc(0, noscan);
+      ASSERT_NE(p, nullptr);
+      EXPECT_TRUE(seen.insert(p).second) << "size 0 returned a duplicate";
+      ObjectRef r;
+      EXPECT_TRUE(heap_.FindObject(reinterpret_cast<uintptr_t>(p), &r));
+    }
+  }
+}
+
+TEST_F(MCacheTest, AbsurdSizesFailWithAReason) {
+  for (size_t size : {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - kPageSize,
+                      SIZE_MAX / 2, kMaxAllocBytes + 1}) {
+    ClearLastError();
+    EXPECT_EQ(c_->Alloc(size, false), nullptr) << size;
+    EXPECT_NE(std::string(LastError()).find("overflow"), std::string::npos)
+        << LastError();
+  }
+  // The heap is still fine afterwards.
+  EXPECT_NE(c_->Alloc(64, false), nullptr);
+}
+
+TEST(MCacheLimitTest, HardLimitFailsWithAReasonAndRecovers) {
+  HeapOptions opts;
+  opts.hard_limit = 32 << 20;
+  MHeap heap(opts);
+  MCache* c = heap.NewMCache();
+  std::vector<void*> big;
+  for (;;) {
+    void* p = c->Alloc(1 << 20, true);
+    if (p == nullptr) break;
+    big.push_back(p);
+    ASSERT_LE(big.size(), 64u) << "the hard limit was not enforced";
+  }
+  EXPECT_NE(std::string(LastError()).find("hard limit"), std::string::npos)
+      << LastError();
+  EXPECT_LE(heap.ReadStats().in_use_bytes, opts.hard_limit);
+  EXPECT_GE(big.size(), 28u);
+  // Small allocations also fail once no span can be added...
+  size_t small = 0;
+  while (c->Alloc(1024, false) != nullptr) small++;
+  EXPECT_LT(small * 1024, size_t{4} << 20);
+  // ...and succeed again after garbage is swept.
+  SweepCycle(heap, {c});
+  EXPECT_NE(c->Alloc(1 << 20, true), nullptr);
+  EXPECT_NE(c->Alloc(1024, false), nullptr);
+  heap.FreeMCache(c);
+}
+
+}  // namespace
+}  // namespace gcheap

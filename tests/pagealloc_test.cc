@@ -1,0 +1,154 @@
+// Tests for heap/pagealloc: address-ordered first fit, coalescing, huge
+// runs across arenas, and the scavenger's run selection.
+#include "heap/pagealloc.h"
+
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace gcheap {
+namespace {
+
+TEST(BitmapTest, NextSetAndClear) {
+  uint64_t bits[4] = {0, 0, 0, 0};
+  EXPECT_EQ(NextSetBit(bits, 256, 0), 256u);
+  SetBits(bits, 70, 100);
+  EXPECT_EQ(NextSetBit(bits, 256, 0), 70u);
+  EXPECT_EQ(NextClearBit(bits, 256, 70), 170u);
+  EXPECT_EQ(CountSet(bits, 0, 256), 100u);
+  EXPECT_TRUE(AllSet(bits, 70, 100));
+  EXPECT_FALSE(AllSet(bits, 69, 2));
+  ClearBits(bits, 100, 10);
+  EXPECT_EQ(NextClearBit(bits, 256, 70), 100u);
+  EXPECT_EQ(NextSetBit(bits, 256, 100), 110u);
+  EXPECT_EQ(CountSet(bits, 0, 256), 90u);
+}
+
+class PageAllocTest : public ::testing::Test {
+ protected:
+  ArenaIndex index_;
+  PageAlloc pages_{&index_};
+};
+
+TEST_F(PageAllocTest, EmptyHeapNeedsGrow) {
+  EXPECT_EQ(pages_.Alloc(1).base, 0u);
+  ASSERT_TRUE(pages_.Grow(1));
+  EXPECT_EQ(pages_.arena_count(), 1u);
+  EXPECT_NE(pages_.Alloc(1).base, 0u);
+  pages_.Verify();
+}
+
+TEST_F(PageAllocTest, AddressOrderedFirstFitAndCoalescing) {
+  ASSERT_TRUE(pages_.Grow(1));
+  uintptr_t a = pages_.Alloc(1).base;
+  uintptr_t b = pages_.Alloc(2).base;
+  uintptr_t c = pages_.Alloc(1).base;
+  ASSERT_NE(a, 0u);
+  EXPECT_EQ(a % kArenaBytes, 0u);
+  EXPECT_EQ(b, a + kPageSize);
+  EXPECT_EQ(c, a + 3 * kPageSize);
+  // Freeing a then b makes a 3-page hole at the bottom: a 3-page request
+  // lands there (coalesced), not above c.
+  pages_.Free(a, 1);
+  pages_.Free(b, 2);
+  EXPECT_EQ(pages_.Alloc(3).base, a);
+  pages_.Free(a, 3);
+  pages_.Free(c, 1);
+  pages_.Verify();
+  // Everything coalesced back into one arena-sized run.
+  EXPECT_EQ(pages_.Alloc(kPagesPerArena).base, a);
+  pages_.Verify();
+}
+
+TEST_F(PageAllocTest, FreshPagesAreCleanReusedPagesNeedZero) {
+  ASSERT_TRUE(pages_.Grow(1));
+  PageAlloc::Run r = pages_.Alloc(4);
+  EXPECT_FALSE(r.needzero);
+  pages_.Free(r.base, 4);
+  PageAlloc::Run again = pages_.Alloc(4);
+  EXPECT_EQ(again.base, r.base);
+  EXPECT_TRUE(again.needzero);
+}
+
+TEST_F(PageAllocTest, HugeRunSpansContiguousArenas) {
+  size_t n = kPagesPerArena * 2 + 5;
+  ASSERT_TRUE(pages_.Grow(n));
+  EXPECT_EQ(pages_.arena_count(), 3u);
+  PageAlloc::Run r = pages_.Alloc(n);
+  ASSERT_NE(r.base, 0u);
+  for (size_t off : {size_t{0}, kArenaBytes, 2 * kArenaBytes}) {
+    EXPECT_NE(index_.Lookup(r.base + off), nullptr);
+  }
+  // The rest of the last arena is still usable.
+  uintptr_t small = pages_.Alloc(1).base;
+  EXPECT_EQ(small, r.base + n * kPageSize);
+  pages_.Free(r.base, n);
+  pages_.Free(small, 1);
+  pages_.Verify();
+  EXPECT_EQ(pages_.free_bytes(), 3 * kArenaBytes);
+}
+
+TEST_F(PageAllocTest, RandomizedAgainstModel) {
+  ASSERT_TRUE(pages_.Grow(1));
+  std::mt19937_64 rng(42);
+  std::vector<std::pair<uintptr_t, size_t>> live;
+  std::vector<bool> used(kPagesPerArena, false);
+  uintptr_t base = pages_.first_arena()->base;
+  for (int step = 0; step < 20000; step++) {
+    if (live.empty() || rng() % 3 != 0) {
+      size_t n = 1 + rng() % 16;
+      PageAlloc::Run r = pages_.Alloc(n);
+      if (r.base == 0) continue;
+      size_t first = (r.base - base) / kPageSize;
+      // First fit: no lower run of n free pages existed.
+      for (size_t i = 0; i + n <= first; i++) {
+        bool all_free = true;
+        for (size_t k = i; k < i + n; k++) all_free &= !used[k];
+        ASSERT_FALSE(all_free) << "a lower fit existed at page " << i;
+      }
+      for (size_t k = first; k < first + n; k++) {
+        ASSERT_FALSE(used[k]) << "page handed out twice";
+        used[k] = true;
+      }
+      live.push_back({r.base, n});
+    } else {
+      size_t i = rng() % live.size();
+      auto [b, n] = live[i];
+      live[i] = live.back();
+      live.pop_back();
+      pages_.Free(b, n);
+      size_t first = (b - base) / kPageSize;
+      for (size_t k = first; k < first + n; k++) used[k] = false;
+    }
+    if (step % 1000 == 0) pages_.Verify();
+  }
+  pages_.Verify();
+}
+
+TEST_F(PageAllocTest, ScavengeTakesHighestDirtyRun) {
+  ASSERT_TRUE(pages_.Grow(1));
+  uintptr_t lo = pages_.Alloc(8).base;
+  uintptr_t hi = pages_.Alloc(8).base;
+  EXPECT_EQ(pages_.retained_free_bytes(), 0u);
+  pages_.Free(lo, 8);
+  pages_.Free(hi, 8);
+  EXPECT_EQ(pages_.retained_free_bytes(), 16 * kPageSize);
+  const size_t released0 = pages_.released_bytes();
+  size_t n;
+  PageAlloc::Run r = pages_.TakeScavengeRun(4, &n);
+  EXPECT_EQ(n, 4u);
+  EXPECT_EQ(r.base, hi + 4 * kPageSize);  // the top of the highest run
+  pages_.ReturnScavenged(r.base, n);
+  EXPECT_EQ(pages_.retained_free_bytes(), 12 * kPageSize);
+  EXPECT_EQ(pages_.released_bytes(), released0 + 4 * kPageSize);
+  pages_.Verify();
+  // Reusing scavenged pages needs no zeroing; reusing dirty ones does.
+  PageAlloc::Run again = pages_.Alloc(16);
+  EXPECT_EQ(again.base, lo);
+  EXPECT_TRUE(again.needzero);
+  EXPECT_EQ(pages_.released_bytes(), released0);
+}
+
+}  // namespace
+}  // namespace gcheap
