@@ -21,8 +21,6 @@ bool MCache::Refill(SpanClass spc) {
   s = heap_->central(spc).CacheSpan();
   if (s == nullptr) return false;
   GC_DCHECK(s->alloc_count < s->nelems, "cached span has no free slot");
-  GC_DCHECK(s->sweepgen.load() == heap_->sweepgen() + 3,
-            "cached span must be swept and marked cached");
   alloc_[spc] = s;
   return true;
 }

@@ -11,46 +11,38 @@ constexpr int kSweepBudget = 100;
 }  // namespace
 
 MSpan* MCentral::CacheSpan() {
-  const uint32_t sg = heap_->sweepgen();
+  // The locker pins sweepgen for the whole operation (see MHeap).
+  MHeap::SweepLocker locker(heap_);
+  const uint32_t sg = locker.sweepgen();
   MSpan* s = PartialSwept(sg).Pop();
-  if (s != nullptr) goto havespan;
-
-  {
+  if (s == nullptr) {
     int budget = kSweepBudget;
-    heap_->active_sweepers().fetch_add(1, std::memory_order_acq_rel);
     // Unswept spans that had free slots: sweep and use.
-    for (; budget > 0; budget--) {
+    for (; budget > 0 && s == nullptr; budget--) {
       s = PartialUnswept(sg).Pop();
       if (s == nullptr) break;
-      if (heap_->TryAcquireSweep(s, sg)) {
-        heap_->SweepSpan(s, /*preserve=*/true);
-        heap_->active_sweepers().fetch_sub(1, std::memory_order_acq_rel);
-        goto havespan;
-      }
-      // Every sweeper pops a span before it claims it, so a span on an
-      // unswept set is always claimable.
-      GC_DCHECK(false, "span on an unswept set is not claimable");
+      heap_->ClaimForSweep(s, sg);
+      heap_->SweepSpan(s, /*preserve=*/true, sg);
     }
     // Unswept spans that were full: sweeping may free slots.
-    for (; budget > 0; budget--) {
-      s = FullUnswept(sg).Pop();
-      if (s == nullptr) break;
-      if (heap_->TryAcquireSweep(s, sg)) {
-        heap_->SweepSpan(s, /*preserve=*/true);
-        if (s->alloc_count < s->nelems) {
-          heap_->active_sweepers().fetch_sub(1, std::memory_order_acq_rel);
-          goto havespan;
-        }
-        FullSwept(sg).Push(s);
+    for (; budget > 0 && s == nullptr; budget--) {
+      MSpan* f = FullUnswept(sg).Pop();
+      if (f == nullptr) break;
+      heap_->ClaimForSweep(f, sg);
+      heap_->SweepSpan(f, /*preserve=*/true, sg);
+      if (f->alloc_count < f->nelems) {
+        s = f;
+      } else {
+        f->sweepgen.store(sg, std::memory_order_release);
+        FullSwept(sg).Push(f);
       }
     }
-    heap_->active_sweepers().fetch_sub(1, std::memory_order_acq_rel);
   }
-
-  s = Grow();
-  if (s == nullptr) return nullptr;
-
-havespan:
+  if (s == nullptr) {
+    s = heap_->AllocSpan(kClassToNPages[SizeClassOf(spanclass_)], spanclass_,
+                         sg);
+    if (s == nullptr) return nullptr;
+  }
   GC_DCHECK(s->alloc_count < s->nelems, "span from cacheSpan is full");
   // Count the free slots as allocated now; UncacheSpan gives back what the
   // mcache did not use. Keeps counters off the allocation fast path.
@@ -65,7 +57,8 @@ havespan:
 
 void MCentral::UncacheSpan(MSpan* s) {
   GC_DCHECK(s->alloc_count <= s->nelems, "alloc_count overflow");
-  const uint32_t sg = heap_->sweepgen();
+  MHeap::SweepLocker locker(heap_);
+  const uint32_t sg = locker.sweepgen();
   const uint32_t ssg = s->sweepgen.load(std::memory_order_acquire);
   GC_CHECK(ssg == sg + 1 || ssg == sg + 3, "uncaching a span not cached");
   // Give back the slots counted at cacheSpan that were not used.
@@ -73,11 +66,9 @@ void MCentral::UncacheSpan(MSpan* s) {
                        -static_cast<int64_t>(s->nelems - s->alloc_count));
   if (ssg == sg + 1) {
     // Cached before this sweep began: it still needs sweeping. Only this
-    // thread can reach it, so ownership is ours.
+    // thread can reach it, so it is ours to sweep.
     s->sweepgen.store(sg - 1, std::memory_order_release);
-    heap_->active_sweepers().fetch_add(1, std::memory_order_acq_rel);
-    heap_->SweepSpan(s, /*preserve=*/false);
-    heap_->active_sweepers().fetch_sub(1, std::memory_order_acq_rel);
+    heap_->SweepSpan(s, /*preserve=*/false, sg);
     return;
   }
   s->sweepgen.store(sg, std::memory_order_release);
@@ -86,12 +77,6 @@ void MCentral::UncacheSpan(MSpan* s) {
   } else {
     FullSwept(sg).Push(s);
   }
-}
-
-MSpan* MCentral::Grow() {
-  int sizeclass = SizeClassOf(spanclass_);
-  MSpan* s = heap_->AllocSpan(kClassToNPages[sizeclass], spanclass_);
-  return s;
 }
 
 }  // namespace gcheap

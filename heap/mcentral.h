@@ -85,8 +85,6 @@ class alignas(64) MCentral {
   SpanClass spanclass() const { return spanclass_; }
 
  private:
-  MSpan* Grow();
-
   MHeap* heap_ = nullptr;
   SpanClass spanclass_ = 0;
   SpanSet partial_[2];

@@ -42,7 +42,7 @@ void MHeap::FreeBits(uint64_t* bits, size_t words) {
 }
 
 void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
-                     bool needzero) {
+                     bool needzero, uint32_t sg) {
   int sizeclass = SizeClassOf(spc);
   s->start = base;
   s->npages = npages;
@@ -63,7 +63,7 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   s->limit = base + s->nelems * s->elemsize;
   s->bitmap_words = (s->nelems + 63) / 64;
   s->alloc_cache = ~uint64_t{0};
-  s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
+  s->sweepgen.store(sg, std::memory_order_relaxed);
 }
 
 void MHeap::ReclaimBeforeGrow(size_t npages) {
@@ -78,7 +78,7 @@ void MHeap::ReclaimBeforeGrow(size_t npages) {
   }
 }
 
-MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc) {
+MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg) {
   if (!SweepDone()) ReclaimBeforeGrow(npages);
   std::lock_guard<std::mutex> g(lock_);
   if (opts_.hard_limit != 0 &&
@@ -113,7 +113,7 @@ MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc) {
     return nullptr;
   }
   new (s) MSpan();
-  InitSpan(s, run.base, npages, spc, run.needzero);
+  InitSpan(s, run.base, npages, spc, run.needzero, sg);
   size_t block = size_t{1} << BitsAllocIndex(words);
   s->alloc_bits = bits;
   s->gcmark_bits = bits + block;
@@ -179,7 +179,8 @@ void* MHeap::AllocLarge(size_t size, bool noscan) {
   }
   size_t npages = (size + kPageSize - 1) / kPageSize;
   SpanClass spc = MakeSpanClass(0, noscan);
-  MSpan* s = AllocSpan(npages, spc);
+  SweepLocker locker(this);
+  MSpan* s = AllocSpan(npages, spc, locker.sweepgen());
   if (s == nullptr) return nullptr;
   s->freeindex = 1;
   s->alloc_count = 1;
@@ -189,7 +190,7 @@ void* MHeap::AllocLarge(size_t size, bool noscan) {
   heap_live_.fetch_add(static_cast<int64_t>(s->elemsize),
                        std::memory_order_relaxed);
   // Visible to the sweeper through its central's swept-full set.
-  central_[spc].FullSwept(sweepgen()).Push(s);
+  central_[spc].FullSwept(locker.sweepgen()).Push(s);
   return reinterpret_cast<void*>(s->start);
 }
 
@@ -207,13 +208,24 @@ void MHeap::AddSmallAlloc(int sizeclass, int64_t n) {
 // ---- sweeping ---------------------------------------------------------------
 
 void MHeap::StartSweepCycle() {
-  GC_CHECK(SweepDone(), "a sweep cycle starts before the last one finished");
-  sweepgen_.fetch_add(2, std::memory_order_acq_rel);
-  sweep_cursor_.store(0, std::memory_order_relaxed);
+  for (;;) {
+    FinishSweep();
+    uint64_t state = sweep_state_.load(std::memory_order_acquire);
+    if ((state & 0xffffffffu) != 0 || !SweepDone()) {
+      std::this_thread::yield();
+      continue;
+    }
+    // Only succeeds while no locker is held (the low half is zero).
+    uint64_t next = (((state >> 32) + 2) << 32);
+    if (sweep_state_.compare_exchange_weak(state, next,
+                                           std::memory_order_acq_rel)) {
+      break;
+    }
+  }
+  sweep_cursor_.store(0, std::memory_order_release);
 }
 
-bool MHeap::SweepSpan(MSpan* s, bool preserve) {
-  const uint32_t sg = sweepgen();
+bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   GC_DCHECK(s->sweepgen.load() == sg - 1, "sweeping a span we do not own");
   GC_DCHECK(s->state.load() == SpanState::kInUse, "sweeping a dead span");
   const size_t nelems = s->nelems;
@@ -285,10 +297,9 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve) {
 }
 
 size_t MHeap::SweepOne() {
-  const uint32_t sg = sweepgen();
-  active_sweepers_.fetch_add(1, std::memory_order_acq_rel);
-  size_t swept = 0;
-  for (size_t i = sweep_cursor_.load(std::memory_order_relaxed);
+  SweepLocker locker(this);
+  const uint32_t sg = locker.sweepgen();
+  for (size_t i = sweep_cursor_.load(std::memory_order_acquire);
        i < kNumSpanClasses;) {
     MCentral& c = central_[i];
     MSpan* s = c.FullUnswept(sg).Pop();
@@ -297,32 +308,26 @@ size_t MHeap::SweepOne() {
       // This class is done; move the shared cursor forward (monotonic).
       size_t cur = i;
       sweep_cursor_.compare_exchange_strong(cur, i + 1,
-                                            std::memory_order_relaxed);
-      i = std::max(i + 1, sweep_cursor_.load(std::memory_order_relaxed));
+                                            std::memory_order_acq_rel);
+      i = std::max(i + 1, sweep_cursor_.load(std::memory_order_acquire));
       continue;
     }
-    if (!TryAcquireSweep(s, sg)) continue;
-    swept = s->npages;
-    SweepSpan(s, /*preserve=*/false);
-    break;
+    ClaimForSweep(s, sg);
+    size_t npages = s->npages;
+    SweepSpan(s, /*preserve=*/false, sg);
+    return npages;
   }
-  active_sweepers_.fetch_sub(1, std::memory_order_acq_rel);
-  return swept;
+  return 0;
 }
 
 bool MHeap::SweepDone() const {
-  if (sweep_cursor_.load(std::memory_order_acquire) < kNumSpanClasses) {
-    return false;
-  }
-  return active_sweepers_.load(std::memory_order_acquire) == 0;
+  // All unswept sets were drained. A span being swept right now is covered
+  // by its sweeper's locker, which StartSweepCycle waits for.
+  return sweep_cursor_.load(std::memory_order_acquire) >= kNumSpanClasses;
 }
 
 void MHeap::FinishSweep() {
   while (SweepOne() != 0) {
-  }
-  // Wait for sweepers that own a span right now (mcentral, other threads).
-  while (active_sweepers_.load(std::memory_order_acquire) != 0) {
-    std::this_thread::yield();
   }
   if (opts_.auto_scavenge) ScavengeToGoal();
 }

@@ -95,8 +95,9 @@ class MHeap {
 
   // ---- spans ----------------------------------------------------------------
   // A new in-use span of npages for spanclass, or nullptr with LastError()
-  // set (hard limit, OS refusal). The span's sweepgen is the current one.
-  MSpan* AllocSpan(size_t npages, SpanClass spc);
+  // set (hard limit, OS refusal). The caller holds a SweepLocker whose
+  // sweepgen `sg` the span gets.
+  MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg);
   void FreeSpan(MSpan* s);
 
   // A large object of `size` bytes (> kMaxSmallSize): its own span, zeroed.
@@ -133,29 +134,57 @@ class MHeap {
   MCentral& central(SpanClass spc) { return central_[spc]; }
 
   // ---- sweeping -------------------------------------------------------------
-  uint32_t sweepgen() const { return sweepgen_.load(std::memory_order_acquire); }
-  // Begins a new sweep cycle: sweepgen += 2. Precondition: the previous
-  // cycle's sweep is finished and no mcache holds a span (callers flush
-  // mcaches first; a stale cached span is swept when it is uncached).
+  // sweepgen and the number of active sweep lockers share one atomic word
+  // (sweepgen << 32 | lockers), so taking a locker reads the sweepgen and
+  // registers in a single atomic step, and StartSweepCycle can only advance
+  // sweepgen when no locker is held. Every operation that reads sweepgen to
+  // choose a span set, or sweeps, holds a locker for its whole duration:
+  // mcentral.cacheSpan/uncacheSpan, SweepOne, large allocation.
+  class SweepLocker {
+   public:
+    explicit SweepLocker(MHeap* h)
+        : heap_(h),
+          sg_(static_cast<uint32_t>(
+              h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {}
+    ~SweepLocker() { heap_->sweep_state_.fetch_sub(1, std::memory_order_acq_rel); }
+    SweepLocker(const SweepLocker&) = delete;
+    SweepLocker& operator=(const SweepLocker&) = delete;
+    uint32_t sweepgen() const { return sg_; }
+
+   private:
+    MHeap* heap_;
+    uint32_t sg_;
+  };
+
+  uint32_t sweepgen() const {
+    return static_cast<uint32_t>(
+        sweep_state_.load(std::memory_order_acquire) >> 32);
+  }
+  // Begins a new sweep cycle: sweepgen += 2, which makes every span in the
+  // centrals unswept. Waits for the previous cycle's sweep to finish and
+  // for every sweep locker to be released. Precondition: the collector's
+  // marks are final; mcaches should be flushed (a span still cached becomes
+  // stale, h+1, and is swept when it is uncached).
   void StartSweepCycle();
   // Sweeps one unswept span. Returns the number of pages swept, or 0 when no
   // unswept span is left.
   size_t SweepOne();
-  // Sweeps until every span is swept and no other sweeper is active.
+  // Sweeps until every span is swept and no sweeper is active.
   void FinishSweep();
   bool SweepDone() const;
-  // Sweeps span s, whose sweepgen the caller moved from h-2 to h-1.
-  // preserve=true (from mcentral) keeps the span for the caller; otherwise
-  // the span is freed if empty or placed on its central's swept set.
-  // Returns true if the span was freed.
-  bool SweepSpan(MSpan* s, bool preserve);
-  // Tries to take ownership of s for sweeping (h-2 -> h-1).
-  bool TryAcquireSweep(MSpan* s, uint32_t sg) {
+  // Sweeps span s, which the caller claimed for sweeping (h-2 -> h-1) under
+  // a locker with sweepgen sg. preserve=true (mcentral) keeps the span for
+  // the caller; otherwise the span is freed if empty or placed on its
+  // central's swept set. Returns true if the span was freed.
+  bool SweepSpan(MSpan* s, bool preserve, uint32_t sg);
+  // Claims s for sweeping (h-2 -> h-1). Every sweeper pops a span from an
+  // unswept set before claiming it, so failure means a broken invariant.
+  void ClaimForSweep(MSpan* s, uint32_t sg) {
     uint32_t expect = sg - 2;
-    return s->sweepgen.compare_exchange_strong(expect, sg - 1,
-                                               std::memory_order_acq_rel);
+    bool ok = s->sweepgen.compare_exchange_strong(expect, sg - 1,
+                                                  std::memory_order_acq_rel);
+    GC_CHECK(ok, "span on an unswept set does not need sweeping");
   }
-  std::atomic<int>& active_sweepers() { return active_sweepers_; }
 
   // ---- scavenger ------------------------------------------------------------
   // Returns up to `bytes` of free resident memory to the OS; returns the
@@ -175,6 +204,24 @@ class MHeap {
   const HeapOptions& options() const { return opts_; }
   void set_hard_limit(size_t bytes) { opts_.hard_limit = bytes; }
 
+  // Calls f(MSpan*) for every in-use span, in address order, found through
+  // the arenas' pageInUse bitmaps (Go's allspans walk). Takes the heap lock:
+  // f must not allocate or free spans.
+  template <typename F>
+  void ForEachSpan(F f) const {
+    std::lock_guard<std::mutex> g(lock_);
+    for (HeapArena* a = pages_.first_arena(); a != nullptr; a = a->next) {
+      for (size_t w = 0; w < kPageWordsPerArena; w++) {
+        uint64_t bits = a->page_in_use[w].load(std::memory_order_relaxed);
+        while (bits != 0) {
+          size_t page = w * 64 + __builtin_ctzll(bits);
+          bits &= bits - 1;
+          f(a->spans[page].load(std::memory_order_relaxed));
+        }
+      }
+    }
+  }
+
   // Debug check of page-allocator invariants (takes the lock).
   void VerifyPages();
 
@@ -183,7 +230,7 @@ class MHeap {
   uint64_t* AllocBits(size_t words);
   void FreeBits(uint64_t* bits, size_t words);
   void InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
-                bool needzero);
+                bool needzero, uint32_t sg);
   void ReclaimBeforeGrow(size_t npages);
 
   HeapOptions opts_;
@@ -198,8 +245,7 @@ class MHeap {
 
   MCentral central_[kNumSpanClasses];
 
-  std::atomic<uint32_t> sweepgen_{0};
-  std::atomic<int> active_sweepers_{0};
+  std::atomic<uint64_t> sweep_state_{0};  // sweepgen << 32 | lockers
   std::atomic<size_t> sweep_cursor_{kNumSpanClasses};  // next span class SweepOne looks at
 
   std::atomic<int64_t> heap_live_{0};

@@ -196,6 +196,19 @@ TEST(SweepConcurrencyTest, ThreadsAllocateAndSweepAtOnce) {
   heap.FinishSweep();
   EXPECT_EQ(failures.load(), 0);
   heap.VerifyPages();
+  // Regression: a sweeper racing with StartSweepCycle once popped spans from
+  // the wrong set and lost them. With nothing marked, every span must come
+  // back: no span may be left in use.
+  std::thread racer([&] {
+    for (int i = 0; i < 2000; i++) heap.SweepOne();
+  });
+  for (int i = 0; i < 50; i++) SweepCycle(heap, caches);
+  racer.join();
+  heap.FinishSweep();
+  size_t spans_left = 0;
+  heap.ForEachSpan([&](MSpan*) { spans_left++; });
+  EXPECT_EQ(spans_left, 0u);
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, 0u);
   for (MCache* c : caches) heap.FreeMCache(c);
 }
 

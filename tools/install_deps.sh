@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build needs, only those missing.
+# Idempotent: when everything is installed it does nothing (no apt-get update).
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap          # Bazel 4.2, used fully offline
+  g++ clang libclang-rt-14-dev  # compilers; clang's sanitizer runtimes
+  libabsl-dev              # Abseil
+  libgtest-dev libgmock-dev  # GoogleTest
+  libbenchmark-dev         # Google Benchmark
+  libgc-dev                # Boehm GC (differential tests, benchmark anchor)
+  libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev  # malloc anchors
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "install_deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "install_deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

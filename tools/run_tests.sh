@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs missing Debian packages, then runs
+# every test under the optimized build and, in CI mode (CI=true, or --full),
+# under AddressSanitizer+UBSan and ThreadSanitizer as well.
+#
+# Prints one line per configuration and, last, "N passed, N failed" counting
+# individual test cases (GoogleTest cases from each target's test.xml; a
+# target that fails to build or crashes without a report counts as one
+# failure). Exits non-zero if anything failed or did not build.
+#
+# Usage: tools/run_tests.sh [--full] [extra bazel test args...]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+full=0
+if [[ "${CI:-}" == "true" ]]; then full=1; fi
+if [[ "${1:-}" == "--full" ]]; then full=1; shift; fi
+
+tools/install_deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+configs=("opt")
+if ((full)); then configs+=("asan-ubsan" "tsan"); fi
+
+total_pass=0
+total_fail=0
+status=0
+for cfg in "${configs[@]}"; do
+  flags=()
+  [[ "$cfg" != "opt" ]] && flags+=("--config=$cfg")
+  log=$(mktemp)
+  bazel test "${flags[@]}" --test_output=errors --keep_going //... "$@" \
+    </dev/null 2>&1 | tee "$log" | grep -E '^(//|FAIL|ERROR|Executed)' || true
+  rc=${PIPESTATUS[0]}
+  testlogs=$(bazel info "${flags[@]}" bazel-testlogs 2>/dev/null)
+  pass=0
+  fail=0
+  # Targets bazel reports: PASSED/FAILED/TIMEOUT/NO STATUS/FAILED TO BUILD.
+  while read -r target result; do
+    xml="$testlogs/${target#//}"
+    xml="${xml/://}/test.xml"
+    if [[ "$result" == PASSED* || "$result" == FAILED* ]] && [[ -f "$xml" ]] &&
+       [[ "$result" != "FAILED TO BUILD"* ]]; then
+      # The first <testsuites ...> element carries the totals.
+      line=$(grep -m1 -o '<testsuites [^>]*>' "$xml")
+      t=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$line")
+      f=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$line")
+      e=$(sed -n 's/.* errors="\([0-9]*\)".*/\1/p' <<<"$line")
+      t=${t:-0}; f=${f:-0}; e=${e:-0}
+      if [[ "$result" == FAILED* ]] && ((f + e == 0)); then
+        # Crashed or exited non-zero outside a test case.
+        f=1
+      fi
+      pass=$((pass + t - f - e))
+      fail=$((fail + f + e))
+    else
+      fail=$((fail + 1))
+    fi
+  done < <(grep -E '^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY)' "$log" |
+             sed -E 's/^(\/\/[^ ]+) +(\(cached\) )?([A-Z]+( TO BUILD| STATUS)?).*/\1 \3/')
+  # Targets that could not be built at all never reach the summary above.
+  if ((rc != 0)) && ((fail == 0)); then fail=1; fi
+  echo "[$cfg] $pass passed, $fail failed"
+  total_pass=$((total_pass + pass))
+  total_fail=$((total_fail + fail))
+  ((rc != 0 || fail != 0)) && status=1
+  rm -f "$log"
+done
+
+echo "$total_pass passed, $total_fail failed"
+exit $status
