@@ -43,7 +43,9 @@ void* MCache::AllocSmallSlow(SpanClass spc, size_t size) {
   uintptr_t v = NextFree(spc);
   if (v == 0) return nullptr;
   MSpan* s = alloc_[spc];
-  if (s->needzero) memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  if (kDebugBuild && s->needzero) {
+    memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  }
   return reinterpret_cast<void*>(v);
 }
 

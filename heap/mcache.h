@@ -13,8 +13,11 @@
 //          the out-of-line slow path refills from the mcentral.
 //   large  (> 32 KiB): straight to mheap (a span per object).
 //
-// Memory returned is zeroed: fresh pages are zero already (span.needzero
-// false), reused slots are cleared at allocation.
+// Memory returned is zeroed. Invariant (release builds): every free slot of
+// a small span reads as zero: fresh pages are zero, reused pages are cleared
+// when a span is made of them, and dead slots are cleared when their span
+// is swept. So the fast path never clears memory. Debug builds poison dead
+// slots (0xdb) at sweep and clear them at allocation instead (needzero).
 //
 // Size 0 is treated as 1 byte, so every request gets a distinct object.
 // Sizes above kMaxAllocBytes fail with a size-overflow reason.
@@ -54,7 +57,12 @@ class MCache {
       MSpan* s = alloc_[spc];
       uintptr_t v = NextFreeFast(s);
       if (GC_UNLIKELY(v == 0)) return AllocSmallSlow(spc, size);
-      if (s->needzero) memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+      // Release builds keep free slots of small spans zeroed (cleared when
+      // swept or when the span is made), so this is never taken there;
+      // debug builds poison freed slots and clear them here.
+      if (kDebugBuild && s->needzero) {
+        memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+      }
       return reinterpret_cast<void*>(v);
     }
     return heap_->AllocLarge(size, noscan);

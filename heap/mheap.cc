@@ -80,6 +80,18 @@ void MHeap::ReclaimBeforeGrow(size_t npages) {
 
 MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg) {
   if (!SweepDone()) ReclaimBeforeGrow(npages);
+  MSpan* s = AllocSpanLocked(npages, spc, sg);
+  if (s != nullptr && s->needzero && !s->is_large()) {
+    // Small spans keep "free slots read as zero": clear reused pages once,
+    // in bulk, outside the heap lock. (Large objects are cleared by
+    // AllocLarge, only as far as the request reaches.)
+    memset(reinterpret_cast<void*>(s->start), 0, npages * kPageSize);
+    s->needzero = false;
+  }
+  return s;
+}
+
+MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
   std::lock_guard<std::mutex> g(lock_);
   if (opts_.hard_limit != 0 &&
       (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
@@ -118,6 +130,7 @@ MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg) {
   s->alloc_bits = bits;
   s->gcmark_bits = bits + block;
   in_use_pages_ += npages;
+  peak_in_use_pages_ = std::max(peak_in_use_pages_, in_use_pages_);
   // Publish: state first, then the page map (readers check state after
   // loading the span pointer with acquire).
   s->state.store(SpanState::kInUse, std::memory_order_release);
@@ -223,6 +236,9 @@ void MHeap::StartSweepCycle() {
     }
   }
   sweep_cursor_.store(0, std::memory_order_release);
+  std::lock_guard<std::mutex> g(lock_);
+  prev_peak_in_use_pages_ = peak_in_use_pages_;
+  peak_in_use_pages_ = in_use_pages_;
 }
 
 bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
@@ -230,32 +246,50 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   GC_DCHECK(s->state.load() == SpanState::kInUse, "sweeping a dead span");
   const size_t nelems = s->nelems;
   const size_t nalloc = s->CountMarked();
-  // Slots allocated before this sweep: allocBits or below freeindex.
+  GC_CHECK(nalloc <= nelems, "mark count out of range");
+  // A small span that survives keeps the invariant "free slots read as
+  // zero" (release builds): its dead slots are cleared here, in runs, off
+  // the allocation path. Debug builds poison them instead and zero at
+  // allocation (needzero), so a use-after-free reads 0xdb...
+  const bool span_dies = nalloc == 0 && !preserve;
+  const bool clear_slots = !s->is_large() && !span_dies;
   size_t nfreed = 0;
-  for (size_t i = 0; i < nelems; i++) {
-    if (!s->IsAllocated(i) || s->IsMarked(i)) continue;
-    nfreed++;
-    if (kDebugBuild && !s->is_large()) {
-      memset(reinterpret_cast<void*>(s->start + i * s->elemsize), kFreePoison,
-             s->elemsize);
+  for (size_t w = 0; w < s->bitmap_words; w++) {
+    const size_t lo = w * 64;
+    const uint64_t valid =
+        nelems - lo >= 64 ? ~uint64_t{0} : (uint64_t{1} << (nelems - lo)) - 1;
+    // Slots allocated before this sweep: allocBits, or below freeindex.
+    uint64_t below = 0;
+    if (s->freeindex > lo) {
+      below = s->freeindex - lo >= 64
+                  ? ~uint64_t{0}
+                  : (uint64_t{1} << (s->freeindex - lo)) - 1;
+    }
+    const uint64_t allocated = (s->alloc_bits[w] | below) & valid;
+    const uint64_t marked =
+        __atomic_load_n(&s->gcmark_bits[w], __ATOMIC_RELAXED) & valid;
+    GC_CHECK((marked & ~allocated) == 0, "a free slot is marked");
+    uint64_t freed = allocated & ~marked;
+    nfreed += __builtin_popcountll(freed);
+    if (!clear_slots) continue;
+    while (freed != 0) {
+      // One memset per run of consecutive dead slots.
+      const unsigned first = __builtin_ctzll(freed);
+      const uint64_t from_first = freed >> first;
+      const unsigned len =
+          ~from_first == 0 ? 64 - first : __builtin_ctzll(~from_first);
+      memset(reinterpret_cast<void*>(s->start + (lo + first) * s->elemsize),
+             kDebugBuild ? kFreePoison : 0, len * s->elemsize);
+      freed = len + first >= 64 ? 0 : freed & (~uint64_t{0} << (first + len));
     }
   }
-  GC_CHECK(nfreed + nalloc >= nalloc && nalloc <= nelems,
-           "mark count out of range");
-  if (kDebugBuild) {
-    // Every marked slot must have been allocated.
-    for (size_t i = 0; i < nelems; i++) {
-      GC_CHECK(!s->IsMarked(i) || s->IsAllocated(i),
-               "a free slot is marked");
-    }
-  }
+  if (kDebugBuild && nfreed > 0) s->needzero = true;
   // allocBits <- gcmarkBits; gcmarkBits <- zero.
   std::swap(s->alloc_bits, s->gcmark_bits);
   memset(s->gcmark_bits, 0, s->bitmap_words * sizeof(uint64_t));
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->freeindex = 0;
   s->RefillAllocCache(0);
-  if (nfreed > 0) s->needzero = true;
   {
     HeapArena* a = index_.Lookup(s->start);
     size_t first = a->PageIndex(s->start);
@@ -336,9 +370,11 @@ void MHeap::FinishSweep() {
 
 size_t MHeap::RetentionGoal() const {
   std::lock_guard<std::mutex> g(lock_);
-  size_t in_use = in_use_pages_ * kPageSize;
-  return std::max(opts_.retain_min_bytes,
-                  static_cast<size_t>(in_use * opts_.retain_fraction));
+  const size_t peak = std::max(peak_in_use_pages_, prev_peak_in_use_pages_);
+  const size_t target = static_cast<size_t>(
+      peak * kPageSize * (1.0 + opts_.retain_fraction));
+  const size_t in_use = in_use_pages_ * kPageSize;
+  return std::max(opts_.retain_min_bytes, target > in_use ? target - in_use : 0);
 }
 
 size_t MHeap::Scavenge(size_t bytes) {

@@ -49,8 +49,12 @@ class MCache;
 struct HeapOptions {
   // Maximum bytes of in-use spans (0 = unlimited).
   size_t hard_limit = 0;
-  // The scavenger keeps at most max(retain_min_bytes, retain_fraction *
-  // in-use bytes) of free memory resident.
+  // The scavenger keeps resident memory (in-use plus free pages not yet
+  // released) at or below max(peak in-use over this and the previous sweep
+  // cycle) x (1 + retain_fraction), and never releases the last
+  // retain_min_bytes of free memory. Memory is released once the heap has
+  // stayed smaller for a full cycle, so a heap that frees and reallocates
+  // the same amount every cycle does not thrash.
   size_t retain_min_bytes = 16 << 20;
   double retain_fraction = 0.10;
   // Run the scavenger automatically after sweeping frees memory.
@@ -192,7 +196,10 @@ class MHeap {
   size_t Scavenge(size_t bytes);
   // Releases free memory beyond the retention goal.
   size_t ScavengeToGoal();
+  // How many bytes of free memory may stay resident now.
   size_t RetentionGoal() const;
+  // Releases all free memory to the OS now (Go's debug.FreeOSMemory).
+  size_t ReleaseFreeMemory() { return Scavenge(~size_t{0}); }
 
   // ---- statistics -----------------------------------------------------------
   HeapStats ReadStats() const;
@@ -232,6 +239,7 @@ class MHeap {
   void InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
                 bool needzero, uint32_t sg);
   void ReclaimBeforeGrow(size_t npages);
+  MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg);
 
   HeapOptions opts_;
   mutable std::mutex lock_;
@@ -242,6 +250,8 @@ class MHeap {
   // words = 1, 2, 4, 8, 16.
   FixAlloc bits_alloc_[5];
   size_t in_use_pages_ = 0;
+  size_t peak_in_use_pages_ = 0;       // this sweep cycle
+  size_t prev_peak_in_use_pages_ = 0;  // the previous sweep cycle
 
   MCentral central_[kNumSpanClasses];
 

@@ -124,8 +124,12 @@ size_t PageAlloc::FindRun(HeapArena* a, size_t npages) {
   while (i < kPagesPerArena) {
     i = NextSetBit(a->free, kPagesPerArena, i);
     if (i == kPagesPerArena) break;
-    size_t j = NextClearBit(a->free, kPagesPerArena, i);
-    if (j - i >= npages) return i;
+    // Look only as far as the request needs: a long free run is accepted
+    // without scanning to its end.
+    size_t window = std::min(kPagesPerArena, i + npages);
+    size_t j = NextClearBit(a->free, window, i);
+    if (j == i + npages) return i;
+    if (j == window) j = NextClearBit(a->free, kPagesPerArena, i);
     longest = std::max(longest, j - i);
     i = j;
   }

@@ -50,6 +50,31 @@ TEST(SweepTest, UnmarkedSlotsAreFreedMarkedSlotsSurvive) {
   heap.FreeMCache(c);
 }
 
+TEST(SweepTest, DeadSlotsAreClearedOrPoisonedAtSweep) {
+  MHeap heap;
+  MCache* c = heap.NewMCache();
+  std::vector<unsigned char*> objs;
+  for (int i = 0; i < 512; i++) {
+    auto* p = static_cast<unsigned char*>(c->Alloc(64, false));
+    memset(p, 0x11, 64);
+    objs.push_back(p);
+  }
+  MarkObject(heap, objs[0]);  // its span survives; the other spans die
+  ObjectRef first;
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(objs[0]), &first));
+  const size_t per_span = first.span->nelems;
+  SweepCycle(heap, {c});
+  // Release builds clear dead slots when sweeping (free slots read as zero);
+  // debug builds poison them so a use-after-free is loud.
+  const unsigned char expect = kDebugBuild ? kFreePoison : 0;
+  for (size_t i = 1; i < per_span; i++) {
+    for (int k = 0; k < 64; k++) ASSERT_EQ(objs[i][k], expect) << i;
+  }
+  EXPECT_EQ(objs[0][0], 0x11);
+  EXPECT_EQ(objs[0][63], 0x11);
+  heap.FreeMCache(c);
+}
+
 TEST(SweepTest, EmptySpansReturnTheirPagesWhichCoalesce) {
   MHeap heap;
   MCache* c = heap.NewMCache();
