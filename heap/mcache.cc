@@ -16,10 +16,17 @@ bool MCache::Refill(SpanClass spc) {
             "refill of a span with free slots");
   if (s != &empty_mspan) {
     alloc_[spc] = &empty_mspan;
-    heap_->central(spc).UncacheSpan(s);
+    Uncache(s);
   }
   s = heap_->central(spc).CacheSpan();
   if (s == nullptr) return false;
+  // Count the span's free slots as allocated now; Uncache gives back what
+  // was not used. Keeps counters off the allocation fast path, and the
+  // per-class counts stay local until ReleaseAll.
+  const int64_t slots = s->nelems - s->alloc_count;
+  alloc_counts_[SizeClassOf(spc)] += slots;
+  heap_->heap_live().fetch_add(slots * static_cast<int64_t>(s->elemsize),
+                               std::memory_order_relaxed);
   GC_DCHECK(s->alloc_count < s->nelems, "cached span has no free slot");
   alloc_[spc] = s;
   return true;
@@ -67,13 +74,24 @@ void* MCache::AllocTinySlow(size_t size) {
   return block;
 }
 
+void MCache::Uncache(MSpan* s) {
+  const int64_t unused = s->nelems - s->alloc_count;
+  if (unused != 0) {
+    alloc_counts_[SizeClassOf(s->spanclass)] -= unused;
+    heap_->heap_live().fetch_sub(unused * static_cast<int64_t>(s->elemsize),
+                                 std::memory_order_relaxed);
+  }
+  heap_->central(s->spanclass).UncacheSpan(s);
+}
+
 void MCache::ReleaseAll() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
     MSpan* s = alloc_[spc];
     if (s == &empty_mspan) continue;
     alloc_[spc] = &empty_mspan;
-    heap_->central(static_cast<SpanClass>(spc)).UncacheSpan(s);
+    Uncache(s);
   }
+  heap_->FlushAllocCounts(alloc_counts_);
   tiny_ = 0;
   tiny_offset_ = 0;
   heap_->AddTinyAllocs(tiny_allocs_);

@@ -116,11 +116,14 @@ class MCache {
   // refilling from the mcentral when it is full. 0 on failure.
   uintptr_t NextFree(SpanClass spc);
   bool Refill(SpanClass spc);
+  // Returns a span to its mcentral, giving back its unused slots' counts.
+  void Uncache(MSpan* s);
 
   MSpan* alloc_[kNumSpanClasses];
   uintptr_t tiny_ = 0;
   uintptr_t tiny_offset_ = 0;
   uint64_t tiny_allocs_ = 0;
+  int64_t alloc_counts_[kNumSizeClasses] = {};  // objects, unflushed
   MHeap* heap_;
 };
 

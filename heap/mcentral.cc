@@ -44,9 +44,6 @@ MSpan* MCentral::CacheSpan() {
     if (s == nullptr) return nullptr;
   }
   GC_DCHECK(s->alloc_count < s->nelems, "span from cacheSpan is full");
-  // Count the free slots as allocated now; UncacheSpan gives back what the
-  // mcache did not use. Keeps counters off the allocation fast path.
-  heap_->AddSmallAlloc(SizeClassOf(spanclass_), s->nelems - s->alloc_count);
   // Resume the allocCache at freeindex.
   size_t freeindex = s->freeindex;
   s->RefillAllocCache(freeindex / 64);
@@ -61,9 +58,6 @@ void MCentral::UncacheSpan(MSpan* s) {
   const uint32_t sg = locker.sweepgen();
   const uint32_t ssg = s->sweepgen.load(std::memory_order_acquire);
   GC_CHECK(ssg == sg + 1 || ssg == sg + 3, "uncaching a span not cached");
-  // Give back the slots counted at cacheSpan that were not used.
-  heap_->AddSmallAlloc(SizeClassOf(spanclass_),
-                       -static_cast<int64_t>(s->nelems - s->alloc_count));
   if (ssg == sg + 1) {
     // Cached before this sweep began: it still needs sweeping. Only this
     // thread can reach it, so it is ours to sweep.

@@ -211,11 +211,13 @@ MCache* MHeap::NewMCache() { return new MCache(this); }
 
 void MHeap::FreeMCache(MCache* c) { delete c; }
 
-void MHeap::AddSmallAlloc(int sizeclass, int64_t n) {
-  nmalloc_[sizeclass].fetch_add(static_cast<uint64_t>(n),
-                                std::memory_order_relaxed);
-  heap_live_.fetch_add(n * static_cast<int64_t>(kClassToSize[sizeclass]),
-                       std::memory_order_relaxed);
+void MHeap::FlushAllocCounts(int64_t* by_class) {
+  for (int c = 1; c < kNumSizeClasses; c++) {
+    if (by_class[c] == 0) continue;
+    nmalloc_[c].fetch_add(static_cast<uint64_t>(by_class[c]),
+                          std::memory_order_relaxed);
+    by_class[c] = 0;
+  }
 }
 
 // ---- sweeping ---------------------------------------------------------------

@@ -204,7 +204,8 @@ class MHeap {
   // ---- statistics -----------------------------------------------------------
   HeapStats ReadStats() const;
   std::atomic<int64_t>& heap_live() { return heap_live_; }
-  void AddSmallAlloc(int sizeclass, int64_t n);  // by mcache refill/release
+  // Adds an mcache's per-class allocation counts (flushed by ReleaseAll).
+  void FlushAllocCounts(int64_t* by_class);
   void AddTinyAllocs(uint64_t n) {
     tiny_allocs_.fetch_add(n, std::memory_order_relaxed);
   }
