@@ -365,6 +365,12 @@ bool MHeap::SweepDone() const {
 void MHeap::FinishSweep() {
   while (SweepOne() != 0) {
   }
+  // Wait for sweeps that other threads claimed before the sets ran dry
+  // (they hold lockers). Marking must not start while one is in flight.
+  // The caller must not hold a locker itself.
+  while ((sweep_state_.load(std::memory_order_acquire) & 0xffffffffu) != 0) {
+    std::this_thread::yield();
+  }
   if (opts_.auto_scavenge) ScavengeToGoal();
 }
 

@@ -173,7 +173,10 @@ class MHeap {
   // Sweeps one unswept span. Returns the number of pages swept, or 0 when no
   // unswept span is left.
   size_t SweepOne();
-  // Sweeps until every span is swept and no sweeper is active.
+  // Sweep termination: sweeps until every span is swept and waits until no
+  // locker is held (no sweep in flight anywhere). The collector calls it
+  // with mutators stopped, before marking: marking a span that still has
+  // last cycle's marks would corrupt it. Must not be called with a locker.
   void FinishSweep();
   bool SweepDone() const;
   // Sweeps span s, which the caller claimed for sweeping (h-2 -> h-1) under

@@ -18,6 +18,10 @@ namespace gcheap {
 inline void MarkObject(MHeap& heap, const void* p) {
   ObjectRef r;
   ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(p), &r));
+  // Marking is only legal on swept spans (sweep termination comes first).
+  const uint32_t sg = r.span->sweepgen.load(), h = heap.sweepgen();
+  ASSERT_TRUE(sg == h || sg == h + 3) << "marking an unswept span";
+  ASSERT_TRUE(r.span->IsAllocated(r.index)) << "marking a free slot";
   r.span->SetMarked(r.index);
 }
 

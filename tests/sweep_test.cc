@@ -192,6 +192,7 @@ TEST(SweepConcurrencyTest, ThreadsAllocateAndSweepAtOnce) {
       }
       live.swap(next);
       sync.arrive_and_wait();  // all threads done allocating
+      sync.arrive_and_wait();  // controller finished the sweep (termination)
       for (const Obj& o : live) MarkObject(heap, o.p);
       c->ReleaseAll();
       sync.arrive_and_wait();  // marks set, caches flushed
@@ -208,9 +209,11 @@ TEST(SweepConcurrencyTest, ThreadsAllocateAndSweepAtOnce) {
   });
   for (int cycle = 0; cycle < kCycles; cycle++) {
     sync.arrive_and_wait();
-    sync.arrive_and_wait();
+    // Sweep termination before anyone marks, as the collector will do it.
     sweeping.store(false);
     heap.FinishSweep();
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();
     heap.StartSweepCycle();
     sweeping.store(true);
     sync.arrive_and_wait();

@@ -1,12 +1,14 @@
 // alloc_bench: ns per allocation of our heap (gcheap::MHeap + MCache) next to
-// glibc malloc, mimalloc, jemalloc, tcmalloc and Boehm GC.
+// glibc malloc, mimalloc, jemalloc, tcmalloc and Boehm GC, each both as
+// uninitialized allocation (malloc, GC_MALLOC_ATOMIC) and as zeroed
+// allocation (calloc, mi_zalloc, GC_MALLOC: columns with a "Z" suffix).
 //
 //   bazel build //tools:alloc_bench && bazel-bin/tools/alloc_bench
 //   bazel-bin/tools/alloc_bench --benchmark_min_time=0.05      # quick
 //   bazel-bin/tools/alloc_bench --benchmark_filter='/4096/'    # one size
 //   bazel-bin/tools/alloc_bench --benchmark_repetitions=3      # steadier
 // (with repetitions the summary tables show the median; a single run on a
-// small VM can be off by 20-50% for a row.)
+// small VM can be off by 20-50% for a row.) docs/benchmarks.md has a run.
 //
 // Every allocator runs the same loop. One benchmark iteration is one batch:
 //   1. allocate N objects of the size under test, writing the first word of
@@ -42,8 +44,21 @@
 //                  collections and ns_per_alloc+rel only adds the clearing.
 //
 // Semantics differ in one way that matters for the larger sizes: our heap
-// (like Go's) returns zeroed memory, so it clears each reused slot; malloc,
-// mi_malloc, jemalloc, tcmalloc and GC_MALLOC_ATOMIC do not.
+// (like Go's) returns zeroed memory; malloc, mi_malloc, jemalloc, tcmalloc
+// and GC_MALLOC_ATOMIC do not. Our allocation fast path never clears: a
+// small span's free slots always read as zero (dead slots of a surviving span
+// are cleared when it is swept, reused pages in bulk when a span is created),
+// and a large object is cleared when its span is allocated. In this loop
+// whole batches die, so spans go back to the page heap and the clearing
+// happens at span creation, inside the alloc phase. Hence the zeroed
+// variants of the anchors, the honest comparison for "Ours":
+//   GlibcZ     calloc(1, n)
+//   MimallocZ  mi_zalloc(n)
+//   JemallocZ  jemalloc's calloc(1, n)      (dlsym from its handle)
+//   TcmallocZ  tc_calloc(1, n)
+//   BoehmZ     GC_MALLOC(n): zeroed, and scanned by the collector (the
+//              objects hold only the small integer written below)
+// "Ours" is the same in both sets of tables.
 //
 // jemalloc and tcmalloc replace malloc when linked, so they are not linked:
 // they are dlopen'ed with RTLD_LOCAL and their own entry points are taken
@@ -100,19 +115,23 @@ double Ns(Clock::duration d) {
 using MallocFn = void* (*)(size_t);
 using FreeFn = void (*)(void*);
 
+using CallocFn = void* (*)(size_t, size_t);
+
 struct DlAllocator {
   const char* lib;
   const char* malloc_sym;
+  const char* calloc_sym;
   const char* free_sym;
   MallocFn malloc_fn = nullptr;
+  CallocFn calloc_fn = nullptr;
   FreeFn free_fn = nullptr;
   std::string status;  // why it is unavailable, or where it came from
 };
 
-DlAllocator g_jemalloc{
-    "libjemalloc.so.2", "malloc", "free", nullptr, nullptr, {}};
-DlAllocator g_tcmalloc{
-    "libtcmalloc_minimal.so.4", "tc_malloc", "tc_free", nullptr, nullptr, {}};
+DlAllocator g_jemalloc{"libjemalloc.so.2", "malloc", "calloc", "free",
+                       nullptr, nullptr, nullptr, {}};
+DlAllocator g_tcmalloc{"libtcmalloc_minimal.so.4", "tc_malloc", "tc_calloc",
+                       "tc_free", nullptr, nullptr, nullptr, {}};
 
 constexpr const char kReexecEnv[] = "ALLOC_BENCH_REEXECED";
 constexpr const char kStaticTlsTunable[] =
@@ -137,21 +156,26 @@ void LoadDl(DlAllocator* a, bool* static_tls) {
     return;
   }
   auto m = reinterpret_cast<MallocFn>(dlsym(h, a->malloc_sym));
+  auto c = reinterpret_cast<CallocFn>(dlsym(h, a->calloc_sym));
   auto f = reinterpret_cast<FreeFn>(dlsym(h, a->free_sym));
-  if (m == nullptr || f == nullptr) {
-    a->status =
-        std::string("dlsym(") + a->malloc_sym + "/" + a->free_sym + ") failed";
+  if (m == nullptr || c == nullptr || f == nullptr) {
+    a->status = std::string("dlsym(") + a->malloc_sym + "/" + a->calloc_sym +
+                "/" + a->free_sym + ") failed";
     return;
   }
   // The whole point: these must be the library's functions, not glibc's.
   void* glibc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
   void* glibc_malloc = glibc ? dlsym(glibc, "malloc") : nullptr;
+  void* glibc_calloc = glibc ? dlsym(glibc, "calloc") : nullptr;
   void* glibc_free = glibc ? dlsym(glibc, "free") : nullptr;
   const std::string where = ObjectOf(reinterpret_cast<void*>(m));
   if (reinterpret_cast<void*>(m) == reinterpret_cast<void*>(&malloc) ||
       reinterpret_cast<void*>(m) == glibc_malloc ||
+      reinterpret_cast<void*>(c) == reinterpret_cast<void*>(&calloc) ||
+      reinterpret_cast<void*>(c) == glibc_calloc ||
       reinterpret_cast<void*>(f) == reinterpret_cast<void*>(&free) ||
       reinterpret_cast<void*>(f) == glibc_free ||
+      where != ObjectOf(reinterpret_cast<void*>(c)) ||
       where != ObjectOf(reinterpret_cast<void*>(f)) ||
       where == ObjectOf(glibc_malloc)) {
     a->status = std::string(a->malloc_sym) + " resolved to glibc's (" + where +
@@ -165,7 +189,22 @@ void LoadDl(DlAllocator* a, bool* static_tls) {
   }
   std::memset(p, 1, 64);
   f(p);
+  // A dirty block of the same size is likely reused here: calloc must clear.
+  auto* z = static_cast<unsigned char*>(c(1, 64));
+  if (z == nullptr) {
+    a->status = std::string(a->calloc_sym) + "(1, 64) returned NULL";
+    return;
+  }
+  for (int i = 0; i < 64; i++) {
+    if (z[i] != 0) {
+      f(z);
+      a->status = std::string(a->calloc_sym) + " returned non-zero memory";
+      return;
+    }
+  }
+  f(z);
   a->malloc_fn = m;
+  a->calloc_fn = c;
   a->free_fn = f;
   char buf[64];
   std::snprintf(buf, sizeof buf, "%p", reinterpret_cast<void*>(m));
@@ -214,6 +253,13 @@ struct Glibc {
   std::vector<void*> v_;
 };
 
+struct GlibcZ : Glibc {
+  static constexpr const char* kName = "GlibcZ";
+  using Glibc::Glibc;
+  void* Alloc(size_t size) { return std::calloc(1, size); }
+  std::string Error() { return "calloc returned NULL"; }
+};
+
 struct Mimalloc : Glibc {
   static constexpr const char* kName = "Mimalloc";
   using Glibc::Glibc;
@@ -222,6 +268,13 @@ struct Mimalloc : Glibc {
     for (size_t i = 0; i < n; i++) mi_free(p[i]);
   }
   std::string Error() { return "mi_malloc returned NULL"; }
+};
+
+struct MimallocZ : Mimalloc {
+  static constexpr const char* kName = "MimallocZ";
+  using Mimalloc::Mimalloc;
+  void* Alloc(size_t size) { return mi_zalloc(size); }
+  std::string Error() { return "mi_zalloc returned NULL"; }
 };
 
 template <DlAllocator* kLib>
@@ -233,18 +286,35 @@ struct Dl : Glibc {
     for (size_t i = 0; i < n; i++) f_(p[i]);
   }
   std::string Error() {
-    return std::string(kLib->lib) + " malloc returned NULL";
+    return std::string(kLib->lib) + " " + kLib->malloc_sym + " returned NULL";
   }
   MallocFn m_;
   FreeFn f_;
+};
+template <DlAllocator* kLib>
+struct DlZ : Dl<kLib> {
+  explicit DlZ(benchmark::State& st) : Dl<kLib>(st), c_(kLib->calloc_fn) {}
+  void* Alloc(size_t size) { return c_(1, size); }
+  std::string Error() {
+    return std::string(kLib->lib) + " " + kLib->calloc_sym + " returned NULL";
+  }
+  CallocFn c_;
 };
 struct Jemalloc : Dl<&g_jemalloc> {
   static constexpr const char* kName = "Jemalloc";
   using Dl::Dl;
 };
+struct JemallocZ : DlZ<&g_jemalloc> {
+  static constexpr const char* kName = "JemallocZ";
+  using DlZ::DlZ;
+};
 struct Tcmalloc : Dl<&g_tcmalloc> {
   static constexpr const char* kName = "Tcmalloc";
   using Dl::Dl;
+};
+struct TcmallocZ : DlZ<&g_tcmalloc> {
+  static constexpr const char* kName = "TcmallocZ";
+  using DlZ::DlZ;
 };
 
 // Ours, one MHeap per benchmark thread.
@@ -339,6 +409,16 @@ struct Boehm {
   bool registered_ = false;
 };
 
+// Boehm GC, GC_MALLOC: zeroed, and scanned when marking (it cannot be told
+// the objects are pointer-free and still zero them). The first word holds a
+// small integer, never a heap address, so nothing is retained by it.
+struct BoehmZ : Boehm {
+  static constexpr const char* kName = "BoehmZ";
+  using Boehm::Boehm;
+  void* Alloc(size_t size) { return GC_MALLOC(size); }
+  std::string Error() { return "GC_MALLOC returned NULL"; }
+};
+
 template <class A>
 void BM_Alloc(benchmark::State& state) {
   const size_t size = static_cast<size_t>(state.range(0));
@@ -386,16 +466,21 @@ struct Column {
 };
 
 void RegisterAll() {
+  const bool je = g_jemalloc.malloc_fn != nullptr;
+  const bool tc = g_tcmalloc.malloc_fn != nullptr;
   const Column cols[] = {
       {Ours::kName, BM_Alloc<Ours>, true, false},
       {OursShared::kName, BM_Alloc<OursShared>, true, true},
       {Glibc::kName, BM_Alloc<Glibc>, true, false},
+      {GlibcZ::kName, BM_Alloc<GlibcZ>, true, false},
       {Mimalloc::kName, BM_Alloc<Mimalloc>, true, false},
-      {Jemalloc::kName, BM_Alloc<Jemalloc>, g_jemalloc.malloc_fn != nullptr,
-       false},
-      {Tcmalloc::kName, BM_Alloc<Tcmalloc>, g_tcmalloc.malloc_fn != nullptr,
-       false},
+      {MimallocZ::kName, BM_Alloc<MimallocZ>, true, false},
+      {Jemalloc::kName, BM_Alloc<Jemalloc>, je, false},
+      {JemallocZ::kName, BM_Alloc<JemallocZ>, je, false},
+      {Tcmalloc::kName, BM_Alloc<Tcmalloc>, tc, false},
+      {TcmallocZ::kName, BM_Alloc<TcmallocZ>, tc, false},
       {Boehm::kName, BM_Alloc<Boehm>, true, false},
+      {BoehmZ::kName, BM_Alloc<BoehmZ>, true, false},
   };
   // Size, then thread count, then allocator: the console output groups the
   // allocators of one (size, threads) point together.
@@ -437,6 +522,7 @@ class TableReporter : public benchmark::ConsoleReporter {
       Cell& cell = cells_[key][alloc];
       if (cell.median && !median) continue;
       cell.median = median;
+      any_median_ = any_median_ || median;
       if (r.error_occurred) {
         cell.error = true;
         continue;
@@ -455,50 +541,117 @@ class TableReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::Finalize();
     if (cells_.empty()) return;
     std::ostream& out = GetOutputStream();
-    const char* cols[] = {"Ours",     "OursShared", "Glibc", "Mimalloc",
-                          "Jemalloc", "Tcmalloc",   "Boehm"};
-    for (int table = 0; table < 2; table++) {
-      out << "\n"
-          << (table == 0 ? "ns per allocation, alloc phase only"
-                         : "ns per allocation, alloc + release")
-          << " (wall time per thread, averaged over threads; lower is "
-             "better)\n";
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%7s %4s", "size", "thr");
-      out << buf;
-      for (const char* c : cols) {
-        std::snprintf(buf, sizeof buf, " %11s", c);
+    // Two sets of columns, one table each: "Ours" next to the allocators
+    // that return uninitialized memory, and next to their zeroing variants.
+    static const std::vector<std::string> kMallocCols = {
+        "Ours",     "OursShared", "Glibc", "Mimalloc",
+        "Jemalloc", "Tcmalloc",   "Boehm"};
+    static const std::vector<std::string> kZeroedCols = {
+        "Ours",      "OursShared", "GlibcZ", "MimallocZ",
+        "JemallocZ", "TcmallocZ",  "BoehmZ"};
+    char buf[160];
+    for (int phase = 0; phase < 2; phase++) {
+      for (int set = 0; set < 2; set++) {
+        const auto& cols = set == 0 ? kMallocCols : kZeroedCols;
+        out << "\n"
+            << (phase == 0 ? "ns per allocation, alloc phase only"
+                           : "ns per allocation, alloc + release")
+            << (set == 0 ? ", uninitialized (malloc, GC_MALLOC_ATOMIC)"
+                         : ", zeroed (calloc, mi_zalloc, GC_MALLOC)")
+            << "\n";
+        std::snprintf(buf, sizeof buf, "%7s %4s", "size", "thr");
         out << buf;
-      }
-      out << "\n";
-      for (const auto& [key, row] : cells_) {
-        std::snprintf(buf, sizeof buf, "%7lld %4d", key.first, key.second);
-        out << buf;
-        for (const char* c : cols) {
-          auto it = row.find(c);
-          std::string s;
-          if (it == row.end()) {
-            s = "-";
-          } else if (it->second.error) {
-            s = "ERROR";
-          } else {
-            double v = table == 0 ? it->second.alloc : it->second.total;
-            std::snprintf(buf, sizeof buf, "%.1f%s", v,
-                          table == 1 && std::string(c) == "Boehm" ? "*" : "");
-            s = buf;
-          }
-          std::snprintf(buf, sizeof buf, " %11s", s.c_str());
+        for (const std::string& c : cols) {
+          std::snprintf(buf, sizeof buf, " %11s", c.c_str());
           out << buf;
         }
         out << "\n";
+        for (const auto& [key, row] : cells_) {
+          std::snprintf(buf, sizeof buf, "%7lld %4d", key.first, key.second);
+          out << buf;
+          for (const std::string& c : cols) {
+            auto it = row.find(c);
+            std::string s;
+            if (it == row.end()) {
+              s = "-";
+            } else if (it->second.error) {
+              s = "ERROR";
+            } else {
+              double v = phase == 0 ? it->second.alloc : it->second.total;
+              std::snprintf(buf, sizeof buf, "%.1f%s", v,
+                            phase == 1 && c.rfind("Boehm", 0) == 0 ? "*" : "");
+              s = buf;
+            }
+            std::snprintf(buf, sizeof buf, " %11s", s.c_str());
+            out << buf;
+          }
+          out << "\n";
+        }
       }
     }
-    out << "\n* Boehm: release only drops the pointers; its collections run "
+    out << "\nwall ns per allocation and thread, averaged over threads; lower "
+           "is better; " << (any_median_ ? "medians of repetitions" :
+                                           "single runs") << ".\n"
+           "* Boehm: release only drops the pointers; its collections run "
            "inside later allocations\n  and are part of the alloc-phase "
            "number. '-': not run (filtered out or library unavailable).\n";
+    PrintRatios(out);
   }
 
  private:
+  // One line per size: Ours / Mimalloc and Ours / MimallocZ, 1 and 2
+  // threads, for both phases. Below 1.00 ours is faster.
+  void PrintRatios(std::ostream& out) {
+    auto value = [&](long long size, int thr, const char* col,
+                     int phase) -> double {
+      auto r = cells_.find({size, thr});
+      if (r == cells_.end()) return NAN;
+      auto c = r->second.find(col);
+      if (c == r->second.end() || c->second.error) return NAN;
+      return phase == 0 ? c->second.alloc : c->second.total;
+    };
+    std::map<long long, bool> sizes;
+    for (const auto& [key, row] : cells_) sizes[key.first] = true;
+    char buf[160];
+    out << "\nOurs / Mimalloc (malloc) and Ours / MimallocZ (zeroed), ns per "
+           "allocation; < 1.00: ours is faster\n"
+        << "('Ours': one heap per thread, as in the tables)\n";
+    std::snprintf(buf, sizeof buf, "%7s  %-34s  %-34s\n", "",
+                  "alloc phase only", "alloc + release");
+    out << buf;
+    std::snprintf(buf, sizeof buf, "%7s  %-16s  %-16s  %-16s  %-16s\n", "",
+                  "1 thread", "2 threads", "1 thread", "2 threads");
+    out << buf;
+    std::snprintf(buf, sizeof buf, "%7s", "size");
+    out << buf;
+    for (int i = 0; i < 4; i++) {
+      std::snprintf(buf, sizeof buf, "  %7s %8s", "malloc", "zeroed");
+      out << buf;
+    }
+    out << "\n";
+    for (const auto& [size, unused] : sizes) {
+      std::snprintf(buf, sizeof buf, "%7lld", size);
+      out << buf;
+      for (int phase = 0; phase < 2; phase++) {
+        for (int thr : {1, 2}) {
+          const double ours = value(size, thr, "Ours", phase);
+          const double m = ours / value(size, thr, "Mimalloc", phase);
+          const double z = ours / value(size, thr, "MimallocZ", phase);
+          std::snprintf(buf, sizeof buf, "  %7s %8s", Ratio(m).c_str(),
+                        Ratio(z).c_str());
+          out << buf;
+        }
+      }
+      out << "\n";
+    }
+  }
+  static std::string Ratio(double r) {
+    if (std::isnan(r)) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", r);
+    return buf;
+  }
+
   struct Cell {
     double alloc = NAN, total = NAN;
     bool error = false;
@@ -506,6 +659,7 @@ class TableReporter : public benchmark::ConsoleReporter {
   };
   using Key = std::pair<long long, int>;  // size, threads
   std::map<Key, std::map<std::string, Cell>> cells_;
+  bool any_median_ = false;
 };
 
 bool HasFlag(int argc, char** argv, const char* prefix) {
@@ -555,15 +709,16 @@ int main(int argc, char** argv) {
                   a->status.c_str());
     }
   }
-  std::printf("  mimalloc %d (mi_malloc/mi_free, linked)\n", mi_version());
+  std::printf("  mimalloc %d (mi_malloc/mi_zalloc/mi_free, linked)\n",
+              mi_version());
   std::printf(
-      "  Boehm GC %u.%u.%u: GC_MALLOC_ATOMIC, %d marker thread(s), "
-      "interior pointers off\n",
+      "  Boehm GC %u.%u.%u: GC_MALLOC_ATOMIC and GC_MALLOC, %d marker "
+      "thread(s), interior pointers off\n",
       GC_VERSION_MAJOR, GC_VERSION_MINOR, GC_VERSION_MICRO,
       GC_get_parallel() + 1);
   std::printf(
-      "  Ours zeroes memory (Go semantics); the mallocs and "
-      "GC_MALLOC_ATOMIC do not.\n\n");
+      "  Ours returns zeroed memory (Go semantics), as do the Z columns "
+      "(calloc, mi_zalloc,\n  GC_MALLOC); the others do not.\n\n");
   std::fflush(stdout);
 
   RegisterAll();
