@@ -56,6 +56,17 @@ void* MCache::AllocSmallSlow(SpanClass spc, size_t size) {
   return reinterpret_cast<void*>(v);
 }
 
+void* MCache::AllocTypedSlow(SpanClass spc, uint16_t type) {
+  uintptr_t v = NextFree(spc);
+  if (v == 0) return nullptr;
+  MSpan* s = alloc_[spc];
+  s->obj_types[s->ObjIndex(v)] = type;
+  if (kDebugBuild && s->needzero) {
+    memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  }
+  return reinterpret_cast<void*>(v);
+}
+
 void* MCache::AllocTinySlow(size_t size) {
   if (size == 0) size = 1;
   MSpan* s = alloc_[kTinySpanClass];

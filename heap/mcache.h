@@ -68,6 +68,23 @@ class MCache {
     return heap_->AllocLarge(size, noscan);
   }
 
+  // Allocates a scan object of `size` zeroed bytes and records `type` (an
+  // opaque 16-bit tag, the collector's type id) in its span's slot table.
+  GC_ALWAYS_INLINE void* AllocTyped(size_t size, uint16_t type) {
+    if (GC_LIKELY(size <= kMaxSmallSize)) {
+      SpanClass spc = MakeSpanClass(SizeToClass(size ? size : 1), false);
+      MSpan* s = alloc_[spc];
+      uintptr_t v = NextFreeFast(s);
+      if (GC_UNLIKELY(v == 0)) return AllocTypedSlow(spc, type);
+      s->obj_types[s->freeindex - 1] = type;
+      if (kDebugBuild && s->needzero) {
+        memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+      }
+      return reinterpret_cast<void*>(v);
+    }
+    return heap_->AllocLarge(size, false, type);
+  }
+
   // Returns every cached span to its mcentral and drops the tiny block
   // (Go's releaseAll); the mcache stays usable.
   void ReleaseAll();
@@ -112,6 +129,7 @@ class MCache {
 
   GC_NOINLINE void* AllocTinySlow(size_t size);
   GC_NOINLINE void* AllocSmallSlow(SpanClass spc, size_t size);
+  GC_NOINLINE void* AllocTypedSlow(SpanClass spc, uint16_t type);
   // Slow path of a small allocation: the next free slot of the cached span,
   // refilling from the mcentral when it is full. 0 on failure.
   uintptr_t NextFree(SpanClass spc);

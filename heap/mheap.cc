@@ -25,7 +25,10 @@ MHeap::MHeap(const HeapOptions& opts)
       pages_(&index_),
       span_alloc_(sizeof(MSpan)),
       bits_alloc_{FixAlloc(2 * 8 * 1), FixAlloc(2 * 8 * 2), FixAlloc(2 * 8 * 4),
-                  FixAlloc(2 * 8 * 8), FixAlloc(2 * 8 * 16)} {
+                  FixAlloc(2 * 8 * 8), FixAlloc(2 * 8 * 16)},
+      types_alloc_{FixAlloc(8), FixAlloc(16), FixAlloc(32), FixAlloc(64),
+                   FixAlloc(128), FixAlloc(256), FixAlloc(512), FixAlloc(1024),
+                   FixAlloc(2048)} {
   for (int i = 0; i < kNumSpanClasses; i++) {
     central_[i].Init(this, static_cast<SpanClass>(i));
   }
@@ -39,6 +42,22 @@ uint64_t* MHeap::AllocBits(size_t words) {
 
 void MHeap::FreeBits(uint64_t* bits, size_t words) {
   bits_alloc_[BitsAllocIndex(words)].Free(bits);
+}
+
+namespace {
+int TypesAllocIndex(size_t nelems) {
+  int i = 0;
+  while ((size_t{8} << i) < nelems * sizeof(uint16_t)) i++;
+  return i;
+}
+}  // namespace
+
+uint16_t* MHeap::AllocTypes(size_t nelems) {
+  return static_cast<uint16_t*>(types_alloc_[TypesAllocIndex(nelems)].Alloc());
+}
+
+void MHeap::FreeTypes(uint16_t* types, size_t nelems) {
+  types_alloc_[TypesAllocIndex(nelems)].Free(types);
 }
 
 void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
@@ -118,7 +137,10 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
   int sizeclass = SizeClassOf(spc);
   size_t words = sizeclass == 0 ? 1 : (kClassToNElems[sizeclass] + 63) / 64;
   uint64_t* bits = s ? AllocBits(words) : nullptr;
-  if (s == nullptr || bits == nullptr) {
+  const size_t nelems = sizeclass == 0 ? 1 : kClassToNElems[sizeclass];
+  uint16_t* types = (bits && !NoScan(spc)) ? AllocTypes(nelems) : nullptr;
+  if (s == nullptr || bits == nullptr || (!NoScan(spc) && types == nullptr)) {
+    if (bits) FreeBits(bits, words);
     if (s) span_alloc_.Free(s);
     pages_.Free(run.base, npages);
     SetLastError("out of memory for span metadata");
@@ -129,6 +151,7 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
   size_t block = size_t{1} << BitsAllocIndex(words);
   s->alloc_bits = bits;
   s->gcmark_bits = bits + block;
+  s->obj_types = types;
   in_use_pages_ += npages;
   peak_in_use_pages_ = std::max(peak_in_use_pages_, in_use_pages_);
   // Publish: state first, then the page map (readers check state after
@@ -181,10 +204,11 @@ void MHeap::FreeSpan(MSpan* s) {
   in_use_pages_ -= npages;
   // The two bitmaps share one block; sweeping may have swapped them.
   FreeBits(std::min(s->alloc_bits, s->gcmark_bits), s->bitmap_words);
+  if (s->obj_types != nullptr) FreeTypes(s->obj_types, s->nelems);
   span_alloc_.Free(s);
 }
 
-void* MHeap::AllocLarge(size_t size, bool noscan) {
+void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   if (size > kMaxAllocBytes) {
     SetLastError("allocation size overflow: %zu bytes requested (max %zu)",
                  size, kMaxAllocBytes);
@@ -198,6 +222,8 @@ void* MHeap::AllocLarge(size_t size, bool noscan) {
   s->freeindex = 1;
   s->alloc_count = 1;
   s->alloc_cache = 0;
+  s->limit = s->start + (size ? size : 1);
+  if (s->obj_types != nullptr) s->obj_types[0] = type;
   if (s->needzero) memset(reinterpret_cast<void*>(s->start), 0, size);
   large_nmalloc_.fetch_add(1, std::memory_order_relaxed);
   heap_live_.fetch_add(static_cast<int64_t>(s->elemsize),
@@ -437,6 +463,7 @@ HeapStats MHeap::ReadStats() const {
     st.meta_bytes = pages_.arena_count() * sizeof(HeapArena) +
                     span_alloc_.sys_bytes();
     for (const FixAlloc& f : bits_alloc_) st.meta_bytes += f.sys_bytes();
+    for (const FixAlloc& f : types_alloc_) st.meta_bytes += f.sys_bytes();
   }
   st.heap_live_bytes = static_cast<size_t>(
       std::max<int64_t>(0, heap_live_.load(std::memory_order_relaxed)));

@@ -104,9 +104,11 @@ class MHeap {
   MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg);
   void FreeSpan(MSpan* s);
 
-  // A large object of `size` bytes (> kMaxSmallSize): its own span, zeroed.
-  // nullptr with LastError() set on failure.
-  void* AllocLarge(size_t size, bool noscan);
+  // A large object of `size` bytes (> kMaxSmallSize): its own span, zeroed,
+  // with tag `type` for scan objects. The span's limit is start + size, so
+  // addresses past the object resolve to nothing. nullptr with LastError()
+  // set on failure.
+  void* AllocLarge(size_t size, bool noscan, uint16_t type = 0);
 
   // ---- object lookup --------------------------------------------------------
   // Resolves any address to the object slot containing it (O(1): arena
@@ -240,6 +242,8 @@ class MHeap {
   friend class MCentral;
   uint64_t* AllocBits(size_t words);
   void FreeBits(uint64_t* bits, size_t words);
+  uint16_t* AllocTypes(size_t nelems);
+  void FreeTypes(uint16_t* types, size_t nelems);
   void InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
                 bool needzero, uint32_t sg);
   void ReclaimBeforeGrow(size_t npages);
@@ -253,6 +257,9 @@ class MHeap {
   // Mark/alloc bitmaps, both halves in one block: 2 * words uint64_t, for
   // words = 1, 2, 4, 8, 16.
   FixAlloc bits_alloc_[5];
+  // Per-slot type tags of scan spans: 8 << i bytes, for i = 0..8 (2 KiB
+  // holds the 1024 slots of the 8-byte class).
+  FixAlloc types_alloc_[9];
   size_t in_use_pages_ = 0;
   size_t peak_in_use_pages_ = 0;       // this sweep cycle
   size_t prev_peak_in_use_pages_ = 0;  // the previous sweep cycle

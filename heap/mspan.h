@@ -70,6 +70,10 @@ struct MSpan {
   uint64_t* alloc_bits = nullptr;
   uint64_t* gcmark_bits = nullptr;
   uint32_t bitmap_words = 0;  // words in each of alloc_bits / gcmark_bits
+  // Scan spans only: one 16-bit tag per slot, written at allocation. The
+  // heap stores it without interpreting it; the collector keeps an object's
+  // type id there (how to find its pointers).
+  uint16_t* obj_types = nullptr;
   std::atomic<uint32_t> sweepgen{0};
 
   MSpan* next = nullptr;  // link in a SpanSet

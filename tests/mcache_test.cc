@@ -172,6 +172,25 @@ TEST_F(MCacheTest, LargeObjects) {
   EXPECT_EQ(b[big[3].second - 1], 0x5a);
 }
 
+TEST_F(MCacheTest, TypedAllocationRecordsTheTagPerSlot) {
+  std::vector<std::pair<void*, uint16_t>> objs;
+  for (int i = 0; i < 20000; i++) {
+    uint16_t tag = static_cast<uint16_t>(1 + i % 5000);
+    size_t size = 8 + (i % 97) * 8;
+    if (i % 1000 == 0) size = 50000 + i;  // large path
+    void* p = c_->AllocTyped(size, tag);
+    ASSERT_NE(p, nullptr);
+    objs.push_back({p, tag});
+  }
+  for (auto [p, tag] : objs) {
+    ObjectRef r;
+    ASSERT_TRUE(heap_.FindObject(reinterpret_cast<uintptr_t>(p), &r));
+    EXPECT_FALSE(NoScan(r.span->spanclass));
+    ASSERT_NE(r.span->obj_types, nullptr);
+    EXPECT_EQ(r.span->obj_types[r.index], tag);
+  }
+}
+
 TEST_F(MCacheTest, SizeZeroGivesDistinctMinimalObjects) {
   std::set<void*> seen;
   for (bool noscan : {false, true}) {

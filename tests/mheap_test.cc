@@ -25,8 +25,13 @@ TEST(FindObjectTest, EveryByteOfSampledObjectsResolvesToItsBase) {
     }
   }
   for (size_t size : {size_t{40000}, size_t{300000}}) {
-    sample.push_back({reinterpret_cast<uintptr_t>(c->Alloc(size, true)),
-                      AlignUp(size, kPageSize)});
+    auto p = reinterpret_cast<uintptr_t>(c->Alloc(size, true));
+    sample.push_back({p, size});
+    // A large object's span ends at the object: the rest of its last page
+    // resolves to nothing.
+    ObjectRef r;
+    EXPECT_FALSE(heap.FindObject(p + size, &r));
+    EXPECT_FALSE(heap.FindObject(AlignUp(p + size, kPageSize) - 1, &r));
   }
   for (auto [base, size] : sample) {
     for (uintptr_t p = base; p < base + size; p++) {
