@@ -27,6 +27,9 @@ bool MCache::Refill(SpanClass spc) {
   alloc_counts_[SizeClassOf(spc)] += slots;
   heap_->heap_live().fetch_add(slots * static_cast<int64_t>(s->elemsize),
                                std::memory_order_relaxed);
+  if (refill_word_ != nullptr) {
+    refill_word_->fetch_or(refill_bit_, std::memory_order_relaxed);
+  }
   GC_DCHECK(s->alloc_count < s->nelems, "cached span has no free slot");
   alloc_[spc] = s;
   return true;

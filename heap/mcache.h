@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <cstring>
 
 #include "heap/mheap.h"
@@ -90,6 +91,13 @@ class MCache {
   void ReleaseAll();
 
   MHeap* heap() const { return heap_; }
+  // After every refill from an mcentral, OR `bit` into *word (the runtime
+  // uses it to check the GC trigger at the next safepoint, keeping the
+  // check off the fast path).
+  void set_refill_notify(std::atomic<uint32_t>* word, uint32_t bit) {
+    refill_word_ = word;
+    refill_bit_ = bit;
+  }
   MSpan* cached_span(SpanClass spc) const { return alloc_[spc]; }
 
  private:
@@ -142,6 +150,8 @@ class MCache {
   uintptr_t tiny_offset_ = 0;
   uint64_t tiny_allocs_ = 0;
   int64_t alloc_counts_[kNumSizeClasses] = {};  // objects, unflushed
+  std::atomic<uint32_t>* refill_word_ = nullptr;
+  uint32_t refill_bit_ = 0;
   MHeap* heap_;
 };
 

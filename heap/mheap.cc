@@ -226,6 +226,7 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   if (s->obj_types != nullptr) s->obj_types[0] = type;
   if (s->needzero) memset(reinterpret_cast<void*>(s->start), 0, size);
   large_nmalloc_.fetch_add(1, std::memory_order_relaxed);
+  large_bytes_.fetch_add(s->elemsize, std::memory_order_relaxed);
   heap_live_.fetch_add(static_cast<int64_t>(s->elemsize),
                        std::memory_order_relaxed);
   // Visible to the sweeper through its central's swept-full set.
@@ -325,17 +326,12 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
                                         std::memory_order_relaxed);
   }
   const int sizeclass = SizeClassOf(s->spanclass);
+  // heap_live is not changed here: the collector set it to the marked bytes
+  // at mark termination, which already excludes what this sweep frees.
   if (s->is_large()) {
-    if (nfreed) {
-      large_nfree_.fetch_add(1, std::memory_order_relaxed);
-      heap_live_.fetch_sub(static_cast<int64_t>(s->elemsize),
-                           std::memory_order_relaxed);
-    }
+    if (nfreed) large_nfree_.fetch_add(1, std::memory_order_relaxed);
   } else if (nfreed) {
     nfree_[sizeclass].fetch_add(nfreed, std::memory_order_relaxed);
-    heap_live_.fetch_sub(
-        static_cast<int64_t>(nfreed * kClassToSize[sizeclass]),
-        std::memory_order_relaxed);
   }
   if (preserve) {
     // The caller (mcentral.cacheSpan) keeps the span and sets its sweepgen.
@@ -475,6 +471,7 @@ HeapStats MHeap::ReadStats() const {
   }
   st.large_nmalloc = large_nmalloc_.load(std::memory_order_relaxed);
   st.large_nfree = large_nfree_.load(std::memory_order_relaxed);
+  st.large_bytes_total = large_bytes_.load(std::memory_order_relaxed);
   st.by_class[0].nmalloc = st.large_nmalloc;
   st.by_class[0].nfree = st.large_nfree;
   st.nmalloc += st.large_nmalloc;

@@ -79,11 +79,13 @@ struct HeapStats {
   size_t released_bytes = 0;   // committed but returned to the OS
   size_t in_use_bytes = 0;     // bytes of in-use spans
   size_t free_bytes = 0;       // bytes of free pages (resident or not)
-  size_t heap_live_bytes = 0;  // allocated object bytes (slots in mcaches
-                               // count as allocated until released)
+  size_t heap_live_bytes = 0;  // Go's heapLive: marked bytes at the last
+                               // mark termination plus slot bytes handed to
+                               // mcaches since (unused ones given back)
   size_t meta_bytes = 0;       // arena metadata, span structs, bitmaps
   uint64_t nmalloc = 0, nfree = 0;          // all objects
   uint64_t large_nmalloc = 0, large_nfree = 0;
+  uint64_t large_bytes_total = 0;  // bytes of large spans ever allocated
   uint64_t tiny_allocs = 0;
   size_t arenas = 0;
   uint64_t scavenged_bytes_total = 0;  // ever returned to the OS
@@ -208,6 +210,9 @@ class MHeap {
 
   // ---- statistics -----------------------------------------------------------
   HeapStats ReadStats() const;
+  // Go's heapLive. Allocation adds (per span handed to an mcache, per large
+  // object); the collector sets it to the marked bytes at mark termination;
+  // sweeping leaves it alone (what it frees was not marked).
   std::atomic<int64_t>& heap_live() { return heap_live_; }
   // Adds an mcache's per-class allocation counts (flushed by ReleaseAll).
   void FlushAllocCounts(int64_t* by_class);
@@ -272,7 +277,7 @@ class MHeap {
   std::atomic<int64_t> heap_live_{0};
   std::atomic<uint64_t> nmalloc_[kNumSizeClasses] = {};
   std::atomic<uint64_t> nfree_[kNumSizeClasses] = {};
-  std::atomic<uint64_t> large_nmalloc_{0}, large_nfree_{0};
+  std::atomic<uint64_t> large_nmalloc_{0}, large_nfree_{0}, large_bytes_{0};
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> scavenged_total_{0};
   std::mutex scavenge_mu_;  // one scavenger at a time

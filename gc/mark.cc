@@ -1,0 +1,58 @@
+#include "gc/mark.h"
+
+namespace gcheap {
+
+void Marker::GreyObject(Worker* w, const ObjectRef& r) {
+  MSpan* s = r.span;
+  if (!s->IsAllocated(r.index)) return;  // a stale or random word
+  if (!s->SetMarked(r.index)) return;    // already grey or black
+  w->marked_objects++;
+  w->marked_bytes += s->elemsize;  // slot size; whole pages for large
+
+  // Record that the span has a marked object (Go's pageMarks).
+  HeapArena* a = heap_->ArenaOf(s->start);
+  size_t page = a->PageIndex(s->start);
+  uint64_t bit = uint64_t{1} << (page % 64);
+  if (!(a->page_marks[page / 64].load(std::memory_order_relaxed) & bit)) {
+    a->page_marks[page / 64].fetch_or(bit, std::memory_order_relaxed);
+  }
+  if (!NoScan(s->spanclass)) w->gcw.Put(r.base);
+}
+
+void Marker::ScanItem(Worker* w, uintptr_t item) {
+  ObjectRef r;
+  bool found = heap_->FindObject(item, &r);
+  GC_CHECK(found, "a queued grey object is not in the heap");
+  MSpan* s = r.span;
+  const size_t size = ObjectBytes(s);
+  size_t lo = item - r.base;
+  size_t hi = size;
+  const TypeInfo* t = TypeOf(s, r.index);
+  GC_CHECK(t != nullptr, "scan object without a registered type");
+  if (t->trace != nullptr) {
+    // Callbacks see whole objects; they are never split.
+    t->trace(reinterpret_cast<void*>(r.base), &VisitSlot, w);
+    w->scanned_bytes += size;
+    return;
+  }
+  if (s->is_large() && size > kObletBytes) {
+    if (lo == 0) {
+      // First visit of a large object: queue its other pieces.
+      for (size_t off = kObletBytes; off < size; off += kObletBytes) {
+        w->gcw.Put(r.base + off);
+      }
+    }
+    hi = std::min(size, lo + kObletBytes);
+  }
+  ForEachPointerSlot(s, r.index, r.base, lo, hi, [&](void** slot) {
+    MarkValue(w, reinterpret_cast<uintptr_t>(*slot));
+  });
+  w->scanned_bytes += hi - lo;
+}
+
+void Marker::Drain(Worker* w) {
+  uintptr_t item;
+  while (w->gcw.TryGet(&item)) ScanItem(w, item);
+}
+
+}  // namespace gcheap

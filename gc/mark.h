@@ -1,0 +1,132 @@
+// mark.h: tri-color marking over gcmarkBits (Go's mgcmark.go).
+//
+// White = mark bit clear. Grey = mark bit set, address queued in a work
+// buffer. Black = mark bit set and scanned. Marking a value:
+//   1. strip the heap's tag bits (tag_mask) from the word;
+//   2. resolve it through the arena index (mheap.FindObject): interior
+//      pointers map to their object; anything outside this heap's in-use
+//      spans, or a free slot, is ignored (a NULL, a small integer, a tagged
+//      immediate, a stale pointer into freed memory);
+//   3. set the slot's mark bit with an atomic OR; the thread that flipped it
+//      also sets the span's pageMarks bit, adds the object's bytes to its
+//      count and, unless the span is noscan, queues it (grey).
+// Scanning a grey object reads its type id from the span's slot table and
+// visits the words the type's pointer bitmaps name (fixed part, then the
+// repeated tail up to the end of the slot), or calls its trace callback.
+// Large objects are scanned in 128 KiB pieces ("oblets", as Go does): the
+// first visit queues the other pieces, so one huge array neither delays
+// termination nor prevents parallelism.
+//
+// Invariant: only allocated slots are marked (the sweeper checks), and only
+// spans swept for this cycle are marked (the collector finishes sweeping
+// before marking begins).
+#ifndef GCHEAP_GC_MARK_H_
+#define GCHEAP_GC_MARK_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/gcwork.h"
+#include "gc/typeinfo.h"
+#include "heap/mheap.h"
+
+namespace gcheap {
+
+inline constexpr size_t kObletBytes = 128 << 10;
+
+class Marker {
+ public:
+  Marker(MHeap* heap, const TypeTable* types, uintptr_t tag_mask)
+      : heap_(heap), types_(types), tag_mask_(~tag_mask) {}
+
+  // Per-worker marking context: its work buffers and counters.
+  struct Worker {
+    explicit Worker(Marker* m, WorkPool* pool) : marker(m), gcw(pool) {}
+    Marker* marker;
+    GcWork gcw;
+    uint64_t marked_objects = 0;
+    uint64_t marked_bytes = 0;
+    uint64_t scanned_bytes = 0;
+  };
+
+  // Greys the object `value` points into, if any.
+  uintptr_t StripTag(uintptr_t value) const { return value & tag_mask_; }
+
+  GC_ALWAYS_INLINE void MarkValue(Worker* w, uintptr_t value) {
+    uintptr_t p = value & tag_mask_;
+    if (p < 4096) return;
+    ObjectRef r;
+    if (!heap_->FindObject(p, &r)) return;
+    GreyObject(w, r);
+  }
+  void GreyObject(Worker* w, const ObjectRef& r);
+
+  // Scans grey objects until the worker's buffers and the pool are empty.
+  void Drain(Worker* w);
+  // Scans one queued item (an object base, or an oblet of a large object).
+  void ScanItem(Worker* w, uintptr_t item);
+
+  // A VisitFn that marks *slot; ctx is a Worker*.
+  static void VisitSlot(void** slot, void* ctx) {
+    auto* w = static_cast<Worker*>(ctx);
+    w->marker->MarkValue(w, reinterpret_cast<uintptr_t>(*slot));
+  }
+
+  // Calls visit(slot) for every pointer slot of the object at base (span s,
+  // slot index idx) within [lo, hi) (offsets from base).
+  template <typename F>
+  void ForEachPointerSlot(MSpan* s, size_t idx, uintptr_t base, size_t lo,
+                          size_t hi, F visit) const;
+
+  size_t ObjectBytes(MSpan* s) const {
+    return s->is_large() ? s->limit - s->start : s->elemsize;
+  }
+  const TypeInfo* TypeOf(MSpan* s, size_t idx) const {
+    return types_->Get(s->obj_types[idx]);
+  }
+  MHeap* heap() const { return heap_; }
+
+ private:
+  MHeap* heap_;
+  const TypeTable* types_;
+  uintptr_t tag_mask_;  // inverted: AND keeps the address bits
+};
+
+template <typename F>
+void Marker::ForEachPointerSlot(MSpan* s, size_t idx, uintptr_t base,
+                                size_t lo, size_t hi, F visit) const {
+  const TypeInfo* t = TypeOf(s, idx);
+  GC_CHECK(t != nullptr, "scan object without a registered type");
+  // Fixed part.
+  const size_t fixed_end = std::min(hi, t->size);
+  for (size_t wi = 0; wi < t->ptrmap.size(); wi++) {
+    uint64_t bits = t->ptrmap[wi];
+    while (bits != 0) {
+      size_t off = (wi * 64 + __builtin_ctzll(bits)) * 8;
+      bits &= bits - 1;
+      if (off >= fixed_end) break;
+      if (off >= lo) visit(reinterpret_cast<void**>(base + off));
+    }
+  }
+  // Repeated tail, up to the end of the slot (unused slot bytes are zero).
+  if (t->elem_size == 0 || t->elem_ptrmap.empty() || hi <= t->size) return;
+  const size_t from = std::max(lo, t->size);
+  size_t e = (from - t->size) / t->elem_size;
+  for (size_t ebase = t->size + e * t->elem_size; ebase < hi;
+       ebase += t->elem_size) {
+    for (size_t wi = 0; wi < t->elem_ptrmap.size(); wi++) {
+      uint64_t bits = t->elem_ptrmap[wi];
+      while (bits != 0) {
+        size_t off = ebase + (wi * 64 + __builtin_ctzll(bits)) * 8;
+        bits &= bits - 1;
+        if (off + 8 > hi) break;
+        if (off >= lo) visit(reinterpret_cast<void**>(base + off));
+      }
+    }
+  }
+}
+
+}  // namespace gcheap
+
+#endif  // GCHEAP_GC_MARK_H_

@@ -1,0 +1,89 @@
+#include "gc/roots.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+
+namespace gcheap {
+
+absl::Status RootSet::AddSlot(void** slot) {
+  if (slot == nullptr) return absl::InvalidArgumentError("root slot is NULL");
+  std::lock_guard<std::mutex> g(mu_);
+  slots_[slot]++;
+  return absl::OkStatus();
+}
+
+absl::Status RootSet::RemoveSlot(void** slot) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = slots_.find(slot);
+  if (it == slots_.end()) {
+    return absl::NotFoundError(
+        absl::StrFormat("root slot %p is not registered", slot));
+  }
+  if (--it->second == 0) slots_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::Status RootSet::AddRange(void** start, size_t count) {
+  if (start == nullptr && count != 0) {
+    return absl::InvalidArgumentError("root range starts at NULL");
+  }
+  if (count > (size_t{1} << 40)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("root range of %zu slots is absurd", count));
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  ranges_[start].push_back(count);
+  return absl::OkStatus();
+}
+
+absl::Status RootSet::RemoveRange(void** start, size_t count) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = ranges_.find(start);
+  if (it != ranges_.end()) {
+    auto& counts = it->second;
+    auto c = std::find(counts.begin(), counts.end(), count);
+    if (c != counts.end()) {
+      counts.erase(c);
+      if (counts.empty()) ranges_.erase(it);
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError(absl::StrFormat(
+      "root range %p (%zu slots) is not registered", start, count));
+}
+
+absl::Status RootSet::AddScanner(RootScannerFn fn, void* data) {
+  if (fn == nullptr) return absl::InvalidArgumentError("root scanner is NULL");
+  std::lock_guard<std::mutex> g(mu_);
+  scanners_.push_back({fn, data});
+  return absl::OkStatus();
+}
+
+absl::Status RootSet::RemoveScanner(RootScannerFn fn, void* data) {
+  std::lock_guard<std::mutex> g(mu_);
+  for (auto it = scanners_.begin(); it != scanners_.end(); ++it) {
+    if (it->fn == fn && it->data == data) {
+      scanners_.erase(it);
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError("root scanner is not registered");
+}
+
+void RootSet::ForEachRoot(VisitFn visit, void* ctx) const {
+  std::lock_guard<std::mutex> g(mu_);
+  for (const auto& [slot, n] : slots_) visit(slot, ctx);
+  for (const auto& [start, counts] : ranges_) {
+    size_t count = *std::max_element(counts.begin(), counts.end());
+    for (size_t i = 0; i < count; i++) visit(start + i, ctx);
+  }
+  for (const Scanner& s : scanners_) s.fn(visit, ctx, s.data);
+}
+
+size_t RootSet::slot_count() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return slots_.size();
+}
+
+}  // namespace gcheap

@@ -1,0 +1,91 @@
+// typeinfo.h: object layouts the collector scans by, and the type table.
+//
+// A type describes where an object's heap pointers are:
+//   - a fixed part of `size` bytes with a pointer bitmap (bit i set: the word
+//     at offset 8*i may hold a heap pointer);
+//   - optionally a variable-length tail of repeated elements, each
+//     `elem_size` bytes with its own pointer bitmap, filling the object from
+//     offset `size` to its end;
+//   - or a trace callback, for layouts no bitmap describes, which reports
+//     every pointer slot of the object to a visitor.
+// A type with no pointer bit and no trace callback is noscan: its objects
+// live in noscan spans and are never scanned.
+//
+// The table is append-only: a registered type never changes or goes away
+// while its heap lives, so the collector reads it without locks. Type ids are
+// 16-bit (the heap stores one per object slot); 0 is never a valid id.
+#ifndef GCHEAP_GC_TYPEINFO_H_
+#define GCHEAP_GC_TYPEINFO_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace gcheap {
+
+// A visitor receives the address of a slot that may hold a heap pointer.
+using VisitFn = void (*)(void** slot, void* ctx);
+// A trace callback reports every pointer slot of obj through visit(slot, ctx).
+using TraceFn = void (*)(void* obj, VisitFn visit, void* ctx);
+
+struct TypeInfo {
+  std::string name;
+  size_t size = 0;                 // fixed part, bytes
+  std::vector<uint64_t> ptrmap;    // bit per word of the fixed part
+  size_t elem_size = 0;            // 0: no variable tail
+  std::vector<uint64_t> elem_ptrmap;  // bit per word of one element
+  TraceFn trace = nullptr;
+  bool noscan = true;              // no pointer anywhere
+
+  bool FixedWordHasPointer(size_t w) const {
+    return w / 64 < ptrmap.size() && ((ptrmap[w / 64] >> (w % 64)) & 1);
+  }
+  bool ElemWordHasPointer(size_t w) const {
+    return w / 64 < elem_ptrmap.size() &&
+           ((elem_ptrmap[w / 64] >> (w % 64)) & 1);
+  }
+};
+
+// What an embedder passes in (mirrors gc_type_desc without the C types).
+struct TypeSpec {
+  const char* name = nullptr;
+  size_t size = 0;
+  const uint64_t* ptrmap = nullptr;  // ceil(size/8) bits
+  size_t elem_size = 0;
+  const uint64_t* elem_ptrmap = nullptr;  // ceil(elem_size/8) bits
+  TraceFn trace = nullptr;
+};
+
+class TypeTable {
+ public:
+  static constexpr size_t kMaxTypes = 65535;
+
+  TypeTable();
+  ~TypeTable();
+  TypeTable(const TypeTable&) = delete;
+  TypeTable& operator=(const TypeTable&) = delete;
+
+  // Validates and registers a type; the error says what is wrong.
+  absl::StatusOr<uint16_t> Register(const TypeSpec& spec);
+
+  // The type for id, or nullptr if id was never registered.
+  const TypeInfo* Get(uint32_t id) const {
+    if (id == 0 || id > kMaxTypes) return nullptr;
+    return types_[id].load(std::memory_order_acquire);
+  }
+  size_t size() const { return count_.load(std::memory_order_acquire); }
+
+ private:
+  std::mutex mu_;
+  std::atomic<size_t> count_{0};
+  std::atomic<const TypeInfo*>* types_;  // kMaxTypes + 1 entries
+};
+
+}  // namespace gcheap
+
+#endif  // GCHEAP_GC_TYPEINFO_H_

@@ -1,0 +1,25 @@
+// verify.h: the checkmark verifier (Go's gccheckmark).
+//
+// After marking, with the world still stopped, the verifier walks the whole
+// reachable graph again from the roots with its own visited set (a hash map
+// from object to the object that first reached it), never looking at
+// gcmarkBits while it walks. Every object it reaches must have its mark bit
+// set; if one does not, the collector missed a live object and would free
+// it: the verifier prints the object, its type and the path from a root, and
+// aborts.
+#ifndef GCHEAP_GC_VERIFY_H_
+#define GCHEAP_GC_VERIFY_H_
+
+#include <cstdint>
+
+#include "gc/mark.h"
+#include "gc/roots.h"
+
+namespace gcheap {
+
+// Returns the number of reachable objects checked. Aborts on a miss.
+uint64_t VerifyMarks(Marker* marker, const RootSet& roots);
+
+}  // namespace gcheap
+
+#endif  // GCHEAP_GC_VERIFY_H_

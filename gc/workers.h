@@ -1,0 +1,43 @@
+// workers.h: the collector's worker threads.
+//
+// A fixed pool of threads, parked on a condition variable between jobs.
+// RunParallel(n, fn) runs fn(0) on the calling thread and fn(1..n-1) on pool
+// threads, and returns when all n calls have returned.
+#ifndef GCHEAP_GC_WORKERS_H_
+#define GCHEAP_GC_WORKERS_H_
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace gcheap {
+
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // n is capped at threads() + 1.
+  void RunParallel(int n, const std::function<void(int)>& fn);
+  int threads() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  void Loop(int id);
+
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(int)>* job_ = nullptr;
+  int job_workers_ = 0;  // pool threads taking part in the current job
+  uint64_t generation_ = 0;
+  int running_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace gcheap
+
+#endif  // GCHEAP_GC_WORKERS_H_

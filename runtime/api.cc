@@ -1,0 +1,355 @@
+// api.cc: the C API (runtime/gc.h) over gc_heap and gc_mutator.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "heap/error.h"
+#include "runtime/gc.h"
+#include "runtime/runtime.h"
+
+namespace gcheap {
+gc_mutator* CurrentMutator(const gc_heap* h);
+}  // namespace gcheap
+
+using gcheap::GcReason;
+using gcheap::SetLastError;
+
+namespace {
+
+// API misuse: always fatal in debug builds; release builds check what is
+// cheap off the fast paths.
+[[noreturn]] void Misuse(const char* fn, const char* what) {
+  fprintf(stderr, "gcheap: API misuse in %s: %s\n", fn, what);
+  fflush(stderr);
+  abort();
+}
+
+void CheckHeap(const gc_heap* h, const char* fn) {
+  if (h == nullptr) Misuse(fn, "heap is NULL");
+  if (h->magic != gcheap::kHeapMagic) {
+    Misuse(fn, "not a live gc_heap (destroyed, or not a heap)");
+  }
+}
+
+void CheckMutator(const gc_mutator* m, const char* fn) {
+  if (m == nullptr) Misuse(fn, "mutator is NULL");
+  if (m->magic == gcheap::kMutatorDead) {
+    Misuse(fn, "use of a detached mutator");
+  }
+  if (m->magic != gcheap::kMutatorMagic) Misuse(fn, "not a gc_mutator");
+  if (!pthread_equal(m->owner, pthread_self())) {
+    Misuse(fn, "mutator used from a thread other than the one that attached it");
+  }
+}
+
+#if defined(GC_DEBUG) && GC_DEBUG
+#define DEBUG_CHECK_MUTATOR(m, fn) CheckMutator(m, fn)
+#else
+#define DEBUG_CHECK_MUTATOR(m, fn) \
+  do {                             \
+  } while (0)
+#endif
+
+// Parses "123", "64K", "512M", "2G". False if malformed.
+bool ParseBytes(const char* s, size_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || end == s) return false;
+  unsigned long long mul = 1;
+  if (*end == 'K' || *end == 'k') mul = 1ull << 10, end++;
+  else if (*end == 'M' || *end == 'm') mul = 1ull << 20, end++;
+  else if (*end == 'G' || *end == 'g') mul = 1ull << 30, end++;
+  if (*end == 'B' || *end == 'b') end++;
+  if (*end != '\0') return false;
+  *out = static_cast<size_t>(v * mul);
+  return true;
+}
+
+void EnvWarning(const char* var, const char* value) {
+  fprintf(stderr, "gcheap: ignoring %s=%s (not understood)\n", var, value);
+}
+
+int StatusToInt(const absl::Status& st) {
+  if (st.ok()) return 0;
+  SetLastError("%s", std::string(st.message()).c_str());
+  return -1;
+}
+
+}  // namespace
+
+extern "C" {
+
+void gc_config_init(gc_config* cfg) {
+  *cfg = gc_config{};
+  cfg->gc_percent = 100;
+  cfg->stop_the_world = 1;
+  if (const char* v = getenv("GC_PERCENT")) {
+    if (strcmp(v, "off") == 0) {
+      cfg->gc_percent = -1;
+    } else {
+      char* end;
+      long p = strtol(v, &end, 10);
+      if (end != v && *end == '\0') cfg->gc_percent = static_cast<int>(p);
+      else EnvWarning("GC_PERCENT", v);
+    }
+  }
+  if (const char* v = getenv("GC_MEMORY_LIMIT")) {
+    if (!ParseBytes(v, &cfg->memory_limit_bytes)) EnvWarning("GC_MEMORY_LIMIT", v);
+  }
+  if (const char* v = getenv("GC_MAX_HEAP")) {
+    if (!ParseBytes(v, &cfg->max_heap_bytes)) EnvWarning("GC_MAX_HEAP", v);
+  }
+  if (const char* v = getenv("GC_WORKERS")) cfg->gc_workers = atoi(v);
+  if (const char* v = getenv("GCTRACE")) cfg->trace = atoi(v) != 0;
+  if (const char* v = getenv("GC_VERIFY")) cfg->verify = atoi(v) != 0;
+  if (const char* v = getenv("GC_STW")) cfg->stop_the_world = atoi(v) != 0;
+}
+
+gc_heap* gc_heap_create(const gc_config* cfg) {
+  gc_config c;
+  if (cfg == nullptr) {
+    gc_config_init(&c);
+  } else {
+    c = *cfg;
+  }
+  if (c.gc_workers < 0 || c.gc_workers > 256) {
+    SetLastError("gc_heap_create: gc_workers must be 0..256 (got %d)",
+                 c.gc_workers);
+    return nullptr;
+  }
+  if (c.max_heap_bytes != 0 && c.max_heap_bytes < (1u << 20)) {
+    SetLastError("gc_heap_create: max_heap_bytes %zu is below the 1 MiB minimum",
+                 c.max_heap_bytes);
+    return nullptr;
+  }
+  return new gc_heap(c);
+}
+
+void gc_heap_destroy(gc_heap* heap) {
+  if (heap == nullptr) return;
+  CheckHeap(heap, "gc_heap_destroy");
+  delete heap;
+}
+
+gc_mutator* gc_thread_attach(gc_heap* heap) {
+  CheckHeap(heap, "gc_thread_attach");
+  return heap->Attach();
+}
+
+void gc_thread_detach(gc_mutator* m) {
+  CheckMutator(m, "gc_thread_detach");
+  m->heap->Detach(m);
+}
+
+gc_mutator* gc_current_mutator(gc_heap* heap) {
+  CheckHeap(heap, "gc_current_mutator");
+  return gcheap::CurrentMutator(heap);
+}
+
+gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
+  CheckHeap(heap, "gc_register_type");
+  if (desc == nullptr) {
+    SetLastError("gc_register_type: desc is NULL");
+    return 0;
+  }
+  gcheap::TypeSpec spec;
+  spec.name = desc->name;
+  spec.size = desc->size;
+  spec.ptrmap = desc->ptr_bitmap;
+  spec.elem_size = desc->elem_size;
+  spec.elem_ptrmap = desc->elem_ptr_bitmap;
+  spec.trace = desc->trace;
+  absl::StatusOr<uint16_t> id = heap->types.Register(spec);
+  if (!id.ok()) {
+    SetLastError("gc_register_type: %s",
+                 std::string(id.status().message()).c_str());
+    return 0;
+  }
+  return *id;
+}
+
+namespace {
+
+// Slow part of allocation: the allocator failed (limit, OS). Collect and
+// retry once, then give up with the reason.
+void* AllocRetry(gc_mutator* m, const gcheap::TypeInfo* t, uint16_t type,
+                 size_t bytes) {
+  m->heap->Collect(m, GcReason::kAllocFailure, /*finish_sweep=*/true);
+  void* p = (t == nullptr || t->noscan) ? m->mcache->Alloc(bytes, true)
+                                        : m->mcache->AllocTyped(bytes, type);
+  if (p == nullptr) {
+    std::string why = gcheap::LastError();
+    SetLastError("gc_alloc: %zu bytes: %s (after a collection)", bytes,
+                 why.c_str());
+  }
+  return p;
+}
+
+inline void PollAtAlloc(gc_mutator* m) {
+  if (m->poll.load(std::memory_order_relaxed) != 0) gc_safepoint_slow(m);
+}
+
+}  // namespace
+
+void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
+  DEBUG_CHECK_MUTATOR(m, "gc_alloc");
+  const gcheap::TypeInfo* t = m->heap->types.Get(type);
+  if (t == nullptr) {
+    SetLastError("gc_alloc: unknown type id %u", type);
+    return nullptr;
+  }
+  if (bytes < t->size) {
+    SetLastError("gc_alloc: %zu bytes is smaller than type '%s' (%zu bytes)",
+                 bytes, t->name.c_str(), t->size);
+    return nullptr;
+  }
+  if (bytes > gcheap::kMaxAllocBytes) {
+    SetLastError("gc_alloc: allocation size overflow: %zu bytes requested",
+                 bytes);
+    return nullptr;
+  }
+  // Poll before allocating: a collection here cannot free the new object.
+  PollAtAlloc(m);
+  void* p = t->noscan ? m->mcache->Alloc(bytes, true)
+                      : m->mcache->AllocTyped(bytes, static_cast<uint16_t>(type));
+  if (__builtin_expect(p == nullptr, 0)) {
+    return AllocRetry(m, t, static_cast<uint16_t>(type), bytes);
+  }
+  if (bytes > gcheap::kMaxSmallSize) m->poll.fetch_or(gcheap::kPollRefill);
+  return p;
+}
+
+void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
+  DEBUG_CHECK_MUTATOR(m, "gc_alloc_noscan");
+  if (bytes > gcheap::kMaxAllocBytes) {
+    SetLastError("gc_alloc_noscan: allocation size overflow: %zu bytes", bytes);
+    return nullptr;
+  }
+  PollAtAlloc(m);
+  void* p = m->mcache->Alloc(bytes, true);
+  if (__builtin_expect(p == nullptr, 0)) {
+    return AllocRetry(m, nullptr, 0, bytes);
+  }
+  if (bytes > gcheap::kMaxSmallSize) m->poll.fetch_or(gcheap::kPollRefill);
+  return p;
+}
+
+const char* gc_last_error(void) { return gcheap::LastError(); }
+
+void gc_collect(gc_mutator* m) {
+  CheckMutator(m, "gc_collect");
+  m->heap->Collect(m, GcReason::kExplicit, /*finish_sweep=*/true);
+}
+
+int gc_add_root(gc_heap* heap, void** slot) {
+  CheckHeap(heap, "gc_add_root");
+  return StatusToInt(heap->roots.AddSlot(slot));
+}
+
+int gc_remove_root(gc_heap* heap, void** slot) {
+  CheckHeap(heap, "gc_remove_root");
+  return StatusToInt(heap->roots.RemoveSlot(slot));
+}
+
+int gc_add_root_range(gc_heap* heap, void** start, size_t count) {
+  CheckHeap(heap, "gc_add_root_range");
+  return StatusToInt(heap->roots.AddRange(start, count));
+}
+
+int gc_remove_root_range(gc_heap* heap, void** start, size_t count) {
+  CheckHeap(heap, "gc_remove_root_range");
+  return StatusToInt(heap->roots.RemoveRange(start, count));
+}
+
+int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
+  CheckHeap(heap, "gc_add_root_scanner");
+  return StatusToInt(heap->roots.AddScanner(
+      reinterpret_cast<gcheap::RootScannerFn>(fn), data));
+}
+
+int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
+  CheckHeap(heap, "gc_remove_root_scanner");
+  return StatusToInt(heap->roots.RemoveScanner(
+      reinterpret_cast<gcheap::RootScannerFn>(fn), data));
+}
+
+void gc_write_barrier(gc_mutator* m, void* obj, void** slot, void* value) {
+#if defined(GC_DEBUG) && GC_DEBUG
+  CheckMutator(m, "gc_write_barrier");
+  gcheap::ObjectRef r;
+  if (!m->heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
+    Misuse("gc_write_barrier", "obj is not an object of this heap");
+  }
+  uintptr_t s = reinterpret_cast<uintptr_t>(slot);
+  size_t size = r.span->is_large() ? r.span->limit - r.span->start
+                                   : r.span->elemsize;
+  if (s < r.base || s + sizeof(void*) > r.base + size) {
+    Misuse("gc_write_barrier", "slot is not inside obj");
+  }
+#endif
+  (void)m;
+  (void)obj;
+  // Stop-the-world marking: the barrier only stores. The concurrent
+  // collector will shade the old and new values here while marking.
+  *slot = value;
+}
+
+void gc_safepoint_slow(gc_mutator* m) {
+  DEBUG_CHECK_MUTATOR(m, "gc_safepoint");
+  uint32_t poll = m->poll.load(std::memory_order_relaxed);
+  if (poll & gcheap::kPollStop) m->heap->Park(m);
+  if (poll & gcheap::kPollRefill) {
+    m->poll.fetch_and(~gcheap::kPollRefill, std::memory_order_relaxed);
+    gcheap::Collector* c = m->heap->collector.get();
+    if (c->TriggerReached()) {
+      m->heap->Collect(m, GcReason::kHeapGoal, /*finish_sweep=*/false,
+                       c->cycles());
+    }
+  }
+}
+
+void gc_enter_blocking(gc_mutator* m) {
+  DEBUG_CHECK_MUTATOR(m, "gc_enter_blocking");
+  m->heap->EnterBlocking(m);
+}
+
+void gc_leave_blocking(gc_mutator* m) {
+  DEBUG_CHECK_MUTATOR(m, "gc_leave_blocking");
+  m->heap->LeaveBlocking(m);
+}
+
+void gc_get_stats(gc_heap* heap, gc_stats* out) {
+  CheckHeap(heap, "gc_get_stats");
+  *out = gc_stats{};
+  gcheap::HeapStats hs = heap->heap.ReadStats();
+  gcheap::CollectorStats cs = heap->collector->ReadStats();
+  out->bytes_in_use = hs.heap_live_bytes;
+  out->heap_bytes = hs.in_use_bytes;
+  out->mapped_bytes = hs.mapped_bytes;
+  out->released_bytes = hs.released_bytes;
+  out->heap_goal = cs.heap_goal;
+  out->objects_allocated = hs.nmalloc;
+  out->objects_freed = hs.nfree;
+  out->live_objects = cs.live_objects;
+  out->live_bytes = cs.live_bytes;
+  out->cycles = cs.cycles;
+  out->pause_total_ns = cs.pause_total_ns;
+  out->pause_last_ns = cs.pause_last_ns;
+  out->pause_max_ns = cs.pause_max_ns;
+  static_assert(GC_PAUSE_BUCKETS == gcheap::kPauseBuckets);
+  static_assert(GC_NUM_SIZE_CLASSES == gcheap::kNumSizeClasses);
+  for (int i = 0; i < GC_PAUSE_BUCKETS; i++) out->pause_hist[i] = cs.pause_hist[i];
+  uint64_t bytes = hs.large_bytes_total;
+  for (int c = 0; c < GC_NUM_SIZE_CLASSES; c++) {
+    out->by_class[c].object_size = gcheap::kClassToSize[c];
+    out->by_class[c].allocated = hs.by_class[c].nmalloc;
+    out->by_class[c].freed = hs.by_class[c].nfree;
+    if (c > 0) bytes += hs.by_class[c].nmalloc * gcheap::kClassToSize[c];
+  }
+  out->bytes_allocated = bytes;
+}
+
+}  // extern "C"

@@ -1,0 +1,231 @@
+/* gc.h: the public C API of gcheap, an embeddable garbage-collected heap.
+ *
+ * A VM or interpreter embeds the heap like this:
+ *
+ *   gc_config cfg;
+ *   gc_config_init(&cfg);                 // defaults, then GC_* variables
+ *   gc_heap* heap = gc_heap_create(&cfg);
+ *   gc_mutator* m = gc_thread_attach(heap);   // every thread that allocates
+ *   gc_type_id cons = gc_register_type(heap, &cons_desc);
+ *   void* cell = gc_alloc(m, cons, sizeof(Cons));
+ *   gc_write_barrier(m, cell, &((Cons*)cell)->car, other);
+ *   gc_add_root(heap, (void**)&vm_globals);
+ *   gc_collect(m);
+ *   gc_thread_detach(m);
+ *   gc_heap_destroy(heap);
+ *
+ * Threading contract
+ *  - A thread must attach before it calls anything that takes a gc_mutator,
+ *    and uses only its own mutator. A mutator is stopped for a collection
+ *    only at safepoints: inside gc_alloc / gc_alloc_noscan / gc_collect /
+ *    gc_safepoint, or while it is inside a gc_enter_blocking /
+ *    gc_leave_blocking bracket. A thread that runs a long time without
+ *    allocating must call gc_safepoint now and then, and must bracket
+ *    blocking calls (I/O, locks, sleeping) so it does not hold up a
+ *    collection. Inside a blocking bracket it must not touch heap objects.
+ *  - Heap pointers a thread holds must be reachable from roots at every
+ *    safepoint (registered slots/ranges, or slots reported by a root
+ *    scanner): a pointer held only in a C local across gc_alloc may be freed.
+ *
+ * Errors: functions that can fail return NULL (or a negative number) and
+ * gc_last_error() returns a readable reason for the calling thread. API
+ * misuse (a detached mutator, a mutator used from another thread, a
+ * pointer store into a non-heap object) aborts with a message in debug
+ * builds.
+ *
+ * Environment variables (read by gc_config_init, override its defaults):
+ *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative
+ *                       disables automatic collection (default 100)
+ *   GC_MEMORY_LIMIT=n   soft limit in bytes (suffixes K, M, G accepted);
+ *                       collections become more frequent near it
+ *   GC_MAX_HEAP=n       hard maximum heap size in bytes (K, M, G)
+ *   GC_WORKERS=n        marking threads (default: number of CPUs)
+ *   GCTRACE=1           one line per collection on stderr
+ *   GC_VERIFY=1         re-mark after every collection and abort if a
+ *                       reachable object was left unmarked
+ *   GC_STW=1            stop-the-world collection (the only mode so far)
+ */
+#ifndef GCHEAP_RUNTIME_GC_H_
+#define GCHEAP_RUNTIME_GC_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gc_heap gc_heap;
+typedef struct gc_mutator gc_mutator;
+typedef uint32_t gc_type_id; /* 0 is never a valid type */
+
+/* ---- configuration ------------------------------------------------------ */
+
+typedef struct gc_config {
+  int gc_percent;            /* GOGC-like; < 0 turns automatic GC off */
+  size_t max_heap_bytes;     /* hard maximum of heap memory; 0 = none */
+  size_t memory_limit_bytes; /* soft limit; 0 = none */
+  int gc_workers;            /* marking threads; 0 = number of CPUs */
+  int verify;                /* nonzero: checkmark after every cycle */
+  int stop_the_world;        /* nonzero: stop-the-world cycles */
+  int trace;                 /* nonzero: gctrace line per cycle */
+  uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
+} gc_config;
+
+/* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
+ * verify off, stop_the_world on, trace off, tag_mask 0), then applies the
+ * GC_* environment variables above. */
+void gc_config_init(gc_config* cfg);
+
+/* ---- heaps -------------------------------------------------------------- */
+
+/* Creates an independent heap. cfg may be NULL (defaults + environment).
+ * Returns NULL with gc_last_error() set if the configuration is invalid. */
+gc_heap* gc_heap_create(const gc_config* cfg);
+
+/* Destroys a heap and all its memory. Every mutator must be detached. */
+void gc_heap_destroy(gc_heap* heap);
+
+/* ---- threads -------------------------------------------------------------- */
+
+/* Attaches the calling thread to heap and returns its mutator (its
+ * allocation cache and safepoint state). Attaching twice to the same heap
+ * returns the same mutator. */
+gc_mutator* gc_thread_attach(gc_heap* heap);
+
+/* Detaches the calling thread: its cached memory returns to the heap and the
+ * mutator becomes invalid. */
+void gc_thread_detach(gc_mutator* m);
+
+/* The calling thread's mutator for heap, or NULL if it is not attached. */
+gc_mutator* gc_current_mutator(gc_heap* heap);
+
+/* ---- types ---------------------------------------------------------------- */
+
+/* Reports the address of one pointer slot. */
+typedef void (*gc_visit_fn)(void** slot, void* visit_ctx);
+/* A trace callback reports every pointer slot of obj through visit. */
+typedef void (*gc_trace_fn)(void* obj, gc_visit_fn visit, void* visit_ctx);
+
+typedef struct gc_type_desc {
+  const char* name;              /* for diagnostics; copied */
+  size_t size;                   /* fixed part, bytes */
+  const uint64_t* ptr_bitmap;    /* bit i: word at offset 8*i is a pointer
+                                    slot; ceil(size/8) bits; may be NULL */
+  size_t elem_size;              /* variable tail element size; 0 = none */
+  const uint64_t* elem_ptr_bitmap; /* pointer words of one element */
+  gc_trace_fn trace;             /* optional; replaces the bitmaps */
+} gc_type_desc;
+
+/* Registers a type and returns its id (>= 1), or 0 with gc_last_error() set
+ * if the description is invalid. A type with no pointer bit and no trace
+ * callback is noscan: its objects are never scanned. A pointer slot may hold
+ * NULL, a small integer or a tagged value: the collector ignores anything
+ * that does not resolve (after clearing cfg.tag_mask bits) to an object of
+ * this heap. An object of a type with a tail is `size + k * elem_size` bytes
+ * (the tail fills whatever the allocation gives beyond size). */
+gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
+
+/* ---- allocation ------------------------------------------------------------ */
+
+/* Allocates `bytes` of zeroed memory for an object of type `type`; bytes
+ * must be at least the type's fixed size. May collect first (a safepoint).
+ * Returns NULL with gc_last_error() set on failure: unknown type, size
+ * overflow, or the hard heap limit reached even after a collection.
+ * bytes == 0 with a type of size 0 gives a distinct minimal object. */
+void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes);
+
+/* Allocates `bytes` of zeroed pointer-free memory (never scanned). */
+void* gc_alloc_noscan(gc_mutator* m, size_t bytes);
+
+/* The thread's last error message ("" if none). */
+const char* gc_last_error(void);
+
+/* ---- collection ------------------------------------------------------------ */
+
+/* Runs a full, blocking collection: marks, then sweeps the whole heap before
+ * returning, so statistics read afterwards are exact. */
+void gc_collect(gc_mutator* m);
+
+/* ---- roots ----------------------------------------------------------------- */
+
+/* Registers the slot at `slot` as a root (counted: add twice, remove
+ * twice). Returns 0, or -1 with gc_last_error() set. */
+int gc_add_root(gc_heap* heap, void** slot);
+int gc_remove_root(gc_heap* heap, void** slot);
+
+/* Registers `count` consecutive slots starting at start. */
+int gc_add_root_range(gc_heap* heap, void** start, size_t count);
+int gc_remove_root_range(gc_heap* heap, void** start, size_t count);
+
+/* A root scanner reports slots of VM structures (interpreter stacks, handle
+ * tables) through visit(slot, visit_ctx) when the collector asks. It runs
+ * with the world stopped and must not allocate or take locks that a
+ * stopped mutator may hold. */
+typedef void (*gc_root_scanner_fn)(gc_visit_fn visit, void* visit_ctx,
+                                   void* data);
+int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
+int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
+
+/* ---- barriers and safepoints ------------------------------------------------ */
+
+/* Stores value into *slot, where slot is a field of the heap object obj.
+ * The only legal way to store a heap pointer into a heap object (it will
+ * shade old and new values while a concurrent collector marks). */
+void gc_write_barrier(gc_mutator* m, void* obj, void** slot, void* value);
+
+/* Out-of-line part of gc_safepoint. */
+void gc_safepoint_slow(gc_mutator* m);
+
+/* A cheap poll: one load and a predictable branch. The first word of every
+ * gc_mutator is its poll flag, set when a collection wants this thread. */
+static inline void gc_safepoint(gc_mutator* m) {
+  if (__atomic_load_n((const uint32_t*)m, __ATOMIC_RELAXED) != 0) {
+    gc_safepoint_slow(m);
+  }
+}
+
+/* Brackets a blocking call: between the two, the thread counts as stopped
+ * for collections and must not touch heap objects or call gc_ functions
+ * that take m (other than gc_leave_blocking). */
+void gc_enter_blocking(gc_mutator* m);
+void gc_leave_blocking(gc_mutator* m);
+
+/* ---- statistics -------------------------------------------------------------- */
+
+#define GC_NUM_SIZE_CLASSES 68
+#define GC_PAUSE_BUCKETS 32
+
+typedef struct gc_size_class_stats {
+  uint32_t object_size; /* slot size; 0 for the large-object class */
+  uint64_t allocated;   /* objects allocated, cumulative */
+  uint64_t freed;       /* objects freed, cumulative */
+} gc_size_class_stats;
+
+typedef struct gc_stats {
+  uint64_t bytes_in_use;      /* object bytes (slot-rounded) live or not yet
+                                 collected; exact right after gc_collect */
+  uint64_t bytes_allocated;   /* cumulative bytes allocated */
+  uint64_t heap_bytes;        /* bytes of in-use spans */
+  uint64_t mapped_bytes;      /* committed heap memory */
+  uint64_t released_bytes;    /* committed but returned to the OS */
+  uint64_t heap_goal;         /* next automatic collection at this size */
+  uint64_t objects_allocated; /* cumulative */
+  uint64_t objects_freed;     /* cumulative */
+  uint64_t live_objects;      /* marked by the last collection */
+  uint64_t live_bytes;        /* marked by the last collection */
+  uint64_t cycles;
+  uint64_t pause_total_ns;
+  uint64_t pause_last_ns;
+  uint64_t pause_max_ns;
+  uint64_t pause_hist[GC_PAUSE_BUCKETS]; /* bucket i: pauses < 2^i us */
+  gc_size_class_stats by_class[GC_NUM_SIZE_CLASSES];
+} gc_stats;
+
+void gc_get_stats(gc_heap* heap, gc_stats* out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* GCHEAP_RUNTIME_GC_H_ */

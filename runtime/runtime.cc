@@ -1,0 +1,178 @@
+#include "runtime/runtime.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "heap/error.h"
+
+namespace gcheap {
+namespace {
+
+std::atomic<uint64_t> next_heap_id{1};
+
+// The calling thread's mutators, one per heap it is attached to. Keyed by
+// heap id (never reused), so a destroyed heap's entry can never match.
+struct TlsEntry {
+  uint64_t heap_id;
+  gc_mutator* m;
+};
+thread_local std::vector<TlsEntry> tls_mutators;
+
+CollectorConfig ToCollectorConfig(const gc_config& c) {
+  CollectorConfig cc;
+  cc.gc_percent = c.gc_percent;
+  cc.memory_limit = c.memory_limit_bytes;
+  cc.workers = c.gc_workers;
+  cc.verify = c.verify != 0;
+  cc.stop_the_world = c.stop_the_world != 0;
+  cc.trace = c.trace != 0;
+  cc.tag_mask = c.tag_mask;
+  return cc;
+}
+
+HeapOptions ToHeapOptions(const gc_config& c) {
+  HeapOptions o;
+  o.hard_limit = c.max_heap_bytes;
+  return o;
+}
+
+}  // namespace
+
+gc_mutator* CurrentMutator(const gc_heap* h) {
+  for (const TlsEntry& e : tls_mutators) {
+    if (e.heap_id == h->id) return e.m;
+  }
+  return nullptr;
+}
+
+}  // namespace gcheap
+
+using gcheap::CurrentMutator;
+using gcheap::kBlocked;
+using gcheap::kParked;
+using gcheap::kPollStop;
+using gcheap::kRunning;
+
+gc_heap::gc_heap(const gc_config& cfg)
+    : id(gcheap::next_heap_id.fetch_add(1)),
+      config(cfg),
+      heap(gcheap::ToHeapOptions(cfg)) {
+  collector = std::make_unique<gcheap::Collector>(
+      &heap, &types, &roots, this, gcheap::ToCollectorConfig(cfg));
+}
+
+gc_heap::~gc_heap() {
+  collector.reset();  // stops the sweeper and mark workers
+  for (gc_mutator* m : free_mutators_) delete m;
+  magic = 0;
+}
+
+gc_mutator* gc_heap::Attach() {
+  if (gc_mutator* m = CurrentMutator(this)) return m;
+  gc_mutator* m;
+  {
+    std::lock_guard<std::mutex> g(mutators_mu_);  // waits out a stopped world
+    if (!free_mutators_.empty()) {
+      m = free_mutators_.back();
+      free_mutators_.pop_back();
+    } else {
+      m = new gc_mutator;
+    }
+    m->magic = gcheap::kMutatorMagic;
+    m->heap = this;
+    m->poll.store(0, std::memory_order_relaxed);
+    m->state.store(kRunning, std::memory_order_relaxed);
+    m->owner = pthread_self();
+    m->mcache = heap.NewMCache();
+    m->mcache->set_refill_notify(&m->poll, gcheap::kPollRefill);
+    mutators_.push_back(m);
+  }
+  gcheap::tls_mutators.push_back({id, m});
+  return m;
+}
+
+void gc_heap::Detach(gc_mutator* m) {
+  // While we wait for the list lock (a collection may hold it), count as
+  // stopped.
+  EnterBlocking(m);
+  {
+    std::lock_guard<std::mutex> g(mutators_mu_);
+    heap.FreeMCache(m->mcache);  // flushes cached spans and the tiny block
+    m->mcache = nullptr;
+    mutators_.erase(std::find(mutators_.begin(), mutators_.end(), m));
+    m->magic = gcheap::kMutatorDead;
+    free_mutators_.push_back(m);
+  }
+  auto& v = gcheap::tls_mutators;
+  v.erase(std::remove_if(v.begin(), v.end(),
+                         [&](const gcheap::TlsEntry& e) { return e.m == m; }),
+          v.end());
+}
+
+void gc_heap::StopTheWorld() {
+  mutators_mu_.lock();  // released by StartTheWorld
+  gc_mutator* self = CurrentMutator(this);
+  stopper_ = self;
+  stw_requested_.store(true, std::memory_order_seq_cst);
+  for (gc_mutator* m : mutators_) {
+    if (m != self) m->poll.fetch_or(kPollStop, std::memory_order_seq_cst);
+  }
+  std::unique_lock<std::mutex> g(world_mu_);
+  stopped_cv_.wait(g, [&] {
+    for (gc_mutator* m : mutators_) {
+      if (m != self && m->state.load(std::memory_order_seq_cst) == kRunning) {
+        return false;
+      }
+    }
+    return true;
+  });
+}
+
+void gc_heap::StartTheWorld() {
+  {
+    std::lock_guard<std::mutex> g(world_mu_);
+    for (gc_mutator* m : mutators_) {
+      m->poll.fetch_and(~kPollStop, std::memory_order_relaxed);
+    }
+    stw_requested_.store(false, std::memory_order_seq_cst);
+  }
+  world_cv_.notify_all();
+  stopper_ = nullptr;
+  mutators_mu_.unlock();
+}
+
+void gc_heap::ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) {
+  for (gc_mutator* m : mutators_) f(m->mcache);
+}
+
+void gc_heap::Park(gc_mutator* m) {
+  std::unique_lock<std::mutex> g(world_mu_);
+  m->state.store(kParked, std::memory_order_seq_cst);
+  stopped_cv_.notify_all();
+  world_cv_.wait(g, [&] {
+    return !stw_requested_.load(std::memory_order_seq_cst);
+  });
+  m->state.store(kRunning, std::memory_order_seq_cst);
+}
+
+void gc_heap::EnterBlocking(gc_mutator* m) {
+  m->state.store(kBlocked, std::memory_order_seq_cst);
+  if (stw_requested_.load(std::memory_order_seq_cst)) {
+    // A collector may be waiting for us: wake it to re-check.
+    std::lock_guard<std::mutex> g(world_mu_);
+    stopped_cv_.notify_all();
+  }
+}
+
+void gc_heap::LeaveBlocking(gc_mutator* m) {
+  m->state.store(kRunning, std::memory_order_seq_cst);
+  if (stw_requested_.load(std::memory_order_seq_cst)) Park(m);
+}
+
+void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason,
+                      bool finish_sweep, uint64_t only_if_cycle) {
+  EnterBlocking(m);
+  collector->Collect(reason, finish_sweep, only_if_cycle);
+  LeaveBlocking(m);
+}

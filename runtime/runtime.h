@@ -1,0 +1,105 @@
+// runtime.h: the embedding layer behind the C API: heap instances, mutator
+// threads, safepoints and the stop-the-world handshake.
+//
+// gc_heap owns an MHeap (allocator), a TypeTable, a RootSet and a Collector,
+// and implements the collector's World interface over its mutators.
+//
+// Mutator states (gc_mutator::state):
+//   kRunning  the thread may touch the heap;
+//   kBlocked  inside gc_enter_blocking/gc_leave_blocking (or waiting for
+//             another thread's collection): counts as stopped;
+//   kParked   at a safepoint, waiting for the world to restart.
+// Stop the world (collector thread, holding mutators_mu_ until restart):
+//   stw_requested := true (seq_cst); set kPollStop in every other mutator's
+//   poll word; wait until no other mutator is kRunning.
+// A mutator stores its state, then reads stw_requested (both seq_cst); the
+// collector stores stw_requested, then reads states. So either the
+// collector sees the mutator blocked/parked, or the mutator sees the
+// request and parks before touching the heap: no mutator runs heap code
+// while the world is stopped.
+//
+// The poll word is the first member of gc_mutator, so gc_safepoint (inline
+// in gc.h) is one relaxed load and a branch. Bits: kPollStop (a collection
+// wants this thread parked), kPollRefill (the mcache refilled a span since
+// the last poll: check the GC trigger).
+#ifndef GCHEAP_RUNTIME_RUNTIME_H_
+#define GCHEAP_RUNTIME_RUNTIME_H_
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "gc/collector.h"
+#include "gc/roots.h"
+#include "gc/typeinfo.h"
+#include "gc/world.h"
+#include "heap/mcache.h"
+#include "heap/mheap.h"
+#include "runtime/gc.h"
+
+namespace gcheap {
+
+inline constexpr uint32_t kPollStop = 1;
+inline constexpr uint32_t kPollRefill = 2;
+inline constexpr uint32_t kMutatorMagic = 0x6d757461;  // "muta"
+inline constexpr uint32_t kMutatorDead = 0xdead0001;
+inline constexpr uint32_t kHeapMagic = 0x68656170;  // "heap"
+
+enum MutatorState : int { kRunning = 0, kBlocked = 1, kParked = 2 };
+
+}  // namespace gcheap
+
+struct gc_mutator {
+  std::atomic<uint32_t> poll{0};  // must stay the first member
+  uint32_t magic = gcheap::kMutatorMagic;
+  gc_heap* heap = nullptr;
+  gcheap::MCache* mcache = nullptr;
+  std::atomic<int> state{gcheap::kRunning};
+  pthread_t owner;
+};
+
+struct gc_heap final : public gcheap::World {
+  explicit gc_heap(const gc_config& cfg);
+  ~gc_heap() override;
+
+  // World.
+  void StopTheWorld() override;
+  void StartTheWorld() override;
+  void ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) override;
+
+  gc_mutator* Attach();
+  void Detach(gc_mutator* m);
+  // Parks m until the world restarts (m saw kPollStop or a stop request).
+  void Park(gc_mutator* m);
+  void EnterBlocking(gc_mutator* m);
+  void LeaveBlocking(gc_mutator* m);
+  // Runs a collection on m's thread, counting m as stopped while it waits
+  // for another thread's cycle.
+  void Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
+               uint64_t only_if_cycle = ~uint64_t{0});
+
+  uint32_t magic = gcheap::kHeapMagic;
+  const uint64_t id;  // unique per process, for thread-local lookups
+  gc_config config;
+  gcheap::MHeap heap;
+  gcheap::TypeTable types;
+  gcheap::RootSet roots;
+  std::unique_ptr<gcheap::Collector> collector;
+
+ private:
+  std::mutex mutators_mu_;  // held by the collector while the world is stopped
+  std::vector<gc_mutator*> mutators_;       // attached
+  std::vector<gc_mutator*> free_mutators_;  // detached, reusable
+  std::atomic<bool> stw_requested_{false};
+  std::mutex world_mu_;
+  std::condition_variable world_cv_;    // mutators wait for restart
+  std::condition_variable stopped_cv_;  // the collector waits for stops
+  gc_mutator* stopper_ = nullptr;       // the thread that stopped the world
+};
+
+#endif  // GCHEAP_RUNTIME_RUNTIME_H_

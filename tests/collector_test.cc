@@ -1,0 +1,391 @@
+// Tests for the collector through the C API: reachability (cycles, shared
+// sub-graphs, long chains), precise accounting, variable-length and large
+// objects, trace callbacks, interior and tagged pointers.
+#include <cstring>
+#include <vector>
+
+#include "gc_test_util.h"
+#include "gtest/gtest.h"
+#include "runtime/gc.h"
+
+namespace gcheap {
+namespace {
+
+using CollectorTest = GcTest;
+
+TEST_F(CollectorTest, UnreachableObjectsAreFreedRootedOnesSurvive) {
+  void* root = nullptr;
+  ASSERT_EQ(gc_add_root(heap_, &root), 0);
+  // A rooted list of 100 cells, and 10000 garbage cells.
+  Cell* head = nullptr;
+  for (int i = 0; i < 100; i++) {
+    head = NewCell(nullptr, head, i);
+    root = head;
+  }
+  for (int i = 0; i < 10000; i++) NewCell(nullptr, nullptr, -i);
+  gc_collect(m_);
+  gc_stats s = Stats();
+  EXPECT_EQ(s.live_objects, 100u);
+  EXPECT_EQ(s.live_bytes, 100u * 24);  // Cell is 24 bytes: class 24
+  EXPECT_EQ(s.bytes_in_use, 100u * 24);
+  int64_t expect = 99;
+  for (Cell* c = static_cast<Cell*>(root); c; c = static_cast<Cell*>(c->cdr)) {
+    ASSERT_EQ(c->value, expect--);
+  }
+  EXPECT_EQ(expect, -1);
+  root = nullptr;
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 0u);
+  EXPECT_EQ(Stats().bytes_in_use, 0u);
+  gc_remove_root(heap_, &root);
+}
+
+TEST_F(CollectorTest, CyclesSelfLoopsAndSharedSubgraphs) {
+  void* roots[2] = {nullptr, nullptr};
+  ASSERT_EQ(gc_add_root_range(heap_, roots, 2), 0);
+  // Self loop.
+  Cell* self = NewCell(nullptr, nullptr, 1);
+  gc_write_barrier(m_, self, &self->car, self);
+  // A 3-cycle.
+  Cell* a = NewCell(nullptr, nullptr, 2);
+  Cell* b = NewCell(a, nullptr, 3);
+  Cell* c = NewCell(b, nullptr, 4);
+  gc_write_barrier(m_, a, &a->car, c);
+  // Shared subgraph: two parents of one child.
+  Cell* shared = NewCell(nullptr, nullptr, 5);
+  Cell* p1 = NewCell(shared, self, 6);
+  Cell* p2 = NewCell(shared, a, 7);
+  roots[0] = p1;
+  roots[1] = p2;
+  // Garbage cycle: must be collected although every node is referenced.
+  Cell* g1 = NewCell(nullptr, nullptr, 8);
+  Cell* g2 = NewCell(g1, nullptr, 9);
+  gc_write_barrier(m_, g1, &g1->car, g2);
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 7u);
+  EXPECT_EQ(shared->value, 5);
+  EXPECT_EQ(static_cast<Cell*>(static_cast<Cell*>(a->car)->car)->value, 3);
+  roots[1] = nullptr;  // drops p2 and the 3-cycle; shared stays via p1
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 3u);
+  ASSERT_EQ(gc_remove_root_range(heap_, roots, 2), 0);
+}
+
+TEST_F(CollectorTest, TenMillionElementListCollectsWithoutRecursion) {
+  void* root = nullptr;
+  gc_add_root(heap_, &root);
+  const int kN = 10'000'000;
+  Cell* head = nullptr;
+  for (int i = 0; i < kN; i++) {
+    head = NewCell(nullptr, head, i);
+    root = head;  // keep it reachable at every allocation
+  }
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, static_cast<uint64_t>(kN));
+  // Walk it: every cell intact, in order.
+  int64_t expect = kN - 1;
+  for (Cell* c = head; c; c = static_cast<Cell*>(c->cdr)) {
+    if (c->value != expect) FAIL() << "cell " << expect << " corrupted";
+    expect--;
+  }
+  EXPECT_EQ(expect, -1);
+  root = nullptr;
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 0u);
+  gc_remove_root(heap_, &root);
+}
+
+TEST_F(CollectorTest, DeepTreePathCollects) {
+  // A binary tree whose left spine is 10 million deep, with a leaf as the
+  // right child every 1000 levels.
+  void* root = nullptr;
+  void* pending = nullptr;  // a new leaf, rooted until linked
+  gc_add_root(heap_, &root);
+  gc_add_root(heap_, &pending);
+  const int kDepth = 10'000'000;
+  uint64_t count = 0;
+  for (int i = 0; i < kDepth; i++) {
+    pending = nullptr;
+    if (i % 1000 == 0) {
+      pending = NewCell(nullptr, nullptr, -1);
+      count++;
+    }
+    root = NewCell(root, pending, i);
+    count++;
+  }
+  pending = nullptr;
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, count);
+  root = nullptr;
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 0u);
+  gc_remove_root(heap_, &root);
+  gc_remove_root(heap_, &pending);
+}
+
+// A vector type: fixed header {length, meta pointer} + tail of pointers.
+struct Vec {
+  int64_t length;
+  void* meta;
+  void* items[];
+};
+
+TEST_F(CollectorTest, VariableLengthArraysAndLargeObjects) {
+  static const uint64_t kHeaderMap = 0b10;  // meta is a pointer
+  static const uint64_t kElemMap = 0b1;     // each element is a pointer
+  gc_type_desc vd = {"Vec", sizeof(Vec), &kHeaderMap, sizeof(void*), &kElemMap,
+                     nullptr};
+  gc_type_id vec = gc_register_type(heap_, &vd);
+  ASSERT_NE(vec, 0u) << gc_last_error();
+  void* root = nullptr;
+  gc_add_root(heap_, &root);
+  // A large vector (1M slots = 8 MB, scanned in oblets) holding cells and
+  // small vectors.
+  const size_t kLen = 1 << 20;
+  auto* big = static_cast<Vec*>(
+      gc_alloc(m_, vec, sizeof(Vec) + kLen * sizeof(void*)));
+  ASSERT_NE(big, nullptr) << gc_last_error();
+  big->length = kLen;
+  root = big;
+  uint64_t expect_live = 1;
+  for (size_t i = 0; i < kLen; i += 1000) {
+    if ((i / 1000) % 2 == 0) {
+      Cell* c = NewCell(nullptr, nullptr, static_cast<int64_t>(i));
+      gc_write_barrier(m_, big, &big->items[i], c);
+      expect_live++;
+    } else {
+      auto* v = static_cast<Vec*>(gc_alloc(m_, vec, sizeof(Vec) + 3 * 8));
+      Cell* c = NewCell(nullptr, nullptr, 7);
+      gc_write_barrier(m_, v, &v->items[2], c);
+      gc_write_barrier(m_, big, &big->items[i], v);
+      expect_live += 2;
+    }
+  }
+  // The last slot, in the last oblet.
+  Cell* tail = NewCell(nullptr, nullptr, 42);
+  gc_write_barrier(m_, big, &big->items[kLen - 1], tail);
+  expect_live++;
+  // An array of large objects.
+  auto* arr = static_cast<Vec*>(gc_alloc(m_, vec, sizeof(Vec) + 8 * 8));
+  gc_write_barrier(m_, big, &big->meta, arr);
+  expect_live++;
+  for (int i = 0; i < 8; i++) {
+    void* blob = gc_alloc_noscan(m_, 100000 + i);
+    memset(blob, i, 100000 + i);
+    gc_write_barrier(m_, arr, &arr->items[i], blob);
+    expect_live++;
+  }
+  for (int i = 0; i < 1000; i++) NewCell(nullptr, nullptr, 0);  // garbage
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, expect_live);
+  EXPECT_EQ(static_cast<Cell*>(big->items[kLen - 1])->value, 42);
+  for (int i = 0; i < 8; i++) {
+    auto* blob = static_cast<unsigned char*>(arr->items[i]);
+    EXPECT_EQ(blob[0], i);
+    EXPECT_EQ(blob[100000 + i - 1], i);
+  }
+  root = nullptr;
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 0u);
+  gc_remove_root(heap_, &root);
+}
+
+// A node whose children live in a side count + array the bitmaps cannot
+// describe: the trace callback reports them.
+struct Odd {
+  int64_t n;  // number of children, stored in the first n of kids
+  int64_t junk;
+  void* kids[4];
+};
+
+void TraceOdd(void* obj, gc_visit_fn visit, void* ctx) {
+  auto* o = static_cast<Odd*>(obj);
+  for (int64_t i = 0; i < o->n; i++) visit(&o->kids[i], ctx);
+}
+
+TEST_F(CollectorTest, TraceCallbacksReportExactlyTheirSlots) {
+  gc_type_desc od = {"Odd", sizeof(Odd), nullptr, 0, nullptr, &TraceOdd};
+  gc_type_id odd = gc_register_type(heap_, &od);
+  ASSERT_NE(odd, 0u) << gc_last_error();
+  void* root = nullptr;
+  gc_add_root(heap_, &root);
+  auto* o = static_cast<Odd*>(gc_alloc(m_, odd, sizeof(Odd)));
+  root = o;
+  Cell* kept = NewCell(nullptr, nullptr, 1);
+  Cell* hidden = NewCell(nullptr, nullptr, 2);  // in kids[1], but n == 1
+  gc_write_barrier(m_, o, &o->kids[0], kept);
+  gc_write_barrier(m_, o, &o->kids[1], hidden);
+  o->n = 1;
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 2u);  // o and kept; hidden is not traced
+  o->kids[1] = nullptr;                  // (it was freed: drop the pointer)
+  o->n = 2;
+  gc_write_barrier(m_, o, &o->kids[1], NewCell(nullptr, nullptr, 3));
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 3u);
+  gc_remove_root(heap_, &root);
+}
+
+TEST_F(CollectorTest, InteriorPointersInRootsKeepTheirObject) {
+  void* interior = nullptr;
+  gc_add_root(heap_, &interior);
+  Cell* c = NewCell(nullptr, nullptr, 77);
+  interior = reinterpret_cast<char*>(c) + 13;  // points into the middle
+  auto* blob = static_cast<char*>(gc_alloc_noscan(m_, 200000));
+  void* interior2 = blob + 150000;  // deep inside a large object
+  gc_add_root(heap_, &interior2);
+  for (int i = 0; i < 1000; i++) NewCell(nullptr, nullptr, 0);
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 2u);
+  EXPECT_EQ(c->value, 77);
+  gc_remove_root(heap_, &interior);
+  gc_remove_root(heap_, &interior2);
+}
+
+TEST_F(CollectorTest, TaggedImmediatesAndJunkAreIgnored) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.verify = 1;
+  cfg.tag_mask = 0x7;  // low 3 bits tag immediates and pointers
+  Init(&cfg);
+  void* slots[6];
+  gc_add_root_range(heap_, slots, 6);
+  Cell* c = NewCell(nullptr, nullptr, 5);
+  slots[0] = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(c) | 1);
+  slots[1] = reinterpret_cast<void*>(uintptr_t{42} << 3 | 2);  // fixnum
+  slots[2] = reinterpret_cast<void*>(uintptr_t{0xdeadbeef});   // junk
+  slots[3] = &cfg;                                             // C stack
+  slots[4] = reinterpret_cast<void*>(~uintptr_t{0});
+  slots[5] = nullptr;
+  // A cell whose fields hold tagged values too.
+  Cell* d = NewCell(reinterpret_cast<void*>(uintptr_t{7}), nullptr, 0);
+  gc_write_barrier(m_, c, &c->car,
+                   reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(d) | 3));
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 2u);
+  gc_remove_root_range(heap_, slots, 6);
+}
+
+TEST_F(CollectorTest, RootScannersReportVmStructures) {
+  struct Stack {
+    void* slots[64];
+    int sp = 0;
+  } stack;
+  auto scan = [](gc_visit_fn visit, void* ctx, void* data) {
+    auto* s = static_cast<Stack*>(data);
+    for (int i = 0; i < s->sp; i++) visit(&s->slots[i], ctx);
+  };
+  ASSERT_EQ(gc_add_root_scanner(heap_, scan, &stack), 0);
+  for (int i = 0; i < 10; i++) {
+    stack.slots[stack.sp++] = NewCell(nullptr, nullptr, i);
+  }
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 10u);
+  stack.sp = 4;
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 4u);
+  ASSERT_EQ(gc_remove_root_scanner(heap_, scan, &stack), 0);
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 0u);
+  EXPECT_EQ(gc_remove_root_scanner(heap_, scan, &stack), -1);
+  EXPECT_NE(std::string(gc_last_error()).find("not registered"),
+            std::string::npos);
+}
+
+TEST_F(CollectorTest, RootAddRemove) {
+  void* a = nullptr;
+  EXPECT_EQ(gc_add_root(heap_, &a), 0);
+  EXPECT_EQ(gc_add_root(heap_, &a), 0);  // counted
+  a = NewCell(nullptr, nullptr, 1);
+  EXPECT_EQ(gc_remove_root(heap_, &a), 0);
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 1u);  // still registered once
+  EXPECT_EQ(gc_remove_root(heap_, &a), 0);
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 0u);
+  EXPECT_EQ(gc_remove_root(heap_, &a), -1);
+  EXPECT_EQ(gc_add_root(heap_, nullptr), -1);
+  EXPECT_EQ(gc_remove_root_range(heap_, &a, 3), -1);
+}
+
+TEST_F(CollectorTest, StatisticsAddUp) {
+  void* root = nullptr;
+  gc_add_root(heap_, &root);
+  static const uint64_t kMap = 0b1;
+  gc_type_desc big = {"Big", 100, &kMap, 0, nullptr, nullptr};  // class 112
+  gc_type_id bigt = gc_register_type(heap_, &big);
+  Cell* head = nullptr;
+  for (int i = 0; i < 1000; i++) {
+    head = NewCell(nullptr, head, i);
+    root = head;
+  }
+  void* keep_big = gc_alloc(m_, bigt, 100);
+  gc_write_barrier(m_, head, &head->car, keep_big);
+  void* keep_blob = gc_alloc_noscan(m_, 40000);  // large: 5 pages
+  gc_write_barrier(m_, head->cdr, &static_cast<Cell*>(head->cdr)->car,
+                   keep_blob);
+  for (int i = 0; i < 5000; i++) gc_alloc(m_, bigt, 100);
+  gc_collect(m_);
+  gc_stats s = Stats();
+  const uint64_t expect = 1000 * 24 + 112 + 40960;  // slot/page rounded
+  EXPECT_EQ(s.live_objects, 1002u);
+  EXPECT_EQ(s.live_bytes, expect);
+  EXPECT_EQ(s.bytes_in_use, expect);
+  EXPECT_EQ(s.objects_allocated - s.objects_freed, 1002u);
+  EXPECT_EQ(s.by_class[3].allocated - s.by_class[3].freed, 1000u);  // 24 B
+  EXPECT_EQ(s.cycles, 1u);
+  EXPECT_GT(s.pause_last_ns, 0u);
+  uint64_t hist = 0;
+  for (uint64_t h : s.pause_hist) hist += h;
+  EXPECT_EQ(hist, 1u);
+  EXPECT_GE(s.bytes_allocated, 1000u * 24 + 5001u * 112 + 40960u);
+  gc_remove_root(heap_, &root);
+}
+
+TEST_F(CollectorTest, AutomaticCollectionKeepsTheHeapNearItsGoal) {
+  void* root = nullptr;
+  gc_add_root(heap_, &root);
+  for (int i = 0; i < 2'000'000; i++) {
+    Cell* c = NewCell(nullptr, nullptr, i);
+    if (i % 100 == 0) root = c;  // a little live data at any time
+  }
+  gc_stats s = Stats();
+  EXPECT_GT(s.cycles, 3u);                     // 64 MB allocated, 4 MB goal
+  EXPECT_LT(s.heap_bytes, size_t{32} << 20);  // never grew far past it
+  gc_remove_root(heap_, &root);
+}
+
+TEST_F(CollectorTest, HardLimitCollectsThenFailsWithAReason) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.max_heap_bytes = 16 << 20;
+  cfg.gc_percent = -1;  // only the limit forces collections
+  Init(&cfg);
+  void* root = nullptr;
+  gc_add_root(heap_, &root);
+  // Garbage alone never fails: the limit triggers a collection.
+  for (int i = 0; i < 2'000'000; i++) ASSERT_NE(NewCell(nullptr, nullptr, i), nullptr);
+  EXPECT_GE(Stats().cycles, 1u);
+  // Live data beyond the limit fails with NULL and a reason.
+  Cell* head = nullptr;
+  size_t n = 0;
+  for (;;) {
+    auto* c = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+    if (c == nullptr) break;
+    gc_write_barrier(m_, c, &c->cdr, head);
+    head = c;
+    root = head;
+    n++;
+    ASSERT_LT(n, 1'000'000u);
+  }
+  EXPECT_NE(std::string(gc_last_error()).find("hard limit"), std::string::npos)
+      << gc_last_error();
+  EXPECT_LE(Stats().heap_bytes, size_t{16} << 20);
+  root = nullptr;
+  gc_collect(m_);
+  EXPECT_NE(gc_alloc(m_, cell_, sizeof(Cell)), nullptr);
+  gc_remove_root(heap_, &root);
+}
+
+}  // namespace
+}  // namespace gcheap

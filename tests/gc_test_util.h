@@ -1,0 +1,65 @@
+// gc_test_util.h: helpers for tests of the embedding API and collector.
+#ifndef GCHEAP_TESTS_GC_TEST_UTIL_H_
+#define GCHEAP_TESTS_GC_TEST_UTIL_H_
+
+#include <cstdint>
+
+#include "gtest/gtest.h"
+#include "runtime/gc.h"
+
+namespace gcheap {
+
+// A cons cell: two pointer slots and an integer payload.
+struct Cell {
+  void* car;
+  void* cdr;
+  int64_t value;
+};
+
+// A heap with verification on, plus the calling thread's mutator and the
+// Cell type. Destroyed (detaching the mutator) at the end of the test.
+class GcTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Init(nullptr); }
+  void Init(const gc_config* override_cfg) {
+    if (heap_ != nullptr) TearDown();
+    gc_config cfg;
+    gc_config_init(&cfg);
+    cfg.verify = 1;
+    if (override_cfg != nullptr) cfg = *override_cfg;
+    heap_ = gc_heap_create(&cfg);
+    ASSERT_NE(heap_, nullptr) << gc_last_error();
+    m_ = gc_thread_attach(heap_);
+    static const uint64_t kCellMap = 0b011;
+    gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
+    cell_ = gc_register_type(heap_, &d);
+    ASSERT_NE(cell_, 0u) << gc_last_error();
+  }
+  void TearDown() override {
+    if (heap_ == nullptr) return;
+    gc_thread_detach(m_);
+    gc_heap_destroy(heap_);
+    heap_ = nullptr;
+  }
+  Cell* NewCell(void* car, void* cdr, int64_t v) {
+    auto* c = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+    EXPECT_NE(c, nullptr) << gc_last_error();
+    gc_write_barrier(m_, c, &c->car, car);
+    gc_write_barrier(m_, c, &c->cdr, cdr);
+    c->value = v;
+    return c;
+  }
+  gc_stats Stats() {
+    gc_stats s;
+    gc_get_stats(heap_, &s);
+    return s;
+  }
+
+  gc_heap* heap_ = nullptr;
+  gc_mutator* m_ = nullptr;
+  gc_type_id cell_ = 0;
+};
+
+}  // namespace gcheap
+
+#endif  // GCHEAP_TESTS_GC_TEST_UTIL_H_
