@@ -131,6 +131,11 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
 void gc_heap_destroy(gc_heap* heap) {
   if (heap == nullptr) return;
   CheckHeap(heap, "gc_heap_destroy");
+  if (size_t n = heap->attached_count(); n != 0) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "%zu mutator(s) still attached", n);
+    Misuse("gc_heap_destroy", msg);
+  }
   delete heap;
 }
 

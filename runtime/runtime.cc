@@ -39,6 +39,30 @@ HeapOptions ToHeapOptions(const gc_config& c) {
 
 }  // namespace
 
+// While a thread waits inside one heap (parked at a safepoint, or running
+// or waiting for a collection), its mutators of other heaps must count as
+// stopped: otherwise two threads collecting two heaps they both use would
+// each wait for the other forever. The guard moves the thread's running
+// mutators of other heaps to kBlocked and back.
+class OtherHeapsBlocked {
+ public:
+  explicit OtherHeapsBlocked(const gc_heap* self) {
+    if (tls_mutators.size() < 2) return;
+    for (const TlsEntry& e : tls_mutators) {
+      if (e.heap_id == self->id) continue;
+      if (e.m->state.load(std::memory_order_relaxed) != kRunning) continue;
+      e.m->heap->EnterBlocking(e.m);
+      changed_.push_back(e.m);
+    }
+  }
+  ~OtherHeapsBlocked() {
+    for (gc_mutator* m : changed_) m->heap->LeaveBlocking(m);
+  }
+
+ private:
+  std::vector<gc_mutator*> changed_;
+};
+
 gc_mutator* CurrentMutator(const gc_heap* h) {
   for (const TlsEntry& e : tls_mutators) {
     if (e.heap_id == h->id) return e.m;
@@ -49,6 +73,7 @@ gc_mutator* CurrentMutator(const gc_heap* h) {
 }  // namespace gcheap
 
 using gcheap::CurrentMutator;
+using gcheap::OtherHeapsBlocked;
 using gcheap::kBlocked;
 using gcheap::kParked;
 using gcheap::kPollStop;
@@ -147,6 +172,7 @@ void gc_heap::ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) {
 }
 
 void gc_heap::Park(gc_mutator* m) {
+  gcheap::OtherHeapsBlocked others(this);
   std::unique_lock<std::mutex> g(world_mu_);
   m->state.store(kParked, std::memory_order_seq_cst);
   stopped_cv_.notify_all();
@@ -173,6 +199,9 @@ void gc_heap::LeaveBlocking(gc_mutator* m) {
 void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason,
                       bool finish_sweep, uint64_t only_if_cycle) {
   EnterBlocking(m);
-  collector->Collect(reason, finish_sweep, only_if_cycle);
+  {
+    gcheap::OtherHeapsBlocked others(this);
+    collector->Collect(reason, finish_sweep, only_if_cycle);
+  }
   LeaveBlocking(m);
 }

@@ -72,6 +72,10 @@ struct gc_heap final : public gcheap::World {
   void StartTheWorld() override;
   void ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) override;
 
+  size_t attached_count() {
+    std::lock_guard<std::mutex> g(mutators_mu_);
+    return mutators_.size();
+  }
   gc_mutator* Attach();
   void Detach(gc_mutator* m);
   // Parks m until the world restarts (m saw kPollStop or a stop request).

@@ -1,0 +1,270 @@
+// Tests for mutator threads: collections while several threads allocate
+// (more threads than cores), blocking regions, attach/detach around
+// collections, and several heaps in one process. Verification is on, so a
+// missed live object aborts with a diagnostic.
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "gc_test_util.h"
+#include "gtest/gtest.h"
+#include "runtime/gc.h"
+
+namespace gcheap {
+namespace {
+
+const uint64_t kCellMap = 0b011;
+
+gc_type_id RegisterCell(gc_heap* h) {
+  gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
+  return gc_register_type(h, &d);
+}
+
+Cell* Cons(gc_mutator* m, gc_type_id t, void* car, void* cdr, int64_t v) {
+  auto* c = static_cast<Cell*>(gc_alloc(m, t, sizeof(Cell)));
+  if (c == nullptr) return nullptr;
+  gc_write_barrier(m, c, &c->car, car);
+  gc_write_barrier(m, c, &c->cdr, cdr);
+  c->value = v;
+  return c;
+}
+
+// Builds a list of n cells whose values are seed, seed+1, ...; checks one.
+bool CheckList(void* head, int64_t seed, int n) {
+  int count = 0;
+  for (auto* c = static_cast<Cell*>(head); c; c = static_cast<Cell*>(c->cdr)) {
+    if (c->value != seed + (n - 1 - count)) return false;
+    count++;
+  }
+  return count == n;
+}
+
+gc_heap* NewHeap(int workers = 0) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.verify = 1;
+  cfg.gc_workers = workers;
+  return gc_heap_create(&cfg);
+}
+
+// Each thread keeps a private list (rewired at random) in its own root and
+// builds garbage; a collector thread calls gc_collect in a loop.
+TEST(ThreadsTest, FourThreadsAllocateWhileAnotherCollects) {
+  gc_heap* h = NewHeap();
+  gc_type_id cell = RegisterCell(h);
+  constexpr int kThreads = 5;
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<uint64_t> allocated{0};
+  std::atomic<int> cycles{0};
+  auto mutator = [&](int t) {
+    gc_mutator* m = gc_thread_attach(h);
+    void* root = nullptr;
+    gc_add_root(h, &root);
+    std::mt19937_64 rng(t);
+    // At least 40 rounds, and keep going until the collector has run a
+    // few cycles, so collections overlap the allocation.
+    for (int round = 0; round < 40 || cycles.load() < 10; round++) {
+      const int n = 200 + rng() % 2000;
+      const int64_t seed = rng() % 100000;
+      root = nullptr;
+      for (int i = 0; i < n; i++) {
+        Cell* c = Cons(m, cell, nullptr, root, seed + i);
+        if (c == nullptr) {
+          failures++;
+          break;
+        }
+        root = c;
+        for (int g = 0; g < 3; g++) Cons(m, cell, nullptr, nullptr, -1);
+        allocated += 4;
+      }
+      if (!CheckList(root, seed, n)) failures++;
+      gc_safepoint(m);
+    }
+    gc_remove_root(h, &root);
+    gc_thread_detach(m);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(mutator, t);
+  std::thread collector([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    while (!stop.load()) {
+      gc_collect(m);
+      cycles++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    gc_thread_detach(m);
+  });
+  for (auto& th : threads) th.join();
+  stop = true;
+  collector.join();
+  EXPECT_EQ(failures.load(), 0);
+  gc_stats s;
+  gc_get_stats(h, &s);
+  EXPECT_GE(s.cycles, 10u);
+  gc_heap_destroy(h);
+}
+
+// Threads in a blocking region do not hold up a collection, and wake up
+// with their data intact.
+TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
+  gc_heap* h = NewHeap();
+  gc_type_id cell = RegisterCell(h);
+  std::atomic<int> blocked{0};
+  std::atomic<bool> release{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&, t] {
+      gc_mutator* m = gc_thread_attach(h);
+      void* root = nullptr;
+      gc_add_root(h, &root);
+      for (int i = 0; i < 1000; i++) root = Cons(m, cell, nullptr, root, i);
+      gc_enter_blocking(m);
+      blocked++;
+      while (!release.load()) std::this_thread::yield();  // "blocking call"
+      gc_leave_blocking(m);
+      if (!CheckList(root, 0, 1000)) failures++;
+      gc_remove_root(h, &root);
+      gc_thread_detach(m);
+    });
+  }
+  while (blocked.load() < 4) std::this_thread::yield();
+  gc_mutator* m = gc_thread_attach(h);
+  for (int i = 0; i < 5; i++) gc_collect(m);  // must not wait for them
+  gc_stats s;
+  gc_get_stats(h, &s);
+  EXPECT_EQ(s.cycles, 5u);
+  EXPECT_EQ(s.live_objects, 4000u);
+  release = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
+// Threads attach, allocate a little, and detach, again and again, while
+// collections run; leaving threads' cached memory returns to the heap.
+TEST(ThreadsTest, AttachAndDetachAroundCollections) {
+  gc_heap* h = NewHeap();
+  gc_type_id cell = RegisterCell(h);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  void* shared = nullptr;  // a list every thread appends to, under a lock
+  std::mutex shared_mu;
+  gc_add_root(h, &shared);
+  std::thread collector([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    while (!stop.load()) gc_collect(m);
+    gc_thread_detach(m);
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 50; round++) {
+        gc_mutator* m = gc_thread_attach(h);
+        if (gc_current_mutator(h) != m) failures++;
+        void* local = nullptr;
+        gc_add_root(h, &local);
+        for (int i = 0; i < 100; i++) local = Cons(m, cell, nullptr, local, i);
+        if (!CheckList(local, 0, 100)) failures++;
+        // Publish one cell; the lock is a blocking call.
+        gc_enter_blocking(m);
+        shared_mu.lock();
+        gc_leave_blocking(m);
+        shared = Cons(m, cell, local, shared, t);
+        shared_mu.unlock();
+        gc_remove_root(h, &local);
+        gc_thread_detach(m);
+        if (gc_current_mutator(h) != nullptr) failures++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  stop = true;
+  collector.join();
+  gc_mutator* m = gc_thread_attach(h);
+  gc_collect(m);
+  gc_stats s;
+  gc_get_stats(h, &s);
+  // 200 published cells, each holding its 100-cell list.
+  EXPECT_EQ(s.live_objects, 200u * 101);
+  EXPECT_EQ(failures.load(), 0);
+  gc_remove_root(h, &shared);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
+// Automatic collections triggered by several allocating threads at once.
+TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
+  gc_heap* h = NewHeap(2);
+  gc_type_id cell = RegisterCell(h);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; t++) {
+    threads.emplace_back([&, t] {
+      gc_mutator* m = gc_thread_attach(h);
+      void* root = nullptr;
+      gc_add_root(h, &root);
+      for (int round = 0; round < 20; round++) {
+        root = nullptr;
+        for (int i = 0; i < 20000; i++) root = Cons(m, cell, nullptr, root, i);
+        if (!CheckList(root, 0, 20000)) failures++;
+      }
+      gc_remove_root(h, &root);
+      gc_thread_detach(m);
+    });
+  }
+  for (auto& th : threads) th.join();
+  gc_stats s;
+  gc_get_stats(h, &s);
+  EXPECT_GT(s.cycles, 2u);
+  EXPECT_EQ(failures.load(), 0);
+  gc_heap_destroy(h);
+}
+
+// Independent heaps in one process, used from the same threads.
+TEST(ThreadsTest, SeveralHeapsAtOnce) {
+  gc_heap* heaps[3] = {NewHeap(1), NewHeap(2), NewHeap(1)};
+  gc_type_id cells[3];
+  for (int i = 0; i < 3; i++) cells[i] = RegisterCell(heaps[i]);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 3; t++) {
+    threads.emplace_back([&, t] {
+      gc_mutator* ms[3];
+      void* roots[3] = {nullptr, nullptr, nullptr};
+      for (int i = 0; i < 3; i++) {
+        ms[i] = gc_thread_attach(heaps[i]);
+        gc_add_root(heaps[i], &roots[i]);
+      }
+      for (int i = 0; i < 30000; i++) {
+        int k = i % 3;
+        roots[k] = Cons(ms[k], cells[k], nullptr, roots[k], i / 3);
+        if (i % 7000 == 0) gc_collect(ms[(k + t) % 3]);
+      }
+      for (int k = 0; k < 3; k++) {
+        if (!CheckList(roots[k], 0, 10000)) failures++;
+        // An object of one heap is not an object of another.
+        gc_remove_root(heaps[k], &roots[k]);
+        gc_thread_detach(ms[k]);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (gc_heap* h : heaps) {
+    gc_mutator* m = gc_thread_attach(h);
+    gc_collect(m);
+    gc_stats s;
+    gc_get_stats(h, &s);
+    EXPECT_EQ(s.live_objects, 0u);
+    gc_thread_detach(m);
+    gc_heap_destroy(h);
+  }
+}
+
+}  // namespace
+}  // namespace gcheap
