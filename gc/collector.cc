@@ -77,13 +77,9 @@ void Collector::MarkParallel(uint64_t* objects, uint64_t* bytes) {
     Marker::Worker w(&marker_, &pool);
     if (id == 0) roots_->ForEachRoot(&Marker::VisitSlot, &w);
     for (;;) {
-      uintptr_t item;
-      uint32_t scanned = 0;
-      while (w.gcw.TryGet(&item)) {
-        marker_.ScanItem(&w, item);
-        // Feed idle workers.
-        if ((++scanned & 63) == 0 && nwait.load(std::memory_order_relaxed) &&
-            pool.nfull() == 0) {
+      // Scan in slices; between slices, feed idle workers.
+      while (marker_.DrainSome(&w, 256)) {
+        if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
           w.gcw.Balance();
         }
       }

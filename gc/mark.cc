@@ -16,7 +16,9 @@ void Marker::GreyObject(Worker* w, const ObjectRef& r) {
   if (!(a->page_marks[page / 64].load(std::memory_order_relaxed) & bit)) {
     a->page_marks[page / 64].fetch_or(bit, std::memory_order_relaxed);
   }
-  if (!NoScan(s->spanclass)) w->gcw.Put(r.base);
+  if (!NoScan(s->spanclass)) {
+    w->gcw.Put(r.base);
+  }
 }
 
 void Marker::ScanItem(Worker* w, uintptr_t item) {
@@ -50,9 +52,35 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
   w->scanned_bytes += hi - lo;
 }
 
-void Marker::Drain(Worker* w) {
+bool Marker::DrainSome(Worker* w, size_t budget) {
+  // Objects are scanned a few items after they are taken from the work
+  // buffer, with a prefetch issued when taken: scanning is bound by cache
+  // misses on the objects themselves, and this hides most of them.
+  uintptr_t ring[kPrefetchDepth];
+  size_t head = 0, count = 0;
   uintptr_t item;
-  while (w->gcw.TryGet(&item)) ScanItem(w, item);
+  for (size_t done = 0; done < budget; done++) {
+    while (count < kPrefetchDepth && w->gcw.TryGet(&item)) {
+      __builtin_prefetch(reinterpret_cast<const void*>(item));
+      ring[(head + count) % kPrefetchDepth] = item;
+      count++;
+    }
+    if (count == 0) return false;
+    item = ring[head];
+    head = (head + 1) % kPrefetchDepth;
+    count--;
+    ScanItem(w, item);
+  }
+  // Out of budget: put the prefetched items back.
+  for (; count > 0; count--, head = (head + 1) % kPrefetchDepth) {
+    w->gcw.Put(ring[head]);
+  }
+  return true;
+}
+
+void Marker::Drain(Worker* w) {
+  while (DrainSome(w, ~size_t{0})) {
+  }
 }
 
 }  // namespace gcheap

@@ -64,6 +64,9 @@ class Marker {
 
   // Scans grey objects until the worker's buffers and the pool are empty.
   void Drain(Worker* w);
+  // Scans up to `budget` grey objects; false when it ran out of work first.
+  bool DrainSome(Worker* w, size_t budget);
+  static constexpr size_t kPrefetchDepth = 8;
   // Scans one queued item (an object base, or an oblet of a large object).
   void ScanItem(Worker* w, uintptr_t item);
 
