@@ -395,5 +395,67 @@ TEST_F(CollectorTest, HardLimitCollectsThenFailsWithAReason) {
   gc_remove_root(heap_, &root);
 }
 
+TEST_F(CollectorTest, SoftMemoryLimitMakesCollectionsMoreFrequent) {
+  auto run = [&](size_t limit) {
+    gc_config cfg;
+    gc_config_init(&cfg);
+    cfg.gc_percent = 400;  // a lax goal: the limit must be what tightens it
+    cfg.memory_limit_bytes = limit;
+    Init(&cfg);
+    void* root = nullptr;
+    gc_add_root(heap_, &root);
+    Cell* head = nullptr;
+    for (int i = 0; i < 3'000'000; i++) {
+      Cell* c = NewCell(nullptr, i < 200'000 ? head : nullptr, i);
+      if (i < 200'000) {  // ~5 MB live
+        head = c;
+        root = head;
+      }
+    }
+    gc_stats s = Stats();
+    gc_remove_root(heap_, &root);
+    return s;
+  };
+  gc_stats lax = run(0);
+  gc_stats limited = run(12 << 20);
+  EXPECT_GT(limited.cycles, lax.cycles + 2);
+  EXPECT_LE(limited.heap_goal, size_t{12} << 20);
+}
+
+// A trace callback that hides a child from the marker but shows it to the
+// verifier: the verifier must catch the "missed" live object and abort
+// with the path to it.
+struct Sneaky {
+  void* child;
+  int64_t calls;
+};
+
+void TraceSneaky(void* obj, gc_visit_fn visit, void* ctx) {
+  auto* s = static_cast<Sneaky*>(obj);
+  if (s->calls++ % 2 == 1) visit(&s->child, ctx);  // only on the 2nd call
+}
+
+using CollectorDeathTest = GcTest;
+
+void CollectWithSneakyObject(gc_heap* heap, gc_mutator* m, gc_type_id cell) {
+  gc_type_desc sd = {"Sneaky", sizeof(Sneaky), nullptr, 0, nullptr,
+                     &TraceSneaky};
+  gc_type_id sneaky = gc_register_type(heap, &sd);
+  static void* root = nullptr;
+  gc_add_root(heap, &root);
+  auto* s = static_cast<Sneaky*>(gc_alloc(m, sneaky, sizeof(Sneaky)));
+  root = s;
+  void* child = gc_alloc(m, cell, sizeof(Cell));
+  gc_write_barrier(m, s, &s->child, child);
+  gc_collect(m);
+}
+
+TEST_F(CollectorDeathTest, VerifierCatchesAMissedLiveObject) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(CollectWithSneakyObject(heap_, m_, cell_),
+               "was not marked(.|\n)*type Cell(.|\n)*type Sneaky(.|\n)*"
+               "root slot");
+}
+
 }  // namespace
 }  // namespace gcheap
