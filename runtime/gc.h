@@ -94,7 +94,8 @@ void gc_heap_destroy(gc_heap* heap);
 gc_mutator* gc_thread_attach(gc_heap* heap);
 
 /* Detaches the calling thread: its cached memory returns to the heap and the
- * mutator becomes invalid. */
+ * mutator becomes invalid. A thread that exits while attached is detached
+ * automatically when it exits. */
 void gc_thread_detach(gc_mutator* m);
 
 /* The calling thread's mutator for heap, or NULL if it is not attached. */

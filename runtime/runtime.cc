@@ -17,7 +17,20 @@ struct TlsEntry {
   uint64_t heap_id;
   gc_mutator* m;
 };
-thread_local std::vector<TlsEntry> tls_mutators;
+// A thread that exits while still attached would leave a mutator that
+// never reaches a safepoint, and the next collection would wait for it
+// forever. The thread-local list detaches whatever is left when the thread
+// exits. (A heap cannot be destroyed while mutators are attached, so the
+// heaps are still alive here.)
+struct TlsMutators : std::vector<TlsEntry> {
+  ~TlsMutators() {
+    while (!empty()) {
+      gc_mutator* m = back().m;
+      m->heap->Detach(m);  // removes the entry
+    }
+  }
+};
+thread_local TlsMutators tls_mutators;
 
 CollectorConfig ToCollectorConfig(const gc_config& c) {
   CollectorConfig cc;

@@ -197,6 +197,24 @@ TEST(ThreadsTest, AttachAndDetachAroundCollections) {
   gc_heap_destroy(h);
 }
 
+// A thread that exits without detaching is detached automatically, so it
+// cannot hold up later collections.
+TEST(ThreadsTest, ThreadExitDetachesItsMutators) {
+  gc_heap* h = NewHeap();
+  gc_type_id cell = RegisterCell(h);
+  std::thread([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    Cons(m, cell, nullptr, nullptr, 1);
+  }).join();  // exits attached
+  gc_mutator* m = gc_thread_attach(h);
+  gc_collect(m);  // would wait forever for the exited thread
+  gc_stats s;
+  gc_get_stats(h, &s);
+  EXPECT_EQ(s.cycles, 1u);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);  // aborts if a mutator were still attached
+}
+
 // Automatic collections triggered by several allocating threads at once.
 TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
   gc_heap* h = NewHeap(2);

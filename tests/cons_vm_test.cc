@@ -1,0 +1,258 @@
+// Tests for the worked example of docs/embedding.md (tools/cons_vm_lib): the
+// program gives the right answer under explicit and automatic collections,
+// values held only on the VM stack (root scanner), in globals (root range)
+// or in the symbol table (root slot) survive, errors are reported, and
+// several VMs run on one heap from several threads.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/gc.h"
+#include "tools/cons_vm_lib.h"
+
+namespace cons_vm {
+namespace {
+
+class ConsVmTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Init(Config()); }
+  void TearDown() override { Destroy(); }
+
+  static gc_config Config() {
+    gc_config cfg = DefaultConfig();
+    cfg.verify = 1;
+    return cfg;
+  }
+  void Init(const gc_config& cfg) {
+    Destroy();
+    heap_ = gc_heap_create(&cfg);
+    ASSERT_NE(heap_, nullptr) << gc_last_error();
+    ASSERT_TRUE(RegisterTypes(heap_, &types_)) << gc_last_error();
+    vm_ = NewVm(heap_, types_, nullptr);
+    ASSERT_NE(vm_, nullptr);
+  }
+  void Destroy() {
+    if (vm_ != nullptr) DeleteVm(vm_);
+    vm_ = nullptr;
+    if (heap_ != nullptr) gc_heap_destroy(heap_);
+    heap_ = nullptr;
+  }
+  gc_stats Stats() {
+    gc_stats s;
+    gc_get_stats(heap_, &s);
+    return s;
+  }
+  std::string Result() { return Format(reinterpret_cast<Value>(vm_->result)); }
+
+  gc_heap* heap_ = nullptr;
+  Types types_;
+  Vm* vm_ = nullptr;
+};
+
+std::string Expected(int64_t n, int64_t rounds) {
+  int64_t sum, weighted;
+  EXPECT_TRUE(ExpectedListResults(n, rounds, &sum, &weighted));
+  return "((sum . " + std::to_string(sum) + ") (weighted . " +
+         std::to_string(weighted) + "))";
+}
+
+TEST_F(ConsVmTest, ListProgramPrintsAndReturnsTheRightResult) {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* out = open_memstream(&buf, &len);
+  ASSERT_NE(out, nullptr);
+  vm_->out = out;
+  constexpr int64_t kN = 2000, kRounds = 10;
+  ASSERT_TRUE(cons_vm::Run(vm_, ListProgram(kN, kRounds))) << vm_->error;
+  std::string why;
+  EXPECT_TRUE(CheckListResult(vm_, kN, kRounds, &why)) << why;
+  EXPECT_EQ(Result(), Expected(kN, kRounds));
+  vm_->out = nullptr;
+  fclose(out);
+  EXPECT_EQ(std::string(buf, len), Expected(kN, kRounds) + "\n");
+  free(buf);
+  EXPECT_EQ(Stats().cycles, static_cast<uint64_t>(kRounds));
+
+  // What stays: the symbol table (2 symbols, 2 links) and the result
+  // (2 list cells, 2 pairs).
+  gc_collect(vm_->m);
+  EXPECT_EQ(Stats().live_objects, 8u);
+  EXPECT_EQ(Stats().objects_allocated - Stats().objects_freed, 8u);
+  // Without its roots, nothing does.
+  DeleteVm(vm_);
+  vm_ = nullptr;
+  gc_mutator* m = gc_thread_attach(heap_);
+  gc_collect(m);
+  EXPECT_EQ(Stats().live_objects, 0u);
+  gc_thread_detach(m);
+}
+
+// One round allocates more than the 4 MB minimum heap goal, so automatic
+// collections run while the lists are half built.
+TEST_F(ConsVmTest, AutomaticCollectionsDuringARound) {
+  constexpr int64_t kN = 150000, kRounds = 2;
+  ASSERT_TRUE(cons_vm::Run(vm_, ListProgram(kN, kRounds))) << vm_->error;
+  EXPECT_EQ(Result(), Expected(kN, kRounds));
+  EXPECT_GT(Stats().cycles, static_cast<uint64_t>(kRounds));
+}
+
+TEST_F(ConsVmTest, SymbolsAreInternedAndSurvive) {
+  std::vector<Instr> code = {
+      {kIntern, 0, "beta"},  // beta
+      {kIntern, 0, "alpha"},
+      {kIntern, 0, "alpha"},
+      {kEq},  // 1: same symbol
+      {kIntern, 0, "alpha"},
+      {kIntern, 0, "beta"},
+      {kEq},  // 0
+      {kCons},
+      {kCollect},
+      {kCons},
+      {kHalt},
+  };
+  ASSERT_TRUE(cons_vm::Run(vm_, code)) << vm_->error;
+  EXPECT_EQ(Result(), "(beta 1 . 0)");
+  gc_collect(vm_->m);
+  // alpha, beta, two symbol-table links, two result cells.
+  EXPECT_EQ(Stats().live_objects, 6u);
+}
+
+// 2000 lists held only on the operand stack (the root scanner) across
+// collections, then folded into one list.
+TEST_F(ConsVmTest, StackValuesSurviveCollections) {
+  constexpr int kN = 2000;
+  std::vector<Instr> code;
+  for (int i = 1; i <= kN; i++) {
+    code.push_back({kPush, i});
+    code.push_back({kPushNil});
+    code.push_back({kCons});
+    if (i % 500 == 0) code.push_back({kCollect});
+  }
+  code.push_back({kPushNil});
+  for (int i = 0; i < kN; i++) code.push_back({kCons});
+  code.push_back({kCollect});
+  code.push_back({kHalt});
+  ASSERT_TRUE(cons_vm::Run(vm_, code)) << vm_->error;
+  std::string r = Result();
+  EXPECT_EQ(r.substr(0, 16), "((1) (2) (3) (4)");
+  EXPECT_EQ(r.substr(r.size() - 14), "(1999) (2000))");
+  EXPECT_EQ(Stats().live_objects, 2u * kN);
+}
+
+// A 300000-cell list (4.8 MB, past the 4 MB minimum heap goal) held only on
+// the operand stack while it grows: automatic collections run inside kCons,
+// and the list must survive them through the root scanner alone.
+TEST_F(ConsVmTest, StackOnlyValuesSurviveAutomaticCollections) {
+  constexpr int64_t kN = 300000;
+  const std::vector<Instr> code = {
+      /* 0 */ {kPush, kN},
+      /* 1 */ {kStore, 0},  // i = n
+      /* 2 */ {kPushNil},   // [list], on the stack only
+      /* 3 */ {kLoad, 0},
+      /* 4 */ {kJumpIfZero, 13},  // while (i != 0)
+      /* 5 */ {kLoad, 0},
+      /* 6 */ {kSwap},
+      /* 7 */ {kCons},  // [(i . list)]
+      /* 8 */ {kLoad, 0},
+      /* 9 */ {kPush, 1},
+      /* 10 */ {kSub},
+      /* 11 */ {kStore, 0},  // i = i - 1
+      /* 12 */ {kJump, 3},
+      /* 13 */ {kHalt},
+  };
+  ASSERT_TRUE(cons_vm::Run(vm_, code)) << vm_->error;
+  EXPECT_GT(Stats().cycles, 0u);
+  int64_t count = 0, sum = 0;
+  for (Value p = reinterpret_cast<Value>(vm_->result); p != kNil;
+       p = reinterpret_cast<Value>(Untag<Cons>(p)->cdr)) {
+    ASSERT_EQ(TagOf(p), kConsTag);
+    Value car = reinterpret_cast<Value>(Untag<Cons>(p)->car);
+    ASSERT_EQ(FixnumValue(car), count + 1);
+    sum += FixnumValue(car);
+    count++;
+  }
+  EXPECT_EQ(count, kN);
+  EXPECT_EQ(sum, kN * (kN + 1) / 2);
+}
+
+TEST_F(ConsVmTest, GlobalsAndVectors) {
+  std::vector<Instr> code = {
+      {kPush, 1},  {kPush, 2}, {kPushNil}, {kCons},         {kCons},
+      {kStore, 7}, {kCollect}, {kLoad, 7}, {kListToVector}, {kStore, 8},
+      {kCollect},  {kLoad, 8}, {kDup},     {kPush, 1},      {kVectorRef},
+      {kPush, 10}, {kAdd},     {kPushNil}, {kCons},         {kCons},
+      {kHalt},
+  };
+  ASSERT_TRUE(cons_vm::Run(vm_, code)) << vm_->error;
+  EXPECT_EQ(Result(), "(#(1 2) 12)");
+  gc_collect(vm_->m);
+  // The result (2 cells, reusing the vector), the vector, and the list in
+  // global 7 (2 cells).
+  EXPECT_EQ(Stats().live_objects, 5u);
+}
+
+TEST_F(ConsVmTest, ErrorsAreReported) {
+  EXPECT_FALSE(cons_vm::Run(vm_, {{kPush, 1}, {kCar}, {kHalt}}));
+  EXPECT_NE(vm_->error.find("not a pair"), std::string::npos) << vm_->error;
+  EXPECT_FALSE(cons_vm::Run(vm_, {{kCons}}));
+  EXPECT_NE(vm_->error.find("underflow"), std::string::npos) << vm_->error;
+  EXPECT_FALSE(
+      cons_vm::Run(vm_, {{kPush, int64_t{1} << 59}, {kDup}, {kAdd}, {kHalt}}));
+  EXPECT_NE(vm_->error.find("overflow"), std::string::npos) << vm_->error;
+  EXPECT_FALSE(cons_vm::Run(vm_, {{kPushNil}, {kDrop}}));
+  EXPECT_NE(vm_->error.find("off the end"), std::string::npos) << vm_->error;
+  // Still usable.
+  ASSERT_TRUE(cons_vm::Run(vm_, {{kPush, 5}, {kHalt}})) << vm_->error;
+  EXPECT_EQ(Result(), "5");
+}
+
+TEST_F(ConsVmTest, HardHeapLimitFailsTheRunWithTheReason) {
+  gc_config cfg = Config();
+  cfg.max_heap_bytes = 8 << 20;
+  cfg.gc_percent = -1;  // only the limit forces collections
+  Init(cfg);
+  // 10^6 live cells (16 MB) do not fit in 8 MB.
+  EXPECT_FALSE(cons_vm::Run(vm_, ListProgram(1000000, 1)));
+  EXPECT_NE(vm_->error.find("hard limit"), std::string::npos) << vm_->error;
+  // Once the failed program's values are dropped, the VM works again.
+  for (void*& g : vm_->globals) g = nullptr;
+  ASSERT_TRUE(cons_vm::Run(vm_, ListProgram(1000, 2))) << vm_->error;
+  EXPECT_EQ(Result(), Expected(1000, 2));
+}
+
+// Four VMs, one per thread, share a heap: each thread's collections stop
+// the others at their safepoints (allocations and backward jumps) and scan
+// their stacks, globals and symbol tables.
+TEST_F(ConsVmTest, VmsOnSeveralThreadsShareAHeap) {
+  DeleteVm(vm_);  // this thread does not take part
+  vm_ = nullptr;
+  constexpr int kThreads = 4;
+  constexpr int64_t kN = 1000, kRounds = 8;
+  std::vector<std::string> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      Vm* vm = NewVm(heap_, types_, nullptr);
+      if (vm == nullptr) return;
+      const int64_t n = kN + t;
+      std::string why;
+      if (!cons_vm::Run(vm, ListProgram(n, kRounds))) {
+        results[t] = "error: " + vm->error;
+      } else if (!CheckListResult(vm, n, kRounds, &why)) {
+        results[t] = why;
+      } else {
+        results[t] = "ok";
+      }
+      DeleteVm(vm);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; t++) EXPECT_EQ(results[t], "ok") << t;
+  EXPECT_GE(Stats().cycles, static_cast<uint64_t>(kThreads * kRounds));
+}
+
+}  // namespace
+}  // namespace cons_vm
