@@ -20,9 +20,17 @@
 // heap collects more often near the limit. A cycle starts when heap_live
 // reaches the goal (the allocation slow path checks).
 //
-// Cycles are serialized by a mutex. The structures (gcmarkBits, work
-// buffers, sweepgen-indexed span sets, the write-barrier entry point) are
-// the ones the concurrent collector will use.
+// Concurrent mode (stop_the_world = false) splits the cycle in two short
+// pauses around a concurrent mark:
+//   pause 1: sweep termination, mcache flush, root scan (all roots, so the
+//            snapshot of the roots is atomic), write barrier on;
+//   concurrent mark: workers drain grey objects while mutators run; the
+//            hybrid barrier buffers the old and the new value of every
+//            pointer store, new objects are allocated black;
+//   pause 2: flush every barrier buffer, drain what is left, barrier off,
+//            verify, mark termination.
+// See docs/collector.md for why no root needs rescanning in pause 2.
+// Cycles are serialized by a mutex.
 #ifndef GCHEAP_GC_COLLECTOR_H_
 #define GCHEAP_GC_COLLECTOR_H_
 
@@ -30,6 +38,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <memory>
 #include <thread>
 
 #include "gc/mark.h"
@@ -47,7 +56,7 @@ struct CollectorConfig {
   size_t min_heap = 4 << 20;   // the goal never drops below this
   int workers = 0;             // mark threads incl. the collecting one (0: #cpus)
   bool verify = false;         // checkmark after every cycle
-  bool stop_the_world = true;  // marking is stop-the-world (only mode so far)
+  bool stop_the_world = true;  // false: mark concurrently with mutators
   bool trace = false;          // one gctrace line per cycle on stderr
   uintptr_t tag_mask = 0;      // bits stripped from a word before lookup
 };
@@ -78,13 +87,21 @@ class Collector {
   Collector(const Collector&) = delete;
   Collector& operator=(const Collector&) = delete;
 
-  // Runs a full collection on the calling thread, which must be an attached
-  // mutator that the World does not wait for. With finish_sweep, also sweeps
-  // the whole heap before returning (an explicit gc_collect). If
-  // `only_if_cycle` is not ~0 and a cycle other than that one already ran,
-  // returns without collecting (automatic triggers that raced).
+  // Runs a full collection. The calling thread must be an attached mutator
+  // that the World does not wait for (it counts as blocked meanwhile). With
+  // finish_sweep, also sweeps the whole heap before returning (an explicit
+  // gc_collect). If `only_if_cycle` is not ~0 and a cycle other than that
+  // one already ran, returns without collecting (automatic triggers that
+  // raced). Stop-the-world mode runs the cycle on the calling thread.
+  // Concurrent mode runs it on the driver thread; a kHeapGoal request
+  // returns at once (the mutator keeps allocating while the heap is
+  // marked), other reasons wait for the cycle to finish.
   void Collect(GcReason reason, bool finish_sweep,
                uint64_t only_if_cycle = ~uint64_t{0});
+  // Concurrent mode: a mutator whose heap grew past the goal while a cycle
+  // is marking waits for the cycle to finish (until mark assists exist,
+  // this keeps allocation from outrunning marking without bound).
+  void WaitIfOverGoal();
 
   // True when heap_live reached the goal: the allocating mutator should
   // collect.
@@ -93,14 +110,37 @@ class Collector {
            static_cast<int64_t>(trigger_.load(std::memory_order_relaxed));
   }
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
+
+  // ---- concurrent marking (mutator side) ----------------------------------
+  // True between the two pauses of a concurrent cycle.
+  bool marking() const { return marking_.load(std::memory_order_relaxed); }
+  // Allocate black: marks a new object (gc_alloc calls it while marking).
+  void MarkNew(void* p);
+  // Greys buffered write-barrier values (old and new pointer values).
+  void ShadeBuffered(const uintptr_t* values, size_t n);
   CollectorStats ReadStats() const;
   const CollectorConfig& config() const { return config_; }
 
  private:
-  void MarkParallel(uint64_t* objects, uint64_t* bytes);
+  // Drains the pool with n workers (the calling thread is one of them).
+  void MarkParallel(WorkPool* pool, bool scan_roots, uint64_t* objects,
+                    uint64_t* bytes, int n);
+  void CollectConcurrent(GcReason reason);
+  struct CycleTimes {
+    int64_t start;               // the first stop request
+    uint64_t earlier_pauses_ns;  // pauses before the final one
+    int64_t prelude_ns;          // pause 1 (or sweep termination, STW)
+    int64_t mark_ns;
+    int64_t last_pause_start;    // the final pause's stop request
+    size_t heap_end;             // heap_live when marking ended
+  };
+  void FinishCycle(GcReason reason, const CycleTimes& times,
+                   size_t heap_before, uint64_t marked_objects,
+                   uint64_t marked_bytes, bool concurrent);
   void UpdateGoal(uint64_t live_bytes);
   void RecordPause(uint64_t ns);
   void SweeperLoop();
+  void DriverLoop();
 
   MHeap* heap_;
   const TypeTable* types_;
@@ -112,6 +152,10 @@ class Collector {
   const int nworkers_;
 
   std::mutex gc_mu_;  // one cycle at a time
+  std::atomic<bool> marking_{false};
+  std::unique_ptr<WorkPool> pool_;  // grey objects of a concurrent cycle
+  // Objects marked outside the mark workers during a concurrent cycle.
+  std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   std::atomic<uint64_t> cycles_{0};
   std::atomic<size_t> trigger_;
   int64_t start_ns_;
@@ -125,6 +169,18 @@ class Collector {
   bool sweep_pending_ = false;
   bool stop_ = false;
   std::thread sweeper_;
+
+  // Concurrent mode: cycles run on a driver thread, so the mutator whose
+  // allocation crossed the trigger keeps running while the heap is marked.
+  std::mutex driver_mu_;
+  std::condition_variable driver_cv_;   // wakes the driver
+  std::condition_variable cycle_done_cv_;  // wakes waiters
+  uint64_t requested_ = 0;  // cycles requested (guarded by driver_mu_)
+  uint64_t started_ = 0;    // cycles the driver has begun
+  uint64_t done_ = 0;       // cycles the driver has finished
+  GcReason requested_reason_ = GcReason::kHeapGoal;
+  bool stop_driver_ = false;
+  std::thread driver_;
 };
 
 }  // namespace gcheap

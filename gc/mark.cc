@@ -46,9 +46,8 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
     }
     hi = std::min(size, lo + kObletBytes);
   }
-  ForEachPointerSlot(s, r.index, r.base, lo, hi, [&](void** slot) {
-    MarkValue(w, reinterpret_cast<uintptr_t>(*slot));
-  });
+  ForEachPointerSlot(s, r.index, r.base, lo, hi,
+                     [&](void** slot) { MarkValue(w, LoadSlot(slot)); });
   w->scanned_bytes += hi - lo;
 }
 

@@ -73,7 +73,13 @@ class Marker {
   // A VisitFn that marks *slot; ctx is a Worker*.
   static void VisitSlot(void** slot, void* ctx) {
     auto* w = static_cast<Worker*>(ctx);
-    w->marker->MarkValue(w, reinterpret_cast<uintptr_t>(*slot));
+    w->marker->MarkValue(w, LoadSlot(slot));
+  }
+  // Slots are read with acquire loads: during a concurrent mark a mutator
+  // may store into them (gc_write_barrier stores with release, so the
+  // stored object's initialization is visible to the marker).
+  static uintptr_t LoadSlot(void** slot) {
+    return reinterpret_cast<uintptr_t>(__atomic_load_n(slot, __ATOMIC_ACQUIRE));
   }
 
   // Calls visit(slot) for every pointer slot of the object at base (span s,

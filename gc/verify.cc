@@ -33,12 +33,12 @@ void Reach(VerifyState* st, uintptr_t value, void** root_slot) {
 
 void VisitFromObject(void** slot, void* ctx) {
   auto* st = static_cast<VerifyState*>(ctx);
-  Reach(st, reinterpret_cast<uintptr_t>(*slot), nullptr);
+  Reach(st, Marker::LoadSlot(slot), nullptr);
 }
 
 void VisitFromRoot(void** slot, void* ctx) {
   auto* st = static_cast<VerifyState*>(ctx);
-  Reach(st, reinterpret_cast<uintptr_t>(*slot), slot);
+  Reach(st, Marker::LoadSlot(slot), slot);
 }
 
 const char* TypeName(Marker* m, const ObjectRef& r) {

@@ -20,6 +20,12 @@ class World {
   virtual void StartTheWorld() = 0;
   // Calls f for the mcache of every attached mutator. World stopped.
   virtual void ForEachMCache(absl::FunctionRef<void(MCache*)> f) = 0;
+  // Turns every mutator's write barrier on or off (and the state new
+  // mutators start with). World stopped.
+  virtual void SetWriteBarrier(bool on) = 0;
+  // Hands every mutator's buffered write-barrier values to the collector
+  // (Collector::ShadeBuffered). World stopped.
+  virtual void FlushWriteBarrierBuffers() = 0;
 };
 
 }  // namespace gcheap

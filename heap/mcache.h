@@ -112,7 +112,7 @@ class MCache {
     size_t freeidx = result + 1;
     if (freeidx % 64 == 0 && freeidx != s->nelems) return 0;
     s->alloc_cache = (cache >> bit) >> 1;
-    s->freeindex = static_cast<uint16_t>(freeidx);
+    s->set_freeindex(freeidx);
     s->alloc_count++;
     return s->start + result * s->elemsize;
   }

@@ -67,7 +67,7 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   s->npages = npages;
   s->spanclass = spc;
   s->needzero = needzero;
-  s->freeindex = 0;
+  s->set_freeindex(0);
   s->alloc_count = 0;
   s->next = nullptr;
   if (sizeclass == 0) {
@@ -219,7 +219,7 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   SweepLocker locker(this);
   MSpan* s = AllocSpan(npages, spc, locker.sweepgen());
   if (s == nullptr) return nullptr;
-  s->freeindex = 1;
+  s->set_freeindex(1);
   s->alloc_count = 1;
   s->alloc_cache = 0;
   s->limit = s->start + (size ? size : 1);
@@ -317,7 +317,7 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   std::swap(s->alloc_bits, s->gcmark_bits);
   memset(s->gcmark_bits, 0, s->bitmap_words * sizeof(uint64_t));
   s->alloc_count = static_cast<uint16_t>(nalloc);
-  s->freeindex = 0;
+  s->set_freeindex(0);
   s->RefillAllocCache(0);
   {
     HeapArena* a = index_.Lookup(s->start);

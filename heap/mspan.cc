@@ -14,7 +14,7 @@ size_t MSpan::NextFreeIndex() {
     // Move to the next 64-slot word.
     sfreeindex = (sfreeindex + 64) & ~size_t{63};
     if (sfreeindex >= snelems) {
-      freeindex = static_cast<uint16_t>(snelems);
+      set_freeindex(snelems);
       return snelems;
     }
     RefillAllocCache(sfreeindex / 64);
@@ -23,7 +23,7 @@ size_t MSpan::NextFreeIndex() {
   }
   size_t result = sfreeindex + bit;
   if (result >= snelems) {
-    freeindex = static_cast<uint16_t>(snelems);
+    set_freeindex(snelems);
     return snelems;
   }
   alloc_cache = (alloc_cache >> bit) >> 1;  // a shift by 64 would be UB
@@ -31,7 +31,7 @@ size_t MSpan::NextFreeIndex() {
   if (sfreeindex % 64 == 0 && sfreeindex != snelems) {
     RefillAllocCache(sfreeindex / 64);
   }
-  freeindex = static_cast<uint16_t>(sfreeindex);
+  set_freeindex(sfreeindex);
   return result;
 }
 

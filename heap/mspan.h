@@ -95,10 +95,17 @@ struct MSpan {
         (static_cast<uint64_t>(p - start) * div_magic) >> 32);
   }
 
-  // True if slot i holds an allocated object (Go's !isFree).
+  // True if slot i holds an allocated object (Go's !isFree). Safe to call
+  // from a mark worker while the owning mcache allocates from the span:
+  // freeindex is read and written with relaxed atomics (a stale answer only
+  // concerns an object that is allocated black anyway), and allocBits do
+  // not change outside sweeping.
   bool IsAllocated(size_t i) const {
-    if (i < freeindex) return true;
+    if (i < __atomic_load_n(&freeindex, __ATOMIC_RELAXED)) return true;
     return (alloc_bits[i / 64] >> (i % 64)) & 1;
+  }
+  GC_ALWAYS_INLINE void set_freeindex(size_t v) {
+    __atomic_store_n(&freeindex, static_cast<uint16_t>(v), __ATOMIC_RELAXED);
   }
 
   // ---- mark bits ------------------------------------------------------------

@@ -197,6 +197,16 @@ inline void PollAtAlloc(gc_mutator* m) {
   if (m->poll.load(std::memory_order_relaxed) != 0) gc_safepoint_slow(m);
 }
 
+// After a successful allocation: allocate black while a concurrent cycle
+// marks, and make large allocations check the GC trigger.
+inline void* AllocDone(gc_mutator* m, void* p, size_t bytes) {
+  if (__builtin_expect(m->wb_enabled.load(std::memory_order_relaxed), 0)) {
+    m->heap->collector->MarkNew(p);
+  }
+  if (bytes > gcheap::kMaxSmallSize) m->poll.fetch_or(gcheap::kPollRefill);
+  return p;
+}
+
 }  // namespace
 
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
@@ -221,10 +231,10 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
   void* p = t->noscan ? m->mcache->Alloc(bytes, true)
                       : m->mcache->AllocTyped(bytes, static_cast<uint16_t>(type));
   if (__builtin_expect(p == nullptr, 0)) {
-    return AllocRetry(m, t, static_cast<uint16_t>(type), bytes);
+    p = AllocRetry(m, t, static_cast<uint16_t>(type), bytes);
+    if (p == nullptr) return nullptr;
   }
-  if (bytes > gcheap::kMaxSmallSize) m->poll.fetch_or(gcheap::kPollRefill);
-  return p;
+  return AllocDone(m, p, bytes);
 }
 
 void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
@@ -236,10 +246,10 @@ void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
   PollAtAlloc(m);
   void* p = m->mcache->Alloc(bytes, true);
   if (__builtin_expect(p == nullptr, 0)) {
-    return AllocRetry(m, nullptr, 0, bytes);
+    p = AllocRetry(m, nullptr, 0, bytes);
+    if (p == nullptr) return nullptr;
   }
-  if (bytes > gcheap::kMaxSmallSize) m->poll.fetch_or(gcheap::kPollRefill);
-  return p;
+  return AllocDone(m, p, bytes);
 }
 
 const char* gc_last_error(void) { return gcheap::LastError(); }
@@ -281,7 +291,8 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
 }
 
-void gc_write_barrier(gc_mutator* m, void* obj, void** slot, void* value) {
+void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot,
+                           void* value) {
 #if defined(GC_DEBUG) && GC_DEBUG
   CheckMutator(m, "gc_write_barrier");
   gcheap::ObjectRef r;
@@ -295,11 +306,19 @@ void gc_write_barrier(gc_mutator* m, void* obj, void** slot, void* value) {
     Misuse("gc_write_barrier", "slot is not inside obj");
   }
 #endif
-  (void)m;
   (void)obj;
-  // Stop-the-world marking: the barrier only stores. The concurrent
-  // collector will shade the old and new values here while marking.
-  *slot = value;
+  if (m->wb_enabled.load(std::memory_order_relaxed) != 0) {
+    // Hybrid barrier: shade the value being overwritten (so nothing
+    // reachable when marking began is lost) and the value being stored.
+    uintptr_t old = reinterpret_cast<uintptr_t>(
+        __atomic_load_n(slot, __ATOMIC_RELAXED));
+    if (m->wbbuf_n + 2 > gc_mutator::kWbBufEntries) {
+      m->heap->FlushWriteBarrierBuffer(m);
+    }
+    m->wbbuf[m->wbbuf_n++] = old;
+    m->wbbuf[m->wbbuf_n++] = reinterpret_cast<uintptr_t>(value);
+  }
+  __atomic_store_n(slot, value, __ATOMIC_RELEASE);
 }
 
 void gc_safepoint_slow(gc_mutator* m) {
@@ -309,7 +328,13 @@ void gc_safepoint_slow(gc_mutator* m) {
   if (poll & gcheap::kPollRefill) {
     m->poll.fetch_and(~gcheap::kPollRefill, std::memory_order_relaxed);
     gcheap::Collector* c = m->heap->collector.get();
-    if (c->TriggerReached()) {
+    if (c->marking()) {
+      // A concurrent cycle is marking: if the heap already passed its goal,
+      // wait for the cycle (counting as blocked).
+      m->heap->EnterBlocking(m);
+      c->WaitIfOverGoal();
+      m->heap->LeaveBlocking(m);
+    } else if (c->TriggerReached()) {
       m->heap->Collect(m, GcReason::kHeapGoal, /*finish_sweep=*/false,
                        c->cycles());
     }

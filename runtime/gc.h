@@ -43,7 +43,8 @@
  *   GCTRACE=1           one line per collection on stderr
  *   GC_VERIFY=1         re-mark after every collection and abort if a
  *                       reachable object was left unmarked
- *   GC_STW=1            stop-the-world collection (the only mode so far)
+ *   GC_STW=0|1         0: mark concurrently with the mutators (two short
+ *                       pauses); 1: stop-the-world cycles (the default)
  */
 #ifndef GCHEAP_RUNTIME_GC_H_
 #define GCHEAP_RUNTIME_GC_H_
@@ -171,9 +172,29 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 /* ---- barriers and safepoints ------------------------------------------------ */
 
 /* Stores value into *slot, where slot is a field of the heap object obj.
- * The only legal way to store a heap pointer into a heap object (it will
- * shade old and new values while a concurrent collector marks). */
-void gc_write_barrier(gc_mutator* m, void* obj, void** slot, void* value);
+ * The only legal way to store a heap pointer into a heap object. When no
+ * collection is marking it is one relaxed load, a predictable branch and
+ * the store; while a concurrent collection marks it also records the old
+ * and the new value (Go's hybrid barrier), so the collector shades both.
+ * The store is a release store: a marker thread that reads the pointer also
+ * sees the stored object's initialization. Debug builds (GC_DEBUG) always
+ * take the out-of-line path, which checks that slot lies inside obj. */
+void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value);
+
+static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
+                                    void* value) {
+#if defined(GC_DEBUG) && GC_DEBUG
+  gc_write_barrier_slow(m, obj, slot, value);
+#else
+  /* The second word of a gc_mutator is its barrier-enabled flag. */
+  if (__atomic_load_n((const uint32_t*)m + 1, __ATOMIC_RELAXED) != 0) {
+    gc_write_barrier_slow(m, obj, slot, value);
+    return;
+  }
+  (void)obj;
+  __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+#endif
+}
 
 /* Out-of-line part of gc_safepoint. */
 void gc_safepoint_slow(gc_mutator* m);

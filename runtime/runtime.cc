@@ -120,6 +120,8 @@ gc_mutator* gc_heap::Attach() {
     m->magic = gcheap::kMutatorMagic;
     m->heap = this;
     m->poll.store(0, std::memory_order_relaxed);
+    m->wb_enabled.store(barrier_on_ ? 1 : 0, std::memory_order_relaxed);
+    m->wbbuf_n = 0;
     m->state.store(kRunning, std::memory_order_relaxed);
     m->owner = pthread_self();
     m->mcache = heap.NewMCache();
@@ -136,6 +138,7 @@ void gc_heap::Detach(gc_mutator* m) {
   EnterBlocking(m);
   {
     std::lock_guard<std::mutex> g(mutators_mu_);
+    FlushWriteBarrierBuffer(m);
     heap.FreeMCache(m->mcache);  // flushes cached spans and the tiny block
     m->mcache = nullptr;
     mutators_.erase(std::find(mutators_.begin(), mutators_.end(), m));
@@ -182,6 +185,23 @@ void gc_heap::StartTheWorld() {
 
 void gc_heap::ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) {
   for (gc_mutator* m : mutators_) f(m->mcache);
+}
+
+void gc_heap::SetWriteBarrier(bool on) {
+  barrier_on_ = on;
+  for (gc_mutator* m : mutators_) {
+    m->wb_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
+  }
+}
+
+void gc_heap::FlushWriteBarrierBuffers() {
+  for (gc_mutator* m : mutators_) FlushWriteBarrierBuffer(m);
+}
+
+void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
+  if (m->wbbuf_n == 0) return;
+  collector->ShadeBuffered(m->wbbuf, m->wbbuf_n);
+  m->wbbuf_n = 0;
 }
 
 void gc_heap::Park(gc_mutator* m) {

@@ -55,12 +55,19 @@ enum MutatorState : int { kRunning = 0, kBlocked = 1, kParked = 2 };
 }  // namespace gcheap
 
 struct gc_mutator {
-  std::atomic<uint32_t> poll{0};  // must stay the first member
+  std::atomic<uint32_t> poll{0};       // must stay the first member
+  std::atomic<uint32_t> wb_enabled{0};  // second member: read by the inline
+                                        // gc_write_barrier
   uint32_t magic = gcheap::kMutatorMagic;
   gc_heap* heap = nullptr;
   gcheap::MCache* mcache = nullptr;
   std::atomic<int> state{gcheap::kRunning};
   pthread_t owner;
+  // Write-barrier buffer (Go's wbBuf): old and new values of pointer stores
+  // made while marking, shaded in batches.
+  static constexpr size_t kWbBufEntries = 512;
+  size_t wbbuf_n = 0;
+  uintptr_t wbbuf[kWbBufEntries];
 };
 
 struct gc_heap final : public gcheap::World {
@@ -71,6 +78,10 @@ struct gc_heap final : public gcheap::World {
   void StopTheWorld() override;
   void StartTheWorld() override;
   void ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) override;
+  void SetWriteBarrier(bool on) override;
+  void FlushWriteBarrierBuffers() override;
+  // Shades m's buffered barrier values (buffer full, or detach).
+  void FlushWriteBarrierBuffer(gc_mutator* m);
 
   size_t attached_count() {
     std::lock_guard<std::mutex> g(mutators_mu_);
@@ -104,6 +115,7 @@ struct gc_heap final : public gcheap::World {
   std::condition_variable world_cv_;    // mutators wait for restart
   std::condition_variable stopped_cv_;  // the collector waits for stops
   gc_mutator* stopper_ = nullptr;       // the thread that stopped the world
+  bool barrier_on_ = false;  // for mutators attaching while marking
 };
 
 #endif  // GCHEAP_RUNTIME_RUNTIME_H_
