@@ -158,7 +158,7 @@ void Collector::MarkParallel(WorkPool* pool_ptr, bool scan_roots,
 void Collector::UpdateGoal(uint64_t live) {
   size_t goal;
   if (config_.gc_percent < 0) {
-    goal = ~size_t{0} >> 1;
+    goal = ~size_t{0} >> 1;  // no goal (stats report 0)
   } else {
     goal = std::max<size_t>(
         config_.min_heap,

@@ -228,6 +228,10 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
   }
   // Poll before allocating: a collection here cannot free the new object.
   PollAtAlloc(m);
+  // A typed object is at least 8-byte aligned: pointer-free types under 16
+  // bytes would otherwise share a tiny block aligned only to their size
+  // (a struct with a char tail can have an odd size).
+  if (t->noscan && bytes < gcheap::kTinySize) bytes = (bytes + 7) & ~size_t{7};
   void* p = t->noscan ? m->mcache->Alloc(bytes, true)
                       : m->mcache->AllocTyped(bytes, static_cast<uint16_t>(type));
   if (__builtin_expect(p == nullptr, 0)) {
@@ -360,7 +364,7 @@ void gc_get_stats(gc_heap* heap, gc_stats* out) {
   out->heap_bytes = hs.in_use_bytes;
   out->mapped_bytes = hs.mapped_bytes;
   out->released_bytes = hs.released_bytes;
-  out->heap_goal = cs.heap_goal;
+  out->heap_goal = cs.heap_goal >= (~size_t{0} >> 1) ? 0 : cs.heap_goal;
   out->objects_allocated = hs.nmalloc;
   out->objects_freed = hs.nfree;
   out->live_objects = cs.live_objects;

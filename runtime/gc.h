@@ -90,8 +90,9 @@ void gc_heap_destroy(gc_heap* heap);
 /* ---- threads -------------------------------------------------------------- */
 
 /* Attaches the calling thread to heap and returns its mutator (its
- * allocation cache and safepoint state). Attaching twice to the same heap
- * returns the same mutator. */
+ * allocation cache and safepoint state). Attaching again from the same
+ * thread returns the same mutator and counts: the thread stays attached
+ * until it has detached as many times as it attached. */
 gc_mutator* gc_thread_attach(gc_heap* heap);
 
 /* Detaches the calling thread: its cached memory returns to the heap and the
@@ -136,6 +137,12 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
  * overflow, or the hard heap limit reached even after a collection.
  * bytes == 0 with a type of size 0 gives a distinct minimal object. */
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes);
+
+/* Alignment: gc_alloc returns memory aligned to at least 8 bytes, and to 16
+ * bytes for every size class that is a multiple of 16 (all sizes above 24
+ * bytes; see docs/decisions.md). gc_alloc_noscan of fewer than 16 bytes is
+ * aligned to the request's natural alignment (8, 4, 2 or 1 by its size), as
+ * Go's tiny allocator does; round the size up if you need more. */
 
 /* Allocates `bytes` of zeroed pointer-free memory (never scanned). */
 void* gc_alloc_noscan(gc_mutator* m, size_t bytes);

@@ -95,7 +95,7 @@ class Heap {
   gc_heap* heap_;
 };
 
-// ---- threads ----------------------------------------------------------------
+// ---- threads --------------------------------------------------------------
 
 // Attaches the calling thread to a heap for its lifetime. If the thread is
 // already attached (an enclosing Mutator, or a direct gc_thread_attach),
@@ -147,7 +147,7 @@ class BlockingScope {
   gc_mutator* m_;
 };
 
-// ---- fields of heap objects ----------------------------------------------
+// ---- fields of heap objects -----------------------------------------------
 
 // A pointer field of a heap object: exactly one word, standard-layout,
 // trivially default-constructible and trivially destructible, so it lives in
@@ -192,8 +192,7 @@ class Member {
   void* ptr_;  // void*, the type gc_write_barrier and the collector access
 };
 
-// ---- roots
-// --------------------------------------------------------------------
+// ---- roots ----------------------------------------------------------------
 
 // An RAII root: a slot holding a T*, registered with gc_add_root while this
 // object lives. Copying registers the copy's slot; moving registers the
@@ -441,7 +440,11 @@ class TypeBuilder {
     return *this;
   }
   // A typed one: Fn is `void Fn(T* obj, const gc::Tracer& t)` and calls
-  // t(obj->field) for every slot that holds a pointer right now.
+  // t(obj->field) for every slot that holds a pointer right now. It runs on
+  // a marking thread, must not allocate or lock, and with concurrent
+  // marking (GC_STW=0) runs while mutators run: what it reads to find the
+  // slots (a count, a kind) must be set before the object is reachable or
+  // written atomically.
   template <auto Fn>
   TypeBuilder& Trace() {
     static_assert(std::is_invocable_v<decltype(Fn), T*, const Tracer&>,
@@ -493,7 +496,7 @@ class TypeBuilder {
   gc_trace_fn trace_ = nullptr;
 };
 
-// ---- allocation ------------------------------------------------------------
+// ---- allocation -----------------------------------------------------------
 
 // Allocates a T of the registered type `type` with extra_bytes of tail, and
 // returns it, or nullptr with gc_last_error() set. A safepoint: every heap

@@ -26,7 +26,8 @@ struct TlsMutators : std::vector<TlsEntry> {
   ~TlsMutators() {
     while (!empty()) {
       gc_mutator* m = back().m;
-      m->heap->Detach(m);  // removes the entry
+      m->attach_count = 1;  // however often it attached
+      m->heap->Detach(m);   // removes the entry
     }
   }
 };
@@ -107,7 +108,10 @@ gc_heap::~gc_heap() {
 }
 
 gc_mutator* gc_heap::Attach() {
-  if (gc_mutator* m = CurrentMutator(this)) return m;
+  if (gc_mutator* m = CurrentMutator(this)) {
+    m->attach_count++;
+    return m;
+  }
   gc_mutator* m;
   {
     std::lock_guard<std::mutex> g(mutators_mu_);  // waits out a stopped world
@@ -124,6 +128,7 @@ gc_mutator* gc_heap::Attach() {
     m->wbbuf_n = 0;
     m->state.store(kRunning, std::memory_order_relaxed);
     m->owner = pthread_self();
+    m->attach_count = 1;
     m->mcache = heap.NewMCache();
     m->mcache->set_refill_notify(&m->poll, gcheap::kPollRefill);
     mutators_.push_back(m);
@@ -133,6 +138,7 @@ gc_mutator* gc_heap::Attach() {
 }
 
 void gc_heap::Detach(gc_mutator* m) {
+  if (--m->attach_count > 0) return;  // a nested attach
   // While we wait for the list lock (a collection may hold it), count as
   // stopped.
   EnterBlocking(m);

@@ -63,6 +63,7 @@ struct gc_mutator {
   gcheap::MCache* mcache = nullptr;
   std::atomic<int> state{gcheap::kRunning};
   pthread_t owner;
+  int attach_count = 0;  // nested gc_thread_attach calls
   // Write-barrier buffer (Go's wbBuf): old and new values of pointer stores
   // made while marking, shaded in batches.
   static constexpr size_t kWbBufEntries = 512;

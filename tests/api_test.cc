@@ -97,6 +97,16 @@ TEST_F(ApiTest, AllocationErrorsReturnNullWithAReason) {
   EXPECT_NE(a, b);
 }
 
+TEST_F(ApiTest, TypedObjectsAreAtLeast8ByteAligned) {
+  gc_type_desc str = {"Str", 4, nullptr, 1, nullptr, nullptr};  // u32 + chars
+  gc_type_id s = gc_register_type(heap_, &str);
+  ASSERT_NE(s, 0u);
+  for (int i = 0; i < 100; i++) {
+    auto p = reinterpret_cast<uintptr_t>(gc_alloc(m_, s, 4 + 1 + i % 11));
+    ASSERT_EQ(p % 8, 0u) << i;
+  }
+}
+
 TEST_F(ApiTest, AllocatedMemoryIsZeroed) {
   for (size_t size : {size_t{24}, size_t{100}, size_t{5000}, size_t{70000}}) {
     for (int i = 0; i < 100; i++) {
@@ -111,6 +121,9 @@ TEST_F(ApiTest, AllocatedMemoryIsZeroed) {
 TEST_F(ApiTest, CurrentMutator) {
   EXPECT_EQ(gc_current_mutator(heap_), m_);
   EXPECT_EQ(gc_thread_attach(heap_), m_);  // attaching twice: same mutator
+  gc_thread_detach(m_);                     // ...and counted
+  EXPECT_EQ(gc_current_mutator(heap_), m_);
+  gc_collect(m_);                           // still attached
   std::thread([&] { EXPECT_EQ(gc_current_mutator(heap_), nullptr); }).join();
 }
 

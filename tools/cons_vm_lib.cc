@@ -9,7 +9,7 @@
 
 namespace cons_vm {
 
-// ---- heap setup ------------------------------------------------------------
+// ---- heap setup -----------------------------------------------------------
 
 gc_config DefaultConfig() {
   gc_config cfg;
@@ -33,8 +33,7 @@ bool RegisterTypes(gc_heap* heap, Types* out) {
   return out->vector != 0;
 }
 
-// ---- roots
-// -------------------------------------------------------------------
+// ---- roots ----------------------------------------------------------------
 
 namespace {
 
@@ -78,8 +77,7 @@ void DeleteVm(Vm* vm) {
   delete vm;
 }
 
-// ---- the interpreter
-// ---------------------------------------------------------
+// ---- the interpreter ------------------------------------------------------
 
 namespace {
 
@@ -188,7 +186,7 @@ bool Run(Vm* vm, const std::vector<Instr>& code) {
         stack[vm->sp++] = W(kNil);
         break;
       case kIntern:
-        ROOM(2);
+        ROOM(1);
         if (!Intern(vm, in.name)) return false;
         break;
       case kLoad:
@@ -288,8 +286,9 @@ bool Run(Vm* vm, const std::vector<Instr>& code) {
       case kVectorLength: {
         NEED(1);
         Value v = TOP;
-        if (TagOf(v) != kVectorTag)
+        if (TagOf(v) != kVectorTag) {
           return Fail(vm, "vector-length: not a vector");
+        }
         stack[vm->sp - 1] =
             W(MakeFixnum(static_cast<int64_t>(Untag<Vector>(v)->length)));
         break;
@@ -330,8 +329,7 @@ bool Run(Vm* vm, const std::vector<Instr>& code) {
   return Fail(vm, "ran off the end of the code");
 }
 
-// ---- printing
-// ----------------------------------------------------------------
+// ---- printing -------------------------------------------------------------
 
 namespace {
 
@@ -389,8 +387,7 @@ std::string Format(Value v) {
   return s;
 }
 
-// ---- the example program
-// -------------------------------------------------------
+// ---- the example program --------------------------------------------------
 
 namespace {
 
