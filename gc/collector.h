@@ -167,7 +167,7 @@ class Collector {
   std::mutex sweep_mu_;
   std::condition_variable sweep_cv_;
   bool sweep_pending_ = false;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};  // read by the sweeper between spans
   std::thread sweeper_;
 
   // Concurrent mode: cycles run on a driver thread, so the mutator whose
