@@ -59,10 +59,13 @@ Node* BottomUpTree(Ctx& c, int depth) {
   return n;
 }
 
-long Check(const Node* n) {
+// Walks a tree. Like an interpreter on a backward jump, it polls for a
+// safepoint in its loop, so a collection never waits for a long walk.
+long Check(gc_mutator* m, const Node* n) {
   long count = 1;
   while (n->left != nullptr) {
-    count += 1 + Check(n->right);
+    gc_safepoint(m);
+    count += 1 + Check(m, n->right);
     n = n->left;
   }
   return count;
@@ -90,20 +93,20 @@ int Run(int n) {
     Node* stretch = BottomUpTree(c, max_depth + 1);
     len += snprintf(out + len, sizeof(out) - len,
                     "stretch tree of depth %d\t check: %ld\n", max_depth + 1,
-                    Check(stretch));
+                    Check(c.m, stretch));
   }
   void** long_lived = c.stack->Push(BottomUpTree(c, max_depth));
   for (int d = min_depth; d <= max_depth; d += 2) {
     long iterations = 1L << (max_depth - d + min_depth);
     long check = 0;
-    for (long i = 0; i < iterations; i++) check += Check(BottomUpTree(c, d));
+    for (long i = 0; i < iterations; i++) check += Check(c.m, BottomUpTree(c, d));
     len += snprintf(out + len, sizeof(out) - len,
                     "%ld\t trees of depth %d\t check: %ld\n", iterations, d,
                     check);
   }
   len += snprintf(out + len, sizeof(out) - len,
                   "long lived tree of depth %d\t check: %ld\n", max_depth,
-                  Check(static_cast<Node*>(*long_lived)));
+                  Check(c.m, static_cast<Node*>(*long_lived)));
   c.stack->Pop();
   const double secs = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start)
