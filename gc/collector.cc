@@ -264,8 +264,7 @@ void Collector::CollectConcurrent(GcReason reason) {
   // thread: the driver), as Go's dedicated background workers.
   uint64_t objects = 0, bytes = 0;
   const int background = std::max(1, (nworkers_ + 2) / 4);
-  MarkParallel(pool_.get(), /*scan_roots=*/false, &objects, &bytes,
-               background);
+  MarkParallel(pool_.get(), /*scan_roots=*/false, &objects, &bytes, background);
   int64_t t2 = NowNs();
   int64_t mark_ns = t2 - t1;
   uint64_t earlier_pauses = t1 - t0;
@@ -326,7 +325,8 @@ void Collector::FinishCycle(GcReason reason, const CycleTimes& times,
   sweep_cv_.notify_one();
 
   // Go counts a cycle's stop-the-world time as the sum of its pauses.
-  const uint64_t pause = times.earlier_pauses_ns + (t_end - times.last_pause_start);
+  const uint64_t pause =
+      times.earlier_pauses_ns + (t_end - times.last_pause_start);
   const int64_t mark_ns = times.mark_ns;
   RecordPause(pause);
   size_t goal;
@@ -344,7 +344,7 @@ void Collector::FinishCycle(GcReason reason, const CycleTimes& times,
     // Go's gctrace shape: gc N @T: clock times of pause 1 (stop, sweep
     // termination, roots) + mark + pause 2 (termination), the heap at the
     // start -> at the end of marking -> marked (live), the next goal.
-    const char* why = reason == GcReason::kExplicit    ? "explicit"
+    const char* why = reason == GcReason::kExplicit   ? "explicit"
                       : reason == GcReason::kHeapGoal ? "goal"
                                                       : "alloc-failure";
     const double tail_ms =
@@ -356,8 +356,7 @@ void Collector::FinishCycle(GcReason reason, const CycleTimes& times,
             static_cast<unsigned long long>(cycle),
             (times.start - start_ns_) / 1e9, times.prelude_ns / 1e6,
             times.mark_ns / 1e6, tail_ms, pause / 1e6, MB(heap_before),
-            MB(times.heap_end),
-            MB(marked_bytes), MB(goal),
+            MB(times.heap_end), MB(marked_bytes), MB(goal),
             static_cast<unsigned long long>(marked_objects), nworkers_,
             concurrent ? "concurrent" : "stw", why,
             config_.verify ? ", verified" : "");

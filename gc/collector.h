@@ -37,8 +37,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "gc/mark.h"
@@ -51,11 +51,11 @@
 namespace gcheap {
 
 struct CollectorConfig {
-  int gc_percent = 100;        // < 0: no automatic collection by heap goal
-  size_t memory_limit = 0;     // soft limit on in-use span bytes (0: none)
-  size_t min_heap = 4 << 20;   // the goal never drops below this
-  int workers = 0;             // mark threads incl. the collecting one (0: #cpus)
-  bool verify = false;         // checkmark after every cycle
+  int gc_percent = 100;       // < 0: no automatic collection by heap goal
+  size_t memory_limit = 0;    // soft limit on in-use span bytes (0: none)
+  size_t min_heap = 4 << 20;  // the goal never drops below this
+  int workers = 0;      // mark threads incl. the collecting one (0: #cpus)
+  bool verify = false;  // checkmark after every cycle
   bool stop_the_world = true;  // false: mark concurrently with mutators
   bool trace = false;          // one gctrace line per cycle on stderr
   uintptr_t tag_mask = 0;      // bits stripped from a word before lookup
@@ -131,12 +131,12 @@ class Collector {
     uint64_t earlier_pauses_ns;  // pauses before the final one
     int64_t prelude_ns;          // pause 1 (or sweep termination, STW)
     int64_t mark_ns;
-    int64_t last_pause_start;    // the final pause's stop request
-    size_t heap_end;             // heap_live when marking ended
+    int64_t last_pause_start;  // the final pause's stop request
+    size_t heap_end;           // heap_live when marking ended
   };
-  void FinishCycle(GcReason reason, const CycleTimes& times,
-                   size_t heap_before, uint64_t marked_objects,
-                   uint64_t marked_bytes, bool concurrent);
+  void FinishCycle(GcReason reason, const CycleTimes& times, size_t heap_before,
+                   uint64_t marked_objects, uint64_t marked_bytes,
+                   bool concurrent);
   void UpdateGoal(uint64_t live_bytes);
   void RecordPause(uint64_t ns);
   void SweeperLoop();
@@ -173,7 +173,7 @@ class Collector {
   // Concurrent mode: cycles run on a driver thread, so the mutator whose
   // allocation crossed the trigger keeps running while the heap is marked.
   std::mutex driver_mu_;
-  std::condition_variable driver_cv_;   // wakes the driver
+  std::condition_variable driver_cv_;      // wakes the driver
   std::condition_variable cycle_done_cv_;  // wakes waiters
   uint64_t requested_ = 0;  // cycles requested (guarded by driver_mu_)
   uint64_t started_ = 0;    // cycles the driver has begun

@@ -103,8 +103,8 @@ class Marker {
 };
 
 template <typename F>
-void Marker::ForEachPointerSlot(MSpan* s, size_t idx, uintptr_t base,
-                                size_t lo, size_t hi, F visit) const {
+void Marker::ForEachPointerSlot(MSpan* s, size_t idx, uintptr_t base, size_t lo,
+                                size_t hi, F visit) const {
   const TypeInfo* t = TypeOf(s, idx);
   GC_CHECK(t != nullptr, "scan object without a registered type");
   // Fixed part.

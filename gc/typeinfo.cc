@@ -37,8 +37,8 @@ std::vector<uint64_t> CopyBits(const uint64_t* map, size_t nbits) {
 absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
   const char* name = spec.name ? spec.name : "(unnamed)";
   if (spec.size == 0 && spec.elem_size == 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "type '%s': size and elem_size are both 0", name));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("type '%s': size and elem_size are both 0", name));
   }
   if (spec.size > (size_t{1} << 40) || spec.elem_size > (size_t{1} << 40)) {
     return absl::InvalidArgumentError(

@@ -35,12 +35,12 @@ using TraceFn = void (*)(void* obj, VisitFn visit, void* ctx);
 
 struct TypeInfo {
   std::string name;
-  size_t size = 0;                 // fixed part, bytes
-  std::vector<uint64_t> ptrmap;    // bit per word of the fixed part
-  size_t elem_size = 0;            // 0: no variable tail
+  size_t size = 0;                    // fixed part, bytes
+  std::vector<uint64_t> ptrmap;       // bit per word of the fixed part
+  size_t elem_size = 0;               // 0: no variable tail
   std::vector<uint64_t> elem_ptrmap;  // bit per word of one element
   TraceFn trace = nullptr;
-  bool noscan = true;              // no pointer anywhere
+  bool noscan = true;  // no pointer anywhere
 
   bool FixedWordHasPointer(size_t w) const {
     return w / 64 < ptrmap.size() && ((ptrmap[w / 64] >> (w % 64)) & 1);

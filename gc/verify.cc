@@ -59,11 +59,12 @@ const char* TypeName(Marker* m, const ObjectRef& r) {
     ObjectRef r;
     m->heap()->FindObject(cur, &r);
     fprintf(stderr, "  %p type %s size %zu marked %d\n",
-            reinterpret_cast<void*>(cur), TypeName(m, r), m->ObjectBytes(r.span),
-            r.span->IsMarked(r.index) ? 1 : 0);
+            reinterpret_cast<void*>(cur), TypeName(m, r),
+            m->ObjectBytes(r.span), r.span->IsMarked(r.index) ? 1 : 0);
     uintptr_t from = st->parent[cur];
     if (from & 1) {
-      fprintf(stderr, "  <- root slot %p\n", reinterpret_cast<void*>(from & ~uintptr_t{1}));
+      fprintf(stderr, "  <- root slot %p\n",
+              reinterpret_cast<void*>(from & ~uintptr_t{1}));
       break;
     }
     cur = from;

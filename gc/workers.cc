@@ -5,7 +5,8 @@
 namespace gcheap {
 
 WorkerPool::WorkerPool(int threads) {
-  for (int i = 0; i < threads; i++) threads_.emplace_back([this, i] { Loop(i + 1); });
+  for (int i = 0; i < threads; i++)
+    threads_.emplace_back([this, i] { Loop(i + 1); });
 }
 
 WorkerPool::~WorkerPool() {

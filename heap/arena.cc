@@ -29,8 +29,8 @@ void ArenaIndex::Insert(HeapArena* arena) {
 }
 
 void ArenaIndex::Remove(uintptr_t base) {
-  L2* l2 = l1_[base >> (kArenaShift + kArenaL2Bits)].load(
-      std::memory_order_relaxed);
+  L2* l2 =
+      l1_[base >> (kArenaShift + kArenaL2Bits)].load(std::memory_order_relaxed);
   GC_CHECK(l2 != nullptr, "removing an arena that was never inserted");
   l2->arenas[(base >> kArenaShift) & ((1u << kArenaL2Bits) - 1)].store(
       nullptr, std::memory_order_release);

@@ -43,9 +43,9 @@ struct HeapArena {
   std::atomic<uint64_t> page_marks[kPageWordsPerArena];
 
   // Page allocator state, guarded by the heap lock.
-  uint64_t free[kPageWordsPerArena];   // 1 = page is free
-  uint64_t clean[kPageWordsPerArena];  // 1 = page is known to be all zero
-  uint64_t committed = 0;              // 1 bit per 1 MiB granule
+  uint64_t free[kPageWordsPerArena];       // 1 = page is free
+  uint64_t clean[kPageWordsPerArena];      // 1 = page is known to be all zero
+  uint64_t committed = 0;                  // 1 bit per 1 MiB granule
   uint64_t scavenged[kPageWordsPerArena];  // 1 = free page returned to OS
   uintptr_t base = 0;
   uint32_t free_pages = 0;
@@ -75,8 +75,8 @@ class ArenaIndex {
     L2* l2 = l1_[addr >> (kArenaShift + kArenaL2Bits)].load(
         std::memory_order_acquire);
     if (l2 == nullptr) return nullptr;
-    return l2->arenas[(addr >> kArenaShift) & ((1u << kArenaL2Bits) - 1)]
-        .load(std::memory_order_acquire);
+    return l2->arenas[(addr >> kArenaShift) & ((1u << kArenaL2Bits) - 1)].load(
+        std::memory_order_acquire);
   }
 
   // Publishes `arena` for its base address. Caller holds the heap lock.

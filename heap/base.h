@@ -42,10 +42,11 @@ inline constexpr size_t kMaxAllocBytes = size_t{1} << 46;  // 64 TiB
 
 }  // namespace gcheap
 
-#define GC_CHECK(cond, msg)                                 \
-  do {                                                      \
-    if (__builtin_expect(!(cond), 0))                       \
-      ::gcheap::FatalError(__FILE__, __LINE__, "check failed: " #cond ": " msg); \
+#define GC_CHECK(cond, msg)                                  \
+  do {                                                       \
+    if (__builtin_expect(!(cond), 0))                        \
+      ::gcheap::FatalError(__FILE__, __LINE__,               \
+                           "check failed: " #cond ": " msg); \
   } while (0)
 
 #if defined(GC_DEBUG) && GC_DEBUG

@@ -28,9 +28,9 @@
 #ifndef GCHEAP_HEAP_MCACHE_H_
 #define GCHEAP_HEAP_MCACHE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <atomic>
 #include <cstring>
 
 #include "heap/mheap.h"

@@ -26,9 +26,9 @@ MHeap::MHeap(const HeapOptions& opts)
       span_alloc_(sizeof(MSpan)),
       bits_alloc_{FixAlloc(2 * 8 * 1), FixAlloc(2 * 8 * 2), FixAlloc(2 * 8 * 4),
                   FixAlloc(2 * 8 * 8), FixAlloc(2 * 8 * 16)},
-      types_alloc_{FixAlloc(8), FixAlloc(16), FixAlloc(32), FixAlloc(64),
-                   FixAlloc(128), FixAlloc(256), FixAlloc(512), FixAlloc(1024),
-                   FixAlloc(2048)} {
+      types_alloc_{FixAlloc(8),   FixAlloc(16),   FixAlloc(32),
+                   FixAlloc(64),  FixAlloc(128),  FixAlloc(256),
+                   FixAlloc(512), FixAlloc(1024), FixAlloc(2048)} {
   for (int i = 0; i < kNumSpanClasses; i++) {
     central_[i].Init(this, static_cast<SpanClass>(i));
   }
@@ -401,10 +401,11 @@ void MHeap::FinishSweep() {
 size_t MHeap::RetentionGoal() const {
   std::lock_guard<std::mutex> g(lock_);
   const size_t peak = std::max(peak_in_use_pages_, prev_peak_in_use_pages_);
-  const size_t target = static_cast<size_t>(
-      peak * kPageSize * (1.0 + opts_.retain_fraction));
+  const size_t target =
+      static_cast<size_t>(peak * kPageSize * (1.0 + opts_.retain_fraction));
   const size_t in_use = in_use_pages_ * kPageSize;
-  return std::max(opts_.retain_min_bytes, target > in_use ? target - in_use : 0);
+  return std::max(opts_.retain_min_bytes,
+                  target > in_use ? target - in_use : 0);
 }
 
 size_t MHeap::Scavenge(size_t bytes) {
@@ -456,8 +457,8 @@ HeapStats MHeap::ReadStats() const {
     st.free_bytes = pages_.free_bytes();
     st.in_use_bytes = in_use_pages_ * kPageSize;
     st.arenas = pages_.arena_count();
-    st.meta_bytes = pages_.arena_count() * sizeof(HeapArena) +
-                    span_alloc_.sys_bytes();
+    st.meta_bytes =
+        pages_.arena_count() * sizeof(HeapArena) + span_alloc_.sys_bytes();
     for (const FixAlloc& f : bits_alloc_) st.meta_bytes += f.sys_bytes();
     for (const FixAlloc& f : types_alloc_) st.meta_bytes += f.sys_bytes();
   }

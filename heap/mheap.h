@@ -83,7 +83,7 @@ struct HeapStats {
                                // mark termination plus slot bytes handed to
                                // mcaches since (unused ones given back)
   size_t meta_bytes = 0;       // arena metadata, span structs, bitmaps
-  uint64_t nmalloc = 0, nfree = 0;          // all objects
+  uint64_t nmalloc = 0, nfree = 0;  // all objects
   uint64_t large_nmalloc = 0, large_nfree = 0;
   uint64_t large_bytes_total = 0;  // bytes of large spans ever allocated
   uint64_t tiny_allocs = 0;
@@ -121,8 +121,8 @@ class MHeap {
     HeapArena* a = index_.Lookup(p);
     if (a == nullptr) return false;
     MSpan* s = a->SpanOf(p);
-    if (s == nullptr || s->state.load(std::memory_order_acquire) !=
-                            SpanState::kInUse) {
+    if (s == nullptr ||
+        s->state.load(std::memory_order_acquire) != SpanState::kInUse) {
       return false;
     }
     if (p < s->start || p >= s->limit) return false;
@@ -154,7 +154,9 @@ class MHeap {
         : heap_(h),
           sg_(static_cast<uint32_t>(
               h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {}
-    ~SweepLocker() { heap_->sweep_state_.fetch_sub(1, std::memory_order_acq_rel); }
+    ~SweepLocker() {
+      heap_->sweep_state_.fetch_sub(1, std::memory_order_acq_rel);
+    }
     SweepLocker(const SweepLocker&) = delete;
     SweepLocker& operator=(const SweepLocker&) = delete;
     uint32_t sweepgen() const { return sg_; }
@@ -165,8 +167,8 @@ class MHeap {
   };
 
   uint32_t sweepgen() const {
-    return static_cast<uint32_t>(
-        sweep_state_.load(std::memory_order_acquire) >> 32);
+    return static_cast<uint32_t>(sweep_state_.load(std::memory_order_acquire) >>
+                                 32);
   }
   // Begins a new sweep cycle: sweepgen += 2, which makes every span in the
   // centrals unswept. Waits for the previous cycle's sweep to finish and
@@ -272,7 +274,8 @@ class MHeap {
   MCentral central_[kNumSpanClasses];
 
   std::atomic<uint64_t> sweep_state_{0};  // sweepgen << 32 | lockers
-  std::atomic<size_t> sweep_cursor_{kNumSpanClasses};  // next span class SweepOne looks at
+  std::atomic<size_t> sweep_cursor_{
+      kNumSpanClasses};  // next span class SweepOne looks at
 
   std::atomic<int64_t> heap_live_{0};
   std::atomic<uint64_t> nmalloc_[kNumSizeClasses] = {};

@@ -39,7 +39,8 @@ size_t MSpan::CountMarked() const {
   size_t n = 0;
   size_t full = nelems / 64;
   for (size_t w = 0; w < full; w++) {
-    n += __builtin_popcountll(__atomic_load_n(&gcmark_bits[w], __ATOMIC_RELAXED));
+    n += __builtin_popcountll(
+        __atomic_load_n(&gcmark_bits[w], __ATOMIC_RELAXED));
   }
   if (nelems % 64) {
     uint64_t mask = (uint64_t{1} << (nelems % 64)) - 1;

@@ -91,8 +91,8 @@ struct MSpan {
   size_t NextFreeIndex();
 
   GC_ALWAYS_INLINE size_t ObjIndex(uintptr_t p) const {
-    return static_cast<size_t>(
-        (static_cast<uint64_t>(p - start) * div_magic) >> 32);
+    return static_cast<size_t>((static_cast<uint64_t>(p - start) * div_magic) >>
+                               32);
   }
 
   // True if slot i holds an allocated object (Go's !isFree). Safe to call

@@ -216,7 +216,8 @@ PageAlloc::Run PageAlloc::AllocHuge(size_t npages) {
       Run part = AllocInArena(arenas_[i + k], 0, want);
       if (part.base == 0) {
         // Commit failed: undo the parts already taken.
-        for (size_t u = 0; u < k; u++) MarkFree(arenas_[i + u], 0, kPagesPerArena);
+        for (size_t u = 0; u < k; u++)
+          MarkFree(arenas_[i + u], 0, kPagesPerArena);
         return {};
       }
       if (k == 0) r.base = part.base;

@@ -95,7 +95,7 @@ class PageAlloc {
   ArenaIndex* index_;
   std::vector<HeapArena*> arenas_;  // sorted by base address
   size_t free_pages_ = 0;
-  size_t scavenged_pages_ = 0;            // free and released (incl. never used)
+  size_t scavenged_pages_ = 0;  // free and released (incl. never used)
   size_t scavenged_committed_pages_ = 0;  // released after having been used
   size_t committed_granules_ = 0;
 };

@@ -40,7 +40,8 @@ void CheckMutator(const gc_mutator* m, const char* fn) {
   }
   if (m->magic != gcheap::kMutatorMagic) Misuse(fn, "not a gc_mutator");
   if (!pthread_equal(m->owner, pthread_self())) {
-    Misuse(fn, "mutator used from a thread other than the one that attached it");
+    Misuse(fn,
+           "mutator used from a thread other than the one that attached it");
   }
 }
 
@@ -59,9 +60,12 @@ bool ParseBytes(const char* s, size_t* out) {
   unsigned long long v = strtoull(s, &end, 10);
   if (errno != 0 || end == s) return false;
   unsigned long long mul = 1;
-  if (*end == 'K' || *end == 'k') mul = 1ull << 10, end++;
-  else if (*end == 'M' || *end == 'm') mul = 1ull << 20, end++;
-  else if (*end == 'G' || *end == 'g') mul = 1ull << 30, end++;
+  if (*end == 'K' || *end == 'k')
+    mul = 1ull << 10, end++;
+  else if (*end == 'M' || *end == 'm')
+    mul = 1ull << 20, end++;
+  else if (*end == 'G' || *end == 'g')
+    mul = 1ull << 30, end++;
   if (*end == 'B' || *end == 'b') end++;
   if (*end != '\0') return false;
   *out = static_cast<size_t>(v * mul);
@@ -92,12 +96,15 @@ void gc_config_init(gc_config* cfg) {
     } else {
       char* end;
       long p = strtol(v, &end, 10);
-      if (end != v && *end == '\0') cfg->gc_percent = static_cast<int>(p);
-      else EnvWarning("GC_PERCENT", v);
+      if (end != v && *end == '\0')
+        cfg->gc_percent = static_cast<int>(p);
+      else
+        EnvWarning("GC_PERCENT", v);
     }
   }
   if (const char* v = getenv("GC_MEMORY_LIMIT")) {
-    if (!ParseBytes(v, &cfg->memory_limit_bytes)) EnvWarning("GC_MEMORY_LIMIT", v);
+    if (!ParseBytes(v, &cfg->memory_limit_bytes))
+      EnvWarning("GC_MEMORY_LIMIT", v);
   }
   if (const char* v = getenv("GC_MAX_HEAP")) {
     if (!ParseBytes(v, &cfg->max_heap_bytes)) EnvWarning("GC_MAX_HEAP", v);
@@ -121,8 +128,9 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
     return nullptr;
   }
   if (c.max_heap_bytes != 0 && c.max_heap_bytes < (1u << 20)) {
-    SetLastError("gc_heap_create: max_heap_bytes %zu is below the 1 MiB minimum",
-                 c.max_heap_bytes);
+    SetLastError(
+        "gc_heap_create: max_heap_bytes %zu is below the 1 MiB minimum",
+        c.max_heap_bytes);
     return nullptr;
   }
   return new gc_heap(c);
@@ -232,8 +240,9 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
   // bytes would otherwise share a tiny block aligned only to their size
   // (a struct with a char tail can have an odd size).
   if (t->noscan && bytes < gcheap::kTinySize) bytes = (bytes + 7) & ~size_t{7};
-  void* p = t->noscan ? m->mcache->Alloc(bytes, true)
-                      : m->mcache->AllocTyped(bytes, static_cast<uint16_t>(type));
+  void* p = t->noscan
+                ? m->mcache->Alloc(bytes, true)
+                : m->mcache->AllocTyped(bytes, static_cast<uint16_t>(type));
   if (__builtin_expect(p == nullptr, 0)) {
     p = AllocRetry(m, t, static_cast<uint16_t>(type), bytes);
     if (p == nullptr) return nullptr;
@@ -295,8 +304,7 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
 }
 
-void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot,
-                           void* value) {
+void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
 #if defined(GC_DEBUG) && GC_DEBUG
   CheckMutator(m, "gc_write_barrier");
   gcheap::ObjectRef r;
@@ -304,8 +312,8 @@ void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot,
     Misuse("gc_write_barrier", "obj is not an object of this heap");
   }
   uintptr_t s = reinterpret_cast<uintptr_t>(slot);
-  size_t size = r.span->is_large() ? r.span->limit - r.span->start
-                                   : r.span->elemsize;
+  size_t size =
+      r.span->is_large() ? r.span->limit - r.span->start : r.span->elemsize;
   if (s < r.base || s + sizeof(void*) > r.base + size) {
     Misuse("gc_write_barrier", "slot is not inside obj");
   }
@@ -314,8 +322,8 @@ void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot,
   if (m->wb_enabled.load(std::memory_order_relaxed) != 0) {
     // Hybrid barrier: shade the value being overwritten (so nothing
     // reachable when marking began is lost) and the value being stored.
-    uintptr_t old = reinterpret_cast<uintptr_t>(
-        __atomic_load_n(slot, __ATOMIC_RELAXED));
+    uintptr_t old =
+        reinterpret_cast<uintptr_t>(__atomic_load_n(slot, __ATOMIC_RELAXED));
     if (m->wbbuf_n + 2 > gc_mutator::kWbBufEntries) {
       m->heap->FlushWriteBarrierBuffer(m);
     }
@@ -375,7 +383,8 @@ void gc_get_stats(gc_heap* heap, gc_stats* out) {
   out->pause_max_ns = cs.pause_max_ns;
   static_assert(GC_PAUSE_BUCKETS == gcheap::kPauseBuckets);
   static_assert(GC_NUM_SIZE_CLASSES == gcheap::kNumSizeClasses);
-  for (int i = 0; i < GC_PAUSE_BUCKETS; i++) out->pause_hist[i] = cs.pause_hist[i];
+  for (int i = 0; i < GC_PAUSE_BUCKETS; i++)
+    out->pause_hist[i] = cs.pause_hist[i];
   uint64_t bytes = hs.large_bytes_total;
   for (int c = 0; c < GC_NUM_SIZE_CLASSES; c++) {
     out->by_class[c].object_size = gcheap::kClassToSize[c];

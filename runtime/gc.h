@@ -60,7 +60,7 @@ typedef struct gc_heap gc_heap;
 typedef struct gc_mutator gc_mutator;
 typedef uint32_t gc_type_id; /* 0 is never a valid type */
 
-/* ---- configuration ------------------------------------------------------ */
+/* ---- configuration ---- */
 
 typedef struct gc_config {
   int gc_percent;            /* GOGC-like; < 0 turns automatic GC off */
@@ -78,7 +78,7 @@ typedef struct gc_config {
  * GC_* environment variables above. */
 void gc_config_init(gc_config* cfg);
 
-/* ---- heaps -------------------------------------------------------------- */
+/* ---- heaps ---- */
 
 /* Creates an independent heap. cfg may be NULL (defaults + environment).
  * Returns NULL with gc_last_error() set if the configuration is invalid. */
@@ -87,7 +87,7 @@ gc_heap* gc_heap_create(const gc_config* cfg);
 /* Destroys a heap and all its memory. Every mutator must be detached. */
 void gc_heap_destroy(gc_heap* heap);
 
-/* ---- threads -------------------------------------------------------------- */
+/* ---- threads ---- */
 
 /* Attaches the calling thread to heap and returns its mutator (its
  * allocation cache and safepoint state). Attaching again from the same
@@ -103,7 +103,7 @@ void gc_thread_detach(gc_mutator* m);
 /* The calling thread's mutator for heap, or NULL if it is not attached. */
 gc_mutator* gc_current_mutator(gc_heap* heap);
 
-/* ---- types ---------------------------------------------------------------- */
+/* ---- types ---- */
 
 /* Reports the address of one pointer slot. */
 typedef void (*gc_visit_fn)(void** slot, void* visit_ctx);
@@ -111,13 +111,13 @@ typedef void (*gc_visit_fn)(void** slot, void* visit_ctx);
 typedef void (*gc_trace_fn)(void* obj, gc_visit_fn visit, void* visit_ctx);
 
 typedef struct gc_type_desc {
-  const char* name;              /* for diagnostics; copied */
-  size_t size;                   /* fixed part, bytes */
-  const uint64_t* ptr_bitmap;    /* bit i: word at offset 8*i is a pointer
-                                    slot; ceil(size/8) bits; may be NULL */
-  size_t elem_size;              /* variable tail element size; 0 = none */
+  const char* name;                /* for diagnostics; copied */
+  size_t size;                     /* fixed part, bytes */
+  const uint64_t* ptr_bitmap;      /* bit i: word at offset 8*i is a pointer
+                                      slot; ceil(size/8) bits; may be NULL */
+  size_t elem_size;                /* variable tail element size; 0 = none */
   const uint64_t* elem_ptr_bitmap; /* pointer words of one element */
-  gc_trace_fn trace;             /* optional; replaces the bitmaps */
+  gc_trace_fn trace;               /* optional; replaces the bitmaps */
 } gc_type_desc;
 
 /* Registers a type and returns its id (>= 1), or 0 with gc_last_error() set
@@ -129,7 +129,7 @@ typedef struct gc_type_desc {
  * (the tail fills whatever the allocation gives beyond size). */
 gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
 
-/* ---- allocation ------------------------------------------------------------ */
+/* ---- allocation ---- */
 
 /* Allocates `bytes` of zeroed memory for an object of type `type`; bytes
  * must be at least the type's fixed size. May collect first (a safepoint).
@@ -150,13 +150,13 @@ void* gc_alloc_noscan(gc_mutator* m, size_t bytes);
 /* The thread's last error message ("" if none). */
 const char* gc_last_error(void);
 
-/* ---- collection ------------------------------------------------------------ */
+/* ---- collection ---- */
 
 /* Runs a full, blocking collection: marks, then sweeps the whole heap before
  * returning, so statistics read afterwards are exact. */
 void gc_collect(gc_mutator* m);
 
-/* ---- roots ----------------------------------------------------------------- */
+/* ---- roots ---- */
 
 /* Registers the slot at `slot` as a root (counted: add twice, remove
  * twice). Returns 0, or -1 with gc_last_error() set. */
@@ -176,7 +176,7 @@ typedef void (*gc_root_scanner_fn)(gc_visit_fn visit, void* visit_ctx,
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 
-/* ---- barriers and safepoints ------------------------------------------------ */
+/* ---- barriers and safepoints ---- */
 
 /* Stores value into *slot, where slot is a field of the heap object obj.
  * The only legal way to store a heap pointer into a heap object. When no
@@ -220,7 +220,7 @@ static inline void gc_safepoint(gc_mutator* m) {
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
 
-/* ---- statistics -------------------------------------------------------------- */
+/* ---- statistics ---- */
 
 #define GC_NUM_SIZE_CLASSES 68
 #define GC_PAUSE_BUCKETS 32

@@ -87,11 +87,11 @@ gc_mutator* CurrentMutator(const gc_heap* h) {
 }  // namespace gcheap
 
 using gcheap::CurrentMutator;
-using gcheap::OtherHeapsBlocked;
 using gcheap::kBlocked;
 using gcheap::kParked;
 using gcheap::kPollStop;
 using gcheap::kRunning;
+using gcheap::OtherHeapsBlocked;
 
 gc_heap::gc_heap(const gc_config& cfg)
     : id(gcheap::next_heap_id.fetch_add(1)),
@@ -215,9 +215,8 @@ void gc_heap::Park(gc_mutator* m) {
   std::unique_lock<std::mutex> g(world_mu_);
   m->state.store(kParked, std::memory_order_seq_cst);
   stopped_cv_.notify_all();
-  world_cv_.wait(g, [&] {
-    return !stw_requested_.load(std::memory_order_seq_cst);
-  });
+  world_cv_.wait(
+      g, [&] { return !stw_requested_.load(std::memory_order_seq_cst); });
   m->state.store(kRunning, std::memory_order_seq_cst);
 }
 
@@ -235,8 +234,8 @@ void gc_heap::LeaveBlocking(gc_mutator* m) {
   if (stw_requested_.load(std::memory_order_seq_cst)) Park(m);
 }
 
-void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason,
-                      bool finish_sweep, uint64_t only_if_cycle) {
+void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
+                      uint64_t only_if_cycle) {
   EnterBlocking(m);
   {
     gcheap::OtherHeapsBlocked others(this);

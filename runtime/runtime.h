@@ -55,7 +55,7 @@ enum MutatorState : int { kRunning = 0, kBlocked = 1, kParked = 2 };
 }  // namespace gcheap
 
 struct gc_mutator {
-  std::atomic<uint32_t> poll{0};       // must stay the first member
+  std::atomic<uint32_t> poll{0};        // must stay the first member
   std::atomic<uint32_t> wb_enabled{0};  // second member: read by the inline
                                         // gc_write_barrier
   uint32_t magic = gcheap::kMutatorMagic;
@@ -116,7 +116,7 @@ struct gc_heap final : public gcheap::World {
   std::condition_variable world_cv_;    // mutators wait for restart
   std::condition_variable stopped_cv_;  // the collector waits for stops
   gc_mutator* stopper_ = nullptr;       // the thread that stopped the world
-  bool barrier_on_ = false;  // for mutators attaching while marking
+  bool barrier_on_ = false;             // for mutators attaching while marking
 };
 
 #endif  // GCHEAP_RUNTIME_RUNTIME_H_

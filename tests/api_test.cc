@@ -121,9 +121,9 @@ TEST_F(ApiTest, AllocatedMemoryIsZeroed) {
 TEST_F(ApiTest, CurrentMutator) {
   EXPECT_EQ(gc_current_mutator(heap_), m_);
   EXPECT_EQ(gc_thread_attach(heap_), m_);  // attaching twice: same mutator
-  gc_thread_detach(m_);                     // ...and counted
+  gc_thread_detach(m_);                    // ...and counted
   EXPECT_EQ(gc_current_mutator(heap_), m_);
-  gc_collect(m_);                           // still attached
+  gc_collect(m_);  // still attached
   std::thread([&] { EXPECT_EQ(gc_current_mutator(heap_), nullptr); }).join();
 }
 
@@ -149,9 +149,8 @@ TEST_F(ApiDeathTest, UseOfADetachedMutatorAborts) {
 }
 
 TEST_F(ApiDeathTest, MutatorFromAnotherThreadAborts) {
-  EXPECT_DEATH(
-      { std::thread([&] { gc_collect(m_); }).join(); },
-      "thread other than the one that attached it");
+  EXPECT_DEATH({ std::thread([&] { gc_collect(m_); }).join(); },
+               "thread other than the one that attached it");
 }
 
 TEST_F(ApiDeathTest, DestroyingAHeapWithAttachedThreadsAborts) {

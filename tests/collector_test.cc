@@ -141,8 +141,8 @@ struct Vec {
 TEST_F(CollectorTest, VariableLengthArraysAndLargeObjects) {
   static const uint64_t kHeaderMap = 0b10;  // meta is a pointer
   static const uint64_t kElemMap = 0b1;     // each element is a pointer
-  gc_type_desc vd = {"Vec", sizeof(Vec), &kHeaderMap, sizeof(void*), &kElemMap,
-                     nullptr};
+  gc_type_desc vd = {"Vec",         sizeof(Vec), &kHeaderMap,
+                     sizeof(void*), &kElemMap,   nullptr};
   gc_type_id vec = gc_register_type(heap_, &vd);
   ASSERT_NE(vec, 0u) << gc_last_error();
   void* root = nullptr;
@@ -150,8 +150,8 @@ TEST_F(CollectorTest, VariableLengthArraysAndLargeObjects) {
   // A large vector (1M slots = 8 MB, scanned in oblets) holding cells and
   // small vectors.
   const size_t kLen = 1 << 20;
-  auto* big = static_cast<Vec*>(
-      gc_alloc(m_, vec, sizeof(Vec) + kLen * sizeof(void*)));
+  auto* big =
+      static_cast<Vec*>(gc_alloc(m_, vec, sizeof(Vec) + kLen * sizeof(void*)));
   ASSERT_NE(big, nullptr) << gc_last_error();
   big->length = kLen;
   root = big;
@@ -226,7 +226,7 @@ TEST_F(CollectorTest, TraceCallbacksReportExactlyTheirSlots) {
   o->n = 1;
   gc_collect(m_);
   EXPECT_EQ(Stats().live_objects, 2u);  // o and kept; hidden is not traced
-  o->kids[1] = nullptr;                  // (it was freed: drop the pointer)
+  o->kids[1] = nullptr;                 // (it was freed: drop the pointer)
   o->n = 2;
   gc_write_barrier(m_, o, &o->kids[1], NewCell(nullptr, nullptr, 3));
   gc_collect(m_);
@@ -358,7 +358,7 @@ TEST_F(CollectorTest, AutomaticCollectionKeepsTheHeapNearItsGoal) {
     if (i % 100 == 0) root = c;  // a little live data at any time
   }
   gc_stats s = Stats();
-  EXPECT_GT(s.cycles, 3u);                     // 64 MB allocated, 4 MB goal
+  EXPECT_GT(s.cycles, 3u);                    // 64 MB allocated, 4 MB goal
   EXPECT_LT(s.heap_bytes, size_t{32} << 20);  // never grew far past it
   gc_remove_root(heap_, &root);
 }
@@ -372,7 +372,8 @@ TEST_F(CollectorTest, HardLimitCollectsThenFailsWithAReason) {
   void* root = nullptr;
   gc_add_root(heap_, &root);
   // Garbage alone never fails: the limit triggers a collection.
-  for (int i = 0; i < 2'000'000; i++) ASSERT_NE(NewCell(nullptr, nullptr, i), nullptr);
+  for (int i = 0; i < 2'000'000; i++)
+    ASSERT_NE(NewCell(nullptr, nullptr, i), nullptr);
   EXPECT_GE(Stats().cycles, 1u);
   // Live data beyond the limit fails with NULL and a reason.
   Cell* head = nullptr;
@@ -438,8 +439,8 @@ void TraceSneaky(void* obj, gc_visit_fn visit, void* ctx) {
 using CollectorDeathTest = GcTest;
 
 void CollectWithSneakyObject(gc_heap* heap, gc_mutator* m, gc_type_id cell) {
-  gc_type_desc sd = {"Sneaky", sizeof(Sneaky), nullptr, 0, nullptr,
-                     &TraceSneaky};
+  gc_type_desc sd = {"Sneaky", sizeof(Sneaky), nullptr,
+                     0,        nullptr,        &TraceSneaky};
   gc_type_id sneaky = gc_register_type(heap, &sd);
   static void* root = nullptr;
   gc_add_root(heap, &root);

@@ -58,8 +58,10 @@ TEST_F(MCacheTest, Alignment) {
     ASSERT_NE(p, 0u);
     if (noscan && size < kTinySize) {
       // Tiny objects are aligned to the request's natural alignment.
-      size_t align = (size & 7) == 0 ? 8 : (size & 3) == 0 ? 4
-                                       : (size & 1) == 0 ? 2 : 1;
+      size_t align = (size & 7) == 0   ? 8
+                     : (size & 3) == 0 ? 4
+                     : (size & 1) == 0 ? 2
+                                       : 1;
       EXPECT_EQ(p % align, 0u) << size;
       continue;
     }
@@ -151,7 +153,8 @@ TEST_F(MCacheTest, LargeObjects) {
     EXPECT_TRUE(AllZero(p, size));
     memset(p, 0x5a, size);
     ObjectRef r;
-    ASSERT_TRUE(heap_.FindObject(reinterpret_cast<uintptr_t>(p) + size - 1, &r));
+    ASSERT_TRUE(
+        heap_.FindObject(reinterpret_cast<uintptr_t>(p) + size - 1, &r));
     EXPECT_EQ(r.base, reinterpret_cast<uintptr_t>(p));
     EXPECT_TRUE(r.span->is_large());
     EXPECT_GE(r.span->elemsize, size);

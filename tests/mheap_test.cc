@@ -52,12 +52,11 @@ TEST(FindObjectTest, NonHeapAddressesResolveToNothing) {
   int on_stack = 0;
   void* malloced = malloc(64);
   ObjectRef r;
-  for (uintptr_t p :
-       {uintptr_t{0}, uintptr_t{1}, uintptr_t{4096}, ~uintptr_t{0},
-        uintptr_t{1} << 48, uintptr_t{1} << 47,
-        reinterpret_cast<uintptr_t>(&on_stack),
-        reinterpret_cast<uintptr_t>(malloced),
-        reinterpret_cast<uintptr_t>(&heap)}) {
+  for (uintptr_t p : {uintptr_t{0}, uintptr_t{1}, uintptr_t{4096},
+                      ~uintptr_t{0}, uintptr_t{1} << 48, uintptr_t{1} << 47,
+                      reinterpret_cast<uintptr_t>(&on_stack),
+                      reinterpret_cast<uintptr_t>(malloced),
+                      reinterpret_cast<uintptr_t>(&heap)}) {
     EXPECT_FALSE(heap.FindObject(p, &r)) << std::hex << p;
   }
   // A free page inside an arena of this heap: no span.
@@ -103,8 +102,8 @@ TEST(GrowthTest, HeapGrowsPast4GiBAcrossManyArenas) {
     ASSERT_TRUE(heap.FindObject(p + kSize - 1, &r));
     EXPECT_EQ(r.base, p);
   }
-  for (uintptr_t off : {uintptr_t{0}, kArenaBytes, 2 * kArenaBytes,
-                        uintptr_t{kHuge - 1}}) {
+  for (uintptr_t off :
+       {uintptr_t{0}, kArenaBytes, 2 * kArenaBytes, uintptr_t{kHuge - 1}}) {
     ASSERT_TRUE(heap.FindObject(huge + off, &r)) << off;
     EXPECT_EQ(r.base, huge);
   }

@@ -1,11 +1,11 @@
 // Tests for sweeping (mheap.SweepSpan, mcentral's sweepgen-indexed sets) and
 // for several threads allocating and sweeping at once.
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <cstring>
 #include <random>
 #include <set>
-#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -165,8 +165,9 @@ TEST(SweepConcurrencyTest, ThreadsAllocateAndSweepAtOnce) {
     for (int cycle = 0; cycle < kCycles; cycle++) {
       for (int i = 0; i < kPerCycle; i++) {
         size_t r = rng() % 100;
-        size_t bytes = r < 70 ? 8 + rng() % 256 : r < 98 ? 256 + rng() % 4000
-                                                         : 40000;
+        size_t bytes = r < 70   ? 8 + rng() % 256
+                       : r < 98 ? 256 + rng() % 4000
+                                : 40000;
         size_t words = bytes / 8;
         auto* p = static_cast<uint64_t*>(c->Alloc(bytes, rng() & 1));
         if (p == nullptr) {

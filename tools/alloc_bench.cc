@@ -128,10 +128,22 @@ struct DlAllocator {
   std::string status;  // why it is unavailable, or where it came from
 };
 
-DlAllocator g_jemalloc{"libjemalloc.so.2", "malloc", "calloc", "free",
-                       nullptr, nullptr, nullptr, {}};
-DlAllocator g_tcmalloc{"libtcmalloc_minimal.so.4", "tc_malloc", "tc_calloc",
-                       "tc_free", nullptr, nullptr, nullptr, {}};
+DlAllocator g_jemalloc{"libjemalloc.so.2",
+                       "malloc",
+                       "calloc",
+                       "free",
+                       nullptr,
+                       nullptr,
+                       nullptr,
+                       {}};
+DlAllocator g_tcmalloc{"libtcmalloc_minimal.so.4",
+                       "tc_malloc",
+                       "tc_calloc",
+                       "tc_free",
+                       nullptr,
+                       nullptr,
+                       nullptr,
+                       {}};
 
 constexpr const char kReexecEnv[] = "ALLOC_BENCH_REEXECED";
 constexpr const char kStaticTlsTunable[] =
@@ -590,8 +602,9 @@ class TableReporter : public benchmark::ConsoleReporter {
       }
     }
     out << "\nwall ns per allocation and thread, averaged over threads; lower "
-           "is better; " << (any_median_ ? "medians of repetitions" :
-                                           "single runs") << ".\n"
+           "is better; "
+        << (any_median_ ? "medians of repetitions" : "single runs")
+        << ".\n"
            "* Boehm: release only drops the pointers; its collections run "
            "inside later allocations\n  and are part of the alloc-phase "
            "number. '-': not run (filtered out or library unavailable).\n";

@@ -99,7 +99,8 @@ int Run(int n) {
   for (int d = min_depth; d <= max_depth; d += 2) {
     long iterations = 1L << (max_depth - d + min_depth);
     long check = 0;
-    for (long i = 0; i < iterations; i++) check += Check(c.m, BottomUpTree(c, d));
+    for (long i = 0; i < iterations; i++)
+      check += Check(c.m, BottomUpTree(c, d));
     len += snprintf(out + len, sizeof(out) - len,
                     "%ld\t trees of depth %d\t check: %ld\n", iterations, d,
                     check);
@@ -108,9 +109,9 @@ int Run(int n) {
                   "long lived tree of depth %d\t check: %ld\n", max_depth,
                   Check(c.m, static_cast<Node*>(*long_lived)));
   c.stack->Pop();
-  const double secs = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   fputs(out, stdout);
 
   // Every check value of binary-trees is 2^(d+1) - 1 per tree.
@@ -137,12 +138,13 @@ int Run(int n) {
     printf("  <%gms: %llu", (1u << i) / 1000.0,
            static_cast<unsigned long long>(s.pause_hist[i]));
   }
-  printf("\nallocated %.1f MB in %llu objects; heap %.1f MB, mapped %.1f MB, "
-         "released %.1f MB, in use after final GC %.3f MB\n",
-         s.bytes_allocated / 1048576.0,
-         static_cast<unsigned long long>(s.objects_allocated),
-         s.heap_bytes / 1048576.0, s.mapped_bytes / 1048576.0,
-         s.released_bytes / 1048576.0, s.bytes_in_use / 1048576.0);
+  printf(
+      "\nallocated %.1f MB in %llu objects; heap %.1f MB, mapped %.1f MB, "
+      "released %.1f MB, in use after final GC %.3f MB\n",
+      s.bytes_allocated / 1048576.0,
+      static_cast<unsigned long long>(s.objects_allocated),
+      s.heap_bytes / 1048576.0, s.mapped_bytes / 1048576.0,
+      s.released_bytes / 1048576.0, s.bytes_in_use / 1048576.0);
   printf("%6s %8s %14s %14s\n", "class", "size", "allocated", "freed");
   for (int i = 0; i < GC_NUM_SIZE_CLASSES; i++) {
     const gc_size_class_stats& k = s.by_class[i];

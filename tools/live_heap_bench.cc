@@ -18,8 +18,8 @@
 
 ABSL_FLAG(int, live_mb, 1024, "live heap size in MiB");
 ABSL_FLAG(int, collections, 3, "collections per worker count");
-ABSL_FLAG(std::vector<std::string>, workers, std::vector<std::string>({"1", "2"}),
-          "worker counts to measure");
+ABSL_FLAG(std::vector<std::string>, workers,
+          std::vector<std::string>({"1", "2"}), "worker counts to measure");
 
 namespace gcheap {
 namespace {
