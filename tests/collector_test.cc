@@ -162,10 +162,13 @@ TEST_F(CollectorTest, VariableLengthArraysAndLargeObjects) {
       gc_write_barrier(m_, big, &big->items[i], c);
       expect_live++;
     } else {
+      // Link v before the next allocation: a pointer held only in a local
+      // across gc_alloc may be freed (the API contract).
       auto* v = static_cast<Vec*>(gc_alloc(m_, vec, sizeof(Vec) + 3 * 8));
-      Cell* c = NewCell(nullptr, nullptr, 7);
-      gc_write_barrier(m_, v, &v->items[2], c);
       gc_write_barrier(m_, big, &big->items[i], v);
+      Cell* c = NewCell(nullptr, nullptr, 7);
+      v = static_cast<Vec*>(big->items[i]);
+      gc_write_barrier(m_, v, &v->items[2], c);
       expect_live += 2;
     }
   }

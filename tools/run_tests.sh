@@ -8,6 +8,9 @@
 # target that fails to build or crashes without a report counts as one
 # failure). Exits non-zero if anything failed or did not build.
 #
+# In CI mode it also fuzzes for FUZZ_SECONDS (default 30) seconds with
+# tools/fuzz.sh.
+#
 # Usage: tools/run_tests.sh [--full] [extra bazel test args...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +68,20 @@ for cfg in "${configs[@]}"; do
   ((rc != 0 || fail != 0)) && status=1
   rm -f "$log"
 done
+
+# CI mode: a bounded libFuzzer run of the collector against the exact oracle
+# (tests/fuzz/oracle_fuzzer.cc; clang, asan+ubsan). --quick reuses the
+# asan-ubsan build above. Counts as one test case.
+if ((full)); then
+  if tools/fuzz.sh --seconds "${FUZZ_SECONDS:-30}" --quick </dev/null; then
+    echo "[fuzz] 1 passed, 0 failed"
+    total_pass=$((total_pass + 1))
+  else
+    echo "[fuzz] 0 passed, 1 failed"
+    total_fail=$((total_fail + 1))
+    status=1
+  fi
+fi
 
 echo "$total_pass passed, $total_fail failed"
 exit $status

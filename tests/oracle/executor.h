@@ -1,0 +1,201 @@
+// executor.h: runs a program's ops on the model, on our heap and (in the
+// differential run) on Boehm GC, and checks after every collection that
+//   - every reachable object is intact on each heap: identity stamp,
+//     payload checksum (recomputed and stored), meta words, and every pointer
+//     field equal to the shadow graph;
+//   - our heap is exact: live_objects equals the reachable count,
+//     live_bytes and bytes_in_use equal the reachable objects' slot bytes,
+//     and each size class's allocated - freed equals its reachable count;
+//   - Boehm kept every reachable object (its disappearing link is intact) and
+//     at least as many objects in all (its excess is reported).
+// Allocation is checked too: memory is zeroed, 8-byte aligned, and
+// overlaps no object the model knows to be live.
+//
+// Contract kept: every pointer the program holds lives in its handle table
+// (a root, or NULL) or in a reachable object's field at every safepoint; the
+// model and executor use addresses only to check and to store.
+#ifndef GCHEAP_TESTS_ORACLE_EXECUTOR_H_
+#define GCHEAP_TESTS_ORACLE_EXECUTOR_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/gc.h"
+#include "tests/oracle/model.h"
+#include "tests/oracle/ops.h"
+
+namespace gcheap::oracle {
+
+// Faults the self-tests inject, to show the checks and the minimizer work.
+enum class Fault : int {
+  kNone = 0,
+  kCorruptPayload,  // flip a payload bit of a reachable object before a check
+  kDropRoot,        // rootset: store NULL in the real table, not the pointer
+  kSkipStore,       // store: leave the real field unchanged
+  kHidePointer,     // store: write the pointer to a payload word instead
+};
+
+struct RunOptions {
+  bool boehm = true;         // run the differential side
+  uint64_t boehm_every = 1;  // RunSeeds: only for seeds divisible by this
+  bool final_checks = true;  // collect, drop every root, collect: 0 live
+  bool exact_stats = true;   // live_objects / bytes checks after collections
+  Fault fault = Fault::kNone;
+};
+
+struct RunStats {
+  uint64_t ops = 0;              // ops executed
+  uint64_t skipped = 0;          // ops skipped (invalid in the current state)
+  uint64_t collections = 0;      // checked collections
+  uint64_t cycles = 0;           // our heap's cycles (including automatic ones)
+  uint64_t reachable = 0;        // sum over checked collections
+  uint64_t ours = 0;             // sum of our live_objects
+  uint64_t boehm = 0;            // sum of Boehm's live objects of the program
+  uint64_t boehm_reachable = 0;  // `reachable` where Boehm was counted
+  uint64_t objects_checked = 0;
+  uint64_t allocated = 0;
+  uint64_t churned = 0;       // untracked garbage objects (churn ops)
+  uint64_t alloc_failed = 0;  // allocations refused under a hard limit
+  uint64_t max_reachable = 0;
+  void Add(const RunStats& o);
+};
+
+struct RunResult {
+  bool ok = true;
+  std::string category;  // short failure class (for the minimizer)
+  std::string message;
+  size_t op_index = ~size_t{0};  // failing op (ops.size(): final checks)
+  RunStats stats;
+};
+
+struct TypeIds {
+  gc_type_id id[kNumKinds] = {};
+  gc_type_id Of(Kind k) const { return id[static_cast<int>(k)]; }
+};
+// Registers the oracle's types in heap (aborts on failure).
+TypeIds RegisterTypes(gc_heap* heap);
+
+// What an exact heap must report for a set of reachable objects.
+struct Expectation {
+  uint64_t objects = 0;
+  uint64_t bytes = 0;
+  uint64_t by_class[GC_NUM_SIZE_CLASSES] = {};
+  void Add(const Expectation& o);
+};
+
+class Executor {
+ public:
+  // A single-threaded program: creates a heap from cfg, attaches the
+  // calling thread, registers the types and (if o.boehm) a Boehm side.
+  Executor(const ProgramConfig& cfg, const RunOptions& o);
+  // A graph in a shared heap (multi-threaded runs): no Boehm; the mutator
+  // is set per call. all_rooted: the whole table is one registered range
+  // and root ops are not allowed.
+  Executor(gc_heap* heap, const TypeIds& types, uint32_t tag, bool all_rooted,
+           const RunOptions& o);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void set_mutator(gc_mutator* m) { m_ = m; }
+  gc_mutator* mutator() const { return m_; }
+  gc_heap* heap() const { return heap_; }
+
+  // Registers the prologue's roots.
+  bool Start();
+  // Runs one op (index: for reports). False once anything failed.
+  bool Step(const Op& op, size_t index);
+  // The checks after a collection (exact: also the heap's statistics).
+  bool CheckAfterCollect(bool exact);
+  // Intactness of every reachable object (our heap only).
+  bool CheckGraph();
+  // Collect, drop every root, collect again: nothing may stay live.
+  bool FinalChecks(size_t index);
+  // Unregisters every root of this graph (before its table goes away).
+  void UnregisterRoots();
+  // The heap's statistics against e (exact right after a collection that
+  // no other thread's allocation followed).
+  bool CheckStats(const Expectation& e);
+
+  Expectation Expected();
+  Model& model() { return model_; }
+  const RunResult& result() const { return result_; }
+  RunStats& stats() { return result_.stats; }
+  bool ok() const { return result_.ok; }
+  bool Fail(const std::string& category, const std::string& message);
+
+ private:
+  struct ObjState {
+    void* ours = nullptr;
+    void* boehm = nullptr;
+    void** link = nullptr;  // Boehm disappearing link
+    uint64_t sum[2] = {0, 0};
+    std::vector<std::pair<uint32_t, uint64_t>> over[2];  // payload writes
+  };
+  struct ScannerData {
+    void** table;
+    uint32_t first;
+    uint32_t n;
+  };
+  static void ScanSlots(gc_visit_fn visit, void* ctx, void* data);
+
+  void Init();
+  ObjState& State(uint32_t id);
+  void* Addr(int side, uint32_t id) {
+    return side == 0 ? st_[id].ours : st_[id].boehm;
+  }
+  uint64_t RefValue(int side, const Ref& r);
+  // Allocates and fills object id. False if a check failed (result not ok)
+  // or, under a hard heap limit, if the heap refused (result still ok).
+  bool NewObject(uint32_t id, Kind k, uint32_t bytes);
+  void StoreField(uint32_t id, uint32_t field, uint64_t ours_v,
+                  uint64_t boehm_v);
+  void StoreRefInField(uint32_t id, uint32_t field, const Ref& r);
+  void SetSlot(uint32_t slot, const Ref& r);
+  bool Place(uint32_t id, const Effects& fx);
+  void DropPlacement(const Effects& fx);
+  bool Churn(Kind k, uint32_t bytes, uint32_t count);
+  void WritePayload(int side, uint32_t id, uint32_t p, uint64_t v);
+  void ProcessDeaths();
+  bool CheckObject(int side, uint32_t id);
+  bool CheckBoehm();
+  uint64_t ExpectedPayload(int side, uint32_t id, uint32_t w);
+  bool RootCall(int rc, bool expect_fail, const char* what);
+  std::string Describe(uint32_t id);
+
+  gc_heap* heap_ = nullptr;
+  gc_mutator* m_ = nullptr;
+  bool owns_heap_ = false;
+  bool boehm_ = false;
+  TypeIds types_;
+  uint32_t tag_ = 1;
+  RunOptions opts_;
+  Model model_;
+  RunResult result_;
+  size_t op_index_ = 0;
+  bool all_rooted_ = false;
+  uint64_t max_heap_ = 0;  // a hard limit: failed allocations are allowed
+
+  std::vector<ObjState> st_;
+  std::unique_ptr<void*[]> table_;  // our handle table (malloc memory)
+  void** btable_ = nullptr;         // Boehm's (uncollectable)
+  ScannerData scanners_[kScanners];
+  std::deque<void*> links_;  // stable addresses for Boehm
+  // Model-live objects of our heap by address: base -> (end, id).
+  std::map<uintptr_t, std::pair<uintptr_t, uint32_t>> live_ranges_;
+  bool fault_done_ = false;
+  bool roots_unregistered_ = false;
+};
+
+// Runs a whole program (Executor + Start + every op + final checks).
+RunResult RunProgram(const Program& p, const RunOptions& o);
+
+}  // namespace gcheap::oracle
+
+#endif  // GCHEAP_TESTS_ORACLE_EXECUTOR_H_

@@ -1,0 +1,349 @@
+#include "tests/oracle/threaded.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "runtime/gc.h"
+#include "tests/oracle/executor.h"
+#include "tests/oracle/model.h"
+
+namespace gcheap::oracle {
+
+namespace {
+
+constexpr uint32_t kSharedTag = 99;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+constexpr uint32_t kThreadTagBase = 100;
+
+class ThreadedRun {
+ public:
+  explicit ThreadedRun(const ThreadedOptions& o) : o_(o) {
+    gc_config c;
+    gc_config_init(&c);
+    c.verify = o.verify;
+    c.gc_workers = o.workers;
+    c.gc_percent = o.gc_percent;
+    c.memory_limit_bytes = o.memory_limit;
+    c.stop_the_world = o.stw;
+    heap_ = gc_heap_create(&c);
+    if (heap_ == nullptr) {
+      fprintf(stderr, "oracle: gc_heap_create: %s\n", gc_last_error());
+      abort();
+    }
+    types_ = RegisterTypes(heap_);
+    RunOptions ro;
+    ro.boehm = false;
+    ro.exact_stats = false;
+    ro.final_checks = false;
+    shared_ = std::make_unique<Executor>(heap_, types_, kSharedTag, true, ro);
+    shared_gen_.SetAllSlotsRooted();
+    for (int t = 0; t < o.threads; t++) {
+      RunOptions pro = ro;
+      if (t == 0) pro.fault = o.fault;
+      priv_.push_back(std::make_unique<Executor>(
+          heap_, types_, kThreadTagBase + t, false, pro));
+    }
+    priv_gen_.resize(o.threads);
+    Effects fx;
+    for (auto& g : priv_gen_) {
+      g = std::make_unique<Model>();
+      for (const Op& op : Model::Prologue()) g->Apply(op, &fx);
+    }
+  }
+
+  ~ThreadedRun() {
+    shared_.reset();
+    priv_.clear();
+    gc_heap_destroy(heap_);
+  }
+
+  ThreadedResult Run() {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < o_.threads; t++) {
+      threads.emplace_back([this, t] { Mutator(t); });
+    }
+    for (auto& th : threads) th.join();
+    // Final: every thread is gone; check everything from here.
+    gc_mutator* m = gc_thread_attach(heap_);
+    shared_->set_mutator(m);
+    for (auto& p : priv_) p->set_mutator(m);
+    if (!failed_.load()) {
+      gc_collect(m);
+      GlobalCheck(m, "final");
+    }
+    // Drop every graph: the heap must end up empty.
+    if (!failed_.load()) {
+      shared_->UnregisterRoots();
+      for (auto& p : priv_) p->UnregisterRoots();
+      gc_collect(m);
+      gc_stats st;
+      gc_get_stats(heap_, &st);
+      if (st.live_objects != 0 || st.bytes_in_use != 0) {
+        Report(-1, "after every root was dropped: live_objects " +
+                       std::to_string(st.live_objects) + ", bytes_in_use " +
+                       std::to_string(st.bytes_in_use) + " (expected 0)");
+      }
+    }
+    gc_stats st;
+    gc_get_stats(heap_, &st);
+    res_.cycles = st.cycles;
+    res_.max_pause_ns = st.pause_max_ns;
+    gc_thread_detach(m);
+    auto add = [&](Executor& e) {
+      res_.ops += e.stats().ops;
+      res_.objects_checked += e.stats().objects_checked;
+      res_.allocated += e.stats().allocated;
+      res_.collections += e.stats().collections;
+    };
+    add(*shared_);
+    for (auto& p : priv_) add(*p);
+    res_.detaches = detaches_.load();
+    res_.helpers = helpers_.load();
+    res_.stopped_early = stopping_.load();
+    res_.ok = !failed_.load();
+    return res_;
+  }
+
+ private:
+  void Report(int thread, const std::string& msg) {
+    std::lock_guard<std::mutex> g(report_mu_);
+    if (failed_.exchange(true)) return;
+    char buf[256];
+    snprintf(buf, sizeof(buf),
+             "THREADED ORACLE FAILURE: seed=%llu threads=%d ops_per_thread=%d "
+             "verify=%d workers=%d gc_percent=%d memory_limit=%llu stw=%d, "
+             "thread %d: ",
+             static_cast<unsigned long long>(o_.seed), o_.threads,
+             o_.ops_per_thread, o_.verify, o_.workers, o_.gc_percent,
+             static_cast<unsigned long long>(o_.memory_limit), o_.stw, thread);
+    res_.report = buf + msg + "\n";
+    // Wake a barrier that waits for a thread that will not come.
+    std::lock_guard<std::mutex> b(bar_mu_);
+    bar_cv_.notify_all();
+  }
+
+  bool CheckExecutor(int thread, Executor& e, const char* what) {
+    if (e.ok()) return true;
+    const RunResult& r = e.result();
+    Report(thread, std::string(what) + " [" + r.category + "] " + r.message);
+    return false;
+  }
+
+  // Everyone else is parked (barrier or joined): exact counts and every
+  // graph intact. Runs right after a gc_collect by m's thread.
+  void GlobalCheck(gc_mutator* m, const char* when) {
+    Expectation e = shared_->Expected();
+    for (auto& p : priv_) e.Add(p->Expected());
+    shared_->set_mutator(m);
+    if (!shared_->CheckStats(e)) {
+      CheckExecutor(-1, *shared_, when);
+      return;
+    }
+    res_.max_live = std::max(res_.max_live, e.objects);
+    if (!shared_->CheckGraph()) {
+      CheckExecutor(-1, *shared_, when);
+      return;
+    }
+    for (size_t t = 0; t < priv_.size(); t++) {
+      if (!priv_[t]->CheckGraph()) {
+        CheckExecutor(static_cast<int>(t), *priv_[t], when);
+        return;
+      }
+    }
+    res_.quiescent_checks++;
+  }
+
+  void Quiesce(int t, gc_mutator* m) {
+    gc_enter_blocking(m);
+    std::unique_lock<std::mutex> l(bar_mu_);
+    const uint64_t gen = bar_gen_;
+    if (++arrived_ == o_.threads) {
+      // Everyone else waits below, in a blocking region, until bar_gen_
+      // moves on.
+      l.unlock();
+      gc_leave_blocking(m);
+      gc_collect(m);
+      GlobalCheck(m, "quiescent check");
+      l.lock();
+      arrived_ = 0;
+      bar_gen_++;
+      bar_cv_.notify_all();
+      return;
+    }
+    bar_cv_.wait(l, [&] {
+      return bar_gen_ != gen || failed_.load() || stopping_.load();
+    });
+    l.unlock();
+    gc_leave_blocking(m);
+  }
+
+  // Locks the shared graph; the wait is a blocking region.
+  void LockShared(gc_mutator* m) {
+    gc_enter_blocking(m);
+    shared_mu_.lock();
+    gc_leave_blocking(m);
+  }
+
+  void SharedOps(int t, gc_mutator* m, RngSource& rng, const GenOptions& g) {
+    LockShared(m);
+    shared_->set_mutator(m);
+    const int n = 1 + static_cast<int>(rng.Below(8));
+    for (int i = 0; i < n && shared_->ok(); i++) {
+      Op op = NextOp(shared_gen_, rng, g);
+      shared_->Step(op, 0);
+    }
+    if (shared_->ok() && rng.OneIn(8)) shared_->CheckGraph();
+    bool ok = CheckExecutor(t, *shared_, "shared graph");
+    shared_mu_.unlock();
+    (void)ok;
+  }
+
+  void Mutator(int t) {
+    RngSource rng(o_.seed * 1000003 + t);
+    // Threads attach at staggered times.
+    std::this_thread::sleep_for(std::chrono::microseconds(rng.Below(500)));
+    gc_mutator* m = gc_thread_attach(heap_);
+    Executor& ex = *priv_[t];
+    Model& gen = *priv_gen_[t];
+    ex.set_mutator(m);
+    ex.Start();
+    GenOptions g;
+    g.root_ops = true;
+    g.collect = false;
+    g.reattach = false;
+    g.large = o_.large;
+    g.max_chain = o_.max_chain;
+    g.collect_weight = 0;
+    GenOptions sg = g;
+    sg.root_ops = false;
+    sg.collect = true;
+    sg.collect_weight = 5;
+    for (int i = 0; i < o_.ops_per_thread; i++) {
+      if (failed_.load() || stopping_.load()) break;
+      if (o_.stop_at_ns != 0 && i % 64 == 0 && NowNs() >= o_.stop_at_ns) {
+        // Time is up: stop everyone (a barrier would wait for us forever).
+        std::lock_guard<std::mutex> b(bar_mu_);
+        stopping_ = true;
+        bar_cv_.notify_all();
+        break;
+      }
+      if (o_.quiesce_every > 0 && i > 0 && i % o_.quiesce_every == 0) {
+        Quiesce(t, m);
+        if (failed_.load() || stopping_.load()) break;
+      }
+      const int r = static_cast<int>(rng.Below(1000));
+      int acc = o_.shared_per_mille;
+      if (r < acc) {
+        SharedOps(t, m, rng, sg);
+        continue;
+      }
+      if (r < (acc += o_.collect_per_mille)) {
+        gc_collect(m);
+        ex.stats().collections++;
+        if (!ex.CheckGraph()) break;
+        if (rng.OneIn(3)) {
+          LockShared(m);
+          shared_->set_mutator(m);
+          shared_->CheckGraph();
+          CheckExecutor(t, *shared_, "shared graph after a collection");
+          shared_mu_.unlock();
+        }
+        continue;
+      }
+      if (r < (acc += o_.detach_per_mille)) {
+        gc_thread_detach(m);
+        if (rng.OneIn(2)) std::this_thread::yield();
+        m = gc_thread_attach(heap_);
+        ex.set_mutator(m);
+        detaches_++;
+        continue;
+      }
+      if (r < (acc += o_.helper_per_mille)) {
+        // A short-lived thread; waiting for it is a blocking call.
+        const uint64_t hseed = rng.Bits64();
+        std::thread helper([this, t, hseed, &sg] {
+          RngSource hrng(hseed);
+          gc_mutator* hm = gc_thread_attach(heap_);
+          SharedOps(t, hm, hrng, sg);
+          if (hrng.OneIn(2)) gc_thread_detach(hm);  // else: exits attached
+        });
+        gc_enter_blocking(m);
+        helper.join();
+        gc_leave_blocking(m);
+        helpers_++;
+        continue;
+      }
+      if (r < (acc += o_.block_per_mille)) {
+        gc_enter_blocking(m);
+        std::this_thread::sleep_for(std::chrono::microseconds(rng.Below(300)));
+        gc_leave_blocking(m);
+        continue;
+      }
+      Op op = NextOp(gen, rng, g);
+      if (!ex.Step(op, i)) break;
+    }
+    CheckExecutor(t, ex, "private graph");
+    gc_thread_detach(m);
+  }
+
+  ThreadedOptions o_;
+  gc_heap* heap_ = nullptr;
+  TypeIds types_;
+  std::unique_ptr<Executor> shared_;
+  Model shared_gen_;
+  std::mutex shared_mu_;
+  std::vector<std::unique_ptr<Executor>> priv_;
+  std::vector<std::unique_ptr<Model>> priv_gen_;
+  std::mutex bar_mu_;
+  std::condition_variable bar_cv_;
+  int arrived_ = 0;
+  uint64_t bar_gen_ = 0;
+  std::atomic<bool> failed_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex report_mu_;
+  std::atomic<uint64_t> detaches_{0};
+  std::atomic<uint64_t> helpers_{0};
+  ThreadedResult res_;
+};
+
+}  // namespace
+
+ThreadedResult RunThreaded(const ThreadedOptions& o) {
+  ThreadedRun run(o);
+  return run.Run();
+}
+
+ThreadedOptions ThreadedOptionsForSeed(uint64_t seed, int ops_per_thread) {
+  RngSource r(seed ^ 0x7468726561646564ull);
+  ThreadedOptions o;
+  o.seed = seed;
+  o.threads = 2 + static_cast<int>(r.Below(7));
+  o.ops_per_thread = ops_per_thread;
+  o.quiesce_every = 100 + static_cast<int>(r.Below(400));
+  o.shared_per_mille = 20 + static_cast<int>(r.Below(100));
+  o.collect_per_mille = 2 + static_cast<int>(r.Below(10));
+  o.detach_per_mille = static_cast<int>(r.Below(8));
+  o.block_per_mille = static_cast<int>(r.Below(10));
+  o.helper_per_mille = static_cast<int>(r.Below(3));
+  o.verify = r.OneIn(2) ? 1 : 0;
+  static constexpr int kWorkers[] = {0, 1, 2, 4};
+  o.workers = kWorkers[r.Below(4)];
+  o.gc_percent = r.OneIn(3) ? -1 : 100;
+  o.memory_limit = r.OneIn(2) ? 1 : 0;
+  o.stw = r.OneIn(2) ? 1 : 0;
+  return o;
+}
+
+}  // namespace gcheap::oracle

@@ -1,0 +1,82 @@
+// threaded.h: the multi-threaded oracle.
+//
+// Several mutator threads (more than the machine's cores) share one heap.
+// Each owns a private graph (its own handle table, registered through all
+// three kinds of roots, and its own shadow model, driven by the generator)
+// and they all work on a shared graph (a handle table registered as one
+// range, and a model, under a mutex taken inside gc_enter_blocking /
+// gc_leave_blocking). Threads collect at random points, detach and
+// re-attach, and sit in blocking regions; automatic cycles come from any
+// thread's allocation.
+//
+// What is checked, and when (a collection is stop-the-world, but other
+// threads run again once gc_collect returns):
+//   - after each of its collections, a thread checks every object of its
+//     private graph, and (sometimes) the shared graph under the mutex;
+//   - every `quiesce_every` ops all threads meet at a barrier, parked in
+//     blocking regions, and the last to arrive collects and checks the exact
+//     global counts (live objects, bytes in use, per-class counts against
+//     the union of every model) and every graph;
+//   - at the end, the main thread does the same, drops every root and
+//     expects an empty heap.
+// The interleaving is not reproducible; the seed fixes each thread's ops.
+#ifndef GCHEAP_TESTS_ORACLE_THREADED_H_
+#define GCHEAP_TESTS_ORACLE_THREADED_H_
+
+#include <cstdint>
+#include <string>
+
+#include "tests/oracle/executor.h"
+#include "tests/oracle/generator.h"
+
+namespace gcheap::oracle {
+
+struct ThreadedOptions {
+  uint64_t seed = 1;
+  int threads = 4;  // mutator threads, 2..16
+  int ops_per_thread = 2000;
+  int quiesce_every = 500;    // ops between global barriers (0: never)
+  int shared_per_mille = 60;  // ops that work on the shared graph
+  int collect_per_mille = 6;  // explicit collections
+  int detach_per_mille = 3;   // detach + re-attach
+  int block_per_mille = 5;    // a blocking region with a short sleep
+  int helper_per_mille = 1;   // a short-lived thread that attaches, adds to
+                              // the shared graph and exits (half the time
+                              // without detaching: the heap detaches it)
+  int verify = 1;             // gc_config.verify
+  int workers = 0;            // gc_config.gc_workers (0: one per CPU)
+  int gc_percent = 100;
+  uint64_t memory_limit = 0;  // 1: an automatic cycle every MiB or so
+  int stw = 1;                // 0: concurrent marking
+  uint32_t max_chain = 400;
+  bool large = true;
+  Fault fault = Fault::kNone;  // injected into thread 0's graph (self-tests)
+  // Nonzero: threads stop at this steady_clock time (nanoseconds since its
+  // epoch) even if ops remain (the soak test's duration).
+  int64_t stop_at_ns = 0;
+};
+
+struct ThreadedResult {
+  bool ok = true;
+  std::string report;        // the first failure, with seed and thread
+  uint64_t ops = 0;          // ops executed, all threads
+  uint64_t collections = 0;  // explicit collections, checked
+  uint64_t quiescent_checks = 0;
+  uint64_t cycles = 0;  // every cycle of the heap
+  uint64_t objects_checked = 0;
+  uint64_t allocated = 0;
+  uint64_t detaches = 0;
+  uint64_t helpers = 0;   // short-lived threads (exited attached: half)
+  uint64_t max_live = 0;  // largest live count at a quiescent point
+  uint64_t max_pause_ns = 0;
+  bool stopped_early = false;  // stop_at_ns came first
+};
+
+ThreadedResult RunThreaded(const ThreadedOptions& o);
+
+// Options for a seed: threads in [2, 8], and a mix of the knobs above.
+ThreadedOptions ThreadedOptionsForSeed(uint64_t seed, int ops_per_thread);
+
+}  // namespace gcheap::oracle
+
+#endif  // GCHEAP_TESTS_ORACLE_THREADED_H_

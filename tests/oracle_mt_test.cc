@@ -1,0 +1,58 @@
+// The multi-threaded oracle (tests/oracle/threaded.h): 2 to 8 mutator
+// threads (more than CI's 2 cores) with private and shared graphs,
+// collections from random threads, attach / detach, blocking regions and
+// automatic cycles; every thread checks its graph after its collections,
+// and at quiescent points the exact global counts are checked.
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+
+#include "gtest/gtest.h"
+#include "tests/oracle/oracle.h"
+#include "tests/oracle/threaded.h"
+
+namespace gcheap::oracle {
+namespace {
+
+TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
+  InstallCrashHandler();
+  const std::string kind = BuildKind();
+  // Runs x ops per thread, per build.
+  int runs = 21, ops = 3000;
+  if (kind == "asan") runs = 14, ops = 1500;
+  if (kind == "tsan") runs = 14, ops = 800;
+  if (kind == "debug") runs = 14, ops = 1500;
+  if (const char* v = getenv("ORACLE_MT_RUNS")) runs = atoi(v);
+  const uint64_t first = kind == "opt" ? 1 : kind == "asan" ? 1001 : 2001;
+  ThreadedResult total;
+  for (int i = 0; i < runs; i++) {
+    const uint64_t seed = first + i;
+    ThreadedOptions o = ThreadedOptionsForSeed(seed, ops);
+    o.threads = 2 + i % 7;  // every count from 2 to 8
+    SetCrashContext("oracle_mt_test: crashed in threaded seed=%" PRIu64
+                    " threads=%d\n",
+                    seed, o.threads);
+    ThreadedResult r = RunThreaded(o);
+    ASSERT_TRUE(r.ok) << r.report;
+    EXPECT_GT(r.quiescent_checks, 0u) << "seed " << seed;
+    total.ops += r.ops;
+    total.collections += r.collections;
+    total.cycles += r.cycles;
+    total.quiescent_checks += r.quiescent_checks;
+    total.objects_checked += r.objects_checked;
+    total.detaches += r.detaches;
+    total.helpers += r.helpers;
+    if (r.max_pause_ns > total.max_pause_ns)
+      total.max_pause_ns = r.max_pause_ns;
+  }
+  printf("[oracle-mt %s] %d runs (2-8 threads): %" PRIu64 " ops, %" PRIu64
+         " checked collections, %" PRIu64 " cycles, %" PRIu64
+         " quiescent exact checks, %" PRIu64 " object checks, %" PRIu64
+         " detaches, %" PRIu64 " short-lived threads, longest pause %.2f ms\n",
+         kind.c_str(), runs, total.ops, total.collections, total.cycles,
+         total.quiescent_checks, total.objects_checked, total.detaches,
+         total.helpers, total.max_pause_ns / 1e6);
+}
+
+}  // namespace
+}  // namespace gcheap::oracle
