@@ -435,7 +435,7 @@ Op NextOp(Model& m, Source& src, const GenOptions& o) {
   return op;
 }
 
-ProgramConfig GenConfig(Source& src) {
+ProgramConfig GenConfig(Source& src, const GenOptions& o) {
   ProgramConfig c;
   static constexpr int kWorkers[] = {1, 1, 2, 2, 3};
   c.workers = kWorkers[src.Below(5)];
@@ -445,6 +445,7 @@ ProgramConfig GenConfig(Source& src) {
   // Concurrent marking in 2 programs of 5; those mostly with frequent
   // automatic cycles, which run while the program keeps mutating.
   c.stw = src.Below(5) < 3 ? 1 : 0;
+  if (o.force_stw >= 0) c.stw = o.force_stw;
   c.memory_limit = src.OneIn(c.stw ? 4 : 2) ? 1 : 0;
   // A hard limit (allocations may fail after a collection) in 1 of 8; tagged
   // pointers in 1 of 5.
@@ -456,7 +457,7 @@ ProgramConfig GenConfig(Source& src) {
 Program GenerateFromSource(Source& src, uint64_t seed, const GenOptions& o) {
   Program p;
   p.seed = seed;
-  p.config = GenConfig(src);
+  p.config = GenConfig(src, o);
   Model m;
   m.set_tagged(p.config.tag_mask != 0);
   Effects fx;

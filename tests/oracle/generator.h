@@ -58,6 +58,7 @@ struct GenOptions {
   bool reattach = true;     // detach + attach ops
   bool large = true;        // objects over 32 KiB
   int collect_weight = 30;  // per ~1000 ops
+  int force_stw = -1;       // -1: random mode; 0: concurrent; 1: STW
   uint32_t max_chain = 400;
 };
 
@@ -65,7 +66,7 @@ struct GenOptions {
 Op NextOp(Model& m, Source& src, const GenOptions& o);
 
 // A heap configuration drawn from src.
-ProgramConfig GenConfig(Source& src);
+ProgramConfig GenConfig(Source& src, const GenOptions& o);
 
 // The program of seed: GenConfig and o.ops ops (stops early if a byte
 // source runs out).
