@@ -1,5 +1,7 @@
 #include "gc/collector.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +22,19 @@ int DefaultWorkers(int configured) {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 double MB(uint64_t b) { return b / 1048576.0; }
+int64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+PacerConfig ToPacerConfig(const CollectorConfig& c) {
+  PacerConfig p;
+  p.gc_percent = c.gc_percent;
+  p.memory_limit = c.memory_limit;
+  p.min_heap = c.min_heap;
+  p.concurrent = !c.stop_the_world;
+  return p;
+}
 }  // namespace
 
 Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
@@ -32,14 +47,13 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       marker_(heap, types, config.tag_mask),
       workers_(DefaultWorkers(config.workers) - 1),
       nworkers_(DefaultWorkers(config.workers)),
-      trigger_(config.gc_percent < 0 && config.memory_limit == 0
-                   ? ~size_t{0} >> 1
-                   : config.min_heap),
-      start_ns_(NowNs()) {
-  stats_.heap_goal = trigger_.load();
-  if (config.memory_limit != 0) {
-    trigger_.store(std::min(trigger_.load(), config.memory_limit));
-  }
+      start_ns_(NowNs()),
+      pacer_(ToPacerConfig(config)),
+      limiter_(DefaultWorkers(config.workers), start_ns_) {
+  trigger_.store(pacer_.trigger());
+  hard_goal_.store(pacer_.goal() + pacer_.goal() / 10);
+  stats_.heap_goal = pacer_.goal();
+  stats_.trigger = pacer_.trigger();
   sweeper_ = std::thread([this] { SweeperLoop(); });
   if (!config_.stop_the_world) driver_ = std::thread([this] { DriverLoop(); });
 }
@@ -79,22 +93,6 @@ void Collector::DriverLoop() {
   }
 }
 
-void Collector::WaitIfOverGoal() {
-  if (!marking()) return;
-  size_t goal;
-  {
-    std::lock_guard<std::mutex> g(stats_mu_);
-    goal = stats_.heap_goal;
-  }
-  if (heap_->heap_live().load(std::memory_order_relaxed) <
-      static_cast<int64_t>(goal)) {
-    return;
-  }
-  std::unique_lock<std::mutex> g(driver_mu_);
-  const uint64_t target = started_;
-  cycle_done_cv_.wait(g, [&] { return done_ >= target || stop_driver_; });
-}
-
 void Collector::SweeperLoop() {
   std::unique_lock<std::mutex> g(sweep_mu_);
   for (;;) {
@@ -111,20 +109,46 @@ void Collector::SweeperLoop() {
   }
 }
 
-void Collector::MarkParallel(WorkPool* pool_ptr, bool scan_roots,
-                             uint64_t* objects, uint64_t* bytes, int n) {
+Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
+                                              bool scan_roots, int n,
+                                              bool background,
+                                              double fraction) {
   WorkPool& pool = *pool_ptr;
   std::atomic<int> nwait{0};
-  std::atomic<uint64_t> total_objects{0}, total_bytes{0};
+  std::atomic<uint64_t> total_objects{0}, total_bytes{0}, total_scan{0};
   n = std::max(1, std::min(n, workers_.threads() + 1));
   workers_.RunParallel(n, [&](int id) {
     Marker::Worker w(&marker_, &pool);
+    const int64_t cpu0 = background ? ThreadCpuNs() : 0;
+    const int64_t clock0 = background ? NowNs() : 0;
+    uint64_t published = 0;  // scan work already turned into credit
     if (id == 0 && scan_roots) roots_->ForEachRoot(&Marker::VisitSlot, &w);
     for (;;) {
       // Scan in slices; between slices, feed idle workers.
       while (marker_.DrainSome(&w, 256)) {
         if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
           w.gcw.Balance();
+        }
+        if (!background) continue;
+        // Background work pays the mutators' assist debt in advance.
+        const int64_t delta = static_cast<int64_t>(w.scanned_bytes - published);
+        published = w.scanned_bytes;
+        bg_credit_.fetch_add(delta, std::memory_order_relaxed);
+        scan_done_.fetch_add(delta, std::memory_order_relaxed);
+        if (id != 0) continue;
+        PublishAssistRatio();
+        if (fraction < 1.0) {
+          // Fractional worker: mark `fraction` of the time. Ahead of that,
+          // hand the local work to the pool (assists and other workers
+          // may take it) and sleep.
+          const int64_t worked = ThreadCpuNs() - cpu0;
+          const int64_t elapsed = NowNs() - clock0;
+          const double ahead = worked / fraction - elapsed;
+          if (ahead > 50'000) {
+            w.gcw.Dispose();
+            std::this_thread::sleep_for(std::chrono::nanoseconds(
+                static_cast<int64_t>(std::min(ahead, 2e6))));
+          }
         }
       }
       // Out of work: idle until work appears or every worker is idle.
@@ -135,50 +159,59 @@ void Collector::MarkParallel(WorkPool* pool_ptr, bool scan_roots,
           nwait.fetch_sub(1, std::memory_order_acq_rel);
           break;
         }
-        if (nwait.load(std::memory_order_acquire) == n) {
+        if (nwait.load(std::memory_order_acquire) == n &&
+            assists_active_.load(std::memory_order_seq_cst) == 0 &&
+            pool.nfull() == 0) {
+          // (An assist holding grey objects keeps the workers waiting: it
+          // returns what it has not scanned to the pool.)
           done = true;
           break;
         }
-        std::this_thread::yield();
+        if (background) {
+          // Mutators run meanwhile: do not spin on their processors.
+          std::this_thread::sleep_for(std::chrono::microseconds(20));
+        } else {
+          std::this_thread::yield();
+        }
       }
       if (done) break;
     }
+    if (background) {
+      const int64_t delta = static_cast<int64_t>(w.scanned_bytes - published);
+      bg_credit_.fetch_add(delta, std::memory_order_relaxed);
+      scan_done_.fetch_add(delta, std::memory_order_relaxed);
+      const int64_t cpu = ThreadCpuNs() - cpu0;
+      bg_cpu_ns_.fetch_add(cpu, std::memory_order_relaxed);
+      limiter_.AddGcTime(cpu);
+    }
     total_objects.fetch_add(w.marked_objects, std::memory_order_relaxed);
     total_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+    total_scan.fetch_add(w.scanned_bytes, std::memory_order_relaxed);
   });
   // With the world stopped nobody else adds work; during a concurrent mark
   // a mutator may flush barrier values after the workers finished (the
   // final pause drains them).
   GC_CHECK(!scan_roots || pool.nfull() == 0,
            "mark finished with work left in the pool");
-  *objects = total_objects.load();
-  *bytes = total_bytes.load();
+  return {total_objects.load(), total_bytes.load(), total_scan.load()};
 }
 
-void Collector::UpdateGoal(uint64_t live) {
-  size_t goal;
-  if (config_.gc_percent < 0) {
-    goal = ~size_t{0} >> 1;  // no goal (stats report 0)
-  } else {
-    goal = std::max<size_t>(
-        config_.min_heap,
-        static_cast<size_t>(live * (1.0 + config_.gc_percent / 100.0)));
+Collector::MarkTotals Collector::BackgroundMark() {
+  // Go's plan: 25% of the processors; whole dedicated workers when that
+  // rounds to within 30%, else one fewer and a fractional worker for the
+  // rest (on 2 processors: one worker marking half of its time).
+  const double goal = 0.25 * nworkers_;
+  int dedicated = static_cast<int>(goal + 0.5);
+  double fraction = 0;
+  if (dedicated > goal * 1.3) {
+    dedicated--;
+    fraction = goal - dedicated;
   }
-  if (config_.memory_limit != 0) {
-    // Near the soft limit, collect more often rather than grow past it.
-    goal = std::min(goal, std::max<size_t>(config_.memory_limit,
-                                           live + config_.min_heap / 4));
+  if (fraction > 0) {
+    // Worker 0 (the driver) is the fractional one.
+    return MarkParallel(pool_.get(), false, dedicated + 1, true, fraction);
   }
-  size_t trigger = goal;
-  if (!config_.stop_the_world && goal > live) {
-    // Start a concurrent cycle early enough that marking can finish before
-    // the heap reaches its goal (a fixed 70% point until the pacer learns
-    // from the last cycles).
-    trigger = live + (goal - live) * 7 / 10;
-  }
-  trigger_.store(trigger, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> g(stats_mu_);
-  stats_.heap_goal = goal;
+  return MarkParallel(pool_.get(), false, std::max(1, dedicated), true, 1.0);
 }
 
 void Collector::RecordPause(uint64_t ns) {
@@ -219,103 +252,151 @@ void Collector::Collect(GcReason reason, bool finish_sweep,
   }
   std::lock_guard<std::mutex> cycle_lock(gc_mu_);
   if (only_if_cycle != ~uint64_t{0} && cycles() != only_if_cycle) return;
+  CycleInfo info;
+  info.reason = reason;
   const int64_t t0 = NowNs();
+  info.start_ns = t0;
   world_->StopTheWorld();
   // Sweep termination.
   heap_->FinishSweep();
   world_->ForEachMCache([](MCache* c) { c->ReleaseAll(); });
-  const size_t heap_before = heap_->heap_live().load();
-  const int64_t t1 = NowNs();
+  info.heap_before = heap_->heap_live().load();
+  info.heap_end = info.heap_before;
   WorkPool pool;
-  uint64_t marked_objects = 0, marked_bytes = 0;
-  MarkParallel(&pool, /*scan_roots=*/true, &marked_objects, &marked_bytes,
-               nworkers_);
+  MarkTotals marked = MarkParallel(&pool, /*scan_roots=*/true, nworkers_);
   GC_CHECK(pool.nfull() == 0, "mark finished with work left in the pool");
-  const int64_t t2 = NowNs();
-  FinishCycle(reason, {t0, 0, t1 - t0, t2 - t1, t0, heap_before}, heap_before,
-              marked_objects, marked_bytes, /*concurrent=*/false);
+  info.pauses = 1;
+  FinishCycle(info, marked);
   if (finish_sweep) heap_->FinishSweep();
 }
 
 void Collector::CollectConcurrent(GcReason reason) {
+  CycleInfo info;
+  info.reason = reason;
+  info.concurrent = true;
   // Pause 1: sweep termination, root snapshot, barrier on.
   const int64_t t0 = NowNs();
+  info.start_ns = t0;
   world_->StopTheWorld();
   heap_->FinishSweep();
-  // Drop every tiny block and cached span: allocation during marking then
-  // starts from blocks it marks itself (allocate black).
-  world_->ForEachMCache([](MCache* c) { c->ReleaseAll(); });
-  const size_t heap_before = heap_->heap_live().load();
+  // Cached spans stay cached: they were swept for this cycle, and objects
+  // allocated from them while marking are marked one by one.
+  world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
+  info.heap_before = heap_->heap_live().load();
   pool_ = std::make_unique<WorkPool>();
   extra_objects_.store(0, std::memory_order_relaxed);
   extra_bytes_.store(0, std::memory_order_relaxed);
+  bg_credit_.store(0, std::memory_order_relaxed);
+  scan_done_.store(0, std::memory_order_relaxed);
+  assist_ns_.store(0, std::memory_order_relaxed);
+  bg_cpu_ns_.store(0, std::memory_order_relaxed);
   {
     Marker::Worker w(&marker_, pool_.get());
     roots_->ForEachRoot(&Marker::VisitSlot, &w);
     extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
     extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
   }  // the worker's buffers go to the pool
+  pacer_.StartMark(info.heap_before);
+  PublishAssistRatio();
   marking_.store(true, std::memory_order_relaxed);
   world_->SetWriteBarrier(true);
   world_->StartTheWorld();
-  const int64_t t1 = NowNs();
+  int64_t t1 = NowNs();
+  info.pause1_ns = t1 - t0;
+  info.pause_ns = info.pause1_ns;
+  info.pauses = 1;
+  {
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> g(stats_mu_);
+      hook = mark_phase_hook_;
+    }
+    if (hook) hook();
+  }
 
-  // Concurrent mark, with a quarter of the processors (at least one
-  // thread: the driver), as Go's dedicated background workers.
-  uint64_t objects = 0, bytes = 0;
-  const int background = std::max(1, (nworkers_ + 2) / 4);
-  MarkParallel(pool_.get(), /*scan_roots=*/false, &objects, &bytes, background);
+  // Concurrent mark.
+  MarkTotals marked = BackgroundMark();
   int64_t t2 = NowNs();
-  int64_t mark_ns = t2 - t1;
-  uint64_t earlier_pauses = t1 - t0;
+  info.mark_ns = t2 - t1;
 
   // Pause 2. Mutators may have buffered barrier values since the workers
-  // ran dry: flush them; if that produced a lot of work, let the world run
-  // and mark it concurrently, then try again (a bounded number of times).
+  // ran dry: flush them. Most shade objects that are already black; what
+  // they grey is drained here for at most kDrainInPauseNs. If grey work is
+  // left after that, restart the world and mark it concurrently, then try
+  // again (at most kMaxRestarts times; the last attempt drains it all).
+  constexpr int kMaxRestarts = 4;
+  constexpr int64_t kDrainInPauseNs = 50'000;
+  int64_t last_stop = t2;
   for (int attempt = 0;; attempt++) {
+    last_stop = NowNs();
     world_->StopTheWorld();
     world_->FlushWriteBarrierBuffers();
-    if (attempt == 3 || pool_->nfull() <= 2) break;
+    if (attempt == kMaxRestarts) break;
+    {
+      Marker::Worker w(&marker_, pool_.get());
+      while (NowNs() - last_stop < kDrainInPauseNs &&
+             marker_.DrainSome(&w, 64)) {
+      }
+      marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
+    }
+    if (pool_->nfull() == 0) break;
     world_->StartTheWorld();
     const int64_t t3 = NowNs();
-    earlier_pauses += t3 - t2;
-    uint64_t o = 0, b = 0;
-    MarkParallel(pool_.get(), /*scan_roots=*/false, &o, &b, background);
-    objects += o;
-    bytes += b;
+    info.pause_ns += t3 - last_stop;
+    info.pauses++;
+    marked.Add(BackgroundMark());
     t2 = NowNs();
-    mark_ns += t2 - t3;
+    info.mark_ns += t2 - t3;
   }
-  uint64_t objects2 = 0, bytes2 = 0;
-  MarkParallel(pool_.get(), /*scan_roots=*/false, &objects2, &bytes2,
-               nworkers_);
+  marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/false, nworkers_));
   GC_CHECK(pool_->nfull() == 0, "mark termination left work in the pool");
   world_->SetWriteBarrier(false);
   marking_.store(false, std::memory_order_relaxed);
+  // Objects allocated black, by mutator.
+  uint64_t black_objects = 0, black_bytes = 0;
+  world_->ForEachMutatorGcState([&](MutatorGcState* st) {
+    black_objects += st->black_objects;
+    black_bytes += st->black_bytes;
+    *st = {};
+  });
+  // The sweepgen flip makes cached spans unswept: return them all.
   world_->ForEachMCache([](MCache* c) { c->ReleaseAll(); });
   pool_.reset();
-  const uint64_t marked_objects =
-      objects + objects2 + extra_objects_.load(std::memory_order_relaxed);
-  const uint64_t marked_bytes =
-      bytes + bytes2 + extra_bytes_.load(std::memory_order_relaxed);
-  FinishCycle(reason,
-              {t0, earlier_pauses, t1 - t0, mark_ns, t2,
-               static_cast<size_t>(heap_->heap_live().load())},
-              heap_before, marked_objects, marked_bytes, /*concurrent=*/true);
+  marked.objects +=
+      black_objects + extra_objects_.load(std::memory_order_relaxed);
+  marked.bytes += black_bytes + extra_bytes_.load(std::memory_order_relaxed);
+  info.heap_end = static_cast<size_t>(heap_->heap_live().load());
+  info.pause2_ns = last_stop;  // FinishCycle turns it into a duration
+  info.pauses++;
+  FinishCycle(info, marked);
 }
 
 // Mark termination and the end of the last pause (the world is stopped):
 // verify, publish heap_live, flip sweepgen, set the goal, restart, record.
-void Collector::FinishCycle(GcReason reason, const CycleTimes& times,
-                            size_t heap_before, uint64_t marked_objects,
-                            uint64_t marked_bytes, bool concurrent) {
+// info.pause2_ns holds the final pause's stop request time on entry.
+void Collector::FinishCycle(CycleInfo info, const MarkTotals& marked) {
   uint64_t verified = 0;
   if (config_.verify) verified = VerifyMarks(&marker_, *roots_);
-  heap_->heap_live().store(static_cast<int64_t>(marked_bytes),
+  heap_->heap_live().store(static_cast<int64_t>(marked.bytes),
                            std::memory_order_relaxed);
   heap_->StartSweepCycle();
-  UpdateGoal(marked_bytes);
-  const uint64_t cycle = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  const int64_t last_stop =
+      info.concurrent ? static_cast<int64_t>(info.pause2_ns) : info.start_ns;
+  CycleSample sample;
+  sample.live_bytes = marked.bytes;
+  sample.scan_work = marked.scan_work;
+  sample.heap_at_start = info.heap_before;
+  sample.heap_at_end = info.heap_end;
+  sample.concurrent = info.concurrent;
+  // The pause counts as collector time on every processor.
+  const int64_t now = NowNs();
+  limiter_.AddGcTime((now - last_stop) * nworkers_);
+  const bool limited = limiter_.Update(now);
+  pacer_.EndCycle(sample, limited);
+  trigger_.store(pacer_.trigger(), std::memory_order_relaxed);
+  hard_goal_.store(pacer_.goal() + pacer_.goal() / 10,
+                   std::memory_order_relaxed);
+  info.cycle = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
   world_->StartTheWorld();
   const int64_t t_end = NowNs();
   {
@@ -325,54 +406,61 @@ void Collector::FinishCycle(GcReason reason, const CycleTimes& times,
   sweep_cv_.notify_one();
 
   // Go counts a cycle's stop-the-world time as the sum of its pauses.
-  const uint64_t pause =
-      times.earlier_pauses_ns + (t_end - times.last_pause_start);
-  const int64_t mark_ns = times.mark_ns;
-  RecordPause(pause);
-  size_t goal;
+  info.pause2_ns = t_end - last_stop;
+  if (!info.concurrent) info.pause1_ns = info.pause2_ns;
+  info.pause_ns += info.pause2_ns;
+  info.assist_ns = assist_ns_.load(std::memory_order_relaxed);
+  info.bg_mark_cpu_ns = bg_cpu_ns_.load(std::memory_order_relaxed);
+  info.scan_work = marked.scan_work;
+  info.live_bytes = marked.bytes;
+  info.live_objects = marked.objects;
+  info.heap_goal = pacer_.goal();
+  info.trigger = pacer_.trigger();
+  info.limited = limited;
+  if (!info.concurrent) info.mark_ns = t_end - info.start_ns;
+  info.start_ns -= start_ns_;
+  RecordPause(info.pause_ns);
+  CycleHook hook;
   {
     std::lock_guard<std::mutex> g(stats_mu_);
-    stats_.cycles = cycle;
-    stats_.mark_ns_total += mark_ns;
-    stats_.live_objects = marked_objects;
-    stats_.live_bytes = marked_bytes;
-    stats_.marked_objects_total += marked_objects;
+    stats_.cycles = info.cycle;
+    stats_.mark_ns_total += info.mark_ns;
+    stats_.live_objects = marked.objects;
+    stats_.live_bytes = marked.bytes;
+    stats_.marked_objects_total += marked.objects;
     stats_.verified_objects_total += verified;
-    goal = stats_.heap_goal;
+    stats_.assist_ns_total += info.assist_ns;
+    stats_.bg_mark_cpu_ns_total += info.bg_mark_cpu_ns;
+    stats_.stw_pauses += info.pauses;
+    stats_.limiter_engaged = limiter_.engaged();
+    stats_.heap_goal = info.heap_goal;
+    stats_.trigger = info.trigger;
+    hook = cycle_hook_;
   }
   if (config_.trace) {
-    // Go's gctrace shape: gc N @T: clock times of pause 1 (stop, sweep
-    // termination, roots) + mark + pause 2 (termination), the heap at the
-    // start -> at the end of marking -> marked (live), the next goal.
-    const char* why = reason == GcReason::kExplicit   ? "explicit"
-                      : reason == GcReason::kHeapGoal ? "goal"
-                                                      : "alloc-failure";
-    const double tail_ms =
-        (t_end - times.start - times.prelude_ns - times.mark_ns) / 1e6;
+    // Go's gctrace shape: gc N @T: clock times of pause 1 + concurrent
+    // mark + final pause; then the pauses, assist and background CPU time,
+    // the heap at the start -> at the end of marking -> marked (live), the
+    // next goal.
+    const char* why = info.reason == GcReason::kExplicit   ? "explicit"
+                      : info.reason == GcReason::kHeapGoal ? "goal"
+                                                           : "alloc-failure";
     fprintf(stderr,
-            "gc %llu @%.3fs: %.3f+%.3f+%.3f ms clock, pause %.3f ms, "
-            "%.1f->%.1f->%.1f MB, %.1f MB goal, %llu objects live, "
-            "%d workers (%s, %s)%s\n",
-            static_cast<unsigned long long>(cycle),
-            (times.start - start_ns_) / 1e9, times.prelude_ns / 1e6,
-            times.mark_ns / 1e6, tail_ms, pause / 1e6, MB(heap_before),
-            MB(times.heap_end), MB(marked_bytes), MB(goal),
-            static_cast<unsigned long long>(marked_objects), nworkers_,
-            concurrent ? "concurrent" : "stw", why,
-            config_.verify ? ", verified" : "");
+            "gc %llu @%.3fs: %.3f+%.3f+%.3f ms clock, %u pauses %.3f ms, "
+            "%.3f ms assist, %.3f ms bg cpu, %.1f->%.1f->%.1f MB, "
+            "%.1f MB goal, %.1f MB trigger, %llu objects live, %d workers "
+            "(%s, %s)%s%s\n",
+            static_cast<unsigned long long>(info.cycle), info.start_ns / 1e9,
+            info.concurrent ? info.pause1_ns / 1e6 : 0.0, info.mark_ns / 1e6,
+            info.pause2_ns / 1e6, info.pauses, info.pause_ns / 1e6,
+            info.assist_ns / 1e6, info.bg_mark_cpu_ns / 1e6,
+            MB(info.heap_before), MB(info.heap_end), MB(info.live_bytes),
+            MB(info.heap_goal), MB(info.trigger),
+            static_cast<unsigned long long>(info.live_objects), nworkers_,
+            info.concurrent ? "concurrent" : "stw", why,
+            config_.verify ? ", verified" : "", limited ? ", cpu-limited" : "");
   }
-}
-
-void Collector::MarkNew(void* p) {
-  ObjectRef r;
-  if (!heap_->FindObject(reinterpret_cast<uintptr_t>(p), &r)) return;
-  if (!r.span->SetMarked(r.index)) return;  // tiny block already marked
-  extra_objects_.fetch_add(1, std::memory_order_relaxed);
-  extra_bytes_.fetch_add(r.span->elemsize, std::memory_order_relaxed);
-  HeapArena* a = heap_->ArenaOf(r.span->start);
-  size_t page = a->PageIndex(r.span->start);
-  a->page_marks[page / 64].fetch_or(uint64_t{1} << (page % 64),
-                                    std::memory_order_relaxed);
+  if (hook) hook(info);
 }
 
 void Collector::ShadeBuffered(const uintptr_t* values, size_t n) {
@@ -381,6 +469,16 @@ void Collector::ShadeBuffered(const uintptr_t* values, size_t n) {
   extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
   extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
 }  // the worker's buffers go to the pool
+
+void Collector::SetCycleHook(CycleHook hook) {
+  std::lock_guard<std::mutex> g(stats_mu_);
+  cycle_hook_ = std::move(hook);
+}
+
+void Collector::SetMarkPhaseHookForTesting(std::function<void()> hook) {
+  std::lock_guard<std::mutex> g(stats_mu_);
+  mark_phase_hook_ = std::move(hook);
+}
 
 CollectorStats Collector::ReadStats() const {
   std::lock_guard<std::mutex> g(stats_mu_);

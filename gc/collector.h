@@ -21,15 +21,20 @@
 // reaches the goal (the allocation slow path checks).
 //
 // Concurrent mode (stop_the_world = false) splits the cycle in two short
-// pauses around a concurrent mark:
-//   pause 1: sweep termination, mcache flush, root scan (all roots, so the
-//            snapshot of the roots is atomic), write barrier on;
-//   concurrent mark: workers drain grey objects while mutators run; the
-//            hybrid barrier buffers the old and the new value of every
-//            pointer store, new objects are allocated black;
-//   pause 2: flush every barrier buffer, drain what is left, barrier off,
+// pauses around a concurrent mark, run by a driver thread:
+//   pause 1: sweep termination, root scan (all roots, so the snapshot of
+//            the roots is atomic), write barrier and allocate-black on;
+//   concurrent mark: background workers (25% of the processors, as Go's
+//            dedicated and fractional workers) drain grey objects while
+//            mutators run; the hybrid barrier buffers the old and the new
+//            value of every pointer store; new objects are allocated black;
+//            allocating mutators pay mark assists (gc/mark_assist.cc);
+//   pause 2: flush every barrier buffer; if that found more than a little
+//            grey work, restart the world and mark it concurrently (a
+//            bounded number of times); drain, barrier off, flush mcaches,
 //            verify, mark termination.
-// See docs/collector.md for why no root needs rescanning in pause 2.
+// See docs/collector.md for why no root needs rescanning in pause 2, and
+// gc/pacer.h for the trigger, goal and assist ratio.
 // Cycles are serialized by a mutex.
 #ifndef GCHEAP_GC_COLLECTOR_H_
 #define GCHEAP_GC_COLLECTOR_H_
@@ -37,11 +42,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 
+#include "gc/cpu_limiter.h"
 #include "gc/mark.h"
+#include "gc/pacer.h"
 #include "gc/roots.h"
 #include "gc/typeinfo.h"
 #include "gc/workers.h"
@@ -76,8 +84,33 @@ struct CollectorStats {
   uint64_t live_bytes = 0;
   uint64_t marked_objects_total = 0;
   uint64_t verified_objects_total = 0;
+  uint64_t assist_ns_total = 0;       // mutator time in mark assists
+  uint64_t bg_mark_cpu_ns_total = 0;  // background mark workers' CPU time
+  uint64_t stw_pauses = 0;            // individual stop-the-world pauses
+  uint64_t limiter_engaged = 0;       // times the CPU limiter switched on
   size_t heap_goal = 0;
+  size_t trigger = 0;
 };
+
+// What one cycle did (the cycle hook's argument).
+struct CycleInfo {
+  uint64_t cycle = 0;
+  bool concurrent = false;
+  GcReason reason = GcReason::kExplicit;
+  int64_t start_ns = 0;    // since the collector was created
+  uint64_t pause_ns = 0;   // sum of the cycle's stop-the-world pauses
+  uint64_t pause1_ns = 0;  // the first pause (all of it, stop-the-world)
+  uint64_t pause2_ns = 0;  // the final pause (mark termination)
+  uint32_t pauses = 0;     // number of stop-the-world pauses
+  uint64_t mark_ns = 0;    // clock time of concurrent marking
+  uint64_t assist_ns = 0;  // mutator time spent in mark assists
+  uint64_t bg_mark_cpu_ns = 0;
+  uint64_t scan_work = 0;  // bytes of objects scanned
+  uint64_t heap_before = 0, heap_end = 0, live_bytes = 0, live_objects = 0;
+  uint64_t heap_goal = 0, trigger = 0;  // for the next cycle
+  bool limited = false;                 // the CPU limiter was on
+};
+using CycleHook = std::function<void(const CycleInfo&)>;
 
 class Collector {
  public:
@@ -98,9 +131,9 @@ class Collector {
   // marked), other reasons wait for the cycle to finish.
   void Collect(GcReason reason, bool finish_sweep,
                uint64_t only_if_cycle = ~uint64_t{0});
-  // Concurrent mode: a mutator whose heap grew past the goal while a cycle
-  // is marking waits for the cycle to finish (until mark assists exist,
-  // this keeps allocation from outrunning marking without bound).
+  // Concurrent mode: a mutator whose heap grew past the hard goal (1.1 x
+  // goal) while a cycle is marking waits for the cycle to finish: the
+  // backstop behind mark assists (off while the CPU limiter is on).
   void WaitIfOverGoal();
 
   // True when heap_live reached the goal: the allocating mutator should
@@ -114,30 +147,55 @@ class Collector {
   // ---- concurrent marking (mutator side) ----------------------------------
   // True between the two pauses of a concurrent cycle.
   bool marking() const { return marking_.load(std::memory_order_relaxed); }
-  // Allocate black: marks a new object (gc_alloc calls it while marking).
-  void MarkNew(void* p);
+  // Called by gc_alloc for every object allocated while marking, on the
+  // allocating thread: marks it black (its span is found in the mcache,
+  // not through the arena index) and charges the mark assist.
+  void AllocatedWhileMarking(void* p, size_t bytes, bool noscan, MCache* c,
+                             MutatorGcState* st);
+  // A mutator that detaches while marking hands over its black counts.
+  void AddBlack(const MutatorGcState& st) {
+    extra_objects_.fetch_add(st.black_objects, std::memory_order_relaxed);
+    extra_bytes_.fetch_add(st.black_bytes, std::memory_order_relaxed);
+  }
   // Greys buffered write-barrier values (old and new pointer values).
   void ShadeBuffered(const uintptr_t* values, size_t n);
   CollectorStats ReadStats() const;
   const CollectorConfig& config() const { return config_; }
+  // Called after every cycle, once the world runs again, on the thread
+  // that ran the cycle. It must not call into the heap.
+  void SetCycleHook(CycleHook hook);
+  // Testing seam: called on the driver thread once a concurrent cycle has
+  // turned the barrier on and restarted the world, before background
+  // marking begins (a test holds marking open by blocking in it).
+  void SetMarkPhaseHookForTesting(std::function<void()> hook);
 
  private:
-  // Drains the pool with n workers (the calling thread is one of them).
-  void MarkParallel(WorkPool* pool, bool scan_roots, uint64_t* objects,
-                    uint64_t* bytes, int n);
-  void CollectConcurrent(GcReason reason);
-  struct CycleTimes {
-    int64_t start;               // the first stop request
-    uint64_t earlier_pauses_ns;  // pauses before the final one
-    int64_t prelude_ns;          // pause 1 (or sweep termination, STW)
-    int64_t mark_ns;
-    int64_t last_pause_start;  // the final pause's stop request
-    size_t heap_end;           // heap_live when marking ended
+  struct MarkTotals {
+    uint64_t objects = 0, bytes = 0, scan_work = 0;
+    void Add(const MarkTotals& o) {
+      objects += o.objects;
+      bytes += o.bytes;
+      scan_work += o.scan_work;
+    }
   };
-  void FinishCycle(GcReason reason, const CycleTimes& times, size_t heap_before,
-                   uint64_t marked_objects, uint64_t marked_bytes,
-                   bool concurrent);
-  void UpdateGoal(uint64_t live_bytes);
+  // Drains the pool with n workers (the calling thread is one of them).
+  // With the world stopped they spin when idle; in the background they
+  // sleep, publish assist credit, and worker 0 marks only `fraction` of
+  // its time when fraction < 1 (Go's fractional worker).
+  MarkTotals MarkParallel(WorkPool* pool, bool scan_roots, int n,
+                          bool background = false, double fraction = 1.0);
+  // Concurrent mark with Go's worker plan: 25% of the processors as
+  // dedicated workers, or a fractional one where that rounds badly.
+  MarkTotals BackgroundMark();
+  void CollectConcurrent(GcReason reason);
+  // Assist slow path: pays the mutator's debt with background credit, then
+  // with its own mark work.
+  void Assist(MutatorGcState* st);
+  void PublishAssistRatio();
+  // Marks the object that was just allocated at p (allocate black).
+  void MarkNew(void* p, size_t bytes, bool noscan, MCache* c,
+               MutatorGcState* st);
+  void FinishCycle(CycleInfo info, const MarkTotals& marked);
   void RecordPause(uint64_t ns);
   void SweeperLoop();
   void DriverLoop();
@@ -158,7 +216,19 @@ class Collector {
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   std::atomic<uint64_t> cycles_{0};
   std::atomic<size_t> trigger_;
+  std::atomic<size_t> hard_goal_;  // 1.1 x goal: WaitIfOverGoal's backstop
   int64_t start_ns_;
+  Pacer pacer_;  // guarded by gc_mu_
+  GcCpuLimiter limiter_;
+  // Mark assists of the current concurrent cycle.
+  std::atomic<double> assist_ratio_{0};    // scan bytes owed per byte
+  std::atomic<int64_t> bg_credit_{0};      // background work not yet stolen
+  std::atomic<int64_t> scan_done_{0};      // scan work of this cycle so far
+  std::atomic<int> assists_active_{0};     // mutators inside Assist's drain
+  std::atomic<uint64_t> assist_ns_{0};     // this cycle
+  std::atomic<uint64_t> bg_cpu_ns_{0};     // this cycle
+  CycleHook cycle_hook_;                   // guarded by stats_mu_
+  std::function<void()> mark_phase_hook_;  // guarded by stats_mu_
 
   mutable std::mutex stats_mu_;
   CollectorStats stats_;

@@ -39,6 +39,7 @@ void WorkPool::PutFull(WorkBuf* b) {
   std::lock_guard<std::mutex> g(mu_);
   b->next = full_;
   full_ = b;
+  queued_.fetch_add(b->n, std::memory_order_relaxed);
   nfull_.fetch_add(1, std::memory_order_release);
 }
 
@@ -49,6 +50,7 @@ WorkBuf* WorkPool::TryGetFull() {
   if (b != nullptr) {
     full_ = b->next;
     b->next = nullptr;
+    queued_.fetch_sub(b->n, std::memory_order_relaxed);
     nfull_.fetch_sub(1, std::memory_order_release);
   }
   return b;

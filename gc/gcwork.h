@@ -39,12 +39,15 @@ class WorkPool {
   void PutFull(WorkBuf* b);
   WorkBuf* TryGetFull();
   size_t nfull() const { return nfull_.load(std::memory_order_acquire); }
+  // Grey objects in the pool's buffers (a hint, like nfull).
+  size_t queued() const { return queued_.load(std::memory_order_acquire); }
 
  private:
   std::mutex mu_;
   WorkBuf* full_ = nullptr;
   WorkBuf* empty_ = nullptr;
   std::atomic<size_t> nfull_{0};
+  std::atomic<size_t> queued_{0};
 };
 
 class GcWork {

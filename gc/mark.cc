@@ -9,13 +9,7 @@ void Marker::GreyObject(Worker* w, const ObjectRef& r) {
   w->marked_objects++;
   w->marked_bytes += s->elemsize;  // slot size; whole pages for large
 
-  // Record that the span has a marked object (Go's pageMarks).
-  HeapArena* a = heap_->ArenaOf(s->start);
-  size_t page = a->PageIndex(s->start);
-  uint64_t bit = uint64_t{1} << (page % 64);
-  if (!(a->page_marks[page / 64].load(std::memory_order_relaxed) & bit)) {
-    a->page_marks[page / 64].fetch_or(bit, std::memory_order_relaxed);
-  }
+  MarkPage(s);
   if (!NoScan(s->spanclass)) {
     w->gcw.Put(r.base);
   }

@@ -61,6 +61,16 @@ class Marker {
     GreyObject(w, r);
   }
   void GreyObject(Worker* w, const ObjectRef& r);
+  // Records that span s holds a marked object (Go's pageMarks), which the
+  // sweeper uses to find spans with no survivor.
+  void MarkPage(MSpan* s) {
+    HeapArena* a = heap_->ArenaOf(s->start);
+    size_t page = a->PageIndex(s->start);
+    uint64_t bit = uint64_t{1} << (page % 64);
+    if (!(a->page_marks[page / 64].load(std::memory_order_relaxed) & bit)) {
+      a->page_marks[page / 64].fetch_or(bit, std::memory_order_relaxed);
+    }
+  }
 
   // Scans grey objects until the worker's buffers and the pool are empty.
   void Drain(Worker* w);

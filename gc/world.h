@@ -10,6 +10,17 @@
 
 namespace gcheap {
 
+// The collector's per-mutator state (kept in each gc_mutator, touched only
+// by its thread, read by the collector while the world is stopped).
+struct MutatorGcState {
+  // Mark assists (gc/mark_assist.cc): scan work this mutator has done or
+  // stolen in advance (>= 0) or owes (< 0) for its allocation while marking.
+  int64_t assist_credit = 0;
+  // Objects this mutator allocated black during the current mark.
+  uint64_t black_objects = 0;
+  uint64_t black_bytes = 0;
+};
+
 class World {
  public:
   virtual ~World() = default;
@@ -26,6 +37,12 @@ class World {
   // Hands every mutator's buffered write-barrier values to the collector
   // (Collector::ShadeBuffered). World stopped.
   virtual void FlushWriteBarrierBuffers() = 0;
+  // Calls f for every attached mutator's collector state. World stopped.
+  virtual void ForEachMutatorGcState(
+      absl::FunctionRef<void(MutatorGcState*)> f) = 0;
+  // True while a stop-the-world request is pending (a mark assist checks it
+  // to get out of the way of the pause). Any thread.
+  virtual bool StopRequested() const = 0;
 };
 
 }  // namespace gcheap

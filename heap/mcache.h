@@ -99,6 +99,15 @@ class MCache {
     refill_bit_ = bit;
   }
   MSpan* cached_span(SpanClass spc) const { return alloc_[spc]; }
+  // The cached span that the object just allocated at p (with the size and
+  // noscan given to Alloc/AllocTyped) came from, or nullptr when it is not
+  // a cached span's (a large object; a tiny block whose span was replaced).
+  MSpan* CachedSpanFor(uintptr_t p, size_t size, bool noscan) const {
+    if (size > kMaxSmallSize) return nullptr;
+    if (noscan && size < kTinySize) size = kTinySize;
+    MSpan* s = alloc_[MakeSpanClass(SizeToClass(size ? size : 1), noscan)];
+    return (p >= s->start && p < s->limit) ? s : nullptr;
+  }
 
  private:
   // Go's nextFreeFast: the next free slot from the span's allocCache, or 0

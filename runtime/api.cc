@@ -207,9 +207,10 @@ inline void PollAtAlloc(gc_mutator* m) {
 
 // After a successful allocation: allocate black while a concurrent cycle
 // marks, and make large allocations check the GC trigger.
-inline void* AllocDone(gc_mutator* m, void* p, size_t bytes) {
+inline void* AllocDone(gc_mutator* m, void* p, size_t bytes, bool noscan) {
   if (__builtin_expect(m->wb_enabled.load(std::memory_order_relaxed), 0)) {
-    m->heap->collector->MarkNew(p);
+    m->heap->collector->AllocatedWhileMarking(p, bytes, noscan, m->mcache,
+                                              &m->gcstate);
   }
   if (bytes > gcheap::kMaxSmallSize) m->poll.fetch_or(gcheap::kPollRefill);
   return p;
@@ -247,7 +248,7 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
     p = AllocRetry(m, t, static_cast<uint16_t>(type), bytes);
     if (p == nullptr) return nullptr;
   }
-  return AllocDone(m, p, bytes);
+  return AllocDone(m, p, bytes, t->noscan);
 }
 
 void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
@@ -262,7 +263,7 @@ void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
     p = AllocRetry(m, nullptr, 0, bytes);
     if (p == nullptr) return nullptr;
   }
-  return AllocDone(m, p, bytes);
+  return AllocDone(m, p, bytes, true);
 }
 
 const char* gc_last_error(void) { return gcheap::LastError(); }
@@ -385,6 +386,11 @@ void gc_get_stats(gc_heap* heap, gc_stats* out) {
   static_assert(GC_NUM_SIZE_CLASSES == gcheap::kNumSizeClasses);
   for (int i = 0; i < GC_PAUSE_BUCKETS; i++)
     out->pause_hist[i] = cs.pause_hist[i];
+  out->stw_pauses = cs.stw_pauses;
+  out->mark_ns_total = cs.mark_ns_total;
+  out->assist_ns_total = cs.assist_ns_total;
+  out->bg_mark_cpu_ns_total = cs.bg_mark_cpu_ns_total;
+  out->cpu_limiter_engaged = cs.limiter_engaged;
   uint64_t bytes = hs.large_bytes_total;
   for (int c = 0; c < GC_NUM_SIZE_CLASSES; c++) {
     out->by_class[c].object_size = gcheap::kClassToSize[c];
@@ -393,6 +399,37 @@ void gc_get_stats(gc_heap* heap, gc_stats* out) {
     if (c > 0) bytes += hs.by_class[c].nmalloc * gcheap::kClassToSize[c];
   }
   out->bytes_allocated = bytes;
+}
+
+void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
+  CheckHeap(heap, "gc_set_cycle_hook");
+  if (fn == nullptr) {
+    heap->collector->SetCycleHook(nullptr);
+    return;
+  }
+  heap->collector->SetCycleHook([fn, data](const gcheap::CycleInfo& c) {
+    gc_cycle_info i{};
+    i.cycle = c.cycle;
+    i.concurrent = c.concurrent;
+    i.reason = static_cast<int>(c.reason);
+    i.cpu_limited = c.limited;
+    i.pauses = c.pauses;
+    i.start_ns = static_cast<uint64_t>(c.start_ns);
+    i.pause_ns = c.pause_ns;
+    i.pause1_ns = c.pause1_ns;
+    i.pause2_ns = c.pause2_ns;
+    i.mark_ns = c.mark_ns;
+    i.assist_ns = c.assist_ns;
+    i.bg_mark_cpu_ns = c.bg_mark_cpu_ns;
+    i.scan_bytes = c.scan_work;
+    i.heap_before = c.heap_before;
+    i.heap_end = c.heap_end;
+    i.live_bytes = c.live_bytes;
+    i.live_objects = c.live_objects;
+    i.heap_goal = c.heap_goal >= (~size_t{0} >> 1) ? 0 : c.heap_goal;
+    i.trigger = c.trigger >= (~size_t{0} >> 1) ? 0 : c.trigger;
+    fn(&i, data);
+  });
 }
 
 }  // extern "C"

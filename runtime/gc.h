@@ -248,10 +248,46 @@ typedef struct gc_stats {
   uint64_t pause_last_ns;
   uint64_t pause_max_ns;
   uint64_t pause_hist[GC_PAUSE_BUCKETS]; /* bucket i: pauses < 2^i us */
+  uint64_t stw_pauses;           /* individual stop-the-world pauses */
+  uint64_t mark_ns_total;        /* clock time of marking */
+  uint64_t assist_ns_total;      /* mutator time spent in mark assists */
+  uint64_t bg_mark_cpu_ns_total; /* background mark workers' CPU time */
+  uint64_t cpu_limiter_engaged;  /* times the GC CPU limiter switched on */
   gc_size_class_stats by_class[GC_NUM_SIZE_CLASSES];
 } gc_stats;
 
 void gc_get_stats(gc_heap* heap, gc_stats* out);
+
+/* What one collection cycle did; passed to the cycle hook. Pauses are
+ * counted as Go counts them: from the request to stop the world until
+ * every mutator may run again. */
+typedef struct gc_cycle_info {
+  uint64_t cycle;
+  int concurrent;     /* marked concurrently (else stop-the-world) */
+  int reason;         /* 0 explicit, 1 heap goal, 2 allocation failure */
+  int cpu_limited;    /* the GC CPU limiter was on at the end */
+  uint32_t pauses;    /* stop-the-world pauses in this cycle */
+  uint64_t start_ns;  /* since the heap was created */
+  uint64_t pause_ns;  /* sum of the cycle's pauses */
+  uint64_t pause1_ns; /* first pause: sweep termination, roots */
+  uint64_t pause2_ns; /* final pause: mark termination */
+  uint64_t mark_ns;   /* clock time of concurrent marking */
+  uint64_t assist_ns; /* mutator time in mark assists */
+  uint64_t bg_mark_cpu_ns; /* background mark workers' CPU time */
+  uint64_t scan_bytes;     /* bytes of objects scanned */
+  uint64_t heap_before;    /* heap in use when the cycle began */
+  uint64_t heap_end;       /* ... when marking ended */
+  uint64_t live_bytes;     /* marked */
+  uint64_t live_objects;
+  uint64_t heap_goal;      /* next cycle's goal (0: none) */
+  uint64_t trigger;        /* next cycle starts here (concurrent mode) */
+} gc_cycle_info;
+/* Called after every cycle once the world runs again, on the thread that
+ * ran the cycle (the collector's driver thread in concurrent mode). The
+ * hook must be quick and must not call gc_ functions on this heap. NULL
+ * removes it. */
+typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);
+void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -126,6 +126,7 @@ gc_mutator* gc_heap::Attach() {
     m->poll.store(0, std::memory_order_relaxed);
     m->wb_enabled.store(barrier_on_ ? 1 : 0, std::memory_order_relaxed);
     m->wbbuf_n = 0;
+    m->gcstate = {};
     m->state.store(kRunning, std::memory_order_relaxed);
     m->owner = pthread_self();
     m->attach_count = 1;
@@ -145,6 +146,8 @@ void gc_heap::Detach(gc_mutator* m) {
   {
     std::lock_guard<std::mutex> g(mutators_mu_);
     FlushWriteBarrierBuffer(m);
+    collector->AddBlack(m->gcstate);
+    m->gcstate = {};
     heap.FreeMCache(m->mcache);  // flushes cached spans and the tiny block
     m->mcache = nullptr;
     mutators_.erase(std::find(mutators_.begin(), mutators_.end(), m));
@@ -198,6 +201,11 @@ void gc_heap::SetWriteBarrier(bool on) {
   for (gc_mutator* m : mutators_) {
     m->wb_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
   }
+}
+
+void gc_heap::ForEachMutatorGcState(
+    absl::FunctionRef<void(gcheap::MutatorGcState*)> f) {
+  for (gc_mutator* m : mutators_) f(&m->gcstate);
 }
 
 void gc_heap::FlushWriteBarrierBuffers() {

@@ -63,7 +63,8 @@ struct gc_mutator {
   gcheap::MCache* mcache = nullptr;
   std::atomic<int> state{gcheap::kRunning};
   pthread_t owner;
-  int attach_count = 0;  // nested gc_thread_attach calls
+  int attach_count = 0;            // nested gc_thread_attach calls
+  gcheap::MutatorGcState gcstate;  // allocate-black counts, assist credit
   // Write-barrier buffer (Go's wbBuf): old and new values of pointer stores
   // made while marking, shaded in batches.
   static constexpr size_t kWbBufEntries = 512;
@@ -81,6 +82,11 @@ struct gc_heap final : public gcheap::World {
   void ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) override;
   void SetWriteBarrier(bool on) override;
   void FlushWriteBarrierBuffers() override;
+  void ForEachMutatorGcState(
+      absl::FunctionRef<void(gcheap::MutatorGcState*)> f) override;
+  bool StopRequested() const override {
+    return stw_requested_.load(std::memory_order_relaxed);
+  }
   // Shades m's buffered barrier values (buffer full, or detach).
   void FlushWriteBarrierBuffer(gc_mutator* m);
 

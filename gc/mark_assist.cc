@@ -1,0 +1,132 @@
+// mark_assist.cc: what allocation does while a concurrent cycle marks
+// (Go's gcmarknewobject and gcAssistAlloc).
+//
+// Allocate black. Every object allocated while marking is marked at once,
+// so the marker never has to find it: its span is the allocating mcache's
+// cached span for the size class (no arena-index lookup), falling back to
+// findObject only for large objects and a tiny block whose span has been
+// replaced. The marked counts stay in the mutator (MutatorGcState) and are
+// summed in the final pause, so allocation touches no shared counter.
+//
+// Mark assists. Allocating n bytes while marking costs n x assist_ratio
+// bytes of scan work (gc/pacer.h computes the ratio). A mutator in debt:
+//   1. steals credit that background workers have banked (bg_credit_);
+//   2. otherwise marks itself: it drains grey objects from the shared pool
+//      until its debt plus 64 KiB is paid (the extra amortizes the entry
+//      cost over later allocations, as Go's gcOverAssistWork does), or the
+//      pool is empty, or a stop-the-world is requested (an assist never
+//      holds up a pause: its unfinished grey objects go back to the pool);
+//   3. still in debt with nothing to mark: it goes on allocating, and at
+//      its next span refill waits for the cycle if the heap has passed the
+//      hard goal (WaitIfOverGoal), so allocation cannot outrun marking
+//      without bound.
+// While the GC CPU limiter is on, debts are forgiven and nobody waits:
+// the heap grows instead of the collector taking more than its share.
+//
+// Invariant: an assist runs on a mutator in the kRunning state, so a
+// pause that stops the world waits for it to finish; the pool it drains
+// lives from pause 1 to pause 2.
+#include <algorithm>
+#include <chrono>
+
+#include "gc/collector.h"
+
+namespace gcheap {
+
+namespace {
+constexpr int64_t kOverAssistBytes = 64 << 10;
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void Collector::PublishAssistRatio() {
+  limiter_.Update(Now());
+  assist_ratio_.store(
+      pacer_.AssistRatio(heap_->heap_live().load(std::memory_order_relaxed),
+                         scan_done_.load(std::memory_order_relaxed)),
+      std::memory_order_relaxed);
+}
+
+void Collector::MarkNew(void* p, size_t bytes, bool noscan, MCache* c,
+                        MutatorGcState* st) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  ObjectRef r;
+  r.span = c->CachedSpanFor(a, bytes, noscan);
+  if (r.span != nullptr) {
+    r.index = r.span->ObjIndex(a);
+  } else if (!heap_->FindObject(a, &r)) {
+    return;
+  }
+  if (!r.span->SetMarked(r.index)) return;  // a tiny block already marked
+  st->black_objects++;
+  st->black_bytes += r.span->elemsize;
+  marker_.MarkPage(r.span);
+}
+
+void Collector::AllocatedWhileMarking(void* p, size_t bytes, bool noscan,
+                                      MCache* c, MutatorGcState* st) {
+  MarkNew(p, bytes, noscan, c, st);
+  st->assist_credit -=
+      static_cast<int64_t>(static_cast<double>(bytes) *
+                           assist_ratio_.load(std::memory_order_relaxed));
+  if (st->assist_credit < 0) Assist(st);
+}
+
+void Collector::Assist(MutatorGcState* st) {
+  if (limiter_.limited() || !marking()) {
+    st->assist_credit = 0;
+    return;
+  }
+  // 1. Background credit.
+  int64_t debt = -st->assist_credit;
+  int64_t avail = bg_credit_.load(std::memory_order_relaxed);
+  while (avail > 0) {
+    const int64_t take = std::min(avail, debt);
+    if (bg_credit_.compare_exchange_weak(avail, avail - take,
+                                         std::memory_order_relaxed)) {
+      st->assist_credit += take;
+      debt -= take;
+      break;
+    }
+  }
+  if (debt <= 0) return;
+  // 2. Mark work, if the pool has any.
+  if (pool_->nfull() == 0) return;
+  const int64_t t0 = Now();
+  const int64_t want = debt + kOverAssistBytes;
+  // Counted active from before it takes grey objects until after it gives
+  // back the rest, so background workers never see an empty pool and no
+  // active assist while grey objects are held here (termination).
+  assists_active_.fetch_add(1, std::memory_order_seq_cst);
+  Marker::Worker w(&marker_, pool_.get());
+  while (static_cast<int64_t>(w.scanned_bytes) < want &&
+         !world_->StopRequested()) {
+    if (!marker_.DrainSome(&w, 16)) break;
+  }
+  w.gcw.Dispose();  // unfinished grey objects back to the pool
+  assists_active_.fetch_sub(1, std::memory_order_seq_cst);
+  st->assist_credit += static_cast<int64_t>(w.scanned_bytes);
+  scan_done_.fetch_add(static_cast<int64_t>(w.scanned_bytes),
+                       std::memory_order_relaxed);
+  extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
+  extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+  const int64_t ns = Now() - t0;
+  assist_ns_.fetch_add(ns, std::memory_order_relaxed);
+  limiter_.AddGcTime(ns);
+}
+
+void Collector::WaitIfOverGoal() {
+  if (!marking() || limiter_.limited()) return;
+  if (heap_->heap_live().load(std::memory_order_relaxed) <
+      static_cast<int64_t>(hard_goal_.load(std::memory_order_relaxed))) {
+    return;
+  }
+  std::unique_lock<std::mutex> g(driver_mu_);
+  const uint64_t target = started_;
+  cycle_done_cv_.wait(g, [&] { return done_ >= target || stop_driver_; });
+}
+
+}  // namespace gcheap

@@ -1,0 +1,84 @@
+#include "gc/pacer.h"
+
+#include <algorithm>
+
+namespace gcheap {
+
+namespace {
+constexpr size_t kNoGoal = ~size_t{0} >> 1;
+}  // namespace
+
+Pacer::Pacer(const PacerConfig& c) : c_(c) {
+  goal_ = (c.gc_percent < 0 && c.memory_limit == 0) ? kNoGoal : c.min_heap;
+  if (c.memory_limit != 0) goal_ = std::min(goal_, c.memory_limit);
+  trigger_ = goal_;
+}
+
+size_t Pacer::GoalFor(uint64_t live, bool limited) const {
+  size_t goal;
+  if (c_.gc_percent < 0) {
+    // Only a soft limit drives collections; when the limiter overrides the
+    // limit, let the heap double rather than collect continuously.
+    goal = (c_.memory_limit == 0) ? kNoGoal
+                                  : std::max<size_t>(c_.min_heap, 2 * live);
+  } else {
+    goal = std::max<size_t>(
+        c_.min_heap, static_cast<size_t>(live * (1.0 + c_.gc_percent / 100.0)));
+  }
+  if (c_.memory_limit != 0 && !limited) {
+    // Near the soft limit, collect more often rather than grow past it.
+    goal = std::min(goal,
+                    std::max<size_t>(c_.memory_limit, live + c_.min_heap / 4));
+  }
+  return goal;
+}
+
+double Pacer::ExpectedScan() const { return scan_per_live_ * live_; }
+
+void Pacer::StartMark(uint64_t heap_live) {
+  // The first cycle has no live figure yet: assume the whole heap is live.
+  expected_scan_ = scan_per_live_ * (measured_ ? live_ : heap_live);
+}
+
+void Pacer::EndCycle(const CycleSample& s, bool limited) {
+  if (s.live_bytes > 0) {
+    const double spl = static_cast<double>(s.scan_work) / s.live_bytes;
+    scan_per_live_ = measured_ ? 0.5 * scan_per_live_ + 0.5 * spl : spl;
+    measured_ = true;
+  }
+  live_ = s.live_bytes;
+  goal_ = GoalFor(s.live_bytes, limited);
+  if (s.concurrent && s.heap_at_end >= s.heap_at_start) {
+    // Allocation while marking, rescaled to the next cycle's scan work.
+    double allocated = static_cast<double>(s.heap_at_end - s.heap_at_start);
+    const double next_scan = ExpectedScan();
+    if (s.scan_work > 0 && next_scan > 0) {
+      allocated *= next_scan / static_cast<double>(s.scan_work);
+    }
+    runway_ = runway_ < 0 ? allocated : 0.5 * runway_ + 0.5 * allocated;
+  }
+  if (!c_.concurrent || goal_ == kNoGoal || goal_ <= live_) {
+    trigger_ = goal_;
+    return;
+  }
+  const double span = static_cast<double>(goal_ - live_);
+  double fraction = kTriggerDefault;
+  if (runway_ >= 0) {
+    fraction = std::clamp(1.0 - runway_ * 1.1 / span, kTriggerMin, kTriggerMax);
+  }
+  trigger_ = live_ + static_cast<size_t>(span * fraction);
+}
+
+double Pacer::AssistRatio(int64_t heap_live, int64_t scan_done) const {
+  const double remaining_work =
+      std::max(expected_scan_ - static_cast<double>(scan_done),
+               0.1 * expected_scan_ + 4096.0);
+  double distance = static_cast<double>(goal_) - heap_live;
+  if (distance < 0.01 * goal_) {
+    // Past the goal: aim at a hard goal 10% above it, then at 1% of it.
+    distance = std::max(1.1 * goal_ - heap_live, 0.01 * goal_);
+  }
+  return remaining_work / std::max(distance, 4096.0);
+}
+
+}  // namespace gcheap

@@ -1,0 +1,97 @@
+// pacer.h: when to start a cycle and how much mark work allocation owes
+// (Go's gcControllerState, simplified).
+//
+// Goal. After a cycle marked `live` bytes, the heap goal is
+//   goal = max(min_heap, live x (1 + gc_percent / 100))
+// (no goal when gc_percent < 0). A soft memory limit lowers it to the limit
+// (but at least live + min_heap / 4, so a cycle always has some runway),
+// unless the GC CPU limiter is on: then the limit is ignored and the heap
+// may grow past it rather than collect back to back.
+//
+// Trigger. A stop-the-world cycle starts at the goal. A concurrent cycle
+// must start earlier, so that marking ends near the goal while mutators
+// keep allocating: the pacer learns the runway, the bytes allocated while
+// marking, from the last cycles:
+//   runway(n+1) = smoothed[ allocated_during_mark(n) x
+//                           expected_scan(n+1) / scan_work(n) ]
+// (the mutators' allocation per unit of mark work, times the work the next
+// cycle expects: last cycle's scanned bytes scaled by the live heap's
+// growth) plus 10%, and the trigger is goal - runway, clamped to between
+// 50% and 95% of the way from live to goal. Before any concurrent cycle
+// has been measured the trigger is at 70%.
+//
+// Assists. At mark start and as marking proceeds, the assist ratio is the
+// scan work still expected per byte of heap growth still allowed:
+//   ratio = max(expected_scan - scan_done, 10% of expected) /
+//           max(goal - heap_live, 1% of goal)
+// (past the goal, the distance to a hard goal of 1.1 x goal). A mutator
+// that allocates n bytes while marking owes n x ratio bytes of scan work
+// (gc/mark_assist.cc). Background workers marking at their share keep the
+// debt paid when the trigger was right; when it was late, assists slow the
+// allocating mutators so marking still ends before the heap outgrows its
+// goal.
+//
+// Not thread-safe: the collector calls it in its pauses (EndCycle,
+// StartMark) and from the background mark driver (AssistRatio).
+#ifndef GCHEAP_GC_PACER_H_
+#define GCHEAP_GC_PACER_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gcheap {
+
+struct PacerConfig {
+  int gc_percent = 100;
+  size_t memory_limit = 0;
+  size_t min_heap = 4 << 20;
+  bool concurrent = false;
+};
+
+// What one finished cycle measured.
+struct CycleSample {
+  uint64_t live_bytes = 0;     // marked
+  uint64_t scan_work = 0;      // bytes scanned (scan objects only)
+  uint64_t heap_at_start = 0;  // heap_live when marking began
+  uint64_t heap_at_end = 0;    // heap_live when marking ended
+  bool concurrent = false;
+};
+
+class Pacer {
+ public:
+  static constexpr double kTriggerDefault = 0.7;
+  static constexpr double kTriggerMin = 0.5;
+  static constexpr double kTriggerMax = 0.95;
+
+  explicit Pacer(const PacerConfig& c);
+
+  // Sets goal and trigger for the next cycle from the one that just ended.
+  // limited: the GC CPU limiter is on (ignore the soft memory limit).
+  void EndCycle(const CycleSample& s, bool limited);
+  // Scan work the current cycle expects (set when marking starts).
+  // heap_live: the heap when marking starts (the first cycle's estimate).
+  void StartMark(uint64_t heap_live);
+  // Scan work owed per byte allocated, given the work done so far.
+  double AssistRatio(int64_t heap_live, int64_t scan_done) const;
+
+  size_t goal() const { return goal_; }
+  size_t trigger() const { return trigger_; }
+  double runway() const { return runway_; }
+
+ private:
+  size_t GoalFor(uint64_t live, bool limited) const;
+  double ExpectedScan() const;
+
+  const PacerConfig c_;
+  size_t goal_;
+  size_t trigger_;
+  uint64_t live_ = 0;
+  double runway_ = -1;          // smoothed learned runway; < 0: none yet
+  double scan_per_live_ = 0.5;  // scan work per live byte, smoothed
+  bool measured_ = false;       // scan_per_live_ is from a real cycle
+  double expected_scan_ = 0;
+};
+
+}  // namespace gcheap
+
+#endif  // GCHEAP_GC_PACER_H_
