@@ -105,6 +105,9 @@ void Collector::SweeperLoop() {
     while (heap_->SweepOne() != 0) {
       if (stop_) break;
     }
+    // Memory the sweep freed beyond the retention goal goes back to the OS
+    // here, off every pause.
+    if (!stop_ && heap_->auto_scavenge()) heap_->ScavengeToGoal();
     g.lock();
   }
 }
@@ -254,11 +257,14 @@ void Collector::Collect(GcReason reason, bool finish_sweep,
   if (only_if_cycle != ~uint64_t{0} && cycles() != only_if_cycle) return;
   CycleInfo info;
   info.reason = reason;
+  // Finish last cycle's sweep while the mutators run (Go's gcStart does);
+  // the pause then only waits out sweeps still in flight.
+  heap_->SweepRemaining();
   const int64_t t0 = NowNs();
   info.start_ns = t0;
   world_->StopTheWorld();
   // Sweep termination.
-  heap_->FinishSweep();
+  heap_->FinishSweep(/*scavenge=*/false);
   world_->ForEachMCache([](MCache* c) { c->ReleaseAll(); });
   info.heap_before = heap_->heap_live().load();
   info.heap_end = info.heap_before;
@@ -275,10 +281,11 @@ void Collector::CollectConcurrent(GcReason reason) {
   info.reason = reason;
   info.concurrent = true;
   // Pause 1: sweep termination, root snapshot, barrier on.
+  heap_->SweepRemaining();  // concurrently, as in the stop-the-world cycle
   const int64_t t0 = NowNs();
   info.start_ns = t0;
   world_->StopTheWorld();
-  heap_->FinishSweep();
+  heap_->FinishSweep(/*scavenge=*/false);
   // Cached spans stay cached: they were swept for this cycle, and objects
   // allocated from them while marking are marked one by one.
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
@@ -394,6 +401,8 @@ void Collector::FinishCycle(CycleInfo info, const MarkTotals& marked) {
   const bool limited = limiter_.Update(now);
   pacer_.EndCycle(sample, limited);
   trigger_.store(pacer_.trigger(), std::memory_order_relaxed);
+  heap_->SetSweepPacing(
+      pacer_.trigger() > marked.bytes ? pacer_.trigger() - marked.bytes : 0);
   hard_goal_.store(pacer_.goal() + pacer_.goal() / 10,
                    std::memory_order_relaxed);
   info.cycle = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;

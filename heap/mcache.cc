@@ -18,6 +18,8 @@ bool MCache::Refill(SpanClass spc) {
     alloc_[spc] = &empty_mspan;
     Uncache(s);
   }
+  // Proportional sweep: pay for the span about to be taken.
+  heap_->DeductSweepCredit(kClassToNPages[SizeClassOf(spc)] * kPageSize);
   s = heap_->central(spc).CacheSpan();
   if (s == nullptr) return false;
   // Count the span's free slots as allocated now; Uncache gives back what

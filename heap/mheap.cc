@@ -216,6 +216,7 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   }
   size_t npages = (size + kPageSize - 1) / kPageSize;
   SpanClass spc = MakeSpanClass(0, noscan);
+  DeductSweepCredit(npages * kPageSize);
   SweepLocker locker(this);
   MSpan* s = AllocSpan(npages, spc, locker.sweepgen());
   if (s == nullptr) return nullptr;
@@ -251,7 +252,7 @@ void MHeap::FlushAllocCounts(int64_t* by_class) {
 
 void MHeap::StartSweepCycle() {
   for (;;) {
-    FinishSweep();
+    FinishSweep(/*scavenge=*/false);
     uint64_t state = sweep_state_.load(std::memory_order_acquire);
     if ((state & 0xffffffffu) != 0 || !SweepDone()) {
       std::this_thread::yield();
@@ -265,13 +266,45 @@ void MHeap::StartSweepCycle() {
     }
   }
   sweep_cursor_.store(0, std::memory_order_release);
+  pages_swept_.store(0, std::memory_order_relaxed);
+  sweep_pages_per_byte_.store(0, std::memory_order_relaxed);
   std::lock_guard<std::mutex> g(lock_);
   prev_peak_in_use_pages_ = peak_in_use_pages_;
   peak_in_use_pages_ = in_use_pages_;
 }
 
+void MHeap::SetSweepPacing(size_t bytes_until_trigger) {
+  size_t pages;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    pages = in_use_pages_;
+  }
+  // Aim to be done at 80% of the way, so the trigger never finds work.
+  const double distance =
+      std::max(0.8 * static_cast<double>(bytes_until_trigger), 1.0 * (1 << 20));
+  sweep_basis_.store(heap_live_.load(std::memory_order_relaxed),
+                     std::memory_order_relaxed);
+  sweep_pages_per_byte_.store(pages / distance, std::memory_order_relaxed);
+}
+
+void MHeap::DeductSweepCreditSlow(size_t bytes) {
+  const double ppb = sweep_pages_per_byte_.load(std::memory_order_relaxed);
+  const int64_t grown = heap_live_.load(std::memory_order_relaxed) +
+                        static_cast<int64_t>(bytes) -
+                        sweep_basis_.load(std::memory_order_relaxed);
+  if (grown <= 0) return;
+  const uint64_t target = static_cast<uint64_t>(grown * ppb);
+  while (pages_swept_.load(std::memory_order_relaxed) < target) {
+    if (SweepOne() == 0) {
+      sweep_pages_per_byte_.store(0, std::memory_order_relaxed);  // all done
+      return;
+    }
+  }
+}
+
 bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   GC_DCHECK(s->sweepgen.load() == sg - 1, "sweeping a span we do not own");
+  pages_swept_.fetch_add(s->npages, std::memory_order_relaxed);
   GC_DCHECK(s->state.load() == SpanState::kInUse, "sweeping a dead span");
   const size_t nelems = s->nelems;
   const size_t nalloc = s->CountMarked();
@@ -384,7 +417,7 @@ bool MHeap::SweepDone() const {
   return sweep_cursor_.load(std::memory_order_acquire) >= kNumSpanClasses;
 }
 
-void MHeap::FinishSweep() {
+void MHeap::FinishSweep(bool scavenge) {
   while (SweepOne() != 0) {
   }
   // Wait for sweeps that other threads claimed before the sets ran dry
@@ -393,7 +426,7 @@ void MHeap::FinishSweep() {
   while ((sweep_state_.load(std::memory_order_acquire) & 0xffffffffu) != 0) {
     std::this_thread::yield();
   }
-  if (opts_.auto_scavenge) ScavengeToGoal();
+  if (scavenge && opts_.auto_scavenge) ScavengeToGoal();
 }
 
 // ---- scavenger --------------------------------------------------------------

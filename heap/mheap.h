@@ -183,8 +183,28 @@ class MHeap {
   // locker is held (no sweep in flight anywhere). The collector calls it
   // with mutators stopped, before marking: marking a span that still has
   // last cycle's marks would corrupt it. Must not be called with a locker.
-  void FinishSweep();
+  // With `scavenge` (not inside a pause: madvise is slow), then returns
+  // free memory beyond the retention goal to the OS.
+  void FinishSweep(bool scavenge = true);
+  // Sweeps every span still unswept, without waiting for sweeps in flight
+  // elsewhere (the collector's concurrent pre-sweep: with mutators
+  // refilling spans, some locker is nearly always held).
+  void SweepRemaining() {
+    while (SweepOne() != 0) {
+    }
+  }
   bool SweepDone() const;
+  // Proportional sweep (Go's sweep pacing): the collector, at the flip,
+  // tells how many bytes may be allocated before the next cycle starts;
+  // allocation that takes a span from the heap (refill, large objects)
+  // first sweeps pages in proportion to the bytes allocated since the
+  // flip, so every span is swept by then and the next cycle's sweep
+  // termination finds nothing left to do.
+  void SetSweepPacing(size_t bytes_until_trigger);
+  void DeductSweepCredit(size_t bytes) {
+    if (sweep_pages_per_byte_.load(std::memory_order_relaxed) == 0) return;
+    DeductSweepCreditSlow(bytes);
+  }
   // Sweeps span s, which the caller claimed for sweeping (h-2 -> h-1) under
   // a locker with sweepgen sg. preserve=true (mcentral) keeps the span for
   // the caller; otherwise the span is freed if empty or placed on its
@@ -205,6 +225,7 @@ class MHeap {
   size_t Scavenge(size_t bytes);
   // Releases free memory beyond the retention goal.
   size_t ScavengeToGoal();
+  bool auto_scavenge() const { return opts_.auto_scavenge; }
   // How many bytes of free memory may stay resident now.
   size_t RetentionGoal() const;
   // Releases all free memory to the OS now (Go's debug.FreeOSMemory).
@@ -278,6 +299,11 @@ class MHeap {
       kNumSpanClasses};  // next span class SweepOne looks at
 
   std::atomic<int64_t> heap_live_{0};
+  // Proportional sweep state (set at the flip; 0 pages/byte: nothing owed).
+  void DeductSweepCreditSlow(size_t bytes);
+  std::atomic<double> sweep_pages_per_byte_{0};
+  std::atomic<int64_t> sweep_basis_{0};   // heap_live at the flip
+  std::atomic<uint64_t> pages_swept_{0};  // since the flip, all sweepers
   std::atomic<uint64_t> nmalloc_[kNumSizeClasses] = {};
   std::atomic<uint64_t> nfree_[kNumSizeClasses] = {};
   std::atomic<uint64_t> large_nmalloc_{0}, large_nfree_{0}, large_bytes_{0};

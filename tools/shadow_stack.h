@@ -38,6 +38,8 @@ class ShadowStack {
     for (size_t i = 0; i < n; i++) slots_[sp_ + i] = nullptr;
   }
   size_t depth() const { return sp_; }
+  // The slot i entries below the top (0: the top).
+  void** Top(size_t i = 0) { return &slots_[sp_ - 1 - i]; }
 
  private:
   static void Scan(gc_visit_fn visit, void* ctx, void* data) {
