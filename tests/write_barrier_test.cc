@@ -1,0 +1,695 @@
+// Tests of the hybrid write barrier (gc_write_barrier, runtime/gc.h) in
+// concurrent mode (stop_the_world = 0, verify = 1).
+//
+// The directed tests hold a concurrent cycle's mark phase open with the
+// testing seam Collector::SetMarkPhaseHookForTesting: a second attached
+// thread calls gc_collect (which blocks it until the cycle ends), the hook
+// blocks the driver thread right after pause 1 restarted the world with
+// the barrier on, and the main thread performs barrier stores meanwhile.
+// In that window no marking runs at all (background marking starts after
+// the hook; gc_percent < 0 makes the assist ratio ~0, so allocation never
+// assists), so a mark bit that turns on there was set by the barrier's
+// shading and nothing else. The tests check:
+//   a) marking off: the store happens and nothing is buffered;
+//   b) marking on: one store appends the old then the new value;
+//   c) both values are shaded, and objects whose survival depends on the
+//      barrier (moved into a root slot, which pause 1 scanned before the
+//      move, or into a black object) survive the cycle;
+//   d) a full buffer is shaded at once and the final pause flushes the rest;
+//   e) a thread that detaches while marking flushes its buffer.
+// Then a stress test: six threads (more than the cores) rewire their own
+// random graphs through the barrier while another thread collects in a
+// loop. Verification is on everywhere: a reachable object left unmarked
+// aborts the collection with a diagnostic; payload patterns catch a freed
+// and reused object.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "heap/mheap.h"
+#include "runtime/gc.h"
+#include "runtime/runtime.h"
+
+namespace gcheap {
+namespace {
+
+constexpr size_t kBufEntries = gc_mutator::kWbBufEntries;  // 512
+constexpr size_t kStoresPerFlush = kBufEntries / 2;        // 256
+
+// A 64-byte object: two pointer slots, an id and a payload derived from it.
+struct Obj {
+  void* slot[2];
+  uint64_t id;
+  uint64_t payload[5];
+};
+static_assert(sizeof(Obj) == 64);
+
+// A holder: a count, then a tail of pointer slots (Slot(h, i)).
+struct Holder {
+  uint64_t n;
+};
+void** Slot(Holder* h, size_t i) {
+  return reinterpret_cast<void**>(reinterpret_cast<char*>(h) + sizeof(Holder)) +
+         i;
+}
+
+uint64_t Pattern(uint64_t id, int i) {
+  return (id + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t{0x5bd1e995} * (i + 1));
+}
+
+bool Intact(const void* p, uint64_t id) {
+  if (p == nullptr) return false;
+  const auto* o = static_cast<const Obj*>(p);
+  if (o->id != id) return false;
+  for (int i = 0; i < 5; i++) {
+    if (o->payload[i] != Pattern(id, i)) return false;
+  }
+  return true;
+}
+
+// Whether the object at p carries this cycle's mark bit.
+bool IsMarked(gc_heap* h, const void* p) {
+  ObjectRef r;
+  if (!h->heap.FindObject(reinterpret_cast<uintptr_t>(p), &r)) return false;
+  return r.span->IsMarked(r.index);
+}
+
+// Holds one concurrent cycle's mark phase open. Open() starts a cycle from
+// a second attached thread and returns once the driver thread blocks in the
+// mark-phase hook (pause 1 done, barrier on, no background marking yet);
+// Close() lets marking proceed and returns once the cycle has ended and the
+// world runs again. m is the calling thread's mutator: it counts as blocked
+// while it waits, so neither pause waits for it.
+class MarkWindow {
+ public:
+  MarkWindow(gc_heap* h, gc_mutator* m) : h_(h), m_(m) {}
+  ~MarkWindow() {
+    if (collector_.joinable()) Close();
+  }
+
+  void Open() {
+    h_->collector->SetMarkPhaseHookForTesting([this] {
+      std::unique_lock<std::mutex> g(mu_);
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait(g, [&] { return released_; });
+    });
+    collector_ = std::thread([h = h_] {
+      gc_mutator* cm = gc_thread_attach(h);
+      gc_collect(cm);  // returns when the cycle has ended
+      gc_thread_detach(cm);
+    });
+    gc_enter_blocking(m_);
+    {
+      std::unique_lock<std::mutex> g(mu_);
+      cv_.wait(g, [&] { return entered_; });
+    }
+    gc_leave_blocking(m_);
+  }
+
+  void Close() {
+    gc_enter_blocking(m_);  // the final pause must not wait for us
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+    collector_.join();
+    gc_leave_blocking(m_);
+    h_->collector->SetMarkPhaseHookForTesting(nullptr);
+  }
+
+ private:
+  gc_heap* h_;
+  gc_mutator* m_;
+  std::thread collector_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool released_ = false;
+};
+
+// A concurrent heap with verification, no automatic collections (only the
+// cycles the tests start), the calling thread's mutator and two types.
+class WriteBarrierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gc_config cfg;
+    gc_config_init(&cfg);
+    cfg.stop_the_world = 0;
+    cfg.verify = 1;
+    cfg.gc_percent = -1;
+    heap_ = gc_heap_create(&cfg);
+    ASSERT_NE(heap_, nullptr) << gc_last_error();
+    m_ = gc_thread_attach(heap_);
+    static const uint64_t kObjMap = 0b11;
+    gc_type_desc od = {"Obj", sizeof(Obj), &kObjMap, 0, nullptr, nullptr};
+    obj_type_ = gc_register_type(heap_, &od);
+    ASSERT_NE(obj_type_, 0u) << gc_last_error();
+    static const uint64_t kElemMap = 0b1;
+    gc_type_desc hd = {"Holder",      sizeof(uint64_t), nullptr,
+                       sizeof(void*), &kElemMap,        nullptr};
+    holder_type_ = gc_register_type(heap_, &hd);
+    ASSERT_NE(holder_type_, 0u) << gc_last_error();
+  }
+  void TearDown() override {
+    gc_thread_detach(m_);
+    gc_heap_destroy(heap_);
+  }
+
+  // With automatic collection off and no cycle running, nothing can be
+  // freed between these allocations and the moment the caller roots them.
+  Obj* NewObj(uint64_t id) {
+    auto* o = static_cast<Obj*>(gc_alloc(m_, obj_type_, sizeof(Obj)));
+    EXPECT_NE(o, nullptr) << gc_last_error();
+    o->id = id;
+    for (int i = 0; i < 5; i++) o->payload[i] = Pattern(id, i);
+    return o;
+  }
+  Holder* NewHolder(size_t n) {
+    auto* h = static_cast<Holder*>(
+        gc_alloc(m_, holder_type_, sizeof(uint64_t) + n * sizeof(void*)));
+    EXPECT_NE(h, nullptr) << gc_last_error();
+    h->n = n;
+    return h;
+  }
+  // Barrier stores of NULL into x->slot[1] until the buffer is flushed
+  // (wbbuf_n drops); returns how many stores that took.
+  int StoreUntilFlush(Obj* x) {
+    for (int stores = 1;; stores++) {
+      const size_t before = m_->wbbuf_n;
+      gc_write_barrier(m_, x, &x->slot[1], nullptr);
+      if (m_->wbbuf_n < before) return stores;
+    }
+  }
+  gc_stats Stats() {
+    gc_stats s;
+    gc_get_stats(heap_, &s);
+    return s;
+  }
+
+  gc_heap* heap_ = nullptr;
+  gc_mutator* m_ = nullptr;
+  gc_type_id obj_type_ = 0;
+  gc_type_id holder_type_ = 0;
+};
+
+// a) Marking off: a plain store, nothing buffered, also after a cycle.
+TEST_F(WriteBarrierTest, MarkingOffStoresWithoutBuffering) {
+  void* roots[2] = {nullptr, nullptr};
+  ASSERT_EQ(gc_add_root_range(heap_, roots, 2), 0);
+  Obj* a = NewObj(1);
+  roots[0] = a;
+  Obj* b = NewObj(2);
+  roots[1] = b;
+  EXPECT_EQ(m_->wb_enabled.load(), 0u);
+  gc_write_barrier(m_, a, &a->slot[0], b);
+  EXPECT_EQ(a->slot[0], b);
+  EXPECT_EQ(m_->wbbuf_n, 0u);
+  gc_write_barrier(m_, a, &a->slot[0], nullptr);
+  EXPECT_EQ(a->slot[0], nullptr);
+  EXPECT_EQ(m_->wbbuf_n, 0u);
+
+  // After a concurrent cycle the barrier is off again.
+  gc_collect(m_);
+  EXPECT_EQ(m_->wb_enabled.load(), 0u);
+  gc_write_barrier(m_, a, &a->slot[1], b);
+  EXPECT_EQ(a->slot[1], b);
+  EXPECT_EQ(m_->wbbuf_n, 0u);
+  EXPECT_TRUE(Intact(a, 1));
+  EXPECT_TRUE(Intact(b, 2));
+  EXPECT_EQ(Stats().cycles, 1u);
+  gc_remove_root_range(heap_, roots, 2);
+}
+
+// b) Marking on: one store appends exactly two entries, old then new.
+TEST_F(WriteBarrierTest, MarkingOnBuffersOldThenNewValue) {
+  void* roots[1] = {nullptr};
+  ASSERT_EQ(gc_add_root_range(heap_, roots, 1), 0);
+  Obj* a = NewObj(1);
+  roots[0] = a;
+  Obj* b = NewObj(2);
+  gc_write_barrier(m_, a, &a->slot[0], b);
+  Obj* c = NewObj(3);
+  gc_write_barrier(m_, a, &a->slot[1], c);
+  ASSERT_EQ(m_->wbbuf_n, 0u);
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  EXPECT_EQ(m_->wb_enabled.load(), 1u);
+  EXPECT_EQ(m_->wbbuf_n, 0u);
+  gc_write_barrier(m_, a, &a->slot[0], c);  // C over B
+  EXPECT_EQ(a->slot[0], c);
+  ASSERT_EQ(m_->wbbuf_n, 2u);
+  EXPECT_EQ(m_->wbbuf[0], reinterpret_cast<uintptr_t>(b));
+  EXPECT_EQ(m_->wbbuf[1], reinterpret_cast<uintptr_t>(c));
+  gc_write_barrier(m_, a, &a->slot[1], nullptr);  // NULL over C
+  EXPECT_EQ(a->slot[1], nullptr);
+  ASSERT_EQ(m_->wbbuf_n, 4u);
+  EXPECT_EQ(m_->wbbuf[2], reinterpret_cast<uintptr_t>(c));
+  EXPECT_EQ(m_->wbbuf[3], 0u);
+  window.Close();
+
+  EXPECT_EQ(m_->wb_enabled.load(), 0u);
+  EXPECT_EQ(m_->wbbuf_n, 0u);  // the final pause flushed it
+  EXPECT_TRUE(Intact(a, 1));
+  EXPECT_TRUE(Intact(a->slot[0], 3));
+  gc_remove_root_range(heap_, roots, 1);
+}
+
+// c) Both values are shaded. Before the cycle: A -> B and D -> C, with A, D
+// (and the scratch object X) rooted; B and C are white when marking
+// begins. While marking: B moves into a root slot (no barrier; roots were
+// scanned at pause 1 only) and C is stored over it into A's slot. Shading
+// the old value is then the only thing that keeps B; at that instant
+// nothing has scanned A or D, so a mark on C can only come from shading
+// the new value. C then ends up only in N, an object allocated while
+// marking (black, never scanned), and its other references are deleted:
+// its survival too depends on the barrier.
+//
+// (In a program that keeps the API's contract, C's survival cannot depend
+// on the new-value half alone: every reference that existed at pause 1 is
+// deleted through the barrier, which shades it as an old value. See
+// docs/collector.md, "Why no root needs rescanning". So the new-value
+// half is checked through C's mark bit.)
+TEST_F(WriteBarrierTest, HybridBarrierShadesOldAndNewValues) {
+  enum { kA, kD, kX, kTmp, kN, kRoots };
+  void* roots[kRoots] = {};
+  ASSERT_EQ(gc_add_root_range(heap_, roots, kRoots), 0);
+  Obj* a = NewObj(1);
+  roots[kA] = a;
+  Obj* d = NewObj(4);
+  roots[kD] = d;
+  Obj* x = NewObj(5);
+  roots[kX] = x;
+  Obj* b = NewObj(2);
+  gc_write_barrier(m_, a, &a->slot[0], b);
+  Obj* c = NewObj(3);
+  gc_write_barrier(m_, d, &d->slot[0], c);
+  for (int i = 0; i < 10; i++) NewObj(100 + i);  // garbage
+  gc_collect(m_);  // a first cycle, so the heap's counts start clean
+  ASSERT_EQ(Stats().live_objects, 5u);
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  // Pause 1 greyed the roots' objects; B and C are white.
+  EXPECT_TRUE(IsMarked(heap_, a));
+  EXPECT_TRUE(IsMarked(heap_, d));
+  EXPECT_FALSE(IsMarked(heap_, b));
+  EXPECT_FALSE(IsMarked(heap_, c));
+  Obj* n = NewObj(6);  // allocated black
+  roots[kN] = n;
+  EXPECT_TRUE(IsMarked(heap_, n));
+  EXPECT_FALSE(IsMarked(heap_, b));  // the allocation marked nothing else
+  EXPECT_FALSE(IsMarked(heap_, c));
+
+  roots[kTmp] = a->slot[0];                          // B into a root
+  gc_write_barrier(m_, a, &a->slot[0], d->slot[0]);  // C over B
+  EXPECT_FALSE(IsMarked(heap_, b));                  // buffered, not shaded yet
+  EXPECT_FALSE(IsMarked(heap_, c));
+  EXPECT_EQ(StoreUntilFlush(x), static_cast<int>(kStoresPerFlush));
+  EXPECT_TRUE(IsMarked(heap_, b)) << "old value not shaded";
+  EXPECT_TRUE(IsMarked(heap_, c)) << "new value not shaded";
+
+  // C ends up only in the black object N.
+  gc_write_barrier(m_, n, &n->slot[0], c);
+  gc_write_barrier(m_, d, &d->slot[0], nullptr);
+  gc_write_barrier(m_, a, &a->slot[0], nullptr);
+  window.Close();
+
+  // Verification passed (it aborts otherwise) and both are intact.
+  EXPECT_TRUE(Intact(roots[kTmp], 2));
+  EXPECT_EQ(roots[kTmp], b);
+  EXPECT_EQ(n->slot[0], c);
+  EXPECT_TRUE(Intact(c, 3));
+  gc_stats s = Stats();
+  EXPECT_EQ(s.cycles, 2u);
+  EXPECT_EQ(s.live_objects, 6u);  // A, B, C, D, X, N
+
+  // A full collection frees what is now unreachable: A, and B and C once
+  // their last references go.
+  roots[kA] = nullptr;
+  roots[kTmp] = nullptr;
+  gc_write_barrier(m_, n, &n->slot[0], nullptr);
+  const uint64_t freed_before = s.objects_freed;
+  gc_collect(m_);
+  s = Stats();
+  EXPECT_EQ(s.live_objects, 3u);  // D, X, N
+  EXPECT_EQ(s.objects_freed - freed_before, 3u);
+  EXPECT_TRUE(Intact(d, 4));
+  EXPECT_TRUE(Intact(x, 5));
+  EXPECT_TRUE(Intact(n, 6));
+  gc_remove_root_range(heap_, roots, kRoots);
+}
+
+// d) More than kWbBufEntries / 2 stores while marking: the buffer is shaded
+// when full (and wraps to the one new entry); the final pause flushes the
+// rest. Each store moves an object from a rooted holder into a root slot
+// (which pause 1 scanned while it was NULL), so an object whose buffered
+// old value were dropped would be lost.
+TEST_F(WriteBarrierTest, FullBufferFlushesAndFinalPauseFlushesTheRest) {
+  constexpr size_t kMoves = 300;
+  static_assert(kMoves > kStoresPerFlush && kMoves < 2 * kStoresPerFlush);
+  void* holder_root = nullptr;
+  ASSERT_EQ(gc_add_root(heap_, &holder_root), 0);
+  std::vector<void*> moved(kMoves, nullptr);
+  ASSERT_EQ(gc_add_root_range(heap_, moved.data(), kMoves), 0);
+  Holder* h = NewHolder(kMoves);
+  holder_root = h;
+  for (size_t i = 0; i < kMoves; i++) {
+    Obj* o = NewObj(i);
+    gc_write_barrier(m_, h, Slot(h, i), o);
+  }
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  ASSERT_EQ(m_->wbbuf_n, 0u);
+  std::vector<size_t> n_after(kMoves);
+  for (size_t i = 0; i < kMoves; i++) {
+    moved[i] = *Slot(h, i);
+    gc_write_barrier(m_, h, Slot(h, i), nullptr);
+    n_after[i] = m_->wbbuf_n;
+  }
+  for (size_t i = 0; i < kStoresPerFlush; i++) {
+    ASSERT_EQ(n_after[i], 2 * (i + 1)) << i;
+  }
+  EXPECT_EQ(n_after[kStoresPerFlush], 2u);  // flushed, then one entry pair
+  EXPECT_EQ(m_->wbbuf_n, 2 * (kMoves - kStoresPerFlush));
+  // The first 256 old values were shaded by the flush; the rest wait.
+  size_t marked_early = 0, marked_late = 0;
+  for (size_t i = 0; i < kMoves; i++) {
+    const bool marked = IsMarked(heap_, moved[i]);
+    (i < kStoresPerFlush ? marked_early : marked_late) += marked;
+  }
+  EXPECT_EQ(marked_early, kStoresPerFlush);
+  EXPECT_EQ(marked_late, 0u);
+  window.Close();
+
+  EXPECT_EQ(m_->wbbuf_n, 0u);
+  for (size_t i = 0; i < kMoves; i++) {
+    ASSERT_TRUE(Intact(moved[i], i)) << i;
+    ASSERT_EQ(*Slot(h, i), nullptr);
+  }
+  EXPECT_EQ(Stats().live_objects, kMoves + 1);
+  gc_remove_root_range(heap_, moved.data(), kMoves);
+  gc_remove_root(heap_, &holder_root);
+}
+
+// e) Threads that detach while marking, with values in their buffers, lose
+// nothing: one attached before the cycle (its barrier turned on by pause
+// 1), one that attaches while marking (its barrier starts on).
+TEST_F(WriteBarrierTest, DetachDuringMarkingFlushesTheBuffer) {
+  constexpr int kPerThread = 10;
+  void* holder_root = nullptr;
+  ASSERT_EQ(gc_add_root(heap_, &holder_root), 0);
+  void* moved[2 * kPerThread] = {};
+  ASSERT_EQ(gc_add_root_range(heap_, moved, 2 * kPerThread), 0);
+  Holder* h = NewHolder(2 * kPerThread);
+  holder_root = h;
+  for (int i = 0; i < 2 * kPerThread; i++) {
+    Obj* o = NewObj(i);
+    gc_write_barrier(m_, h, Slot(h, i), o);
+  }
+
+  struct Seen {
+    uint32_t wb_enabled = 0;
+    size_t wbbuf_n = 0;
+  };
+  // Moves this thread's objects out of the holder into root slots, then
+  // detaches with the buffer still holding their old values.
+  auto move_and_detach = [&](gc_mutator* tm, int first, Seen* seen) {
+    seen->wb_enabled = tm->wb_enabled.load();
+    for (int i = first; i < first + kPerThread; i++) {
+      moved[i] = *Slot(h, i);
+      gc_write_barrier(tm, h, Slot(h, i), nullptr);
+    }
+    seen->wbbuf_n = tm->wbbuf_n;
+    gc_thread_detach(tm);
+  };
+
+  Seen seen1, seen2;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false, go = false;
+  std::thread t1([&] {
+    gc_mutator* tm = gc_thread_attach(heap_);
+    gc_enter_blocking(tm);  // waits through pause 1
+    {
+      std::unique_lock<std::mutex> g(mu);
+      ready = true;
+      cv.notify_all();
+      cv.wait(g, [&] { return go; });
+    }
+    gc_leave_blocking(tm);
+    move_and_detach(tm, 0, &seen1);
+  });
+  {
+    std::unique_lock<std::mutex> g(mu);
+    cv.wait(g, [&] { return ready; });
+  }
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  {
+    std::lock_guard<std::mutex> g(mu);
+    go = true;
+  }
+  cv.notify_all();
+  std::thread t2([&] {
+    gc_mutator* tm = gc_thread_attach(heap_);
+    move_and_detach(tm, kPerThread, &seen2);
+  });
+  gc_enter_blocking(m_);
+  t1.join();
+  t2.join();
+  gc_leave_blocking(m_);
+  EXPECT_EQ(seen1.wb_enabled, 1u);
+  EXPECT_EQ(seen2.wb_enabled, 1u);
+  EXPECT_EQ(seen1.wbbuf_n, 2u * kPerThread);
+  EXPECT_EQ(seen2.wbbuf_n, 2u * kPerThread);
+  // Detaching shaded them (nothing else marks while the window is open).
+  for (int i = 0; i < 2 * kPerThread; i++) {
+    EXPECT_TRUE(IsMarked(heap_, moved[i])) << i;
+  }
+  window.Close();
+
+  for (int i = 0; i < 2 * kPerThread; i++) {
+    ASSERT_TRUE(Intact(moved[i], i)) << i;
+  }
+  EXPECT_EQ(Stats().live_objects, 2u * kPerThread + 1);
+  gc_remove_root_range(heap_, moved, 2 * kPerThread);
+  gc_remove_root(heap_, &holder_root);
+}
+
+// ---- stress
+// ------------------------------------------------------------------
+
+constexpr int kEdges = 4;
+struct Node {
+  void* edge[kEdges];
+  uint64_t id;
+  uint64_t payload[3];
+};
+static_assert(sizeof(Node) == 64);
+
+bool NodeIntact(const Node* n) {
+  for (int i = 0; i < 3; i++) {
+    if (n->payload[i] != Pattern(n->id, i)) return false;
+  }
+  return true;
+}
+
+// Six threads (more than the machine's cores) each own a random graph: a
+// rooted table (a heap object) of kNodes nodes with four edges each, plus
+// a few root "registers". They rewire edges, replace nodes with new ones,
+// and move pointers between the registers and the heap, every heap store
+// through gc_write_barrier, while another thread collects in a loop. The
+// mark-phase hook holds each cycle's mark phase open until the mutators
+// have made a few hundred stores with the barrier on, so the stores do
+// overlap marking. Each thread checks its graph's payloads as it goes and
+// at the end; verification checks every cycle's marks.
+TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
+  constexpr int kThreads = 6;
+  constexpr int kNodes = 2000;
+  constexpr int kRegs = 4;
+  constexpr int kOps = 50000;
+  constexpr int kCheckEvery = 5000;
+  constexpr int kWindows = 5;  // cycles that must overlap the stores
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.stop_the_world = 0;
+  cfg.verify = 1;
+  gc_heap* h = gc_heap_create(&cfg);
+  ASSERT_NE(h, nullptr) << gc_last_error();
+  static const uint64_t kNodeMap = 0b1111;
+  gc_type_desc nd = {"Node", sizeof(Node), &kNodeMap, 0, nullptr, nullptr};
+  const gc_type_id node_type = gc_register_type(h, &nd);
+  static const uint64_t kElemMap = 0b1;
+  gc_type_desc td = {"Table",       sizeof(uint64_t), nullptr,
+                     sizeof(void*), &kElemMap,        nullptr};
+  const gc_type_id table_type = gc_register_type(h, &td);
+  ASSERT_NE(node_type, 0u);
+  ASSERT_NE(table_type, 0u);
+
+  std::atomic<uint64_t> marking_stores{0};  // stores with the barrier on
+  std::atomic<int> done{0};                 // mutators past their ops
+  std::atomic<int> windows{0};              // cycles the hook held open
+  std::atomic<int> failures{0};
+  // Holds marking open until 256 more barrier-on stores happened (or the
+  // mutators are done). The deadline only guards against a hang.
+  h->collector->SetMarkPhaseHookForTesting([&] {
+    const uint64_t target = marking_stores.load() + 256;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (marking_stores.load() < target && done.load() < kThreads &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    if (marking_stores.load() >= target) windows++;
+  });
+
+  auto mutator = [&](int t) {
+    gc_mutator* m = gc_thread_attach(h);
+    // roots[0]: the table; the rest: registers.
+    void* roots[1 + kRegs] = {};
+    gc_add_root_range(h, roots, 1 + kRegs);
+    std::mt19937_64 rng(1234 + t);
+    uint64_t next_id = uint64_t(t) << 40;
+    uint64_t local_marking_stores = 0;
+    auto store = [&](void* obj, void** slot, void* value) {
+      if (m->wb_enabled.load(std::memory_order_relaxed)) {
+        local_marking_stores++;
+      }
+      gc_write_barrier(m, obj, slot, value);
+    };
+    auto new_node = [&]() -> Node* {
+      auto* n = static_cast<Node*>(gc_alloc(m, node_type, sizeof(Node)));
+      if (n == nullptr) return nullptr;
+      n->id = next_id++;
+      for (int i = 0; i < 3; i++) n->payload[i] = Pattern(n->id, i);
+      return n;
+    };
+    auto* table = static_cast<Holder*>(
+        gc_alloc(m, table_type, sizeof(uint64_t) + kNodes * sizeof(void*)));
+    if (table == nullptr) {
+      failures++;
+      return;
+    }
+    table->n = kNodes;
+    roots[0] = table;
+    auto slot = [&](int i) { return Slot(table, i); };
+    for (int i = 0; i < kNodes; i++) {
+      Node* n = new_node();
+      if (n == nullptr) {
+        failures++;
+        return;
+      }
+      store(table, slot(i), n);
+    }
+    auto node = [&](int i) { return static_cast<Node*>(*Slot(table, i)); };
+    for (int i = 0; i < kNodes; i++) {
+      for (int e = 0; e < kEdges; e++) {
+        store(node(i), &node(i)->edge[e], node(rng() % kNodes));
+      }
+    }
+    // Walks everything reachable from the table and the registers.
+    auto check = [&] {
+      std::unordered_set<const Node*> seen;
+      std::vector<const Node*> todo;
+      for (void* r : roots) {
+        if (r != nullptr && r != table) todo.push_back(static_cast<Node*>(r));
+      }
+      for (int i = 0; i < kNodes; i++) todo.push_back(node(i));
+      while (!todo.empty()) {
+        const Node* n = todo.back();
+        todo.pop_back();
+        if (n == nullptr || !seen.insert(n).second) continue;
+        if (!NodeIntact(n)) {
+          failures++;
+          return;
+        }
+        for (void* e : n->edge) todo.push_back(static_cast<const Node*>(e));
+      }
+    };
+
+    for (int op = 0; op < kOps || windows.load() < kWindows; op++) {
+      const int i = rng() % kNodes, j = rng() % kNodes;
+      const int e = rng() % kEdges, r = 1 + rng() % kRegs;
+      const int kind = rng() % 100;
+      if (kind < 55) {  // rewire an edge (sometimes to NULL)
+        store(node(i), &node(i)->edge[e], rng() % 8 ? node(j) : nullptr);
+      } else if (kind < 70) {  // replace a table entry with a new node
+        Node* n = new_node();  // a safepoint; we hold no other pointer
+        if (n == nullptr) {
+          failures++;
+          break;
+        }
+        store(n, &n->edge[0], node(j));
+        store(n, &n->edge[1], node(i));
+        store(table, slot(i), n);
+      } else if (kind < 80) {  // move an edge target into a register
+        roots[r] = node(i)->edge[e];
+        store(node(i), &node(i)->edge[e], nullptr);
+      } else if (kind < 90) {  // and back into the heap
+        store(node(i), &node(i)->edge[e], roots[r]);
+      } else if (kind < 95) {  // swap two table entries
+        Node* a = node(i);
+        Node* b = node(j);
+        store(table, slot(i), b);
+        store(table, slot(j), a);
+      } else {  // a table node into a register, its entry reused
+        roots[r] = node(i);
+        Node* target = static_cast<Node*>(node(j)->edge[e]);
+        store(table, slot(i), target != nullptr ? target : node(j));
+      }
+      if (op % 32 == 0) {
+        marking_stores.fetch_add(local_marking_stores);
+        local_marking_stores = 0;
+        gc_safepoint(m);
+      }
+      if (op % kCheckEvery == kCheckEvery - 1) check();
+    }
+    marking_stores.fetch_add(local_marking_stores);
+    done++;
+    gc_collect(m);
+    check();
+    gc_remove_root_range(h, roots, 1 + kRegs);
+    gc_thread_detach(m);
+  };
+
+  std::thread collector([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    while (done.load() < kThreads) gc_collect(m);
+    gc_thread_detach(m);
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(mutator, t);
+  for (auto& th : threads) th.join();
+  collector.join();
+  h->collector->SetMarkPhaseHookForTesting(nullptr);
+
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(windows.load(), kWindows);
+  EXPECT_GE(marking_stores.load(), uint64_t{256} * kWindows);
+  // Everything is garbage now.
+  gc_mutator* m = gc_thread_attach(h);
+  gc_collect(m);
+  gc_stats s;
+  gc_get_stats(h, &s);
+  EXPECT_EQ(s.live_objects, 0u);
+  // Each window was a cycle of its own (the collector thread's, an
+  // automatic one, or a mutator's last gc_collect); this one came after.
+  EXPECT_GT(s.cycles, static_cast<uint64_t>(windows.load()));
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
+}  // namespace
+}  // namespace gcheap
