@@ -332,7 +332,7 @@ void Collector::CollectConcurrent(GcReason reason) {
   // left after that, restart the world and mark it concurrently, then try
   // again (at most kMaxRestarts times; the last attempt drains it all).
   constexpr int kMaxRestarts = 4;
-  constexpr int64_t kDrainInPauseNs = 50'000;
+  constexpr int64_t kDrainInPauseNs = 30'000;
   int64_t last_stop = t2;
   for (int attempt = 0;; attempt++) {
     last_stop = NowNs();
@@ -341,7 +341,8 @@ void Collector::CollectConcurrent(GcReason reason) {
     if (attempt == kMaxRestarts) break;
     {
       Marker::Worker w(&marker_, pool_.get());
-      while (NowNs() - last_stop < kDrainInPauseNs &&
+      const int64_t drain_start = NowNs();
+      while (NowNs() - drain_start < kDrainInPauseNs &&
              marker_.DrainSome(&w, 64)) {
       }
       marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
@@ -355,7 +356,11 @@ void Collector::CollectConcurrent(GcReason reason) {
     t2 = NowNs();
     info.mark_ns += t2 - t3;
   }
-  marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/false, nworkers_));
+  if (pool_->nfull() != 0) {
+    // Only after kMaxRestarts: drain the rest with every worker. (Waking
+    // the worker threads alone costs tens of microseconds.)
+    marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/false, nworkers_));
+  }
   GC_CHECK(pool_->nfull() == 0, "mark termination left work in the pool");
   world_->SetWriteBarrier(false);
   marking_.store(false, std::memory_order_relaxed);

@@ -12,6 +12,9 @@ Pacer::Pacer(const PacerConfig& c) : c_(c) {
   goal_ = (c.gc_percent < 0 && c.memory_limit == 0) ? kNoGoal : c.min_heap;
   if (c.memory_limit != 0) goal_ = std::min(goal_, c.memory_limit);
   trigger_ = goal_;
+  if (c.concurrent && goal_ != kNoGoal) {
+    trigger_ = static_cast<size_t>(goal_ * kTriggerDefault);
+  }
 }
 
 size_t Pacer::GoalFor(uint64_t live, bool limited) const {
@@ -73,11 +76,11 @@ double Pacer::AssistRatio(int64_t heap_live, int64_t scan_done) const {
   const double remaining_work =
       std::max(expected_scan_ - static_cast<double>(scan_done),
                0.1 * expected_scan_ + 4096.0);
-  double distance = static_cast<double>(goal_) - heap_live;
-  if (distance < 0.01 * goal_) {
-    // Past the goal: aim at a hard goal 10% above it, then at 1% of it.
-    distance = std::max(1.1 * goal_ - heap_live, 0.01 * goal_);
-  }
+  // The distance left to the goal, floored at 2% of it: the ratio only
+  // grows as the heap nears and passes the goal (past it, the hard goal
+  // at 1.1 x goal makes allocating mutators wait instead).
+  const double distance = std::max(static_cast<double>(goal_) - heap_live,
+                                   0.02 * static_cast<double>(goal_));
   return remaining_work / std::max(distance, 4096.0);
 }
 

@@ -18,13 +18,14 @@
 // cycle expects: last cycle's scanned bytes scaled by the live heap's
 // growth) plus 10%, and the trigger is goal - runway, clamped to between
 // 50% and 95% of the way from live to goal. Before any concurrent cycle
-// has been measured the trigger is at 70%.
+// has been measured (the first cycle; or after stop-the-world cycles) the
+// trigger is at 70%.
 //
 // Assists. At mark start and as marking proceeds, the assist ratio is the
 // scan work still expected per byte of heap growth still allowed:
 //   ratio = max(expected_scan - scan_done, 10% of expected) /
-//           max(goal - heap_live, 1% of goal)
-// (past the goal, the distance to a hard goal of 1.1 x goal). A mutator
+//           max(goal - heap_live, 2% of goal)
+// (so it only grows as the heap nears and passes the goal). A mutator
 // that allocates n bytes while marking owes n x ratio bytes of scan work
 // (gc/mark_assist.cc). Background workers marking at their share keep the
 // debt paid when the trigger was right; when it was late, assists slow the

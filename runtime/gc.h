@@ -43,8 +43,9 @@
  *   GCTRACE=1           one line per collection on stderr
  *   GC_VERIFY=1         re-mark after every collection and abort if a
  *                       reachable object was left unmarked
- *   GC_STW=0|1         0: mark concurrently with the mutators (two short
- *                       pauses); 1: stop-the-world cycles (the default)
+ *   GC_STW=0|1          0: mark concurrently with the mutators, two short
+ *                       pauses per cycle (the default); 1: stop-the-world
+ *                       cycles (for debugging and comparison)
  */
 #ifndef GCHEAP_RUNTIME_GC_H_
 #define GCHEAP_RUNTIME_GC_H_
@@ -74,8 +75,8 @@ typedef struct gc_config {
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
- * verify off, stop_the_world on, trace off, tag_mask 0), then applies the
- * GC_* environment variables above. */
+ * verify off, stop_the_world off (concurrent), trace off, tag_mask 0), then
+ * applies the GC_* environment variables above. */
 void gc_config_init(gc_config* cfg);
 
 /* ---- heaps ---- */
@@ -248,8 +249,8 @@ typedef struct gc_stats {
   uint64_t pause_last_ns;
   uint64_t pause_max_ns;
   uint64_t pause_hist[GC_PAUSE_BUCKETS]; /* bucket i: pauses < 2^i us */
-  uint64_t stw_pauses;           /* individual stop-the-world pauses */
-  uint64_t mark_ns_total;        /* clock time of marking */
+  uint64_t stw_pauses;                   /* individual stop-the-world pauses */
+  uint64_t mark_ns_total;                /* clock time of marking */
   uint64_t assist_ns_total;      /* mutator time spent in mark assists */
   uint64_t bg_mark_cpu_ns_total; /* background mark workers' CPU time */
   uint64_t cpu_limiter_engaged;  /* times the GC CPU limiter switched on */
@@ -263,24 +264,24 @@ void gc_get_stats(gc_heap* heap, gc_stats* out);
  * every mutator may run again. */
 typedef struct gc_cycle_info {
   uint64_t cycle;
-  int concurrent;     /* marked concurrently (else stop-the-world) */
-  int reason;         /* 0 explicit, 1 heap goal, 2 allocation failure */
-  int cpu_limited;    /* the GC CPU limiter was on at the end */
-  uint32_t pauses;    /* stop-the-world pauses in this cycle */
-  uint64_t start_ns;  /* since the heap was created */
-  uint64_t pause_ns;  /* sum of the cycle's pauses */
-  uint64_t pause1_ns; /* first pause: sweep termination, roots */
-  uint64_t pause2_ns; /* final pause: mark termination */
-  uint64_t mark_ns;   /* clock time of concurrent marking */
-  uint64_t assist_ns; /* mutator time in mark assists */
+  int concurrent;          /* marked concurrently (else stop-the-world) */
+  int reason;              /* 0 explicit, 1 heap goal, 2 allocation failure */
+  int cpu_limited;         /* the GC CPU limiter was on at the end */
+  uint32_t pauses;         /* stop-the-world pauses in this cycle */
+  uint64_t start_ns;       /* since the heap was created */
+  uint64_t pause_ns;       /* sum of the cycle's pauses */
+  uint64_t pause1_ns;      /* first pause: sweep termination, roots */
+  uint64_t pause2_ns;      /* final pause: mark termination */
+  uint64_t mark_ns;        /* clock time of concurrent marking */
+  uint64_t assist_ns;      /* mutator time in mark assists */
   uint64_t bg_mark_cpu_ns; /* background mark workers' CPU time */
   uint64_t scan_bytes;     /* bytes of objects scanned */
   uint64_t heap_before;    /* heap in use when the cycle began */
   uint64_t heap_end;       /* ... when marking ended */
   uint64_t live_bytes;     /* marked */
   uint64_t live_objects;
-  uint64_t heap_goal;      /* next cycle's goal (0: none) */
-  uint64_t trigger;        /* next cycle starts here (concurrent mode) */
+  uint64_t heap_goal; /* next cycle's goal (0: none) */
+  uint64_t trigger;   /* next cycle starts here (concurrent mode) */
 } gc_cycle_info;
 /* Called after every cycle once the world runs again, on the thread that
  * ran the cycle (the collector's driver thread in concurrent mode). The

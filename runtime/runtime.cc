@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "heap/error.h"
 
@@ -168,15 +169,23 @@ void gc_heap::StopTheWorld() {
   for (gc_mutator* m : mutators_) {
     if (m != self) m->poll.fetch_or(kPollStop, std::memory_order_seq_cst);
   }
-  std::unique_lock<std::mutex> g(world_mu_);
-  stopped_cv_.wait(g, [&] {
+  auto all_stopped = [&] {
     for (gc_mutator* m : mutators_) {
       if (m != self && m->state.load(std::memory_order_seq_cst) == kRunning) {
         return false;
       }
     }
     return true;
-  });
+  };
+  // Running mutators reach a safepoint within microseconds: spin briefly
+  // (yielding, so a mutator waiting for this processor gets it) before
+  // sleeping on the condition variable, whose wake-ups cost more.
+  for (int i = 0; i < 64; i++) {
+    if (all_stopped()) return;
+    std::this_thread::yield();
+  }
+  std::unique_lock<std::mutex> g(world_mu_);
+  stopped_cv_.wait(g, all_stopped);
 }
 
 void gc_heap::StartTheWorld() {

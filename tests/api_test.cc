@@ -17,11 +17,22 @@ using ApiTest = GcTest;
 TEST(ConfigTest, DefaultsAndEnvironment) {
   unsetenv("GC_PERCENT");
   unsetenv("GC_MEMORY_LIMIT");
+  const char* stw = getenv("GC_STW");
+  std::string saved_stw = stw ? stw : "";
+  unsetenv("GC_STW");
   gc_config c;
   gc_config_init(&c);
   EXPECT_EQ(c.gc_percent, 100);
   EXPECT_EQ(c.max_heap_bytes, 0u);
+  EXPECT_EQ(c.stop_the_world, 0);  // concurrent by default
+  setenv("GC_STW", "1", 1);
+  gc_config_init(&c);
   EXPECT_EQ(c.stop_the_world, 1);
+  if (stw != nullptr) {
+    setenv("GC_STW", saved_stw.c_str(), 1);
+  } else {
+    unsetenv("GC_STW");
+  }
   setenv("GC_PERCENT", "50", 1);
   setenv("GC_MEMORY_LIMIT", "512M", 1);
   setenv("GC_MAX_HEAP", "2G", 1);

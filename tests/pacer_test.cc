@@ -137,6 +137,9 @@ TEST(PacerTest, StopTheWorldTriggerEqualsGoal) {
 
 TEST(PacerTest, ConcurrentTriggerStartsAtSeventyPercent) {
   Pacer p(Config(100, true));
+  // Before the first cycle: 70% of the minimum heap goal.
+  EXPECT_NEAR(static_cast<double>(p.trigger()), 0.7 * p.goal(), 1.0);
+  EXPECT_LT(p.trigger(), p.goal());
   // No concurrent cycle measured yet.
   p.EndCycle(StwSample(10 * kMiB), false);
   EXPECT_EQ(p.goal(), 20 * kMiB);
@@ -233,8 +236,8 @@ TEST(PacerTest, AssistRatioGrowsTowardTheGoalAndStaysFinitePastIt) {
   }
   // ~5 MiB of expected scan work over the 2 MiB left at 18 MiB.
   EXPECT_NEAR(ratio(18), 2.5, 0.01);
-  // Past the goal it aims at 1.1 x goal, then at 1% of the goal: positive
-  // and finite however far the heap has grown.
+  // Near and past the goal the distance is floored at 2% of the goal:
+  // positive, finite and never smaller however far the heap has grown.
   prev = 0;
   for (double h : {20.0, 20.5, 21.0, 21.5, 21.8, 22.0, 30.0, 1e6, 1e9}) {
     const double r = ratio(h);

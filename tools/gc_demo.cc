@@ -60,7 +60,8 @@ Node* BottomUpTree(Ctx& c, int depth) {
 }
 
 // Walks a tree. Like an interpreter on a backward jump, it polls for a
-// safepoint in its loop, so a collection never waits for a long walk.
+// safepoint in its loop, so a collection never waits for a long walk. The
+// tree must be rooted: a concurrent cycle may start at that safepoint.
 long Check(gc_mutator* m, const Node* n) {
   long count = 1;
   while (n->left != nullptr) {
@@ -90,17 +91,21 @@ int Run(int n) {
   char out[4096];
   size_t len = 0;
   {
-    Node* stretch = BottomUpTree(c, max_depth + 1);
+    void** stretch = c.stack->Push(BottomUpTree(c, max_depth + 1));
     len += snprintf(out + len, sizeof(out) - len,
                     "stretch tree of depth %d\t check: %ld\n", max_depth + 1,
-                    Check(c.m, stretch));
+                    Check(c.m, static_cast<Node*>(*stretch)));
+    c.stack->Pop();
   }
   void** long_lived = c.stack->Push(BottomUpTree(c, max_depth));
   for (int d = min_depth; d <= max_depth; d += 2) {
     long iterations = 1L << (max_depth - d + min_depth);
     long check = 0;
-    for (long i = 0; i < iterations; i++)
-      check += Check(c.m, BottomUpTree(c, d));
+    for (long i = 0; i < iterations; i++) {
+      void** tree = c.stack->Push(BottomUpTree(c, d));
+      check += Check(c.m, static_cast<Node*>(*tree));
+      c.stack->Pop();
+    }
     len += snprintf(out + len, sizeof(out) - len,
                     "%ld\t trees of depth %d\t check: %ld\n", iterations, d,
                     check);
