@@ -297,19 +297,24 @@ void Collector::CollectConcurrent(GcReason reason) {
   scan_done_.store(0, std::memory_order_relaxed);
   assist_ns_.store(0, std::memory_order_relaxed);
   bg_cpu_ns_.store(0, std::memory_order_relaxed);
-  {
-    Marker::Worker w(&marker_, pool_.get());
-    roots_->ForEachRoot(&Marker::VisitSlot, &w);
-    extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
-    extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
-  }  // the worker's buffers go to the pool
+  // Snapshot the roots' values; they are shaded once the world runs again
+  // (resolving a value costs cache misses; copying it does not). The
+  // values are what the snapshot needs: the objects they name stay
+  // allocated (nothing is swept while marking).
+  root_snapshot_.clear();
+  roots_->ForEachRoot(
+      [](void** slot, void* ctx) {
+        static_cast<std::vector<uintptr_t>*>(ctx)->push_back(
+            Marker::LoadSlot(slot));
+      },
+      &root_snapshot_);
   pacer_.StartMark(info.heap_before);
   PublishAssistRatio();
   marking_.store(true, std::memory_order_relaxed);
   world_->SetWriteBarrier(true);
-  world_->StartTheWorld();
-  int64_t t1 = NowNs();
+  int64_t t1 = world_->StartTheWorld();
   info.pause1_ns = t1 - t0;
+  ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
   info.pause_ns = info.pause1_ns;
   info.pauses = 1;
   {
@@ -332,7 +337,7 @@ void Collector::CollectConcurrent(GcReason reason) {
   // left after that, restart the world and mark it concurrently, then try
   // again (at most kMaxRestarts times; the last attempt drains it all).
   constexpr int kMaxRestarts = 4;
-  constexpr int64_t kDrainInPauseNs = 30'000;
+  constexpr int64_t kDrainInPauseNs = 20'000;
   int64_t last_stop = t2;
   for (int attempt = 0;; attempt++) {
     last_stop = NowNs();
@@ -348,8 +353,7 @@ void Collector::CollectConcurrent(GcReason reason) {
       marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
     }
     if (pool_->nfull() == 0) break;
-    world_->StartTheWorld();
-    const int64_t t3 = NowNs();
+    const int64_t t3 = world_->StartTheWorld();
     info.pause_ns += t3 - last_stop;
     info.pauses++;
     marked.Add(BackgroundMark());
@@ -373,7 +377,8 @@ void Collector::CollectConcurrent(GcReason reason) {
   });
   // The sweepgen flip makes cached spans unswept: return them all.
   world_->ForEachMCache([](MCache* c) { c->ReleaseAll(); });
-  pool_.reset();
+  // Freeing the work buffers takes a while: after the pause.
+  std::unique_ptr<WorkPool> retired = std::move(pool_);
   marked.objects +=
       black_objects + extra_objects_.load(std::memory_order_relaxed);
   marked.bytes += black_bytes + extra_bytes_.load(std::memory_order_relaxed);
@@ -381,6 +386,7 @@ void Collector::CollectConcurrent(GcReason reason) {
   info.pause2_ns = last_stop;  // FinishCycle turns it into a duration
   info.pauses++;
   FinishCycle(info, marked);
+  retired.reset();
 }
 
 // Mark termination and the end of the last pause (the world is stopped):
@@ -411,8 +417,7 @@ void Collector::FinishCycle(CycleInfo info, const MarkTotals& marked) {
   hard_goal_.store(pacer_.goal() + pacer_.goal() / 10,
                    std::memory_order_relaxed);
   info.cycle = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
-  world_->StartTheWorld();
-  const int64_t t_end = NowNs();
+  const int64_t t_end = world_->StartTheWorld();
   {
     std::lock_guard<std::mutex> g(sweep_mu_);
     sweep_pending_ = true;

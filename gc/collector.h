@@ -46,6 +46,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "gc/cpu_limiter.h"
 #include "gc/mark.h"
@@ -211,7 +212,8 @@ class Collector {
 
   std::mutex gc_mu_;  // one cycle at a time
   std::atomic<bool> marking_{false};
-  std::unique_ptr<WorkPool> pool_;  // grey objects of a concurrent cycle
+  std::unique_ptr<WorkPool> pool_;        // grey objects of a concurrent cycle
+  std::vector<uintptr_t> root_snapshot_;  // root values taken in pause 1
   // Objects marked outside the mark workers during a concurrent cycle.
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   std::atomic<uint64_t> cycles_{0};

@@ -28,7 +28,10 @@ class World {
   // stopped: parked at a safepoint or inside a blocking region.
   virtual void StopTheWorld() = 0;
   // Lets the stopped mutators run again.
-  virtual void StartTheWorld() = 0;
+  // Returns the steady-clock time (ns) at which the mutators were
+  // released: the end of the pause, as Go counts it (the collecting thread
+  // itself may be preempted by the mutators it wakes right after).
+  virtual int64_t StartTheWorld() = 0;
   // Calls f for the mcache of every attached mutator. World stopped.
   virtual void ForEachMCache(absl::FunctionRef<void(MCache*)> f) = 0;
   // Turns every mutator's write barrier on or off (and the state new

@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -188,7 +189,7 @@ void gc_heap::StopTheWorld() {
   stopped_cv_.wait(g, all_stopped);
 }
 
-void gc_heap::StartTheWorld() {
+int64_t gc_heap::StartTheWorld() {
   {
     std::lock_guard<std::mutex> g(world_mu_);
     for (gc_mutator* m : mutators_) {
@@ -196,9 +197,14 @@ void gc_heap::StartTheWorld() {
     }
     stw_requested_.store(false, std::memory_order_seq_cst);
   }
-  world_cv_.notify_all();
   stopper_ = nullptr;
   mutators_mu_.unlock();
+  const int64_t released =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  world_cv_.notify_all();
+  return released;
 }
 
 void gc_heap::ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) {

@@ -78,7 +78,7 @@ struct gc_heap final : public gcheap::World {
 
   // World.
   void StopTheWorld() override;
-  void StartTheWorld() override;
+  int64_t StartTheWorld() override;
   void ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) override;
   void SetWriteBarrier(bool on) override;
   void FlushWriteBarrierBuffers() override;
