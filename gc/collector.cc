@@ -326,8 +326,16 @@ void Collector::CollectConcurrent(GcReason reason) {
     if (hook) hook();
   }
 
-  // Concurrent mark.
+  // Concurrent mark, then the ragged barrier: every running mutator
+  // shades its own barrier buffer; if that greyed anything, mark it and
+  // ask again (a bounded number of times). The final pause then finds
+  // little in the buffers.
   MarkTotals marked = BackgroundMark();
+  for (int round = 0; round < 3; round++) {
+    world_->RaggedFlushWriteBarrierBuffers();
+    if (pool_->nfull() == 0) break;
+    marked.Add(BackgroundMark());
+  }
   int64_t t2 = NowNs();
   info.mark_ns = t2 - t1;
 

@@ -40,6 +40,11 @@ class World {
   // Hands every mutator's buffered write-barrier values to the collector
   // (Collector::ShadeBuffered). World stopped.
   virtual void FlushWriteBarrierBuffers() = 0;
+  // The same without stopping the world (Go's ragged barrier): asks every
+  // running mutator to shade its own buffer at its next safepoint and
+  // waits a bounded time for them to do so. Blocked mutators keep their
+  // buffers (the final pause flushes them). World running.
+  virtual void RaggedFlushWriteBarrierBuffers() = 0;
   // Calls f for every attached mutator's collector state. World stopped.
   virtual void ForEachMutatorGcState(
       absl::FunctionRef<void(MutatorGcState*)> f) = 0;

@@ -338,6 +338,11 @@ void gc_safepoint_slow(gc_mutator* m) {
   DEBUG_CHECK_MUTATOR(m, "gc_safepoint");
   uint32_t poll = m->poll.load(std::memory_order_relaxed);
   if (poll & gcheap::kPollStop) m->heap->Park(m);
+  if (poll & gcheap::kPollFlush) {
+    // The ragged barrier: shade our own buffer, then acknowledge.
+    m->heap->FlushWriteBarrierBuffer(m);
+    m->poll.fetch_and(~gcheap::kPollFlush, std::memory_order_release);
+  }
   if (poll & gcheap::kPollRefill) {
     m->poll.fetch_and(~gcheap::kPollRefill, std::memory_order_relaxed);
     gcheap::Collector* c = m->heap->collector.get();

@@ -91,6 +91,7 @@ gc_mutator* CurrentMutator(const gc_heap* h) {
 using gcheap::CurrentMutator;
 using gcheap::kBlocked;
 using gcheap::kParked;
+using gcheap::kPollFlush;
 using gcheap::kPollStop;
 using gcheap::kRunning;
 using gcheap::OtherHeapsBlocked;
@@ -227,6 +228,27 @@ void gc_heap::FlushWriteBarrierBuffers() {
   for (gc_mutator* m : mutators_) FlushWriteBarrierBuffer(m);
 }
 
+void gc_heap::RaggedFlushWriteBarrierBuffers() {
+  // Mutators are never freed while the heap lives (detached ones are
+  // recycled), so reading their poll words after the lock is released is
+  // safe; a mutator (re)attached meanwhile starts with an empty buffer.
+  std::vector<gc_mutator*> ms;
+  {
+    std::lock_guard<std::mutex> g(mutators_mu_);
+    ms = mutators_;
+    for (gc_mutator* m : ms) m->poll.fetch_or(kPollFlush);
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+  for (gc_mutator* m : ms) {
+    while ((m->poll.load(std::memory_order_acquire) & kPollFlush) != 0 &&
+           m->state.load(std::memory_order_acquire) == kRunning &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+  }
+}
+
 void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
   if (m->wbbuf_n == 0) return;
   collector->ShadeBuffered(m->wbbuf, m->wbbuf_n);
@@ -244,6 +266,11 @@ void gc_heap::Park(gc_mutator* m) {
 }
 
 void gc_heap::EnterBlocking(gc_mutator* m) {
+  // A blocked mutator's buffer would wait for the final pause (the ragged
+  // flush skips it): shade it now, while still running.
+  if (m->wbbuf_n != 0 && m->wb_enabled.load(std::memory_order_relaxed)) {
+    FlushWriteBarrierBuffer(m);
+  }
   m->state.store(kBlocked, std::memory_order_seq_cst);
   if (stw_requested_.load(std::memory_order_seq_cst)) {
     // A collector may be waiting for us: wake it to re-check.

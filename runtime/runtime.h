@@ -21,7 +21,9 @@
 // The poll word is the first member of gc_mutator, so gc_safepoint (inline
 // in gc.h) is one relaxed load and a branch. Bits: kPollStop (a collection
 // wants this thread parked), kPollRefill (the mcache refilled a span since
-// the last poll: check the GC trigger).
+// the last poll: check the GC trigger), kPollFlush (the collector asks
+// every mutator to shade its write-barrier buffer itself: the ragged
+// barrier before mark termination).
 #ifndef GCHEAP_RUNTIME_RUNTIME_H_
 #define GCHEAP_RUNTIME_RUNTIME_H_
 
@@ -46,6 +48,7 @@ namespace gcheap {
 
 inline constexpr uint32_t kPollStop = 1;
 inline constexpr uint32_t kPollRefill = 2;
+inline constexpr uint32_t kPollFlush = 4;
 inline constexpr uint32_t kMutatorMagic = 0x6d757461;  // "muta"
 inline constexpr uint32_t kMutatorDead = 0xdead0001;
 inline constexpr uint32_t kHeapMagic = 0x68656170;  // "heap"
@@ -82,6 +85,7 @@ struct gc_heap final : public gcheap::World {
   void ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) override;
   void SetWriteBarrier(bool on) override;
   void FlushWriteBarrierBuffers() override;
+  void RaggedFlushWriteBarrierBuffers() override;
   void ForEachMutatorGcState(
       absl::FunctionRef<void(gcheap::MutatorGcState*)> f) override;
   bool StopRequested() const override {

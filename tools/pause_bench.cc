@@ -37,6 +37,7 @@ ABSL_FLAG(int, threads, 4, "mutator threads");
 ABSL_FLAG(double, seconds, 20, "length of the mutation phase");
 ABSL_FLAG(bool, stw, false, "stop-the-world collector instead of concurrent");
 ABSL_FLAG(int, gc_percent, 100, "GOGC-like heap growth");
+ABSL_FLAG(bool, verbose, false, "print every cycle's pauses");
 
 namespace gcheap {
 namespace {
@@ -256,6 +257,14 @@ int Run() {
     cycles.assign(rec.cycles.begin() + first_cycle, rec.cycles.end());
   }
   for (const Cycle& c : cycles) {
+    if (absl::GetFlag(FLAGS_verbose)) {
+      printf(
+          "  cycle %3llu: %u pauses, first %6.1f us, final %6.1f us, "
+          "total %6.1f us, mark %7.1f ms, assist %7.1f ms\n",
+          static_cast<unsigned long long>(c.info.cycle), c.info.pauses,
+          c.info.pause1_ns / 1e3, c.info.pause2_ns / 1e3, c.info.pause_ns / 1e3,
+          c.info.mark_ns / 1e6, c.info.assist_ns / 1e6);
+    }
     pause_us.push_back(c.info.pause_ns / 1e3);
     single_max_us.push_back(std::max(c.info.pause1_ns, c.info.pause2_ns) / 1e3);
     mark_ms.push_back(c.info.mark_ns / 1e6);
