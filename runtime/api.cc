@@ -325,11 +325,10 @@ void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
     // reachable when marking began is lost) and the value being stored.
     uintptr_t old =
         reinterpret_cast<uintptr_t>(__atomic_load_n(slot, __ATOMIC_RELAXED));
-    if (m->wbbuf_n + 2 > gc_mutator::kWbBufEntries) {
-      m->heap->FlushWriteBarrierBuffer(m);
-    }
-    m->wbbuf[m->wbbuf_n++] = old;
-    m->wbbuf[m->wbbuf_n++] = reinterpret_cast<uintptr_t>(value);
+    if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
+    m->wbbuf_next[0] = old;
+    m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
+    m->wbbuf_next += 2;
   }
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);
 }

@@ -189,15 +189,33 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
  * take the out-of-line path, which checks that slot lies inside obj. */
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value);
 
+/* The first words of every gc_mutator, read and written by the inline
+ * functions below (runtime/runtime.h keeps them first and checks the
+ * offsets). Not part of the API: do not touch. */
+typedef struct gc_mutator_head_ {
+  uint32_t poll;         /* nonzero: a collection wants this thread */
+  uint32_t wb_enabled;   /* nonzero while a concurrent cycle marks */
+  uintptr_t* wbbuf_next; /* next free pair of the barrier buffer */
+  uintptr_t* wbbuf_end;  /* end of the barrier buffer */
+} gc_mutator_head_;
+
 static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
                                     void* value) {
 #if defined(GC_DEBUG) && GC_DEBUG
   gc_write_barrier_slow(m, obj, slot, value);
 #else
-  /* The second word of a gc_mutator is its barrier-enabled flag. */
-  if (__atomic_load_n((const uint32_t*)m + 1, __ATOMIC_RELAXED) != 0) {
-    gc_write_barrier_slow(m, obj, slot, value);
-    return;
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  if (__atomic_load_n(&h->wb_enabled, __ATOMIC_RELAXED) != 0) {
+    /* Marking: record the old and the new value (Go's wbBuf.putFast); the
+     * out-of-line path shades a full buffer. */
+    uintptr_t* next = h->wbbuf_next;
+    if (next == h->wbbuf_end) {
+      gc_write_barrier_slow(m, obj, slot, value);
+      return;
+    }
+    next[0] = (uintptr_t)__atomic_load_n(slot, __ATOMIC_RELAXED);
+    next[1] = (uintptr_t)value;
+    h->wbbuf_next = next + 2;
   }
   (void)obj;
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);
@@ -210,7 +228,7 @@ void gc_safepoint_slow(gc_mutator* m);
 /* A cheap poll: one load and a predictable branch. The first word of every
  * gc_mutator is its poll flag, set when a collection wants this thread. */
 static inline void gc_safepoint(gc_mutator* m) {
-  if (__atomic_load_n((const uint32_t*)m, __ATOMIC_RELAXED) != 0) {
+  if (__atomic_load_n(&((gc_mutator_head_*)m)->poll, __ATOMIC_RELAXED) != 0) {
     gc_safepoint_slow(m);
   }
 }

@@ -128,7 +128,8 @@ gc_mutator* gc_heap::Attach() {
     m->heap = this;
     m->poll.store(0, std::memory_order_relaxed);
     m->wb_enabled.store(barrier_on_ ? 1 : 0, std::memory_order_relaxed);
-    m->wbbuf_n = 0;
+    m->wbbuf_next = m->wbbuf;
+    m->wbbuf_end = m->wbbuf + gc_mutator::kWbBufEntries;
     m->gcstate = {};
     m->state.store(kRunning, std::memory_order_relaxed);
     m->owner = pthread_self();
@@ -250,9 +251,9 @@ void gc_heap::RaggedFlushWriteBarrierBuffers() {
 }
 
 void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
-  if (m->wbbuf_n == 0) return;
-  collector->ShadeBuffered(m->wbbuf, m->wbbuf_n);
-  m->wbbuf_n = 0;
+  if (m->wbbuf_next == m->wbbuf) return;
+  collector->ShadeBuffered(m->wbbuf, m->wbbuf_count());
+  m->wbbuf_next = m->wbbuf;
 }
 
 void gc_heap::Park(gc_mutator* m) {
@@ -268,7 +269,8 @@ void gc_heap::Park(gc_mutator* m) {
 void gc_heap::EnterBlocking(gc_mutator* m) {
   // A blocked mutator's buffer would wait for the final pause (the ragged
   // flush skips it): shade it now, while still running.
-  if (m->wbbuf_n != 0 && m->wb_enabled.load(std::memory_order_relaxed)) {
+  if (m->wbbuf_next != m->wbbuf &&
+      m->wb_enabled.load(std::memory_order_relaxed)) {
     FlushWriteBarrierBuffer(m);
   }
   m->state.store(kBlocked, std::memory_order_seq_cst);

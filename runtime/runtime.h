@@ -31,6 +31,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -58,9 +59,15 @@ enum MutatorState : int { kRunning = 0, kBlocked = 1, kParked = 2 };
 }  // namespace gcheap
 
 struct gc_mutator {
-  std::atomic<uint32_t> poll{0};        // must stay the first member
-  std::atomic<uint32_t> wb_enabled{0};  // second member: read by the inline
-                                        // gc_write_barrier
+  // The first four members are gc_mutator_head_ (runtime/gc.h), read and
+  // written by the inline gc_safepoint and gc_write_barrier.
+  std::atomic<uint32_t> poll{0};
+  std::atomic<uint32_t> wb_enabled{0};
+  // Write-barrier buffer (Go's wbBuf): old and new values of pointer stores
+  // made while marking, in pairs, shaded in batches. Only the owning
+  // thread appends; the collector reads it with the world stopped.
+  uintptr_t* wbbuf_next = wbbuf;
+  uintptr_t* wbbuf_end = wbbuf + kWbBufEntries;
   uint32_t magic = gcheap::kMutatorMagic;
   gc_heap* heap = nullptr;
   gcheap::MCache* mcache = nullptr;
@@ -68,12 +75,20 @@ struct gc_mutator {
   pthread_t owner;
   int attach_count = 0;            // nested gc_thread_attach calls
   gcheap::MutatorGcState gcstate;  // allocate-black counts, assist credit
-  // Write-barrier buffer (Go's wbBuf): old and new values of pointer stores
-  // made while marking, shaded in batches.
   static constexpr size_t kWbBufEntries = 512;
-  size_t wbbuf_n = 0;
+  size_t wbbuf_count() const { return wbbuf_next - wbbuf; }
   uintptr_t wbbuf[kWbBufEntries];
 };
+
+static_assert(offsetof(gc_mutator, poll) == offsetof(gc_mutator_head_, poll));
+static_assert(offsetof(gc_mutator, wb_enabled) ==
+              offsetof(gc_mutator_head_, wb_enabled));
+static_assert(offsetof(gc_mutator, wbbuf_next) ==
+              offsetof(gc_mutator_head_, wbbuf_next));
+static_assert(offsetof(gc_mutator, wbbuf_end) ==
+              offsetof(gc_mutator_head_, wbbuf_end));
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+static_assert(gc_mutator::kWbBufEntries % 2 == 0);
 
 struct gc_heap final : public gcheap::World {
   explicit gc_heap(const gc_config& cfg);

@@ -184,9 +184,9 @@ class WriteBarrierTest : public ::testing::Test {
   // (wbbuf_n drops); returns how many stores that took.
   int StoreUntilFlush(Obj* x) {
     for (int stores = 1;; stores++) {
-      const size_t before = m_->wbbuf_n;
+      const size_t before = m_->wbbuf_count();
       gc_write_barrier(m_, x, &x->slot[1], nullptr);
-      if (m_->wbbuf_n < before) return stores;
+      if (m_->wbbuf_count() < before) return stores;
     }
   }
   gc_stats Stats() {
@@ -212,17 +212,17 @@ TEST_F(WriteBarrierTest, MarkingOffStoresWithoutBuffering) {
   EXPECT_EQ(m_->wb_enabled.load(), 0u);
   gc_write_barrier(m_, a, &a->slot[0], b);
   EXPECT_EQ(a->slot[0], b);
-  EXPECT_EQ(m_->wbbuf_n, 0u);
+  EXPECT_EQ(m_->wbbuf_count(), 0u);
   gc_write_barrier(m_, a, &a->slot[0], nullptr);
   EXPECT_EQ(a->slot[0], nullptr);
-  EXPECT_EQ(m_->wbbuf_n, 0u);
+  EXPECT_EQ(m_->wbbuf_count(), 0u);
 
   // After a concurrent cycle the barrier is off again.
   gc_collect(m_);
   EXPECT_EQ(m_->wb_enabled.load(), 0u);
   gc_write_barrier(m_, a, &a->slot[1], b);
   EXPECT_EQ(a->slot[1], b);
-  EXPECT_EQ(m_->wbbuf_n, 0u);
+  EXPECT_EQ(m_->wbbuf_count(), 0u);
   EXPECT_TRUE(Intact(a, 1));
   EXPECT_TRUE(Intact(b, 2));
   EXPECT_EQ(Stats().cycles, 1u);
@@ -239,26 +239,26 @@ TEST_F(WriteBarrierTest, MarkingOnBuffersOldThenNewValue) {
   gc_write_barrier(m_, a, &a->slot[0], b);
   Obj* c = NewObj(3);
   gc_write_barrier(m_, a, &a->slot[1], c);
-  ASSERT_EQ(m_->wbbuf_n, 0u);
+  ASSERT_EQ(m_->wbbuf_count(), 0u);
 
   MarkWindow window(heap_, m_);
   window.Open();
   EXPECT_EQ(m_->wb_enabled.load(), 1u);
-  EXPECT_EQ(m_->wbbuf_n, 0u);
+  EXPECT_EQ(m_->wbbuf_count(), 0u);
   gc_write_barrier(m_, a, &a->slot[0], c);  // C over B
   EXPECT_EQ(a->slot[0], c);
-  ASSERT_EQ(m_->wbbuf_n, 2u);
+  ASSERT_EQ(m_->wbbuf_count(), 2u);
   EXPECT_EQ(m_->wbbuf[0], reinterpret_cast<uintptr_t>(b));
   EXPECT_EQ(m_->wbbuf[1], reinterpret_cast<uintptr_t>(c));
   gc_write_barrier(m_, a, &a->slot[1], nullptr);  // NULL over C
   EXPECT_EQ(a->slot[1], nullptr);
-  ASSERT_EQ(m_->wbbuf_n, 4u);
+  ASSERT_EQ(m_->wbbuf_count(), 4u);
   EXPECT_EQ(m_->wbbuf[2], reinterpret_cast<uintptr_t>(c));
   EXPECT_EQ(m_->wbbuf[3], 0u);
   window.Close();
 
   EXPECT_EQ(m_->wb_enabled.load(), 0u);
-  EXPECT_EQ(m_->wbbuf_n, 0u);  // the final pause flushed it
+  EXPECT_EQ(m_->wbbuf_count(), 0u);  // the final pause flushed it
   EXPECT_TRUE(Intact(a, 1));
   EXPECT_TRUE(Intact(a->slot[0], 3));
   gc_remove_root_range(heap_, roots, 1);
@@ -370,18 +370,18 @@ TEST_F(WriteBarrierTest, FullBufferFlushesAndFinalPauseFlushesTheRest) {
 
   MarkWindow window(heap_, m_);
   window.Open();
-  ASSERT_EQ(m_->wbbuf_n, 0u);
+  ASSERT_EQ(m_->wbbuf_count(), 0u);
   std::vector<size_t> n_after(kMoves);
   for (size_t i = 0; i < kMoves; i++) {
     moved[i] = *Slot(h, i);
     gc_write_barrier(m_, h, Slot(h, i), nullptr);
-    n_after[i] = m_->wbbuf_n;
+    n_after[i] = m_->wbbuf_count();
   }
   for (size_t i = 0; i < kStoresPerFlush; i++) {
     ASSERT_EQ(n_after[i], 2 * (i + 1)) << i;
   }
   EXPECT_EQ(n_after[kStoresPerFlush], 2u);  // flushed, then one entry pair
-  EXPECT_EQ(m_->wbbuf_n, 2 * (kMoves - kStoresPerFlush));
+  EXPECT_EQ(m_->wbbuf_count(), 2 * (kMoves - kStoresPerFlush));
   // The first 256 old values were shaded by the flush; the rest wait.
   size_t marked_early = 0, marked_late = 0;
   for (size_t i = 0; i < kMoves; i++) {
@@ -392,7 +392,7 @@ TEST_F(WriteBarrierTest, FullBufferFlushesAndFinalPauseFlushesTheRest) {
   EXPECT_EQ(marked_late, 0u);
   window.Close();
 
-  EXPECT_EQ(m_->wbbuf_n, 0u);
+  EXPECT_EQ(m_->wbbuf_count(), 0u);
   for (size_t i = 0; i < kMoves; i++) {
     ASSERT_TRUE(Intact(moved[i], i)) << i;
     ASSERT_EQ(*Slot(h, i), nullptr);
@@ -430,7 +430,7 @@ TEST_F(WriteBarrierTest, DetachDuringMarkingFlushesTheBuffer) {
       moved[i] = *Slot(h, i);
       gc_write_barrier(tm, h, Slot(h, i), nullptr);
     }
-    seen->wbbuf_n = tm->wbbuf_n;
+    seen->wbbuf_n = tm->wbbuf_count();
     gc_thread_detach(tm);
   };
 
