@@ -6,6 +6,7 @@
 // run back to back until the time is up.
 //
 //   bazel run //tools:soak -- --seconds=600 --threads=8
+//   bazel run //tools:soak -- --seconds=1800 --mode=concurrent
 //   bazel run //tools:soak -- --seed=1234 --rounds=1   (repeat a round)
 //
 // Prints one line per round and totals: cycles, objects checked, the
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -28,6 +30,8 @@ ABSL_FLAG(int, rounds, 0, "stop after this many rounds (0: only the time)");
 ABSL_FLAG(int, ops_per_thread, 40000,
           "ops per thread per round (a round also ends with the time)");
 ABSL_FLAG(bool, verify, true, "gc_config.verify (the checkmark verifier)");
+ABSL_FLAG(std::string, mode, "random",
+          "collector mode per round: random, concurrent or stw");
 
 namespace {
 int64_t NowNs() {
@@ -47,9 +51,15 @@ int main(int argc, char** argv) {
   uint64_t seed = absl::GetFlag(FLAGS_seed);
   if (seed == 0) seed = static_cast<uint64_t>(start / 1000) % 1000000007 + 1;
   const int threads = absl::GetFlag(FLAGS_threads);
-  printf("soak: %d threads, %.0f s, verify %s, first seed %" PRIu64 "\n",
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "random" && mode != "concurrent" && mode != "stw") {
+    fprintf(stderr, "soak: --mode must be random, concurrent or stw\n");
+    return 2;
+  }
+  printf("soak: %d threads, %.0f s, verify %s, mode %s, first seed %" PRIu64
+         "\n",
          threads, absl::GetFlag(FLAGS_seconds),
-         absl::GetFlag(FLAGS_verify) ? "on" : "off", seed);
+         absl::GetFlag(FLAGS_verify) ? "on" : "off", mode.c_str(), seed);
   fflush(stdout);
   ThreadedResult total;
   int rounds = 0;
@@ -58,14 +68,15 @@ int main(int argc, char** argv) {
     ThreadedOptions o =
         ThreadedOptionsForSeed(seed, absl::GetFlag(FLAGS_ops_per_thread));
     o.threads = threads;
+    if (mode != "random") o.stw = mode == "stw" ? 1 : 0;
     o.verify = absl::GetFlag(FLAGS_verify) ? 1 : 0;
     o.max_chain = 2000;
     o.quiesce_every = 1000 + static_cast<int>(seed % 2000);
     o.stop_at_ns = stop;
     SetCrashContext("soak: crashed in round %d, seed=%" PRIu64
                     " (repeat: bazel run //tools:soak -- --seed=%" PRIu64
-                    " --rounds=1 --threads=%d)\n",
-                    rounds + 1, seed, seed, threads);
+                    " --rounds=1 --threads=%d --mode=%s)\n",
+                    rounds + 1, seed, seed, threads, mode.c_str());
     const int64_t t0 = NowNs();
     ThreadedResult r = RunThreaded(o);
     rounds++;
@@ -93,8 +104,8 @@ int main(int argc, char** argv) {
       fprintf(stderr,
               "soak: FAILED in round %d, seed=%" PRIu64
               " (repeat: bazel run //tools:soak -- --seed=%" PRIu64
-              " --rounds=1 --threads=%d)\n",
-              rounds, seed, seed, threads);
+              " --rounds=1 --threads=%d --mode=%s)\n",
+              rounds, seed, seed, threads, mode.c_str());
       return 1;
     }
     seed++;
