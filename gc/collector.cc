@@ -226,6 +226,7 @@ void Collector::RecordPause(uint64_t ns) {
   int b = 0;
   while (b < kPauseBuckets - 1 && (uint64_t{1} << b) <= us) b++;
   stats_.pause_hist[b]++;
+  stats_.recent_pauses[stats_.cycles % CollectorStats::kRecentPauses] = ns;
 }
 
 void Collector::Collect(GcReason reason, bool finish_sweep,
@@ -459,6 +460,7 @@ void Collector::FinishCycle(CycleInfo info, const MarkTotals& marked) {
     stats_.assist_ns_total += info.assist_ns;
     stats_.bg_mark_cpu_ns_total += info.bg_mark_cpu_ns;
     stats_.stw_pauses += info.pauses;
+    stats_.scan_bytes_total += info.scan_work;
     stats_.limiter_engaged = limiter_.engaged();
     stats_.heap_goal = info.heap_goal;
     stats_.trigger = info.trigger;
@@ -474,13 +476,15 @@ void Collector::FinishCycle(CycleInfo info, const MarkTotals& marked) {
                                                            : "alloc-failure";
     fprintf(stderr,
             "gc %llu @%.3fs: %.3f+%.3f+%.3f ms clock, %u pauses %.3f ms, "
-            "%.3f ms assist, %.3f ms bg cpu, %.1f->%.1f->%.1f MB, "
+            "%.3f ms assist, %.3f ms bg cpu, %.1f MB scanned at %.0f MB/s, "
+            "%.1f->%.1f->%.1f MB, "
             "%.1f MB goal, %.1f MB trigger, %llu objects live, %d workers "
             "(%s, %s)%s%s\n",
             static_cast<unsigned long long>(info.cycle), info.start_ns / 1e9,
             info.concurrent ? info.pause1_ns / 1e6 : 0.0, info.mark_ns / 1e6,
             info.pause2_ns / 1e6, info.pauses, info.pause_ns / 1e6,
-            info.assist_ns / 1e6, info.bg_mark_cpu_ns / 1e6,
+            info.assist_ns / 1e6, info.bg_mark_cpu_ns / 1e6, MB(info.scan_work),
+            info.mark_ns == 0 ? 0.0 : MB(info.scan_work) / (info.mark_ns / 1e9),
             MB(info.heap_before), MB(info.heap_end), MB(info.live_bytes),
             MB(info.heap_goal), MB(info.trigger),
             static_cast<unsigned long long>(info.live_objects), nworkers_,

@@ -80,6 +80,11 @@ struct CollectorStats {
   uint64_t pause_last_ns = 0;
   uint64_t pause_max_ns = 0;
   uint64_t pause_hist[kPauseBuckets] = {};
+  // The last kRecentPauses per-cycle pauses (a ring, as Go's PauseNs), for
+  // exact percentiles of recent cycles.
+  static constexpr int kRecentPauses = 256;
+  uint64_t recent_pauses[kRecentPauses] = {};
+  uint64_t scan_bytes_total = 0;  // bytes of objects scanned, all cycles
   uint64_t mark_ns_total = 0;
   uint64_t live_objects = 0;  // marked at the last cycle
   uint64_t live_bytes = 0;

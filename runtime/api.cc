@@ -1,9 +1,11 @@
 // api.cc: the C API (runtime/gc.h) over gc_heap and gc_mutator.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "heap/error.h"
 #include "runtime/gc.h"
@@ -395,6 +397,20 @@ void gc_get_stats(gc_heap* heap, gc_stats* out) {
   out->assist_ns_total = cs.assist_ns_total;
   out->bg_mark_cpu_ns_total = cs.bg_mark_cpu_ns_total;
   out->cpu_limiter_engaged = cs.limiter_engaged;
+  out->scan_bytes_total = cs.scan_bytes_total;
+  {
+    const size_t n = static_cast<size_t>(
+        std::min<uint64_t>(cs.cycles, gcheap::CollectorStats::kRecentPauses));
+    std::vector<uint64_t> recent(cs.recent_pauses, cs.recent_pauses + n);
+    std::sort(recent.begin(), recent.end());
+    auto rank = [&](double p) {
+      return n == 0 ? 0
+                    : recent[std::min(n - 1,
+                                      static_cast<size_t>(p * (n - 1) + 0.5))];
+    };
+    out->pause_p50_ns = rank(0.50);
+    out->pause_p99_ns = rank(0.99);
+  }
   uint64_t bytes = hs.large_bytes_total;
   for (int c = 0; c < GC_NUM_SIZE_CLASSES; c++) {
     out->by_class[c].object_size = gcheap::kClassToSize[c];

@@ -272,6 +272,9 @@ typedef struct gc_stats {
   uint64_t assist_ns_total;      /* mutator time spent in mark assists */
   uint64_t bg_mark_cpu_ns_total; /* background mark workers' CPU time */
   uint64_t cpu_limiter_engaged;  /* times the GC CPU limiter switched on */
+  uint64_t pause_p50_ns; /* per-cycle pause, median of the last 256 cycles */
+  uint64_t pause_p99_ns; /* ... 99th percentile (nearest rank) */
+  uint64_t scan_bytes_total; /* bytes of objects scanned by marking */
   gc_size_class_stats by_class[GC_NUM_SIZE_CLASSES];
 } gc_stats;
 

@@ -350,7 +350,26 @@ TEST_F(CollectorTest, StatisticsAddUp) {
   for (uint64_t h : s.pause_hist) hist += h;
   EXPECT_EQ(hist, 1u);
   EXPECT_GE(s.bytes_allocated, 1000u * 24 + 5001u * 112 + 40960u);
+  // One cycle: its pause is every percentile; it scanned the 1000 cells
+  // and the big object (24 and 112 bytes each), not the noscan blob.
+  EXPECT_EQ(s.pause_p50_ns, s.pause_last_ns);
+  EXPECT_EQ(s.pause_p99_ns, s.pause_last_ns);
+  EXPECT_EQ(s.pause_max_ns, s.pause_last_ns);
+  EXPECT_GE(s.stw_pauses, 1u);
+  EXPECT_EQ(s.scan_bytes_total, 1000u * 24 + 112u);
   gc_remove_root(heap_, &root);
+}
+
+TEST_F(CollectorTest, PausePercentilesCoverRecentCycles) {
+  for (int i = 0; i < 300; i++) gc_collect(m_);
+  gc_stats s = Stats();
+  EXPECT_EQ(s.cycles, 300u);
+  EXPECT_GT(s.pause_p50_ns, 0u);
+  EXPECT_LE(s.pause_p50_ns, s.pause_p99_ns);
+  EXPECT_LE(s.pause_p99_ns, s.pause_max_ns);
+  uint64_t hist = 0;
+  for (uint64_t h : s.pause_hist) hist += h;
+  EXPECT_EQ(hist, 300u);
 }
 
 TEST_F(CollectorTest, AutomaticCollectionKeepsTheHeapNearItsGoal) {

@@ -134,9 +134,17 @@ int Run(int n) {
   gc_get_stats(heap, &s);
   printf("\nbinary-trees %d: %.2f s, output %s\n", n, secs,
          ok ? "matches the check values" : "WRONG");
-  printf("collections: %llu, pause total %.2f ms, max %.3f ms, last %.3f ms\n",
-         static_cast<unsigned long long>(s.cycles), s.pause_total_ns / 1e6,
-         s.pause_max_ns / 1e6, s.pause_last_ns / 1e6);
+  printf(
+      "collections: %llu (%llu stop-the-world pauses), pause per cycle: "
+      "p50 %.3f ms, p99 %.3f ms, max %.3f ms, total %.2f ms\n",
+      static_cast<unsigned long long>(s.cycles),
+      static_cast<unsigned long long>(s.stw_pauses), s.pause_p50_ns / 1e6,
+      s.pause_p99_ns / 1e6, s.pause_max_ns / 1e6, s.pause_total_ns / 1e6);
+  printf(
+      "marking: %.1f ms clock, %.1f MB scanned, %.1f ms in mark assists, "
+      "%.1f ms background mark CPU\n",
+      s.mark_ns_total / 1e6, s.scan_bytes_total / 1048576.0,
+      s.assist_ns_total / 1e6, s.bg_mark_cpu_ns_total / 1e6);
   printf("pause histogram:");
   for (int i = 0; i < GC_PAUSE_BUCKETS; i++) {
     if (s.pause_hist[i] == 0) continue;
