@@ -63,12 +63,10 @@ class Marker {
   void GreyObject(Worker* w, const ObjectRef& r);
   // Records that span s holds a marked object (Go's pageMarks), which the
   // sweeper uses to find spans with no survivor.
-  void MarkPage(MSpan* s) {
-    HeapArena* a = heap_->ArenaOf(s->start);
-    size_t page = a->PageIndex(s->start);
-    uint64_t bit = uint64_t{1} << (page % 64);
-    if (!(a->page_marks[page / 64].load(std::memory_order_relaxed) & bit)) {
-      a->page_marks[page / 64].fetch_or(bit, std::memory_order_relaxed);
+  static void MarkPage(MSpan* s) {
+    const uint64_t bit = s->page_mark_bit;
+    if (!(s->page_mark_word->load(std::memory_order_relaxed) & bit)) {
+      s->page_mark_word->fetch_or(bit, std::memory_order_relaxed);
     }
   }
 

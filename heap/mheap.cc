@@ -83,6 +83,10 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   s->bitmap_words = (s->nelems + 63) / 64;
   s->alloc_cache = ~uint64_t{0};
   s->sweepgen.store(sg, std::memory_order_relaxed);
+  HeapArena* a = index_.Lookup(base);
+  const size_t page = a->PageIndex(base);
+  s->page_mark_word = &a->page_marks[page / 64];
+  s->page_mark_bit = uint64_t{1} << (page % 64);
 }
 
 void MHeap::ReclaimBeforeGrow(size_t npages) {

@@ -23,7 +23,6 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <vector>
 
@@ -49,6 +48,19 @@ struct Node {
   Node* right;
   void* data;
   uint64_t key;
+};
+
+// xorshift64*: the same generator as the Go version's (tools/go/pausebench),
+// so both spend the same on random numbers.
+struct Rng {
+  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  uint64_t operator()() {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return s * 2685821657736338717ull;
+  }
+  uint64_t s;
 };
 
 struct Cycle {
@@ -92,12 +104,10 @@ class Mutator {
   // Replaces random subtrees until `deadline`: the child at depth k of a
   // random tree (the root is depth 0) by a fresh tree of the same height.
   void Mutate(double deadline) {
-    std::uniform_int_distribution<size_t> pick_tree(0, trees_.size() - 1);
-    std::uniform_int_distribution<int> pick_depth(1, kTreeDepth);
     while (Now() < deadline) {
       for (int i = 0; i < 16; i++) {
-        void** root = trees_[pick_tree(rng_)];
-        const int k = pick_depth(rng_);
+        void** root = trees_[rng_() % trees_.size()];
+        const int k = 1 + static_cast<int>(rng_() % kTreeDepth);
         const uint64_t path = rng_();
         Node* fresh = MakeTree(kTreeDepth - k);
         auto* parent = static_cast<Node*>(*root);
@@ -174,7 +184,7 @@ class Mutator {
 
   gc_heap* heap_;
   gc_type_id node_type_;
-  std::mt19937_64 rng_;
+  Rng rng_;
   gc_mutator* m_ = nullptr;
   ShadowStack* stack_ = nullptr;
   std::vector<void**> trees_;  // shadow-stack slots holding tree roots
