@@ -53,6 +53,26 @@ const char* TypeName(Marker* m, const ObjectRef& r) {
           "gcheap: verify: reachable object %p was not marked: the collector "
           "would have freed a live object\n",
           reinterpret_cast<void*>(obj));
+  {
+    // The missed object's span: enough to tell a sweep or allocation race
+    // from a barrier problem.
+    ObjectRef r;
+    if (m->heap()->FindObject(obj, &r)) {
+      MSpan* s = r.span;
+      fprintf(
+          stderr,
+          "  its span [%p, %p): class %d%s, elemsize %zu, index %zu of "
+          "%u, freeindex %u, alloc_count %u, allocated %d, span "
+          "sweepgen %u (heap %u)\n",
+          reinterpret_cast<void*>(s->start), reinterpret_cast<void*>(s->limit),
+          SizeClassOf(s->spanclass), NoScan(s->spanclass) ? " noscan" : "",
+          static_cast<size_t>(s->elemsize), r.index,
+          static_cast<unsigned>(s->nelems), static_cast<unsigned>(s->freeindex),
+          static_cast<unsigned>(s->alloc_count),
+          s->IsAllocated(r.index) ? 1 : 0,
+          s->sweepgen.load(std::memory_order_relaxed), m->heap()->sweepgen());
+    }
+  }
   fprintf(stderr, "path from a root (innermost first):\n");
   uintptr_t cur = obj;
   for (int depth = 0; depth < 64; depth++) {

@@ -94,8 +94,14 @@ void MCache::Uncache(MSpan* s) {
   const int64_t unused = s->nelems - s->alloc_count;
   if (unused != 0) {
     alloc_counts_[SizeClassOf(s->spanclass)] -= unused;
-    heap_->heap_live().fetch_sub(unused * static_cast<int64_t>(s->elemsize),
-                                 std::memory_order_relaxed);
+    // A span cached before the last sweepgen flip (sweepgen h+1) had its
+    // unused slots counted in heap_live before the collector reset
+    // heap_live to the marked bytes, which never included them: nothing to
+    // give back (Go's releaseAll does the same).
+    if (s->sweepgen.load(std::memory_order_relaxed) != heap_->sweepgen() + 1) {
+      heap_->heap_live().fetch_sub(unused * static_cast<int64_t>(s->elemsize),
+                                   std::memory_order_relaxed);
+    }
   }
   heap_->central(s->spanclass).UncacheSpan(s);
 }
