@@ -259,11 +259,20 @@ void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
 void gc_heap::Park(gc_mutator* m) {
   gcheap::OtherHeapsBlocked others(this);
   std::unique_lock<std::mutex> g(world_mu_);
-  m->state.store(kParked, std::memory_order_seq_cst);
-  stopped_cv_.notify_all();
-  world_cv_.wait(
-      g, [&] { return !stw_requested_.load(std::memory_order_seq_cst); });
-  m->state.store(kRunning, std::memory_order_seq_cst);
+  for (;;) {
+    m->state.store(kParked, std::memory_order_seq_cst);
+    stopped_cv_.notify_all();
+    world_cv_.wait(
+        g, [&] { return !stw_requested_.load(std::memory_order_seq_cst); });
+    // The next stop may have been requested since the wait returned, and
+    // its stopper (which reads states without world_mu_ while it spins)
+    // may already have counted us as parked. Store kRunning, then re-read
+    // the request (both seq_cst, as in LeaveBlocking): either the stopper
+    // sees us running and waits, or we see its request and park again
+    // before touching the heap.
+    m->state.store(kRunning, std::memory_order_seq_cst);
+    if (!stw_requested_.load(std::memory_order_seq_cst)) return;
+  }
 }
 
 void gc_heap::EnterBlocking(gc_mutator* m) {

@@ -16,7 +16,10 @@
 // collector stores stw_requested, then reads states. So either the
 // collector sees the mutator blocked/parked, or the mutator sees the
 // request and parks before touching the heap: no mutator runs heap code
-// while the world is stopped.
+// while the world is stopped. Every transition to kRunning follows that
+// order: leaving a blocking region, and waking from a park (a mutator
+// woken by one restart may be counted as parked by the next stop, so it
+// re-reads stw_requested after storing kRunning and parks again).
 //
 // The poll word is the first member of gc_mutator, so gc_safepoint (inline
 // in gc.h) is one relaxed load and a branch. Bits: kPollStop (a collection
