@@ -35,6 +35,7 @@
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
 #include "runtime/runtime.h"
+#include "tools/mark_window.h"
 
 ABSL_FLAG(int, stores, 1000000, "pointer stores per repetition");
 ABSL_FLAG(int, pool, 65536, "heap objects stored into");
@@ -86,51 +87,6 @@ double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
-
-// Holds a concurrent cycle's mark phase open (see tests/write_barrier_test).
-class MarkWindow {
- public:
-  MarkWindow(gc_heap* h, gc_mutator* m) : h_(h), m_(m) {}
-  void Open() {
-    h_->collector->SetMarkPhaseHookForTesting([this] {
-      std::unique_lock<std::mutex> g(mu_);
-      entered_ = true;
-      cv_.notify_all();
-      cv_.wait(g, [&] { return released_; });
-    });
-    collector_ = std::thread([h = h_] {
-      gc_mutator* cm = gc_thread_attach(h);
-      gc_collect(cm);
-      gc_thread_detach(cm);
-    });
-    gc_enter_blocking(m_);
-    {
-      std::unique_lock<std::mutex> g(mu_);
-      cv_.wait(g, [&] { return entered_; });
-    }
-    gc_leave_blocking(m_);
-  }
-  void Close() {
-    gc_enter_blocking(m_);
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      released_ = true;
-    }
-    cv_.notify_all();
-    collector_.join();
-    gc_leave_blocking(m_);
-    h_->collector->SetMarkPhaseHookForTesting(nullptr);
-  }
-
- private:
-  gc_heap* h_;
-  gc_mutator* m_;
-  std::thread collector_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool entered_ = false;
-  bool released_ = false;
-};
 
 struct Comparison {
   double plain = 0;          // median ns/store
