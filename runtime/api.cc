@@ -91,7 +91,7 @@ extern "C" {
 void gc_config_init(gc_config* cfg) {
   *cfg = gc_config{};
   cfg->gc_percent = 100;
-  cfg->stop_the_world = 1;  // see docs/decisions.md
+  cfg->stop_the_world = 0;  // concurrent marking
   if (const char* v = getenv("GC_PERCENT")) {
     if (strcmp(v, "off") == 0) {
       cfg->gc_percent = -1;

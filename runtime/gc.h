@@ -44,9 +44,8 @@
  *   GC_VERIFY=1         re-mark after every collection and abort if a
  *                       reachable object was left unmarked
  *   GC_STW=0|1          0: mark concurrently with the mutators, two short
- *                       pauses per cycle (not yet the default: see
- *                       docs/decisions.md); 1: stop-the-world cycles (the
- *                       default)
+ *                       pauses per cycle (the default); 1: stop-the-world
+ *                       cycles (for debugging and comparison)
  */
 #ifndef GCHEAP_RUNTIME_GC_H_
 #define GCHEAP_RUNTIME_GC_H_
@@ -76,7 +75,7 @@ typedef struct gc_config {
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
- * verify off, stop_the_world on, trace off, tag_mask 0), then
+ * verify off, stop_the_world off (concurrent), trace off, tag_mask 0), then
  * applies the GC_* environment variables above. */
 void gc_config_init(gc_config* cfg);
 

@@ -24,10 +24,10 @@ TEST(ConfigTest, DefaultsAndEnvironment) {
   gc_config_init(&c);
   EXPECT_EQ(c.gc_percent, 100);
   EXPECT_EQ(c.max_heap_bytes, 0u);
-  EXPECT_EQ(c.stop_the_world, 1);  // stop-the-world by default
-  setenv("GC_STW", "0", 1);
+  EXPECT_EQ(c.stop_the_world, 0);  // concurrent by default
+  setenv("GC_STW", "1", 1);
   gc_config_init(&c);
-  EXPECT_EQ(c.stop_the_world, 0);
+  EXPECT_EQ(c.stop_the_world, 1);
   if (stw != nullptr) {
     setenv("GC_STW", saved_stw.c_str(), 1);
   } else {
