@@ -16,6 +16,7 @@
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
 #include "tools/shadow_stack.h"
+#include "tools/tree_walk.h"
 
 ABSL_FLAG(int, depth, 18, "binary-trees max depth (21 for the full run)");
 ABSL_FLAG(bool, trace, true, "print a gctrace line per collection");
@@ -59,19 +60,6 @@ Node* BottomUpTree(Ctx& c, int depth) {
   return n;
 }
 
-// Walks a tree. Like an interpreter on a backward jump, it polls for a
-// safepoint in its loop, so a collection never waits for a long walk. The
-// tree must be rooted: a concurrent cycle may start at that safepoint.
-long Check(gc_mutator* m, const Node* n) {
-  long count = 1;
-  while (n->left != nullptr) {
-    gc_safepoint(m);
-    count += 1 + Check(m, n->right);
-    n = n->left;
-  }
-  return count;
-}
-
 int Run(int n) {
   gc_config cfg;
   gc_config_init(&cfg);
@@ -94,7 +82,7 @@ int Run(int n) {
     void** stretch = c.stack->Push(BottomUpTree(c, max_depth + 1));
     len += snprintf(out + len, sizeof(out) - len,
                     "stretch tree of depth %d\t check: %ld\n", max_depth + 1,
-                    Check(c.m, static_cast<Node*>(*stretch)));
+                    CountNodes(c.m, static_cast<Node*>(*stretch)));
     c.stack->Pop();
   }
   void** long_lived = c.stack->Push(BottomUpTree(c, max_depth));
@@ -103,7 +91,7 @@ int Run(int n) {
     long check = 0;
     for (long i = 0; i < iterations; i++) {
       void** tree = c.stack->Push(BottomUpTree(c, d));
-      check += Check(c.m, static_cast<Node*>(*tree));
+      check += CountNodes(c.m, static_cast<Node*>(*tree));
       c.stack->Pop();
     }
     len += snprintf(out + len, sizeof(out) - len,
@@ -112,7 +100,7 @@ int Run(int n) {
   }
   len += snprintf(out + len, sizeof(out) - len,
                   "long lived tree of depth %d\t check: %ld\n", max_depth,
-                  Check(c.m, static_cast<Node*>(*long_lived)));
+                  CountNodes(c.m, static_cast<Node*>(*long_lived)));
   c.stack->Pop();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)

@@ -75,6 +75,7 @@
 #include "absl/flags/usage.h"
 #include "runtime/gc.h"
 #include "tools/shadow_stack.h"
+#include "tools/tree_walk.h"
 
 ABSL_FLAG(int, runs, 0,
           "runs per (workload, system, mode), medians shown; 0: 3, or 1 with "
@@ -250,20 +251,6 @@ class GcheapRun {
   std::vector<uint64_t> pauses_ns_;
   uint64_t assist_ns_ = 0;
 };
-
-// Walks a tree of nodes whose first two words are left and right, counting
-// them. Polls for a safepoint in its loop, so a collection never waits for
-// a long walk.
-template <typename N>
-long CountNodes(gc_mutator* m, const N* n) {
-  long count = 1;
-  while (n->left != nullptr) {
-    gc_safepoint(m);
-    count += 1 + CountNodes(m, n->right);
-    n = n->left;
-  }
-  return count;
-}
 
 long TreeSize(int depth) { return (1L << (depth + 1)) - 1; }
 
