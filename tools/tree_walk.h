@@ -10,15 +10,22 @@
 
 namespace gcheap {
 
-template <typename N>
-long CountNodes(gc_mutator* m, const N* n) {
+// The count, calling poll() once per left step (a safepoint poll, or
+// nothing for a heap without safepoints).
+template <typename N, typename Poll>
+long CountNodesPolling(const N* n, const Poll& poll) {
   long count = 1;
   while (n->left != nullptr) {
-    gc_safepoint(m);
-    count += 1 + CountNodes(m, n->right);
+    poll();
+    count += 1 + CountNodesPolling(n->right, poll);
     n = n->left;
   }
   return count;
+}
+
+template <typename N>
+long CountNodes(gc_mutator* m, const N* n) {
+  return CountNodesPolling(n, [m] { gc_safepoint(m); });
 }
 
 }  // namespace gcheap
