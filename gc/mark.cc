@@ -11,13 +11,15 @@ void Marker::GreyObject(Worker* w, const ObjectRef& r) {
 
   MarkPage(s);
   if (!NoScan(s->spanclass)) {
+    // Scanning reads the object's type slot first: start fetching it.
+    __builtin_prefetch(&s->obj_types[r.index]);
     w->gcw.Put(r.base);
   }
 }
 
 void Marker::ScanItem(Worker* w, uintptr_t item) {
   ObjectRef r;
-  bool found = heap_->FindObject(item, &r);
+  bool found = FindObject(w, item, &r);
   GC_CHECK(found, "a queued grey object is not in the heap");
   MSpan* s = r.span;
   const size_t size = ObjectBytes(s);

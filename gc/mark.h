@@ -48,7 +48,27 @@ class Marker {
     uint64_t marked_objects = 0;
     uint64_t marked_bytes = 0;
     uint64_t scanned_bytes = 0;
+    // The span of the last object resolved: neighbouring objects were
+    // mostly allocated together, so the next pointer often lands in it and
+    // skips the arena index. Valid for the Worker's life, which lies inside
+    // one mark phase: no span is freed while marking (nothing is swept).
+    MSpan* last_span = nullptr;
   };
+
+  // heap_->FindObject, trying the worker's last span first.
+  GC_ALWAYS_INLINE bool FindObject(Worker* w, uintptr_t p, ObjectRef* r) const {
+    MSpan* s = w->last_span;
+    if (s == nullptr || p - s->start >= s->limit - s->start) {
+      if (!heap_->FindObject(p, r)) return false;
+      w->last_span = r->span;
+      return true;
+    }
+    const size_t i = s->ObjIndex(p);
+    r->span = s;
+    r->index = i;
+    r->base = s->start + i * s->elemsize;
+    return true;
+  }
 
   // Greys the object `value` points into, if any.
   uintptr_t StripTag(uintptr_t value) const { return value & tag_mask_; }
@@ -57,7 +77,7 @@ class Marker {
     uintptr_t p = value & tag_mask_;
     if (p < 4096) return;
     ObjectRef r;
-    if (!heap_->FindObject(p, &r)) return;
+    if (!FindObject(w, p, &r)) return;
     GreyObject(w, r);
   }
   void GreyObject(Worker* w, const ObjectRef& r);

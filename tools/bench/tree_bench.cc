@@ -90,7 +90,18 @@ double CpuMs() {
          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
+// The peak resident set: VmHWM from /proc/self/status. Unlike ru_maxrss it
+// does not carry the peak of the process that exec'ed this one.
 double MaxRssMb() {
+  if (FILE* f = fopen("/proc/self/status", "r")) {
+    char line[256];
+    double kb = -1;
+    while (fgets(line, sizeof(line), f) != nullptr) {
+      if (sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+    }
+    fclose(f);
+    if (kb >= 0) return kb / 1024.0;
+  }
   rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;  // KiB on Linux

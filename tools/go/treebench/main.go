@@ -340,6 +340,23 @@ func newSampler(trace bool, startGC *debug.GCStats) *sampler {
 	return s
 }
 
+// peakRssMiB is the process's peak resident set (VmHWM in
+// /proc/self/status). Unlike ru_maxrss it does not carry the peak of the
+// process that exec'ed this one; ru_maxrss is the fallback.
+func peakRssMiB(ru syscall.Rusage) float64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				var kb float64
+				if _, err := fmt.Sscanf(strings.TrimSpace(line[len("VmHWM:"):]), "%f kB", &kb); err == nil {
+					return kb / 1024
+				}
+			}
+		}
+	}
+	return float64(ru.Maxrss) / 1024
+}
+
 func rssMiB(page float64) (float64, bool) {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
@@ -558,7 +575,7 @@ func main() {
 	fmt.Fprintf(stdout, "RESULT system=go workload=%s threads=%d wall_ms=%s cpu_ms=%s max_rss_mb=%s gcs=%d pause_p50_us=%s pause_p99_us=%s pause_max_us=%s ns_per_alloc=%s allocator=-\n",
 		*workload, reportThreads,
 		num(float64(wall.Nanoseconds())/1e6), num(float64(cpu.Nanoseconds())/1e6),
-		num(float64(ru.Maxrss)/1024), gcs,
+		num(peakRssMiB(ru)), gcs,
 		num(nearestRank(pauses, 0.50)), num(nearestRank(pauses, 0.99)), num(nearestRank(pauses, 1)),
 		num(nsPerAlloc))
 }
