@@ -114,83 +114,96 @@ void Collector::SweeperLoop() {
 
 Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
                                               bool scan_roots, int n,
-                                              bool background,
-                                              double fraction) {
+                                              bool background, double fraction,
+                                              bool idle) {
   WorkPool& pool = *pool_ptr;
   std::atomic<int> nwait{0};
   std::atomic<uint64_t> total_objects{0}, total_bytes{0}, total_scan{0};
   n = std::max(1, std::min(n, workers_.threads() + 1));
-  workers_.RunParallel(n, [&](int id) {
-    Marker::Worker w(&marker_, &pool);
-    const int64_t cpu0 = background ? ThreadCpuNs() : 0;
-    const int64_t clock0 = background ? NowNs() : 0;
-    uint64_t published = 0;  // scan work already turned into credit
-    if (id == 0 && scan_roots) roots_->ForEachRoot(&Marker::VisitSlot, &w);
-    for (;;) {
-      // Scan in slices; between slices, feed idle workers.
-      while (marker_.DrainSome(&w, 256)) {
-        if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
-          w.gcw.Balance();
-        }
-        if (!background) continue;
-        // Background work pays the mutators' assist debt in advance.
-        const int64_t delta = static_cast<int64_t>(w.scanned_bytes - published);
-        published = w.scanned_bytes;
-        bg_credit_.fetch_add(delta, std::memory_order_relaxed);
-        scan_done_.fetch_add(delta, std::memory_order_relaxed);
-        if (id != 0) continue;
-        PublishAssistRatio();
-        if (fraction < 1.0) {
-          // Fractional worker: mark `fraction` of the time. Ahead of that,
-          // hand the local work to the pool (assists and other workers
-          // may take it) and sleep.
-          const int64_t worked = ThreadCpuNs() - cpu0;
-          const int64_t elapsed = NowNs() - clock0;
-          const double ahead = worked / fraction - elapsed;
-          if (ahead > 50'000) {
-            w.gcw.Dispose();
-            std::this_thread::sleep_for(std::chrono::nanoseconds(
-                static_cast<int64_t>(std::min(ahead, 2e6))));
+  const int nworking = n + (idle ? 1 : 0);  // the idle worker has id n
+  workers_.RunParallel(
+      n,
+      [&](int id) {
+        Marker::Worker w(&marker_, &pool);
+        const int64_t cpu0 = background ? ThreadCpuNs() : 0;
+        const int64_t clock0 = background ? NowNs() : 0;
+        uint64_t published = 0;  // scan work already turned into credit
+        if (id == 0 && scan_roots) roots_->ForEachRoot(&Marker::VisitSlot, &w);
+        for (;;) {
+          // Scan in slices; between slices, feed idle workers.
+          while (marker_.DrainSome(&w, 256)) {
+            if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
+              // The idle worker may lose its processor at any moment: while
+              // others wait for work it keeps none back.
+              if (id == n) {
+                w.gcw.Dispose();
+              } else {
+                w.gcw.Balance();
+              }
+            }
+            if (!background) continue;
+            // Background work pays the mutators' assist debt in advance.
+            const int64_t delta =
+                static_cast<int64_t>(w.scanned_bytes - published);
+            published = w.scanned_bytes;
+            bg_credit_.fetch_add(delta, std::memory_order_relaxed);
+            scan_done_.fetch_add(delta, std::memory_order_relaxed);
+            if (id != 0) continue;
+            PublishAssistRatio();
+            if (fraction < 1.0) {
+              // Fractional worker: mark `fraction` of the time. Ahead of that,
+              // hand the local work to the pool (assists and other workers
+              // may take it) and sleep.
+              const int64_t worked = ThreadCpuNs() - cpu0;
+              const int64_t elapsed = NowNs() - clock0;
+              const double ahead = worked / fraction - elapsed;
+              if (ahead > 50'000) {
+                w.gcw.Dispose();
+                std::this_thread::sleep_for(std::chrono::nanoseconds(
+                    static_cast<int64_t>(std::min(ahead, 2e6))));
+              }
+            }
           }
-        }
-      }
-      // Out of work: idle until work appears or every worker is idle.
-      nwait.fetch_add(1, std::memory_order_acq_rel);
-      bool done = false;
-      for (;;) {
-        if (pool.nfull() > 0) {
-          nwait.fetch_sub(1, std::memory_order_acq_rel);
-          break;
-        }
-        if (nwait.load(std::memory_order_acquire) == n &&
-            assists_active_.load(std::memory_order_seq_cst) == 0 &&
-            pool.nfull() == 0) {
-          // (An assist holding grey objects keeps the workers waiting: it
-          // returns what it has not scanned to the pool.)
-          done = true;
-          break;
+          // Out of work: idle until work appears or every worker is idle.
+          nwait.fetch_add(1, std::memory_order_acq_rel);
+          bool done = false;
+          for (;;) {
+            if (pool.nfull() > 0) {
+              nwait.fetch_sub(1, std::memory_order_acq_rel);
+              break;
+            }
+            if (nwait.load(std::memory_order_acquire) == nworking &&
+                assists_active_.load(std::memory_order_seq_cst) == 0 &&
+                pool.nfull() == 0) {
+              // (An assist holding grey objects keeps the workers waiting: it
+              // returns what it has not scanned to the pool.)
+              done = true;
+              break;
+            }
+            if (background) {
+              // Mutators run meanwhile: do not spin on their processors.
+              std::this_thread::sleep_for(std::chrono::microseconds(20));
+            } else {
+              std::this_thread::yield();
+            }
+          }
+          if (done) break;
         }
         if (background) {
-          // Mutators run meanwhile: do not spin on their processors.
-          std::this_thread::sleep_for(std::chrono::microseconds(20));
-        } else {
-          std::this_thread::yield();
+          const int64_t delta =
+              static_cast<int64_t>(w.scanned_bytes - published);
+          bg_credit_.fetch_add(delta, std::memory_order_relaxed);
+          scan_done_.fetch_add(delta, std::memory_order_relaxed);
+          const int64_t cpu = ThreadCpuNs() - cpu0;
+          bg_cpu_ns_.fetch_add(cpu, std::memory_order_relaxed);
+          // Idle marking used processors nobody wanted: not the limiter's.
+          if (id != n) limiter_.AddGcTime(cpu);
         }
-      }
-      if (done) break;
-    }
-    if (background) {
-      const int64_t delta = static_cast<int64_t>(w.scanned_bytes - published);
-      bg_credit_.fetch_add(delta, std::memory_order_relaxed);
-      scan_done_.fetch_add(delta, std::memory_order_relaxed);
-      const int64_t cpu = ThreadCpuNs() - cpu0;
-      bg_cpu_ns_.fetch_add(cpu, std::memory_order_relaxed);
-      limiter_.AddGcTime(cpu);
-    }
-    total_objects.fetch_add(w.marked_objects, std::memory_order_relaxed);
-    total_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
-    total_scan.fetch_add(w.scanned_bytes, std::memory_order_relaxed);
-  });
+        total_objects.fetch_add(w.marked_objects, std::memory_order_relaxed);
+        total_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+        total_scan.fetch_add(w.scanned_bytes, std::memory_order_relaxed);
+      },
+      idle);
   // With the world stopped nobody else adds work; during a concurrent mark
   // a mutator may flush barrier values after the workers finished (the
   // final pause drains them).
@@ -210,11 +223,18 @@ Collector::MarkTotals Collector::BackgroundMark() {
     dedicated--;
     fraction = goal - dedicated;
   }
+  // Go's idle mark worker: when a processor is left over after the running
+  // mutators and the dedicated and fractional workers, the idle-priority
+  // worker marks on it (gc/workers.h). Decided once per mark phase.
+  const double busy = world_->RunningMutators() + goal;
+  const bool idle = nworkers_ - busy >= 1.0 - 1e-9;
   if (fraction > 0) {
     // Worker 0 (the driver) is the fractional one.
-    return MarkParallel(pool_.get(), false, dedicated + 1, true, fraction);
+    return MarkParallel(pool_.get(), false, dedicated + 1, true, fraction,
+                        idle);
   }
-  return MarkParallel(pool_.get(), false, std::max(1, dedicated), true, 1.0);
+  return MarkParallel(pool_.get(), false, std::max(1, dedicated), true, 1.0,
+                      idle);
 }
 
 void Collector::RecordPause(uint64_t ns) {

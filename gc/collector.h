@@ -189,9 +189,12 @@ class Collector {
   // sleep, publish assist credit, and worker 0 marks only `fraction` of
   // its time when fraction < 1 (Go's fractional worker).
   MarkTotals MarkParallel(WorkPool* pool, bool scan_roots, int n,
-                          bool background = false, double fraction = 1.0);
+                          bool background = false, double fraction = 1.0,
+                          bool idle = false);
   // Concurrent mark with Go's worker plan: 25% of the processors as
-  // dedicated workers, or a fractional one where that rounds badly.
+  // dedicated workers, or a fractional one where that rounds badly; plus
+  // the idle-priority worker (id n) when a processor is left over after
+  // the running mutators and those workers (Go's idle mark worker).
   MarkTotals BackgroundMark();
   void CollectConcurrent(GcReason reason);
   // Assist slow path: pays the mutator's debt with background credit, then

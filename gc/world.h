@@ -51,6 +51,10 @@ class World {
   // True while a stop-the-world request is pending (a mark assist checks it
   // to get out of the way of the pause). Any thread.
   virtual bool StopRequested() const = 0;
+  // Attached mutators currently running (not parked, not in a blocking
+  // region): what the mark workers take as the processors the mutators
+  // need. A snapshot; any thread.
+  virtual int RunningMutators() = 0;
 };
 
 }  // namespace gcheap

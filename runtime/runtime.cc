@@ -229,6 +229,15 @@ void gc_heap::FlushWriteBarrierBuffers() {
   for (gc_mutator* m : mutators_) FlushWriteBarrierBuffer(m);
 }
 
+int gc_heap::RunningMutators() {
+  std::lock_guard<std::mutex> g(mutators_mu_);
+  int n = 0;
+  for (gc_mutator* m : mutators_) {
+    n += m->state.load(std::memory_order_relaxed) == kRunning;
+  }
+  return n;
+}
+
 void gc_heap::RaggedFlushWriteBarrierBuffers() {
   // Mutators are never freed while the heap lives (detached ones are
   // recycled), so reading their poll words after the lock is released is

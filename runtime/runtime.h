@@ -109,6 +109,7 @@ struct gc_heap final : public gcheap::World {
   bool StopRequested() const override {
     return stw_requested_.load(std::memory_order_relaxed);
   }
+  int RunningMutators() override;
   // Shades m's buffered barrier values (buffer full, or detach).
   void FlushWriteBarrierBuffer(gc_mutator* m);
 

@@ -126,7 +126,8 @@ class Recorder {
  public:
   static constexpr size_t kMaxPauses = 1 << 20;
 
-  Recorder() : pauses_(new Pause[kMaxPauses]) {}
+  Recorder()
+      : pauses_(new Pause[kMaxPauses]), heap_points_(new Pause[kMaxPauses]) {}
 
   // Starts the clock and the sampler; heap_mb() returns the system's heap
   // size in MiB (NaN if it cannot tell).
@@ -145,9 +146,16 @@ class Recorder {
     if (i < kMaxPauses) pauses_[i] = {NowMs(), ns / 1e3};
   }
 
-  double NowMs() const {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0_)
-        .count();
+  // Called by a GC hook: the collector's heap size at time t_ms.
+  void AddHeap(double t_ms, double mb) {
+    if (!started_.load(std::memory_order_acquire)) return;
+    const size_t i = nheap_.fetch_add(1, std::memory_order_relaxed);
+    if (i < kMaxPauses) heap_points_[i] = {t_ms, mb};
+  }
+
+  double NowMs() const { return MsAt(Clock::now()); }
+  double MsAt(Clock::time_point t) const {
+    return std::chrono::duration<double, std::milli>(t - t0_).count();
   }
 
   // Stops the clock and the sampler, prints the RESULT line and writes the
@@ -216,11 +224,17 @@ class Recorder {
     for (size_t i = 0; i < npauses; i++) {
       fprintf(f, "pause,%.1f,%.1f\n", pauses_[i].t_ms, pauses_[i].us);
     }
+    const size_t nheap = std::min(nheap_.load(), kMaxPauses);
+    for (size_t i = 0; i < nheap; i++) {
+      fprintf(f, "heap,%.1f,%.2f\n", heap_points_[i].t_ms, heap_points_[i].us);
+    }
     fclose(f);
   }
 
   std::unique_ptr<Pause[]> pauses_;
   std::atomic<size_t> npauses_{0};
+  std::unique_ptr<Pause[]> heap_points_;  // {t_ms, MiB}
+  std::atomic<size_t> nheap_{0};
   std::atomic<bool> started_{false};
   std::function<double()> heap_mb_;
   Clock::time_point t0_;
@@ -265,20 +279,29 @@ class Gcheap {
     static const uint64_t kBNodeMap = 0b11;
     gnode_ = Register("GNode", sizeof(GNode), &kGNodeMap);
     bnode_ = Register("BNode", sizeof(BNode), &kBNodeMap);
+    created_ = Clock::now();
     gc_set_cycle_hook(
         heap_,
-        [](const gc_cycle_info* info, void*) {
+        [](const gc_cycle_info* info, void* data) {
           recorder->AddPause(info->pause_ns);
+          // gctrace's heap figures: at the cycle's start, at the end of
+          // marking, and what was marked.
+          auto* self = static_cast<Gcheap*>(data);
+          const double start = recorder->MsAt(
+              self->created_ + std::chrono::nanoseconds(info->start_ns));
+          const double end = recorder->NowMs();
+          recorder->AddHeap(start, info->heap_before / 1048576.0);
+          recorder->AddHeap(end, info->heap_end / 1048576.0);
+          recorder->AddHeap(end, info->live_bytes / 1048576.0);
         },
-        nullptr);
+        this);
   }
   ~Gcheap() { gc_heap_destroy(heap_); }
 
-  double HeapMb() const {
-    gc_stats s;
-    gc_get_stats(heap_, &s);
-    return s.heap_bytes / 1048576.0;
-  }
+  // The heap is traced from the cycle hook (below), not sampled:
+  // gc_get_stats takes the heap lock, and a sampler preempted while it
+  // holds it would hold up a mutator's next span refill, and so a stop.
+  double HeapMb() const { return NAN; }
 
   // One attached thread.
   class Cx {
@@ -373,6 +396,7 @@ class Gcheap {
   }
 
   gc_heap* heap_;
+  Clock::time_point created_;
   gc_type_id gnode_ = 0;
   gc_type_id bnode_ = 0;
 };
