@@ -223,11 +223,12 @@ Collector::MarkTotals Collector::BackgroundMark() {
     dedicated--;
     fraction = goal - dedicated;
   }
-  // Go's idle mark worker: when a processor is left over after the running
-  // mutators and the dedicated and fractional workers, the idle-priority
-  // worker marks on it (gc/workers.h). Decided once per mark phase.
-  const double busy = world_->RunningMutators() + goal;
-  const bool idle = nworkers_ - busy >= 1.0 - 1e-9;
+  // Go's idle mark worker: when a whole processor is left over after the
+  // running mutators and the dedicated workers, the idle-priority worker
+  // marks on it (gc/workers.h), sharing it with the fractional worker if
+  // there is one. Decided once per mark phase.
+  const bool idle = nworkers_ - world_->RunningMutators() - dedicated >= 1;
+  if (idle) idle_worker_used_.store(true, std::memory_order_relaxed);
   if (fraction > 0) {
     // Worker 0 (the driver) is the fractional one.
     return MarkParallel(pool_.get(), false, dedicated + 1, true, fraction,
@@ -318,6 +319,7 @@ void Collector::CollectConcurrent(GcReason reason) {
   scan_done_.store(0, std::memory_order_relaxed);
   assist_ns_.store(0, std::memory_order_relaxed);
   bg_cpu_ns_.store(0, std::memory_order_relaxed);
+  idle_worker_used_.store(false, std::memory_order_relaxed);
   // Snapshot the roots' values; they are shaded once the world runs again
   // (resolving a value costs cache misses; copying it does not). The
   // values are what the snapshot needs: the objects they name stay
@@ -459,6 +461,8 @@ void Collector::FinishCycle(CycleInfo info, const MarkTotals& marked) {
   info.pause_ns += info.pause2_ns;
   info.assist_ns = assist_ns_.load(std::memory_order_relaxed);
   info.bg_mark_cpu_ns = bg_cpu_ns_.load(std::memory_order_relaxed);
+  info.idle_worker =
+      info.concurrent && idle_worker_used_.load(std::memory_order_relaxed);
   info.scan_work = marked.scan_work;
   info.live_bytes = marked.bytes;
   info.live_objects = marked.objects;
@@ -498,7 +502,7 @@ void Collector::FinishCycle(CycleInfo info, const MarkTotals& marked) {
             "gc %llu @%.3fs: %.3f+%.3f+%.3f ms clock, %u pauses %.3f ms, "
             "%.3f ms assist, %.3f ms bg cpu, %.1f MB scanned at %.0f MB/s, "
             "%.1f->%.1f->%.1f MB, "
-            "%.1f MB goal, %.1f MB trigger, %llu objects live, %d workers "
+            "%.1f MB goal, %.1f MB trigger, %llu objects live, %d workers%s "
             "(%s, %s)%s%s\n",
             static_cast<unsigned long long>(info.cycle), info.start_ns / 1e9,
             info.concurrent ? info.pause1_ns / 1e6 : 0.0, info.mark_ns / 1e6,
@@ -508,6 +512,7 @@ void Collector::FinishCycle(CycleInfo info, const MarkTotals& marked) {
             MB(info.heap_before), MB(info.heap_end), MB(info.live_bytes),
             MB(info.heap_goal), MB(info.trigger),
             static_cast<unsigned long long>(info.live_objects), nworkers_,
+            info.idle_worker ? " + idle" : "",
             info.concurrent ? "concurrent" : "stw", why,
             config_.verify ? ", verified" : "", limited ? ", cpu-limited" : "");
   }

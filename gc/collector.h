@@ -115,6 +115,7 @@ struct CycleInfo {
   uint64_t heap_before = 0, heap_end = 0, live_bytes = 0, live_objects = 0;
   uint64_t heap_goal = 0, trigger = 0;  // for the next cycle
   bool limited = false;                 // the CPU limiter was on
+  bool idle_worker = false;  // the idle-priority mark worker took part
 };
 using CycleHook = std::function<void(const CycleInfo&)>;
 
@@ -196,6 +197,8 @@ class Collector {
   // the idle-priority worker (id n) when a processor is left over after
   // the running mutators and those workers (Go's idle mark worker).
   MarkTotals BackgroundMark();
+  // Whether a BackgroundMark of the current cycle ran the idle worker.
+  std::atomic<bool> idle_worker_used_{false};
   void CollectConcurrent(GcReason reason);
   // Assist slow path: pays the mutator's debt with background credit, then
   // with its own mark work.

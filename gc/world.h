@@ -51,9 +51,9 @@ class World {
   // True while a stop-the-world request is pending (a mark assist checks it
   // to get out of the way of the pause). Any thread.
   virtual bool StopRequested() const = 0;
-  // Attached mutators currently running (not parked, not in a blocking
-  // region): what the mark workers take as the processors the mutators
-  // need. A snapshot; any thread.
+  // Attached mutators not inside a blocking region (running, or parked
+  // for a stop of the world that is ending): what the mark workers take as
+  // the processors the mutators need. A snapshot; any thread.
   virtual int RunningMutators() = 0;
 };
 

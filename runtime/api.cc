@@ -441,6 +441,7 @@ void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
     i.mark_ns = c.mark_ns;
     i.assist_ns = c.assist_ns;
     i.bg_mark_cpu_ns = c.bg_mark_cpu_ns;
+    i.idle_worker = c.idle_worker ? 1 : 0;
     i.scan_bytes = c.scan_work;
     i.heap_before = c.heap_before;
     i.heap_end = c.heap_end;

@@ -233,7 +233,9 @@ int gc_heap::RunningMutators() {
   std::lock_guard<std::mutex> g(mutators_mu_);
   int n = 0;
   for (gc_mutator* m : mutators_) {
-    n += m->state.load(std::memory_order_relaxed) == kRunning;
+    // Parked mutators count: they are parked only while the world is
+    // stopped, and run again as soon as it restarts.
+    n += m->state.load(std::memory_order_relaxed) != kBlocked;
   }
   return n;
 }

@@ -339,5 +339,68 @@ TEST(ThreadsTest, NoMutatorRunsWhileTheWorldIsStopped) {
   gc_heap_destroy(heap);
 }
 
+// Go's idle mark worker: with gc_workers = 2 and one mutator, a processor is
+// left over after the mutator (the 25% of two processors is a fractional
+// worker, not a dedicated one), so the idle-priority worker marks too; with
+// two more attached threads running, none is left and it stays out.
+TEST(ThreadsTest, IdleMarkWorkerJoinsOnlyWhenAProcessorIsLeftOver) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.verify = 1;
+  cfg.gc_workers = 2;
+  cfg.stop_the_world = 0;
+  gc_heap* h = gc_heap_create(&cfg);
+  ASSERT_NE(h, nullptr);
+  gc_type_id cell = RegisterCell(h);
+  struct Seen {
+    std::atomic<int> cycles{0};
+    std::atomic<int> idle{-1};
+  } seen;
+  gc_set_cycle_hook(
+      h,
+      [](const gc_cycle_info* info, void* data) {
+        auto* s = static_cast<Seen*>(data);
+        if (!info->concurrent) return;
+        s->idle.store(info->idle_worker);
+        s->cycles.fetch_add(1);
+      },
+      &seen);
+  gc_mutator* m = gc_thread_attach(h);
+  void* list = nullptr;
+  ASSERT_EQ(gc_add_root(h, &list), 0);
+  for (int i = 0; i < 10000; i++) {
+    list = Cons(m, cell, nullptr, list, i);
+    ASSERT_NE(list, nullptr);
+  }
+
+  gc_collect(m);
+  EXPECT_GE(seen.cycles.load(), 1);
+  EXPECT_EQ(seen.idle.load(), 1) << "one mutator on two processors";
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> attached{0};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 2; t++) {
+    busy.emplace_back([&] {
+      gc_mutator* bm = gc_thread_attach(h);
+      attached.fetch_add(1);
+      while (!stop.load()) gc_safepoint(bm);
+      gc_thread_detach(bm);
+    });
+  }
+  while (attached.load() < 2) std::this_thread::yield();
+  const int before = seen.cycles.load();
+  gc_collect(m);
+  EXPECT_GT(seen.cycles.load(), before);
+  EXPECT_EQ(seen.idle.load(), 0) << "three mutators on two processors";
+  stop.store(true);
+  for (std::thread& t : busy) t.join();
+
+  EXPECT_TRUE(CheckList(list, 0, 10000));
+  gc_remove_root(h, &list);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
 }  // namespace
 }  // namespace gcheap
