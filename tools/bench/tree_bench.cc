@@ -402,6 +402,33 @@ class Gcheap {
 };
 
 // ---------------------------------------------------------------------------
+// What Boehm's and malloc's contexts share: pointer stores are plain, a
+// root is a local (on the C stack, which Boehm scans and malloc does not
+// need), and nothing polls for safepoints.
+
+struct PlainCx {
+  template <typename N>
+  void Set(N*, N** field, N* value) {
+    *field = value;
+  }
+  template <typename N>
+  long Count(const N* n) {
+    return CountNodesPolling(n, [] {});
+  }
+  void Wait(const std::function<void()>& wait) { wait(); }
+
+  template <typename N>
+  class Root {
+   public:
+    Root(PlainCx&, N* p) : p_(p) {}
+    N* get() const { return p_; }
+
+   private:
+    N* p_;
+  };
+};
+
+// ---------------------------------------------------------------------------
 // Boehm GC.
 
 class Boehm {
@@ -428,7 +455,7 @@ class Boehm {
   // Threads other than the main one register themselves.
   static void PrepareThreads() { GC_allow_register_threads(); }
 
-  class Cx {
+  class Cx : public PlainCx {
    public:
     explicit Cx(Boehm* b) : b_(b) {
       if (!GC_thread_is_registered()) {
@@ -462,27 +489,8 @@ class Boehm {
       return p;
     }
     template <typename N>
-    void Set(N*, N** field, N* value) {
-      *field = value;
-    }
-    template <typename N>
     void Free(N*) {}
     void FreeNoscan(void*) {}
-    template <typename N>
-    long Count(const N* n) {
-      return CountNodesPolling(n, [] {});
-    }
-    void Wait(const std::function<void()>& wait) { wait(); }
-
-    template <typename N>
-    class Root {
-     public:
-      Root(Cx&, N* p) : p_(p) {}
-      N* get() const { return p_; }
-
-     private:
-      N* p_;
-    };
 
     // Uncollectable: scanned as a root, freed explicitly.
     void** NewRing(size_t n) {
@@ -542,7 +550,7 @@ class Malloc {
  public:
   double HeapMb() const { return NAN; }
 
-  class Cx {
+  class Cx : public PlainCx {
    public:
     explicit Cx(Malloc*) {}
     Cx(const Cx&) = delete;
@@ -560,10 +568,6 @@ class Malloc {
       if (p == nullptr) Fail("calloc: out of memory");
       return p;
     }
-    template <typename N>
-    void Set(N*, N** field, N* value) {
-      *field = value;
-    }
     // Frees a dropped tree, node by node.
     template <typename N>
     void Free(N* n) {
@@ -575,21 +579,6 @@ class Malloc {
       }
     }
     void FreeNoscan(void* p) { free(p); }
-    template <typename N>
-    long Count(const N* n) {
-      return CountNodesPolling(n, [] {});
-    }
-    void Wait(const std::function<void()>& wait) { wait(); }
-
-    template <typename N>
-    class Root {
-     public:
-      Root(Cx&, N* p) : p_(p) {}
-      N* get() const { return p_; }
-
-     private:
-      N* p_;
-    };
 
     void** NewRing(size_t n) { return new void*[n](); }
     void DeleteRing(void** ring, size_t) { delete[] ring; }
