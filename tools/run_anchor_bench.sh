@@ -35,13 +35,8 @@ TREE_BENCH="$(bazel info bazel-bin 2>/dev/null)/tools/bench/tree_bench"
 GOBIN_DIR=$(mktemp -d)
 trap 'rm -rf "$GOBIN_DIR"' EXIT
 (
-  cd tools/go/treebench
-  # Standard library only; without a go.mod, build it in GOPATH mode.
-  if [[ -f go.mod ]]; then
-    go build -o "$GOBIN_DIR/treebench" .
-  else
-    GO111MODULE=off go build -o "$GOBIN_DIR/treebench" .
-  fi
+  # One module for the Go programs (tools/go/go.mod), standard library only.
+  cd tools/go && go build -o "$GOBIN_DIR/treebench" ./treebench
 ) >&2
 
 python3 tools/bench/anchor_bench.py --tree_bench="$TREE_BENCH" \

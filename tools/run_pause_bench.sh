@@ -31,7 +31,7 @@ bazel build //tools:pause_bench >&2
 OURS=bazel-out/k8-opt/bin/tools/pause_bench
 GOBIN_DIR=$(mktemp -d)
 trap 'rm -rf "$GOBIN_DIR"' EXIT
-(cd tools/go/pausebench && go build -o "$GOBIN_DIR/pausebench" main.go)
+(cd tools/go && go build -o "$GOBIN_DIR/pausebench" ./pausebench)
 
 for ((r = 1; r <= RUNS; r++)); do
   echo "== run $r of $RUNS"

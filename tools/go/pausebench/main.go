@@ -16,6 +16,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"gcheap/tools/go/xorshift"
 	"runtime"
 	"sort"
 	"sync"
@@ -35,21 +36,8 @@ type node struct {
 
 var payload = [4]int{16, 48, 96, 256}
 
-// xorshift64*: the same generator as the C++ version's, so both spend the
-// same on random numbers.
-type rng struct{ s uint64 }
-
-func newRng(seed uint64) *rng { return &rng{seed*0x9E3779B97F4A7C15 + 1} }
-
-func (r *rng) next() uint64 {
-	r.s ^= r.s >> 12
-	r.s ^= r.s << 25
-	r.s ^= r.s >> 27
-	return r.s * 2685821657736338717
-}
-
 type mutator struct {
-	rng       *rng
+	rng       *xorshift.Rng
 	trees     []*node
 	built     int
 	ops       uint64
@@ -59,8 +47,8 @@ type mutator struct {
 func (m *mutator) makeTree(height int) *node {
 	if height == 0 {
 		n := &node{}
-		size := payload[m.rng.next()%4]
-		if m.rng.next()%256 == 0 {
+		size := payload[m.rng.Next()%4]
+		if m.rng.Next()%256 == 0 {
 			size = 4096
 		}
 		b := make([]byte, size)
@@ -87,9 +75,9 @@ func (m *mutator) build(bytes int) {
 func (m *mutator) mutate(deadline time.Time) {
 	for time.Now().Before(deadline) {
 		for i := 0; i < 16; i++ {
-			root := m.trees[m.rng.next()%uint64(len(m.trees))]
-			k := 1 + int(m.rng.next()%treeDepth)
-			path := m.rng.next()
+			root := m.trees[m.rng.Next()%uint64(len(m.trees))]
+			k := 1 + int(m.rng.Next()%treeDepth)
+			path := m.rng.Next()
 			fresh := m.makeTree(treeDepth - k)
 			parent := root
 			for d := 1; d < k; d++ {
@@ -131,7 +119,7 @@ func main() {
 	live := *liveMB << 20
 	muts := make([]*mutator, *threads)
 	for i := range muts {
-		muts[i] = &mutator{rng: newRng(uint64(1234 + i))}
+		muts[i] = &mutator{rng: xorshift.New(uint64(1234 + i))}
 	}
 	tBuild := time.Now()
 	var wg sync.WaitGroup

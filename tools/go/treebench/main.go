@@ -32,6 +32,7 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"gcheap/tools/go/xorshift"
 	"math"
 	"os"
 	"runtime"
@@ -223,18 +224,6 @@ func runBinaryTrees(depth int, out *bufio.Writer) {
 
 // ---------------------------------------------------------------- allocrate
 
-// xorshift64*: the same generator as the C++ programs'.
-type rng struct{ s uint64 }
-
-func newRng(seed uint64) *rng { return &rng{seed*0x9E3779B97F4A7C15 + 1} }
-
-func (r *rng) next() uint64 {
-	r.s ^= r.s >> 12
-	r.s ^= r.s << 25
-	r.s ^= r.s >> 27
-	return r.s * 2685821657736338717
-}
-
 var allocSizes = [8]int{16, 24, 32, 48, 64, 96, 128, 256}
 
 const ringSize = 4096
@@ -244,10 +233,10 @@ var allocSum [64]uint64 // per-goroutine checksums, read at the end
 // allocLoop allocates n pointer-free objects into a ring of ringSize live
 // slots, writing the first word of each.
 func allocLoop(seed uint64, n int) uint64 {
-	r := newRng(seed)
+	r := xorshift.New(seed)
 	ring := make([]unsafe.Pointer, ringSize)
 	for k := 0; k < n; k++ {
-		b := make([]byte, allocSizes[r.next()%8])
+		b := make([]byte, allocSizes[r.Next()%8])
 		binary.LittleEndian.PutUint64(b, uint64(k))
 		ring[k&(ringSize-1)] = unsafe.Pointer(&b[0])
 	}

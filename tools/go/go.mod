@@ -1,0 +1,3 @@
+module gcheap/tools/go
+
+go 1.19

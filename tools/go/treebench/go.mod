@@ -1,3 +1,0 @@
-module treebench
-
-go 1.19
