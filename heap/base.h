@@ -3,7 +3,7 @@
 // Everything in heap/ is in namespace gcheap. The allocator is modelled on
 // Go's runtime (mheap/mcentral/mcache/mspan); names follow Go's vocabulary.
 //
-// Assertions: GC_DCHECK is compiled in debug builds (GC_DEBUG=1, set by the
+// Assertions: GC_DCHECK is compiled in debug builds (GCHEAP_DEBUG=1, set by the
 // dbg/asan/ubsan/tsan configs) and aborts with file:line and a message.
 // GC_CHECK is always on and is used only off the fast paths, for invariants
 // whose violation would otherwise corrupt the heap silently.
@@ -49,7 +49,7 @@ inline constexpr size_t kMaxAllocBytes = size_t{1} << 46;  // 64 TiB
                            "check failed: " #cond ": " msg); \
   } while (0)
 
-#if defined(GC_DEBUG) && GC_DEBUG
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 #define GC_DCHECK(cond, msg) GC_CHECK(cond, msg)
 inline constexpr bool kDebugBuild = true;
 #else

@@ -47,7 +47,7 @@ void CheckMutator(const gc_mutator* m, const char* fn) {
   }
 }
 
-#if defined(GC_DEBUG) && GC_DEBUG
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 #define DEBUG_CHECK_MUTATOR(m, fn) CheckMutator(m, fn)
 #else
 #define DEBUG_CHECK_MUTATOR(m, fn) \
@@ -186,6 +186,10 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   return *id;
 }
 
+}  // extern "C"
+
+// Helpers of gc_alloc. Outside the extern "C" block: an anonymous namespace
+// inside it still gives them C linkage, i.e. global unprefixed symbols.
 namespace {
 
 // Slow part of allocation: the allocator failed (limit, OS). Collect and
@@ -219,6 +223,8 @@ inline void* AllocDone(gc_mutator* m, void* p, size_t bytes, bool noscan) {
 }
 
 }  // namespace
+
+extern "C" {
 
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
   DEBUG_CHECK_MUTATOR(m, "gc_alloc");
@@ -308,7 +314,7 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
 }
 
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
-#if defined(GC_DEBUG) && GC_DEBUG
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
   CheckMutator(m, "gc_write_barrier");
   gcheap::ObjectRef r;
   if (!m->heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {

@@ -185,7 +185,7 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
  * the store; while a concurrent collection marks it also records the old
  * and the new value (Go's hybrid barrier), so the collector shades both.
  * The store is a release store: a marker thread that reads the pointer also
- * sees the stored object's initialization. Debug builds (GC_DEBUG) always
+ * sees the stored object's initialization. Debug builds (GCHEAP_DEBUG) always
  * take the out-of-line path, which checks that slot lies inside obj. */
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value);
 
@@ -201,7 +201,7 @@ typedef struct gc_mutator_head_ {
 
 static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
                                     void* value) {
-#if defined(GC_DEBUG) && GC_DEBUG
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
   gc_write_barrier_slow(m, obj, slot, value);
 #else
   gc_mutator_head_* h = (gc_mutator_head_*)m;

@@ -71,9 +71,9 @@ TEST_F(CollectorTest, CyclesSelfLoopsAndSharedSubgraphs) {
   ASSERT_EQ(gc_remove_root_range(heap_, roots, 2), 0);
 }
 
-// Sanitizer and debug builds (GC_DEBUG) use 2 million: the point there is
+// Sanitizer and debug builds (GCHEAP_DEBUG) use 2 million: the point there is
 // memory and thread safety, and the optimized build runs the full 10 million.
-#if defined(GC_DEBUG) && GC_DEBUG
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 constexpr int kHuge = 2'000'000;
 #else
 constexpr int kHuge = 10'000'000;

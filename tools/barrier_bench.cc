@@ -165,10 +165,10 @@ int Main() {
 
   printf("barrier_bench: %d stores x %d reps into %d objects of %zu bytes\n",
          nstores, reps, npool, sizeof(Obj));
-#if defined(GC_DEBUG) && GC_DEBUG
-  printf("note: GC_DEBUG build: every barrier takes the out-of-line path\n");
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  printf("note: GCHEAP_DEBUG build: every barrier takes the out-of-line path\n");
 #else
-  printf("inline fast path (GC_DEBUG off)\n");
+  printf("inline fast path (GCHEAP_DEBUG off)\n");
 #endif
   // Warm up: page in the pool and the index arrays.
   PlainStores(w);

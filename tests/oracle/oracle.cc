@@ -14,7 +14,7 @@
 namespace gcheap::oracle {
 
 bool SlowBuild() {
-#if defined(GC_DEBUG) && GC_DEBUG
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
   return true;
 #elif __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
     defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -29,7 +29,7 @@ const char* BuildKind() {
   return "tsan";
 #elif __has_feature(address_sanitizer) || defined(__SANITIZE_ADDRESS__)
   return "asan";
-#elif defined(GC_DEBUG) && GC_DEBUG
+#elif defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
   return "debug";
 #else
   return "opt";

@@ -25,7 +25,7 @@
 
 namespace gcheap::oracle {
 
-// True in sanitizer and debug builds (GC_DEBUG, or ASan/TSan detected).
+// True in sanitizer and debug builds (GCHEAP_DEBUG, or ASan/TSan detected).
 bool SlowBuild();
 // Which sanitizer, for messages: "asan", "tsan", "debug" or "opt".
 const char* BuildKind();
