@@ -1,5 +1,6 @@
-// mark_assist.cc: what allocation does while a concurrent cycle marks
-// (Go's gcmarknewobject and gcAssistAlloc).
+// mark_assist.cc: what mutators do while a concurrent cycle marks: allocate
+// black and pay mark assists (Go's gcmarknewobject and gcAssistAlloc), and
+// shade their write-barrier buffers (Go's wbBufFlush).
 //
 // Allocate black. Every object allocated while marking is marked at once,
 // so the marker never has to find it: its span is the allocating mcache's
@@ -22,6 +23,12 @@
 //      without bound.
 // While the GC CPU limiter is on, debts are forgiven and nobody waits:
 // the heap grows instead of the collector taking more than its share.
+//
+// Shading. The hybrid barrier buffers the old and the new value of every
+// pointer store; a full buffer, a buffer at the ragged flush and every
+// buffer at the final pause is shaded here (ShadeBuffered): each value is
+// greyed into the shared pool, and the objects it marked are counted with
+// the other marks made outside the mark workers (extra_objects_).
 //
 // Invariant: an assist runs on a mutator in the kRunning state, so a
 // pause that stops the world waits for it to finish; the pool it drains
@@ -117,6 +124,13 @@ void Collector::Assist(MutatorGcState* st) {
   assist_ns_.fetch_add(ns, std::memory_order_relaxed);
   limiter_.AddGcTime(ns);
 }
+
+void Collector::ShadeBuffered(const uintptr_t* values, size_t n) {
+  Marker::Worker w(&marker_, pool_.get());
+  for (size_t i = 0; i < n; i++) marker_.MarkValue(&w, values[i]);
+  extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
+  extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+}  // the worker's buffers go to the pool
 
 void Collector::WaitIfOverGoal() {
   if (!marking() || limiter_.limited()) return;

@@ -170,8 +170,9 @@ int gc_remove_root_range(gc_heap* heap, void** start, size_t count);
 
 /* A root scanner reports slots of VM structures (interpreter stacks, handle
  * tables) through visit(slot, visit_ctx) when the collector asks. It runs
- * with the world stopped and must not allocate or take locks that a
- * stopped mutator may hold. */
+ * on the collector's own driver thread (in both modes; never on the thread
+ * that called gc_collect or allocated), with the world stopped, and must
+ * not allocate or take locks that a stopped mutator may hold. */
 typedef void (*gc_root_scanner_fn)(gc_visit_fn visit, void* visit_ctx,
                                    void* data);
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
@@ -307,8 +308,8 @@ typedef struct gc_cycle_info {
   uint64_t heap_goal; /* next cycle's goal (0: none) */
   uint64_t trigger;   /* next cycle starts here (concurrent mode) */
 } gc_cycle_info;
-/* Called after every cycle once the world runs again, on the thread that
- * ran the cycle (the collector's driver thread in concurrent mode). The
+/* Called after every cycle once the world runs again, on the collector's
+ * driver thread (the thread that runs every cycle, in both modes). The
  * hook must be quick and must not call gc_ functions on this heap. NULL
  * removes it. */
 typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);

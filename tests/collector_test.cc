@@ -2,6 +2,9 @@
 // sub-graphs, long chains), precise accounting, variable-length and large
 // objects, trace callbacks, interior and tagged pointers.
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <vector>
 
 #include "gc_test_util.h"
@@ -301,6 +304,51 @@ TEST_F(CollectorTest, RootScannersReportVmStructures) {
   EXPECT_EQ(gc_remove_root_scanner(heap_, scan, &stack), -1);
   EXPECT_NE(std::string(gc_last_error()).find("not registered"),
             std::string::npos);
+}
+
+// One rule in both modes (this suite also runs with GC_STW=1): every
+// cycle runs on the collector's driver thread, so root scanners and the
+// cycle hook never run on the thread that called gc_collect, and always
+// run on the same thread. (Stop-the-world cycles used to run on the
+// collecting mutator.)
+TEST_F(CollectorTest, RootScannersAndTheCycleHookRunOnTheDriverThread) {
+  struct Seen {
+    std::mutex mu;
+    std::set<std::thread::id> scanner, hook;
+  } seen;
+  auto scan = [](gc_visit_fn, void*, void* data) {
+    auto* s = static_cast<Seen*>(data);
+    std::lock_guard<std::mutex> g(s->mu);
+    s->scanner.insert(std::this_thread::get_id());
+  };
+  ASSERT_EQ(gc_add_root_scanner(heap_, scan, &seen), 0);
+  gc_set_cycle_hook(
+      heap_,
+      [](const gc_cycle_info*, void* data) {
+        auto* s = static_cast<Seen*>(data);
+        std::lock_guard<std::mutex> g(s->mu);
+        s->hook.insert(std::this_thread::get_id());
+      },
+      &seen);
+  std::set<std::thread::id> callers = {std::this_thread::get_id()};
+  gc_collect(m_);
+  std::thread other([&] {
+    gc_mutator* m = gc_thread_attach(heap_);
+    gc_collect(m);
+    gc_thread_detach(m);
+  });
+  callers.insert(other.get_id());
+  gc_enter_blocking(m_);  // the other thread's cycle must not wait for us
+  other.join();
+  gc_leave_blocking(m_);
+  gc_collect(m_);
+  gc_set_cycle_hook(heap_, nullptr, nullptr);
+  ASSERT_EQ(gc_remove_root_scanner(heap_, scan, &seen), 0);
+  ASSERT_EQ(seen.scanner.size(), 1u) << "scanners ran on several threads";
+  ASSERT_EQ(seen.hook.size(), 1u) << "the hook ran on several threads";
+  EXPECT_EQ(*seen.scanner.begin(), *seen.hook.begin());
+  EXPECT_EQ(callers.count(*seen.scanner.begin()), 0u)
+      << "a root scanner ran on a thread that called gc_collect";
 }
 
 TEST_F(CollectorTest, RootAddRemove) {
