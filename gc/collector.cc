@@ -72,7 +72,7 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
         }
       }) {
   trigger_.store(pacer_.trigger());
-  hard_goal_.store(pacer_.goal() + pacer_.goal() / 10);
+  hard_goal_.store(pacer_.hard_goal());
   driver_ = std::thread([this] { DriverLoop(); });
 }
 
@@ -309,8 +309,7 @@ void Collector::MarkTermination(Cycle* c) {
   sample.concurrent = concurrent_;
   pacer_.EndCycle(sample, c->info.limited);
   trigger_.store(pacer_.trigger(), std::memory_order_relaxed);
-  hard_goal_.store(pacer_.goal() + pacer_.goal() / 10,
-                   std::memory_order_relaxed);
+  hard_goal_.store(pacer_.hard_goal(), std::memory_order_relaxed);
   heap_->SetSweepPacing(pacer_.trigger() > c->marked.bytes
                             ? pacer_.trigger() - c->marked.bytes
                             : 0);

@@ -119,9 +119,10 @@ class Collector {
   // it unless the heap has passed the hard goal.
   void Collect(GcReason reason, bool finish_sweep,
                uint64_t only_if_cycle = ~uint64_t{0});
-  // Concurrent mode: a mutator whose heap grew past the hard goal (1.1 x
-  // goal) while a cycle is marking waits for the cycle to finish: the
-  // backstop behind mark assists (off while the CPU limiter is on).
+  // Concurrent mode: a mutator whose heap grew past the hard goal
+  // (Pacer::hard_goal) while a cycle is marking waits for the cycle to
+  // finish: the backstop behind mark assists (off while the CPU limiter is
+  // on, and never with no goal).
   void WaitIfOverGoal();
 
   // True when heap_live reached the trigger: the allocating mutator should
@@ -228,7 +229,7 @@ class Collector {
   std::atomic<GcPhase> phase_{GcPhase::kOff};
   std::atomic<uint64_t> cycles_{0};
   std::atomic<size_t> trigger_;
-  std::atomic<size_t> hard_goal_;  // 1.1 x goal: WaitIfOverGoal's backstop
+  std::atomic<size_t> hard_goal_;  // Pacer::hard_goal(): WaitIfOverGoal's
   Pacer pacer_;                    // driver thread only (and assists' reads)
   GcCpuLimiter limiter_;
   GcStats stats_;

@@ -4,10 +4,6 @@
 
 namespace gcheap {
 
-namespace {
-constexpr size_t kNoGoal = ~size_t{0} >> 1;
-}  // namespace
-
 Pacer::Pacer(const PacerConfig& c) : c_(c) {
   goal_ = (c.gc_percent < 0 && c.memory_limit == 0) ? kNoGoal : c.min_heap;
   if (c.memory_limit != 0) goal_ = std::min(goal_, c.memory_limit);
@@ -34,6 +30,13 @@ size_t Pacer::GoalFor(uint64_t live, bool limited) const {
                     std::max<size_t>(c_.memory_limit, live + c_.min_heap / 4));
   }
   return goal;
+}
+
+size_t Pacer::hard_goal() const {
+  if (goal_ >= kNoGoal) return kNoGoal;
+  const double hard = static_cast<double>(goal_) * kHardGoalFactor;
+  return hard >= static_cast<double>(kNoGoal) ? kNoGoal
+                                              : static_cast<size_t>(hard);
 }
 
 double Pacer::ExpectedScan() const { return scan_per_live_ * live_; }
@@ -78,7 +81,7 @@ double Pacer::AssistRatio(int64_t heap_live, int64_t scan_done) const {
                0.1 * expected_scan_ + 4096.0);
   // The distance left to the goal, floored at 2% of it: the ratio only
   // grows as the heap nears and passes the goal (past it, the hard goal
-  // at 1.1 x goal makes allocating mutators wait instead).
+  // makes allocating mutators wait instead).
   const double distance = std::max(static_cast<double>(goal_) - heap_live,
                                    0.02 * static_cast<double>(goal_));
   return remaining_work / std::max(distance, 4096.0);

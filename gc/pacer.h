@@ -60,6 +60,12 @@ struct CycleSample {
 
 class Pacer {
  public:
+  // The goal when nothing drives collections by heap size (gc_percent < 0
+  // and no memory limit). It and every goal derived from it fit in int64_t.
+  static constexpr size_t kNoGoal = ~size_t{0} >> 1;
+  // The hard goal, where allocating mutators wait for a cycle that is
+  // marking, is this factor over the goal (Go's 1.1).
+  static constexpr double kHardGoalFactor = 1.1;
   static constexpr double kTriggerDefault = 0.7;
   static constexpr double kTriggerMin = 0.5;
   static constexpr double kTriggerMax = 0.95;
@@ -76,6 +82,8 @@ class Pacer {
   double AssistRatio(int64_t heap_live, int64_t scan_done) const;
 
   size_t goal() const { return goal_; }
+  // kHardGoalFactor x goal; kNoGoal when there is no goal.
+  size_t hard_goal() const;
   size_t trigger() const { return trigger_; }
   double runway() const { return runway_; }
 

@@ -51,6 +51,23 @@ double TriggerFraction(const Pacer& p, uint64_t live) {
 
 // ---- goal -------------------------------------------------------------------
 
+// The hard goal is kHardGoalFactor over the goal, and with no goal
+// (gc_percent < 0, no limit) it is "no goal" too, which still fits in the
+// int64_t that heap_live is compared with (it was goal + 10%, which
+// overflowed; tests/mark_assist_test.cc has the end-to-end regression).
+TEST(PacerTest, HardGoalIsAFactorOverTheGoalAndNoGoalStaysNoGoal) {
+  Pacer p(Config(100, true));
+  p.EndCycle(StwSample(10 * kMiB), false);
+  EXPECT_EQ(p.hard_goal(),
+            static_cast<size_t>(p.goal() * Pacer::kHardGoalFactor));
+  Pacer off(Config(-1, true));
+  EXPECT_EQ(off.goal(), Pacer::kNoGoal);
+  EXPECT_EQ(off.hard_goal(), Pacer::kNoGoal);
+  off.EndCycle(StwSample(10 * kMiB), false);
+  EXPECT_EQ(off.hard_goal(), Pacer::kNoGoal);
+  EXPECT_GT(static_cast<int64_t>(off.hard_goal()), int64_t{1} << 62);
+}
+
 TEST(PacerTest, GoalIsLiveTimesOnePlusPercent) {
   for (int percent : {50, 100, 200}) {
     Pacer p(Config(percent, false));
