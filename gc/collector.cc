@@ -95,6 +95,23 @@ void Collector::SetMarkPhaseHookForTesting(std::function<void()> hook) {
   mark_phase_hook_ = std::move(hook);
 }
 
+void Collector::SetPhaseHookForTesting(std::function<void(GcPhase)> hook) {
+  std::lock_guard<std::mutex> g(hooks_mu_);
+  has_phase_hook_.store(hook != nullptr, std::memory_order_relaxed);
+  phase_hook_ = std::move(hook);
+}
+
+void Collector::SetPhase(GcPhase p) {
+  phase_.store(p, std::memory_order_release);
+  if (!has_phase_hook_.load(std::memory_order_relaxed)) return;
+  std::function<void(GcPhase)> hook;
+  {
+    std::lock_guard<std::mutex> g(hooks_mu_);
+    hook = phase_hook_;
+  }
+  if (hook) hook(p);
+}
+
 // ---- requests -----------------------------------------------------------
 
 void Collector::Collect(GcReason reason, bool finish_sweep,
@@ -111,8 +128,11 @@ void Collector::Collect(GcReason reason, bool finish_sweep,
       driver_cv_.notify_one();
     }
     // Concurrent mode: the mutator keeps allocating while the heap is
-    // marked. Stop-the-world mode: it would be stopped anyway.
-    if (concurrent_) return;
+    // marked, unless the heap has passed the hard goal: then it waits for
+    // the cycle however far it got (the driver may still be sweeping or
+    // stopping the world; without this the heap grew without bound until
+    // marking began). Stop-the-world mode: it would be stopped anyway.
+    if (concurrent_ && !OverHardGoal()) return;
     target = requested_;
   } else {
     // Explicit or allocation failure: a full cycle that starts after this

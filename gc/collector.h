@@ -121,9 +121,17 @@ class Collector {
                uint64_t only_if_cycle = ~uint64_t{0});
   // Concurrent mode: a mutator whose heap grew past the hard goal
   // (Pacer::hard_goal) while a cycle is marking waits for the cycle to
-  // finish: the backstop behind mark assists (off while the CPU limiter is
-  // on, and never with no goal).
+  // finish: the backstop behind mark assists. (A heap-goal Collect waits
+  // the same way while the cycle is still starting.)
   void WaitIfOverGoal();
+  // The heap has passed the hard goal and the CPU limiter is off: the
+  // condition for allocation to wait for a cycle in progress. Never true
+  // with no goal.
+  bool OverHardGoal() const {
+    return !limiter_.limited() &&
+           heap_->heap_live().load(std::memory_order_relaxed) >=
+               static_cast<int64_t>(hard_goal_.load(std::memory_order_relaxed));
+  }
 
   // True when heap_live reached the trigger: the allocating mutator should
   // collect.
@@ -163,6 +171,10 @@ class Collector {
   // turned the barrier on and restarted the world, before background
   // marking begins (a test holds marking open by blocking in it).
   void SetMarkPhaseHookForTesting(std::function<void()> hook);
+  // Testing seam: called on the driver thread as each phase begins.
+  // kMark and kMarkTermination begin with the world stopped: a hook may
+  // block only in kSweepTermination (before the first pause) and kSweep.
+  void SetPhaseHookForTesting(std::function<void(GcPhase)> hook);
 
  private:
   struct MarkTotals {
@@ -190,7 +202,7 @@ class Collector {
   void ConcurrentMark(Cycle* c);
   void MarkTermination(Cycle* c);
   void Sweep(Cycle* c);
-  void SetPhase(GcPhase p) { phase_.store(p, std::memory_order_release); }
+  void SetPhase(GcPhase p);
   // A pause: the stop request and the restart, with its accounting.
   void StopTheWorld(Cycle* c);
   void StartTheWorld(Cycle* c);
@@ -251,8 +263,10 @@ class Collector {
   std::atomic<uint64_t> bg_cpu_ns_{0};   // this cycle
 
   std::mutex hooks_mu_;
-  CycleHook cycle_hook_;                   // guarded by hooks_mu_
-  std::function<void()> mark_phase_hook_;  // guarded by hooks_mu_
+  CycleHook cycle_hook_;                     // guarded by hooks_mu_
+  std::function<void()> mark_phase_hook_;    // guarded by hooks_mu_
+  std::function<void(GcPhase)> phase_hook_;  // guarded by hooks_mu_
+  std::atomic<bool> has_phase_hook_{false};
 
   BackgroundSweeper sweeper_;
 

@@ -133,11 +133,7 @@ void Collector::ShadeBuffered(const uintptr_t* values, size_t n) {
 }  // the worker's buffers go to the pool
 
 void Collector::WaitIfOverGoal() {
-  if (!marking() || limiter_.limited()) return;
-  if (heap_->heap_live().load(std::memory_order_relaxed) <
-      static_cast<int64_t>(hard_goal_.load(std::memory_order_relaxed))) {
-    return;
-  }
+  if (!marking() || !OverHardGoal()) return;
   std::unique_lock<std::mutex> g(driver_mu_);
   const uint64_t target = started_;
   cycle_done_cv_.wait(g, [&] { return done_ >= target || stop_driver_; });
