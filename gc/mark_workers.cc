@@ -156,6 +156,8 @@ Collector::MarkTotals Collector::BackgroundMark() {
   // Decided once per mark phase: the running mutators change.
   const MarkWorkerPlan plan =
       PlanMarkWorkers(nworkers_, world_->RunningMutators());
+  GC_CHECK(plan.dedicated > 0 || plan.fractional > 0,
+           "a worker plan with no worker");
   if (plan.idle) idle_worker_used_.store(true, std::memory_order_relaxed);
   if (plan.fractional > 0) {
     // Worker 0 (the driver) is the fractional one.

@@ -39,7 +39,8 @@
  *   GC_MEMORY_LIMIT=n   soft limit in bytes (suffixes K, M, G accepted);
  *                       collections become more frequent near it
  *   GC_MAX_HEAP=n       hard maximum heap size in bytes (K, M, G)
- *   GC_WORKERS=n        marking threads (default: number of CPUs)
+ *   GC_WORKERS=n        marking threads (default: the CPUs this process may
+ *                       use: its affinity mask, capped by a cgroup quota)
  *   GCTRACE=1           one line per collection on stderr
  *   GC_VERIFY=1         re-mark after every collection and abort if a
  *                       reachable object was left unmarked
@@ -67,7 +68,7 @@ typedef struct gc_config {
   int gc_percent;            /* GOGC-like; < 0 turns automatic GC off */
   size_t max_heap_bytes;     /* hard maximum of heap memory; 0 = none */
   size_t memory_limit_bytes; /* soft limit; 0 = none */
-  int gc_workers;            /* marking threads; 0 = number of CPUs */
+  int gc_workers;            /* marking threads; 0 = usable CPUs */
   int verify;                /* nonzero: checkmark after every cycle */
   int stop_the_world;        /* nonzero: stop-the-world cycles */
   int trace;                 /* nonzero: gctrace line per cycle */
