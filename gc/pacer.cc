@@ -5,7 +5,8 @@
 namespace gcheap {
 
 Pacer::Pacer(const PacerConfig& c) : c_(c) {
-  goal_ = (c.gc_percent < 0 && c.memory_limit == 0) ? kNoGoal : c.min_heap;
+  // No proportional goal when gc_percent < 0: then only a limit sets one.
+  goal_ = c.gc_percent < 0 ? kNoGoal : c.min_heap;
   if (c.memory_limit != 0) goal_ = std::min(goal_, c.memory_limit);
   trigger_ = goal_;
   if (c.concurrent && goal_ != kNoGoal) {
@@ -14,22 +15,23 @@ Pacer::Pacer(const PacerConfig& c) : c_(c) {
 }
 
 size_t Pacer::GoalFor(uint64_t live, bool limited) const {
-  size_t goal;
-  if (c_.gc_percent < 0) {
-    // Only a soft limit drives collections; when the limiter overrides the
-    // limit, let the heap double rather than collect continuously.
-    goal = (c_.memory_limit == 0) ? kNoGoal
-                                  : std::max<size_t>(c_.min_heap, 2 * live);
-  } else {
+  // The proportional goal; none when gc_percent < 0.
+  size_t goal = kNoGoal;
+  if (c_.gc_percent >= 0) {
     goal = std::max<size_t>(
         c_.min_heap, static_cast<size_t>(live * (1.0 + c_.gc_percent / 100.0)));
   }
-  if (c_.memory_limit != 0 && !limited) {
-    // Near the soft limit, collect more often rather than grow past it.
-    goal = std::min(goal,
-                    std::max<size_t>(c_.memory_limit, live + c_.min_heap / 4));
+  if (c_.memory_limit == 0) return goal;
+  if (limited) {
+    // The CPU limiter ignores the soft limit. With no proportional goal,
+    // let the heap double rather than collect back to back.
+    return c_.gc_percent >= 0 ? goal : std::max<size_t>(c_.min_heap, 2 * live);
   }
-  return goal;
+  // Near the soft limit, collect more often rather than grow past it (but
+  // leave at least min_heap / 4 of runway over the live heap). With no
+  // proportional goal this is the goal: collect only near the limit.
+  return std::min(goal,
+                  std::max<size_t>(c_.memory_limit, live + c_.min_heap / 4));
 }
 
 size_t Pacer::hard_goal() const {

@@ -3,10 +3,13 @@
 //
 // Goal. After a cycle marked `live` bytes, the heap goal is
 //   goal = max(min_heap, live x (1 + gc_percent / 100))
-// (no goal when gc_percent < 0). A soft memory limit lowers it to the limit
-// (but at least live + min_heap / 4, so a cycle always has some runway),
-// unless the GC CPU limiter is on: then the limit is ignored and the heap
-// may grow past it rather than collect back to back.
+// (no proportional goal when gc_percent < 0). A soft memory limit lowers
+// it to the limit (but at least live + min_heap / 4, so a cycle always has
+// some runway); with no proportional goal the limit is the goal, so the
+// heap collects only as it approaches the limit (Go's GOGC=off +
+// GOMEMLIMIT). While the GC CPU limiter is on the limit is ignored and the
+// heap may grow past it rather than collect back to back (with no
+// proportional goal: to 2 x live).
 //
 // Trigger. A stop-the-world cycle starts at the goal. A concurrent cycle
 // must start earlier, so that marking ends near the goal while mutators

@@ -34,8 +34,9 @@
  * builds.
  *
  * Environment variables (read by gc_config_init, override its defaults):
- *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative
- *                       disables automatic collection (default 100)
+ *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative:
+ *                       no proportional goal (with GC_MEMORY_LIMIT, collect
+ *                       only near the limit) (default 100)
  *   GC_MEMORY_LIMIT=n   soft limit in bytes (suffixes K, M, G accepted);
  *                       collections become more frequent near it
  *   GC_MAX_HEAP=n       hard maximum heap size in bytes (K, M, G)

@@ -466,6 +466,53 @@ TEST_F(CollectorTest, HardLimitCollectsThenFailsWithAReason) {
   gc_remove_root(heap_, &root);
 }
 
+// GC_PERCENT=off with a soft limit (Go's GOGC=off + GOMEMLIMIT): no
+// proportional goal; cycles run only as the heap approaches the limit.
+// 64 MiB live under a 140 MiB limit: every cycle aims at the limit, and in
+// stop-the-world mode (trigger = goal) starts there. It used to collect
+// at 2 x live = 128 MiB.
+TEST_F(CollectorTest, GcPercentOffWithAMemoryLimitCollectsNearTheLimit) {
+  constexpr size_t kMiB = 1 << 20;
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.verify = 1;
+  cfg.gc_percent = -1;
+  cfg.memory_limit_bytes = 140 * kMiB;
+  Init(&cfg);
+  struct Seen {
+    std::mutex mu;
+    std::vector<gc_cycle_info> cycles;
+  } seen;
+  gc_set_cycle_hook(
+      heap_,
+      [](const gc_cycle_info* info, void* data) {
+        auto* s = static_cast<Seen*>(data);
+        std::lock_guard<std::mutex> g(s->mu);
+        s->cycles.push_back(*info);
+      },
+      &seen);
+  void* live[64] = {};
+  ASSERT_EQ(gc_add_root_range(heap_, live, 64), 0);
+  for (void*& p : live) ASSERT_NE(p = gc_alloc_noscan(m_, kMiB), nullptr);
+  // 600 MiB of 1 MiB garbage: several cycles.
+  for (int i = 0; i < 600; i++) ASSERT_NE(gc_alloc_noscan(m_, kMiB), nullptr);
+  gc_set_cycle_hook(heap_, nullptr, nullptr);
+  std::lock_guard<std::mutex> g(seen.mu);
+  ASSERT_GE(seen.cycles.size(), 3u);
+  for (const gc_cycle_info& c : seen.cycles) {
+    EXPECT_EQ(c.reason, 1) << "only heap-goal cycles ran";  // kHeapGoal
+    EXPECT_EQ(c.heap_goal, 140 * kMiB) << "cycle " << c.cycle;
+    if (!c.concurrent) {
+      EXPECT_GE(c.heap_before, 140 * kMiB) << "cycle " << c.cycle;
+    } else if (c.cycle > 1) {
+      // Concurrent: the learned trigger lies beyond half of the way from
+      // live to the limit.
+      EXPECT_GT(c.heap_before, 64 * kMiB + 38 * kMiB) << "cycle " << c.cycle;
+    }
+  }
+  gc_remove_root_range(heap_, live, 64);
+}
+
 TEST_F(CollectorTest, SoftMemoryLimitMakesCollectionsMoreFrequent) {
   auto run = [&](size_t limit) {
     gc_config cfg;

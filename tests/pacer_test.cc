@@ -129,14 +129,33 @@ TEST(PacerTest, MemoryLimitLowersTheGoalUnlessLimited) {
   EXPECT_EQ(q.goal(), 2 * kMiB);
 }
 
+// gc_percent < 0 with a soft limit: no proportional goal, so the heap
+// collects only as it approaches the limit (Go's GOGC=off + GOMEMLIMIT).
+// The goal was max(min_heap, 2 x live) capped at the limit: 64 MiB live
+// under a 140 MiB limit collected at 128 MiB, and the first cycle at 4 MiB.
 TEST(PacerTest, NegativePercentWithMemoryLimitCollectsAtTheLimit) {
-  Pacer p(Config(-1, false, 16 * kMiB));
-  EXPECT_EQ(p.goal(), 4 * kMiB);
+  Pacer p(Config(-1, false, 140 * kMiB));
+  EXPECT_EQ(p.goal(), 140 * kMiB);
+  EXPECT_EQ(p.trigger(), 140 * kMiB);
+  p.EndCycle(StwSample(64 * kMiB), false);
+  EXPECT_EQ(p.goal(), 140 * kMiB);
+  EXPECT_EQ(p.trigger(), 140 * kMiB);
   p.EndCycle(StwSample(10 * kMiB), false);
-  EXPECT_EQ(p.goal(), 16 * kMiB);
-  // Limited: the heap may double instead.
-  p.EndCycle(StwSample(10 * kMiB), true);
-  EXPECT_EQ(p.goal(), 20 * kMiB);
+  EXPECT_EQ(p.goal(), 140 * kMiB);
+  // Live data over the limit: a little runway all the same.
+  p.EndCycle(StwSample(150 * kMiB), false);
+  EXPECT_EQ(p.goal(), 151 * kMiB);
+  // Limited (the CPU limiter ignores the soft limit): the heap may double
+  // instead of collecting back to back.
+  p.EndCycle(StwSample(64 * kMiB), true);
+  EXPECT_EQ(p.goal(), 128 * kMiB);
+  // Concurrent: the trigger lies between the learned bounds of the way
+  // from live to the limit.
+  Pacer c(Config(-1, true, 140 * kMiB));
+  c.EndCycle(Sample(64 * kMiB, 32 * kMiB, 100 * kMiB, 101 * kMiB), false);
+  EXPECT_EQ(c.goal(), 140 * kMiB);
+  EXPECT_GE(TriggerFraction(c, 64 * kMiB), Pacer::kTriggerMin);
+  EXPECT_LE(TriggerFraction(c, 64 * kMiB), Pacer::kTriggerMax + 1e-9);
 }
 
 // ---- trigger ----------------------------------------------------------------
