@@ -101,6 +101,11 @@ void Collector::SetPhaseHookForTesting(std::function<void(GcPhase)> hook) {
   phase_hook_ = std::move(hook);
 }
 
+void Collector::SetPauseHookForTesting(std::function<void(bool)> hook) {
+  std::lock_guard<std::mutex> g(driver_mu_);  // no cycle starts meanwhile
+  pause_hook_ = std::move(hook);
+}
+
 void Collector::SetPhase(GcPhase p) {
   phase_.store(p, std::memory_order_release);
   if (!has_phase_hook_.load(std::memory_order_relaxed)) return;
@@ -175,6 +180,10 @@ void Collector::RunCycle(GcReason reason) {
 }
 
 void Collector::StopTheWorld(Cycle* c) {
+  // No system call of the scavenger runs during the pause: one in progress
+  // finishes first, before the pause begins.
+  heap_->LockScavenger();
+  if (pause_hook_) pause_hook_(true);
   c->pause_start_ns = NowNs();
   if (c->info.pauses == 0) c->info.start_ns = c->pause_start_ns;
   if (c->resumed_ns != 0) c->info.mark_ns += c->pause_start_ns - c->resumed_ns;
@@ -193,6 +202,8 @@ void Collector::StartTheWorld(Cycle* c) {
   limiter_.AddGcTime((t - std::max(c->charged_ns, c->pause_start_ns)) *
                      nworkers_);
   c->resumed_ns = t;
+  if (pause_hook_) pause_hook_(false);
+  heap_->UnlockScavenger();
 }
 
 // Sweep termination: no span may carry last cycle's marks when marking

@@ -175,6 +175,10 @@ class Collector {
   // kMark and kMarkTermination begin with the world stopped: a hook may
   // block only in kSweepTermination (before the first pause) and kSweep.
   void SetPhaseHookForTesting(std::function<void(GcPhase)> hook);
+  // Testing seam: called on the driver thread as each stop-the-world pause
+  // begins (true: before the stop request) and ends (false: after the
+  // restart). Set it while no cycle runs.
+  void SetPauseHookForTesting(std::function<void(bool)> hook);
 
  private:
   struct MarkTotals {
@@ -266,6 +270,7 @@ class Collector {
   CycleHook cycle_hook_;                     // guarded by hooks_mu_
   std::function<void()> mark_phase_hook_;    // guarded by hooks_mu_
   std::function<void(GcPhase)> phase_hook_;  // guarded by hooks_mu_
+  std::function<void(bool)> pause_hook_;     // driver thread (testing)
   std::atomic<bool> has_phase_hook_{false};
 
   BackgroundSweeper sweeper_;

@@ -376,9 +376,10 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   }
   if (nalloc == 0) {
     s->sweepgen.store(sg, std::memory_order_release);
-    const bool large = s->is_large();
+    // The pages are free; returning them to the OS is the scavenger's job,
+    // outside every sweep locker and pause (the background sweeper runs it
+    // after each round).
     FreeSpan(s);
-    if (large && opts_.auto_scavenge) ScavengeToGoal();
     return true;
   }
   s->sweepgen.store(sg, std::memory_order_release);
@@ -446,9 +447,13 @@ size_t MHeap::RetentionGoal() const {
 }
 
 size_t MHeap::Scavenge(size_t bytes) {
-  std::lock_guard<std::mutex> sg(scavenge_mu_);
+  GC_DCHECK(t_sweep_lockers == 0,
+            "scavenging while holding a sweep locker (a pause waits for it)");
   size_t released = 0;
   while (released < bytes) {
+    // One chunk per hold of scavenge_mu_, so a pause (which holds it) waits
+    // for one system call at most before it begins, and never inside.
+    std::lock_guard<std::mutex> sg(scavenge_mu_);
     size_t want = std::min(kScavengeChunkPages,
                            (bytes - released + kPageSize - 1) / kPageSize);
     size_t n;
@@ -460,7 +465,9 @@ size_t MHeap::Scavenge(size_t bytes) {
     if (n == 0) break;
     // The run is out of the free set: nobody can allocate it while the
     // system call runs without the lock.
+    if (scavenge_hook_) scavenge_hook_(true);
     SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
+    if (scavenge_hook_) scavenge_hook_(false);
     {
       std::lock_guard<std::mutex> g(lock_);
       pages_.ReturnScavenged(run.base, n);
@@ -469,6 +476,17 @@ size_t MHeap::Scavenge(size_t bytes) {
   }
   scavenged_total_.fetch_add(released, std::memory_order_relaxed);
   return released;
+}
+
+void MHeap::SetScavengeHookForTesting(std::function<void(bool)> hook) {
+  std::lock_guard<std::mutex> g(scavenge_mu_);
+  scavenge_hook_ = std::move(hook);
+}
+
+void MHeap::SetRetentionForTesting(size_t min_bytes, double fraction) {
+  std::lock_guard<std::mutex> g(lock_);
+  opts_.retain_min_bytes = min_bytes;
+  opts_.retain_fraction = fraction;
 }
 
 size_t MHeap::ScavengeToGoal() {

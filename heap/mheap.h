@@ -27,13 +27,17 @@
 //
 // Scavenger: free pages that stay resident beyond a retention goal are
 // returned to the OS with madvise, highest addresses first, without holding
-// the lock during the system call.
+// the lock during the system call. Sweeping only frees pages; the
+// scavenger runs outside every sweep locker (a pause waits for lockers)
+// and never while the collector holds LockScavenger (it does for every
+// stop-the-world pause), so no pause ever waits for a system call.
 #ifndef GCHEAP_HEAP_MHEAP_H_
 #define GCHEAP_HEAP_MHEAP_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 
 #include "heap/arena.h"
@@ -45,6 +49,10 @@
 namespace gcheap {
 
 class MCache;
+
+// Sweep lockers the calling thread holds (debug builds only): the
+// scavenger checks it holds none.
+inline thread_local int t_sweep_lockers = 0;
 
 struct HeapOptions {
   // Maximum bytes of in-use spans (0 = unlimited).
@@ -153,8 +161,11 @@ class MHeap {
     explicit SweepLocker(MHeap* h)
         : heap_(h),
           sg_(static_cast<uint32_t>(
-              h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {}
+              h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {
+      if constexpr (kDebugBuild) t_sweep_lockers++;
+    }
     ~SweepLocker() {
+      if constexpr (kDebugBuild) t_sweep_lockers--;
       heap_->sweep_state_.fetch_sub(1, std::memory_order_acq_rel);
     }
     SweepLocker(const SweepLocker&) = delete;
@@ -221,7 +232,9 @@ class MHeap {
 
   // ---- scavenger ------------------------------------------------------------
   // Returns up to `bytes` of free resident memory to the OS; returns the
-  // number of bytes released.
+  // number of bytes released. The caller must hold no sweep locker and be
+  // a thread no pause waits for (the background sweeper, a blocked
+  // mutator).
   size_t Scavenge(size_t bytes);
   // Releases free memory beyond the retention goal.
   size_t ScavengeToGoal();
@@ -230,6 +243,16 @@ class MHeap {
   size_t RetentionGoal() const;
   // Releases all free memory to the OS now (Go's debug.FreeOSMemory).
   size_t ReleaseFreeMemory() { return Scavenge(~size_t{0}); }
+  // Keeps the scavenger out while held: no system call that returns
+  // memory starts before UnlockScavenger, and one in progress finishes
+  // first. The collector holds it across every stop-the-world pause.
+  void LockScavenger() { scavenge_mu_.lock(); }
+  void UnlockScavenger() { scavenge_mu_.unlock(); }
+  // Testing seams: a hook called on the scavenging thread right before
+  // (true) and after (false) each system call that returns memory to the
+  // OS; and the retention goal's parameters (set before any allocation).
+  void SetScavengeHookForTesting(std::function<void(bool)> hook);
+  void SetRetentionForTesting(size_t min_bytes, double fraction);
 
   // ---- statistics -----------------------------------------------------------
   HeapStats ReadStats() const;
@@ -309,7 +332,8 @@ class MHeap {
   std::atomic<uint64_t> large_nmalloc_{0}, large_nfree_{0}, large_bytes_{0};
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> scavenged_total_{0};
-  std::mutex scavenge_mu_;  // one scavenger at a time
+  std::mutex scavenge_mu_;  // one system call of the scavenger at a time
+  std::function<void(bool)> scavenge_hook_;  // set before use (testing)
 };
 
 }  // namespace gcheap

@@ -1,6 +1,7 @@
 // Tests for the collector through the C API: reachability (cycles, shared
 // sub-graphs, long chains), precise accounting, variable-length and large
 // objects, trace callbacks, interior and tagged pointers.
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -10,6 +11,7 @@
 #include "gc_test_util.h"
 #include "gtest/gtest.h"
 #include "runtime/gc.h"
+#include "runtime/runtime.h"
 
 namespace gcheap {
 namespace {
@@ -511,6 +513,69 @@ TEST_F(CollectorTest, GcPercentOffWithAMemoryLimitCollectsNearTheLimit) {
     }
   }
   gc_remove_root_range(heap_, live, 64);
+}
+
+// No system call of the scavenger (madvise) runs while the world is
+// stopped: a pause must never wait for one. Two threads repeatedly hold
+// 48 MiB of large objects, drop them and allocate garbage, so sweeps free
+// large spans and the scavenger releases memory while cycles run (the
+// retention goal is lowered so that it does). Hooks around every madvise
+// and every pause count the overlaps. Sweeping used to scavenge as soon as
+// it freed a large span, while holding a sweep locker, which sweep
+// termination waits for (and on the driver, inside the pause).
+TEST_F(CollectorTest, NoScavengerSystemCallOverlapsAPause) {
+  heap_->heap.SetRetentionForTesting(0, 0.0);
+  struct Seen {
+    std::atomic<bool> in_pause{false};
+    std::atomic<int> in_madvise{0};
+    std::atomic<int> overlaps{0}, madvises{0}, pauses{0};
+  } seen;
+  heap_->heap.SetScavengeHookForTesting([&](bool begin) {
+    if (!begin) {
+      seen.in_madvise.fetch_sub(1);
+      return;
+    }
+    seen.madvises.fetch_add(1);
+    seen.in_madvise.fetch_add(1);
+    if (seen.in_pause.load()) seen.overlaps.fetch_add(1);
+  });
+  heap_->collector->SetPauseHookForTesting([&](bool begin) {
+    if (!begin) {
+      seen.in_pause.store(false);
+      return;
+    }
+    seen.pauses.fetch_add(1);
+    seen.in_pause.store(true);
+    if (seen.in_madvise.load() > 0) seen.overlaps.fetch_add(1);
+  });
+  constexpr size_t kMiB = 1 << 20;
+  auto work = [&] {
+    gc_mutator* m = gc_thread_attach(heap_);
+    void* held[48] = {};
+    gc_add_root_range(heap_, held, 48);
+    for (int round = 0; round < 6; round++) {
+      for (void*& p : held) ASSERT_NE(p = gc_alloc_noscan(m, kMiB), nullptr);
+      for (void*& p : held) p = nullptr;
+      for (int i = 0; i < 100; i++) {
+        ASSERT_NE(gc_alloc_noscan(m, kMiB), nullptr);
+      }
+    }
+    gc_remove_root_range(heap_, held, 48);
+    gc_thread_detach(m);
+  };
+  gc_enter_blocking(m_);
+  std::thread a(work), b(work);
+  a.join();
+  b.join();
+  gc_leave_blocking(m_);
+  gc_collect(m_);
+  heap_->collector->SetPauseHookForTesting(nullptr);
+  heap_->heap.SetScavengeHookForTesting(nullptr);
+  EXPECT_GT(seen.pauses.load(), 10);
+  EXPECT_GT(seen.madvises.load(), 0) << "the scavenger never ran";
+  EXPECT_EQ(seen.overlaps.load(), 0)
+      << seen.madvises.load() << " madvise calls, " << seen.pauses.load()
+      << " pauses";
 }
 
 TEST_F(CollectorTest, SoftMemoryLimitMakesCollectionsMoreFrequent) {
