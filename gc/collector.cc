@@ -225,6 +225,8 @@ void Collector::SweepTermination(Cycle* c) {
   assist_ns_.store(0, std::memory_order_relaxed);
   bg_cpu_ns_.store(0, std::memory_order_relaxed);
   idle_worker_used_.store(false, std::memory_order_relaxed);
+  running_at_mark_.store(-1, std::memory_order_relaxed);
+  idle_slices_at_start_ = idle_worker_.slices();
 }
 
 // Mark: starts and ends with the world stopped, and ends with no grey
@@ -364,6 +366,9 @@ void Collector::Sweep(Cycle* c) {
   info.bg_mark_cpu_ns = bg_cpu_ns_.load(std::memory_order_relaxed);
   info.idle_worker =
       concurrent_ && idle_worker_used_.load(std::memory_order_relaxed);
+  info.idle_slices = idle_worker_.slices() - idle_slices_at_start_;
+  info.running_mutators =
+      std::max(0, running_at_mark_.load(std::memory_order_relaxed));
   info.scan_work = c->marked.scan_work;
   info.live_bytes = c->marked.bytes;
   info.live_objects = c->marked.objects;

@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "gc/cpu_limiter.h"
+#include "gc/idle_worker.h"
 #include "gc/mark.h"
 #include "gc/pacer.h"
 #include "gc/roots.h"
@@ -179,6 +180,11 @@ class Collector {
   // begins (true: before the stop request) and ends (false: after the
   // restart). Set it while no cycle runs.
   void SetPauseHookForTesting(std::function<void(bool)> hook);
+  // Testing seam: called on the idle-priority thread each time it finds a
+  // background mark open to it (IdleMarkWorker::SetScoutHookForTesting).
+  void SetIdleWorkerHookForTesting(std::function<void()> hook) {
+    idle_worker_.SetScoutHookForTesting(std::move(hook));
+  }
 
  private:
   struct MarkTotals {
@@ -240,6 +246,7 @@ class Collector {
   const int nworkers_;
   Marker marker_;
   WorkerPool workers_;
+  IdleMarkWorker idle_worker_;
   const int64_t start_ns_;  // the collector's clock origin
 
   std::atomic<GcPhase> phase_{GcPhase::kOff};
@@ -256,8 +263,10 @@ class Collector {
   // Objects marked outside the mark workers during a concurrent cycle.
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   // Whether a BackgroundMark of the current cycle offered the idle worker
-  // a processor.
+  // a processor, and the running mutators its first plan counted.
   std::atomic<bool> idle_worker_used_{false};
+  std::atomic<int> running_at_mark_{-1};
+  uint64_t idle_slices_at_start_ = 0;  // idle_worker_.slices() (driver)
   // Mark assists of the current concurrent cycle.
   std::atomic<double> assist_ratio_{0};  // scan bytes owed per byte
   std::atomic<int64_t> bg_credit_{0};    // background work not yet stolen

@@ -48,6 +48,8 @@ struct CycleInfo {
   bool limited = false;                 // the CPU limiter was on
   bool idle_worker = false;  // the idle-priority mark worker was offered a
                              // processor (a spare one was left over)
+  uint64_t idle_slices = 0;  // slices the idle worker marked in this cycle
+  int running_mutators = 0;  // seen by the first background mark's plan
 };
 
 struct CollectorStats {
