@@ -70,7 +70,6 @@ void Collector::MarkNew(void* p, size_t bytes, bool noscan, MCache* c,
   if (!r.span->SetMarked(r.index)) return;  // a tiny block already marked
   st->black_objects++;
   st->black_bytes += r.span->elemsize;
-  marker_.MarkPage(r.span);
 }
 
 void Collector::AllocatedWhileMarking(void* p, size_t bytes, bool noscan,

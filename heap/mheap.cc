@@ -83,10 +83,6 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   s->bitmap_words = (s->nelems + 63) / 64;
   s->alloc_cache = ~uint64_t{0};
   s->sweepgen.store(sg, std::memory_order_relaxed);
-  HeapArena* a = index_.Lookup(base);
-  const size_t page = a->PageIndex(base);
-  s->page_mark_word = &a->page_marks[page / 64];
-  s->page_mark_bit = uint64_t{1} << (page % 64);
 }
 
 void MHeap::ReclaimBeforeGrow(size_t npages) {
@@ -190,8 +186,6 @@ void MHeap::FreeSpan(MSpan* s) {
     if (p == base) {
       a->page_in_use[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
                                            std::memory_order_relaxed);
-      a->page_marks[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
-                                          std::memory_order_relaxed);
     }
     for (size_t i = 0; i < n; i++) {
       a->spans[first + i].store(nullptr, std::memory_order_release);
@@ -356,12 +350,6 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->set_freeindex(0);
   s->RefillAllocCache(0);
-  {
-    HeapArena* a = index_.Lookup(s->start);
-    size_t first = a->PageIndex(s->start);
-    a->page_marks[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
-                                        std::memory_order_relaxed);
-  }
   const int sizeclass = SizeClassOf(s->spanclass);
   // heap_live is not changed here: the collector set it to the marked bytes
   // at mark termination, which already excludes what this sweep frees.
