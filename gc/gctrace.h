@@ -5,8 +5,9 @@
 //   O objects live, W workers[ + idle] (mode, reason)[, verified][,
 //   cpu-limited]
 //
-// P1: the first pause (0 in stop-the-world mode, where the single pause is
-// P2); M: clock time of marking; P2: the final pause; then the number of
+// P1: the first pause; M: clock time of concurrent marking; P2: the final
+// pause (in stop-the-world mode the cycle is one pause, all of it marking:
+// 0+pause+0); then the number of
 // pauses and their sum, assist and background mark CPU time, the bytes
 // scanned and the rate (scanned / M), heap_live at the start -> at the end
 // of marking -> marked (live), the next goal and trigger, live objects, the

@@ -50,9 +50,10 @@ gc_heap* NewHeap(int workers = 0) {
   return gc_heap_create(&cfg);
 }
 
-// Each thread keeps a private list (rewired at random) in its own root and
-// builds garbage; a collector thread calls gc_collect in a loop.
-TEST(ThreadsTest, FourThreadsAllocateWhileAnotherCollects) {
+// Five threads (more than the cores) each rebuild a private list of random
+// length in their own root, round after round, with three garbage cells
+// per list cell; a sixth thread calls gc_collect in a loop.
+TEST(ThreadsTest, FiveThreadsAllocateWhileAnotherCollects) {
   gc_heap* h = NewHeap();
   gc_type_id cell = RegisterCell(h);
   constexpr int kThreads = 5;
