@@ -13,9 +13,9 @@
 // bytes of scan work (gc/pacer.h computes the ratio). A mutator in debt:
 //   1. steals credit that background workers have banked (bg_credit_);
 //   2. otherwise marks itself: it drains grey objects from the shared pool
-//      until its debt plus 64 KiB is paid (the extra amortizes the entry
-//      cost over later allocations, as Go's gcOverAssistWork does), or the
-//      pool is empty, or a stop-the-world is requested (an assist never
+//      until its debt plus kOverAssistBytes is paid (the extra amortizes the
+//      entry cost over later allocations, as Go's gcOverAssistWork does), or
+//      the pool is empty, or a stop-the-world is requested (an assist never
 //      holds up a pause: its unfinished grey objects go back to the pool);
 //   3. still in debt with nothing to mark: it goes on allocating, and at
 //      its next span refill waits for the cycle if the heap has passed the

@@ -72,7 +72,8 @@ void Pacer::EndCycle(const CycleSample& s, bool limited) {
   const double span = static_cast<double>(goal_ - live_);
   double fraction = kTriggerDefault;
   if (runway_ >= 0) {
-    fraction = std::clamp(1.0 - runway_ * 1.1 / span, kTriggerMin, kTriggerMax);
+    fraction = std::clamp(1.0 - runway_ * kRunwayMargin / span, kTriggerMin,
+                          kTriggerMax);
   }
   trigger_ = live_ + static_cast<size_t>(span * fraction);
 }
@@ -80,12 +81,13 @@ void Pacer::EndCycle(const CycleSample& s, bool limited) {
 double Pacer::AssistRatio(int64_t heap_live, int64_t scan_done) const {
   const double remaining_work =
       std::max(expected_scan_ - static_cast<double>(scan_done),
-               0.1 * expected_scan_ + 4096.0);
-  // The distance left to the goal, floored at 2% of it: the ratio only
-  // grows as the heap nears and passes the goal (past it, the hard goal
-  // makes allocating mutators wait instead).
-  const double distance = std::max(static_cast<double>(goal_) - heap_live,
-                                   0.02 * static_cast<double>(goal_));
+               kAssistMinWork * expected_scan_ + 4096.0);
+  // The distance left to the goal, floored at kAssistMinDistance of it:
+  // the ratio only grows as the heap nears and passes the goal (past it,
+  // the hard goal makes allocating mutators wait instead).
+  const double distance =
+      std::max(static_cast<double>(goal_) - heap_live,
+               kAssistMinDistance * static_cast<double>(goal_));
   return remaining_work / std::max(distance, 4096.0);
 }
 

@@ -19,15 +19,16 @@
 //                           expected_scan(n+1) / scan_work(n) ]
 // (the mutators' allocation per unit of mark work, times the work the next
 // cycle expects: last cycle's scanned bytes scaled by the live heap's
-// growth) plus 10%, and the trigger is goal - runway, clamped to between
-// 50% and 95% of the way from live to goal. Before any concurrent cycle
-// has been measured (the first cycle; or after stop-the-world cycles) the
-// trigger is at 70%.
+// growth) times kRunwayMargin, and the trigger is goal - runway, clamped
+// to between kTriggerMin and kTriggerMax of the way from live to goal.
+// Before any concurrent cycle has been measured (the first cycle; or after
+// stop-the-world cycles) the trigger is kTriggerDefault of the way.
 //
 // Assists. At mark start and as marking proceeds, the assist ratio is the
 // scan work still expected per byte of heap growth still allowed:
-//   ratio = max(expected_scan - scan_done, 10% of expected) /
-//           max(goal - heap_live, 2% of goal)
+//   ratio = max(expected_scan - scan_done,
+//               kAssistMinWork x expected_scan) /
+//           max(goal - heap_live, kAssistMinDistance x goal)
 // (so it only grows as the heap nears and passes the goal). A mutator
 // that allocates n bytes while marking owes n x ratio bytes of scan work
 // (gc/mark_assist.cc). Background workers marking at their share keep the
@@ -69,9 +70,16 @@ class Pacer {
   // The hard goal, where allocating mutators wait for a cycle that is
   // marking, is this factor over the goal (Go's 1.1).
   static constexpr double kHardGoalFactor = 1.1;
+  // Trigger: the learned runway's safety margin, and where the trigger
+  // may lie, as fractions of the way from live to goal.
+  static constexpr double kRunwayMargin = 1.1;
   static constexpr double kTriggerDefault = 0.7;
   static constexpr double kTriggerMin = 0.5;
   static constexpr double kTriggerMax = 0.95;
+  // Assists: floors of the remaining work and distance, as fractions of
+  // the expected scan work and of the goal.
+  static constexpr double kAssistMinWork = 0.1;
+  static constexpr double kAssistMinDistance = 0.02;
 
   explicit Pacer(const PacerConfig& c);
 
