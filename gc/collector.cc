@@ -106,7 +106,27 @@ void Collector::SetPauseHookForTesting(std::function<void(bool)> hook) {
   pause_hook_ = std::move(hook);
 }
 
+// The transitions of the state machine (collector.h). kSweep -> kOff is
+// the sweeper's (a compare-and-swap in the constructor's callback).
+bool LegalPhaseTransition(GcPhase from, GcPhase to) {
+  switch (to) {
+    case GcPhase::kSweepTermination:
+      return from == GcPhase::kOff || from == GcPhase::kSweep;
+    case GcPhase::kMark:
+      return from == GcPhase::kSweepTermination;
+    case GcPhase::kMarkTermination:
+      return from == GcPhase::kMark;
+    case GcPhase::kSweep:
+      return from == GcPhase::kMarkTermination;
+    case GcPhase::kOff:
+      return from == GcPhase::kSweep;
+  }
+  return false;
+}
+
 void Collector::SetPhase(GcPhase p) {
+  GC_DCHECK(LegalPhaseTransition(phase_.load(), p),
+            "illegal collector phase transition");
   phase_.store(p, std::memory_order_release);
   if (!has_phase_hook_.load(std::memory_order_relaxed)) return;
   std::function<void(GcPhase)> hook;

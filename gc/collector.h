@@ -90,6 +90,9 @@ enum class GcPhase : uint8_t {
   kSweep,
 };
 const char* GcPhaseName(GcPhase p);
+// Whether the cycle may go from one phase to the other (the diagram
+// above); debug builds check every transition.
+bool LegalPhaseTransition(GcPhase from, GcPhase to);
 
 using CycleHook = std::function<void(const CycleInfo&)>;
 

@@ -353,6 +353,40 @@ TEST_F(CollectorTest, RootScannersAndTheCycleHookRunOnTheDriverThread) {
       << "a root scanner ran on a thread that called gc_collect";
 }
 
+// Every cycle, in both modes, goes through the phases of the state
+// machine in order (collector.h), and the heap ends up in kSweep or kOff.
+TEST_F(CollectorTest, CycleGoesThroughThePhasesInOrder) {
+  std::mutex mu;
+  std::vector<GcPhase> seen;
+  heap_->collector->SetPhaseHookForTesting([&](GcPhase p) {
+    std::lock_guard<std::mutex> g(mu);
+    seen.push_back(p);
+  });
+  void* root = NewCell(nullptr, nullptr, 1);
+  gc_add_root(heap_, &root);
+  for (int i = 0; i < 3; i++) gc_collect(m_);
+  heap_->collector->SetPhaseHookForTesting(nullptr);
+  gc_remove_root(heap_, &root);
+  std::vector<GcPhase> want;
+  for (int i = 0; i < 3; i++) {
+    want.insert(want.end(), {GcPhase::kSweepTermination, GcPhase::kMark,
+                             GcPhase::kMarkTermination, GcPhase::kSweep});
+  }
+  std::lock_guard<std::mutex> g(mu);
+  EXPECT_EQ(seen, want);
+  const GcPhase now = heap_->collector->phase();
+  EXPECT_TRUE(now == GcPhase::kSweep || now == GcPhase::kOff)
+      << GcPhaseName(now);
+  EXPECT_FALSE(heap_->collector->marking());
+  // The transitions the debug builds allow.
+  EXPECT_TRUE(LegalPhaseTransition(GcPhase::kOff, GcPhase::kSweepTermination));
+  EXPECT_TRUE(
+      LegalPhaseTransition(GcPhase::kSweep, GcPhase::kSweepTermination));
+  EXPECT_FALSE(LegalPhaseTransition(GcPhase::kOff, GcPhase::kMark));
+  EXPECT_FALSE(LegalPhaseTransition(GcPhase::kMark, GcPhase::kSweep));
+  EXPECT_FALSE(LegalPhaseTransition(GcPhase::kMarkTermination, GcPhase::kMark));
+}
+
 TEST_F(CollectorTest, RootAddRemove) {
   void* a = nullptr;
   EXPECT_EQ(gc_add_root(heap_, &a), 0);
