@@ -20,48 +20,6 @@
 namespace gcheap {
 namespace {
 
-constexpr auto kLiveness = std::chrono::seconds(60);
-
-gc_heap* NewHeap(int workers) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.stop_the_world = 0;
-  cfg.verify = 1;
-  cfg.gc_workers = workers;
-  return gc_heap_create(&cfg);
-}
-
-gc_type_id RegisterCell(gc_heap* h) {
-  static const uint64_t kCellMap = 0b011;
-  gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
-  return gc_register_type(h, &d);
-}
-
-// Runs gc_collect on a new thread; false if it did not return within
-// kLiveness (then `release` runs, which must let it finish).
-template <typename R>
-bool CollectInTime(gc_heap* h, R release) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  std::thread t([&] {
-    gc_mutator* m = gc_thread_attach(h);
-    gc_collect(m);
-    gc_thread_detach(m);
-    std::lock_guard<std::mutex> g(mu);
-    done = true;
-    cv.notify_all();
-  });
-  bool in_time;
-  {
-    std::unique_lock<std::mutex> g(mu);
-    in_time = cv.wait_for(g, kLiveness, [&] { return done; });
-  }
-  if (!in_time) release();
-  t.join();
-  return in_time;
-}
-
 // ---- the gate ---------------------------------------------------------------
 
 // A slice runs only while the gate is open; TryClose fails while one runs
@@ -165,56 +123,57 @@ void BuildList(gc_heap* h, gc_type_id cell, void** root, int n) {
   gc_thread_detach(m);
 }
 
+// The concurrent cycles of a heap with gc_workers = 2 and a rooted list of
+// `cells` cells, collected by a thread of its own while `running` other
+// threads run, until done(cycles) or `max_cycles` cycles.
+template <typename Done>
+std::vector<CycleInfo> CyclesWhileMutatorsRun(int running, int cells,
+                                              int max_cycles, Done done) {
+  gc_heap* h = NewConcurrentHeap(100, 2);
+  EXPECT_NE(h, nullptr) << gc_last_error();
+  if (h == nullptr) return {};
+  void* list = nullptr;
+  EXPECT_EQ(gc_add_root(h, &list), 0);
+  BuildList(h, RegisterCellType(h), &list, cells);
+  Seen seen;
+  h->collector->SetCycleHook([&](const CycleInfo& c) { seen.Add(c); });
+  CollectWhileMutatorsRun(h, running, max_cycles, &seen, done);
+  h->collector->SetCycleHook(nullptr);
+  gc_remove_root(h, &list);
+  gc_heap_destroy(h);
+  return seen.cycles;
+}
+
 // The motivating case: one mutator running on two processors. The 25% of
 // two processors is a fractional worker, so a processor is left over: the
 // idle worker is offered it in every cycle, and it does mark (it needs the
 // spare processor to be really idle now and then, so cycles repeat until
 // one shows it; a busy machine only delays that).
 TEST(IdleWorkerTest, MarksWhenOneMutatorRunsOnTwoProcessors) {
-  gc_heap* h = NewHeap(2);
-  ASSERT_NE(h, nullptr) << gc_last_error();
-  const gc_type_id cell = RegisterCell(h);
-  void* list = nullptr;
-  ASSERT_EQ(gc_add_root(h, &list), 0);
-  BuildList(h, cell, &list, 200000);
-  Seen seen;
-  h->collector->SetCycleHook([&](const CycleInfo& c) { seen.Add(c); });
-  CollectWhileMutatorsRun(h, 1, 2000, &seen, [](const auto& cycles) {
-    return !cycles.empty() && cycles.back().idle_slices > 0;
-  });
-  h->collector->SetCycleHook(nullptr);
-  ASSERT_FALSE(seen.cycles.empty());
-  for (const CycleInfo& c : seen.cycles) {
+  const std::vector<CycleInfo> cycles =
+      CyclesWhileMutatorsRun(1, 200000, 2000, [](const auto& cycles) {
+        return !cycles.empty() && cycles.back().idle_slices > 0;
+      });
+  ASSERT_FALSE(cycles.empty());
+  for (const CycleInfo& c : cycles) {
     EXPECT_EQ(c.running_mutators, 1) << "cycle " << c.cycle;
     EXPECT_TRUE(c.idle_worker) << "cycle " << c.cycle;
   }
-  EXPECT_GT(seen.cycles.back().idle_slices, 0u)
-      << "the idle worker never marked in " << seen.cycles.size() << " cycles";
-  gc_remove_root(h, &list);
-  gc_heap_destroy(h);
+  EXPECT_GT(cycles.back().idle_slices, 0u)
+      << "the idle worker never marked in " << cycles.size() << " cycles";
 }
 
 // Three mutators running on two processors: none is left over, and the
 // idle worker is never offered one (nor marks).
 TEST(IdleWorkerTest, StaysOutWhenTheMutatorsTakeEveryProcessor) {
-  gc_heap* h = NewHeap(2);
-  ASSERT_NE(h, nullptr) << gc_last_error();
-  const gc_type_id cell = RegisterCell(h);
-  void* list = nullptr;
-  ASSERT_EQ(gc_add_root(h, &list), 0);
-  BuildList(h, cell, &list, 50000);
-  Seen seen;
-  h->collector->SetCycleHook([&](const CycleInfo& c) { seen.Add(c); });
-  CollectWhileMutatorsRun(h, 3, 10, &seen, [](const auto&) { return false; });
-  h->collector->SetCycleHook(nullptr);
-  ASSERT_FALSE(seen.cycles.empty());
-  for (const CycleInfo& c : seen.cycles) {
+  const std::vector<CycleInfo> cycles =
+      CyclesWhileMutatorsRun(3, 50000, 10, [](const auto&) { return false; });
+  ASSERT_FALSE(cycles.empty());
+  for (const CycleInfo& c : cycles) {
     EXPECT_EQ(c.running_mutators, 3) << "cycle " << c.cycle;
     EXPECT_FALSE(c.idle_worker) << "cycle " << c.cycle;
     EXPECT_EQ(c.idle_slices, 0u) << "cycle " << c.cycle;
   }
-  gc_remove_root(h, &list);
-  gc_heap_destroy(h);
 }
 
 // The idle-priority thread may not run for a long time on a busy machine
@@ -222,9 +181,10 @@ TEST(IdleWorkerTest, StaysOutWhenTheMutatorsTakeEveryProcessor) {
 // it takes part in a mark phase: every cycle must still finish. (It used
 // to be counted in the termination condition and waited for.)
 TEST(IdleWorkerTest, TerminationNeverWaitsForTheIdlePriorityThread) {
-  gc_heap* h = NewHeap(2);  // one mutator at most: a spare processor
+  gc_heap* h =
+      NewConcurrentHeap(100, 2);  // one mutator at most: a spare processor
   ASSERT_NE(h, nullptr) << gc_last_error();
-  const gc_type_id cell = RegisterCell(h);
+  const gc_type_id cell = RegisterCellType(h);
   std::mutex mu;
   std::condition_variable cv;
   bool released = false;
@@ -241,22 +201,17 @@ TEST(IdleWorkerTest, TerminationNeverWaitsForTheIdlePriorityThread) {
     }
     cv.notify_all();
   };
-  gc_mutator* m = gc_thread_attach(h);
   void* list = nullptr;
   ASSERT_EQ(gc_add_root(h, &list), 0);
-  for (int i = 0; i < 20000; i++) {
-    auto* c = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
-    ASSERT_NE(c, nullptr);
-    gc_write_barrier(m, c, &c->cdr, list);
-    c->value = i;
-    list = c;
-  }
+  BuildList(h, cell, &list, 20000);
+  gc_mutator* m = gc_thread_attach(h);
   gc_enter_blocking(m);  // no running mutator: the idle worker is offered
   int after_held = 0;
   bool all_in_time = true;
   for (int i = 0; i < 1000 && after_held < 5 && all_in_time; i++) {
     if (held.load() > 0) after_held++;
-    all_in_time = CollectInTime(h, release);
+    all_in_time = FinishesOnAttachedThread(
+        h, [](gc_mutator* cm) { gc_collect(cm); }, release);
   }
   release();
   gc_leave_blocking(m);

@@ -16,13 +16,6 @@
 namespace gcheap {
 namespace {
 
-const uint64_t kCellMap = 0b011;
-
-gc_type_id RegisterCell(gc_heap* h) {
-  gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
-  return gc_register_type(h, &d);
-}
-
 Cell* Cons(gc_mutator* m, gc_type_id t, void* car, void* cdr, int64_t v) {
   auto* c = static_cast<Cell*>(gc_alloc(m, t, sizeof(Cell)));
   if (c == nullptr) return nullptr;
@@ -55,7 +48,7 @@ gc_heap* NewHeap(int workers = 0) {
 // per list cell; a sixth thread calls gc_collect in a loop.
 TEST(ThreadsTest, FiveThreadsAllocateWhileAnotherCollects) {
   gc_heap* h = NewHeap();
-  gc_type_id cell = RegisterCell(h);
+  gc_type_id cell = RegisterCellType(h);
   constexpr int kThreads = 5;
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
@@ -113,7 +106,7 @@ TEST(ThreadsTest, FiveThreadsAllocateWhileAnotherCollects) {
 // with their data intact.
 TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
   gc_heap* h = NewHeap();
-  gc_type_id cell = RegisterCell(h);
+  gc_type_id cell = RegisterCellType(h);
   std::atomic<int> blocked{0};
   std::atomic<bool> release{false};
   std::atomic<int> failures{0};
@@ -151,7 +144,7 @@ TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
 // collections run; leaving threads' cached memory returns to the heap.
 TEST(ThreadsTest, AttachAndDetachAroundCollections) {
   gc_heap* h = NewHeap();
-  gc_type_id cell = RegisterCell(h);
+  gc_type_id cell = RegisterCellType(h);
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
   void* shared = nullptr;  // a list every thread appends to, under a lock
@@ -203,7 +196,7 @@ TEST(ThreadsTest, AttachAndDetachAroundCollections) {
 // cannot hold up later collections.
 TEST(ThreadsTest, ThreadExitDetachesItsMutators) {
   gc_heap* h = NewHeap();
-  gc_type_id cell = RegisterCell(h);
+  gc_type_id cell = RegisterCellType(h);
   std::thread([&] {
     gc_mutator* m = gc_thread_attach(h);
     Cons(m, cell, nullptr, nullptr, 1);
@@ -220,7 +213,7 @@ TEST(ThreadsTest, ThreadExitDetachesItsMutators) {
 // Automatic collections triggered by several allocating threads at once.
 TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
   gc_heap* h = NewHeap(2);
-  gc_type_id cell = RegisterCell(h);
+  gc_type_id cell = RegisterCellType(h);
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; t++) {
@@ -256,7 +249,7 @@ TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
 TEST(ThreadsTest, SeveralHeapsAtOnce) {
   gc_heap* heaps[3] = {NewHeap(1), NewHeap(2), NewHeap(1)};
   gc_type_id cells[3];
-  for (int i = 0; i < 3; i++) cells[i] = RegisterCell(heaps[i]);
+  for (int i = 0; i < 3; i++) cells[i] = RegisterCellType(heaps[i]);
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int t = 0; t < 3; t++) {
