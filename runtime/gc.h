@@ -299,8 +299,8 @@ typedef struct gc_cycle_info {
   uint64_t mark_ns;        /* clock time of concurrent marking */
   uint64_t assist_ns;      /* mutator time in mark assists */
   uint64_t bg_mark_cpu_ns; /* background mark workers' CPU time */
-  int idle_worker;         /* the idle-priority mark worker took part: a
-                              processor was left over after the running
+  int idle_worker;         /* the idle mark worker was offered a processor:
+                              one was left over after the running
                               mutators and the 25% of gc_workers */
   uint64_t scan_bytes;     /* bytes of objects scanned */
   uint64_t heap_before;    /* heap in use when the cycle began */
