@@ -448,24 +448,42 @@ size_t MHeap::RetentionGoal() const {
 size_t MHeap::Scavenge(size_t bytes) {
   std::lock_guard<std::mutex> sg(scavenge_mu_);
   size_t released = 0;
+  // One pass from the top of the heap down: each run is taken below the
+  // previous one, so a run the OS refused to release is not retried in
+  // this pass.
+  uintptr_t below = UINTPTR_MAX;
   while (released < bytes) {
+    // Pages still wanted, rounded up (bytes may be SIZE_MAX: no overflow).
     size_t want = std::min(kScavengeChunkPages,
-                           (bytes - released + kPageSize - 1) / kPageSize);
+                           (bytes - released - 1) / kPageSize + 1);
     size_t n;
     PageAlloc::Run run;
     {
       std::lock_guard<std::mutex> g(lock_);
-      run = pages_.TakeScavengeRun(want, &n);
+      run = pages_.TakeScavengeRun(want, &n, below);
     }
     if (n == 0) break;
+    below = run.base;
     // The run is out of the free set: nobody can allocate it while the
     // system call runs without the lock.
-    SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
+    const bool ok =
+        SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
     {
       std::lock_guard<std::mutex> g(lock_);
-      pages_.ReturnScavenged(run.base, n);
+      if (ok) {
+        pages_.ReturnScavenged(run.base, n);
+      } else {
+        // Locked pages (mlock, mlockall): still resident and still holding
+        // their old contents. Marking them clean would hand them out
+        // unzeroed.
+        pages_.ReturnUnreleased(run.base, n);
+      }
     }
-    released += n * kPageSize;
+    if (ok) {
+      released += n * kPageSize;
+    } else {
+      release_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   scavenged_total_.fetch_add(released, std::memory_order_relaxed);
   return released;
@@ -516,6 +534,7 @@ HeapStats MHeap::ReadStats() const {
   st.nfree += st.large_nfree;
   st.tiny_allocs = tiny_allocs_.load(std::memory_order_relaxed);
   st.scavenged_bytes_total = scavenged_total_.load(std::memory_order_relaxed);
+  st.release_failures = release_failures_.load(std::memory_order_relaxed);
   return st;
 }
 

@@ -27,7 +27,9 @@
 //
 // Scavenger: free pages that stay resident beyond a retention goal are
 // returned to the OS with madvise, highest addresses first, without holding
-// the lock during the system call.
+// the lock during the system call. Released pages read as zero and need no
+// clearing when reused; a run the OS refuses to release (locked memory)
+// goes back dirty, so it is cleared when reused.
 #ifndef GCHEAP_HEAP_MHEAP_H_
 #define GCHEAP_HEAP_MHEAP_H_
 
@@ -89,6 +91,8 @@ struct HeapStats {
   uint64_t tiny_allocs = 0;
   size_t arenas = 0;
   uint64_t scavenged_bytes_total = 0;  // ever returned to the OS
+  uint64_t release_failures = 0;       // runs the OS refused to release (locked
+                                       // pages): kept resident and dirty
   SizeClassStats by_class[kNumSizeClasses];
 };
 
@@ -309,6 +313,7 @@ class MHeap {
   std::atomic<uint64_t> large_nmalloc_{0}, large_nfree_{0}, large_bytes_{0};
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> scavenged_total_{0};
+  std::atomic<uint64_t> release_failures_{0};
   std::mutex scavenge_mu_;  // one scavenger at a time
 };
 
