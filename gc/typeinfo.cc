@@ -1,6 +1,7 @@
 #include "gc/typeinfo.h"
 
 #include "absl/strings/str_format.h"
+#include "heap/base.h"
 
 namespace gcheap {
 
@@ -40,9 +41,11 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
     return absl::InvalidArgumentError(
         absl::StrFormat("type '%s': size and elem_size are both 0", name));
   }
-  if (spec.size > (size_t{1} << 40) || spec.elem_size > (size_t{1} << 40)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("type '%s': size out of range", name));
+  if (spec.size > kMaxAllocBytes || spec.elem_size > kMaxAllocBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': size %zu or elem_size %zu exceeds the largest object "
+        "(GC_MAX_ALLOC_BYTES, %zu bytes)",
+        name, spec.size, spec.elem_size, kMaxAllocBytes));
   }
   // A pointer slot must be a whole, aligned word inside the layout.
   const size_t fixed_words = spec.size / 8;

@@ -18,6 +18,9 @@ gc_mutator* CurrentMutator(const gc_heap* h);
 using gcheap::GcReason;
 using gcheap::SetLastError;
 
+static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
+              "gc.h and the allocator must agree on the largest request");
+
 namespace {
 
 // API misuse: always fatal in debug builds; release builds check what is
@@ -238,9 +241,11 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
                  bytes, t->name.c_str(), t->size);
     return nullptr;
   }
-  if (bytes > gcheap::kMaxAllocBytes) {
-    SetLastError("gc_alloc: allocation size overflow: %zu bytes requested",
-                 bytes);
+  if (bytes > GC_MAX_ALLOC_BYTES) {
+    SetLastError(
+        "gc_alloc: allocation size overflow: %zu bytes requested (the "
+        "maximum, GC_MAX_ALLOC_BYTES, is %zu)",
+        bytes, GC_MAX_ALLOC_BYTES);
     return nullptr;
   }
   // Poll before allocating: a collection here cannot free the new object.
@@ -261,8 +266,11 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
 
 void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
   DEBUG_CHECK_MUTATOR(m, "gc_alloc_noscan");
-  if (bytes > gcheap::kMaxAllocBytes) {
-    SetLastError("gc_alloc_noscan: allocation size overflow: %zu bytes", bytes);
+  if (bytes > GC_MAX_ALLOC_BYTES) {
+    SetLastError(
+        "gc_alloc_noscan: allocation size overflow: %zu bytes requested (the "
+        "maximum, GC_MAX_ALLOC_BYTES, is %zu)",
+        bytes, GC_MAX_ALLOC_BYTES);
     return nullptr;
   }
   PollAtAlloc(m);

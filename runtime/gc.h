@@ -132,10 +132,17 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
 
 /* ---- allocation ---- */
 
+/* The largest request gc_alloc and gc_alloc_noscan accept (1 TiB). A larger
+ * one fails with an "allocation size overflow" reason before any size
+ * arithmetic; one up to it is attempted, and fails, if it does, with the
+ * reason of the hard limit or of the OS. */
+#define GC_MAX_ALLOC_BYTES ((size_t)1 << 40)
+
 /* Allocates `bytes` of zeroed memory for an object of type `type`; bytes
  * must be at least the type's fixed size. May collect first (a safepoint).
  * Returns NULL with gc_last_error() set on failure: unknown type, size
- * overflow, or the hard heap limit reached even after a collection.
+ * overflow (bytes > GC_MAX_ALLOC_BYTES), or the hard heap limit reached
+ * even after a collection.
  * bytes == 0 with a type of size 0 gives a distinct minimal object. */
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes);
 

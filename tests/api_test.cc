@@ -108,6 +108,49 @@ TEST_F(ApiTest, AllocationErrorsReturnNullWithAReason) {
   EXPECT_NE(a, b);
 }
 
+// Regression (issue 11, defect 9): the documented maximum request (1 TiB)
+// and the allocator's (64 TiB) disagreed, so 1 TiB + 1 byte was attempted
+// instead of failing as an overflow. GC_MAX_ALLOC_BYTES is the boundary:
+// one byte more is a size overflow; exactly the maximum is attempted and
+// here fails on the heap's hard limit, with that reason.
+TEST(AllocLimitTest, GcMaxAllocBytesIsTheSizeOverflowBoundary) {
+  static_assert(GC_MAX_ALLOC_BYTES == size_t{1} << 40);
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.max_heap_bytes = 64 << 20;
+  gc_heap* heap = gc_heap_create(&cfg);
+  ASSERT_NE(heap, nullptr) << gc_last_error();
+  gc_mutator* m = gc_thread_attach(heap);
+  gc_type_desc d = {"Bytes", 0, nullptr, 1, nullptr, nullptr};
+  const gc_type_id bytes = gc_register_type(heap, &d);
+  ASSERT_NE(bytes, 0u) << gc_last_error();
+  auto reason = [] { return std::string(gc_last_error()); };
+  for (size_t over :
+       {GC_MAX_ALLOC_BYTES + 1, GC_MAX_ALLOC_BYTES + 4096, size_t{1} << 46}) {
+    EXPECT_EQ(gc_alloc(m, bytes, over), nullptr);
+    EXPECT_NE(reason().find("allocation size overflow"), std::string::npos)
+        << over << ": " << reason();
+    EXPECT_EQ(gc_alloc_noscan(m, over), nullptr);
+    EXPECT_NE(reason().find("allocation size overflow"), std::string::npos)
+        << over << ": " << reason();
+  }
+  EXPECT_EQ(gc_alloc(m, bytes, GC_MAX_ALLOC_BYTES), nullptr);
+  EXPECT_EQ(reason().find("overflow"), std::string::npos) << reason();
+  EXPECT_NE(reason().find("hard limit"), std::string::npos) << reason();
+  EXPECT_EQ(gc_alloc_noscan(m, GC_MAX_ALLOC_BYTES), nullptr);
+  EXPECT_EQ(reason().find("overflow"), std::string::npos) << reason();
+  EXPECT_NE(reason().find("hard limit"), std::string::npos) << reason();
+  // A type may be as large as the largest object, not larger.
+  gc_type_desc huge = {"Huge", GC_MAX_ALLOC_BYTES, nullptr, 0, nullptr,
+                       nullptr};
+  EXPECT_NE(gc_register_type(heap, &huge), 0u) << gc_last_error();
+  huge.size = GC_MAX_ALLOC_BYTES + 8;
+  EXPECT_EQ(gc_register_type(heap, &huge), 0u);
+  EXPECT_NE(reason().find("GC_MAX_ALLOC_BYTES"), std::string::npos) << reason();
+  gc_thread_detach(m);
+  gc_heap_destroy(heap);
+}
+
 TEST_F(ApiTest, TypedObjectsAreAtLeast8ByteAligned) {
   gc_type_desc str = {"Str", 4, nullptr, 1, nullptr, nullptr};  // u32 + chars
   gc_type_id s = gc_register_type(heap_, &str);
