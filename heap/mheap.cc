@@ -243,6 +243,19 @@ MCache* MHeap::NewMCache() { return new MCache(this); }
 
 void MHeap::FreeMCache(MCache* c) { delete c; }
 
+void MHeap::RegisterMCache(MCache* c) {
+  std::lock_guard<std::mutex> g(mcaches_mu_);
+  mcaches_.push_back(c);
+}
+
+void MHeap::UnregisterMCache(MCache* c) {
+  std::lock_guard<std::mutex> g(mcaches_mu_);
+  auto it = std::find(mcaches_.begin(), mcaches_.end(), c);
+  GC_CHECK(it != mcaches_.end(), "unregistering an unknown mcache");
+  *it = mcaches_.back();
+  mcaches_.pop_back();
+}
+
 void MHeap::FlushAllocCounts(int64_t* by_class) {
   for (int c = 1; c < kNumSizeClasses; c++) {
     if (by_class[c] == 0) continue;
@@ -255,6 +268,12 @@ void MHeap::FlushAllocCounts(int64_t* by_class) {
 // ---- sweeping ---------------------------------------------------------------
 
 void MHeap::StartSweepCycle() {
+  std::lock_guard<std::mutex> caches(mcaches_mu_);
+  const uint32_t ending = sweepgen();
+  for (MCache* c : mcaches_) {
+    GC_CHECK(c->flush_gen() == ending,
+             "an mcache was not prepared for the sweep cycle that ends");
+  }
   for (;;) {
     FinishSweep(/*scavenge=*/false);
     uint64_t state = sweep_state_.load(std::memory_order_acquire);
@@ -272,6 +291,9 @@ void MHeap::StartSweepCycle() {
   sweep_cursor_.store(0, std::memory_order_release);
   pages_swept_.store(0, std::memory_order_relaxed);
   sweep_pages_per_byte_.store(0, std::memory_order_relaxed);
+  // Spans cached before the flip are stale: return (and sweep) them before
+  // any mcache allocates again.
+  for (MCache* c : mcaches_) c->PrepareForSweep();
   std::lock_guard<std::mutex> g(lock_);
   prev_peak_in_use_pages_ = peak_in_use_pages_;
   peak_in_use_pages_ = in_use_pages_;
@@ -454,8 +476,8 @@ size_t MHeap::Scavenge(size_t bytes) {
   uintptr_t below = UINTPTR_MAX;
   while (released < bytes) {
     // Pages still wanted, rounded up (bytes may be SIZE_MAX: no overflow).
-    size_t want = std::min(kScavengeChunkPages,
-                           (bytes - released - 1) / kPageSize + 1);
+    size_t want =
+        std::min(kScavengeChunkPages, (bytes - released - 1) / kPageSize + 1);
     size_t n;
     PageAlloc::Run run;
     {

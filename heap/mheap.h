@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
 #include "heap/arena.h"
 #include "heap/fixalloc.h"
@@ -142,6 +143,10 @@ class MHeap {
   MCache* NewMCache();
   // Releases the mcache's spans and tiny block and frees it.
   void FreeMCache(MCache* c);
+  // Every MCache of this heap registers itself while it lives, so the
+  // sweepgen flip can prepare all of them (see heap/mcache.h).
+  void RegisterMCache(MCache* c);
+  void UnregisterMCache(MCache* c);
 
   MCentral& central(SpanClass spc) { return central_[spc]; }
 
@@ -174,11 +179,14 @@ class MHeap {
     return static_cast<uint32_t>(sweep_state_.load(std::memory_order_acquire) >>
                                  32);
   }
-  // Begins a new sweep cycle: sweepgen += 2, which makes every span in the
-  // centrals unswept. Waits for the previous cycle's sweep to finish and
-  // for every sweep locker to be released. Precondition: the collector's
-  // marks are final; mcaches should be flushed (a span still cached becomes
-  // stale, h+1, and is swept when it is uncached).
+  // Begins a new sweep cycle (the flip): sweepgen += 2, which makes every
+  // span in the centrals unswept. Waits for the previous cycle's sweep to
+  // finish and for every sweep locker to be released. Then prepares every
+  // mcache of the heap (MCache::PrepareForSweep): a span still cached is
+  // stale (h+1) and is returned and swept now, so no allocation can come
+  // from it. Checks first that every mcache was prepared for the cycle that
+  // ends. Precondition: the collector's marks are final, and no mcache's
+  // owner is inside an MCache call (the world is stopped).
   void StartSweepCycle();
   // Sweeps one unswept span. Returns the number of pages swept, or 0 when no
   // unswept span is left.
@@ -315,6 +323,8 @@ class MHeap {
   std::atomic<uint64_t> scavenged_total_{0};
   std::atomic<uint64_t> release_failures_{0};
   std::mutex scavenge_mu_;  // one scavenger at a time
+  std::mutex mcaches_mu_;   // guards mcaches_
+  std::vector<MCache*> mcaches_;
 };
 
 }  // namespace gcheap
