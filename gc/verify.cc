@@ -110,8 +110,8 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots) {
     if (NoScan(r.span->spanclass)) continue;
     st.current = obj;
     const TypeInfo* t = marker->TypeOf(r.span, r.index);
-    if (t != nullptr && t->trace != nullptr) {
-      t->trace(reinterpret_cast<void*>(obj), &VisitFromObject, &st);
+    if (t != nullptr && t->has_trace()) {
+      t->Trace(reinterpret_cast<void*>(obj), &VisitFromObject, &st);
     } else {
       marker->ForEachPointerSlot(
           r.span, r.index, obj, 0, marker->ObjectBytes(r.span),

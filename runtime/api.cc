@@ -167,18 +167,33 @@ gc_mutator* gc_current_mutator(gc_heap* heap) {
   return gcheap::CurrentMutator(heap);
 }
 
+void gc_type_desc_init(gc_type_desc* desc) {
+  *desc = gc_type_desc{};
+  desc->struct_size = sizeof(gc_type_desc);
+}
+
 gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   CheckHeap(heap, "gc_register_type");
   if (desc == nullptr) {
     SetLastError("gc_register_type: desc is NULL");
     return 0;
   }
+  // 0: this layout, zero-filled by an initializer (see gc.h).
+  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc)) {
+    SetLastError(
+        "gc_register_type: desc->struct_size is %zu, not sizeof(gc_type_desc) "
+        "(%zu) or 0: an uninitialized description? (use gc_type_desc_init)",
+        desc->struct_size, sizeof(gc_type_desc));
+    return 0;
+  }
   gcheap::TypeSpec spec;
   spec.name = desc->name;
   spec.size = desc->size;
   spec.ptrmap = desc->ptr_bitmap;
+  spec.ptrmap_words = desc->ptr_bitmap_words;
   spec.elem_size = desc->elem_size;
   spec.elem_ptrmap = desc->elem_ptr_bitmap;
+  spec.elem_ptrmap_words = desc->elem_ptr_bitmap_words;
   spec.trace = desc->trace;
   absl::StatusOr<uint16_t> id = heap->types.Register(spec);
   if (!id.ok()) {

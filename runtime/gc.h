@@ -111,15 +111,41 @@ typedef void (*gc_visit_fn)(void** slot, void* visit_ctx);
 /* A trace callback reports every pointer slot of obj through visit. */
 typedef void (*gc_trace_fn)(void* obj, gc_visit_fn visit, void* visit_ctx);
 
+/* A layout. Bitmaps: bit i of word i/64 set means the 8-byte word at offset
+ * 8*i of the fixed part (of one tail element) is a pointer slot; each
+ * bitmap's length in 64-bit words is given beside it and must cover its
+ * layout: at least GC_BITMAP_WORDS(size) words for ptr_bitmap and
+ * GC_BITMAP_WORDS(elem_size) for elem_ptr_bitmap (words beyond are not
+ * read). A shorter bitmap, a bitmap of length 0, a length without a bitmap
+ * or a bit for a word that is not whole inside the layout is an error.
+ *
+ * Compatibility: the first six fields are those of the original layout, so
+ * an initializer that lists only them still compiles; the fields after
+ * them are then 0, which registers a type without pointer bitmaps (a
+ * bitmap without its length is rejected with a message saying so).
+ * struct_size (0 or sizeof(gc_type_desc), set by gc_type_desc_init) lets
+ * later versions append fields: 0 always means this layout. Prefer
+ * gc_type_desc_init and assignments, or designated initializers. */
 typedef struct gc_type_desc {
   const char* name;                /* for diagnostics; copied */
   size_t size;                     /* fixed part, bytes */
-  const uint64_t* ptr_bitmap;      /* bit i: word at offset 8*i is a pointer
-                                      slot; ceil(size/8) bits; may be NULL */
+  const uint64_t* ptr_bitmap;      /* pointer words of the fixed part, or
+                                      NULL */
   size_t elem_size;                /* variable tail element size; 0 = none */
-  const uint64_t* elem_ptr_bitmap; /* pointer words of one element */
+  const uint64_t* elem_ptr_bitmap; /* pointer words of one element, or NULL */
   gc_trace_fn trace;               /* optional; replaces the bitmaps */
+  /* ---- since struct_size ---- */
+  size_t struct_size;           /* sizeof(gc_type_desc), or 0 (this layout) */
+  size_t ptr_bitmap_words;      /* 64-bit words at ptr_bitmap */
+  size_t elem_ptr_bitmap_words; /* 64-bit words at elem_ptr_bitmap */
 } gc_type_desc;
+
+/* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
+ * bit per 8-byte word. */
+#define GC_BITMAP_WORDS(bytes) ((((size_t)(bytes) + 7) / 8 + 63) / 64)
+
+/* Zeroes *desc and sets desc->struct_size. */
+void gc_type_desc_init(gc_type_desc* desc);
 
 /* Registers a type and returns its id (>= 1), or 0 with gc_last_error() set
  * if the description is invalid. A type with no pointer bit and no trace

@@ -460,13 +460,21 @@ class TypeBuilder {
   const std::vector<uint64_t>& elem_ptr_bitmap() const { return elem_bits_; }
   size_t elem_size() const { return elem_size_; }
 
+  // The description; its bitmaps point into this builder.
   gc_type_desc Desc() const {
-    gc_type_desc d{};
+    gc_type_desc d;
+    gc_type_desc_init(&d);
     d.name = name_;
     d.size = sizeof(T);
-    d.ptr_bitmap = fixed_.has_pointers() ? fixed_.bits().data() : nullptr;
+    if (fixed_.has_pointers()) {
+      d.ptr_bitmap = fixed_.bits().data();
+      d.ptr_bitmap_words = fixed_.bits().size();
+    }
     d.elem_size = elem_size_;
-    d.elem_ptr_bitmap = elem_bits_.empty() ? nullptr : elem_bits_.data();
+    if (!elem_bits_.empty()) {
+      d.elem_ptr_bitmap = elem_bits_.data();
+      d.elem_ptr_bitmap_words = elem_bits_.size();
+    }
     d.trace = trace_;
     return d;
   }

@@ -141,8 +141,15 @@ struct Vec {
 TEST_F(CollectorTest, VariableLengthArraysAndLargeObjects) {
   static const uint64_t kHeaderMap = 0b10;  // meta is a pointer
   static const uint64_t kElemMap = 0b1;     // each element is a pointer
-  gc_type_desc vd = {"Vec",         sizeof(Vec), &kHeaderMap,
-                     sizeof(void*), &kElemMap,   nullptr};
+  gc_type_desc vd;
+  gc_type_desc_init(&vd);
+  vd.name = "Vec";
+  vd.size = sizeof(Vec);
+  vd.ptr_bitmap = &kHeaderMap;
+  vd.ptr_bitmap_words = 1;
+  vd.elem_size = sizeof(void*);
+  vd.elem_ptr_bitmap = &kElemMap;
+  vd.elem_ptr_bitmap_words = 1;
   gc_type_id vec = gc_register_type(heap_, &vd);
   ASSERT_NE(vec, 0u) << gc_last_error();
   void* root = nullptr;
@@ -215,7 +222,11 @@ void TraceOdd(void* obj, gc_visit_fn visit, void* ctx) {
 }
 
 TEST_F(CollectorTest, TraceCallbacksReportExactlyTheirSlots) {
-  gc_type_desc od = {"Odd", sizeof(Odd), nullptr, 0, nullptr, &TraceOdd};
+  gc_type_desc od;
+  gc_type_desc_init(&od);
+  od.name = "Odd";
+  od.size = sizeof(Odd);
+  od.trace = &TraceOdd;
   gc_type_id odd = gc_register_type(heap_, &od);
   ASSERT_NE(odd, 0u) << gc_last_error();
   void* root = nullptr;
@@ -323,7 +334,12 @@ TEST_F(CollectorTest, StatisticsAddUp) {
   void* root = nullptr;
   gc_add_root(heap_, &root);
   static const uint64_t kMap = 0b1;
-  gc_type_desc big = {"Big", 100, &kMap, 0, nullptr, nullptr};  // class 112
+  gc_type_desc big;
+  gc_type_desc_init(&big);
+  big.name = "Big";
+  big.size = 100;  // class 112
+  big.ptr_bitmap = &kMap;
+  big.ptr_bitmap_words = 1;
   gc_type_id bigt = gc_register_type(heap_, &big);
   Cell* head = nullptr;
   for (int i = 0; i < 1000; i++) {
@@ -461,8 +477,11 @@ void TraceSneaky(void* obj, gc_visit_fn visit, void* ctx) {
 using CollectorDeathTest = GcTest;
 
 void CollectWithSneakyObject(gc_heap* heap, gc_mutator* m, gc_type_id cell) {
-  gc_type_desc sd = {"Sneaky", sizeof(Sneaky), nullptr,
-                     0,        nullptr,        &TraceSneaky};
+  gc_type_desc sd;
+  gc_type_desc_init(&sd);
+  sd.name = "Sneaky";
+  sd.size = sizeof(Sneaky);
+  sd.trace = &TraceSneaky;
   gc_type_id sneaky = gc_register_type(heap, &sd);
   static void* root = nullptr;
   gc_add_root(heap, &root);

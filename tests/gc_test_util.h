@@ -31,7 +31,12 @@ class GcTest : public ::testing::Test {
     ASSERT_NE(heap_, nullptr) << gc_last_error();
     m_ = gc_thread_attach(heap_);
     static const uint64_t kCellMap = 0b011;
-    gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
+    gc_type_desc d;
+    gc_type_desc_init(&d);
+    d.name = "Cell";
+    d.size = sizeof(Cell);
+    d.ptr_bitmap = &kCellMap;
+    d.ptr_bitmap_words = 1;
     cell_ = gc_register_type(heap_, &d);
     ASSERT_NE(cell_, 0u) << gc_last_error();
   }

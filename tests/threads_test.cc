@@ -19,7 +19,12 @@ namespace {
 const uint64_t kCellMap = 0b011;
 
 gc_type_id RegisterCell(gc_heap* h) {
-  gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Cell";
+  d.size = sizeof(Cell);
+  d.ptr_bitmap = &kCellMap;
+  d.ptr_bitmap_words = 1;
   return gc_register_type(h, &d);
 }
 

@@ -96,12 +96,22 @@ class WriteBarrierTest : public ::testing::Test {
     ASSERT_NE(heap_, nullptr) << gc_last_error();
     m_ = gc_thread_attach(heap_);
     static const uint64_t kObjMap = 0b11;
-    gc_type_desc od = {"Obj", sizeof(Obj), &kObjMap, 0, nullptr, nullptr};
+    gc_type_desc od;
+    gc_type_desc_init(&od);
+    od.name = "Obj";
+    od.size = sizeof(Obj);
+    od.ptr_bitmap = &kObjMap;
+    od.ptr_bitmap_words = 1;
     obj_type_ = gc_register_type(heap_, &od);
     ASSERT_NE(obj_type_, 0u) << gc_last_error();
     static const uint64_t kElemMap = 0b1;
-    gc_type_desc hd = {"Holder",      sizeof(uint64_t), nullptr,
-                       sizeof(void*), &kElemMap,        nullptr};
+    gc_type_desc hd;
+    gc_type_desc_init(&hd);
+    hd.name = "Holder";
+    hd.size = sizeof(uint64_t);
+    hd.elem_size = sizeof(void*);
+    hd.elem_ptr_bitmap = &kElemMap;
+    hd.elem_ptr_bitmap_words = 1;
     holder_type_ = gc_register_type(heap_, &hd);
     ASSERT_NE(holder_type_, 0u) << gc_last_error();
   }
@@ -475,11 +485,21 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
   gc_heap* h = gc_heap_create(&cfg);
   ASSERT_NE(h, nullptr) << gc_last_error();
   static const uint64_t kNodeMap = 0b1111;
-  gc_type_desc nd = {"Node", sizeof(Node), &kNodeMap, 0, nullptr, nullptr};
+  gc_type_desc nd;
+  gc_type_desc_init(&nd);
+  nd.name = "Node";
+  nd.size = sizeof(Node);
+  nd.ptr_bitmap = &kNodeMap;
+  nd.ptr_bitmap_words = 1;
   const gc_type_id node_type = gc_register_type(h, &nd);
   static const uint64_t kElemMap = 0b1;
-  gc_type_desc td = {"Table",       sizeof(uint64_t), nullptr,
-                     sizeof(void*), &kElemMap,        nullptr};
+  gc_type_desc td;
+  gc_type_desc_init(&td);
+  td.name = "Table";
+  td.size = sizeof(uint64_t);
+  td.elem_size = sizeof(void*);
+  td.elem_ptr_bitmap = &kElemMap;
+  td.elem_ptr_bitmap_words = 1;
   const gc_type_id table_type = gc_register_type(h, &td);
   ASSERT_NE(node_type, 0u);
   ASSERT_NE(table_type, 0u);

@@ -141,7 +141,12 @@ int Main() {
   }
   gc_mutator* m = gc_thread_attach(heap);
   static const uint64_t kMap = 0b11;
-  gc_type_desc d = {"Obj", sizeof(Obj), &kMap, 0, nullptr, nullptr};
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Obj";
+  d.size = sizeof(Obj);
+  d.ptr_bitmap = &kMap;
+  d.ptr_bitmap_words = 1;
   const gc_type_id t = gc_register_type(heap, &d);
 
   std::vector<void*> pool(npool, nullptr);
@@ -166,7 +171,8 @@ int Main() {
   printf("barrier_bench: %d stores x %d reps into %d objects of %zu bytes\n",
          nstores, reps, npool, sizeof(Obj));
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  printf("note: GCHEAP_DEBUG build: every barrier takes the out-of-line path\n");
+  printf(
+      "note: GCHEAP_DEBUG build: every barrier takes the out-of-line path\n");
 #else
   printf("inline fast path (GCHEAP_DEBUG off)\n");
 #endif

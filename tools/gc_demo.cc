@@ -69,7 +69,12 @@ int Run(int n) {
   gc_heap* heap = gc_heap_create(&cfg);
   gc_mutator* m = gc_thread_attach(heap);
   static const uint64_t kNodeMap = 0b11;
-  gc_type_desc desc = {"Node", sizeof(Node), &kNodeMap, 0, nullptr, nullptr};
+  gc_type_desc desc;
+  gc_type_desc_init(&desc);
+  desc.name = "Node";
+  desc.size = sizeof(Node);
+  desc.ptr_bitmap = &kNodeMap;
+  desc.ptr_bitmap_words = 1;
   auto* stack = new ShadowStack(heap);
   Ctx c{m, gc_register_type(heap, &desc), stack};
 

@@ -58,7 +58,12 @@ void Measure(int workers) {
   gc_heap* heap = gc_heap_create(&cfg);
   gc_mutator* m = gc_thread_attach(heap);
   static const uint64_t kMap = 0b11;
-  gc_type_desc d = {"Node", sizeof(Node), &kMap, 0, nullptr, nullptr};
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Node";
+  d.size = sizeof(Node);
+  d.ptr_bitmap = &kMap;
+  d.ptr_bitmap_words = 1;
   gc_type_id t = gc_register_type(heap, &d);
   auto* stack = new ShadowStack(heap);
   // Trees of depth 20 (2M nodes, 64 MiB each) until the live size is met.

@@ -207,7 +207,12 @@ int Run() {
   cfg.gc_percent = absl::GetFlag(FLAGS_gc_percent);
   gc_heap* heap = gc_heap_create(&cfg);
   static const uint64_t kMap = 0b111;  // left, right, data
-  gc_type_desc d = {"Node", sizeof(Node), &kMap, 0, nullptr, nullptr};
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Node";
+  d.size = sizeof(Node);
+  d.ptr_bitmap = &kMap;
+  d.ptr_bitmap_words = 1;
   gc_type_id node_type = gc_register_type(heap, &d);
   Recorder rec;
   gc_set_cycle_hook(heap, &Recorder::Hook, &rec);

@@ -70,12 +70,16 @@ TypeIds RegisterTypes(gc_heap* heap) {
   static const uint64_t kWideMap[2] = {
       (1ull << 2) | (1ull << 40) | (1ull << 63),
       (1ull << 0) | (1ull << 1) | (1ull << (89 - 64))};
+  // Field order: name, size, ptr_bitmap, elem_size, elem_ptr_bitmap, trace,
+  // struct_size, ptr_bitmap_words, elem_ptr_bitmap_words.
+  constexpr size_t kDesc = sizeof(gc_type_desc);
   const gc_type_desc descs[] = {
-      {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr},
-      {"Vec", kVecHeaderBytes, &kVecMap, kVecElemBytes, &kVecElemMap, nullptr},
-      {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced},
-      {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr},
-      {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr},
+      {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr, kDesc, 1, 0},
+      {"Vec", kVecHeaderBytes, &kVecMap, kVecElemBytes, &kVecElemMap, nullptr,
+       kDesc, 1, 1},
+      {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced, kDesc, 0, 0},
+      {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr, kDesc, 2, 0},
+      {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr, kDesc, 0, 0},
   };
   for (int k = 0; k < 5; k++) {
     t.id[k] = gc_register_type(heap, &descs[k]);
