@@ -195,6 +195,8 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   spec.elem_ptrmap = desc->elem_ptr_bitmap;
   spec.elem_ptrmap_words = desc->elem_ptr_bitmap_words;
   spec.trace = desc->trace;
+  spec.trace_ctx = desc->trace_ctx;
+  spec.user_data = desc->user_data;
   absl::StatusOr<uint16_t> id = heap->types.Register(spec);
   if (!id.ok()) {
     SetLastError("gc_register_type: %s",

@@ -110,6 +110,10 @@ gc_mutator* gc_current_mutator(gc_heap* heap);
 typedef void (*gc_visit_fn)(void** slot, void* visit_ctx);
 /* A trace callback reports every pointer slot of obj through visit. */
 typedef void (*gc_trace_fn)(void* obj, gc_visit_fn visit, void* visit_ctx);
+/* The same, also given the user_data of obj's type (gc_type_desc), e.g. the
+ * embedder's VM state, so the callback needs no global. */
+typedef void (*gc_trace_ctx_fn)(void* obj, gc_visit_fn visit, void* visit_ctx,
+                                void* user_data);
 
 /* A layout. Bitmaps: bit i of word i/64 set means the 8-byte word at offset
  * 8*i of the fixed part (of one tail element) is a pointer slot; each
@@ -138,6 +142,10 @@ typedef struct gc_type_desc {
   size_t struct_size;           /* sizeof(gc_type_desc), or 0 (this layout) */
   size_t ptr_bitmap_words;      /* 64-bit words at ptr_bitmap */
   size_t elem_ptr_bitmap_words; /* 64-bit words at elem_ptr_bitmap */
+  gc_trace_ctx_fn trace_ctx;    /* optional, instead of trace: also gets
+                                   user_data */
+  void* user_data;              /* passed to trace_ctx; the heap never reads
+                                   or frees it */
 } gc_type_desc;
 
 /* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one

@@ -434,9 +434,17 @@ class TypeBuilder {
     return *this;
   }
 
-  // A raw C trace callback.
+  // A raw C trace callback (replaces any other callback).
   TypeBuilder& Trace(gc_trace_fn fn) {
     trace_ = fn;
+    trace_ctx_ = nullptr;
+    return *this;
+  }
+  // A raw C trace callback that also gets the type's user data.
+  TypeBuilder& Trace(gc_trace_ctx_fn fn, void* user_data) {
+    trace_ = nullptr;
+    trace_ctx_ = fn;
+    user_data_ = user_data;
     return *this;
   }
   // A typed one: Fn is `void Fn(T* obj, const gc::Tracer& t)` and calls
@@ -449,10 +457,24 @@ class TypeBuilder {
   TypeBuilder& Trace() {
     static_assert(std::is_invocable_v<decltype(Fn), T*, const Tracer&>,
                   "Trace<Fn>: Fn must be callable as Fn(T*, const Tracer&)");
-    trace_ = [](void* obj, gc_visit_fn visit, void* ctx) {
+    return Trace([](void* obj, gc_visit_fn visit, void* ctx) {
       Fn(static_cast<T*>(obj), Tracer(visit, ctx));
-    };
-    return *this;
+    });
+  }
+  // A typed one with context: Fn is `void Fn(T* obj, const gc::Tracer& t,
+  // Data* data)` and gets `data` (the type's user_data, e.g. the VM whose
+  // state says which slots are live) on every call.
+  template <auto Fn, typename Data>
+  TypeBuilder& Trace(Data* data) {
+    static_assert(std::is_invocable_v<decltype(Fn), T*, const Tracer&, Data*>,
+                  "Trace<Fn>(data): Fn must be callable as Fn(T*, const "
+                  "Tracer&, Data*)");
+    return Trace(
+        [](void* obj, gc_visit_fn visit, void* ctx, void* user_data) {
+          Fn(static_cast<T*>(obj), Tracer(visit, ctx),
+             static_cast<Data*>(user_data));
+        },
+        const_cast<void*>(static_cast<const void*>(data)));
   }
 
   // The maps, for tests and diagnostics.
@@ -476,6 +498,8 @@ class TypeBuilder {
       d.elem_ptr_bitmap_words = elem_bits_.size();
     }
     d.trace = trace_;
+    d.trace_ctx = trace_ctx_;
+    d.user_data = user_data_;
     return d;
   }
 
@@ -502,6 +526,8 @@ class TypeBuilder {
   size_t elem_size_ = 0;
   std::vector<uint64_t> elem_bits_;
   gc_trace_fn trace_ = nullptr;
+  gc_trace_ctx_fn trace_ctx_ = nullptr;
+  void* user_data_ = nullptr;
 };
 
 // ---- allocation -----------------------------------------------------------

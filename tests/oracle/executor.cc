@@ -71,15 +71,20 @@ TypeIds RegisterTypes(gc_heap* heap) {
       (1ull << 2) | (1ull << 40) | (1ull << 63),
       (1ull << 0) | (1ull << 1) | (1ull << (89 - 64))};
   // Field order: name, size, ptr_bitmap, elem_size, elem_ptr_bitmap, trace,
-  // struct_size, ptr_bitmap_words, elem_ptr_bitmap_words.
+  // struct_size, ptr_bitmap_words, elem_ptr_bitmap_words, trace_ctx,
+  // user_data.
   constexpr size_t kDesc = sizeof(gc_type_desc);
   const gc_type_desc descs[] = {
-      {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr, kDesc, 1, 0},
+      {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr, kDesc, 1, 0,
+       nullptr, nullptr},
       {"Vec", kVecHeaderBytes, &kVecMap, kVecElemBytes, &kVecElemMap, nullptr,
-       kDesc, 1, 1},
-      {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced, kDesc, 0, 0},
-      {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr, kDesc, 2, 0},
-      {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr, kDesc, 0, 0},
+       kDesc, 1, 1, nullptr, nullptr},
+      {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced, kDesc, 0, 0,
+       nullptr, nullptr},
+      {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr, kDesc, 2, 0, nullptr,
+       nullptr},
+      {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr, kDesc, 0, 0, nullptr,
+       nullptr},
   };
   for (int k = 0; k < 5; k++) {
     t.id[k] = gc_register_type(heap, &descs[k]);
