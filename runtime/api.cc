@@ -81,6 +81,12 @@ void EnvWarning(const char* var, const char* value) {
   fprintf(stderr, "gcheap: ignoring %s=%s (not understood)\n", var, value);
 }
 
+// Versioned structs (gc.h): every layout of one is a prefix of the current
+// one whose size is a multiple of 8 and covers at least struct_size and the
+// first field (16 bytes).
+constexpr size_t kMinStructSize = 16;
+bool IsLayoutSize(size_t n) { return n >= kMinStructSize && n % 8 == 0; }
+
 int StatusToInt(const absl::Status& st) {
   if (st.ok()) return 0;
   SetLastError("%s", std::string(st.message()).c_str());
@@ -93,6 +99,7 @@ extern "C" {
 
 void gc_config_init(gc_config* cfg) {
   *cfg = gc_config{};
+  cfg->struct_size = sizeof(gc_config);
   cfg->gc_percent = 100;
   cfg->stop_the_world = 0;  // concurrent marking
   if (const char* v = getenv("GC_PERCENT")) {
@@ -125,7 +132,26 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
   if (cfg == nullptr) {
     gc_config_init(&c);
   } else {
-    c = *cfg;
+    const size_t n = cfg->struct_size;
+    if (n == 0) {
+      SetLastError(
+          "gc_heap_create: cfg->struct_size is 0: initialize the config with "
+          "gc_config_init");
+      return nullptr;
+    }
+    if (!IsLayoutSize(n) || n > sizeof(gc_config)) {
+      SetLastError(
+          "gc_heap_create: cfg->struct_size is %zu, which is no gc_config "
+          "layout's (this library's is %zu bytes; an earlier layout is a "
+          "multiple of 8 of at least %zu): an uninitialized config, or one "
+          "from a newer gcheap",
+          n, sizeof(gc_config), kMinStructSize);
+      return nullptr;
+    }
+    // Fields the caller's layout lacks take gc_config_init's values.
+    if (n < sizeof(gc_config)) gc_config_init(&c);
+    memcpy(&c, cfg, n);
+    c.struct_size = sizeof(gc_config);
   }
   if (c.gc_workers < 0 || c.gc_workers > 256) {
     SetLastError("gc_heap_create: gc_workers must be 0..256 (got %d)",
@@ -401,9 +427,20 @@ void gc_leave_blocking(gc_mutator* m) {
   m->heap->LeaveBlocking(m);
 }
 
-void gc_get_stats(gc_heap* heap, gc_stats* out) {
+void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   CheckHeap(heap, "gc_get_stats");
-  *out = gc_stats{};
+  if (caller == nullptr) Misuse("gc_get_stats", "out is NULL");
+  const size_t n = caller->struct_size;
+  if (!IsLayoutSize(n)) {
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "out->struct_size is %zu: set it to sizeof(gc_stats) before the "
+             "call",
+             n);
+    Misuse("gc_get_stats", msg);
+  }
+  gc_stats full{};
+  gc_stats* out = &full;
   gcheap::HeapStats hs = heap->heap.ReadStats();
   gcheap::CollectorStats cs = heap->collector->ReadStats();
   out->bytes_in_use = hs.heap_live_bytes;
@@ -450,6 +487,11 @@ void gc_get_stats(gc_heap* heap, gc_stats* out) {
     if (c > 0) bytes += hs.by_class[c].nmalloc * gcheap::kClassToSize[c];
   }
   out->bytes_allocated = bytes;
+  out->release_failures = hs.release_failures;
+  // Only what the caller's layout holds (a newer one keeps its extra bytes).
+  const size_t filled = std::min(n, sizeof(gc_stats));
+  full.struct_size = filled;
+  memcpy(caller, &full, filled);
 }
 
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
@@ -460,6 +502,7 @@ void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
   }
   heap->collector->SetCycleHook([fn, data](const gcheap::CycleInfo& c) {
     gc_cycle_info i{};
+    i.struct_size = sizeof(gc_cycle_info);
     i.cycle = c.cycle;
     i.concurrent = c.concurrent;
     i.reason = static_cast<int>(c.reason);

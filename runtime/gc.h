@@ -61,9 +61,34 @@ typedef struct gc_heap gc_heap;
 typedef struct gc_mutator gc_mutator;
 typedef uint32_t gc_type_id; /* 0 is never a valid type */
 
+/* ---- versioned structs ----
+ *
+ * gc_config, gc_stats and gc_cycle_info begin with struct_size, the size
+ * of the layout the caller was compiled with, so they can grow without
+ * breaking compiled programs: fields are only ever appended, and every
+ * earlier layout is a prefix of the current one (its size a multiple of 8).
+ *  - gc_config (input): gc_config_init sets struct_size. gc_heap_create
+ *    takes the fields that lie inside struct_size and gives the others
+ *    gc_config_init's values (environment included); a struct_size that is
+ *    no layout's (0, not a multiple of 8, below the first field's end, or
+ *    larger than this library's gc_config: fields it does not know) fails
+ *    with a message.
+ *  - gc_stats (output): set struct_size before gc_get_stats, which fills
+ *    what lies inside it and nothing beyond, and sets struct_size to the
+ *    bytes it filled (smaller than yours when the library is older).
+ *  - gc_cycle_info (to the hook): struct_size is what the library filled;
+ *    a hook compiled against a newer header tests GC_HAS_FIELD before it
+ *    reads a field the library may not have.
+ * Binaries compiled before struct_size existed must be rebuilt. */
+
+/* True if the struct at p (with its struct_size) contains field. */
+#define GC_HAS_FIELD(p, type, field) \
+  (offsetof(type, field) + sizeof(((type*)0)->field) <= (p)->struct_size)
+
 /* ---- configuration ---- */
 
 typedef struct gc_config {
+  size_t struct_size;        /* sizeof(gc_config): set by gc_config_init */
   int gc_percent;            /* GOGC-like; < 0 turns automatic GC off */
   size_t max_heap_bytes;     /* hard maximum of heap memory; 0 = none */
   size_t memory_limit_bytes; /* soft limit; 0 = none */
@@ -76,13 +101,14 @@ typedef struct gc_config {
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
  * verify off, stop_the_world off (concurrent), trace off, tag_mask 0), then
- * applies the GC_* environment variables above. */
+ * applies the GC_* environment variables above; sets struct_size. */
 void gc_config_init(gc_config* cfg);
 
 /* ---- heaps ---- */
 
 /* Creates an independent heap. cfg may be NULL (defaults + environment).
- * Returns NULL with gc_last_error() set if the configuration is invalid. */
+ * Returns NULL with gc_last_error() set if the configuration is invalid
+ * (including a struct_size that is no gc_config layout's). */
 gc_heap* gc_heap_create(const gc_config* cfg);
 
 /* Destroys a heap and all its memory. Every mutator must be detached. */
@@ -292,6 +318,7 @@ typedef struct gc_size_class_stats {
 } gc_size_class_stats;
 
 typedef struct gc_stats {
+  size_t struct_size;         /* set by the caller: sizeof(gc_stats) */
   uint64_t bytes_in_use;      /* object bytes (slot-rounded) live or not yet
                                  collected; exact right after gc_collect */
   uint64_t bytes_allocated;   /* cumulative bytes allocated */
@@ -317,14 +344,24 @@ typedef struct gc_stats {
   uint64_t pause_p99_ns; /* ... 99th percentile (nearest rank) */
   uint64_t scan_bytes_total; /* bytes of objects scanned by marking */
   gc_size_class_stats by_class[GC_NUM_SIZE_CLASSES];
+  uint64_t release_failures; /* runs of free memory the OS refused to take
+                                back (locked pages, mlockall): kept
+                                resident, and cleared when reused */
 } gc_stats;
 
+/* Fills the part of *out that out->struct_size covers (set it first:
+ *   gc_stats s; s.struct_size = sizeof(s); gc_get_stats(heap, &s);
+ * ), then sets out->struct_size to the bytes filled. A struct_size below
+ * 16 or not a multiple of 8 (uninitialized?) aborts with a message. */
 void gc_get_stats(gc_heap* heap, gc_stats* out);
 
 /* What one collection cycle did; passed to the cycle hook. Pauses are
  * counted as Go counts them: from the request to stop the world until
  * every mutator may run again. */
 typedef struct gc_cycle_info {
+  size_t struct_size; /* bytes the library filled: sizeof(gc_cycle_info) of
+                         the library, which may be older than your header
+                         (check GC_HAS_FIELD for fields added later) */
   uint64_t cycle;
   int concurrent;          /* marked concurrently (else stop-the-world) */
   int reason;              /* 0 explicit, 1 heap goal, 2 allocation failure */

@@ -87,6 +87,7 @@ class Heap {
 
   gc_stats Stats() const {
     gc_stats s;
+    s.struct_size = sizeof(s);
     gc_get_stats(heap_, &s);
     return s;
   }

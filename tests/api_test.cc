@@ -1,7 +1,9 @@
 // Tests for the C API's contract: configuration and environment, type
 // registration errors, allocation errors, and misuse that must abort with a
 // clear message.
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -68,6 +70,116 @@ TEST(ConfigTest, InvalidConfigurationIsRejected) {
   EXPECT_EQ(gc_heap_create(&c), nullptr);
   EXPECT_NE(std::string(gc_last_error()).find("max_heap_bytes"),
             std::string::npos);
+}
+
+// gc_config carries its size. A config of an earlier (shorter) layout is
+// honoured: its fields are used, the ones it lacks take gc_config_init's
+// values. A size that is no layout's is rejected with a message.
+TEST(ConfigTest, StructSizeIsCheckedAndAnEarlierLayoutIsHonoured) {
+  gc_config c;
+  gc_config_init(&c);
+  EXPECT_EQ(c.struct_size, sizeof(gc_config));
+  for (size_t bad : {size_t{0}, size_t{8}, size_t{13}, sizeof(gc_config) + 8,
+                     size_t{0x7ffc12345678}}) {
+    c.struct_size = bad;
+    EXPECT_EQ(gc_heap_create(&c), nullptr) << bad;
+    EXPECT_NE(std::string(gc_last_error())
+                  .find("struct_size is " + std::to_string(bad)),
+              std::string::npos)
+        << gc_last_error();
+  }
+  // An earlier layout that ended after max_heap_bytes.
+  struct ConfigV0 {
+    size_t struct_size;
+    int gc_percent;
+    size_t max_heap_bytes;
+  };
+  static_assert(offsetof(ConfigV0, max_heap_bytes) ==
+                offsetof(gc_config, max_heap_bytes));
+  ConfigV0 old = {sizeof(ConfigV0), -1, size_t{8} << 20};
+  gc_heap* heap = gc_heap_create(reinterpret_cast<gc_config*>(&old));
+  ASSERT_NE(heap, nullptr) << gc_last_error();
+  gc_mutator* m = gc_thread_attach(heap);
+  gc_stats s;
+  s.struct_size = sizeof(s);
+  gc_get_stats(heap, &s);
+  EXPECT_EQ(s.heap_goal, 0u) << "gc_percent -1 (no goal) was not taken";
+  EXPECT_EQ(gc_alloc_noscan(m, size_t{16} << 20), nullptr)
+      << "max_heap_bytes was not taken";
+  EXPECT_NE(std::string(gc_last_error()).find("hard limit"), std::string::npos)
+      << gc_last_error();
+  EXPECT_NE(gc_alloc_noscan(m, size_t{1} << 20), nullptr) << gc_last_error();
+  gc_thread_detach(m);
+  gc_heap_destroy(heap);
+}
+
+// gc_get_stats fills only what the caller's layout holds and says how much
+// it filled: an earlier (shorter) layout gets its fields and nothing is
+// written past it; a later (longer) one keeps its extra bytes.
+TEST_F(ApiTest, StatsFillOnlyTheCallersLayout) {
+  NewCell(nullptr, nullptr, 1);
+  gc_collect(m_);
+  gc_stats full;
+  full.struct_size = sizeof(full);
+  gc_get_stats(heap_, &full);
+  EXPECT_EQ(full.struct_size, sizeof(gc_stats));
+  EXPECT_EQ(full.cycles, 1u);
+  EXPECT_TRUE(GC_HAS_FIELD(&full, gc_stats, release_failures));
+
+  // An earlier layout that ended with `cycles`, followed by a canary.
+  constexpr size_t kOld = offsetof(gc_stats, cycles) + sizeof(uint64_t);
+  struct {
+    alignas(8) unsigned char bytes[sizeof(gc_stats) + 32];
+  } buf;
+  memset(&buf, 0xee, sizeof(buf));
+  auto* old = reinterpret_cast<gc_stats*>(buf.bytes);
+  old->struct_size = kOld;
+  gc_get_stats(heap_, old);
+  EXPECT_EQ(old->struct_size, kOld);
+  EXPECT_EQ(old->cycles, 1u);
+  EXPECT_EQ(old->objects_allocated, full.objects_allocated);
+  EXPECT_FALSE(GC_HAS_FIELD(old, gc_stats, pause_total_ns));
+  for (size_t i = kOld; i < sizeof(buf); i++) {
+    ASSERT_EQ(buf.bytes[i], 0xee) << "byte " << i << " written past the layout";
+  }
+  // A later layout: 32 more bytes that this library does not know.
+  memset(&buf, 0xee, sizeof(buf));
+  old->struct_size = sizeof(buf);
+  gc_get_stats(heap_, old);
+  EXPECT_EQ(old->struct_size, sizeof(gc_stats));
+  EXPECT_EQ(old->cycles, 1u);
+  for (size_t i = sizeof(gc_stats); i < sizeof(buf); i++) {
+    ASSERT_EQ(buf.bytes[i], 0xee) << "byte " << i;
+  }
+}
+
+// The cycle hook's info says how much of it the library filled.
+TEST_F(ApiTest, CycleInfoCarriesItsSize) {
+  struct Seen {
+    size_t struct_size = 0;
+    bool has_trigger = false;
+    uint64_t cycle = 0;
+  } seen;
+  gc_set_cycle_hook(
+      heap_,
+      [](const gc_cycle_info* info, void* data) {
+        auto* s = static_cast<Seen*>(data);
+        s->struct_size = info->struct_size;
+        s->has_trigger = GC_HAS_FIELD(info, gc_cycle_info, trigger);
+        s->cycle = info->cycle;
+      },
+      &seen);
+  gc_collect(m_);
+  gc_set_cycle_hook(heap_, nullptr, nullptr);
+  EXPECT_EQ(seen.struct_size, sizeof(gc_cycle_info));
+  EXPECT_TRUE(seen.has_trigger);
+  EXPECT_EQ(seen.cycle, 1u);
+  // What a hook built against a newer header sees from an older library:
+  // fields past struct_size are absent.
+  gc_cycle_info older{};
+  older.struct_size = offsetof(gc_cycle_info, heap_goal);
+  EXPECT_TRUE(GC_HAS_FIELD(&older, gc_cycle_info, live_objects));
+  EXPECT_FALSE(GC_HAS_FIELD(&older, gc_cycle_info, heap_goal));
 }
 
 TEST_F(ApiTest, TypeRegistrationErrors) {
@@ -340,6 +452,16 @@ TEST_F(ApiDeathTest, MutatorFromAnotherThreadAborts) {
 
 TEST_F(ApiDeathTest, DestroyingAHeapWithAttachedThreadsAborts) {
   EXPECT_DEATH(gc_heap_destroy(heap_), "still attached");
+}
+
+TEST_F(ApiDeathTest, StatsWithoutStructSizeAbort) {
+  gc_stats s;
+  memset(&s, 0, sizeof(s));
+  EXPECT_DEATH(gc_get_stats(heap_, &s),
+               "gc_get_stats: out->struct_size is 0: set it to "
+               "sizeof\\(gc_stats\\)");
+  s.struct_size = 12;
+  EXPECT_DEATH(gc_get_stats(heap_, &s), "struct_size is 12");
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ class GcTest : public ::testing::Test {
   }
   gc_stats Stats() {
     gc_stats s;
+    s.struct_size = sizeof(s);
     gc_get_stats(heap_, &s);
     return s;
   }

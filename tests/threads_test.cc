@@ -108,6 +108,7 @@ TEST(ThreadsTest, FourThreadsAllocateWhileAnotherCollects) {
   collector.join();
   EXPECT_EQ(failures.load(), 0);
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(h, &s);
   EXPECT_GE(s.cycles, 10u);
   gc_heap_destroy(h);
@@ -141,6 +142,7 @@ TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
   gc_mutator* m = gc_thread_attach(h);
   for (int i = 0; i < 5; i++) gc_collect(m);  // must not wait for them
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(h, &s);
   EXPECT_EQ(s.cycles, 5u);
   EXPECT_EQ(s.live_objects, 4000u);
@@ -194,6 +196,7 @@ TEST(ThreadsTest, AttachAndDetachAroundCollections) {
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(h, &s);
   // 200 published cells, each holding its 100-cell list.
   EXPECT_EQ(s.live_objects, 200u * 101);
@@ -215,6 +218,7 @@ TEST(ThreadsTest, ThreadExitDetachesItsMutators) {
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);  // would wait forever for the exited thread
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(h, &s);
   EXPECT_EQ(s.cycles, 1u);
   gc_thread_detach(m);
@@ -243,6 +247,7 @@ TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
   }
   for (auto& th : threads) th.join();
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(h, &s);
   // 58 MB allocated against a 4 MB goal: automatic cycles must have run
   // (concurrent requests from several threads may share one cycle).
@@ -285,6 +290,7 @@ TEST(ThreadsTest, SeveralHeapsAtOnce) {
     gc_mutator* m = gc_thread_attach(h);
     gc_collect(m);
     gc_stats s;
+    s.struct_size = sizeof(s);
     gc_get_stats(h, &s);
     EXPECT_EQ(s.live_objects, 0u);
     gc_thread_detach(m);

@@ -147,6 +147,7 @@ class WriteBarrierTest : public ::testing::Test {
   }
   gc_stats Stats() {
     gc_stats s;
+    s.struct_size = sizeof(s);
     gc_get_stats(heap_, &s);
     return s;
   }
@@ -648,6 +649,7 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(h, &s);
   EXPECT_EQ(s.live_objects, 0u);
   // Each window was a cycle of its own (the collector thread's, an

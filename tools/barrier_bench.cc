@@ -195,6 +195,7 @@ int Main() {
   const Comparison on = Compare(w, reps, [&] { BarrierStores(m, w); });
   window.Close();
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(heap, &s);
 
   printf("\n%-40s %10s\n", "variant (median)", "ns/store");

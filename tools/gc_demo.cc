@@ -124,6 +124,7 @@ int Run(int n) {
 
   gc_collect(m);
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(heap, &s);
   printf("\nbinary-trees %d: %.2f s, output %s\n", n, secs,
          ok ? "matches the check values" : "WRONG");

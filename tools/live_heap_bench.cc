@@ -80,6 +80,7 @@ void Measure(int workers) {
   gc_stats s{};
   for (int i = 0; i < absl::GetFlag(FLAGS_collections); i++) {
     gc_collect(m);
+    s.struct_size = sizeof(s);
     gc_get_stats(heap, &s);
     pauses.push_back(s.pause_last_ns / 1e6);
   }

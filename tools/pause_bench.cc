@@ -262,6 +262,7 @@ int Run() {
   }
   gc_set_cycle_hook(heap, nullptr, nullptr);
   gc_stats st{};
+  st.struct_size = sizeof(st);
   gc_get_stats(heap, &st);
 
   std::vector<double> pause_us, single_max_us, mark_ms, assist_ms;

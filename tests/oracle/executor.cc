@@ -716,6 +716,7 @@ bool Executor::CheckGraph() {
 
 bool Executor::CheckStats(const Expectation& e) {
   gc_stats st;
+  st.struct_size = sizeof(st);
   gc_get_stats(heap_, &st);
   result_.stats.ours += st.live_objects;
   if (st.live_objects != e.objects) {
@@ -801,6 +802,7 @@ bool Executor::FinalChecks(size_t index) {
     return Fail("harness", "objects reachable after every slot was cleared");
   }
   gc_stats st;
+  st.struct_size = sizeof(st);
   gc_get_stats(heap_, &st);
   result_.stats.cycles = st.cycles;
   return true;
@@ -816,6 +818,7 @@ RunResult RunProgram(const Program& p, const RunOptions& o) {
   }
   if (ex.ok()) {
     gc_stats st;
+    st.struct_size = sizeof(st);
     gc_get_stats(ex.heap(), &st);
     ex.stats().cycles = st.cycles;
   }
