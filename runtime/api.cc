@@ -58,6 +58,36 @@ void CheckMutator(const gc_mutator* m, const char* fn) {
   } while (0)
 #endif
 
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+// A barrier's debug checks: m is the calling thread's mutator, obj an
+// object of m's heap, and the n slots from `slot` lie inside it.
+void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
+                  void* const* slot, size_t n) {
+  CheckMutator(m, fn);
+  gcheap::ObjectRef r;
+  if (!m->heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
+    Misuse(fn, "obj is not an object of this heap");
+  }
+  if (n == 0) return;
+  const uintptr_t s = reinterpret_cast<uintptr_t>(slot);
+  const size_t size =
+      r.span->is_large() ? r.span->limit - r.span->start : r.span->elemsize;
+  if (s < r.base || n > size / sizeof(void*) ||
+      s + n * sizeof(void*) > r.base + size) {
+    Misuse(fn, n == 1 ? "slot is not inside obj" : "slots are not inside obj");
+  }
+}
+#endif
+
+// Records one store while a cycle marks (Go's wbBuf.put): the value
+// overwritten and the value stored, shaded when the buffer is flushed.
+inline void RecordStore(gc_mutator* m, void* old, void* value) {
+  if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
+  m->wbbuf_next[0] = reinterpret_cast<uintptr_t>(old);
+  m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
+  m->wbbuf_next += 2;
+}
+
 // Parses "123", "64K", "512M", "2G". False if malformed.
 bool ParseBytes(const char* s, size_t* out) {
   char* end = nullptr;
@@ -366,30 +396,70 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
 
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  CheckMutator(m, "gc_write_barrier");
-  gcheap::ObjectRef r;
-  if (!m->heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
-    Misuse("gc_write_barrier", "obj is not an object of this heap");
-  }
-  uintptr_t s = reinterpret_cast<uintptr_t>(slot);
-  size_t size =
-      r.span->is_large() ? r.span->limit - r.span->start : r.span->elemsize;
-  if (s < r.base || s + sizeof(void*) > r.base + size) {
-    Misuse("gc_write_barrier", "slot is not inside obj");
-  }
+  CheckBarrier(m, "gc_write_barrier", obj, slot, 1);
 #endif
   (void)obj;
   if (m->wb_enabled.load(std::memory_order_relaxed) != 0) {
     // Hybrid barrier: shade the value being overwritten (so nothing
     // reachable when marking began is lost) and the value being stored.
-    uintptr_t old =
-        reinterpret_cast<uintptr_t>(__atomic_load_n(slot, __ATOMIC_RELAXED));
-    if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
-    m->wbbuf_next[0] = old;
-    m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
-    m->wbbuf_next += 2;
+    RecordStore(m, __atomic_load_n(slot, __ATOMIC_RELAXED), value);
   }
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+int gc_write_barrier_cas_slow(gc_mutator* m, void* obj, void** slot,
+                              void** expected, void* desired) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  CheckBarrier(m, "gc_write_barrier_cas", obj, slot, 1);
+#endif
+  (void)obj;
+  void* const old = *expected;
+  const bool ok = __atomic_compare_exchange_n(
+      slot, expected, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  // The barrier cannot have been switched in between: that takes a stop of
+  // the world, and this thread is not at a safepoint.
+  if (ok && m->wb_enabled.load(std::memory_order_relaxed) != 0) {
+    RecordStore(m, old, desired);
+  }
+  return ok ? 1 : 0;
+}
+
+void* gc_write_barrier_exchange_slow(gc_mutator* m, void* obj, void** slot,
+                                     void* value) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  CheckBarrier(m, "gc_write_barrier_exchange", obj, slot, 1);
+#endif
+  (void)obj;
+  void* old = __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
+  if (m->wb_enabled.load(std::memory_order_relaxed) != 0) {
+    RecordStore(m, old, value);
+  }
+  return old;
+}
+
+void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
+                                void* const* src, size_t n) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  CheckBarrier(m, "gc_write_barrier_copy", dst_obj, dst, n);
+#endif
+  (void)dst_obj;
+  if (m->wb_enabled.load(std::memory_order_relaxed) == 0) {
+    gc_move_slots_(dst, src, n);
+    return;
+  }
+  // Marking: word by word in memmove's order (a word of src is read before
+  // the copy overwrites it), recording each overwritten and each stored
+  // value, as n gc_write_barrier calls would.
+  auto move = [&](size_t i) {
+    void* v = __atomic_load_n(&src[i], __ATOMIC_ACQUIRE);
+    RecordStore(m, __atomic_load_n(&dst[i], __ATOMIC_RELAXED), v);
+    __atomic_store_n(&dst[i], v, __ATOMIC_RELEASE);
+  };
+  if (reinterpret_cast<uintptr_t>(dst) <= reinterpret_cast<uintptr_t>(src)) {
+    for (size_t i = 0; i < n; i++) move(i);
+  } else {
+    for (size_t i = n; i-- > 0;) move(i);
+  }
 }
 
 void gc_safepoint_slow(gc_mutator* m) {

@@ -244,17 +244,39 @@ typedef void (*gc_root_scanner_fn)(gc_visit_fn visit, void* visit_ctx,
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 
-/* ---- barriers and safepoints ---- */
+/* ---- barriers and safepoints ----
+ *
+ * A pointer-capable slot is a word of a heap object that the collector may
+ * read as a pointer: one whose bit is set in its type's bitmap, or one a
+ * trace callback reports. EVERY store into such a slot goes through one of
+ * the barriers below, whatever the value: a heap pointer, NULL, a tagged
+ * immediate. While a concurrent cycle marks, the barrier records the value
+ * being overwritten (it may be the last reference to an object that was
+ * reachable when marking began: a plain store of an immediate over it would
+ * let the cycle free that object while the program still holds it, e.g. in
+ * a root or in another object it already scanned) and the value stored.
+ * Words that are never pointer-capable (lengths, counts, characters) and
+ * root slots are written directly.
+ *
+ * Each barrier is inline: when no cycle is marking it is one relaxed load,
+ * a predictable branch and the store (or the atomic operation); while one
+ * marks, gc_write_barrier also records inline and the others call their
+ * out-of-line part. Stores are release stores: a marker thread that reads
+ * the pointer also sees the stored object's initialization. Debug builds
+ * (GCHEAP_DEBUG) always take the out-of-line parts, which check that the
+ * slots lie inside obj and, as verify mode does, that a stored value is not
+ * an object of another heap. */
 
-/* Stores value into *slot, where slot is a field of the heap object obj.
- * The only legal way to store a heap pointer into a heap object. When no
- * collection is marking it is one relaxed load, a predictable branch and
- * the store; while a concurrent collection marks it also records the old
- * and the new value (Go's hybrid barrier), so the collector shades both.
- * The store is a release store: a marker thread that reads the pointer also
- * sees the stored object's initialization. Debug builds (GCHEAP_DEBUG) always
- * take the out-of-line path, which checks that slot lies inside obj. */
+/* Stores value into *slot, where slot is a pointer-capable slot of the
+ * heap object obj. */
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value);
+/* Out-of-line parts of the barriers below. */
+int gc_write_barrier_cas_slow(gc_mutator* m, void* obj, void** slot,
+                              void** expected, void* desired);
+void* gc_write_barrier_exchange_slow(gc_mutator* m, void* obj, void** slot,
+                                     void* value);
+void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
+                                void* const* src, size_t n);
 
 /* The first words of every gc_mutator, read and written by the inline
  * functions below (runtime/runtime.h keeps them first and checks the
@@ -286,6 +308,82 @@ static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
   }
   (void)obj;
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+#endif
+}
+
+/* Compare-and-swap of a pointer-capable slot of obj, with the barrier (a
+ * lock-free VM's CAS on a shared field): if *slot equals *expected, stores
+ * desired and returns 1; otherwise stores the slot's current value into
+ * *expected and returns 0. Acquire-release on success, acquire on failure
+ * (C11's atomic_compare_exchange_strong_explicit with those orders). A
+ * failed CAS stores nothing and records nothing. */
+static inline int gc_write_barrier_cas(gc_mutator* m, void* obj, void** slot,
+                                       void** expected, void* desired) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  return gc_write_barrier_cas_slow(m, obj, slot, expected, desired);
+#else
+  if (__atomic_load_n(&((gc_mutator_head_*)m)->wb_enabled, __ATOMIC_RELAXED)) {
+    return gc_write_barrier_cas_slow(m, obj, slot, expected, desired);
+  }
+  (void)obj;
+  return __atomic_compare_exchange_n(slot, expected, desired, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+#endif
+}
+
+/* Atomically stores value into the pointer-capable slot of obj and returns
+ * the value it replaced, with the barrier (acquire-release). */
+static inline void* gc_write_barrier_exchange(gc_mutator* m, void* obj,
+                                              void** slot, void* value) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  return gc_write_barrier_exchange_slow(m, obj, slot, value);
+#else
+  if (__atomic_load_n(&((gc_mutator_head_*)m)->wb_enabled, __ATOMIC_RELAXED)) {
+    return gc_write_barrier_exchange_slow(m, obj, slot, value);
+  }
+  (void)obj;
+  return __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
+#endif
+}
+
+/* Word-by-word move of n slots, as memmove: the ranges may overlap. Every
+ * word is read and written with an atomic (acquire load, release store),
+ * so a concurrent marker, or another thread's atomic operations on the
+ * same slots, never see a torn word, and an object published through a
+ * slot stays published through the copy. Not part of the API. */
+static inline void gc_move_slots_(void** dst, void* const* src, size_t n) {
+  size_t i;
+  if ((uintptr_t)dst <= (uintptr_t)src) {
+    for (i = 0; i < n; i++) {
+      __atomic_store_n(&dst[i], __atomic_load_n(&src[i], __ATOMIC_ACQUIRE),
+                       __ATOMIC_RELEASE);
+    }
+  } else {
+    for (i = n; i-- > 0;) {
+      __atomic_store_n(&dst[i], __atomic_load_n(&src[i], __ATOMIC_ACQUIRE),
+                       __ATOMIC_RELEASE);
+    }
+  }
+}
+
+/* The bulk barrier: copies n words from src to dst with memmove semantics
+ * (the ranges may overlap), where dst..dst+n are pointer-capable slots of
+ * the heap object dst_obj and src is any memory (a heap object, a C
+ * array). For array copies, shifting elements within an array, and moving
+ * a growing vector's contents into its new storage. While a cycle marks,
+ * every overwritten value and every copied value is recorded. n may be 0. */
+static inline void gc_write_barrier_copy(gc_mutator* m, void* dst_obj,
+                                         void** dst, void* const* src,
+                                         size_t n) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  gc_write_barrier_copy_slow(m, dst_obj, dst, src, n);
+#else
+  if (__atomic_load_n(&((gc_mutator_head_*)m)->wb_enabled, __ATOMIC_RELAXED)) {
+    gc_write_barrier_copy_slow(m, dst_obj, dst, src, n);
+    return;
+  }
+  (void)dst_obj;
+  gc_move_slots_(dst, src, n);
 #endif
 }
 

@@ -154,11 +154,14 @@ class BlockingScope {
 // trivially default-constructible and trivially destructible, so it lives in
 // zeroed GC memory as a null pointer without any constructor running.
 //
-// The only way to store is Set(), which goes through gc_write_barrier; copy
-// construction and assignment are deleted so that `a->f = b->f` cannot
-// bypass the barrier. Declare Member fields in the struct and name each one
-// in its TypeBuilder (a Member that is not named is not traced: it does not
-// keep its target alive). T may be void (an untyped or tagged slot).
+// Every store goes through a barrier (runtime/gc.h): Set / SetRaw
+// (gc_write_barrier, for any value, a tagged immediate included),
+// CompareExchange and Exchange (for fields shared between threads), and
+// gc::CopyMembers (bulk). Copy construction and assignment are deleted so
+// that `a->f = b->f` cannot bypass the barrier. Declare Member fields in
+// the struct and name each one in its TypeBuilder (a Member that is not
+// named is not traced: it does not keep its target alive). T may be void
+// (an untyped or tagged slot).
 template <typename T>
 class Member {
  public:
@@ -175,10 +178,38 @@ class Member {
   }
   void Set(Mutator& m, void* owner, T* value) { Set(m.get(), owner, value); }
 
-  // The raw word, for tagged values (see gc_config.tag_mask).
+  // The raw word, for tagged values (see gc_config.tag_mask). SetRaw is
+  // the store for any word, an immediate included: it is a pointer slot.
   void* GetRaw() const { return ptr_; }
   void SetRaw(gc_mutator* m, void* owner, void* value) {
     gc_write_barrier(m, owner, &ptr_, value);
+  }
+
+  // For fields that other threads store into concurrently: an acquire load,
+  // and the atomic operations with the barrier (gc_write_barrier_cas and
+  // gc_write_barrier_exchange). CompareExchange stores desired and returns
+  // true if the field held expected; otherwise sets expected to what it
+  // holds and returns false.
+  T* Load() const {
+    return static_cast<T*>(__atomic_load_n(&ptr_, __ATOMIC_ACQUIRE));
+  }
+  bool CompareExchange(gc_mutator* m, void* owner, T*& expected, T* desired) {
+    void* e = const_cast<void*>(static_cast<const void*>(expected));
+    const int ok = gc_write_barrier_cas(
+        m, owner, &ptr_, &e,
+        const_cast<void*>(static_cast<const void*>(desired)));
+    expected = static_cast<T*>(e);
+    return ok != 0;
+  }
+  T* Exchange(gc_mutator* m, void* owner, T* value) {
+    return static_cast<T*>(gc_write_barrier_exchange(
+        m, owner, &ptr_, const_cast<void*>(static_cast<const void*>(value))));
+  }
+  bool CompareExchange(Mutator& m, void* owner, T*& expected, T* desired) {
+    return CompareExchange(m.get(), owner, expected, desired);
+  }
+  T* Exchange(Mutator& m, void* owner, T* value) {
+    return Exchange(m.get(), owner, value);
   }
 
   // The slot, for trace callbacks (gc::Tracer) and root registration.
@@ -192,6 +223,22 @@ class Member {
  private:
   void* ptr_;  // void*, the type gc_write_barrier and the collector access
 };
+
+// Copies n Members from src to dst (which may overlap, as memmove) through
+// the bulk barrier (gc_write_barrier_copy); dst lies in the heap object
+// dst_owner. For array copies and moving a growing array's contents.
+template <typename T>
+void CopyMembers(gc_mutator* m, void* dst_owner, Member<T>* dst,
+                 const Member<T>* src, size_t n) {
+  static_assert(sizeof(Member<T>) == sizeof(void*));
+  gc_write_barrier_copy(m, dst_owner, reinterpret_cast<void**>(dst),
+                        reinterpret_cast<void* const*>(src), n);
+}
+template <typename T>
+void CopyMembers(Mutator& m, void* dst_owner, Member<T>* dst,
+                 const Member<T>* src, size_t n) {
+  CopyMembers(m.get(), dst_owner, dst, src, n);
+}
 
 // ---- roots ----------------------------------------------------------------
 

@@ -438,6 +438,36 @@ TEST_F(CppApiTest, TypedTraceCallbackGetsItsTypesData) {
   EXPECT_EQ(b3->kids[2]->value, 12);
 }
 
+// Member's atomic stores (CompareExchange, Exchange, Load) and the bulk
+// copy (CopyMembers, overlapping like memmove), all through the barriers.
+TEST_F(CppApiTest, MemberCasExchangeAndBulkCopy) {
+  gc_type_id bag =
+      gc::TypeBuilder<Bag>("Bag").Field(GC_FIELD(Bag, kids)).Register(heap_);
+  ASSERT_NE(bag, 0u) << gc_last_error();
+  gc::Root<Bag> b(heap_, gc::New<Bag>(m_, bag));
+  Node* n0 = NewNode(0);
+  Node* expected = nullptr;
+  EXPECT_TRUE(b->kids[0].CompareExchange(m_, b.get(), expected, n0));
+  expected = nullptr;
+  Node* n1 = NewNode(1);
+  EXPECT_FALSE(b->kids[0].CompareExchange(m_, b.get(), expected, n1));
+  EXPECT_EQ(expected, n0);
+  EXPECT_EQ(b->kids[1].Exchange(m_, b.get(), n1), nullptr);
+  EXPECT_EQ(b->kids[1].Load(), n1);
+  // [n0, n1, -, -] -> shift right by two -> [n0, n1, n0, n1]
+  gc::CopyMembers(m_, b.get(), &b->kids[2], &b->kids[0], 2);
+  EXPECT_EQ(b->kids[2].Get(), n0);
+  EXPECT_EQ(b->kids[3].Get(), n1);
+  // overlapping: [n0, n1, n0, n1] -> shift left by one -> [n1, n0, n1, n1]
+  gc::CopyMembers(m_, b.get(), &b->kids[0], &b->kids[1], 3);
+  EXPECT_EQ(b->kids[0].Get(), n1);
+  EXPECT_EQ(b->kids[1].Get(), n0);
+  EXPECT_EQ(b->kids[2].Get(), n1);
+  EXPECT_EQ(LiveAfterCollect(), 3u);  // the bag, n0 and n1
+  EXPECT_EQ(b->kids[1]->value, 0);
+  EXPECT_EQ(b->kids[0].Exchange(m_, b.get(), nullptr), n1);
+}
+
 TEST_F(CppApiTest, RegistrationFailureReturnsZero) {
   // The heap holds at most 65535 types: the next registration fails.
   struct Small {
