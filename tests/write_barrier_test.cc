@@ -16,12 +16,19 @@
 //      barrier (moved into a root slot, which pause 1 scanned before the
 //      move, or into a black object) survive the cycle;
 //   d) a full buffer is shaded at once and the final pause flushes the rest;
-//   e) a thread that detaches while marking flushes its buffer.
-// Then a stress test: six threads (more than the cores) rewire their own
-// random graphs through the barrier while another thread collects in a
-// loop. Verification is on everywhere: a reachable object left unmarked
-// aborts the collection with a diagnostic; payload patterns catch a freed
-// and reused object.
+//   e) a thread that detaches while marking flushes its buffer;
+//   f) a tagged immediate stored over a pointer records the pointer (and a
+//      plain store of it loses the object: the verifier aborts);
+//   g) gc_write_barrier_cas / _exchange record what they replace and store,
+//      a failed CAS nothing;
+//   h-j) gc_write_barrier_copy records every overwritten and copied word,
+//      moves overlapping ranges like memmove, and grows a vector.
+// Then two stress tests: six threads (more than the cores) rewire their own
+// random graphs through the barrier, and eight threads change one shared
+// table only with CAS, exchange and bulk copies, while another thread
+// collects in a loop. Verification is on everywhere: a reachable object
+// left unmarked aborts the collection with a diagnostic; payload patterns
+// catch a freed and reused object.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
