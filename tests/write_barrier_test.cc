@@ -619,7 +619,9 @@ TEST_F(WriteBarrierTest, BulkCopyRecordsEveryOverwrittenAndCopiedValue) {
   StoreUntilFlush(static_cast<Obj*>(moved[0]));  // X
   for (size_t i = 0; i < kN; i++) {
     EXPECT_TRUE(IsMarked(heap_, moved[i])) << "overwritten " << i;
-    if (i > 0) EXPECT_TRUE(IsMarked(heap_, *Slot(dst, i))) << "copied " << i;
+    if (i > 0) {
+      EXPECT_TRUE(IsMarked(heap_, *Slot(dst, i))) << "copied " << i;
+    }
   }
   window.Close();
   EXPECT_TRUE(Intact(moved[0], 5));
