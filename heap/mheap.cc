@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <shared_mutex>
 #include <thread>
+#include <vector>
 
 #include "heap/error.h"
 #include "heap/mcache.h"
@@ -20,6 +22,30 @@ constexpr size_t kScavengeChunkPages = 64;  // 512 KiB per madvise
 constexpr size_t kMaxPoisonBytes = 1 << 20;
 }  // namespace
 
+namespace {
+// The process's live heaps (MHeap::InOtherHeap).
+struct HeapRegistry {
+  std::shared_mutex mu;
+  std::vector<const MHeap*> heaps;
+};
+HeapRegistry& Registry() {
+  static HeapRegistry* r = new HeapRegistry;  // never destroyed: heaps may
+  return *r;                                  // outlive static destructors
+}
+}  // namespace
+
+bool MHeap::InOtherHeap(uintptr_t p, const void** other) const {
+  HeapRegistry& r = Registry();
+  std::shared_lock<std::shared_mutex> g(r.mu);
+  for (const MHeap* h : r.heaps) {
+    if (h != this && h->index_.Lookup(p) != nullptr) {
+      *other = h->owner();
+      return true;
+    }
+  }
+  return false;
+}
+
 MHeap::MHeap(const HeapOptions& opts)
     : opts_(opts),
       pages_(&index_),
@@ -32,9 +58,17 @@ MHeap::MHeap(const HeapOptions& opts)
   for (int i = 0; i < kNumSpanClasses; i++) {
     central_[i].Init(this, static_cast<SpanClass>(i));
   }
+  HeapRegistry& r = Registry();
+  std::unique_lock<std::shared_mutex> g(r.mu);
+  r.heaps.push_back(this);
 }
 
-MHeap::~MHeap() = default;
+MHeap::~MHeap() {
+  // First: no lookup may reach this heap's arenas once they are unmapped.
+  HeapRegistry& r = Registry();
+  std::unique_lock<std::shared_mutex> g(r.mu);
+  r.heaps.erase(std::find(r.heaps.begin(), r.heaps.end(), this));
+}
 
 uint64_t* MHeap::AllocBits(size_t words) {
   return static_cast<uint64_t*>(bits_alloc_[BitsAllocIndex(words)].Alloc());

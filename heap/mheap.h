@@ -139,6 +139,25 @@ class MHeap {
   }
   HeapArena* ArenaOf(uintptr_t p) const { return index_.Lookup(p); }
 
+  // ---- the process's heaps --------------------------------------------------
+  // Every MHeap registers itself while it lives, so that a value that does
+  // not resolve here can be checked against the others: a pointer from one
+  // heap into another is not traced by either, and verify mode and debug
+  // builds report it. owner() names the heap in diagnostics (the embedding
+  // layer sets it to its gc_heap; by default the MHeap itself).
+  void set_owner(const void* owner) {
+    owner_.store(owner, std::memory_order_release);
+  }
+  const void* owner() const {
+    const void* o = owner_.load(std::memory_order_acquire);
+    return o != nullptr ? o : this;
+  }
+  // True if p lies in the arenas of a live heap other than this one; sets
+  // *other to that heap's owner(). Takes the registry's lock (shared), so
+  // that heap cannot be destroyed meanwhile; the lookup itself is the
+  // lock-free arena index.
+  bool InOtherHeap(uintptr_t p, const void** other) const;
+
   // ---- mcaches --------------------------------------------------------------
   MCache* NewMCache();
   // Releases the mcache's spans and tiny block and frees it.
@@ -290,6 +309,7 @@ class MHeap {
   MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg);
 
   HeapOptions opts_;
+  std::atomic<const void*> owner_{nullptr};
   mutable std::mutex lock_;
   ArenaIndex index_;
   PageAlloc pages_;

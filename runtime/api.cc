@@ -60,12 +60,15 @@ void CheckMutator(const gc_mutator* m, const char* fn) {
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 // A barrier's debug checks: m is the calling thread's mutator, obj an
-// object of m's heap, and the n slots from `slot` lie inside it.
+// object of m's heap, the n slots from `slot` lie inside it, and none of
+// the n values to be stored points into another heap (which neither heap
+// would trace: its target could be freed while this slot refers to it).
 void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
-                  void* const* slot, size_t n) {
+                  void* const* slot, void* const* values, size_t n) {
   CheckMutator(m, fn);
+  gcheap::MHeap& heap = m->heap->heap;
   gcheap::ObjectRef r;
-  if (!m->heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
+  if (!heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
     Misuse(fn, "obj is not an object of this heap");
   }
   if (n == 0) return;
@@ -75,6 +78,23 @@ void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
   if (s < r.base || n > size / sizeof(void*) ||
       s + n * sizeof(void*) > r.base + size) {
     Misuse(fn, n == 1 ? "slot is not inside obj" : "slots are not inside obj");
+  }
+  for (size_t i = 0; i < n; i++) {
+    void* v = __atomic_load_n(&values[i], __ATOMIC_RELAXED);
+    const uintptr_t p =
+        reinterpret_cast<uintptr_t>(v) & ~m->heap->config.tag_mask;
+    const void* other;
+    if (p < 4096 || heap.FindObject(p, &r) || !heap.InOtherHeap(p, &other)) {
+      continue;
+    }
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "storing %p, a pointer into another heap (%p), into slot %p of "
+             "object %p of heap %p: a heap does not trace pointers into "
+             "another",
+             v, other, static_cast<const void*>(slot + i), obj,
+             static_cast<const void*>(m->heap));
+    Misuse(fn, msg);
   }
 }
 #endif
@@ -194,7 +214,9 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
         c.max_heap_bytes);
     return nullptr;
   }
-  return new gc_heap(c);
+  gc_heap* h = new gc_heap(c);
+  h->heap.set_owner(h);  // diagnostics name the gc_heap
+  return h;
 }
 
 void gc_heap_destroy(gc_heap* heap) {
@@ -396,7 +418,7 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
 
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  CheckBarrier(m, "gc_write_barrier", obj, slot, 1);
+  CheckBarrier(m, "gc_write_barrier", obj, slot, &value, 1);
 #endif
   (void)obj;
   if (m->wb_enabled.load(std::memory_order_relaxed) != 0) {
@@ -410,7 +432,7 @@ void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
 int gc_write_barrier_cas_slow(gc_mutator* m, void* obj, void** slot,
                               void** expected, void* desired) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  CheckBarrier(m, "gc_write_barrier_cas", obj, slot, 1);
+  CheckBarrier(m, "gc_write_barrier_cas", obj, slot, &desired, 1);
 #endif
   (void)obj;
   void* const old = *expected;
@@ -427,7 +449,7 @@ int gc_write_barrier_cas_slow(gc_mutator* m, void* obj, void** slot,
 void* gc_write_barrier_exchange_slow(gc_mutator* m, void* obj, void** slot,
                                      void* value) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  CheckBarrier(m, "gc_write_barrier_exchange", obj, slot, 1);
+  CheckBarrier(m, "gc_write_barrier_exchange", obj, slot, &value, 1);
 #endif
   (void)obj;
   void* old = __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
@@ -440,7 +462,7 @@ void* gc_write_barrier_exchange_slow(gc_mutator* m, void* obj, void** slot,
 void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
                                 void* const* src, size_t n) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  CheckBarrier(m, "gc_write_barrier_copy", dst_obj, dst, n);
+  CheckBarrier(m, "gc_write_barrier_copy", dst_obj, dst, src, n);
 #endif
   (void)dst_obj;
   if (m->wb_enabled.load(std::memory_order_relaxed) == 0) {

@@ -108,7 +108,12 @@ void gc_config_init(gc_config* cfg);
 
 /* Creates an independent heap. cfg may be NULL (defaults + environment).
  * Returns NULL with gc_last_error() set if the configuration is invalid
- * (including a struct_size that is no gc_config layout's). */
+ * (including a struct_size that is no gc_config layout's).
+ * Heaps are independent: an object of one heap must never point into
+ * another, since neither traces such a pointer (its target may be freed
+ * while referenced). Verify mode reports such a slot at the end of a cycle
+ * and debug builds at the barrier store, naming both heaps; release builds
+ * do not check. A root slot may hold any heap's pointers. */
 gc_heap* gc_heap_create(const gc_config* cfg);
 
 /* Destroys a heap and all its memory. Every mutator must be detached. */

@@ -11,6 +11,7 @@
 
 #include "gc_test_util.h"
 #include "gtest/gtest.h"
+#include "heap/base.h"
 #include "runtime/gc.h"
 
 namespace gcheap {
@@ -452,6 +453,97 @@ TEST_F(ApiDeathTest, MutatorFromAnotherThreadAborts) {
 
 TEST_F(ApiDeathTest, DestroyingAHeapWithAttachedThreadsAborts) {
   EXPECT_DEATH(gc_heap_destroy(heap_), "still attached");
+}
+
+// An object of another heap, for the cross-heap tests: a second heap with
+// one attached thread (this one) and a rooted object in it.
+class OtherHeap {
+ public:
+  OtherHeap() {
+    gc_config cfg;
+    gc_config_init(&cfg);
+    heap_ = gc_heap_create(&cfg);
+    m_ = gc_thread_attach(heap_);
+    gc_add_root(heap_, &object_);
+    object_ = gc_alloc_noscan(m_, 64);
+  }
+  ~OtherHeap() {
+    gc_remove_root(heap_, &object_);
+    gc_thread_detach(m_);
+    gc_heap_destroy(heap_);
+  }
+  void* object() const { return object_; }
+
+ private:
+  gc_heap* heap_;
+  gc_mutator* m_;
+  void* object_ = nullptr;
+};
+
+// Regression (issue 11): a pointer from one heap's object into another heap
+// is traced by neither heap, and was silently ignored: its target could be
+// freed while referenced. Verify mode now reports it, naming the slot, its
+// object and both heaps. (The pointer is planted with a plain store, so
+// that the verifier sees it even in debug builds, whose barrier would
+// report it first.)
+TEST_F(ApiDeathTest, VerifierReportsAPointerIntoAnotherHeap) {
+  EXPECT_DEATH(
+      {
+        OtherHeap other;
+        void* root = nullptr;
+        gc_add_root(heap_, &root);
+        Cell* c = NewCell(nullptr, nullptr, 1);
+        root = c;
+        c->cdr = other.object();
+        gc_collect(m_);
+      },
+      "verify: slot 0x[0-9a-f]+ of object 0x[0-9a-f]+ \\(type Cell\\) in "
+      "heap 0x[0-9a-f]+ holds 0x[0-9a-f]+, a pointer into another heap, "
+      "0x[0-9a-f]+");
+}
+
+// Roots may hold another heap's pointers (one table of globals can be
+// registered with several heaps): the verifier does not report them.
+TEST_F(ApiTest, RootsMayHoldAnotherHeapsPointers) {
+  OtherHeap other;
+  void* shared = other.object();
+  ASSERT_EQ(gc_add_root(heap_, &shared), 0);
+  gc_collect(m_);  // verify is on
+  EXPECT_EQ(shared, other.object());
+  gc_remove_root(heap_, &shared);
+}
+
+// Debug builds check every barrier store: a stored value that points into
+// another heap aborts at the store, naming the value, both heaps, the slot
+// and its object. Release builds do not check the barrier (the verifier
+// finds such a pointer at the next cycle in verify mode).
+TEST_F(ApiDeathTest, DebugBarrierReportsAStoreOfAnotherHeapsObject) {
+  OtherHeap other;
+  void* root = nullptr;
+  ASSERT_EQ(gc_add_root(heap_, &root), 0);
+  Cell* c = NewCell(nullptr, nullptr, 1);
+  root = c;
+  void* foreign = other.object();
+  if constexpr (kDebugBuild) {
+    const char* kWhat =
+        "storing 0x[0-9a-f]+, a pointer into another heap \\(0x[0-9a-f]+\\), "
+        "into slot 0x[0-9a-f]+ of object 0x[0-9a-f]+ of heap 0x[0-9a-f]+";
+    EXPECT_DEATH(gc_write_barrier(m_, c, &c->car, foreign),
+                 std::string("gc_write_barrier: ") + kWhat);
+    void* expected = nullptr;
+    EXPECT_DEATH(gc_write_barrier_cas(m_, c, &c->car, &expected, foreign),
+                 std::string("gc_write_barrier_cas: ") + kWhat);
+    EXPECT_DEATH(gc_write_barrier_exchange(m_, c, &c->car, foreign),
+                 std::string("gc_write_barrier_exchange: ") + kWhat);
+    void* const src[2] = {nullptr, foreign};
+    EXPECT_DEATH(gc_write_barrier_copy(m_, c, &c->car, src, 2),
+                 std::string("gc_write_barrier_copy: ") + kWhat);
+  } else {
+    gc_write_barrier(m_, c, &c->car, foreign);
+    EXPECT_EQ(c->car, foreign);
+    gc_write_barrier(m_, c, &c->car, nullptr);
+  }
+  gc_remove_root(heap_, &root);
 }
 
 TEST_F(ApiDeathTest, StatsWithoutStructSizeAbort) {
