@@ -30,8 +30,8 @@
  * Errors: functions that can fail return NULL (or a negative number) and
  * gc_last_error() returns a readable reason for the calling thread. API
  * misuse (a detached mutator, a mutator used from another thread, a
- * pointer store into a non-heap object) aborts with a message in debug
- * builds.
+ * pointer store into a non-heap object, or of a pointer into another heap)
+ * aborts with a message in debug builds.
  *
  * Environment variables (read by gc_config_init, override its defaults):
  *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative
@@ -42,7 +42,8 @@
  *   GC_WORKERS=n        marking threads (default: number of CPUs)
  *   GCTRACE=1           one line per collection on stderr
  *   GC_VERIFY=1         re-mark after every collection and abort if a
- *                       reachable object was left unmarked
+ *                       reachable object was left unmarked, or an object
+ *                       points into another heap
  *   GC_STW=0|1          0: mark concurrently with the mutators, two short
  *                       pauses per cycle (the default); 1: stop-the-world
  *                       cycles (for debugging and comparison)
@@ -155,9 +156,10 @@ typedef void (*gc_trace_ctx_fn)(void* obj, gc_visit_fn visit, void* visit_ctx,
  * or a bit for a word that is not whole inside the layout is an error.
  *
  * Compatibility: the first six fields are those of the original layout, so
- * an initializer that lists only them still compiles; the fields after
- * them are then 0, which registers a type without pointer bitmaps (a
- * bitmap without its length is rejected with a message saying so).
+ * an initializer that lists only them still compiles, and the fields after
+ * them are then 0: noscan and trace-only types register as before, while a
+ * pointer bitmap without its length is rejected with a message saying what
+ * to set.
  * struct_size (0 or sizeof(gc_type_desc), set by gc_type_desc_init) lets
  * later versions append fields: 0 always means this layout. Prefer
  * gc_type_desc_init and assignments, or designated initializers. */
@@ -179,8 +181,8 @@ typedef struct gc_type_desc {
                                    or frees it */
 } gc_type_desc;
 
-/* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
- * bit per 8-byte word. */
+ /* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
+  * bit per 8-byte word. */
 #define GC_BITMAP_WORDS(bytes) ((((size_t)(bytes) + 7) / 8 + 63) / 64)
 
 /* Zeroes *desc and sets desc->struct_size. */
@@ -195,12 +197,12 @@ void gc_type_desc_init(gc_type_desc* desc);
  * (the tail fills whatever the allocation gives beyond size). */
 gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
 
-/* ---- allocation ---- */
+ /* ---- allocation ---- */
 
-/* The largest request gc_alloc and gc_alloc_noscan accept (1 TiB). A larger
- * one fails with an "allocation size overflow" reason before any size
- * arithmetic; one up to it is attempted, and fails, if it does, with the
- * reason of the hard limit or of the OS. */
+ /* The largest request gc_alloc and gc_alloc_noscan accept (1 TiB). A larger
+  * one fails with an "allocation size overflow" reason before any size
+  * arithmetic; one up to it is attempted, and fails, if it does, with the
+  * reason of the hard limit or of the OS. */
 #define GC_MAX_ALLOC_BYTES ((size_t)1 << 40)
 
 /* Allocates `bytes` of zeroed memory for an object of type `type`; bytes
@@ -409,7 +411,7 @@ static inline void gc_safepoint(gc_mutator* m) {
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
 
-/* ---- statistics ---- */
+ /* ---- statistics ---- */
 
 #define GC_NUM_SIZE_CLASSES 68
 #define GC_PAUSE_BUCKETS 32
@@ -496,7 +498,7 @@ typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data);
 
 #ifdef __cplusplus
-} /* extern "C" */
+ } /* extern "C" */
 #endif
 
 #endif /* GCHEAP_RUNTIME_GC_H_ */
