@@ -143,16 +143,8 @@ struct Vec {
 TEST_F(CollectorTest, VariableLengthArraysAndLargeObjects) {
   static const uint64_t kHeaderMap = 0b10;  // meta is a pointer
   static const uint64_t kElemMap = 0b1;     // each element is a pointer
-  gc_type_desc vd;
-  gc_type_desc_init(&vd);
-  vd.name = "Vec";
-  vd.size = sizeof(Vec);
-  vd.ptr_bitmap = &kHeaderMap;
-  vd.ptr_bitmap_words = 1;
-  vd.elem_size = sizeof(void*);
-  vd.elem_ptr_bitmap = &kElemMap;
-  vd.elem_ptr_bitmap_words = 1;
-  gc_type_id vec = gc_register_type(heap_, &vd);
+  gc_type_id vec = RegisterSmallType(heap_, "Vec", sizeof(Vec), kHeaderMap,
+                                     sizeof(void*), kElemMap);
   ASSERT_NE(vec, 0u) << gc_last_error();
   void* root = nullptr;
   gc_add_root(heap_, &root);
@@ -404,14 +396,7 @@ TEST_F(CollectorTest, RootAddRemove) {
 TEST_F(CollectorTest, StatisticsAddUp) {
   void* root = nullptr;
   gc_add_root(heap_, &root);
-  static const uint64_t kMap = 0b1;
-  gc_type_desc big;
-  gc_type_desc_init(&big);
-  big.name = "Big";
-  big.size = 100;  // class 112
-  big.ptr_bitmap = &kMap;
-  big.ptr_bitmap_words = 1;
-  gc_type_id bigt = gc_register_type(heap_, &big);
+  gc_type_id bigt = RegisterSmallType(heap_, "Big", 100, 0b1);  // class 112
   Cell* head = nullptr;
   for (int i = 0; i < 1000; i++) {
     head = NewCell(nullptr, head, i);

@@ -16,18 +16,6 @@
 namespace gcheap {
 namespace {
 
-const uint64_t kCellMap = 0b011;
-
-gc_type_id RegisterCell(gc_heap* h) {
-  gc_type_desc d;
-  gc_type_desc_init(&d);
-  d.name = "Cell";
-  d.size = sizeof(Cell);
-  d.ptr_bitmap = &kCellMap;
-  d.ptr_bitmap_words = 1;
-  return gc_register_type(h, &d);
-}
-
 Cell* Cons(gc_mutator* m, gc_type_id t, void* car, void* cdr, int64_t v) {
   auto* c = static_cast<Cell*>(gc_alloc(m, t, sizeof(Cell)));
   if (c == nullptr) return nullptr;

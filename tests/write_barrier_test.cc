@@ -47,6 +47,7 @@
 #include "heap/mheap.h"
 #include "runtime/gc.h"
 #include "runtime/runtime.h"
+#include "tests/gc_test_util.h"
 #include "tools/mark_window.h"
 
 namespace gcheap {
@@ -76,6 +77,21 @@ uint64_t Pattern(uint64_t id, int i) {
   return (id + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t{0x5bd1e995} * (i + 1));
 }
 
+// The Holder layout: an 8-byte count, then a tail of pointer slots.
+gc_type_id RegisterHolder(gc_heap* h, const char* name) {
+  return RegisterSmallType(h, name, sizeof(Holder), 0, sizeof(void*), 0b1);
+}
+
+// A heap with concurrent marking and verification on.
+gc_heap* NewConcurrentVerifyingHeap(int gc_percent = 100) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.stop_the_world = 0;
+  cfg.verify = 1;
+  cfg.gc_percent = gc_percent;
+  return gc_heap_create(&cfg);
+}
+
 bool Intact(const void* p, uint64_t id) {
   if (p == nullptr) return false;
   const auto* o = static_cast<const Obj*>(p);
@@ -98,32 +114,12 @@ bool IsMarked(gc_heap* h, const void* p) {
 class WriteBarrierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    gc_config cfg;
-    gc_config_init(&cfg);
-    cfg.stop_the_world = 0;
-    cfg.verify = 1;
-    cfg.gc_percent = -1;
-    heap_ = gc_heap_create(&cfg);
+    heap_ = NewConcurrentVerifyingHeap(/*gc_percent=*/-1);
     ASSERT_NE(heap_, nullptr) << gc_last_error();
     m_ = gc_thread_attach(heap_);
-    static const uint64_t kObjMap = 0b11;
-    gc_type_desc od;
-    gc_type_desc_init(&od);
-    od.name = "Obj";
-    od.size = sizeof(Obj);
-    od.ptr_bitmap = &kObjMap;
-    od.ptr_bitmap_words = 1;
-    obj_type_ = gc_register_type(heap_, &od);
+    obj_type_ = RegisterSmallType(heap_, "Obj", sizeof(Obj), 0b11);
     ASSERT_NE(obj_type_, 0u) << gc_last_error();
-    static const uint64_t kElemMap = 0b1;
-    gc_type_desc hd;
-    gc_type_desc_init(&hd);
-    hd.name = "Holder";
-    hd.size = sizeof(uint64_t);
-    hd.elem_size = sizeof(void*);
-    hd.elem_ptr_bitmap = &kElemMap;
-    hd.elem_ptr_bitmap_words = 1;
-    holder_type_ = gc_register_type(heap_, &hd);
+    holder_type_ = RegisterHolder(heap_, "Holder");
     ASSERT_NE(holder_type_, 0u) << gc_last_error();
   }
   void TearDown() override {
@@ -768,29 +764,11 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
   constexpr int kOps = 50000;
   constexpr int kCheckEvery = 5000;
   constexpr int kWindows = 5;  // cycles that must overlap the stores
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.stop_the_world = 0;
-  cfg.verify = 1;
-  gc_heap* h = gc_heap_create(&cfg);
+  gc_heap* h = NewConcurrentVerifyingHeap();
   ASSERT_NE(h, nullptr) << gc_last_error();
-  static const uint64_t kNodeMap = 0b1111;
-  gc_type_desc nd;
-  gc_type_desc_init(&nd);
-  nd.name = "Node";
-  nd.size = sizeof(Node);
-  nd.ptr_bitmap = &kNodeMap;
-  nd.ptr_bitmap_words = 1;
-  const gc_type_id node_type = gc_register_type(h, &nd);
-  static const uint64_t kElemMap = 0b1;
-  gc_type_desc td;
-  gc_type_desc_init(&td);
-  td.name = "Table";
-  td.size = sizeof(uint64_t);
-  td.elem_size = sizeof(void*);
-  td.elem_ptr_bitmap = &kElemMap;
-  td.elem_ptr_bitmap_words = 1;
-  const gc_type_id table_type = gc_register_type(h, &td);
+  const gc_type_id node_type =
+      RegisterSmallType(h, "Node", sizeof(Node), 0b1111);
+  const gc_type_id table_type = RegisterHolder(h, "Table");
   ASSERT_NE(node_type, 0u);
   ASSERT_NE(table_type, 0u);
 
@@ -990,29 +968,11 @@ TEST(WriteBarrierStressTest,
   constexpr size_t kMaxRange = 8;
   const int kOps = kDebugBuild ? 15000 : 60000;
   constexpr int kWindows = 5;
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.stop_the_world = 0;
-  cfg.verify = 1;
-  gc_heap* h = gc_heap_create(&cfg);
+  gc_heap* h = NewConcurrentVerifyingHeap();
   ASSERT_NE(h, nullptr) << gc_last_error();
-  static const uint64_t kNodeMap = 0b1;
-  gc_type_desc nd;
-  gc_type_desc_init(&nd);
-  nd.name = "SNode";
-  nd.size = sizeof(SNode);
-  nd.ptr_bitmap = &kNodeMap;
-  nd.ptr_bitmap_words = 1;
-  const gc_type_id node_type = gc_register_type(h, &nd);
-  static const uint64_t kElemMap = 0b1;
-  gc_type_desc td;
-  gc_type_desc_init(&td);
-  td.name = "Table";
-  td.size = sizeof(uint64_t);
-  td.elem_size = sizeof(void*);
-  td.elem_ptr_bitmap = &kElemMap;
-  td.elem_ptr_bitmap_words = 1;
-  const gc_type_id table_type = gc_register_type(h, &td);
+  const gc_type_id node_type =
+      RegisterSmallType(h, "SNode", sizeof(SNode), 0b1);
+  const gc_type_id table_type = RegisterHolder(h, "Table");
   ASSERT_NE(node_type, 0u) << gc_last_error();
   ASSERT_NE(table_type, 0u) << gc_last_error();
 

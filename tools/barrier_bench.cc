@@ -34,6 +34,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
+#include "runtime/gc.hpp"
 #include "runtime/runtime.h"
 #include "tools/mark_window.h"
 
@@ -140,14 +141,8 @@ int Main() {
     return 1;
   }
   gc_mutator* m = gc_thread_attach(heap);
-  static const uint64_t kMap = 0b11;
-  gc_type_desc d;
-  gc_type_desc_init(&d);
-  d.name = "Obj";
-  d.size = sizeof(Obj);
-  d.ptr_bitmap = &kMap;
-  d.ptr_bitmap_words = 1;
-  const gc_type_id t = gc_register_type(heap, &d);
+  const gc_type_id t =
+      gc::TypeBuilder<Obj>("Obj").Field(GC_FIELD(Obj, slot)).Register(heap);
 
   std::vector<void*> pool(npool, nullptr);
   gc_add_root_range(heap, pool.data(), pool.size());

@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
+#include "runtime/gc.hpp"
 #include "tools/shadow_stack.h"
 
 ABSL_FLAG(int, live_mb, 1024, "live heap size in MiB");
@@ -57,14 +58,10 @@ void Measure(int workers) {
   cfg.gc_percent = -1;  // only the explicit collections below
   gc_heap* heap = gc_heap_create(&cfg);
   gc_mutator* m = gc_thread_attach(heap);
-  static const uint64_t kMap = 0b11;
-  gc_type_desc d;
-  gc_type_desc_init(&d);
-  d.name = "Node";
-  d.size = sizeof(Node);
-  d.ptr_bitmap = &kMap;
-  d.ptr_bitmap_words = 1;
-  gc_type_id t = gc_register_type(heap, &d);
+  gc_type_id t = gc::TypeBuilder<Node>("Node")
+                     .Field(GC_FIELD(Node, left))
+                     .Field(GC_FIELD(Node, right))
+                     .Register(heap);
   auto* stack = new ShadowStack(heap);
   // Trees of depth 20 (2M nodes, 64 MiB each) until the live size is met.
   const size_t want = size_t(absl::GetFlag(FLAGS_live_mb)) << 20;
