@@ -40,6 +40,14 @@ inline gc_type_id RegisterSmallType(gc_heap* h, const char* name, size_t size,
   return gc_register_type(h, &d);
 }
 
+// The heap's statistics (gc_get_stats with this header's gc_stats).
+inline gc_stats GetStats(gc_heap* h) {
+  gc_stats s;
+  s.struct_size = sizeof(s);
+  gc_get_stats(h, &s);
+  return s;
+}
+
 // The Cell type: car and cdr are pointer slots.
 inline gc_type_id RegisterCell(gc_heap* h) {
   return RegisterSmallType(h, "Cell", sizeof(Cell), 0b011);
@@ -76,12 +84,7 @@ class GcTest : public ::testing::Test {
     c->value = v;
     return c;
   }
-  gc_stats Stats() {
-    gc_stats s;
-    s.struct_size = sizeof(s);
-    gc_get_stats(heap_, &s);
-    return s;
-  }
+  gc_stats Stats() { return GetStats(heap_); }
 
   gc_heap* heap_ = nullptr;
   gc_mutator* m_ = nullptr;

@@ -143,6 +143,17 @@ class WriteBarrierTest : public ::testing::Test {
     h->n = n;
     return h;
   }
+  // Registers the n slots at roots (zeroed) as a root range and puts A (id
+  // 1) in roots[0] and the scratch object X (id 5) in roots[1].
+  std::pair<Obj*, Obj*> RootAAndX(void** roots, size_t n) {
+    std::fill(roots, roots + n, nullptr);
+    EXPECT_EQ(gc_add_root_range(heap_, roots, n), 0);
+    Obj* a = NewObj(1);
+    roots[0] = a;
+    Obj* x = NewObj(5);
+    roots[1] = x;
+    return {a, x};
+  }
   // Barrier stores of NULL into x->slot[1] until the buffer is flushed
   // (wbbuf_n drops); returns how many stores that took.
   int StoreUntilFlush(Obj* x) {
@@ -152,12 +163,7 @@ class WriteBarrierTest : public ::testing::Test {
       if (m_->wbbuf_count() < before) return stores;
     }
   }
-  gc_stats Stats() {
-    gc_stats s;
-    s.struct_size = sizeof(s);
-    gc_get_stats(heap_, &s);
-    return s;
-  }
+  gc_stats Stats() { return GetStats(heap_); }
 
   gc_heap* heap_ = nullptr;
   gc_mutator* m_ = nullptr;
@@ -475,12 +481,8 @@ std::pair<uintptr_t, uintptr_t> Pair(const void* old, const void* value) {
 // stored over A's reference to it: only the recorded old value keeps B.
 TEST_F(WriteBarrierTest, ImmediateStoredOverAPointerShadesTheOldValue) {
   enum { kA, kX, kTmp, kRoots };
-  void* roots[kRoots] = {};
-  ASSERT_EQ(gc_add_root_range(heap_, roots, kRoots), 0);
-  Obj* a = NewObj(1);
-  roots[kA] = a;
-  Obj* x = NewObj(5);
-  roots[kX] = x;
+  void* roots[kRoots];
+  auto [a, x] = RootAAndX(roots, kRoots);
   Obj* b = NewObj(2);
   gc_write_barrier(m_, a, &a->slot[0], b);
 
@@ -526,12 +528,8 @@ TEST_F(WriteBarrierTest, PlainImmediateStoreOverAPointerLosesTheObject) {
 // nothing.
 TEST_F(WriteBarrierTest, CasAndExchangeRecordWhatTheyReplaceAndStore) {
   enum { kA, kX, kMoved, kRoots };
-  void* roots[kRoots] = {};
-  ASSERT_EQ(gc_add_root_range(heap_, roots, kRoots), 0);
-  Obj* a = NewObj(1);
-  roots[kA] = a;
-  Obj* x = NewObj(5);
-  roots[kX] = x;
+  void* roots[kRoots];
+  auto [a, x] = RootAAndX(roots, kRoots);
   Obj* b = NewObj(2);
   Obj* c = NewObj(3);
   Obj* d = NewObj(4);
@@ -748,6 +746,72 @@ bool NodeIntact(const Node* n) {
   return true;
 }
 
+// What the stress tests share: mutator threads, a thread that collects in
+// a loop until they are all done, and a mark-phase hook that holds each
+// cycle's mark phase open until the mutators have made kWindowOps more
+// barrier operations with marking on (CountMarkingOps), so that their
+// stores overlap marking. The hook lets go early once every mutator is
+// done, or when the count stops moving for 20 ms: the mutators then wait
+// for this very cycle (an allocation passed the hard goal).
+class StressRun {
+ public:
+  static constexpr uint64_t kWindowOps = 256;
+
+  explicit StressRun(gc_heap* h) : h_(h) {}
+
+  // Runs mutator(t) for t < threads, each on a thread of its own (it
+  // attaches itself), and returns when all of them and the collecting
+  // thread have finished.
+  template <typename F>
+  void Run(int threads, F mutator) {
+    threads_ = threads;
+    h_->collector->SetMarkPhaseHookForTesting([this] { HoldMarking(); });
+    std::thread collector([this] {
+      gc_mutator* m = gc_thread_attach(h_);
+      while (done_.load() < threads_) gc_collect(m);
+      gc_thread_detach(m);
+    });
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; t++) {
+      ts.emplace_back([this, &mutator, t] {
+        mutator(t);
+        done_++;
+      });
+    }
+    for (auto& th : ts) th.join();
+    collector.join();
+    h_->collector->SetMarkPhaseHookForTesting(nullptr);
+  }
+
+  void CountMarkingOps(uint64_t n) { marking_ops_.fetch_add(n); }
+  uint64_t marking_ops() const { return marking_ops_.load(); }
+  // Cycles the hook held open for a whole window.
+  int windows() const { return windows_.load(); }
+
+ private:
+  void HoldMarking() {
+    const uint64_t target = marking_ops_.load() + kWindowOps;
+    uint64_t seen = marking_ops_.load();
+    auto moved = std::chrono::steady_clock::now();
+    while (marking_ops_.load() < target && done_.load() < threads_ &&
+           std::chrono::steady_clock::now() - moved <
+               std::chrono::milliseconds(20)) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      if (marking_ops_.load() != seen) {
+        seen = marking_ops_.load();
+        moved = std::chrono::steady_clock::now();
+      }
+    }
+    if (marking_ops_.load() >= target) windows_++;
+  }
+
+  gc_heap* h_;
+  int threads_ = 0;
+  std::atomic<uint64_t> marking_ops_{0};
+  std::atomic<int> done_{0};
+  std::atomic<int> windows_{0};
+};
+
 // Six threads (more than the machine's cores) each own a random graph: a
 // rooted table (a heap object) of kNodes nodes with four edges each, plus
 // a few root "registers". They rewire edges, replace nodes with new ones,
@@ -772,22 +836,8 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
   ASSERT_NE(node_type, 0u);
   ASSERT_NE(table_type, 0u);
 
-  std::atomic<uint64_t> marking_stores{0};  // stores with the barrier on
-  std::atomic<int> done{0};                 // mutators past their ops
-  std::atomic<int> windows{0};              // cycles the hook held open
   std::atomic<int> failures{0};
-  // Holds marking open until 256 more barrier-on stores happened (or the
-  // mutators are done). The deadline only guards against a hang.
-  h->collector->SetMarkPhaseHookForTesting([&] {
-    const uint64_t target = marking_stores.load() + 256;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (marking_stores.load() < target && done.load() < kThreads &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-    if (marking_stores.load() >= target) windows++;
-  });
+  StressRun run(h);
 
   auto mutator = [&](int t) {
     gc_mutator* m = gc_thread_attach(h);
@@ -853,7 +903,7 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
       }
     };
 
-    for (int op = 0; op < kOps || windows.load() < kWindows; op++) {
+    for (int op = 0; op < kOps || run.windows() < kWindows; op++) {
       const int i = rng() % kNodes, j = rng() % kNodes;
       const int e = rng() % kEdges, r = 1 + rng() % kRegs;
       const int kind = rng() % 100;
@@ -884,44 +934,31 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
         store(table, slot(i), target != nullptr ? target : node(j));
       }
       if (op % 32 == 0) {
-        marking_stores.fetch_add(local_marking_stores);
+        run.CountMarkingOps(local_marking_stores);
         local_marking_stores = 0;
         gc_safepoint(m);
       }
       if (op % kCheckEvery == kCheckEvery - 1) check();
     }
-    marking_stores.fetch_add(local_marking_stores);
-    done++;
+    run.CountMarkingOps(local_marking_stores);
     gc_collect(m);
     check();
     gc_remove_root_range(h, roots, 1 + kRegs);
     gc_thread_detach(m);
   };
-
-  std::thread collector([&] {
-    gc_mutator* m = gc_thread_attach(h);
-    while (done.load() < kThreads) gc_collect(m);
-    gc_thread_detach(m);
-  });
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) threads.emplace_back(mutator, t);
-  for (auto& th : threads) th.join();
-  collector.join();
-  h->collector->SetMarkPhaseHookForTesting(nullptr);
+  run.Run(kThreads, mutator);
 
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_GE(windows.load(), kWindows);
-  EXPECT_GE(marking_stores.load(), uint64_t{256} * kWindows);
+  EXPECT_GE(run.windows(), kWindows);
+  EXPECT_GE(run.marking_ops(), StressRun::kWindowOps * kWindows);
   // Everything is garbage now.
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);
-  gc_stats s;
-  s.struct_size = sizeof(s);
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_EQ(s.live_objects, 0u);
   // Each window was a cycle of its own (the collector thread's, an
   // automatic one, or a mutator's last gc_collect); this one came after.
-  EXPECT_GT(s.cycles, static_cast<uint64_t>(windows.load()));
+  EXPECT_GT(s.cycles, static_cast<uint64_t>(run.windows()));
   gc_thread_detach(m);
   gc_heap_destroy(h);
 }
@@ -976,29 +1013,9 @@ TEST(WriteBarrierStressTest,
   ASSERT_NE(node_type, 0u) << gc_last_error();
   ASSERT_NE(table_type, 0u) << gc_last_error();
 
-  std::atomic<uint64_t> marking_ops{0};  // barrier operations while marking
-  std::atomic<int> done{0};
-  std::atomic<int> windows{0};
   std::atomic<int> failures{0};
   std::atomic<uint64_t> next_id{1};
-  // Holds marking open until 256 more barrier operations happened with
-  // marking on, or until the count stops moving for 20 ms: the threads
-  // then wait for this cycle (an allocation passed the hard goal).
-  h->collector->SetMarkPhaseHookForTesting([&] {
-    const uint64_t target = marking_ops.load() + 256;
-    uint64_t seen = marking_ops.load();
-    auto moved = std::chrono::steady_clock::now();
-    while (marking_ops.load() < target && done.load() < kThreads &&
-           std::chrono::steady_clock::now() - moved <
-               std::chrono::milliseconds(20)) {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-      if (marking_ops.load() != seen) {
-        seen = marking_ops.load();
-        moved = std::chrono::steady_clock::now();
-      }
-    }
-    if (marking_ops.load() >= target) windows++;
-  });
+  StressRun run(h);
 
   void* table_root = nullptr;
   ASSERT_EQ(gc_add_root(h, &table_root), 0);
@@ -1038,7 +1055,7 @@ TEST(WriteBarrierStressTest,
     auto immediate = [&] {
       return reinterpret_cast<void*>(((rng() % 500) << 3) | 1);
     };
-    for (int op = 0; op < kOps || windows.load() < kWindows; op++) {
+    for (int op = 0; op < kOps || run.windows() < kWindows; op++) {
       const size_t i = rng() % kSlots, j = rng() % kSlots;
       const int kind = rng() % 100;
       if (kind < 25) {           // CAS a new node in, linking the old value
@@ -1105,40 +1122,28 @@ TEST(WriteBarrierStressTest,
         }
       }
       if (op % 32 == 0) {
-        marking_ops.fetch_add(local);
+        run.CountMarkingOps(local);
         local = 0;
         gc_safepoint(m);
       }
     }
-    marking_ops.fetch_add(local);
-    done++;
+    run.CountMarkingOps(local);
     gc_remove_root(h, &grown);
     gc_thread_detach(m);
   };
-  std::thread collector([&] {
-    gc_mutator* m = gc_thread_attach(h);
-    while (done.load() < kThreads) gc_collect(m);
-    gc_thread_detach(m);
-  });
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) threads.emplace_back(worker, t);
-  for (auto& th : threads) th.join();
-  collector.join();
+  run.Run(kThreads, worker);
   gc_leave_blocking(main_m);
-  h->collector->SetMarkPhaseHookForTesting(nullptr);
 
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_GE(windows.load(), kWindows);
-  EXPECT_GE(marking_ops.load(), uint64_t{256} * kWindows);
+  EXPECT_GE(run.windows(), kWindows);
+  EXPECT_GE(run.marking_ops(), StressRun::kWindowOps * kWindows);
   gc_collect(main_m);
   for (size_t i = 0; i < kSlots; i++) {
     EXPECT_TRUE(ChainIntact(*Slot(table, i), 1 << 20)) << i;
   }
   gc_remove_root(h, &table_root);
   gc_collect(main_m);
-  gc_stats s;
-  s.struct_size = sizeof(s);
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_EQ(s.live_objects, 0u);
   gc_thread_detach(main_m);
   gc_heap_destroy(h);
