@@ -12,7 +12,8 @@
 #   DIR/lib/libgcheap.a
 #   DIR/lib/pkgconfig/gcheap.pc
 #   DIR/lib/cmake/gcheap/gcheapConfig.cmake, gcheapConfigVersion.cmake
-# The version is read from runtime/gc.h's GCHEAP_VERSION_* lines. Files of
+# The version is read from runtime/gc.h's GCHEAP_VERSION_* lines
+# (install/gc_h_info.sh). Files of
 # an earlier install are replaced; other files under DIR are left alone.
 # Needs coreutils, sed and pkg-config (for Abseil's link flags); it runs
 # inside Bazel's sandbox in the tests (tests/install/).
@@ -53,25 +54,15 @@ else
 fi
 for f in install/libgcheap.so install/libgcheap.a runtime/gc.h runtime/gc.hpp \
   install/gcheap.pc.in install/gcheapConfig.cmake.in \
-  install/gcheapConfigVersion.cmake.in; do
+  install/gcheapConfigVersion.cmake.in install/gc_h_info.sh; do
   if [[ ! -f "$runfiles/$f" ]]; then
     echo "install_tree: missing input $runfiles/$f" >&2
     exit 1
   fi
 done
 
-version_part() {
-  sed -n "s/^#define GCHEAP_VERSION_$1 \\([0-9][0-9]*\\)\$/\\1/p" \
-    "$runfiles/runtime/gc.h"
-}
-major=$(version_part MAJOR)
-minor=$(version_part MINOR)
-patch=$(version_part PATCH)
-if [[ -z "$major" || -z "$minor" || -z "$patch" ]]; then
-  echo "install_tree: no GCHEAP_VERSION_MAJOR/MINOR/PATCH in runtime/gc.h" >&2
-  exit 1
-fi
-version="$major.$minor.$patch"
+version=$("$runfiles/install/gc_h_info.sh" version "$runfiles/runtime/gc.h")
+major=$("$runfiles/install/gc_h_info.sh" major "$runfiles/runtime/gc.h")
 
 # The Abseil components gcheap's code uses (gc/): what a static link needs
 # besides libgcheap.a and the C++ runtime. The shared library records its

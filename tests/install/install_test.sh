@@ -18,23 +18,22 @@
 #       requiring the static one fails with the reason; and the version
 #       file's answers to find_package(gcheap VERSION) requests.
 #
-# Usage: install_test.sh MODE INSTALL_TREE GC_H EXAMPLES_CMAKELISTS
+# Usage: install_test.sh MODE INSTALL_TREE GC_H GC_H_INFO_SH
+#                        EXAMPLES_CMAKELISTS
 set -euo pipefail
 mode=$1
 install_tree=$2
 gc_h=$3
-cmakelists=$4
+gc_h_info=$4
+cmakelists=$5
 
 fail() {
   echo "FAIL: $*" >&2
   exit 1
 }
 
-part() { sed -n "s/^#define GCHEAP_VERSION_$1 \\([0-9][0-9]*\\)\$/\\1/p" "$gc_h"; }
-major=$(part MAJOR)
-version="$major.$(part MINOR).$(part PATCH)"
-[[ -n "$major" && "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
-  fail "no version in $gc_h"
+version=$("$gc_h_info" version "$gc_h")
+major=$("$gc_h_info" major "$gc_h")
 
 work="$TEST_TMPDIR/work"
 rm -rf "$work"
