@@ -46,12 +46,42 @@
  *   GC_STW=0|1          0: mark concurrently with the mutators, two short
  *                       pauses per cycle (the default); 1: stop-the-world
  *                       cycles (for debugging and comparison)
+ *
+ * Versions: GCHEAP_VERSION_* below are the version of this header and
+ * gc_version() that of the library linked at run time (docs/build.md says
+ * how the number moves). A program can check at start-up that the shared
+ * library it loaded is the one it was compiled for:
+ *
+ *   if (gc_version() / 10000 != GCHEAP_VERSION_MAJOR) abort();
  */
 #ifndef GCHEAP_RUNTIME_GC_H_
 #define GCHEAP_RUNTIME_GC_H_
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- version ---- */
+
+/* The only place the version is written: the install step reads these
+ * lines for the shared library's file name and soname (libgcheap.so.MAJOR),
+ * gcheap.pc and the CMake package version. MAJOR changes when a program
+ * built against the old header may break with the new library (the ABI or
+ * a documented behaviour changed), MINOR on compatible additions, PATCH on
+ * fixes; see docs/build.md. */
+#define GCHEAP_VERSION_MAJOR 0
+#define GCHEAP_VERSION_MINOR 1
+#define GCHEAP_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH: 0.1.0 is 100. */
+#define GCHEAP_VERSION                                         \
+  (GCHEAP_VERSION_MAJOR * 10000 + GCHEAP_VERSION_MINOR * 100 + \
+   GCHEAP_VERSION_PATCH)
+#define GCHEAP_STRINGIFY_(x) #x
+#define GCHEAP_XSTRINGIFY_(x) GCHEAP_STRINGIFY_(x)
+/* "MAJOR.MINOR.PATCH" */
+#define GCHEAP_VERSION_STRING                                          \
+  GCHEAP_XSTRINGIFY_(GCHEAP_VERSION_MAJOR)                             \
+  "." GCHEAP_XSTRINGIFY_(GCHEAP_VERSION_MINOR) "." GCHEAP_XSTRINGIFY_( \
+      GCHEAP_VERSION_PATCH)
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +90,12 @@ extern "C" {
 typedef struct gc_heap gc_heap;
 typedef struct gc_mutator gc_mutator;
 typedef uint32_t gc_type_id; /* 0 is never a valid type */
+
+/* The library's version, as GCHEAP_VERSION and GCHEAP_VERSION_STRING were
+ * when it was compiled (which may differ from the header a program was
+ * compiled with, if a newer shared library was installed since). */
+int gc_version(void);
+const char* gc_version_string(void);
 
 /* ---- configuration ---- */
 

@@ -23,6 +23,10 @@ tools/install_deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 configs=("opt")
 if ((full)); then configs+=("asan-ubsan" "tsan"); fi
+# Under asan-ubsan and tsan, .bazelrc's test:asan/test:tsan lines skip the
+# tests tagged no_sanitizer (tests/install/: programs built with the
+# system's plain cc against the installed libraries, which cannot link an
+# instrumented build); they run in the opt configuration.
 
 total_pass=0
 total_fail=0
