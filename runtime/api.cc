@@ -324,6 +324,10 @@ inline void* AllocDone(gc_mutator* m, void* p, size_t bytes, bool noscan) {
 
 extern "C" {
 
+int gc_version(void) { return GCHEAP_VERSION; }
+
+const char* gc_version_string(void) { return GCHEAP_VERSION_STRING; }
+
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
   DEBUG_CHECK_MUTATOR(m, "gc_alloc");
   const gcheap::TypeInfo* t = m->heap->types.Get(type);

@@ -47,12 +47,42 @@
  *   GC_STW=0|1          0: mark concurrently with the mutators, two short
  *                       pauses per cycle (the default); 1: stop-the-world
  *                       cycles (for debugging and comparison)
+ *
+ * Versions: GCHEAP_VERSION_* below are the version of this header and
+ * gc_version() that of the library linked at run time (docs/build.md says
+ * how the number moves). A program can check at start-up that the shared
+ * library it loaded is the one it was compiled for:
+ *
+ *   if (gc_version() / 10000 != GCHEAP_VERSION_MAJOR) abort();
  */
 #ifndef GCHEAP_RUNTIME_GC_H_
 #define GCHEAP_RUNTIME_GC_H_
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- version ---- */
+
+/* The only place the version is written: the install step reads these
+ * lines for the shared library's file name and soname (libgcheap.so.MAJOR),
+ * gcheap.pc and the CMake package version. MAJOR changes when a program
+ * built against the old header may break with the new library (the ABI or
+ * a documented behaviour changed), MINOR on compatible additions, PATCH on
+ * fixes; see docs/build.md. */
+#define GCHEAP_VERSION_MAJOR 0
+#define GCHEAP_VERSION_MINOR 1
+#define GCHEAP_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH: 0.1.0 is 100. */
+#define GCHEAP_VERSION                                         \
+  (GCHEAP_VERSION_MAJOR * 10000 + GCHEAP_VERSION_MINOR * 100 + \
+   GCHEAP_VERSION_PATCH)
+#define GCHEAP_STRINGIFY_(x) #x
+#define GCHEAP_XSTRINGIFY_(x) GCHEAP_STRINGIFY_(x)
+/* "MAJOR.MINOR.PATCH" */
+#define GCHEAP_VERSION_STRING                                          \
+  GCHEAP_XSTRINGIFY_(GCHEAP_VERSION_MAJOR)                             \
+  "." GCHEAP_XSTRINGIFY_(GCHEAP_VERSION_MINOR) "." GCHEAP_XSTRINGIFY_( \
+      GCHEAP_VERSION_PATCH)
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,6 +91,12 @@ extern "C" {
 typedef struct gc_heap gc_heap;
 typedef struct gc_mutator gc_mutator;
 typedef uint32_t gc_type_id; /* 0 is never a valid type */
+
+/* The library's version, as GCHEAP_VERSION and GCHEAP_VERSION_STRING were
+ * when it was compiled (which may differ from the header a program was
+ * compiled with, if a newer shared library was installed since). */
+int gc_version(void);
+const char* gc_version_string(void);
 
 /* ---- versioned structs ----
  *
@@ -181,8 +217,8 @@ typedef struct gc_type_desc {
                                    or frees it */
 } gc_type_desc;
 
- /* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
-  * bit per 8-byte word. */
+/* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
+ * bit per 8-byte word. */
 #define GC_BITMAP_WORDS(bytes) ((((size_t)(bytes) + 7) / 8 + 63) / 64)
 
 /* Zeroes *desc and sets desc->struct_size. */
@@ -197,12 +233,12 @@ void gc_type_desc_init(gc_type_desc* desc);
  * (the tail fills whatever the allocation gives beyond size). */
 gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
 
- /* ---- allocation ---- */
+/* ---- allocation ---- */
 
- /* The largest request gc_alloc and gc_alloc_noscan accept (1 TiB). A larger
-  * one fails with an "allocation size overflow" reason before any size
-  * arithmetic; one up to it is attempted, and fails, if it does, with the
-  * reason of the hard limit or of the OS. */
+/* The largest request gc_alloc and gc_alloc_noscan accept (1 TiB). A larger
+ * one fails with an "allocation size overflow" reason before any size
+ * arithmetic; one up to it is attempted, and fails, if it does, with the
+ * reason of the hard limit or of the OS. */
 #define GC_MAX_ALLOC_BYTES ((size_t)1 << 40)
 
 /* Allocates `bytes` of zeroed memory for an object of type `type`; bytes
@@ -411,7 +447,7 @@ static inline void gc_safepoint(gc_mutator* m) {
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
 
- /* ---- statistics ---- */
+/* ---- statistics ---- */
 
 #define GC_NUM_SIZE_CLASSES 68
 #define GC_PAUSE_BUCKETS 32
@@ -498,7 +534,7 @@ typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data);
 
 #ifdef __cplusplus
- } /* extern "C" */
+} /* extern "C" */
 #endif
 
 #endif /* GCHEAP_RUNTIME_GC_H_ */

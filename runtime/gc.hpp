@@ -25,6 +25,11 @@
 #ifndef GCHEAP_RUNTIME_GC_HPP_
 #define GCHEAP_RUNTIME_GC_HPP_
 
+#if __cplusplus < 202002L
+// gc.h alone works from C and from any C++.
+#error "gcheap's gc.hpp needs C++20 (-std=c++20)"
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -35,7 +40,9 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/gc.h"
+// Relative to this file: runtime/gc.h in the source tree, gcheap/gc.h
+// where it is installed.
+#include "gc.h"
 
 namespace gc {
 

@@ -58,4 +58,23 @@ TEST(GcDebugMacroTest, ForeignGcDebugDoesNotSelectTheSlowBarrier) {
   gc_heap_destroy(heap);
 }
 
+// The sanitizer configs of .bazelrc must turn gcheap's debug checks on
+// (they once kept defining the old GC_DEBUG switch, so no GC_DCHECK ran in
+// any of them).
+TEST(GcDebugMacroTest, SanitizerBuildsDefineGcheapDebug) {
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GCHEAP_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GCHEAP_TEST_SANITIZED 1
+#endif
+#if defined(GCHEAP_TEST_SANITIZED) && !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
+  ADD_FAILURE() << "a sanitizer build without GCHEAP_DEBUG";
+#else
+  SUCCEED();
+#endif
+}
+
 }  // namespace

@@ -1,6 +1,6 @@
 // cons_vm_lib.cc: the VM of cons_vm_lib.h. See docs/embedding.md for a
 // walk through it.
-#include "tools/cons_vm_lib.h"
+#include "cons_vm_lib.h"
 
 #include <cstring>
 #include <string>
