@@ -3,6 +3,8 @@
 // release (locked pages) stays dirty and is cleared when reused.
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -122,7 +124,9 @@ size_t CountNonZero(const unsigned char* p, size_t bytes) {
 TEST(ScavengerTest, LockedPagesTheOsRefusesToReleaseAreZeroedOnReuse) {
   // mlock counts against RLIMIT_MEMLOCK (unless the process has
   // CAP_IPC_LOCK): raise the soft limit as far as the hard limit allows,
-  // and lock 64 KiB (still a large object) if 1 MiB does not fit.
+  // and lock 64 KiB (still a large object) if 1 MiB does not fit. The
+  // system call is made directly: the sanitizers' runtimes replace mlock
+  // and munlock with functions that lock nothing.
   rlimit rl;
   ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
   rl.rlim_cur = rl.rlim_max;
@@ -136,7 +140,7 @@ TEST(ScavengerTest, LockedPagesTheOsRefusesToReleaseAreZeroedOnReuse) {
   MCache* c = heap.NewMCache();
   void* p = c->Alloc(bytes, true);
   ASSERT_NE(p, nullptr);
-  ASSERT_EQ(mlock(p, bytes), 0)
+  ASSERT_EQ(syscall(SYS_mlock, p, bytes), 0)
       << "mlock(" << bytes << " bytes): " << strerror(errno)
       << " (RLIMIT_MEMLOCK soft " << rl.rlim_cur << ", hard " << rl.rlim_max
       << ")";
@@ -150,7 +154,7 @@ TEST(ScavengerTest, LockedPagesTheOsRefusesToReleaseAreZeroedOnReuse) {
   EXPECT_EQ(st.released_bytes, 0u) << "refused pages counted as released";
   EXPECT_EQ(CountNonZero(q, bytes), 0u)
       << "a \"zeroed\" object holds the old contents";
-  ASSERT_EQ(munlock(p, bytes), 0);
+  ASSERT_EQ(syscall(SYS_munlock, p, bytes), 0);
   heap.FreeMCache(c);
 }
 
