@@ -43,6 +43,7 @@ class ConsVmTest : public ::testing::Test {
   }
   gc_stats Stats() {
     gc_stats s;
+    s.struct_size = sizeof(s);
     gc_get_stats(heap_, &s);
     return s;
   }

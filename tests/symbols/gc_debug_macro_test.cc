@@ -35,7 +35,12 @@ TEST(GcDebugMacroTest, ForeignGcDebugDoesNotSelectTheSlowBarrier) {
   ASSERT_NE(heap, nullptr);
   gc_mutator* m = gc_thread_attach(heap);
   static const uint64_t kMap = 1;
-  gc_type_desc d = {"Box", sizeof(void*), &kMap, 0, nullptr, nullptr};
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Box";
+  d.size = sizeof(void*);
+  d.ptr_bitmap = &kMap;
+  d.ptr_bitmap_words = 1;
   gc_type_id box = gc_register_type(heap, &d);
   void** a = static_cast<void**>(gc_alloc(m, box, sizeof(void*)));
   void** b = static_cast<void**>(gc_alloc(m, box, sizeof(void*)));

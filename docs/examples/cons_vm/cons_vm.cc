@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
 
   gc_collect(vm->m);  // exact statistics: the heap is fully swept after it
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(heap, &s);
   printf("gc: %llu cycles, pause total %.3f ms, max %.3f ms\n",
          static_cast<unsigned long long>(s.cycles), s.pause_total_ns / 1e6,

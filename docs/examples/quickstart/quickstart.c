@@ -50,7 +50,12 @@ int main(void) {
   gc_mutator* m = gc_thread_attach(heap);
 
   static const uint64_t kCellMap = 0x1; /* word 0 is a pointer */
-  gc_type_desc cell_desc = {"cell", sizeof(Cell), &kCellMap, 0, NULL, NULL};
+  gc_type_desc cell_desc;
+  gc_type_desc_init(&cell_desc); /* zeroed, struct_size set */
+  cell_desc.name = "cell";
+  cell_desc.size = sizeof(Cell);
+  cell_desc.ptr_bitmap = &kCellMap;
+  cell_desc.ptr_bitmap_words = 1; /* the bitmap's length, in words */
   gc_type_id cell = gc_register_type(heap, &cell_desc);
   if (cell == 0) {
     fprintf(stderr, "quickstart: %s\n", gc_last_error());
@@ -87,6 +92,7 @@ int main(void) {
 
   gc_collect(m); /* marks and sweeps everything: the statistics are exact */
   gc_stats s;
+  s.struct_size = sizeof(s); /* the layout this program was compiled with */
   gc_get_stats(heap, &s);
   printf("after gc_collect: %llu objects live of %llu allocated\n",
          (unsigned long long)s.live_objects,
