@@ -3,9 +3,11 @@
 //   - every reachable object is intact on each heap: identity stamp,
 //     payload checksum (recomputed and stored), meta words, and every pointer
 //     field equal to the shadow graph;
-//   - our heap is exact: live_objects equals the reachable count,
-//     live_bytes and bytes_in_use equal the reachable objects' slot bytes,
-//     and each size class's allocated - freed equals its reachable count;
+//   - our heap is exact: live_objects equals the count of what the model
+//     keeps (F: the reachable objects, plus what finalization keeps; see
+//     model.h), live_bytes and bytes_in_use equal their slot bytes, and
+//     each size class's allocated - freed equals its count;
+//   - the objects kept without being reachable are intact too;
 //   - Boehm kept every reachable object (its disappearing link is intact) and
 //     at least as many objects in all (its excess is reported).
 // Allocation is checked too: memory is zeroed, 8-byte aligned, and
@@ -113,6 +115,13 @@ class Executor {
   bool Step(const Op& op, size_t index);
   // The checks after a collection (exact: also the heap's statistics).
   bool CheckAfterCollect(bool exact);
+  // A full collection ran that no op of this graph asked for (another
+  // thread's gc_collect while this graph stood still): the model applies
+  // it as an explicit collection.
+  void Collected();
+  // Intactness of the objects the last collection kept that the mutator
+  // does not reach (revived, or reachable only from finalizable objects).
+  bool CheckKept();
   // Intactness of every reachable object (our heap only).
   bool CheckGraph();
   // Collect, drop every root, collect again: nothing may stay live.
@@ -162,7 +171,7 @@ class Executor {
   void DropPlacement(const Effects& fx);
   bool Churn(Kind k, uint32_t bytes, uint32_t count);
   void WritePayload(int side, uint32_t id, uint32_t p, uint64_t v);
-  void ProcessDeaths();
+  void ProcessFrees();
   bool CheckObject(int side, uint32_t id);
   bool CheckBoehm();
   uint64_t ExpectedPayload(int side, uint32_t id, uint32_t w);

@@ -157,6 +157,11 @@ uint32_t AllocBytes(Kind k, Source& src) {
       return kMinNoscanBytes +
              static_cast<uint32_t>(src.Below(src.OneIn(3) ? 2048 : 200));
     }
+    case Kind::kWeakS:
+    case Kind::kWeakL:
+      return kWeakBytes + 8 * (src.OneIn(4) ? src.Below(8) : 0);
+    case Kind::kEphemeron:
+      return kEphemeronBytes;
   }
   return kSmall3Bytes;
 }
