@@ -517,5 +517,349 @@ TEST(ModelText, VmOpsRoundTrip) {
   EXPECT_EQ(q.config.finalizer_thread, 1);
 }
 
+// ---- random VM programs ----------------------------------------------------
+
+// The same semantics, written as plainly as possible (fixpoints by
+// repeated sweeps over every object): R, the candidates, pass 1, ready, F
+// and M, from the model's public state.
+struct Naive {
+  std::vector<char> r, f, mset;
+  std::vector<uint32_t> ready;
+};
+
+Naive NaiveDecide(const Model& m) {
+  const uint32_t n = m.next_id();
+  auto alive = [&](uint32_t id) {
+    return id != 0 && id < n && m.Get(id) != nullptr && !m.Get(id)->freed;
+  };
+  // Adds to s what its members point to, until nothing changes; an
+  // ephemeron's value counts when key_ok(key).
+  auto close = [&](std::vector<char>& s, auto key_ok) {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (uint32_t id = 1; id < n; id++) {
+        if (!s[id] || !alive(id)) continue;
+        const ObjModel& o = *m.Get(id);
+        auto add = [&](uint32_t t) {
+          if (t != 0 && !s[t]) s[t] = 1, changed = true;
+        };
+        for (const Ref& r : o.fields) add(r.id);
+        if (o.kind == Kind::kEphemeron &&
+            (!o.eph_key.IsPtr() || key_ok(o.eph_key.id))) {
+          add(o.eph_value);
+        }
+      }
+    }
+  };
+  Naive d;
+  d.r.assign(n, 0);
+  for (uint32_t s = 0; s < kSlots; s++) {
+    if (m.Covered(s) && m.slot(s).IsPtr()) d.r[m.slot(s).id] = 1;
+  }
+  for (const Model::Pending& p : m.ready_queue()) d.r[p.id] = 1;
+  for (uint32_t g = 0; g < kGuardians; g++) {
+    for (uint32_t id : m.guardian_queue(g)) d.r[id] = 1;
+  }
+  close(d.r, [&](uint32_t k) { return d.r[k] != 0; });
+  std::vector<uint32_t> cand;
+  for (uint32_t id = 1; id < n; id++) {
+    if (alive(id) && m.Get(id)->registered && !d.r[id]) cand.push_back(id);
+  }
+  std::vector<char> p = d.r;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (uint32_t c : cand) {
+      const ObjModel& o = *m.Get(c);
+      if (o.reg.mode == kFinUnordered) continue;
+      const bool skip = o.reg.mode == kFinIgnoreSelf;
+      auto add = [&](uint32_t t) {
+        if (t != 0 && !(skip && t == c) && !p[t]) p[t] = 1, changed = true;
+      };
+      for (const Ref& r : o.fields) add(r.id);
+      if (o.kind == Kind::kEphemeron &&
+          (!o.eph_key.IsPtr() || p[o.eph_key.id])) {
+        add(o.eph_value);
+      }
+    }
+    const std::vector<char> before = p;
+    close(p, [&](uint32_t k) { return p[k] != 0; });
+    changed |= before != p;
+  }
+  for (uint32_t c : cand) {
+    if (m.Get(c)->reg.mode == kFinUnordered || !p[c]) d.ready.push_back(c);
+  }
+  d.f = p;
+  for (uint32_t c : d.ready) d.f[c] = 1;
+  close(d.f, [&](uint32_t k) { return d.f[k] != 0; });
+  d.mset.assign(n, 0);
+  for (uint32_t s = 0; s < kSlots; s++) {
+    if (m.Covered(s) && m.slot(s).IsPtr()) d.mset[m.slot(s).id] = 1;
+  }
+  const bool self = m.finalizer_thread() && m.auto_cycles();
+  close(d.mset,
+        [&](uint32_t k) { return self ? d.mset[k] != 0 : d.r[k] != 0; });
+  return d;
+}
+
+// The model's decision against the naive one, object by object.
+void CompareWithNaive(Model& m, const std::string& where) {
+  const Naive nv = NaiveDecide(m);
+  const Decision d = m.Decide();
+  ASSERT_EQ(d.ready, nv.ready) << where;
+  std::vector<char> f(m.next_id(), 0), mm(m.next_id(), 0);
+  for (uint32_t id : d.live) f[id] = 1;
+  for (uint32_t id : m.reachable()) mm[id] = 1;
+  for (uint32_t id = 1; id < m.next_id(); id++) {
+    if (m.Get(id) == nullptr || m.Get(id)->freed) continue;
+    ASSERT_EQ(f[id], nv.f[id]) << where << ": F, object " << id;
+    ASSERT_EQ(mm[id], nv.mset[id]) << where << ": M, object " << id;
+    ASSERT_EQ(m.InR(id), nv.r[id] != 0) << where << ": R, object " << id;
+  }
+}
+
+// What must hold after every op, and after a collection.
+void CheckInvariants(Model& m, bool collected, const std::string& where) {
+  auto freed = [&](uint32_t id) { return id != 0 && m.Get(id)->freed; };
+  for (uint32_t id : m.reachable()) {
+    const ObjModel* o = m.Get(id);
+    ASSERT_TRUE(o != nullptr && !o->freed) << where << ": M has " << id;
+    for (const Ref& r : o->fields) {
+      ASSERT_FALSE(freed(r.id)) << where << ": " << id << " -> freed";
+    }
+    if (o->kind == Kind::kEphemeron) {
+      ASSERT_FALSE(freed(o->eph_value)) << where << ": entry of " << id;
+    }
+  }
+  if (!collected) return;
+  for (uint32_t id : m.live()) {
+    ASSERT_FALSE(m.Get(id)->freed) << where << ": live " << id << " freed";
+    const ObjModel& o = *m.Get(id);
+    for (const Ref& r : o.fields) ASSERT_FALSE(freed(r.id)) << where;
+    for (const WeakCell& c : o.weak) {
+      ASSERT_FALSE(freed(c.target)) << where << ": weak slot of " << id;
+    }
+    if (o.kind == Kind::kEphemeron) {
+      ASSERT_FALSE(freed(o.eph_key.id)) << where << ": key of " << id;
+      ASSERT_FALSE(freed(o.eph_value)) << where << ": value of " << id;
+    }
+    if (o.registered) {
+      ASSERT_FALSE(o.freed) << where;
+    }
+  }
+  std::set<uint32_t> live(m.live().begin(), m.live().end());
+  for (const Model::Pending& p : m.ready_queue()) {
+    ASSERT_TRUE(live.count(p.id)) << where << ": queued " << p.id;
+  }
+  for (uint32_t g = 0; g < kGuardians; g++) {
+    for (uint32_t id : m.guardian_queue(g)) {
+      ASSERT_TRUE(live.count(id)) << where << ": guarded " << id;
+    }
+  }
+  for (uint32_t w = 0; w < kWeakCells; w++) {
+    if (m.HasHandle(w)) {
+      ASSERT_FALSE(freed(m.handle(w).target)) << where;
+    }
+  }
+  for (const auto& [token, c] : m.cleanups()) {
+    if (c.state == Model::Cleanup::kRegistered) {
+      ASSERT_FALSE(m.Get(c.id)->freed) << where << ": cleanup " << token;
+    } else if (c.state == Model::Cleanup::kQueued) {
+      ASSERT_TRUE(m.Get(c.id)->freed) << where << ": cleanup " << token;
+    }
+  }
+}
+
+// A heap that answers differently from the canonical run but within what
+// the design allows: queued finalizers and cleanups run last first, pops
+// take the back of the queue.
+void SimulateHeap(Model& m, const Op& op) {
+  std::string why;
+  if (op.op == OpKind::kRunFinalizers) {
+    m.BeginRun();
+    const std::vector<Model::Pending> q = m.ready_queue();
+    for (auto it = q.rbegin(); it != q.rend(); ++it) {
+      uint32_t slot;
+      ASSERT_TRUE(m.RunFinalizer(it->id, it->serial, &slot, &why)) << why;
+    }
+    const std::vector<uint64_t> cq = m.cleanup_queue();
+    for (auto it = cq.rbegin(); it != cq.rend(); ++it) {
+      ASSERT_TRUE(m.RunCleanup(*it, &why)) << why;
+    }
+    ASSERT_TRUE(m.EndRun(&why)) << why;
+  } else if (op.op == OpKind::kGuardPop) {
+    const auto& q = m.guardian_queue(op.guardian);
+    const uint32_t popped = q.empty() ? 0 : q.back();
+    uint32_t stored;
+    ASSERT_TRUE(m.PopGuardian(op.guardian, popped, op.slot, &stored, &why))
+        << why;
+  }
+}
+
+struct Coverage {
+  uint64_t ops_of[static_cast<int>(OpKind::kNumOpKinds)] = {};
+  VmCounts counts;
+  uint64_t collections = 0, reads_undetermined = 0;
+  void Add(const Model& m) {
+    const VmCounts& c = m.vm_counts();
+    counts.finalized += c.finalized;
+    counts.guardian_pops += c.guardian_pops;
+    counts.cleanups_run += c.cleanups_run;
+    counts.short_cleared += c.short_cleared;
+    counts.long_cleared += c.long_cleared;
+    counts.ephemerons_cleared += c.ephemerons_cleared;
+    counts.revived += c.revived;
+    collections += m.collections();
+  }
+};
+
+// Replays p on a fresh model (observing: the simulated heap answers),
+// comparing every collection with the naive reference.
+void Replay(const Program& p, bool observing, bool expect_all_valid,
+            Coverage* cov) {
+  Model m;
+  m.Configure(p.config);
+  m.set_observing(observing);
+  Effects fx;
+  for (const Op& op : Model::Prologue()) m.Apply(op, &fx);
+  for (size_t i = 0; i < p.ops.size(); i++) {
+    const Op& op = p.ops[i];
+    const std::string where = "seed " + std::to_string(p.seed) + " op " +
+                              std::to_string(i) + " (" + FormatOp(op) + ")";
+    if (op.op == OpKind::kCollect) {
+      CompareWithNaive(m, where);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    const bool ok = m.Apply(op, &fx);
+    if (expect_all_valid) {
+      ASSERT_TRUE(ok) << where << ": skipped";
+    }
+    if (ok && observing) SimulateHeap(m, op);
+    if (ok && fx.expect.or_null && fx.expect.ref.IsPtr() && cov != nullptr) {
+      cov->reads_undetermined++;
+    }
+    CheckInvariants(m, ok && op.op == OpKind::kCollect, where);
+    if (::testing::Test::HasFatalFailure()) return;
+    if (cov != nullptr && ok) cov->ops_of[static_cast<int>(op.op)]++;
+  }
+  if (cov != nullptr) cov->Add(m);
+}
+
+GenOptions VmGenOptions() {
+  GenOptions g;
+  g.vm_ops = true;
+  g.max_chain = 60;  // the naive reference is quadratic
+  return g;
+}
+
+// Generated VM programs in every mode (stop-the-world or concurrent,
+// verify, automatic cycles or not, on-demand or thread finalizers): every
+// op is valid when replayed, every collection's decision matches the naive
+// reference, the invariants hold, and the shapes reach the hard cases.
+TEST(ModelRandom, GeneratedVmProgramsMatchTheNaiveReference) {
+  Coverage cov;
+  int stw = 0, concurrent = 0, thread = 0, automatic = 0;
+  for (uint64_t seed = 1; seed <= 300; seed++) {
+    GenOptions g = VmGenOptions();
+    g.ops = seed % 10 == 0 ? 1500 : 300;
+    Program p = GenerateProgram(seed, g);
+    (p.config.stw ? stw : concurrent)++;
+    thread += p.config.finalizer_thread;
+    automatic += HasAutomaticCycles(p.config);
+    Replay(p, /*observing=*/false, /*expect_all_valid=*/true, &cov);
+    if (HasFatalFailure()) return;
+    // The same with a heap that answers in other orders: may skip ops the
+    // generator's model saw differently, never breaks a check.
+    Replay(p, /*observing=*/true, /*expect_all_valid=*/false, nullptr);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GT(stw, 0);
+  EXPECT_GT(concurrent, 0);
+  EXPECT_GT(thread, 0);
+  EXPECT_GT(automatic, 0);
+  for (int k = static_cast<int>(OpKind::kWeakCreate);
+       k < static_cast<int>(OpKind::kNumOpKinds); k++) {
+    EXPECT_GT(cov.ops_of[k], 0u) << OpName(static_cast<OpKind>(k));
+  }
+  EXPECT_GT(cov.counts.finalized, 100u);
+  EXPECT_GT(cov.counts.guardian_pops, 10u);
+  EXPECT_GT(cov.counts.cleanups_run, 10u);
+  EXPECT_GT(cov.counts.short_cleared, 10u);
+  EXPECT_GT(cov.counts.long_cleared, 10u);
+  EXPECT_GT(cov.counts.ephemerons_cleared, 10u);
+  EXPECT_GT(cov.counts.revived, 100u);
+  EXPECT_GT(cov.reads_undetermined, 10u);
+  printf(
+      "[model] 300 VM programs: %llu collections, %llu finalized, %llu "
+      "popped, %llu cleanups, %llu+%llu weak cells and %llu ephemerons "
+      "cleared, %llu revived, %llu undetermined reads\n",
+      (unsigned long long)cov.collections,
+      (unsigned long long)cov.counts.finalized,
+      (unsigned long long)cov.counts.guardian_pops,
+      (unsigned long long)cov.counts.cleanups_run,
+      (unsigned long long)cov.counts.short_cleared,
+      (unsigned long long)cov.counts.long_cleared,
+      (unsigned long long)cov.counts.ephemerons_cleared,
+      (unsigned long long)cov.counts.revived,
+      (unsigned long long)cov.reads_undetermined);
+}
+
+// What the minimizer does (delete ops) keeps every list a valid program:
+// ops that lost their objects are skipped, the checks still hold.
+TEST(ModelRandom, DeletingOpsLeavesValidPrograms) {
+  RngSource rng(99);
+  for (uint64_t seed = 1000; seed < 1060; seed++) {
+    Program p = GenerateProgram(seed, VmGenOptions());
+    for (int round = 0; round < 4; round++) {
+      Program q = p;
+      const size_t start = rng.Below(q.ops.size());
+      const size_t len = 1 + rng.Below(q.ops.size() / 3 + 1);
+      q.ops.erase(q.ops.begin() + start,
+                  q.ops.begin() + std::min(q.ops.size(), start + len));
+      Replay(q, rng.OneIn(2), /*expect_all_valid=*/false, nullptr);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// The fuzzer's decoding: bytes become VM ops of every kind (with vm_ops),
+// and those programs replay like seeded ones.
+TEST(ModelRandom, ByteDecoderEmitsEveryVmOp) {
+  Coverage cov;
+  RngSource rng(5);
+  for (int i = 0; i < 200; i++) {
+    std::string bytes(64 + rng.Below(3000), '\0');
+    for (char& c : bytes) c = static_cast<char>(rng.Below(256));
+    GenOptions g = FuzzGenOptions();
+    g.vm_ops = true;
+    g.max_chain = 60;
+    Program p = ProgramFromBytes(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                 bytes.size(), g);
+    Replay(p, /*observing=*/false, /*expect_all_valid=*/true, &cov);
+    if (HasFatalFailure()) return;
+  }
+  for (int k = static_cast<int>(OpKind::kWeakCreate);
+       k < static_cast<int>(OpKind::kNumOpKinds); k++) {
+    EXPECT_GT(cov.ops_of[k], 0u) << OpName(static_cast<OpKind>(k));
+  }
+  // The default decoding has none until the executor runs them.
+  EXPECT_EQ(FuzzGenOptions().vm_ops, kVmOpsExecutable);
+}
+
+// Text form of whole VM programs round-trips (what a failure report prints
+// replays as the same program).
+TEST(ModelRandom, VmProgramsRoundTripThroughText) {
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    Program p = GenerateProgram(seed, VmGenOptions());
+    Program q;
+    std::string err;
+    ASSERT_TRUE(ParseProgram(FormatProgram(p), &q, &err)) << err;
+    ASSERT_EQ(q.ops.size(), p.ops.size());
+    for (size_t i = 0; i < p.ops.size(); i++) {
+      ASSERT_TRUE(q.ops[i] == p.ops[i]) << FormatOp(p.ops[i]);
+    }
+    EXPECT_EQ(q.config.finalizer_thread, p.config.finalizer_thread);
+  }
+}
+
 }  // namespace
 }  // namespace gcheap::oracle

@@ -241,6 +241,9 @@ class ThreadedRun {
     g.large = o_.large;
     g.max_chain = o_.max_chain;
     g.collect_weight = 0;
+    // gc_run_finalizers runs every graph's finalizers: only at quiescent
+    // points (issue 12, phase 2), never from one thread's ops.
+    g.run_finalizers = false;
     GenOptions sg = g;
     sg.root_ops = false;
     sg.collect = true;
