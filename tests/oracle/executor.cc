@@ -222,6 +222,8 @@ void Executor::ProcessFrees() {
     if (it != live_ranges_.end() && it->second.second == id) {
       live_ranges_.erase(it);
     }
+    auto a = by_addr_.find(reinterpret_cast<uintptr_t>(s.ours));
+    if (a != by_addr_.end() && a->second == id) by_addr_.erase(a);
     s.over[0].clear();
     s.over[0].shrink_to_fit();
     s.over[1].clear();
@@ -288,6 +290,7 @@ bool Executor::NewObject(uint32_t id, Kind k, uint32_t bytes) {
   if (model_.Live(id)) live_ranges_[a] = {a + bytes, id};
   ObjState& s = st_[id];
   s.ours = p;
+  by_addr_[a] = id;
   const uint64_t seed = PayloadSeed(tag_, id);
   const uint64_t stamp = Stamp(tag_, id);
   FillObject(p, k, bytes, stamp, seed);
@@ -584,6 +587,9 @@ bool Executor::Step(const Op& op, size_t index) {
       return true;
     case OpKind::kNumOpKinds:
       break;
+    default:
+      // The VM ops: refused above until the executor runs them.
+      break;
   }
   return true;
 }
@@ -834,6 +840,165 @@ bool Executor::FinalChecks(size_t index) {
   gc_get_stats(heap_, &st);
   result_.stats.cycles = st.cycles;
   return true;
+}
+
+// ---- VM side (issue 12)
+// -------------------------------------------------------
+//
+// What phase 2 connects to the heap's API (runtime/gc.h of the design):
+// FinalizerData / CleanupData are the data arguments of
+// gc_register_finalizer, gc_guardian_register (no callback) and
+// gc_add_cleanup; OnFinalizer / OnCleanup the callbacks; HandlePop takes
+// what gc_guardian_pop returned; CheckRead what gc_weak_get, gc_weak_load,
+// gc_ephemeron_key and gc_ephemeron_value returned. The model decides;
+// these only compare and mirror.
+
+void* Executor::FinalizerData(uint32_t id) {
+  fin_tags_.push_back(FinalizerTag{this, id, model_.Get(id)->reg.serial});
+  return &fin_tags_.back();
+}
+
+void* Executor::CleanupData(uint64_t token) {
+  cleanup_tags_.push_back(CleanupTag{this, token});
+  return &cleanup_tags_.back();
+}
+
+uint32_t Executor::IdAt(const void* p) const {
+  auto it = by_addr_.find(reinterpret_cast<uintptr_t>(p));
+  return it == by_addr_.end() ? 0 : it->second;
+}
+
+bool Executor::StampIntact(uint32_t id) const {
+  const ObjModel* o = model_.Get(id);
+  if (o == nullptr || o->kind == Kind::kEphemeron) return true;
+  return LoadWord(st_[id].ours, o->bytes, 0) == Stamp(tag_, id);
+}
+
+void Executor::OnFinalizer(gc_mutator* m, void* obj, void* data) {
+  (void)m;
+  const auto* t = static_cast<const FinalizerTag*>(data);
+  Executor* ex = t->ex;
+  if (ex->model_.finalizer_thread()) {
+    // The program's thread owns the model: log, check in DrainCalls. The
+    // object is not freed before this returns (the queue holds it).
+    const bool stamp_ok = obj == ex->st_[t->id].ours && ex->StampIntact(t->id);
+    std::lock_guard<std::mutex> g(ex->calls_mu_);
+    ex->calls_.push_back(Call{false, stamp_ok, obj, t});
+    return;
+  }
+  ex->HandleFinalizer(obj, *t, /*checked=*/false);
+}
+
+void Executor::OnCleanup(gc_mutator* m, void* arg) {
+  (void)m;
+  const auto* t = static_cast<const CleanupTag*>(arg);
+  Executor* ex = t->ex;
+  if (ex->model_.finalizer_thread()) {
+    std::lock_guard<std::mutex> g(ex->calls_mu_);
+    ex->calls_.push_back(Call{true, true, nullptr, t});
+    return;
+  }
+  ex->HandleCleanup(*t);
+}
+
+bool Executor::HandleFinalizer(void* obj, const FinalizerTag& t, bool checked) {
+  if (!result_.ok) return false;
+  if (obj != st_[t.id].ours) {
+    return Fail("finalizer",
+                Fmt("the finalizer of object %u was called with %p, but the "
+                    "object is at %p",
+                    t.id, obj, st_[t.id].ours));
+  }
+  // It is in F: intact, every field as the model has it. (On the finalizer
+  // thread only the stamp was checked: the program may be using it.)
+  if (!checked && !CheckObject(kOurs, t.id)) return false;
+  uint32_t slot;
+  std::string why;
+  if (!model_.RunFinalizer(t.id, t.serial, &slot, &why)) {
+    return Fail("finalizer", why);
+  }
+  finalizer_calls_.push_back(t.id);
+  if (slot != kNoSlot) {
+    // Resurrection: a store into a root slot.
+    Ref r;
+    r.id = t.id;
+    SetSlot(slot, r);
+  }
+  return true;
+}
+
+bool Executor::HandleCleanup(const CleanupTag& t) {
+  if (!result_.ok) return false;
+  std::string why;
+  if (!model_.RunCleanup(t.token, &why)) return Fail("cleanup", why);
+  ProcessFrees();  // a cleanup may tell that an automatic cycle freed it
+  return true;
+}
+
+bool Executor::DrainCalls() {
+  std::vector<Call> calls;
+  {
+    std::lock_guard<std::mutex> g(calls_mu_);
+    calls.swap(calls_);
+  }
+  for (const Call& c : calls) {
+    if (c.cleanup) {
+      if (!HandleCleanup(*static_cast<const CleanupTag*>(c.tag))) return false;
+      continue;
+    }
+    const auto& t = *static_cast<const FinalizerTag*>(c.tag);
+    if (!c.stamp_ok) {
+      return Fail("finalizer",
+                  Fmt("the finalizer thread got object %u at %p with a "
+                      "broken identity stamp (or at the wrong address; the "
+                      "object is at %p)",
+                      t.id, c.obj, st_[t.id].ours));
+    }
+    if (!HandleFinalizer(c.obj, t, /*checked=*/true)) return false;
+  }
+  return true;
+}
+
+bool Executor::HandlePop(uint32_t g, void* obj, uint32_t slot) {
+  if (!result_.ok) return false;
+  const uint32_t id = IdAt(obj);
+  if (obj != nullptr && id == 0) {
+    return Fail("guardian", Fmt("guardian %u handed back %p, which is no "
+                                "object of this program",
+                                g, obj));
+  }
+  if (id != 0 && !CheckObject(kOurs, id)) return false;
+  uint32_t stored;
+  std::string why;
+  if (!model_.PopGuardian(g, id, slot, &stored, &why)) {
+    return Fail("guardian", why);
+  }
+  if (stored != kNoSlot) {
+    Ref r;
+    r.id = id;
+    SetSlot(stored, r);
+  }
+  return true;
+}
+
+bool Executor::CheckRead(const Expect& e, void* got, const std::string& what,
+                         bool* saw_null) {
+  *saw_null = false;
+  const uint64_t want = RefValue(kOurs, e.ref);
+  const uint64_t v = reinterpret_cast<uint64_t>(got);
+  if (v == 0 && e.or_null) {
+    *saw_null = want != 0;
+    return true;
+  }
+  if (v != want) {
+    return Fail("weak_read",
+                Fmt("%s returned %p, expected %s%s", what.c_str(), got,
+                    e.ref.IsPtr() ? Describe(e.ref.id).c_str()
+                                  : Fmt("0x%" PRIx64, e.ref.imm).c_str(),
+                    e.or_null ? " or NULL" : ""));
+  }
+  // An object a read hands out is one the collector did not free.
+  return !e.ref.IsPtr() || CheckObject(kOurs, e.ref.id);
 }
 
 RunResult RunProgram(const Program& p, const RunOptions& o) {

@@ -24,7 +24,9 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -133,6 +135,55 @@ class Executor {
   bool CheckStats(const Expectation& e);
 
   Expectation Expected();
+
+  // ---- VM side (issue 12) ----
+  // What the heap hands the callbacks: the registration they belong to
+  // (stable addresses, one per registration / cleanup).
+  struct FinalizerTag {
+    Executor* ex;
+    uint32_t id;
+    uint32_t serial;  // the model's registration
+  };
+  struct CleanupTag {
+    Executor* ex;
+    uint64_t token;
+  };
+  // The data argument for gc_register_finalizer / gc_guardian... of id's
+  // current registration in the model, and for gc_add_cleanup of token.
+  void* FinalizerData(uint32_t id);
+  void* CleanupData(uint64_t token);
+  // gc_finalizer_fn and gc_cleanup_fn. On demand (gc_run_finalizers, on
+  // the program's thread) a call is checked at once: the object is the one
+  // registered and intact, the model allows the call now (validated call
+  // by call, in the heap's order), and a resurrecting finalizer stores the
+  // object into its slot. On the heap's finalizer thread the call is only
+  // logged (the object's stamp checked) and checked in order by DrainCalls
+  // on the program's thread.
+  static void OnFinalizer(gc_mutator* m, void* obj, void* data);
+  static void OnCleanup(gc_mutator* m, void* arg);
+  // Checks the finalizer thread's calls so far, in the order they ran.
+  bool DrainCalls();
+  // A guardian pop of guardian g returned obj (NULL: nothing), to be stored
+  // into table[slot] (kNoSlot: dropped): checked against the model, and
+  // stored where the model says.
+  bool HandlePop(uint32_t g, void* obj, uint32_t slot);
+  // A weak read (weak handle, weak slot, ephemeron key or value) returned
+  // got: it must be what e says (the object's address, or NULL where NULL
+  // is allowed; an object returned must be intact). *saw_null: it was NULL
+  // where the model allowed either (the caller settles the model).
+  bool CheckRead(const Expect& e, void* got, const std::string& what,
+                 bool* saw_null);
+  // The id of the object at base address p (0: unknown or NULL), and the
+  // address of object id on our heap.
+  uint32_t IdAt(const void* p) const;
+  void* AddressOf(uint32_t id) const {
+    return id < st_.size() ? st_[id].ours : nullptr;
+  }
+  // Finalizer and cleanup calls checked so far, in order.
+  const std::vector<uint32_t>& finalizer_calls() const {
+    return finalizer_calls_;
+  }
+
   Model& model() { return model_; }
   const RunResult& result() const { return result_; }
   RunStats& stats() { return result_.stats; }
@@ -177,6 +228,10 @@ class Executor {
   uint64_t ExpectedPayload(int side, uint32_t id, uint32_t w);
   bool RootCall(int rc, bool expect_fail, const char* what);
   std::string Describe(uint32_t id);
+  bool HandleFinalizer(void* obj, const FinalizerTag& t, bool checked);
+  bool HandleCleanup(const CleanupTag& t);
+  // The identity stamp of a kind that has one (not an ephemeron).
+  bool StampIntact(uint32_t id) const;
 
   gc_heap* heap_ = nullptr;
   gc_mutator* m_ = nullptr;
@@ -200,6 +255,21 @@ class Executor {
   std::map<uintptr_t, std::pair<uintptr_t, uint32_t>> live_ranges_;
   bool fault_done_ = false;
   bool roots_unregistered_ = false;
+
+  // VM side (issue 12).
+  std::unordered_map<uintptr_t, uint32_t> by_addr_;  // allocated, not freed
+  std::deque<FinalizerTag> fin_tags_;
+  std::deque<CleanupTag> cleanup_tags_;
+  std::vector<uint32_t> finalizer_calls_;
+  // The finalizer thread's calls, logged for DrainCalls.
+  struct Call {
+    bool cleanup;
+    bool stamp_ok;  // checked on the finalizer thread
+    void* obj;
+    const void* tag;
+  };
+  std::mutex calls_mu_;
+  std::vector<Call> calls_;
 };
 
 // Runs a whole program (Executor + Start + every op + final checks).
