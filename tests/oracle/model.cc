@@ -18,6 +18,16 @@ bool ValidOffset(uint32_t off, uint32_t bytes, bool tagged) {
 
 Model::Model() { objs_.resize(1); }
 
+void VmCounts::Add(const VmCounts& o) {
+  finalized += o.finalized;
+  guardian_pops += o.guardian_pops;
+  cleanups_run += o.cleanups_run;
+  short_cleared += o.short_cleared;
+  long_cleared += o.long_cleared;
+  ephemerons_cleared += o.ephemerons_cleared;
+  revived += o.revived;
+}
+
 std::vector<Op> Model::Prologue() {
   std::vector<Op> ops;
   for (uint32_t s = 0; s < 8; s++) {

@@ -318,6 +318,7 @@ struct VmCounts {
   uint64_t long_cleared = 0;
   uint64_t ephemerons_cleared = 0;
   uint64_t revived = 0;  // objects kept by finalization at collections
+  void Add(const VmCounts& o);
 };
 
 class Model {

@@ -20,10 +20,12 @@
 namespace gcheap::oracle {
 namespace {
 
-// A model with the usual root registrations.
-Model Make(bool auto_cycles) {
+// A model with the usual root registrations (observing: it is told what
+// the heap did, as the executor's model is).
+Model Make(bool auto_cycles, bool observing = false) {
   Model m;
   m.set_auto_cycles(auto_cycles);
+  m.set_observing(observing);
   Effects fx;
   for (const Op& op : Model::Prologue()) m.Apply(op, &fx);
   return m;
@@ -378,8 +380,7 @@ rootset slot=0 target=0)");
 // and so is one out of Boehm's order, a replaced registration, a second
 // run, a reachable object's; a cycle's early decision is accepted in order.
 TEST(ModelObservations, FinalizerCallsAreValidatedInOrder) {
-  Model m = Make(true);
-  m.set_observing(true);
+  Model m = Make(true, /*observing=*/true);
   Do(m, R"(
 alloc id=1 kind=small3 bytes=48 slot=0
 alloc id=2 kind=small3 bytes=48 parent=1 field=0
@@ -407,8 +408,7 @@ runfinalizers)");
   EXPECT_TRUE(m.RunFinalizer(2, s2, &slot, &why)) << why;  // now ready
   EXPECT_TRUE(m.EndRun(&why)) << why;
   // Without automatic cycles only explicit collections make things ready.
-  Model n = Make(false);
-  n.set_observing(true);
+  Model n = Make(false, /*observing=*/true);
   Do(n, R"(
 alloc id=1 kind=small3 bytes=48 slot=0
 finreg id=1 mode=ordered
@@ -426,8 +426,7 @@ rootset slot=0 target=0)");
 // to it were cleared for sure, and those to what it alone reaches may have
 // been (and stay undetermined though the object is reachable again).
 TEST(ModelObservations, ResurrectionByAnAutomaticCycleLeavesShortRefsUnknown) {
-  Model m = Make(true);
-  m.set_observing(true);
+  Model m = Make(true, /*observing=*/true);
   Do(m, R"(
 alloc id=1 kind=small3 bytes=48 slot=0
 alloc id=2 kind=small3 bytes=48 parent=1 field=0
@@ -452,8 +451,7 @@ rootset slot=0 target=0)");
 }
 
 TEST(ModelObservations, CleanupsAndPopsAreValidated) {
-  Model m = Make(false);
-  m.set_observing(true);
+  Model m = Make(false, /*observing=*/true);
   Do(m, R"(
 alloc id=1 kind=small3 bytes=48 slot=0
 finreg id=1 mode=ordered
@@ -700,14 +698,7 @@ struct Coverage {
   VmCounts counts;
   uint64_t collections = 0, reads_undetermined = 0;
   void Add(const Model& m) {
-    const VmCounts& c = m.vm_counts();
-    counts.finalized += c.finalized;
-    counts.guardian_pops += c.guardian_pops;
-    counts.cleanups_run += c.cleanups_run;
-    counts.short_cleared += c.short_cleared;
-    counts.long_cleared += c.long_cleared;
-    counts.ephemerons_cleared += c.ephemerons_cleared;
-    counts.revived += c.revived;
+    counts.Add(m.vm_counts());
     collections += m.collections();
   }
 };
