@@ -57,34 +57,35 @@ namespace {
 int g_checks = 0;
 int g_failed = 0;
 
+// One line on stderr: prefix, then fmt formatted with ap.
+void StderrLine(const char* prefix, const char* fmt, va_list ap) {
+  std::fputs(prefix, stderr);
+  std::vfprintf(stderr, fmt, ap);
+  std::fputc('\n', stderr);
+}
+
 // One transcript line; on failure the detail goes to stderr.
 void Check(bool ok, const char* section, const char* what,
            const char* detail_fmt = nullptr, ...) {
   ++g_checks;
   std::printf("%s %s: %s\n", ok ? "ok  " : "FAIL", section, what);
   std::fflush(stdout);
-  if (!ok) {
-    ++g_failed;
-    std::fprintf(stderr, "FAIL %s: %s", section, what);
-    if (detail_fmt != nullptr) {
-      std::fprintf(stderr, ": ");
-      va_list ap;
-      va_start(ap, detail_fmt);
-      std::vfprintf(stderr, detail_fmt, ap);
-      va_end(ap);
-    }
-    std::fprintf(stderr, "\n");
-  }
+  if (ok) return;
+  ++g_failed;
+  std::fprintf(stderr, "FAIL %s: %s%s", section, what,
+               detail_fmt != nullptr ? ": " : "");
+  va_list ap;
+  va_start(ap, detail_fmt);
+  StderrLine("", detail_fmt != nullptr ? detail_fmt : "", ap);
+  va_end(ap);
 }
 
 // A measured figure that is not part of the transcript.
 void Info(const char* fmt, ...) {
-  std::fprintf(stderr, "info: ");
   va_list ap;
   va_start(ap, fmt);
-  std::vfprintf(stderr, fmt, ap);
+  StderrLine("info: ", fmt, ap);
   va_end(ap);
-  std::fprintf(stderr, "\n");
 }
 
 // "At least 90% of n": the bound for reclaiming dropped objects.
