@@ -104,8 +104,8 @@ multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 debian_libgc=/usr/lib/$multiarch/libgc.so.1
 [[ -e "$debian_libgc" ]] || die "$debian_libgc missing: install libgc1 (tools/install_deps.sh)"
 if [[ -n "$libgc_dir" ]]; then
-  libgc_dir=$(cd "$libgc_dir" 2>/dev/null && pwd) ||
-    die "--libgc-dir: no directory ${arg#*=}"
+  [[ -d "$libgc_dir" ]] || die "--libgc-dir: no directory $libgc_dir"
+  libgc_dir=$(cd "$libgc_dir" && pwd)
   [[ -e "$libgc_dir/libgc.so.1" ]] || die "--libgc-dir: $libgc_dir holds no libgc.so.1"
   expected="$libgc_dir/libgc.so.1"
 else
