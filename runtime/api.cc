@@ -11,10 +11,6 @@
 #include "runtime/gc.h"
 #include "runtime/runtime.h"
 
-namespace gcheap {
-gc_mutator* CurrentMutator(const gc_heap* h);
-}  // namespace gcheap
-
 using gcheap::GcReason;
 using gcheap::SetLastError;
 

@@ -1,3 +1,5 @@
+// runtime.cc: heap instances, attach and detach, the thread-local mutator
+// list, and the collector's World over the handshake (design in runtime.h).
 #include "runtime/runtime.h"
 
 #include <algorithm>
@@ -89,10 +91,6 @@ gc_mutator* CurrentMutator(const gc_heap* h) {
 }  // namespace gcheap
 
 using gcheap::CurrentMutator;
-using gcheap::kBlocked;
-using gcheap::kParked;
-using gcheap::kPollFlush;
-using gcheap::kPollStop;
 using gcheap::kRunning;
 using gcheap::OtherHeapsBlocked;
 
@@ -101,7 +99,7 @@ gc_heap::gc_heap(const gc_config& cfg)
       config(cfg),
       heap(gcheap::ToHeapOptions(cfg)) {
   collector = std::make_unique<gcheap::Collector>(
-      &heap, &types, &roots, this, gcheap::ToCollectorConfig(cfg));
+      &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
 }
 
 gc_heap::~gc_heap() {
@@ -117,7 +115,7 @@ gc_mutator* gc_heap::Attach() {
   }
   gc_mutator* m;
   {
-    std::lock_guard<std::mutex> g(mutators_mu_);  // waits out a stopped world
+    auto list = handshake.LockList();  // waits out a stopped world
     if (!free_mutators_.empty()) {
       m = free_mutators_.back();
       free_mutators_.pop_back();
@@ -127,7 +125,7 @@ gc_mutator* gc_heap::Attach() {
     m->magic = gcheap::kMutatorMagic;
     m->heap = this;
     m->poll.store(0, std::memory_order_relaxed);
-    m->wb_enabled.store(barrier_on_ ? 1 : 0, std::memory_order_relaxed);
+    m->wb_enabled.store(world.barrier_on() ? 1 : 0, std::memory_order_relaxed);
     m->wbbuf_next = m->wbbuf;
     m->wbbuf_end = m->wbbuf + gc_mutator::kWbBufEntries;
     m->gcstate = {};
@@ -136,7 +134,7 @@ gc_mutator* gc_heap::Attach() {
     m->attach_count = 1;
     m->mcache = heap.NewMCache();
     m->mcache->set_refill_notify(&m->poll, gcheap::kPollRefill);
-    mutators_.push_back(m);
+    handshake.Add(m, list);
   }
   gcheap::tls_mutators.push_back({id, m});
   return m;
@@ -148,13 +146,13 @@ void gc_heap::Detach(gc_mutator* m) {
   // stopped.
   EnterBlocking(m);
   {
-    std::lock_guard<std::mutex> g(mutators_mu_);
+    auto list = handshake.LockList();
     FlushWriteBarrierBuffer(m);
     collector->AddBlack(m->gcstate);
     m->gcstate = {};
     heap.FreeMCache(m->mcache);  // flushes cached spans and the tiny block
     m->mcache = nullptr;
-    mutators_.erase(std::find(mutators_.begin(), mutators_.end(), m));
+    handshake.Remove(m, list);
     m->magic = gcheap::kMutatorDead;
     free_mutators_.push_back(m);
   }
@@ -164,103 +162,6 @@ void gc_heap::Detach(gc_mutator* m) {
           v.end());
 }
 
-void gc_heap::StopTheWorld() {
-  mutators_mu_.lock();  // released by StartTheWorld
-  gc_mutator* self = CurrentMutator(this);
-  stopper_ = self;
-  stw_requested_.store(true, std::memory_order_seq_cst);
-  for (gc_mutator* m : mutators_) {
-    if (m != self) m->poll.fetch_or(kPollStop, std::memory_order_seq_cst);
-  }
-  auto all_stopped = [&] {
-    for (gc_mutator* m : mutators_) {
-      if (m != self && m->state.load(std::memory_order_seq_cst) == kRunning) {
-        return false;
-      }
-    }
-    return true;
-  };
-  // Running mutators reach a safepoint within microseconds: spin briefly
-  // (yielding, so a mutator waiting for this processor gets it) before
-  // sleeping on the condition variable, whose wake-ups cost more.
-  for (int i = 0; i < 64; i++) {
-    if (all_stopped()) return;
-    std::this_thread::yield();
-  }
-  std::unique_lock<std::mutex> g(world_mu_);
-  stopped_cv_.wait(g, all_stopped);
-}
-
-int64_t gc_heap::StartTheWorld() {
-  {
-    std::lock_guard<std::mutex> g(world_mu_);
-    for (gc_mutator* m : mutators_) {
-      m->poll.fetch_and(~kPollStop, std::memory_order_relaxed);
-    }
-    stw_requested_.store(false, std::memory_order_seq_cst);
-  }
-  stopper_ = nullptr;
-  mutators_mu_.unlock();
-  const int64_t released =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now().time_since_epoch())
-          .count();
-  world_cv_.notify_all();
-  return released;
-}
-
-void gc_heap::ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) {
-  for (gc_mutator* m : mutators_) f(m->mcache);
-}
-
-void gc_heap::SetWriteBarrier(bool on) {
-  barrier_on_ = on;
-  for (gc_mutator* m : mutators_) {
-    m->wb_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
-  }
-}
-
-void gc_heap::ForEachMutatorGcState(
-    absl::FunctionRef<void(gcheap::MutatorGcState*)> f) {
-  for (gc_mutator* m : mutators_) f(&m->gcstate);
-}
-
-void gc_heap::FlushWriteBarrierBuffers() {
-  for (gc_mutator* m : mutators_) FlushWriteBarrierBuffer(m);
-}
-
-int gc_heap::RunningMutators() {
-  std::lock_guard<std::mutex> g(mutators_mu_);
-  int n = 0;
-  for (gc_mutator* m : mutators_) {
-    // Parked mutators count: they are parked only while the world is
-    // stopped, and run again as soon as it restarts.
-    n += m->state.load(std::memory_order_relaxed) != kBlocked;
-  }
-  return n;
-}
-
-void gc_heap::RaggedFlushWriteBarrierBuffers() {
-  // Mutators are never freed while the heap lives (detached ones are
-  // recycled), so reading their poll words after the lock is released is
-  // safe; a mutator (re)attached meanwhile starts with an empty buffer.
-  std::vector<gc_mutator*> ms;
-  {
-    std::lock_guard<std::mutex> g(mutators_mu_);
-    ms = mutators_;
-    for (gc_mutator* m : ms) m->poll.fetch_or(kPollFlush);
-  }
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
-  for (gc_mutator* m : ms) {
-    while ((m->poll.load(std::memory_order_acquire) & kPollFlush) != 0 &&
-           m->state.load(std::memory_order_acquire) == kRunning &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::yield();
-    }
-  }
-}
-
 void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
   if (m->wbbuf_next == m->wbbuf) return;
   collector->ShadeBuffered(m->wbbuf, m->wbbuf_count());
@@ -268,22 +169,8 @@ void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
 }
 
 void gc_heap::Park(gc_mutator* m) {
-  gcheap::OtherHeapsBlocked others(this);
-  std::unique_lock<std::mutex> g(world_mu_);
-  for (;;) {
-    m->state.store(kParked, std::memory_order_seq_cst);
-    stopped_cv_.notify_all();
-    world_cv_.wait(
-        g, [&] { return !stw_requested_.load(std::memory_order_seq_cst); });
-    // The next stop may have been requested since the wait returned, and
-    // its stopper (which reads states without world_mu_ while it spins)
-    // may already have counted us as parked. Store kRunning, then re-read
-    // the request (both seq_cst, as in LeaveBlocking): either the stopper
-    // sees us running and waits, or we see its request and park again
-    // before touching the heap.
-    m->state.store(kRunning, std::memory_order_seq_cst);
-    if (!stw_requested_.load(std::memory_order_seq_cst)) return;
-  }
+  OtherHeapsBlocked others(this);
+  handshake.Park(m);
 }
 
 void gc_heap::EnterBlocking(gc_mutator* m) {
@@ -293,25 +180,56 @@ void gc_heap::EnterBlocking(gc_mutator* m) {
       m->wb_enabled.load(std::memory_order_relaxed)) {
     FlushWriteBarrierBuffer(m);
   }
-  m->state.store(kBlocked, std::memory_order_seq_cst);
-  if (stw_requested_.load(std::memory_order_seq_cst)) {
-    // A collector may be waiting for us: wake it to re-check.
-    std::lock_guard<std::mutex> g(world_mu_);
-    stopped_cv_.notify_all();
-  }
+  handshake.EnterBlocking(m);
 }
 
-void gc_heap::LeaveBlocking(gc_mutator* m) {
-  m->state.store(kRunning, std::memory_order_seq_cst);
-  if (stw_requested_.load(std::memory_order_seq_cst)) Park(m);
-}
+void gc_heap::LeaveBlocking(gc_mutator* m) { handshake.LeaveBlocking(m); }
 
 void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
                       uint64_t only_if_cycle) {
   EnterBlocking(m);
   {
-    gcheap::OtherHeapsBlocked others(this);
+    OtherHeapsBlocked others(this);
     collector->Collect(reason, finish_sweep, only_if_cycle);
   }
   LeaveBlocking(m);
 }
+
+namespace gcheap {
+
+void HeapWorld::StopTheWorld() {
+  h_->handshake.StopTheWorld(CurrentMutator(h_));
+}
+
+int64_t HeapWorld::StartTheWorld() { return h_->handshake.StartTheWorld(); }
+
+void HeapWorld::ForEachMCache(absl::FunctionRef<void(MCache*)> f) {
+  h_->handshake.ForEachMutator([&](gc_mutator* m) { f(m->mcache); });
+}
+
+void HeapWorld::SetWriteBarrier(bool on) {
+  barrier_on_ = on;
+  h_->handshake.ForEachMutator([&](gc_mutator* m) {
+    m->wb_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
+  });
+}
+
+void HeapWorld::FlushWriteBarrierBuffers() {
+  h_->handshake.ForEachMutator(
+      [&](gc_mutator* m) { h_->FlushWriteBarrierBuffer(m); });
+}
+
+void HeapWorld::RaggedFlushWriteBarrierBuffers() {
+  h_->handshake.RaggedHandshake(kPollFlush);
+}
+
+void HeapWorld::ForEachMutatorGcState(
+    absl::FunctionRef<void(MutatorGcState*)> f) {
+  h_->handshake.ForEachMutator([&](gc_mutator* m) { f(&m->gcstate); });
+}
+
+bool HeapWorld::StopRequested() const { return h_->handshake.StopRequested(); }
+
+int HeapWorld::RunningMutators() { return h_->handshake.RunningMutators(); }
+
+}  // namespace gcheap

@@ -322,7 +322,7 @@ TEST(ThreadsTest, NoMutatorRunsWhileTheWorldIsStopped) {
   while (attached.load() < kThreads) std::this_thread::yield();
   int moved = 0;
   for (int i = 0; i < 1000 && moved == 0; i++) {
-    heap->StopTheWorld();
+    heap->world.StopTheWorld();
     uint64_t before[kThreads];
     for (int t = 0; t < kThreads; t++) before[t] = counts[t].load();
     for (int spin = 0; spin < 200; spin++)
@@ -331,7 +331,7 @@ TEST(ThreadsTest, NoMutatorRunsWhileTheWorldIsStopped) {
     for (int t = 0; t < kThreads; t++) {
       if (counts[t].load() != before[t]) moved++;
     }
-    heap->StartTheWorld();
+    heap->world.StartTheWorld();
   }
   stop.store(true);
   for (auto& th : threads) th.join();
