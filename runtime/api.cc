@@ -369,6 +369,11 @@ void gc_enter_blocking(gc_mutator* m) {
 
 void gc_leave_blocking(gc_mutator* m) {
   DEBUG_CHECK_MUTATOR(m, "gc_leave_blocking");
+  if (m->blocking_depth == 0) {
+    Misuse("gc_leave_blocking",
+           "no matching gc_enter_blocking (the thread is not inside a "
+           "blocking bracket)");
+  }
   m->heap->LeaveBlocking(m);
 }
 

@@ -31,7 +31,8 @@
  * gc_last_error() returns a readable reason for the calling thread. API
  * misuse (a detached mutator, a mutator used from another thread, a
  * pointer store into a non-heap object) aborts with a message in debug
- * builds.
+ * builds; a gc_leave_blocking without a matching gc_enter_blocking aborts
+ * in every build.
  *
  * Environment variables (read by gc_config_init, override its defaults):
  *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative
@@ -235,7 +236,11 @@ static inline void gc_safepoint(gc_mutator* m) {
 
 /* Brackets a blocking call: between the two, the thread counts as stopped
  * for collections and must not touch heap objects or call gc_ functions
- * that take m (other than gc_leave_blocking). */
+ * that take m (other than gc_enter_blocking and gc_leave_blocking).
+ * Brackets nest: the thread counts as stopped from the first enter until
+ * the leave that matches it, however many brackets open and close inside.
+ * A gc_leave_blocking without a matching gc_enter_blocking is API misuse
+ * and aborts with a message (in every build). */
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
 

@@ -145,7 +145,8 @@ int Handshake::RunningMutators() {
 }
 
 void Handshake::Park(gc_mutator* m) {
-  GC_DCHECK(m->state.load(std::memory_order_relaxed) == kRunning,
+  GC_DCHECK(m->state.load(std::memory_order_relaxed) == kRunning &&
+                m->blocking_depth == 0,
             "Park: the mutator is not running");
   std::unique_lock<std::mutex> g(world_mu_);
   for (;;) {
@@ -163,6 +164,13 @@ void Handshake::Park(gc_mutator* m) {
 }
 
 void Handshake::EnterBlocking(gc_mutator* m) {
+  if (m->blocking_depth++ > 0) {  // nested: already kBlocked
+    GC_DCHECK(m->state.load(std::memory_order_relaxed) == kBlocked,
+              "EnterBlocking: nested, but the mutator is not blocked");
+    return;
+  }
+  GC_DCHECK(m->state.load(std::memory_order_relaxed) == kRunning,
+            "EnterBlocking: the mutator is not running");
   m->state.store(kBlocked, std::memory_order_seq_cst);
   if (stw_requested_.load(std::memory_order_seq_cst)) {
     // A stopper may be waiting for us: wake it to re-check.
@@ -172,6 +180,10 @@ void Handshake::EnterBlocking(gc_mutator* m) {
 }
 
 void Handshake::LeaveBlocking(gc_mutator* m) {
+  GC_DCHECK(m->blocking_depth > 0 &&
+                m->state.load(std::memory_order_relaxed) == kBlocked,
+            "LeaveBlocking: the mutator is not blocked");
+  if (--m->blocking_depth > 0) return;  // an inner bracket ends
   m->state.store(kRunning, std::memory_order_seq_cst);
   if (stw_requested_.load(std::memory_order_seq_cst)) {
     Park(m);

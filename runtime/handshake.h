@@ -3,15 +3,15 @@
 // side of preemption), and the list of attached mutators it stops.
 //
 // One Handshake per heap. Each attached mutator (gc_mutator, runtime.h) has
-// a state and a poll word:
+// a state, a blocking depth and a poll word:
 //
-//                   EnterBlocking
+//                   EnterBlocking, depth 0 -> 1
 //        +-------------------------------------------------+
 //        |                                                 v
 //    kRunning <------------------------------------- kBlocked
-//     |    ^     LeaveBlocking:
-//     |    |     store kRunning, re-read the request;
-//     |    |     if a stop is requested, Park
+//     |    ^     LeaveBlocking, depth 1 -> 0:          (depth >= 1;
+//     |    |     store kRunning, re-read the request;   nested Enter/Leave
+//     |    |     if a stop is requested, Park           only count)
 //     |    |
 //     |    |  the world restarts: store kRunning, re-read the request;
 //     |    |  still (again) requested: stay parked
@@ -59,8 +59,11 @@
 // sees it; the stopper evaluates its predicate under world_mu_).
 //
 // Invariants (checked with GC_DCHECK in debug builds):
-//   - only the owning thread writes a mutator's state;
-//   - Park starts in kRunning;
+//   - only the owning thread writes a mutator's state and blocking depth;
+//   - blocking depth > 0 exactly when the state is kBlocked (between the
+//     owner's transitions);
+//   - Park and the outermost EnterBlocking start in kRunning; a leave
+//     without an enter never reaches here (the API aborts on it);
 //   - a mutator that stored kRunning and then found no stop requested
 //     (leaving a bracket, or waking from a park) never finds the world
 //     stopped: the seq_cst argument above, checked after each such read;
@@ -112,7 +115,9 @@ class Handshake {
   // ---- the mutator's side (its owning thread) -----------------------------
   // Parks m until no stop is requested. m is kRunning.
   void Park(gc_mutator* m);
-  // A blocking bracket: the mutator counts as stopped in between.
+  // A blocking bracket: the mutator counts as stopped in between. Brackets
+  // nest: only the outermost Enter and Leave change the state. A Leave
+  // whose Enter is missing is a bug the caller rejects.
   void EnterBlocking(gc_mutator* m);
   void LeaveBlocking(gc_mutator* m);
   // True while a stop of the world is requested or in force. Any thread.

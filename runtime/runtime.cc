@@ -130,6 +130,7 @@ gc_mutator* gc_heap::Attach() {
     m->wbbuf_end = m->wbbuf + gc_mutator::kWbBufEntries;
     m->gcstate = {};
     m->state.store(kRunning, std::memory_order_relaxed);
+    m->blocking_depth = 0;
     m->owner = pthread_self();
     m->attach_count = 1;
     m->mcache = heap.NewMCache();
@@ -175,8 +176,9 @@ void gc_heap::Park(gc_mutator* m) {
 
 void gc_heap::EnterBlocking(gc_mutator* m) {
   // A blocked mutator's buffer would wait for the final pause (the ragged
-  // flush skips it): shade it now, while still running.
-  if (m->wbbuf_next != m->wbbuf &&
+  // flush skips it): shade it now, while still running (a nested bracket
+  // is already blocked and has stored nothing since).
+  if (m->blocking_depth == 0 && m->wbbuf_next != m->wbbuf &&
       m->wb_enabled.load(std::memory_order_relaxed)) {
     FlushWriteBarrierBuffer(m);
   }

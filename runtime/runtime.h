@@ -66,6 +66,7 @@ struct gc_mutator {
   gc_heap* heap = nullptr;
   gcheap::MCache* mcache = nullptr;
   std::atomic<int> state{gcheap::kRunning};  // handshake.h
+  int blocking_depth = 0;  // nested blocking brackets (owner only)
   pthread_t owner;
   int attach_count = 0;            // nested gc_thread_attach calls
   gcheap::MutatorGcState gcstate;  // allocate-black counts, assist credit

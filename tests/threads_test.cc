@@ -4,6 +4,8 @@
 // missed live object aborts with a diagnostic.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -143,6 +145,72 @@ TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
+// Blocking brackets nest (a VM's blocking call runs a library that brackets
+// its own): after an inner bracket ends, the thread still counts as stopped
+// for the rest of the outer one, so another thread's collection does not
+// wait for it. The sleeper stays in its outer bracket until the collection
+// has completed, so a collection that waited for it could not complete:
+// the test then gives up after a generous bound, releases the sleeper and
+// fails (before brackets nested, the inner leave made the sleeper count as
+// running, and gc_collect waited for the whole sleep).
+TEST(ThreadsTest, NestedBlockingBracketsKeepTheThreadStopped) {
+  gc_heap* h = NewHeap();
+  gc_type_id cell = RegisterCell(h);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool asleep = false, collected = false, release = false;
+  std::atomic<int> failures{0};
+  std::thread sleeper([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    void* root = nullptr;
+    gc_add_root(h, &root);
+    for (int i = 0; i < 100; i++) root = Cons(m, cell, nullptr, root, i);
+    gc_enter_blocking(m);  // outer
+    gc_enter_blocking(m);  // inner
+    gc_leave_blocking(m);  // inner ends; still inside the outer bracket
+    {
+      std::unique_lock<std::mutex> g(mu);
+      asleep = true;
+      cv.notify_all();
+      cv.wait(g, [&] { return release; });  // "sleeping"
+    }
+    gc_leave_blocking(m);  // outer
+    if (!CheckList(root, 0, 100)) failures++;
+    gc_remove_root(h, &root);
+    gc_thread_detach(m);
+  });
+  {
+    std::unique_lock<std::mutex> g(mu);
+    cv.wait(g, [&] { return asleep; });
+  }
+  std::thread collector([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    gc_collect(m);
+    gc_thread_detach(m);
+    std::lock_guard<std::mutex> g(mu);
+    collected = true;
+    cv.notify_all();
+  });
+  bool collected_while_asleep;
+  {
+    std::unique_lock<std::mutex> g(mu);
+    collected_while_asleep =
+        cv.wait_for(g, std::chrono::seconds(30), [&] { return collected; });
+    release = true;
+    cv.notify_all();
+  }
+  sleeper.join();
+  collector.join();
+  EXPECT_TRUE(collected_while_asleep)
+      << "gc_collect waited for a thread inside an outer blocking bracket";
+  gc_stats s;
+  gc_get_stats(h, &s);
+  EXPECT_EQ(s.cycles, 1u);
+  EXPECT_EQ(s.live_objects, 100u);  // the sleeper's rooted list survived
+  EXPECT_EQ(failures.load(), 0);
   gc_heap_destroy(h);
 }
 
