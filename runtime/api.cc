@@ -9,6 +9,7 @@
 
 #include "heap/error.h"
 #include "runtime/gc.h"
+#include "runtime/process.h"
 #include "runtime/runtime.h"
 
 using gcheap::GcReason;
@@ -137,6 +138,12 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
 void gc_heap_destroy(gc_heap* heap) {
   if (heap == nullptr) return;
   CheckHeap(heap, "gc_heap_destroy");
+  if (gcheap::ExitBegun()) {
+    // Its threads may wait for a stop that never comes (process.h): free
+    // nothing; the process is ending. Later use of it is misuse.
+    heap->magic = 0;
+    return;
+  }
   if (size_t n = heap->attached_count(); n != 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "%zu mutator(s) still attached", n);
@@ -351,7 +358,9 @@ void gc_safepoint_slow(gc_mutator* m) {
     gcheap::Collector* c = m->heap->collector.get();
     if (c->marking()) {
       // A concurrent cycle is marking: if the heap already passed its goal,
-      // wait for the cycle (counting as blocked).
+      // wait for the cycle (counting as blocked); never on the thread that
+      // is ending the process (runtime/process.h).
+      if (gcheap::IsExitingThread()) return;
       m->heap->EnterBlocking(m);
       c->WaitIfOverGoal();
       m->heap->LeaveBlocking(m);
@@ -435,6 +444,8 @@ void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
     return;
   }
   heap->collector->SetCycleHook([fn, data](const gcheap::CycleInfo& c) {
+    // No embedder callback once process exit has begun (process.h).
+    if (gcheap::ExitBegun()) return;
     gc_cycle_info i{};
     i.cycle = c.cycle;
     i.concurrent = c.concurrent;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "heap/base.h"
+#include "runtime/process.h"
 #include "runtime/runtime.h"
 
 namespace gcheap {
@@ -55,6 +56,7 @@ bool Handshake::AllStopped(const gc_mutator* self) const {
 }
 
 void Handshake::StopTheWorld(gc_mutator* self) {
+  if (ExitBegun()) WaitForProcessEnd();
   list_mu_.lock();  // released by StartTheWorld
   GC_DCHECK(!stopped_.load(std::memory_order_relaxed),
             "the world is already stopped");
@@ -76,7 +78,13 @@ void Handshake::StopTheWorld(gc_mutator* self) {
   }
   if (!stopped) {
     std::unique_lock<std::mutex> g(world_mu_);
-    stopped_cv_.wait(g, [&] { return AllStopped(self); });
+    stopped_cv_.wait(g, [&] { return AllStopped(self) || ExitBegun(); });
+  }
+  if (ExitBegun()) {
+    // BeginExit sets the flag, then wakes us under world_mu_, then takes
+    // list_mu_: either we see the flag here and withdraw, or the pause we
+    // complete ends before exit goes on.
+    WithdrawAndWaitForProcessEnd();
   }
   stopped_.store(true, std::memory_order_seq_cst);
   if constexpr (kDebugBuild) {
@@ -148,6 +156,9 @@ void Handshake::Park(gc_mutator* m) {
   GC_DCHECK(m->state.load(std::memory_order_relaxed) == kRunning &&
                 m->blocking_depth == 0,
             "Park: the mutator is not running");
+  // The exiting thread never waits for the collector (process.h): it stays
+  // kRunning, so the stop it was asked for never completes.
+  if (IsExitingThread()) return;
   std::unique_lock<std::mutex> g(world_mu_);
   for (;;) {
     m->state.store(kParked, std::memory_order_seq_cst);
@@ -190,6 +201,35 @@ void Handshake::LeaveBlocking(gc_mutator* m) {
   } else {
     CheckResumed();
   }
+}
+
+void Handshake::OnExitBegun() {
+  {
+    std::lock_guard<std::mutex> g(world_mu_);
+    stopped_cv_.notify_all();
+  }
+  // Waits out a pause in force; a stopper still waiting withdraws.
+  std::lock_guard<std::mutex> g(list_mu_);
+}
+
+void Handshake::WithdrawAndWaitForProcessEnd() {
+  {
+    // As StartTheWorld, without a pause: no mutator stays parked, and
+    // list_mu_ is free for the exiting thread's own detach.
+    std::lock_guard<std::mutex> g(world_mu_);
+    for (gc_mutator* m : mutators_) {
+      m->poll.fetch_and(~kPollStop, std::memory_order_relaxed);
+    }
+    stw_requested_.store(false, std::memory_order_seq_cst);
+    stopper_self_ = nullptr;
+  }
+  list_mu_.unlock();
+  world_cv_.notify_all();
+  WaitForProcessEnd();
+}
+
+void Handshake::WaitForProcessEnd() {
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
 void Handshake::CheckResumed() const {

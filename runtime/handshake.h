@@ -72,6 +72,12 @@
 //     own has kPollStop set and is not kRunning, the mutator list does not
 //     change, and the stopper's own mutator (if any) is kBlocked;
 //   - one stop at a time.
+// Process exit (runtime/process.h): once exit has begun, no stop of the
+// world completes. A stopper that has not yet seen every mutator stopped
+// withdraws its request (so no mutator stays parked and list_mu_ is free
+// for the exiting thread's own detach) and then waits until the process is
+// gone; a stop requested later waits at once. So no root scanner, which
+// runs only with the world stopped, is called after exit has begun.
 #ifndef GCHEAP_RUNTIME_HANDSHAKE_H_
 #define GCHEAP_RUNTIME_HANDSHAKE_H_
 
@@ -113,7 +119,8 @@ class Handshake {
   size_t attached();
 
   // ---- the mutator's side (its owning thread) -----------------------------
-  // Parks m until no stop is requested. m is kRunning.
+  // Parks m until no stop is requested. m is kRunning. Returns at once on
+  // the thread that began process exit.
   void Park(gc_mutator* m);
   // A blocking bracket: the mutator counts as stopped in between. Brackets
   // nest: only the outermost Enter and Leave change the state. A Leave
@@ -127,7 +134,8 @@ class Handshake {
 
   // ---- the stopper's side ---------------------------------------------------
   // Returns when every attached mutator but `self` (the calling thread's
-  // own mutator of this heap, kBlocked, or null) is stopped.
+  // own mutator of this heap, kBlocked, or null) is stopped. Never returns
+  // once process exit has begun.
   void StopTheWorld(gc_mutator* self);
   // Restarts the world; returns the steady-clock time (ns) at which the
   // mutators were released.
@@ -142,7 +150,16 @@ class Handshake {
   // for a stop that is ending). A snapshot; any thread.
   int RunningMutators();
 
+  // Wakes a stopper waiting for the mutators, so it sees that process exit
+  // has begun; returns once no stop of this heap is in force (a pause that
+  // already completed has ended). Called by the process-exit handler.
+  void OnExitBegun();
+
  private:
+  // Once exit has begun, a stopper waits here until the process is gone;
+  // one that holds list_mu_ first withdraws its request.
+  [[noreturn]] void WaitForProcessEnd();
+  [[noreturn]] void WithdrawAndWaitForProcessEnd();
   bool AllStopped(const gc_mutator* self) const;
   // Debug check after a transition to kRunning that found no request.
   void CheckResumed() const;

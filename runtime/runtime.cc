@@ -9,33 +9,54 @@
 #include <thread>
 
 #include "heap/error.h"
+#include "runtime/process.h"
 
 namespace gcheap {
 namespace {
 
 std::atomic<uint64_t> next_heap_id{1};
 
-// The calling thread's mutators, one per heap it is attached to. Keyed by
-// heap id (never reused), so a destroyed heap's entry can never match.
-struct TlsEntry {
-  uint64_t heap_id;
-  gc_mutator* m;
-};
+// The calling thread's mutators, one per heap it is attached to: a list
+// through gc_mutator::tls_next. It is trivially destructible, so nothing
+// runs for it when exit() runs the exiting thread's thread-local
+// destructors: the thread that ends the process stays attached
+// (process.h).
+constinit thread_local gc_mutator* tls_mutators = nullptr;
+
 // A thread that exits while still attached would leave a mutator that
 // never reaches a safepoint, and the next collection would wait for it
-// forever. The thread-local list detaches whatever is left when the thread
-// exits. (A heap cannot be destroyed while mutators are attached, so the
-// heaps are still alive here.)
-struct TlsMutators : std::vector<TlsEntry> {
-  ~TlsMutators() {
-    while (!empty()) {
-      gc_mutator* m = back().m;
-      m->attach_count = 1;  // however often it attached
-      m->heap->Detach(m);   // removes the entry
+// forever. This pthread key's destructor detaches whatever is left when
+// the thread exits; POSIX runs key destructors when a thread exits (return
+// from its start routine, pthread_exit), never inside exit(). (A heap
+// cannot be destroyed while mutators are attached, so the heaps are still
+// alive here.)
+void DetachAtThreadExit(void*) {
+  while (gc_mutator* m = tls_mutators) {
+    m->attach_count = 1;  // however often it attached
+    m->heap->Detach(m);   // unlinks it
+  }
+}
+
+pthread_key_t DetachKey() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    GC_CHECK(pthread_key_create(&k, DetachAtThreadExit) == 0,
+             "cannot create gcheap's thread-exit key");
+    return k;
+  }();
+  return key;
+}
+
+void Unlink(gc_mutator* m) {
+  for (gc_mutator** p = &tls_mutators; *p != nullptr; p = &(*p)->tls_next) {
+    if (*p == m) {
+      *p = m->tls_next;
+      m->tls_next = nullptr;
+      return;
     }
   }
-};
-thread_local TlsMutators tls_mutators;
+  GC_CHECK(false, "a detached mutator was not in its thread's list");
+}
 
 CollectorConfig ToCollectorConfig(const gc_config& c) {
   CollectorConfig cc;
@@ -65,12 +86,12 @@ HeapOptions ToHeapOptions(const gc_config& c) {
 class OtherHeapsBlocked {
  public:
   explicit OtherHeapsBlocked(const gc_heap* self) {
-    if (tls_mutators.size() < 2) return;
-    for (const TlsEntry& e : tls_mutators) {
-      if (e.heap_id == self->id) continue;
-      if (e.m->state.load(std::memory_order_relaxed) != kRunning) continue;
-      e.m->heap->EnterBlocking(e.m);
-      changed_.push_back(e.m);
+    if (tls_mutators == nullptr || tls_mutators->tls_next == nullptr) return;
+    for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
+      if (m->heap == self) continue;
+      if (m->state.load(std::memory_order_relaxed) != kRunning) continue;
+      m->heap->EnterBlocking(m);
+      changed_.push_back(m);
     }
   }
   ~OtherHeapsBlocked() {
@@ -82,8 +103,8 @@ class OtherHeapsBlocked {
 };
 
 gc_mutator* CurrentMutator(const gc_heap* h) {
-  for (const TlsEntry& e : tls_mutators) {
-    if (e.heap_id == h->id) return e.m;
+  for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
+    if (m->heap == h) return m;
   }
   return nullptr;
 }
@@ -100,9 +121,11 @@ gc_heap::gc_heap(const gc_config& cfg)
       heap(gcheap::ToHeapOptions(cfg)) {
   collector = std::make_unique<gcheap::Collector>(
       &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
+  gcheap::RegisterHeap(this);
 }
 
 gc_heap::~gc_heap() {
+  gcheap::UnregisterHeap(this);
   collector.reset();  // stops the sweeper and mark workers
   for (gc_mutator* m : free_mutators_) delete m;
   magic = 0;
@@ -137,7 +160,9 @@ gc_mutator* gc_heap::Attach() {
     m->mcache->set_refill_notify(&m->poll, gcheap::kPollRefill);
     handshake.Add(m, list);
   }
-  gcheap::tls_mutators.push_back({id, m});
+  m->tls_next = gcheap::tls_mutators;
+  gcheap::tls_mutators = m;
+  pthread_setspecific(gcheap::DetachKey(), m);  // non-null: detach at exit
   return m;
 }
 
@@ -157,10 +182,7 @@ void gc_heap::Detach(gc_mutator* m) {
     m->magic = gcheap::kMutatorDead;
     free_mutators_.push_back(m);
   }
-  auto& v = gcheap::tls_mutators;
-  v.erase(std::remove_if(v.begin(), v.end(),
-                         [&](const gcheap::TlsEntry& e) { return e.m == m; }),
-          v.end());
+  gcheap::Unlink(m);
 }
 
 void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
@@ -189,6 +211,9 @@ void gc_heap::LeaveBlocking(gc_mutator* m) { handshake.LeaveBlocking(m); }
 
 void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
                       uint64_t only_if_cycle) {
+  // Once process exit has begun no cycle can complete; the exiting thread
+  // must not wait for one (process.h).
+  if (gcheap::IsExitingThread()) return;
   EnterBlocking(m);
   {
     OtherHeapsBlocked others(this);

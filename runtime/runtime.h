@@ -21,7 +21,9 @@
 // as stopped (OtherHeapsBlocked), so two heaps' collections never wait for
 // each other.
 //
-// A thread that exits while still attached is detached when it exits.
+// A thread that exits while still attached is detached when it exits;
+// the thread that ends the process (exit(), or returning from main) is
+// not, and process exit has rules of its own (runtime/process.h).
 #ifndef GCHEAP_RUNTIME_RUNTIME_H_
 #define GCHEAP_RUNTIME_RUNTIME_H_
 
@@ -69,6 +71,7 @@ struct gc_mutator {
   int blocking_depth = 0;  // nested blocking brackets (owner only)
   pthread_t owner;
   int attach_count = 0;            // nested gc_thread_attach calls
+  gc_mutator* tls_next = nullptr;  // the owner's next mutator (runtime.cc)
   gcheap::MutatorGcState gcstate;  // allocate-black counts, assist credit
   static constexpr size_t kWbBufEntries = 512;
   size_t wbbuf_count() const { return wbbuf_next - wbbuf; }

@@ -1,0 +1,89 @@
+// process.cc: the heap registry and process exit (design in process.h).
+#include "runtime/process.h"
+
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include "heap/base.h"
+#include "runtime/runtime.h"
+
+namespace gcheap {
+
+namespace {
+
+// Never destroyed: exit-time code (static destructors, atexit handlers)
+// may still create, destroy or walk heaps, and other threads run on.
+struct Registry {
+  std::mutex mu;
+  std::vector<gc_heap*> heaps;
+  bool exit_handler_installed = false;
+};
+Registry& GetRegistry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+std::atomic<bool> exit_begun{false};
+constinit thread_local bool tls_exiting_thread = false;
+
+void OnExit() { BeginExit(); }
+
+bool OnMainThread() { return syscall(SYS_gettid) == getpid(); }
+
+// The main thread's sentinel: its destructor runs with the main thread's
+// thread-local destructors, which glibc runs only inside exit().
+struct MainThreadExit {
+  bool armed = false;
+  ~MainThreadExit() {
+    if (armed && OnMainThread()) BeginExit();
+  }
+};
+thread_local MainThreadExit main_thread_exit;
+
+// Constructs the sentinel on the thread that loads gcheap (the main thread
+// for a program linked with it): its destructor is registered from now on.
+[[maybe_unused]] const bool kSentinelArmed = [] {
+  main_thread_exit.armed = true;
+  return true;
+}();
+
+}  // namespace
+
+void RegisterHeap(gc_heap* h) {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> g(r.mu);
+  if (!r.exit_handler_installed) {
+    GC_CHECK(atexit(OnExit) == 0, "cannot register gcheap's exit handler");
+    r.exit_handler_installed = true;
+  }
+  r.heaps.push_back(h);
+}
+
+void UnregisterHeap(gc_heap* h) {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> g(r.mu);
+  r.heaps.erase(std::remove(r.heaps.begin(), r.heaps.end(), h), r.heaps.end());
+}
+
+bool ExitBegun() { return exit_begun.load(std::memory_order_acquire); }
+
+bool IsExitingThread() { return tls_exiting_thread; }
+
+void BeginExit() {
+  bool expected = false;
+  if (!exit_begun.compare_exchange_strong(expected, true,
+                                          std::memory_order_seq_cst)) {
+    return;  // already begun
+  }
+  tls_exiting_thread = true;
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> g(r.mu);
+  for (gc_heap* h : r.heaps) h->handshake.OnExitBegun();
+}
+
+}  // namespace gcheap
