@@ -169,6 +169,7 @@ gc_mutator* gc_current_mutator(gc_heap* heap) {
 
 gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   CheckHeap(heap, "gc_register_type");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   if (desc == nullptr) {
     SetLastError("gc_register_type: desc is NULL");
     return 0;
@@ -286,32 +287,38 @@ void gc_collect(gc_mutator* m) {
 
 int gc_add_root(gc_heap* heap, void** slot) {
   CheckHeap(heap, "gc_add_root");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddSlot(slot));
 }
 
 int gc_remove_root(gc_heap* heap, void** slot) {
   CheckHeap(heap, "gc_remove_root");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveSlot(slot));
 }
 
 int gc_add_root_range(gc_heap* heap, void** start, size_t count) {
   CheckHeap(heap, "gc_add_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddRange(start, count));
 }
 
 int gc_remove_root_range(gc_heap* heap, void** start, size_t count) {
   CheckHeap(heap, "gc_remove_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveRange(start, count));
 }
 
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
   CheckHeap(heap, "gc_add_root_scanner");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddScanner(
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
 }
 
 int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
   CheckHeap(heap, "gc_remove_root_scanner");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveScanner(
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
 }
@@ -388,6 +395,7 @@ void gc_leave_blocking(gc_mutator* m) {
 
 void gc_get_stats(gc_heap* heap, gc_stats* out) {
   CheckHeap(heap, "gc_get_stats");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   *out = gc_stats{};
   gcheap::HeapStats hs = heap->heap.ReadStats();
   gcheap::CollectorStats cs = heap->collector->ReadStats();
@@ -439,6 +447,7 @@ void gc_get_stats(gc_heap* heap, gc_stats* out) {
 
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
   CheckHeap(heap, "gc_set_cycle_hook");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   if (fn == nullptr) {
     heap->collector->SetCycleHook(nullptr);
     return;

@@ -42,6 +42,13 @@
  *    callbacks of a cycle already marking concurrently may still run on
  *    collector threads during exit (they read heap objects, which stay
  *    mapped). docs/embedding.md (section 3) gives the details and limits.
+ *  - fork(): the child gets working heaps. The fork waits for cycles in
+ *    progress to end and is a safepoint for the calling thread; in the
+ *    child only the forking thread exists, its mutators stay attached,
+ *    the other threads' mutators are detached, and the collector's threads
+ *    run again. Roots the other threads registered stay registered: remove
+ *    those that point into their stacks. Do not fork from a root scanner,
+ *    trace callback or cycle hook.
  *
  * Errors: functions that can fail return NULL (or a negative number) and
  * gc_last_error() returns a readable reason for the calling thread. API

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <thread>
 
 #include "heap/base.h"
@@ -201,6 +202,36 @@ void Handshake::LeaveBlocking(gc_mutator* m) {
   } else {
     CheckResumed();
   }
+}
+
+void Handshake::PrepareFork(gc_mutator* self) {
+  StopTheWorld(self);
+  world_mu_.lock();
+}
+
+void Handshake::AfterForkParent() {
+  world_mu_.unlock();
+  StartTheWorld();
+}
+
+std::vector<gc_mutator*> Handshake::AfterForkChild(gc_mutator* self) {
+  GC_DCHECK(stopped_.load(std::memory_order_relaxed),
+            "fork: the world was not stopped");
+  new (&world_cv_) std::condition_variable();
+  new (&stopped_cv_) std::condition_variable();
+  std::vector<gc_mutator*> gone;
+  for (gc_mutator* m : mutators_) {
+    m->poll.fetch_and(~kPollStop, std::memory_order_relaxed);
+    if (m != self) gone.push_back(m);
+  }
+  mutators_.clear();
+  if (self != nullptr) mutators_.push_back(self);
+  stw_requested_.store(false, std::memory_order_relaxed);
+  stopped_.store(false, std::memory_order_relaxed);
+  stopper_self_ = nullptr;
+  world_mu_.unlock();
+  list_mu_.unlock();
+  return gone;
 }
 
 void Handshake::OnExitBegun() {

@@ -113,6 +113,9 @@ class Handshake {
   std::unique_lock<std::mutex> LockList() {
     return std::unique_lock<std::mutex>(list_mu_);
   }
+  std::unique_lock<std::mutex> LockList(std::try_to_lock_t t) {
+    return std::unique_lock<std::mutex>(list_mu_, t);
+  }
   // Add and Remove need the lock LockList returned.
   void Add(gc_mutator* m, const std::unique_lock<std::mutex>& held);
   void Remove(gc_mutator* m, const std::unique_lock<std::mutex>& held);
@@ -149,6 +152,20 @@ class Handshake {
   // Attached mutators not inside a blocking bracket (running, or parked
   // for a stop that is ending). A snapshot; any thread.
   int RunningMutators();
+
+  // ---- fork (runtime/process.cc) ------------------------------------------
+  // PrepareFork stops the world for the fork (self: the forking thread's
+  // mutator of this heap, kBlocked, or null) and also holds world_mu_, so
+  // no thread holds either lock or waits in Park half-way at the fork.
+  void PrepareFork(gc_mutator* self);
+  // Releases world_mu_ and restarts the world.
+  void AfterForkParent();
+  // In the child: every thread but the forking one is gone. Resets the
+  // condition variables (their waiters are gone), withdraws the stop,
+  // removes from the list and returns the mutators of the threads that
+  // no longer exist (all but self; the caller recycles them), and releases
+  // the locks.
+  std::vector<gc_mutator*> AfterForkChild(gc_mutator* self);
 
   // Wakes a stopper waiting for the mutators, so it sees that process exit
   // has begun; returns once no stop of this heap is in force (a pause that

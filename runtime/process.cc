@@ -1,6 +1,7 @@
 // process.cc: the heap registry and process exit (design in process.h).
 #include "runtime/process.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,9 +20,10 @@ namespace {
 // Never destroyed: exit-time code (static destructors, atexit handlers)
 // may still create, destroy or walk heaps, and other threads run on.
 struct Registry {
-  std::mutex mu;
+  std::mutex mu;  // held from the fork's prepare handler to its end
   std::vector<gc_heap*> heaps;
-  bool exit_handler_installed = false;
+  bool handlers_installed = false;
+  bool fork_prepared = false;  // the heaps were quiesced for this fork
 };
 Registry& GetRegistry() {
   static Registry* r = new Registry;
@@ -32,6 +34,51 @@ std::atomic<bool> exit_begun{false};
 constinit thread_local bool tls_exiting_thread = false;
 
 void OnExit() { BeginExit(); }
+
+// pthread_atfork handlers: quiesce every heap before the fork, restart it
+// in the parent and rebuild it in the child (process.h).
+void PrepareFork() {
+  Registry& r = GetRegistry();
+  r.mu.lock();  // no heap is created or destroyed across the fork
+  r.fork_prepared = !ExitBegun();
+  if (!r.fork_prepared) return;
+  // The forking thread counts as stopped in every heap from here to the
+  // end of its handler: the cycles it waits for may need to stop it.
+  EnterBlockingEverywhere();
+  // In phases over all heaps, so no heap waits for a thread that waits
+  // for another heap's gate or locks.
+  for (gc_heap* h : r.heaps) h->sweep_gate.Close();
+  for (gc_heap* h : r.heaps) h->collector->PrepareFork();
+  for (gc_heap* h : r.heaps) h->handshake.PrepareFork(CurrentMutator(h));
+  for (gc_heap* h : r.heaps) h->api_gate.Close();
+}
+
+void AfterForkParent() {
+  Registry& r = GetRegistry();
+  if (r.fork_prepared) {
+    for (auto it = r.heaps.rbegin(); it != r.heaps.rend(); ++it) {
+      gc_heap* h = *it;
+      h->api_gate.Open();
+      h->handshake.AfterForkParent();
+      h->collector->AfterForkParent();
+      h->sweep_gate.Open();
+    }
+    LeaveBlockingEverywhere();
+  }
+  r.mu.unlock();
+}
+
+void AfterForkChild() {
+  Registry& r = GetRegistry();
+  if (r.fork_prepared) {
+    for (gc_heap* h : r.heaps) {
+      h->AfterForkChild(h->handshake.AfterForkChild(CurrentMutator(h)));
+      h->collector->AfterForkChild();
+    }
+    LeaveBlockingEverywhere();
+  }
+  r.mu.unlock();
+}
 
 bool OnMainThread() { return syscall(SYS_gettid) == getpid(); }
 
@@ -57,9 +104,11 @@ thread_local MainThreadExit main_thread_exit;
 void RegisterHeap(gc_heap* h) {
   Registry& r = GetRegistry();
   std::lock_guard<std::mutex> g(r.mu);
-  if (!r.exit_handler_installed) {
+  if (!r.handlers_installed) {
     GC_CHECK(atexit(OnExit) == 0, "cannot register gcheap's exit handler");
-    r.exit_handler_installed = true;
+    GC_CHECK(pthread_atfork(PrepareFork, AfterForkParent, AfterForkChild) == 0,
+             "cannot register gcheap's fork handlers");
+    r.handlers_installed = true;
   }
   r.heaps.push_back(h);
 }

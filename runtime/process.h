@@ -1,5 +1,5 @@
 // process.h: what gcheap does at the process's edges: the registry of live
-// heaps, thread exit, and process exit.
+// heaps, thread exit, process exit, and fork.
 //
 // Thread exit. A thread that exits (returns from its start routine, or
 // calls pthread_exit, the main thread included) while still attached is
@@ -38,6 +38,38 @@
 // blocking bracket, or not attached); and thread-local destructors that
 // run before the sentinel's, or atexit handlers that run before gcheap's
 // on a thread other than main, see exit not yet begun.
+//
+// Fork. pthread_atfork handlers (registered with the exit handler) give the
+// child working heaps:
+//   prepare (in the forking thread; it counts as stopped in every heap from
+//   here to the end of its handler, so fork() is a safepoint for it), in
+//   phases over all live heaps:
+//     1. close each heap's sweep gate: wait for sweeps that collecting
+//        threads do while they count as blocked;
+//     2. Collector::PrepareFork: wait for a cycle in progress to end, join
+//        the driver, the sweeper and the mark workers, hold the cycle and
+//        driver locks (requests made meanwhile stay pending);
+//     3. stop each heap's world (Handshake::PrepareFork): every other
+//        mutator is parked or blocked, so none is inside the allocator;
+//     4. close each heap's API gate: wait for gc_* calls that take the
+//        heap's locks without a mutator (types, roots, statistics).
+//   So at the fork no thread holds a heap's lock, a sweep locker, or waits
+//   half-way through the handshake, and no collector thread exists.
+//   parent: undo it in reverse order: open the API gates, restart the
+//   worlds, restart the collector threads, open the sweep gates.
+//   child: only the forking thread exists. Each heap's handshake resets its
+//   condition variables and withdraws the stop; the mutators of the other
+//   threads are recycled as if they had detached (their cached spans
+//   return to the heap); the gates are reset; the collector drops pending
+//   requests (their threads are gone), resets its condition variables and
+//   starts its threads again. The forking thread's mutators stay attached.
+// What the child inherits as it was: every object, type and root. Roots
+// and root scanners that the other threads registered stay registered; if
+// they point into those threads' stacks they must be removed in the child
+// (glibc reuses those stacks for the child's new threads, the collector's
+// own included). fork() must not be called from a root scanner, trace
+// callback or cycle hook, and after exit has begun the handlers do nothing
+// (the child's heaps then have no collector threads).
 #ifndef GCHEAP_RUNTIME_PROCESS_H_
 #define GCHEAP_RUNTIME_PROCESS_H_
 
@@ -47,9 +79,9 @@ struct gc_heap;
 
 namespace gcheap {
 
-// Live heaps, for process-wide events (exit). Called by gc_heap's
+// Live heaps, for process-wide events (exit, fork). Called by gc_heap's
 // constructor and destructor. The first registration installs the exit
-// handler.
+// and fork handlers.
 void RegisterHeap(gc_heap* h);
 void UnregisterHeap(gc_heap* h);
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <thread>
 
 #include "heap/error.h"
@@ -102,6 +103,50 @@ class OtherHeapsBlocked {
   std::vector<gc_mutator*> changed_;
 };
 
+void EnterBlockingEverywhere() {
+  for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
+    m->heap->EnterBlocking(m);
+  }
+}
+
+void LeaveBlockingEverywhere() {
+  for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
+    m->heap->LeaveBlocking(m);
+  }
+}
+
+ForkGate::Pass::Pass(ForkGate* g) : g_(g) {
+  std::unique_lock<std::mutex> l(g_->mu_);
+  g_->cv_.wait(l, [&] { return !g_->closed_; });
+  g_->inside_++;
+}
+
+ForkGate::Pass::~Pass() {
+  std::lock_guard<std::mutex> l(g_->mu_);
+  if (--g_->inside_ == 0) g_->cv_.notify_all();
+}
+
+void ForkGate::Close() {
+  std::unique_lock<std::mutex> l(mu_);
+  closed_ = true;
+  cv_.wait(l, [&] { return inside_ == 0; });
+}
+
+void ForkGate::Open() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = false;
+  }
+  cv_.notify_all();
+}
+
+void ForkGate::ResetInChild() {
+  new (&mu_) std::mutex();
+  new (&cv_) std::condition_variable();
+  inside_ = 0;
+  closed_ = false;
+}
+
 gc_mutator* CurrentMutator(const gc_heap* h) {
   for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
     if (m->heap == h) return m;
@@ -138,7 +183,7 @@ gc_mutator* gc_heap::Attach() {
   }
   gc_mutator* m;
   {
-    auto list = handshake.LockList();  // waits out a stopped world
+    auto list = LockListAsSafepoint();
     if (!free_mutators_.empty()) {
       m = free_mutators_.back();
       free_mutators_.pop_back();
@@ -172,7 +217,7 @@ void gc_heap::Detach(gc_mutator* m) {
   // stopped.
   EnterBlocking(m);
   {
-    auto list = handshake.LockList();
+    auto list = LockListAsSafepoint();
     FlushWriteBarrierBuffer(m);
     collector->AddBlack(m->gcstate);
     m->gcstate = {};
@@ -183,6 +228,17 @@ void gc_heap::Detach(gc_mutator* m) {
     free_mutators_.push_back(m);
   }
   gcheap::Unlink(m);
+}
+
+std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {
+  std::unique_lock<std::mutex> list(handshake.LockList(std::try_to_lock));
+  if (!list.owns_lock()) {
+    // A pause of this heap (or a fork) holds the list: wait for it
+    // counting as stopped in the thread's other heaps too, as in Park.
+    OtherHeapsBlocked others(this);
+    list.lock();
+  }
+  return list;
 }
 
 void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
@@ -217,9 +273,33 @@ void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
   EnterBlocking(m);
   {
     OtherHeapsBlocked others(this);
-    collector->Collect(reason, finish_sweep, only_if_cycle);
+    collector->Collect(reason, /*finish_sweep=*/false, only_if_cycle);
+    if (finish_sweep) {
+      // Sweeping while counted as blocked: no pause waits for it, so a
+      // fork waits for it at the gate instead.
+      gcheap::ForkGate::Pass pass(&sweep_gate);
+      heap.FinishSweep();
+    }
   }
   LeaveBlocking(m);
+}
+
+void gc_heap::AfterForkChild(const std::vector<gc_mutator*>& gone) {
+  sweep_gate.ResetInChild();
+  api_gate.ResetInChild();
+  auto list = handshake.LockList();
+  for (gc_mutator* m : gone) {
+    // As Detach. (No cycle ran at the fork, so the barrier buffer is
+    // empty and the black counts are zero.)
+    FlushWriteBarrierBuffer(m);
+    collector->AddBlack(m->gcstate);
+    m->gcstate = {};
+    heap.FreeMCache(m->mcache);
+    m->mcache = nullptr;
+    m->tls_next = nullptr;
+    m->magic = gcheap::kMutatorDead;
+    free_mutators_.push_back(m);
+  }
 }
 
 namespace gcheap {

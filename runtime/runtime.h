@@ -15,11 +15,16 @@
 // heap lives: a detached one goes to a free list and is reused.
 //
 // Attach and detach change the handshake's mutator list under its lock,
-// which a stopped world holds, so they wait out a pause (counting as
-// stopped meanwhile). While a thread waits inside one heap (parked, or
-// running or waiting for a collection), its mutators of other heaps count
-// as stopped (OtherHeapsBlocked), so two heaps' collections never wait for
-// each other.
+// which a stopped world (and a fork in preparation) holds, so they wait out
+// a pause; a detaching mutator counts as stopped meanwhile. While a thread
+// waits inside one heap (parked, running or waiting for a collection, or
+// waiting for the list lock), its mutators of other heaps count as stopped
+// (OtherHeapsBlocked), so two heaps' collections never wait for each other.
+//
+// fork() (runtime/process.h) quiesces every heap in the parent and rebuilds
+// it in the child; the gates (ForkGate) keep threads out of the heap's
+// locks at the fork: api_gate for gc_* calls that take them without a
+// mutator, sweep_gate for a collecting thread's sweep.
 //
 // A thread that exits while still attached is detached when it exits;
 // the thread that ends the process (exit(), or returning from main) is
@@ -90,6 +95,33 @@ static_assert(gc_mutator::kWbBufEntries % 2 == 0);
 
 namespace gcheap {
 
+// A gate that fork preparation closes (runtime/process.h). A Pass counts a
+// call in flight; Close waits until none is and makes new ones wait until
+// Open, so no thread is inside the gated code when the process forks.
+class ForkGate {
+ public:
+  class Pass {
+   public:
+    explicit Pass(ForkGate* g);
+    ~Pass();
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+
+   private:
+    ForkGate* const g_;
+  };
+  void Close();
+  void Open();
+  // In a forked child: nobody is inside, and the waiters are gone.
+  void ResetInChild();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int inside_ = 0;
+  bool closed_ = false;
+};
+
 // The collector's World (gc/world.h) over one heap's handshake and
 // mutators.
 class HeapWorld final : public World {
@@ -136,6 +168,14 @@ struct gc_heap {
                uint64_t only_if_cycle = ~uint64_t{0});
   // Shades m's buffered barrier values (buffer full, or detach).
   void FlushWriteBarrierBuffer(gc_mutator* m);
+  // The handshake's list lock for attach and detach. If a pause (or a
+  // fork) holds it, the thread waits counting as stopped in its other
+  // heaps.
+  std::unique_lock<std::mutex> LockListAsSafepoint();
+  // In a forked child, after the handshake's AfterForkChild: recycles the
+  // mutators of threads that no longer exist (their cached spans return
+  // to the heap) and resets the gates.
+  void AfterForkChild(const std::vector<gc_mutator*>& gone);
 
   uint32_t magic = gcheap::kHeapMagic;
   const uint64_t id;  // unique per process, for thread-local lookups
@@ -146,6 +186,12 @@ struct gc_heap {
   gcheap::Handshake handshake;
   gcheap::HeapWorld world{this};
   std::unique_ptr<gcheap::Collector> collector;
+  // Fork (runtime/process.h): sweep_gate covers the sweep a collecting
+  // thread does while it counts as blocked (gc_collect's FinishSweep);
+  // api_gate covers the gc_* calls that take the heap's locks without a
+  // mutator (types, roots, statistics, the cycle hook).
+  gcheap::ForkGate sweep_gate;
+  gcheap::ForkGate api_gate;
 
  private:
   std::vector<gc_mutator*> free_mutators_;  // under the handshake list lock
@@ -155,6 +201,12 @@ namespace gcheap {
 
 // The calling thread's mutator of heap h, or null if it is not attached.
 gc_mutator* CurrentMutator(const gc_heap* h);
+
+// Makes every mutator of the calling thread count as stopped (nested
+// blocking brackets), and back: the forking thread, while it prepares the
+// fork and until its handlers end.
+void EnterBlockingEverywhere();
+void LeaveBlockingEverywhere();
 
 }  // namespace gcheap
 
