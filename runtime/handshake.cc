@@ -191,17 +191,15 @@ void Handshake::EnterBlocking(gc_mutator* m) {
   }
 }
 
-void Handshake::LeaveBlocking(gc_mutator* m) {
+bool Handshake::LeaveBlocking(gc_mutator* m) {
   GC_DCHECK(m->blocking_depth > 0 &&
                 m->state.load(std::memory_order_relaxed) == kBlocked,
             "LeaveBlocking: the mutator is not blocked");
-  if (--m->blocking_depth > 0) return;  // an inner bracket ends
+  if (--m->blocking_depth > 0) return false;  // an inner bracket ends
   m->state.store(kRunning, std::memory_order_seq_cst);
-  if (stw_requested_.load(std::memory_order_seq_cst)) {
-    Park(m);
-  } else {
-    CheckResumed();
-  }
+  if (stw_requested_.load(std::memory_order_seq_cst)) return true;  // park
+  CheckResumed();
+  return false;
 }
 
 void Handshake::PrepareFork(gc_mutator* self) {

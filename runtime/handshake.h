@@ -127,9 +127,13 @@ class Handshake {
   void Park(gc_mutator* m);
   // A blocking bracket: the mutator counts as stopped in between. Brackets
   // nest: only the outermost Enter and Leave change the state. A Leave
-  // whose Enter is missing is a bug the caller rejects.
+  // whose Enter is missing is a bug the caller rejects. LeaveBlocking
+  // returns true when the outermost bracket ended while a stop is
+  // requested: the caller must then Park before it touches the heap (the
+  // runtime parks through gc_heap::Park, which also counts the thread as
+  // stopped in its other heaps).
   void EnterBlocking(gc_mutator* m);
-  void LeaveBlocking(gc_mutator* m);
+  [[nodiscard]] bool LeaveBlocking(gc_mutator* m);
   // True while a stop of the world is requested or in force. Any thread.
   bool StopRequested() const {
     return stw_requested_.load(std::memory_order_relaxed);

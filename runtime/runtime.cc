@@ -263,7 +263,9 @@ void gc_heap::EnterBlocking(gc_mutator* m) {
   handshake.EnterBlocking(m);
 }
 
-void gc_heap::LeaveBlocking(gc_mutator* m) { handshake.LeaveBlocking(m); }
+void gc_heap::LeaveBlocking(gc_mutator* m) {
+  if (handshake.LeaveBlocking(m)) Park(m);
+}
 
 void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
                       uint64_t only_if_cycle) {

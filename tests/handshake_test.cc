@@ -146,7 +146,7 @@ void Bracket(Shared* s, Mutator* mu, std::mt19937* rng, int depth) {
   if ((*rng)() % 2) std::this_thread::yield();
   if (depth < 3 && (*rng)() % 2) Bracket(s, mu, rng, depth + 1);
   if ((*rng)() % 4 == 0) std::this_thread::yield();
-  s->hs.LeaveBlocking(&mu->m);
+  if (s->hs.LeaveBlocking(&mu->m)) s->hs.Park(&mu->m);
 }
 
 void MutatorThread(Shared* s, int seed) {
@@ -170,7 +170,7 @@ void MutatorThread(Shared* s, int seed) {
       // the collecting thread): it counts as blocked while it does.
       s->hs.EnterBlocking(&mu->m);
       StopAndCheck(s, &mu->m, &rng);
-      s->hs.LeaveBlocking(&mu->m);
+      if (s->hs.LeaveBlocking(&mu->m)) s->hs.Park(&mu->m);
     }
   }
   Detach(s, mu);
@@ -242,14 +242,16 @@ TEST(HandshakeTest, LeavingABracketDuringAStopWaitsForTheRestart) {
   }
   std::atomic<int> phase{0};
   std::atomic<bool> left{false};
+  std::atomic<bool> inner_said_park{true};
   std::thread t([&] {
     hs.EnterBlocking(&m);
     hs.EnterBlocking(&m);
     phase.store(1);
     while (phase.load() != 2) std::this_thread::yield();
-    hs.LeaveBlocking(&m);  // inner: still blocked, does not wait
+    inner_said_park.store(hs.LeaveBlocking(&m));  // still blocked
     phase.store(3);
-    hs.LeaveBlocking(&m);  // outer: parks until the restart
+    // The outer leave finds the stop requested and parks until the restart.
+    if (hs.LeaveBlocking(&m)) hs.Park(&m);
     left.store(true);
   });
   while (phase.load() != 1) std::this_thread::yield();
@@ -264,6 +266,7 @@ TEST(HandshakeTest, LeavingABracketDuringAStopWaitsForTheRestart) {
   hs.StartTheWorld();
   t.join();
   EXPECT_TRUE(left.load());
+  EXPECT_FALSE(inner_said_park.load());
   EXPECT_EQ(m.state.load(), kRunning);
   EXPECT_EQ(m.blocking_depth, 0);
   auto list = hs.LockList();

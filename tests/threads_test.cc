@@ -361,6 +361,69 @@ TEST(ThreadsTest, SeveralHeapsAtOnce) {
 namespace gcheap {
 namespace {
 
+// A thread attached to two heaps that leaves a blocking bracket of heap A
+// while A's world is stopped parks in A, and meanwhile counts as stopped in
+// heap B too (as it does when it parks at a safepoint), so a collection of
+// B completes while A's pause lasts. A is held stopped by the test until B's
+// collection has completed, so a B collection that waited for the thread
+// could not complete: the test then gives up after a generous bound,
+// restarts A and fails.
+TEST(ThreadsTest, LeavingABracketIntoAPauseCountsAsStoppedInOtherHeaps) {
+  gc_heap* a = NewHeap();
+  gc_heap* b = NewHeap();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_bracket = false, collected = false;
+  std::atomic<bool> leave{false};
+  std::thread both([&] {
+    gc_mutator* ma = gc_thread_attach(a);
+    gc_mutator* mb = gc_thread_attach(b);
+    gc_enter_blocking(ma);
+    {
+      std::lock_guard<std::mutex> g(mu);
+      in_bracket = true;
+      cv.notify_all();
+    }
+    while (!leave.load()) std::this_thread::yield();  // not touching A
+    gc_leave_blocking(ma);  // A is stopped: parks here
+    gc_thread_detach(mb);
+    gc_thread_detach(ma);
+  });
+  {
+    std::unique_lock<std::mutex> g(mu);
+    cv.wait(g, [&] { return in_bracket; });
+  }
+  a->world.StopTheWorld();  // the thread is blocked in A: returns
+  leave.store(true);
+  // Wait until it has parked in A (its A mutator leaves kBlocked).
+  gc_mutator* ma = nullptr;
+  while (ma == nullptr || ma->state.load() != kParked) {
+    a->handshake.ForEachMutator([&](gc_mutator* m) { ma = m; });
+    std::this_thread::yield();
+  }
+  std::thread collector([&] {
+    gc_mutator* m = gc_thread_attach(b);
+    gc_collect(m);
+    gc_thread_detach(m);
+    std::lock_guard<std::mutex> g(mu);
+    collected = true;
+    cv.notify_all();
+  });
+  bool collected_while_parked;
+  {
+    std::unique_lock<std::mutex> g(mu);
+    collected_while_parked =
+        cv.wait_for(g, std::chrono::seconds(30), [&] { return collected; });
+  }
+  a->world.StartTheWorld();
+  collector.join();
+  both.join();
+  EXPECT_TRUE(collected_while_parked)
+      << "heap B's collection waited for a thread parked in heap A";
+  gc_heap_destroy(a);
+  gc_heap_destroy(b);
+}
+
 // The handshake itself: while the world is stopped no mutator may run.
 // A stopper that is not a mutator (like the concurrent collector's driver)
 // stops and restarts the world back to back while 6 threads (3 per core)
