@@ -13,16 +13,6 @@
 
 namespace gcheap {
 
-namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 void Handshake::Add(gc_mutator* m, const std::unique_lock<std::mutex>& held) {
   GC_DCHECK(held.owns_lock() && held.mutex() == &list_mu_,
             "the mutator list is not locked");
@@ -101,6 +91,10 @@ int64_t Handshake::StartTheWorld() {
   GC_DCHECK(stopped_.load(std::memory_order_relaxed),
             "restarting a world that is not stopped");
   stopped_.store(false, std::memory_order_seq_cst);
+  return Release();
+}
+
+int64_t Handshake::Release() {
   {
     std::lock_guard<std::mutex> g(world_mu_);
     for (gc_mutator* m : mutators_) {
@@ -110,7 +104,10 @@ int64_t Handshake::StartTheWorld() {
   }
   stopper_self_ = nullptr;
   list_mu_.unlock();
-  const int64_t released = NowNs();
+  const int64_t released =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count();
   world_cv_.notify_all();
   return released;
 }
@@ -242,18 +239,9 @@ void Handshake::OnExitBegun() {
 }
 
 void Handshake::WithdrawAndWaitForProcessEnd() {
-  {
-    // As StartTheWorld, without a pause: no mutator stays parked, and
-    // list_mu_ is free for the exiting thread's own detach.
-    std::lock_guard<std::mutex> g(world_mu_);
-    for (gc_mutator* m : mutators_) {
-      m->poll.fetch_and(~kPollStop, std::memory_order_relaxed);
-    }
-    stw_requested_.store(false, std::memory_order_seq_cst);
-    stopper_self_ = nullptr;
-  }
-  list_mu_.unlock();
-  world_cv_.notify_all();
+  // No mutator stays parked, and list_mu_ is free for the exiting thread's
+  // own detach.
+  Release();
   WaitForProcessEnd();
 }
 

@@ -182,6 +182,10 @@ class Handshake {
   [[noreturn]] void WaitForProcessEnd();
   [[noreturn]] void WithdrawAndWaitForProcessEnd();
   bool AllStopped(const gc_mutator* self) const;
+  // Ends a stop, or withdraws one that never completed: clears the request
+  // and the stop bits, releases list_mu_, wakes the parked mutators, and
+  // returns the time at which they were released.
+  int64_t Release();
   // Debug check after a transition to kRunning that found no request.
   void CheckResumed() const;
 

@@ -52,6 +52,35 @@ gc_heap* NewHeap(int workers = 0) {
   return gc_heap_create(&cfg);
 }
 
+// Runs one gc_collect of heap h on a thread of its own (attached for it).
+// CompletedWithin is a liveness check, not a timing one: tests use it where
+// the collection must complete while another thread is held somewhere, and
+// give it a generous bound so that a collection that waited for the held
+// thread fails the test instead of hanging it.
+class CollectInBackground {
+ public:
+  explicit CollectInBackground(gc_heap* h)
+      : thread_([this, h] {
+          gc_mutator* m = gc_thread_attach(h);
+          gc_collect(m);
+          gc_thread_detach(m);
+          std::lock_guard<std::mutex> g(mu_);
+          done_ = true;
+          cv_.notify_all();
+        }) {}
+  ~CollectInBackground() { thread_.join(); }
+  bool CompletedWithin(std::chrono::seconds bound) {
+    std::unique_lock<std::mutex> g(mu_);
+    return cv_.wait_for(g, bound, [&] { return done_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 // Each thread keeps a private list (rewired at random) in its own root and
 // builds garbage; a collector thread calls gc_collect in a loop.
 TEST(ThreadsTest, FourThreadsAllocateWhileAnotherCollects) {
@@ -161,7 +190,7 @@ TEST(ThreadsTest, NestedBlockingBracketsKeepTheThreadStopped) {
   gc_type_id cell = RegisterCell(h);
   std::mutex mu;
   std::condition_variable cv;
-  bool asleep = false, collected = false, release = false;
+  bool asleep = false, release = false;
   std::atomic<int> failures{0};
   std::thread sleeper([&] {
     gc_mutator* m = gc_thread_attach(h);
@@ -186,24 +215,15 @@ TEST(ThreadsTest, NestedBlockingBracketsKeepTheThreadStopped) {
     std::unique_lock<std::mutex> g(mu);
     cv.wait(g, [&] { return asleep; });
   }
-  std::thread collector([&] {
-    gc_mutator* m = gc_thread_attach(h);
-    gc_collect(m);
-    gc_thread_detach(m);
-    std::lock_guard<std::mutex> g(mu);
-    collected = true;
-    cv.notify_all();
-  });
   bool collected_while_asleep;
   {
-    std::unique_lock<std::mutex> g(mu);
-    collected_while_asleep =
-        cv.wait_for(g, std::chrono::seconds(30), [&] { return collected; });
+    CollectInBackground collect(h);
+    collected_while_asleep = collect.CompletedWithin(std::chrono::seconds(30));
+    std::lock_guard<std::mutex> g(mu);
     release = true;
     cv.notify_all();
   }
   sleeper.join();
-  collector.join();
   EXPECT_TRUE(collected_while_asleep)
       << "gc_collect waited for a thread inside an outer blocking bracket";
   gc_stats s;
@@ -373,7 +393,7 @@ TEST(ThreadsTest, LeavingABracketIntoAPauseCountsAsStoppedInOtherHeaps) {
   gc_heap* b = NewHeap();
   std::mutex mu;
   std::condition_variable cv;
-  bool in_bracket = false, collected = false;
+  bool in_bracket = false;
   std::atomic<bool> leave{false};
   std::thread both([&] {
     gc_mutator* ma = gc_thread_attach(a);
@@ -401,22 +421,12 @@ TEST(ThreadsTest, LeavingABracketIntoAPauseCountsAsStoppedInOtherHeaps) {
     a->handshake.ForEachMutator([&](gc_mutator* m) { ma = m; });
     std::this_thread::yield();
   }
-  std::thread collector([&] {
-    gc_mutator* m = gc_thread_attach(b);
-    gc_collect(m);
-    gc_thread_detach(m);
-    std::lock_guard<std::mutex> g(mu);
-    collected = true;
-    cv.notify_all();
-  });
   bool collected_while_parked;
   {
-    std::unique_lock<std::mutex> g(mu);
-    collected_while_parked =
-        cv.wait_for(g, std::chrono::seconds(30), [&] { return collected; });
+    CollectInBackground collect(b);
+    collected_while_parked = collect.CompletedWithin(std::chrono::seconds(30));
+    a->world.StartTheWorld();
   }
-  a->world.StartTheWorld();
-  collector.join();
   both.join();
   EXPECT_TRUE(collected_while_parked)
       << "heap B's collection waited for a thread parked in heap A";
