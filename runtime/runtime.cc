@@ -225,9 +225,10 @@ void gc_heap::Detach(gc_mutator* m) {
     m->mcache = nullptr;
     handshake.Remove(m, list);
     m->magic = gcheap::kMutatorDead;
+    // Off this thread's list before another thread can reuse it.
+    gcheap::Unlink(m);
     free_mutators_.push_back(m);
   }
-  gcheap::Unlink(m);
 }
 
 std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {
