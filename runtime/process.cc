@@ -101,7 +101,7 @@ thread_local MainThreadExit main_thread_exit;
 
 }  // namespace
 
-void RegisterHeap(gc_heap* h) {
+gc_heap* NewHeap(const gc_config& cfg) {
   Registry& r = GetRegistry();
   std::lock_guard<std::mutex> g(r.mu);
   if (!r.handlers_installed) {
@@ -110,13 +110,16 @@ void RegisterHeap(gc_heap* h) {
              "cannot register gcheap's fork handlers");
     r.handlers_installed = true;
   }
+  gc_heap* h = new gc_heap(cfg);
   r.heaps.push_back(h);
+  return h;
 }
 
-void UnregisterHeap(gc_heap* h) {
+void DeleteHeap(gc_heap* h) {
   Registry& r = GetRegistry();
   std::lock_guard<std::mutex> g(r.mu);
   r.heaps.erase(std::remove(r.heaps.begin(), r.heaps.end(), h), r.heaps.end());
+  delete h;
 }
 
 bool ExitBegun() { return exit_begun.load(std::memory_order_acquire); }

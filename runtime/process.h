@@ -75,15 +75,17 @@
 
 #include <atomic>
 
-struct gc_heap;
+#include "runtime/gc.h"
 
 namespace gcheap {
 
-// Live heaps, for process-wide events (exit, fork). Called by gc_heap's
-// constructor and destructor. The first registration installs the exit
-// and fork handlers.
-void RegisterHeap(gc_heap* h);
-void UnregisterHeap(gc_heap* h);
+// Creates and registers a heap, and unregisters and deletes one, under
+// the registry's lock, so the exit and fork handlers never see a heap half
+// built or half destroyed, and a fork never happens while one is (heap/
+// keeps its own process-wide list of heaps, MHeap::InOtherHeap). The
+// first creation installs the exit and fork handlers.
+gc_heap* NewHeap(const gc_config& cfg);
+void DeleteHeap(gc_heap* h);
 
 // True once process exit has begun. Any thread.
 bool ExitBegun();

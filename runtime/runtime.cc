@@ -166,11 +166,10 @@ gc_heap::gc_heap(const gc_config& cfg)
       heap(gcheap::ToHeapOptions(cfg)) {
   collector = std::make_unique<gcheap::Collector>(
       &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
-  gcheap::RegisterHeap(this);
+  heap.set_owner(this);  // diagnostics name the gc_heap
 }
 
 gc_heap::~gc_heap() {
-  gcheap::UnregisterHeap(this);
   collector.reset();  // stops the sweeper and mark workers
   for (gc_mutator* m : free_mutators_) delete m;
   magic = 0;

@@ -144,8 +144,14 @@ int main(int argc, char** argv) {
   heap = gc_heap_create(&cfg);
   if (heap == nullptr) Die("exit_child: gc_heap_create failed\n", 5);
   static const uint64_t kCellMap = 0b11;
-  gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Cell";
+  d.size = sizeof(Cell);
+  d.ptr_bitmap = &kCellMap;
+  d.ptr_bitmap_words = 1;
   cell_type = gc_register_type(heap, &d);
+  if (cell_type == 0) Die("exit_child: gc_register_type failed\n", 5);
   gc_add_root_scanner(heap, ScanMainFrame, &frame);
   gc_mutator* m = gc_thread_attach(heap);
   main_mutator = m;

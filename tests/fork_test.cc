@@ -37,8 +37,6 @@ extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
 namespace gcheap {
 namespace {
 
-const uint64_t kCellMap = 0b011;
-
 struct TestHeap {
   gc_heap* heap;
   gc_type_id cell;
@@ -51,8 +49,7 @@ TestHeap NewHeap(bool stw) {
   cfg.stop_the_world = stw ? 1 : 0;
   TestHeap t;
   t.heap = gc_heap_create(&cfg);
-  gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
-  t.cell = gc_register_type(t.heap, &d);
+  t.cell = RegisterCell(t.heap);
   return t;
 }
 
@@ -88,11 +85,10 @@ int ChildMain(TestHeap* heaps, int nheaps) {
       if (root == nullptr) return 11;
       if (v % 1000 == 0) Cons(m, heaps[i].cell, nullptr, -1);  // garbage
     }
-    gc_stats before, after;
-    gc_get_stats(h, &before);
+    const gc_stats before = GetStats(h);
     gc_collect(m);
     gc_collect(m);
-    gc_get_stats(h, &after);
+    const gc_stats after = GetStats(h);
     if (after.cycles < before.cycles + 2) return 12;
     if (!CheckList(root, kLen)) return 13;
     // The child's list is live; the parent's threads' lists were live at

@@ -18,13 +18,6 @@
 namespace gcheap {
 namespace {
 
-const uint64_t kCellMap = 0b011;
-
-gc_type_id RegisterCell(gc_heap* h) {
-  gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
-  return gc_register_type(h, &d);
-}
-
 Cell* Cons(gc_mutator* m, gc_type_id t, void* car, void* cdr, int64_t v) {
   auto* c = static_cast<Cell*>(gc_alloc(m, t, sizeof(Cell)));
   if (c == nullptr) return nullptr;
@@ -133,8 +126,7 @@ TEST(ThreadsTest, FourThreadsAllocateWhileAnotherCollects) {
   stop = true;
   collector.join();
   EXPECT_EQ(failures.load(), 0);
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_GE(s.cycles, 10u);
   gc_heap_destroy(h);
 }
@@ -166,8 +158,7 @@ TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
   while (blocked.load() < 4) std::this_thread::yield();
   gc_mutator* m = gc_thread_attach(h);
   for (int i = 0; i < 5; i++) gc_collect(m);  // must not wait for them
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_EQ(s.cycles, 5u);
   EXPECT_EQ(s.live_objects, 4000u);
   release = true;
@@ -226,8 +217,7 @@ TEST(ThreadsTest, NestedBlockingBracketsKeepTheThreadStopped) {
   sleeper.join();
   EXPECT_TRUE(collected_while_asleep)
       << "gc_collect waited for a thread inside an outer blocking bracket";
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_EQ(s.cycles, 1u);
   EXPECT_EQ(s.live_objects, 100u);  // the sleeper's rooted list survived
   EXPECT_EQ(failures.load(), 0);
@@ -276,8 +266,7 @@ TEST(ThreadsTest, AttachAndDetachAroundCollections) {
   collector.join();
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   // 200 published cells, each holding its 100-cell list.
   EXPECT_EQ(s.live_objects, 200u * 101);
   EXPECT_EQ(failures.load(), 0);
@@ -297,8 +286,7 @@ TEST(ThreadsTest, ThreadExitDetachesItsMutators) {
   }).join();  // exits attached
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);  // would wait forever for the exited thread
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_EQ(s.cycles, 1u);
   gc_thread_detach(m);
   gc_heap_destroy(h);  // aborts if a mutator were still attached
@@ -325,8 +313,7 @@ TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
     });
   }
   for (auto& th : threads) th.join();
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   // 58 MB allocated against a 4 MB goal: automatic cycles must have run
   // (concurrent requests from several threads may share one cycle).
   EXPECT_GE(s.cycles, 2u);
@@ -367,8 +354,7 @@ TEST(ThreadsTest, SeveralHeapsAtOnce) {
   for (gc_heap* h : heaps) {
     gc_mutator* m = gc_thread_attach(h);
     gc_collect(m);
-    gc_stats s;
-    gc_get_stats(h, &s);
+    const gc_stats s = GetStats(h);
     EXPECT_EQ(s.live_objects, 0u);
     gc_thread_detach(m);
     gc_heap_destroy(h);

@@ -11,6 +11,7 @@ PACKAGES=(
   libbenchmark-dev         # Google Benchmark
   libgc-dev                # Boehm GC (differential tests, benchmark anchor)
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev  # malloc anchors
+  pkg-config cmake         # install tests: the examples built outside Bazel
 )
 
 missing=()

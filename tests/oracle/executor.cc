@@ -70,12 +70,21 @@ TypeIds RegisterTypes(gc_heap* heap) {
   static const uint64_t kWideMap[2] = {
       (1ull << 2) | (1ull << 40) | (1ull << 63),
       (1ull << 0) | (1ull << 1) | (1ull << (89 - 64))};
+  // Field order: name, size, ptr_bitmap, elem_size, elem_ptr_bitmap, trace,
+  // struct_size, ptr_bitmap_words, elem_ptr_bitmap_words, trace_ctx,
+  // user_data.
+  constexpr size_t kDesc = sizeof(gc_type_desc);
   const gc_type_desc descs[] = {
-      {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr},
-      {"Vec", kVecHeaderBytes, &kVecMap, kVecElemBytes, &kVecElemMap, nullptr},
-      {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced},
-      {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr},
-      {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr},
+      {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr, kDesc, 1, 0,
+       nullptr, nullptr},
+      {"Vec", kVecHeaderBytes, &kVecMap, kVecElemBytes, &kVecElemMap, nullptr,
+       kDesc, 1, 1, nullptr, nullptr},
+      {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced, kDesc, 0, 0,
+       nullptr, nullptr},
+      {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr, kDesc, 2, 0, nullptr,
+       nullptr},
+      {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr, kDesc, 0, 0, nullptr,
+       nullptr},
   };
   for (int k = 0; k < 5; k++) {
     t.id[k] = gc_register_type(heap, &descs[k]);
@@ -707,6 +716,7 @@ bool Executor::CheckGraph() {
 
 bool Executor::CheckStats(const Expectation& e) {
   gc_stats st;
+  st.struct_size = sizeof(st);
   gc_get_stats(heap_, &st);
   result_.stats.ours += st.live_objects;
   if (st.live_objects != e.objects) {
@@ -792,6 +802,7 @@ bool Executor::FinalChecks(size_t index) {
     return Fail("harness", "objects reachable after every slot was cleared");
   }
   gc_stats st;
+  st.struct_size = sizeof(st);
   gc_get_stats(heap_, &st);
   result_.stats.cycles = st.cycles;
   return true;
@@ -807,6 +818,7 @@ RunResult RunProgram(const Program& p, const RunOptions& o) {
   }
   if (ex.ok()) {
     gc_stats st;
+    st.struct_size = sizeof(st);
     gc_get_stats(ex.heap(), &st);
     ex.stats().cycles = st.cycles;
   }

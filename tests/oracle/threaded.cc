@@ -89,6 +89,7 @@ class ThreadedRun {
       for (auto& p : priv_) p->UnregisterRoots();
       gc_collect(m);
       gc_stats st;
+      st.struct_size = sizeof(st);
       gc_get_stats(heap_, &st);
       if (st.live_objects != 0 || st.bytes_in_use != 0) {
         Report(-1, "after every root was dropped: live_objects " +
@@ -97,6 +98,7 @@ class ThreadedRun {
       }
     }
     gc_stats st;
+    st.struct_size = sizeof(st);
     gc_get_stats(heap_, &st);
     res_.cycles = st.cycles;
     res_.max_pause_ns = st.pause_max_ns;
