@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <new>
 
 #include "gc/verify.h"
 
@@ -54,17 +55,30 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
   hard_goal_.store(pacer_.goal() + pacer_.goal() / 10);
   stats_.heap_goal = pacer_.goal();
   stats_.trigger = pacer_.trigger();
-  sweeper_ = std::thread([this] { SweeperLoop(); });
-  if (!config_.stop_the_world) driver_ = std::thread([this] { DriverLoop(); });
+  StartThreads();
 }
 
-Collector::~Collector() {
+Collector::~Collector() { StopThreads(); }
+
+void Collector::StartThreads() {
   {
     std::lock_guard<std::mutex> g(sweep_mu_);
-    stop_ = true;
+    stop_ = false;
+    sweep_pending_ = true;  // resume an interrupted sweep (else a no-op)
   }
-  sweep_cv_.notify_all();
-  sweeper_.join();
+  sweeper_ = std::thread([this] { SweeperLoop(); });
+  if (!config_.stop_the_world) {
+    {
+      std::lock_guard<std::mutex> g(driver_mu_);
+      stop_driver_ = false;
+    }
+    driver_ = std::thread([this] { DriverLoop(); });
+  }
+}
+
+void Collector::StopThreads() {
+  // The driver first: it finishes the cycle it is running (and wakes the
+  // sweeper at its end).
   if (driver_.joinable()) {
     {
       std::lock_guard<std::mutex> g(driver_mu_);
@@ -73,6 +87,41 @@ Collector::~Collector() {
     driver_cv_.notify_all();
     driver_.join();
   }
+  {
+    std::lock_guard<std::mutex> g(sweep_mu_);
+    stop_ = true;
+  }
+  sweep_cv_.notify_all();
+  sweeper_.join();
+}
+
+void Collector::PrepareFork() {
+  StopThreads();
+  gc_mu_.lock();  // a stop-the-world cycle on a mutator thread ends first
+  workers_.Stop();
+  driver_mu_.lock();
+}
+
+void Collector::AfterForkParent() {
+  driver_mu_.unlock();
+  workers_.Start();
+  gc_mu_.unlock();
+  StartThreads();
+}
+
+void Collector::AfterForkChild() {
+  // Threads that waited on these in the parent do not exist here, and a
+  // condition variable's waiter bookkeeping would wait for them.
+  new (&driver_cv_) std::condition_variable();
+  new (&cycle_done_cv_) std::condition_variable();
+  new (&sweep_cv_) std::condition_variable();
+  // Requests of threads that no longer exist are dropped; the forking
+  // thread was not waiting for one.
+  started_ = done_ = requested_;
+  driver_mu_.unlock();
+  workers_.Start();
+  gc_mu_.unlock();
+  StartThreads();
 }
 
 void Collector::DriverLoop() {

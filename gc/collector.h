@@ -171,6 +171,21 @@ class Collector {
   // Called after every cycle, once the world runs again, on the thread
   // that ran the cycle. It must not call into the heap.
   void SetCycleHook(CycleHook hook);
+  // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
+  // PrepareFork waits for a cycle in progress to end, stops the driver,
+  // the sweeper and the mark workers (joins them: a forked child has only
+  // the forking thread) and holds the cycle and driver locks, so no cycle
+  // runs until AfterForkParent / AfterForkChild. Cycle requests made
+  // meanwhile stay pending. The caller must not count as running for the
+  // World (the cycle it waits for may need to stop it).
+  void PrepareFork();
+  // Releases the locks and starts the threads again.
+  void AfterForkParent();
+  // The same in the child, whose other threads are gone: also drops the
+  // requests of threads that no longer exist and resets the condition
+  // variables they may have been waiting on.
+  void AfterForkChild();
+
   // Testing seam: called on the driver thread once a concurrent cycle has
   // turned the barrier on and restarted the world, before background
   // marking begins (a test holds marking open by blocking in it).
@@ -211,6 +226,11 @@ class Collector {
   void RecordPause(uint64_t ns);
   void SweeperLoop();
   void DriverLoop();
+  // The background threads: the sweeper, and in concurrent mode the driver
+  // (the mark workers are WorkerPool's). Start also resumes a sweep that a
+  // Stop interrupted.
+  void StartThreads();
+  void StopThreads();
 
   MHeap* heap_;
   const TypeTable* types_;

@@ -10,6 +10,10 @@
 // takes the processor from it at once. RunParallel(n, fn, true) also runs
 // fn(n) on it. A thread cannot raise its priority back without privilege,
 // which is why this is a thread of its own.
+//
+// Stop and Start join and restart all the threads (fork support). A thread
+// started late still runs the job posted before it started: it begins
+// with the job generation current at Start.
 #ifndef GCHEAP_GC_WORKERS_H_
 #define GCHEAP_GC_WORKERS_H_
 
@@ -33,10 +37,18 @@ class WorkerPool {
   // idle-priority thread (n + 1 calls in all).
   void RunParallel(int n, const std::function<void(int)>& fn,
                    bool idle = false);
-  int threads() const { return static_cast<int>(threads_.size()); }
+  int threads() const { return nthreads_; }
+
+  // Fork support (Collector::PrepareFork): Stop joins every thread (no job
+  // may be running); Start starts them again (threads() of them, plus the
+  // idle-priority one), in the parent after a fork and in the child, which
+  // has none of them.
+  void Stop();
+  void Start();
 
  private:
-  void Loop(int id);
+  // seen: the job generation the thread has already seen.
+  void Loop(int id, uint64_t seen);
 
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
@@ -46,6 +58,7 @@ class WorkerPool {
   uint64_t generation_ = 0;
   int running_ = 0;
   bool stop_ = false;
+  const int nthreads_;
   std::vector<std::thread> threads_;
   std::thread idle_thread_;
 };

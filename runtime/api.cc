@@ -9,11 +9,8 @@
 
 #include "heap/error.h"
 #include "runtime/gc.h"
+#include "runtime/process.h"
 #include "runtime/runtime.h"
-
-namespace gcheap {
-gc_mutator* CurrentMutator(const gc_heap* h);
-}  // namespace gcheap
 
 using gcheap::GcReason;
 using gcheap::SetLastError;
@@ -214,20 +211,24 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
         c.max_heap_bytes);
     return nullptr;
   }
-  gc_heap* h = new gc_heap(c);
-  h->heap.set_owner(h);  // diagnostics name the gc_heap
-  return h;
+  return gcheap::NewHeap(c);
 }
 
 void gc_heap_destroy(gc_heap* heap) {
   if (heap == nullptr) return;
   CheckHeap(heap, "gc_heap_destroy");
+  if (gcheap::ExitBegun()) {
+    // Its threads may wait for a stop that never comes (process.h): free
+    // nothing; the process is ending. Later use of it is misuse.
+    heap->magic = 0;
+    return;
+  }
   if (size_t n = heap->attached_count(); n != 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "%zu mutator(s) still attached", n);
     Misuse("gc_heap_destroy", msg);
   }
-  delete heap;
+  gcheap::DeleteHeap(heap);
 }
 
 gc_mutator* gc_thread_attach(gc_heap* heap) {
@@ -252,6 +253,7 @@ void gc_type_desc_init(gc_type_desc* desc) {
 
 gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   CheckHeap(heap, "gc_register_type");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   if (desc == nullptr) {
     SetLastError("gc_register_type: desc is NULL");
     return 0;
@@ -390,32 +392,38 @@ void gc_collect(gc_mutator* m) {
 
 int gc_add_root(gc_heap* heap, void** slot) {
   CheckHeap(heap, "gc_add_root");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddSlot(slot));
 }
 
 int gc_remove_root(gc_heap* heap, void** slot) {
   CheckHeap(heap, "gc_remove_root");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveSlot(slot));
 }
 
 int gc_add_root_range(gc_heap* heap, void** start, size_t count) {
   CheckHeap(heap, "gc_add_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddRange(start, count));
 }
 
 int gc_remove_root_range(gc_heap* heap, void** start, size_t count) {
   CheckHeap(heap, "gc_remove_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveRange(start, count));
 }
 
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
   CheckHeap(heap, "gc_add_root_scanner");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddScanner(
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
 }
 
 int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
   CheckHeap(heap, "gc_remove_root_scanner");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveScanner(
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
 }
@@ -502,7 +510,9 @@ void gc_safepoint_slow(gc_mutator* m) {
     gcheap::Collector* c = m->heap->collector.get();
     if (c->marking()) {
       // A concurrent cycle is marking: if the heap already passed its goal,
-      // wait for the cycle (counting as blocked).
+      // wait for the cycle (counting as blocked); never on the thread that
+      // is ending the process (runtime/process.h).
+      if (gcheap::IsExitingThread()) return;
       m->heap->EnterBlocking(m);
       c->WaitIfOverGoal();
       m->heap->LeaveBlocking(m);
@@ -520,6 +530,11 @@ void gc_enter_blocking(gc_mutator* m) {
 
 void gc_leave_blocking(gc_mutator* m) {
   DEBUG_CHECK_MUTATOR(m, "gc_leave_blocking");
+  if (m->blocking_depth == 0) {
+    Misuse("gc_leave_blocking",
+           "no matching gc_enter_blocking (the thread is not inside a "
+           "blocking bracket)");
+  }
   m->heap->LeaveBlocking(m);
 }
 
@@ -535,6 +550,7 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
              n);
     Misuse("gc_get_stats", msg);
   }
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   gc_stats full{};
   gc_stats* out = &full;
   gcheap::HeapStats hs = heap->heap.ReadStats();
@@ -592,11 +608,14 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
 
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
   CheckHeap(heap, "gc_set_cycle_hook");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   if (fn == nullptr) {
     heap->collector->SetCycleHook(nullptr);
     return;
   }
   heap->collector->SetCycleHook([fn, data](const gcheap::CycleInfo& c) {
+    // No embedder callback once process exit has begun (process.h).
+    if (gcheap::ExitBegun()) return;
     gc_cycle_info i{};
     i.struct_size = sizeof(gc_cycle_info);
     i.cycle = c.cycle;

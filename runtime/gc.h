@@ -23,15 +23,39 @@
  *    allocating must call gc_safepoint now and then, and must bracket
  *    blocking calls (I/O, locks, sleeping) so it does not hold up a
  *    collection. Inside a blocking bracket it must not touch heap objects.
+ *    Blocking brackets nest.
  *  - Heap pointers a thread holds must be reachable from roots at every
  *    safepoint (registered slots/ranges, or slots reported by a root
  *    scanner): a pointer held only in a C local across gc_alloc may be freed.
+ *  - A thread that exits (returns from its start routine, or calls
+ *    pthread_exit) while attached is detached when it exits.
+ *  - Process exit: the thread that ends the process (returning from main,
+ *    or calling exit()) is not detached. Once exit has begun (the main
+ *    thread's thread-local destructors, which run inside exit(), or
+ *    gcheap's atexit handler for exit() on another thread), no stop of the
+ *    world completes: no cycle starts marking or finishes, and no root
+ *    scanner or cycle hook is called, so a scanner may point into main's
+ *    frame. Threads that want a collection then wait until the process is
+ *    gone; the exiting thread never waits: its safepoints return,
+ *    gc_collect returns without collecting, gc_thread_detach returns, and
+ *    gc_heap_destroy frees nothing. The process exits normally. Trace
+ *    callbacks of a cycle already marking concurrently may still run on
+ *    collector threads during exit (they read heap objects, which stay
+ *    mapped). docs/embedding.md (section 3) gives the details and limits.
+ *  - fork(): the child gets working heaps. The fork waits for cycles in
+ *    progress to end and is a safepoint for the calling thread; in the
+ *    child only the forking thread exists, its mutators stay attached,
+ *    the other threads' mutators are detached, and the collector's threads
+ *    run again. Roots the other threads registered stay registered: remove
+ *    those that point into their stacks. Do not fork from a root scanner,
+ *    trace callback or cycle hook.
  *
  * Errors: functions that can fail return NULL (or a negative number) and
  * gc_last_error() returns a readable reason for the calling thread. API
  * misuse (a detached mutator, a mutator used from another thread, a
  * pointer store into a non-heap object, or of a pointer into another heap)
- * aborts with a message in debug builds.
+ * aborts with a message in debug builds; a gc_leave_blocking without a
+ * matching gc_enter_blocking aborts in every build.
  *
  * Environment variables (read by gc_config_init, override its defaults):
  *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative
@@ -153,7 +177,8 @@ void gc_config_init(gc_config* cfg);
  * do not check. A root slot may hold any heap's pointers. */
 gc_heap* gc_heap_create(const gc_config* cfg);
 
-/* Destroys a heap and all its memory. Every mutator must be detached. */
+/* Destroys a heap and all its memory. Every mutator must be detached.
+ * Once process exit has begun it frees nothing (see Process exit above). */
 void gc_heap_destroy(gc_heap* heap);
 
 /* ---- threads ---- */
@@ -166,7 +191,7 @@ gc_mutator* gc_thread_attach(gc_heap* heap);
 
 /* Detaches the calling thread: its cached memory returns to the heap and the
  * mutator becomes invalid. A thread that exits while attached is detached
- * automatically when it exits. */
+ * automatically when it exits; the thread that ends the process is not. */
 void gc_thread_detach(gc_mutator* m);
 
 /* The calling thread's mutator for heap, or NULL if it is not attached. */
@@ -264,7 +289,9 @@ const char* gc_last_error(void);
 /* ---- collection ---- */
 
 /* Runs a full, blocking collection: marks, then sweeps the whole heap before
- * returning, so statistics read afterwards are exact. */
+ * returning, so statistics read afterwards are exact. On the thread that
+ * is ending the process, once exit has begun, it returns without
+ * collecting. */
 void gc_collect(gc_mutator* m);
 
 /* ---- roots ---- */
@@ -443,7 +470,11 @@ static inline void gc_safepoint(gc_mutator* m) {
 
 /* Brackets a blocking call: between the two, the thread counts as stopped
  * for collections and must not touch heap objects or call gc_ functions
- * that take m (other than gc_leave_blocking). */
+ * that take m (other than gc_enter_blocking and gc_leave_blocking).
+ * Brackets nest: the thread counts as stopped from the first enter until
+ * the leave that matches it, however many brackets open and close inside.
+ * A gc_leave_blocking without a matching gc_enter_blocking is API misuse
+ * and aborts with a message (in every build). */
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
 

@@ -142,7 +142,8 @@ class Mutator {
 
 // Brackets a blocking call (I/O, a lock, a sleep): the thread counts as
 // stopped for collections in between, and must not touch heap objects or
-// call gc_ functions that take its mutator.
+// call gc_ functions that take its mutator. Scopes nest: the thread counts
+// as stopped until the outermost scope ends.
 class BlockingScope {
  public:
   explicit BlockingScope(gc_mutator* m) : m_(m) { gc_enter_blocking(m_); }

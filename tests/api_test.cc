@@ -451,6 +451,26 @@ TEST_F(ApiDeathTest, MutatorFromAnotherThreadAborts) {
                "thread other than the one that attached it");
 }
 
+// Blocking brackets nest by count: a leave that matches no enter is API
+// misuse and aborts with a message in every build.
+TEST_F(ApiDeathTest, LeaveBlockingWithoutEnterAborts) {
+  EXPECT_DEATH(gc_leave_blocking(m_),
+               "API misuse in gc_leave_blocking: no matching "
+               "gc_enter_blocking");
+}
+
+TEST_F(ApiDeathTest, OneLeaveTooManyAfterNestedBracketsAborts) {
+  EXPECT_DEATH(
+      {
+        gc_enter_blocking(m_);
+        gc_enter_blocking(m_);
+        gc_leave_blocking(m_);
+        gc_leave_blocking(m_);
+        gc_leave_blocking(m_);
+      },
+      "API misuse in gc_leave_blocking: no matching gc_enter_blocking");
+}
+
 TEST_F(ApiDeathTest, DestroyingAHeapWithAttachedThreadsAborts) {
   EXPECT_DEATH(gc_heap_destroy(heap_), "still attached");
 }
