@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <new>
 #include <string>
 
 #include "gc/gctrace.h"
@@ -73,17 +74,63 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       }) {
   trigger_.store(pacer_.trigger());
   hard_goal_.store(pacer_.hard_goal());
-  driver_ = std::thread([this] { DriverLoop(); });
+  StartDriver();
 }
 
 Collector::~Collector() {
+  StopDriver();  // finishes a cycle in progress first
+}  // then the sweeper and the worker threads stop
+
+void Collector::StartDriver() {
+  {
+    std::lock_guard<std::mutex> g(driver_mu_);
+    stop_driver_ = false;
+  }
+  driver_ = std::thread([this] { DriverLoop(); });
+}
+
+void Collector::StopDriver() {
   {
     std::lock_guard<std::mutex> g(driver_mu_);
     stop_driver_ = true;
   }
   driver_cv_.notify_all();
-  driver_.join();  // finishes a cycle in progress first
-}  // then the sweeper and the worker threads stop
+  driver_.join();
+}
+
+// ---- fork -----------------------------------------------------------------
+
+void Collector::PrepareFork() {
+  StopDriver();  // a cycle in progress ends; requests stay pending
+  sweeper_.Stop();
+  idle_worker_.Stop();
+  workers_.Stop();
+  driver_mu_.lock();
+}
+
+void Collector::AfterForkParent() {
+  driver_mu_.unlock();
+  RestartThreads();
+}
+
+void Collector::AfterForkChild() {
+  // Threads that waited on these in the parent do not exist here, and a
+  // condition variable's waiter bookkeeping would wait for them.
+  new (&driver_cv_) std::condition_variable();
+  new (&cycle_done_cv_) std::condition_variable();
+  // Requests of threads that no longer exist are dropped; the forking
+  // thread was not waiting for one.
+  started_ = done_ = requested_;
+  driver_mu_.unlock();
+  RestartThreads();
+}
+
+void Collector::RestartThreads() {
+  workers_.Start();
+  idle_worker_.Start();
+  sweeper_.Start();  // resumes a sweep that Stop interrupted
+  StartDriver();
+}
 
 void Collector::SetCycleHook(CycleHook hook) {
   std::lock_guard<std::mutex> g(hooks_mu_);

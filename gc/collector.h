@@ -171,6 +171,21 @@ class Collector {
   // Called after every cycle, once the world runs again, on the driver
   // thread. It must not call into the heap.
   void SetCycleHook(CycleHook hook);
+  // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
+  // PrepareFork waits for a cycle in progress to end, stops the driver,
+  // the sweeper, the idle worker and the mark workers (joins them: a
+  // forked child has only the forking thread) and holds the driver lock, so
+  // no cycle runs until AfterForkParent / AfterForkChild. Cycle requests
+  // made meanwhile stay pending. The caller must not count as running for
+  // the World (the cycle it waits for may need to stop it).
+  void PrepareFork();
+  // Releases the lock and starts the threads again.
+  void AfterForkParent();
+  // The same in the child, whose other threads are gone: also drops the
+  // requests of threads that no longer exist and resets the condition
+  // variables they may have been waiting on.
+  void AfterForkChild();
+
   // Testing seam: called on the driver thread once a concurrent cycle has
   // turned the barrier on and restarted the world, before background
   // marking begins (a test holds marking open by blocking in it).
@@ -206,6 +221,11 @@ class Collector {
     int64_t charged_ns = 0;      // pause time charged to the limiter up to
     int64_t resumed_ns = 0;      // when the world last restarted
   };
+
+  // The driver thread; and every collector thread again after a fork.
+  void StartDriver();
+  void StopDriver();
+  void RestartThreads();
 
   // ---- the cycle (collector.cc), in phase order ---------------------------
   void DriverLoop();

@@ -25,7 +25,16 @@ void BecomeIdlePriority() {
 
 }  // namespace
 
-IdleMarkWorker::IdleMarkWorker() {
+IdleMarkWorker::IdleMarkWorker() { Start(); }
+
+IdleMarkWorker::~IdleMarkWorker() { Stop(); }
+
+void IdleMarkWorker::Start() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = false;
+    requested_ = false;
+  }
   marker_ = std::thread([this] { MarkerLoop(); });
   scout_ = std::thread([this] {
     BecomeIdlePriority();
@@ -33,8 +42,8 @@ IdleMarkWorker::IdleMarkWorker() {
   });
 }
 
-IdleMarkWorker::~IdleMarkWorker() {
-  GC_CHECK(closed(), "idle worker destroyed with its gate open");
+void IdleMarkWorker::Stop() {
+  GC_CHECK(closed(), "idle worker stopped with its gate open");
   {
     std::lock_guard<std::mutex> g(mu_);
     stop_ = true;

@@ -60,6 +60,10 @@ class IdleMarkWorker {
   bool closed() const { return gate_.load() == kClosed; }
   // Slices that ran (found work or not), over the worker's life.
   uint64_t slices() const { return slices_.load(std::memory_order_relaxed); }
+  // Fork support (Collector::PrepareFork): Stop joins both threads (the
+  // gate must be closed); Start starts them again.
+  void Stop();
+  void Start();
 
   // Testing seam: called on the idle-priority thread each time it finds the
   // gate open, before it asks for a slice (a test holds it there, as if it

@@ -25,9 +25,9 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
   size_t hi = size;
   const TypeInfo* t = TypeOf(s, r.index);
   GC_CHECK(t != nullptr, "scan object without a registered type");
-  if (t->trace != nullptr) {
+  if (t->has_trace()) {
     // Callbacks see whole objects; they are never split.
-    t->trace(reinterpret_cast<void*>(r.base), &VisitSlot, w);
+    t->Trace(reinterpret_cast<void*>(r.base), &VisitSlot, w);
     w->scanned_bytes += size;
     return;
   }

@@ -28,9 +28,10 @@ absl::Status RootSet::AddRange(void** start, size_t count) {
   if (start == nullptr && count != 0) {
     return absl::InvalidArgumentError("root range starts at NULL");
   }
-  if (count > (size_t{1} << 40)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("root range of %zu slots is absurd", count));
+  if (count > kMaxRangeSlots) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "root range of %zu slots is absurd (the maximum is %zu)", count,
+        kMaxRangeSlots));
   }
   std::lock_guard<std::mutex> g(mu_);
   ranges_[start].push_back(count);

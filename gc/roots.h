@@ -30,6 +30,10 @@ using RootScannerFn = void (*)(VisitFn visit, void* visit_ctx, void* data);
 
 class RootSet {
  public:
+  // The longest range AddRange accepts (2^40 slots: 8 TiB of them, far past
+  // any real table; a longer one is a corrupted count).
+  static constexpr size_t kMaxRangeSlots = size_t{1} << 40;
+
   absl::Status AddSlot(void** slot);
   absl::Status RemoveSlot(void** slot);
   absl::Status AddRange(void** start, size_t count);

@@ -8,13 +8,24 @@ BackgroundSweeper::BackgroundSweeper(MHeap* heap,
   thread_ = std::thread([this] { Loop(); });
 }
 
-BackgroundSweeper::~BackgroundSweeper() {
+BackgroundSweeper::~BackgroundSweeper() { Stop(); }
+
+void BackgroundSweeper::Stop() {
   {
     std::lock_guard<std::mutex> g(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+}
+
+void BackgroundSweeper::Start() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = false;
+    pending_ = true;
+  }
+  thread_ = std::thread([this] { Loop(); });
 }
 
 void BackgroundSweeper::Wake() {

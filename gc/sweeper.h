@@ -35,6 +35,11 @@ class BackgroundSweeper {
 
   // A sweep cycle began: sweep it. Any thread.
   void Wake();
+  // Fork support (Collector::PrepareFork): Stop joins the thread (a round
+  // in progress stops between two spans); Start starts it again and
+  // resumes the sweep (a round with nothing left is harmless).
+  void Stop();
+  void Start();
   // Rounds finished so far (for tests).
   uint64_t rounds() const;
 

@@ -1,6 +1,7 @@
 #include "gc/typeinfo.h"
 
 #include "absl/strings/str_format.h"
+#include "heap/base.h"
 
 namespace gcheap {
 
@@ -15,23 +16,66 @@ TypeTable::~TypeTable() {
 }
 
 namespace {
-bool AnyBit(const uint64_t* map, size_t nbits) {
-  if (map == nullptr) return false;
-  for (size_t i = 0; i < nbits; i++) {
-    if ((map[i / 64] >> (i % 64)) & 1) return true;
-  }
-  return false;
-}
 
-std::vector<uint64_t> CopyBits(const uint64_t* map, size_t nbits) {
-  std::vector<uint64_t> v((nbits + 63) / 64, 0);
-  if (map != nullptr) {
-    for (size_t i = 0; i < nbits; i++) {
-      if ((map[i / 64] >> (i % 64)) & 1) v[i / 64] |= uint64_t{1} << (i % 64);
+// Words of a bitmap with one bit per 8-byte word of a `bytes`-long layout.
+size_t BitmapWords(size_t bytes) { return ((bytes + 7) / 8 + 63) / 64; }
+
+// Checks one bitmap of a description: present with a length that covers
+// its layout, or absent with no length; no bit set for a word that is not
+// whole inside the layout. `what` names the field ("ptr_bitmap").
+absl::Status CheckBitmap(const char* type, const char* what, const char* layout,
+                         const uint64_t* map, size_t words, size_t bytes) {
+  if (map == nullptr) {
+    if (words != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("type '%s': %s is NULL but %s_words is %zu", type,
+                          what, what, words));
+    }
+    return absl::OkStatus();
+  }
+  const size_t need = BitmapWords(bytes);
+  if (words == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': %s is set but %s_words is 0: give the bitmap's length "
+        "in 64-bit words (%zu for the %zu-byte %s), with struct_size = "
+        "sizeof(gc_type_desc)",
+        type, what, what, need, bytes, layout));
+  }
+  if (words < need) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': %s is too short: %zu 64-bit word(s), but the %zu-byte %s "
+        "needs %zu (one bit per 8-byte word)",
+        type, what, words, bytes, layout, need));
+  }
+  // Bits for the words [bytes / 8, need * 64): a partial last word, or
+  // padding bits of the last bitmap word. Words past `need` are not read.
+  for (size_t i = bytes / 8; i < need * 64; i++) {
+    if ((map[i / 64] >> (i % 64)) & 1) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "type '%s': %s bit %zu lies past the end of the %zu-byte %s (a "
+          "pointer slot must be a whole 8-byte word inside it)",
+          type, what, i, bytes, layout));
     }
   }
+  return absl::OkStatus();
+}
+
+// The first `nbits` bits of map (which holds at least that many), as a
+// vector of words; empty when no bit is set.
+std::vector<uint64_t> CopyBits(const uint64_t* map, size_t nbits) {
+  std::vector<uint64_t> v;
+  if (map == nullptr) return v;
+  v.assign((nbits + 63) / 64, 0);
+  bool any = false;
+  for (size_t w = 0; w < v.size(); w++) {
+    const size_t left = nbits - w * 64;
+    v[w] = left >= 64 ? map[w] : map[w] & ((uint64_t{1} << left) - 1);
+    any |= v[w] != 0;
+  }
+  if (!any) v.clear();
   return v;
 }
+
 }  // namespace
 
 absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
@@ -40,22 +84,38 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
     return absl::InvalidArgumentError(
         absl::StrFormat("type '%s': size and elem_size are both 0", name));
   }
-  if (spec.size > (size_t{1} << 40) || spec.elem_size > (size_t{1} << 40)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("type '%s': size out of range", name));
+  if (spec.size > kMaxAllocBytes || spec.elem_size > kMaxAllocBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': size %zu or elem_size %zu exceeds the largest object "
+        "(GC_MAX_ALLOC_BYTES, %zu bytes)",
+        name, spec.size, spec.elem_size, kMaxAllocBytes));
+  }
+  if (spec.trace != nullptr && spec.trace_ctx != nullptr) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': both trace and trace_ctx are set (give one)", name));
+  }
+  if (spec.elem_size == 0 &&
+      (spec.elem_ptrmap != nullptr || spec.elem_ptrmap_words != 0)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': an elem_ptr_bitmap without a tail (elem_size is 0)", name));
+  }
+  // Bitmaps first: nothing below reads one before its length is checked.
+  if (absl::Status st = CheckBitmap(name, "ptr_bitmap", "fixed part",
+                                    spec.ptrmap, spec.ptrmap_words, spec.size);
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st =
+          CheckBitmap(name, "elem_ptr_bitmap", "element", spec.elem_ptrmap,
+                      spec.elem_ptrmap_words, spec.elem_size);
+      !st.ok()) {
+    return st;
   }
   // A pointer slot must be a whole, aligned word inside the layout.
-  const size_t fixed_words = spec.size / 8;
-  const size_t elem_words = spec.elem_size / 8;
-  bool fixed_ptrs = AnyBit(spec.ptrmap, fixed_words);
-  bool elem_ptrs = AnyBit(spec.elem_ptrmap, elem_words);
-  if (spec.ptrmap != nullptr && spec.size % 8 != 0 &&
-      ((spec.ptrmap[fixed_words / 64] >> (fixed_words % 64)) & 1)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "type '%s': pointer bit %zu lies past the end of the %zu-byte fixed "
-        "part",
-        name, fixed_words, spec.size));
-  }
+  std::vector<uint64_t> ptrmap = CopyBits(spec.ptrmap, spec.size / 8);
+  std::vector<uint64_t> elem_ptrmap =
+      CopyBits(spec.elem_ptrmap, spec.elem_size / 8);
+  const bool elem_ptrs = !elem_ptrmap.empty();
   if (elem_ptrs && spec.elem_size % 8 != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "type '%s': elements with pointers must be a multiple of 8 bytes "
@@ -71,11 +131,13 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
   auto* t = new TypeInfo;
   t->name = name;
   t->size = spec.size;
-  t->ptrmap = CopyBits(spec.ptrmap, fixed_words);
+  t->ptrmap = std::move(ptrmap);
   t->elem_size = spec.elem_size;
-  t->elem_ptrmap = CopyBits(spec.elem_ptrmap, elem_words);
+  t->elem_ptrmap = std::move(elem_ptrmap);
   t->trace = spec.trace;
-  t->noscan = !fixed_ptrs && !elem_ptrs && spec.trace == nullptr;
+  t->trace_ctx = spec.trace_ctx;
+  t->user_data = spec.user_data;
+  t->noscan = t->ptrmap.empty() && t->elem_ptrmap.empty() && !t->has_trace();
 
   std::lock_guard<std::mutex> g(mu_);
   size_t n = count_.load(std::memory_order_relaxed);

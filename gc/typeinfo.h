@@ -7,9 +7,17 @@
 //     `elem_size` bytes with its own pointer bitmap, filling the object from
 //     offset `size` to its end;
 //   - or a trace callback, for layouts no bitmap describes, which reports
-//     every pointer slot of the object to a visitor.
+//     every pointer slot of the object to a visitor; the context form also
+//     receives the type's user data (an embedder's VM state).
 // A type with no pointer bit and no trace callback is noscan: its objects
 // live in noscan spans and are never scanned.
+//
+// Registration validates a description before it reads any of it beyond
+// what the description promises: each bitmap comes with its length in
+// 64-bit words, which must cover its layout (one bit per 8-byte word of the
+// fixed part, of one element); a shorter one is rejected, never read past
+// its end. Set bits that name no whole word inside the layout are rejected.
+// Only the words the layout needs are read and copied.
 //
 // The table is append-only: a registered type never changes or goes away
 // while its heap lives, so the collector reads it without locks. Type ids are
@@ -32,6 +40,9 @@ namespace gcheap {
 using VisitFn = void (*)(void** slot, void* ctx);
 // A trace callback reports every pointer slot of obj through visit(slot, ctx).
 using TraceFn = void (*)(void* obj, VisitFn visit, void* ctx);
+// The context form also gets the type's user data.
+using TraceCtxFn = void (*)(void* obj, VisitFn visit, void* ctx,
+                            void* user_data);
 
 struct TypeInfo {
   std::string name;
@@ -39,8 +50,20 @@ struct TypeInfo {
   std::vector<uint64_t> ptrmap;       // bit per word of the fixed part
   size_t elem_size = 0;               // 0: no variable tail
   std::vector<uint64_t> elem_ptrmap;  // bit per word of one element
-  TraceFn trace = nullptr;
-  bool noscan = true;  // no pointer anywhere
+  TraceFn trace = nullptr;            // at most one of trace, trace_ctx
+  TraceCtxFn trace_ctx = nullptr;
+  void* user_data = nullptr;  // passed to trace_ctx
+  bool noscan = true;         // no pointer anywhere
+
+  bool has_trace() const { return trace != nullptr || trace_ctx != nullptr; }
+  // Calls the type's trace callback (has_trace() must hold).
+  void Trace(void* obj, VisitFn visit, void* ctx) const {
+    if (trace_ctx != nullptr) {
+      trace_ctx(obj, visit, ctx, user_data);
+    } else {
+      trace(obj, visit, ctx);
+    }
+  }
 
   bool FixedWordHasPointer(size_t w) const {
     return w / 64 < ptrmap.size() && ((ptrmap[w / 64] >> (w % 64)) & 1);
@@ -55,10 +78,14 @@ struct TypeInfo {
 struct TypeSpec {
   const char* name = nullptr;
   size_t size = 0;
-  const uint64_t* ptrmap = nullptr;  // ceil(size/8) bits
+  const uint64_t* ptrmap = nullptr;  // ceil(size/8) bits at least
+  size_t ptrmap_words = 0;           // 64-bit words at ptrmap
   size_t elem_size = 0;
-  const uint64_t* elem_ptrmap = nullptr;  // ceil(elem_size/8) bits
+  const uint64_t* elem_ptrmap = nullptr;  // ceil(elem_size/8) bits at least
+  size_t elem_ptrmap_words = 0;           // 64-bit words at elem_ptrmap
   TraceFn trace = nullptr;
+  TraceCtxFn trace_ctx = nullptr;
+  void* user_data = nullptr;
 };
 
 class TypeTable {

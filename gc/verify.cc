@@ -18,10 +18,24 @@ struct VerifyState {
   void** current_root = nullptr;
 };
 
-void Reach(VerifyState* st, uintptr_t value, void** root_slot) {
+[[noreturn]] void ReportForeign(VerifyState* st, void** slot, uintptr_t value,
+                                const void* other);
+
+void Reach(VerifyState* st, uintptr_t value, void** slot, void** root_slot) {
   ObjectRef r;
   uintptr_t p = st->marker->StripTag(value);
-  if (p < 4096 || !st->marker->heap()->FindObject(p, &r)) return;
+  if (p < 4096) return;
+  if (!st->marker->heap()->FindObject(p, &r)) {
+    // Not this heap's. An object slot that points into another heap is a
+    // reference neither heap traces. (A root may legitimately hold another
+    // heap's pointer: one table of globals can be registered with several
+    // heaps.)
+    const void* other;
+    if (root_slot == nullptr && st->marker->heap()->InOtherHeap(p, &other)) {
+      ReportForeign(st, slot, value, other);
+    }
+    return;
+  }
   if (!r.span->IsAllocated(r.index)) return;
   // Roots are recorded with a tagged parent: the slot address | 1.
   uintptr_t from = st->current != 0
@@ -33,18 +47,35 @@ void Reach(VerifyState* st, uintptr_t value, void** root_slot) {
 
 void VisitFromObject(void** slot, void* ctx) {
   auto* st = static_cast<VerifyState*>(ctx);
-  Reach(st, Marker::LoadSlot(slot), nullptr);
+  Reach(st, Marker::LoadSlot(slot), slot, nullptr);
 }
 
 void VisitFromRoot(void** slot, void* ctx) {
   auto* st = static_cast<VerifyState*>(ctx);
-  Reach(st, Marker::LoadSlot(slot), slot);
+  Reach(st, Marker::LoadSlot(slot), slot, slot);
 }
 
 const char* TypeName(Marker* m, const ObjectRef& r) {
   if (NoScan(r.span->spanclass)) return "(noscan)";
   const TypeInfo* t = m->TypeOf(r.span, r.index);
   return t ? t->name.c_str() : "(no type)";
+}
+
+void ReportForeign(VerifyState* st, void** slot, uintptr_t value,
+                   const void* other) {
+  Marker* m = st->marker;
+  ObjectRef r;
+  const bool found = m->heap()->FindObject(st->current, &r);
+  fprintf(stderr,
+          "gcheap: verify: slot %p of object %p (type %s) in heap %p holds "
+          "%p, a pointer into another heap, %p: a heap does not trace "
+          "pointers into another, so that heap may free the object while "
+          "this slot still refers to it\n",
+          static_cast<void*>(slot), reinterpret_cast<void*>(st->current),
+          found ? TypeName(m, r) : "?", m->heap()->owner(),
+          reinterpret_cast<void*>(value), other);
+  fflush(stderr);
+  abort();
 }
 
 [[noreturn]] void ReportMiss(VerifyState* st, uintptr_t obj) {
@@ -110,8 +141,8 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots) {
     if (NoScan(r.span->spanclass)) continue;
     st.current = obj;
     const TypeInfo* t = marker->TypeOf(r.span, r.index);
-    if (t != nullptr && t->trace != nullptr) {
-      t->trace(reinterpret_cast<void*>(obj), &VisitFromObject, &st);
+    if (t != nullptr && t->has_trace()) {
+      t->Trace(reinterpret_cast<void*>(obj), &VisitFromObject, &st);
     } else {
       marker->ForEachPointerSlot(
           r.span, r.index, obj, 0, marker->ObjectBytes(r.span),

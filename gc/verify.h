@@ -6,7 +6,12 @@
 // gcmarkBits while it walks. Every object it reaches must have its mark bit
 // set; if one does not, the collector missed a live object and would free
 // it: the verifier prints the object, its type and the path from a root, and
-// aborts.
+// aborts. It also checks every object slot whose value does not resolve in
+// this heap against the process's other live heaps (MHeap::InOtherHeap): a
+// pointer into another heap is traced by neither, so its target may be
+// freed while referenced; the verifier names the slot, its object and both
+// heaps, and aborts. (Roots are exempt: one table of globals may be
+// registered with several heaps.)
 #ifndef GCHEAP_GC_VERIFY_H_
 #define GCHEAP_GC_VERIFY_H_
 

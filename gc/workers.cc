@@ -4,18 +4,30 @@
 
 namespace gcheap {
 
-WorkerPool::WorkerPool(int threads) {
-  for (int i = 0; i < threads; i++)
-    threads_.emplace_back([this, i] { Loop(i + 1); });
+WorkerPool::WorkerPool(int threads) : nthreads_(threads) { Start(); }
+
+WorkerPool::~WorkerPool() { Stop(); }
+
+void WorkerPool::Start() {
+  uint64_t seen;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = false;
+    seen = generation_;
+  }
+  for (int i = 0; i < nthreads_; i++) {
+    threads_.emplace_back([this, i, seen] { Loop(i + 1, seen); });
+  }
 }
 
-WorkerPool::~WorkerPool() {
+void WorkerPool::Stop() {
   {
     std::lock_guard<std::mutex> g(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   for (auto& t : threads_) t.join();
+  threads_.clear();
 }
 
 void WorkerPool::RunParallel(int n, const std::function<void(int)>& fn) {
@@ -34,8 +46,7 @@ void WorkerPool::RunParallel(int n, const std::function<void(int)>& fn) {
   job_ = nullptr;
 }
 
-void WorkerPool::Loop(int id) {
-  uint64_t seen = 0;
+void WorkerPool::Loop(int id, uint64_t seen) {
   std::unique_lock<std::mutex> g(mu_);
   for (;;) {
     cv_.wait(g, [&] { return stop_ || generation_ != seen; });

@@ -5,6 +5,10 @@
 // pool threads, and returns when all n calls have returned. (The
 // idle-priority worker is a class of its own: gc/idle_worker.h.)
 //
+// Stop and Start join and restart all the threads (fork support). A thread
+// started late still runs the job posted before it started: it begins
+// with the job generation current at Start.
+//
 // Invariants: one job at a time (the collector's driver is the only
 // caller); a pool thread takes part in a job only if its id is below n, and
 // RunParallel never returns while one of the job's calls runs.
@@ -29,10 +33,17 @@ class WorkerPool {
 
   // n is capped at threads() + 1.
   void RunParallel(int n, const std::function<void(int)>& fn);
-  int threads() const { return static_cast<int>(threads_.size()); }
+  int threads() const { return nthreads_; }
+
+  // Fork support (Collector::PrepareFork): Stop joins every thread (no job
+  // may be running); Start starts them again (threads() of them), in the
+  // parent after a fork and in the child, which has none of them.
+  void Stop();
+  void Start();
 
  private:
-  void Loop(int id);
+  // seen: the job generation the thread has already seen.
+  void Loop(int id, uint64_t seen);
 
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
@@ -41,6 +52,7 @@ class WorkerPool {
   uint64_t generation_ = 0;
   int running_ = 0;
   bool stop_ = false;
+  const int nthreads_;
   std::vector<std::thread> threads_;
 };
 

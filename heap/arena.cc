@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cerrno>
 
 namespace gcheap {
@@ -62,14 +63,27 @@ bool SysCommit(void* p, size_t bytes) {
   return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
 }
 
-void SysRelease(void* p, size_t bytes) {
+namespace {
+std::atomic<int> release_failure_for_testing{0};
+}  // namespace
+
+void SetSysReleaseFailureForTesting(int err) {
+  release_failure_for_testing.store(err, std::memory_order_relaxed);
+}
+
+bool SysRelease(void* p, size_t bytes) {
   // MADV_DONTNEED on private anonymous memory drops the pages at once and
   // makes later reads return zero, which the page allocator relies on
-  // (released pages are "clean" and need no zeroing).
+  // (released pages are "clean" and need no zeroing) only when it succeeds.
+  if (int err = release_failure_for_testing.load(std::memory_order_relaxed)) {
+    errno = err;
+    return false;
+  }
   int rc;
   do {
     rc = madvise(p, bytes, MADV_DONTNEED);
   } while (rc != 0 && errno == EAGAIN);
+  return rc == 0;
 }
 
 void* SysAllocMeta(size_t bytes) {

@@ -94,8 +94,14 @@ void SysUnreserve(void* p, size_t bytes);
 // Makes [p, p+bytes) readable and writable. Returns false on failure.
 bool SysCommit(void* p, size_t bytes);
 // Returns the physical pages of [p, p+bytes) to the OS; the range stays
-// mapped and reads back as zero.
-void SysRelease(void* p, size_t bytes);
+// mapped and reads back as zero. False when the OS refused (errno says
+// why; madvise(MADV_DONTNEED) fails with EINVAL on locked pages, e.g. after
+// mlockall): the range may then be released in part or not at all, so the
+// caller must treat all of it as resident and dirty.
+bool SysRelease(void* p, size_t bytes);
+// Testing seam: while err is nonzero, SysRelease fails with errno = err
+// without calling madvise. 0 restores the real call.
+void SetSysReleaseFailureForTesting(int err);
 // Anonymous read-write memory for metadata (zeroed), and its release.
 void* SysAllocMeta(size_t bytes);
 void SysFreeMeta(void* p, size_t bytes);

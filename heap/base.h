@@ -34,9 +34,11 @@ inline constexpr int kCommitShift = 20;  // 1 MiB
 inline constexpr size_t kCommitGranulesPerArena = kArenaBytes >> kCommitShift;
 static_assert(kCommitGranulesPerArena == 64, "one uint64_t of commit bits");
 
-// The largest request the allocator accepts. Anything larger is reported as
-// a size overflow instead of wrapping page arithmetic.
-inline constexpr size_t kMaxAllocBytes = size_t{1} << 46;  // 64 TiB
+// The largest request the allocator accepts: 1 TiB, the public
+// GC_MAX_ALLOC_BYTES (runtime/gc.h, which checks that the two agree).
+// Anything larger is reported as a size overflow instead of wrapping page
+// arithmetic.
+inline constexpr size_t kMaxAllocBytes = size_t{1} << 40;
 
 [[noreturn]] void FatalError(const char* file, int line, const char* msg);
 

@@ -4,18 +4,30 @@
 
 namespace gcheap {
 
-MCache::MCache(MHeap* heap) : heap_(heap) {
+MCache::MCache(MHeap* heap) : flush_gen_(heap->sweepgen()), heap_(heap) {
   for (auto& s : alloc_) s = &empty_mspan;
+  heap_->RegisterMCache(this);
 }
 
-MCache::~MCache() { ReleaseAll(); }
+MCache::~MCache() {
+  ReleaseAll();
+  heap_->UnregisterMCache(this);
+}
 
 bool MCache::Refill(SpanClass spc) {
   MSpan* s = alloc_[spc];
+  // The flip prepares every mcache; one that was not has been allocating
+  // from stale spans, whose objects the next sweep would free.
+  GC_CHECK(flush_gen_.load(std::memory_order_relaxed) == heap_->sweepgen(),
+           "mcache not flushed since the sweepgen flip");
   GC_DCHECK(s == &empty_mspan || s->alloc_count == s->nelems,
             "refill of a span with free slots");
+  GC_DCHECK(s == &empty_mspan || s->sweepgen.load(std::memory_order_relaxed) ==
+                                     heap_->sweepgen() + 3,
+            "bad sweepgen in refill: the cached span is stale");
   if (s != &empty_mspan) {
     alloc_[spc] = &empty_mspan;
+    ncached_--;
     Uncache(s);
   }
   // Proportional sweep: pay for the span about to be taken.
@@ -34,6 +46,7 @@ bool MCache::Refill(SpanClass spc) {
   }
   GC_DCHECK(s->alloc_count < s->nelems, "cached span has no free slot");
   alloc_[spc] = s;
+  ncached_++;
   return true;
 }
 
@@ -107,17 +120,28 @@ void MCache::Uncache(MSpan* s) {
 }
 
 void MCache::ReleaseAll() {
-  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+  for (int spc = 0; ncached_ > 0 && spc < kNumSpanClasses; spc++) {
     MSpan* s = alloc_[spc];
     if (s == &empty_mspan) continue;
     alloc_[spc] = &empty_mspan;
+    ncached_--;
     Uncache(s);
   }
+  GC_DCHECK(ncached_ == 0, "cached span count is off");
   heap_->FlushAllocCounts(alloc_counts_);
   tiny_ = 0;
   tiny_offset_ = 0;
-  heap_->AddTinyAllocs(tiny_allocs_);
+  if (tiny_allocs_ != 0) heap_->AddTinyAllocs(tiny_allocs_);
   tiny_allocs_ = 0;
+  flush_gen_.store(heap_->sweepgen(), std::memory_order_relaxed);
+}
+
+void MCache::PrepareForSweep() {
+  const uint32_t sg = heap_->sweepgen();
+  const uint32_t fg = flush_gen_.load(std::memory_order_relaxed);
+  if (fg == sg) return;
+  GC_CHECK(fg + 2 == sg, "bad mcache flushGen: missed a sweepgen flip");
+  ReleaseAll();
 }
 
 }  // namespace gcheap

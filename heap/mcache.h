@@ -22,9 +22,26 @@
 // Size 0 is treated as 1 byte, so every request gets a distinct object.
 // Sizes above kMaxAllocBytes fail with a size-overflow reason.
 //
-// Invariants: alloc[spc] is empty_mspan or a span with sweepgen h+3 whose
-// span class is spc; tiny != 0 implies tiny .. tiny+16 is a live 16-byte
-// block of this cache's tiny span class.
+// Flushing and the sweepgen flip (Go's mcache.flushGen / prepareForSweep).
+// A span cached before a flip (MHeap::StartSweepCycle) is stale afterwards
+// (sweepgen h+1): its mark bits are the finished cycle's, so an object the
+// fast path allocated from it after the flip would be unmarked and freed
+// when the span is swept, while live. The fast path cannot check for that,
+// so the flip itself prepares every mcache of the heap: flush_gen_ records
+// the sweepgen at which the mcache was last flushed (ReleaseAll), and the
+// flip calls PrepareForSweep on each, which returns its spans (sweeping the
+// stale ones) unless it was already flushed at the new sweepgen. The flip
+// first checks that every mcache was prepared for the cycle that is ending
+// (Go's "p mcache not flushed"), and every refill checks that its mcache
+// was prepared since the last flip (GC_CHECK) and, in debug builds, that
+// the span it returns was cached in this cycle (Go's "bad sweepgen in
+// refill"). So the flip requires every mcache's owner to be stopped, as
+// the collector's pauses guarantee.
+//
+// Invariants: flush_gen_ == h while the owner allocates; alloc[spc] is
+// empty_mspan or a span with sweepgen h+3 whose span class is spc; tiny !=
+// 0 implies tiny .. tiny+16 is a live 16-byte block of this cache's tiny
+// span class; ncached_ counts the alloc[] entries that are not empty_mspan.
 #ifndef GCHEAP_HEAP_MCACHE_H_
 #define GCHEAP_HEAP_MCACHE_H_
 
@@ -87,8 +104,17 @@ class MCache {
   }
 
   // Returns every cached span to its mcentral and drops the tiny block
-  // (Go's releaseAll); the mcache stays usable.
+  // (Go's releaseAll); the mcache stays usable. Records the sweepgen as the
+  // mcache's flush generation.
   void ReleaseAll();
+  // Go's prepareForSweep: after a sweepgen flip, returns the spans cached
+  // before it (ReleaseAll); a no-op if the mcache was flushed at the
+  // current sweepgen. MHeap::StartSweepCycle calls it for every mcache.
+  void PrepareForSweep();
+  // The sweepgen at which the mcache was last flushed.
+  uint32_t flush_gen() const {
+    return flush_gen_.load(std::memory_order_relaxed);
+  }
 
   MHeap* heap() const { return heap_; }
   // After every refill from an mcentral, OR `bit` into *word (the runtime
@@ -155,6 +181,10 @@ class MCache {
   void Uncache(MSpan* s);
 
   MSpan* alloc_[kNumSpanClasses];
+  int ncached_ = 0;  // entries of alloc_ that are not empty_mspan
+  // Written by the owner (ReleaseAll) and by the flip with the owner
+  // stopped; read by the flip's check.
+  std::atomic<uint32_t> flush_gen_;
   uintptr_t tiny_ = 0;
   uintptr_t tiny_offset_ = 0;
   uint64_t tiny_allocs_ = 0;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <shared_mutex>
 #include <thread>
+#include <vector>
 
 #include "heap/error.h"
 #include "heap/mcache.h"
@@ -20,6 +22,30 @@ constexpr size_t kScavengeChunkPages = 64;  // 512 KiB per madvise
 constexpr size_t kMaxPoisonBytes = 1 << 20;
 }  // namespace
 
+namespace {
+// The process's live heaps (MHeap::InOtherHeap).
+struct HeapRegistry {
+  std::shared_mutex mu;
+  std::vector<const MHeap*> heaps;
+};
+HeapRegistry& Registry() {
+  static HeapRegistry* r = new HeapRegistry;  // never destroyed: heaps may
+  return *r;                                  // outlive static destructors
+}
+}  // namespace
+
+bool MHeap::InOtherHeap(uintptr_t p, const void** other) const {
+  HeapRegistry& r = Registry();
+  std::shared_lock<std::shared_mutex> g(r.mu);
+  for (const MHeap* h : r.heaps) {
+    if (h != this && h->index_.Lookup(p) != nullptr) {
+      *other = h->owner();
+      return true;
+    }
+  }
+  return false;
+}
+
 MHeap::MHeap(const HeapOptions& opts)
     : opts_(opts),
       pages_(&index_),
@@ -32,9 +58,17 @@ MHeap::MHeap(const HeapOptions& opts)
   for (int i = 0; i < kNumSpanClasses; i++) {
     central_[i].Init(this, static_cast<SpanClass>(i));
   }
+  HeapRegistry& r = Registry();
+  std::unique_lock<std::shared_mutex> g(r.mu);
+  r.heaps.push_back(this);
 }
 
-MHeap::~MHeap() = default;
+MHeap::~MHeap() {
+  // First: no lookup may reach this heap's arenas once they are unmapped.
+  HeapRegistry& r = Registry();
+  std::unique_lock<std::shared_mutex> g(r.mu);
+  r.heaps.erase(std::find(r.heaps.begin(), r.heaps.end(), this));
+}
 
 uint64_t* MHeap::AllocBits(size_t words) {
   return static_cast<uint64_t*>(bits_alloc_[BitsAllocIndex(words)].Alloc());
@@ -237,6 +271,19 @@ MCache* MHeap::NewMCache() { return new MCache(this); }
 
 void MHeap::FreeMCache(MCache* c) { delete c; }
 
+void MHeap::RegisterMCache(MCache* c) {
+  std::lock_guard<std::mutex> g(mcaches_mu_);
+  mcaches_.push_back(c);
+}
+
+void MHeap::UnregisterMCache(MCache* c) {
+  std::lock_guard<std::mutex> g(mcaches_mu_);
+  auto it = std::find(mcaches_.begin(), mcaches_.end(), c);
+  GC_CHECK(it != mcaches_.end(), "unregistering an unknown mcache");
+  *it = mcaches_.back();
+  mcaches_.pop_back();
+}
+
 void MHeap::FlushAllocCounts(int64_t* by_class) {
   for (int c = 1; c < kNumSizeClasses; c++) {
     if (by_class[c] == 0) continue;
@@ -249,6 +296,12 @@ void MHeap::FlushAllocCounts(int64_t* by_class) {
 // ---- sweeping ---------------------------------------------------------------
 
 void MHeap::StartSweepCycle() {
+  std::lock_guard<std::mutex> caches(mcaches_mu_);
+  const uint32_t ending = sweepgen();
+  for (MCache* c : mcaches_) {
+    GC_CHECK(c->flush_gen() == ending,
+             "an mcache was not prepared for the sweep cycle that ends");
+  }
   for (;;) {
     FinishSweep(/*scavenge=*/false);
     uint64_t state = sweep_state_.load(std::memory_order_acquire);
@@ -266,6 +319,9 @@ void MHeap::StartSweepCycle() {
   sweep_cursor_.store(0, std::memory_order_release);
   pages_swept_.store(0, std::memory_order_relaxed);
   sweep_pages_per_byte_.store(0, std::memory_order_relaxed);
+  // Spans cached before the flip are stale: return (and sweep) them before
+  // any mcache allocates again.
+  for (MCache* c : mcaches_) c->PrepareForSweep();
   std::lock_guard<std::mutex> g(lock_);
   prev_peak_in_use_pages_ = peak_in_use_pages_;
   peak_in_use_pages_ = in_use_pages_;
@@ -438,29 +494,47 @@ size_t MHeap::Scavenge(size_t bytes) {
   GC_DCHECK(t_sweep_lockers == 0,
             "scavenging while holding a sweep locker (a pause waits for it)");
   size_t released = 0;
+  // One pass from the top of the heap down: each run is taken below the
+  // previous one, so a run the OS refused to release is not retried in
+  // this pass.
+  uintptr_t below = UINTPTR_MAX;
   while (released < bytes) {
     // One chunk per hold of scavenge_mu_, so a pause (which holds it) waits
     // for one system call at most before it begins, and never inside.
     std::lock_guard<std::mutex> sg(scavenge_mu_);
-    size_t want = std::min(kScavengeChunkPages,
-                           (bytes - released + kPageSize - 1) / kPageSize);
+    // Pages still wanted, rounded up (bytes may be SIZE_MAX: no overflow).
+    size_t want =
+        std::min(kScavengeChunkPages, (bytes - released - 1) / kPageSize + 1);
     size_t n;
     PageAlloc::Run run;
     {
       std::lock_guard<std::mutex> g(lock_);
-      run = pages_.TakeScavengeRun(want, &n);
+      run = pages_.TakeScavengeRun(want, &n, below);
     }
     if (n == 0) break;
+    below = run.base;
     // The run is out of the free set: nobody can allocate it while the
     // system call runs without the lock.
     if (scavenge_hook_) scavenge_hook_(true);
-    SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
+    const bool ok =
+        SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
     if (scavenge_hook_) scavenge_hook_(false);
     {
       std::lock_guard<std::mutex> g(lock_);
-      pages_.ReturnScavenged(run.base, n);
+      if (ok) {
+        pages_.ReturnScavenged(run.base, n);
+      } else {
+        // Locked pages (mlock, mlockall): still resident and still holding
+        // their old contents. Marking them clean would hand them out
+        // unzeroed.
+        pages_.ReturnUnreleased(run.base, n);
+      }
     }
-    released += n * kPageSize;
+    if (ok) {
+      released += n * kPageSize;
+    } else {
+      release_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   scavenged_total_.fetch_add(released, std::memory_order_relaxed);
   return released;
@@ -522,6 +596,7 @@ HeapStats MHeap::ReadStats() const {
   st.nfree += st.large_nfree;
   st.tiny_allocs = tiny_allocs_.load(std::memory_order_relaxed);
   st.scavenged_bytes_total = scavenged_total_.load(std::memory_order_relaxed);
+  st.release_failures = release_failures_.load(std::memory_order_relaxed);
   return st;
 }
 

@@ -27,10 +27,12 @@
 //
 // Scavenger: free pages that stay resident beyond a retention goal are
 // returned to the OS with madvise, highest addresses first, without holding
-// the lock during the system call. Sweeping only frees pages; the
-// scavenger runs outside every sweep locker (a pause waits for lockers)
-// and never while the collector holds LockScavenger (it does for every
-// stop-the-world pause), so no pause ever waits for a system call.
+// the lock during the system call. Released pages read as zero and need no
+// clearing when reused; a run the OS refuses to release (locked memory)
+// goes back dirty, so it is cleared when reused. Sweeping only frees
+// pages; the scavenger runs outside every sweep locker (a pause waits for
+// lockers) and never while the collector holds LockScavenger (it does for
+// every stop-the-world pause), so no pause ever waits for a system call.
 #ifndef GCHEAP_HEAP_MHEAP_H_
 #define GCHEAP_HEAP_MHEAP_H_
 
@@ -39,6 +41,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <vector>
 
 #include "heap/arena.h"
 #include "heap/fixalloc.h"
@@ -97,6 +100,8 @@ struct HeapStats {
   uint64_t tiny_allocs = 0;
   size_t arenas = 0;
   uint64_t scavenged_bytes_total = 0;  // ever returned to the OS
+  uint64_t release_failures = 0;       // runs the OS refused to release (locked
+                                       // pages): kept resident and dirty
   SizeClassStats by_class[kNumSizeClasses];
 };
 
@@ -142,10 +147,33 @@ class MHeap {
   }
   HeapArena* ArenaOf(uintptr_t p) const { return index_.Lookup(p); }
 
+  // ---- the process's heaps --------------------------------------------------
+  // Every MHeap registers itself while it lives, so that a value that does
+  // not resolve here can be checked against the others: a pointer from one
+  // heap into another is not traced by either, and verify mode and debug
+  // builds report it. owner() names the heap in diagnostics (the embedding
+  // layer sets it to its gc_heap; by default the MHeap itself).
+  void set_owner(const void* owner) {
+    owner_.store(owner, std::memory_order_release);
+  }
+  const void* owner() const {
+    const void* o = owner_.load(std::memory_order_acquire);
+    return o != nullptr ? o : this;
+  }
+  // True if p lies in the arenas of a live heap other than this one; sets
+  // *other to that heap's owner(). Takes the registry's lock (shared), so
+  // that heap cannot be destroyed meanwhile; the lookup itself is the
+  // lock-free arena index.
+  bool InOtherHeap(uintptr_t p, const void** other) const;
+
   // ---- mcaches --------------------------------------------------------------
   MCache* NewMCache();
   // Releases the mcache's spans and tiny block and frees it.
   void FreeMCache(MCache* c);
+  // Every MCache of this heap registers itself while it lives, so the
+  // sweepgen flip can prepare all of them (see heap/mcache.h).
+  void RegisterMCache(MCache* c);
+  void UnregisterMCache(MCache* c);
 
   MCentral& central(SpanClass spc) { return central_[spc]; }
 
@@ -181,11 +209,14 @@ class MHeap {
     return static_cast<uint32_t>(sweep_state_.load(std::memory_order_acquire) >>
                                  32);
   }
-  // Begins a new sweep cycle: sweepgen += 2, which makes every span in the
-  // centrals unswept. Waits for the previous cycle's sweep to finish and
-  // for every sweep locker to be released. Precondition: the collector's
-  // marks are final; mcaches should be flushed (a span still cached becomes
-  // stale, h+1, and is swept when it is uncached).
+  // Begins a new sweep cycle (the flip): sweepgen += 2, which makes every
+  // span in the centrals unswept. Waits for the previous cycle's sweep to
+  // finish and for every sweep locker to be released. Then prepares every
+  // mcache of the heap (MCache::PrepareForSweep): a span still cached is
+  // stale (h+1) and is returned and swept now, so no allocation can come
+  // from it. Checks first that every mcache was prepared for the cycle that
+  // ends. Precondition: the collector's marks are final, and no mcache's
+  // owner is inside an MCache call (the world is stopped).
   void StartSweepCycle();
   // Sweeps one unswept span. Returns the number of pages swept, or 0 when no
   // unswept span is left.
@@ -301,6 +332,7 @@ class MHeap {
   MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg);
 
   HeapOptions opts_;
+  std::atomic<const void*> owner_{nullptr};
   mutable std::mutex lock_;
   ArenaIndex index_;
   PageAlloc pages_;
@@ -332,8 +364,11 @@ class MHeap {
   std::atomic<uint64_t> large_nmalloc_{0}, large_nfree_{0}, large_bytes_{0};
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> scavenged_total_{0};
+  std::atomic<uint64_t> release_failures_{0};
   std::mutex scavenge_mu_;  // one system call of the scavenger at a time
   std::function<void(bool)> scavenge_hook_;  // set before use (testing)
+  std::mutex mcaches_mu_;                    // guards mcaches_
+  std::vector<MCache*> mcaches_;
 };
 
 }  // namespace gcheap

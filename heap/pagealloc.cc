@@ -254,16 +254,22 @@ void PageAlloc::Free(uintptr_t base, size_t npages) {
   }
 }
 
-PageAlloc::Run PageAlloc::TakeScavengeRun(size_t max_pages, size_t* npages) {
+PageAlloc::Run PageAlloc::TakeScavengeRun(size_t max_pages, size_t* npages,
+                                          uintptr_t below) {
   *npages = 0;
   // Highest addresses first: the allocator prefers low addresses, so the
   // high end is the memory least likely to be reused soon.
   for (auto it = arenas_.rbegin(); it != arenas_.rend(); ++it) {
     HeapArena* a = *it;
-    if (a->free_pages == 0) continue;
+    if (a->base >= below || a->free_pages == 0) continue;
+    // Pages [0, end) of this arena lie below `below`.
+    const size_t end = below - a->base >= kArenaBytes
+                           ? kPagesPerArena
+                           : (below - a->base) >> kPageShift;
     // Scan backwards word by word for free & ~scavenged pages.
-    for (size_t w = kPageWordsPerArena; w-- > 0;) {
+    for (size_t w = (end + 63) / 64; w-- > 0;) {
       uint64_t cand = a->free[w] & ~a->scavenged[w];
+      if (end - w * 64 < 64) cand &= (uint64_t{1} << (end - w * 64)) - 1;
       if (cand == 0) continue;
       size_t last = w * 64 + 63 - __builtin_clzll(cand);
       size_t first = last;
@@ -294,6 +300,14 @@ void PageAlloc::ReturnScavenged(uintptr_t base, size_t npages) {
   SetBits(a->scavenged, first, npages);
   scavenged_pages_ += npages;
   scavenged_committed_pages_ += npages;
+}
+
+void PageAlloc::ReturnUnreleased(uintptr_t base, size_t npages) {
+  HeapArena* a = index_->Lookup(base);
+  const size_t first = a->PageIndex(base);
+  GC_DCHECK(CountSet(a->clean, first, npages) == 0,
+            "a run taken for scavenging was clean");
+  MarkFree(a, first, npages);
 }
 
 void PageAlloc::Verify() const {

@@ -3,7 +3,8 @@
 // Design. Each HeapArena carries three page bitmaps (one bit per page):
 //   free       the page belongs to no span;
 //   clean      the page is known to read as zero (never used since it was
-//              reserved, or released to the OS since it was last used);
+//              reserved, or released to the OS since it was last used: a
+//              release the OS refused leaves the page dirty);
 //   scavenged  the page is free and its memory was returned to the OS.
 // Allocation is address-ordered first fit: arenas are kept in a list sorted
 // by base address and, within an arena, the lowest run of free pages that is
@@ -59,12 +60,17 @@ class PageAlloc {
   void Free(uintptr_t base, size_t npages);
 
   // Scavenger support. TakeScavengeRun finds the highest run of free,
-  // unscavenged pages (at most max_pages), removes it from the free pages so
-  // nobody allocates it while the caller releases it without the lock, and
-  // returns its base and length (npages 0 when there is none).
-  // ReturnScavenged gives such a run back as free, clean and scavenged.
-  Run TakeScavengeRun(size_t max_pages, size_t* npages);
+  // unscavenged pages (at most max_pages) that lies below the address
+  // `below`, removes it from the free pages so nobody allocates it while
+  // the caller releases it without the lock, and returns its base and
+  // length (npages 0 when there is none). ReturnScavenged gives such a run
+  // back as free, clean and scavenged; ReturnUnreleased gives back a run
+  // the OS refused to release as free, dirty and resident (it was dirty
+  // when taken, and a refused release may have dropped none of it).
+  Run TakeScavengeRun(size_t max_pages, size_t* npages,
+                      uintptr_t below = UINTPTR_MAX);
   void ReturnScavenged(uintptr_t base, size_t npages);
+  void ReturnUnreleased(uintptr_t base, size_t npages);
 
   // Statistics, in bytes.
   size_t mapped_bytes() const { return committed_granules_ << kCommitShift; }

@@ -9,14 +9,14 @@
 
 #include "heap/error.h"
 #include "runtime/gc.h"
+#include "runtime/process.h"
 #include "runtime/runtime.h"
-
-namespace gcheap {
-gc_mutator* CurrentMutator(const gc_heap* h);
-}  // namespace gcheap
 
 using gcheap::GcReason;
 using gcheap::SetLastError;
+
+static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
+              "gc.h and the allocator must agree on the largest request");
 
 namespace {
 
@@ -55,6 +55,56 @@ void CheckMutator(const gc_mutator* m, const char* fn) {
   } while (0)
 #endif
 
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+// A barrier's debug checks: m is the calling thread's mutator, obj an
+// object of m's heap, the n slots from `slot` lie inside it, and none of
+// the n values to be stored points into another heap (which neither heap
+// would trace: its target could be freed while this slot refers to it).
+void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
+                  void* const* slot, void* const* values, size_t n) {
+  CheckMutator(m, fn);
+  gcheap::MHeap& heap = m->heap->heap;
+  gcheap::ObjectRef r;
+  if (!heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
+    Misuse(fn, "obj is not an object of this heap");
+  }
+  if (n == 0) return;
+  const uintptr_t s = reinterpret_cast<uintptr_t>(slot);
+  const size_t size =
+      r.span->is_large() ? r.span->limit - r.span->start : r.span->elemsize;
+  if (s < r.base || n > size / sizeof(void*) ||
+      s + n * sizeof(void*) > r.base + size) {
+    Misuse(fn, n == 1 ? "slot is not inside obj" : "slots are not inside obj");
+  }
+  for (size_t i = 0; i < n; i++) {
+    void* v = __atomic_load_n(&values[i], __ATOMIC_RELAXED);
+    const uintptr_t p =
+        reinterpret_cast<uintptr_t>(v) & ~m->heap->config.tag_mask;
+    const void* other;
+    if (p < 4096 || heap.FindObject(p, &r) || !heap.InOtherHeap(p, &other)) {
+      continue;
+    }
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "storing %p, a pointer into another heap (%p), into slot %p of "
+             "object %p of heap %p: a heap does not trace pointers into "
+             "another",
+             v, other, static_cast<const void*>(slot + i), obj,
+             static_cast<const void*>(m->heap));
+    Misuse(fn, msg);
+  }
+}
+#endif
+
+// Records one store while a cycle marks (Go's wbBuf.put): the value
+// overwritten and the value stored, shaded when the buffer is flushed.
+inline void RecordStore(gc_mutator* m, void* old, void* value) {
+  if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
+  m->wbbuf_next[0] = reinterpret_cast<uintptr_t>(old);
+  m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
+  m->wbbuf_next += 2;
+}
+
 // Parses "123", "64K", "512M", "2G". False if malformed.
 bool ParseBytes(const char* s, size_t* out) {
   char* end = nullptr;
@@ -78,6 +128,12 @@ void EnvWarning(const char* var, const char* value) {
   fprintf(stderr, "gcheap: ignoring %s=%s (not understood)\n", var, value);
 }
 
+// Versioned structs (gc.h): every layout of one is a prefix of the current
+// one whose size is a multiple of 8 and covers at least struct_size and the
+// first field (16 bytes).
+constexpr size_t kMinStructSize = 16;
+bool IsLayoutSize(size_t n) { return n >= kMinStructSize && n % 8 == 0; }
+
 int StatusToInt(const absl::Status& st) {
   if (st.ok()) return 0;
   SetLastError("%s", std::string(st.message()).c_str());
@@ -90,6 +146,7 @@ extern "C" {
 
 void gc_config_init(gc_config* cfg) {
   *cfg = gc_config{};
+  cfg->struct_size = sizeof(gc_config);
   cfg->gc_percent = 100;
   cfg->stop_the_world = 0;  // concurrent marking
   if (const char* v = getenv("GC_PERCENT")) {
@@ -122,7 +179,26 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
   if (cfg == nullptr) {
     gc_config_init(&c);
   } else {
-    c = *cfg;
+    const size_t n = cfg->struct_size;
+    if (n == 0) {
+      SetLastError(
+          "gc_heap_create: cfg->struct_size is 0: initialize the config with "
+          "gc_config_init");
+      return nullptr;
+    }
+    if (!IsLayoutSize(n) || n > sizeof(gc_config)) {
+      SetLastError(
+          "gc_heap_create: cfg->struct_size is %zu, which is no gc_config "
+          "layout's (this library's is %zu bytes; an earlier layout is a "
+          "multiple of 8 of at least %zu): an uninitialized config, or one "
+          "from a newer gcheap",
+          n, sizeof(gc_config), kMinStructSize);
+      return nullptr;
+    }
+    // Fields the caller's layout lacks take gc_config_init's values.
+    if (n < sizeof(gc_config)) gc_config_init(&c);
+    memcpy(&c, cfg, n);
+    c.struct_size = sizeof(gc_config);
   }
   if (c.gc_workers < 0 || c.gc_workers > 256) {
     SetLastError("gc_heap_create: gc_workers must be 0..256 (got %d)",
@@ -135,18 +211,24 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
         c.max_heap_bytes);
     return nullptr;
   }
-  return new gc_heap(c);
+  return gcheap::NewHeap(c);
 }
 
 void gc_heap_destroy(gc_heap* heap) {
   if (heap == nullptr) return;
   CheckHeap(heap, "gc_heap_destroy");
+  if (gcheap::ExitBegun()) {
+    // Its threads may wait for a stop that never comes (process.h): free
+    // nothing; the process is ending. Later use of it is misuse.
+    heap->magic = 0;
+    return;
+  }
   if (size_t n = heap->attached_count(); n != 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "%zu mutator(s) still attached", n);
     Misuse("gc_heap_destroy", msg);
   }
-  delete heap;
+  gcheap::DeleteHeap(heap);
 }
 
 gc_mutator* gc_thread_attach(gc_heap* heap) {
@@ -164,19 +246,37 @@ gc_mutator* gc_current_mutator(gc_heap* heap) {
   return gcheap::CurrentMutator(heap);
 }
 
+void gc_type_desc_init(gc_type_desc* desc) {
+  *desc = gc_type_desc{};
+  desc->struct_size = sizeof(gc_type_desc);
+}
+
 gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   CheckHeap(heap, "gc_register_type");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   if (desc == nullptr) {
     SetLastError("gc_register_type: desc is NULL");
+    return 0;
+  }
+  // 0: this layout, zero-filled by an initializer (see gc.h).
+  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc)) {
+    SetLastError(
+        "gc_register_type: desc->struct_size is %zu, not sizeof(gc_type_desc) "
+        "(%zu) or 0: an uninitialized description? (use gc_type_desc_init)",
+        desc->struct_size, sizeof(gc_type_desc));
     return 0;
   }
   gcheap::TypeSpec spec;
   spec.name = desc->name;
   spec.size = desc->size;
   spec.ptrmap = desc->ptr_bitmap;
+  spec.ptrmap_words = desc->ptr_bitmap_words;
   spec.elem_size = desc->elem_size;
   spec.elem_ptrmap = desc->elem_ptr_bitmap;
+  spec.elem_ptrmap_words = desc->elem_ptr_bitmap_words;
   spec.trace = desc->trace;
+  spec.trace_ctx = desc->trace_ctx;
+  spec.user_data = desc->user_data;
   absl::StatusOr<uint16_t> id = heap->types.Register(spec);
   if (!id.ok()) {
     SetLastError("gc_register_type: %s",
@@ -226,6 +326,10 @@ inline void* AllocDone(gc_mutator* m, void* p, size_t bytes, bool noscan) {
 
 extern "C" {
 
+int gc_version(void) { return GCHEAP_VERSION; }
+
+const char* gc_version_string(void) { return GCHEAP_VERSION_STRING; }
+
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
   DEBUG_CHECK_MUTATOR(m, "gc_alloc");
   const gcheap::TypeInfo* t = m->heap->types.Get(type);
@@ -238,9 +342,11 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
                  bytes, t->name.c_str(), t->size);
     return nullptr;
   }
-  if (bytes > gcheap::kMaxAllocBytes) {
-    SetLastError("gc_alloc: allocation size overflow: %zu bytes requested",
-                 bytes);
+  if (bytes > GC_MAX_ALLOC_BYTES) {
+    SetLastError(
+        "gc_alloc: allocation size overflow: %zu bytes requested (the "
+        "maximum, GC_MAX_ALLOC_BYTES, is %zu)",
+        bytes, GC_MAX_ALLOC_BYTES);
     return nullptr;
   }
   // Poll before allocating: a collection here cannot free the new object.
@@ -261,8 +367,11 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
 
 void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
   DEBUG_CHECK_MUTATOR(m, "gc_alloc_noscan");
-  if (bytes > gcheap::kMaxAllocBytes) {
-    SetLastError("gc_alloc_noscan: allocation size overflow: %zu bytes", bytes);
+  if (bytes > GC_MAX_ALLOC_BYTES) {
+    SetLastError(
+        "gc_alloc_noscan: allocation size overflow: %zu bytes requested (the "
+        "maximum, GC_MAX_ALLOC_BYTES, is %zu)",
+        bytes, GC_MAX_ALLOC_BYTES);
     return nullptr;
   }
   PollAtAlloc(m);
@@ -283,62 +392,108 @@ void gc_collect(gc_mutator* m) {
 
 int gc_add_root(gc_heap* heap, void** slot) {
   CheckHeap(heap, "gc_add_root");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddSlot(slot));
 }
 
 int gc_remove_root(gc_heap* heap, void** slot) {
   CheckHeap(heap, "gc_remove_root");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveSlot(slot));
 }
 
 int gc_add_root_range(gc_heap* heap, void** start, size_t count) {
   CheckHeap(heap, "gc_add_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddRange(start, count));
 }
 
 int gc_remove_root_range(gc_heap* heap, void** start, size_t count) {
   CheckHeap(heap, "gc_remove_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveRange(start, count));
 }
 
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
   CheckHeap(heap, "gc_add_root_scanner");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.AddScanner(
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
 }
 
 int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
   CheckHeap(heap, "gc_remove_root_scanner");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveScanner(
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
 }
 
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  CheckMutator(m, "gc_write_barrier");
-  gcheap::ObjectRef r;
-  if (!m->heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
-    Misuse("gc_write_barrier", "obj is not an object of this heap");
-  }
-  uintptr_t s = reinterpret_cast<uintptr_t>(slot);
-  size_t size =
-      r.span->is_large() ? r.span->limit - r.span->start : r.span->elemsize;
-  if (s < r.base || s + sizeof(void*) > r.base + size) {
-    Misuse("gc_write_barrier", "slot is not inside obj");
-  }
+  CheckBarrier(m, "gc_write_barrier", obj, slot, &value, 1);
 #endif
   (void)obj;
   if (m->wb_enabled.load(std::memory_order_relaxed) != 0) {
     // Hybrid barrier: shade the value being overwritten (so nothing
     // reachable when marking began is lost) and the value being stored.
-    uintptr_t old =
-        reinterpret_cast<uintptr_t>(__atomic_load_n(slot, __ATOMIC_RELAXED));
-    if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
-    m->wbbuf_next[0] = old;
-    m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
-    m->wbbuf_next += 2;
+    RecordStore(m, __atomic_load_n(slot, __ATOMIC_RELAXED), value);
   }
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+int gc_write_barrier_cas_slow(gc_mutator* m, void* obj, void** slot,
+                              void** expected, void* desired) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  CheckBarrier(m, "gc_write_barrier_cas", obj, slot, &desired, 1);
+#endif
+  (void)obj;
+  void* const old = *expected;
+  const bool ok = __atomic_compare_exchange_n(
+      slot, expected, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  // The barrier cannot have been switched in between: that takes a stop of
+  // the world, and this thread is not at a safepoint.
+  if (ok && m->wb_enabled.load(std::memory_order_relaxed) != 0) {
+    RecordStore(m, old, desired);
+  }
+  return ok ? 1 : 0;
+}
+
+void* gc_write_barrier_exchange_slow(gc_mutator* m, void* obj, void** slot,
+                                     void* value) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  CheckBarrier(m, "gc_write_barrier_exchange", obj, slot, &value, 1);
+#endif
+  (void)obj;
+  void* old = __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
+  if (m->wb_enabled.load(std::memory_order_relaxed) != 0) {
+    RecordStore(m, old, value);
+  }
+  return old;
+}
+
+void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
+                                void* const* src, size_t n) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  CheckBarrier(m, "gc_write_barrier_copy", dst_obj, dst, src, n);
+#endif
+  (void)dst_obj;
+  if (m->wb_enabled.load(std::memory_order_relaxed) == 0) {
+    gc_move_slots_(dst, src, n);
+    return;
+  }
+  // Marking: word by word in memmove's order (a word of src is read before
+  // the copy overwrites it), recording each overwritten and each stored
+  // value, as n gc_write_barrier calls would.
+  auto move = [&](size_t i) {
+    void* v = __atomic_load_n(&src[i], __ATOMIC_ACQUIRE);
+    RecordStore(m, __atomic_load_n(&dst[i], __ATOMIC_RELAXED), v);
+    __atomic_store_n(&dst[i], v, __ATOMIC_RELEASE);
+  };
+  if (reinterpret_cast<uintptr_t>(dst) <= reinterpret_cast<uintptr_t>(src)) {
+    for (size_t i = 0; i < n; i++) move(i);
+  } else {
+    for (size_t i = n; i-- > 0;) move(i);
+  }
 }
 
 void gc_safepoint_slow(gc_mutator* m) {
@@ -355,7 +510,9 @@ void gc_safepoint_slow(gc_mutator* m) {
     gcheap::Collector* c = m->heap->collector.get();
     if (c->marking()) {
       // A concurrent cycle is marking: if the heap already passed its goal,
-      // wait for the cycle (counting as blocked).
+      // wait for the cycle (counting as blocked); never on the thread that
+      // is ending the process (runtime/process.h).
+      if (gcheap::IsExitingThread()) return;
       m->heap->EnterBlocking(m);
       c->WaitIfOverGoal();
       m->heap->LeaveBlocking(m);
@@ -373,12 +530,29 @@ void gc_enter_blocking(gc_mutator* m) {
 
 void gc_leave_blocking(gc_mutator* m) {
   DEBUG_CHECK_MUTATOR(m, "gc_leave_blocking");
+  if (m->blocking_depth == 0) {
+    Misuse("gc_leave_blocking",
+           "no matching gc_enter_blocking (the thread is not inside a "
+           "blocking bracket)");
+  }
   m->heap->LeaveBlocking(m);
 }
 
-void gc_get_stats(gc_heap* heap, gc_stats* out) {
+void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   CheckHeap(heap, "gc_get_stats");
-  *out = gc_stats{};
+  if (caller == nullptr) Misuse("gc_get_stats", "out is NULL");
+  const size_t n = caller->struct_size;
+  if (!IsLayoutSize(n)) {
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "out->struct_size is %zu: set it to sizeof(gc_stats) before the "
+             "call",
+             n);
+    Misuse("gc_get_stats", msg);
+  }
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
+  gc_stats full{};
+  gc_stats* out = &full;
   gcheap::HeapStats hs = heap->heap.ReadStats();
   gcheap::CollectorStats cs = heap->collector->ReadStats();
   out->bytes_in_use = hs.heap_live_bytes;
@@ -425,16 +599,25 @@ void gc_get_stats(gc_heap* heap, gc_stats* out) {
     if (c > 0) bytes += hs.by_class[c].nmalloc * gcheap::kClassToSize[c];
   }
   out->bytes_allocated = bytes;
+  out->release_failures = hs.release_failures;
+  // Only what the caller's layout holds (a newer one keeps its extra bytes).
+  const size_t filled = std::min(n, sizeof(gc_stats));
+  full.struct_size = filled;
+  memcpy(caller, &full, filled);
 }
 
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
   CheckHeap(heap, "gc_set_cycle_hook");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
   if (fn == nullptr) {
     heap->collector->SetCycleHook(nullptr);
     return;
   }
   heap->collector->SetCycleHook([fn, data](const gcheap::CycleInfo& c) {
+    // No embedder callback once process exit has begun (process.h).
+    if (gcheap::ExitBegun()) return;
     gc_cycle_info i{};
+    i.struct_size = sizeof(gc_cycle_info);
     i.cycle = c.cycle;
     i.concurrent = c.concurrent;
     i.reason = static_cast<int>(c.reason);

@@ -23,15 +23,39 @@
  *    allocating must call gc_safepoint now and then, and must bracket
  *    blocking calls (I/O, locks, sleeping) so it does not hold up a
  *    collection. Inside a blocking bracket it must not touch heap objects.
+ *    Blocking brackets nest.
  *  - Heap pointers a thread holds must be reachable from roots at every
  *    safepoint (registered slots/ranges, or slots reported by a root
  *    scanner): a pointer held only in a C local across gc_alloc may be freed.
+ *  - A thread that exits (returns from its start routine, or calls
+ *    pthread_exit) while attached is detached when it exits.
+ *  - Process exit: the thread that ends the process (returning from main,
+ *    or calling exit()) is not detached. Once exit has begun (the main
+ *    thread's thread-local destructors, which run inside exit(), or
+ *    gcheap's atexit handler for exit() on another thread), no stop of the
+ *    world completes: no cycle starts marking or finishes, and no root
+ *    scanner or cycle hook is called, so a scanner may point into main's
+ *    frame. Threads that want a collection then wait until the process is
+ *    gone; the exiting thread never waits: its safepoints return,
+ *    gc_collect returns without collecting, gc_thread_detach returns, and
+ *    gc_heap_destroy frees nothing. The process exits normally. Trace
+ *    callbacks of a cycle already marking concurrently may still run on
+ *    collector threads during exit (they read heap objects, which stay
+ *    mapped). docs/embedding.md (section 3) gives the details and limits.
+ *  - fork(): the child gets working heaps. The fork waits for cycles in
+ *    progress to end and is a safepoint for the calling thread; in the
+ *    child only the forking thread exists, its mutators stay attached,
+ *    the other threads' mutators are detached, and the collector's threads
+ *    run again. Roots the other threads registered stay registered: remove
+ *    those that point into their stacks. Do not fork from a root scanner,
+ *    trace callback or cycle hook.
  *
  * Errors: functions that can fail return NULL (or a negative number) and
  * gc_last_error() returns a readable reason for the calling thread. API
  * misuse (a detached mutator, a mutator used from another thread, a
- * pointer store into a non-heap object) aborts with a message in debug
- * builds.
+ * pointer store into a non-heap object, or of a pointer into another heap)
+ * aborts with a message in debug builds; a gc_leave_blocking without a
+ * matching gc_enter_blocking aborts in every build.
  *
  * Environment variables (read by gc_config_init, override its defaults):
  *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative:
@@ -44,16 +68,47 @@
  *                       use: its affinity mask, capped by a cgroup quota)
  *   GCTRACE=1           one line per collection on stderr
  *   GC_VERIFY=1         re-mark after every collection and abort if a
- *                       reachable object was left unmarked
+ *                       reachable object was left unmarked, or an object
+ *                       points into another heap
  *   GC_STW=0|1          0: mark concurrently with the mutators, two short
  *                       pauses per cycle (the default); 1: stop-the-world
  *                       cycles (for debugging and comparison)
+ *
+ * Versions: GCHEAP_VERSION_* below are the version of this header and
+ * gc_version() that of the library linked at run time (docs/build.md says
+ * how the number moves). A program can check at start-up that the shared
+ * library it loaded is the one it was compiled for:
+ *
+ *   if (gc_version() / 10000 != GCHEAP_VERSION_MAJOR) abort();
  */
 #ifndef GCHEAP_RUNTIME_GC_H_
 #define GCHEAP_RUNTIME_GC_H_
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- version ---- */
+
+/* The only place the version is written: the install step reads these
+ * lines for the shared library's file name and soname (libgcheap.so.MAJOR),
+ * gcheap.pc and the CMake package version. MAJOR changes when a program
+ * built against the old header may break with the new library (the ABI or
+ * a documented behaviour changed), MINOR on compatible additions, PATCH on
+ * fixes; see docs/build.md. */
+#define GCHEAP_VERSION_MAJOR 0
+#define GCHEAP_VERSION_MINOR 1
+#define GCHEAP_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH: 0.1.0 is 100. */
+#define GCHEAP_VERSION                                         \
+  (GCHEAP_VERSION_MAJOR * 10000 + GCHEAP_VERSION_MINOR * 100 + \
+   GCHEAP_VERSION_PATCH)
+#define GCHEAP_STRINGIFY_(x) #x
+#define GCHEAP_XSTRINGIFY_(x) GCHEAP_STRINGIFY_(x)
+/* "MAJOR.MINOR.PATCH" */
+#define GCHEAP_VERSION_STRING                                          \
+  GCHEAP_XSTRINGIFY_(GCHEAP_VERSION_MAJOR)                             \
+  "." GCHEAP_XSTRINGIFY_(GCHEAP_VERSION_MINOR) "." GCHEAP_XSTRINGIFY_( \
+      GCHEAP_VERSION_PATCH)
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,10 +118,41 @@ typedef struct gc_heap gc_heap;
 typedef struct gc_mutator gc_mutator;
 typedef uint32_t gc_type_id; /* 0 is never a valid type */
 
+/* The library's version, as GCHEAP_VERSION and GCHEAP_VERSION_STRING were
+ * when it was compiled (which may differ from the header a program was
+ * compiled with, if a newer shared library was installed since). */
+int gc_version(void);
+const char* gc_version_string(void);
+
+/* ---- versioned structs ----
+ *
+ * gc_config, gc_stats and gc_cycle_info begin with struct_size, the size
+ * of the layout the caller was compiled with, so they can grow without
+ * breaking compiled programs: fields are only ever appended, and every
+ * earlier layout is a prefix of the current one (its size a multiple of 8).
+ *  - gc_config (input): gc_config_init sets struct_size. gc_heap_create
+ *    takes the fields that lie inside struct_size and gives the others
+ *    gc_config_init's values (environment included); a struct_size that is
+ *    no layout's (0, not a multiple of 8, below the first field's end, or
+ *    larger than this library's gc_config: fields it does not know) fails
+ *    with a message.
+ *  - gc_stats (output): set struct_size before gc_get_stats, which fills
+ *    what lies inside it and nothing beyond, and sets struct_size to the
+ *    bytes it filled (smaller than yours when the library is older).
+ *  - gc_cycle_info (to the hook): struct_size is what the library filled;
+ *    a hook compiled against a newer header tests GC_HAS_FIELD before it
+ *    reads a field the library may not have.
+ * Binaries compiled before struct_size existed must be rebuilt. */
+
+/* True if the struct at p (with its struct_size) contains field. */
+#define GC_HAS_FIELD(p, type, field) \
+  (offsetof(type, field) + sizeof(((type*)0)->field) <= (p)->struct_size)
+
 /* ---- configuration ---- */
 
 typedef struct gc_config {
-  int gc_percent;            /* GOGC-like; < 0 turns automatic GC off */
+  size_t struct_size;        /* sizeof(gc_config): set by gc_config_init */
+  int gc_percent;            /* GOGC-like; < 0: no proportional goal */
   size_t max_heap_bytes;     /* hard maximum of heap memory; 0 = none */
   size_t memory_limit_bytes; /* soft limit; 0 = none */
   int gc_workers;            /* marking threads; 0 = usable CPUs */
@@ -78,16 +164,23 @@ typedef struct gc_config {
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
  * verify off, stop_the_world off (concurrent), trace off, tag_mask 0), then
- * applies the GC_* environment variables above. */
+ * applies the GC_* environment variables above; sets struct_size. */
 void gc_config_init(gc_config* cfg);
 
 /* ---- heaps ---- */
 
 /* Creates an independent heap. cfg may be NULL (defaults + environment).
- * Returns NULL with gc_last_error() set if the configuration is invalid. */
+ * Returns NULL with gc_last_error() set if the configuration is invalid
+ * (including a struct_size that is no gc_config layout's).
+ * Heaps are independent: an object of one heap must never point into
+ * another, since neither traces such a pointer (its target may be freed
+ * while referenced). Verify mode reports such a slot at the end of a cycle
+ * and debug builds at the barrier store, naming both heaps; release builds
+ * do not check. A root slot may hold any heap's pointers. */
 gc_heap* gc_heap_create(const gc_config* cfg);
 
-/* Destroys a heap and all its memory. Every mutator must be detached. */
+/* Destroys a heap and all its memory. Every mutator must be detached.
+ * Once process exit has begun it frees nothing (see Process exit above). */
 void gc_heap_destroy(gc_heap* heap);
 
 /* ---- threads ---- */
@@ -100,7 +193,7 @@ gc_mutator* gc_thread_attach(gc_heap* heap);
 
 /* Detaches the calling thread: its cached memory returns to the heap and the
  * mutator becomes invalid. A thread that exits while attached is detached
- * automatically when it exits. */
+ * automatically when it exits; the thread that ends the process is not. */
 void gc_thread_detach(gc_mutator* m);
 
 /* The calling thread's mutator for heap, or NULL if it is not attached. */
@@ -112,16 +205,51 @@ gc_mutator* gc_current_mutator(gc_heap* heap);
 typedef void (*gc_visit_fn)(void** slot, void* visit_ctx);
 /* A trace callback reports every pointer slot of obj through visit. */
 typedef void (*gc_trace_fn)(void* obj, gc_visit_fn visit, void* visit_ctx);
+/* The same, also given the user_data of obj's type (gc_type_desc), e.g. the
+ * embedder's VM state, so the callback needs no global. */
+typedef void (*gc_trace_ctx_fn)(void* obj, gc_visit_fn visit, void* visit_ctx,
+                                void* user_data);
 
+/* A layout. Bitmaps: bit i of word i/64 set means the 8-byte word at offset
+ * 8*i of the fixed part (of one tail element) is a pointer slot; each
+ * bitmap's length in 64-bit words is given beside it and must cover its
+ * layout: at least GC_BITMAP_WORDS(size) words for ptr_bitmap and
+ * GC_BITMAP_WORDS(elem_size) for elem_ptr_bitmap (words beyond are not
+ * read). A shorter bitmap, a bitmap of length 0, a length without a bitmap
+ * or a bit for a word that is not whole inside the layout is an error.
+ *
+ * Compatibility: the first six fields are those of the original layout, so
+ * an initializer that lists only them still compiles, and the fields after
+ * them are then 0: noscan and trace-only types register as before, while a
+ * pointer bitmap without its length is rejected with a message saying what
+ * to set.
+ * struct_size (0 or sizeof(gc_type_desc), set by gc_type_desc_init) lets
+ * later versions append fields: 0 always means this layout. Prefer
+ * gc_type_desc_init and assignments, or designated initializers. */
 typedef struct gc_type_desc {
   const char* name;                /* for diagnostics; copied */
   size_t size;                     /* fixed part, bytes */
-  const uint64_t* ptr_bitmap;      /* bit i: word at offset 8*i is a pointer
-                                      slot; ceil(size/8) bits; may be NULL */
+  const uint64_t* ptr_bitmap;      /* pointer words of the fixed part, or
+                                      NULL */
   size_t elem_size;                /* variable tail element size; 0 = none */
-  const uint64_t* elem_ptr_bitmap; /* pointer words of one element */
+  const uint64_t* elem_ptr_bitmap; /* pointer words of one element, or NULL */
   gc_trace_fn trace;               /* optional; replaces the bitmaps */
+  /* ---- since struct_size ---- */
+  size_t struct_size;           /* sizeof(gc_type_desc), or 0 (this layout) */
+  size_t ptr_bitmap_words;      /* 64-bit words at ptr_bitmap */
+  size_t elem_ptr_bitmap_words; /* 64-bit words at elem_ptr_bitmap */
+  gc_trace_ctx_fn trace_ctx;    /* optional, instead of trace: also gets
+                                   user_data */
+  void* user_data;              /* passed to trace_ctx; the heap never reads
+                                   or frees it */
 } gc_type_desc;
+
+/* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
+ * bit per 8-byte word. */
+#define GC_BITMAP_WORDS(bytes) ((((size_t)(bytes) + 7) / 8 + 63) / 64)
+
+/* Zeroes *desc and sets desc->struct_size. */
+void gc_type_desc_init(gc_type_desc* desc);
 
 /* Registers a type and returns its id (>= 1), or 0 with gc_last_error() set
  * if the description is invalid. A type with no pointer bit and no trace
@@ -134,10 +262,17 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
 
 /* ---- allocation ---- */
 
+/* The largest request gc_alloc and gc_alloc_noscan accept (1 TiB). A larger
+ * one fails with an "allocation size overflow" reason before any size
+ * arithmetic; one up to it is attempted, and fails, if it does, with the
+ * reason of the hard limit or of the OS. */
+#define GC_MAX_ALLOC_BYTES ((size_t)1 << 40)
+
 /* Allocates `bytes` of zeroed memory for an object of type `type`; bytes
  * must be at least the type's fixed size. May collect first (a safepoint).
  * Returns NULL with gc_last_error() set on failure: unknown type, size
- * overflow, or the hard heap limit reached even after a collection.
+ * overflow (bytes > GC_MAX_ALLOC_BYTES), or the hard heap limit reached
+ * even after a collection.
  * bytes == 0 with a type of size 0 gives a distinct minimal object. */
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes);
 
@@ -156,7 +291,9 @@ const char* gc_last_error(void);
 /* ---- collection ---- */
 
 /* Runs a full, blocking collection: marks, then sweeps the whole heap before
- * returning, so statistics read afterwards are exact. */
+ * returning, so statistics read afterwards are exact. On the thread that
+ * is ending the process, once exit has begun, it returns without
+ * collecting. */
 void gc_collect(gc_mutator* m);
 
 /* ---- roots ---- */
@@ -180,17 +317,39 @@ typedef void (*gc_root_scanner_fn)(gc_visit_fn visit, void* visit_ctx,
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 
-/* ---- barriers and safepoints ---- */
+/* ---- barriers and safepoints ----
+ *
+ * A pointer-capable slot is a word of a heap object that the collector may
+ * read as a pointer: one whose bit is set in its type's bitmap, or one a
+ * trace callback reports. EVERY store into such a slot goes through one of
+ * the barriers below, whatever the value: a heap pointer, NULL, a tagged
+ * immediate. While a concurrent cycle marks, the barrier records the value
+ * being overwritten (it may be the last reference to an object that was
+ * reachable when marking began: a plain store of an immediate over it would
+ * let the cycle free that object while the program still holds it, e.g. in
+ * a root or in another object it already scanned) and the value stored.
+ * Words that are never pointer-capable (lengths, counts, characters) and
+ * root slots are written directly.
+ *
+ * Each barrier is inline: when no cycle is marking it is one relaxed load,
+ * a predictable branch and the store (or the atomic operation); while one
+ * marks, gc_write_barrier also records inline and the others call their
+ * out-of-line part. Stores are release stores: a marker thread that reads
+ * the pointer also sees the stored object's initialization. Debug builds
+ * (GCHEAP_DEBUG) always take the out-of-line parts, which check that the
+ * slots lie inside obj and, as verify mode does, that a stored value is not
+ * an object of another heap. */
 
-/* Stores value into *slot, where slot is a field of the heap object obj.
- * The only legal way to store a heap pointer into a heap object. When no
- * collection is marking it is one relaxed load, a predictable branch and
- * the store; while a concurrent collection marks it also records the old
- * and the new value (Go's hybrid barrier), so the collector shades both.
- * The store is a release store: a marker thread that reads the pointer also
- * sees the stored object's initialization. Debug builds (GCHEAP_DEBUG) always
- * take the out-of-line path, which checks that slot lies inside obj. */
+/* Stores value into *slot, where slot is a pointer-capable slot of the
+ * heap object obj. */
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value);
+/* Out-of-line parts of the barriers below. */
+int gc_write_barrier_cas_slow(gc_mutator* m, void* obj, void** slot,
+                              void** expected, void* desired);
+void* gc_write_barrier_exchange_slow(gc_mutator* m, void* obj, void** slot,
+                                     void* value);
+void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
+                                void* const* src, size_t n);
 
 /* The first words of every gc_mutator, read and written by the inline
  * functions below (runtime/runtime.h keeps them first and checks the
@@ -225,6 +384,82 @@ static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
 #endif
 }
 
+/* Compare-and-swap of a pointer-capable slot of obj, with the barrier (a
+ * lock-free VM's CAS on a shared field): if *slot equals *expected, stores
+ * desired and returns 1; otherwise stores the slot's current value into
+ * *expected and returns 0. Acquire-release on success, acquire on failure
+ * (C11's atomic_compare_exchange_strong_explicit with those orders). A
+ * failed CAS stores nothing and records nothing. */
+static inline int gc_write_barrier_cas(gc_mutator* m, void* obj, void** slot,
+                                       void** expected, void* desired) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  return gc_write_barrier_cas_slow(m, obj, slot, expected, desired);
+#else
+  if (__atomic_load_n(&((gc_mutator_head_*)m)->wb_enabled, __ATOMIC_RELAXED)) {
+    return gc_write_barrier_cas_slow(m, obj, slot, expected, desired);
+  }
+  (void)obj;
+  return __atomic_compare_exchange_n(slot, expected, desired, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+#endif
+}
+
+/* Atomically stores value into the pointer-capable slot of obj and returns
+ * the value it replaced, with the barrier (acquire-release). */
+static inline void* gc_write_barrier_exchange(gc_mutator* m, void* obj,
+                                              void** slot, void* value) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  return gc_write_barrier_exchange_slow(m, obj, slot, value);
+#else
+  if (__atomic_load_n(&((gc_mutator_head_*)m)->wb_enabled, __ATOMIC_RELAXED)) {
+    return gc_write_barrier_exchange_slow(m, obj, slot, value);
+  }
+  (void)obj;
+  return __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
+#endif
+}
+
+/* Word-by-word move of n slots, as memmove: the ranges may overlap. Every
+ * word is read and written with an atomic (acquire load, release store),
+ * so a concurrent marker, or another thread's atomic operations on the
+ * same slots, never see a torn word, and an object published through a
+ * slot stays published through the copy. Not part of the API. */
+static inline void gc_move_slots_(void** dst, void* const* src, size_t n) {
+  size_t i;
+  if ((uintptr_t)dst <= (uintptr_t)src) {
+    for (i = 0; i < n; i++) {
+      __atomic_store_n(&dst[i], __atomic_load_n(&src[i], __ATOMIC_ACQUIRE),
+                       __ATOMIC_RELEASE);
+    }
+  } else {
+    for (i = n; i-- > 0;) {
+      __atomic_store_n(&dst[i], __atomic_load_n(&src[i], __ATOMIC_ACQUIRE),
+                       __ATOMIC_RELEASE);
+    }
+  }
+}
+
+/* The bulk barrier: copies n words from src to dst with memmove semantics
+ * (the ranges may overlap), where dst..dst+n are pointer-capable slots of
+ * the heap object dst_obj and src is any memory (a heap object, a C
+ * array). For array copies, shifting elements within an array, and moving
+ * a growing vector's contents into its new storage. While a cycle marks,
+ * every overwritten value and every copied value is recorded. n may be 0. */
+static inline void gc_write_barrier_copy(gc_mutator* m, void* dst_obj,
+                                         void** dst, void* const* src,
+                                         size_t n) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  gc_write_barrier_copy_slow(m, dst_obj, dst, src, n);
+#else
+  if (__atomic_load_n(&((gc_mutator_head_*)m)->wb_enabled, __ATOMIC_RELAXED)) {
+    gc_write_barrier_copy_slow(m, dst_obj, dst, src, n);
+    return;
+  }
+  (void)dst_obj;
+  gc_move_slots_(dst, src, n);
+#endif
+}
+
 /* Out-of-line part of gc_safepoint. */
 void gc_safepoint_slow(gc_mutator* m);
 
@@ -238,7 +473,11 @@ static inline void gc_safepoint(gc_mutator* m) {
 
 /* Brackets a blocking call: between the two, the thread counts as stopped
  * for collections and must not touch heap objects or call gc_ functions
- * that take m (other than gc_leave_blocking). */
+ * that take m (other than gc_enter_blocking and gc_leave_blocking).
+ * Brackets nest: the thread counts as stopped from the first enter until
+ * the leave that matches it, however many brackets open and close inside.
+ * A gc_leave_blocking without a matching gc_enter_blocking is API misuse
+ * and aborts with a message (in every build). */
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
 
@@ -254,6 +493,7 @@ typedef struct gc_size_class_stats {
 } gc_size_class_stats;
 
 typedef struct gc_stats {
+  size_t struct_size;         /* set by the caller: sizeof(gc_stats) */
   uint64_t bytes_in_use;      /* object bytes (slot-rounded) live or not yet
                                  collected; exact right after gc_collect */
   uint64_t bytes_allocated;   /* cumulative bytes allocated */
@@ -279,14 +519,24 @@ typedef struct gc_stats {
   uint64_t pause_p99_ns; /* ... 99th percentile (nearest rank) */
   uint64_t scan_bytes_total; /* bytes of objects scanned by marking */
   gc_size_class_stats by_class[GC_NUM_SIZE_CLASSES];
+  uint64_t release_failures; /* runs of free memory the OS refused to take
+                                back (locked pages, mlockall): kept
+                                resident, and cleared when reused */
 } gc_stats;
 
+/* Fills the part of *out that out->struct_size covers (set it first:
+ *   gc_stats s; s.struct_size = sizeof(s); gc_get_stats(heap, &s);
+ * ), then sets out->struct_size to the bytes filled. A struct_size below
+ * 16 or not a multiple of 8 (uninitialized?) aborts with a message. */
 void gc_get_stats(gc_heap* heap, gc_stats* out);
 
 /* What one collection cycle did; passed to the cycle hook. Pauses are
  * counted as Go counts them: from the request to stop the world until
  * every mutator may run again. */
 typedef struct gc_cycle_info {
+  size_t struct_size; /* bytes the library filled: sizeof(gc_cycle_info) of
+                         the library, which may be older than your header
+                         (check GC_HAS_FIELD for fields added later) */
   uint64_t cycle;
   int concurrent;          /* marked concurrently (else stop-the-world) */
   int reason;              /* 0 explicit, 1 heap goal, 2 allocation failure */

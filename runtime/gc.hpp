@@ -25,6 +25,11 @@
 #ifndef GCHEAP_RUNTIME_GC_HPP_
 #define GCHEAP_RUNTIME_GC_HPP_
 
+#if __cplusplus < 202002L
+// gc.h alone works from C and from any C++.
+#error "gcheap's gc.hpp needs C++20 (-std=c++20)"
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -35,7 +40,9 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/gc.h"
+// Relative to this file: runtime/gc.h in the source tree, gcheap/gc.h
+// where it is installed.
+#include "gc.h"
 
 namespace gc {
 
@@ -87,6 +94,7 @@ class Heap {
 
   gc_stats Stats() const {
     gc_stats s;
+    s.struct_size = sizeof(s);
     gc_get_stats(heap_, &s);
     return s;
   }
@@ -134,7 +142,8 @@ class Mutator {
 
 // Brackets a blocking call (I/O, a lock, a sleep): the thread counts as
 // stopped for collections in between, and must not touch heap objects or
-// call gc_ functions that take its mutator.
+// call gc_ functions that take its mutator. Scopes nest: the thread counts
+// as stopped until the outermost scope ends.
 class BlockingScope {
  public:
   explicit BlockingScope(gc_mutator* m) : m_(m) { gc_enter_blocking(m_); }
@@ -153,11 +162,14 @@ class BlockingScope {
 // trivially default-constructible and trivially destructible, so it lives in
 // zeroed GC memory as a null pointer without any constructor running.
 //
-// The only way to store is Set(), which goes through gc_write_barrier; copy
-// construction and assignment are deleted so that `a->f = b->f` cannot
-// bypass the barrier. Declare Member fields in the struct and name each one
-// in its TypeBuilder (a Member that is not named is not traced: it does not
-// keep its target alive). T may be void (an untyped or tagged slot).
+// Every store goes through a barrier (runtime/gc.h): Set / SetRaw
+// (gc_write_barrier, for any value, a tagged immediate included),
+// CompareExchange and Exchange (for fields shared between threads), and
+// gc::CopyMembers (bulk). Copy construction and assignment are deleted so
+// that `a->f = b->f` cannot bypass the barrier. Declare Member fields in
+// the struct and name each one in its TypeBuilder (a Member that is not
+// named is not traced: it does not keep its target alive). T may be void
+// (an untyped or tagged slot).
 template <typename T>
 class Member {
  public:
@@ -174,10 +186,38 @@ class Member {
   }
   void Set(Mutator& m, void* owner, T* value) { Set(m.get(), owner, value); }
 
-  // The raw word, for tagged values (see gc_config.tag_mask).
+  // The raw word, for tagged values (see gc_config.tag_mask). SetRaw is
+  // the store for any word, an immediate included: it is a pointer slot.
   void* GetRaw() const { return ptr_; }
   void SetRaw(gc_mutator* m, void* owner, void* value) {
     gc_write_barrier(m, owner, &ptr_, value);
+  }
+
+  // For fields that other threads store into concurrently: an acquire load,
+  // and the atomic operations with the barrier (gc_write_barrier_cas and
+  // gc_write_barrier_exchange). CompareExchange stores desired and returns
+  // true if the field held expected; otherwise sets expected to what it
+  // holds and returns false.
+  T* Load() const {
+    return static_cast<T*>(__atomic_load_n(&ptr_, __ATOMIC_ACQUIRE));
+  }
+  bool CompareExchange(gc_mutator* m, void* owner, T*& expected, T* desired) {
+    void* e = const_cast<void*>(static_cast<const void*>(expected));
+    const int ok = gc_write_barrier_cas(
+        m, owner, &ptr_, &e,
+        const_cast<void*>(static_cast<const void*>(desired)));
+    expected = static_cast<T*>(e);
+    return ok != 0;
+  }
+  T* Exchange(gc_mutator* m, void* owner, T* value) {
+    return static_cast<T*>(gc_write_barrier_exchange(
+        m, owner, &ptr_, const_cast<void*>(static_cast<const void*>(value))));
+  }
+  bool CompareExchange(Mutator& m, void* owner, T*& expected, T* desired) {
+    return CompareExchange(m.get(), owner, expected, desired);
+  }
+  T* Exchange(Mutator& m, void* owner, T* value) {
+    return Exchange(m.get(), owner, value);
   }
 
   // The slot, for trace callbacks (gc::Tracer) and root registration.
@@ -191,6 +231,22 @@ class Member {
  private:
   void* ptr_;  // void*, the type gc_write_barrier and the collector access
 };
+
+// Copies n Members from src to dst (which may overlap, as memmove) through
+// the bulk barrier (gc_write_barrier_copy); dst lies in the heap object
+// dst_owner. For array copies and moving a growing array's contents.
+template <typename T>
+void CopyMembers(gc_mutator* m, void* dst_owner, Member<T>* dst,
+                 const Member<T>* src, size_t n) {
+  static_assert(sizeof(Member<T>) == sizeof(void*));
+  gc_write_barrier_copy(m, dst_owner, reinterpret_cast<void**>(dst),
+                        reinterpret_cast<void* const*>(src), n);
+}
+template <typename T>
+void CopyMembers(Mutator& m, void* dst_owner, Member<T>* dst,
+                 const Member<T>* src, size_t n) {
+  CopyMembers(m.get(), dst_owner, dst, src, n);
+}
 
 // ---- roots ----------------------------------------------------------------
 
@@ -434,9 +490,17 @@ class TypeBuilder {
     return *this;
   }
 
-  // A raw C trace callback.
+  // A raw C trace callback (replaces any other callback).
   TypeBuilder& Trace(gc_trace_fn fn) {
     trace_ = fn;
+    trace_ctx_ = nullptr;
+    return *this;
+  }
+  // A raw C trace callback that also gets the type's user data.
+  TypeBuilder& Trace(gc_trace_ctx_fn fn, void* user_data) {
+    trace_ = nullptr;
+    trace_ctx_ = fn;
+    user_data_ = user_data;
     return *this;
   }
   // A typed one: Fn is `void Fn(T* obj, const gc::Tracer& t)` and calls
@@ -449,10 +513,24 @@ class TypeBuilder {
   TypeBuilder& Trace() {
     static_assert(std::is_invocable_v<decltype(Fn), T*, const Tracer&>,
                   "Trace<Fn>: Fn must be callable as Fn(T*, const Tracer&)");
-    trace_ = [](void* obj, gc_visit_fn visit, void* ctx) {
+    return Trace([](void* obj, gc_visit_fn visit, void* ctx) {
       Fn(static_cast<T*>(obj), Tracer(visit, ctx));
-    };
-    return *this;
+    });
+  }
+  // A typed one with context: Fn is `void Fn(T* obj, const gc::Tracer& t,
+  // Data* data)` and gets `data` (the type's user_data, e.g. the VM whose
+  // state says which slots are live) on every call.
+  template <auto Fn, typename Data>
+  TypeBuilder& Trace(Data* data) {
+    static_assert(std::is_invocable_v<decltype(Fn), T*, const Tracer&, Data*>,
+                  "Trace<Fn>(data): Fn must be callable as Fn(T*, const "
+                  "Tracer&, Data*)");
+    return Trace(
+        [](void* obj, gc_visit_fn visit, void* ctx, void* user_data) {
+          Fn(static_cast<T*>(obj), Tracer(visit, ctx),
+             static_cast<Data*>(user_data));
+        },
+        const_cast<void*>(static_cast<const void*>(data)));
   }
 
   // The maps, for tests and diagnostics.
@@ -460,14 +538,24 @@ class TypeBuilder {
   const std::vector<uint64_t>& elem_ptr_bitmap() const { return elem_bits_; }
   size_t elem_size() const { return elem_size_; }
 
+  // The description; its bitmaps point into this builder.
   gc_type_desc Desc() const {
-    gc_type_desc d{};
+    gc_type_desc d;
+    gc_type_desc_init(&d);
     d.name = name_;
     d.size = sizeof(T);
-    d.ptr_bitmap = fixed_.has_pointers() ? fixed_.bits().data() : nullptr;
+    if (fixed_.has_pointers()) {
+      d.ptr_bitmap = fixed_.bits().data();
+      d.ptr_bitmap_words = fixed_.bits().size();
+    }
     d.elem_size = elem_size_;
-    d.elem_ptr_bitmap = elem_bits_.empty() ? nullptr : elem_bits_.data();
+    if (!elem_bits_.empty()) {
+      d.elem_ptr_bitmap = elem_bits_.data();
+      d.elem_ptr_bitmap_words = elem_bits_.size();
+    }
     d.trace = trace_;
+    d.trace_ctx = trace_ctx_;
+    d.user_data = user_data_;
     return d;
   }
 
@@ -494,6 +582,8 @@ class TypeBuilder {
   size_t elem_size_ = 0;
   std::vector<uint64_t> elem_bits_;
   gc_trace_fn trace_ = nullptr;
+  gc_trace_ctx_fn trace_ctx_ = nullptr;
+  void* user_data_ = nullptr;
 };
 
 // ---- allocation -----------------------------------------------------------

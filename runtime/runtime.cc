@@ -1,39 +1,63 @@
+// runtime.cc: heap instances, attach and detach, the thread-local mutator
+// list, and the collector's World over the handshake (design in runtime.h).
 #include "runtime/runtime.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <thread>
 
 #include "heap/error.h"
+#include "runtime/process.h"
 
 namespace gcheap {
 namespace {
 
 std::atomic<uint64_t> next_heap_id{1};
 
-// The calling thread's mutators, one per heap it is attached to. Keyed by
-// heap id (never reused), so a destroyed heap's entry can never match.
-struct TlsEntry {
-  uint64_t heap_id;
-  gc_mutator* m;
-};
+// The calling thread's mutators, one per heap it is attached to: a list
+// through gc_mutator::tls_next. It is trivially destructible, so nothing
+// runs for it when exit() runs the exiting thread's thread-local
+// destructors: the thread that ends the process stays attached
+// (process.h).
+constinit thread_local gc_mutator* tls_mutators = nullptr;
+
 // A thread that exits while still attached would leave a mutator that
 // never reaches a safepoint, and the next collection would wait for it
-// forever. The thread-local list detaches whatever is left when the thread
-// exits. (A heap cannot be destroyed while mutators are attached, so the
-// heaps are still alive here.)
-struct TlsMutators : std::vector<TlsEntry> {
-  ~TlsMutators() {
-    while (!empty()) {
-      gc_mutator* m = back().m;
-      m->attach_count = 1;  // however often it attached
-      m->heap->Detach(m);   // removes the entry
+// forever. This pthread key's destructor detaches whatever is left when
+// the thread exits; POSIX runs key destructors when a thread exits (return
+// from its start routine, pthread_exit), never inside exit(). (A heap
+// cannot be destroyed while mutators are attached, so the heaps are still
+// alive here.)
+void DetachAtThreadExit(void*) {
+  while (gc_mutator* m = tls_mutators) {
+    m->attach_count = 1;  // however often it attached
+    m->heap->Detach(m);   // unlinks it
+  }
+}
+
+pthread_key_t DetachKey() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    GC_CHECK(pthread_key_create(&k, DetachAtThreadExit) == 0,
+             "cannot create gcheap's thread-exit key");
+    return k;
+  }();
+  return key;
+}
+
+void Unlink(gc_mutator* m) {
+  for (gc_mutator** p = &tls_mutators; *p != nullptr; p = &(*p)->tls_next) {
+    if (*p == m) {
+      *p = m->tls_next;
+      m->tls_next = nullptr;
+      return;
     }
   }
-};
-thread_local TlsMutators tls_mutators;
+  GC_CHECK(false, "a detached mutator was not in its thread's list");
+}
 
 CollectorConfig ToCollectorConfig(const gc_config& c) {
   CollectorConfig cc;
@@ -63,12 +87,12 @@ HeapOptions ToHeapOptions(const gc_config& c) {
 class OtherHeapsBlocked {
  public:
   explicit OtherHeapsBlocked(const gc_heap* self) {
-    if (tls_mutators.size() < 2) return;
-    for (const TlsEntry& e : tls_mutators) {
-      if (e.heap_id == self->id) continue;
-      if (e.m->state.load(std::memory_order_relaxed) != kRunning) continue;
-      e.m->heap->EnterBlocking(e.m);
-      changed_.push_back(e.m);
+    if (tls_mutators == nullptr || tls_mutators->tls_next == nullptr) return;
+    for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
+      if (m->heap == self) continue;
+      if (m->state.load(std::memory_order_relaxed) != kRunning) continue;
+      m->heap->EnterBlocking(m);
+      changed_.push_back(m);
     }
   }
   ~OtherHeapsBlocked() {
@@ -79,9 +103,53 @@ class OtherHeapsBlocked {
   std::vector<gc_mutator*> changed_;
 };
 
+void EnterBlockingEverywhere() {
+  for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
+    m->heap->EnterBlocking(m);
+  }
+}
+
+void LeaveBlockingEverywhere() {
+  for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
+    m->heap->LeaveBlocking(m);
+  }
+}
+
+ForkGate::Pass::Pass(ForkGate* g) : g_(g) {
+  std::unique_lock<std::mutex> l(g_->mu_);
+  g_->cv_.wait(l, [&] { return !g_->closed_; });
+  g_->inside_++;
+}
+
+ForkGate::Pass::~Pass() {
+  std::lock_guard<std::mutex> l(g_->mu_);
+  if (--g_->inside_ == 0) g_->cv_.notify_all();
+}
+
+void ForkGate::Close() {
+  std::unique_lock<std::mutex> l(mu_);
+  closed_ = true;
+  cv_.wait(l, [&] { return inside_ == 0; });
+}
+
+void ForkGate::Open() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = false;
+  }
+  cv_.notify_all();
+}
+
+void ForkGate::ResetInChild() {
+  new (&mu_) std::mutex();
+  new (&cv_) std::condition_variable();
+  inside_ = 0;
+  closed_ = false;
+}
+
 gc_mutator* CurrentMutator(const gc_heap* h) {
-  for (const TlsEntry& e : tls_mutators) {
-    if (e.heap_id == h->id) return e.m;
+  for (gc_mutator* m = tls_mutators; m != nullptr; m = m->tls_next) {
+    if (m->heap == h) return m;
   }
   return nullptr;
 }
@@ -89,10 +157,6 @@ gc_mutator* CurrentMutator(const gc_heap* h) {
 }  // namespace gcheap
 
 using gcheap::CurrentMutator;
-using gcheap::kBlocked;
-using gcheap::kParked;
-using gcheap::kPollFlush;
-using gcheap::kPollStop;
 using gcheap::kRunning;
 using gcheap::OtherHeapsBlocked;
 
@@ -101,7 +165,8 @@ gc_heap::gc_heap(const gc_config& cfg)
       config(cfg),
       heap(gcheap::ToHeapOptions(cfg)) {
   collector = std::make_unique<gcheap::Collector>(
-      &heap, &types, &roots, this, gcheap::ToCollectorConfig(cfg));
+      &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
+  heap.set_owner(this);  // diagnostics name the gc_heap
 }
 
 gc_heap::~gc_heap() {
@@ -117,7 +182,7 @@ gc_mutator* gc_heap::Attach() {
   }
   gc_mutator* m;
   {
-    std::lock_guard<std::mutex> g(mutators_mu_);  // waits out a stopped world
+    auto list = LockListAsSafepoint();
     if (!free_mutators_.empty()) {
       m = free_mutators_.back();
       free_mutators_.pop_back();
@@ -127,18 +192,21 @@ gc_mutator* gc_heap::Attach() {
     m->magic = gcheap::kMutatorMagic;
     m->heap = this;
     m->poll.store(0, std::memory_order_relaxed);
-    m->wb_enabled.store(barrier_on_ ? 1 : 0, std::memory_order_relaxed);
+    m->wb_enabled.store(world.barrier_on() ? 1 : 0, std::memory_order_relaxed);
     m->wbbuf_next = m->wbbuf;
     m->wbbuf_end = m->wbbuf + gc_mutator::kWbBufEntries;
     m->gcstate = {};
     m->state.store(kRunning, std::memory_order_relaxed);
+    m->blocking_depth = 0;
     m->owner = pthread_self();
     m->attach_count = 1;
     m->mcache = heap.NewMCache();
     m->mcache->set_refill_notify(&m->poll, gcheap::kPollRefill);
-    mutators_.push_back(m);
+    handshake.Add(m, list);
   }
-  gcheap::tls_mutators.push_back({id, m});
+  m->tls_next = gcheap::tls_mutators;
+  gcheap::tls_mutators = m;
+  pthread_setspecific(gcheap::DetachKey(), m);  // non-null: detach at exit
   return m;
 }
 
@@ -148,117 +216,29 @@ void gc_heap::Detach(gc_mutator* m) {
   // stopped.
   EnterBlocking(m);
   {
-    std::lock_guard<std::mutex> g(mutators_mu_);
+    auto list = LockListAsSafepoint();
     FlushWriteBarrierBuffer(m);
     collector->AddBlack(m->gcstate);
     m->gcstate = {};
     heap.FreeMCache(m->mcache);  // flushes cached spans and the tiny block
     m->mcache = nullptr;
-    mutators_.erase(std::find(mutators_.begin(), mutators_.end(), m));
+    handshake.Remove(m, list);
     m->magic = gcheap::kMutatorDead;
+    // Off this thread's list before another thread can reuse it.
+    gcheap::Unlink(m);
     free_mutators_.push_back(m);
   }
-  auto& v = gcheap::tls_mutators;
-  v.erase(std::remove_if(v.begin(), v.end(),
-                         [&](const gcheap::TlsEntry& e) { return e.m == m; }),
-          v.end());
 }
 
-void gc_heap::StopTheWorld() {
-  mutators_mu_.lock();  // released by StartTheWorld
-  gc_mutator* self = CurrentMutator(this);
-  stopper_ = self;
-  stw_requested_.store(true, std::memory_order_seq_cst);
-  for (gc_mutator* m : mutators_) {
-    if (m != self) m->poll.fetch_or(kPollStop, std::memory_order_seq_cst);
+std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {
+  std::unique_lock<std::mutex> list(handshake.LockList(std::try_to_lock));
+  if (!list.owns_lock()) {
+    // A pause of this heap (or a fork) holds the list: wait for it
+    // counting as stopped in the thread's other heaps too, as in Park.
+    OtherHeapsBlocked others(this);
+    list.lock();
   }
-  auto all_stopped = [&] {
-    for (gc_mutator* m : mutators_) {
-      if (m != self && m->state.load(std::memory_order_seq_cst) == kRunning) {
-        return false;
-      }
-    }
-    return true;
-  };
-  // Running mutators reach a safepoint within microseconds: spin briefly
-  // (yielding, so a mutator waiting for this processor gets it) before
-  // sleeping on the condition variable, whose wake-ups cost more.
-  for (int i = 0; i < 64; i++) {
-    if (all_stopped()) return;
-    std::this_thread::yield();
-  }
-  std::unique_lock<std::mutex> g(world_mu_);
-  stopped_cv_.wait(g, all_stopped);
-}
-
-int64_t gc_heap::StartTheWorld() {
-  {
-    std::lock_guard<std::mutex> g(world_mu_);
-    for (gc_mutator* m : mutators_) {
-      m->poll.fetch_and(~kPollStop, std::memory_order_relaxed);
-    }
-    stw_requested_.store(false, std::memory_order_seq_cst);
-  }
-  stopper_ = nullptr;
-  mutators_mu_.unlock();
-  const int64_t released =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now().time_since_epoch())
-          .count();
-  world_cv_.notify_all();
-  return released;
-}
-
-void gc_heap::ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) {
-  for (gc_mutator* m : mutators_) f(m->mcache);
-}
-
-void gc_heap::SetWriteBarrier(bool on) {
-  barrier_on_ = on;
-  for (gc_mutator* m : mutators_) {
-    m->wb_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
-  }
-}
-
-void gc_heap::ForEachMutatorGcState(
-    absl::FunctionRef<void(gcheap::MutatorGcState*)> f) {
-  for (gc_mutator* m : mutators_) f(&m->gcstate);
-}
-
-void gc_heap::FlushWriteBarrierBuffers() {
-  for (gc_mutator* m : mutators_) FlushWriteBarrierBuffer(m);
-}
-
-int gc_heap::RunningMutators() {
-  std::lock_guard<std::mutex> g(mutators_mu_);
-  int n = 0;
-  for (gc_mutator* m : mutators_) {
-    // Parked mutators count: they are parked only while the world is
-    // stopped, and run again as soon as it restarts.
-    n += m->state.load(std::memory_order_relaxed) != kBlocked;
-  }
-  return n;
-}
-
-void gc_heap::RaggedFlushWriteBarrierBuffers() {
-  // Mutators are never freed while the heap lives (detached ones are
-  // recycled), so reading their poll words after the lock is released is
-  // safe; a mutator (re)attached meanwhile starts with an empty buffer.
-  std::vector<gc_mutator*> ms;
-  {
-    std::lock_guard<std::mutex> g(mutators_mu_);
-    ms = mutators_;
-    for (gc_mutator* m : ms) m->poll.fetch_or(kPollFlush);
-  }
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
-  for (gc_mutator* m : ms) {
-    while ((m->poll.load(std::memory_order_acquire) & kPollFlush) != 0 &&
-           m->state.load(std::memory_order_acquire) == kRunning &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::yield();
-    }
-  }
+  return list;
 }
 
 void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
@@ -268,50 +248,97 @@ void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
 }
 
 void gc_heap::Park(gc_mutator* m) {
-  gcheap::OtherHeapsBlocked others(this);
-  std::unique_lock<std::mutex> g(world_mu_);
-  for (;;) {
-    m->state.store(kParked, std::memory_order_seq_cst);
-    stopped_cv_.notify_all();
-    world_cv_.wait(
-        g, [&] { return !stw_requested_.load(std::memory_order_seq_cst); });
-    // The next stop may have been requested since the wait returned, and
-    // its stopper (which reads states without world_mu_ while it spins)
-    // may already have counted us as parked. Store kRunning, then re-read
-    // the request (both seq_cst, as in LeaveBlocking): either the stopper
-    // sees us running and waits, or we see its request and park again
-    // before touching the heap.
-    m->state.store(kRunning, std::memory_order_seq_cst);
-    if (!stw_requested_.load(std::memory_order_seq_cst)) return;
-  }
+  OtherHeapsBlocked others(this);
+  handshake.Park(m);
 }
 
 void gc_heap::EnterBlocking(gc_mutator* m) {
   // A blocked mutator's buffer would wait for the final pause (the ragged
-  // flush skips it): shade it now, while still running.
-  if (m->wbbuf_next != m->wbbuf &&
+  // flush skips it): shade it now, while still running (a nested bracket
+  // is already blocked and has stored nothing since).
+  if (m->blocking_depth == 0 && m->wbbuf_next != m->wbbuf &&
       m->wb_enabled.load(std::memory_order_relaxed)) {
     FlushWriteBarrierBuffer(m);
   }
-  m->state.store(kBlocked, std::memory_order_seq_cst);
-  if (stw_requested_.load(std::memory_order_seq_cst)) {
-    // A collector may be waiting for us: wake it to re-check.
-    std::lock_guard<std::mutex> g(world_mu_);
-    stopped_cv_.notify_all();
-  }
+  handshake.EnterBlocking(m);
 }
 
 void gc_heap::LeaveBlocking(gc_mutator* m) {
-  m->state.store(kRunning, std::memory_order_seq_cst);
-  if (stw_requested_.load(std::memory_order_seq_cst)) Park(m);
+  if (handshake.LeaveBlocking(m)) Park(m);
 }
 
 void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
                       uint64_t only_if_cycle) {
+  // Once process exit has begun no cycle can complete; the exiting thread
+  // must not wait for one (process.h).
+  if (gcheap::IsExitingThread()) return;
   EnterBlocking(m);
   {
-    gcheap::OtherHeapsBlocked others(this);
-    collector->Collect(reason, finish_sweep, only_if_cycle);
+    OtherHeapsBlocked others(this);
+    collector->Collect(reason, /*finish_sweep=*/false, only_if_cycle);
+    if (finish_sweep) {
+      // Sweeping while counted as blocked: no pause waits for it, so a
+      // fork waits for it at the gate instead.
+      gcheap::ForkGate::Pass pass(&sweep_gate);
+      heap.FinishSweep();
+    }
   }
   LeaveBlocking(m);
 }
+
+void gc_heap::AfterForkChild(const std::vector<gc_mutator*>& gone) {
+  sweep_gate.ResetInChild();
+  api_gate.ResetInChild();
+  auto list = handshake.LockList();
+  for (gc_mutator* m : gone) {
+    // As Detach. (No cycle ran at the fork, so the barrier buffer is
+    // empty and the black counts are zero.)
+    FlushWriteBarrierBuffer(m);
+    collector->AddBlack(m->gcstate);
+    m->gcstate = {};
+    heap.FreeMCache(m->mcache);
+    m->mcache = nullptr;
+    m->tls_next = nullptr;
+    m->magic = gcheap::kMutatorDead;
+    free_mutators_.push_back(m);
+  }
+}
+
+namespace gcheap {
+
+void HeapWorld::StopTheWorld() {
+  h_->handshake.StopTheWorld(CurrentMutator(h_));
+}
+
+int64_t HeapWorld::StartTheWorld() { return h_->handshake.StartTheWorld(); }
+
+void HeapWorld::ForEachMCache(absl::FunctionRef<void(MCache*)> f) {
+  h_->handshake.ForEachMutator([&](gc_mutator* m) { f(m->mcache); });
+}
+
+void HeapWorld::SetWriteBarrier(bool on) {
+  barrier_on_ = on;
+  h_->handshake.ForEachMutator([&](gc_mutator* m) {
+    m->wb_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
+  });
+}
+
+void HeapWorld::FlushWriteBarrierBuffers() {
+  h_->handshake.ForEachMutator(
+      [&](gc_mutator* m) { h_->FlushWriteBarrierBuffer(m); });
+}
+
+void HeapWorld::RaggedFlushWriteBarrierBuffers() {
+  h_->handshake.RaggedHandshake(kPollFlush);
+}
+
+void HeapWorld::ForEachMutatorGcState(
+    absl::FunctionRef<void(MutatorGcState*)> f) {
+  h_->handshake.ForEachMutator([&](gc_mutator* m) { f(&m->gcstate); });
+}
+
+bool HeapWorld::StopRequested() const { return h_->handshake.StopRequested(); }
+
+int HeapWorld::RunningMutators() { return h_->handshake.RunningMutators(); }
+
+}  // namespace gcheap

@@ -1,32 +1,34 @@
-// runtime.h: the embedding layer behind the C API: heap instances, mutator
-// threads, safepoints and the stop-the-world handshake.
+// runtime.h: the embedding layer behind the C API: heap instances and
+// their mutator threads.
 //
-// gc_heap owns an MHeap (allocator), a TypeTable, a RootSet and a Collector,
-// and implements the collector's World interface over its mutators.
+// A gc_heap owns an MHeap (allocator), a TypeTable, a RootSet, a Collector,
+// the stop-the-world Handshake with its list of attached mutators
+// (runtime/handshake.h: mutator states, poll bits, the stop protocol), and
+// a HeapWorld: the collector's World interface (gc/world.h) over that
+// handshake. The layering points down: runtime -> gc -> heap; the collector
+// sees the mutators only through World.
 //
-// Mutator states (gc_mutator::state):
-//   kRunning  the thread may touch the heap;
-//   kBlocked  inside gc_enter_blocking/gc_leave_blocking (or waiting for
-//             another thread's collection): counts as stopped;
-//   kParked   at a safepoint, waiting for the world to restart.
-// Stop the world (collector thread, holding mutators_mu_ until restart):
-//   stw_requested := true (seq_cst); set kPollStop in every other mutator's
-//   poll word; wait until no other mutator is kRunning.
-// A mutator stores its state, then reads stw_requested (both seq_cst); the
-// collector stores stw_requested, then reads states. So either the
-// collector sees the mutator blocked/parked, or the mutator sees the
-// request and parks before touching the heap: no mutator runs heap code
-// while the world is stopped. Every transition to kRunning follows that
-// order: leaving a blocking region, and waking from a park (a mutator
-// woken by one restart may be counted as parked by the next stop, so it
-// re-reads stw_requested after storing kRunning and parks again).
+// A gc_mutator is one thread's attachment to one heap: its mcache, its
+// write-barrier buffer, its collector state and its handshake state. The
+// poll word is the first member, so gc_safepoint (inline in gc.h) is one
+// relaxed load and a branch. Attached mutators are never freed while their
+// heap lives: a detached one goes to a free list and is reused.
 //
-// The poll word is the first member of gc_mutator, so gc_safepoint (inline
-// in gc.h) is one relaxed load and a branch. Bits: kPollStop (a collection
-// wants this thread parked), kPollRefill (the mcache refilled a span since
-// the last poll: check the GC trigger), kPollFlush (the collector asks
-// every mutator to shade its write-barrier buffer itself: the ragged
-// barrier before mark termination).
+// Attach and detach change the handshake's mutator list under its lock,
+// which a stopped world (and a fork in preparation) holds, so they wait out
+// a pause; a detaching mutator counts as stopped meanwhile. While a thread
+// waits inside one heap (parked, running or waiting for a collection, or
+// waiting for the list lock), its mutators of other heaps count as stopped
+// (OtherHeapsBlocked), so two heaps' collections never wait for each other.
+//
+// fork() (runtime/process.h) quiesces every heap in the parent and rebuilds
+// it in the child; the gates (ForkGate) keep threads out of the heap's
+// locks at the fork: api_gate for gc_* calls that take them without a
+// mutator, sweep_gate for a collecting thread's sweep.
+//
+// A thread that exits while still attached is detached when it exits;
+// the thread that ends the process (exit(), or returning from main) is
+// not, and process exit has rules of its own (runtime/process.h).
 #ifndef GCHEAP_RUNTIME_RUNTIME_H_
 #define GCHEAP_RUNTIME_RUNTIME_H_
 
@@ -47,17 +49,13 @@
 #include "heap/mcache.h"
 #include "heap/mheap.h"
 #include "runtime/gc.h"
+#include "runtime/handshake.h"
 
 namespace gcheap {
 
-inline constexpr uint32_t kPollStop = 1;
-inline constexpr uint32_t kPollRefill = 2;
-inline constexpr uint32_t kPollFlush = 4;
 inline constexpr uint32_t kMutatorMagic = 0x6d757461;  // "muta"
 inline constexpr uint32_t kMutatorDead = 0xdead0001;
 inline constexpr uint32_t kHeapMagic = 0x68656170;  // "heap"
-
-enum MutatorState : int { kRunning = 0, kBlocked = 1, kParked = 2 };
 
 }  // namespace gcheap
 
@@ -74,9 +72,11 @@ struct gc_mutator {
   uint32_t magic = gcheap::kMutatorMagic;
   gc_heap* heap = nullptr;
   gcheap::MCache* mcache = nullptr;
-  std::atomic<int> state{gcheap::kRunning};
+  std::atomic<int> state{gcheap::kRunning};  // handshake.h
+  int blocking_depth = 0;  // nested blocking brackets (owner only)
   pthread_t owner;
   int attach_count = 0;            // nested gc_thread_attach calls
+  gc_mutator* tls_next = nullptr;  // the owner's next mutator (runtime.cc)
   gcheap::MutatorGcState gcstate;  // allocate-black counts, assist credit
   static constexpr size_t kWbBufEntries = 512;
   size_t wbbuf_count() const { return wbbuf_next - wbbuf; }
@@ -93,40 +93,89 @@ static_assert(offsetof(gc_mutator, wbbuf_end) ==
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 static_assert(gc_mutator::kWbBufEntries % 2 == 0);
 
-struct gc_heap final : public gcheap::World {
-  explicit gc_heap(const gc_config& cfg);
-  ~gc_heap() override;
+namespace gcheap {
 
-  // World.
+// A gate that fork preparation closes (runtime/process.h). A Pass counts a
+// call in flight; Close waits until none is and makes new ones wait until
+// Open, so no thread is inside the gated code when the process forks.
+class ForkGate {
+ public:
+  class Pass {
+   public:
+    explicit Pass(ForkGate* g);
+    ~Pass();
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+
+   private:
+    ForkGate* const g_;
+  };
+  void Close();
+  void Open();
+  // In a forked child: nobody is inside, and the waiters are gone.
+  void ResetInChild();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int inside_ = 0;
+  bool closed_ = false;
+};
+
+// The collector's World (gc/world.h) over one heap's handshake and
+// mutators.
+class HeapWorld final : public World {
+ public:
+  explicit HeapWorld(gc_heap* h) : h_(h) {}
   void StopTheWorld() override;
   int64_t StartTheWorld() override;
-  void ForEachMCache(absl::FunctionRef<void(gcheap::MCache*)> f) override;
+  void ForEachMCache(absl::FunctionRef<void(MCache*)> f) override;
   void SetWriteBarrier(bool on) override;
   void FlushWriteBarrierBuffers() override;
   void RaggedFlushWriteBarrierBuffers() override;
   void ForEachMutatorGcState(
-      absl::FunctionRef<void(gcheap::MutatorGcState*)> f) override;
-  bool StopRequested() const override {
-    return stw_requested_.load(std::memory_order_relaxed);
-  }
+      absl::FunctionRef<void(MutatorGcState*)> f) override;
+  bool StopRequested() const override;
   int RunningMutators() override;
-  // Shades m's buffered barrier values (buffer full, or detach).
-  void FlushWriteBarrierBuffer(gc_mutator* m);
+  // The barrier state a mutator attaching now starts with. Read and
+  // written under the handshake's list lock.
+  bool barrier_on() const { return barrier_on_; }
 
-  size_t attached_count() {
-    std::lock_guard<std::mutex> g(mutators_mu_);
-    return mutators_.size();
-  }
+ private:
+  gc_heap* const h_;
+  bool barrier_on_ = false;
+};
+
+}  // namespace gcheap
+
+struct gc_heap {
+  explicit gc_heap(const gc_config& cfg);
+  ~gc_heap();
+  gc_heap(const gc_heap&) = delete;
+  gc_heap& operator=(const gc_heap&) = delete;
+
+  size_t attached_count() { return handshake.attached(); }
   gc_mutator* Attach();
   void Detach(gc_mutator* m);
-  // Parks m until the world restarts (m saw kPollStop or a stop request).
+  // Parks m until the world restarts (m saw kPollStop).
   void Park(gc_mutator* m);
+  // A blocking bracket; entering shades m's barrier buffer first.
   void EnterBlocking(gc_mutator* m);
   void LeaveBlocking(gc_mutator* m);
-  // Runs a collection on m's thread, counting m as stopped while it waits
-  // for another thread's cycle.
+  // Requests a collection (the collector's driver thread runs it) and
+  // waits for it, counting m as stopped meanwhile.
   void Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
                uint64_t only_if_cycle = ~uint64_t{0});
+  // Shades m's buffered barrier values (buffer full, or detach).
+  void FlushWriteBarrierBuffer(gc_mutator* m);
+  // The handshake's list lock for attach and detach. If a pause (or a
+  // fork) holds it, the thread waits counting as stopped in its other
+  // heaps.
+  std::unique_lock<std::mutex> LockListAsSafepoint();
+  // In a forked child, after the handshake's AfterForkChild: recycles the
+  // mutators of threads that no longer exist (their cached spans return
+  // to the heap) and resets the gates.
+  void AfterForkChild(const std::vector<gc_mutator*>& gone);
 
   uint32_t magic = gcheap::kHeapMagic;
   const uint64_t id;  // unique per process, for thread-local lookups
@@ -134,18 +183,31 @@ struct gc_heap final : public gcheap::World {
   gcheap::MHeap heap;
   gcheap::TypeTable types;
   gcheap::RootSet roots;
+  gcheap::Handshake handshake;
+  gcheap::HeapWorld world{this};
   std::unique_ptr<gcheap::Collector> collector;
+  // Fork (runtime/process.h): sweep_gate covers the sweep a collecting
+  // thread does while it counts as blocked (gc_collect's FinishSweep);
+  // api_gate covers the gc_* calls that take the heap's locks without a
+  // mutator (types, roots, statistics, the cycle hook).
+  gcheap::ForkGate sweep_gate;
+  gcheap::ForkGate api_gate;
 
  private:
-  std::mutex mutators_mu_;  // held by the collector while the world is stopped
-  std::vector<gc_mutator*> mutators_;       // attached
-  std::vector<gc_mutator*> free_mutators_;  // detached, reusable
-  std::atomic<bool> stw_requested_{false};
-  std::mutex world_mu_;
-  std::condition_variable world_cv_;    // mutators wait for restart
-  std::condition_variable stopped_cv_;  // the collector waits for stops
-  gc_mutator* stopper_ = nullptr;       // the thread that stopped the world
-  bool barrier_on_ = false;             // for mutators attaching while marking
+  std::vector<gc_mutator*> free_mutators_;  // under the handshake list lock
 };
+
+namespace gcheap {
+
+// The calling thread's mutator of heap h, or null if it is not attached.
+gc_mutator* CurrentMutator(const gc_heap* h);
+
+// Makes every mutator of the calling thread count as stopped (nested
+// blocking brackets), and back: the forking thread, while it prepares the
+// fork and until its handlers end.
+void EnterBlockingEverywhere();
+void LeaveBlockingEverywhere();
+
+}  // namespace gcheap
 
 #endif  // GCHEAP_RUNTIME_RUNTIME_H_

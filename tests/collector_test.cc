@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -146,9 +147,8 @@ struct Vec {
 TEST_F(CollectorTest, VariableLengthArraysAndLargeObjects) {
   static const uint64_t kHeaderMap = 0b10;  // meta is a pointer
   static const uint64_t kElemMap = 0b1;     // each element is a pointer
-  gc_type_desc vd = {"Vec",         sizeof(Vec), &kHeaderMap,
-                     sizeof(void*), &kElemMap,   nullptr};
-  gc_type_id vec = gc_register_type(heap_, &vd);
+  gc_type_id vec = RegisterSmallType(heap_, "Vec", sizeof(Vec), kHeaderMap,
+                                     sizeof(void*), kElemMap);
   ASSERT_NE(vec, 0u) << gc_last_error();
   void* root = nullptr;
   gc_add_root(heap_, &root);
@@ -220,7 +220,11 @@ void TraceOdd(void* obj, gc_visit_fn visit, void* ctx) {
 }
 
 TEST_F(CollectorTest, TraceCallbacksReportExactlyTheirSlots) {
-  gc_type_desc od = {"Odd", sizeof(Odd), nullptr, 0, nullptr, &TraceOdd};
+  gc_type_desc od;
+  gc_type_desc_init(&od);
+  od.name = "Odd";
+  od.size = sizeof(Odd);
+  od.trace = &TraceOdd;
   gc_type_id odd = gc_register_type(heap_, &od);
   ASSERT_NE(odd, 0u) << gc_last_error();
   void* root = nullptr;
@@ -240,6 +244,75 @@ TEST_F(CollectorTest, TraceCallbacksReportExactlyTheirSlots) {
   gc_collect(m_);
   EXPECT_EQ(Stats().live_objects, 3u);
   gc_remove_root(heap_, &root);
+}
+
+// gc_type_desc.user_data reaches the type's trace_ctx callback. Two types
+// share one callback and differ only in their data, a toy "VM" that says
+// how many of an object's slots are in use; each object records which VM
+// its type was given, and the callback checks it gets that one. The
+// verifier (on) traces again with the same data.
+struct ToyVm {
+  int64_t used_slots;
+  std::atomic<int> calls{0};
+  std::atomic<int> wrong{0};  // called with another type's data
+};
+struct VmObj {
+  ToyVm* vm;  // the data its type was registered with
+  void* kids[4];
+};
+void TraceWithVm(void* obj, gc_visit_fn visit, void* ctx, void* user_data) {
+  auto* vm = static_cast<ToyVm*>(user_data);
+  auto* o = static_cast<VmObj*>(obj);
+  vm->calls++;
+  if (o->vm != vm) vm->wrong++;
+  for (int64_t i = 0; i < vm->used_slots; i++) visit(&o->kids[i], ctx);
+}
+
+TEST_F(CollectorTest, TraceCtxCallbackGetsItsTypesUserData) {
+  ToyVm vm1{1}, vm3{3};
+  gc_type_id types[2];
+  ToyVm* vms[2] = {&vm1, &vm3};
+  for (int k = 0; k < 2; k++) {
+    gc_type_desc d;
+    gc_type_desc_init(&d);
+    d.name = k == 0 ? "VmObj1" : "VmObj3";
+    d.size = sizeof(VmObj);
+    d.trace_ctx = &TraceWithVm;
+    d.user_data = vms[k];
+    types[k] = gc_register_type(heap_, &d);
+    ASSERT_NE(types[k], 0u) << gc_last_error();
+  }
+  void* roots[2] = {};
+  ASSERT_EQ(gc_add_root_range(heap_, roots, 2), 0);
+  for (int k = 0; k < 2; k++) {
+    auto* o = static_cast<VmObj*>(gc_alloc(m_, types[k], sizeof(VmObj)));
+    ASSERT_NE(o, nullptr) << gc_last_error();
+    o->vm = vms[k];
+    roots[k] = o;
+    for (int i = 0; i < 4; i++) {
+      gc_write_barrier(m_, o, &o->kids[i], NewCell(nullptr, nullptr, i));
+    }
+  }
+  gc_collect(m_);
+  EXPECT_EQ(Stats().live_objects, 2u + 1u + 3u);
+  EXPECT_GE(vm1.calls.load(), 1);
+  EXPECT_GE(vm3.calls.load(), 1);
+  EXPECT_EQ(vm1.wrong.load(), 0);
+  EXPECT_EQ(vm3.wrong.load(), 0);
+  EXPECT_EQ(static_cast<Cell*>(static_cast<VmObj*>(roots[1])->kids[2])->value,
+            2);
+  // Both callbacks at once is an error.
+  gc_type_desc both;
+  gc_type_desc_init(&both);
+  both.name = "Both";
+  both.size = sizeof(VmObj);
+  both.trace = &TraceOdd;
+  both.trace_ctx = &TraceWithVm;
+  EXPECT_EQ(gc_register_type(heap_, &both), 0u);
+  EXPECT_NE(std::string(gc_last_error()).find("both trace and trace_ctx"),
+            std::string::npos)
+      << gc_last_error();
+  gc_remove_root_range(heap_, roots, 2);
 }
 
 TEST_F(CollectorTest, InteriorPointersInRootsKeepTheirObject) {
@@ -406,9 +479,7 @@ TEST_F(CollectorTest, RootAddRemove) {
 TEST_F(CollectorTest, StatisticsAddUp) {
   void* root = nullptr;
   gc_add_root(heap_, &root);
-  static const uint64_t kMap = 0b1;
-  gc_type_desc big = {"Big", 100, &kMap, 0, nullptr, nullptr};  // class 112
-  gc_type_id bigt = gc_register_type(heap_, &big);
+  gc_type_id bigt = RegisterSmallType(heap_, "Big", 100, 0b1);  // class 112
   Cell* head = nullptr;
   for (int i = 0; i < 1000; i++) {
     head = NewCell(nullptr, head, i);
@@ -655,8 +726,11 @@ void TraceSneaky(void* obj, gc_visit_fn visit, void* ctx) {
 using CollectorDeathTest = GcTest;
 
 void CollectWithSneakyObject(gc_heap* heap, gc_mutator* m, gc_type_id cell) {
-  gc_type_desc sd = {"Sneaky", sizeof(Sneaky), nullptr,
-                     0,        nullptr,        &TraceSneaky};
+  gc_type_desc sd;
+  gc_type_desc_init(&sd);
+  sd.name = "Sneaky";
+  sd.size = sizeof(Sneaky);
+  sd.trace = &TraceSneaky;
   gc_type_id sneaky = gc_register_type(heap, &sd);
   static void* root = nullptr;
   gc_add_root(heap, &root);

@@ -1,5 +1,5 @@
-// Tests for the worked example of docs/embedding.md (tools/cons_vm_lib): the
-// program gives the right answer under explicit and automatic collections,
+// Tests for the worked example of docs/embedding.md (docs/examples/cons_vm):
+// the program gives the right answer under explicit and automatic collections,
 // values held only on the VM stack (root scanner), in globals (root range)
 // or in the symbol table (root slot) survive, errors are reported, and
 // several VMs run on one heap from several threads.
@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "docs/examples/cons_vm/cons_vm_lib.h"
 #include "gtest/gtest.h"
 #include "runtime/gc.h"
-#include "tools/cons_vm_lib.h"
 
 namespace cons_vm {
 namespace {
@@ -43,6 +43,7 @@ class ConsVmTest : public ::testing::Test {
   }
   gc_stats Stats() {
     gc_stats s;
+    s.struct_size = sizeof(s);
     gc_get_stats(heap_, &s);
     return s;
   }

@@ -403,6 +403,71 @@ TEST_F(CppApiTest, TypedTraceCallback) {
   EXPECT_EQ(b->kids[1]->value, 1);
 }
 
+// Trace<Fn>(data): two types share one typed callback and differ only in
+// their data (a VM that says how many kids are in use); each bag is traced
+// with its own type's VM, so the counts differ per type.
+struct BagVm {
+  int64_t used;
+  std::atomic<int> calls{0};
+};
+void TraceBagWithVm(Bag* bag, const gc::Tracer& t, BagVm* vm) {
+  vm->calls++;
+  for (int64_t i = 0; i < vm->used; i++) t(bag->kids[i]);
+}
+
+TEST_F(CppApiTest, TypedTraceCallbackGetsItsTypesData) {
+  BagVm one{1}, three{3};
+  gc_type_id bag1 =
+      gc::TypeBuilder<Bag>("Bag1").Trace<&TraceBagWithVm>(&one).Register(heap_);
+  gc_type_id bag3 =
+      gc::TypeBuilder<Bag>("Bag3").Trace<&TraceBagWithVm>(&three).Register(
+          heap_);
+  ASSERT_NE(bag1, 0u) << gc_last_error();
+  ASSERT_NE(bag3, 0u) << gc_last_error();
+  gc::Root<Bag> b1(heap_, gc::New<Bag>(m_, bag1));
+  gc::Root<Bag> b3(heap_, gc::New<Bag>(m_, bag3));
+  for (int i = 0; i < 4; i++) {
+    b1->kids[i].Set(m_, b1.get(), NewNode(i));
+    b3->kids[i].Set(m_, b3.get(), NewNode(10 + i));
+  }
+  // The bags, one kid of the first and three of the second.
+  EXPECT_EQ(LiveAfterCollect(), 2u + 1u + 3u);
+  EXPECT_GE(one.calls.load(), 1);
+  EXPECT_GE(three.calls.load(), 1);
+  EXPECT_EQ(b1->kids[0]->value, 0);
+  EXPECT_EQ(b3->kids[2]->value, 12);
+}
+
+// Member's atomic stores (CompareExchange, Exchange, Load) and the bulk
+// copy (CopyMembers, overlapping like memmove), all through the barriers.
+TEST_F(CppApiTest, MemberCasExchangeAndBulkCopy) {
+  gc_type_id bag =
+      gc::TypeBuilder<Bag>("Bag").Field(GC_FIELD(Bag, kids)).Register(heap_);
+  ASSERT_NE(bag, 0u) << gc_last_error();
+  gc::Root<Bag> b(heap_, gc::New<Bag>(m_, bag));
+  Node* n0 = NewNode(0);
+  Node* expected = nullptr;
+  EXPECT_TRUE(b->kids[0].CompareExchange(m_, b.get(), expected, n0));
+  expected = nullptr;
+  Node* n1 = NewNode(1);
+  EXPECT_FALSE(b->kids[0].CompareExchange(m_, b.get(), expected, n1));
+  EXPECT_EQ(expected, n0);
+  EXPECT_EQ(b->kids[1].Exchange(m_, b.get(), n1), nullptr);
+  EXPECT_EQ(b->kids[1].Load(), n1);
+  // [n0, n1, -, -] -> shift right by two -> [n0, n1, n0, n1]
+  gc::CopyMembers(m_, b.get(), &b->kids[2], &b->kids[0], 2);
+  EXPECT_EQ(b->kids[2].Get(), n0);
+  EXPECT_EQ(b->kids[3].Get(), n1);
+  // overlapping: [n0, n1, n0, n1] -> shift left by one -> [n1, n0, n1, n1]
+  gc::CopyMembers(m_, b.get(), &b->kids[0], &b->kids[1], 3);
+  EXPECT_EQ(b->kids[0].Get(), n1);
+  EXPECT_EQ(b->kids[1].Get(), n0);
+  EXPECT_EQ(b->kids[2].Get(), n1);
+  EXPECT_EQ(LiveAfterCollect(), 3u);  // the bag, n0 and n1
+  EXPECT_EQ(b->kids[1]->value, 0);
+  EXPECT_EQ(b->kids[0].Exchange(m_, b.get(), nullptr), n1);
+}
+
 TEST_F(CppApiTest, RegistrationFailureReturnsZero) {
   // The heap holds at most 65535 types: the next registration fails.
   struct Small {

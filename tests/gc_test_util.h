@@ -52,11 +52,41 @@ struct Cell {
   int64_t value;
 };
 
-// Registers Cell (car and cdr are pointers) in h; 0 on failure.
-inline gc_type_id RegisterCellType(gc_heap* h) {
-  static const uint64_t kCellMap = 0b011;
-  gc_type_desc d = {"Cell", sizeof(Cell), &kCellMap, 0, nullptr, nullptr};
+// Registers a type whose layouts fit one bitmap word each (at most 64
+// words): a fixed part of `size` bytes with pointer bitmap `map`, and, if
+// elem_size is not 0, a tail of elem_size-byte elements with bitmap
+// `elem_map`. A map of 0 means no pointers there. Returns 0 with
+// gc_last_error() set on failure.
+inline gc_type_id RegisterSmallType(gc_heap* h, const char* name, size_t size,
+                                    uint64_t map, size_t elem_size = 0,
+                                    uint64_t elem_map = 0) {
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = name;
+  d.size = size;
+  if (map != 0) {
+    d.ptr_bitmap = &map;
+    d.ptr_bitmap_words = 1;
+  }
+  d.elem_size = elem_size;
+  if (elem_map != 0) {
+    d.elem_ptr_bitmap = &elem_map;
+    d.elem_ptr_bitmap_words = 1;
+  }
   return gc_register_type(h, &d);
+}
+
+// The heap's statistics (gc_get_stats with this header's gc_stats).
+inline gc_stats GetStats(gc_heap* h) {
+  gc_stats s;
+  s.struct_size = sizeof(s);
+  gc_get_stats(h, &s);
+  return s;
+}
+
+// The Cell type: car and cdr are pointer slots.
+inline gc_type_id RegisterCell(gc_heap* h) {
+  return RegisterSmallType(h, "Cell", sizeof(Cell), 0b011);
 }
 
 // A concurrent heap (stop_the_world = 0) with verification on.
@@ -84,7 +114,7 @@ class GcTest : public ::testing::Test {
     heap_ = gc_heap_create(&cfg);
     ASSERT_NE(heap_, nullptr) << gc_last_error();
     m_ = gc_thread_attach(heap_);
-    cell_ = RegisterCellType(heap_);
+    cell_ = RegisterCell(heap_);
     ASSERT_NE(cell_, 0u) << gc_last_error();
   }
   void TearDown() override {
@@ -101,11 +131,7 @@ class GcTest : public ::testing::Test {
     c->value = v;
     return c;
   }
-  gc_stats Stats() {
-    gc_stats s;
-    gc_get_stats(heap_, &s);
-    return s;
-  }
+  gc_stats Stats() { return GetStats(heap_); }
 
   gc_heap* heap_ = nullptr;
   gc_mutator* m_ = nullptr;

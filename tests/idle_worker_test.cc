@@ -134,7 +134,7 @@ std::vector<CycleInfo> CyclesWhileMutatorsRun(int running, int cells,
   if (h == nullptr) return {};
   void* list = nullptr;
   EXPECT_EQ(gc_add_root(h, &list), 0);
-  BuildList(h, RegisterCellType(h), &list, cells);
+  BuildList(h, RegisterCell(h), &list, cells);
   Seen seen;
   h->collector->SetCycleHook([&](const CycleInfo& c) { seen.Add(c); });
   CollectWhileMutatorsRun(h, running, max_cycles, &seen, done);
@@ -184,7 +184,7 @@ TEST(IdleWorkerTest, TerminationNeverWaitsForTheIdlePriorityThread) {
   gc_heap* h =
       NewConcurrentHeap(100, 2);  // one mutator at most: a spare processor
   ASSERT_NE(h, nullptr) << gc_last_error();
-  const gc_type_id cell = RegisterCellType(h);
+  const gc_type_id cell = RegisterCell(h);
   std::mutex mu;
   std::condition_variable cv;
   bool released = false;

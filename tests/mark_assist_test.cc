@@ -25,9 +25,7 @@ struct Obj {
 };
 
 gc_type_id RegisterObj(gc_heap* h) {
-  static const uint64_t kMap = 0b11;
-  gc_type_desc d = {"Obj", sizeof(Obj), &kMap, 0, nullptr, nullptr};
-  return gc_register_type(h, &d);
+  return RegisterSmallType(h, "Obj", sizeof(Obj), 0b11);
 }
 
 // GC_PERCENT=off (no heap goal): allocation while marking never waits for
@@ -112,8 +110,7 @@ TEST(MarkAssistTest, HardGoalHoldsWhileTheCycleIsStarting) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   const bool finished_while_held = finished.load();
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   const uint64_t live = s.bytes_in_use;
   const uint64_t hard_goal =
       static_cast<uint64_t>(s.heap_goal * Pacer::kHardGoalFactor);

@@ -32,8 +32,10 @@ class MarkTest : public ::testing::Test {
     spec.name = name;
     spec.size = size;
     spec.ptrmap = ptrmap;
+    spec.ptrmap_words = ptrmap != nullptr ? 1 : 0;  // layouts of <= 64 words
     spec.elem_size = elem_size;
     spec.elem_ptrmap = elem_ptrmap;
+    spec.elem_ptrmap_words = elem_ptrmap != nullptr ? 1 : 0;
     spec.trace = trace;
     absl::StatusOr<uint16_t> id = types_.Register(spec);
     EXPECT_TRUE(id.ok()) << id.status();

@@ -1,5 +1,6 @@
 // Tests for heap/mcache: the tiny, small and large paths, zeroing,
-// alignment, non-overlap of millions of live objects, and bad input.
+// alignment, non-overlap of millions of live objects, bad input, and the
+// flush generation at the sweepgen flip.
 #include "heap/mcache.h"
 
 #include <algorithm>
@@ -244,6 +245,80 @@ TEST(MCacheLimitTest, HardLimitFailsWithAReasonAndRecovers) {
   EXPECT_NE(c->Alloc(1 << 20, true), nullptr);
   EXPECT_NE(c->Alloc(1024, false), nullptr);
   heap.FreeMCache(c);
+}
+
+// Regression (issue 11, defect 6): the fast path trusted that every cached
+// span was returned before the sweepgen flip. Here the mcache is NOT
+// flushed before the flip (as a collector that forgot would leave it): its
+// span, cached in the ending cycle, is stale afterwards, its mark bits the
+// finished cycle's. An object allocated from it after the flip carries no
+// mark, so sweeping the span (when it is uncached) freed that live object.
+// The flip now prepares every mcache (Go's prepareForSweep): the stale span
+// is swept at the flip, and the next allocation comes from a span of the
+// new cycle.
+TEST(MCacheFlushGenTest, TheFlipFlushesAnMCacheThatStillHoldsASpan) {
+  MHeap heap;
+  MCache* c = heap.NewMCache();
+  void* kept = c->Alloc(128, false);
+  void* dead = c->Alloc(128, false);
+  ASSERT_NE(kept, nullptr);
+  ASSERT_NE(dead, nullptr);
+  MarkObject(heap, kept);  // the finished cycle found `kept` live
+  const SpanClass spc = MakeSpanClass(SizeToClass(128), false);
+  MSpan* stale = c->cached_span(spc);
+  ASSERT_NE(stale, &empty_mspan);
+  EXPECT_EQ(c->flush_gen(), heap.sweepgen());
+
+  heap.FinishSweep();
+  heap.StartSweepCycle();  // the flip, with the span still cached
+  EXPECT_EQ(c->flush_gen(), heap.sweepgen());
+  EXPECT_EQ(c->cached_span(spc), &empty_mspan) << "a stale span stays cached";
+  EXPECT_EQ(stale->sweepgen.load(), heap.sweepgen()) << "not swept at the flip";
+  ObjectRef r;
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(kept), &r));
+  EXPECT_TRUE(r.span->IsAllocated(r.index));
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(dead), &r));
+  EXPECT_FALSE(r.span->IsAllocated(r.index));
+
+  // A new object, live in the new cycle; the next flip must keep it.
+  void* fresh = c->Alloc(128, false);
+  ASSERT_NE(fresh, nullptr);
+  MarkObject(heap, kept);
+  MarkObject(heap, fresh);
+  c->ReleaseAll();
+  heap.FinishSweep();
+  heap.StartSweepCycle();
+  heap.FinishSweep();
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(fresh), &r));
+  EXPECT_TRUE(r.span->IsAllocated(r.index))
+      << "an object allocated after the flip was freed while live";
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(kept), &r));
+  EXPECT_TRUE(r.span->IsAllocated(r.index));
+  heap.FreeMCache(c);
+}
+
+// The flip prepares every registered mcache, also one that holds only a
+// tiny block, and an mcache created after a flip starts prepared.
+TEST(MCacheFlushGenTest, EveryMCacheIsPreparedAtTheFlip) {
+  MHeap heap;
+  MCache* a = heap.NewMCache();
+  MCache* b = heap.NewMCache();
+  ASSERT_NE(a->Alloc(4, true), nullptr);  // a tiny block
+  ASSERT_NE(b->Alloc(1000, true), nullptr);
+  heap.FinishSweep();
+  heap.StartSweepCycle();
+  for (MCache* c : {a, b}) {
+    EXPECT_EQ(c->flush_gen(), heap.sweepgen());
+    for (int spc = 0; spc < kNumSpanClasses; spc++) {
+      EXPECT_EQ(c->cached_span(static_cast<SpanClass>(spc)), &empty_mspan);
+    }
+  }
+  MCache* late = heap.NewMCache();
+  EXPECT_EQ(late->flush_gen(), heap.sweepgen());
+  EXPECT_NE(late->Alloc(64, false), nullptr);
+  heap.FreeMCache(late);
+  heap.FreeMCache(b);
+  heap.FreeMCache(a);
 }
 
 }  // namespace

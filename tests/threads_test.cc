@@ -4,6 +4,8 @@
 // missed live object aborts with a diagnostic.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -43,12 +45,41 @@ gc_heap* NewHeap(int workers = 0) {
   return gc_heap_create(&cfg);
 }
 
+// Runs one gc_collect of heap h on a thread of its own (attached for it).
+// CompletedWithin is a liveness check, not a timing one: tests use it where
+// the collection must complete while another thread is held somewhere, and
+// give it a generous bound so that a collection that waited for the held
+// thread fails the test instead of hanging it.
+class CollectInBackground {
+ public:
+  explicit CollectInBackground(gc_heap* h)
+      : thread_([this, h] {
+          gc_mutator* m = gc_thread_attach(h);
+          gc_collect(m);
+          gc_thread_detach(m);
+          std::lock_guard<std::mutex> g(mu_);
+          done_ = true;
+          cv_.notify_all();
+        }) {}
+  ~CollectInBackground() { thread_.join(); }
+  bool CompletedWithin(std::chrono::seconds bound) {
+    std::unique_lock<std::mutex> g(mu_);
+    return cv_.wait_for(g, bound, [&] { return done_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 // Five threads (more than the cores) each rebuild a private list of random
 // length in their own root, round after round, with three garbage cells
 // per list cell; a sixth thread calls gc_collect in a loop.
 TEST(ThreadsTest, FiveThreadsAllocateWhileAnotherCollects) {
   gc_heap* h = NewHeap();
-  gc_type_id cell = RegisterCellType(h);
+  gc_type_id cell = RegisterCell(h);
   constexpr int kThreads = 5;
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
@@ -96,8 +127,7 @@ TEST(ThreadsTest, FiveThreadsAllocateWhileAnotherCollects) {
   stop = true;
   collector.join();
   EXPECT_EQ(failures.load(), 0);
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_GE(s.cycles, 10u);
   gc_heap_destroy(h);
 }
@@ -106,7 +136,7 @@ TEST(ThreadsTest, FiveThreadsAllocateWhileAnotherCollects) {
 // with their data intact.
 TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
   gc_heap* h = NewHeap();
-  gc_type_id cell = RegisterCellType(h);
+  gc_type_id cell = RegisterCell(h);
   std::atomic<int> blocked{0};
   std::atomic<bool> release{false};
   std::atomic<int> failures{0};
@@ -129,8 +159,7 @@ TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
   while (blocked.load() < 4) std::this_thread::yield();
   gc_mutator* m = gc_thread_attach(h);
   for (int i = 0; i < 5; i++) gc_collect(m);  // must not wait for them
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_EQ(s.cycles, 5u);
   EXPECT_EQ(s.live_objects, 4000u);
   release = true;
@@ -140,11 +169,67 @@ TEST(ThreadsTest, BlockedThreadsDoNotHoldUpACollection) {
   gc_heap_destroy(h);
 }
 
+// Blocking brackets nest (a VM's blocking call runs a library that brackets
+// its own): after an inner bracket ends, the thread still counts as stopped
+// for the rest of the outer one, so another thread's collection does not
+// wait for it. The sleeper stays in its outer bracket until the collection
+// has completed, so a collection that waited for it could not complete:
+// the test then gives up after a generous bound, releases the sleeper and
+// fails (before brackets nested, the inner leave made the sleeper count as
+// running, and gc_collect waited for the whole sleep).
+TEST(ThreadsTest, NestedBlockingBracketsKeepTheThreadStopped) {
+  gc_heap* h = NewHeap();
+  gc_type_id cell = RegisterCell(h);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool asleep = false, release = false;
+  std::atomic<int> failures{0};
+  std::thread sleeper([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    void* root = nullptr;
+    gc_add_root(h, &root);
+    for (int i = 0; i < 100; i++) root = Cons(m, cell, nullptr, root, i);
+    gc_enter_blocking(m);  // outer
+    gc_enter_blocking(m);  // inner
+    gc_leave_blocking(m);  // inner ends; still inside the outer bracket
+    {
+      std::unique_lock<std::mutex> g(mu);
+      asleep = true;
+      cv.notify_all();
+      cv.wait(g, [&] { return release; });  // "sleeping"
+    }
+    gc_leave_blocking(m);  // outer
+    if (!CheckList(root, 0, 100)) failures++;
+    gc_remove_root(h, &root);
+    gc_thread_detach(m);
+  });
+  {
+    std::unique_lock<std::mutex> g(mu);
+    cv.wait(g, [&] { return asleep; });
+  }
+  bool collected_while_asleep;
+  {
+    CollectInBackground collect(h);
+    collected_while_asleep = collect.CompletedWithin(std::chrono::seconds(30));
+    std::lock_guard<std::mutex> g(mu);
+    release = true;
+    cv.notify_all();
+  }
+  sleeper.join();
+  EXPECT_TRUE(collected_while_asleep)
+      << "gc_collect waited for a thread inside an outer blocking bracket";
+  const gc_stats s = GetStats(h);
+  EXPECT_EQ(s.cycles, 1u);
+  EXPECT_EQ(s.live_objects, 100u);  // the sleeper's rooted list survived
+  EXPECT_EQ(failures.load(), 0);
+  gc_heap_destroy(h);
+}
+
 // Threads attach, allocate a little, and detach, again and again, while
 // collections run; leaving threads' cached memory returns to the heap.
 TEST(ThreadsTest, AttachAndDetachAroundCollections) {
   gc_heap* h = NewHeap();
-  gc_type_id cell = RegisterCellType(h);
+  gc_type_id cell = RegisterCell(h);
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
   void* shared = nullptr;  // a list every thread appends to, under a lock
@@ -182,8 +267,7 @@ TEST(ThreadsTest, AttachAndDetachAroundCollections) {
   collector.join();
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   // 200 published cells, each holding its 100-cell list.
   EXPECT_EQ(s.live_objects, 200u * 101);
   EXPECT_EQ(failures.load(), 0);
@@ -196,15 +280,14 @@ TEST(ThreadsTest, AttachAndDetachAroundCollections) {
 // cannot hold up later collections.
 TEST(ThreadsTest, ThreadExitDetachesItsMutators) {
   gc_heap* h = NewHeap();
-  gc_type_id cell = RegisterCellType(h);
+  gc_type_id cell = RegisterCell(h);
   std::thread([&] {
     gc_mutator* m = gc_thread_attach(h);
     Cons(m, cell, nullptr, nullptr, 1);
   }).join();  // exits attached
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);  // would wait forever for the exited thread
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_EQ(s.cycles, 1u);
   gc_thread_detach(m);
   gc_heap_destroy(h);  // aborts if a mutator were still attached
@@ -213,7 +296,7 @@ TEST(ThreadsTest, ThreadExitDetachesItsMutators) {
 // Automatic collections triggered by several allocating threads at once.
 TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
   gc_heap* h = NewHeap(2);
-  gc_type_id cell = RegisterCellType(h);
+  gc_type_id cell = RegisterCell(h);
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; t++) {
@@ -231,8 +314,7 @@ TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
     });
   }
   for (auto& th : threads) th.join();
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   // 58 MB allocated against a 4 MB goal (at most 3 MB live): automatic
   // cycles must have run (concurrent requests from several threads may
   // share one cycle, and the last one may still be running). A mutator
@@ -249,7 +331,7 @@ TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
 TEST(ThreadsTest, SeveralHeapsAtOnce) {
   gc_heap* heaps[3] = {NewHeap(1), NewHeap(2), NewHeap(1)};
   gc_type_id cells[3];
-  for (int i = 0; i < 3; i++) cells[i] = RegisterCellType(heaps[i]);
+  for (int i = 0; i < 3; i++) cells[i] = RegisterCell(heaps[i]);
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int t = 0; t < 3; t++) {
@@ -278,8 +360,7 @@ TEST(ThreadsTest, SeveralHeapsAtOnce) {
   for (gc_heap* h : heaps) {
     gc_mutator* m = gc_thread_attach(h);
     gc_collect(m);
-    gc_stats s;
-    gc_get_stats(h, &s);
+    const gc_stats s = GetStats(h);
     EXPECT_EQ(s.live_objects, 0u);
     gc_thread_detach(m);
     gc_heap_destroy(h);
@@ -291,6 +372,59 @@ TEST(ThreadsTest, SeveralHeapsAtOnce) {
 
 namespace gcheap {
 namespace {
+
+// A thread attached to two heaps that leaves a blocking bracket of heap A
+// while A's world is stopped parks in A, and meanwhile counts as stopped in
+// heap B too (as it does when it parks at a safepoint), so a collection of
+// B completes while A's pause lasts. A is held stopped by the test until B's
+// collection has completed, so a B collection that waited for the thread
+// could not complete: the test then gives up after a generous bound,
+// restarts A and fails.
+TEST(ThreadsTest, LeavingABracketIntoAPauseCountsAsStoppedInOtherHeaps) {
+  gc_heap* a = NewHeap();
+  gc_heap* b = NewHeap();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_bracket = false;
+  std::atomic<bool> leave{false};
+  std::thread both([&] {
+    gc_mutator* ma = gc_thread_attach(a);
+    gc_mutator* mb = gc_thread_attach(b);
+    gc_enter_blocking(ma);
+    {
+      std::lock_guard<std::mutex> g(mu);
+      in_bracket = true;
+      cv.notify_all();
+    }
+    while (!leave.load()) std::this_thread::yield();  // not touching A
+    gc_leave_blocking(ma);  // A is stopped: parks here
+    gc_thread_detach(mb);
+    gc_thread_detach(ma);
+  });
+  {
+    std::unique_lock<std::mutex> g(mu);
+    cv.wait(g, [&] { return in_bracket; });
+  }
+  a->world.StopTheWorld();  // the thread is blocked in A: returns
+  leave.store(true);
+  // Wait until it has parked in A (its A mutator leaves kBlocked).
+  gc_mutator* ma = nullptr;
+  while (ma == nullptr || ma->state.load() != kParked) {
+    a->handshake.ForEachMutator([&](gc_mutator* m) { ma = m; });
+    std::this_thread::yield();
+  }
+  bool collected_while_parked;
+  {
+    CollectInBackground collect(b);
+    collected_while_parked = collect.CompletedWithin(std::chrono::seconds(30));
+    a->world.StartTheWorld();
+  }
+  both.join();
+  EXPECT_TRUE(collected_while_parked)
+      << "heap B's collection waited for a thread parked in heap A";
+  gc_heap_destroy(a);
+  gc_heap_destroy(b);
+}
 
 // The handshake itself: while the world is stopped no mutator may run.
 // A stopper that is not a mutator (like the concurrent collector's driver)
@@ -321,7 +455,7 @@ TEST(ThreadsTest, NoMutatorRunsWhileTheWorldIsStopped) {
   while (attached.load() < kThreads) std::this_thread::yield();
   int moved = 0;
   for (int i = 0; i < 1000 && moved == 0; i++) {
-    heap->StopTheWorld();
+    heap->world.StopTheWorld();
     uint64_t before[kThreads];
     for (int t = 0; t < kThreads; t++) before[t] = counts[t].load();
     for (int spin = 0; spin < 200; spin++)
@@ -330,7 +464,7 @@ TEST(ThreadsTest, NoMutatorRunsWhileTheWorldIsStopped) {
     for (int t = 0; t < kThreads; t++) {
       if (counts[t].load() != before[t]) moved++;
     }
-    heap->StartTheWorld();
+    heap->world.StartTheWorld();
   }
   stop.store(true);
   for (auto& th : threads) th.join();

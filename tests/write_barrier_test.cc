@@ -16,26 +16,38 @@
 //      barrier (moved into a root slot, which pause 1 scanned before the
 //      move, or into a black object) survive the cycle;
 //   d) a full buffer is shaded at once and the final pause flushes the rest;
-//   e) a thread that detaches while marking flushes its buffer.
-// Then a stress test: six threads (more than the cores) rewire their own
-// random graphs through the barrier while another thread collects in a
-// loop. Verification is on everywhere: a reachable object left unmarked
-// aborts the collection with a diagnostic; payload patterns catch a freed
-// and reused object.
+//   e) a thread that detaches while marking flushes its buffer;
+//   f) a tagged immediate stored over a pointer records the pointer (and a
+//      plain store of it loses the object: the verifier aborts);
+//   g) gc_write_barrier_cas / _exchange record what they replace and store,
+//      a failed CAS nothing;
+//   h-j) gc_write_barrier_copy records every overwritten and copied word,
+//      moves overlapping ranges like memmove, and grows a vector.
+// Then two stress tests: six threads (more than the cores) rewire their own
+// random graphs through the barrier, and eight threads change one shared
+// table only with CAS, exchange and bulk copies, while another thread
+// collects in a loop. Verification is on everywhere: a reachable object
+// left unmarked aborts the collection with a diagnostic; payload patterns
+// catch a freed and reused object.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "heap/mheap.h"
 #include "runtime/gc.h"
 #include "runtime/runtime.h"
+#include "tests/gc_test_util.h"
 #include "tools/mark_window.h"
 
 namespace gcheap {
@@ -65,6 +77,21 @@ uint64_t Pattern(uint64_t id, int i) {
   return (id + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t{0x5bd1e995} * (i + 1));
 }
 
+// The Holder layout: an 8-byte count, then a tail of pointer slots.
+gc_type_id RegisterHolder(gc_heap* h, const char* name) {
+  return RegisterSmallType(h, name, sizeof(Holder), 0, sizeof(void*), 0b1);
+}
+
+// A heap with concurrent marking and verification on.
+gc_heap* NewConcurrentVerifyingHeap(int gc_percent = 100) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.stop_the_world = 0;
+  cfg.verify = 1;
+  cfg.gc_percent = gc_percent;
+  return gc_heap_create(&cfg);
+}
+
 bool Intact(const void* p, uint64_t id) {
   if (p == nullptr) return false;
   const auto* o = static_cast<const Obj*>(p);
@@ -87,22 +114,12 @@ bool IsMarked(gc_heap* h, const void* p) {
 class WriteBarrierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    gc_config cfg;
-    gc_config_init(&cfg);
-    cfg.stop_the_world = 0;
-    cfg.verify = 1;
-    cfg.gc_percent = -1;
-    heap_ = gc_heap_create(&cfg);
+    heap_ = NewConcurrentVerifyingHeap(/*gc_percent=*/-1);
     ASSERT_NE(heap_, nullptr) << gc_last_error();
     m_ = gc_thread_attach(heap_);
-    static const uint64_t kObjMap = 0b11;
-    gc_type_desc od = {"Obj", sizeof(Obj), &kObjMap, 0, nullptr, nullptr};
-    obj_type_ = gc_register_type(heap_, &od);
+    obj_type_ = RegisterSmallType(heap_, "Obj", sizeof(Obj), 0b11);
     ASSERT_NE(obj_type_, 0u) << gc_last_error();
-    static const uint64_t kElemMap = 0b1;
-    gc_type_desc hd = {"Holder",      sizeof(uint64_t), nullptr,
-                       sizeof(void*), &kElemMap,        nullptr};
-    holder_type_ = gc_register_type(heap_, &hd);
+    holder_type_ = RegisterHolder(heap_, "Holder");
     ASSERT_NE(holder_type_, 0u) << gc_last_error();
   }
   void TearDown() override {
@@ -126,6 +143,17 @@ class WriteBarrierTest : public ::testing::Test {
     h->n = n;
     return h;
   }
+  // Registers the n slots at roots (zeroed) as a root range and puts A (id
+  // 1) in roots[0] and the scratch object X (id 5) in roots[1].
+  std::pair<Obj*, Obj*> RootAAndX(void** roots, size_t n) {
+    std::fill(roots, roots + n, nullptr);
+    EXPECT_EQ(gc_add_root_range(heap_, roots, n), 0);
+    Obj* a = NewObj(1);
+    roots[0] = a;
+    Obj* x = NewObj(5);
+    roots[1] = x;
+    return {a, x};
+  }
   // Barrier stores of NULL into x->slot[1] until the buffer is flushed
   // (wbbuf_n drops); returns how many stores that took.
   int StoreUntilFlush(Obj* x) {
@@ -135,11 +163,7 @@ class WriteBarrierTest : public ::testing::Test {
       if (m_->wbbuf_count() < before) return stores;
     }
   }
-  gc_stats Stats() {
-    gc_stats s;
-    gc_get_stats(heap_, &s);
-    return s;
-  }
+  gc_stats Stats() { return GetStats(heap_); }
 
   gc_heap* heap_ = nullptr;
   gc_mutator* m_ = nullptr;
@@ -434,6 +458,276 @@ TEST_F(WriteBarrierTest, DetachDuringMarkingFlushesTheBuffer) {
   gc_remove_root(heap_, &holder_root);
 }
 
+// ---- stores of any value, CAS, exchange and bulk copies (issue 11) ---------
+
+// A tagged immediate (a fixnum with tag 1), never a heap address.
+void* const kFixnum = reinterpret_cast<void*>((uintptr_t{42} << 3) | 1);
+
+// The buffered (old, new) pairs since entry `from`, as a set.
+std::set<std::pair<uintptr_t, uintptr_t>> Pairs(gc_mutator* m, size_t from) {
+  std::set<std::pair<uintptr_t, uintptr_t>> s;
+  for (size_t i = from; i + 1 < m->wbbuf_count(); i += 2) {
+    s.insert({m->wbbuf[i], m->wbbuf[i + 1]});
+  }
+  return s;
+}
+std::pair<uintptr_t, uintptr_t> Pair(const void* old, const void* value) {
+  return {reinterpret_cast<uintptr_t>(old), reinterpret_cast<uintptr_t>(value)};
+}
+
+// f) Storing a tagged immediate over a pointer is a pointer-slot store like
+// any other: the barrier records the pointer it overwrites. B moves into a
+// root slot after pause 1 snapshotted the roots, then an immediate is
+// stored over A's reference to it: only the recorded old value keeps B.
+TEST_F(WriteBarrierTest, ImmediateStoredOverAPointerShadesTheOldValue) {
+  enum { kA, kX, kTmp, kRoots };
+  void* roots[kRoots];
+  auto [a, x] = RootAAndX(roots, kRoots);
+  Obj* b = NewObj(2);
+  gc_write_barrier(m_, a, &a->slot[0], b);
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  EXPECT_FALSE(IsMarked(heap_, b));
+  roots[kTmp] = a->slot[0];
+  gc_write_barrier(m_, a, &a->slot[0], kFixnum);
+  EXPECT_EQ(a->slot[0], kFixnum);
+  EXPECT_EQ(Pairs(m_, 0), (std::set{Pair(b, kFixnum)}));
+  StoreUntilFlush(x);
+  EXPECT_TRUE(IsMarked(heap_, b)) << "the overwritten pointer was not shaded";
+  window.Close();
+  EXPECT_TRUE(Intact(roots[kTmp], 2));
+  gc_remove_root_range(heap_, roots, kRoots);
+}
+
+// The hazard the barrier closes, shown by the verifier: the same moves with
+// a plain store of the immediate leave B unmarked while a root reaches it,
+// and verification aborts the cycle (the object would have been freed).
+TEST_F(WriteBarrierTest, PlainImmediateStoreOverAPointerLosesTheObject) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        void* roots[2] = {};
+        gc_add_root_range(heap_, roots, 2);
+        Obj* a = NewObj(1);
+        roots[0] = a;
+        Obj* b = NewObj(2);
+        gc_write_barrier(m_, a, &a->slot[0], b);
+        MarkWindow window(heap_, m_);
+        window.Open();
+        roots[1] = a->slot[0];
+        a->slot[0] = kFixnum;  // no barrier: B's old reference is not seen
+        window.Close();
+      },
+      "reachable object .* was not marked");
+}
+
+// g) gc_write_barrier_cas and gc_write_barrier_exchange: atomic, and while
+// marking they record the value they replace and the value they store; a
+// failed CAS stores and records nothing. With marking off they record
+// nothing.
+TEST_F(WriteBarrierTest, CasAndExchangeRecordWhatTheyReplaceAndStore) {
+  enum { kA, kX, kMoved, kRoots };
+  void* roots[kRoots];
+  auto [a, x] = RootAAndX(roots, kRoots);
+  Obj* b = NewObj(2);
+  Obj* c = NewObj(3);
+  Obj* d = NewObj(4);
+  // Marking off: plain atomics.
+  void* expected = nullptr;
+  EXPECT_EQ(gc_write_barrier_cas(m_, a, &a->slot[0], &expected, b), 1);
+  EXPECT_EQ(gc_write_barrier_cas(m_, a, &a->slot[0], &expected, c), 0);
+  EXPECT_EQ(expected, b);
+  EXPECT_EQ(gc_write_barrier_exchange(m_, a, &a->slot[1], d), nullptr);
+  EXPECT_EQ(a->slot[0], b);
+  EXPECT_EQ(a->slot[1], d);
+  EXPECT_EQ(m_->wbbuf_count(), 0u);
+  // C is held by D, so it stays alive until the window.
+  gc_write_barrier(m_, d, &d->slot[0], c);
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  for (Obj* o : {b, c, d}) EXPECT_FALSE(IsMarked(heap_, o));
+  roots[kMoved] = a->slot[0];  // B: its only reference after the CAS
+  expected = d;                // wrong: the slot holds B
+  EXPECT_EQ(gc_write_barrier_cas(m_, a, &a->slot[0], &expected, c), 0);
+  EXPECT_EQ(expected, b);
+  EXPECT_EQ(m_->wbbuf_count(), 0u) << "a failed CAS recorded something";
+  EXPECT_EQ(gc_write_barrier_cas(m_, a, &a->slot[0], &expected, c), 1);
+  EXPECT_EQ(a->slot[0], c);
+  EXPECT_EQ(Pairs(m_, 0), (std::set{Pair(b, c)}));
+  // D moves from A's slot 1 to a root by exchange; an immediate takes its
+  // place.
+  void* old = gc_write_barrier_exchange(m_, a, &a->slot[1], kFixnum);
+  EXPECT_EQ(old, d);
+  EXPECT_EQ(Pairs(m_, 2), (std::set{Pair(d, kFixnum)}));
+  roots[kMoved] = nullptr;
+  gc_write_barrier(m_, x, &x->slot[0], b);  // B into the rooted X
+  StoreUntilFlush(x);
+  // Nothing has scanned A, D or X yet: the marks come from the records.
+  EXPECT_TRUE(IsMarked(heap_, b)) << "CAS: old value not shaded";
+  EXPECT_TRUE(IsMarked(heap_, c)) << "CAS: new value not shaded";
+  EXPECT_TRUE(IsMarked(heap_, d)) << "exchange: old value not shaded";
+  window.Close();
+  EXPECT_TRUE(Intact(x->slot[0], 2));
+  EXPECT_TRUE(Intact(a->slot[0], 3));
+  EXPECT_EQ(a->slot[1], kFixnum);
+  gc_remove_root_range(heap_, roots, kRoots);
+}
+
+// h) gc_write_barrier_copy between two objects: every overwritten value
+// and every copied value is recorded. The overwritten objects were moved
+// into root slots after pause 1, so only their records keep them; at the
+// flush nothing has scanned the source, so the copied ones' marks come from
+// their records too.
+TEST_F(WriteBarrierTest, BulkCopyRecordsEveryOverwrittenAndCopiedValue) {
+  constexpr size_t kN = 8;
+  void* roots[2] = {};  // the two holders
+  void* moved[kN] = {};
+  ASSERT_EQ(gc_add_root_range(heap_, roots, 2), 0);
+  ASSERT_EQ(gc_add_root_range(heap_, moved, kN), 0);
+  Holder* dst = NewHolder(kN);
+  roots[0] = dst;
+  Holder* src = NewHolder(kN);
+  roots[1] = src;
+  for (size_t i = 0; i < kN; i++) {
+    gc_write_barrier(m_, dst, Slot(dst, i), NewObj(i));
+    gc_write_barrier(m_, src, Slot(src, i), NewObj(100 + i));
+  }
+  Obj* x = NewObj(5);
+  gc_write_barrier(m_, src, Slot(src, 0), nullptr);  // a NULL is copied too
+  gc_write_barrier(m_, dst, Slot(dst, 0), x);
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  std::set<std::pair<uintptr_t, uintptr_t>> want;
+  for (size_t i = 0; i < kN; i++) {
+    moved[i] = *Slot(dst, i);
+    want.insert(Pair(*Slot(dst, i), *Slot(src, i)));
+  }
+  gc_write_barrier_copy(m_, dst, Slot(dst, 0), Slot(src, 0), kN);
+  for (size_t i = 0; i < kN; i++) ASSERT_EQ(*Slot(dst, i), *Slot(src, i));
+  EXPECT_EQ(m_->wbbuf_count(), 2 * kN);
+  EXPECT_EQ(Pairs(m_, 0), want);
+  for (size_t i = 0; i < kN; i++) EXPECT_FALSE(IsMarked(heap_, moved[i]));
+  StoreUntilFlush(static_cast<Obj*>(moved[0]));  // X
+  for (size_t i = 0; i < kN; i++) {
+    EXPECT_TRUE(IsMarked(heap_, moved[i])) << "overwritten " << i;
+    if (i > 0) {
+      EXPECT_TRUE(IsMarked(heap_, *Slot(dst, i))) << "copied " << i;
+    }
+  }
+  window.Close();
+  EXPECT_TRUE(Intact(moved[0], 5));
+  for (size_t i = 1; i < kN; i++) {
+    ASSERT_TRUE(Intact(moved[i], i)) << i;
+    ASSERT_TRUE(Intact(*Slot(dst, i), 100 + i)) << i;
+  }
+  gc_remove_root_range(heap_, moved, kN);
+  gc_remove_root_range(heap_, roots, 2);
+}
+
+// i) Overlapping copies within one object move like memmove, with marking
+// off (the inline path) and on (the recorded path). Shifting right by one
+// overwrites the last element, which was moved into a root after pause 1:
+// its record keeps it.
+TEST_F(WriteBarrierTest, OverlappingBulkCopyMovesLikeMemmove) {
+  constexpr size_t kN = 8;
+  void* roots[2] = {};
+  ASSERT_EQ(gc_add_root_range(heap_, roots, 2), 0);
+  Holder* h = NewHolder(kN);
+  roots[0] = h;
+  std::vector<void*> objs;
+  for (size_t i = 0; i < kN; i++) {
+    objs.push_back(NewObj(i));
+    gc_write_barrier(m_, h, Slot(h, i), objs.back());
+  }
+  auto contents = [&] {
+    std::vector<void*> v;
+    for (size_t i = 0; i < kN; i++) v.push_back(*Slot(h, i));
+    return v;
+  };
+  auto shift = [&](std::vector<void*> v, bool right) {
+    if (right) {
+      std::memmove(&v[1], &v[0], (kN - 1) * sizeof(void*));
+    } else {
+      std::memmove(&v[0], &v[1], (kN - 1) * sizeof(void*));
+    }
+    return v;
+  };
+  // Marking off: right then left, back where it started but for the ends.
+  std::vector<void*> want = shift(contents(), true);
+  gc_write_barrier_copy(m_, h, Slot(h, 1), Slot(h, 0), kN - 1);
+  EXPECT_EQ(contents(), want);
+  want = shift(contents(), false);
+  gc_write_barrier_copy(m_, h, Slot(h, 0), Slot(h, 1), kN - 1);
+  EXPECT_EQ(contents(), want);
+  EXPECT_EQ(m_->wbbuf_count(), 0u);
+  for (size_t i = 0; i < kN; i++) {  // restore 0..7
+    gc_write_barrier(m_, h, Slot(h, i), objs[i]);
+  }
+  objs.clear();
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  void* last = *Slot(h, kN - 1);
+  roots[1] = last;
+  want = shift(contents(), true);
+  gc_write_barrier_copy(m_, h, Slot(h, 1), Slot(h, 0), kN - 1);
+  EXPECT_EQ(contents(), want);
+  EXPECT_EQ(m_->wbbuf_count(), 2 * (kN - 1));
+  EXPECT_TRUE(Pairs(m_, 0).count(Pair(last, *Slot(h, kN - 1))))
+      << "the overwritten last element was not recorded";
+  want = shift(contents(), false);
+  gc_write_barrier_copy(m_, h, Slot(h, 0), Slot(h, 1), kN - 1);
+  EXPECT_EQ(contents(), want);
+  gc_write_barrier_copy(m_, h, Slot(h, 0), Slot(h, 0), 0);  // n = 0
+  window.Close();
+  EXPECT_TRUE(Intact(roots[1], kN - 1));
+  for (size_t i = 0; i + 2 < kN; i++) {
+    ASSERT_TRUE(Intact(*Slot(h, i), i)) << i;
+  }
+  gc_remove_root_range(heap_, roots, 2);
+}
+
+// j) A growing vector while marking: its elements move into new, larger
+// storage (allocated black, never scanned in this cycle) with one bulk
+// copy, the old storage is cleared with another (from a C array of NULLs)
+// and dropped. Every element survives. (One allocation in the window: the
+// elements to append are made before it.)
+TEST_F(WriteBarrierTest, GrowingVectorKeepsItsElements) {
+  constexpr size_t kOld = 100, kNew = 200;
+  void* vec_root = nullptr;
+  ASSERT_EQ(gc_add_root(heap_, &vec_root), 0);
+  std::vector<void*> more(kNew - kOld, nullptr);
+  ASSERT_EQ(gc_add_root_range(heap_, more.data(), more.size()), 0);
+  Holder* v = NewHolder(kOld);
+  vec_root = v;
+  for (size_t i = 0; i < kOld; i++) {
+    gc_write_barrier(m_, v, Slot(v, i), NewObj(i));
+  }
+  for (size_t i = kOld; i < kNew; i++) more[i - kOld] = NewObj(i);
+
+  MarkWindow window(heap_, m_);
+  window.Open();
+  Holder* grown = NewHolder(kNew);  // a safepoint: v is rooted
+  EXPECT_TRUE(IsMarked(heap_, grown));
+  gc_write_barrier_copy(m_, grown, Slot(grown, 0), Slot(v, 0), kOld);
+  static void* const kNulls[kOld] = {};
+  gc_write_barrier_copy(m_, v, Slot(v, 0), kNulls, kOld);
+  vec_root = grown;
+  gc_write_barrier_copy(m_, grown, Slot(grown, kOld), more.data(), kNew - kOld);
+  std::fill(more.begin(), more.end(), nullptr);
+  window.Close();
+  for (size_t i = 0; i < kNew; i++) {
+    ASSERT_TRUE(Intact(*Slot(grown, i), i)) << i;
+  }
+  gc_collect(m_);  // the old storage is garbage now
+  EXPECT_EQ(Stats().live_objects, 1u + kNew);
+  gc_remove_root_range(heap_, more.data(), more.size());
+  gc_remove_root(heap_, &vec_root);
+}
+
 // ---- stress
 // ------------------------------------------------------------------
 
@@ -452,6 +746,72 @@ bool NodeIntact(const Node* n) {
   return true;
 }
 
+// What the stress tests share: mutator threads, a thread that collects in
+// a loop until they are all done, and a mark-phase hook that holds each
+// cycle's mark phase open until the mutators have made kWindowOps more
+// barrier operations with marking on (CountMarkingOps), so that their
+// stores overlap marking. The hook lets go early once every mutator is
+// done, or when the count stops moving for 20 ms: the mutators then wait
+// for this very cycle (an allocation passed the hard goal).
+class StressRun {
+ public:
+  static constexpr uint64_t kWindowOps = 256;
+
+  explicit StressRun(gc_heap* h) : h_(h) {}
+
+  // Runs mutator(t) for t < threads, each on a thread of its own (it
+  // attaches itself), and returns when all of them and the collecting
+  // thread have finished.
+  template <typename F>
+  void Run(int threads, F mutator) {
+    threads_ = threads;
+    h_->collector->SetMarkPhaseHookForTesting([this] { HoldMarking(); });
+    std::thread collector([this] {
+      gc_mutator* m = gc_thread_attach(h_);
+      while (done_.load() < threads_) gc_collect(m);
+      gc_thread_detach(m);
+    });
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; t++) {
+      ts.emplace_back([this, &mutator, t] {
+        mutator(t);
+        done_++;
+      });
+    }
+    for (auto& th : ts) th.join();
+    collector.join();
+    h_->collector->SetMarkPhaseHookForTesting(nullptr);
+  }
+
+  void CountMarkingOps(uint64_t n) { marking_ops_.fetch_add(n); }
+  uint64_t marking_ops() const { return marking_ops_.load(); }
+  // Cycles the hook held open for a whole window.
+  int windows() const { return windows_.load(); }
+
+ private:
+  void HoldMarking() {
+    const uint64_t target = marking_ops_.load() + kWindowOps;
+    uint64_t seen = marking_ops_.load();
+    auto moved = std::chrono::steady_clock::now();
+    while (marking_ops_.load() < target && done_.load() < threads_ &&
+           std::chrono::steady_clock::now() - moved <
+               std::chrono::milliseconds(20)) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      if (marking_ops_.load() != seen) {
+        seen = marking_ops_.load();
+        moved = std::chrono::steady_clock::now();
+      }
+    }
+    if (marking_ops_.load() >= target) windows_++;
+  }
+
+  gc_heap* h_;
+  int threads_ = 0;
+  std::atomic<uint64_t> marking_ops_{0};
+  std::atomic<int> done_{0};
+  std::atomic<int> windows_{0};
+};
+
 // Six threads (more than the machine's cores) each own a random graph: a
 // rooted table (a heap object) of kNodes nodes with four edges each, plus
 // a few root "registers". They rewire edges, replace nodes with new ones,
@@ -468,38 +828,16 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
   constexpr int kOps = 50000;
   constexpr int kCheckEvery = 5000;
   constexpr int kWindows = 5;  // cycles that must overlap the stores
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.stop_the_world = 0;
-  cfg.verify = 1;
-  gc_heap* h = gc_heap_create(&cfg);
+  gc_heap* h = NewConcurrentVerifyingHeap();
   ASSERT_NE(h, nullptr) << gc_last_error();
-  static const uint64_t kNodeMap = 0b1111;
-  gc_type_desc nd = {"Node", sizeof(Node), &kNodeMap, 0, nullptr, nullptr};
-  const gc_type_id node_type = gc_register_type(h, &nd);
-  static const uint64_t kElemMap = 0b1;
-  gc_type_desc td = {"Table",       sizeof(uint64_t), nullptr,
-                     sizeof(void*), &kElemMap,        nullptr};
-  const gc_type_id table_type = gc_register_type(h, &td);
+  const gc_type_id node_type =
+      RegisterSmallType(h, "Node", sizeof(Node), 0b1111);
+  const gc_type_id table_type = RegisterHolder(h, "Table");
   ASSERT_NE(node_type, 0u);
   ASSERT_NE(table_type, 0u);
 
-  std::atomic<uint64_t> marking_stores{0};  // stores with the barrier on
-  std::atomic<int> done{0};                 // mutators past their ops
-  std::atomic<int> windows{0};              // cycles the hook held open
   std::atomic<int> failures{0};
-  // Holds marking open until 256 more barrier-on stores happened (or the
-  // mutators are done). The deadline only guards against a hang.
-  h->collector->SetMarkPhaseHookForTesting([&] {
-    const uint64_t target = marking_stores.load() + 256;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (marking_stores.load() < target && done.load() < kThreads &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-    if (marking_stores.load() >= target) windows++;
-  });
+  StressRun run(h);
 
   auto mutator = [&](int t) {
     gc_mutator* m = gc_thread_attach(h);
@@ -565,7 +903,7 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
       }
     };
 
-    for (int op = 0; op < kOps || windows.load() < kWindows; op++) {
+    for (int op = 0; op < kOps || run.windows() < kWindows; op++) {
       const int i = rng() % kNodes, j = rng() % kNodes;
       const int e = rng() % kEdges, r = 1 + rng() % kRegs;
       const int kind = rng() % 100;
@@ -596,44 +934,218 @@ TEST(WriteBarrierStressTest, SixThreadsRewireGraphsWhileCollecting) {
         store(table, slot(i), target != nullptr ? target : node(j));
       }
       if (op % 32 == 0) {
-        marking_stores.fetch_add(local_marking_stores);
+        run.CountMarkingOps(local_marking_stores);
         local_marking_stores = 0;
         gc_safepoint(m);
       }
       if (op % kCheckEvery == kCheckEvery - 1) check();
     }
-    marking_stores.fetch_add(local_marking_stores);
-    done++;
+    run.CountMarkingOps(local_marking_stores);
     gc_collect(m);
     check();
     gc_remove_root_range(h, roots, 1 + kRegs);
     gc_thread_detach(m);
   };
-
-  std::thread collector([&] {
-    gc_mutator* m = gc_thread_attach(h);
-    while (done.load() < kThreads) gc_collect(m);
-    gc_thread_detach(m);
-  });
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) threads.emplace_back(mutator, t);
-  for (auto& th : threads) th.join();
-  collector.join();
-  h->collector->SetMarkPhaseHookForTesting(nullptr);
+  run.Run(kThreads, mutator);
 
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_GE(windows.load(), kWindows);
-  EXPECT_GE(marking_stores.load(), uint64_t{256} * kWindows);
+  EXPECT_GE(run.windows(), kWindows);
+  EXPECT_GE(run.marking_ops(), StressRun::kWindowOps * kWindows);
   // Everything is garbage now.
   gc_mutator* m = gc_thread_attach(h);
   gc_collect(m);
-  gc_stats s;
-  gc_get_stats(h, &s);
+  const gc_stats s = GetStats(h);
   EXPECT_EQ(s.live_objects, 0u);
   // Each window was a cycle of its own (the collector thread's, an
   // automatic one, or a mutator's last gc_collect); this one came after.
-  EXPECT_GT(s.cycles, static_cast<uint64_t>(windows.load()));
+  EXPECT_GT(s.cycles, static_cast<uint64_t>(run.windows()));
   gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
+// Nodes of the shared-slot stress test: a link, an id and a payload.
+struct SNode {
+  void* next;
+  uint64_t id;
+  uint64_t payload[2];
+};
+static_assert(sizeof(SNode) == 32);
+
+bool IsPointer(const void* v) {
+  return v != nullptr && (reinterpret_cast<uintptr_t>(v) & 7) == 0;
+}
+
+// Checks the payloads along v's chain (at most `depth` links).
+bool ChainIntact(const void* v, int depth) {
+  for (; depth > 0 && IsPointer(v); depth--) {
+    const auto* n = static_cast<const SNode*>(v);
+    for (int i = 0; i < 2; i++) {
+      if (n->payload[i] != Pattern(n->id, i)) return false;
+    }
+    v = __atomic_load_n(&n->next, __ATOMIC_ACQUIRE);
+  }
+  return true;
+}
+
+// Eight threads (four times the cores) share one table of 64 slots, rooted
+// in one root slot, and change it only through the atomic barriers while
+// another thread collects in a loop: CAS a new node in (linking the old
+// value behind it), move values between slots with exchanges (an immediate
+// holds the place meanwhile), shift ranges within the table and copy ranges
+// out into a private "grown" vector and back with the bulk barrier, store
+// tagged immediates over pointers, and read and check chains. A thread
+// holds a loaded pointer only until its next safepoint. The mark-phase hook
+// holds each cycle's mark phase open until the threads have made a few
+// hundred barrier operations with marking on; verification checks every
+// cycle's marks, and the payload checks catch a freed, reused node.
+TEST(WriteBarrierStressTest,
+     SharedSlotsUnderCasExchangeAndCopyWhileCollecting) {
+  constexpr int kThreads = 8;
+  constexpr size_t kSlots = 64;
+  constexpr size_t kMaxRange = 8;
+  const int kOps = kDebugBuild ? 15000 : 60000;
+  constexpr int kWindows = 5;
+  gc_heap* h = NewConcurrentVerifyingHeap();
+  ASSERT_NE(h, nullptr) << gc_last_error();
+  const gc_type_id node_type =
+      RegisterSmallType(h, "SNode", sizeof(SNode), 0b1);
+  const gc_type_id table_type = RegisterHolder(h, "Table");
+  ASSERT_NE(node_type, 0u) << gc_last_error();
+  ASSERT_NE(table_type, 0u) << gc_last_error();
+
+  std::atomic<int> failures{0};
+  std::atomic<uint64_t> next_id{1};
+  StressRun run(h);
+
+  void* table_root = nullptr;
+  ASSERT_EQ(gc_add_root(h, &table_root), 0);
+  gc_mutator* main_m = gc_thread_attach(h);
+  auto new_node = [&](gc_mutator* m) -> SNode* {
+    auto* n = static_cast<SNode*>(gc_alloc(m, node_type, sizeof(SNode)));
+    if (n == nullptr) return nullptr;
+    n->id = next_id.fetch_add(1, std::memory_order_relaxed);
+    for (int i = 0; i < 2; i++) n->payload[i] = Pattern(n->id, i);
+    return n;
+  };
+  {
+    auto* table = static_cast<Holder*>(gc_alloc(
+        main_m, table_type, sizeof(uint64_t) + kSlots * sizeof(void*)));
+    ASSERT_NE(table, nullptr) << gc_last_error();
+    table->n = kSlots;
+    table_root = table;
+    for (size_t i = 0; i < kSlots; i++) {
+      SNode* n = new_node(main_m);
+      ASSERT_NE(n, nullptr) << gc_last_error();
+      gc_write_barrier(main_m, table, Slot(table, i), n);
+    }
+  }
+  gc_enter_blocking(main_m);  // the workers' cycles must not wait for it
+  Holder* const table = static_cast<Holder*>(table_root);
+
+  auto worker = [&](int t) {
+    gc_mutator* m = gc_thread_attach(h);
+    void* grown = nullptr;  // a private vector, rooted
+    gc_add_root(h, &grown);
+    std::mt19937_64 rng(777 + t);
+    uint64_t local = 0;
+    auto count = [&] {
+      if (m->wb_enabled.load(std::memory_order_relaxed)) local++;
+    };
+    auto slot = [&](size_t i) { return Slot(table, i); };
+    auto immediate = [&] {
+      return reinterpret_cast<void*>(((rng() % 500) << 3) | 1);
+    };
+    for (int op = 0; op < kOps || run.windows() < kWindows; op++) {
+      const size_t i = rng() % kSlots, j = rng() % kSlots;
+      const int kind = rng() % 100;
+      if (kind < 25) {           // CAS a new node in, linking the old value
+        SNode* n = new_node(m);  // the safepoint comes before the loads
+        if (n == nullptr) {
+          failures++;
+          break;
+        }
+        void* expected = __atomic_load_n(slot(i), __ATOMIC_ACQUIRE);
+        if (rng() % 4 == 0) {
+          count();
+          gc_write_barrier(m, n, &n->next, expected);
+        }
+        count();
+        if (!gc_write_barrier_cas(m, table, slot(i), &expected, n)) {
+          count();  // retry once against what is there now
+          gc_write_barrier_cas(m, table, slot(i), &expected, n);
+        }
+      } else if (kind < 45) {  // move slot i's value to slot j, and back
+        count();
+        void* v = gc_write_barrier_exchange(m, table, slot(i), immediate());
+        count();
+        void* w = gc_write_barrier_exchange(m, table, slot(j), v);
+        count();
+        gc_write_barrier_exchange(m, table, slot(i), w);
+      } else if (kind < 65) {  // shift a range within the table
+        const size_t len = 1 + rng() % kMaxRange;
+        const size_t from = rng() % (kSlots - len + 1);
+        const size_t to = rng() % (kSlots - len + 1);
+        count();
+        gc_write_barrier_copy(m, table, slot(to), slot(from), len);
+      } else if (kind < 75) {  // copy a range out into new private storage
+        const size_t len = 1 + rng() % kMaxRange;
+        const size_t from = rng() % (kSlots - len + 1);
+        auto* g = static_cast<Holder*>(
+            gc_alloc(m, table_type, sizeof(uint64_t) + len * sizeof(void*)));
+        if (g == nullptr) {
+          failures++;
+          break;
+        }
+        g->n = len;
+        count();
+        gc_write_barrier_copy(m, g, Slot(g, 0), slot(from), len);
+        grown = g;             // a root slot: a plain store
+      } else if (kind < 80) {  // and back into the table
+        if (grown != nullptr) {
+          auto* g = static_cast<Holder*>(grown);
+          const size_t to = rng() % (kSlots - g->n + 1);
+          count();
+          gc_write_barrier_copy(m, table, slot(to), Slot(g, 0), g->n);
+        }
+      } else if (kind < 88) {  // an immediate over whatever is there
+        count();
+        gc_write_barrier(m, table, slot(i), immediate());
+      } else {  // read and check
+        if (!ChainIntact(__atomic_load_n(slot(i), __ATOMIC_ACQUIRE), 16)) {
+          failures++;
+        }
+        if (grown != nullptr) {
+          auto* g = static_cast<Holder*>(grown);
+          if (!ChainIntact(__atomic_load_n(Slot(g, 0), __ATOMIC_ACQUIRE), 4)) {
+            failures++;
+          }
+        }
+      }
+      if (op % 32 == 0) {
+        run.CountMarkingOps(local);
+        local = 0;
+        gc_safepoint(m);
+      }
+    }
+    run.CountMarkingOps(local);
+    gc_remove_root(h, &grown);
+    gc_thread_detach(m);
+  };
+  run.Run(kThreads, worker);
+  gc_leave_blocking(main_m);
+
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(run.windows(), kWindows);
+  EXPECT_GE(run.marking_ops(), StressRun::kWindowOps * kWindows);
+  gc_collect(main_m);
+  for (size_t i = 0; i < kSlots; i++) {
+    EXPECT_TRUE(ChainIntact(*Slot(table, i), 1 << 20)) << i;
+  }
+  gc_remove_root(h, &table_root);
+  gc_collect(main_m);
+  const gc_stats s = GetStats(h);
+  EXPECT_EQ(s.live_objects, 0u);
+  gc_thread_detach(main_m);
   gc_heap_destroy(h);
 }
 

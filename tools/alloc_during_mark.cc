@@ -35,8 +35,13 @@ int main(int argc, char** argv) {
     fprintf(stderr, "gc_heap_create: %s\n", gc_last_error());
     return 1;
   }
-  static const uint64_t kMap = 0b11;
-  gc_type_desc d = {"Obj", 64, &kMap, 0, nullptr, nullptr};
+  const uint64_t map = 0b11;  // two pointer words, then data
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Obj";
+  d.size = 64;
+  d.ptr_bitmap = &map;
+  d.ptr_bitmap_words = 1;
   const gc_type_id t = gc_register_type(h, &d);
   gc_mutator* m = gc_thread_attach(h);
 

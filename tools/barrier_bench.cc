@@ -34,6 +34,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
+#include "runtime/gc.hpp"
 #include "runtime/runtime.h"
 #include "tools/mark_window.h"
 
@@ -140,9 +141,8 @@ int Main() {
     return 1;
   }
   gc_mutator* m = gc_thread_attach(heap);
-  static const uint64_t kMap = 0b11;
-  gc_type_desc d = {"Obj", sizeof(Obj), &kMap, 0, nullptr, nullptr};
-  const gc_type_id t = gc_register_type(heap, &d);
+  const gc_type_id t =
+      gc::TypeBuilder<Obj>("Obj").Field(GC_FIELD(Obj, slot)).Register(heap);
 
   std::vector<void*> pool(npool, nullptr);
   gc_add_root_range(heap, pool.data(), pool.size());
@@ -166,7 +166,8 @@ int Main() {
   printf("barrier_bench: %d stores x %d reps into %d objects of %zu bytes\n",
          nstores, reps, npool, sizeof(Obj));
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  printf("note: GCHEAP_DEBUG build: every barrier takes the out-of-line path\n");
+  printf(
+      "note: GCHEAP_DEBUG build: every barrier takes the out-of-line path\n");
 #else
   printf("inline fast path (GCHEAP_DEBUG off)\n");
 #endif
@@ -189,6 +190,7 @@ int Main() {
   const Comparison on = Compare(w, reps, [&] { BarrierStores(m, w); });
   window.Close();
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(heap, &s);
 
   printf("\n%-40s %10s\n", "variant (median)", "ns/store");

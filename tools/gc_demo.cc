@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
+#include "runtime/gc.hpp"
 #include "tools/shadow_stack.h"
 #include "tools/tree_walk.h"
 
@@ -68,10 +69,13 @@ int Run(int n) {
   }
   gc_heap* heap = gc_heap_create(&cfg);
   gc_mutator* m = gc_thread_attach(heap);
-  static const uint64_t kNodeMap = 0b11;
-  gc_type_desc desc = {"Node", sizeof(Node), &kNodeMap, 0, nullptr, nullptr};
   auto* stack = new ShadowStack(heap);
-  Ctx c{m, gc_register_type(heap, &desc), stack};
+  Ctx c{m,
+        gc::TypeBuilder<Node>("Node")
+            .Field(GC_FIELD(Node, left))
+            .Field(GC_FIELD(Node, right))
+            .Register(heap),
+        stack};
 
   const auto start = std::chrono::steady_clock::now();
   const int min_depth = 4;
@@ -119,6 +123,7 @@ int Run(int n) {
 
   gc_collect(m);
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(heap, &s);
   printf("\nbinary-trees %d: %.2f s, output %s\n", n, secs,
          ok ? "matches the check values" : "WRONG");

@@ -11,6 +11,9 @@ PACKAGES=(
   libbenchmark-dev         # Google Benchmark
   libgc-dev                # Boehm GC (differential tests, benchmark anchor)
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev  # malloc anchors
+  pkg-config cmake         # install tests: the examples built outside Bazel
+  w3m stalin python3       # Boehm clients (tests/boehm_clients/): programs
+                           # linking libgc.so.1; stalin pulls in dpkg-dev
 )
 
 missing=()

@@ -18,6 +18,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
+#include "runtime/gc.hpp"
 #include "tools/shadow_stack.h"
 
 ABSL_FLAG(int, live_mb, 1024, "live heap size in MiB");
@@ -67,9 +68,10 @@ void Measure(int workers) {
   cfg.gc_percent = -1;  // only the explicit collections below
   gc_heap* heap = gc_heap_create(&cfg);
   gc_mutator* m = gc_thread_attach(heap);
-  static const uint64_t kMap = 0b11;
-  gc_type_desc d = {"Node", sizeof(Node), &kMap, 0, nullptr, nullptr};
-  gc_type_id t = gc_register_type(heap, &d);
+  gc_type_id t = gc::TypeBuilder<Node>("Node")
+                     .Field(GC_FIELD(Node, left))
+                     .Field(GC_FIELD(Node, right))
+                     .Register(heap);
   auto* stack = new ShadowStack(heap);
   // Trees of depth 20 (2M nodes, 64 MiB each) until the live size is met.
   const size_t want = size_t(absl::GetFlag(FLAGS_live_mb)) << 20;
@@ -87,6 +89,7 @@ void Measure(int workers) {
     const double cpu0 = ProcessCpuMs();
     gc_collect(m);
     cpu.push_back(ProcessCpuMs() - cpu0);
+    s.struct_size = sizeof(s);
     gc_get_stats(heap, &s);
     pauses.push_back(s.pause_last_ns / 1e6);
   }

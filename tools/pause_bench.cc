@@ -29,6 +29,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
+#include "runtime/gc.hpp"
 #include "tools/shadow_stack.h"
 
 ABSL_FLAG(int, live_mb, 1024, "live heap size in MiB");
@@ -206,9 +207,11 @@ int Run() {
   cfg.stop_the_world = absl::GetFlag(FLAGS_stw) ? 1 : 0;
   cfg.gc_percent = absl::GetFlag(FLAGS_gc_percent);
   gc_heap* heap = gc_heap_create(&cfg);
-  static const uint64_t kMap = 0b111;  // left, right, data
-  gc_type_desc d = {"Node", sizeof(Node), &kMap, 0, nullptr, nullptr};
-  gc_type_id node_type = gc_register_type(heap, &d);
+  gc_type_id node_type = gc::TypeBuilder<Node>("Node")
+                             .Field(GC_FIELD(Node, left))
+                             .Field(GC_FIELD(Node, right))
+                             .Field(GC_FIELD(Node, data))
+                             .Register(heap);
   Recorder rec;
   gc_set_cycle_hook(heap, &Recorder::Hook, &rec);
 
@@ -257,6 +260,7 @@ int Run() {
   }
   gc_set_cycle_hook(heap, nullptr, nullptr);
   gc_stats st{};
+  st.struct_size = sizeof(st);
   gc_get_stats(heap, &st);
 
   std::vector<double> pause_us, single_max_us, mark_ms, assist_ms;

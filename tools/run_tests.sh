@@ -19,10 +19,15 @@ full=0
 if [[ "${CI:-}" == "true" ]]; then full=1; fi
 if [[ "${1:-}" == "--full" ]]; then full=1; shift; fi
 
+source tools/test_counts.sh
 tools/install_deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 configs=("opt")
 if ((full)); then configs+=("asan-ubsan" "tsan"); fi
+# Under asan-ubsan and tsan, .bazelrc's test:asan/test:tsan lines skip the
+# tests tagged no_sanitizer (tests/install/: programs built with the
+# system's plain cc against the installed libraries, which cannot link an
+# instrumented build); they run in the opt configuration.
 
 total_pass=0
 total_fail=0
@@ -41,23 +46,9 @@ for cfg in "${configs[@]}"; do
   while read -r target result; do
     xml="$testlogs/${target#//}"
     xml="${xml/://}/test.xml"
-    if [[ "$result" == PASSED* || "$result" == FAILED* ]] && [[ -f "$xml" ]] &&
-       [[ "$result" != "FAILED TO BUILD"* ]]; then
-      # The first <testsuites ...> element carries the totals.
-      line=$(grep -m1 -o '<testsuites [^>]*>' "$xml")
-      t=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$line")
-      f=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$line")
-      e=$(sed -n 's/.* errors="\([0-9]*\)".*/\1/p' <<<"$line")
-      t=${t:-0}; f=${f:-0}; e=${e:-0}
-      if [[ "$result" == FAILED* ]] && ((f + e == 0)); then
-        # Crashed or exited non-zero outside a test case.
-        f=1
-      fi
-      pass=$((pass + t - f - e))
-      fail=$((fail + f + e))
-    else
-      fail=$((fail + 1))
-    fi
+    read -r p f < <(count_target "$result" "$xml")
+    pass=$((pass + p))
+    fail=$((fail + f))
   done < <(grep -E '^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY)' "$log" |
              sed -E 's/^(\/\/[^ ]+) +(\(cached\) )?([A-Z]+( TO BUILD| STATUS)?).*/\1 \3/')
   # Targets that could not be built at all never reach the summary above.

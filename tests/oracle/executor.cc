@@ -70,12 +70,21 @@ TypeIds RegisterTypes(gc_heap* heap) {
   static const uint64_t kWideMap[2] = {
       (1ull << 2) | (1ull << 40) | (1ull << 63),
       (1ull << 0) | (1ull << 1) | (1ull << (89 - 64))};
+  // Field order: name, size, ptr_bitmap, elem_size, elem_ptr_bitmap, trace,
+  // struct_size, ptr_bitmap_words, elem_ptr_bitmap_words, trace_ctx,
+  // user_data.
+  constexpr size_t kDesc = sizeof(gc_type_desc);
   const gc_type_desc descs[] = {
-      {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr},
-      {"Vec", kVecHeaderBytes, &kVecMap, kVecElemBytes, &kVecElemMap, nullptr},
-      {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced},
-      {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr},
-      {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr},
+      {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr, kDesc, 1, 0,
+       nullptr, nullptr},
+      {"Vec", kVecHeaderBytes, &kVecMap, kVecElemBytes, &kVecElemMap, nullptr,
+       kDesc, 1, 1, nullptr, nullptr},
+      {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced, kDesc, 0, 0,
+       nullptr, nullptr},
+      {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr, kDesc, 2, 0, nullptr,
+       nullptr},
+      {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr, kDesc, 0, 0, nullptr,
+       nullptr},
   };
   for (int k = 0; k < 5; k++) {
     t.id[k] = gc_register_type(heap, &descs[k]);
@@ -107,7 +116,7 @@ Executor::Executor(const ProgramConfig& cfg, const RunOptions& o)
   }
   m_ = gc_thread_attach(heap_);
   types_ = RegisterTypes(heap_);
-  model_.set_tagged(cfg.tag_mask != 0);
+  model_.Configure(cfg);
   Init();
 }
 
@@ -124,6 +133,7 @@ Executor::Executor(gc_heap* heap, const TypeIds& types, uint32_t tag,
 }
 
 void Executor::Init() {
+  model_.set_observing(true);
   table_.reset(new void*[kSlots]());
   for (uint32_t k = 0; k < kScanners; k++) {
     scanners_[k] = {table_.get(), kScannerBegin + k * kScannerSlots,
@@ -213,14 +223,16 @@ uint64_t Executor::RefValue(int side, const Ref& r) {
   return reinterpret_cast<uint64_t>(Addr(side, r.id)) + r.off;
 }
 
-void Executor::ProcessDeaths() {
-  for (uint32_t id : model_.TakeNewlyDead()) {
-    if (id >= st_.size()) continue;  // dead before it was allocated
+void Executor::ProcessFrees() {
+  for (uint32_t id : model_.TakeNewlyFreed()) {
+    if (id >= st_.size()) continue;  // freed before it was allocated
     ObjState& s = st_[id];
     auto it = live_ranges_.find(reinterpret_cast<uintptr_t>(s.ours));
     if (it != live_ranges_.end() && it->second.second == id) {
       live_ranges_.erase(it);
     }
+    auto a = by_addr_.find(reinterpret_cast<uintptr_t>(s.ours));
+    if (a != by_addr_.end() && a->second == id) by_addr_.erase(a);
     s.over[0].clear();
     s.over[0].shrink_to_fit();
     s.over[1].clear();
@@ -254,25 +266,24 @@ bool Executor::NewObject(uint32_t id, Kind k, uint32_t bytes) {
             bytes, p, static_cast<unsigned long long>(SlotBytes(bytes))));
   }
   // Must not overlap an object the model knows to be live. (Entries of
-  // objects that died since reachability was last computed are dropped
-  // when they get in the way.)
-  for (int pass = 0; pass < 2; pass++) {
-    uint32_t hit = 0;
+  // objects an automatic cycle may have freed are dropped when they get in
+  // the way; those of objects explicit collections freed are gone.)
+  ProcessFrees();
+  for (;;) {
     auto it = live_ranges_.lower_bound(a);
-    if (it != live_ranges_.end() && it->first < a + bytes) {
-      hit = it->second.second;
-    } else if (it != live_ranges_.begin() && std::prev(it)->second.first > a) {
-      hit = std::prev(it)->second.second;
+    if (it == live_ranges_.end() || it->first >= a + bytes) {
+      if (it == live_ranges_.begin() || std::prev(it)->second.first <= a) {
+        break;
+      }
+      it = std::prev(it);
     }
-    if (hit == 0) break;
-    if (pass == 0) {
-      model_.EnsureReachability();
-      ProcessDeaths();
-      continue;
+    const uint32_t hit = it->second.second;
+    if (!model_.MayBeFreed(hit)) {
+      return Fail("alloc_overlap",
+                  Fmt("new object id=%u [%p, +%u) overlaps live %s", id, p,
+                      bytes, Describe(hit).c_str()));
     }
-    return Fail("alloc_overlap",
-                Fmt("new object id=%u [%p, +%u) overlaps live %s", id, p, bytes,
-                    Describe(hit).c_str()));
+    live_ranges_.erase(it);
   }
   // Zeroed.
   if (!IsZero(p, bytes)) {
@@ -284,10 +295,11 @@ bool Executor::NewObject(uint32_t id, Kind k, uint32_t bytes) {
                     "not zero",
                     id, KindName(k), bytes, p, i, b[i]));
   }
-  // (A garbage allocation may be known dead already.)
-  if (!model_.Get(id)->dead) live_ranges_[a] = {a + bytes, id};
+  // (A garbage allocation is not known to be live.)
+  if (model_.Live(id)) live_ranges_[a] = {a + bytes, id};
   ObjState& s = st_[id];
   s.ours = p;
+  by_addr_[a] = id;
   const uint64_t seed = PayloadSeed(tag_, id);
   const uint64_t stamp = Stamp(tag_, id);
   FillObject(p, k, bytes, stamp, seed);
@@ -412,6 +424,12 @@ bool Executor::Start() {
 bool Executor::Step(const Op& op, size_t index) {
   if (!result_.ok) return false;
   op_index_ = index;
+  if (IsVmOp(op) && !kVmOpsExecutable) {
+    return Fail("unsupported",
+                "'" + FormatOp(op) +
+                    "' needs the VM API of issue 12, which the executor does "
+                    "not call yet (phase 2); the model and generator know it");
+  }
   Effects fx;
   if (!model_.Apply(op, &fx)) {
     result_.stats.skipped++;
@@ -578,6 +596,9 @@ bool Executor::Step(const Op& op, size_t index) {
       return true;
     case OpKind::kNumOpKinds:
       break;
+    default:
+      // The VM ops: refused above until the executor runs them.
+      break;
   }
   return true;
 }
@@ -619,7 +640,7 @@ bool Executor::Churn(Kind k, uint32_t bytes, uint32_t count) {
 
 Expectation Executor::Expected() {
   Expectation e;
-  for (uint32_t id : model_.reachable()) {
+  for (uint32_t id : model_.live()) {
     const ObjModel* o = model_.Get(id);
     e.objects++;
     e.bytes += SlotBytes(o->bytes);
@@ -685,6 +706,13 @@ bool Executor::CheckObject(int side, uint32_t id) {
   return true;
 }
 
+bool Executor::CheckKept() {
+  for (uint32_t id : model_.live()) {
+    if (!model_.InM(id) && !CheckObject(kOurs, id)) return false;
+  }
+  return true;
+}
+
 bool Executor::CheckGraph() {
   const std::vector<uint32_t>& r = model_.reachable();
   if (opts_.fault == Fault::kCorruptPayload && !fault_done_) {
@@ -707,6 +735,7 @@ bool Executor::CheckGraph() {
 
 bool Executor::CheckStats(const Expectation& e) {
   gc_stats st;
+  st.struct_size = sizeof(st);
   gc_get_stats(heap_, &st);
   result_.stats.ours += st.live_objects;
   if (st.live_objects != e.objects) {
@@ -761,16 +790,26 @@ bool Executor::CheckBoehm() {
   return true;
 }
 
+void Executor::Collected() {
+  Op collect;
+  collect.op = OpKind::kCollect;
+  Effects fx;
+  model_.Apply(collect, &fx);
+  ProcessFrees();
+}
+
 bool Executor::CheckAfterCollect(bool exact) {
-  model_.EnsureReachability();
-  ProcessDeaths();
-  const std::vector<uint32_t>& r = model_.reachable();
+  if (!model_.live_current()) {
+    return Fail("harness", "checks after a collection the model did not see");
+  }
+  ProcessFrees();
+  const size_t live = model_.live().size();
   result_.stats.collections++;
-  result_.stats.reachable += r.size();
+  result_.stats.reachable += live;
   result_.stats.max_reachable =
-      std::max<uint64_t>(result_.stats.max_reachable, r.size());
+      std::max<uint64_t>(result_.stats.max_reachable, live);
   if (exact && !CheckStats(Expected())) return false;
-  if (!CheckGraph()) return false;
+  if (!CheckGraph() || !CheckKept()) return false;
   if (boehm_ && !CheckBoehm()) return false;
   return true;
 }
@@ -779,22 +818,198 @@ bool Executor::FinalChecks(size_t index) {
   Op collect;
   collect.op = OpKind::kCollect;
   if (!Step(collect, index)) return false;
-  for (uint32_t s = 0; s < kSlots; s++) {
-    if (model_.slot(s).IsPtr()) {
-      Op clear;
-      clear.op = OpKind::kRootSet;
-      clear.slot = s;
-      if (!Step(clear, index)) return false;
+  // Drop every root, run what is ready, collect; again while finalization
+  // keeps handing objects back (an ordered chain finalizes one node per
+  // collection). What stays is what the model keeps: nothing, unless
+  // finalizable objects form cycles (never finalized, as designed).
+  for (uint32_t round = 0;; round++) {
+    for (uint32_t s = 0; s < kSlots; s++) {
+      if (model_.slot(s).IsPtr()) {
+        Op clear;
+        clear.op = OpKind::kRootSet;
+        clear.slot = s;
+        if (!Step(clear, index)) return false;
+      }
+    }
+    for (const Op& op : FinalDrainOps(model_)) {
+      if (!Step(op, index)) return false;
+    }
+    if (!Step(collect, index)) return false;
+    if (FinalDrainOps(model_).empty() && model_.Decide().ready.empty()) break;
+    if (round > 4 * kMaxFinChain + 2 * model_.next_id()) {
+      return Fail("harness", "finalization does not converge at the end");
     }
   }
-  if (!Step(collect, index)) return false;
-  if (model_.reachable().size() != 0) {
-    return Fail("harness", "objects reachable after every slot was cleared");
+  const bool registrations =
+      std::any_of(model_.registered().begin(), model_.registered().end(),
+                  [&](uint32_t id) { return model_.Get(id)->registered; });
+  if (!registrations && !model_.live().empty()) {
+    return Fail("harness", "objects live after every slot was cleared");
   }
   gc_stats st;
+  st.struct_size = sizeof(st);
   gc_get_stats(heap_, &st);
   result_.stats.cycles = st.cycles;
   return true;
+}
+
+// ---- VM side (issue 12)
+// -------------------------------------------------------
+//
+// What phase 2 connects to the heap's API (runtime/gc.h of the design):
+// FinalizerData / CleanupData are the data arguments of
+// gc_register_finalizer, gc_guardian_register (no callback) and
+// gc_add_cleanup; OnFinalizer / OnCleanup the callbacks; HandlePop takes
+// what gc_guardian_pop returned; CheckRead what gc_weak_get, gc_weak_load,
+// gc_ephemeron_key and gc_ephemeron_value returned. The model decides;
+// these only compare and mirror.
+
+void* Executor::FinalizerData(uint32_t id) {
+  fin_tags_.push_back(FinalizerTag{this, id, model_.Get(id)->reg.serial});
+  return &fin_tags_.back();
+}
+
+void* Executor::CleanupData(uint64_t token) {
+  cleanup_tags_.push_back(CleanupTag{this, token});
+  return &cleanup_tags_.back();
+}
+
+uint32_t Executor::IdAt(const void* p) const {
+  auto it = by_addr_.find(reinterpret_cast<uintptr_t>(p));
+  return it == by_addr_.end() ? 0 : it->second;
+}
+
+bool Executor::StampIntact(uint32_t id) const {
+  const ObjModel* o = model_.Get(id);
+  if (o == nullptr || o->kind == Kind::kEphemeron) return true;
+  return LoadWord(st_[id].ours, o->bytes, 0) == Stamp(tag_, id);
+}
+
+void Executor::OnFinalizer(gc_mutator* m, void* obj, void* data) {
+  (void)m;
+  const auto* t = static_cast<const FinalizerTag*>(data);
+  Executor* ex = t->ex;
+  if (ex->model_.finalizer_thread()) {
+    // The program's thread owns the model: log, check in DrainCalls. The
+    // object is not freed before this returns (the queue holds it).
+    const bool stamp_ok = obj == ex->st_[t->id].ours && ex->StampIntact(t->id);
+    std::lock_guard<std::mutex> g(ex->calls_mu_);
+    ex->calls_.push_back(Call{false, stamp_ok, obj, t});
+    return;
+  }
+  ex->HandleFinalizer(obj, *t, /*checked=*/false);
+}
+
+void Executor::OnCleanup(gc_mutator* m, void* arg) {
+  (void)m;
+  const auto* t = static_cast<const CleanupTag*>(arg);
+  Executor* ex = t->ex;
+  if (ex->model_.finalizer_thread()) {
+    std::lock_guard<std::mutex> g(ex->calls_mu_);
+    ex->calls_.push_back(Call{true, true, nullptr, t});
+    return;
+  }
+  ex->HandleCleanup(*t);
+}
+
+bool Executor::HandleFinalizer(void* obj, const FinalizerTag& t, bool checked) {
+  if (!result_.ok) return false;
+  if (obj != st_[t.id].ours) {
+    return Fail("finalizer",
+                Fmt("the finalizer of object %u was called with %p, but the "
+                    "object is at %p",
+                    t.id, obj, st_[t.id].ours));
+  }
+  // It is in F: intact, every field as the model has it. (On the finalizer
+  // thread only the stamp was checked: the program may be using it.)
+  if (!checked && !CheckObject(kOurs, t.id)) return false;
+  uint32_t slot;
+  std::string why;
+  if (!model_.RunFinalizer(t.id, t.serial, &slot, &why)) {
+    return Fail("finalizer", why);
+  }
+  finalizer_calls_.push_back(t.id);
+  if (slot != kNoSlot) {
+    // Resurrection: a store into a root slot.
+    Ref r;
+    r.id = t.id;
+    SetSlot(slot, r);
+  }
+  return true;
+}
+
+bool Executor::HandleCleanup(const CleanupTag& t) {
+  if (!result_.ok) return false;
+  std::string why;
+  if (!model_.RunCleanup(t.token, &why)) return Fail("cleanup", why);
+  ProcessFrees();  // a cleanup may tell that an automatic cycle freed it
+  return true;
+}
+
+bool Executor::DrainCalls() {
+  std::vector<Call> calls;
+  {
+    std::lock_guard<std::mutex> g(calls_mu_);
+    calls.swap(calls_);
+  }
+  for (const Call& c : calls) {
+    if (c.cleanup) {
+      if (!HandleCleanup(*static_cast<const CleanupTag*>(c.tag))) return false;
+      continue;
+    }
+    const auto& t = *static_cast<const FinalizerTag*>(c.tag);
+    if (!c.stamp_ok) {
+      return Fail("finalizer",
+                  Fmt("the finalizer thread got object %u at %p with a "
+                      "broken identity stamp (or at the wrong address; the "
+                      "object is at %p)",
+                      t.id, c.obj, st_[t.id].ours));
+    }
+    if (!HandleFinalizer(c.obj, t, /*checked=*/true)) return false;
+  }
+  return true;
+}
+
+bool Executor::HandlePop(uint32_t g, void* obj, uint32_t slot) {
+  if (!result_.ok) return false;
+  const uint32_t id = IdAt(obj);
+  if (obj != nullptr && id == 0) {
+    return Fail("guardian", Fmt("guardian %u handed back %p, which is no "
+                                "object of this program",
+                                g, obj));
+  }
+  if (id != 0 && !CheckObject(kOurs, id)) return false;
+  uint32_t stored;
+  std::string why;
+  if (!model_.PopGuardian(g, id, slot, &stored, &why)) {
+    return Fail("guardian", why);
+  }
+  if (stored != kNoSlot) {
+    Ref r;
+    r.id = id;
+    SetSlot(stored, r);
+  }
+  return true;
+}
+
+bool Executor::CheckRead(const Expect& e, void* got, const std::string& what,
+                         bool* saw_null) {
+  *saw_null = false;
+  const uint64_t want = RefValue(kOurs, e.ref);
+  const uint64_t v = reinterpret_cast<uint64_t>(got);
+  if (v == 0 && e.or_null) {
+    *saw_null = want != 0;
+    return true;
+  }
+  if (v != want) {
+    return Fail("weak_read",
+                Fmt("%s returned %p, expected %s%s", what.c_str(), got,
+                    e.ref.IsPtr() ? Describe(e.ref.id).c_str()
+                                  : Fmt("0x%" PRIx64, e.ref.imm).c_str(),
+                    e.or_null ? " or NULL" : ""));
+  }
+  // An object a read hands out is one the collector did not free.
+  return !e.ref.IsPtr() || CheckObject(kOurs, e.ref.id);
 }
 
 RunResult RunProgram(const Program& p, const RunOptions& o) {
@@ -807,6 +1022,7 @@ RunResult RunProgram(const Program& p, const RunOptions& o) {
   }
   if (ex.ok()) {
     gc_stats st;
+    st.struct_size = sizeof(st);
     gc_get_stats(ex.heap(), &st);
     ex.stats().cycles = st.cycles;
   }

@@ -3,9 +3,11 @@
 //   - every reachable object is intact on each heap: identity stamp,
 //     payload checksum (recomputed and stored), meta words, and every pointer
 //     field equal to the shadow graph;
-//   - our heap is exact: live_objects equals the reachable count,
-//     live_bytes and bytes_in_use equal the reachable objects' slot bytes,
-//     and each size class's allocated - freed equals its reachable count;
+//   - our heap is exact: live_objects equals the count of what the model
+//     keeps (F: the reachable objects, plus what finalization keeps; see
+//     model.h), live_bytes and bytes_in_use equal their slot bytes, and
+//     each size class's allocated - freed equals its count;
+//   - the objects kept without being reachable are intact too;
 //   - Boehm kept every reachable object (its disappearing link is intact) and
 //     at least as many objects in all (its excess is reported).
 // Allocation is checked too: memory is zeroed, 8-byte aligned, and
@@ -22,7 +24,9 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -113,6 +117,13 @@ class Executor {
   bool Step(const Op& op, size_t index);
   // The checks after a collection (exact: also the heap's statistics).
   bool CheckAfterCollect(bool exact);
+  // A full collection ran that no op of this graph asked for (another
+  // thread's gc_collect while this graph stood still): the model applies
+  // it as an explicit collection.
+  void Collected();
+  // Intactness of the objects the last collection kept that the mutator
+  // does not reach (revived, or reachable only from finalizable objects).
+  bool CheckKept();
   // Intactness of every reachable object (our heap only).
   bool CheckGraph();
   // Collect, drop every root, collect again: nothing may stay live.
@@ -124,6 +135,55 @@ class Executor {
   bool CheckStats(const Expectation& e);
 
   Expectation Expected();
+
+  // ---- VM side (issue 12) ----
+  // What the heap hands the callbacks: the registration they belong to
+  // (stable addresses, one per registration / cleanup).
+  struct FinalizerTag {
+    Executor* ex;
+    uint32_t id;
+    uint32_t serial;  // the model's registration
+  };
+  struct CleanupTag {
+    Executor* ex;
+    uint64_t token;
+  };
+  // The data argument for gc_register_finalizer / gc_guardian... of id's
+  // current registration in the model, and for gc_add_cleanup of token.
+  void* FinalizerData(uint32_t id);
+  void* CleanupData(uint64_t token);
+  // gc_finalizer_fn and gc_cleanup_fn. On demand (gc_run_finalizers, on
+  // the program's thread) a call is checked at once: the object is the one
+  // registered and intact, the model allows the call now (validated call
+  // by call, in the heap's order), and a resurrecting finalizer stores the
+  // object into its slot. On the heap's finalizer thread the call is only
+  // logged (the object's stamp checked) and checked in order by DrainCalls
+  // on the program's thread.
+  static void OnFinalizer(gc_mutator* m, void* obj, void* data);
+  static void OnCleanup(gc_mutator* m, void* arg);
+  // Checks the finalizer thread's calls so far, in the order they ran.
+  bool DrainCalls();
+  // A guardian pop of guardian g returned obj (NULL: nothing), to be stored
+  // into table[slot] (kNoSlot: dropped): checked against the model, and
+  // stored where the model says.
+  bool HandlePop(uint32_t g, void* obj, uint32_t slot);
+  // A weak read (weak handle, weak slot, ephemeron key or value) returned
+  // got: it must be what e says (the object's address, or NULL where NULL
+  // is allowed; an object returned must be intact). *saw_null: it was NULL
+  // where the model allowed either (the caller settles the model).
+  bool CheckRead(const Expect& e, void* got, const std::string& what,
+                 bool* saw_null);
+  // The id of the object at base address p (0: unknown or NULL), and the
+  // address of object id on our heap.
+  uint32_t IdAt(const void* p) const;
+  void* AddressOf(uint32_t id) const {
+    return id < st_.size() ? st_[id].ours : nullptr;
+  }
+  // Finalizer and cleanup calls checked so far, in order.
+  const std::vector<uint32_t>& finalizer_calls() const {
+    return finalizer_calls_;
+  }
+
   Model& model() { return model_; }
   const RunResult& result() const { return result_; }
   RunStats& stats() { return result_.stats; }
@@ -162,12 +222,16 @@ class Executor {
   void DropPlacement(const Effects& fx);
   bool Churn(Kind k, uint32_t bytes, uint32_t count);
   void WritePayload(int side, uint32_t id, uint32_t p, uint64_t v);
-  void ProcessDeaths();
+  void ProcessFrees();
   bool CheckObject(int side, uint32_t id);
   bool CheckBoehm();
   uint64_t ExpectedPayload(int side, uint32_t id, uint32_t w);
   bool RootCall(int rc, bool expect_fail, const char* what);
   std::string Describe(uint32_t id);
+  bool HandleFinalizer(void* obj, const FinalizerTag& t, bool checked);
+  bool HandleCleanup(const CleanupTag& t);
+  // The identity stamp of a kind that has one (not an ephemeron).
+  bool StampIntact(uint32_t id) const;
 
   gc_heap* heap_ = nullptr;
   gc_mutator* m_ = nullptr;
@@ -191,6 +255,21 @@ class Executor {
   std::map<uintptr_t, std::pair<uintptr_t, uint32_t>> live_ranges_;
   bool fault_done_ = false;
   bool roots_unregistered_ = false;
+
+  // VM side (issue 12).
+  std::unordered_map<uintptr_t, uint32_t> by_addr_;  // allocated, not freed
+  std::deque<FinalizerTag> fin_tags_;
+  std::deque<CleanupTag> cleanup_tags_;
+  std::vector<uint32_t> finalizer_calls_;
+  // The finalizer thread's calls, logged for DrainCalls.
+  struct Call {
+    bool cleanup;
+    bool stamp_ok;  // checked on the finalizer thread
+    void* obj;
+    const void* tag;
+  };
+  std::mutex calls_mu_;
+  std::vector<Call> calls_;
 };
 
 // Runs a whole program (Executor + Start + every op + final checks).

@@ -1,5 +1,8 @@
 #include "tests/oracle/generator.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "heap/sizeclasses.h"
 
 namespace gcheap::oracle {
@@ -44,8 +47,30 @@ enum Choice {
   kCTinyGarbage,
   kCReattach,
   kCChurn,
+  // VM ops (issue 12): weight 0 unless GenOptions::vm_ops.
+  kCWeakCreate,
+  kCWeakGet,
+  kCWeakSet,
+  kCWeakDestroy,
+  kCWeakStore,
+  kCWeakLoad,
+  kCEphNew,
+  kCEphGet,
+  kCEphSetValue,
+  kCEphSetNext,
+  kCEphClear,
+  kCEphChain,
+  kCFinReg,
+  kCFinUnreg,
+  kCFinChain,
+  kCGuardReg,
+  kCGuardPop,
+  kCCleanupAdd,
+  kCCleanupCancel,
+  kCRunFinalizers,
   kCNum,
 };
+constexpr int kFirstVmChoice = kCWeakCreate;
 
 // Weights per choice (the collect weight comes from the options).
 constexpr int kWeights[kCNum] = {
@@ -68,6 +93,26 @@ constexpr int kWeights[kCNum] = {
     10,   // tinygarbage
     4,    // reattach
     6,    // churn
+    25,   // weakcreate
+    30,   // weakget
+    10,   // weakset
+    6,    // weakdestroy
+    20,   // weakstore
+    20,   // weakload
+    25,   // ephnew
+    25,   // ephget
+    10,   // ephsetvalue
+    6,    // ephsetnext
+    3,    // ephclear
+    4,    // ephchain
+    20,   // finreg
+    4,    // finunreg
+    8,    // finchain
+    10,   // guardreg
+    12,   // guardpop
+    12,   // cleanupadd
+    3,    // cleanupcancel
+    15,   // runfinalizers
 };
 
 // A random reachable object that has a writable field, or 0.
@@ -76,11 +121,7 @@ uint32_t PickWithField(Model& m, Source& src) {
   if (r.empty()) return 0;
   for (int i = 0; i < 8; i++) {
     uint32_t id = r[src.Below(r.size())];
-    const ObjModel* o = m.Get(id);
-    uint32_t n = o->kind == Kind::kTraced
-                     ? o->trace_n
-                     : static_cast<uint32_t>(o->fields.size());
-    if (n > 0) return id;
+    if (m.WritableCount(*m.Get(id)) > 0) return id;
   }
   return 0;
 }
@@ -92,10 +133,8 @@ uint32_t PickReachable(Model& m, Source& src) {
 
 // A writable field of o; for long vectors, often one at either end or next
 // to a 128 KiB oblet boundary.
-uint32_t PickField(const ObjModel& o, Source& src) {
-  const uint32_t n = o.kind == Kind::kTraced
-                         ? o.trace_n
-                         : static_cast<uint32_t>(o.fields.size());
+uint32_t PickField(const Model& m, const ObjModel& o, Source& src) {
+  const uint32_t n = m.WritableCount(o);
   if (n == 0) return 0;
   if (o.kind == Kind::kVec && n > 16 && src.OneIn(2)) {
     uint32_t cand[16];
@@ -157,6 +196,11 @@ uint32_t AllocBytes(Kind k, Source& src) {
       return kMinNoscanBytes +
              static_cast<uint32_t>(src.Below(src.OneIn(3) ? 2048 : 200));
     }
+    case Kind::kWeakS:
+    case Kind::kWeakL:
+      return kWeakBytes + 8 * (src.OneIn(4) ? src.Below(8) : 0);
+    case Kind::kEphemeron:
+      return kEphemeronBytes;
   }
   return kSmall3Bytes;
 }
@@ -171,11 +215,230 @@ void PickDest(Model& m, Source& src, Op* op, bool allow_garbage) {
   if (r < 60) {
     if (uint32_t p = PickWithField(m, src)) {
       op->target = p;
-      op->field = PickField(*m.Get(p), src);
+      op->field = PickField(m, *m.Get(p), src);
       return;
     }
   }
   if (r < 90 || !allow_garbage) op->slot = PickCoveredSlot(m, src);
+}
+
+// ---- VM ops (issue 12) ------------------------------------------------------
+
+// A reachable object with a finalizer or guardian registration, or 0.
+uint32_t PickRegistered(Model& m, Source& src) {
+  const std::vector<uint32_t>& r = m.registered();
+  if (r.empty()) return 0;
+  for (int i = 0; i < 4; i++) {
+    const uint32_t id = r[src.Below(r.size())];
+    if (m.Get(id)->registered && m.Live(id)) return id;
+  }
+  return 0;
+}
+
+// A target for a weak reference, an ephemeron key or a cleanup: half the
+// time a registered object (whose revival is the interesting case).
+uint32_t PickWeakTarget(Model& m, Source& src) {
+  if (src.OneIn(2)) {
+    if (uint32_t id = PickRegistered(m, src)) return id;
+  }
+  return PickReachable(m, src);
+}
+
+// A reachable object of a kind that pred accepts, or 0.
+template <typename Pred>
+uint32_t PickKind(Model& m, Source& src, Pred pred) {
+  const std::vector<uint32_t>& r = m.reachable();
+  if (r.empty()) return 0;
+  for (int i = 0; i < 12; i++) {
+    const uint32_t id = r[src.Below(r.size())];
+    if (pred(m.Get(id)->kind)) return id;
+  }
+  return 0;
+}
+
+uint32_t PickEphemeron(Model& m, Source& src) {
+  return PickKind(m, src, [](Kind k) { return k == Kind::kEphemeron; });
+}
+
+// A weak cell holding a handle (kWeakCells if none).
+uint32_t PickHandle(Model& m, Source& src) {
+  const uint32_t w = static_cast<uint32_t>(src.Below(kWeakCells));
+  for (uint32_t i = 0; i < kWeakCells; i++) {
+    if (m.HasHandle((w + i) % kWeakCells)) return (w + i) % kWeakCells;
+  }
+  return kWeakCells;
+}
+
+// Where a read's result goes: a quarter of the time a covered slot.
+uint32_t PickReadSlot(Model& m, Source& src) {
+  return src.OneIn(4) ? PickCoveredSlot(m, src) : kNoSlot;
+}
+
+// A resurrection slot (a third of the finalizers; not with a finalizer
+// thread): usually a covered slot, now and then any slot.
+uint32_t PickResurrect(Model& m, Source& src) {
+  if (m.finalizer_thread() || !src.OneIn(3)) return kNoSlot;
+  if (src.OneIn(5)) return static_cast<uint32_t>(src.Below(kSlots));
+  return PickCoveredSlot(m, src);
+}
+
+bool ChooseVm(Model& m, Source& src, const GenOptions& o, int c, Op* op) {
+  switch (c) {
+    case kCWeakCreate:
+      op->op = OpKind::kWeakCreate;
+      op->field = static_cast<uint32_t>(src.Below(kWeakCells));
+      op->mode = static_cast<uint8_t>(src.Below(2));
+      op->target = src.OneIn(8) ? 0 : PickWeakTarget(m, src);
+      return true;
+    case kCWeakGet:
+    case kCWeakSet:
+    case kCWeakDestroy:
+      op->field = PickHandle(m, src);
+      if (op->field == kWeakCells) return false;
+      if (c == kCWeakGet) {
+        op->op = OpKind::kWeakGet;
+        op->slot = PickReadSlot(m, src);
+      } else if (c == kCWeakSet) {
+        op->op = OpKind::kWeakSet;
+        op->target = src.OneIn(6) ? 0 : PickWeakTarget(m, src);
+      } else {
+        op->op = OpKind::kWeakDestroy;
+      }
+      return true;
+    case kCWeakStore:
+    case kCWeakLoad:
+      op->id = PickKind(m, src, IsWeakKind);
+      if (op->id == 0) return false;
+      op->field = static_cast<uint32_t>(src.Below(kWeakFields));
+      if (c == kCWeakStore) {
+        op->op = OpKind::kWeakStore;
+        op->target = src.OneIn(6) ? 0 : PickWeakTarget(m, src);
+      } else {
+        op->op = OpKind::kWeakLoad;
+        op->slot = PickReadSlot(m, src);
+      }
+      return true;
+    case kCEphNew: {
+      op->op = OpKind::kEphNew;
+      op->id = m.next_id();
+      const uint64_t r = src.Below(10);
+      if (r == 1) {
+        op->value = 1 + src.Below(4000);  // an immediate key
+      } else if (r > 1) {
+        op->key = PickWeakTarget(m, src);
+      }
+      op->val = src.OneIn(6) ? 0 : PickReachable(m, src);
+      PickDest(m, src, op, /*allow_garbage=*/true);
+      return true;
+    }
+    case kCEphGet:
+    case kCEphSetValue:
+    case kCEphSetNext:
+    case kCEphClear:
+      op->id = PickEphemeron(m, src);
+      if (op->id == 0) return false;
+      if (c == kCEphGet) {
+        op->op = OpKind::kEphGet;
+        op->mode = static_cast<uint8_t>(src.Below(3));
+        op->slot = PickReadSlot(m, src);
+      } else if (c == kCEphSetValue) {
+        op->op = OpKind::kEphSetValue;
+        op->target = src.OneIn(6) ? 0 : PickReachable(m, src);
+      } else if (c == kCEphSetNext) {
+        op->op = OpKind::kEphSetNext;
+        op->target = src.OneIn(4)   ? 0
+                     : src.OneIn(2) ? PickEphemeron(m, src)
+                                    : PickReachable(m, src);
+      } else {
+        op->op = OpKind::kEphClear;
+      }
+      return true;
+    case kCEphChain: {
+      op->op = OpKind::kEphChain;
+      op->id = m.next_id();
+      op->count = src.OneIn(10)
+                      ? 100 + static_cast<uint32_t>(src.Below(
+                                  std::min<uint32_t>(o.max_chain, 900)))
+                      : 2 + static_cast<uint32_t>(src.Below(30));
+      op->value = src.Below(4);  // reversed next links, a key cycle
+      op->slot2 = src.OneIn(4) ? kNoSlot : PickCoveredSlot(m, src);
+      PickDest(m, src, op, /*allow_garbage=*/src.OneIn(10));
+      return true;
+    }
+    case kCFinReg:
+      op->op = OpKind::kFinReg;
+      op->id = PickReachable(m, src);
+      if (op->id == 0) return false;
+      op->mode = static_cast<uint8_t>(src.Below(3));
+      op->slot2 = PickResurrect(m, src);
+      return true;
+    case kCFinUnreg:
+      op->op = OpKind::kFinUnreg;
+      op->id = PickRegistered(m, src);
+      return op->id != 0;
+    case kCFinChain: {
+      op->op = OpKind::kFinChain;
+      op->id = m.next_id();
+      op->count = src.OneIn(8)
+                      ? 1 + static_cast<uint32_t>(src.Below(kMaxFinChain))
+                      : 1 + static_cast<uint32_t>(src.Below(6));
+      op->mode = static_cast<uint8_t>(src.Below(3));
+      if (src.OneIn(4)) op->value |= kFinChainCycle;
+      if (src.OneIn(4)) op->value |= kFinChainSelf;
+      if (src.OneIn(4)) op->value |= kFinChainGuardian;
+      op->guardian = static_cast<uint8_t>(src.Below(kGuardians));
+      op->slot2 = PickResurrect(m, src);
+      // A third are garbage at once: finalized at the next collection.
+      PickDest(m, src, op, /*allow_garbage=*/true);
+      if (src.OneIn(3)) {
+        op->target = 0;
+        op->field = 0;
+        op->slot = kNoSlot;
+      }
+      return true;
+    }
+    case kCGuardReg:
+      op->op = OpKind::kGuardReg;
+      op->id = PickReachable(m, src);
+      if (op->id == 0) return false;
+      op->guardian = static_cast<uint8_t>(src.Below(kGuardians));
+      op->mode = static_cast<uint8_t>(src.Below(3));
+      return true;
+    case kCGuardPop: {
+      op->op = OpKind::kGuardPop;
+      op->guardian = static_cast<uint8_t>(src.Below(kGuardians));
+      if (m.guardian_queue(op->guardian).empty() && !src.OneIn(4)) {
+        op->guardian = static_cast<uint8_t>((op->guardian + 1) % kGuardians);
+      }
+      op->slot = src.OneIn(4) ? kNoSlot : PickCoveredSlot(m, src);
+      return true;
+    }
+    case kCCleanupAdd:
+      op->op = OpKind::kCleanupAdd;
+      op->id = PickWeakTarget(m, src);
+      op->value = m.next_token();
+      return op->id != 0;
+    case kCCleanupCancel: {
+      op->op = OpKind::kCleanupCancel;
+      const auto& cl = m.cleanups();
+      if (cl.empty()) return false;
+      auto it = cl.begin();
+      std::advance(it, src.Below(cl.size()));
+      for (size_t i = 0; i < cl.size(); i++, ++it) {
+        if (it == cl.end()) it = cl.begin();
+        if (it->second.state == Model::Cleanup::kRegistered &&
+            m.Live(it->second.id)) {
+          op->value = it->first;
+          return true;
+        }
+      }
+      return false;
+    }
+    case kCRunFinalizers:
+      op->op = OpKind::kRunFinalizers;
+      return true;
+  }
+  return false;
 }
 
 bool Choose(Model& m, Source& src, const GenOptions& o, Op* op) {
@@ -190,6 +453,10 @@ bool Choose(Model& m, Source& src, const GenOptions& o, Op* op) {
       weights[i] = 0;
     }
     if (!o.reattach && i == kCReattach) weights[i] = 0;
+    if (i >= kFirstVmChoice && !o.vm_ops) weights[i] = 0;
+    if (i == kCRunFinalizers && (!o.run_finalizers || m.finalizer_thread())) {
+      weights[i] = 0;
+    }
     total += weights[i];
   }
   int r = static_cast<int>(src.Below(total));
@@ -210,13 +477,14 @@ bool Choose(Model& m, Source& src, const GenOptions& o, Op* op) {
           op->value = kLargeVecBytes[src.Below(std::size(kLargeVecBytes))];
         }
       } else {
-        static constexpr Kind kMix[20] = {
+        static constexpr Kind kMix[22] = {
             Kind::kSmall3, Kind::kSmall3, Kind::kSmall3, Kind::kSmall3,
             Kind::kSmall3, Kind::kSmall3, Kind::kVec,    Kind::kVec,
             Kind::kVec,    Kind::kVec,    Kind::kTraced, Kind::kTraced,
             Kind::kWide,   Kind::kBlob,   Kind::kBlob,   Kind::kNoscan,
-            Kind::kNoscan, Kind::kNoscan, Kind::kNoscan, Kind::kVec};
-        op->kind = kMix[src.Below(20)];
+            Kind::kNoscan, Kind::kNoscan, Kind::kNoscan, Kind::kVec,
+            Kind::kWeakS,  Kind::kWeakL};
+        op->kind = kMix[src.Below(o.vm_ops ? 22 : 20)];
         op->value = AllocBytes(op->kind, src);
       }
       PickDest(m, src, op, /*allow_garbage=*/true);
@@ -228,7 +496,7 @@ bool Choose(Model& m, Source& src, const GenOptions& o, Op* op) {
       uint32_t id = PickWithField(m, src);
       if (id == 0) return false;
       op->id = id;
-      op->field = PickField(*m.Get(id), src);
+      op->field = PickField(m, *m.Get(id), src);
       if (c == kCStoreImm) {
         op->op = OpKind::kStoreImm;
         op->value = src.OneIn(2) ? src.Below(4096) : src.Bits64();
@@ -376,6 +644,8 @@ bool Choose(Model& m, Source& src, const GenOptions& o, Op* op) {
       }
       return true;
     }
+    default:
+      return ChooseVm(m, src, o, c, op);
   }
   return false;
 }
@@ -451,6 +721,11 @@ ProgramConfig GenConfig(Source& src, const GenOptions& o) {
   // pointers in 1 of 5.
   c.max_heap = src.OneIn(8) ? (src.OneIn(2) ? 2u : 4u) << 20 : 0;
   c.tag_mask = src.OneIn(5) ? 7 : 0;
+  // (Drawn last and only with VM ops, so other programs stay as they were.)
+  if (o.vm_ops) c.finalizer_thread = src.OneIn(5) ? 1 : 0;
+  if (o.force_finalizer_thread >= 0) {
+    c.finalizer_thread = o.force_finalizer_thread;
+  }
   return c;
 }
 
@@ -459,7 +734,7 @@ Program GenerateFromSource(Source& src, uint64_t seed, const GenOptions& o) {
   p.seed = seed;
   p.config = GenConfig(src, o);
   Model m;
-  m.set_tagged(p.config.tag_mask != 0);
+  m.Configure(p.config);
   Effects fx;
   for (const Op& op : Model::Prologue()) m.Apply(op, &fx);
   for (int i = 0; i < o.ops && !src.Exhausted(); i++) {
@@ -477,10 +752,15 @@ GenOptions FuzzGenOptions() {
 }
 
 Program ProgramFromBytes(const uint8_t* data, size_t size) {
+  return ProgramFromBytes(data, size, FuzzGenOptions());
+}
+
+Program ProgramFromBytes(const uint8_t* data, size_t size,
+                         const GenOptions& o) {
   uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
   for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 0x100000001b3ull;
   ByteSource src(data, size);
-  return GenerateFromSource(src, h, FuzzGenOptions());
+  return GenerateFromSource(src, h, o);
 }
 
 Program GenerateProgram(uint64_t seed, const GenOptions& o) {

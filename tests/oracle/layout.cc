@@ -7,8 +7,9 @@
 namespace gcheap::oracle {
 
 namespace {
-constexpr const char* kKindNames[kNumKinds] = {"small3", "vec",  "traced",
-                                               "wide",   "blob", "noscan"};
+constexpr const char* kKindNames[kNumKinds] = {"small3", "vec",   "traced",
+                                               "wide",   "blob",  "noscan",
+                                               "weaks",  "weakl", "ephemeron"};
 
 // Payload words of the first 90 words of a Wide object, in order.
 struct WidePayload {
@@ -51,12 +52,18 @@ bool ValidBytes(Kind k, uint32_t bytes) {
       return bytes >= kBlobBytes && bytes % 8 == 0;
     case Kind::kNoscan:
       return bytes >= kMinNoscanBytes;
+    case Kind::kWeakS:
+    case Kind::kWeakL:
+      return bytes >= kWeakBytes && bytes % 8 == 0;
+    case Kind::kEphemeron:
+      return bytes == kEphemeronBytes;
   }
   return false;
 }
 
 Role RoleOf(Kind k, uint32_t bytes, uint32_t w) {
   (void)bytes;
+  if (k == Kind::kEphemeron) return w == 2 ? Role::kPtr : Role::kWeak;
   if (w == 0) return Role::kStamp;
   switch (k) {
     case Kind::kSmall3:
@@ -83,6 +90,14 @@ Role RoleOf(Kind k, uint32_t bytes, uint32_t w) {
     case Kind::kNoscan:
       if (w == 1) return Role::kChecksum;
       return Role::kPayload;
+    case Kind::kWeakS:
+    case Kind::kWeakL:
+      if (w == 1) return Role::kChecksum;
+      if (w == 2 || w == 6) return Role::kPtr;
+      if (w == 3 || w == 5 || w == 7) return Role::kWeak;
+      return Role::kPayload;
+    case Kind::kEphemeron:
+      break;
   }
   return Role::kPayload;
 }
@@ -101,6 +116,11 @@ uint32_t NumFields(Kind k, uint32_t bytes) {
     case Kind::kBlob:
     case Kind::kNoscan:
       return 0;
+    case Kind::kWeakS:
+    case Kind::kWeakL:
+      return 2;
+    case Kind::kEphemeron:
+      return 1;  // next
   }
   return 0;
 }
@@ -115,6 +135,11 @@ uint32_t FieldWord(Kind k, uint32_t f) {
       return 4 + f;
     case Kind::kWide:
       return kWidePtrWords[f];
+    case Kind::kWeakS:
+    case Kind::kWeakL:
+      return f == 0 ? 2 : 6;
+    case Kind::kEphemeron:
+      return 2;
     default:
       return 0;
   }
@@ -134,6 +159,11 @@ uint32_t NumPayloadWords(Kind k, uint32_t bytes) {
     case Kind::kBlob:
     case Kind::kNoscan:
       return words - 2;
+    case Kind::kWeakS:
+    case Kind::kWeakL:
+      return 1 + (words - 8);
+    case Kind::kEphemeron:
+      return 0;
   }
   return 0;
 }
@@ -152,6 +182,11 @@ uint32_t PayloadWord(Kind k, uint32_t p) {
     case Kind::kBlob:
     case Kind::kNoscan:
       return 2 + p;
+    case Kind::kWeakS:
+    case Kind::kWeakL:
+      return p == 0 ? 4 : 7 + p;
+    case Kind::kEphemeron:
+      return 0;
   }
   return 0;
 }

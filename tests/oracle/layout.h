@@ -20,6 +20,17 @@
 //   Blob    registered type without pointers (24 bytes + 8-byte elements):
 //           a noscan object allocated through gc_alloc.
 //   Noscan  gc_alloc_noscan, any size >= 16: [stamp, sum, payload bytes].
+//   WeakS   types "WeakS" / "WeakL" (issue 12: weak fields declared in the
+//   WeakL   type; short / long clearing point), 64 bytes fixed (+8j):
+//           [stamp, sum, P, W, pay, W, P, W] then payload words: 2 strong
+//           pointer fields (words 2 and 6) and 3 weak slots (3, 5, 7),
+//           which the collector does not trace and clears in place.
+//   Ephemeron  the heap's built-in {key, value, next} object
+//           (gc_ephemeron_new): no stamp or payload of ours; the model
+//           counts `next` as its one pointer field (word 2), and the
+//           executor reads it through the ephemeron API only. Its size
+//           (3 words) is the design's; phase 2 checks it against
+//           gc_object_size.
 #ifndef GCHEAP_TESTS_ORACLE_LAYOUT_H_
 #define GCHEAP_TESTS_ORACLE_LAYOUT_H_
 
@@ -29,8 +40,22 @@
 
 namespace gcheap::oracle {
 
-enum class Kind : uint8_t { kSmall3, kVec, kTraced, kWide, kBlob, kNoscan };
-inline constexpr int kNumKinds = 6;
+enum class Kind : uint8_t {
+  kSmall3,
+  kVec,
+  kTraced,
+  kWide,
+  kBlob,
+  kNoscan,
+  kWeakS,
+  kWeakL,
+  kEphemeron,
+};
+inline constexpr int kNumKinds = 9;
+// The kinds with a registered type of ours (gc_alloc): all but Noscan and
+// the VM kinds. RegisterTypes registers these; the weak kinds need the
+// weak bitmap of gc_type_desc (issue 12, phase 2).
+inline constexpr int kNumPlainTypes = 5;
 
 const char* KindName(Kind k);
 bool ParseKind(std::string_view s, Kind* out);
@@ -41,6 +66,7 @@ enum class Role : uint8_t {
   kPtr,
   kPayload,
   kMeta,  // Vec length / Traced n: checked against the model
+  kWeak,  // a weak slot (WeakS / WeakL), or an ephemeron's key / value
 };
 
 inline constexpr uint32_t kTracedKids = 8;
@@ -54,6 +80,10 @@ inline constexpr uint32_t kMinNoscanBytes = 16;
 inline constexpr uint32_t kWideWords = kWideBytes / 8;
 inline constexpr uint32_t kWidePtrWords[] = {2, 40, 63, 64, 65, 89};
 inline constexpr uint32_t kWideFields = 6;
+inline constexpr uint32_t kWeakBytes = 64;
+inline constexpr uint32_t kWeakFields = 3;  // weak slots per WeakS/L object
+inline constexpr uint32_t kWeakFieldWords[kWeakFields] = {3, 5, 7};
+inline constexpr uint32_t kEphemeronBytes = 24;
 
 inline uint32_t Words(uint32_t bytes) { return (bytes + 7) / 8; }
 
@@ -74,6 +104,16 @@ inline uint32_t WordBytes(uint32_t bytes, uint32_t w) {
   return end <= bytes ? 8 : bytes - w * 8;
 }
 inline bool IsNoscan(Kind k) { return k == Kind::kBlob || k == Kind::kNoscan; }
+inline bool IsWeakKind(Kind k) {
+  return k == Kind::kWeakS || k == Kind::kWeakL;
+}
+// Kinds that only the VM API (issue 12) can allocate or check.
+inline bool IsVmKind(Kind k) { return IsWeakKind(k) || k == Kind::kEphemeron; }
+// Weak slots of an object of kind k, and the word of weak slot i.
+inline uint32_t NumWeakFields(Kind k) {
+  return IsWeakKind(k) ? kWeakFields : 0;
+}
+inline uint32_t WeakFieldWord(uint32_t i) { return kWeakFieldWords[i]; }
 // The Vec length word / Traced n word.
 inline constexpr uint32_t kMetaWord = 2;
 // The word holding the payload checksum.

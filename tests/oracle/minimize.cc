@@ -6,19 +6,43 @@
 
 namespace gcheap::oracle {
 
+namespace {
+
+// How many ids an op allocates (from op.id on), or 0.
+uint32_t IdsAllocated(const Op& op) {
+  switch (op.op) {
+    case OpKind::kAlloc:
+    case OpKind::kEphNew:
+      return op.id != 0 ? 1 : 0;
+    case OpKind::kChain:
+    case OpKind::kFinChain:
+      return op.count <= kMaxChain ? op.count : 0;
+    case OpKind::kEphChain:
+      return op.count <= kMaxChain ? 2 * op.count : 0;
+    default:
+      return 0;
+  }
+}
+
+// Ops whose count can be halved (a shorter chain of the same shape).
+bool Shrinkable(OpKind k) {
+  return k == OpKind::kChain || k == OpKind::kFinChain ||
+         k == OpKind::kEphChain;
+}
+
+}  // namespace
+
 Program RenumberIds(const Program& p) {
   std::unordered_map<uint32_t, uint32_t> map;
   uint32_t next = 1;
   for (const Op& op : p.ops) {
-    if (op.op == OpKind::kAlloc && op.id != 0 && !map.count(op.id)) {
-      map[op.id] = next++;
-    } else if (op.op == OpKind::kChain && op.count <= kMaxChain) {
-      bool fresh = true;
-      for (uint32_t i = 0; i < op.count; i++) fresh &= !map.count(op.id + i);
-      if (!fresh) continue;
-      for (uint32_t i = 0; i < op.count; i++) map[op.id + i] = next + i;
-      next += op.count;
-    }
+    const uint32_t n = IdsAllocated(op);
+    if (n == 0) continue;
+    bool fresh = true;
+    for (uint32_t i = 0; i < n; i++) fresh &= !map.count(op.id + i);
+    if (!fresh) continue;
+    for (uint32_t i = 0; i < n; i++) map[op.id + i] = next + i;
+    next += n;
   }
   auto remap = [&](uint32_t id) -> uint32_t {
     if (id == 0) return 0;
@@ -32,15 +56,35 @@ Program RenumberIds(const Program& p) {
       case OpKind::kChain:
       case OpKind::kStore:
       case OpKind::kTouchAddr:
+      case OpKind::kWeakStore:
+      case OpKind::kEphSetValue:
+      case OpKind::kEphSetNext:
+      case OpKind::kEphChain:
+      case OpKind::kFinChain:
         op.id = remap(op.id);
         op.target = remap(op.target);
+        break;
+      case OpKind::kEphNew:
+        op.id = remap(op.id);
+        op.target = remap(op.target);
+        op.key = remap(op.key);
+        op.val = remap(op.val);
         break;
       case OpKind::kStoreImm:
       case OpKind::kSetTraceN:
       case OpKind::kTouch:
+      case OpKind::kWeakLoad:
+      case OpKind::kEphGet:
+      case OpKind::kEphClear:
+      case OpKind::kFinReg:
+      case OpKind::kFinUnreg:
+      case OpKind::kGuardReg:
+      case OpKind::kCleanupAdd:
         op.id = remap(op.id);
         break;
       case OpKind::kRootSet:
+      case OpKind::kWeakCreate:
+      case OpKind::kWeakSet:
         op.target = remap(op.target);
         break;
       default:
@@ -90,7 +134,7 @@ Program Minimize(const Program& p, const FailsFn& fails, int max_runs,
   if (cur.ops.size() == 1 && runs < max_runs) try_ops({});
   // Shorter chains.
   for (size_t i = 0; i < cur.ops.size() && runs < max_runs; i++) {
-    if (cur.ops[i].op != OpKind::kChain) continue;
+    if (!Shrinkable(cur.ops[i].op)) continue;
     while (cur.ops[i].count > 1 && runs < max_runs) {
       std::vector<Op> cand = cur.ops;
       cand[i].count = cur.ops[i].count / 2;

@@ -2,8 +2,9 @@
 //
 // A failing program is re-run with chunks of its ops removed (ddmin: halves,
 // quarters, ... down to single ops); a removal is kept when the program
-// still fails the same way (same failure category). Then chain lengths are
-// shrunk and the heap configuration simplified. Every candidate is a valid
+// still fails the same way (same failure category). Then chain lengths
+// (chain, finchain, ephchain) are shrunk and the heap configuration
+// simplified. Every candidate is a valid
 // program (ops on objects that no longer exist are skipped), so the result
 // replays with `oracle_diff --replay=FILE`.
 #ifndef GCHEAP_TESTS_ORACLE_MINIMIZE_H_

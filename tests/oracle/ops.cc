@@ -10,15 +10,27 @@ namespace gcheap::oracle {
 namespace {
 
 constexpr const char* kOpNames[] = {
-    "alloc",       "store",    "storeimm",    "rootset",    "rootadd",
-    "rootremove",  "rangeadd", "rangeremove", "scanneradd", "scannerremove",
-    "settracen",   "touch",    "touchaddr",   "chain",      "collect",
-    "tinygarbage", "reattach", "churn",
+    "alloc",         "store",         "storeimm",    "rootset",
+    "rootadd",       "rootremove",    "rangeadd",    "rangeremove",
+    "scanneradd",    "scannerremove", "settracen",   "touch",
+    "touchaddr",     "chain",         "collect",     "tinygarbage",
+    "reattach",      "churn",         "weakcreate",  "weakget",
+    "weakset",       "weakdestroy",   "weakstore",   "weakload",
+    "ephnew",        "ephget",        "ephsetvalue", "ephsetnext",
+    "ephclear",      "ephchain",      "finreg",      "finunreg",
+    "finchain",      "guardreg",      "guardpop",    "cleanupadd",
+    "cleanupcancel", "runfinalizers",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) ==
               static_cast<size_t>(OpKind::kNumOpKinds));
 
-// Which fields an op kind uses (for the text form).
+// Mode names, by what the mode means for the op.
+constexpr const char* kWeakModeNames[] = {"short", "long"};
+constexpr const char* kFinModeNames[] = {"ordered", "unordered", "ignoreself"};
+constexpr const char* kEphModeNames[] = {"key", "value", "next"};
+
+// Which fields an op kind uses (for the text form). They are printed in
+// the order of the bits.
 enum : uint32_t {
   kFId = 1,
   kFKind = 2,
@@ -29,6 +41,18 @@ enum : uint32_t {
   kFOff = 64,
   kFValue = 128,
   kFBytes = 256,  // value printed as bytes=
+  // VM ops:
+  kFWeakMode = 1 << 9,    // mode= short / long
+  kFFinMode = 1 << 10,    // mode= ordered / unordered / ignoreself
+  kFEphMode = 1 << 11,    // mode= key / value / next
+  kFWslot = 1 << 12,      // field printed as wslot=
+  kFGuardian = 1 << 13,   // guardian=
+  kFKey = 1 << 14,        // key=, val=
+  kFResurrect = 1 << 15,  // slot2 printed as resurrect= (if set)
+  kFKslot = 1 << 16,      // slot2 printed as kslot= (if set)
+  kFToken = 1 << 17,      // value printed as token=
+  kFFlags = 1 << 18,      // value printed as flags=
+  kFImm = 1 << 19,        // value printed as value= only if nonzero
 };
 
 uint32_t FieldsOf(OpKind k) {
@@ -61,12 +85,57 @@ uint32_t FieldsOf(OpKind k) {
       return kFCount;
     case OpKind::kChurn:
       return kFKind | kFCount | kFBytes;
+    case OpKind::kWeakCreate:
+      return kFWslot | kFTarget | kFWeakMode;
+    case OpKind::kWeakGet:
+      return kFWslot | kFSlot;
+    case OpKind::kWeakSet:
+      return kFWslot | kFTarget;
+    case OpKind::kWeakDestroy:
+      return kFWslot;
+    case OpKind::kWeakStore:
+      return kFId | kFField | kFTarget;
+    case OpKind::kWeakLoad:
+      return kFId | kFField | kFSlot;
+    case OpKind::kEphNew:
+      return kFId | kFKey | kFImm | kFTarget | kFField | kFSlot;
+    case OpKind::kEphGet:
+      return kFId | kFEphMode | kFSlot;
+    case OpKind::kEphSetValue:
+    case OpKind::kEphSetNext:
+      return kFId | kFTarget;
+    case OpKind::kEphClear:
+    case OpKind::kFinUnreg:
+      return kFId;
+    case OpKind::kEphChain:
+      return kFId | kFCount | kFFlags | kFKslot | kFTarget | kFField | kFSlot;
+    case OpKind::kFinReg:
+      return kFId | kFFinMode | kFResurrect;
+    case OpKind::kFinChain:
+      return kFId | kFCount | kFFinMode | kFFlags | kFGuardian | kFResurrect |
+             kFTarget | kFField | kFSlot;
+    case OpKind::kGuardReg:
+      return kFId | kFGuardian | kFFinMode;
+    case OpKind::kGuardPop:
+      return kFGuardian | kFSlot;
+    case OpKind::kCleanupAdd:
+      return kFId | kFToken;
+    case OpKind::kCleanupCancel:
+      return kFToken;
     case OpKind::kCollect:
     case OpKind::kReattach:
+    case OpKind::kRunFinalizers:
     case OpKind::kNumOpKinds:
       return 0;
   }
   return 0;
+}
+
+// Ops whose target is a parent (printed as parent=, with field=, only when
+// set): the new object goes into parent.field, or a slot, or nowhere.
+bool Parented(OpKind k) {
+  return k == OpKind::kAlloc || k == OpKind::kChain || k == OpKind::kEphNew ||
+         k == OpKind::kEphChain || k == OpKind::kFinChain;
 }
 
 bool ParseU64(std::string_view s, uint64_t* out) {
@@ -81,14 +150,38 @@ bool ParseU64(std::string_view s, uint64_t* out) {
   return true;
 }
 
+// A mode given by name (any of the three name sets: they are distinct).
+bool ParseModeName(std::string_view s, uint8_t* out) {
+  auto find = [&](const char* const* names, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+      if (s == names[i]) {
+        *out = static_cast<uint8_t>(i);
+        return true;
+      }
+    }
+    return false;
+  };
+  return find(kWeakModeNames, std::size(kWeakModeNames)) ||
+         find(kFinModeNames, std::size(kFinModeNames)) ||
+         find(kEphModeNames, std::size(kEphModeNames));
+}
+
 }  // namespace
 
 const char* OpName(OpKind k) { return kOpNames[static_cast<int>(k)]; }
 
 bool Op::operator==(const Op& o) const {
-  return op == o.op && kind == o.kind && id == o.id && field == o.field &&
+  return op == o.op && kind == o.kind && mode == o.mode &&
+         guardian == o.guardian && id == o.id && field == o.field &&
          target == o.target && slot == o.slot && count == o.count &&
-         off == o.off && value == o.value;
+         off == o.off && value == o.value && key == o.key && val == o.val &&
+         slot2 == o.slot2;
+}
+
+bool IsVmOp(const Op& op) {
+  if (op.op >= OpKind::kWeakCreate && op.op < OpKind::kNumOpKinds) return true;
+  return (op.op == OpKind::kAlloc || op.op == OpKind::kChurn) &&
+         IsVmKind(op.kind);
 }
 
 std::string FormatOp(const Op& op) {
@@ -99,13 +192,35 @@ std::string FormatOp(const Op& op) {
     snprintf(buf, sizeof(buf), " %s=%" PRIu64, name, v);
     s += buf;
   };
+  auto add_hex = [&](const char* name, uint64_t v) {
+    snprintf(buf, sizeof(buf), " %s=0x%" PRIx64, name, v);
+    s += buf;
+  };
+  auto add_mode = [&](const char* const* names, size_t n) {
+    s += " mode=";
+    if (op.mode < n) {
+      s += names[op.mode];
+    } else {
+      s += std::to_string(op.mode);
+    }
+  };
+  if (f & kFWslot) add("wslot", op.field);
   if (f & kFId) add("id", op.id);
   if (f & kFKind) {
     s += " kind=";
     s += KindName(op.kind);
   }
+  if (f & kFWeakMode) add_mode(kWeakModeNames, std::size(kWeakModeNames));
+  if (f & kFFinMode) add_mode(kFinModeNames, std::size(kFinModeNames));
+  if (f & kFEphMode) add_mode(kEphModeNames, std::size(kEphModeNames));
+  if (f & kFGuardian) add("guardian", op.guardian);
+  if (f & kFKey) {
+    add("key", op.key);
+    add("val", op.val);
+  }
+  if ((f & kFImm) && op.value != 0) add_hex("value", op.value);
   if (f & kFBytes) add("bytes", op.value);
-  const bool parented = op.op == OpKind::kAlloc || op.op == OpKind::kChain;
+  const bool parented = Parented(op.op);
   if (f & kFTarget) {
     if (!parented)
       add("target", op.target);
@@ -114,12 +229,13 @@ std::string FormatOp(const Op& op) {
   }
   if ((f & kFField) && (!parented || op.target != 0)) add("field", op.field);
   if ((f & kFSlot) && op.slot != kNoSlot) add("slot", op.slot);
+  if ((f & kFResurrect) && op.slot2 != kNoSlot) add("resurrect", op.slot2);
+  if ((f & kFKslot) && op.slot2 != kNoSlot) add("kslot", op.slot2);
   if (f & kFCount) add("count", op.count);
   if ((f & kFOff) && op.off != 0) add("off", op.off);
-  if (f & kFValue) {
-    snprintf(buf, sizeof(buf), " value=0x%" PRIx64, op.value);
-    s += buf;
-  }
+  if (f & kFValue) add_hex("value", op.value);
+  if (f & kFFlags) add_hex("flags", op.value);
+  if (f & kFToken) add("token", op.value);
   return s;
 }
 
@@ -161,6 +277,7 @@ bool ParseOp(std::string_view line, Op* out, std::string* error) {
       }
       continue;
     }
+    if (key == "mode" && ParseModeName(val, &op.mode)) continue;
     uint64_t v;
     if (!ParseU64(val, &v)) {
       *error = "bad number '" + std::string(val) + "'";
@@ -168,8 +285,18 @@ bool ParseOp(std::string_view line, Op* out, std::string* error) {
     }
     if (key == "id")
       op.id = static_cast<uint32_t>(v);
-    else if (key == "field")
+    else if (key == "field" || key == "wslot")
       op.field = static_cast<uint32_t>(v);
+    else if (key == "mode" && v < 256)
+      op.mode = static_cast<uint8_t>(v);
+    else if (key == "guardian" && v < 256)
+      op.guardian = static_cast<uint8_t>(v);
+    else if (key == "key")
+      op.key = static_cast<uint32_t>(v);
+    else if (key == "val")
+      op.val = static_cast<uint32_t>(v);
+    else if (key == "resurrect" || key == "kslot")
+      op.slot2 = static_cast<uint32_t>(v);
     else if (key == "target" || key == "parent")
       op.target = static_cast<uint32_t>(v);
     else if (key == "slot")
@@ -178,7 +305,8 @@ bool ParseOp(std::string_view line, Op* out, std::string* error) {
       op.count = static_cast<uint32_t>(v);
     else if (key == "off")
       op.off = static_cast<uint32_t>(v);
-    else if (key == "value" || key == "bytes")
+    else if (key == "value" || key == "bytes" || key == "flags" ||
+             key == "token")
       op.value = v;
     else {
       *error = "unknown key '" + std::string(key) + "'";
@@ -194,11 +322,16 @@ std::string FormatProgram(const Program& p) {
   snprintf(buf, sizeof(buf),
            "program seed=%" PRIu64
            " workers=%d verify=%d gc_percent=%d memory_limit=%" PRIu64
-           " stw=%d max_heap=%" PRIu64 " tag_mask=%d tag=%u ops=%zu\n",
+           " stw=%d max_heap=%" PRIu64 " tag_mask=%d tag=%u",
            p.seed, p.config.workers, p.config.verify, p.config.gc_percent,
            p.config.memory_limit, p.config.stw, p.config.max_heap,
-           p.config.tag_mask, p.config.tag, p.ops.size());
+           p.config.tag_mask, p.config.tag);
   std::string s = buf;
+  // Only when set, so that programs without VM ops read as before.
+  if (p.config.finalizer_thread != 0) {
+    s += " finalizer_thread=" + std::to_string(p.config.finalizer_thread);
+  }
+  s += " ops=" + std::to_string(p.ops.size()) + "\n";
   for (const Op& op : p.ops) {
     s += FormatOp(op);
     s += '\n';
@@ -256,6 +389,8 @@ bool ParseProgram(std::string_view text, Program* p, std::string* error) {
           out.config.tag_mask = static_cast<int>(sv);
         else if (key == "tag")
           out.config.tag = static_cast<uint32_t>(v);
+        else if (key == "finalizer_thread")
+          out.config.finalizer_thread = static_cast<int>(sv);
       }
       continue;
     }

@@ -2,7 +2,11 @@
 // deterministic, generated programs are valid in full, directed programs
 // give the exact numbers worked out by hand, and every injected fault is
 // caught and minimized to a handful of ops (so a real bug would be too).
+#include <algorithm>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/oracle/boehm.h"
@@ -214,6 +218,204 @@ INSTANTIATE_TEST_SUITE_P(
                       FaultCase{Fault::kDropRoot, "live_objects intact"},
                       FaultCase{Fault::kSkipStore, "intact live_objects"},
                       FaultCase{Fault::kHidePointer, "live_objects intact"}));
+
+// The minimizer's renumbering of a VM program (ids of ephchain, finchain,
+// ephnew keys and values, weak targets...) keeps it the same program: as
+// many valid ops, the same live counts at every collection.
+TEST_F(OracleSelfTest, RenumberingKeepsVmProgramsTheSame) {
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    GenOptions g;
+    g.vm_ops = true;
+    g.max_chain = 60;
+    Program p = GenerateProgram(seed, g);
+    // Gaps in the ids, as deleted ops leave them.
+    Program gappy = p;
+    for (Op& op : gappy.ops) {
+      if (op.op == OpKind::kEphChain || op.op == OpKind::kFinChain ||
+          op.op == OpKind::kChain) {
+        op.count = std::max<uint32_t>(1, op.count / 2);
+      }
+    }
+    for (const Program* q : {&p, &gappy}) {
+      const Program r = RenumberIds(*q);
+      auto replay = [](const Program& prog, std::vector<size_t>* live) {
+        Model m;
+        m.Configure(prog.config);
+        Effects fx;
+        for (const Op& op : Model::Prologue()) m.Apply(op, &fx);
+        size_t valid = 0;
+        for (const Op& op : prog.ops) {
+          if (!m.Apply(op, &fx)) continue;
+          valid++;
+          if (op.op == OpKind::kCollect) live->push_back(m.live().size());
+        }
+        return valid;
+      };
+      std::vector<size_t> la, lb;
+      EXPECT_EQ(replay(*q, &la), replay(r, &lb)) << "seed " << seed;
+      EXPECT_EQ(la, lb) << "seed " << seed;
+    }
+  }
+}
+
+// ---- The executor's VM side, before the heap's API exists ----------------
+//
+// The test plays the heap: registrations go to the model directly, the
+// model collects without the heap (which keeps the unreachable objects: no
+// cycle runs), and the callbacks are called by hand with the real objects.
+// Resurrections and pops are then checked by a real gc_collect and the
+// exact checks (a store the executor failed to make shows as freed
+// objects).
+class ExecutorVmSide : public OracleSelfTest {
+ protected:
+  void Make(int finalizer_thread) {
+    RunOptions o;
+    o.boehm = false;
+    ProgramConfig cfg;
+    cfg.finalizer_thread = finalizer_thread;
+    ex_ = std::make_unique<Executor>(cfg, o);
+    ASSERT_TRUE(ex_->Start());
+  }
+  static Op Parse1(const std::string& line) {
+    Op op;
+    std::string err;
+    EXPECT_TRUE(ParseOp(line, &op, &err)) << err;
+    return op;
+  }
+  // On the model and the heap (ops that need no new API).
+  void Step(const std::string& line) {
+    ASSERT_TRUE(ex_->Step(Parse1(line), 0)) << ex_->result().message;
+  }
+  // On the model only (what phase 2 also tells the heap).
+  void ModelOnly(const std::string& line) {
+    Effects fx;
+    ASSERT_TRUE(ex_->model().Apply(Parse1(line), &fx)) << line;
+  }
+  // Objects 1 -> 2, both with ordered finalizers (1 resurrects into slot
+  // 5), dropped; the model's collection queues 1.
+  void OrderedPairQueued() {
+    Make(0);
+    Step("alloc id=1 kind=small3 bytes=48 slot=0");
+    Step("alloc id=2 kind=small3 bytes=48 parent=1 field=0");
+    ModelOnly("finreg id=1 mode=ordered resurrect=5");
+    ModelOnly("finreg id=2 mode=ordered");
+    d1_ = ex_->FinalizerData(1);
+    d2_ = ex_->FinalizerData(2);
+    Step("rootset slot=0 target=0");
+    ModelOnly("collect");
+    ASSERT_EQ(ex_->model().ready_queue().size(), 1u);
+    ex_->model().BeginRun();
+  }
+  std::unique_ptr<Executor> ex_;
+  void* d1_ = nullptr;
+  void* d2_ = nullptr;
+};
+
+TEST_F(ExecutorVmSide, FinalizerCallbackResurrectsAndRecordsTheOrder) {
+  OrderedPairQueued();
+  Executor::OnFinalizer(ex_->mutator(), ex_->AddressOf(1), d1_);
+  ASSERT_TRUE(ex_->ok()) << ex_->result().message;
+  EXPECT_EQ(ex_->finalizer_calls(), std::vector<uint32_t>({1}));
+  std::string why;
+  EXPECT_TRUE(ex_->model().EndRun(&why)) << why;
+  // Resurrected into slot 5 for real: a real collection keeps 1 and 2
+  // (exactly: live_objects must be 2).
+  Step("collect");
+  EXPECT_EQ(ex_->model().live().size(), 2u);
+  EXPECT_EQ(ex_->stats().ours, 2u);
+}
+
+TEST_F(ExecutorVmSide, FinalizerCallbackRefusesWhatTheModelForbids) {
+  OrderedPairQueued();
+  // 2 is reachable from 1, which is queued (a root) and not run yet.
+  Executor::OnFinalizer(ex_->mutator(), ex_->AddressOf(2), d2_);
+  EXPECT_FALSE(ex_->ok());
+  EXPECT_EQ(ex_->result().category, "finalizer");
+  EXPECT_NE(ex_->result().message.find("strongly reachable"), std::string::npos)
+      << ex_->result().message;
+  // The right registration with another object.
+  OrderedPairQueued();
+  Executor::OnFinalizer(ex_->mutator(), ex_->AddressOf(2), d1_);
+  EXPECT_EQ(ex_->result().category, "finalizer");
+  // Twice.
+  OrderedPairQueued();
+  Executor::OnFinalizer(ex_->mutator(), ex_->AddressOf(1), d1_);
+  ASSERT_TRUE(ex_->ok());
+  Executor::OnFinalizer(ex_->mutator(), ex_->AddressOf(1), d1_);
+  EXPECT_EQ(ex_->result().category, "finalizer");
+  // A damaged object.
+  OrderedPairQueued();
+  static_cast<uint64_t*>(ex_->AddressOf(1))[2] ^= 1;  // a payload word
+  Executor::OnFinalizer(ex_->mutator(), ex_->AddressOf(1), d1_);
+  EXPECT_EQ(ex_->result().category, "intact");
+}
+
+// With a finalizer thread the calls are logged and checked, in order, on
+// the program's thread.
+TEST_F(ExecutorVmSide, FinalizerThreadCallsAreCheckedWhenDrained) {
+  Make(1);
+  Step("alloc id=1 kind=small3 bytes=48 slot=0");
+  Step("alloc id=2 kind=small3 bytes=48 slot=1");
+  ModelOnly("finreg id=1 mode=ordered");
+  ModelOnly("cleanupadd id=2 token=4");
+  void* d1 = ex_->FinalizerData(1);
+  void* c4 = ex_->CleanupData(4);
+  Step("rootset slot=0 target=0");
+  Step("rootset slot=1 target=0");
+  ModelOnly("collect");  // 1 queued, 2 freed (its cleanup queued)
+  std::thread heap_thread([&] {
+    Executor::OnFinalizer(nullptr, ex_->AddressOf(1), d1);
+    Executor::OnCleanup(nullptr, c4);
+  });
+  heap_thread.join();
+  EXPECT_TRUE(ex_->finalizer_calls().empty());  // not checked yet
+  ASSERT_TRUE(ex_->DrainCalls()) << ex_->result().message;
+  EXPECT_EQ(ex_->finalizer_calls(), std::vector<uint32_t>({1}));
+  EXPECT_EQ(ex_->model().cleanups().at(4).state, Model::Cleanup::kRan);
+  // The same cleanup again is refused at the next drain.
+  std::thread again([&] { Executor::OnCleanup(nullptr, c4); });
+  again.join();
+  EXPECT_FALSE(ex_->DrainCalls());
+  EXPECT_EQ(ex_->result().category, "cleanup");
+}
+
+TEST_F(ExecutorVmSide, GuardianPopsAreCheckedAndStored) {
+  Make(0);
+  Step("alloc id=1 kind=small3 bytes=48 slot=0");
+  Step("alloc id=2 kind=small3 bytes=48 parent=1 field=0");
+  ModelOnly("guardreg id=1 guardian=1 mode=ordered");
+  Step("rootset slot=0 target=0");
+  ModelOnly("collect");
+  ASSERT_EQ(ex_->model().guardian_queue(1).size(), 1u);
+  ASSERT_TRUE(ex_->HandlePop(1, ex_->AddressOf(1), 6));
+  ASSERT_TRUE(ex_->HandlePop(1, nullptr, 6));  // empty now
+  // Stored into slot 6 for real: 1 and 2 survive a real collection.
+  Step("collect");
+  EXPECT_EQ(ex_->stats().ours, 2u);
+  // Something the guardian did not hold.
+  EXPECT_FALSE(ex_->HandlePop(0, ex_->AddressOf(2), kNoSlot));
+  EXPECT_EQ(ex_->result().category, "guardian");
+}
+
+TEST_F(ExecutorVmSide, WeakReadsAreComparedWithTheModel) {
+  Make(0);
+  Step("alloc id=1 kind=small3 bytes=48 slot=0");
+  Step("alloc id=2 kind=small3 bytes=48 slot=1");
+  Expect e;
+  e.ref.id = 1;
+  bool saw_null = false;
+  EXPECT_TRUE(ex_->CheckRead(e, ex_->AddressOf(1), "read", &saw_null));
+  EXPECT_FALSE(saw_null);
+  e.or_null = true;
+  EXPECT_TRUE(ex_->CheckRead(e, nullptr, "read", &saw_null));
+  EXPECT_TRUE(saw_null);
+  e.or_null = false;
+  EXPECT_FALSE(ex_->CheckRead(e, ex_->AddressOf(2), "read", &saw_null));
+  EXPECT_EQ(ex_->result().category, "weak_read");
+  Make(0);
+  Step("alloc id=1 kind=small3 bytes=48 slot=0");
+  EXPECT_FALSE(ex_->CheckRead(e, nullptr, "read", &saw_null));
+}
 
 TEST_F(OracleSelfTest, ThreadedRunCatchesAFault) {
   ThreadedOptions o = ThreadedOptionsForSeed(3, 600);

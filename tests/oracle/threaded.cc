@@ -89,6 +89,7 @@ class ThreadedRun {
       for (auto& p : priv_) p->UnregisterRoots();
       gc_collect(m);
       gc_stats st;
+      st.struct_size = sizeof(st);
       gc_get_stats(heap_, &st);
       if (st.live_objects != 0 || st.bytes_in_use != 0) {
         Report(-1, "after every root was dropped: live_objects " +
@@ -97,6 +98,7 @@ class ThreadedRun {
       }
     }
     gc_stats st;
+    st.struct_size = sizeof(st);
     gc_get_stats(heap_, &st);
     res_.cycles = st.cycles;
     res_.max_pause_ns = st.pause_max_ns;
@@ -134,6 +136,13 @@ class ThreadedRun {
     bar_cv_.notify_all();
   }
 
+  static void CollectModel(Model* m) {
+    Op collect;
+    collect.op = OpKind::kCollect;
+    Effects fx;
+    m->Apply(collect, &fx);
+  }
+
   bool CheckExecutor(int thread, Executor& e, const char* what) {
     if (e.ok()) return true;
     const RunResult& r = e.result();
@@ -142,8 +151,16 @@ class ThreadedRun {
   }
 
   // Everyone else is parked (barrier or joined): exact counts and every
-  // graph intact. Runs right after a gc_collect by m's thread.
+  // graph intact. Runs right after a gc_collect by m's thread, which was a
+  // full collection for every graph (none changed while it ran): each
+  // model, and each generator's model, applies it.
   void GlobalCheck(gc_mutator* m, const char* when) {
+    shared_->Collected();
+    CollectModel(&shared_gen_);
+    for (size_t t = 0; t < priv_.size(); t++) {
+      priv_[t]->Collected();
+      CollectModel(priv_gen_[t].get());
+    }
     Expectation e = shared_->Expected();
     for (auto& p : priv_) e.Add(p->Expected());
     shared_->set_mutator(m);
@@ -226,6 +243,9 @@ class ThreadedRun {
     g.large = o_.large;
     g.max_chain = o_.max_chain;
     g.collect_weight = 0;
+    // gc_run_finalizers runs every graph's finalizers: only at quiescent
+    // points (issue 12, phase 2), never from one thread's ops.
+    g.run_finalizers = false;
     GenOptions sg = g;
     sg.root_ops = false;
     sg.collect = true;
@@ -251,8 +271,12 @@ class ThreadedRun {
       }
       if (r < (acc += o_.collect_per_mille)) {
         gc_collect(m);
+        // A full collection while this thread's graph stood still: exact
+        // for it (not for the shared graph, which others may be changing).
+        ex.Collected();
+        CollectModel(&gen);
         ex.stats().collections++;
-        if (!ex.CheckGraph()) break;
+        if (!ex.CheckGraph() || !ex.CheckKept()) break;
         if (rng.OneIn(3)) {
           LockShared(m);
           shared_->set_mutator(m);

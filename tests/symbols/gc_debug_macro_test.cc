@@ -35,7 +35,12 @@ TEST(GcDebugMacroTest, ForeignGcDebugDoesNotSelectTheSlowBarrier) {
   ASSERT_NE(heap, nullptr);
   gc_mutator* m = gc_thread_attach(heap);
   static const uint64_t kMap = 1;
-  gc_type_desc d = {"Box", sizeof(void*), &kMap, 0, nullptr, nullptr};
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Box";
+  d.size = sizeof(void*);
+  d.ptr_bitmap = &kMap;
+  d.ptr_bitmap_words = 1;
   gc_type_id box = gc_register_type(heap, &d);
   void** a = static_cast<void**>(gc_alloc(m, box, sizeof(void*)));
   void** b = static_cast<void**>(gc_alloc(m, box, sizeof(void*)));
@@ -51,6 +56,25 @@ TEST(GcDebugMacroTest, ForeignGcDebugDoesNotSelectTheSlowBarrier) {
 #endif
   gc_thread_detach(m);
   gc_heap_destroy(heap);
+}
+
+// The sanitizer configs of .bazelrc must turn gcheap's debug checks on
+// (they once kept defining the old GC_DEBUG switch, so no GC_DCHECK ran in
+// any of them).
+TEST(GcDebugMacroTest, SanitizerBuildsDefineGcheapDebug) {
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GCHEAP_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GCHEAP_TEST_SANITIZED 1
+#endif
+#if defined(GCHEAP_TEST_SANITIZED) && !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
+  ADD_FAILURE() << "a sanitizer build without GCHEAP_DEBUG";
+#else
+  SUCCEED();
+#endif
 }
 
 }  // namespace

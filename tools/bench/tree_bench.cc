@@ -388,8 +388,14 @@ class Gcheap {
   };
 
  private:
+  // map: one bitmap word (the node types are under 512 bytes).
   gc_type_id Register(const char* name, size_t size, const uint64_t* map) {
-    gc_type_desc d = {name, size, map, 0, nullptr, nullptr};
+    gc_type_desc d;
+    gc_type_desc_init(&d);
+    d.name = name;
+    d.size = size;
+    d.ptr_bitmap = map;
+    d.ptr_bitmap_words = 1;
     gc_type_id t = gc_register_type(heap_, &d);
     if (t == 0) Fail(gc_last_error());
     return t;

@@ -1,6 +1,6 @@
 // cons_vm_lib.cc: the VM of cons_vm_lib.h. See docs/embedding.md for a
 // walk through it.
-#include "tools/cons_vm_lib.h"
+#include "cons_vm_lib.h"
 
 #include <cstring>
 #include <string>
@@ -21,12 +21,22 @@ gc_config DefaultConfig() {
 bool RegisterTypes(gc_heap* heap, Types* out) {
   // A cons cell: words 0 (car) and 1 (cdr) are pointer slots.
   static const uint64_t kConsMap = 0b11;
-  gc_type_desc cons = {"cons", sizeof(Cons), &kConsMap, 0, nullptr, nullptr};
+  gc_type_desc cons;
+  gc_type_desc_init(&cons);
+  cons.name = "cons";
+  cons.size = sizeof(Cons);
+  cons.ptr_bitmap = &kConsMap;
+  cons.ptr_bitmap_words = 1;
   // A vector: an 8-byte pointer-free header, then a tail of 8-byte elements,
   // each a pointer slot.
   static const uint64_t kElemMap = 0b1;
-  gc_type_desc vector = {"vector",      sizeof(Vector), nullptr,
-                         sizeof(void*), &kElemMap,      nullptr};
+  gc_type_desc vector;
+  gc_type_desc_init(&vector);
+  vector.name = "vector";
+  vector.size = sizeof(Vector);
+  vector.elem_size = sizeof(void*);
+  vector.elem_ptr_bitmap = &kElemMap;
+  vector.elem_ptr_bitmap_words = 1;
   out->cons = gc_register_type(heap, &cons);
   if (out->cons == 0) return false;
   out->vector = gc_register_type(heap, &vector);

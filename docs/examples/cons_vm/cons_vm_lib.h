@@ -1,6 +1,9 @@
 // cons_vm_lib.h: a small stack VM over gcheap's C API, the worked example of
-// docs/embedding.md. tools/cons_vm.cc runs it; tests/cons_vm_test.cc tests
-// it.
+// docs/embedding.md. cons_vm.cc runs it; tests/cons_vm_test.cc tests
+// it. It includes gcheap as an installed program does (<gcheap/gc.h>) and
+// its own header relative to itself, so the same files build with Bazel
+// (//docs/examples/cons_vm) and against an installed gcheap (pkg-config or
+// docs/examples/cmake; tests/install/ builds it both ways).
 //
 // Values are tagged words (gc_config.tag_mask = 7); heap objects are cons
 // cells (two pointer slots), symbols (noscan strings, interned) and vectors
@@ -10,16 +13,16 @@
 //   - the global registers, a registered root range;
 //   - the symbol table and the result, single registered root slots.
 // C locals hold heap pointers only between safepoints.
-#ifndef GCHEAP_TOOLS_CONS_VM_LIB_H_
-#define GCHEAP_TOOLS_CONS_VM_LIB_H_
+#ifndef GCHEAP_EXAMPLES_CONS_VM_LIB_H_
+#define GCHEAP_EXAMPLES_CONS_VM_LIB_H_
+
+#include <gcheap/gc.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include "runtime/gc.h"
 
 namespace cons_vm {
 
@@ -173,4 +176,4 @@ bool CheckListResult(const Vm* vm, int64_t n, int64_t rounds, std::string* why);
 
 }  // namespace cons_vm
 
-#endif  // GCHEAP_TOOLS_CONS_VM_LIB_H_
+#endif  // GCHEAP_EXAMPLES_CONS_VM_LIB_H_

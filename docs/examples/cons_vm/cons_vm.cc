@@ -1,19 +1,23 @@
 // cons_vm: the worked example of docs/embedding.md, a small stack VM whose
 // cons cells, symbols and vectors live in a gcheap heap.
 //
-//   bazel run //tools:cons_vm                 # n = 10000, 100 rounds
-//   bazel run //tools:cons_vm -- 50000 20     # n, rounds
-//   GCTRACE=1 bazel run //tools:cons_vm       # one line per collection
+//   bazel run //docs/examples/cons_vm                 # n = 10000, 100 rounds
+//   bazel run //docs/examples/cons_vm -- 50000 20     # n, rounds
+//   GCTRACE=1 bazel run //docs/examples/cons_vm       # one line per collection
+//
+// Against an installed gcheap (tools/install.sh --prefix=DIR):
+//   c++ cons_vm.cc cons_vm_lib.cc $(pkg-config --cflags --libs gcheap)
 //
 // Each round builds the list (1 ... n), reverses it, copies it into a
 // vector and sums it, then collects. Prints the result, the expected values
 // and the heap's statistics; exits 0 only if the result is right.
+#include <gcheap/gc.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "runtime/gc.h"
-#include "tools/cons_vm_lib.h"
+#include "cons_vm_lib.h"
 
 namespace {
 
@@ -72,6 +76,7 @@ int main(int argc, char** argv) {
 
   gc_collect(vm->m);  // exact statistics: the heap is fully swept after it
   gc_stats s;
+  s.struct_size = sizeof(s);
   gc_get_stats(heap, &s);
   printf("gc: %llu cycles, pause total %.3f ms, max %.3f ms\n",
          static_cast<unsigned long long>(s.cycles), s.pause_total_ns / 1e6,

@@ -1,0 +1,286 @@
+// Tests for gc/typeinfo: TypeTable::Register's validation (every error has
+// a message naming the type and the problem), how bitmaps are checked,
+// read and copied, variable tails, trace callbacks with and without
+// context, the table's limits, and concurrent registration while other
+// threads read the table (run under tsan).
+#include "gc/typeinfo.h"
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "heap/base.h"
+
+namespace gcheap {
+namespace {
+
+TypeSpec Spec(const char* name, size_t size) {
+  TypeSpec s;
+  s.name = name;
+  s.size = size;
+  return s;
+}
+
+// Registers spec, expecting failure with a message that contains each of
+// `parts`.
+void ExpectError(TypeTable& t, const TypeSpec& spec,
+                 std::initializer_list<const char*> parts) {
+  absl::StatusOr<uint16_t> id = t.Register(spec);
+  ASSERT_FALSE(id.ok()) << "registered";
+  const std::string msg(id.status().message());
+  for (const char* p : parts) {
+    EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' in: " << msg;
+  }
+}
+
+TEST(TypeInfoTest, ValidationErrors) {
+  TypeTable t;
+  ExpectError(t, Spec("Empty", 0), {"'Empty'", "both 0"});
+  ExpectError(t, Spec("Huge", kMaxAllocBytes + 1), {"'Huge'", "exceeds"});
+  TypeSpec s = Spec("Tail", 8);
+  s.elem_size = kMaxAllocBytes + 8;
+  ExpectError(t, s, {"'Tail'", "GC_MAX_ALLOC_BYTES"});
+
+  static const uint64_t kMap[2] = {0b1, 0};
+  s = Spec("Both", 16);
+  s.trace = [](void*, VisitFn, void*) {};
+  s.trace_ctx = [](void*, VisitFn, void*, void*) {};
+  ExpectError(t, s, {"'Both'", "both trace and trace_ctx"});
+
+  s = Spec("NoLength", 16);
+  s.ptrmap = kMap;
+  ExpectError(t, s, {"'NoLength'", "ptr_bitmap_words is 0", "(1 for the"});
+  s = Spec("NoMap", 16);
+  s.ptrmap_words = 1;
+  ExpectError(t, s, {"ptr_bitmap is NULL but ptr_bitmap_words is 1"});
+  s = Spec("Short", 64 * 8 + 8);  // 65 words: 2 bitmap words
+  s.ptrmap = kMap;
+  s.ptrmap_words = 1;
+  ExpectError(t, s, {"'Short'", "too short", "1 64-bit word", "needs 2"});
+  s = Spec("ElemShort", 8);
+  s.elem_size = 65 * 8;
+  s.elem_ptrmap = kMap;
+  s.elem_ptrmap_words = 1;
+  ExpectError(t, s, {"elem_ptr_bitmap is too short", "element"});
+  s = Spec("ElemNoTail", 8);
+  s.elem_ptrmap = kMap;
+  s.elem_ptrmap_words = 1;
+  ExpectError(t, s, {"without a tail"});
+
+  // Bits that name no whole word inside the layout.
+  static const uint64_t kWord2 = 0b100;
+  s = Spec("Partial", 20);  // words 0, 1 and half of 2
+  s.ptrmap = &kWord2;
+  s.ptrmap_words = 1;
+  ExpectError(t, s,
+              {"'Partial'", "ptr_bitmap bit 2 lies past the end",
+               "20-byte fixed part"});
+  static const uint64_t kPadding = uint64_t{1} << 40;
+  s = Spec("Padding", 16);  // bit 40 of the only bitmap word: no word there
+  s.ptrmap = &kPadding;
+  s.ptrmap_words = 1;
+  ExpectError(t, s, {"bit 40 lies past the end"});
+  static const uint64_t kOne = 1;
+  s = Spec("OddElem", 8);
+  s.elem_size = 12;
+  s.elem_ptrmap = &kOne;
+  s.elem_ptrmap_words = 1;
+  ExpectError(t, s, {"multiple of 8 bytes (elem_size 12)"});
+  s = Spec("OddFixed", 12);
+  s.elem_size = 8;
+  s.elem_ptrmap = &kOne;
+  s.elem_ptrmap_words = 1;
+  ExpectError(t, s, {"fixed part that is a multiple of 8"});
+  s = Spec(nullptr, 0);
+  ExpectError(t, s, {"'(unnamed)'"});
+  EXPECT_EQ(t.size(), 0u) << "a rejected type was registered";
+}
+
+// Only the words the layout needs are read; they are copied, so the
+// caller's array may change or go away; bits past the last whole word of
+// a partial last word are rejected above, and the rest is kept exactly.
+TEST(TypeInfoTest, BitmapsAreCheckedCopiedAndReadOnlyAsFarAsTheLayout) {
+  TypeTable t;
+  // 130 words: 3 bitmap words. Pointers at words 0, 64, 129; the fourth
+  // array word is garbage beyond the layout and is not read.
+  std::vector<uint64_t> map = {1, 1, uint64_t{1} << 1, ~uint64_t{0}};
+  TypeSpec s = Spec("Wide", 130 * 8);
+  s.ptrmap = map.data();
+  s.ptrmap_words = map.size();
+  absl::StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  map.assign(map.size(), ~uint64_t{0});
+  const TypeInfo* ti = t.Get(*id);
+  ASSERT_NE(ti, nullptr);
+  EXPECT_EQ(ti->name, "Wide");
+  EXPECT_FALSE(ti->noscan);
+  ASSERT_EQ(ti->ptrmap.size(), 3u);
+  for (size_t w = 0; w < 140; w++) {
+    EXPECT_EQ(ti->FixedWordHasPointer(w), w == 0 || w == 64 || w == 129) << w;
+  }
+  // An all-zero bitmap makes a noscan type, with no map kept.
+  static const uint64_t kZero = 0;
+  s = Spec("Zeros", 16);
+  s.ptrmap = &kZero;
+  s.ptrmap_words = 1;
+  id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_TRUE(t.Get(*id)->noscan);
+  EXPECT_TRUE(t.Get(*id)->ptrmap.empty());
+  // A bitmap for a size-0 fixed part (a tail-only type) is fine.
+  s = Spec("TailOnly", 0);
+  s.ptrmap = &kZero;
+  s.ptrmap_words = 1;
+  s.elem_size = 1;
+  EXPECT_TRUE(t.Register(s).ok());
+}
+
+TEST(TypeInfoTest, TailsDescribeRepeatedElements) {
+  TypeTable t;
+  static const uint64_t kHeader = 0b10;  // word 1 of the header
+  static const uint64_t kElem = 0b101;   // words 0 and 2 of an element
+  TypeSpec s = Spec("Vec", 16);
+  s.ptrmap = &kHeader;
+  s.ptrmap_words = 1;
+  s.elem_size = 24;
+  s.elem_ptrmap = &kElem;
+  s.elem_ptrmap_words = 1;
+  absl::StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const TypeInfo* ti = t.Get(*id);
+  EXPECT_EQ(ti->size, 16u);
+  EXPECT_EQ(ti->elem_size, 24u);
+  EXPECT_FALSE(ti->noscan);
+  EXPECT_FALSE(ti->FixedWordHasPointer(0));
+  EXPECT_TRUE(ti->FixedWordHasPointer(1));
+  EXPECT_TRUE(ti->ElemWordHasPointer(0));
+  EXPECT_FALSE(ti->ElemWordHasPointer(1));
+  EXPECT_TRUE(ti->ElemWordHasPointer(2));
+  EXPECT_FALSE(ti->ElemWordHasPointer(3));
+  // A pointer-free tail (bytes) with an odd element size is fine.
+  s = Spec("Str", 4);
+  s.elem_size = 1;
+  id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_TRUE(t.Get(*id)->noscan);
+  // A pointer tail alone makes the type scanned.
+  static const uint64_t kSlot = 0b1;
+  s = Spec("Slots", 8);
+  s.elem_size = 8;
+  s.elem_ptrmap = &kSlot;
+  s.elem_ptrmap_words = 1;
+  id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_FALSE(t.Get(*id)->noscan);
+}
+
+// TypeInfo::Trace calls the plain callback, or the context one with the
+// type's user data.
+TEST(TypeInfoTest, TraceCallbacksWithAndWithoutContext) {
+  TypeTable t;
+  static int plain_calls = 0;
+  TypeSpec s = Spec("Plain", 16);
+  s.trace = [](void* obj, VisitFn visit, void* ctx) {
+    plain_calls++;
+    visit(static_cast<void**>(obj), ctx);
+  };
+  absl::StatusOr<uint16_t> plain = t.Register(s);
+  ASSERT_TRUE(plain.ok());
+  int data_a = 1, data_b = 2;
+  s = Spec("CtxA", 16);
+  s.trace_ctx = [](void* obj, VisitFn visit, void* ctx, void* user_data) {
+    static_cast<void**>(obj)[1] = user_data;  // show where it went
+    visit(static_cast<void**>(obj) + 1, ctx);
+  };
+  s.user_data = &data_a;
+  absl::StatusOr<uint16_t> a = t.Register(s);
+  s.name = "CtxB";
+  s.user_data = &data_b;
+  absl::StatusOr<uint16_t> b = t.Register(s);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(b.ok());
+  for (uint16_t id : {*plain, *a, *b}) {
+    EXPECT_TRUE(t.Get(id)->has_trace());
+    EXPECT_FALSE(t.Get(id)->noscan) << "a traced type is scanned";
+  }
+  void* obj[2] = {};
+  std::vector<void**> seen;
+  auto visit = [](void** slot, void* ctx) {
+    static_cast<std::vector<void**>*>(ctx)->push_back(slot);
+  };
+  t.Get(*plain)->Trace(obj, visit, &seen);
+  EXPECT_EQ(plain_calls, 1);
+  t.Get(*a)->Trace(obj, visit, &seen);
+  EXPECT_EQ(obj[1], &data_a);
+  t.Get(*b)->Trace(obj, visit, &seen);
+  EXPECT_EQ(obj[1], &data_b);
+  EXPECT_EQ(seen, (std::vector<void**>{&obj[0], &obj[1], &obj[1]}));
+}
+
+TEST(TypeInfoTest, IdsAndTheLimitOfTheTable) {
+  TypeTable t;
+  EXPECT_EQ(t.Get(0), nullptr);
+  EXPECT_EQ(t.Get(1), nullptr);
+  EXPECT_EQ(t.Get(TypeTable::kMaxTypes + 1), nullptr);
+  EXPECT_EQ(t.Get(~uint32_t{0}), nullptr);
+  for (size_t i = 1; i <= TypeTable::kMaxTypes; i++) {
+    absl::StatusOr<uint16_t> id = t.Register(Spec("T", 8));
+    ASSERT_TRUE(id.ok()) << i << ": " << id.status();
+    ASSERT_EQ(*id, i);
+  }
+  EXPECT_EQ(t.size(), TypeTable::kMaxTypes);
+  EXPECT_NE(t.Get(TypeTable::kMaxTypes), nullptr);
+  absl::StatusOr<uint16_t> id = t.Register(Spec("OneTooMany", 8));
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(std::string(id.status().message()).find("'OneTooMany'"),
+            std::string::npos);
+}
+
+// Registration takes a lock; Get does not. Readers that see a new size()
+// see the type's whole description (release/acquire), while writers keep
+// registering. Four writers and four readers on two cores.
+TEST(TypeInfoConcurrencyTest, ReadersSeeWholeTypesWhileOthersRegister) {
+  constexpr int kWriters = 4, kReaders = 4, kPerWriter = 2000;
+  TypeTable t;
+  std::atomic<int> writers_done{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; w++) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kPerWriter; i++) {
+        // Size encodes the writer; the bitmap says word (size/8 - 1).
+        const size_t words = 1 + (w * kPerWriter + i) % 60;
+        const uint64_t map = uint64_t{1} << (words - 1);
+        TypeSpec s = Spec("C", words * 8);
+        s.ptrmap = &map;
+        s.ptrmap_words = 1;
+        if (!t.Register(s).ok()) failures++;
+      }
+      writers_done++;
+    });
+  }
+  for (int r = 0; r < kReaders; r++) {
+    threads.emplace_back([&] {
+      while (writers_done.load() < kWriters) {
+        const size_t n = t.size();
+        for (size_t id = n > 50 ? n - 50 : 1; id <= n; id++) {
+          const TypeInfo* ti = t.Get(static_cast<uint32_t>(id));
+          if (ti == nullptr || ti->name != "C" ||
+              !ti->FixedWordHasPointer(ti->size / 8 - 1) ||
+              ti->FixedWordHasPointer(ti->size / 8)) {
+            failures++;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(t.size(), size_t{kWriters} * kPerWriter);
+}
+
+}  // namespace
+}  // namespace gcheap
