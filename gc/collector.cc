@@ -109,6 +109,9 @@ void Collector::PrepareFork() {
 }
 
 void Collector::AfterForkParent() {
+  // Still holding driver_mu_ (taken last in PrepareFork): not locked again
+  // here, while the runtime may hold other heaps' locks taken after it.
+  stop_driver_ = false;
   driver_mu_.unlock();
   RestartThreads();
 }
@@ -121,6 +124,7 @@ void Collector::AfterForkChild() {
   // Requests of threads that no longer exist are dropped; the forking
   // thread was not waiting for one.
   started_ = done_ = requested_;
+  stop_driver_ = false;
   driver_mu_.unlock();
   RestartThreads();
 }
@@ -129,7 +133,7 @@ void Collector::RestartThreads() {
   workers_.Start();
   idle_worker_.Start();
   sweeper_.Start();  // resumes a sweep that Stop interrupted
-  StartDriver();
+  driver_ = std::thread([this] { DriverLoop(); });
 }
 
 void Collector::SetCycleHook(CycleHook hook) {
