@@ -1,41 +1,50 @@
-// collector.h: the GC cycle (Go's mgc.go), stop-the-world marking for now.
+// collector.h: the GC cycle (Go's mgc.go): one phase state machine, shared
+// by the concurrent and the stop-the-world modes.
 //
-// One Collector per heap. A cycle, run by the mutator that asked for it:
-//   1. stop the world (every other mutator parked at a safepoint or in a
-//      blocking region);
-//   2. sweep termination: finish the previous cycle's sweep (no span may
-//      carry last cycle's marks when marking begins) and flush every
-//      mcache (tiny blocks and cached spans return to the centrals);
-//   3. mark: scan the roots, then drain the grey objects with `workers`
-//      threads in parallel (per-worker work buffers, a shared pool);
-//   4. optionally verify (checkmark) the marks;
-//   5. mark termination: heap_live := marked bytes, sweepgen += 2, set the
-//      next heap goal;
-//   6. start the world; the background sweeper and allocation sweep lazily.
-// The pause is measured from the request to stop the world to the moment
-// every mutator may run again, as Go counts it.
+// One Collector per heap. Every cycle runs on the collector's driver
+// thread, in both modes: a thread that wants a cycle requests it (Collect)
+// and waits for it, counting as blocked, so no pause waits for it; only a
+// heap-goal trigger in concurrent mode returns at once (the allocating
+// mutator keeps running while the heap is marked). So root scanners, the
+// verifier and the cycle hook always run on the driver thread.
 //
-// Pacing: goal = max(min_heap, live x (1 + gc_percent/100)); a negative
-// gc_percent turns the goal off. A soft memory limit lowers the goal so the
-// heap collects more often near the limit. A cycle starts when heap_live
-// reaches the goal (the allocation slow path checks).
+// Phases (phase(); Go's gcphase together with the steps of gcStart and
+// gcMarkDone):
 //
-// Concurrent mode (stop_the_world = false) splits the cycle in two short
-// pauses around a concurrent mark, run by a driver thread:
-//   pause 1: sweep termination, root scan (all roots, so the snapshot of
-//            the roots is atomic), write barrier and allocate-black on;
-//   concurrent mark: background workers (25% of the processors, as Go's
-//            dedicated and fractional workers) drain grey objects while
-//            mutators run; the hybrid barrier buffers the old and the new
-//            value of every pointer store; new objects are allocated black;
-//            allocating mutators pay mark assists (gc/mark_assist.cc);
-//   pause 2: flush every barrier buffer; if that found more than a little
-//            grey work, restart the world and mark it concurrently (a
-//            bounded number of times); drain, barrier off, flush mcaches,
-//            verify, mark termination.
-// See docs/collector.md for why no root needs rescanning in pause 2, and
-// gc/pacer.h for the trigger, goal and assist ratio.
-// Cycles are serialized by a mutex.
+//   kOff / kSweep --request--> kSweepTermination --> kMark
+//   kMark --(final pause: no grey work left)--> kMarkTermination --> kSweep
+//   kSweep --(the background sweeper found nothing left)--> kOff
+//
+//   kSweepTermination  the driver sweeps what the last cycle left while the
+//       mutators run, stops the world (the first pause), waits for sweeps
+//       still in flight and resets every mutator's mark state.
+//   kMark  stop-the-world mode: every worker marks from the roots inside
+//       the pause. Concurrent mode: snapshot the roots' values, barrier and
+//       allocate-black on, restart the world, shade the snapshot; background
+//       workers, mark assists and the barrier mark while the mutators run;
+//       ragged flushes of the barrier buffers; then the final pause flushes
+//       every buffer and drains what that greyed for kDrainInPauseNs; grey
+//       work left over restarts the world and concurrent marking (at most
+//       kMaxMarkRestarts times; the last attempt drains everything in the
+//       pause). The phase stays kMark through those attempts.
+//   kMarkTermination  (world stopped, no grey object anywhere) barrier off,
+//       allocate-black counts summed, mcaches flushed, marks verified
+//       (optional), heap_live := marked bytes, sweepgen += 2, next goal and
+//       trigger; the world restarts.
+//   kSweep  the background sweeper is woken; statistics, gctrace and the
+//       cycle hook. Allocation sweeps lazily meanwhile.
+//
+// Invariants:
+//  - one cycle at a time: only the driver thread runs cycles;
+//  - the world is stopped whenever the phase is kMarkTermination, and
+//    during all of kMark in stop-the-world mode;
+//  - the write barrier is on exactly during a concurrent kMark;
+//  - nothing is marked before sweep termination has finished the previous
+//    cycle's sweep, and nothing is swept while marking (the sweepgen flip
+//    is in mark termination);
+//  - no pause runs at the same time as the scavenger.
+// docs/collector.md gives the argument that no live object is lost;
+// gc/pacer.h the trigger, goal and assist ratio.
 #ifndef GCHEAP_GC_COLLECTOR_H_
 #define GCHEAP_GC_COLLECTOR_H_
 
@@ -49,9 +58,12 @@
 #include <vector>
 
 #include "gc/cpu_limiter.h"
+#include "gc/idle_worker.h"
 #include "gc/mark.h"
 #include "gc/pacer.h"
 #include "gc/roots.h"
+#include "gc/stats.h"
+#include "gc/sweeper.h"
 #include "gc/typeinfo.h"
 #include "gc/workers.h"
 #include "gc/world.h"
@@ -63,97 +75,83 @@ struct CollectorConfig {
   int gc_percent = 100;       // < 0: no automatic collection by heap goal
   size_t memory_limit = 0;    // soft limit on in-use span bytes (0: none)
   size_t min_heap = 4 << 20;  // the goal never drops below this
-  int workers = 0;      // mark threads incl. the collecting one (0: #cpus)
+  int workers = 0;      // processors to plan mark workers for (0: the default)
   bool verify = false;  // checkmark after every cycle
   bool stop_the_world = true;  // false: mark concurrently with mutators
   bool trace = false;          // one gctrace line per cycle on stderr
   uintptr_t tag_mask = 0;      // bits stripped from a word before lookup
 };
 
-enum class GcReason { kExplicit, kHeapGoal, kAllocFailure };
-
-inline constexpr int kPauseBuckets = 32;  // bucket i: pause < 2^i us
-
-struct CollectorStats {
-  uint64_t cycles = 0;
-  uint64_t pause_total_ns = 0;
-  uint64_t pause_last_ns = 0;
-  uint64_t pause_max_ns = 0;
-  uint64_t pause_hist[kPauseBuckets] = {};
-  // The last kRecentPauses per-cycle pauses (a ring, as Go's PauseNs), for
-  // exact percentiles of recent cycles.
-  static constexpr int kRecentPauses = 256;
-  uint64_t recent_pauses[kRecentPauses] = {};
-  uint64_t scan_bytes_total = 0;  // bytes of objects scanned, all cycles
-  uint64_t mark_ns_total = 0;
-  uint64_t live_objects = 0;  // marked at the last cycle
-  uint64_t live_bytes = 0;
-  uint64_t marked_objects_total = 0;
-  uint64_t verified_objects_total = 0;
-  uint64_t assist_ns_total = 0;       // mutator time in mark assists
-  uint64_t bg_mark_cpu_ns_total = 0;  // background mark workers' CPU time
-  uint64_t stw_pauses = 0;            // individual stop-the-world pauses
-  uint64_t limiter_engaged = 0;       // times the CPU limiter switched on
-  size_t heap_goal = 0;
-  size_t trigger = 0;
+enum class GcPhase : uint8_t {
+  kOff,
+  kSweepTermination,
+  kMark,
+  kMarkTermination,
+  kSweep,
 };
+const char* GcPhaseName(GcPhase p);
+// Whether the cycle may go from one phase to the other (the diagram
+// above); debug builds check every transition.
+bool LegalPhaseTransition(GcPhase from, GcPhase to);
 
-// What one cycle did (the cycle hook's argument).
-struct CycleInfo {
-  uint64_t cycle = 0;
-  bool concurrent = false;
-  GcReason reason = GcReason::kExplicit;
-  int64_t start_ns = 0;    // since the collector was created
-  uint64_t pause_ns = 0;   // sum of the cycle's stop-the-world pauses
-  uint64_t pause1_ns = 0;  // the first pause (all of it, stop-the-world)
-  uint64_t pause2_ns = 0;  // the final pause (mark termination)
-  uint32_t pauses = 0;     // number of stop-the-world pauses
-  uint64_t mark_ns = 0;    // clock time of concurrent marking
-  uint64_t assist_ns = 0;  // mutator time spent in mark assists
-  uint64_t bg_mark_cpu_ns = 0;
-  uint64_t scan_work = 0;  // bytes of objects scanned
-  uint64_t heap_before = 0, heap_end = 0, live_bytes = 0, live_objects = 0;
-  uint64_t heap_goal = 0, trigger = 0;  // for the next cycle
-  bool limited = false;                 // the CPU limiter was on
-  bool idle_worker = false;  // the idle-priority mark worker took part
-};
 using CycleHook = std::function<void(const CycleInfo&)>;
 
 class Collector {
  public:
+  // Concurrent mark termination. Ragged flushes of the barrier buffers
+  // (each followed by background marking if it greyed anything) before
+  // the final pause:
+  static constexpr int kRaggedFlushRounds = 3;
+  // Final pauses that may hand grey work back to concurrent marking:
+  static constexpr int kMaxMarkRestarts = 4;
+  // Grey work a final pause drains itself before it restarts the world:
+  static constexpr int64_t kDrainInPauseNs = 20'000;
+
   Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
             World* world, const CollectorConfig& config);
   ~Collector();
   Collector(const Collector&) = delete;
   Collector& operator=(const Collector&) = delete;
 
-  // Runs a full collection. The calling thread must be an attached mutator
-  // that the World does not wait for (it counts as blocked meanwhile). With
-  // finish_sweep, also sweeps the whole heap before returning (an explicit
-  // gc_collect). If `only_if_cycle` is not ~0 and a cycle other than that
-  // one already ran, returns without collecting (automatic triggers that
-  // raced). Stop-the-world mode runs the cycle on the calling thread.
-  // Concurrent mode runs it on the driver thread; a kHeapGoal request
-  // returns at once (the mutator keeps allocating while the heap is
-  // marked), other reasons wait for the cycle to finish.
+  // Requests a cycle and waits for it to finish. The calling thread must be
+  // one the World does not wait for (a mutator in a blocking region, or no
+  // mutator). With finish_sweep, also sweeps the whole heap before
+  // returning (an explicit gc_collect). If `only_if_cycle` is not ~0 and a
+  // cycle other than that one already ran, returns without collecting
+  // (automatic triggers that raced). A kHeapGoal request joins a cycle
+  // already requested or running; in concurrent mode it does not wait for
+  // it unless the heap has passed the hard goal.
   void Collect(GcReason reason, bool finish_sweep,
                uint64_t only_if_cycle = ~uint64_t{0});
-  // Concurrent mode: a mutator whose heap grew past the hard goal (1.1 x
-  // goal) while a cycle is marking waits for the cycle to finish: the
-  // backstop behind mark assists (off while the CPU limiter is on).
+  // Concurrent mode: a mutator whose heap grew past the hard goal
+  // (Pacer::hard_goal) while a cycle is marking waits for the cycle to
+  // finish: the backstop behind mark assists. (A heap-goal Collect waits
+  // the same way while the cycle is still starting.)
   void WaitIfOverGoal();
+  // The heap has passed the hard goal and the CPU limiter is off: the
+  // condition for allocation to wait for a cycle in progress. Never true
+  // with no goal.
+  bool OverHardGoal() const {
+    return !limiter_.limited() &&
+           heap_->heap_live().load(std::memory_order_relaxed) >=
+               static_cast<int64_t>(hard_goal_.load(std::memory_order_relaxed));
+  }
 
-  // True when heap_live reached the goal: the allocating mutator should
+  // True when heap_live reached the trigger: the allocating mutator should
   // collect.
   bool TriggerReached() const {
     return heap_->heap_live().load(std::memory_order_relaxed) >=
            static_cast<int64_t>(trigger_.load(std::memory_order_relaxed));
   }
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
+  GcPhase phase() const { return phase_.load(std::memory_order_acquire); }
 
-  // ---- concurrent marking (mutator side) ----------------------------------
-  // True between the two pauses of a concurrent cycle.
-  bool marking() const { return marking_.load(std::memory_order_relaxed); }
+  // ---- concurrent marking (mutator side, gc/mark_assist.cc) ---------------
+  // True during a concurrent mark phase (the write barrier is on).
+  bool marking() const {
+    return concurrent_ &&
+           phase_.load(std::memory_order_relaxed) == GcPhase::kMark;
+  }
   // Called by gc_alloc for every object allocated while marking, on the
   // allocating thread: marks it black (its span is found in the mcache,
   // not through the arena index) and charges the mark assist.
@@ -166,20 +164,22 @@ class Collector {
   }
   // Greys buffered write-barrier values (old and new pointer values).
   void ShadeBuffered(const uintptr_t* values, size_t n);
-  CollectorStats ReadStats() const;
+
+  CollectorStats ReadStats() const { return stats_.Read(); }
   const CollectorConfig& config() const { return config_; }
-  // Called after every cycle, once the world runs again, on the thread
-  // that ran the cycle. It must not call into the heap.
+  int workers() const { return nworkers_; }
+  // Called after every cycle, once the world runs again, on the driver
+  // thread. It must not call into the heap.
   void SetCycleHook(CycleHook hook);
   // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
   // PrepareFork waits for a cycle in progress to end, stops the driver,
-  // the sweeper and the mark workers (joins them: a forked child has only
-  // the forking thread) and holds the cycle and driver locks, so no cycle
-  // runs until AfterForkParent / AfterForkChild. Cycle requests made
-  // meanwhile stay pending. The caller must not count as running for the
-  // World (the cycle it waits for may need to stop it).
+  // the sweeper, the idle worker and the mark workers (joins them: a
+  // forked child has only the forking thread) and holds the driver lock, so
+  // no cycle runs until AfterForkParent / AfterForkChild. Cycle requests
+  // made meanwhile stay pending. The caller must not count as running for
+  // the World (the cycle it waits for may need to stop it).
   void PrepareFork();
-  // Releases the locks and starts the threads again.
+  // Releases the lock and starts the threads again.
   void AfterForkParent();
   // The same in the child, whose other threads are gone: also drops the
   // requests of threads that no longer exist and resets the condition
@@ -190,6 +190,19 @@ class Collector {
   // turned the barrier on and restarted the world, before background
   // marking begins (a test holds marking open by blocking in it).
   void SetMarkPhaseHookForTesting(std::function<void()> hook);
+  // Testing seam: called on the driver thread as each phase begins.
+  // kMark and kMarkTermination begin with the world stopped: a hook may
+  // block only in kSweepTermination (before the first pause) and kSweep.
+  void SetPhaseHookForTesting(std::function<void(GcPhase)> hook);
+  // Testing seam: called on the driver thread as each stop-the-world pause
+  // begins (true: before the stop request) and ends (false: after the
+  // restart). Set it while no cycle runs.
+  void SetPauseHookForTesting(std::function<void(bool)> hook);
+  // Testing seam: called on the idle-priority thread each time it finds a
+  // background mark open to it (IdleMarkWorker::SetScoutHookForTesting).
+  void SetIdleWorkerHookForTesting(std::function<void()> hook) {
+    idle_worker_.SetScoutHookForTesting(std::move(hook));
+  }
 
  private:
   struct MarkTotals {
@@ -200,6 +213,34 @@ class Collector {
       scan_work += o.scan_work;
     }
   };
+  // One cycle's bookkeeping, handed from phase to phase.
+  struct Cycle {
+    CycleInfo info;
+    MarkTotals marked;
+    int64_t pause_start_ns = 0;  // the current pause's stop request
+    int64_t charged_ns = 0;      // pause time charged to the limiter up to
+    int64_t resumed_ns = 0;      // when the world last restarted
+  };
+
+  // The driver thread; and every collector thread again after a fork.
+  void StartDriver();
+  void StopDriver();
+  void RestartThreads();
+
+  // ---- the cycle (collector.cc), in phase order ---------------------------
+  void DriverLoop();
+  void RunCycle(GcReason reason);
+  void SweepTermination(Cycle* c);
+  void Mark(Cycle* c);
+  void ConcurrentMark(Cycle* c);
+  void MarkTermination(Cycle* c);
+  void Sweep(Cycle* c);
+  void SetPhase(GcPhase p);
+  // A pause: the stop request and the restart, with its accounting.
+  void StopTheWorld(Cycle* c);
+  void StartTheWorld(Cycle* c);
+
+  // ---- mark workers (gc/mark_workers.cc) ----------------------------------
   // Drains the pool with n workers (the calling thread is one of them).
   // With the world stopped they spin when idle; in the background they
   // sleep, publish assist credit, and worker 0 marks only `fraction` of
@@ -207,14 +248,10 @@ class Collector {
   MarkTotals MarkParallel(WorkPool* pool, bool scan_roots, int n,
                           bool background = false, double fraction = 1.0,
                           bool idle = false);
-  // Concurrent mark with Go's worker plan: 25% of the processors as
-  // dedicated workers, or a fractional one where that rounds badly; plus
-  // the idle-priority worker (id n) when a processor is left over after
-  // the running mutators and those workers (Go's idle mark worker).
+  // Background marking with the worker plan (gc/worker_plan.h).
   MarkTotals BackgroundMark();
-  // Whether a BackgroundMark of the current cycle ran the idle worker.
-  std::atomic<bool> idle_worker_used_{false};
-  void CollectConcurrent(GcReason reason);
+
+  // ---- mutator side (gc/mark_assist.cc) -----------------------------------
   // Assist slow path: pays the mutator's debt with background credit, then
   // with its own mark work.
   void Assist(MutatorGcState* st);
@@ -222,59 +259,55 @@ class Collector {
   // Marks the object that was just allocated at p (allocate black).
   void MarkNew(void* p, size_t bytes, bool noscan, MCache* c,
                MutatorGcState* st);
-  void FinishCycle(CycleInfo info, const MarkTotals& marked);
-  void RecordPause(uint64_t ns);
-  void SweeperLoop();
-  void DriverLoop();
-  // The background threads: the sweeper, and in concurrent mode the driver
-  // (the mark workers are WorkerPool's). Start also resumes a sweep that a
-  // Stop interrupted.
-  void StartThreads();
-  void StopThreads();
 
   MHeap* heap_;
   const TypeTable* types_;
   const RootSet* roots_;
   World* world_;
-  CollectorConfig config_;
+  const CollectorConfig config_;
+  const bool concurrent_;
+  const int nworkers_;
   Marker marker_;
   WorkerPool workers_;
-  const int nworkers_;
+  IdleMarkWorker idle_worker_;
+  const int64_t start_ns_;  // the collector's clock origin
 
-  std::mutex gc_mu_;  // one cycle at a time
-  std::atomic<bool> marking_{false};
-  std::unique_ptr<WorkPool> pool_;        // grey objects of a concurrent cycle
+  std::atomic<GcPhase> phase_{GcPhase::kOff};
+  std::atomic<uint64_t> cycles_{0};
+  std::atomic<size_t> trigger_;
+  std::atomic<size_t> hard_goal_;  // Pacer::hard_goal(): WaitIfOverGoal's
+  Pacer pacer_;                    // driver thread only (and assists' reads)
+  GcCpuLimiter limiter_;
+  GcStats stats_;
+
+  // The current cycle's mark state (pause 1 to mark termination).
+  std::unique_ptr<WorkPool> pool_;        // grey objects
   std::vector<uintptr_t> root_snapshot_;  // root values taken in pause 1
   // Objects marked outside the mark workers during a concurrent cycle.
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
-  std::atomic<uint64_t> cycles_{0};
-  std::atomic<size_t> trigger_;
-  std::atomic<size_t> hard_goal_;  // 1.1 x goal: WaitIfOverGoal's backstop
-  int64_t start_ns_;
-  Pacer pacer_;  // guarded by gc_mu_
-  GcCpuLimiter limiter_;
+  // Whether a BackgroundMark of the current cycle offered the idle worker
+  // a processor, and the running mutators its first plan counted.
+  std::atomic<bool> idle_worker_used_{false};
+  std::atomic<int> running_at_mark_{-1};
+  uint64_t idle_slices_at_start_ = 0;  // idle_worker_.slices() (driver)
   // Mark assists of the current concurrent cycle.
-  std::atomic<double> assist_ratio_{0};    // scan bytes owed per byte
-  std::atomic<int64_t> bg_credit_{0};      // background work not yet stolen
-  std::atomic<int64_t> scan_done_{0};      // scan work of this cycle so far
-  std::atomic<int> assists_active_{0};     // mutators inside Assist's drain
-  std::atomic<uint64_t> assist_ns_{0};     // this cycle
-  std::atomic<uint64_t> bg_cpu_ns_{0};     // this cycle
-  CycleHook cycle_hook_;                   // guarded by stats_mu_
-  std::function<void()> mark_phase_hook_;  // guarded by stats_mu_
+  std::atomic<double> assist_ratio_{0};  // scan bytes owed per byte
+  std::atomic<int64_t> bg_credit_{0};    // background work not yet stolen
+  std::atomic<int64_t> scan_done_{0};    // scan work of this cycle so far
+  std::atomic<int> assists_active_{0};   // mutators inside Assist's drain
+  std::atomic<uint64_t> assist_ns_{0};   // this cycle
+  std::atomic<uint64_t> bg_cpu_ns_{0};   // this cycle
 
-  mutable std::mutex stats_mu_;
-  CollectorStats stats_;
+  std::mutex hooks_mu_;
+  CycleHook cycle_hook_;                     // guarded by hooks_mu_
+  std::function<void()> mark_phase_hook_;    // guarded by hooks_mu_
+  std::function<void(GcPhase)> phase_hook_;  // guarded by hooks_mu_
+  std::function<void(bool)> pause_hook_;     // driver thread (testing)
+  std::atomic<bool> has_phase_hook_{false};
 
-  // Background sweeper.
-  std::mutex sweep_mu_;
-  std::condition_variable sweep_cv_;
-  bool sweep_pending_ = false;
-  std::atomic<bool> stop_{false};  // read by the sweeper between spans
-  std::thread sweeper_;
+  BackgroundSweeper sweeper_;
 
-  // Concurrent mode: cycles run on a driver thread, so the mutator whose
-  // allocation crossed the trigger keeps running while the heap is marked.
+  // Cycle requests, served by the driver thread.
   std::mutex driver_mu_;
   std::condition_variable driver_cv_;      // wakes the driver
   std::condition_variable cycle_done_cv_;  // wakes waiters

@@ -8,8 +8,6 @@ void Marker::GreyObject(Worker* w, const ObjectRef& r) {
   if (!s->SetMarked(r.index)) return;    // already grey or black
   w->marked_objects++;
   w->marked_bytes += s->elemsize;  // slot size; whole pages for large
-
-  MarkPage(s);
   if (!NoScan(s->spanclass)) {
     // Scanning reads the object's type slot first: start fetching it.
     __builtin_prefetch(&s->obj_types[r.index]);

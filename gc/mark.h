@@ -8,8 +8,8 @@
 //      spans, or a free slot, is ignored (a NULL, a small integer, a tagged
 //      immediate, a stale pointer into freed memory);
 //   3. set the slot's mark bit with an atomic OR; the thread that flipped it
-//      also sets the span's pageMarks bit, adds the object's bytes to its
-//      count and, unless the span is noscan, queues it (grey).
+//      adds the object's bytes to its count and, unless the span is noscan,
+//      queues it (grey).
 // Scanning a grey object reads its type id from the span's slot table and
 // visits the words the type's pointer bitmaps name (fixed part, then the
 // repeated tail up to the end of the slot), or calls its trace callback.
@@ -81,14 +81,6 @@ class Marker {
     GreyObject(w, r);
   }
   void GreyObject(Worker* w, const ObjectRef& r);
-  // Records that span s holds a marked object (Go's pageMarks), which the
-  // sweeper uses to find spans with no survivor.
-  static void MarkPage(MSpan* s) {
-    const uint64_t bit = s->page_mark_bit;
-    if (!(s->page_mark_word->load(std::memory_order_relaxed) & bit)) {
-      s->page_mark_word->fetch_or(bit, std::memory_order_relaxed);
-    }
-  }
 
   // Scans grey objects until the worker's buffers and the pool are empty.
   void Drain(Worker* w);

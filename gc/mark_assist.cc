@@ -1,5 +1,6 @@
-// mark_assist.cc: what allocation does while a concurrent cycle marks
-// (Go's gcmarknewobject and gcAssistAlloc).
+// mark_assist.cc: what mutators do while a concurrent cycle marks: allocate
+// black and pay mark assists (Go's gcmarknewobject and gcAssistAlloc), and
+// shade their write-barrier buffers (Go's wbBufFlush).
 //
 // Allocate black. Every object allocated while marking is marked at once,
 // so the marker never has to find it: its span is the allocating mcache's
@@ -12,9 +13,9 @@
 // bytes of scan work (gc/pacer.h computes the ratio). A mutator in debt:
 //   1. steals credit that background workers have banked (bg_credit_);
 //   2. otherwise marks itself: it drains grey objects from the shared pool
-//      until its debt plus 64 KiB is paid (the extra amortizes the entry
-//      cost over later allocations, as Go's gcOverAssistWork does), or the
-//      pool is empty, or a stop-the-world is requested (an assist never
+//      until its debt plus kOverAssistBytes is paid (the extra amortizes the
+//      entry cost over later allocations, as Go's gcOverAssistWork does), or
+//      the pool is empty, or a stop-the-world is requested (an assist never
 //      holds up a pause: its unfinished grey objects go back to the pool);
 //   3. still in debt with nothing to mark: it goes on allocating, and at
 //      its next span refill waits for the cycle if the heap has passed the
@@ -22,6 +23,12 @@
 //      without bound.
 // While the GC CPU limiter is on, debts are forgiven and nobody waits:
 // the heap grows instead of the collector taking more than its share.
+//
+// Shading. The hybrid barrier buffers the old and the new value of every
+// pointer store; a full buffer, a buffer at the ragged flush and every
+// buffer at the final pause is shaded here (ShadeBuffered): each value is
+// greyed into the shared pool, and the objects it marked are counted with
+// the other marks made outside the mark workers (extra_objects_).
 //
 // Invariant: an assist runs on a mutator in the kRunning state, so a
 // pause that stops the world waits for it to finish; the pool it drains
@@ -63,7 +70,6 @@ void Collector::MarkNew(void* p, size_t bytes, bool noscan, MCache* c,
   if (!r.span->SetMarked(r.index)) return;  // a tiny block already marked
   st->black_objects++;
   st->black_bytes += r.span->elemsize;
-  marker_.MarkPage(r.span);
 }
 
 void Collector::AllocatedWhileMarking(void* p, size_t bytes, bool noscan,
@@ -118,12 +124,15 @@ void Collector::Assist(MutatorGcState* st) {
   limiter_.AddGcTime(ns);
 }
 
+void Collector::ShadeBuffered(const uintptr_t* values, size_t n) {
+  Marker::Worker w(&marker_, pool_.get());
+  for (size_t i = 0; i < n; i++) marker_.MarkValue(&w, values[i]);
+  extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
+  extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+}  // the worker's buffers go to the pool
+
 void Collector::WaitIfOverGoal() {
-  if (!marking() || limiter_.limited()) return;
-  if (heap_->heap_live().load(std::memory_order_relaxed) <
-      static_cast<int64_t>(hard_goal_.load(std::memory_order_relaxed))) {
-    return;
-  }
+  if (!marking() || !OverHardGoal()) return;
   std::unique_lock<std::mutex> g(driver_mu_);
   const uint64_t target = started_;
   cycle_done_cv_.wait(g, [&] { return done_ >= target || stop_driver_; });

@@ -4,12 +4,9 @@
 
 namespace gcheap {
 
-namespace {
-constexpr size_t kNoGoal = ~size_t{0} >> 1;
-}  // namespace
-
 Pacer::Pacer(const PacerConfig& c) : c_(c) {
-  goal_ = (c.gc_percent < 0 && c.memory_limit == 0) ? kNoGoal : c.min_heap;
+  // No proportional goal when gc_percent < 0: then only a limit sets one.
+  goal_ = c.gc_percent < 0 ? kNoGoal : c.min_heap;
   if (c.memory_limit != 0) goal_ = std::min(goal_, c.memory_limit);
   trigger_ = goal_;
   if (c.concurrent && goal_ != kNoGoal) {
@@ -18,22 +15,30 @@ Pacer::Pacer(const PacerConfig& c) : c_(c) {
 }
 
 size_t Pacer::GoalFor(uint64_t live, bool limited) const {
-  size_t goal;
-  if (c_.gc_percent < 0) {
-    // Only a soft limit drives collections; when the limiter overrides the
-    // limit, let the heap double rather than collect continuously.
-    goal = (c_.memory_limit == 0) ? kNoGoal
-                                  : std::max<size_t>(c_.min_heap, 2 * live);
-  } else {
+  // The proportional goal; none when gc_percent < 0.
+  size_t goal = kNoGoal;
+  if (c_.gc_percent >= 0) {
     goal = std::max<size_t>(
         c_.min_heap, static_cast<size_t>(live * (1.0 + c_.gc_percent / 100.0)));
   }
-  if (c_.memory_limit != 0 && !limited) {
-    // Near the soft limit, collect more often rather than grow past it.
-    goal = std::min(goal,
-                    std::max<size_t>(c_.memory_limit, live + c_.min_heap / 4));
+  if (c_.memory_limit == 0) return goal;
+  if (limited) {
+    // The CPU limiter ignores the soft limit. With no proportional goal,
+    // let the heap double rather than collect back to back.
+    return c_.gc_percent >= 0 ? goal : std::max<size_t>(c_.min_heap, 2 * live);
   }
-  return goal;
+  // Near the soft limit, collect more often rather than grow past it (but
+  // leave at least min_heap / 4 of runway over the live heap). With no
+  // proportional goal this is the goal: collect only near the limit.
+  return std::min(goal,
+                  std::max<size_t>(c_.memory_limit, live + c_.min_heap / 4));
+}
+
+size_t Pacer::hard_goal() const {
+  if (goal_ >= kNoGoal) return kNoGoal;
+  const double hard = static_cast<double>(goal_) * kHardGoalFactor;
+  return hard >= static_cast<double>(kNoGoal) ? kNoGoal
+                                              : static_cast<size_t>(hard);
 }
 
 double Pacer::ExpectedScan() const { return scan_per_live_ * live_; }
@@ -67,7 +72,8 @@ void Pacer::EndCycle(const CycleSample& s, bool limited) {
   const double span = static_cast<double>(goal_ - live_);
   double fraction = kTriggerDefault;
   if (runway_ >= 0) {
-    fraction = std::clamp(1.0 - runway_ * 1.1 / span, kTriggerMin, kTriggerMax);
+    fraction = std::clamp(1.0 - runway_ * kRunwayMargin / span, kTriggerMin,
+                          kTriggerMax);
   }
   trigger_ = live_ + static_cast<size_t>(span * fraction);
 }
@@ -75,12 +81,13 @@ void Pacer::EndCycle(const CycleSample& s, bool limited) {
 double Pacer::AssistRatio(int64_t heap_live, int64_t scan_done) const {
   const double remaining_work =
       std::max(expected_scan_ - static_cast<double>(scan_done),
-               0.1 * expected_scan_ + 4096.0);
-  // The distance left to the goal, floored at 2% of it: the ratio only
-  // grows as the heap nears and passes the goal (past it, the hard goal
-  // at 1.1 x goal makes allocating mutators wait instead).
-  const double distance = std::max(static_cast<double>(goal_) - heap_live,
-                                   0.02 * static_cast<double>(goal_));
+               kAssistMinWork * expected_scan_ + 4096.0);
+  // The distance left to the goal, floored at kAssistMinDistance of it:
+  // the ratio only grows as the heap nears and passes the goal (past it,
+  // the hard goal makes allocating mutators wait instead).
+  const double distance =
+      std::max(static_cast<double>(goal_) - heap_live,
+               kAssistMinDistance * static_cast<double>(goal_));
   return remaining_work / std::max(distance, 4096.0);
 }
 

@@ -3,10 +3,13 @@
 //
 // Goal. After a cycle marked `live` bytes, the heap goal is
 //   goal = max(min_heap, live x (1 + gc_percent / 100))
-// (no goal when gc_percent < 0). A soft memory limit lowers it to the limit
-// (but at least live + min_heap / 4, so a cycle always has some runway),
-// unless the GC CPU limiter is on: then the limit is ignored and the heap
-// may grow past it rather than collect back to back.
+// (no proportional goal when gc_percent < 0). A soft memory limit lowers
+// it to the limit (but at least live + min_heap / 4, so a cycle always has
+// some runway); with no proportional goal the limit is the goal, so the
+// heap collects only as it approaches the limit (Go's GOGC=off +
+// GOMEMLIMIT). While the GC CPU limiter is on the limit is ignored and the
+// heap may grow past it rather than collect back to back (with no
+// proportional goal: to 2 x live).
 //
 // Trigger. A stop-the-world cycle starts at the goal. A concurrent cycle
 // must start earlier, so that marking ends near the goal while mutators
@@ -16,15 +19,16 @@
 //                           expected_scan(n+1) / scan_work(n) ]
 // (the mutators' allocation per unit of mark work, times the work the next
 // cycle expects: last cycle's scanned bytes scaled by the live heap's
-// growth) plus 10%, and the trigger is goal - runway, clamped to between
-// 50% and 95% of the way from live to goal. Before any concurrent cycle
-// has been measured (the first cycle; or after stop-the-world cycles) the
-// trigger is at 70%.
+// growth) times kRunwayMargin, and the trigger is goal - runway, clamped
+// to between kTriggerMin and kTriggerMax of the way from live to goal.
+// Before any concurrent cycle has been measured (the first cycle; or after
+// stop-the-world cycles) the trigger is kTriggerDefault of the way.
 //
 // Assists. At mark start and as marking proceeds, the assist ratio is the
 // scan work still expected per byte of heap growth still allowed:
-//   ratio = max(expected_scan - scan_done, 10% of expected) /
-//           max(goal - heap_live, 2% of goal)
+//   ratio = max(expected_scan - scan_done,
+//               kAssistMinWork x expected_scan) /
+//           max(goal - heap_live, kAssistMinDistance x goal)
 // (so it only grows as the heap nears and passes the goal). A mutator
 // that allocates n bytes while marking owes n x ratio bytes of scan work
 // (gc/mark_assist.cc). Background workers marking at their share keep the
@@ -60,9 +64,22 @@ struct CycleSample {
 
 class Pacer {
  public:
+  // The goal when nothing drives collections by heap size (gc_percent < 0
+  // and no memory limit). It and every goal derived from it fit in int64_t.
+  static constexpr size_t kNoGoal = ~size_t{0} >> 1;
+  // The hard goal, where allocating mutators wait for a cycle that is
+  // marking, is this factor over the goal (Go's 1.1).
+  static constexpr double kHardGoalFactor = 1.1;
+  // Trigger: the learned runway's safety margin, and where the trigger
+  // may lie, as fractions of the way from live to goal.
+  static constexpr double kRunwayMargin = 1.1;
   static constexpr double kTriggerDefault = 0.7;
   static constexpr double kTriggerMin = 0.5;
   static constexpr double kTriggerMax = 0.95;
+  // Assists: floors of the remaining work and distance, as fractions of
+  // the expected scan work and of the goal.
+  static constexpr double kAssistMinWork = 0.1;
+  static constexpr double kAssistMinDistance = 0.02;
 
   explicit Pacer(const PacerConfig& c);
 
@@ -76,6 +93,8 @@ class Pacer {
   double AssistRatio(int64_t heap_live, int64_t scan_done) const;
 
   size_t goal() const { return goal_; }
+  // kHardGoalFactor x goal; kNoGoal when there is no goal.
+  size_t hard_goal() const;
   size_t trigger() const { return trigger_; }
   double runway() const { return runway_; }
 

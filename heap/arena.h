@@ -10,9 +10,6 @@
 //                          interior pointer finds its span in O(1).
 //   pageInUse              bit per page: set on the first page of each in-use
 //                          span (used by the collector to find spans to sweep).
-//   pageMarks              bit per page: set on the first page of an in-use
-//                          span that has a marked object (written by the
-//                          collector with atomic ORs, cleared at sweep).
 //   free / clean           the page allocator's state (see pagealloc.h).
 //
 // The ArenaIndex maps an address to its HeapArena in two loads:
@@ -40,7 +37,6 @@ struct MSpan;
 struct HeapArena {
   std::atomic<MSpan*> spans[kPagesPerArena];
   std::atomic<uint64_t> page_in_use[kPageWordsPerArena];
-  std::atomic<uint64_t> page_marks[kPageWordsPerArena];
 
   // Page allocator state, guarded by the heap lock.
   uint64_t free[kPageWordsPerArena];       // 1 = page is free

@@ -117,10 +117,6 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   s->bitmap_words = (s->nelems + 63) / 64;
   s->alloc_cache = ~uint64_t{0};
   s->sweepgen.store(sg, std::memory_order_relaxed);
-  HeapArena* a = index_.Lookup(base);
-  const size_t page = a->PageIndex(base);
-  s->page_mark_word = &a->page_marks[page / 64];
-  s->page_mark_bit = uint64_t{1} << (page % 64);
 }
 
 void MHeap::ReclaimBeforeGrow(size_t npages) {
@@ -224,8 +220,6 @@ void MHeap::FreeSpan(MSpan* s) {
     if (p == base) {
       a->page_in_use[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
                                            std::memory_order_relaxed);
-      a->page_marks[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
-                                          std::memory_order_relaxed);
     }
     for (size_t i = 0; i < n; i++) {
       a->spans[first + i].store(nullptr, std::memory_order_release);
@@ -412,12 +406,6 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->set_freeindex(0);
   s->RefillAllocCache(0);
-  {
-    HeapArena* a = index_.Lookup(s->start);
-    size_t first = a->PageIndex(s->start);
-    a->page_marks[first / 64].fetch_and(~(uint64_t{1} << (first % 64)),
-                                        std::memory_order_relaxed);
-  }
   const int sizeclass = SizeClassOf(s->spanclass);
   // heap_live is not changed here: the collector set it to the marked bytes
   // at mark termination, which already excludes what this sweep frees.
@@ -432,9 +420,10 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   }
   if (nalloc == 0) {
     s->sweepgen.store(sg, std::memory_order_release);
-    const bool large = s->is_large();
+    // The pages are free; returning them to the OS is the scavenger's job,
+    // outside every sweep locker and pause (the background sweeper runs it
+    // after each round).
     FreeSpan(s);
-    if (large && opts_.auto_scavenge) ScavengeToGoal();
     return true;
   }
   s->sweepgen.store(sg, std::memory_order_release);
@@ -502,13 +491,17 @@ size_t MHeap::RetentionGoal() const {
 }
 
 size_t MHeap::Scavenge(size_t bytes) {
-  std::lock_guard<std::mutex> sg(scavenge_mu_);
+  GC_DCHECK(t_sweep_lockers == 0,
+            "scavenging while holding a sweep locker (a pause waits for it)");
   size_t released = 0;
   // One pass from the top of the heap down: each run is taken below the
   // previous one, so a run the OS refused to release is not retried in
   // this pass.
   uintptr_t below = UINTPTR_MAX;
   while (released < bytes) {
+    // One chunk per hold of scavenge_mu_, so a pause (which holds it) waits
+    // for one system call at most before it begins, and never inside.
+    std::lock_guard<std::mutex> sg(scavenge_mu_);
     // Pages still wanted, rounded up (bytes may be SIZE_MAX: no overflow).
     size_t want =
         std::min(kScavengeChunkPages, (bytes - released - 1) / kPageSize + 1);
@@ -522,8 +515,10 @@ size_t MHeap::Scavenge(size_t bytes) {
     below = run.base;
     // The run is out of the free set: nobody can allocate it while the
     // system call runs without the lock.
+    if (scavenge_hook_) scavenge_hook_(true);
     const bool ok =
         SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
+    if (scavenge_hook_) scavenge_hook_(false);
     {
       std::lock_guard<std::mutex> g(lock_);
       if (ok) {
@@ -543,6 +538,17 @@ size_t MHeap::Scavenge(size_t bytes) {
   }
   scavenged_total_.fetch_add(released, std::memory_order_relaxed);
   return released;
+}
+
+void MHeap::SetScavengeHookForTesting(std::function<void(bool)> hook) {
+  std::lock_guard<std::mutex> g(scavenge_mu_);
+  scavenge_hook_ = std::move(hook);
+}
+
+void MHeap::SetRetentionForTesting(size_t min_bytes, double fraction) {
+  std::lock_guard<std::mutex> g(lock_);
+  opts_.retain_min_bytes = min_bytes;
+  opts_.retain_fraction = fraction;
 }
 
 size_t MHeap::ScavengeToGoal() {

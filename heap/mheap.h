@@ -29,13 +29,17 @@
 // returned to the OS with madvise, highest addresses first, without holding
 // the lock during the system call. Released pages read as zero and need no
 // clearing when reused; a run the OS refuses to release (locked memory)
-// goes back dirty, so it is cleared when reused.
+// goes back dirty, so it is cleared when reused. Sweeping only frees
+// pages; the scavenger runs outside every sweep locker (a pause waits for
+// lockers) and never while the collector holds LockScavenger (it does for
+// every stop-the-world pause), so no pause ever waits for a system call.
 #ifndef GCHEAP_HEAP_MHEAP_H_
 #define GCHEAP_HEAP_MHEAP_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -48,6 +52,10 @@
 namespace gcheap {
 
 class MCache;
+
+// Sweep lockers the calling thread holds (debug builds only): the
+// scavenger checks it holds none.
+inline thread_local int t_sweep_lockers = 0;
 
 struct HeapOptions {
   // Maximum bytes of in-use spans (0 = unlimited).
@@ -181,8 +189,11 @@ class MHeap {
     explicit SweepLocker(MHeap* h)
         : heap_(h),
           sg_(static_cast<uint32_t>(
-              h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {}
+              h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {
+      if constexpr (kDebugBuild) t_sweep_lockers++;
+    }
     ~SweepLocker() {
+      if constexpr (kDebugBuild) t_sweep_lockers--;
       heap_->sweep_state_.fetch_sub(1, std::memory_order_acq_rel);
     }
     SweepLocker(const SweepLocker&) = delete;
@@ -252,7 +263,9 @@ class MHeap {
 
   // ---- scavenger ------------------------------------------------------------
   // Returns up to `bytes` of free resident memory to the OS; returns the
-  // number of bytes released.
+  // number of bytes released. The caller must hold no sweep locker and be
+  // a thread no pause waits for (the background sweeper, a blocked
+  // mutator).
   size_t Scavenge(size_t bytes);
   // Releases free memory beyond the retention goal.
   size_t ScavengeToGoal();
@@ -261,6 +274,16 @@ class MHeap {
   size_t RetentionGoal() const;
   // Releases all free memory to the OS now (Go's debug.FreeOSMemory).
   size_t ReleaseFreeMemory() { return Scavenge(~size_t{0}); }
+  // Keeps the scavenger out while held: no system call that returns
+  // memory starts before UnlockScavenger, and one in progress finishes
+  // first. The collector holds it across every stop-the-world pause.
+  void LockScavenger() { scavenge_mu_.lock(); }
+  void UnlockScavenger() { scavenge_mu_.unlock(); }
+  // Testing seams: a hook called on the scavenging thread right before
+  // (true) and after (false) each system call that returns memory to the
+  // OS; and the retention goal's parameters (set before any allocation).
+  void SetScavengeHookForTesting(std::function<void(bool)> hook);
+  void SetRetentionForTesting(size_t min_bytes, double fraction);
 
   // ---- statistics -----------------------------------------------------------
   HeapStats ReadStats() const;
@@ -342,8 +365,9 @@ class MHeap {
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> scavenged_total_{0};
   std::atomic<uint64_t> release_failures_{0};
-  std::mutex scavenge_mu_;  // one scavenger at a time
-  std::mutex mcaches_mu_;   // guards mcaches_
+  std::mutex scavenge_mu_;  // one system call of the scavenger at a time
+  std::function<void(bool)> scavenge_hook_;  // set before use (testing)
+  std::mutex mcaches_mu_;                    // guards mcaches_
   std::vector<MCache*> mcaches_;
 };
 

@@ -75,11 +75,6 @@ struct MSpan {
   // type id there (how to find its pointers).
   uint16_t* obj_types = nullptr;
   std::atomic<uint32_t> sweepgen{0};
-  // The word and bit of the span's first page in its arena's pageMarks,
-  // set when the span is made (the marker sets them without an arena
-  // lookup).
-  std::atomic<uint64_t>* page_mark_word = nullptr;
-  uint64_t page_mark_bit = 0;
 
   MSpan* next = nullptr;  // link in a SpanSet
 

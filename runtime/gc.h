@@ -58,12 +58,14 @@
  * matching gc_enter_blocking aborts in every build.
  *
  * Environment variables (read by gc_config_init, override its defaults):
- *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative
- *                       disables automatic collection (default 100)
+ *   GC_PERCENT=n        heap goal = live x (1 + n/100); "off" or negative:
+ *                       no proportional goal (with GC_MEMORY_LIMIT, collect
+ *                       only near the limit) (default 100)
  *   GC_MEMORY_LIMIT=n   soft limit in bytes (suffixes K, M, G accepted);
  *                       collections become more frequent near it
  *   GC_MAX_HEAP=n       hard maximum heap size in bytes (K, M, G)
- *   GC_WORKERS=n        marking threads (default: number of CPUs)
+ *   GC_WORKERS=n        marking threads (default: the CPUs this process may
+ *                       use: its affinity mask, capped by a cgroup quota)
  *   GCTRACE=1           one line per collection on stderr
  *   GC_VERIFY=1         re-mark after every collection and abort if a
  *                       reachable object was left unmarked, or an object
@@ -150,10 +152,10 @@ const char* gc_version_string(void);
 
 typedef struct gc_config {
   size_t struct_size;        /* sizeof(gc_config): set by gc_config_init */
-  int gc_percent;            /* GOGC-like; < 0 turns automatic GC off */
+  int gc_percent;            /* GOGC-like; < 0: no proportional goal */
   size_t max_heap_bytes;     /* hard maximum of heap memory; 0 = none */
   size_t memory_limit_bytes; /* soft limit; 0 = none */
-  int gc_workers;            /* marking threads; 0 = number of CPUs */
+  int gc_workers;            /* marking threads; 0 = usable CPUs */
   int verify;                /* nonzero: checkmark after every cycle */
   int stop_the_world;        /* nonzero: stop-the-world cycles */
   int trace;                 /* nonzero: gctrace line per cycle */
@@ -307,8 +309,9 @@ int gc_remove_root_range(gc_heap* heap, void** start, size_t count);
 
 /* A root scanner reports slots of VM structures (interpreter stacks, handle
  * tables) through visit(slot, visit_ctx) when the collector asks. It runs
- * with the world stopped and must not allocate or take locks that a
- * stopped mutator may hold. */
+ * on the collector's own driver thread (in both modes; never on the thread
+ * that called gc_collect or allocated), with the world stopped, and must
+ * not allocate or take locks that a stopped mutator may hold. */
 typedef void (*gc_root_scanner_fn)(gc_visit_fn visit, void* visit_ctx,
                                    void* data);
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
@@ -546,8 +549,8 @@ typedef struct gc_cycle_info {
   uint64_t mark_ns;        /* clock time of concurrent marking */
   uint64_t assist_ns;      /* mutator time in mark assists */
   uint64_t bg_mark_cpu_ns; /* background mark workers' CPU time */
-  int idle_worker;         /* the idle-priority mark worker took part: a
-                              processor was left over after the running
+  int idle_worker;         /* the idle mark worker was offered a processor:
+                              one was left over after the running
                               mutators and the 25% of gc_workers */
   uint64_t scan_bytes;     /* bytes of objects scanned */
   uint64_t heap_before;    /* heap in use when the cycle began */
@@ -557,8 +560,8 @@ typedef struct gc_cycle_info {
   uint64_t heap_goal; /* next cycle's goal (0: none) */
   uint64_t trigger;   /* next cycle starts here (concurrent mode) */
 } gc_cycle_info;
-/* Called after every cycle once the world runs again, on the thread that
- * ran the cycle (the collector's driver thread in concurrent mode). The
+/* Called after every cycle once the world runs again, on the collector's
+ * driver thread (the thread that runs every cycle, in both modes). The
  * hook must be quick and must not call gc_ functions on this heap. NULL
  * removes it. */
 typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);

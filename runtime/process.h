@@ -47,8 +47,8 @@
 //     1. close each heap's sweep gate: wait for sweeps that collecting
 //        threads do while they count as blocked;
 //     2. Collector::PrepareFork: wait for a cycle in progress to end, join
-//        the driver, the sweeper and the mark workers, hold the cycle and
-//        driver locks (requests made meanwhile stay pending);
+//        the driver, the sweeper, the idle worker and the mark workers,
+//        hold the driver lock (requests made meanwhile stay pending);
 //     3. stop each heap's world (Handshake::PrepareFork): every other
 //        mutator is parked or blocked, so none is inside the allocator;
 //     4. close each heap's API gate: wait for gc_* calls that take the

@@ -162,8 +162,8 @@ struct gc_heap {
   // A blocking bracket; entering shades m's barrier buffer first.
   void EnterBlocking(gc_mutator* m);
   void LeaveBlocking(gc_mutator* m);
-  // Runs a collection on m's thread, counting m as stopped while it waits
-  // for another thread's cycle.
+  // Requests a collection (the collector's driver thread runs it) and
+  // waits for it, counting m as stopped meanwhile.
   void Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
                uint64_t only_if_cycle = ~uint64_t{0});
   // Shades m's buffered barrier values (buffer full, or detach).

@@ -3,12 +3,16 @@
 // objects, trace callbacks, interior and tagged pointers.
 #include <atomic>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gc_test_util.h"
 #include "gtest/gtest.h"
 #include "runtime/gc.h"
+#include "runtime/runtime.h"
 
 namespace gcheap {
 namespace {
@@ -377,6 +381,85 @@ TEST_F(CollectorTest, RootScannersReportVmStructures) {
             std::string::npos);
 }
 
+// One rule in both modes (this suite also runs with GC_STW=1): every
+// cycle runs on the collector's driver thread, so root scanners and the
+// cycle hook never run on the thread that called gc_collect, and always
+// run on the same thread. (Stop-the-world cycles used to run on the
+// collecting mutator.)
+TEST_F(CollectorTest, RootScannersAndTheCycleHookRunOnTheDriverThread) {
+  struct Seen {
+    std::mutex mu;
+    std::set<std::thread::id> scanner, hook;
+  } seen;
+  auto scan = [](gc_visit_fn, void*, void* data) {
+    auto* s = static_cast<Seen*>(data);
+    std::lock_guard<std::mutex> g(s->mu);
+    s->scanner.insert(std::this_thread::get_id());
+  };
+  ASSERT_EQ(gc_add_root_scanner(heap_, scan, &seen), 0);
+  gc_set_cycle_hook(
+      heap_,
+      [](const gc_cycle_info*, void* data) {
+        auto* s = static_cast<Seen*>(data);
+        std::lock_guard<std::mutex> g(s->mu);
+        s->hook.insert(std::this_thread::get_id());
+      },
+      &seen);
+  std::set<std::thread::id> callers = {std::this_thread::get_id()};
+  gc_collect(m_);
+  std::thread other([&] {
+    gc_mutator* m = gc_thread_attach(heap_);
+    gc_collect(m);
+    gc_thread_detach(m);
+  });
+  callers.insert(other.get_id());
+  gc_enter_blocking(m_);  // the other thread's cycle must not wait for us
+  other.join();
+  gc_leave_blocking(m_);
+  gc_collect(m_);
+  gc_set_cycle_hook(heap_, nullptr, nullptr);
+  ASSERT_EQ(gc_remove_root_scanner(heap_, scan, &seen), 0);
+  ASSERT_EQ(seen.scanner.size(), 1u) << "scanners ran on several threads";
+  ASSERT_EQ(seen.hook.size(), 1u) << "the hook ran on several threads";
+  EXPECT_EQ(*seen.scanner.begin(), *seen.hook.begin());
+  EXPECT_EQ(callers.count(*seen.scanner.begin()), 0u)
+      << "a root scanner ran on a thread that called gc_collect";
+}
+
+// Every cycle, in both modes, goes through the phases of the state
+// machine in order (collector.h), and the heap ends up in kSweep or kOff.
+TEST_F(CollectorTest, CycleGoesThroughThePhasesInOrder) {
+  std::mutex mu;
+  std::vector<GcPhase> seen;
+  heap_->collector->SetPhaseHookForTesting([&](GcPhase p) {
+    std::lock_guard<std::mutex> g(mu);
+    seen.push_back(p);
+  });
+  void* root = NewCell(nullptr, nullptr, 1);
+  gc_add_root(heap_, &root);
+  for (int i = 0; i < 3; i++) gc_collect(m_);
+  heap_->collector->SetPhaseHookForTesting(nullptr);
+  gc_remove_root(heap_, &root);
+  std::vector<GcPhase> want;
+  for (int i = 0; i < 3; i++) {
+    want.insert(want.end(), {GcPhase::kSweepTermination, GcPhase::kMark,
+                             GcPhase::kMarkTermination, GcPhase::kSweep});
+  }
+  std::lock_guard<std::mutex> g(mu);
+  EXPECT_EQ(seen, want);
+  const GcPhase now = heap_->collector->phase();
+  EXPECT_TRUE(now == GcPhase::kSweep || now == GcPhase::kOff)
+      << GcPhaseName(now);
+  EXPECT_FALSE(heap_->collector->marking());
+  // The transitions the debug builds allow.
+  EXPECT_TRUE(LegalPhaseTransition(GcPhase::kOff, GcPhase::kSweepTermination));
+  EXPECT_TRUE(
+      LegalPhaseTransition(GcPhase::kSweep, GcPhase::kSweepTermination));
+  EXPECT_FALSE(LegalPhaseTransition(GcPhase::kOff, GcPhase::kMark));
+  EXPECT_FALSE(LegalPhaseTransition(GcPhase::kMark, GcPhase::kSweep));
+  EXPECT_FALSE(LegalPhaseTransition(GcPhase::kMarkTermination, GcPhase::kMark));
+}
+
 TEST_F(CollectorTest, RootAddRemove) {
   void* a = nullptr;
   EXPECT_EQ(gc_add_root(heap_, &a), 0);
@@ -488,6 +571,116 @@ TEST_F(CollectorTest, HardLimitCollectsThenFailsWithAReason) {
   gc_collect(m_);
   EXPECT_NE(gc_alloc(m_, cell_, sizeof(Cell)), nullptr);
   gc_remove_root(heap_, &root);
+}
+
+// GC_PERCENT=off with a soft limit (Go's GOGC=off + GOMEMLIMIT): no
+// proportional goal; cycles run only as the heap approaches the limit.
+// 64 MiB live under a 140 MiB limit: every cycle aims at the limit, and in
+// stop-the-world mode (trigger = goal) starts there. It used to collect
+// at 2 x live = 128 MiB.
+TEST_F(CollectorTest, GcPercentOffWithAMemoryLimitCollectsNearTheLimit) {
+  constexpr size_t kMiB = 1 << 20;
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.verify = 1;
+  cfg.gc_percent = -1;
+  cfg.memory_limit_bytes = 140 * kMiB;
+  Init(&cfg);
+  struct Seen {
+    std::mutex mu;
+    std::vector<gc_cycle_info> cycles;
+  } seen;
+  gc_set_cycle_hook(
+      heap_,
+      [](const gc_cycle_info* info, void* data) {
+        auto* s = static_cast<Seen*>(data);
+        std::lock_guard<std::mutex> g(s->mu);
+        s->cycles.push_back(*info);
+      },
+      &seen);
+  void* live[64] = {};
+  ASSERT_EQ(gc_add_root_range(heap_, live, 64), 0);
+  for (void*& p : live) ASSERT_NE(p = gc_alloc_noscan(m_, kMiB), nullptr);
+  // 600 MiB of 1 MiB garbage: several cycles.
+  for (int i = 0; i < 600; i++) ASSERT_NE(gc_alloc_noscan(m_, kMiB), nullptr);
+  gc_set_cycle_hook(heap_, nullptr, nullptr);
+  std::lock_guard<std::mutex> g(seen.mu);
+  ASSERT_GE(seen.cycles.size(), 3u);
+  for (const gc_cycle_info& c : seen.cycles) {
+    EXPECT_EQ(c.reason, 1) << "only heap-goal cycles ran";  // kHeapGoal
+    EXPECT_EQ(c.heap_goal, 140 * kMiB) << "cycle " << c.cycle;
+    if (!c.concurrent) {
+      EXPECT_GE(c.heap_before, 140 * kMiB) << "cycle " << c.cycle;
+    } else if (c.cycle > 1) {
+      // Concurrent: the learned trigger lies beyond half of the way from
+      // live to the limit.
+      EXPECT_GT(c.heap_before, 64 * kMiB + 38 * kMiB) << "cycle " << c.cycle;
+    }
+  }
+  gc_remove_root_range(heap_, live, 64);
+}
+
+// No system call of the scavenger (madvise) runs while the world is
+// stopped: a pause must never wait for one. Two threads repeatedly hold
+// 48 MiB of large objects, drop them and allocate garbage, so sweeps free
+// large spans and the scavenger releases memory while cycles run (the
+// retention goal is lowered so that it does). Hooks around every madvise
+// and every pause count the overlaps. Sweeping used to scavenge as soon as
+// it freed a large span, while holding a sweep locker, which sweep
+// termination waits for (and on the driver, inside the pause).
+TEST_F(CollectorTest, NoScavengerSystemCallOverlapsAPause) {
+  heap_->heap.SetRetentionForTesting(0, 0.0);
+  struct Seen {
+    std::atomic<bool> in_pause{false};
+    std::atomic<int> in_madvise{0};
+    std::atomic<int> overlaps{0}, madvises{0}, pauses{0};
+  } seen;
+  heap_->heap.SetScavengeHookForTesting([&](bool begin) {
+    if (!begin) {
+      seen.in_madvise.fetch_sub(1);
+      return;
+    }
+    seen.madvises.fetch_add(1);
+    seen.in_madvise.fetch_add(1);
+    if (seen.in_pause.load()) seen.overlaps.fetch_add(1);
+  });
+  heap_->collector->SetPauseHookForTesting([&](bool begin) {
+    if (!begin) {
+      seen.in_pause.store(false);
+      return;
+    }
+    seen.pauses.fetch_add(1);
+    seen.in_pause.store(true);
+    if (seen.in_madvise.load() > 0) seen.overlaps.fetch_add(1);
+  });
+  constexpr size_t kMiB = 1 << 20;
+  auto work = [&] {
+    gc_mutator* m = gc_thread_attach(heap_);
+    void* held[48] = {};
+    gc_add_root_range(heap_, held, 48);
+    for (int round = 0; round < 6; round++) {
+      for (void*& p : held) ASSERT_NE(p = gc_alloc_noscan(m, kMiB), nullptr);
+      for (void*& p : held) p = nullptr;
+      for (int i = 0; i < 100; i++) {
+        ASSERT_NE(gc_alloc_noscan(m, kMiB), nullptr);
+      }
+    }
+    gc_remove_root_range(heap_, held, 48);
+    gc_thread_detach(m);
+  };
+  gc_enter_blocking(m_);
+  std::thread a(work), b(work);
+  a.join();
+  b.join();
+  gc_leave_blocking(m_);
+  gc_collect(m_);
+  heap_->collector->SetPauseHookForTesting(nullptr);
+  heap_->heap.SetScavengeHookForTesting(nullptr);
+  EXPECT_GT(seen.pauses.load(), 10);
+  EXPECT_GT(seen.madvises.load(), 0) << "the scavenger never ran";
+  EXPECT_EQ(seen.overlaps.load(), 0)
+      << seen.madvises.load() << " madvise calls, " << seen.pauses.load()
+      << " pauses";
 }
 
 TEST_F(CollectorTest, SoftMemoryLimitMakesCollectionsMoreFrequent) {

@@ -2,12 +2,48 @@
 #ifndef GCHEAP_TESTS_GC_TEST_UTIL_H_
 #define GCHEAP_TESTS_GC_TEST_UTIL_H_
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "runtime/gc.h"
 
 namespace gcheap {
+
+// How long a test waits for something that must happen before it gives up
+// and fails (generous: the machine may be loaded). Tests that hold a
+// thread or a phase open check liveness this way, never a timing assert.
+inline constexpr auto kLiveness = std::chrono::seconds(60);
+
+// Runs fn(m) on a new thread attached to h as m; returns whether it
+// finished within kLiveness. If it did not, calls release() (which must let
+// it finish) before joining it. The caller must not hold up a stop of the
+// world meanwhile (it should be in a blocking region or not attached).
+template <typename F, typename R>
+bool FinishesOnAttachedThread(gc_heap* h, F fn, R release) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread t([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    fn(m);
+    gc_thread_detach(m);
+    std::lock_guard<std::mutex> g(mu);
+    done = true;
+    cv.notify_all();
+  });
+  bool in_time;
+  {
+    std::unique_lock<std::mutex> g(mu);
+    in_time = cv.wait_for(g, kLiveness, [&] { return done; });
+  }
+  if (!in_time) release();
+  t.join();
+  return in_time;
+}
 
 // A cons cell: two pointer slots and an integer payload.
 struct Cell {
@@ -51,6 +87,17 @@ inline gc_stats GetStats(gc_heap* h) {
 // The Cell type: car and cdr are pointer slots.
 inline gc_type_id RegisterCell(gc_heap* h) {
   return RegisterSmallType(h, "Cell", sizeof(Cell), 0b011);
+}
+
+// A concurrent heap (stop_the_world = 0) with verification on.
+inline gc_heap* NewConcurrentHeap(int gc_percent = 100, int workers = 0) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.stop_the_world = 0;
+  cfg.verify = 1;
+  cfg.gc_percent = gc_percent;
+  cfg.gc_workers = workers;
+  return gc_heap_create(&cfg);
 }
 
 // A heap with verification on, plus the calling thread's mutator and the

@@ -51,6 +51,23 @@ double TriggerFraction(const Pacer& p, uint64_t live) {
 
 // ---- goal -------------------------------------------------------------------
 
+// The hard goal is kHardGoalFactor over the goal, and with no goal
+// (gc_percent < 0, no limit) it is "no goal" too, which still fits in the
+// int64_t that heap_live is compared with (it was goal + 10%, which
+// overflowed; tests/mark_assist_test.cc has the end-to-end regression).
+TEST(PacerTest, HardGoalIsAFactorOverTheGoalAndNoGoalStaysNoGoal) {
+  Pacer p(Config(100, true));
+  p.EndCycle(StwSample(10 * kMiB), false);
+  EXPECT_EQ(p.hard_goal(),
+            static_cast<size_t>(p.goal() * Pacer::kHardGoalFactor));
+  Pacer off(Config(-1, true));
+  EXPECT_EQ(off.goal(), Pacer::kNoGoal);
+  EXPECT_EQ(off.hard_goal(), Pacer::kNoGoal);
+  off.EndCycle(StwSample(10 * kMiB), false);
+  EXPECT_EQ(off.hard_goal(), Pacer::kNoGoal);
+  EXPECT_GT(static_cast<int64_t>(off.hard_goal()), int64_t{1} << 62);
+}
+
 TEST(PacerTest, GoalIsLiveTimesOnePlusPercent) {
   for (int percent : {50, 100, 200}) {
     Pacer p(Config(percent, false));
@@ -112,14 +129,33 @@ TEST(PacerTest, MemoryLimitLowersTheGoalUnlessLimited) {
   EXPECT_EQ(q.goal(), 2 * kMiB);
 }
 
+// gc_percent < 0 with a soft limit: no proportional goal, so the heap
+// collects only as it approaches the limit (Go's GOGC=off + GOMEMLIMIT).
+// The goal was max(min_heap, 2 x live) capped at the limit: 64 MiB live
+// under a 140 MiB limit collected at 128 MiB, and the first cycle at 4 MiB.
 TEST(PacerTest, NegativePercentWithMemoryLimitCollectsAtTheLimit) {
-  Pacer p(Config(-1, false, 16 * kMiB));
-  EXPECT_EQ(p.goal(), 4 * kMiB);
+  Pacer p(Config(-1, false, 140 * kMiB));
+  EXPECT_EQ(p.goal(), 140 * kMiB);
+  EXPECT_EQ(p.trigger(), 140 * kMiB);
+  p.EndCycle(StwSample(64 * kMiB), false);
+  EXPECT_EQ(p.goal(), 140 * kMiB);
+  EXPECT_EQ(p.trigger(), 140 * kMiB);
   p.EndCycle(StwSample(10 * kMiB), false);
-  EXPECT_EQ(p.goal(), 16 * kMiB);
-  // Limited: the heap may double instead.
-  p.EndCycle(StwSample(10 * kMiB), true);
-  EXPECT_EQ(p.goal(), 20 * kMiB);
+  EXPECT_EQ(p.goal(), 140 * kMiB);
+  // Live data over the limit: a little runway all the same.
+  p.EndCycle(StwSample(150 * kMiB), false);
+  EXPECT_EQ(p.goal(), 151 * kMiB);
+  // Limited (the CPU limiter ignores the soft limit): the heap may double
+  // instead of collecting back to back.
+  p.EndCycle(StwSample(64 * kMiB), true);
+  EXPECT_EQ(p.goal(), 128 * kMiB);
+  // Concurrent: the trigger lies between the learned bounds of the way
+  // from live to the limit.
+  Pacer c(Config(-1, true, 140 * kMiB));
+  c.EndCycle(Sample(64 * kMiB, 32 * kMiB, 100 * kMiB, 101 * kMiB), false);
+  EXPECT_EQ(c.goal(), 140 * kMiB);
+  EXPECT_GE(TriggerFraction(c, 64 * kMiB), Pacer::kTriggerMin);
+  EXPECT_LE(TriggerFraction(c, 64 * kMiB), Pacer::kTriggerMax + 1e-9);
 }
 
 // ---- trigger ----------------------------------------------------------------

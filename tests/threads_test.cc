@@ -74,9 +74,10 @@ class CollectInBackground {
   std::thread thread_;  // last: starts once the members above exist
 };
 
-// Each thread keeps a private list (rewired at random) in its own root and
-// builds garbage; a collector thread calls gc_collect in a loop.
-TEST(ThreadsTest, FourThreadsAllocateWhileAnotherCollects) {
+// Five threads (more than the cores) each rebuild a private list of random
+// length in their own root, round after round, with three garbage cells
+// per list cell; a sixth thread calls gc_collect in a loop.
+TEST(ThreadsTest, FiveThreadsAllocateWhileAnotherCollects) {
   gc_heap* h = NewHeap();
   gc_type_id cell = RegisterCell(h);
   constexpr int kThreads = 5;
@@ -314,8 +315,13 @@ TEST(ThreadsTest, AutomaticCollectionsFromManyThreads) {
   }
   for (auto& th : threads) th.join();
   const gc_stats s = GetStats(h);
-  // 58 MB allocated against a 4 MB goal: automatic cycles must have run
-  // (concurrent requests from several threads may share one cycle).
+  // 58 MB allocated against a 4 MB goal (at most 3 MB live): automatic
+  // cycles must have run (concurrent requests from several threads may
+  // share one cycle, and the last one may still be running). A mutator
+  // past the hard goal waits for the cycle in progress, so each cycle
+  // lets the heap grow by a few MB only. (Before that held while a cycle
+  // was starting, a starved driver let the heap reach 35 MB before its
+  // first pause, and this counted 1 cycle under load.)
   EXPECT_GE(s.cycles, 2u);
   EXPECT_EQ(failures.load(), 0);
   gc_heap_destroy(h);
@@ -464,69 +470,6 @@ TEST(ThreadsTest, NoMutatorRunsWhileTheWorldIsStopped) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(moved, 0) << "a mutator ran while the world was stopped";
   gc_heap_destroy(heap);
-}
-
-// Go's idle mark worker: with gc_workers = 2 and one mutator, a processor is
-// left over after the mutator (the 25% of two processors is a fractional
-// worker, not a dedicated one), so the idle-priority worker marks too; with
-// two more attached threads running, none is left and it stays out.
-TEST(ThreadsTest, IdleMarkWorkerJoinsOnlyWhenAProcessorIsLeftOver) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.gc_workers = 2;
-  cfg.stop_the_world = 0;
-  gc_heap* h = gc_heap_create(&cfg);
-  ASSERT_NE(h, nullptr);
-  gc_type_id cell = RegisterCell(h);
-  struct Seen {
-    std::atomic<int> cycles{0};
-    std::atomic<int> idle{-1};
-  } seen;
-  gc_set_cycle_hook(
-      h,
-      [](const gc_cycle_info* info, void* data) {
-        auto* s = static_cast<Seen*>(data);
-        if (!info->concurrent) return;
-        s->idle.store(info->idle_worker);
-        s->cycles.fetch_add(1);
-      },
-      &seen);
-  gc_mutator* m = gc_thread_attach(h);
-  void* list = nullptr;
-  ASSERT_EQ(gc_add_root(h, &list), 0);
-  for (int i = 0; i < 10000; i++) {
-    list = Cons(m, cell, nullptr, list, i);
-    ASSERT_NE(list, nullptr);
-  }
-
-  gc_collect(m);
-  EXPECT_GE(seen.cycles.load(), 1);
-  EXPECT_EQ(seen.idle.load(), 1) << "one mutator on two processors";
-
-  std::atomic<bool> stop{false};
-  std::atomic<int> attached{0};
-  std::vector<std::thread> busy;
-  for (int t = 0; t < 2; t++) {
-    busy.emplace_back([&] {
-      gc_mutator* bm = gc_thread_attach(h);
-      attached.fetch_add(1);
-      while (!stop.load()) gc_safepoint(bm);
-      gc_thread_detach(bm);
-    });
-  }
-  while (attached.load() < 2) std::this_thread::yield();
-  const int before = seen.cycles.load();
-  gc_collect(m);
-  EXPECT_GT(seen.cycles.load(), before);
-  EXPECT_EQ(seen.idle.load(), 0) << "three mutators on two processors";
-  stop.store(true);
-  for (std::thread& t : busy) t.join();
-
-  EXPECT_TRUE(CheckList(list, 0, 10000));
-  gc_remove_root(h, &list);
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
 }
 
 }  // namespace

@@ -1,0 +1,204 @@
+// mark_workers.cc: the mark workers' loop and its termination (Go's
+// gcBgMarkWorker and gcDrain), for both the marking inside a pause and the
+// background mark of a concurrent cycle.
+//
+// n workers (worker 0 is the calling thread, the others pool threads) drain
+// the shared pool. Between slices of kDrainSlice objects a busy worker
+// gives half of its local work to the pool when another worker waits for work.
+// Background workers also turn their scan work into assist credit, and a
+// fractional worker (worker 0 with fraction < 1) marks only that share of
+// its time, handing its local work to the pool before it sleeps.
+//
+// The idle-priority worker (gc/idle_worker.h) may join a background mark:
+// it marks in short slices when a processor is spare, and is not one of
+// the n workers.
+//
+// Termination: a worker out of work counts itself waiting (nwait) and
+// polls; marking is done when every one of the n workers waits, the pool is
+// empty, no mark assist is active and the idle worker's gate could be
+// closed (it cannot while a slice runs), after which the pool is checked
+// once more. A waiting worker holds no grey object; an assist counts
+// itself active before it takes grey objects and until it has given back
+// what it did not scan; the idle worker holds grey objects only inside a
+// slice, on a normal-priority thread, and gives them back before the slice
+// ends. So at that instant no grey object exists outside the mutators'
+// barrier buffers (the final pause flushes those), and termination never
+// waits for the idle-priority thread itself.
+// With the world stopped idle workers yield; in the background they sleep
+// (kIdlePoll), since the mutators need the processors.
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "gc/collector.h"
+#include "gc/worker_plan.h"
+
+namespace gcheap {
+
+namespace {
+// Grey objects a worker scans between looks at the other workers.
+constexpr size_t kDrainSlice = 256;
+// A background worker out of work polls at this interval (it sleeps: the
+// mutators need the processors).
+constexpr auto kIdlePoll = std::chrono::microseconds(20);
+// A fractional worker sleeps once it is this far ahead of its share, for
+// as long as it is ahead (at most kFractionalMaxSleepNs).
+constexpr double kFractionalMinAheadNs = 50'000;
+constexpr double kFractionalMaxSleepNs = 2'000'000;
+// Grey objects the idle worker scans between looks at the clock.
+constexpr size_t kIdleDrainBatch = 64;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+int64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
+Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
+                                              bool scan_roots, int n,
+                                              bool background, double fraction,
+                                              bool idle) {
+  WorkPool& pool = *pool_ptr;
+  std::atomic<int> nwait{0};
+  std::atomic<uint64_t> total_objects{0}, total_bytes{0}, total_scan{0};
+  n = std::max(1, std::min(n, workers_.threads() + 1));
+  // The idle worker's slice: mark until out of work or out of time,
+  // sharing with waiting workers, then hand everything back.
+  const IdleMarkWorker::Slice idle_slice = [&]() -> bool {
+    Marker::Worker w(&marker_, &pool);
+    const int64_t cpu0 = ThreadCpuNs();
+    const int64_t start = NowNs();
+    while (NowNs() - start < kIdleSliceNs &&
+           marker_.DrainSome(&w, kIdleDrainBatch)) {
+      if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
+        w.gcw.Balance();
+      }
+    }
+    w.gcw.Dispose();
+    bg_credit_.fetch_add(static_cast<int64_t>(w.scanned_bytes),
+                         std::memory_order_relaxed);
+    scan_done_.fetch_add(static_cast<int64_t>(w.scanned_bytes),
+                         std::memory_order_relaxed);
+    // Idle marking used a processor nobody wanted: not the limiter's.
+    bg_cpu_ns_.fetch_add(ThreadCpuNs() - cpu0, std::memory_order_relaxed);
+    total_objects.fetch_add(w.marked_objects, std::memory_order_relaxed);
+    total_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+    total_scan.fetch_add(w.scanned_bytes, std::memory_order_relaxed);
+    return w.scanned_bytes > 0;
+  };
+  if (idle) idle_worker_.Open(&idle_slice);
+  workers_.RunParallel(n, [&](int id) {
+    Marker::Worker w(&marker_, &pool);
+    const int64_t cpu0 = background ? ThreadCpuNs() : 0;
+    const int64_t clock0 = background ? NowNs() : 0;
+    uint64_t published = 0;  // scan work already turned into credit
+    if (id == 0 && scan_roots) roots_->ForEachRoot(&Marker::VisitSlot, &w);
+    for (;;) {
+      // Scan in slices; between slices, feed idle workers.
+      while (marker_.DrainSome(&w, kDrainSlice)) {
+        if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
+          w.gcw.Balance();
+        }
+        if (!background) continue;
+        // Background work pays the mutators' assist debt in advance.
+        const int64_t delta = static_cast<int64_t>(w.scanned_bytes - published);
+        published = w.scanned_bytes;
+        bg_credit_.fetch_add(delta, std::memory_order_relaxed);
+        scan_done_.fetch_add(delta, std::memory_order_relaxed);
+        if (id != 0) continue;
+        PublishAssistRatio();
+        if (fraction < 1.0) {
+          // Fractional worker: mark `fraction` of the time. Ahead of that,
+          // hand the local work to the pool (assists and other workers
+          // may take it) and sleep.
+          const int64_t worked = ThreadCpuNs() - cpu0;
+          const int64_t elapsed = NowNs() - clock0;
+          const double ahead = worked / fraction - elapsed;
+          if (ahead > kFractionalMinAheadNs) {
+            w.gcw.Dispose();
+            std::this_thread::sleep_for(std::chrono::nanoseconds(
+                static_cast<int64_t>(std::min(ahead, kFractionalMaxSleepNs))));
+          }
+        }
+      }
+      // Out of work: idle until work appears or every worker is idle.
+      nwait.fetch_add(1, std::memory_order_acq_rel);
+      bool done = false;
+      for (;;) {
+        if (pool.nfull() > 0) {
+          nwait.fetch_sub(1, std::memory_order_acq_rel);
+          break;
+        }
+        if (nwait.load(std::memory_order_acquire) == n &&
+            assists_active_.load(std::memory_order_seq_cst) == 0 &&
+            pool.nfull() == 0) {
+          // (An assist holding grey objects keeps the workers waiting: it
+          // returns what it has not scanned to the pool. So does an idle
+          // worker's slice, until it ends.)
+          if (!idle || idle_worker_.TryClose()) {
+            // The idle worker is shut out for the rest of this phase;
+            // a slice that ended just before gave its work back.
+            if (pool.nfull() == 0) {
+              done = true;
+              break;
+            }
+            continue;
+          }
+        }
+        if (background) {
+          // Mutators run meanwhile: do not spin on their processors.
+          std::this_thread::sleep_for(kIdlePoll);
+        } else {
+          std::this_thread::yield();
+        }
+      }
+      if (done) break;
+    }
+    if (background) {
+      const int64_t delta = static_cast<int64_t>(w.scanned_bytes - published);
+      bg_credit_.fetch_add(delta, std::memory_order_relaxed);
+      scan_done_.fetch_add(delta, std::memory_order_relaxed);
+      const int64_t cpu = ThreadCpuNs() - cpu0;
+      bg_cpu_ns_.fetch_add(cpu, std::memory_order_relaxed);
+      limiter_.AddGcTime(cpu);
+    }
+    total_objects.fetch_add(w.marked_objects, std::memory_order_relaxed);
+    total_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+    total_scan.fetch_add(w.scanned_bytes, std::memory_order_relaxed);
+  });
+  GC_CHECK(idle_worker_.closed(),
+           "mark workers left the idle worker's gate open");
+  // With the world stopped nobody else adds work; during a concurrent mark
+  // a mutator may flush barrier values after the workers finished (the
+  // final pause drains them).
+  GC_CHECK(!scan_roots || pool.nfull() == 0,
+           "mark finished with work left in the pool");
+  return {total_objects.load(), total_bytes.load(), total_scan.load()};
+}
+
+Collector::MarkTotals Collector::BackgroundMark() {
+  // Decided once per mark phase: the running mutators change.
+  const int running = world_->RunningMutators();
+  const MarkWorkerPlan plan = PlanMarkWorkers(nworkers_, running);
+  int unset = -1;
+  running_at_mark_.compare_exchange_strong(unset, running);
+  GC_CHECK(plan.dedicated > 0 || plan.fractional > 0,
+           "a worker plan with no worker");
+  if (plan.idle) idle_worker_used_.store(true, std::memory_order_relaxed);
+  if (plan.fractional > 0) {
+    // Worker 0 (the driver) is the fractional one.
+    return MarkParallel(pool_.get(), false, plan.dedicated + 1, true,
+                        plan.fractional, plan.idle);
+  }
+  return MarkParallel(pool_.get(), false, plan.dedicated, true, 1.0, plan.idle);
+}
+
+}  // namespace gcheap

@@ -1,0 +1,253 @@
+// Unit tests of the marker (gc/mark.h) on a real heap, without a collector:
+// what a value greys (junk, free slots, interior and tagged pointers), what
+// scanning visits (pointer bitmaps, repeated tails, trace callbacks,
+// oblets of large objects), the drain's budget, and the last-span
+// shortcut. Objects come from an mcache, as the mutators' do; their spans
+// are cached (swept for this cycle), where marking is legal.
+#include "gc/mark.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gc/gcwork.h"
+#include "gc/typeinfo.h"
+#include "gtest/gtest.h"
+#include "heap/mcache.h"
+#include "heap/mheap.h"
+
+namespace gcheap {
+namespace {
+
+constexpr uintptr_t kTagMask = 0x3;  // two low tag bits, as a VM might use
+
+class MarkTest : public ::testing::Test {
+ protected:
+  ~MarkTest() override { heap_.FreeMCache(cache_); }
+
+  uint16_t Register(const char* name, size_t size, const uint64_t* ptrmap,
+                    size_t elem_size = 0, const uint64_t* elem_ptrmap = nullptr,
+                    TraceFn trace = nullptr) {
+    TypeSpec spec;
+    spec.name = name;
+    spec.size = size;
+    spec.ptrmap = ptrmap;
+    spec.ptrmap_words = ptrmap != nullptr ? 1 : 0;  // layouts of <= 64 words
+    spec.elem_size = elem_size;
+    spec.elem_ptrmap = elem_ptrmap;
+    spec.elem_ptrmap_words = elem_ptrmap != nullptr ? 1 : 0;
+    spec.trace = trace;
+    absl::StatusOr<uint16_t> id = types_.Register(spec);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.ok() ? *id : 0;
+  }
+  // A zeroed scan object of `bytes` bytes of type t.
+  void** New(uint16_t t, size_t bytes) {
+    auto* p = static_cast<void**>(cache_->AllocTyped(bytes, t));
+    EXPECT_NE(p, nullptr);
+    return p;
+  }
+  void* NewNoscan(size_t bytes) { return cache_->Alloc(bytes, true); }
+  bool Marked(const void* p) {
+    ObjectRef r;
+    if (!heap_.FindObject(reinterpret_cast<uintptr_t>(p), &r)) return false;
+    return r.span->IsMarked(r.index);
+  }
+  static uintptr_t U(const void* p) { return reinterpret_cast<uintptr_t>(p); }
+  size_t Queued(Marker::Worker* w) {
+    size_t n = 0;
+    uintptr_t item;
+    std::vector<uintptr_t> items;
+    while (w->gcw.TryGet(&item)) items.push_back(item);
+    for (uintptr_t i : items) w->gcw.Put(i);
+    n = items.size();
+    return n;
+  }
+
+  MHeap heap_;
+  TypeTable types_;
+  MCache* cache_ = heap_.NewMCache();
+  WorkPool pool_;
+  Marker marker_{&heap_, &types_, kTagMask};
+};
+
+const uint64_t kFirstWord = 0b1;  // one pointer, in word 0
+const uint64_t kTwoWords = 0b11;  // pointers in words 0 and 1
+
+TEST_F(MarkTest, JunkAndFreeSlotsGreyNothing) {
+  const uint16_t t = Register("Pair", 16, &kTwoWords);
+  void** a = New(t, 16);
+  int on_stack = 0;
+  Marker::Worker w(&marker_, &pool_);
+  for (uintptr_t v :
+       {uintptr_t{0}, uintptr_t{8}, uintptr_t{4095}, U(&on_stack), U(&w),
+        ~uintptr_t{0} - 7, U(a) + 16 /* the next slot: never allocated */}) {
+    marker_.MarkValue(&w, v);
+  }
+  EXPECT_EQ(w.marked_objects, 0u);
+  EXPECT_EQ(Queued(&w), 0u);
+  EXPECT_FALSE(Marked(a));
+}
+
+TEST_F(MarkTest, InteriorAndTaggedPointersGreyTheirObjectOnce) {
+  const uint16_t t = Register("Quad", 32, &kTwoWords);
+  void** a = New(t, 32);
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(a) + 24 + 1);  // interior, tag 1
+  EXPECT_TRUE(Marked(a));
+  EXPECT_EQ(w.marked_objects, 1u);
+  EXPECT_EQ(w.marked_bytes, 32u);
+  marker_.MarkValue(&w, U(a));  // already grey
+  marker_.MarkValue(&w, U(a) + 2);
+  EXPECT_EQ(w.marked_objects, 1u);
+  uintptr_t item;
+  ASSERT_TRUE(w.gcw.TryGet(&item));
+  EXPECT_EQ(item, U(a)) << "the object's base is queued";
+  EXPECT_FALSE(w.gcw.TryGet(&item));
+}
+
+TEST_F(MarkTest, NoscanObjectsAreMarkedButNeverQueued) {
+  void* p = NewNoscan(64);
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(p));
+  EXPECT_TRUE(Marked(p));
+  EXPECT_EQ(w.marked_objects, 1u);
+  EXPECT_EQ(Queued(&w), 0u);
+}
+
+// Only the words the bitmap names are followed: a pointer-looking value in
+// a non-pointer word keeps nothing alive.
+TEST_F(MarkTest, DrainFollowsThePointerBitmap) {
+  const uint16_t t = Register("Node", 24, &kFirstWord);  // word 1, 2: data
+  void** a = New(t, 24);
+  void** b = New(t, 24);
+  void** c = New(t, 24);
+  void** d = New(t, 24);
+  a[0] = b;
+  b[0] = c;
+  a[1] = d;  // not a pointer word
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(a));
+  marker_.Drain(&w);
+  EXPECT_TRUE(Marked(a) && Marked(b) && Marked(c));
+  EXPECT_FALSE(Marked(d));
+  EXPECT_EQ(w.marked_objects, 3u);
+  EXPECT_EQ(w.scanned_bytes, 3u * 24);  // 24 bytes is a size class
+}
+
+// A repeated tail (elem_ptrmap) is scanned up to the end of the slot.
+TEST_F(MarkTest, RepeatedTailIsScannedToTheEndOfTheSlot) {
+  const uint64_t kNone = 0;
+  const uint16_t arr = Register("Array", 8, &kNone, 8, &kFirstWord);
+  const uint16_t leaf = Register("Leaf", 8, &kNone);
+  void** a = New(arr, 8 + 5 * 8);  // 48-byte slot: count + 5 elements
+  std::vector<void**> leaves;
+  for (int i = 0; i < 5; i++) {
+    leaves.push_back(New(leaf, 8));
+    a[1 + i] = leaves.back();
+  }
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(a));
+  marker_.Drain(&w);
+  for (void** l : leaves) EXPECT_TRUE(Marked(l));
+}
+
+struct TraceCalls {
+  static int calls;
+  static void Trace(void* obj, VisitFn visit, void* ctx) {
+    calls++;
+    auto** slots = static_cast<void**>(obj);
+    visit(&slots[2], ctx);  // only the third word holds a pointer
+  }
+};
+int TraceCalls::calls = 0;
+
+TEST_F(MarkTest, TraceCallbacksReportTheirSlots) {
+  TraceCalls::calls = 0;
+  const uint16_t traced =
+      Register("Traced", 32, nullptr, 0, nullptr, &TraceCalls::Trace);
+  const uint64_t kNone = 0;
+  const uint16_t leaf = Register("Leaf", 8, &kNone);
+  void** o = New(traced, 32);
+  void** x = New(leaf, 8);
+  void** y = New(leaf, 8);
+  o[0] = x;  // not reported by the callback
+  o[2] = y;
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(o));
+  marker_.Drain(&w);
+  EXPECT_EQ(TraceCalls::calls, 1);
+  EXPECT_TRUE(Marked(y));
+  EXPECT_FALSE(Marked(x));
+}
+
+// A large object is scanned in kObletBytes pieces: the first visit queues
+// the others, each piece is scanned once, and pointers in the last piece
+// are found.
+TEST_F(MarkTest, LargeObjectsAreScannedInOblets) {
+  const uint64_t kNone = 0;
+  const uint16_t arr = Register("Big", 8, &kNone, 8, &kFirstWord);
+  const uint16_t leaf = Register("Leaf", 8, &kNone);
+  const size_t bytes = 3 * kObletBytes + kObletBytes / 2;
+  void** big = New(arr, bytes);
+  void** last = New(leaf, 8);
+  big[bytes / 8 - 1] = last;  // in the fourth piece
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(big));
+  uintptr_t item;
+  ASSERT_TRUE(w.gcw.TryGet(&item));
+  marker_.ScanItem(&w, item);
+  // The other three pieces are queued, nothing else (no pointer yet).
+  std::vector<uintptr_t> pieces;
+  while (w.gcw.TryGet(&item)) pieces.push_back(item);
+  std::sort(pieces.begin(), pieces.end());
+  ASSERT_EQ(pieces.size(), 3u);
+  for (size_t k = 0; k < 3; k++) {
+    EXPECT_EQ(pieces[k], U(big) + (k + 1) * kObletBytes);
+  }
+  EXPECT_EQ(w.scanned_bytes, kObletBytes);
+  for (uintptr_t p : pieces) w.gcw.Put(p);
+  marker_.Drain(&w);
+  EXPECT_TRUE(Marked(last));
+  // Every byte of the large object scanned exactly once, and the leaf.
+  EXPECT_EQ(w.scanned_bytes, bytes + 8);
+}
+
+// DrainSome scans at most `budget` objects and puts back what it had
+// prefetched: nothing is lost.
+TEST_F(MarkTest, DrainSomeStopsAtItsBudgetAndLosesNothing) {
+  const uint64_t kNone = 0;
+  const uint16_t t = Register("Leaf", 8, &kNone);
+  Marker::Worker w(&marker_, &pool_);
+  for (int i = 0; i < 20; i++) marker_.MarkValue(&w, U(New(t, 8)));
+  EXPECT_TRUE(marker_.DrainSome(&w, 5));
+  EXPECT_EQ(w.scanned_bytes, 5u * 8);
+  EXPECT_EQ(Queued(&w), 15u);
+  EXPECT_FALSE(marker_.DrainSome(&w, 100));  // ran out first
+  EXPECT_EQ(w.scanned_bytes, 20u * 8);
+}
+
+// The worker's last-span shortcut resolves addresses as the arena index
+// does, inside the last span and outside it.
+TEST_F(MarkTest, LastSpanShortcutAgreesWithTheArenaIndex) {
+  const uint16_t t = Register("Pair", 16, &kTwoWords);
+  std::vector<void**> objs;
+  for (int i = 0; i < 2000; i++) objs.push_back(New(t, 16));  // several spans
+  void* large = NewNoscan(100 << 10);
+  Marker::Worker w(&marker_, &pool_);
+  for (int round = 0; round < 2; round++) {
+    for (size_t i = 0; i < objs.size(); i += 7) {
+      for (uintptr_t p : {U(objs[i]), U(objs[i]) + 9, U(large) + i}) {
+        ObjectRef want, got;
+        ASSERT_TRUE(heap_.FindObject(p, &want));
+        ASSERT_TRUE(marker_.FindObject(&w, p, &got));
+        EXPECT_EQ(got.span, want.span);
+        EXPECT_EQ(got.base, want.base);
+        EXPECT_EQ(got.index, want.index);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gcheap
