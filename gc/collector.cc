@@ -422,10 +422,22 @@ void Collector::MarkTermination(Cycle* c) {
   StartTheWorld(c);
 }
 
+Collector::Counters Collector::ReadCounters() const {
+  Counters c;
+  c.mark_races = marker_.mark_races();
+  c.pool_ops = pool_ops_.load(std::memory_order_relaxed);
+  c.pool_waits = pool_waits_.load(std::memory_order_relaxed);
+  c.pool_steals = pool_steals_.load(std::memory_order_relaxed);
+  return c;
+}
+
 // Sweep: the world runs; spans are swept by allocation and the background
 // sweeper. The cycle's record is published.
 void Collector::Sweep(Cycle* c) {
   sweeper_.Wake();
+  pool_ops_.fetch_add(pool_->lock_acquires(), std::memory_order_relaxed);
+  pool_waits_.fetch_add(pool_->lock_waits(), std::memory_order_relaxed);
+  pool_steals_.fetch_add(pool_->steals(), std::memory_order_relaxed);
   // Freeing the work buffers takes a while: after the pause.
   pool_.reset();
   CycleInfo& info = c->info;

@@ -166,6 +166,15 @@ class Collector {
   void ShadeBuffered(const uintptr_t* values, size_t n);
 
   CollectorStats ReadStats() const { return stats_.Read(); }
+  // Contention counters of the collector's shared structures, cumulative
+  // (the work pool's as of the last finished cycle).
+  struct Counters {
+    uint64_t mark_races = 0;   // mark bits lost to another marker's OR
+    uint64_t pool_ops = 0;     // work-pool lock acquisitions
+    uint64_t pool_waits = 0;   // ... that found the lock held
+    uint64_t pool_steals = 0;  // full buffers taken from the pool
+  };
+  Counters ReadCounters() const;
   const CollectorConfig& config() const { return config_; }
   int workers() const { return nworkers_; }
   // Called after every cycle, once the world runs again, on the driver
@@ -297,6 +306,9 @@ class Collector {
   std::atomic<int> assists_active_{0};   // mutators inside Assist's drain
   std::atomic<uint64_t> assist_ns_{0};   // this cycle
   std::atomic<uint64_t> bg_cpu_ns_{0};   // this cycle
+  // The finished cycles' work-pool counters (folded in at the end of a
+  // cycle, when its pool is freed).
+  std::atomic<uint64_t> pool_ops_{0}, pool_waits_{0}, pool_steals_{0};
 
   std::mutex hooks_mu_;
   CycleHook cycle_hook_;                     // guarded by hooks_mu_

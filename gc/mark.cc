@@ -4,8 +4,8 @@ namespace gcheap {
 
 void Marker::GreyObject(Worker* w, const ObjectRef& r) {
   MSpan* s = r.span;
-  if (!s->IsAllocated(r.index)) return;  // a stale or random word
-  if (!s->SetMarked(r.index)) return;    // already grey or black
+  if (!s->IsAllocated(r.index)) return;                // a stale or random word
+  if (!s->SetMarked(r.index, &w->mark_races)) return;  // grey or black
   w->marked_objects++;
   w->marked_bytes += s->elemsize;  // slot size; whole pages for large
   if (!NoScan(s->spanclass)) {

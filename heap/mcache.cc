@@ -34,6 +34,7 @@ bool MCache::Refill(SpanClass spc) {
   heap_->DeductSweepCredit(kClassToNPages[SizeClassOf(spc)] * kPageSize);
   s = heap_->central(spc).CacheSpan();
   if (s == nullptr) return false;
+  heap_->Count(MHeap::kCountRefills);
   // Count the span's free slots as allocated now; Uncache gives back what
   // was not used. Keeps counters off the allocation fast path, and the
   // per-class counts stay local until ReleaseAll.
@@ -41,6 +42,7 @@ bool MCache::Refill(SpanClass spc) {
   alloc_counts_[SizeClassOf(spc)] += slots;
   heap_->heap_live().fetch_add(slots * static_cast<int64_t>(s->elemsize),
                                std::memory_order_relaxed);
+  heap_->Count(MHeap::kCountHeapLiveUpdates);
   if (refill_word_ != nullptr) {
     refill_word_->fetch_or(refill_bit_, std::memory_order_relaxed);
   }
@@ -114,6 +116,7 @@ void MCache::Uncache(MSpan* s) {
     if (s->sweepgen.load(std::memory_order_relaxed) != heap_->sweepgen() + 1) {
       heap_->heap_live().fetch_sub(unused * static_cast<int64_t>(s->elemsize),
                                    std::memory_order_relaxed);
+      heap_->Count(MHeap::kCountHeapLiveUpdates);
     }
   }
   heap_->central(s->spanclass).UncacheSpan(s);

@@ -39,6 +39,7 @@ MSpan* MCentral::CacheSpan() {
     }
   }
   if (s == nullptr) {
+    heap_->Count(MHeap::kCountRefillsHeapLock);
     s = heap_->AllocSpan(kClassToNPages[SizeClassOf(spanclass_)], spanclass_,
                          sg);
     if (s == nullptr) return nullptr;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "heap/counters.h"
 #include "heap/mspan.h"
 
 namespace gcheap {
@@ -38,13 +39,13 @@ class MHeap;
 class SpanSet {
  public:
   void Push(MSpan* s) {
-    std::lock_guard<std::mutex> g(mu_);
+    std::lock_guard<CountedMutex> g(mu_);
     s->next = head_;
     head_ = s;
     size_++;
   }
   MSpan* Pop() {
-    std::lock_guard<std::mutex> g(mu_);
+    std::lock_guard<CountedMutex> g(mu_);
     MSpan* s = head_;
     if (s != nullptr) {
       head_ = s->next;
@@ -54,12 +55,15 @@ class SpanSet {
     return s;
   }
   size_t size() const {
-    std::lock_guard<std::mutex> g(mu_);
+    std::lock_guard<CountedMutex> g(mu_);
     return size_;
   }
+  // Operations (lock acquisitions) and the ones that waited.
+  uint64_t ops() const { return mu_.acquires(); }
+  uint64_t waits() const { return mu_.waits(); }
 
  private:
-  mutable std::mutex mu_;
+  mutable CountedMutex mu_;
   MSpan* head_ = nullptr;
   size_t size_ = 0;
 };
@@ -83,6 +87,14 @@ class alignas(64) MCentral {
   SpanSet& FullUnswept(uint32_t sg) { return full_[1 - sg / 2 % 2]; }
 
   SpanClass spanclass() const { return spanclass_; }
+  // Sums the operations and waits of the four span sets into *ops, *waits.
+  void AddSpanSetCounts(uint64_t* ops, uint64_t* waits) const {
+    for (const SpanSet* s :
+         {&partial_[0], &partial_[1], &full_[0], &full_[1]}) {
+      *ops += s->ops();
+      *waits += s->waits();
+    }
+  }
 
  private:
   MHeap* heap_ = nullptr;

@@ -145,7 +145,7 @@ MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg) {
 }
 
 MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   if (opts_.hard_limit != 0 &&
       (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
     SetLastError(
@@ -208,7 +208,7 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
 }
 
 void MHeap::FreeSpan(MSpan* s) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   GC_CHECK(s->state.load(std::memory_order_relaxed) == SpanState::kInUse,
            "freeing a span that is not in use");
   uintptr_t base = s->start;
@@ -262,6 +262,8 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   large_bytes_.fetch_add(s->elemsize, std::memory_order_relaxed);
   heap_live_.fetch_add(static_cast<int64_t>(s->elemsize),
                        std::memory_order_relaxed);
+  Count(kCountLargeAllocs);
+  Count(kCountHeapLiveUpdates);
   // Visible to the sweeper through its central's swept-full set.
   central_[spc].FullSwept(locker.sweepgen()).Push(s);
   return reinterpret_cast<void*>(s->start);
@@ -322,7 +324,7 @@ void MHeap::StartSweepCycle() {
   // Spans cached before the flip are stale: return (and sweep) them before
   // any mcache allocates again.
   for (MCache* c : mcaches_) c->PrepareForSweep();
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   prev_peak_in_use_pages_ = peak_in_use_pages_;
   peak_in_use_pages_ = in_use_pages_;
 }
@@ -330,7 +332,7 @@ void MHeap::StartSweepCycle() {
 void MHeap::SetSweepPacing(size_t bytes_until_trigger) {
   size_t pages;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     pages = in_use_pages_;
   }
   // Aim to be done at 80% of the way, so the trigger never finds work.
@@ -481,7 +483,7 @@ void MHeap::FinishSweep(bool scavenge) {
 // ---- scavenger --------------------------------------------------------------
 
 size_t MHeap::RetentionGoal() const {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   const size_t peak = std::max(peak_in_use_pages_, prev_peak_in_use_pages_);
   const size_t target =
       static_cast<size_t>(peak * kPageSize * (1.0 + opts_.retain_fraction));
@@ -508,7 +510,7 @@ size_t MHeap::Scavenge(size_t bytes) {
     size_t n;
     PageAlloc::Run run;
     {
-      std::lock_guard<std::mutex> g(lock_);
+      std::lock_guard<CountedMutex> g(lock_);
       run = pages_.TakeScavengeRun(want, &n, below);
     }
     if (n == 0) break;
@@ -520,7 +522,7 @@ size_t MHeap::Scavenge(size_t bytes) {
         SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
     if (scavenge_hook_) scavenge_hook_(false);
     {
-      std::lock_guard<std::mutex> g(lock_);
+      std::lock_guard<CountedMutex> g(lock_);
       if (ok) {
         pages_.ReturnScavenged(run.base, n);
       } else {
@@ -546,7 +548,7 @@ void MHeap::SetScavengeHookForTesting(std::function<void(bool)> hook) {
 }
 
 void MHeap::SetRetentionForTesting(size_t min_bytes, double fraction) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   opts_.retain_min_bytes = min_bytes;
   opts_.retain_fraction = fraction;
 }
@@ -555,7 +557,7 @@ size_t MHeap::ScavengeToGoal() {
   size_t goal = RetentionGoal();
   size_t retained;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     retained = pages_.retained_free_bytes();
   }
   if (retained <= goal) return 0;
@@ -567,7 +569,7 @@ size_t MHeap::ScavengeToGoal() {
 HeapStats MHeap::ReadStats() const {
   HeapStats st;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     st.reserved_bytes = pages_.reserved_bytes();
     st.mapped_bytes = pages_.mapped_bytes();
     st.released_bytes = pages_.released_bytes();
@@ -600,8 +602,23 @@ HeapStats MHeap::ReadStats() const {
   return st;
 }
 
+HeapCounters MHeap::ReadCounters() const {
+  HeapCounters c;
+  for (const MCentral& m : central_) {
+    m.AddSpanSetCounts(&c.spanset_ops, &c.spanset_waits);
+  }
+  c.heap_locks = lock_.acquires();
+  c.heap_lock_waits = lock_.waits();
+  c.sweep_lockers = counts_.Read(kCountSweepLockers);
+  c.refills = counts_.Read(kCountRefills);
+  c.refills_heap_lock = counts_.Read(kCountRefillsHeapLock);
+  c.heap_live_updates = counts_.Read(kCountHeapLiveUpdates);
+  c.large_allocs = counts_.Read(kCountLargeAllocs);
+  return c;
+}
+
 void MHeap::VerifyPages() {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   pages_.Verify();
 }
 

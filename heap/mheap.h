@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "heap/arena.h"
+#include "heap/counters.h"
 #include "heap/fixalloc.h"
 #include "heap/mcentral.h"
 #include "heap/mspan.h"
@@ -103,6 +104,23 @@ struct HeapStats {
   uint64_t release_failures = 0;       // runs the OS refused to release (locked
                                        // pages): kept resident and dirty
   SizeClassStats by_class[kNumSizeClasses];
+};
+
+// What the allocator's shared structures were asked for, cumulative
+// (heap/counters.h; MHeap::ReadCounters). Locks count acquisitions and
+// waits (acquisitions that found the lock held).
+struct HeapCounters {
+  uint64_t spanset_ops = 0;    // span-set pushes and pops (all classes)
+  uint64_t spanset_waits = 0;  // ... that waited for the set's lock
+  uint64_t heap_locks = 0;     // mheap lock acquisitions
+  uint64_t heap_lock_waits = 0;
+  uint64_t sweep_lockers = 0;      // SweepLocker acquisitions (an atomic
+                                   // add on the heap's sweep state word)
+  uint64_t refills = 0;            // mcache refills from an mcentral
+  uint64_t refills_heap_lock = 0;  // ... that took a fresh span from the
+                                   // page heap (the mheap lock)
+  uint64_t heap_live_updates = 0;  // atomic adds to heap_live
+  uint64_t large_allocs = 0;
 };
 
 class MHeap {
@@ -191,6 +209,7 @@ class MHeap {
           sg_(static_cast<uint32_t>(
               h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {
       if constexpr (kDebugBuild) t_sweep_lockers++;
+      h->Count(kCountSweepLockers);
     }
     ~SweepLocker() {
       if constexpr (kDebugBuild) t_sweep_lockers--;
@@ -287,6 +306,17 @@ class MHeap {
 
   // ---- statistics -----------------------------------------------------------
   HeapStats ReadStats() const;
+  // Contention counters (heap/counters.h).
+  HeapCounters ReadCounters() const;
+  enum CountedEvent {
+    kCountSweepLockers,
+    kCountRefills,
+    kCountRefillsHeapLock,
+    kCountHeapLiveUpdates,
+    kCountLargeAllocs,
+    kNumCountedEvents
+  };
+  void Count(CountedEvent e) { counts_.Add(e); }
   // Go's heapLive. Allocation adds (per span handed to an mcache, per large
   // object); the collector sets it to the marked bytes at mark termination;
   // sweeping leaves it alone (what it frees was not marked).
@@ -304,7 +334,7 @@ class MHeap {
   // f must not allocate or free spans.
   template <typename F>
   void ForEachSpan(F f) const {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     for (HeapArena* a = pages_.first_arena(); a != nullptr; a = a->next) {
       for (size_t w = 0; w < kPageWordsPerArena; w++) {
         uint64_t bits = a->page_in_use[w].load(std::memory_order_relaxed);
@@ -333,7 +363,7 @@ class MHeap {
 
   HeapOptions opts_;
   std::atomic<const void*> owner_{nullptr};
-  mutable std::mutex lock_;
+  mutable CountedMutex lock_;
   ArenaIndex index_;
   PageAlloc pages_;
   FixAlloc span_alloc_;
@@ -369,6 +399,7 @@ class MHeap {
   std::function<void(bool)> scavenge_hook_;  // set before use (testing)
   std::mutex mcaches_mu_;                    // guards mcaches_
   std::vector<MCache*> mcaches_;
+  ShardedCounts<kNumCountedEvents> counts_;
 };
 
 }  // namespace gcheap

@@ -115,12 +115,21 @@ struct MSpan {
            1;
   }
   // Sets the mark bit of slot i; returns true if it was clear (this caller
-  // greyed the object).
-  bool SetMarked(size_t i) {
+  // greyed the object). A bit found clear by the first load and set by the
+  // atomic OR's time (another marker won the race) counts in *races.
+  bool SetMarked(size_t i, uint64_t* races) {
     uint64_t bit = uint64_t{1} << (i % 64);
     uint64_t* w = &gcmark_bits[i / 64];
     if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit) return false;
-    return !(__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit);
+    if (__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit) {
+      ++*races;
+      return false;
+    }
+    return true;
+  }
+  bool SetMarked(size_t i) {
+    uint64_t races = 0;
+    return SetMarked(i, &races);
   }
   size_t CountMarked() const;
 

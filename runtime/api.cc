@@ -134,6 +134,31 @@ void EnvWarning(const char* var, const char* value) {
 constexpr size_t kMinStructSize = 16;
 bool IsLayoutSize(size_t n) { return n >= kMinStructSize && n % 8 == 0; }
 
+// An output struct's struct_size (versioned structs, gc.h): a layout size,
+// else API misuse (an uninitialized struct).
+template <typename T>
+size_t CallerLayoutSize(const T* out, const char* fn, const char* type) {
+  if (out == nullptr) Misuse(fn, "out is NULL");
+  const size_t n = out->struct_size;
+  if (!IsLayoutSize(n)) {
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "out->struct_size is %zu: set it to sizeof(%s) before the call", n,
+             type);
+    Misuse(fn, msg);
+  }
+  return n;
+}
+
+// Copies what the caller's layout (n bytes) holds of *full and sets its
+// struct_size to the bytes filled; a newer layout keeps its extra bytes.
+template <typename T>
+void FillCallerLayout(T* caller, T* full, size_t n) {
+  const size_t filled = std::min(n, sizeof(T));
+  full->struct_size = filled;
+  memcpy(caller, full, filled);
+}
+
 int StatusToInt(const absl::Status& st) {
   if (st.ok()) return 0;
   SetLastError("%s", std::string(st.message()).c_str());
@@ -540,16 +565,7 @@ void gc_leave_blocking(gc_mutator* m) {
 
 void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   CheckHeap(heap, "gc_get_stats");
-  if (caller == nullptr) Misuse("gc_get_stats", "out is NULL");
-  const size_t n = caller->struct_size;
-  if (!IsLayoutSize(n)) {
-    char msg[160];
-    snprintf(msg, sizeof(msg),
-             "out->struct_size is %zu: set it to sizeof(gc_stats) before the "
-             "call",
-             n);
-    Misuse("gc_get_stats", msg);
-  }
+  const size_t n = CallerLayoutSize(caller, "gc_get_stats", "gc_stats");
   gcheap::ForkGate::Pass pass(&heap->api_gate);
   gc_stats full{};
   gc_stats* out = &full;
@@ -600,10 +616,32 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   }
   out->bytes_allocated = bytes;
   out->release_failures = hs.release_failures;
-  // Only what the caller's layout holds (a newer one keeps its extra bytes).
-  const size_t filled = std::min(n, sizeof(gc_stats));
-  full.struct_size = filled;
-  memcpy(caller, &full, filled);
+  FillCallerLayout(caller, &full, n);
+}
+
+void gc_get_perf_counters(gc_heap* heap, gc_perf_counters* caller) {
+  CheckHeap(heap, "gc_get_perf_counters");
+  const size_t n =
+      CallerLayoutSize(caller, "gc_get_perf_counters", "gc_perf_counters");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
+  const gcheap::HeapCounters h = heap->heap.ReadCounters();
+  const gcheap::Collector::Counters c = heap->collector->ReadCounters();
+  gc_perf_counters full{};
+  full.spanset_ops = h.spanset_ops;
+  full.spanset_waits = h.spanset_waits;
+  full.heap_locks = h.heap_locks;
+  full.heap_lock_waits = h.heap_lock_waits;
+  full.sweep_lockers = h.sweep_lockers;
+  full.refills = h.refills;
+  full.refills_heap_lock = h.refills_heap_lock;
+  full.heap_live_updates = h.heap_live_updates;
+  full.large_allocs = h.large_allocs;
+  full.marked_objects = heap->collector->ReadStats().marked_objects_total;
+  full.mark_races = c.mark_races;
+  full.pool_ops = c.pool_ops;
+  full.pool_waits = c.pool_waits;
+  full.pool_steals = c.pool_steals;
+  FillCallerLayout(caller, &full, n);
 }
 
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {

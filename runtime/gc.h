@@ -530,6 +530,40 @@ typedef struct gc_stats {
  * 16 or not a multiple of 8 (uninitialized?) aborts with a message. */
 void gc_get_stats(gc_heap* heap, gc_stats* out);
 
+/* Contention counters: how often the allocator's and the collector's
+ * shared structures were used and found busy, cumulative since the heap
+ * was created. The benchmarks in tools/ report them per GiB allocated
+ * (docs/benchmarks.md): a count per GiB is the same on any machine for the
+ * same work, so it shows what will contend on a machine with many cores
+ * even when measured on few. A "wait" is an acquisition that found its
+ * lock held; a "retry" a lock-free operation that had to repeat. Reading
+ * takes no lock that allocation takes. Versioned like gc_stats (set
+ * struct_size first). Provisional: these may move into a wider counters
+ * snapshot. */
+typedef struct gc_perf_counters {
+  size_t struct_size;
+  uint64_t spanset_ops;       /* pushes and pops on the central span sets */
+  uint64_t spanset_waits;     /* ... that waited (or retried) */
+  uint64_t heap_locks;        /* acquisitions of the page heap's lock */
+  uint64_t heap_lock_waits;   /* ... that waited */
+  uint64_t sweep_lockers;     /* atomic adds to the heap's sweep state */
+  uint64_t refills;           /* span refills of per-thread caches */
+  uint64_t refills_heap_lock; /* ... that took a fresh span from the page
+                                 heap (its lock) */
+  uint64_t heap_live_updates; /* atomic adds to the live-heap counter */
+  uint64_t large_allocs;      /* objects over 32 KiB (a span each) */
+  uint64_t marked_objects;    /* by all finished cycles */
+  uint64_t mark_races;        /* mark bits found clear, then set by another
+                                 marker first (the atomic OR lost) */
+  uint64_t pool_ops;          /* mark work-pool lock acquisitions */
+  uint64_t pool_waits;        /* ... that waited */
+  uint64_t pool_steals;       /* full work buffers taken from the pool */
+} gc_perf_counters;
+
+/* Fills the part of *out that out->struct_size covers and sets
+ * struct_size to the bytes filled (as gc_get_stats). */
+void gc_get_perf_counters(gc_heap* heap, gc_perf_counters* out);
+
 /* What one collection cycle did; passed to the cycle hook. Pauses are
  * counted as Go counts them: from the request to stop the world until
  * every mutator may run again. */

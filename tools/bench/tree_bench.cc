@@ -60,6 +60,7 @@
 #include "absl/flags/usage.h"
 #include "benchmark/benchmark.h"
 #include "runtime/gc.h"
+#include "tools/perf_counters.h"
 #include "tools/shadow_stack.h"
 #include "tools/tree_walk.h"
 
@@ -302,6 +303,8 @@ class Gcheap {
   // gc_get_stats takes the heap lock, and a sampler preempted while it
   // holds it would hold up a mutator's next span refill, and so a stop.
   double HeapMb() const { return NAN; }
+  // The COUNTERS line (tools/perf_counters.h), before RESULT.
+  void PrintCounters() { PrintPerfCounters(heap_); }
 
   // One attached thread.
   class Cx {
@@ -452,6 +455,7 @@ class Boehm {
     }
   }
 
+  void PrintCounters() {}
   double HeapMb() const {
     GC_word heap = 0, free_bytes = 0;
     GC_get_heap_usage_safe(&heap, &free_bytes, nullptr, nullptr, nullptr);
@@ -555,6 +559,7 @@ std::string MallocName() {
 class Malloc {
  public:
   double HeapMb() const { return NAN; }
+  void PrintCounters() {}
 
   class Cx : public PlainCx {
    public:
@@ -872,6 +877,7 @@ int Run(System& sys, const std::string& system, const std::string& allocator) {
     Fail("unknown --workload " + workload);
   }
   const bool threaded = workload == "mtgcbench" || workload == "allocrate";
+  sys.PrintCounters();
   recorder->Finish(system.c_str(), workload.c_str(), threaded ? threads : 1,
                    ns_per_alloc, allocator.c_str());
   return 0;
