@@ -304,6 +304,9 @@ void Collector::SweepTermination(Cycle* c) {
 // object anywhere.
 void Collector::Mark(Cycle* c) {
   SetPhase(GcPhase::kMark);
+  // Every cached span's allocation state is exact before anything is
+  // marked; in concurrent mode the mcaches allocate black from now on.
+  world_->ForEachMCache([&](MCache* m) { m->StartMark(concurrent_); });
   if (!concurrent_) {
     // The whole mark inside the pause: worker 0 scans the roots, every
     // worker drains.
@@ -327,7 +330,7 @@ void Collector::ConcurrentMark(Cycle* c) {
       &root_snapshot_);
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
-  world_->SetWriteBarrier(true);  // and allocate-black (gc_alloc checks it)
+  world_->SetWriteBarrier(true);
   StartTheWorld(c);
   ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
   {
@@ -382,16 +385,20 @@ void Collector::MarkTermination(Cycle* c) {
   GC_CHECK(pool_->nfull() == 0, "mark termination left work in the pool");
   SetPhase(GcPhase::kMarkTermination);
   world_->SetWriteBarrier(false);
-  // Objects allocated black, by mutator, and by mutators that detached.
-  world_->ForEachMutatorGcState([&](MutatorGcState* st) {
-    c->marked.objects += st->black_objects;
-    c->marked.bytes += st->black_bytes;
-    *st = {};
+  // The sweepgen flip makes cached spans unswept: return them all. While
+  // allocating black, returning a span marks what its mcache allocated
+  // from it during the mark; those objects count as marked.
+  world_->ForEachMCache([&](MCache* m) {
+    m->ReleaseAll();
+    const MCache::BlackCounts b = m->TakeBlackCounts();
+    c->marked.objects += b.objects;
+    c->marked.bytes += b.bytes;
+    m->StopAllocateBlack();
   });
+  // Objects marked outside the workers, and black by mutators that
+  // detached.
   c->marked.objects += extra_objects_.load(std::memory_order_relaxed);
   c->marked.bytes += extra_bytes_.load(std::memory_order_relaxed);
-  // The sweepgen flip makes cached spans unswept: return them all.
-  world_->ForEachMCache([](MCache* m) { m->ReleaseAll(); });
   c->info.heap_end = static_cast<uint64_t>(heap_->heap_live().load());
   if (config_.verify) {
     c->info.verified_objects = VerifyMarks(&marker_, *roots_);

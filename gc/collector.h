@@ -18,7 +18,8 @@
 //   kSweepTermination  the driver sweeps what the last cycle left while the
 //       mutators run, stops the world (the first pause), waits for sweeps
 //       still in flight and resets every mutator's mark state.
-//   kMark  stop-the-world mode: every worker marks from the roots inside
+//   kMark  every mcache syncs its cached spans (MCache::StartMark).
+//       Stop-the-world mode: every worker marks from the roots inside
 //       the pause. Concurrent mode: snapshot the roots' values, barrier and
 //       allocate-black on, restart the world, shade the snapshot; background
 //       workers, mark assists and the barrier mark while the mutators run;
@@ -28,7 +29,8 @@
 //       kMaxMarkRestarts times; the last attempt drains everything in the
 //       pause). The phase stays kMark through those attempts.
 //   kMarkTermination  (world stopped, no grey object anywhere) barrier off,
-//       allocate-black counts summed, mcaches flushed, marks verified
+//       mcaches flushed (marking what they allocated black) and their
+//       allocate-black counts summed, marks verified
 //       (optional), heap_live := marked bytes, sweepgen += 2, next goal and
 //       trigger; the world restarts.
 //   kSweep  the background sweeper is woken; statistics, gctrace and the
@@ -152,15 +154,16 @@ class Collector {
     return concurrent_ &&
            phase_.load(std::memory_order_relaxed) == GcPhase::kMark;
   }
-  // Called by gc_alloc for every object allocated while marking, on the
-  // allocating thread: marks it black (its span is found in the mcache,
-  // not through the arena index) and charges the mark assist.
-  void AllocatedWhileMarking(void* p, size_t bytes, bool noscan, MCache* c,
-                             MutatorGcState* st);
-  // A mutator that detaches while marking hands over its black counts.
-  void AddBlack(const MutatorGcState& st) {
-    extra_objects_.fetch_add(st.black_objects, std::memory_order_relaxed);
-    extra_bytes_.fetch_add(st.black_bytes, std::memory_order_relaxed);
+  // Charges a mutator's mark assist for `bytes` its mcache took while
+  // marking (MCache::TakeAllocatedBytes: a refill's free slots, a large
+  // object), on the mutator's thread at its next safepoint; a mutator in
+  // debt assists. (Its mcache marks what it allocates black, in bulk.)
+  void ChargeAssist(MutatorGcState* st, uint64_t bytes);
+  // A mutator that detaches while marking hands over its black counts
+  // (MCache::TakeBlackCounts, after its last ReleaseAll).
+  void AddBlack(const MCache::BlackCounts& b) {
+    extra_objects_.fetch_add(b.objects, std::memory_order_relaxed);
+    extra_bytes_.fetch_add(b.bytes, std::memory_order_relaxed);
   }
   // Greys buffered write-barrier values (old and new pointer values).
   void ShadeBuffered(const uintptr_t* values, size_t n);
@@ -265,9 +268,6 @@ class Collector {
   // with its own mark work.
   void Assist(MutatorGcState* st);
   void PublishAssistRatio();
-  // Marks the object that was just allocated at p (allocate black).
-  void MarkNew(void* p, size_t bytes, bool noscan, MCache* c,
-               MutatorGcState* st);
 
   MHeap* heap_;
   const TypeTable* types_;

@@ -15,10 +15,8 @@ namespace gcheap {
 struct MutatorGcState {
   // Mark assists (gc/mark_assist.cc): scan work this mutator has done or
   // stolen in advance (>= 0) or owes (< 0) for its allocation while marking.
+  // (The objects it allocates black are counted in its mcache.)
   int64_t assist_credit = 0;
-  // Objects this mutator allocated black during the current mark.
-  uint64_t black_objects = 0;
-  uint64_t black_bytes = 0;
 };
 
 class World {

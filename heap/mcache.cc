@@ -14,6 +14,17 @@ MCache::~MCache() {
   heap_->UnregisterMCache(this);
 }
 
+void MCache::Sync(SpanClass spc) {
+  MSpan* s = alloc_[spc];
+  AllocWindow& w = windows_[spc];
+  const uintptr_t from = window_start_[spc];
+  if (s == &empty_mspan || w.next == from) return;
+  GC_DCHECK(w.next > from && w.next <= s->limit, "window out of its span");
+  s->alloc_count += static_cast<uint16_t>((w.next - from) / s->elemsize);
+  s->set_freeindex(s->ObjIndex(w.next - 1) + 1);
+  window_start_[spc] = w.next;
+}
+
 bool MCache::Refill(SpanClass spc) {
   MSpan* s = alloc_[spc];
   // The flip prepares every mcache; one that was not has been allocating
@@ -25,11 +36,7 @@ bool MCache::Refill(SpanClass spc) {
   GC_DCHECK(s == &empty_mspan || s->sweepgen.load(std::memory_order_relaxed) ==
                                      heap_->sweepgen() + 3,
             "bad sweepgen in refill: the cached span is stale");
-  if (s != &empty_mspan) {
-    alloc_[spc] = &empty_mspan;
-    ncached_--;
-    Uncache(s);
-  }
+  if (s != &empty_mspan) Uncache(s);
   // Proportional sweep: pay for the span about to be taken.
   heap_->DeductSweepCredit(kClassToNPages[SizeClassOf(spc)] * kPageSize);
   s = heap_->central(spc).CacheSpan();
@@ -39,9 +46,10 @@ bool MCache::Refill(SpanClass spc) {
   // was not used. Keeps counters off the allocation fast path, and the
   // per-class counts stay local until ReleaseAll.
   const int64_t slots = s->nelems - s->alloc_count;
+  const int64_t bytes = slots * static_cast<int64_t>(s->elemsize);
   alloc_counts_[SizeClassOf(spc)] += slots;
-  heap_->heap_live().fetch_add(slots * static_cast<int64_t>(s->elemsize),
-                               std::memory_order_relaxed);
+  allocated_bytes_ += bytes;
+  heap_->heap_live().fetch_add(bytes, std::memory_order_relaxed);
   heap_->Count(MHeap::kCountHeapLiveUpdates);
   if (refill_word_ != nullptr) {
     refill_word_->fetch_or(refill_bit_, std::memory_order_relaxed);
@@ -49,50 +57,72 @@ bool MCache::Refill(SpanClass spc) {
   GC_DCHECK(s->alloc_count < s->nelems, "cached span has no free slot");
   alloc_[spc] = s;
   ncached_++;
+  // Objects allocated from here on during a mark are marked in bulk.
+  black_from_[spc] = s->freeindex;
   return true;
 }
 
-uintptr_t MCache::NextFree(SpanClass spc) {
+bool MCache::NextWindow(SpanClass spc) {
+  Sync(spc);
   MSpan* s = alloc_[spc];
-  size_t idx = s->NextFreeIndex();
-  if (idx == s->nelems) {
+  size_t end;
+  size_t i = s->NextFreeRun(&end);
+  if (i == s->nelems) {
     // The span is full (or this is empty_mspan): get a new one.
-    if (!Refill(spc)) return 0;
+    if (!Refill(spc)) return false;
     s = alloc_[spc];
-    idx = s->NextFreeIndex();
+    i = s->NextFreeRun(&end);
+    GC_DCHECK(i < s->nelems, "refilled span is full");
   }
-  GC_DCHECK(idx < s->nelems, "refilled span is full");
-  s->alloc_count++;
-  return s->start + idx * s->elemsize;
+  AllocWindow& w = windows_[spc];
+  w.next = s->start + i * s->elemsize;
+  w.end = s->start + end * s->elemsize;
+  w.types = s->obj_types != nullptr ? &s->obj_types[i] : nullptr;
+  w.elemsize = s->elemsize;
+  window_start_[spc] = w.next;
+  // Release builds keep free slots of small spans zeroed (cleared when
+  // swept or when the span is made); debug builds poison freed slots and
+  // clear them here, a window at a time.
+  if (kDebugBuild && s->needzero) {
+    memset(reinterpret_cast<void*>(w.next), 0, w.end - w.next);
+  }
+  return true;
 }
 
-void* MCache::AllocSmallSlow(SpanClass spc, size_t size) {
-  uintptr_t v = NextFree(spc);
-  if (v == 0) return nullptr;
-  MSpan* s = alloc_[spc];
-  if (kDebugBuild && s->needzero) {
-    memset(reinterpret_cast<void*>(v), 0, s->elemsize);
-  }
-  return reinterpret_cast<void*>(v);
-}
-
-void* MCache::AllocTypedSlow(SpanClass spc, uint16_t type) {
-  uintptr_t v = NextFree(spc);
-  if (v == 0) return nullptr;
-  MSpan* s = alloc_[spc];
-  s->obj_types[s->ObjIndex(v)] = type;
-  if (kDebugBuild && s->needzero) {
-    memset(reinterpret_cast<void*>(v), 0, s->elemsize);
-  }
-  return reinterpret_cast<void*>(v);
+void* MCache::AllocSmallSlow(SpanClass spc, uint16_t type) {
+  if (!NextWindow(spc)) return nullptr;
+  AllocWindow& w = windows_[spc];
+  const uintptr_t p = w.next;
+  w.next = p + w.elemsize;
+  if (w.types != nullptr) *w.types++ = type;
+  return reinterpret_cast<void*>(p);
 }
 
 void* MCache::AllocTinySlow(size_t size) {
+  if (tiny_unmarked_ != 0) {
+    // The first tiny allocation of a mark into the block in use when it
+    // began: the new object may be the block's only reference, so the
+    // block is marked now (allocate black), and used again.
+    ObjectRef r;
+    GC_CHECK(heap_->FindObject(tiny_unmarked_, &r),
+             "the tiny block is not in the heap");
+    if (r.span->SetMarked(r.index)) {
+      black_.objects++;
+      black_.bytes += r.span->elemsize;
+    }
+    tiny_ = tiny_unmarked_;
+    tiny_unmarked_ = 0;
+    if (void* p = TinyFast(size)) return p;
+  }
   if (size == 0) size = 1;
-  MSpan* s = alloc_[kTinySpanClass];
-  uintptr_t v = NextFreeFast(s);
-  if (v == 0) v = NextFree(kTinySpanClass);
-  if (v == 0) return nullptr;
+  AllocWindow& w = windows_[kTinySpanClass];
+  uintptr_t v = w.next;
+  if (v < w.end) {
+    w.next = v + w.elemsize;
+  } else {
+    v = reinterpret_cast<uintptr_t>(AllocSmallSlow(kTinySpanClass, 0));
+    if (v == 0) return nullptr;
+  }
   auto* block = reinterpret_cast<uint64_t*>(v);
   block[0] = 0;
   block[1] = 0;
@@ -105,7 +135,45 @@ void* MCache::AllocTinySlow(size_t size) {
   return block;
 }
 
+void* MCache::AllocLarge(size_t size, bool noscan, uint16_t type) {
+  void* p = heap_->AllocLarge(size, noscan, type);
+  if (p == nullptr) return nullptr;
+  ObjectRef r;
+  GC_CHECK(heap_->FindObject(reinterpret_cast<uintptr_t>(p), &r),
+           "a new large object is not in the heap");
+  allocated_bytes_ += r.span->elemsize;
+  if (allocate_black_ && r.span->SetMarked(0)) {
+    black_.objects++;
+    black_.bytes += r.span->elemsize;
+  }
+  return p;
+}
+
+void MCache::MarkAllocatedBlack(MSpan* s, size_t from) {
+  const size_t to = s->freeindex;
+  for (size_t wi = from / 64; wi * 64 < to; wi++) {
+    const size_t lo = wi * 64;
+    uint64_t mask = ~s->alloc_bits[wi];
+    if (from > lo) mask &= ~uint64_t{0} << (from - lo);
+    if (to - lo < 64) mask &= (uint64_t{1} << (to - lo)) - 1;
+    if (mask == 0) continue;
+    const uint64_t old =
+        __atomic_fetch_or(&s->gcmark_bits[wi], mask, __ATOMIC_RELAXED);
+    const int n = __builtin_popcountll(mask & ~old);
+    black_.objects += n;
+    black_.bytes += n * s->elemsize;
+  }
+}
+
 void MCache::Uncache(MSpan* s) {
+  const SpanClass spc = s->spanclass;
+  GC_DCHECK(alloc_[spc] == s, "uncaching a span not cached here");
+  Sync(spc);
+  windows_[spc] = {};
+  window_start_[spc] = 0;
+  alloc_[spc] = &empty_mspan;
+  ncached_--;
+  if (allocate_black_) MarkAllocatedBlack(s, black_from_[spc]);
   const int64_t unused = s->nelems - s->alloc_count;
   if (unused != 0) {
     alloc_counts_[SizeClassOf(s->spanclass)] -= unused;
@@ -125,14 +193,12 @@ void MCache::Uncache(MSpan* s) {
 void MCache::ReleaseAll() {
   for (int spc = 0; ncached_ > 0 && spc < kNumSpanClasses; spc++) {
     MSpan* s = alloc_[spc];
-    if (s == &empty_mspan) continue;
-    alloc_[spc] = &empty_mspan;
-    ncached_--;
-    Uncache(s);
+    if (s != &empty_mspan) Uncache(s);
   }
   GC_DCHECK(ncached_ == 0, "cached span count is off");
   heap_->FlushAllocCounts(alloc_counts_);
   tiny_ = 0;
+  tiny_unmarked_ = 0;
   tiny_offset_ = 0;
   if (tiny_allocs_ != 0) heap_->AddTinyAllocs(tiny_allocs_);
   tiny_allocs_ = 0;
@@ -145,6 +211,24 @@ void MCache::PrepareForSweep() {
   if (fg == sg) return;
   GC_CHECK(fg + 2 == sg, "bad mcache flushGen: missed a sweepgen flip");
   ReleaseAll();
+}
+
+void MCache::StartMark(bool allocate_black) {
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    MSpan* s = alloc_[spc];
+    if (s == &empty_mspan) continue;
+    Sync(static_cast<SpanClass>(spc));
+    black_from_[spc] = s->freeindex;
+  }
+  if (allocate_black && tiny_ != 0) {
+    // Tiny objects allocated from now on may be the only references to
+    // the block, which was allocated before the mark began: the first of
+    // them takes the slow path, which marks it (unused, it may be freed).
+    tiny_unmarked_ = tiny_;
+    tiny_ = 0;
+  }
+  allocate_black_ = allocate_black;
+  allocated_bytes_ = 0;
 }
 
 }  // namespace gcheap

@@ -45,10 +45,6 @@ MSpan* MCentral::CacheSpan() {
     if (s == nullptr) return nullptr;
   }
   GC_DCHECK(s->alloc_count < s->nelems, "span from cacheSpan is full");
-  // Resume the allocCache at freeindex.
-  size_t freeindex = s->freeindex;
-  s->RefillAllocCache(freeindex / 64);
-  s->alloc_cache >>= freeindex % 64;
   s->sweepgen.store(sg + 3, std::memory_order_release);
   return s;
 }

@@ -115,7 +115,6 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   }
   s->limit = base + s->nelems * s->elemsize;
   s->bitmap_words = (s->nelems + 63) / 64;
-  s->alloc_cache = ~uint64_t{0};
   s->sweepgen.store(sg, std::memory_order_relaxed);
 }
 
@@ -254,7 +253,6 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   if (s == nullptr) return nullptr;
   s->set_freeindex(1);
   s->alloc_count = 1;
-  s->alloc_cache = 0;
   s->limit = s->start + (size ? size : 1);
   if (s->obj_types != nullptr) s->obj_types[0] = type;
   if (s->needzero) memset(reinterpret_cast<void*>(s->start), 0, size);
@@ -407,7 +405,6 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   memset(s->gcmark_bits, 0, s->bitmap_words * sizeof(uint64_t));
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->set_freeindex(0);
-  s->RefillAllocCache(0);
   const int sizeclass = SizeClassOf(s->spanclass);
   // heap_live is not changed here: the collector set it to the marked bytes
   // at mark termination, which already excludes what this sweep frees.

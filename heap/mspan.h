@@ -7,11 +7,14 @@
 // Allocation state:
 //   allocBits   bit i set = slot i was allocated as of the last sweep.
 //   freeindex   slots below freeindex are allocated; the allocator scans
-//               upward from it for the next clear bit of allocBits.
-//   allocCache  the inverted 64-bit window of allocBits that starts at the
-//               64-aligned word holding freeindex, shifted so bit 0 is
-//               freeindex: count-trailing-zeros finds the next free slot.
-//   allocCount  number of allocated slots.
+//               upward from it for the next run of clear bits of
+//               allocBits (NextFreeRun), which its mcache hands out as an
+//               allocation window (heap/mcache.h). While a window is open,
+//               freeindex stays at the window's start: the slots the
+//               window has handed out count as allocated once the mcache
+//               syncs the span (when the window closes, when the span is
+//               uncached, and at the start of every mark).
+//   allocCount  number of allocated slots (exact when synced).
 // Marking: gcmarkBits has one bit per slot, set by the collector (atomic OR).
 // Sweeping swaps them: allocBits <- gcmarkBits, gcmarkBits <- zero.
 //
@@ -66,7 +69,6 @@ struct MSpan {
   uint16_t freeindex = 0;
   uint16_t alloc_count = 0;
   bool needzero = false;
-  uint64_t alloc_cache = 0;
   uint64_t* alloc_bits = nullptr;
   uint64_t* gcmark_bits = nullptr;
   uint32_t bitmap_words = 0;  // words in each of alloc_bits / gcmark_bits
@@ -78,28 +80,28 @@ struct MSpan {
 
   MSpan* next = nullptr;  // link in a SpanSet
 
-  // ---- the allocation fast path's helpers --------------------------------
+  // ---- allocation
+  // ------------------------------------------------------------
 
-  // Loads allocCache from the allocBits word `word`, inverted so that free
-  // slots are 1 bits.
-  GC_ALWAYS_INLINE void RefillAllocCache(size_t word) {
-    alloc_cache = ~alloc_bits[word];
-  }
-
-  // The index of the next free slot at or after freeindex, advancing
-  // freeindex past it; nelems when the span is full. (Go's nextFreeIndex.)
-  size_t NextFreeIndex();
+  // The next run of free slots at or after freeindex: returns its first
+  // slot and sets *end to the slot after its last one, and moves freeindex
+  // to the run's start (every slot it passed is allocated). Returns nelems
+  // (and moves freeindex there) when no slot is free. (Go's nextFreeIndex,
+  // for a run instead of a slot.)
+  size_t NextFreeRun(size_t* end);
 
   GC_ALWAYS_INLINE size_t ObjIndex(uintptr_t p) const {
     return static_cast<size_t>((static_cast<uint64_t>(p - start) * div_magic) >>
                                32);
   }
 
-  // True if slot i holds an allocated object (Go's !isFree). Safe to call
-  // from a mark worker while the owning mcache allocates from the span:
-  // freeindex is read and written with relaxed atomics (a stale answer only
-  // concerns an object that is allocated black anyway), and allocBits do
-  // not change outside sweeping.
+  // True if slot i holds an allocated object (Go's !isFree), as of the
+  // span's last sync with its mcache (above). Safe to call from a mark
+  // worker while the owning mcache allocates from the span: freeindex is
+  // read and written with relaxed atomics, and allocBits do not change
+  // outside sweeping. Every mark begins with the mcaches synced, so the
+  // objects it says are free are free or were allocated during the mark,
+  // and those are marked in bulk (allocate black, heap/mcache.h).
   bool IsAllocated(size_t i) const {
     if (i < __atomic_load_n(&freeindex, __ATOMIC_RELAXED)) return true;
     return (alloc_bits[i / 64] >> (i % 64)) & 1;

@@ -336,13 +336,10 @@ inline void PollAtAlloc(gc_mutator* m) {
   if (m->poll.load(std::memory_order_relaxed) != 0) gc_safepoint_slow(m);
 }
 
-// After a successful allocation: allocate black while a concurrent cycle
-// marks, and make large allocations check the GC trigger.
-inline void* AllocDone(gc_mutator* m, void* p, size_t bytes, bool noscan) {
-  if (__builtin_expect(m->wb_enabled.load(std::memory_order_relaxed), 0)) {
-    m->heap->collector->AllocatedWhileMarking(p, bytes, noscan, m->mcache,
-                                              &m->gcstate);
-  }
+// After a successful allocation: a large one checks the GC trigger and
+// charges its assist at the next safepoint, as a refill does (the mcache
+// sets kPollRefill itself when it refills; it marks black in bulk).
+inline void* AllocDone(gc_mutator* m, void* p, size_t bytes) {
   if (bytes > gcheap::kMaxSmallSize) m->poll.fetch_or(gcheap::kPollRefill);
   return p;
 }
@@ -355,7 +352,9 @@ int gc_version(void) { return GCHEAP_VERSION; }
 
 const char* gc_version_string(void) { return GCHEAP_VERSION_STRING; }
 
-void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
+// The names in parentheses: gc.h also defines them as macros (the inline
+// paths).
+void*(gc_alloc)(gc_mutator* m, gc_type_id type, size_t bytes) {
   DEBUG_CHECK_MUTATOR(m, "gc_alloc");
   const gcheap::TypeInfo* t = m->heap->types.Get(type);
   if (t == nullptr) {
@@ -387,10 +386,10 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
     p = AllocRetry(m, t, static_cast<uint16_t>(type), bytes);
     if (p == nullptr) return nullptr;
   }
-  return AllocDone(m, p, bytes, t->noscan);
+  return AllocDone(m, p, bytes);
 }
 
-void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
+void*(gc_alloc_noscan)(gc_mutator* m, size_t bytes) {
   DEBUG_CHECK_MUTATOR(m, "gc_alloc_noscan");
   if (bytes > GC_MAX_ALLOC_BYTES) {
     SetLastError(
@@ -405,7 +404,7 @@ void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
     p = AllocRetry(m, nullptr, 0, bytes);
     if (p == nullptr) return nullptr;
   }
-  return AllocDone(m, p, bytes, true);
+  return AllocDone(m, p, bytes);
 }
 
 const char* gc_last_error(void) { return gcheap::LastError(); }
@@ -533,10 +532,15 @@ void gc_safepoint_slow(gc_mutator* m) {
   if (poll & gcheap::kPollRefill) {
     m->poll.fetch_and(~gcheap::kPollRefill, std::memory_order_relaxed);
     gcheap::Collector* c = m->heap->collector.get();
+    // What the mcache took since the last refill (a span's free slots, a
+    // large object); only a concurrent mark charges it.
+    const uint64_t taken = m->mcache->TakeAllocatedBytes();
     if (c->marking()) {
-      // A concurrent cycle is marking: if the heap already passed its goal,
-      // wait for the cycle (counting as blocked); never on the thread that
-      // is ending the process (runtime/process.h).
+      // A concurrent cycle is marking: pay the assist for what was taken;
+      // then if the heap already passed its goal, wait for the cycle
+      // (counting as blocked); never on the thread that is ending the
+      // process (runtime/process.h).
+      c->ChargeAssist(&m->gcstate, taken);
       if (gcheap::IsExitingThread()) return;
       m->heap->EnterBlocking(m);
       c->WaitIfOverGoal();

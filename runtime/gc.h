@@ -273,7 +273,10 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
  * Returns NULL with gc_last_error() set on failure: unknown type, size
  * overflow (bytes > GC_MAX_ALLOC_BYTES), or the hard heap limit reached
  * even after a collection.
- * bytes == 0 with a type of size 0 gives a distinct minimal object. */
+ * bytes == 0 with a type of size 0 gives a distinct minimal object.
+ * gc_alloc and gc_alloc_noscan are also inline functions (below, after the
+ * barriers: a call through these names uses them); these are their
+ * out-of-line forms, which do everything. */
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes);
 
 /* Alignment: gc_alloc returns memory aligned to at least 8 bytes, and to 16
@@ -351,15 +354,52 @@ void* gc_write_barrier_exchange_slow(gc_mutator* m, void* obj, void** slot,
 void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
                                 void* const* src, size_t n);
 
+/* An allocation window: a run of free slots of one span class in the
+ * mutator's cache, [next, end), each `size` bytes. Allocating is taking
+ * next and adding size; `types` (scan classes) points at the type tag of
+ * the slot at next, one uint16_t per slot, which the allocation writes and
+ * advances. Slots read as zero. heap/mcache.h (AllocWindow) owns them. */
+typedef struct gc_alloc_window_ {
+  uintptr_t next;  /* the next free slot; the window is open while < end */
+  uintptr_t end;   /* the end of the run */
+  uint16_t* types; /* scan classes: the type tag of the slot at next */
+  uintptr_t size;  /* slot size (bytes) */
+} gc_alloc_window_;
+
 /* The first words of every gc_mutator, read and written by the inline
  * functions below (runtime/runtime.h keeps them first and checks the
- * offsets). Not part of the API: do not touch. */
+ * offsets). Not part of the API: a program calls the functions. A JIT
+ * that inlines the same paths may rely on this layout for the ABI's major
+ * version (GCHEAP_VERSION_MAJOR): the offsets are those of this struct,
+ * and what each path reads and writes is what the functions below do. The
+ * allocation fast path (gc_alloc_inline_, gc_alloc_noscan_inline_):
+ *   1. poll == 0 (else the out-of-line call: a safepoint);
+ *   2. gc_alloc: type <= 0xffff, 1 <= bytes <= GC_INLINE_ALLOC_MAX_, and
+ *      alloc_type_min[type] != 0 and bytes + 1 >= alloc_type_min[type]
+ *      (a registered type whose objects hold pointers, and bytes at least
+ *      its fixed size); gc_alloc_noscan: 16 <= bytes <= GC_INLINE_ALLOC_MAX_;
+ *   3. the window alloc_windows[alloc_size_class[(bytes + 7) >> 3] * 2 + k],
+ *      k = 0 for gc_alloc (scan), 1 for gc_alloc_noscan;
+ *   4. if next < end: the object is next; next += size; gc_alloc also
+ *      stores (uint16_t)type at *types and advances types by one.
+ * Anything else: the out-of-line gc_alloc / gc_alloc_noscan. A JIT that
+ * knows the type and size of an allocation site can do steps 2 and 3 when
+ * it compiles the site. */
 typedef struct gc_mutator_head_ {
-  uint32_t poll;         /* nonzero: a collection wants this thread */
-  uint32_t wb_enabled;   /* nonzero while a concurrent cycle marks */
-  uintptr_t* wbbuf_next; /* next free pair of the barrier buffer */
-  uintptr_t* wbbuf_end;  /* end of the barrier buffer */
+  uint32_t poll;                   /* nonzero: a collection wants this thread */
+  uint32_t wb_enabled;             /* nonzero while a concurrent cycle marks */
+  uintptr_t* wbbuf_next;           /* next free pair of the barrier buffer */
+  uintptr_t* wbbuf_end;            /* end of the barrier buffer */
+  gc_alloc_window_* alloc_windows; /* by span class: size class * 2 +
+                                      noscan */
+  const uint8_t* alloc_size_class; /* (bytes + 7) >> 3 -> size class, for
+                                      bytes <= GC_INLINE_ALLOC_MAX_ */
+  const uint32_t* alloc_type_min;  /* by type id: fixed size + 1 for a type
+                                      whose objects hold pointers, else 0 */
 } gc_mutator_head_;
+
+/* The largest request the inline allocation paths serve. */
+#define GC_INLINE_ALLOC_MAX_ 1024
 
 static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
                                     void* value) {
@@ -470,6 +510,57 @@ static inline void gc_safepoint(gc_mutator* m) {
     gc_safepoint_slow(m);
   }
 }
+
+/* The inline allocation fast paths (see gc_mutator_head_): a bump of the
+ * mutator's allocation window for its size class when nothing else is
+ * needed, else the out-of-line function. No lock, no atomic
+ * read-modify-write, no call. Debug builds (GCHEAP_DEBUG) always call the
+ * out-of-line functions, which check the mutator. */
+static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
+                                     size_t bytes) {
+#if !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  if (__atomic_load_n(&h->poll, __ATOMIC_RELAXED) == 0 && type <= 0xffff &&
+      bytes - 1 < GC_INLINE_ALLOC_MAX_) {
+    const uint32_t min = h->alloc_type_min[type];
+    if (min != 0 && bytes + 1 >= min) {
+      gc_alloc_window_* w =
+          &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2];
+      const uintptr_t p = w->next;
+      if (p < w->end) {
+        w->next = p + w->size;
+        *w->types++ = (uint16_t)type;
+        return (void*)p;
+      }
+    }
+  }
+#endif
+  return gc_alloc(m, type, bytes);
+}
+
+static inline void* gc_alloc_noscan_inline_(gc_mutator* m, size_t bytes) {
+#if !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  if (__atomic_load_n(&h->poll, __ATOMIC_RELAXED) == 0 &&
+      bytes - 16 <= GC_INLINE_ALLOC_MAX_ - 16) {
+    gc_alloc_window_* w =
+        &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2 +
+                          1];
+    const uintptr_t p = w->next;
+    if (p < w->end) {
+      w->next = p + w->size;
+      return (void*)p;
+    }
+  }
+#endif
+  return gc_alloc_noscan(m, bytes);
+}
+
+/* Calls through these names use the inline paths; (gc_alloc)(...) and a
+ * function pointer reach the out-of-line functions. (Variadic, so that an
+ * argument with a comma, such as a C++ template argument list, passes.) */
+#define gc_alloc(...) gc_alloc_inline_(__VA_ARGS__)
+#define gc_alloc_noscan(...) gc_alloc_noscan_inline_(__VA_ARGS__)
 
 /* Brackets a blocking call: between the two, the thread counts as stopped
  * for collections and must not touch heap objects or call gc_ functions

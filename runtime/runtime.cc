@@ -202,6 +202,11 @@ gc_mutator* gc_heap::Attach() {
     m->attach_count = 1;
     m->mcache = heap.NewMCache();
     m->mcache->set_refill_notify(&m->poll, gcheap::kPollRefill);
+    // Attaching while a concurrent mark runs: allocate black at once.
+    m->mcache->StartMark(world.barrier_on());
+    m->alloc_windows = m->mcache->windows();
+    m->alloc_size_class = gcheap::kSizeToClass8;
+    m->alloc_type_min = types.alloc_min_table();
     handshake.Add(m, list);
   }
   m->tls_next = gcheap::tls_mutators;
@@ -218,16 +223,24 @@ void gc_heap::Detach(gc_mutator* m) {
   {
     auto list = LockListAsSafepoint();
     FlushWriteBarrierBuffer(m);
-    collector->AddBlack(m->gcstate);
-    m->gcstate = {};
-    heap.FreeMCache(m->mcache);  // flushes cached spans and the tiny block
-    m->mcache = nullptr;
+    ReleaseMCache(m);
     handshake.Remove(m, list);
     m->magic = gcheap::kMutatorDead;
     // Off this thread's list before another thread can reuse it.
     gcheap::Unlink(m);
     free_mutators_.push_back(m);
   }
+}
+
+void gc_heap::ReleaseMCache(gc_mutator* m) {
+  // Its cached spans go back (marking what it allocated black, if a mark
+  // runs) and the collector gets its black counts.
+  m->mcache->ReleaseAll();
+  collector->AddBlack(m->mcache->TakeBlackCounts());
+  m->gcstate = {};
+  heap.FreeMCache(m->mcache);
+  m->mcache = nullptr;
+  m->alloc_windows = nullptr;
 }
 
 std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {
@@ -294,10 +307,7 @@ void gc_heap::AfterForkChild(const std::vector<gc_mutator*>& gone) {
     // As Detach. (No cycle ran at the fork, so the barrier buffer is
     // empty and the black counts are zero.)
     FlushWriteBarrierBuffer(m);
-    collector->AddBlack(m->gcstate);
-    m->gcstate = {};
-    heap.FreeMCache(m->mcache);
-    m->mcache = nullptr;
+    ReleaseMCache(m);
     m->tls_next = nullptr;
     m->magic = gcheap::kMutatorDead;
     free_mutators_.push_back(m);

@@ -14,8 +14,11 @@
 
 namespace gcheap {
 
-// Sets the mark bit of the object holding p, as the collector would.
+// Sets the mark bit of the object holding p, as the collector would:
+// first every mcache syncs its spans, as when a mark begins (the owners
+// are the test's own thread).
 inline void MarkObject(MHeap& heap, const void* p) {
+  heap.ForEachMCache([](MCache* c) { c->StartMark(/*allocate_black=*/false); });
   ObjectRef r;
   ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(p), &r));
   // Marking is only legal on swept spans (sweep termination comes first).

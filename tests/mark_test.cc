@@ -3,7 +3,9 @@
 // scanning visits (pointer bitmaps, repeated tails, trace callbacks,
 // oblets of large objects), the drain's budget, and the last-span
 // shortcut. Objects come from an mcache, as the mutators' do; their spans
-// are cached (swept for this cycle), where marking is legal.
+// are cached (swept for this cycle), where marking is legal, and synced
+// after each allocation (MCache::StartMark, as when a mark begins), so the
+// marker sees them allocated.
 #include "gc/mark.h"
 
 #include <algorithm>
@@ -45,9 +47,14 @@ class MarkTest : public ::testing::Test {
   void** New(uint16_t t, size_t bytes) {
     auto* p = static_cast<void**>(cache_->AllocTyped(bytes, t));
     EXPECT_NE(p, nullptr);
+    cache_->StartMark(/*allocate_black=*/false);
     return p;
   }
-  void* NewNoscan(size_t bytes) { return cache_->Alloc(bytes, true); }
+  void* NewNoscan(size_t bytes) {
+    void* p = cache_->Alloc(bytes, true);
+    cache_->StartMark(/*allocate_black=*/false);
+    return p;
+  }
   bool Marked(const void* p) {
     ObjectRef r;
     if (!heap_.FindObject(reinterpret_cast<uintptr_t>(p), &r)) return false;
