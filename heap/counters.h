@@ -97,6 +97,19 @@ class ShardedCounts {
   Shard shards_[kCounterShards];
 };
 
+// The allocator's counted events (MHeap::ReadCounters).
+enum HeapEvent {
+  kEventSweepLockers,
+  kEventRefills,
+  kEventRefillsHeapLock,
+  kEventHeapLiveUpdates,
+  kEventLargeAllocs,
+  kEventSpanSetOps,
+  kEventSpanSetRetries,
+  kNumHeapEvents
+};
+using HeapEventCounts = ShardedCounts<kNumHeapEvents>;
+
 }  // namespace gcheap
 
 #endif  // GCHEAP_HEAP_COUNTERS_H_

@@ -26,31 +26,43 @@ void MCache::Sync(SpanClass spc) {
 }
 
 bool MCache::Refill(SpanClass spc) {
+  // Proportional sweep: pay for the span about to be taken.
+  heap_->DeductSweepCredit(kClassToNPages[SizeClassOf(spc)] * kPageSize);
+  // One sweep locker for returning the old span and taking the new one
+  // (one read-modify-write of the heap's sweep state each way).
+  MHeap::SweepLocker locker(heap_);
+  const uint32_t sg = locker.sweepgen();
   MSpan* s = alloc_[spc];
   // The flip prepares every mcache; one that was not has been allocating
   // from stale spans, whose objects the next sweep would free.
-  GC_CHECK(flush_gen_.load(std::memory_order_relaxed) == heap_->sweepgen(),
+  GC_CHECK(flush_gen_.load(std::memory_order_relaxed) == sg,
            "mcache not flushed since the sweepgen flip");
   GC_DCHECK(s == &empty_mspan || s->alloc_count == s->nelems,
             "refill of a span with free slots");
-  GC_DCHECK(s == &empty_mspan || s->sweepgen.load(std::memory_order_relaxed) ==
-                                     heap_->sweepgen() + 3,
+  GC_DCHECK(s == &empty_mspan ||
+                s->sweepgen.load(std::memory_order_relaxed) == sg + 3,
             "bad sweepgen in refill: the cached span is stale");
-  if (s != &empty_mspan) Uncache(s);
-  // Proportional sweep: pay for the span about to be taken.
-  heap_->DeductSweepCredit(kClassToNPages[SizeClassOf(spc)] * kPageSize);
-  s = heap_->central(spc).CacheSpan();
+  // heap_live changes once per refill: the old span's unused slots out,
+  // the new span's free slots in.
+  int64_t live_delta = 0;
+  if (s != &empty_mspan) live_delta -= Uncache(s, sg);
+  s = heap_->central(spc).CacheSpan(sg);
+  if (s != nullptr) {
+    heap_->Count(kEventRefills);
+    // Count the span's free slots as allocated now; Uncache gives back
+    // what was not used. Keeps counters off the allocation fast path, and
+    // the per-class counts stay local until ReleaseAll.
+    const int64_t slots = s->nelems - s->alloc_count;
+    const int64_t bytes = slots * static_cast<int64_t>(s->elemsize);
+    alloc_counts_[SizeClassOf(spc)] += slots;
+    allocated_bytes_ += bytes;
+    live_delta += bytes;
+  }
+  if (live_delta != 0) {
+    heap_->heap_live().fetch_add(live_delta, std::memory_order_relaxed);
+    heap_->Count(kEventHeapLiveUpdates);
+  }
   if (s == nullptr) return false;
-  heap_->Count(MHeap::kCountRefills);
-  // Count the span's free slots as allocated now; Uncache gives back what
-  // was not used. Keeps counters off the allocation fast path, and the
-  // per-class counts stay local until ReleaseAll.
-  const int64_t slots = s->nelems - s->alloc_count;
-  const int64_t bytes = slots * static_cast<int64_t>(s->elemsize);
-  alloc_counts_[SizeClassOf(spc)] += slots;
-  allocated_bytes_ += bytes;
-  heap_->heap_live().fetch_add(bytes, std::memory_order_relaxed);
-  heap_->Count(MHeap::kCountHeapLiveUpdates);
   if (refill_word_ != nullptr) {
     refill_word_->fetch_or(refill_bit_, std::memory_order_relaxed);
   }
@@ -66,7 +78,8 @@ bool MCache::NextWindow(SpanClass spc) {
   Sync(spc);
   MSpan* s = alloc_[spc];
   size_t end;
-  size_t i = s->NextFreeRun(&end);
+  // (empty_mspan is shared by every mcache: it is never written.)
+  size_t i = s == &empty_mspan ? 0 : s->NextFreeRun(&end);
   if (i == s->nelems) {
     // The span is full (or this is empty_mspan): get a new one.
     if (!Refill(spc)) return false;
@@ -165,7 +178,7 @@ void MCache::MarkAllocatedBlack(MSpan* s, size_t from) {
   }
 }
 
-void MCache::Uncache(MSpan* s) {
+int64_t MCache::Uncache(MSpan* s, uint32_t sg) {
   const SpanClass spc = s->spanclass;
   GC_DCHECK(alloc_[spc] == s, "uncaching a span not cached here");
   Sync(spc);
@@ -175,25 +188,35 @@ void MCache::Uncache(MSpan* s) {
   ncached_--;
   if (allocate_black_) MarkAllocatedBlack(s, black_from_[spc]);
   const int64_t unused = s->nelems - s->alloc_count;
+  int64_t give_back = 0;
   if (unused != 0) {
     alloc_counts_[SizeClassOf(s->spanclass)] -= unused;
     // A span cached before the last sweepgen flip (sweepgen h+1) had its
     // unused slots counted in heap_live before the collector reset
     // heap_live to the marked bytes, which never included them: nothing to
     // give back (Go's releaseAll does the same).
-    if (s->sweepgen.load(std::memory_order_relaxed) != heap_->sweepgen() + 1) {
-      heap_->heap_live().fetch_sub(unused * static_cast<int64_t>(s->elemsize),
-                                   std::memory_order_relaxed);
-      heap_->Count(MHeap::kCountHeapLiveUpdates);
+    if (s->sweepgen.load(std::memory_order_relaxed) != sg + 1) {
+      give_back = unused * static_cast<int64_t>(s->elemsize);
     }
   }
-  heap_->central(s->spanclass).UncacheSpan(s);
+  heap_->central(s->spanclass).UncacheSpan(s, sg);
+  return give_back;
 }
 
 void MCache::ReleaseAll() {
-  for (int spc = 0; ncached_ > 0 && spc < kNumSpanClasses; spc++) {
-    MSpan* s = alloc_[spc];
-    if (s != &empty_mspan) Uncache(s);
+  uint32_t sg;
+  {
+    MHeap::SweepLocker locker(heap_);
+    sg = locker.sweepgen();
+    int64_t give_back = 0;
+    for (int spc = 0; ncached_ > 0 && spc < kNumSpanClasses; spc++) {
+      MSpan* s = alloc_[spc];
+      if (s != &empty_mspan) give_back += Uncache(s, sg);
+    }
+    if (give_back != 0) {
+      heap_->heap_live().fetch_sub(give_back, std::memory_order_relaxed);
+      heap_->Count(kEventHeapLiveUpdates);
+    }
   }
   GC_DCHECK(ncached_ == 0, "cached span count is off");
   heap_->FlushAllocCounts(alloc_counts_);
@@ -202,7 +225,7 @@ void MCache::ReleaseAll() {
   tiny_offset_ = 0;
   if (tiny_allocs_ != 0) heap_->AddTinyAllocs(tiny_allocs_);
   tiny_allocs_ = 0;
-  flush_gen_.store(heap_->sweepgen(), std::memory_order_relaxed);
+  flush_gen_.store(sg, std::memory_order_relaxed);
 }
 
 void MCache::PrepareForSweep() {

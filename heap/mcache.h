@@ -229,9 +229,11 @@ class MCache {
   // Makes the slots the window of spc handed out allocated in its span.
   void Sync(SpanClass spc);
   bool Refill(SpanClass spc);
-  // Returns a span to its mcentral, giving back its unused slots' counts
-  // (the span is synced and its window closed).
-  void Uncache(MSpan* s);
+  // Returns a span to its mcentral (the span is synced and its window
+  // closed) under the caller's sweep locker with sweepgen sg, and gives
+  // back its unused slots' counts: returns the bytes the caller takes off
+  // heap_live.
+  int64_t Uncache(MSpan* s, uint32_t sg);
   // Marks the objects allocated from s since black_from (allocate black).
   void MarkAllocatedBlack(MSpan* s, size_t black_from);
 

@@ -49,14 +49,14 @@ bool MHeap::InOtherHeap(uintptr_t p, const void** other) const {
 MHeap::MHeap(const HeapOptions& opts)
     : opts_(opts),
       pages_(&index_),
-      span_alloc_(sizeof(MSpan)),
+      span_alloc_(sizeof(MSpan), /*zero_reused=*/false),
       bits_alloc_{FixAlloc(2 * 8 * 1), FixAlloc(2 * 8 * 2), FixAlloc(2 * 8 * 4),
                   FixAlloc(2 * 8 * 8), FixAlloc(2 * 8 * 16)},
       types_alloc_{FixAlloc(8),   FixAlloc(16),   FixAlloc(32),
                    FixAlloc(64),  FixAlloc(128),  FixAlloc(256),
                    FixAlloc(512), FixAlloc(1024), FixAlloc(2048)} {
   for (int i = 0; i < kNumSpanClasses; i++) {
-    central_[i].Init(this, static_cast<SpanClass>(i));
+    central_[i].Init(this, static_cast<SpanClass>(i), &counts_);
   }
   HeapRegistry& r = Registry();
   std::unique_lock<std::shared_mutex> g(r.mu);
@@ -103,7 +103,7 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   s->needzero = needzero;
   s->set_freeindex(0);
   s->alloc_count = 0;
-  s->next = nullptr;
+  s->next.store(nullptr, std::memory_order_relaxed);
   if (sizeclass == 0) {
     s->elemsize = npages * kPageSize;
     s->nelems = 1;
@@ -166,7 +166,8 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
       return nullptr;
     }
   }
-  auto* s = static_cast<MSpan*>(span_alloc_.Alloc());
+  bool reused = false;
+  auto* s = static_cast<MSpan*>(span_alloc_.Alloc(&reused));
   int sizeclass = SizeClassOf(spc);
   size_t words = sizeclass == 0 ? 1 : (kClassToNElems[sizeclass] + 63) / 64;
   uint64_t* bits = s ? AllocBits(words) : nullptr;
@@ -179,7 +180,10 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
     SetLastError("out of memory for span metadata");
     return nullptr;
   }
-  new (s) MSpan();
+  // Fresh memory: construct. A reused struct is initialized field by field
+  // (InitSpan and below): a lock-free reader holding a stale pointer (a
+  // span set's pop, FindObject) may still load its atomics.
+  if (!reused) new (s) MSpan();
   InitSpan(s, run.base, npages, spc, run.needzero, sg);
   size_t block = size_t{1} << BitsAllocIndex(words);
   s->alloc_bits = bits;
@@ -260,8 +264,8 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   large_bytes_.fetch_add(s->elemsize, std::memory_order_relaxed);
   heap_live_.fetch_add(static_cast<int64_t>(s->elemsize),
                        std::memory_order_relaxed);
-  Count(kCountLargeAllocs);
-  Count(kCountHeapLiveUpdates);
+  Count(kEventLargeAllocs);
+  Count(kEventHeapLiveUpdates);
   // Visible to the sweeper through its central's swept-full set.
   central_[spc].FullSwept(locker.sweepgen()).Push(s);
   return reinterpret_cast<void*>(s->start);
@@ -601,16 +605,15 @@ HeapStats MHeap::ReadStats() const {
 
 HeapCounters MHeap::ReadCounters() const {
   HeapCounters c;
-  for (const MCentral& m : central_) {
-    m.AddSpanSetCounts(&c.spanset_ops, &c.spanset_waits);
-  }
+  c.spanset_ops = counts_.Read(kEventSpanSetOps);
+  c.spanset_retries = counts_.Read(kEventSpanSetRetries);
   c.heap_locks = lock_.acquires();
   c.heap_lock_waits = lock_.waits();
-  c.sweep_lockers = counts_.Read(kCountSweepLockers);
-  c.refills = counts_.Read(kCountRefills);
-  c.refills_heap_lock = counts_.Read(kCountRefillsHeapLock);
-  c.heap_live_updates = counts_.Read(kCountHeapLiveUpdates);
-  c.large_allocs = counts_.Read(kCountLargeAllocs);
+  c.sweep_lockers = counts_.Read(kEventSweepLockers);
+  c.refills = counts_.Read(kEventRefills);
+  c.refills_heap_lock = counts_.Read(kEventRefillsHeapLock);
+  c.heap_live_updates = counts_.Read(kEventHeapLiveUpdates);
+  c.large_allocs = counts_.Read(kEventLargeAllocs);
   return c;
 }
 

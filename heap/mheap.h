@@ -110,9 +110,9 @@ struct HeapStats {
 // (heap/counters.h; MHeap::ReadCounters). Locks count acquisitions and
 // waits (acquisitions that found the lock held).
 struct HeapCounters {
-  uint64_t spanset_ops = 0;    // span-set pushes and pops (all classes)
-  uint64_t spanset_waits = 0;  // ... that waited for the set's lock
-  uint64_t heap_locks = 0;     // mheap lock acquisitions
+  uint64_t spanset_ops = 0;      // span-set pushes and pops (all classes)
+  uint64_t spanset_retries = 0;  // ... compare-and-swaps that failed
+  uint64_t heap_locks = 0;       // mheap lock acquisitions
   uint64_t heap_lock_waits = 0;
   uint64_t sweep_lockers = 0;      // SweepLocker acquisitions (an atomic
                                    // add on the heap's sweep state word)
@@ -216,7 +216,7 @@ class MHeap {
           sg_(static_cast<uint32_t>(
               h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {
       if constexpr (kDebugBuild) t_sweep_lockers++;
-      h->Count(kCountSweepLockers);
+      h->Count(kEventSweepLockers);
     }
     ~SweepLocker() {
       if constexpr (kDebugBuild) t_sweep_lockers--;
@@ -315,15 +315,7 @@ class MHeap {
   HeapStats ReadStats() const;
   // Contention counters (heap/counters.h).
   HeapCounters ReadCounters() const;
-  enum CountedEvent {
-    kCountSweepLockers,
-    kCountRefills,
-    kCountRefillsHeapLock,
-    kCountHeapLiveUpdates,
-    kCountLargeAllocs,
-    kNumCountedEvents
-  };
-  void Count(CountedEvent e) { counts_.Add(e); }
+  void Count(HeapEvent e) { counts_.Add(e); }
   // Go's heapLive. Allocation adds (per span handed to an mcache, per large
   // object); the collector sets it to the marked bytes at mark termination;
   // sweeping leaves it alone (what it frees was not marked).
@@ -406,7 +398,7 @@ class MHeap {
   std::function<void(bool)> scavenge_hook_;  // set before use (testing)
   std::mutex mcaches_mu_;                    // guards mcaches_
   std::vector<MCache*> mcaches_;
-  ShardedCounts<kNumCountedEvents> counts_;
+  HeapEventCounts counts_;
 };
 
 }  // namespace gcheap

@@ -53,7 +53,9 @@ static_assert(kClassToSize[2] == kTinySize, "tiny blocks use class 2");
 
 enum class SpanState : uint8_t { kDead = 0, kInUse = 1 };
 
-struct MSpan {
+// 64-byte aligned: the lock-free span sets pack a span's address into
+// fewer bits (heap/mcentral.h), and neighbouring spans share no line.
+struct alignas(64) MSpan {
   // Identity, fixed while the span is in use.
   uintptr_t start = 0;
   uintptr_t limit = 0;  // start + nelems * elemsize
@@ -78,7 +80,7 @@ struct MSpan {
   uint16_t* obj_types = nullptr;
   std::atomic<uint32_t> sweepgen{0};
 
-  MSpan* next = nullptr;  // link in a SpanSet
+  std::atomic<MSpan*> next{nullptr};  // link in a SpanSet (heap/mcentral.h)
 
   // ---- allocation
   // ------------------------------------------------------------

@@ -632,7 +632,7 @@ void gc_get_perf_counters(gc_heap* heap, gc_perf_counters* caller) {
   const gcheap::Collector::Counters c = heap->collector->ReadCounters();
   gc_perf_counters full{};
   full.spanset_ops = h.spanset_ops;
-  full.spanset_waits = h.spanset_waits;
+  full.spanset_contended = h.spanset_retries;
   full.heap_locks = h.heap_locks;
   full.heap_lock_waits = h.heap_lock_waits;
   full.sweep_lockers = h.sweep_lockers;

@@ -634,7 +634,8 @@ void gc_get_stats(gc_heap* heap, gc_stats* out);
 typedef struct gc_perf_counters {
   size_t struct_size;
   uint64_t spanset_ops;       /* pushes and pops on the central span sets */
-  uint64_t spanset_waits;     /* ... that waited (or retried) */
+  uint64_t spanset_contended; /* ... that found another in the way: a failed
+                                 compare-and-swap of the lock-free set */
   uint64_t heap_locks;        /* acquisitions of the page heap's lock */
   uint64_t heap_lock_waits;   /* ... that waited */
   uint64_t sweep_lockers;     /* atomic adds to the heap's sweep state */

@@ -492,7 +492,7 @@ void BM_Alloc(benchmark::State& state) {
     state.counters["heap_locks/GiB"] = C(hc.heap_locks / gib, flags);
     state.counters["heap_waits/GiB"] = C(hc.heap_lock_waits / gib, flags);
     state.counters["spanset_ops/GiB"] = C(hc.spanset_ops / gib, flags);
-    state.counters["spanset_waits/GiB"] = C(hc.spanset_waits / gib, flags);
+    state.counters["spanset_retries/GiB"] = C(hc.spanset_retries / gib, flags);
     state.counters["sweep_lockers/GiB"] = C(hc.sweep_lockers / gib, flags);
   }
 }

@@ -1,7 +1,7 @@
 // perf_counters.h: the benchmarks' report of gc_perf_counters (runtime/gc.h)
 // per GiB allocated, one line:
 //
-//   COUNTERS GiB=12.34 spanset_ops=... spanset_waits=... ... (per GiB)
+//   COUNTERS GiB=12.34 spanset_ops=... spanset_contended=... ... (per GiB)
 //
 // A count per GiB allocated does not depend on the machine for the same
 // work; waits and retries do (docs/benchmarks.md reads them).
@@ -20,12 +20,12 @@ inline void PrintPerfCounters(const gc_perf_counters& c,
   const double gib = bytes_allocated / (1024.0 * 1024 * 1024);
   auto per = [&](uint64_t n) { return gib > 0 ? n / gib : 0.0; };
   fprintf(out,
-          "COUNTERS GiB=%.3f spanset_ops=%.0f spanset_waits=%.1f "
+          "COUNTERS GiB=%.3f spanset_ops=%.0f spanset_contended=%.1f "
           "heap_locks=%.0f heap_lock_waits=%.1f sweep_lockers=%.0f "
           "refills=%.0f refills_heap_lock=%.0f heap_live_updates=%.0f "
           "large_allocs=%.0f marked_objects=%.0f mark_races=%.1f "
           "pool_ops=%.0f pool_waits=%.1f pool_steals=%.0f (per GiB)\n",
-          gib, per(c.spanset_ops), per(c.spanset_waits), per(c.heap_locks),
+          gib, per(c.spanset_ops), per(c.spanset_contended), per(c.heap_locks),
           per(c.heap_lock_waits), per(c.sweep_lockers), per(c.refills),
           per(c.refills_heap_lock), per(c.heap_live_updates),
           per(c.large_allocs), per(c.marked_objects), per(c.mark_races),
@@ -44,7 +44,7 @@ inline gc_perf_counters PerfCountersSince(const gc_perf_counters& a,
                                           const gc_perf_counters& b) {
   gc_perf_counters d = b;
   d.spanset_ops -= a.spanset_ops;
-  d.spanset_waits -= a.spanset_waits;
+  d.spanset_contended -= a.spanset_contended;
   d.heap_locks -= a.heap_locks;
   d.heap_lock_waits -= a.heap_lock_waits;
   d.sweep_lockers -= a.sweep_lockers;
