@@ -192,13 +192,6 @@ class MHeap {
   // sweepgen flip can prepare all of them (see heap/mcache.h).
   void RegisterMCache(MCache* c);
   void UnregisterMCache(MCache* c);
-  // Calls f(MCache*) for every registered mcache (their owners must be
-  // stopped if f touches them).
-  template <typename F>
-  void ForEachMCache(F f) {
-    std::lock_guard<std::mutex> g(mcaches_mu_);
-    for (MCache* c : mcaches_) f(c);
-  }
 
   MCentral& central(SpanClass spc) { return central_[spc]; }
 

@@ -137,7 +137,7 @@ TEST(StatsTest, CountsAddUp) {
   const int cls = SizeToClass(100);
   EXPECT_EQ(st.by_class[cls].nmalloc, 10000u);
   EXPECT_EQ(st.heap_live_bytes, 10000u * kClassToSize[cls]);
-  for (void* p : keep) MarkObject(heap, p);
+  for (void* p : keep) MarkObject(heap, c, p);
   SweepCycle(heap, {c});
   st = heap.ReadStats();
   EXPECT_EQ(st.by_class[cls].nfree, 7500u);

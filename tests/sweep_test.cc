@@ -29,7 +29,7 @@ TEST(SweepTest, UnmarkedSlotsAreFreedMarkedSlotsSurvive) {
   }
   std::set<uint64_t*> kept;
   for (int i = 0; i < 3072; i += 3) {
-    MarkObject(heap, objs[i]);
+    MarkObject(heap, c, objs[i]);
     kept.insert(objs[i]);
   }
   SweepCycle(heap, {c});
@@ -59,7 +59,7 @@ TEST(SweepTest, DeadSlotsAreClearedOrPoisonedAtSweep) {
     memset(p, 0x11, 64);
     objs.push_back(p);
   }
-  MarkObject(heap, objs[0]);  // its span survives; the other spans die
+  MarkObject(heap, c, objs[0]);  // its span survives; the other spans die
   ObjectRef first;
   ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(objs[0]), &first));
   const size_t per_span = first.span->nelems;
@@ -82,7 +82,7 @@ TEST(SweepTest, EmptySpansReturnTheirPagesWhichCoalesce) {
   void* survivor = c->Alloc(64, false);
   HeapStats before = heap.ReadStats();
   EXPECT_GT(before.in_use_bytes, 6u << 20);
-  MarkObject(heap, survivor);
+  MarkObject(heap, c, survivor);
   SweepCycle(heap, {c});
   HeapStats after = heap.ReadStats();
   // Only the survivor's span remains in use.
@@ -101,7 +101,7 @@ TEST(SweepTest, LazySweepThroughAllocationThenFinish) {
   MCache* c = heap.NewMCache();
   std::vector<void*> objs;
   for (int i = 0; i < 20000; i++) objs.push_back(c->Alloc(128, false));
-  for (size_t i = 0; i < objs.size(); i += 2) MarkObject(heap, objs[i]);
+  for (size_t i = 0; i < objs.size(); i += 2) MarkObject(heap, c, objs[i]);
   SweepCycle(heap, {c}, /*finish=*/false);
   EXPECT_FALSE(heap.SweepDone());
   // Allocation sweeps spans on demand (mcentral.cacheSpan); the freed odd
@@ -121,7 +121,7 @@ TEST(SweepTest, StaleCachedSpanIsSweptWhenUncached) {
   MCache* c = heap.NewMCache();
   void* a = c->Alloc(256, false);
   void* b = c->Alloc(256, false);
-  MarkObject(heap, a);
+  MarkObject(heap, c, a);
   // Start a cycle WITHOUT flushing the mcache: its span becomes stale
   // (h+1), and the flip's MCache::PrepareForSweep uncaches it, which sweeps
   // it (uncacheSpan's h+1 case).
@@ -194,7 +194,7 @@ TEST(SweepConcurrencyTest, ThreadsAllocateAndSweepAtOnce) {
       live.swap(next);
       sync.arrive_and_wait();  // all threads done allocating
       sync.arrive_and_wait();  // controller finished the sweep (termination)
-      for (const Obj& o : live) MarkObject(heap, o.p);
+      for (const Obj& o : live) MarkObject(heap, c, o.p);
       c->ReleaseAll();
       sync.arrive_and_wait();  // marks set, caches flushed
       sync.arrive_and_wait();  // controller started the sweep cycle
