@@ -282,8 +282,11 @@ void Collector::StartTheWorld(Cycle* c) {
 void Collector::SweepTermination(Cycle* c) {
   SetPhase(GcPhase::kSweepTermination);
   // Finish last cycle's sweep while the mutators run (Go's gcStart does);
-  // the pause then only waits out sweeps still in flight.
+  // the pause then only waits out sweeps still in flight. The empty spans
+  // the last cycle's sweep kept for reuse and nobody took since go back to
+  // the page heap (this cycle's stay for allocation during the mark).
   heap_->SweepRemaining();
+  heap_->ReleaseEmptySpans(/*only_old=*/true);
   StopTheWorld(c);
   heap_->FinishSweep(/*scavenge=*/false);
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });

@@ -106,6 +106,7 @@ enum HeapEvent {
   kEventLargeAllocs,
   kEventSpanSetOps,
   kEventSpanSetRetries,
+  kEventRefillsEmptySpan,
   kNumHeapEvents
 };
 using HeapEventCounts = ShardedCounts<kNumHeapEvents>;

@@ -1,5 +1,7 @@
 #include "heap/mcentral.h"
 
+#include <cstring>
+
 #include "heap/mheap.h"
 
 namespace gcheap {
@@ -45,6 +47,7 @@ MSpan* SpanSet::Pop() {
 }
 
 MSpan* MCentral::CacheSpan(uint32_t sg) {
+  bool empty = false;
   MSpan* s = PartialSwept(sg).Pop();
   if (s == nullptr) {
     int budget = kSweepBudget;
@@ -67,6 +70,24 @@ MSpan* MCentral::CacheSpan(uint32_t sg) {
         f->sweepgen.store(sg, std::memory_order_release);
         FullSwept(sg).Push(f);
       }
+    }
+  }
+  if (s == nullptr) {
+    // A span a sweep found empty (this cycle's, else the last one's): no
+    // heap lock. Its slots hold old data; release builds clear it whole
+    // (as AllocSpan clears reused pages), debug builds leave needzero to
+    // the windows.
+    s = EmptySpans(sg).Pop();
+    if (s == nullptr) s = OldEmptySpans(sg).Pop();
+    if (s != nullptr) empty = true;
+  }
+  if (empty) {
+    GC_DCHECK(s->alloc_count == 0 && s->freeindex == 0,
+              "an empty span with allocated slots");
+    heap_->Count(kEventRefillsEmptySpan);
+    if (!kDebugBuild) {
+      memset(reinterpret_cast<void*>(s->start), 0, s->nelems * s->elemsize);
+      s->needzero = false;
     }
   }
   if (s == nullptr) {

@@ -92,7 +92,8 @@ class alignas(64) MCentral {
   void Init(MHeap* heap, SpanClass spc, HeapEventCounts* counts) {
     heap_ = heap;
     spanclass_ = spc;
-    for (SpanSet* s : {&partial_[0], &partial_[1], &full_[0], &full_[1]}) {
+    for (SpanSet* s : {&partial_[0], &partial_[1], &full_[0], &full_[1],
+                       &empty_[0], &empty_[1]}) {
       s->Init(counts);
     }
   }
@@ -110,6 +111,14 @@ class alignas(64) MCentral {
   SpanSet& PartialUnswept(uint32_t sg) { return partial_[1 - sg / 2 % 2]; }
   SpanSet& FullSwept(uint32_t sg) { return full_[sg / 2 % 2]; }
   SpanSet& FullUnswept(uint32_t sg) { return full_[1 - sg / 2 % 2]; }
+  // Swept spans with no object at all, kept whole for the next refills of
+  // this class (their slots still hold old data: needzero): the ones the
+  // sweep of sweepgen sg found, and the ones of the cycle before. An empty
+  // span is valid in any cycle (nothing in it can be marked; CacheSpan
+  // gives it the sweepgen it needs); the two sets only tell their age, so
+  // that MHeap::ReleaseEmptySpans can return those unused for a cycle.
+  SpanSet& EmptySpans(uint32_t sg) { return empty_[sg / 2 % 2]; }
+  SpanSet& OldEmptySpans(uint32_t sg) { return empty_[1 - sg / 2 % 2]; }
 
   SpanClass spanclass() const { return spanclass_; }
 
@@ -118,6 +127,7 @@ class alignas(64) MCentral {
   SpanClass spanclass_ = 0;
   SpanSet partial_[2];
   SpanSet full_[2];
+  SpanSet empty_[2];
 };
 
 }  // namespace gcheap

@@ -147,12 +147,22 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
   std::lock_guard<CountedMutex> g(lock_);
   if (opts_.hard_limit != 0 &&
       (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
+    // Empty spans kept for reuse count as in use: give them back first.
+    ReleaseEmptySpansLocked();
+  }
+  if (opts_.hard_limit != 0 &&
+      (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
     SetLastError(
         "heap hard limit reached: %zu bytes in use, %zu requested, limit %zu",
         in_use_pages_ * kPageSize, npages * kPageSize, opts_.hard_limit);
     return nullptr;
   }
   PageAlloc::Run run = pages_.Alloc(npages);
+  // Before the heap grows, the empty spans kept for reuse (of any class)
+  // return their pages.
+  if (run.base == 0 && ReleaseEmptySpansLocked() != 0) {
+    run = pages_.Alloc(npages);
+  }
   if (run.base == 0) {
     if (!pages_.Grow(npages)) {
       SetLastError("out of memory: the OS refused to reserve %zu bytes",
@@ -210,8 +220,53 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
   return s;
 }
 
+void MHeap::KeepEmpty(MSpan* s, uint32_t sg) {
+  // Its dead slots hold their old contents (debug builds: the poison);
+  // CacheSpan clears the span before it hands it out.
+  if (kDebugBuild && s->npages * kPageSize <= kMaxPoisonBytes) {
+    memset(reinterpret_cast<void*>(s->start), kFreePoison,
+           s->nelems * s->elemsize);
+  }
+  s->needzero = true;
+  central_[s->spanclass].EmptySpans(sg).Push(s);
+}
+
+size_t MHeap::ReleaseEmptySpans(bool only_old) {
+  // The caller holds no locker: a flip may come between reading sweepgen
+  // and popping, which at worst releases the newer set instead.
+  const uint32_t sg = sweepgen();
+  std::lock_guard<CountedMutex> g(lock_);
+  size_t pages = 0;
+  for (MCentral& c : central_) {
+    pages += FreeAll(&c.OldEmptySpans(sg));
+    if (!only_old) pages += FreeAll(&c.EmptySpans(sg));
+  }
+  return pages;
+}
+
+size_t MHeap::ReleaseEmptySpansLocked() {
+  size_t pages = 0;
+  for (MCentral& c : central_) {
+    pages += FreeAll(&c.EmptySpans(0)) + FreeAll(&c.OldEmptySpans(0));
+  }
+  return pages;
+}
+
+size_t MHeap::FreeAll(SpanSet* set) {
+  size_t pages = 0;
+  while (MSpan* s = set->Pop()) {
+    pages += s->npages;
+    FreeSpanLocked(s);
+  }
+  return pages;
+}
+
 void MHeap::FreeSpan(MSpan* s) {
   std::lock_guard<CountedMutex> g(lock_);
+  FreeSpanLocked(s);
+}
+
+void MHeap::FreeSpanLocked(MSpan* s) {
   GC_CHECK(s->state.load(std::memory_order_relaxed) == SpanState::kInUse,
            "freeing a span that is not in use");
   uintptr_t base = s->start;
@@ -423,6 +478,13 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   }
   if (nalloc == 0) {
     s->sweepgen.store(sg, std::memory_order_release);
+    if (!s->is_large()) {
+      // No live object: the span stays whole on its class's empty set, for
+      // the class's next refill, so neither this sweep nor that refill
+      // takes the heap lock (ReleaseEmptySpans returns the ones left).
+      KeepEmpty(s, sg);
+      return true;
+    }
     // The pages are free; returning them to the OS is the scavenger's job,
     // outside every sweep locker and pause (the background sweeper runs it
     // after each round).
@@ -478,7 +540,11 @@ void MHeap::FinishSweep(bool scavenge) {
   while ((sweep_state_.load(std::memory_order_acquire) & 0xffffffffu) != 0) {
     std::this_thread::yield();
   }
-  if (scavenge && opts_.auto_scavenge) ScavengeToGoal();
+  if (!scavenge) return;  // inside a pause: no heap-lock work
+  // A finished sweep leaves no empty span behind (the statistics are
+  // exact), and the scavenger sees their pages.
+  ReleaseEmptySpans(/*only_old=*/false);
+  if (opts_.auto_scavenge) ScavengeToGoal();
 }
 
 // ---- scavenger --------------------------------------------------------------
@@ -612,6 +678,7 @@ HeapCounters MHeap::ReadCounters() const {
   c.sweep_lockers = counts_.Read(kEventSweepLockers);
   c.refills = counts_.Read(kEventRefills);
   c.refills_heap_lock = counts_.Read(kEventRefillsHeapLock);
+  c.refills_empty_span = counts_.Read(kEventRefillsEmptySpan);
   c.heap_live_updates = counts_.Read(kEventHeapLiveUpdates);
   c.large_allocs = counts_.Read(kEventLargeAllocs);
   return c;

@@ -114,12 +114,14 @@ struct HeapCounters {
   uint64_t spanset_retries = 0;  // ... compare-and-swaps that failed
   uint64_t heap_locks = 0;       // mheap lock acquisitions
   uint64_t heap_lock_waits = 0;
-  uint64_t sweep_lockers = 0;      // SweepLocker acquisitions (an atomic
-                                   // add on the heap's sweep state word)
-  uint64_t refills = 0;            // mcache refills from an mcentral
-  uint64_t refills_heap_lock = 0;  // ... that took a fresh span from the
-                                   // page heap (the mheap lock)
-  uint64_t heap_live_updates = 0;  // atomic adds to heap_live
+  uint64_t sweep_lockers = 0;       // SweepLocker acquisitions (an atomic
+                                    // add on the heap's sweep state word)
+  uint64_t refills = 0;             // mcache refills from an mcentral
+  uint64_t refills_heap_lock = 0;   // ... that took a fresh span from the
+                                    // page heap (the mheap lock)
+  uint64_t refills_empty_span = 0;  // ... that reused a span the sweep
+                                    // found empty (no heap lock)
+  uint64_t heap_live_updates = 0;   // atomic adds to heap_live
   uint64_t large_allocs = 0;
 };
 
@@ -136,6 +138,14 @@ class MHeap {
   // sweepgen `sg` the span gets.
   MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg);
   void FreeSpan(MSpan* s);
+  // Returns empty spans kept for reuse (sweeping keeps a small span with
+  // no live object on its class's empty set: MCentral::EmptySpans) to the
+  // page allocator, under one acquisition of the heap lock; returns the
+  // pages freed. only_old: just those kept since the cycle before this
+  // one's sweep (the collector, before each cycle: an empty span lives at
+  // most about two cycles). All of them: FinishSweep outside a pause, and
+  // (holding the lock) before the heap grows or fails at its hard limit.
+  size_t ReleaseEmptySpans(bool only_old);
 
   // A large object of `size` bytes (> kMaxSmallSize): its own span, zeroed,
   // with tag `type` for scan objects. The span's limit is start + size, so
@@ -268,8 +278,9 @@ class MHeap {
   }
   // Sweeps span s, which the caller claimed for sweeping (h-2 -> h-1) under
   // a locker with sweepgen sg. preserve=true (mcentral) keeps the span for
-  // the caller; otherwise the span is freed if empty or placed on its
-  // central's swept set. Returns true if the span was freed.
+  // the caller; otherwise a span with no live object goes to its central's
+  // empty set (small) or is freed (large), and any other to its central's
+  // swept set. Returns true if no object in it was live.
   bool SweepSpan(MSpan* s, bool preserve, uint32_t sg);
   // Claims s for sweeping (h-2 -> h-1). Every sweeper pops a span from an
   // unswept set before claiming it, so failure means a broken invariant.
@@ -352,6 +363,12 @@ class MHeap {
                 bool needzero, uint32_t sg);
   void ReclaimBeforeGrow(size_t npages);
   MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg);
+  void FreeSpanLocked(MSpan* s);
+  size_t ReleaseEmptySpansLocked();  // all of them
+  size_t FreeAll(SpanSet* set);      // heap lock held
+  // A swept small span with no live object: onto its class's empty set
+  // of sweepgen sg.
+  void KeepEmpty(MSpan* s, uint32_t sg);
 
   HeapOptions opts_;
   std::atomic<const void*> owner_{nullptr};

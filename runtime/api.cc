@@ -638,6 +638,7 @@ void gc_get_perf_counters(gc_heap* heap, gc_perf_counters* caller) {
   full.sweep_lockers = h.sweep_lockers;
   full.refills = h.refills;
   full.refills_heap_lock = h.refills_heap_lock;
+  full.refills_empty_span = h.refills_empty_span;
   full.heap_live_updates = h.heap_live_updates;
   full.large_allocs = h.large_allocs;
   full.marked_objects = heap->collector->ReadStats().marked_objects_total;

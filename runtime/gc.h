@@ -633,23 +633,25 @@ void gc_get_stats(gc_heap* heap, gc_stats* out);
  * snapshot. */
 typedef struct gc_perf_counters {
   size_t struct_size;
-  uint64_t spanset_ops;       /* pushes and pops on the central span sets */
-  uint64_t spanset_contended; /* ... that found another in the way: a failed
-                                 compare-and-swap of the lock-free set */
-  uint64_t heap_locks;        /* acquisitions of the page heap's lock */
-  uint64_t heap_lock_waits;   /* ... that waited */
-  uint64_t sweep_lockers;     /* atomic adds to the heap's sweep state */
-  uint64_t refills;           /* span refills of per-thread caches */
-  uint64_t refills_heap_lock; /* ... that took a fresh span from the page
-                                 heap (its lock) */
-  uint64_t heap_live_updates; /* atomic adds to the live-heap counter */
-  uint64_t large_allocs;      /* objects over 32 KiB (a span each) */
-  uint64_t marked_objects;    /* by all finished cycles */
-  uint64_t mark_races;        /* mark bits found clear, then set by another
-                                 marker first (the atomic OR lost) */
-  uint64_t pool_ops;          /* mark work-pool lock acquisitions */
-  uint64_t pool_waits;        /* ... that waited */
-  uint64_t pool_steals;       /* full work buffers taken from the pool */
+  uint64_t spanset_ops;        /* pushes and pops on the central span sets */
+  uint64_t spanset_contended;  /* ... that found another in the way: a failed
+                                  compare-and-swap of the lock-free set */
+  uint64_t heap_locks;         /* acquisitions of the page heap's lock */
+  uint64_t heap_lock_waits;    /* ... that waited */
+  uint64_t sweep_lockers;      /* atomic adds to the heap's sweep state */
+  uint64_t refills;            /* span refills of per-thread caches */
+  uint64_t refills_heap_lock;  /* ... that took a fresh span from the page
+                                  heap (its lock) */
+  uint64_t heap_live_updates;  /* atomic adds to the live-heap counter */
+  uint64_t large_allocs;       /* objects over 32 KiB (a span each) */
+  uint64_t marked_objects;     /* by all finished cycles */
+  uint64_t mark_races;         /* mark bits found clear, then set by another
+                                  marker first (the atomic OR lost) */
+  uint64_t pool_ops;           /* mark work-pool lock acquisitions */
+  uint64_t pool_waits;         /* ... that waited */
+  uint64_t pool_steals;        /* full work buffers taken from the pool */
+  uint64_t refills_empty_span; /* refills that reused a span the sweep
+                                  found empty (no heap lock) */
 } gc_perf_counters;
 
 /* Fills the part of *out that out->struct_size covers and sets

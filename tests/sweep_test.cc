@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "heap/error.h"
 #include "heap/mcache.h"
 #include "heap/mheap.h"
 #include "tests/heap_test_util.h"
@@ -48,6 +49,87 @@ TEST(SweepTest, UnmarkedSlotsAreFreedMarkedSlotsSurvive) {
   }
   EXPECT_EQ(reused, 2000u);
   heap.FreeMCache(c);
+}
+
+// A span the sweep finds empty stays a span, on its class's empty set, and
+// the class's next refill reuses it: zeroed, with no heap lock. Empty spans
+// count as in use until they are released (before a cycle, by
+// FinishSweep, or when the heap would grow or pass its hard limit).
+TEST(SweepTest, EmptySpansAreReusedByTheirClassWithoutTheHeapLock) {
+  MHeap heap;
+  MCache* c = heap.NewMCache();
+  const size_t per_span = kClassToNElems[SizeToClass(64)];  // 128
+  std::set<uintptr_t> spans;
+  for (size_t i = 0; i < 10 * per_span; i++) {
+    auto* p = static_cast<unsigned char*>(c->Alloc(64, false));
+    memset(p, 0x5a, 64);
+    spans.insert(AlignDown(reinterpret_cast<uintptr_t>(p), kPageSize));
+  }
+  ASSERT_EQ(spans.size(), 10u);
+  // A cycle that marked nothing; sweep without releasing (as the
+  // background sweeper and allocation do).
+  c->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.SweepRemaining();
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, 10 * kPageSize);
+  const HeapCounters before = heap.ReadCounters();
+  for (size_t i = 0; i < 10 * per_span; i++) {
+    auto* p = static_cast<unsigned char*>(c->Alloc(64, false));
+    ASSERT_EQ(spans.count(AlignDown(reinterpret_cast<uintptr_t>(p), kPageSize)),
+              1u)
+        << "not one of the empty spans";
+    for (int b = 0; b < 64; b++) ASSERT_EQ(p[b], 0) << "not zeroed";
+  }
+  const HeapCounters after = heap.ReadCounters();
+  EXPECT_EQ(after.refills_empty_span - before.refills_empty_span, 10u);
+  EXPECT_EQ(after.refills_heap_lock, before.refills_heap_lock);
+  EXPECT_EQ(after.heap_locks, before.heap_locks);
+  // Once more, then a finished sweep releases what nobody reused.
+  c->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.SweepRemaining();
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, 10 * kPageSize);
+  heap.FinishSweep();
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, 0u);
+  heap.FreeMCache(c);
+}
+
+// Empty spans kept for one class give their pages to another class rather
+// than let the heap grow, or fail at its hard limit.
+TEST(SweepTest, EmptySpansReturnTheirPagesBeforeTheHeapGrowsOrFails) {
+  HeapOptions opts;
+  opts.hard_limit = 2 << 20;
+  MHeap heap(opts);
+  MCache* c = heap.NewMCache();
+  // 1.5 MiB of 64-byte objects (192 spans), all garbage after the cycle.
+  for (size_t i = 0; i < (size_t{3} << 20) / 2 / 64; i++) {
+    ASSERT_NE(c->Alloc(64, false), nullptr) << LastError();
+  }
+  c->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.SweepRemaining();
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, size_t{3} << 19);
+  // 1.5 MiB of large objects: only fits under the limit once the empty
+  // spans are released.
+  for (int i = 0; i < 12; i++) {
+    ASSERT_NE(c->Alloc(128 << 10, true), nullptr) << LastError();
+  }
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, size_t{3} << 19);
+  heap.FreeMCache(c);
+
+  // Growth: a heap whose first arena is full of empty spans of one class
+  // serves another class from them instead of reserving a second arena.
+  MHeap big;
+  MCache* d = big.NewMCache();
+  const size_t n = (kArenaBytes - (1 << 20)) / 64;
+  for (size_t i = 0; i < n; i++) ASSERT_NE(d->Alloc(64, true), nullptr);
+  ASSERT_EQ(big.ReadStats().arenas, 1u);
+  d->ReleaseAll();
+  big.StartSweepCycle();
+  big.SweepRemaining();
+  for (size_t i = 0; i < n / 2; i++) ASSERT_NE(d->Alloc(128, true), nullptr);
+  EXPECT_EQ(big.ReadStats().arenas, 1u) << "the heap grew past empty spans";
+  big.FreeMCache(d);
 }
 
 TEST(SweepTest, DeadSlotsAreClearedOrPoisonedAtSweep) {

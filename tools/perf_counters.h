@@ -24,12 +24,14 @@ inline void PrintPerfCounters(const gc_perf_counters& c,
           "heap_locks=%.0f heap_lock_waits=%.1f sweep_lockers=%.0f "
           "refills=%.0f refills_heap_lock=%.0f heap_live_updates=%.0f "
           "large_allocs=%.0f marked_objects=%.0f mark_races=%.1f "
-          "pool_ops=%.0f pool_waits=%.1f pool_steals=%.0f (per GiB)\n",
+          "pool_ops=%.0f pool_waits=%.1f pool_steals=%.0f "
+          "refills_empty_span=%.0f (per GiB)\n",
           gib, per(c.spanset_ops), per(c.spanset_contended), per(c.heap_locks),
           per(c.heap_lock_waits), per(c.sweep_lockers), per(c.refills),
           per(c.refills_heap_lock), per(c.heap_live_updates),
           per(c.large_allocs), per(c.marked_objects), per(c.mark_races),
-          per(c.pool_ops), per(c.pool_waits), per(c.pool_steals));
+          per(c.pool_ops), per(c.pool_waits), per(c.pool_steals),
+          per(c.refills_empty_span));
 }
 
 inline gc_perf_counters ReadPerfCounters(gc_heap* heap) {
@@ -57,6 +59,7 @@ inline gc_perf_counters PerfCountersSince(const gc_perf_counters& a,
   d.pool_ops -= a.pool_ops;
   d.pool_waits -= a.pool_waits;
   d.pool_steals -= a.pool_steals;
+  d.refills_empty_span -= a.refills_empty_span;
   return d;
 }
 
