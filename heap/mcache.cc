@@ -71,6 +71,8 @@ bool MCache::Refill(SpanClass spc) {
   ncached_++;
   // Objects allocated from here on during a mark are marked in bulk.
   black_from_[spc] = s->freeindex;
+  s->black_from.store(allocate_black_ ? s->freeindex : MSpan::kNoBlack,
+                      std::memory_order_relaxed);
   return true;
 }
 
@@ -242,6 +244,8 @@ void MCache::StartMark(bool allocate_black) {
     if (s == &empty_mspan) continue;
     Sync(static_cast<SpanClass>(spc));
     black_from_[spc] = s->freeindex;
+    s->black_from.store(allocate_black ? s->freeindex : MSpan::kNoBlack,
+                        std::memory_order_relaxed);
   }
   if (allocate_black && tiny_ != 0) {
     // Tiny objects allocated from now on may be the only references to

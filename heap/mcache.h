@@ -42,7 +42,9 @@
 // pause (ReleaseAll); the bits this OR set, times the slot size, are the
 // black counts the collector adds to the marked totals. A marker that
 // reaches such an object earlier (after a sync) marks and scans it as any
-// other; the OR then finds the bit set and counts nothing. The tiny block
+// other; the OR then finds the bit set and counts nothing. Until the OR, a
+// span's black range is also recorded in the span (MSpan::black_from), so
+// that MSpan::IsMarkedOrBlack reads such an object as live. The tiny block
 // in use when the mark begins is marked by the first tiny allocation into
 // it during the mark (a new tiny object may be its only reference), and
 // large objects are marked as they are allocated. Objects allocated black are

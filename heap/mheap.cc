@@ -103,6 +103,7 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   s->needzero = needzero;
   s->set_freeindex(0);
   s->alloc_count = 0;
+  s->black_from.store(MSpan::kNoBlack, std::memory_order_relaxed);
   s->next.store(nullptr, std::memory_order_relaxed);
   if (sizeclass == 0) {
     s->elemsize = npages * kPageSize;
@@ -419,6 +420,9 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   GC_DCHECK(s->sweepgen.load() == sg - 1, "sweeping a span we do not own");
   pages_swept_.fetch_add(s->npages, std::memory_order_relaxed);
   GC_DCHECK(s->state.load() == SpanState::kInUse, "sweeping a dead span");
+  // The last mark's black range is marked (its mcache returned the span
+  // before the flip): no longer needed.
+  s->black_from.store(MSpan::kNoBlack, std::memory_order_relaxed);
   const size_t nelems = s->nelems;
   const size_t nalloc = s->CountMarked();
   GC_CHECK(nalloc <= nelems, "mark count out of range");

@@ -70,6 +70,14 @@ struct alignas(64) MSpan {
   // sweeper, or the mcentral's lock).
   uint16_t freeindex = 0;
   uint16_t alloc_count = 0;
+  // While a concurrent mark runs and an allocating-black mcache holds the
+  // span: the first slot of the range it allocates black from (its
+  // freeindex when the mark began or when it cached the span during the
+  // mark); kNoBlack otherwise. Written by that mcache before it hands out
+  // a slot of the range (or with the world stopped), reset when the span
+  // is initialized or swept. See IsMarkedOrBlack.
+  std::atomic<uint16_t> black_from{kNoBlack};
+  static constexpr uint16_t kNoBlack = 0xffff;
   bool needzero = false;
   uint64_t* alloc_bits = nullptr;
   uint64_t* gcmark_bits = nullptr;
@@ -117,6 +125,22 @@ struct alignas(64) MSpan {
     return (__atomic_load_n(&gcmark_bits[i / 64], __ATOMIC_RELAXED) >>
             (i % 64)) &
            1;
+  }
+  // Whether the object in slot i is live for the running mark as far as
+  // the mark has got: marked, or allocated black by the mcache that holds
+  // the span (a slot of its black range not in allocBits) and not yet
+  // marked in bulk. For a slot the caller knows holds an object (a free
+  // slot of the black range also reads true). What a decision taken before
+  // the final pause's bulk marking must use instead of IsMarked (an
+  // ephemeron's key, a finalization candidate): a black object may read as
+  // unmarked, or as free, until its span leaves the mcache. A caller that
+  // got the object's address from the heap or a root sees black_from as it
+  // was when the object was allocated (release-acquire through the pointer
+  // store that published the object).
+  bool IsMarkedOrBlack(size_t i) const {
+    if (IsMarked(i)) return true;
+    if (i < black_from.load(std::memory_order_relaxed)) return false;
+    return !((alloc_bits[i / 64] >> (i % 64)) & 1);
   }
   // Sets the mark bit of slot i; returns true if it was clear (this caller
   // greyed the object). A bit found clear by the first load and set by the
