@@ -58,6 +58,7 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       config_(config),
       concurrent_(!config.stop_the_world),
       nworkers_(WorkerCount(config)),
+      weak_(heap, config.tag_mask),
       marker_(heap, types, config.tag_mask),
       workers_(nworkers_ - 1),
       start_ns_(NowNs()),
@@ -66,14 +67,16 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       stats_(pacer_.goal(), pacer_.trigger()),
       sweeper_(heap, [this] {
         // The end of the sweep phase, unless a new cycle began meanwhile.
+        // (FullySwept lets weak reads skip the sweep protocol.)
         GcPhase p = GcPhase::kSweep;
-        if (heap_->SweepDone()) {
+        if (heap_->NoteFullySwept() || heap_->SweepDone()) {
           phase_.compare_exchange_strong(p, GcPhase::kOff,
                                          std::memory_order_acq_rel);
         }
       }) {
   trigger_.store(pacer_.trigger());
   hard_goal_.store(pacer_.hard_goal());
+  heap_->SetSweepHook(&weak_);
   StartDriver();
 }
 
@@ -286,6 +289,7 @@ void Collector::SweepTermination(Cycle* c) {
   heap_->SweepRemaining();
   StopTheWorld(c);
   heap_->FinishSweep(/*scavenge=*/false);
+  weak_.AfterSweepCycle();  // every span swept: no referent record left
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
   c->info.heap_before = heap_->heap_live().load();
   pool_ = std::make_unique<WorkPool>();

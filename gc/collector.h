@@ -65,6 +65,7 @@
 #include "gc/stats.h"
 #include "gc/sweeper.h"
 #include "gc/typeinfo.h"
+#include "gc/weak.h"
 #include "gc/workers.h"
 #include "gc/world.h"
 #include "heap/mheap.h"
@@ -166,6 +167,8 @@ class Collector {
   void ShadeBuffered(const uintptr_t* values, size_t n);
 
   CollectorStats ReadStats() const { return stats_.Read(); }
+  // Weak references' records and rules (gc/weak.h).
+  WeakProcessor& weak() { return weak_; }
   const CollectorConfig& config() const { return config_; }
   int workers() const { return nworkers_; }
   // Called after every cycle, once the world runs again, on the driver
@@ -267,6 +270,7 @@ class Collector {
   const CollectorConfig config_;
   const bool concurrent_;
   const int nworkers_;
+  WeakProcessor weak_;  // the heap's sweep hook: before the marker
   Marker marker_;
   WorkerPool workers_;
   IdleMarkWorker idle_worker_;
