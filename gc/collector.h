@@ -147,6 +147,18 @@ class Collector {
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
   GcPhase phase() const { return phase_.load(std::memory_order_acquire); }
 
+  // The phase as a weak read sees it (gc/weak.h). The phases that matter
+  // begin and end while the world is stopped, so a mutator reads it
+  // between safepoints without a race.
+  WeakPhase weak_phase() const {
+    switch (phase_.load(std::memory_order_acquire)) {
+      case GcPhase::kMark:
+        return WeakPhase::kMark;
+      default:
+        return WeakPhase::kSweep;
+    }
+  }
+
   // ---- concurrent marking (mutator side, gc/mark_assist.cc) ---------------
   // True during a concurrent mark phase (the write barrier is on).
   bool marking() const {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "heap/error.h"
+#include "runtime/api_internal.h"
 #include "runtime/gc.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
@@ -15,14 +16,9 @@
 using gcheap::GcReason;
 using gcheap::SetLastError;
 
-static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
-              "gc.h and the allocator must agree on the largest request");
+namespace gcheap::api {
 
-namespace {
-
-// API misuse: always fatal in debug builds; release builds check what is
-// cheap off the fast paths.
-[[noreturn]] void Misuse(const char* fn, const char* what) {
+void Misuse(const char* fn, const char* what) {
   fprintf(stderr, "gcheap: API misuse in %s: %s\n", fn, what);
   fflush(stderr);
   abort();
@@ -47,13 +43,17 @@ void CheckMutator(const gc_mutator* m, const char* fn) {
   }
 }
 
-#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-#define DEBUG_CHECK_MUTATOR(m, fn) CheckMutator(m, fn)
-#else
-#define DEBUG_CHECK_MUTATOR(m, fn) \
-  do {                             \
-  } while (0)
-#endif
+}  // namespace gcheap::api
+
+static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
+              "gc.h and the allocator must agree on the largest request");
+
+namespace {
+
+using gcheap::api::CheckHeap;
+using gcheap::api::CheckMutator;
+using gcheap::api::Misuse;
+using gcheap::api::RecordStore;
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 // A barrier's debug checks: m is the calling thread's mutator, obj an
@@ -95,15 +95,6 @@ void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
   }
 }
 #endif
-
-// Records one store while a cycle marks (Go's wbBuf.put): the value
-// overwritten and the value stored, shaded when the buffer is flushed.
-inline void RecordStore(gc_mutator* m, void* old, void* value) {
-  if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
-  m->wbbuf_next[0] = reinterpret_cast<uintptr_t>(old);
-  m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
-  m->wbbuf_next += 2;
-}
 
 // Parses "123", "64K", "512M", "2G". False if malformed.
 bool ParseBytes(const char* s, size_t* out) {

@@ -567,6 +567,49 @@ typedef struct gc_cycle_info {
 typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data);
 
+/* ---- weak references ----
+ *
+ * A weak reference names an object without keeping it alive. It reads as
+ * the object while the object lives and as NULL once it has been found
+ * dead; a read never returns an object that the collector then frees, in
+ * either collector mode and in any phase (docs/collector.md, "Weak
+ * references", says why). Two clearing points:
+ *   GC_WEAK_SHORT  cleared when the object is no longer strongly reachable,
+ *                  before any finalizer of it runs (Go's weak.Pointer,
+ *                  Java's WeakReference, JavaScript's WeakRef, Boehm's
+ *                  short disappearing link);
+ *   GC_WEAK_LONG   cleared only when the object is freed, i.e. after its
+ *                  finalizer (if any) ran and did not resurrect it (Boehm's
+ *                  long link, Java's phantom-reachability point).
+ * Without finalizers the two are the same. A successful read returns a
+ * strong reference: like a pointer loaded from a field, it must be
+ * reachable from a root at the thread's next safepoint if it is still
+ * needed. (JavaScript's rule that a WeakRef target read in a job stays
+ * alive until the job ends is the embedder's: root what was read.) */
+typedef struct gc_weak gc_weak; /* an off-heap weak cell */
+#define GC_WEAK_SHORT 0         /* cleared when not strongly reachable */
+#define GC_WEAK_LONG 1          /* cleared when freed */
+
+/* Creates a weak handle holding obj (NULL, or a pointer into an object of
+ * m's heap: an interior pointer keeps naming that object, and a read
+ * returns the pointer given, as Go's weak.Make does). kind: GC_WEAK_SHORT
+ * or GC_WEAK_LONG. Returns NULL with gc_last_error() set for an obj that is
+ * not an object of this heap, a bad kind, or out of memory. The handle
+ * lives until gc_weak_destroy (destroy every handle before its heap); it
+ * may be read, retargeted and destroyed from any thread attached to the
+ * heap, but not concurrently with its own destruction. */
+gc_weak* gc_weak_create(gc_mutator* m, void* obj, int kind);
+/* The object, or NULL once it was found dead (or the handle holds NULL).
+ * Cost: a load and a branch while the heap is fully swept; one buffered
+ * shade while a cycle marks; a lock while spans are being swept. */
+void* gc_weak_get(gc_mutator* m, gc_weak* w);
+/* Retargets w at obj (NULL or an object of this heap; anything else is API
+ * misuse and aborts). A concurrent gc_weak_get sees the old object, NULL
+ * or the new one. */
+void gc_weak_set(gc_mutator* m, gc_weak* w, void* obj);
+/* Destroys w (NULL: nothing). */
+void gc_weak_destroy(gc_mutator* m, gc_weak* w);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

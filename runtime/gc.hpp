@@ -345,6 +345,63 @@ class Root {
   void* slot_ = nullptr;  // void*: the registered slot is a void**
 };
 
+// ---- weak references ------------------------------------------------------
+
+// An RAII weak handle (gc_weak): names a T without keeping it alive. Get
+// returns the object while it lives and nullptr once it was found dead
+// (runtime/gc.h gives the clearing points of GC_WEAK_SHORT and
+// GC_WEAK_LONG). What Get returns is a strong reference: root it before the
+// thread's next safepoint if it is still needed. Create, use and destroy a
+// WeakRef on threads attached to its heap; it is move-only (a copy would
+// be a second handle: make one explicitly).
+template <typename T>
+class WeakRef {
+ public:
+  WeakRef() = default;
+  // A weak reference to obj (nullptr allowed). On failure (obj not an
+  // object of the heap) ok() is false and gc_last_error() says why.
+  WeakRef(Mutator& m, T* obj, int kind = GC_WEAK_SHORT)
+      : heap_(m.heap()),
+        w_(gc_weak_create(
+            m.get(), const_cast<void*>(static_cast<const void*>(obj)), kind)) {}
+  ~WeakRef() { Reset(); }
+  WeakRef(const WeakRef&) = delete;
+  WeakRef& operator=(const WeakRef&) = delete;
+  WeakRef(WeakRef&& o) noexcept
+      : heap_(o.heap_), w_(std::exchange(o.w_, nullptr)) {}
+  WeakRef& operator=(WeakRef&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      heap_ = o.heap_;
+      w_ = std::exchange(o.w_, nullptr);
+    }
+    return *this;
+  }
+
+  bool ok() const { return w_ != nullptr; }
+  gc_weak* get() const { return w_; }
+  T* Get(gc_mutator* m) const { return static_cast<T*>(gc_weak_get(m, w_)); }
+  T* Get(Mutator& m) const { return Get(m.get()); }
+  void Set(gc_mutator* m, T* obj) {
+    gc_weak_set(m, w_, const_cast<void*>(static_cast<const void*>(obj)));
+  }
+  void Set(Mutator& m, T* obj) { Set(m.get(), obj); }
+  // Destroys the handle now (the calling thread must be attached).
+  void Reset() {
+    if (w_ == nullptr) return;
+    gc_mutator* m = gc_current_mutator(heap_);
+    if (m == nullptr) {
+      internal::Fatal("gc::WeakRef",
+                      "destroyed on a thread not attached to its heap");
+    }
+    gc_weak_destroy(m, std::exchange(w_, nullptr));
+  }
+
+ private:
+  gc_heap* heap_ = nullptr;
+  gc_weak* w_ = nullptr;
+};
+
 // ---- type registration ----------------------------------------------------
 
 namespace internal {

@@ -572,4 +572,36 @@ TEST_F(CppApiTest, ThreadsWithRootsAndMembers) {
   EXPECT_EQ(LiveAfterCollect(), 0u);
 }
 
+TEST_F(CppApiTest, WeakRefReadsItsObjectUntilItDies) {
+  gc::Root<Node> r(heap_, NewNode(11));
+  gc::WeakRef<Node> w(m_, r.get());
+  gc::WeakRef<Node> lng(m_, r.get(), GC_WEAK_LONG);
+  ASSERT_TRUE(w.ok() && lng.ok()) << gc_last_error();
+  EXPECT_EQ(LiveAfterCollect(), 1u);
+  EXPECT_EQ(w.Get(m_), r.get());
+  EXPECT_EQ(w.Get(m_)->value, 11);
+  // Moving keeps the one handle; the source becomes empty.
+  gc::WeakRef<Node> moved(std::move(w));
+  EXPECT_FALSE(w.ok());
+  EXPECT_EQ(moved.Get(m_), r.get());
+  r = nullptr;
+  EXPECT_EQ(LiveAfterCollect(), 0u);
+  EXPECT_EQ(moved.Get(m_), nullptr);
+  EXPECT_EQ(lng.Get(m_), nullptr);
+  // Retarget.
+  gc::Root<Node> r2(heap_, NewNode(12));
+  moved.Set(m_, r2.get());
+  EXPECT_EQ(LiveAfterCollect(), 1u);
+  EXPECT_EQ(moved.Get(m_)->value, 12);
+}
+
+TEST_F(CppApiTest, WeakRefToANonHeapObjectFails) {
+  Node on_stack{};
+  gc::WeakRef<Node> w(m_, &on_stack);
+  EXPECT_FALSE(w.ok());
+  EXPECT_NE(std::string(gc_last_error()).find("not an object of this heap"),
+            std::string::npos)
+      << gc_last_error();
+}
+
 }  // namespace
