@@ -1,5 +1,7 @@
 #include "gc/mark.h"
 
+#include <algorithm>
+
 namespace gcheap {
 
 void Marker::GreyObject(Worker* w, const ObjectRef& r) {
@@ -40,8 +42,44 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
     }
     hi = std::min(size, lo + kObletBytes);
   }
+  if (__builtin_expect(t->special != TypeSpecial::kNone, 0)) {
+    ScanSpecial(w, r, t, lo, hi);
+    return;
+  }
   ForEachPointerSlot(s, r.index, r.base, lo, hi,
                      [&](void** slot) { MarkValue(w, LoadSlot(slot)); });
+  w->scanned_bytes += hi - lo;
+}
+
+void Marker::RecordWeakSlot(Worker* w, void** slot, uint8_t kind) {
+  const uintptr_t raw = LoadSlot(slot);
+  const uintptr_t p = raw & tag_mask_;
+  if (p < 4096) return;
+  ObjectRef r;
+  if (!FindObject(w, p, &r) || !r.span->IsAllocated(r.index)) return;
+  // A strongly marked target survives this cycle: nothing to record. (If
+  // it gets marked after this test, the record is dropped at the sweep.)
+  if (WeakProcessor::StronglyMarked(r)) return;
+  GC_CHECK(weak_ != nullptr, "a weak slot in a heap without weak records");
+  SpanSide* side = weak_->sides().GetOrCreate(r.span);
+  GC_CHECK(side != nullptr &&
+               weak_->referents().AddSlot(r.span, r.base, slot, raw, kind),
+           "out of memory for a weak slot's record");
+  SpanSide::Set(side->referents(), r.index);
+}
+
+void Marker::ScanSpecial(Worker* w, const ObjectRef& r, const TypeInfo* t,
+                         size_t lo, size_t hi) {
+  GC_CHECK(t->special == TypeSpecial::kWeakSlots,
+           "unknown special type");  // (ephemerons: step 4)
+  ForEachPointerSlot(r.span, r.index, r.base, lo, hi,
+                     [&](void** slot) { MarkValue(w, LoadSlot(slot)); });
+  // Weak slots lie in the fixed part (the first oblet of a large object).
+  t->ForEachWeakOffset([&](size_t off) {
+    if (off >= lo && off < hi) {
+      RecordWeakSlot(w, reinterpret_cast<void**>(r.base + off), t->weak_kind);
+    }
+  });
   w->scanned_bytes += hi - lo;
 }
 

@@ -10,7 +10,11 @@ namespace gcheap {
 
 namespace {
 
-struct VerifyState {
+struct VerifyState : TraceVisitor {
+  VerifyState() { weak = &CheckWeakSlot; }
+  // A weak slot is not traced; if it names an object the cycle frees, the
+  // sweep must be able to clear it: the object must have a referent record.
+  static void CheckWeakSlot(TraceVisitor* v, void** slot, uint8_t kind);
   Marker* marker;
   absl::flat_hash_map<uintptr_t, uintptr_t> parent;  // object -> referrer
   std::vector<uintptr_t> queue;
@@ -50,9 +54,32 @@ void VisitFromObject(void** slot, void* ctx) {
   Reach(st, Marker::LoadSlot(slot), slot, nullptr);
 }
 
+// ctx is a RootCtx, not the VerifyState: a root scanner's visit context is
+// not a TraceVisitor (gc_trace_weak is refused there).
+struct RootCtx {
+  VerifyState* st;
+};
 void VisitFromRoot(void** slot, void* ctx) {
-  auto* st = static_cast<VerifyState*>(ctx);
+  VerifyState* st = static_cast<RootCtx*>(ctx)->st;
   Reach(st, Marker::LoadSlot(slot), slot, slot);
+}
+
+[[noreturn]] void ReportUnrecordedWeak(VerifyState* st, void** slot,
+                                       uintptr_t value);
+
+void VerifyState::CheckWeakSlot(TraceVisitor* v, void** slot, uint8_t) {
+  auto* st = static_cast<VerifyState*>(v);
+  const uintptr_t value = Marker::LoadSlot(slot);
+  const uintptr_t p = st->marker->StripTag(value);
+  ObjectRef r;
+  if (p < 4096 || !st->marker->heap()->FindObject(p, &r) ||
+      !r.span->IsAllocated(r.index) || r.span->IsMarked(r.index)) {
+    return;
+  }
+  SpanSide* side = SpanSide::Of(r.span);
+  if (side == nullptr || !SpanSide::Test(side->referents(), r.index)) {
+    ReportUnrecordedWeak(st, slot, value);
+  }
 }
 
 const char* TypeName(Marker* m, const ObjectRef& r) {
@@ -74,6 +101,20 @@ void ReportForeign(VerifyState* st, void** slot, uintptr_t value,
           static_cast<void*>(slot), reinterpret_cast<void*>(st->current),
           found ? TypeName(m, r) : "?", m->heap()->owner(),
           reinterpret_cast<void*>(value), other);
+  fflush(stderr);
+  abort();
+}
+
+void ReportUnrecordedWeak(VerifyState* st, void** slot, uintptr_t value) {
+  ObjectRef r;
+  const bool found = st->marker->heap()->FindObject(st->current, &r);
+  fprintf(stderr,
+          "gcheap: verify: weak slot %p of object %p (type %s) holds %p, an "
+          "object this cycle frees, with no referent record: the sweep would "
+          "leave the slot dangling\n",
+          static_cast<void*>(slot), reinterpret_cast<void*>(st->current),
+          found ? TypeName(st->marker, r) : "?",
+          reinterpret_cast<void*>(value));
   fflush(stderr);
   abort();
 }
@@ -129,7 +170,8 @@ void ReportForeign(VerifyState* st, void** slot, uintptr_t value,
 uint64_t VerifyMarks(Marker* marker, const RootSet& roots) {
   VerifyState st;
   st.marker = marker;
-  roots.ForEachRoot(&VisitFromRoot, &st);
+  RootCtx rc{&st};
+  roots.ForEachRoot(&VisitFromRoot, &rc);
   uint64_t checked = 0;
   while (!st.queue.empty()) {
     uintptr_t obj = st.queue.back();
@@ -147,6 +189,12 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots) {
       marker->ForEachPointerSlot(
           r.span, r.index, obj, 0, marker->ObjectBytes(r.span),
           [&](void** slot) { VisitFromObject(slot, &st); });
+      if (t != nullptr && t->special == TypeSpecial::kWeakSlots) {
+        t->ForEachWeakOffset([&](size_t off) {
+          VerifyState::CheckWeakSlot(&st, reinterpret_cast<void**>(obj + off),
+                                     t->weak_kind);
+        });
+      }
     }
     st.current = 0;
   }

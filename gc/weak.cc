@@ -28,9 +28,10 @@ WeakProcessor::~WeakProcessor() {
 }
 
 bool WeakProcessor::Resolve(uintptr_t value, ObjectRef* r) const {
+  // (Not IsAllocated: the span may be being swept by another thread; the
+  // object is one the caller holds, or one a weak word names.)
   const uintptr_t p = Strip(value);
-  if (p < 4096) return false;
-  return heap_->FindObject(p, r) && r->span->IsAllocated(r->index);
+  return p >= 4096 && heap_->FindObject(p, r);
 }
 
 // ---- the sweep ------------------------------------------------------------

@@ -123,7 +123,9 @@ class WeakProcessor final : public SweepHook {
   // referent table and frees retired side records.
   void AfterSweepCycle();
 
-  // value (its tag bits stripped) resolved to an allocated object.
+  // value (its tag bits stripped) resolved to an object slot of an in-use
+  // span (a span that is not being freed: the caller holds the object, or
+  // no sweep runs).
   bool Resolve(uintptr_t value, ObjectRef* r) const;
 
   // ---- weak handles' cells ----
@@ -141,6 +143,11 @@ class WeakProcessor final : public SweepHook {
 
   WeakCounts counts() const;
 
+  // Whether r is strongly marked: its mark bit set and its revive bit
+  // clear (read in that order, sequentially consistent: the revive bit is
+  // set before the mark bit).
+  static bool StronglyMarked(const ObjectRef& r);
+
  private:
   uintptr_t Strip(uintptr_t v) const { return v & tag_keep_; }
   // Processes the referent records of key, an object of span s that the
@@ -148,8 +155,6 @@ class WeakProcessor final : public SweepHook {
   // referent shard lock).
   void SweepReferents(MSpan* s, uintptr_t key, bool freed, bool revived,
                       WeakCounts* n);
-  // kMarkFinalizers: whether r is strongly marked.
-  static bool StronglyMarked(const ObjectRef& r);
   // kSweep, not fully swept: the locked read.
   uintptr_t ReadSweeping(const uintptr_t* word, WeakWord which, bool is_long);
 

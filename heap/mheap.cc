@@ -403,13 +403,14 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   }
   if (kDebugBuild && nfreed > 0) s->needzero = true;
   // allocBits <- gcmarkBits; gcmarkBits <- zero. The old allocBits block
-  // is cleared before it is published as gcmarkBits (release), and the old
-  // gcmarkBits block is not written: a weak read that loaded either pointer
-  // reads this cycle's marks or zeros it can detect (mspan.h).
-  uint64_t* const cleared = s->alloc_bits;
-  memset(cleared, 0, s->bitmap_words * sizeof(uint64_t));
+  // is cleared only once allocBits no longer names it, and published as
+  // gcmarkBits (release) only once cleared; the old gcmarkBits block is not
+  // written: a weak read that loaded either gcmarkBits pointer reads this
+  // cycle's marks or zeros it can detect (mspan.h).
+  uint64_t* const old_alloc = s->alloc_bits;
   s->alloc_bits = s->gcmark_bits;
-  __atomic_store_n(&s->gcmark_bits, cleared, __ATOMIC_RELEASE);
+  memset(old_alloc, 0, s->bitmap_words * sizeof(uint64_t));
+  __atomic_store_n(&s->gcmark_bits, old_alloc, __ATOMIC_RELEASE);
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->set_freeindex(0);
   s->RefillAllocCache(0);

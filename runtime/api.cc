@@ -1,6 +1,7 @@
 // api.cc: the C API (runtime/gc.h) over gc_heap and gc_mutator.
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,18 +44,6 @@ void CheckMutator(const gc_mutator* m, const char* fn) {
   }
 }
 
-}  // namespace gcheap::api
-
-static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
-              "gc.h and the allocator must agree on the largest request");
-
-namespace {
-
-using gcheap::api::CheckHeap;
-using gcheap::api::CheckMutator;
-using gcheap::api::Misuse;
-using gcheap::api::RecordStore;
-
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 // A barrier's debug checks: m is the calling thread's mutator, obj an
 // object of m's heap, the n slots from `slot` lie inside it, and none of
@@ -95,6 +84,21 @@ void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
   }
 }
 #endif
+
+}  // namespace gcheap::api
+
+static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
+              "gc.h and the allocator must agree on the largest request");
+
+namespace {
+
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+using gcheap::api::CheckBarrier;
+#endif
+using gcheap::api::CheckHeap;
+using gcheap::api::CheckMutator;
+using gcheap::api::Misuse;
+using gcheap::api::RecordStore;
 
 // Parses "123", "64K", "512M", "2G". False if malformed.
 bool ParseBytes(const char* s, size_t* out) {
@@ -249,14 +253,20 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
     SetLastError("gc_register_type: desc is NULL");
     return 0;
   }
-  // 0: this layout, zero-filled by an initializer (see gc.h).
-  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc)) {
+  // 0: this layout, zero-filled by an initializer (see gc.h); the layout
+  // before weak slots ends at weak_bitmap.
+  constexpr size_t kBeforeWeak = offsetof(gc_type_desc, weak_bitmap);
+  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc) &&
+      desc->struct_size != kBeforeWeak) {
     SetLastError(
         "gc_register_type: desc->struct_size is %zu, not sizeof(gc_type_desc) "
-        "(%zu) or 0: an uninitialized description? (use gc_type_desc_init)",
-        desc->struct_size, sizeof(gc_type_desc));
+        "(%zu), an earlier layout's (%zu) or 0: an uninitialized description? "
+        "(use gc_type_desc_init)",
+        desc->struct_size, sizeof(gc_type_desc), kBeforeWeak);
     return 0;
   }
+  // 0 reads every field, as a zero-filled initializer of this header has.
+  const bool has_weak = desc->struct_size != kBeforeWeak;
   gcheap::TypeSpec spec;
   spec.name = desc->name;
   spec.size = desc->size;
@@ -268,6 +278,11 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   spec.trace = desc->trace;
   spec.trace_ctx = desc->trace_ctx;
   spec.user_data = desc->user_data;
+  if (has_weak) {
+    spec.weakmap = desc->weak_bitmap;
+    spec.weakmap_words = desc->weak_bitmap_words;
+    spec.weak_kind = desc->weak_kind;
+  }
   absl::StatusOr<uint16_t> id = heap->types.Register(spec);
   if (!id.ok()) {
     SetLastError("gc_register_type: %s",

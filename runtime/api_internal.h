@@ -9,6 +9,7 @@
 #ifndef GCHEAP_RUNTIME_API_INTERNAL_H_
 #define GCHEAP_RUNTIME_API_INTERNAL_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "runtime/runtime.h"
@@ -18,6 +19,13 @@ namespace gcheap::api {
 [[noreturn]] void Misuse(const char* fn, const char* what);
 void CheckHeap(const gc_heap* h, const char* fn);
 void CheckMutator(const gc_mutator* m, const char* fn);
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+// A store's debug checks: m is the calling thread's mutator, obj an object
+// of m's heap, the n slots from `slot` lie inside it, and none of the n
+// values to be stored points into another heap.
+void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
+                  void* const* slot, void* const* values, size_t n);
+#endif
 
 // Records one store while a cycle marks (Go's wbBuf.put): the value
 // overwritten and the value stored, shaded when the buffer is flushed. A

@@ -242,6 +242,21 @@ typedef struct gc_type_desc {
                                    user_data */
   void* user_data;              /* passed to trace_ctx; the heap never reads
                                    or frees it */
+  /* ---- since weak slots (a struct_size that ends at user_data is the
+   * layout before them: these fields read as 0) ---- */
+  const uint64_t* weak_bitmap; /* weak slots of the fixed part, or NULL:
+                                  bit i set means the word at offset 8*i
+                                  holds a weak reference (not traced;
+                                  cleared in place when its object dies).
+                                  Not with a trace callback (which reports
+                                  weak slots with gc_trace_weak); no word
+                                  is both a pointer and a weak slot */
+  size_t weak_bitmap_words;    /* 64-bit words at weak_bitmap (at least
+                                  GC_BITMAP_WORDS(size)) */
+  int weak_kind;               /* GC_WEAK_SHORT or GC_WEAK_LONG: the kind of
+                                  every weak slot of the type, and of
+                                  gc_weak_load on its objects (trace
+                                  callback types included) */
 } gc_type_desc;
 
 /* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
@@ -609,6 +624,30 @@ void* gc_weak_get(gc_mutator* m, gc_weak* w);
 void gc_weak_set(gc_mutator* m, gc_weak* w, void* obj);
 /* Destroys w (NULL: nothing). */
 void gc_weak_destroy(gc_mutator* m, gc_weak* w);
+
+/* Weak slots: words of heap objects declared weak in their type
+ * (gc_type_desc.weak_bitmap and weak_kind) or reported by a trace callback
+ * with gc_trace_weak. A weak slot holds NULL, a pointer into an object of
+ * this heap or any non-pointer word, like a pointer slot, but does not keep
+ * its object alive: the collector stores NULL into it when the object dies
+ * (short: when it is no longer strongly reachable; long: when it is freed),
+ * with a compare-and-swap, so a value stored since is kept. Read and write
+ * weak slots only with these two (never with gc_write_barrier, which would
+ * treat the slot as strong, nor by plain loads, which may see an object the
+ * cycle is about to free): */
+/* The object in the weak slot `slot` of obj (the read rules of
+ * gc_weak_get, with obj's type's weak_kind), or NULL once it was found
+ * dead; a non-pointer word is returned as it is. */
+void* gc_weak_load(gc_mutator* m, void* obj, void** slot);
+/* Stores value (NULL, an object of this heap, or a non-pointer word) into
+ * the weak slot `slot` of obj (a release store; no barrier is needed: a
+ * weak slot keeps nothing alive, and the value is held by the caller). */
+void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value);
+/* In a trace callback: reports slot, a weak slot of the object being
+ * traced, of kind GC_WEAK_SHORT or GC_WEAK_LONG (the marker records it;
+ * nothing traces it). visit_ctx is the callback's own visit_ctx argument;
+ * calling it with anything else is API misuse and aborts. */
+void gc_trace_weak(void* visit_ctx, void** slot, int kind);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -43,6 +43,35 @@ void CheckWeak(gc_mutator* m, const gc_weak* w, const char* fn) {
   }
 }
 
+// obj must be an object of m's heap of a scanned type, and slot a word
+// inside it (and, for a type with a weak bitmap, one of its weak slots).
+// Returns obj's type. (Its type's weak_kind is what a load needs, so the
+// lookup is paid in every build; the slot checks are cheap.)
+const TypeInfo* CheckWeakSlot(gc_mutator* m, const void* obj, void* const* slot,
+                              const char* fn) {
+  ObjectRef r;
+  // (Not IsAllocated: obj's span may be being swept by another thread.)
+  if (!m->heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
+    Misuse(fn, "obj is not an object of this heap");
+  }
+  const TypeInfo* t = r.span->obj_types == nullptr
+                          ? nullptr
+                          : m->heap->types.Get(r.span->obj_types[r.index]);
+  if (t == nullptr || (t->special == TypeSpecial::kNone && !t->has_trace())) {
+    Misuse(fn, "obj's type has no weak slots");
+  }
+  const uintptr_t off = reinterpret_cast<uintptr_t>(slot) - r.base;
+  if (reinterpret_cast<uintptr_t>(slot) < r.base || off % 8 != 0 ||
+      off + 8 > (r.span->is_large() ? r.span->limit - r.span->start
+                                    : r.span->elemsize)) {
+    Misuse(fn, "slot is not a word inside obj");
+  }
+  if (t->special == TypeSpecial::kWeakSlots && !t->FixedWordIsWeak(off / 8)) {
+    Misuse(fn, "slot is not one of the weak slots of obj's type");
+  }
+  return t;
+}
+
 // The result of a weak read: shaded if the phase's rule says so.
 void* FinishWeakRead(gc_mutator* m, const WeakRead& r) {
   if (r.shade) RecordStore(m, reinterpret_cast<void*>(r.value), nullptr);
@@ -98,6 +127,40 @@ void gc_weak_set(gc_mutator* m, gc_weak* w, void* obj) {
   if (!weak.Link(&w->cell, reinterpret_cast<uintptr_t>(obj))) {
     Misuse("gc_weak_set", gcheap::LastError());
   }
+}
+
+void* gc_weak_load(gc_mutator* m, void* obj, void** slot) {
+  DEBUG_CHECK_MUTATOR(m, "gc_weak_load");
+  const gcheap::TypeInfo* t =
+      gcheap::api::CheckWeakSlot(m, obj, slot, "gc_weak_load");
+  gcheap::Collector* c = m->heap->collector.get();
+  return gcheap::api::FinishWeakRead(
+      m, c->weak().Read(reinterpret_cast<uintptr_t*>(slot),
+                        gcheap::WeakWord::kSlot,
+                        t->weak_kind == gcheap::kWeakLong, c->weak_phase()));
+}
+
+void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value) {
+  DEBUG_CHECK_MUTATOR(m, "gc_weak_store");
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  gcheap::api::CheckBarrier(m, "gc_weak_store", obj, slot, &value, 1);
+  gcheap::api::CheckWeakSlot(m, obj, slot, "gc_weak_store");
+#endif
+  (void)obj;
+  __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+void gc_trace_weak(void* visit_ctx, void** slot, int kind) {
+  auto* v = static_cast<gcheap::TraceVisitor*>(visit_ctx);
+  if (v == nullptr || v->magic != gcheap::TraceVisitor::kMagic) {
+    Misuse("gc_trace_weak",
+           "visit_ctx is not a trace callback's visit context (call it only "
+           "from a trace callback, with the visit_ctx it was given)");
+  }
+  if (kind != GC_WEAK_SHORT && kind != GC_WEAK_LONG) {
+    Misuse("gc_trace_weak", "kind must be GC_WEAK_SHORT or GC_WEAK_LONG");
+  }
+  if (v->weak != nullptr) v->weak(v, slot, static_cast<uint8_t>(kind));
 }
 
 void gc_weak_destroy(gc_mutator* m, gc_weak* w) {

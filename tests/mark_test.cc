@@ -249,5 +249,57 @@ TEST_F(MarkTest, LastSpanShortcutAgreesWithTheArenaIndex) {
   }
 }
 
+// Weak slots are not traced: a target that is not marked is recorded in
+// the referent table (with its referent bit) for the sweep; a marked one is
+// not.
+TEST(MarkWeakTest, WeakSlotsRecordUnmarkedTargetsAndTraceNothing) {
+  MHeap heap;
+  TypeTable types;
+  WeakProcessor weak(&heap, 0);
+  Marker marker(&heap, &types, 0, &weak);
+  MCache* cache = heap.NewMCache();
+  const uint64_t weakmap = 0b11;
+  TypeSpec s;
+  s.name = "TwoWeak";
+  s.size = 16;
+  s.weakmap = &weakmap;
+  s.weakmap_words = 1;
+  const uint16_t t = *types.Register(s);
+  auto** holder = static_cast<void**>(cache->AllocTyped(16, t));
+  void* unmarked = cache->Alloc(32, true);
+  void* marked = cache->Alloc(32, true);
+  holder[0] = unmarked;
+  holder[1] = marked;
+  ObjectRef ru, rm;
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(unmarked), &ru));
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(marked), &rm));
+  rm.span->SetMarked(rm.index);
+  WorkPool pool;
+  {
+    Marker::Worker w(&marker, &pool);
+    marker.MarkValue(&w, reinterpret_cast<uintptr_t>(holder));
+    marker.Drain(&w);
+  }
+  EXPECT_FALSE(ru.span->IsMarked(ru.index)) << "a weak slot was traced";
+  SpanSide* side = SpanSide::Of(ru.span);
+  ASSERT_NE(side, nullptr);
+  EXPECT_TRUE(SpanSide::Test(side->referents(), ru.index));
+  EXPECT_FALSE(SpanSide::Test(side->referents(), rm.index));
+  EXPECT_EQ(weak.referents().size(), 1u);
+  // The sweep clears the slot of the freed target and drops the record.
+  heap.SetSweepHook(&weak);
+  ObjectRef rh;
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(holder), &rh));
+  EXPECT_TRUE(rh.span->IsMarked(rh.index));
+  heap.FinishSweep();
+  cache->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.FinishSweep();
+  weak.AfterSweepCycle();
+  EXPECT_EQ(holder[0], nullptr);
+  EXPECT_EQ(holder[1], marked);
+  heap.FreeMCache(cache);
+}
+
 }  // namespace
 }  // namespace gcheap

@@ -7,6 +7,7 @@
 // the tests that hold a mark phase open build a concurrent heap themselves.
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -164,6 +165,167 @@ TEST_F(WeakApiTest, AHandleOfAnotherHeapIsMisuse) {
       "belongs to another heap");
 }
 
+// A holder of two weak slots and a strong one: {weak, strong, weak, value}.
+struct Holder {
+  void* weak0;
+  void* strong;
+  void* weak2;
+  int64_t value;
+};
+
+gc_type_id RegisterHolder(gc_heap* h, int weak_kind) {
+  static const uint64_t ptrs = 0b0010, weak = 0b0101;
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = weak_kind == GC_WEAK_LONG ? "LongHolder" : "Holder";
+  d.size = sizeof(Holder);
+  d.ptr_bitmap = &ptrs;
+  d.ptr_bitmap_words = 1;
+  d.weak_bitmap = &weak;
+  d.weak_bitmap_words = 1;
+  d.weak_kind = weak_kind;
+  return gc_register_type(h, &d);
+}
+
+TEST_F(WeakApiTest, WeakSlotsAreClearedInPlaceWhenTheirObjectDies) {
+  for (int kind : {GC_WEAK_SHORT, GC_WEAK_LONG}) {
+    gc_type_id holder_t = RegisterHolder(heap_, kind);
+    ASSERT_NE(holder_t, 0u) << gc_last_error();
+    auto* h = static_cast<Holder*>(gc_alloc(m_, holder_t, sizeof(Holder)));
+    root_ = h;
+    Cell* kept = NewCell(nullptr, nullptr, 1);
+    gc_write_barrier(m_, h, &h->strong, kept);
+    Cell* dies = NewCell(nullptr, nullptr, 2);
+    gc_weak_store(m_, h, &h->weak0, dies);
+    gc_weak_store(m_, h, &h->weak2, kept);
+    EXPECT_EQ(gc_weak_load(m_, h, &h->weak0), dies);
+    gc_collect(m_);
+    EXPECT_EQ(gc_weak_load(m_, h, &h->weak0), nullptr);
+    EXPECT_EQ(h->weak0, nullptr) << "cleared in place";
+    EXPECT_EQ(gc_weak_load(m_, h, &h->weak2), kept);
+    EXPECT_EQ(Stats().live_objects, 2u) << "a weak slot kept its object";
+    // A non-pointer word is returned as it is and never cleared.
+    gc_weak_store(m_, h, &h->weak0, reinterpret_cast<void*>(uintptr_t{42}));
+    gc_collect(m_);
+    EXPECT_EQ(gc_weak_load(m_, h, &h->weak0),
+              reinterpret_cast<void*>(uintptr_t{42}));
+    // The strong slot's object goes, and the weak slot follows.
+    gc_write_barrier(m_, h, &h->strong, nullptr);
+    gc_collect(m_);
+    EXPECT_EQ(gc_weak_load(m_, h, &h->weak2), nullptr);
+    root_ = nullptr;
+  }
+}
+
+TEST_F(WeakApiTest, TypesWithBadWeakSlotsAreRejected) {
+  uint64_t ptrs = 0b01, weak = 0b11, words = 1;
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Overlap";
+  d.size = 16;
+  d.ptr_bitmap = &ptrs;
+  d.ptr_bitmap_words = words;
+  d.weak_bitmap = &weak;
+  d.weak_bitmap_words = words;
+  EXPECT_EQ(gc_register_type(heap_, &d), 0u);
+  EXPECT_NE(std::string(gc_last_error()).find("both a pointer slot and a weak"),
+            std::string::npos)
+      << gc_last_error();
+  weak = 0b10;
+  d.weak_kind = 7;
+  EXPECT_EQ(gc_register_type(heap_, &d), 0u);
+  EXPECT_NE(std::string(gc_last_error()).find("weak_kind"), std::string::npos);
+  d.weak_kind = GC_WEAK_LONG;
+  weak = 0b100;  // word 2 of a 16-byte fixed part
+  EXPECT_EQ(gc_register_type(heap_, &d), 0u);
+  EXPECT_NE(std::string(gc_last_error()).find("weak_bitmap bit 2"),
+            std::string::npos)
+      << gc_last_error();
+  weak = 0b10;
+  d.trace = [](void*, gc_visit_fn, void*) {};
+  EXPECT_EQ(gc_register_type(heap_, &d), 0u);
+  EXPECT_NE(std::string(gc_last_error()).find("trace callback"),
+            std::string::npos);
+  d.trace = nullptr;
+  d.ptr_bitmap = nullptr;
+  d.ptr_bitmap_words = 0;
+  // Weak slots only: still scanned (not noscan).
+  gc_type_id t = gc_register_type(heap_, &d);
+  ASSERT_NE(t, 0u) << gc_last_error();
+  void** o = static_cast<void**>(gc_alloc(m_, t, 16));
+  root_ = o;
+  Cell* c = NewCell(nullptr, nullptr, 3);
+  gc_weak_store(m_, o, &o[1], c);
+  gc_collect(m_);
+  EXPECT_EQ(gc_weak_load(m_, o, &o[1]), nullptr);
+  root_ = nullptr;
+}
+
+TEST_F(WeakApiTest, TheLayoutBeforeWeakSlotsStillRegisters) {
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.struct_size = offsetof(gc_type_desc, weak_bitmap);
+  d.name = "Old";
+  d.size = 8;
+  d.weak_kind = 99;  // outside the old layout: not read
+  EXPECT_NE(gc_register_type(heap_, &d), 0u) << gc_last_error();
+  d.struct_size = offsetof(gc_type_desc, weak_bitmap) + 8;
+  EXPECT_EQ(gc_register_type(heap_, &d), 0u);
+}
+
+// {strong, weak, n}: a trace callback reports the weak slot.
+void TraceStrongAndWeak(void* obj, gc_visit_fn visit, void* ctx) {
+  void** o = static_cast<void**>(obj);
+  visit(&o[0], ctx);
+  gc_trace_weak(ctx, &o[1], GC_WEAK_SHORT);
+}
+
+TEST_F(WeakApiTest, TraceCallbacksReportWeakSlots) {
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "Traced";
+  d.size = 24;
+  d.trace = &TraceStrongAndWeak;
+  gc_type_id t = gc_register_type(heap_, &d);
+  ASSERT_NE(t, 0u) << gc_last_error();
+  void** o = static_cast<void**>(gc_alloc(m_, t, 24));
+  root_ = o;
+  Cell* strong = NewCell(nullptr, nullptr, 1);
+  gc_write_barrier(m_, o, &o[0], strong);
+  gc_weak_store(m_, o, &o[1], NewCell(nullptr, nullptr, 2));
+  gc_collect(m_);
+  EXPECT_EQ(gc_weak_load(m_, o, &o[1]), nullptr);
+  EXPECT_EQ(o[0], strong);
+  gc_weak_store(m_, o, &o[1], strong);
+  gc_collect(m_);
+  EXPECT_EQ(gc_weak_load(m_, o, &o[1]), strong);
+  root_ = nullptr;
+}
+
+void ScannerCallingTraceWeak(gc_visit_fn, void* visit_ctx, void* data) {
+  gc_trace_weak(visit_ctx, static_cast<void**>(data), GC_WEAK_SHORT);
+}
+
+TEST_F(WeakApiTest, TraceWeakOutsideATraceCallbackIsMisuse) {
+  static void* slot = nullptr;
+  EXPECT_DEATH(
+      {
+        gc_add_root_scanner(heap_, &ScannerCallingTraceWeak, &slot);
+        gc_collect(m_);
+      },
+      "gc_trace_weak");
+}
+
+TEST_F(WeakApiTest, WeakLoadOfASlotThatIsNotWeakIsMisuse) {
+  gc_type_id holder_t = RegisterHolder(heap_, GC_WEAK_SHORT);
+  auto* h = static_cast<Holder*>(gc_alloc(m_, holder_t, sizeof(Holder)));
+  root_ = h;
+  EXPECT_DEATH(gc_weak_load(m_, h, &h->strong), "not one of the weak slots");
+  Cell* c = NewCell(nullptr, nullptr, 1);
+  EXPECT_DEATH(gc_weak_load(m_, c, &c->car), "no weak slots");
+  root_ = nullptr;
+}
+
 // While a concurrent cycle marks, a read shades its object: an object the
 // program reaches only through a weak handle survives the cycle in which it
 // was read, and verify (on) checks the rooted result is marked.
@@ -200,12 +362,41 @@ TEST(WeakConcurrentTest, AReadDuringMarkingKeepsItsObject) {
   gc_heap_destroy(h);
 }
 
-// Threads create, read, retarget and destroy handles while collections
-// run (some explicit, most triggered by allocation), in the configured
-// mode. A rooted object's handle always reads it; an unrooted one's reads
-// it (then it is intact) or NULL, and once NULL stays NULL; a read object
-// may be rooted again and must then survive. Verify is on: a read that
-// resurrected an object the cycle then freed would abort.
+// The same for a weak slot: a load during marking shades.
+TEST(WeakConcurrentTest, AWeakSlotLoadDuringMarkingKeepsItsObject) {
+  gc_heap* h = NewConcurrentHeap();
+  gc_mutator* m = gc_thread_attach(h);
+  gc_type_id cell = RegisterCell(h);
+  gc_type_id holder_t = RegisterHolder(h, GC_WEAK_LONG);
+  void* roots[2] = {};
+  ASSERT_EQ(gc_add_root_range(h, roots, 2), 0);
+  auto* hd = static_cast<Holder*>(gc_alloc(m, holder_t, sizeof(Holder)));
+  roots[0] = hd;
+  auto* a = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+  auto* b = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+  gc_weak_store(m, hd, &hd->weak0, a);
+  gc_weak_store(m, hd, &hd->weak2, b);
+  {
+    MarkWindow window(h, m);
+    window.Open();
+    roots[1] = gc_weak_load(m, hd, &hd->weak0);
+    ASSERT_EQ(roots[1], a);
+    window.Close();
+  }
+  EXPECT_EQ(gc_weak_load(m, hd, &hd->weak0), a);
+  EXPECT_EQ(gc_weak_load(m, hd, &hd->weak2), nullptr);
+  gc_remove_root_range(h, roots, 2);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
+// Threads create, read and destroy handles, and store and load weak slots
+// naming the same objects, while collections run (some explicit, most
+// triggered by allocation), in the configured mode. A rooted object's handle
+// always reads it; an unrooted one's reads it (then it is intact) or NULL, and
+// once NULL stays NULL; a read object may be rooted again and must then
+// survive. Verify is on: a read that resurrected an object the cycle then freed
+// would abort.
 TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
   gc_config cfg;
   gc_config_init(&cfg);
@@ -214,6 +405,7 @@ TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
   gc_heap* h = gc_heap_create(&cfg);
   ASSERT_NE(h, nullptr);
   gc_type_id cell = RegisterCell(h);
+  gc_type_id holder_t = RegisterHolder(h, GC_WEAK_SHORT);
   constexpr int kThreads = 5;
   constexpr int kSlots = 64;
   const auto deadline =
@@ -226,6 +418,13 @@ TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
       gc_mutator* m = gc_thread_attach(h);
       void* slots[kSlots] = {};
       gc_add_root_range(h, slots, kSlots);
+      // Entry k's object is also held by the weak slot of holders[k].
+      void* holders[kSlots] = {};
+      gc_add_root_range(h, holders, kSlots);
+      for (void*& hd : holders) hd = gc_alloc(m, holder_t, sizeof(Holder));
+      auto weak_slot = [&](size_t k) {
+        return &static_cast<Holder*>(holders[k])->weak0;
+      };
       struct Entry {
         gc_weak* w = nullptr;
         Cell* obj = nullptr;
@@ -250,7 +449,8 @@ TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
       };
       while ((++iter % 64 != 0) ||
              std::chrono::steady_clock::now() < deadline) {
-        Entry& e = es[rng() % es.size()];
+        const size_t k = rng() % es.size();
+        Entry& e = es[k];
         switch (rng() % 8) {
           case 0: {  // create (the old handle, if any, goes)
             if (e.w != nullptr) {
@@ -266,6 +466,7 @@ TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
             }
             e.w = gc_weak_create(m, c, static_cast<int>(rng() % 2));
             if (e.w == nullptr) errors++;
+            gc_weak_store(m, holders[k], weak_slot(k), c);
             break;
           }
           case 1:  // unroot
@@ -275,7 +476,9 @@ TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
           case 3:
           case 4: {  // read
             if (e.w == nullptr) break;
-            void* v = gc_weak_get(m, e.w);
+            // The handle or the weak slot: the same rules.
+            void* v = rng() % 2 ? gc_weak_get(m, e.w)
+                                : gc_weak_load(m, holders[k], weak_slot(k));
             reads++;
             if (e.slot >= 0) {
               if (v != e.obj) errors++;
@@ -299,6 +502,7 @@ TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
             if (e.w == nullptr) break;
             unroot(e);
             gc_weak_destroy(m, e.w);
+            gc_weak_store(m, holders[k], weak_slot(k), nullptr);
             e = Entry{};
             break;
           case 6:  // garbage (drives automatic cycles)
@@ -313,6 +517,7 @@ TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
         if (e.w != nullptr) gc_weak_destroy(m, e.w);
       }
       gc_remove_root_range(h, slots, kSlots);
+      gc_remove_root_range(h, holders, kSlots);
       gc_thread_detach(m);
     });
   }
