@@ -147,6 +147,10 @@ class Marker {
   WeakProcessor* weak() const { return weak_; }
 
  private:
+  // Marks the values of the ephemerons waiting for r (its mark bit just
+  // set; its span has a side record).
+  void WakeWaiters(Worker* w, const ObjectRef& r);
+  void ScanEphemeron(Worker* w, const ObjectRef& r);
   // Scans an object of a type with TypeInfo::special set.
   void ScanSpecial(Worker* w, const ObjectRef& r, const TypeInfo* t, size_t lo,
                    size_t hi);

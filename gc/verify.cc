@@ -17,6 +17,9 @@ struct VerifyState : TraceVisitor {
   static void CheckWeakSlot(TraceVisitor* v, void** slot, uint8_t kind);
   Marker* marker;
   absl::flat_hash_map<uintptr_t, uintptr_t> parent;  // object -> referrer
+  // The ephemeron rule: ephemerons whose key is not reached yet, by key.
+  absl::flat_hash_map<uintptr_t, std::vector<uintptr_t>> waiting;
+  std::vector<uintptr_t> woken;  // ephemerons whose key was reached
   std::vector<uintptr_t> queue;
   uintptr_t current = 0;  // the object being scanned (0: a root)
   void** current_root = nullptr;
@@ -47,6 +50,30 @@ void Reach(VerifyState* st, uintptr_t value, void** slot, void** root_slot) {
                        : (reinterpret_cast<uintptr_t>(root_slot) | 1);
   if (!st->parent.emplace(r.base, from).second) return;
   st->queue.push_back(r.base);
+  if (auto it = st->waiting.find(r.base); it != st->waiting.end()) {
+    // Its ephemerons' values are reachable now (the walk's loop reaches
+    // them: no recursion along chains of ephemerons).
+    for (uintptr_t e : it->second) st->woken.push_back(e);
+    st->waiting.erase(it);
+  }
+}
+
+// The ephemeron rule: next is reached; value only once key is.
+void ReachEphemeron(VerifyState* st, uintptr_t eph) {
+  auto* e = reinterpret_cast<EphemeronObject*>(eph);
+  auto* key = reinterpret_cast<void**>(&e->key);
+  auto* value = reinterpret_cast<void**>(&e->value);
+  auto* next = reinterpret_cast<void**>(&e->next);
+  Reach(st, Marker::LoadSlot(next), next, nullptr);
+  VerifyState::CheckWeakSlot(st, key, kWeakLong);
+  ObjectRef k;
+  const uintptr_t p = st->marker->StripTag(Marker::LoadSlot(key));
+  if (p < 4096 || !st->marker->heap()->FindObject(p, &k) ||
+      !k.span->IsAllocated(k.index) || st->parent.contains(k.base)) {
+    Reach(st, Marker::LoadSlot(value), value, nullptr);
+  } else {
+    st->waiting[k.base].push_back(eph);
+  }
 }
 
 void VisitFromObject(void** slot, void* ctx) {
@@ -173,7 +200,17 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots) {
   RootCtx rc{&st};
   roots.ForEachRoot(&VisitFromRoot, &rc);
   uint64_t checked = 0;
-  while (!st.queue.empty()) {
+  while (!st.queue.empty() || !st.woken.empty()) {
+    if (!st.woken.empty()) {
+      const uintptr_t e = st.woken.back();
+      st.woken.pop_back();
+      st.current = e;
+      auto* v = reinterpret_cast<void**>(
+          &reinterpret_cast<EphemeronObject*>(e)->value);
+      Reach(&st, Marker::LoadSlot(v), v, nullptr);
+      st.current = 0;
+      continue;
+    }
     uintptr_t obj = st.queue.back();
     st.queue.pop_back();
     ObjectRef r;
@@ -185,6 +222,8 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots) {
     const TypeInfo* t = marker->TypeOf(r.span, r.index);
     if (t != nullptr && t->has_trace()) {
       t->Trace(reinterpret_cast<void*>(obj), &VisitFromObject, &st);
+    } else if (t != nullptr && t->special == TypeSpecial::kEphemeron) {
+      ReachEphemeron(&st, obj);
     } else {
       marker->ForEachPointerSlot(
           r.span, r.index, obj, 0, marker->ObjectBytes(r.span),

@@ -106,11 +106,12 @@ void WeakProcessor::SweepReferents(MSpan* s, uintptr_t key, bool freed,
   }
   if (!freed) return;
   for (ReferentTable::Node* x = e.waiters; x != nullptr; x = x->next) {
+    // Value first: a reader that sees the key cleared (acquire) sees the
+    // value cleared too, never the value of a freed key.
     auto* eph = reinterpret_cast<EphemeronObject*>(x->holder);
-    if (ClearWord(&eph->key, x->raw)) {
-      __atomic_store_n(&eph->value, uintptr_t{0}, __ATOMIC_RELEASE);
-      n->ephemerons++;
-    }
+    if (__atomic_load_n(&eph->key, __ATOMIC_ACQUIRE) != x->raw) continue;
+    __atomic_store_n(&eph->value, uintptr_t{0}, __ATOMIC_RELEASE);
+    n->ephemerons += ClearWord(&eph->key, x->raw);
   }
 }
 

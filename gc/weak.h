@@ -24,7 +24,8 @@
 // queued; weak slots that still hold a freed object (or, short ones, a
 // revived one) are cleared by compare-and-swap from the word read at scan
 // time to NULL (a store the mutator made since is kept); ephemerons whose
-// key is freed are cleared (key, then value, to NULL). Then the per-cycle
+// key is freed are cleared (value, then key, to NULL: a reader that sees
+// the key cleared sees the value cleared). Then the per-cycle
 // bits are cleared and a side record left without specials is retired.
 //
 // The read (Read), by phase (WeakPhase, the collector's phase as a mutator

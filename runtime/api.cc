@@ -606,6 +606,13 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   }
   out->bytes_allocated = bytes;
   out->release_failures = hs.release_failures;
+  {
+    gcheap::WeakProcessor& weak = heap->collector->weak();
+    const gcheap::WeakCounts wc = weak.counts();
+    out->weak_cleared = wc.cells + wc.slots;
+    out->ephemerons_cleared = wc.ephemerons;
+    out->ephemeron_wait_ops = weak.referents().wait_ops();
+  }
   // Only what the caller's layout holds (a newer one keeps its extra bytes).
   const size_t filled = std::min(n, sizeof(gc_stats));
   full.struct_size = filled;

@@ -537,6 +537,13 @@ typedef struct gc_stats {
   uint64_t release_failures; /* runs of free memory the OS refused to take
                                 back (locked pages, mlockall): kept
                                 resident, and cleared when reused */
+  /* ---- since weak references (cumulative) ---- */
+  uint64_t weak_cleared;       /* weak handles and weak slots cleared */
+  uint64_t ephemerons_cleared; /* ephemerons cleared (their key died) */
+  uint64_t ephemeron_wait_ops; /* ephemerons appended to a key's wait list
+                                  plus ephemerons taken from one: at most
+                                  twice the ephemerons marked per cycle,
+                                  whatever the shape of their chains */
 } gc_stats;
 
 /* Fills the part of *out that out->struct_size covers (set it first:
@@ -648,6 +655,40 @@ void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value);
  * nothing traces it). visit_ctx is the callback's own visit_ctx argument;
  * calling it with anything else is API misuse and aborts. */
 void gc_trace_weak(void* visit_ctx, void** slot, int kind);
+
+/* ---- ephemerons ----
+ *
+ * An ephemeron is a built-in heap object {key, value, next}: value is kept
+ * alive only while key is (marked by something other than the ephemeron's
+ * own value: a value that refers back to its key does not keep the pair),
+ * and next is an ordinary strong field for chaining entries, e.g. the
+ * buckets of a weak-keyed hash table (JavaScript's WeakMap, Lua's tables
+ * with weak keys). When key dies the collector clears the ephemeron (key
+ * and value := NULL). A key that is NULL or not a heap object (an
+ * immediate) makes a strong pair. A key kept only by finalization
+ * (revived) counts as alive: its entry goes only when the key is freed.
+ * Processing is concurrent and linear in the number of ephemerons, whatever
+ * the shape of their chains; the final pause does not grow with them.
+ * Read and write an ephemeron's fields only with these functions: */
+/* A new ephemeron (24 bytes); NULL with gc_last_error() on failure. A
+ * safepoint, like gc_alloc: key and value must be rooted across it. */
+void* gc_ephemeron_new(gc_mutator* m, void* key, void* value);
+/* The key (the read rules of a GC_WEAK_LONG weak reference), or NULL once
+ * the entry was cleared. */
+void* gc_ephemeron_key(gc_mutator* m, void* eph);
+/* The value, or NULL if the key is dead or the entry cleared. A value read
+ * while a cycle marks keeps its key alive too. */
+void* gc_ephemeron_value(gc_mutator* m, void* eph);
+/* Stores value (a barriered store). Setting the value of an entry whose
+ * key may be dead but not yet cleared may leave a pair with a NULL key and
+ * that value: strong. */
+void gc_ephemeron_set_value(gc_mutator* m, void* eph, void* value);
+void* gc_ephemeron_next(gc_mutator* m, void* eph);
+void gc_ephemeron_set_next(gc_mutator* m, void* eph, void* next);
+/* key, value := NULL (the entry is removed from its table's view). */
+void gc_ephemeron_clear(gc_mutator* m, void* eph);
+/* Whether obj is an ephemeron of heap (0 for NULL or anything else). */
+int gc_is_ephemeron(gc_heap* heap, const void* obj);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -228,6 +229,25 @@ void gc_heap::Detach(gc_mutator* m) {
     gcheap::Unlink(m);
     free_mutators_.push_back(m);
   }
+}
+
+gc_type_id gc_heap::EphemeronType() {
+  std::call_once(ephemeron_once_, [this] {
+    static const uint64_t kNext =
+        uint64_t{1} << (offsetof(gcheap::EphemeronObject, next) / 8);
+    gcheap::TypeSpec spec;
+    spec.name = "gc_ephemeron";
+    spec.size = gcheap::kEphemeronBytes;
+    spec.ptrmap = &kNext;  // what other visitors see: next only
+    spec.ptrmap_words = 1;
+    spec.ephemeron = true;
+    absl::StatusOr<uint16_t> t = types.Register(spec);
+    GC_CHECK(t.ok(),
+             "cannot register the ephemeron type (the type table is "
+             "full?)");
+    ephemeron_type_.store(*t, std::memory_order_release);
+  });
+  return ephemeron_type();
 }
 
 std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {

@@ -177,6 +177,13 @@ struct gc_heap {
   // to the heap) and resets the gates.
   void AfterForkChild(const std::vector<gc_mutator*>& gone);
 
+  // The built-in ephemeron type (gc/weak.h's EphemeronObject), registered
+  // at the first gc_ephemeron_new; 0 until then.
+  gc_type_id EphemeronType();
+  gc_type_id ephemeron_type() const {
+    return ephemeron_type_.load(std::memory_order_acquire);
+  }
+
   uint32_t magic = gcheap::kHeapMagic;
   const uint64_t id;  // unique per process, for thread-local lookups
   gc_config config;
@@ -195,6 +202,8 @@ struct gc_heap {
 
  private:
   std::vector<gc_mutator*> free_mutators_;  // under the handshake list lock
+  std::once_flag ephemeron_once_;
+  std::atomic<gc_type_id> ephemeron_type_{0};
 };
 
 namespace gcheap {

@@ -72,6 +72,15 @@ const TypeInfo* CheckWeakSlot(gc_mutator* m, const void* obj, void* const* slot,
   return t;
 }
 
+// eph must be an ephemeron of m's heap; returns it typed.
+EphemeronObject* CheckEphemeron(gc_mutator* m, void* eph, const char* fn) {
+  DEBUG_CHECK_MUTATOR(m, fn);
+  if (!gc_is_ephemeron(m->heap, eph)) {
+    Misuse(fn, "not an ephemeron of this heap");
+  }
+  return static_cast<EphemeronObject*>(eph);
+}
+
 // The result of a weak read: shaded if the phase's rule says so.
 void* FinishWeakRead(gc_mutator* m, const WeakRead& r) {
   if (r.shade) RecordStore(m, reinterpret_cast<void*>(r.value), nullptr);
@@ -161,6 +170,84 @@ void gc_trace_weak(void* visit_ctx, void** slot, int kind) {
     Misuse("gc_trace_weak", "kind must be GC_WEAK_SHORT or GC_WEAK_LONG");
   }
   if (v->weak != nullptr) v->weak(v, slot, static_cast<uint8_t>(kind));
+}
+
+void* gc_ephemeron_new(gc_mutator* m, void* key, void* value) {
+  DEBUG_CHECK_MUTATOR(m, "gc_ephemeron_new");
+  void* e = gc_alloc(m, m->heap->EphemeronType(), gcheap::kEphemeronBytes);
+  if (e == nullptr) return nullptr;
+  auto* eph = static_cast<gcheap::EphemeronObject*>(e);
+  // Through the barrier: while a cycle marks, the new (black) ephemeron is
+  // never scanned, so both words are shaded instead.
+  gc_write_barrier(m, e, reinterpret_cast<void**>(&eph->key), key);
+  gc_write_barrier(m, e, reinterpret_cast<void**>(&eph->value), value);
+  return e;
+}
+
+void* gc_ephemeron_key(gc_mutator* m, void* eph) {
+  gcheap::EphemeronObject* e =
+      gcheap::api::CheckEphemeron(m, eph, "gc_ephemeron_key");
+  gcheap::Collector* c = m->heap->collector.get();
+  return gcheap::api::FinishWeakRead(
+      m, c->weak().Read(&e->key, gcheap::WeakWord::kSlot, /*is_long=*/true,
+                        c->weak_phase()));
+}
+
+void* gc_ephemeron_value(gc_mutator* m, void* eph) {
+  gcheap::EphemeronObject* e =
+      gcheap::api::CheckEphemeron(m, eph, "gc_ephemeron_value");
+  gcheap::Collector* c = m->heap->collector.get();
+  gcheap::WeakProcessor& weak = c->weak();
+  const gcheap::WeakRead k = weak.Read(&e->key, gcheap::WeakWord::kSlot,
+                                       /*is_long=*/true, c->weak_phase());
+  gcheap::ObjectRef r;
+  if (k.value == 0 &&
+      weak.Resolve(__atomic_load_n(&e->key, __ATOMIC_ACQUIRE), &r)) {
+    return nullptr;  // the key is dead (its entry is not cleared yet)
+  }
+  // A live key, or no heap object for one (a strong pair, or cleared: then
+  // the value was cleared first). The value lives as long as the key does.
+  gcheap::WeakRead v{__atomic_load_n(&e->value, __ATOMIC_ACQUIRE), k.shade};
+  gcheap::api::FinishWeakRead(m, k);
+  return gcheap::api::FinishWeakRead(m, v);
+}
+
+void gc_ephemeron_set_value(gc_mutator* m, void* eph, void* value) {
+  gcheap::EphemeronObject* e =
+      gcheap::api::CheckEphemeron(m, eph, "gc_ephemeron_set_value");
+  gc_write_barrier(m, eph, reinterpret_cast<void**>(&e->value), value);
+}
+
+void* gc_ephemeron_next(gc_mutator* m, void* eph) {
+  gcheap::EphemeronObject* e =
+      gcheap::api::CheckEphemeron(m, eph, "gc_ephemeron_next");
+  return reinterpret_cast<void*>(__atomic_load_n(&e->next, __ATOMIC_ACQUIRE));
+}
+
+void gc_ephemeron_set_next(gc_mutator* m, void* eph, void* next) {
+  gcheap::EphemeronObject* e =
+      gcheap::api::CheckEphemeron(m, eph, "gc_ephemeron_set_next");
+  gc_write_barrier(m, eph, reinterpret_cast<void**>(&e->next), next);
+}
+
+void gc_ephemeron_clear(gc_mutator* m, void* eph) {
+  gcheap::EphemeronObject* e =
+      gcheap::api::CheckEphemeron(m, eph, "gc_ephemeron_clear");
+  // Value first, as the sweep does.
+  gc_write_barrier(m, eph, reinterpret_cast<void**>(&e->value), nullptr);
+  gc_write_barrier(m, eph, reinterpret_cast<void**>(&e->key), nullptr);
+}
+
+int gc_is_ephemeron(gc_heap* heap, const void* obj) {
+  gcheap::api::CheckHeap(heap, "gc_is_ephemeron");
+  const gc_type_id t = heap->ephemeron_type();
+  gcheap::ObjectRef r;
+  if (t == 0 || !heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r) ||
+      r.base != reinterpret_cast<uintptr_t>(obj) ||
+      r.span->obj_types == nullptr) {
+    return 0;
+  }
+  return r.span->obj_types[r.index] == t ? 1 : 0;
 }
 
 void gc_weak_destroy(gc_mutator* m, gc_weak* w) {
