@@ -7,7 +7,11 @@ namespace gcheap {
 void Marker::GreyObject(Worker* w, const ObjectRef& r) {
   MSpan* s = r.span;
   if (!s->IsAllocated(r.index)) return;  // a stale or random word
-  if (!s->SetMarked(r.index)) return;    // already grey or black
+  if (__builtin_expect(revive_.load(std::memory_order_relaxed), 0)) {
+    if (!Revive(r)) return;
+  } else if (!s->SetMarked(r.index)) {
+    return;  // already grey or black
+  }
   // Ephemerons waiting for this object as their key: the other half of the
   // Dekker pair of ScanEphemeron (mark bit set, then the referent bit read,
   // both sequentially consistent).
@@ -72,6 +76,65 @@ void Marker::RecordWeakSlot(Worker* w, void** slot, uint8_t kind) {
                weak_->referents().AddSlot(r.span, r.base, slot, raw, kind),
            "out of memory for a weak slot's record");
   SpanSide::Set(side->referents(), r.index);
+}
+
+bool Marker::Revive(const ObjectRef& r) {
+  MSpan* s = r.span;
+  if (s->IsMarked(r.index)) return false;
+  SpanSide* side = weak_ != nullptr ? weak_->sides().GetOrCreate(s) : nullptr;
+  GC_CHECK(side != nullptr, "out of memory for a span's revive bits");
+  SpanSide::Set(side->revived(), r.index);  // before the mark bit
+  return s->SetMarked(r.index);
+}
+
+namespace {
+// The visit context of a candidate's trace callback in pass 1.
+struct CandidateVisit : TraceVisitor {
+  Marker::Worker* w;
+  uintptr_t self;  // skipped if nonzero
+  static void Visit(void** slot, void* ctx) {
+    auto* v = static_cast<CandidateVisit*>(ctx);
+    v->w->marker->VisitCandidateSlot(v->w, slot, v->self);
+  }
+  static void Weak(TraceVisitor* tv, void** slot, uint8_t kind) {
+    auto* v = static_cast<CandidateVisit*>(tv);
+    v->w->marker->RecordWeakSlot(v->w, slot, kind);
+  }
+};
+}  // namespace
+
+void Marker::VisitCandidateSlot(Worker* w, void** slot, uintptr_t self) {
+  const uintptr_t v = LoadSlot(slot);
+  if (self != 0) {
+    ObjectRef r;
+    const uintptr_t p = v & tag_mask_;
+    if (p >= 4096 && FindObject(w, p, &r) && r.base == self) return;
+  }
+  MarkValue(w, v);
+}
+
+void Marker::ScanCandidate(Worker* w, uintptr_t base, bool skip_self) {
+  ObjectRef r;
+  if (!heap_->FindObject(base, &r) || NoScan(r.span->spanclass)) return;
+  const TypeInfo* t = TypeOf(r.span, r.index);
+  GC_CHECK(t != nullptr, "scan object without a registered type");
+  const uintptr_t self = skip_self ? r.base : 0;
+  if (t->has_trace()) {
+    CandidateVisit cv;
+    cv.weak = &CandidateVisit::Weak;
+    cv.w = w;
+    cv.self = self;
+    t->Trace(reinterpret_cast<void*>(r.base), &CandidateVisit::Visit, &cv);
+  } else if (t->special == TypeSpecial::kEphemeron) {
+    ScanEphemeron(w, r);  // (an ephemeron's pointers to itself count)
+  } else {
+    ForEachPointerSlot(r.span, r.index, r.base, 0, ObjectBytes(r.span),
+                       [&](void** slot) { VisitCandidateSlot(w, slot, self); });
+    t->ForEachWeakOffset([&](size_t off) {
+      RecordWeakSlot(w, reinterpret_cast<void**>(r.base + off), t->weak_kind);
+    });
+  }
+  w->scanned_bytes += ObjectBytes(r.span);
 }
 
 void Marker::WakeWaiters(Worker* w, const ObjectRef& r) {

@@ -94,6 +94,17 @@ class Marker {
     GreyObject(w, r);
   }
   void GreyObject(Worker* w, const ObjectRef& r);
+  // Revive mode (the finalizer phase, gc/finalize.h): GreyObject sets an
+  // unmarked object's revive bit before its mark bit. Changed only with the
+  // world stopped.
+  void SetRevive(bool on) { revive_.store(on, std::memory_order_relaxed); }
+  bool revive() const { return revive_.load(std::memory_order_relaxed); }
+  // Finalization's pass 1: marks what the object at base points to, not the
+  // object (skip_self: nor its own direct pointers to itself); weak slots
+  // are recorded as in a scan.
+  void ScanCandidate(Worker* w, uintptr_t base, bool skip_self);
+  // Marks *slot unless it points into the object at self (0: no object).
+  void VisitCandidateSlot(Worker* w, void** slot, uintptr_t self);
 
   // Scans grey objects until the worker's buffers and the pool are empty.
   void Drain(Worker* w);
@@ -155,10 +166,14 @@ class Marker {
   void ScanSpecial(Worker* w, const ObjectRef& r, const TypeInfo* t, size_t lo,
                    size_t hi);
 
+  // The revive half of GreyObject: revive bit, then mark bit.
+  bool Revive(const ObjectRef& r);
+
   MHeap* heap_;
   const TypeTable* types_;
   uintptr_t tag_mask_;  // inverted: AND keeps the address bits
   WeakProcessor* weak_;
+  std::atomic<bool> revive_{false};
 };
 
 template <typename F>

@@ -150,10 +150,11 @@ struct WeakCell {
 
 // A cleanup (Go's AddCleanup): a callback run after its object was freed.
 // fn and arg are the embedder's, opaque here. state: registered (linked in
-// its object's Record), then queued (the object was freed), then run; or
-// cancelled.
+// its object's Record), then queued (the object was freed: the sweep queues
+// it, gc/finalize.h), then running (taken by a runner, which frees it
+// afterwards); or cancelled while queued (the runner frees it unrun).
 struct Cleanup {
-  enum State : int { kRegistered, kQueued, kCancelled };
+  enum State : int { kRegistered, kQueued, kRunning, kCancelled };
   uintptr_t obj = 0;  // the object's base
   void (*fn)() = nullptr;
   void* arg = nullptr;

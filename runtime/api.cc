@@ -144,6 +144,7 @@ void gc_config_init(gc_config* cfg) {
   cfg->struct_size = sizeof(gc_config);
   cfg->gc_percent = 100;
   cfg->stop_the_world = 0;  // concurrent marking
+  cfg->finalizer_thread = 1;
   if (const char* v = getenv("GC_PERCENT")) {
     if (strcmp(v, "off") == 0) {
       cfg->gc_percent = -1;
@@ -218,6 +219,7 @@ void gc_heap_destroy(gc_heap* heap) {
     heap->magic = 0;
     return;
   }
+  heap->finalizer_thread.Stop();  // it is attached
   if (size_t n = heap->attached_count(); n != 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "%zu mutator(s) still attached", n);

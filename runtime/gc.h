@@ -160,10 +160,15 @@ typedef struct gc_config {
   int stop_the_world;        /* nonzero: stop-the-world cycles */
   int trace;                 /* nonzero: gctrace line per cycle */
   uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
+  /* ---- since finalization ---- */
+  int finalizer_thread; /* nonzero (the default): a thread the heap owns
+                           runs ready finalizers and cleanups; 0: the
+                           embedder runs them with gc_run_finalizers */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
- * verify off, stop_the_world off (concurrent), trace off, tag_mask 0), then
+ * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
+ * finalizer_thread on), then
  * applies the GC_* environment variables above; sets struct_size. */
 void gc_config_init(gc_config* cfg);
 
@@ -689,6 +694,92 @@ void gc_ephemeron_set_next(gc_mutator* m, void* eph, void* next);
 void gc_ephemeron_clear(gc_mutator* m, void* eph);
 /* Whether obj is an ephemeron of heap (0 for NULL or anything else). */
 int gc_is_ephemeron(gc_heap* heap, const void* obj);
+
+/* ---- finalization ----
+ *
+ * Finalizers (Go's runtime.SetFinalizer, Boehm's GC_register_finalizer):
+ * fn(m, obj, data) runs once after obj becomes unreachable. It gets the
+ * object, intact, with everything it reaches: resurrection is allowed (if
+ * fn stores obj somewhere reachable it lives on, with no finalizer unless
+ * registered again). Before fn runs, every GC_WEAK_SHORT reference to obj
+ * or to what only it reaches has been cleared; GC_WEAK_LONG ones and
+ * ephemerons keyed by them stay until the objects are freed. The decision
+ * is taken when a cycle has found what is reachable (Boehm's order):
+ *   GC_FINALIZE_ORDERED      (the default of Go and Boehm) if A reaches B
+ *                            and both are unreachable and finalizable, A is
+ *                            finalized first and B only in a later cycle,
+ *                            so a finalizer never sees a finalized object.
+ *                            A cycle of such objects is never finalized (a
+ *                            leak, as in Go and Boehm; an object that
+ *                            reaches itself included).
+ *   GC_FINALIZE_UNORDERED    (Boehm's _no_order, Java) does not hold back
+ *                            what it reaches; cycles of them are finalized.
+ *                            It is held back itself while an unreachable
+ *                            ordered object reaches it.
+ *   GC_FINALIZE_IGNORE_SELF  ordered, but the object's own pointers to
+ *                            itself do not count (Boehm's _ignore_self).
+ * Ready finalizers run on the heap's finalizer thread (gc_config.
+ * finalizer_thread) or when the embedder calls gc_run_finalizers; until
+ * one has run, its object is a root. */
+#define GC_FINALIZE_ORDERED 0
+#define GC_FINALIZE_UNORDERED 1
+#define GC_FINALIZE_IGNORE_SELF 2
+typedef void (*gc_finalizer_fn)(gc_mutator* m, void* obj, void* data);
+/* Registers (or, with fn == NULL, removes) obj's finalizer; a second
+ * registration (a finalizer or a guardian's) replaces the first. obj: a
+ * pointer into an object of m's heap; fn gets it back as given. Returns 0,
+ * or -1 with gc_last_error() set (obj not an object of this heap, a bad
+ * mode). */
+int gc_register_finalizer(gc_mutator* m, void* obj, gc_finalizer_fn fn,
+                          void* data, int mode);
+
+/* Cleanups (Go's runtime.AddCleanup, JavaScript's FinalizationRegistry):
+ * fn(m, arg) runs after obj was freed; it never sees obj, so it cannot
+ * resurrect it, and arg is not traced (it must not be what keeps obj).
+ * An object may have many; they run on the finalizer thread or in
+ * gc_run_finalizers, like finalizers. */
+typedef struct gc_cleanup gc_cleanup;
+typedef void (*gc_cleanup_fn)(gc_mutator* m, void* arg);
+/* Returns a handle for gc_cancel_cleanup, or NULL with gc_last_error()
+ * (fn NULL, obj not an object of this heap, out of memory). The handle is
+ * valid until the cleanup has run or was cancelled. */
+gc_cleanup* gc_add_cleanup(gc_mutator* m, void* obj, gc_cleanup_fn fn,
+                           void* arg);
+/* Cancels c before it ran (also once its object was freed and it waits to
+ * run); after it ran, or while it runs, c is gone: that is API misuse. */
+void gc_cancel_cleanup(gc_mutator* m, gc_cleanup* c);
+
+/* Guardians (Guile, Whippet): when an object registered with a guardian
+ * would be finalized, it is instead queued in the guardian, revived, and
+ * handed back by gc_guardian_pop as an ordinary object the mutator then
+ * owns (a registration is used once). The order and the weak references
+ * follow the finalizer rules. Queued objects are roots. */
+typedef struct gc_guardian gc_guardian;
+/* NULL with gc_last_error() if out of memory. */
+gc_guardian* gc_guardian_create(gc_heap* heap);
+/* Removes its registrations and drops the objects it holds. */
+void gc_guardian_destroy(gc_guardian* g);
+/* Registers obj (replacing any finalizer or guardian registration of it).
+ * Returns 0, or -1 with gc_last_error() set. */
+int gc_guardian_register(gc_mutator* m, gc_guardian* g, void* obj, int mode);
+/* The next object handed back (the pointer given at registration), or
+ * NULL. Root it before the next safepoint to keep it. */
+void* gc_guardian_pop(gc_mutator* m, gc_guardian* g);
+
+/* Runs every ready finalizer and cleanup on the calling thread (newly
+ * ready ones too, until none is left); returns how many ran. Also allowed
+ * with the finalizer thread on. A finalizer may call it. */
+int gc_run_finalizers(gc_mutator* m);
+/* Finalizers and cleanups ready and not yet started. */
+size_t gc_finalizers_pending(gc_heap* heap);
+/* Called when finalizers or cleanups became ready since the last call: on
+ * the collector's driver thread after a cycle, or on its background
+ * sweeper thread after a sweep queued cleanups; no heap lock is held; it
+ * must not call into the heap (it should wake the thread that will call
+ * gc_run_finalizers). NULL removes it. */
+typedef void (*gc_finalizer_notifier_fn)(gc_heap* heap, void* data);
+void gc_set_finalizer_notifier(gc_heap* heap, gc_finalizer_notifier_fn fn,
+                               void* data);
 
 #ifdef __cplusplus
 } /* extern "C" */

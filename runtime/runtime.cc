@@ -168,9 +168,16 @@ gc_heap::gc_heap(const gc_config& cfg)
   collector = std::make_unique<gcheap::Collector>(
       &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
   heap.set_owner(this);  // diagnostics name the gc_heap
+  // Ready finalizers and guardians' objects are roots until they ran.
+  GC_CHECK(roots
+               .AddScanner(&gcheap::Finalization::ScanRoots,
+                           &collector->finalization())
+               .ok(),
+           "cannot register the finalization queues' root scanner");
 }
 
 gc_heap::~gc_heap() {
+  finalizer_thread.Stop();
   collector.reset();  // stops the sweeper and mark workers
   for (gc_mutator* m : free_mutators_) delete m;
   magic = 0;
@@ -309,7 +316,17 @@ void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
 void gc_heap::AfterForkChild(const std::vector<gc_mutator*>& gone) {
   sweep_gate.ResetInChild();
   api_gate.ResetInChild();
-  auto list = handshake.LockList();
+  collector->finalization().AfterForkChild();
+  {
+    auto list = handshake.LockList();
+    RecycleGone(gone);
+  }
+  // The parent's finalizer thread is one of the gone (its mutator was
+  // just recycled): a new one, once the list lock is free.
+  finalizer_thread.AfterForkChild();
+}
+
+void gc_heap::RecycleGone(const std::vector<gc_mutator*>& gone) {
   for (gc_mutator* m : gone) {
     // As Detach. (No cycle ran at the fork, so the barrier buffer is
     // empty and the black counts are zero.)
