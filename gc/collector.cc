@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "gc/gctrace.h"
@@ -41,6 +42,8 @@ const char* GcPhaseName(GcPhase p) {
       return "sweep termination";
     case GcPhase::kMark:
       return "mark";
+    case GcPhase::kMarkFinalizers:
+      return "mark finalizers";
     case GcPhase::kMarkTermination:
       return "mark termination";
     case GcPhase::kSweep:
@@ -58,7 +61,8 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       config_(config),
       concurrent_(!config.stop_the_world),
       nworkers_(WorkerCount(config)),
-      marker_(heap, types, config.tag_mask),
+      weak_(heap, config.tag_mask),
+      marker_(heap, types, config.tag_mask, &weak_),
       workers_(nworkers_ - 1),
       start_ns_(NowNs()),
       pacer_(ToPacerConfig(config)),
@@ -66,14 +70,19 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       stats_(pacer_.goal(), pacer_.trigger()),
       sweeper_(heap, [this] {
         // The end of the sweep phase, unless a new cycle began meanwhile.
+        // (FullySwept lets weak reads skip the sweep protocol.)
         GcPhase p = GcPhase::kSweep;
-        if (heap_->SweepDone()) {
+        if (heap_->NoteFullySwept() || heap_->SweepDone()) {
           phase_.compare_exchange_strong(p, GcPhase::kOff,
                                          std::memory_order_acq_rel);
         }
+        // Cleanups this round's sweep queued.
+        finalization_.Notify();
       }) {
   trigger_.store(pacer_.trigger());
   hard_goal_.store(pacer_.hard_goal());
+  heap_->SetSweepHook(&weak_);
+  weak_.SetCleanupQueue([this](Cleanup* c) { finalization_.QueueCleanup(c); });
   StartDriver();
 }
 
@@ -146,6 +155,11 @@ void Collector::SetMarkPhaseHookForTesting(std::function<void()> hook) {
   mark_phase_hook_ = std::move(hook);
 }
 
+void Collector::SetFinalizerPhaseHookForTesting(std::function<void()> hook) {
+  std::lock_guard<std::mutex> g(hooks_mu_);
+  finalizer_phase_hook_ = std::move(hook);
+}
+
 void Collector::SetPhaseHookForTesting(std::function<void(GcPhase)> hook) {
   std::lock_guard<std::mutex> g(hooks_mu_);
   has_phase_hook_.store(hook != nullptr, std::memory_order_relaxed);
@@ -165,8 +179,10 @@ bool LegalPhaseTransition(GcPhase from, GcPhase to) {
       return from == GcPhase::kOff || from == GcPhase::kSweep;
     case GcPhase::kMark:
       return from == GcPhase::kSweepTermination;
-    case GcPhase::kMarkTermination:
+    case GcPhase::kMarkFinalizers:
       return from == GcPhase::kMark;
+    case GcPhase::kMarkTermination:
+      return from == GcPhase::kMark || from == GcPhase::kMarkFinalizers;
     case GcPhase::kSweep:
       return from == GcPhase::kMarkTermination;
     case GcPhase::kOff:
@@ -286,6 +302,7 @@ void Collector::SweepTermination(Cycle* c) {
   heap_->SweepRemaining();
   StopTheWorld(c);
   heap_->FinishSweep(/*scavenge=*/false);
+  weak_.AfterSweepCycle();  // every span swept: no referent record left
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
   c->info.heap_before = heap_->heap_live().load();
   pool_ = std::make_unique<WorkPool>();
@@ -308,12 +325,16 @@ void Collector::Mark(Cycle* c) {
     // The whole mark inside the pause: worker 0 scans the roots, every
     // worker drains.
     c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_));
-    return;
+  } else {
+    StartConcurrentMark(c);
+    FinishConcurrentMark(c);
   }
-  ConcurrentMark(c);
+  // Strong marking is complete: the finalizer phase, if there are
+  // registrations.
+  MarkFinalizers(c);
 }
 
-void Collector::ConcurrentMark(Cycle* c) {
+void Collector::StartConcurrentMark(Cycle* c) {
   // Still in the first pause. Snapshot the roots' values; they are shaded
   // once the world runs again (resolving a value costs cache misses;
   // copying it does not). The values are what the snapshot needs: the
@@ -338,7 +359,11 @@ void Collector::ConcurrentMark(Cycle* c) {
     }
     if (hook) hook();
   }
+}
 
+// Background marking until no grey object is left, ending in a final pause
+// (the world stays stopped).
+void Collector::FinishConcurrentMark(Cycle* c) {
   // Concurrent mark, then the ragged barrier: every running mutator shades
   // its own barrier buffer; if that greyed anything, mark it and ask again.
   // The final pause then finds little in the buffers.
@@ -377,10 +402,82 @@ void Collector::ConcurrentMark(Cycle* c) {
   }
 }
 
+// The decision's view of the marker (gc/finalize.h): a worker of the
+// driver's own, flushed to the pool before each drain.
+class Collector::FinalizerMarking final : public CandidateMarker {
+ public:
+  FinalizerMarking(Collector* c, Cycle* cy) : c_(c), cy_(cy) {
+    w_.emplace(&c_->marker_, c_->pool_.get());
+  }
+  ~FinalizerMarking() override { Flush(); }
+  bool Marked(uintptr_t base) override {
+    ObjectRef r;
+    return c_->heap_->FindObject(base, &r) && r.span->IsMarked(r.index);
+  }
+  void MarkReferents(uintptr_t base, bool skip_self) override {
+    c_->marker_.ScanCandidate(&*w_, base, skip_self);
+  }
+  void MarkObject(uintptr_t base) override {
+    ObjectRef r;
+    if (c_->heap_->FindObject(base, &r)) c_->marker_.GreyObject(&*w_, r);
+  }
+  void Drain() override {
+    Flush();
+    if (c_->concurrent_) {
+      // With the mutators running: their barrier buffers may hold what a
+      // candidate pointed to; shade them before the decision reads marks.
+      cy_->marked.Add(c_->BackgroundMark());
+      c_->world_->RaggedFlushWriteBarrierBuffers();
+      if (c_->pool_->nfull() != 0) cy_->marked.Add(c_->BackgroundMark());
+    } else {
+      cy_->marked.Add(c_->MarkParallel(c_->pool_.get(), /*scan_roots=*/false,
+                                       c_->nworkers_));
+    }
+    w_.emplace(&c_->marker_, c_->pool_.get());
+  }
+
+ private:
+  void Flush() {
+    if (!w_) return;
+    cy_->marked.Add({w_->marked_objects, w_->marked_bytes, w_->scanned_bytes});
+    w_.reset();  // its buffers go to the pool
+  }
+  Collector* const c_;
+  Cycle* const cy_;
+  std::optional<Marker::Worker> w_;
+};
+
+// The finalizer phase (gc/finalize.h), between the final pause of strong
+// marking (pause A) and mark termination (pause B): only when some object
+// has a finalizer or guardian registration. Begins and ends with the world
+// stopped and no grey object.
+void Collector::MarkFinalizers(Cycle* c) {
+  GC_CHECK(pool_->nfull() == 0, "strong marking left work in the pool");
+  if (!finalization_.HasRegistrations()) return;
+  SetPhase(GcPhase::kMarkFinalizers);
+  // Everything marked from here on is revived (the revive bit first).
+  marker_.SetRevive(true);
+  if (concurrent_) {
+    StartTheWorld(c);
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> g(hooks_mu_);
+      hook = finalizer_phase_hook_;
+    }
+    if (hook) hook();
+  }
+  {
+    FinalizerMarking fm(this, c);
+    c->info.finalizers_ready = finalization_.Decide(&fm);
+  }
+  if (concurrent_) FinishConcurrentMark(c);
+}
+
 // Mark termination, in the final pause: every reachable object is black.
 void Collector::MarkTermination(Cycle* c) {
   GC_CHECK(pool_->nfull() == 0, "mark termination left work in the pool");
   SetPhase(GcPhase::kMarkTermination);
+  marker_.SetRevive(false);
   world_->SetWriteBarrier(false);
   // Objects allocated black, by mutator, and by mutators that detached.
   world_->ForEachMutatorGcState([&](MutatorGcState* st) {
@@ -457,6 +554,8 @@ void Collector::Sweep(Cycle* c) {
     hook = cycle_hook_;
   }
   if (hook) hook(info);
+  // Finalizers this cycle made ready: tell the embedder (on-demand mode).
+  finalization_.Notify();
 }
 
 }  // namespace gcheap

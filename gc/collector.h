@@ -13,6 +13,8 @@
 //
 //   kOff / kSweep --request--> kSweepTermination --> kMark
 //   kMark --(final pause: no grey work left)--> kMarkTermination --> kSweep
+//   kMark --(the same, and finalizer registrations exist)-->
+//       kMarkFinalizers --(final pause B: no grey work)--> kMarkTermination
 //   kSweep --(the background sweeper found nothing left)--> kOff
 //
 //   kSweepTermination  the driver sweeps what the last cycle left while the
@@ -27,6 +29,12 @@
 //       work left over restarts the world and concurrent marking (at most
 //       kMaxMarkRestarts times; the last attempt drains everything in the
 //       pause). The phase stays kMark through those attempts.
+//   kMarkFinalizers  (only when some object has a finalizer or guardian
+//       registration; gc/finalize.h) strong marking is complete. The marker
+//       switches to revive mode; concurrent mode restarts the world; the
+//       decision: candidates, pass 1 from the ordered ones, the ready ones
+//       queued and revived; then marking finishes as in kMark (ragged
+//       flushes, final pause B). Stop-the-world mode does it in the pause.
 //   kMarkTermination  (world stopped, no grey object anywhere) barrier off,
 //       allocate-black counts summed, mcaches flushed, marks verified
 //       (optional), heap_live := marked bytes, sweepgen += 2, next goal and
@@ -58,6 +66,7 @@
 #include <vector>
 
 #include "gc/cpu_limiter.h"
+#include "gc/finalize.h"
 #include "gc/idle_worker.h"
 #include "gc/mark.h"
 #include "gc/pacer.h"
@@ -65,6 +74,7 @@
 #include "gc/stats.h"
 #include "gc/sweeper.h"
 #include "gc/typeinfo.h"
+#include "gc/weak.h"
 #include "gc/workers.h"
 #include "gc/world.h"
 #include "heap/mheap.h"
@@ -86,6 +96,7 @@ enum class GcPhase : uint8_t {
   kOff,
   kSweepTermination,
   kMark,
+  kMarkFinalizers,
   kMarkTermination,
   kSweep,
 };
@@ -146,11 +157,27 @@ class Collector {
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
   GcPhase phase() const { return phase_.load(std::memory_order_acquire); }
 
+  // The phase as a weak read sees it (gc/weak.h). The phases that matter
+  // begin and end while the world is stopped, so a mutator reads it
+  // between safepoints without a race.
+  WeakPhase weak_phase() const {
+    switch (phase_.load(std::memory_order_acquire)) {
+      case GcPhase::kMark:
+        return WeakPhase::kMark;
+      case GcPhase::kMarkFinalizers:
+        return WeakPhase::kMarkFinalizers;
+      default:
+        return WeakPhase::kSweep;
+    }
+  }
+
   // ---- concurrent marking (mutator side, gc/mark_assist.cc) ---------------
-  // True during a concurrent mark phase (the write barrier is on).
+  // True during a concurrent mark phase, the finalizer phase included (the
+  // write barrier is on).
   bool marking() const {
+    const GcPhase p = phase_.load(std::memory_order_relaxed);
     return concurrent_ &&
-           phase_.load(std::memory_order_relaxed) == GcPhase::kMark;
+           (p == GcPhase::kMark || p == GcPhase::kMarkFinalizers);
   }
   // Called by gc_alloc for every object allocated while marking, on the
   // allocating thread: marks it black (its span is found in the mcache,
@@ -166,6 +193,10 @@ class Collector {
   void ShadeBuffered(const uintptr_t* values, size_t n);
 
   CollectorStats ReadStats() const { return stats_.Read(); }
+  // Weak references' records and rules (gc/weak.h).
+  WeakProcessor& weak() { return weak_; }
+  // Finalization's registrations and queues (gc/finalize.h).
+  Finalization& finalization() { return finalization_; }
   const CollectorConfig& config() const { return config_; }
   int workers() const { return nworkers_; }
   // Called after every cycle, once the world runs again, on the driver
@@ -190,6 +221,10 @@ class Collector {
   // turned the barrier on and restarted the world, before background
   // marking begins (a test holds marking open by blocking in it).
   void SetMarkPhaseHookForTesting(std::function<void()> hook);
+  // Testing seam: called on the driver thread once a concurrent cycle's
+  // finalizer phase has restarted the world, before the decision (a test
+  // holds the phase open by blocking in it).
+  void SetFinalizerPhaseHookForTesting(std::function<void()> hook);
   // Testing seam: called on the driver thread as each phase begins.
   // kMark and kMarkTermination begin with the world stopped: a hook may
   // block only in kSweepTermination (before the first pause) and kSweep.
@@ -232,7 +267,10 @@ class Collector {
   void RunCycle(GcReason reason);
   void SweepTermination(Cycle* c);
   void Mark(Cycle* c);
-  void ConcurrentMark(Cycle* c);
+  void StartConcurrentMark(Cycle* c);
+  void FinishConcurrentMark(Cycle* c);
+  class FinalizerMarking;
+  void MarkFinalizers(Cycle* c);
   void MarkTermination(Cycle* c);
   void Sweep(Cycle* c);
   void SetPhase(GcPhase p);
@@ -267,6 +305,8 @@ class Collector {
   const CollectorConfig config_;
   const bool concurrent_;
   const int nworkers_;
+  WeakProcessor weak_;  // the heap's sweep hook: before the marker
+  Finalization finalization_;
   Marker marker_;
   WorkerPool workers_;
   IdleMarkWorker idle_worker_;
@@ -299,10 +339,11 @@ class Collector {
   std::atomic<uint64_t> bg_cpu_ns_{0};   // this cycle
 
   std::mutex hooks_mu_;
-  CycleHook cycle_hook_;                     // guarded by hooks_mu_
-  std::function<void()> mark_phase_hook_;    // guarded by hooks_mu_
-  std::function<void(GcPhase)> phase_hook_;  // guarded by hooks_mu_
-  std::function<void(bool)> pause_hook_;     // driver thread (testing)
+  CycleHook cycle_hook_;                        // guarded by hooks_mu_
+  std::function<void()> mark_phase_hook_;       // guarded by hooks_mu_
+  std::function<void()> finalizer_phase_hook_;  // guarded by hooks_mu_
+  std::function<void(GcPhase)> phase_hook_;     // guarded by hooks_mu_
+  std::function<void(bool)> pause_hook_;        // driver thread (testing)
   std::atomic<bool> has_phase_hook_{false};
 
   BackgroundSweeper sweeper_;

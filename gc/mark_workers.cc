@@ -100,7 +100,10 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
     const int64_t cpu0 = background ? ThreadCpuNs() : 0;
     const int64_t clock0 = background ? NowNs() : 0;
     uint64_t published = 0;  // scan work already turned into credit
-    if (id == 0 && scan_roots) roots_->ForEachRoot(&Marker::VisitSlot, &w);
+    if (id == 0 && scan_roots) {
+      Marker::RootVisit rv{&w};
+      roots_->ForEachRoot(&Marker::VisitRootSlot, &rv);
+    }
     for (;;) {
       // Scan in slices; between slices, feed idle workers.
       while (marker_.DrainSome(&w, kDrainSlice)) {

@@ -1,6 +1,7 @@
 // api.cc: the C API (runtime/gc.h) over gc_heap and gc_mutator.
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "heap/error.h"
+#include "runtime/api_internal.h"
 #include "runtime/gc.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
@@ -15,14 +17,9 @@
 using gcheap::GcReason;
 using gcheap::SetLastError;
 
-static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
-              "gc.h and the allocator must agree on the largest request");
+namespace gcheap::api {
 
-namespace {
-
-// API misuse: always fatal in debug builds; release builds check what is
-// cheap off the fast paths.
-[[noreturn]] void Misuse(const char* fn, const char* what) {
+void Misuse(const char* fn, const char* what) {
   fprintf(stderr, "gcheap: API misuse in %s: %s\n", fn, what);
   fflush(stderr);
   abort();
@@ -46,14 +43,6 @@ void CheckMutator(const gc_mutator* m, const char* fn) {
            "mutator used from a thread other than the one that attached it");
   }
 }
-
-#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-#define DEBUG_CHECK_MUTATOR(m, fn) CheckMutator(m, fn)
-#else
-#define DEBUG_CHECK_MUTATOR(m, fn) \
-  do {                             \
-  } while (0)
-#endif
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 // A barrier's debug checks: m is the calling thread's mutator, obj an
@@ -96,14 +85,20 @@ void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
 }
 #endif
 
-// Records one store while a cycle marks (Go's wbBuf.put): the value
-// overwritten and the value stored, shaded when the buffer is flushed.
-inline void RecordStore(gc_mutator* m, void* old, void* value) {
-  if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
-  m->wbbuf_next[0] = reinterpret_cast<uintptr_t>(old);
-  m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
-  m->wbbuf_next += 2;
-}
+}  // namespace gcheap::api
+
+static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
+              "gc.h and the allocator must agree on the largest request");
+
+namespace {
+
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+using gcheap::api::CheckBarrier;
+#endif
+using gcheap::api::CheckHeap;
+using gcheap::api::CheckMutator;
+using gcheap::api::Misuse;
+using gcheap::api::RecordStore;
 
 // Parses "123", "64K", "512M", "2G". False if malformed.
 bool ParseBytes(const char* s, size_t* out) {
@@ -149,6 +144,7 @@ void gc_config_init(gc_config* cfg) {
   cfg->struct_size = sizeof(gc_config);
   cfg->gc_percent = 100;
   cfg->stop_the_world = 0;  // concurrent marking
+  cfg->finalizer_thread = 1;
   if (const char* v = getenv("GC_PERCENT")) {
     if (strcmp(v, "off") == 0) {
       cfg->gc_percent = -1;
@@ -223,6 +219,7 @@ void gc_heap_destroy(gc_heap* heap) {
     heap->magic = 0;
     return;
   }
+  heap->finalizer_thread.Stop();  // it is attached
   if (size_t n = heap->attached_count(); n != 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "%zu mutator(s) still attached", n);
@@ -258,14 +255,20 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
     SetLastError("gc_register_type: desc is NULL");
     return 0;
   }
-  // 0: this layout, zero-filled by an initializer (see gc.h).
-  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc)) {
+  // 0: this layout, zero-filled by an initializer (see gc.h); the layout
+  // before weak slots ends at weak_bitmap.
+  constexpr size_t kBeforeWeak = offsetof(gc_type_desc, weak_bitmap);
+  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc) &&
+      desc->struct_size != kBeforeWeak) {
     SetLastError(
         "gc_register_type: desc->struct_size is %zu, not sizeof(gc_type_desc) "
-        "(%zu) or 0: an uninitialized description? (use gc_type_desc_init)",
-        desc->struct_size, sizeof(gc_type_desc));
+        "(%zu), an earlier layout's (%zu) or 0: an uninitialized description? "
+        "(use gc_type_desc_init)",
+        desc->struct_size, sizeof(gc_type_desc), kBeforeWeak);
     return 0;
   }
+  // 0 reads every field, as a zero-filled initializer of this header has.
+  const bool has_weak = desc->struct_size != kBeforeWeak;
   gcheap::TypeSpec spec;
   spec.name = desc->name;
   spec.size = desc->size;
@@ -277,6 +280,11 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   spec.trace = desc->trace;
   spec.trace_ctx = desc->trace_ctx;
   spec.user_data = desc->user_data;
+  if (has_weak) {
+    spec.weakmap = desc->weak_bitmap;
+    spec.weakmap_words = desc->weak_bitmap_words;
+    spec.weak_kind = desc->weak_kind;
+  }
   absl::StatusOr<uint16_t> id = heap->types.Register(spec);
   if (!id.ok()) {
     SetLastError("gc_register_type: %s",
@@ -600,6 +608,13 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   }
   out->bytes_allocated = bytes;
   out->release_failures = hs.release_failures;
+  {
+    gcheap::WeakProcessor& weak = heap->collector->weak();
+    const gcheap::WeakCounts wc = weak.counts();
+    out->weak_cleared = wc.cells + wc.slots;
+    out->ephemerons_cleared = wc.ephemerons;
+    out->ephemeron_wait_ops = weak.referents().wait_ops();
+  }
   // Only what the caller's layout holds (a newer one keeps its extra bytes).
   const size_t filled = std::min(n, sizeof(gc_stats));
   full.struct_size = filled;

@@ -160,10 +160,15 @@ typedef struct gc_config {
   int stop_the_world;        /* nonzero: stop-the-world cycles */
   int trace;                 /* nonzero: gctrace line per cycle */
   uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
+  /* ---- since finalization ---- */
+  int finalizer_thread; /* nonzero (the default): a thread the heap owns
+                           runs ready finalizers and cleanups; 0: the
+                           embedder runs them with gc_run_finalizers */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
- * verify off, stop_the_world off (concurrent), trace off, tag_mask 0), then
+ * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
+ * finalizer_thread on), then
  * applies the GC_* environment variables above; sets struct_size. */
 void gc_config_init(gc_config* cfg);
 
@@ -242,6 +247,21 @@ typedef struct gc_type_desc {
                                    user_data */
   void* user_data;              /* passed to trace_ctx; the heap never reads
                                    or frees it */
+  /* ---- since weak slots (a struct_size that ends at user_data is the
+   * layout before them: these fields read as 0) ---- */
+  const uint64_t* weak_bitmap; /* weak slots of the fixed part, or NULL:
+                                  bit i set means the word at offset 8*i
+                                  holds a weak reference (not traced;
+                                  cleared in place when its object dies).
+                                  Not with a trace callback (which reports
+                                  weak slots with gc_trace_weak); no word
+                                  is both a pointer and a weak slot */
+  size_t weak_bitmap_words;    /* 64-bit words at weak_bitmap (at least
+                                  GC_BITMAP_WORDS(size)) */
+  int weak_kind;               /* GC_WEAK_SHORT or GC_WEAK_LONG: the kind of
+                                  every weak slot of the type, and of
+                                  gc_weak_load on its objects (trace
+                                  callback types included) */
 } gc_type_desc;
 
 /* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
@@ -522,6 +542,13 @@ typedef struct gc_stats {
   uint64_t release_failures; /* runs of free memory the OS refused to take
                                 back (locked pages, mlockall): kept
                                 resident, and cleared when reused */
+  /* ---- since weak references (cumulative) ---- */
+  uint64_t weak_cleared;       /* weak handles and weak slots cleared */
+  uint64_t ephemerons_cleared; /* ephemerons cleared (their key died) */
+  uint64_t ephemeron_wait_ops; /* ephemerons appended to a key's wait list
+                                  plus ephemerons taken from one: at most
+                                  twice the ephemerons marked per cycle,
+                                  whatever the shape of their chains */
 } gc_stats;
 
 /* Fills the part of *out that out->struct_size covers (set it first:
@@ -566,6 +593,193 @@ typedef struct gc_cycle_info {
  * removes it. */
 typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data);
+
+/* ---- weak references ----
+ *
+ * A weak reference names an object without keeping it alive. It reads as
+ * the object while the object lives and as NULL once it has been found
+ * dead; a read never returns an object that the collector then frees, in
+ * either collector mode and in any phase (docs/collector.md, "Weak
+ * references", says why). Two clearing points:
+ *   GC_WEAK_SHORT  cleared when the object is no longer strongly reachable,
+ *                  before any finalizer of it runs (Go's weak.Pointer,
+ *                  Java's WeakReference, JavaScript's WeakRef, Boehm's
+ *                  short disappearing link);
+ *   GC_WEAK_LONG   cleared only when the object is freed, i.e. after its
+ *                  finalizer (if any) ran and did not resurrect it (Boehm's
+ *                  long link, Java's phantom-reachability point).
+ * Without finalizers the two are the same. A successful read returns a
+ * strong reference: like a pointer loaded from a field, it must be
+ * reachable from a root at the thread's next safepoint if it is still
+ * needed. (JavaScript's rule that a WeakRef target read in a job stays
+ * alive until the job ends is the embedder's: root what was read.) */
+typedef struct gc_weak gc_weak; /* an off-heap weak cell */
+#define GC_WEAK_SHORT 0         /* cleared when not strongly reachable */
+#define GC_WEAK_LONG 1          /* cleared when freed */
+
+/* Creates a weak handle holding obj (NULL, or a pointer into an object of
+ * m's heap: an interior pointer keeps naming that object, and a read
+ * returns the pointer given, as Go's weak.Make does). kind: GC_WEAK_SHORT
+ * or GC_WEAK_LONG. Returns NULL with gc_last_error() set for an obj that is
+ * not an object of this heap, a bad kind, or out of memory. The handle
+ * lives until gc_weak_destroy (destroy every handle before its heap); it
+ * may be read, retargeted and destroyed from any thread attached to the
+ * heap, but not concurrently with its own destruction. */
+gc_weak* gc_weak_create(gc_mutator* m, void* obj, int kind);
+/* The object, or NULL once it was found dead (or the handle holds NULL).
+ * Cost: a load and a branch while the heap is fully swept; one buffered
+ * shade while a cycle marks; a lock while spans are being swept. */
+void* gc_weak_get(gc_mutator* m, gc_weak* w);
+/* Retargets w at obj (NULL or an object of this heap; anything else is API
+ * misuse and aborts). A concurrent gc_weak_get sees the old object, NULL
+ * or the new one. */
+void gc_weak_set(gc_mutator* m, gc_weak* w, void* obj);
+/* Destroys w (NULL: nothing). */
+void gc_weak_destroy(gc_mutator* m, gc_weak* w);
+
+/* Weak slots: words of heap objects declared weak in their type
+ * (gc_type_desc.weak_bitmap and weak_kind) or reported by a trace callback
+ * with gc_trace_weak. A weak slot holds NULL, a pointer into an object of
+ * this heap or any non-pointer word, like a pointer slot, but does not keep
+ * its object alive: the collector stores NULL into it when the object dies
+ * (short: when it is no longer strongly reachable; long: when it is freed),
+ * with a compare-and-swap, so a value stored since is kept. Read and write
+ * weak slots only with these two (never with gc_write_barrier, which would
+ * treat the slot as strong, nor by plain loads, which may see an object the
+ * cycle is about to free): */
+/* The object in the weak slot `slot` of obj (the read rules of
+ * gc_weak_get, with obj's type's weak_kind), or NULL once it was found
+ * dead; a non-pointer word is returned as it is. */
+void* gc_weak_load(gc_mutator* m, void* obj, void** slot);
+/* Stores value (NULL, an object of this heap, or a non-pointer word) into
+ * the weak slot `slot` of obj (a release store; no barrier is needed: a
+ * weak slot keeps nothing alive, and the value is held by the caller). */
+void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value);
+/* In a trace callback: reports slot, a weak slot of the object being
+ * traced, of kind GC_WEAK_SHORT or GC_WEAK_LONG (the marker records it;
+ * nothing traces it). visit_ctx is the callback's own visit_ctx argument;
+ * calling it with anything else is API misuse and aborts. */
+void gc_trace_weak(void* visit_ctx, void** slot, int kind);
+
+/* ---- ephemerons ----
+ *
+ * An ephemeron is a built-in heap object {key, value, next}: value is kept
+ * alive only while key is (marked by something other than the ephemeron's
+ * own value: a value that refers back to its key does not keep the pair),
+ * and next is an ordinary strong field for chaining entries, e.g. the
+ * buckets of a weak-keyed hash table (JavaScript's WeakMap, Lua's tables
+ * with weak keys). When key dies the collector clears the ephemeron (key
+ * and value := NULL). A key that is NULL or not a heap object (an
+ * immediate) makes a strong pair. A key kept only by finalization
+ * (revived) counts as alive: its entry goes only when the key is freed.
+ * Processing is concurrent and linear in the number of ephemerons, whatever
+ * the shape of their chains; the final pause does not grow with them.
+ * Read and write an ephemeron's fields only with these functions: */
+/* A new ephemeron (24 bytes); NULL with gc_last_error() on failure. A
+ * safepoint, like gc_alloc: key and value must be rooted across it. */
+void* gc_ephemeron_new(gc_mutator* m, void* key, void* value);
+/* The key (the read rules of a GC_WEAK_LONG weak reference), or NULL once
+ * the entry was cleared. */
+void* gc_ephemeron_key(gc_mutator* m, void* eph);
+/* The value, or NULL if the key is dead or the entry cleared. A value read
+ * while a cycle marks keeps its key alive too. */
+void* gc_ephemeron_value(gc_mutator* m, void* eph);
+/* Stores value (a barriered store). Setting the value of an entry whose
+ * key may be dead but not yet cleared may leave a pair with a NULL key and
+ * that value: strong. */
+void gc_ephemeron_set_value(gc_mutator* m, void* eph, void* value);
+void* gc_ephemeron_next(gc_mutator* m, void* eph);
+void gc_ephemeron_set_next(gc_mutator* m, void* eph, void* next);
+/* key, value := NULL (the entry is removed from its table's view). */
+void gc_ephemeron_clear(gc_mutator* m, void* eph);
+/* Whether obj is an ephemeron of heap (0 for NULL or anything else). */
+int gc_is_ephemeron(gc_heap* heap, const void* obj);
+
+/* ---- finalization ----
+ *
+ * Finalizers (Go's runtime.SetFinalizer, Boehm's GC_register_finalizer):
+ * fn(m, obj, data) runs once after obj becomes unreachable. It gets the
+ * object, intact, with everything it reaches: resurrection is allowed (if
+ * fn stores obj somewhere reachable it lives on, with no finalizer unless
+ * registered again). Before fn runs, every GC_WEAK_SHORT reference to obj
+ * or to what only it reaches has been cleared; GC_WEAK_LONG ones and
+ * ephemerons keyed by them stay until the objects are freed. The decision
+ * is taken when a cycle has found what is reachable (Boehm's order):
+ *   GC_FINALIZE_ORDERED      (the default of Go and Boehm) if A reaches B
+ *                            and both are unreachable and finalizable, A is
+ *                            finalized first and B only in a later cycle,
+ *                            so a finalizer never sees a finalized object.
+ *                            A cycle of such objects is never finalized (a
+ *                            leak, as in Go and Boehm; an object that
+ *                            reaches itself included).
+ *   GC_FINALIZE_UNORDERED    (Boehm's _no_order, Java) does not hold back
+ *                            what it reaches; cycles of them are finalized.
+ *                            It is held back itself while an unreachable
+ *                            ordered object reaches it.
+ *   GC_FINALIZE_IGNORE_SELF  ordered, but the object's own pointers to
+ *                            itself do not count (Boehm's _ignore_self).
+ * Ready finalizers run on the heap's finalizer thread (gc_config.
+ * finalizer_thread) or when the embedder calls gc_run_finalizers; until
+ * one has run, its object is a root. */
+#define GC_FINALIZE_ORDERED 0
+#define GC_FINALIZE_UNORDERED 1
+#define GC_FINALIZE_IGNORE_SELF 2
+typedef void (*gc_finalizer_fn)(gc_mutator* m, void* obj, void* data);
+/* Registers (or, with fn == NULL, removes) obj's finalizer; a second
+ * registration (a finalizer or a guardian's) replaces the first. obj: a
+ * pointer into an object of m's heap; fn gets it back as given. Returns 0,
+ * or -1 with gc_last_error() set (obj not an object of this heap, a bad
+ * mode). */
+int gc_register_finalizer(gc_mutator* m, void* obj, gc_finalizer_fn fn,
+                          void* data, int mode);
+
+/* Cleanups (Go's runtime.AddCleanup, JavaScript's FinalizationRegistry):
+ * fn(m, arg) runs after obj was freed; it never sees obj, so it cannot
+ * resurrect it, and arg is not traced (it must not be what keeps obj).
+ * An object may have many; they run on the finalizer thread or in
+ * gc_run_finalizers, like finalizers. */
+typedef struct gc_cleanup gc_cleanup;
+typedef void (*gc_cleanup_fn)(gc_mutator* m, void* arg);
+/* Returns a handle for gc_cancel_cleanup, or NULL with gc_last_error()
+ * (fn NULL, obj not an object of this heap, out of memory). The handle is
+ * valid until the cleanup has run or was cancelled. */
+gc_cleanup* gc_add_cleanup(gc_mutator* m, void* obj, gc_cleanup_fn fn,
+                           void* arg);
+/* Cancels c before it ran (also once its object was freed and it waits to
+ * run); after it ran, or while it runs, c is gone: that is API misuse. */
+void gc_cancel_cleanup(gc_mutator* m, gc_cleanup* c);
+
+/* Guardians (Guile, Whippet): when an object registered with a guardian
+ * would be finalized, it is instead queued in the guardian, revived, and
+ * handed back by gc_guardian_pop as an ordinary object the mutator then
+ * owns (a registration is used once). The order and the weak references
+ * follow the finalizer rules. Queued objects are roots. */
+typedef struct gc_guardian gc_guardian;
+/* NULL with gc_last_error() if out of memory. */
+gc_guardian* gc_guardian_create(gc_heap* heap);
+/* Removes its registrations and drops the objects it holds. */
+void gc_guardian_destroy(gc_guardian* g);
+/* Registers obj (replacing any finalizer or guardian registration of it).
+ * Returns 0, or -1 with gc_last_error() set. */
+int gc_guardian_register(gc_mutator* m, gc_guardian* g, void* obj, int mode);
+/* The next object handed back (the pointer given at registration), or
+ * NULL. Root it before the next safepoint to keep it. */
+void* gc_guardian_pop(gc_mutator* m, gc_guardian* g);
+
+/* Runs every ready finalizer and cleanup on the calling thread (newly
+ * ready ones too, until none is left); returns how many ran. Also allowed
+ * with the finalizer thread on. A finalizer may call it. */
+int gc_run_finalizers(gc_mutator* m);
+/* Finalizers and cleanups ready and not yet started. */
+size_t gc_finalizers_pending(gc_heap* heap);
+/* Called when finalizers or cleanups became ready since the last call: on
+ * the collector's driver thread after a cycle, or on its background
+ * sweeper thread after a sweep queued cleanups; no heap lock is held; it
+ * must not call into the heap (it should wake the thread that will call
+ * gc_run_finalizers). NULL removes it. */
+typedef void (*gc_finalizer_notifier_fn)(gc_heap* heap, void* data);
+void gc_set_finalizer_notifier(gc_heap* heap, gc_finalizer_notifier_fn fn,
+                               void* data);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -167,9 +168,16 @@ gc_heap::gc_heap(const gc_config& cfg)
   collector = std::make_unique<gcheap::Collector>(
       &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
   heap.set_owner(this);  // diagnostics name the gc_heap
+  // Ready finalizers and guardians' objects are roots until they ran.
+  GC_CHECK(roots
+               .AddScanner(&gcheap::Finalization::ScanRoots,
+                           &collector->finalization())
+               .ok(),
+           "cannot register the finalization queues' root scanner");
 }
 
 gc_heap::~gc_heap() {
+  finalizer_thread.Stop();
   collector.reset();  // stops the sweeper and mark workers
   for (gc_mutator* m : free_mutators_) delete m;
   magic = 0;
@@ -228,6 +236,25 @@ void gc_heap::Detach(gc_mutator* m) {
     gcheap::Unlink(m);
     free_mutators_.push_back(m);
   }
+}
+
+gc_type_id gc_heap::EphemeronType() {
+  std::call_once(ephemeron_once_, [this] {
+    static const uint64_t kNext =
+        uint64_t{1} << (offsetof(gcheap::EphemeronObject, next) / 8);
+    gcheap::TypeSpec spec;
+    spec.name = "gc_ephemeron";
+    spec.size = gcheap::kEphemeronBytes;
+    spec.ptrmap = &kNext;  // what other visitors see: next only
+    spec.ptrmap_words = 1;
+    spec.ephemeron = true;
+    absl::StatusOr<uint16_t> t = types.Register(spec);
+    GC_CHECK(t.ok(),
+             "cannot register the ephemeron type (the type table is "
+             "full?)");
+    ephemeron_type_.store(*t, std::memory_order_release);
+  });
+  return ephemeron_type();
 }
 
 std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {
@@ -289,7 +316,17 @@ void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
 void gc_heap::AfterForkChild(const std::vector<gc_mutator*>& gone) {
   sweep_gate.ResetInChild();
   api_gate.ResetInChild();
-  auto list = handshake.LockList();
+  collector->finalization().AfterForkChild();
+  {
+    auto list = handshake.LockList();
+    RecycleGone(gone);
+  }
+  // The parent's finalizer thread is one of the gone (its mutator was
+  // just recycled): a new one, once the list lock is free.
+  finalizer_thread.AfterForkChild();
+}
+
+void gc_heap::RecycleGone(const std::vector<gc_mutator*>& gone) {
   for (gc_mutator* m : gone) {
     // As Detach. (No cycle ran at the fork, so the barrier buffer is
     // empty and the black counts are zero.)

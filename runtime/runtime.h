@@ -48,6 +48,7 @@
 #include "gc/world.h"
 #include "heap/mcache.h"
 #include "heap/mheap.h"
+#include "runtime/finalizer_thread.h"
 #include "runtime/gc.h"
 #include "runtime/handshake.h"
 
@@ -176,6 +177,15 @@ struct gc_heap {
   // mutators of threads that no longer exist (their cached spans return
   // to the heap) and resets the gates.
   void AfterForkChild(const std::vector<gc_mutator*>& gone);
+  // Recycles the mutators of threads gone in a forked child (as Detach).
+  void RecycleGone(const std::vector<gc_mutator*>& gone);
+
+  // The built-in ephemeron type (gc/weak.h's EphemeronObject), registered
+  // at the first gc_ephemeron_new; 0 until then.
+  gc_type_id EphemeronType();
+  gc_type_id ephemeron_type() const {
+    return ephemeron_type_.load(std::memory_order_acquire);
+  }
 
   uint32_t magic = gcheap::kHeapMagic;
   const uint64_t id;  // unique per process, for thread-local lookups
@@ -192,9 +202,13 @@ struct gc_heap {
   // mutator (types, roots, statistics, the cycle hook).
   gcheap::ForkGate sweep_gate;
   gcheap::ForkGate api_gate;
+  // Runs finalizers and cleanups (gc_config.finalizer_thread).
+  gcheap::FinalizerThread finalizer_thread{this};
 
  private:
   std::vector<gc_mutator*> free_mutators_;  // under the handshake list lock
+  std::once_flag ephemeron_once_;
+  std::atomic<gc_type_id> ephemeron_type_{0};
 };
 
 namespace gcheap {

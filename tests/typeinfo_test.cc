@@ -219,6 +219,51 @@ TEST(TypeInfoTest, TraceCallbacksWithAndWithoutContext) {
   EXPECT_EQ(seen, (std::vector<void**>{&obj[0], &obj[1], &obj[1]}));
 }
 
+TEST(TypeInfoTest, WeakSlotsAreValidatedAndMakeATypeScanned) {
+  TypeTable t;
+  const uint64_t ptr = 0b01, weak = 0b10, both = 0b11, past = 0b100;
+  TypeSpec s = Spec("W", 16);
+  s.weakmap = &weak;
+  s.weakmap_words = 1;
+  absl::StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const TypeInfo* ti = t.Get(*id);
+  EXPECT_FALSE(ti->noscan);
+  EXPECT_EQ(ti->special, TypeSpecial::kWeakSlots);
+  EXPECT_TRUE(ti->FixedWordIsWeak(1));
+  EXPECT_FALSE(ti->FixedWordIsWeak(0));
+  std::vector<size_t> offs;
+  ti->ForEachWeakOffset([&](size_t o) { offs.push_back(o); });
+  EXPECT_EQ(offs, std::vector<size_t>{8});
+  s.ptrmap = &both;
+  s.ptrmap_words = 1;
+  ExpectError(t, s, {"'W'", "both a pointer slot and a weak slot"});
+  s.ptrmap = &ptr;
+  s.weak_kind = 2;
+  ExpectError(t, s, {"weak_kind"});
+  s.weak_kind = 1;
+  s.weakmap = &past;
+  ExpectError(t, s, {"weak_bitmap bit 2", "past the end"});
+  s.weakmap = &weak;
+  s.weakmap_words = 0;
+  ExpectError(t, s, {"weak_bitmap is set but weak_bitmap_words is 0"});
+  s.weakmap_words = 1;
+  s.trace = [](void*, VisitFn, void*) {};
+  s.ptrmap = nullptr;
+  s.ptrmap_words = 0;
+  ExpectError(t, s, {"with a trace callback"});
+  s.trace = nullptr;
+  id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(t.Get(*id)->weak_kind, 1);
+  TypeSpec e = Spec("Eph", 24);
+  e.ephemeron = true;
+  id = t.Register(e);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(t.Get(*id)->special, TypeSpecial::kEphemeron);
+  EXPECT_FALSE(t.Get(*id)->noscan);
+}
+
 TEST(TypeInfoTest, IdsAndTheLimitOfTheTable) {
   TypeTable t;
   EXPECT_EQ(t.Get(0), nullptr);
