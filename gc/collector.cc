@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 
+#include "gc/conservative.h"
 #include "gc/gctrace.h"
 #include "gc/verify.h"
 #include "gc/worker_plan.h"
@@ -284,6 +285,12 @@ void Collector::SweepTermination(Cycle* c) {
   // Finish last cycle's sweep while the mutators run (Go's gcStart does);
   // the pause then only waits out sweeps still in flight.
   heap_->SweepRemaining();
+  // The copy of the conservative root ranges allocates nothing in the
+  // pause (unless a range was registered meanwhile).
+  if (concurrent_) {
+    ambiguous_snapshot_.reserve(roots_->conservative_bytes() /
+                                sizeof(uintptr_t));
+  }
   StopTheWorld(c);
   heap_->FinishSweep(/*scavenge=*/false);
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
@@ -305,8 +312,10 @@ void Collector::SweepTermination(Cycle* c) {
 void Collector::Mark(Cycle* c) {
   SetPhase(GcPhase::kMark);
   if (!concurrent_) {
-    // The whole mark inside the pause: worker 0 scans the roots, every
-    // worker drains.
+    // The whole mark inside the pause: worker 0 scans the heap's roots, the
+    // workers scan the mutators' own roots (claiming them one by one), and
+    // every worker drains.
+    world_->BeginThreadRootScans();
     c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_));
     return;
   }
@@ -325,11 +334,30 @@ void Collector::ConcurrentMark(Cycle* c) {
             Marker::LoadSlot(slot));
       },
       &root_snapshot_);
+  // The conservative ranges are copied, not scanned, in the pause (a copy
+  // is a memory-bandwidth loop; resolving every word costs a lookup each:
+  // docs/benchmarks.md has both for 16 MiB). Words that cannot be heap
+  // addresses are left out.
+  ambiguous_snapshot_.clear();
+  roots_->ForEachConservativeRange([&](const void* lo, const void* hi) {
+    ForEachAmbiguousWord(lo, hi, [&](uintptr_t v) {
+      if (marker_.StripTag(v) >= 4096) ambiguous_snapshot_.push_back(v);
+    });
+  });
+  // Each mutator's own roots: scanned by the mutator before it runs again,
+  // or by a collector thread while it stays blocked.
+  world_->BeginThreadRootScans();
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
   world_->SetWriteBarrier(true);  // and allocate-black (gc_alloc checks it)
   StartTheWorld(c);
   ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
+  {
+    Marker::Worker w(&marker_, pool_.get());
+    for (uintptr_t v : ambiguous_snapshot_) MarkAmbiguous(&marker_, &w, v);
+    extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
+    extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+  }
   {
     std::function<void()> hook;
     {
@@ -380,6 +408,9 @@ void Collector::ConcurrentMark(Cycle* c) {
 // Mark termination, in the final pause: every reachable object is black.
 void Collector::MarkTermination(Cycle* c) {
   GC_CHECK(pool_->nfull() == 0, "mark termination left work in the pool");
+  GC_CHECK(world_->ThreadRootScansDone(),
+           "mark termination before every mutator's roots were scanned");
+  world_->EndThreadRootScans();
   SetPhase(GcPhase::kMarkTermination);
   world_->SetWriteBarrier(false);
   // Objects allocated black, by mutator, and by mutators that detached.
@@ -394,7 +425,9 @@ void Collector::MarkTermination(Cycle* c) {
   world_->ForEachMCache([](MCache* m) { m->ReleaseAll(); });
   c->info.heap_end = static_cast<uint64_t>(heap_->heap_live().load());
   if (config_.verify) {
-    c->info.verified_objects = VerifyMarks(&marker_, *roots_);
+    c->info.verified_objects =
+        VerifyMarks(&marker_, *roots_,
+                    [&](RootVisitor& v) { world_->ForEachThreadRoot(v); });
   }
   heap_->heap_live().store(static_cast<int64_t>(c->marked.bytes),
                            std::memory_order_relaxed);

@@ -1,4 +1,7 @@
+// mark.cc: greying and scanning objects (design in mark.h).
 #include "gc/mark.h"
+
+#include "gc/conservative.h"
 
 namespace gcheap {
 
@@ -40,8 +43,15 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
     }
     hi = std::min(size, lo + kObletBytes);
   }
-  ForEachPointerSlot(s, r.index, r.base, lo, hi,
-                     [&](void** slot) { MarkValue(w, LoadSlot(slot)); });
+  if (t->conservative) {
+    // gc_alloc_conservative: every word is ambiguous.
+    ForEachPointerSlot(s, r.index, r.base, lo, hi, [&](void** slot) {
+      MarkAmbiguous(this, w, LoadSlot(slot));
+    });
+  } else {
+    ForEachPointerSlot(s, r.index, r.base, lo, hi,
+                       [&](void** slot) { MarkValue(w, LoadSlot(slot)); });
+  }
   w->scanned_bytes += hi - lo;
 }
 

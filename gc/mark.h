@@ -15,7 +15,9 @@
 // repeated tail up to the end of the slot), or calls its trace callback.
 // Large objects are scanned in 128 KiB pieces ("oblets", as Go does): the
 // first visit queues the other pieces, so one huge array neither delays
-// termination nor prevents parallelism.
+// termination nor prevents parallelism. The words of a conservative object
+// (TypeInfo::conservative) are resolved as ambiguous words
+// (gc/conservative.h) instead.
 //
 // Invariant: only allocated slots are marked (the sweeper checks), and only
 // spans swept for this cycle are marked (the collector finishes sweeping

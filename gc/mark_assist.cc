@@ -28,7 +28,9 @@
 // pointer store; a full buffer, a buffer at the ragged flush and every
 // buffer at the final pause is shaded here (ShadeBuffered): each value is
 // greyed into the shared pool, and the objects it marked are counted with
-// the other marks made outside the mark workers (extra_objects_).
+// the other marks made outside the mark workers (extra_objects_). A
+// mutator's own roots, which it scans itself right after the first pause
+// (runtime/thread_roots.h), are shaded the same way (ShadeThreadRoots).
 //
 // Invariant: an assist runs on a mutator in the kRunning state, so a
 // pause that stops the world waits for it to finish; the pool it drains
@@ -37,6 +39,7 @@
 #include <chrono>
 
 #include "gc/collector.h"
+#include "gc/conservative.h"
 
 namespace gcheap {
 
@@ -130,6 +133,14 @@ void Collector::ShadeBuffered(const uintptr_t* values, size_t n) {
   extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
   extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
 }  // the worker's buffers go to the pool
+
+void Collector::ShadeThreadRoots(absl::FunctionRef<void(RootVisitor&)> scan) {
+  Marker::Worker w(&marker_, pool_.get());
+  RootMarker v(&marker_, &w);
+  scan(v);
+  extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
+  extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+}  // the worker's buffers go to the pool before the caller ends the scan
 
 void Collector::WaitIfOverGoal() {
   if (!marking() || !OverHardGoal()) return;

@@ -1,3 +1,4 @@
+// roots.cc: the root set (design in roots.h).
 #include "gc/roots.h"
 
 #include <algorithm>
@@ -80,6 +81,71 @@ void RootSet::ForEachRoot(VisitFn visit, void* ctx) const {
     for (size_t i = 0; i < count; i++) visit(start + i, ctx);
   }
   for (const Scanner& s : scanners_) s.fn(visit, ctx, s.data);
+}
+
+absl::Status RootSet::AddConservativeRange(const void* start, size_t bytes) {
+  if (start == nullptr && bytes != 0) {
+    return absl::InvalidArgumentError("conservative root range starts at NULL");
+  }
+  if (bytes > kMaxRangeSlots * sizeof(void*)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "conservative root range of %zu bytes is absurd (the maximum is %zu)",
+        bytes, kMaxRangeSlots * sizeof(void*)));
+  }
+  if (reinterpret_cast<uintptr_t>(start) + bytes <
+      reinterpret_cast<uintptr_t>(start)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "conservative root range %p + %zu bytes wraps around the address "
+        "space",
+        start, bytes));
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  conservative_[start].push_back(bytes);
+  return absl::OkStatus();
+}
+
+absl::Status RootSet::RemoveConservativeRange(const void* start, size_t bytes) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = conservative_.find(start);
+  if (it != conservative_.end()) {
+    auto& counts = it->second;
+    auto c = std::find(counts.begin(), counts.end(), bytes);
+    if (c != counts.end()) {
+      counts.erase(c);
+      if (counts.empty()) conservative_.erase(it);
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError(absl::StrFormat(
+      "conservative root range %p (%zu bytes) is not registered", start,
+      bytes));
+}
+
+void RootSet::ForEachConservativeRange(
+    absl::FunctionRef<void(const void*, const void*)> f) const {
+  std::lock_guard<std::mutex> g(mu_);
+  for (const auto& [start, counts] : conservative_) {
+    const size_t bytes = *std::max_element(counts.begin(), counts.end());
+    f(start, static_cast<const char*>(start) + bytes);
+  }
+}
+
+void VisitRootSlot(void** slot, void* visitor) {
+  static_cast<RootVisitor*>(visitor)->Slot(slot);
+}
+
+void RootSet::VisitAll(RootVisitor& v) const {
+  ForEachRoot(&VisitRootSlot, &v);
+  ForEachConservativeRange(
+      [&](const void* lo, const void* hi) { v.Ambiguous(lo, hi); });
+}
+
+size_t RootSet::conservative_bytes() const {
+  size_t n = 0;
+  ForEachConservativeRange([&](const void* lo, const void* hi) {
+    n += static_cast<const char*>(hi) - static_cast<const char*>(lo);
+  });
+  return n;
 }
 
 size_t RootSet::slot_count() const {

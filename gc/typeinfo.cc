@@ -1,3 +1,4 @@
+// typeinfo.cc: validating and registering types (design in typeinfo.h).
 #include "gc/typeinfo.h"
 
 #include "absl/strings/str_format.h"
@@ -128,6 +129,14 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
         "8 bytes (size %zu)",
         name, spec.size));
   }
+  if (spec.conservative &&
+      (spec.trace != nullptr || spec.trace_ctx != nullptr ||
+       (ptrmap.empty() && elem_ptrmap.empty()))) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': a conservative type needs pointer words and no trace "
+        "callback",
+        name));
+  }
   auto* t = new TypeInfo;
   t->name = name;
   t->size = spec.size;
@@ -138,6 +147,7 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
   t->trace_ctx = spec.trace_ctx;
   t->user_data = spec.user_data;
   t->noscan = t->ptrmap.empty() && t->elem_ptrmap.empty() && !t->has_trace();
+  t->conservative = spec.conservative;
 
   std::lock_guard<std::mutex> g(mu_);
   size_t n = count_.load(std::memory_order_relaxed);

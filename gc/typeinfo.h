@@ -10,7 +10,10 @@
 //     every pointer slot of the object to a visitor; the context form also
 //     receives the type's user data (an embedder's VM state).
 // A type with no pointer bit and no trace callback is noscan: its objects
-// live in noscan spans and are never scanned.
+// live in noscan spans and are never scanned. A conservative type (the
+// heap's built-in type of gc_alloc_conservative) is a tail of pointer words
+// that are ambiguous: each word is resolved with the policy of
+// gc/conservative.h instead of being trusted as a slot.
 //
 // Registration validates a description before it reads any of it beyond
 // what the description promises: each bitmap comes with its length in
@@ -54,6 +57,7 @@ struct TypeInfo {
   TraceCtxFn trace_ctx = nullptr;
   void* user_data = nullptr;  // passed to trace_ctx
   bool noscan = true;         // no pointer anywhere
+  bool conservative = false;  // its pointer words are ambiguous
 
   bool has_trace() const { return trace != nullptr || trace_ctx != nullptr; }
   // Calls the type's trace callback (has_trace() must hold).
@@ -86,6 +90,9 @@ struct TypeSpec {
   TraceFn trace = nullptr;
   TraceCtxFn trace_ctx = nullptr;
   void* user_data = nullptr;
+  // Every pointer word is ambiguous (gc/conservative.h). Needs pointer
+  // words and no trace callback.
+  bool conservative = false;
 };
 
 class TypeTable {
