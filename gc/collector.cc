@@ -285,11 +285,12 @@ void Collector::SweepTermination(Cycle* c) {
   // Finish last cycle's sweep while the mutators run (Go's gcStart does);
   // the pause then only waits out sweeps still in flight.
   heap_->SweepRemaining();
-  // The copy of the conservative root ranges allocates nothing in the
-  // pause (unless a range was registered meanwhile).
+  // The copy of the conservative root ranges neither allocates nor faults
+  // pages in the pause (unless a range was registered meanwhile): the
+  // buffer is sized, and its pages touched, before it.
   if (concurrent_) {
-    ambiguous_snapshot_.reserve(roots_->conservative_bytes() /
-                                sizeof(uintptr_t));
+    const size_t need = roots_->conservative_bytes() / sizeof(uintptr_t);
+    if (ambiguous_snapshot_.size() < need) ambiguous_snapshot_.resize(need);
   }
   StopTheWorld(c);
   heap_->FinishSweep(/*scavenge=*/false);
@@ -334,14 +335,19 @@ void Collector::ConcurrentMark(Cycle* c) {
             Marker::LoadSlot(slot));
       },
       &root_snapshot_);
-  // The conservative ranges are copied, not scanned, in the pause (a copy
-  // is a memory-bandwidth loop; resolving every word costs a lookup each:
-  // docs/benchmarks.md has both for 16 MiB). Words that cannot be heap
-  // addresses are left out.
-  ambiguous_snapshot_.clear();
+  // The conservative ranges are copied, not scanned, in the pause: the
+  // copy reads each word once and keeps those that could be heap
+  // addresses; resolving and greying them waits for the restart
+  // (docs/benchmarks.md measures both for 16 MiB).
+  ambiguous_count_ = 0;
   roots_->ForEachConservativeRange([&](const void* lo, const void* hi) {
     ForEachAmbiguousWord(lo, hi, [&](uintptr_t v) {
-      if (marker_.StripTag(v) >= 4096) ambiguous_snapshot_.push_back(v);
+      size_t& k = ambiguous_count_;
+      if (GC_UNLIKELY(k == ambiguous_snapshot_.size())) {
+        ambiguous_snapshot_.resize(2 * k + 1024);  // registered since
+      }
+      const uintptr_t p = marker_.StripTag(v);
+      if (p >= 4096 && (p >> kHeapAddrBits) == 0) ambiguous_snapshot_[k++] = v;
     });
   });
   // Each mutator's own roots: scanned by the mutator before it runs again,
@@ -354,7 +360,9 @@ void Collector::ConcurrentMark(Cycle* c) {
   ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
   {
     Marker::Worker w(&marker_, pool_.get());
-    for (uintptr_t v : ambiguous_snapshot_) MarkAmbiguous(&marker_, &w, v);
+    for (size_t i = 0; i < ambiguous_count_; i++) {
+      MarkAmbiguous(&marker_, &w, ambiguous_snapshot_[i]);
+    }
     extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
     extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
   }

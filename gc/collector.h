@@ -293,9 +293,11 @@ class Collector {
   // The current cycle's mark state (pause 1 to mark termination).
   std::unique_ptr<WorkPool> pool_;        // grey objects
   std::vector<uintptr_t> root_snapshot_;  // root values taken in pause 1
-  // The words of the conservative root ranges, copied in pause 1 (the
-  // capacity is kept from cycle to cycle and reserved before the pause).
+  // The words of the conservative root ranges that could be heap
+  // addresses, copied in pause 1: the first ambiguous_count_ entries (the
+  // buffer keeps its size from cycle to cycle and grows before the pause).
   std::vector<uintptr_t> ambiguous_snapshot_;
+  size_t ambiguous_count_ = 0;
   // Objects marked outside the mark workers during a concurrent cycle.
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   // Whether a BackgroundMark of the current cycle offered the idle worker
