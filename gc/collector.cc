@@ -16,11 +16,6 @@
 namespace gcheap {
 
 namespace {
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 PacerConfig ToPacerConfig(const CollectorConfig& c) {
   PacerConfig p;
   p.gc_percent = c.gc_percent;

@@ -45,15 +45,10 @@ namespace gcheap {
 
 namespace {
 constexpr int64_t kOverAssistBytes = 64 << 10;
-int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 }  // namespace
 
 void Collector::PublishAssistRatio() {
-  limiter_.Update(Now());
+  limiter_.Update(NowNs());
   assist_ratio_.store(
       pacer_.AssistRatio(heap_->heap_live().load(std::memory_order_relaxed),
                          scan_done_.load(std::memory_order_relaxed)),
@@ -104,7 +99,7 @@ void Collector::Assist(MutatorGcState* st) {
   if (debt <= 0) return;
   // 2. Mark work, if the pool has any.
   if (pool_->nfull() == 0) return;
-  const int64_t t0 = Now();
+  const int64_t t0 = NowNs();
   const int64_t want = debt + kOverAssistBytes;
   // Counted active from before it takes grey objects until after it gives
   // back the rest, so background workers never see an empty pool and no
@@ -122,7 +117,7 @@ void Collector::Assist(MutatorGcState* st) {
                        std::memory_order_relaxed);
   extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
   extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
-  const int64_t ns = Now() - t0;
+  const int64_t ns = NowNs() - t0;
   assist_ns_.fetch_add(ns, std::memory_order_relaxed);
   limiter_.AddGcTime(ns);
 }

@@ -61,11 +61,6 @@ constexpr double kFractionalMaxSleepNs = 2'000'000;
 // Grey objects the idle worker scans between looks at the clock.
 constexpr size_t kIdleDrainBatch = 64;
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 int64_t ThreadCpuNs() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);

@@ -39,18 +39,27 @@ absl::Status RootSet::AddRange(void** start, size_t count) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Drops one registration of (start, n) from a map of start -> the sizes
+// registered there. False if there is none.
+template <typename Map, typename Key>
+bool RemoveCounted(Map* map, Key start, size_t n) {
+  auto it = map->find(start);
+  if (it == map->end()) return false;
+  auto& counts = it->second;
+  auto c = std::find(counts.begin(), counts.end(), n);
+  if (c == counts.end()) return false;
+  counts.erase(c);
+  if (counts.empty()) map->erase(it);
+  return true;
+}
+
+}  // namespace
+
 absl::Status RootSet::RemoveRange(void** start, size_t count) {
   std::lock_guard<std::mutex> g(mu_);
-  auto it = ranges_.find(start);
-  if (it != ranges_.end()) {
-    auto& counts = it->second;
-    auto c = std::find(counts.begin(), counts.end(), count);
-    if (c != counts.end()) {
-      counts.erase(c);
-      if (counts.empty()) ranges_.erase(it);
-      return absl::OkStatus();
-    }
-  }
+  if (RemoveCounted(&ranges_, start, count)) return absl::OkStatus();
   return absl::NotFoundError(absl::StrFormat(
       "root range %p (%zu slots) is not registered", start, count));
 }
@@ -106,16 +115,7 @@ absl::Status RootSet::AddConservativeRange(const void* start, size_t bytes) {
 
 absl::Status RootSet::RemoveConservativeRange(const void* start, size_t bytes) {
   std::lock_guard<std::mutex> g(mu_);
-  auto it = conservative_.find(start);
-  if (it != conservative_.end()) {
-    auto& counts = it->second;
-    auto c = std::find(counts.begin(), counts.end(), bytes);
-    if (c != counts.end()) {
-      counts.erase(c);
-      if (counts.empty()) conservative_.erase(it);
-      return absl::OkStatus();
-    }
-  }
+  if (RemoveCounted(&conservative_, start, bytes)) return absl::OkStatus();
   return absl::NotFoundError(absl::StrFormat(
       "conservative root range %p (%zu bytes) is not registered", start,
       bytes));

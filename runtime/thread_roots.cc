@@ -2,9 +2,9 @@
 // thread_roots.h).
 #include "runtime/thread_roots.h"
 
-#include <chrono>
 #include <thread>
 
+#include "gc/stats.h"
 #include "heap/base.h"
 #include "runtime/handles.h"
 #include "runtime/process.h"
@@ -13,12 +13,6 @@
 namespace gcheap {
 
 namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 uint64_t State(uint64_t word) { return word & ThreadRoots::kStateMask; }
 

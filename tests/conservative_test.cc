@@ -55,19 +55,12 @@ GC_NOINLINE void ClobberDeadStack() {
   for (size_t i = 0; i < sizeof(pad); i++) pad[i] = 0;
 }
 
-class ConservativeTest : public ::testing::Test {
+// GcTest's heap, made again with conservative stacks on or off.
+class ConservativeTest : public GcTest {
  protected:
   void Init(bool conservative_stacks) {
-    h_ = NewRootsHeap(conservative_stacks);
-    ASSERT_NE(h_, nullptr) << gc_last_error();
-    m_ = gc_thread_attach(h_);
-    cell_ = RegisterCell(h_);
-    ASSERT_NE(cell_, 0u) << gc_last_error();
-  }
-  void TearDown() override {
-    if (h_ == nullptr) return;
-    gc_thread_detach(m_);
-    gc_heap_destroy(h_);
+    const gc_config cfg = RootsConfig(conservative_stacks);
+    GcTest::Init(&cfg);
   }
   // A new cell whose address is returned only hidden (nothing on this
   // thread's live stack keeps it).
@@ -77,7 +70,7 @@ class ConservativeTest : public ::testing::Test {
   // IsLive and Valid of a hidden address, without leaving it on the
   // caller's live stack.
   GC_NOINLINE bool LiveHidden(uintptr_t hidden) {
-    return IsLive(h_, reinterpret_cast<void*>(hidden ^ kHide));
+    return IsLive(heap_, reinterpret_cast<void*>(hidden ^ kHide));
   }
   GC_NOINLINE bool ValidHidden(uintptr_t hidden) {
     return Valid(reinterpret_cast<Cell*>(hidden ^ kHide));
@@ -86,10 +79,6 @@ class ConservativeTest : public ::testing::Test {
   GC_NOINLINE char* NewCellInterior() {
     return reinterpret_cast<char*>(NewMarkedCell(m_, cell_)) + 12;
   }
-
-  gc_heap* h_ = nullptr;
-  gc_mutator* m_ = nullptr;
-  gc_type_id cell_ = 0;
 };
 
 TEST_F(ConservativeTest, ConfigInitReadsGcConservativeStacks) {
@@ -145,7 +134,7 @@ TEST_F(ConservativeTest, ObjectsInLocalsSurviveOnSeveralDeepStacks) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; t++) {
     threads.emplace_back([&, t] {
-      gc_mutator* m = gc_thread_attach(h_);
+      gc_mutator* m = gc_thread_attach(heap_);
       states[t] = {m, cell_, /*collects=*/t % 2 == 0};
       Recurse(&states[t], kDepth);
       gc_thread_detach(m);
@@ -158,7 +147,8 @@ TEST_F(ConservativeTest, ObjectsInLocalsSurviveOnSeveralDeepStacks) {
   for (int t = 0; t < kThreads; t++) {
     EXPECT_EQ(states[t].bad, 0) << "thread " << t;
   }
-  EXPECT_GE(GetStats(h_).cycles, 3u);  // concurrent requests may share a cycle
+  EXPECT_GE(GetStats(heap_).cycles,
+            3u);  // concurrent requests may share a cycle
 }
 
 // The same object kept only through an interior pointer on the stack.
@@ -171,7 +161,7 @@ TEST_F(ConservativeTest, AnInteriorPointerOnTheStackKeepsItsObject) {
     gc_collect(m_);
   }
   Cell* c = reinterpret_cast<Cell*>(inside - 12);
-  EXPECT_TRUE(IsLive(h_, c));
+  EXPECT_TRUE(IsLive(heap_, c));
   EXPECT_TRUE(Valid(c));
 }
 
@@ -230,7 +220,7 @@ TEST_F(ConservativeTest, AnAddressOnlyInACalleeSavedRegisterSurvives) {
   const uintptr_t got =
       CallWithAddressInRbx(&ChurnAndCollectTwice, &rc, &hidden);
   EXPECT_EQ(got, hidden ^ kHide);
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(got)));
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(got)));
   EXPECT_TRUE(Valid(reinterpret_cast<Cell*>(got)));
 }
 
@@ -259,7 +249,7 @@ TEST_F(ConservativeTest, AnAddressOnlyInARegisterSurvivesABlockingRegion) {
   const uintptr_t hidden = NewHiddenCell();
   ClobberDeadStack();
   std::thread t([&] {
-    gc_mutator* m = gc_thread_attach(h_);
+    gc_mutator* m = gc_thread_attach(heap_);
     BlockedRegisterCase bc{m, &blocked, &go};
     ClobberDeadStack();
     got_hidden = CallWithAddressInRbx(&BlockAndWait, &bc, &hidden) ^ kHide;
@@ -287,7 +277,7 @@ TEST_F(ConservativeTest, ABlockedThreadsStackIsScannedByTheCollector) {
   std::atomic<gc_mutator*> tm{nullptr};
   std::atomic<int> bad{0};
   std::thread t([&] {
-    gc_mutator* m = gc_thread_attach(h_);
+    gc_mutator* m = gc_thread_attach(heap_);
     Cell* volatile cells[16];
     for (auto& c : cells) c = NewMarkedCell(m, cell_);
     tm = m;
@@ -327,7 +317,7 @@ TEST_F(ConservativeTest, AStackWordStopsKeepingItsObjectOnceOverwritten) {
   ClobberDeadStack();
   Signal blocked1, overwrite, blocked2, finish;
   std::thread t([&] {
-    gc_mutator* m = gc_thread_attach(h_);
+    gc_mutator* m = gc_thread_attach(heap_);
     uintptr_t words[8] = {};
     Reveal(words, hidden);
     Opaque(words);  // the store is not dead: the stack is read
@@ -374,34 +364,34 @@ TEST_F(ConservativeTest, RangesScanTheWordsWhollyInside) {
   words[2] = c ^ kHide;
   words[3] = d ^ kHide;  // past the range's end
   const char* start = reinterpret_cast<const char*>(words) + 1;
-  ASSERT_EQ(gc_add_conservative_root_range(h_, start, 23), 0);
-  ASSERT_EQ(gc_add_conservative_root_range(h_, start, 23), 0);  // counted
+  ASSERT_EQ(gc_add_conservative_root_range(heap_, start, 23), 0);
+  ASSERT_EQ(gc_add_conservative_root_range(heap_, start, 23), 0);  // counted
   gc_collect(m_);
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(a ^ kHide)));
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(b ^ kHide)));
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(c ^ kHide)));
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(d ^ kHide)));
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(a ^ kHide)));
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(b ^ kHide)));
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(c ^ kHide)));
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(d ^ kHide)));
   EXPECT_TRUE(Valid(reinterpret_cast<Cell*>(c ^ kHide)));
   words[2] = 12345;  // overwritten: c is no longer kept
   gc_collect(m_);
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(c ^ kHide)));
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(b ^ kHide)));
-  ASSERT_EQ(gc_remove_conservative_root_range(h_, start, 23), 0);
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(c ^ kHide)));
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(b ^ kHide)));
+  ASSERT_EQ(gc_remove_conservative_root_range(heap_, start, 23), 0);
   gc_collect(m_);
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(b ^ kHide)));  // still 1
-  ASSERT_EQ(gc_remove_conservative_root_range(h_, start, 23), 0);
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(b ^ kHide)));  // still 1
+  ASSERT_EQ(gc_remove_conservative_root_range(heap_, start, 23), 0);
   gc_collect(m_);
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(b ^ kHide)));
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(b ^ kHide)));
 
-  EXPECT_EQ(gc_remove_conservative_root_range(h_, start, 23), -1);
+  EXPECT_EQ(gc_remove_conservative_root_range(heap_, start, 23), -1);
   EXPECT_NE(std::string(gc_last_error()).find("not registered"),
             std::string::npos)
       << gc_last_error();
-  EXPECT_EQ(gc_add_conservative_root_range(h_, nullptr, 8), -1);
+  EXPECT_EQ(gc_add_conservative_root_range(heap_, nullptr, 8), -1);
   EXPECT_NE(std::string(gc_last_error()).find("NULL"), std::string::npos)
       << gc_last_error();
   EXPECT_EQ(gc_add_conservative_root_range(
-                h_, reinterpret_cast<void*>(~uintptr_t{0} - 8), 64),
+                heap_, reinterpret_cast<void*>(~uintptr_t{0} - 8), 64),
             -1);
   EXPECT_NE(std::string(gc_last_error()).find("wraps"), std::string::npos)
       << gc_last_error();
@@ -418,7 +408,7 @@ TEST_F(ConservativeTest, ABigRangeKeepsTheObjectsItNames) {
     hidden.push_back(NewHiddenCell());
     range[(i * 8191) % range.size()] = hidden.back() ^ kHide;
   }
-  ASSERT_EQ(gc_add_conservative_root_range(h_, range.data(),
+  ASSERT_EQ(gc_add_conservative_root_range(heap_, range.data(),
                                            range.size() * sizeof(uintptr_t)),
             0);
   for (int i = 0; i < 2; i++) {
@@ -426,10 +416,10 @@ TEST_F(ConservativeTest, ABigRangeKeepsTheObjectsItNames) {
     gc_collect(m_);
   }
   for (uintptr_t x : hidden) {
-    EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(x ^ kHide)));
+    EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(x ^ kHide)));
     EXPECT_TRUE(Valid(reinterpret_cast<Cell*>(x ^ kHide)));
   }
-  ASSERT_EQ(gc_remove_conservative_root_range(h_, range.data(),
+  ASSERT_EQ(gc_remove_conservative_root_range(heap_, range.data(),
                                               range.size() * sizeof(uintptr_t)),
             0);
 }
@@ -439,27 +429,22 @@ TEST_F(ConservativeTest, ABigRangeKeepsTheObjectsItNames) {
 // happens to equal its address), is not a verifier error: ambiguous roots
 // are checked only when they name marked objects. The object is freed.
 TEST_F(ConservativeTest, AnAmbiguousRootNamingAnUnmarkedObjectIsNoVerifyError) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
+  gc_config cfg = RootsConfig(/*conservative_stacks=*/false,
+                              /*gc_percent=*/-1);
   cfg.stop_the_world = 0;  // needs a mark phase to write in
-  cfg.gc_percent = -1;
-  h_ = gc_heap_create(&cfg);
-  ASSERT_NE(h_, nullptr) << gc_last_error();
-  m_ = gc_thread_attach(h_);
-  cell_ = RegisterCell(h_);
+  GcTest::Init(&cfg);
   alignas(8) static uintptr_t word;
   word = 0;
-  ASSERT_EQ(gc_add_conservative_root_range(h_, &word, sizeof(word)), 0);
+  ASSERT_EQ(gc_add_conservative_root_range(heap_, &word, sizeof(word)), 0);
   const uintptr_t hidden = NewHiddenCell();
   {
-    MarkWindow window(h_, m_);
+    MarkWindow window(heap_, m_);
     window.Open();
     word = hidden ^ kHide;  // after the first pause copied the range
     window.Close();         // the final pause verifies
   }
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(hidden ^ kHide)));
-  ASSERT_EQ(gc_remove_conservative_root_range(h_, &word, sizeof(word)), 0);
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(hidden ^ kHide)));
+  ASSERT_EQ(gc_remove_conservative_root_range(heap_, &word, sizeof(word)), 0);
 }
 
 // ---- conservative objects
@@ -472,7 +457,7 @@ TEST_F(ConservativeTest, AnAmbiguousRootNamingAnUnmarkedObjectIsNoVerifyError) {
 TEST_F(ConservativeTest, ConservativeObjectsKeepWhatTheirWordsName) {
   Init(/*conservative_stacks=*/false);
   void* root = nullptr;
-  ASSERT_EQ(gc_add_root(h_, &root), 0);
+  ASSERT_EQ(gc_add_root(heap_, &root), 0);
   auto** obj = static_cast<void**>(gc_alloc_conservative(m_, 61));
   ASSERT_NE(obj, nullptr) << gc_last_error();
   root = obj;
@@ -482,16 +467,16 @@ TEST_F(ConservativeTest, ConservativeObjectsKeepWhatTheirWordsName) {
   gc_write_barrier(m_, obj, &obj[7],
                    reinterpret_cast<char*>(b ^ kHide) + 17);  // interior
   gc_collect(m_);
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(a ^ kHide)));
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(b ^ kHide)));
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(a ^ kHide)));
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(b ^ kHide)));
   gc_write_barrier(m_, obj, &obj[0], reinterpret_cast<void*>(4242));
   gc_collect(m_);
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(a ^ kHide)));
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(a ^ kHide)));
   // a's slot is free now: a word naming it marks nothing.
   gc_write_barrier(m_, obj, &obj[1], reinterpret_cast<void*>(a ^ kHide));
   gc_collect(m_);
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(a ^ kHide)));
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(b ^ kHide)));
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(a ^ kHide)));
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(b ^ kHide)));
 
   // Distinct minimal objects.
   void* z1 = gc_alloc_conservative(m_, 0);
@@ -508,14 +493,14 @@ TEST_F(ConservativeTest, ConservativeObjectsKeepWhatTheirWordsName) {
   gc_write_barrier(m_, large, &large[big / 8 - 1],
                    reinterpret_cast<void*>(c ^ kHide));
   gc_collect(m_);
-  EXPECT_TRUE(IsLive(h_, reinterpret_cast<void*>(c ^ kHide)));
+  EXPECT_TRUE(IsLive(heap_, reinterpret_cast<void*>(c ^ kHide)));
   EXPECT_TRUE(Valid(reinterpret_cast<Cell*>(c ^ kHide)));
 
   EXPECT_EQ(gc_alloc_conservative(m_, GC_MAX_ALLOC_BYTES + 1), nullptr);
   EXPECT_NE(std::string(gc_last_error()).find("gc_alloc_conservative"),
             std::string::npos)
       << gc_last_error();
-  ASSERT_EQ(gc_remove_root(h_, &root), 0);
+  ASSERT_EQ(gc_remove_root(heap_, &root), 0);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -32,21 +33,14 @@
 namespace gcheap {
 namespace {
 
-// A heap (mode from the environment, verify on, no conservative stacks,
-// so only handles, scanners and registered roots keep objects), the
-// calling thread's mutator and the Cell type.
-class ThreadRootsTest : public ::testing::Test {
+// GcTest's heap (verify on, mode from the environment) without
+// conservative stacks, so only handles, scanners and registered roots keep
+// objects.
+class ThreadRootsTest : public GcTest {
  protected:
   void SetUp() override {
-    h_ = NewRootsHeap(/*conservative_stacks=*/false);
-    ASSERT_NE(h_, nullptr) << gc_last_error();
-    m_ = gc_thread_attach(h_);
-    cell_ = RegisterCell(h_);
-    ASSERT_NE(cell_, 0u) << gc_last_error();
-  }
-  void TearDown() override {
-    gc_thread_detach(m_);
-    gc_heap_destroy(h_);
+    const gc_config cfg = RootsConfig(/*conservative_stacks=*/false);
+    Init(&cfg);
   }
   Cell* NewCell() { return NewMarkedCell(m_, cell_); }
   // Garbage, then a full collection.
@@ -54,10 +48,32 @@ class ThreadRootsTest : public ::testing::Test {
     Churn(m_, cell_, 5000);
     gc_collect(m_);
   }
-
-  gc_heap* h_ = nullptr;
-  gc_mutator* m_ = nullptr;
-  gc_type_id cell_ = 0;
+  // Starts a thread that attaches, holds a cell in a handle and runs
+  // body(m) with it, then checks the cell and detaches. Returns once the
+  // thread's mutator exists (*m).
+  template <typename F>
+  std::thread StartHandleThread(gc_mutator** m, F body) {
+    struct Start {
+      Signal signal;
+      std::atomic<gc_mutator*> m{nullptr};
+    };
+    auto start = std::make_shared<Start>();  // outlives either side's use
+    std::thread t([this, start, body] {
+      gc_mutator* mm = gc_thread_attach(heap_);
+      {
+        gc::HandleScope scope(mm);
+        gc::Handle<Cell> h(mm, NewMarkedCell(mm, cell_));
+        start->m = mm;
+        start->signal.Notify();
+        body(mm);
+        EXPECT_TRUE(Valid(h.get()));
+      }
+      gc_thread_detach(mm);
+    });
+    EXPECT_TRUE(start->signal.Wait());
+    *m = start->m.load();
+    return t;
+  }
 };
 
 // Handles keep their objects across collections, more than three blocks of
@@ -73,14 +89,14 @@ TEST_F(ThreadRootsTest, HandlesKeepObjectsUntilTheirScopeCloses) {
   std::vector<uintptr_t> addrs;  // integers in malloc'ed memory: not roots
   for (void** s : slots) {
     auto* c = static_cast<Cell*>(*s);
-    ASSERT_TRUE(IsLive(h_, c));
+    ASSERT_TRUE(IsLive(heap_, c));
     ASSERT_TRUE(Valid(c));
     addrs.push_back(reinterpret_cast<uintptr_t>(c));
   }
   gc_handle_scope_close(m_, &scope);
   gc_collect(m_);
   for (uintptr_t a : addrs) {
-    EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(a)));
+    EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(a)));
   }
 }
 
@@ -112,9 +128,9 @@ TEST_F(ThreadRootsTest, NestedScopesReleaseOnlyTheirHandlesAndReuseBlocks) {
     gc_handle_scope_close(m_, &inner);
     gc_collect(m_);
     for (uintptr_t a : addrs) {
-      EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(a)));
+      EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(a)));
     }
-    ASSERT_TRUE(IsLive(h_, *kept));
+    ASSERT_TRUE(IsLive(heap_, *kept));
     ASSERT_TRUE(Valid(static_cast<Cell*>(*kept)));
   }
   gc_handle_scope_close(m_, &outer);
@@ -130,8 +146,8 @@ TEST_F(ThreadRootsTest, AHandleSlotIsAWritableRoot) {
   Cell* second = NewCell();
   *h = second;
   gc_collect(m_);
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(first)));
-  EXPECT_TRUE(IsLive(h_, second));
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(first)));
+  EXPECT_TRUE(IsLive(heap_, second));
   EXPECT_TRUE(Valid(second));
   gc_handle_scope_close(m_, &scope);
 }
@@ -153,9 +169,9 @@ TEST_F(ThreadRootsTest, CppHandleScopesAndEscape) {
   }
   ChurnAndCollect();
   ASSERT_TRUE(escaped);
-  EXPECT_TRUE(IsLive(h_, escaped.get()));
+  EXPECT_TRUE(IsLive(heap_, escaped.get()));
   EXPECT_TRUE(Valid(escaped.get()));
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(released)));
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(released)));
   escaped.set(nullptr);
   EXPECT_EQ(escaped.get(), nullptr);
 }
@@ -187,12 +203,12 @@ TEST_F(ThreadRootsTest, MutatorRootScannerReportsItsSlots) {
   frames.slots[2] = NewCell();
   ChurnAndCollect();
   ChurnAndCollect();
-  ASSERT_TRUE(IsLive(h_, frames.slots[2]));
+  ASSERT_TRUE(IsLive(heap_, frames.slots[2]));
   ASSERT_TRUE(Valid(static_cast<Cell*>(frames.slots[2])));
   ASSERT_EQ(gc_remove_mutator_root_scanner(m_, scan, &frames), 0);
   const auto a = reinterpret_cast<uintptr_t>(frames.slots[2]);
   gc_collect(m_);
-  EXPECT_FALSE(IsLive(h_, reinterpret_cast<void*>(a)));
+  EXPECT_FALSE(IsLive(heap_, reinterpret_cast<void*>(a)));
 
   EXPECT_EQ(gc_remove_mutator_root_scanner(m_, scan, &frames), -1);
   EXPECT_NE(std::string(gc_last_error()).find("not registered"),
@@ -212,7 +228,7 @@ TEST_F(ThreadRootsTest, MutatorScannersAreDroppedAtDetachAndThreadExit) {
   for (bool explicit_detach : {true, false}) {
     dropped_scanner_calls = 0;
     std::thread t([&] {
-      gc_mutator* m = gc_thread_attach(h_);
+      gc_mutator* m = gc_thread_attach(heap_);
       void* frame_slot = NewMarkedCell(m, cell_);  // on this thread's stack
       gc_root_scanner_fn scan = [](gc_visit_fn visit, void* ctx, void* data) {
         dropped_scanner_calls.fetch_add(1);
@@ -238,24 +254,15 @@ TEST_F(ThreadRootsTest, MutatorScannersAreDroppedAtDetachAndThreadExit) {
 // collector, every cycle, and never by itself (in both modes: in
 // stop-the-world mode the scan is in the pause).
 TEST_F(ThreadRootsTest, ABlockedThreadsRootsAreScannedByTheCollector) {
-  std::atomic<gc_mutator*> tm{nullptr};
   Signal ready, go;
-  std::thread t([&] {
-    gc_mutator* m = gc_thread_attach(h_);
-    {
-      gc::HandleScope scope(m);
-      gc::Handle<Cell> h(m, NewMarkedCell(m, cell_));
-      tm = m;
-      gc_enter_blocking(m);
-      ready.Notify();
-      EXPECT_TRUE(go.Wait());
-      gc_leave_blocking(m);
-      EXPECT_TRUE(Valid(h.get()));
-    }
-    gc_thread_detach(m);
+  gc_mutator* m;
+  std::thread t = StartHandleThread(&m, [&](gc_mutator* tm) {
+    gc_enter_blocking(tm);
+    ready.Notify();
+    EXPECT_TRUE(go.Wait());
+    gc_leave_blocking(tm);
   });
   ASSERT_TRUE(ready.Wait());
-  gc_mutator* m = tm.load();
   const uint64_t self0 = SelfScans(m), collector0 = CollectorScans(m);
   for (int i = 0; i < 3; i++) ChurnAndCollect();
   EXPECT_GE(CollectorScans(m) - collector0, 3u);
@@ -271,26 +278,14 @@ TEST_F(ThreadRootsTest, ABlockedThreadsRootsAreScannedByTheCollector) {
 // is the thread's own. In stop-the-world mode the scan is done inside the
 // pause, by the collector.
 TEST_F(ThreadRootsTest, AParkedThreadScansItsOwnRootsWhenItWakes) {
-  std::atomic<gc_mutator*> tm{nullptr};
   std::atomic<bool> stop{false};
-  Signal ready;
-  std::thread t([&] {
-    gc_mutator* m = gc_thread_attach(h_);
-    {
-      gc::HandleScope scope(m);
-      gc::Handle<Cell> h(m, NewMarkedCell(m, cell_));
-      tm = m;
-      ready.Notify();
-      while (!stop.load()) gc_safepoint(m);
-      EXPECT_TRUE(Valid(h.get()));
-    }
-    gc_thread_detach(m);
+  gc_mutator* m;
+  std::thread t = StartHandleThread(&m, [&](gc_mutator* tm) {
+    while (!stop.load()) gc_safepoint(tm);
   });
-  ASSERT_TRUE(ready.Wait());
-  gc_mutator* m = tm.load();
   const uint64_t self0 = SelfScans(m), collector0 = CollectorScans(m);
-  if (Concurrent(h_)) {
-    MarkWindow window(h_, m_);
+  if (Concurrent(heap_)) {
+    MarkWindow window(heap_, m_);
     window.Open();
     const auto deadline = std::chrono::steady_clock::now() + kLiveness;
     while (SelfScans(m) == self0 &&
@@ -314,30 +309,21 @@ TEST_F(ThreadRootsTest, AParkedThreadScansItsOwnRootsWhenItWakes) {
 // the mark phase held open before any collector thread claims a scan). In
 // stop-the-world mode the collector scanned it in the pause.
 TEST_F(ThreadRootsTest, LeavingABlockingRegionFinishesTheThreadsScan) {
-  std::atomic<gc_mutator*> tm{nullptr};
   std::atomic<bool> stop{false};
   Signal ready, leave, left;
-  std::thread t([&] {
-    gc_mutator* m = gc_thread_attach(h_);
-    {
-      gc::HandleScope scope(m);
-      gc::Handle<Cell> h(m, NewMarkedCell(m, cell_));
-      tm = m;
-      gc_enter_blocking(m);
-      ready.Notify();
-      EXPECT_TRUE(leave.Wait());
-      gc_leave_blocking(m);
-      left.Notify();
-      while (!stop.load()) gc_safepoint(m);
-      EXPECT_TRUE(Valid(h.get()));
-    }
-    gc_thread_detach(m);
+  gc_mutator* m;
+  std::thread t = StartHandleThread(&m, [&](gc_mutator* tm) {
+    gc_enter_blocking(tm);
+    ready.Notify();
+    EXPECT_TRUE(leave.Wait());
+    gc_leave_blocking(tm);
+    left.Notify();
+    while (!stop.load()) gc_safepoint(tm);
   });
   ASSERT_TRUE(ready.Wait());
-  gc_mutator* m = tm.load();
   const uint64_t self0 = SelfScans(m), collector0 = CollectorScans(m);
-  if (Concurrent(h_)) {
-    MarkWindow window(h_, m_);
+  if (Concurrent(heap_)) {
+    MarkWindow window(heap_, m_);
     window.Open();
     leave.Notify();
     ASSERT_TRUE(left.Wait());
@@ -356,6 +342,29 @@ TEST_F(ThreadRootsTest, LeavingABlockingRegionFinishesTheThreadsScan) {
 }
 
 // ---- stress ---------------------------------------------------------------
+
+// Runs body(t, m) on `threads` attached threads (more than the cores) while
+// another attached thread collects back to back, and joins them.
+template <typename F>
+void RunWhileCollecting(gc_heap* h, int threads, F body) {
+  std::atomic<bool> done{false};
+  std::thread collector([&] {
+    gc_mutator* m = gc_thread_attach(h);
+    while (!done.load()) gc_collect(m);
+    gc_thread_detach(m);
+  });
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; t++) {
+    ts.emplace_back([&, t] {
+      gc_mutator* m = gc_thread_attach(h);
+      body(t, m);
+      gc_thread_detach(m);
+    });
+  }
+  for (auto& th : ts) th.join();
+  done = true;
+  collector.join();
+}
 
 // A holder: 16 pointer slots.
 struct Holder {
@@ -395,128 +404,114 @@ TEST(ThreadRootsStressTest, PointersMoveBetweenStacksHandlesAndTheHeap) {
   ASSERT_NE(holder, 0u) << gc_last_error();
   constexpr int kThreads = 6;
   const auto kRun = std::chrono::milliseconds(1500);
-  std::atomic<bool> done{false};
   std::atomic<uint64_t> total_checks{0};
-  std::thread collector([&] {
-    gc_mutator* m = gc_thread_attach(h);
-    while (!done.load()) gc_collect(m);
-    gc_thread_detach(m);
-  });
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) {
-    threads.emplace_back([&, t] {
-      gc_mutator* m = gc_thread_attach(h);
-      StressThread st;
-      ASSERT_EQ(gc_add_root(h, &st.root), 0);
-      ASSERT_EQ(gc_add_mutator_root_scanner(m, &ScanStressThread, &st), 0);
-      st.root = gc_alloc(m, holder, sizeof(Holder));
-      gc_handle_scope scope;
-      gc_handle_scope_open(m, &scope);
-      void** handles[8];
-      for (void**& hs : handles) hs = gc_handle_new(m, nullptr);
-      Cell* volatile locals[8] = {};
-      Opaque(locals);
-      std::mt19937_64 rng(t * 7919 + 1);
-      // The places a pointer can be; Holder slots are written with the
-      // barrier.
-      auto get = [&](int where, int i) -> Cell* {
-        auto* hold = static_cast<Holder*>(st.root);
-        switch (where) {
+  RunWhileCollecting(h, kThreads, [&](int t, gc_mutator* m) {
+    StressThread st;
+    ASSERT_EQ(gc_add_root(h, &st.root), 0);
+    ASSERT_EQ(gc_add_mutator_root_scanner(m, &ScanStressThread, &st), 0);
+    st.root = gc_alloc(m, holder, sizeof(Holder));
+    gc_handle_scope scope;
+    gc_handle_scope_open(m, &scope);
+    void** handles[8];
+    for (void**& hs : handles) hs = gc_handle_new(m, nullptr);
+    Cell* volatile locals[8] = {};
+    Opaque(locals);
+    std::mt19937_64 rng(t * 7919 + 1);
+    // The places a pointer can be; Holder slots are written with the
+    // barrier.
+    auto get = [&](int where, int i) -> Cell* {
+      auto* hold = static_cast<Holder*>(st.root);
+      switch (where) {
+        case 0:
+          return locals[i];
+        case 1:
+          return static_cast<Cell*>(*handles[i]);
+        case 2:
+          return static_cast<Cell*>(st.scanned[i]);
+        case 3:
+          return static_cast<Cell*>(hold->slots[i]);
+        default:
+          return static_cast<Cell*>(hold->slots[8 + i]);
+      }
+    };
+    auto put = [&](int where, int i, Cell* v) {
+      auto* hold = static_cast<Holder*>(st.root);
+      switch (where) {
+        case 0:
+          locals[i] = v;
+          break;
+        case 1:
+          *handles[i] = v;
+          break;
+        case 2:
+          st.scanned[i] = v;
+          break;
+        default: {
+          void** slot = &hold->slots[(where == 3 ? 0 : 8) + i];
+          gc_write_barrier(m, hold, slot, v);
+        }
+      }
+    };
+    auto check = [&](Cell* c) {
+      for (int depth = 0; c != nullptr && depth < 4; depth++) {
+        ASSERT_TRUE(Valid(c)) << "a reachable cell was freed";
+        st.checks++;
+        c = static_cast<Cell*>(c->car);
+      }
+    };
+    const auto end = std::chrono::steady_clock::now() + kRun;
+    while (std::chrono::steady_clock::now() < end) {
+      for (int k = 0; k < 64; k++) {
+        const int op = static_cast<int>(rng() % 8);
+        const int w1 = static_cast<int>(rng() % 5);
+        const int w2 = static_cast<int>(rng() % 5);
+        const int i1 = static_cast<int>(rng() % 8);
+        const int i2 = static_cast<int>(rng() % 8);
+        switch (op) {
           case 0:
-            return locals[i];
-          case 1:
-            return static_cast<Cell*>(*handles[i]);
+          case 1: {  // a new cell, linked to another one
+            Cell* c = NewMarkedCell(m, cell);
+            gc_write_barrier(m, c, &c->car, get(w2, i2));
+            put(w1, i1, c);
+            break;
+          }
           case 2:
-            return static_cast<Cell*>(st.scanned[i]);
-          case 3:
-            return static_cast<Cell*>(hold->slots[i]);
+          case 3: {  // move: the source is cleared
+            Cell* v = get(w1, i1);
+            put(w1, i1, nullptr);
+            put(w2, i2, v);
+            break;
+          }
+          case 4: {  // copy
+            put(w2, i2, get(w1, i1));
+            break;
+          }
+          case 5: {  // relink through a cell's field
+            Cell* a = get(w1, i1);
+            if (a != nullptr) gc_write_barrier(m, a, &a->car, get(w2, i2));
+            break;
+          }
+          case 6:
+            check(get(w1, i1));
+            break;
           default:
-            return static_cast<Cell*>(hold->slots[8 + i]);
-        }
-      };
-      auto put = [&](int where, int i, Cell* v) {
-        auto* hold = static_cast<Holder*>(st.root);
-        switch (where) {
-          case 0:
-            locals[i] = v;
-            break;
-          case 1:
-            *handles[i] = v;
-            break;
-          case 2:
-            st.scanned[i] = v;
-            break;
-          default: {
-            void** slot = &hold->slots[(where == 3 ? 0 : 8) + i];
-            gc_write_barrier(m, hold, slot, v);
-          }
-        }
-      };
-      auto check = [&](Cell* c) {
-        for (int depth = 0; c != nullptr && depth < 4; depth++) {
-          ASSERT_TRUE(Valid(c)) << "a reachable cell was freed";
-          st.checks++;
-          c = static_cast<Cell*>(c->car);
-        }
-      };
-      const auto end = std::chrono::steady_clock::now() + kRun;
-      while (std::chrono::steady_clock::now() < end) {
-        for (int k = 0; k < 64; k++) {
-          const int op = static_cast<int>(rng() % 8);
-          const int w1 = static_cast<int>(rng() % 5);
-          const int w2 = static_cast<int>(rng() % 5);
-          const int i1 = static_cast<int>(rng() % 8);
-          const int i2 = static_cast<int>(rng() % 8);
-          switch (op) {
-            case 0:
-            case 1: {  // a new cell, linked to another one
-              Cell* c = NewMarkedCell(m, cell);
-              gc_write_barrier(m, c, &c->car, get(w2, i2));
-              put(w1, i1, c);
-              break;
+            if (rng() % 16 == 0) {
+              gc_enter_blocking(m);
+              std::this_thread::yield();
+              gc_leave_blocking(m);
+            } else {
+              gc_safepoint(m);
             }
-            case 2:
-            case 3: {  // move: the source is cleared
-              Cell* v = get(w1, i1);
-              put(w1, i1, nullptr);
-              put(w2, i2, v);
-              break;
-            }
-            case 4: {  // copy
-              put(w2, i2, get(w1, i1));
-              break;
-            }
-            case 5: {  // relink through a cell's field
-              Cell* a = get(w1, i1);
-              if (a != nullptr) gc_write_barrier(m, a, &a->car, get(w2, i2));
-              break;
-            }
-            case 6:
-              check(get(w1, i1));
-              break;
-            default:
-              if (rng() % 16 == 0) {
-                gc_enter_blocking(m);
-                std::this_thread::yield();
-                gc_leave_blocking(m);
-              } else {
-                gc_safepoint(m);
-              }
-          }
         }
       }
-      for (int w = 0; w < 5; w++) {
-        for (int i = 0; i < 8; i++) check(get(w, i));
-      }
-      total_checks += st.checks;
-      gc_handle_scope_close(m, &scope);
-      ASSERT_EQ(gc_remove_root(h, &st.root), 0);
-      gc_thread_detach(m);
-    });
-  }
-  for (auto& th : threads) th.join();
-  done = true;
-  collector.join();
+    }
+    for (int w = 0; w < 5; w++) {
+      for (int i = 0; i < 8; i++) check(get(w, i));
+    }
+    total_checks += st.checks;
+    gc_handle_scope_close(m, &scope);
+    ASSERT_EQ(gc_remove_root(h, &st.root), 0);
+  });
   EXPECT_GT(GetStats(h).cycles, 3u);
   EXPECT_GT(total_checks.load(), 1000u);
   gc_heap_destroy(h);
@@ -542,52 +537,38 @@ TEST(JitRuleTest, InitializingStoresIntoFreshObjectsNeedNoBarrier) {
   const gc_type_id cell = RegisterCell(h);
   constexpr int kThreads = 4;
   const auto kRun = std::chrono::milliseconds(1500);
-  std::atomic<bool> done{false};
-  std::thread collector([&] {
-    gc_mutator* m = gc_thread_attach(h);
-    while (!done.load()) gc_collect(m);
-    gc_thread_detach(m);
-  });
   std::atomic<uint64_t> stores{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) {
-    threads.emplace_back([&] {
-      gc_mutator* m = gc_thread_attach(h);
-      void* holder = nullptr;  // the newest o, and through it the chain
-      ASSERT_EQ(gc_add_root(h, &holder), 0);
-      uint64_t n = 0;
-      const auto end = std::chrono::steady_clock::now() + kRun;
-      while (std::chrono::steady_clock::now() < end) {
-        gc::HandleScope scope(m);
-        void** hv = gc_handle_new(m, NewMarkedCell(m, cell));
-        for (int i = 0; i < 4; i++) gc_safepoint(m);
-        auto* o = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
-        ASSERT_NE(o, nullptr);
-        // No safepoint from the allocation to the last plain store.
-        o->car = *hv;     // plain initializing store
-        o->cdr = holder;  // plain initializing store
-        o->value = CellMark(o);
-        holder = o;     // a root slot: no barrier
-        *hv = nullptr;  // v's only reference is now o->car
-        n++;
-        // The chain is cut now and then (its tail becomes garbage).
-        if (n % 64 == 0) gc_write_barrier(m, o, &o->cdr, nullptr);
-        // Check the newest links.
-        auto* c = static_cast<Cell*>(holder);
-        for (int d = 0; c != nullptr && d < 8; d++) {
-          ASSERT_TRUE(Valid(c));
-          ASSERT_TRUE(Valid(static_cast<Cell*>(c->car)));
-          c = static_cast<Cell*>(c->cdr);
-        }
+  RunWhileCollecting(h, kThreads, [&](int, gc_mutator* m) {
+    void* holder = nullptr;  // the newest o, and through it the chain
+    ASSERT_EQ(gc_add_root(h, &holder), 0);
+    uint64_t n = 0;
+    const auto end = std::chrono::steady_clock::now() + kRun;
+    while (std::chrono::steady_clock::now() < end) {
+      gc::HandleScope scope(m);
+      void** hv = gc_handle_new(m, NewMarkedCell(m, cell));
+      for (int i = 0; i < 4; i++) gc_safepoint(m);
+      auto* o = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+      ASSERT_NE(o, nullptr);
+      // No safepoint from the allocation to the last plain store.
+      o->car = *hv;     // plain initializing store
+      o->cdr = holder;  // plain initializing store
+      o->value = CellMark(o);
+      holder = o;     // a root slot: no barrier
+      *hv = nullptr;  // v's only reference is now o->car
+      n++;
+      // The chain is cut now and then (its tail becomes garbage).
+      if (n % 64 == 0) gc_write_barrier(m, o, &o->cdr, nullptr);
+      // Check the newest links.
+      auto* c = static_cast<Cell*>(holder);
+      for (int d = 0; c != nullptr && d < 8; d++) {
+        ASSERT_TRUE(Valid(c));
+        ASSERT_TRUE(Valid(static_cast<Cell*>(c->car)));
+        c = static_cast<Cell*>(c->cdr);
       }
-      stores += n;
-      ASSERT_EQ(gc_remove_root(h, &holder), 0);
-      gc_thread_detach(m);
-    });
-  }
-  for (auto& th : threads) th.join();
-  done = true;
-  collector.join();
+    }
+    stores += n;
+    ASSERT_EQ(gc_remove_root(h, &holder), 0);
+  });
   EXPECT_GT(GetStats(h).cycles, 10u);
   EXPECT_GT(stores.load(), 1000u);
   gc_heap_destroy(h);

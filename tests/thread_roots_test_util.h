@@ -27,15 +27,18 @@ inline bool IsLive(gc_heap* h, const void* p) {
          r.span->IsAllocated(r.index);
 }
 
-// A heap with verification on, the collector mode of the environment
-// (GC_STW: the _stw test targets set it), and conservative stack scanning
-// as asked.
-inline gc_heap* NewRootsHeap(bool conservative_stacks, int gc_percent = 100) {
+// Verification on, the collector mode of the environment (GC_STW: the
+// _stw test targets set it), and conservative stack scanning as asked.
+inline gc_config RootsConfig(bool conservative_stacks, int gc_percent = 100) {
   gc_config cfg;
   gc_config_init(&cfg);
   cfg.verify = 1;
   cfg.gc_percent = gc_percent;
   cfg.conservative_stacks = conservative_stacks ? 1 : 0;
+  return cfg;
+}
+inline gc_heap* NewRootsHeap(bool conservative_stacks, int gc_percent = 100) {
+  const gc_config cfg = RootsConfig(conservative_stacks, gc_percent);
   return gc_heap_create(&cfg);
 }
 

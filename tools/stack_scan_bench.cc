@@ -41,17 +41,10 @@ ABSL_FLAG(int, range_mb, 16, "size of the conservative root range, MiB");
 
 namespace {
 
-struct Cell {
-  void* car;
-  void* cdr;
-  int64_t value;
-};
-
 constexpr size_t kFrameWords = 500;  // about 4 KiB per frame
 
 struct Shared {
   gc_heap* h;
-  gc_type_id cell;
   size_t depth;
   std::atomic<bool> stop{false};
   std::atomic<int> at_bottom{0};
@@ -64,7 +57,7 @@ GC_NOINLINE void Deep(Shared* s, gc_mutator* m, size_t depth) {
   for (size_t i = 0; i < kFrameWords; i++) {
     frame[i] = (depth * kFrameWords + i) * 2654435761u;  // integer noise
   }
-  frame[0] = reinterpret_cast<uintptr_t>(gc_alloc(m, s->cell, sizeof(Cell)));
+  frame[0] = reinterpret_cast<uintptr_t>(gc_alloc_noscan(m, 32));
   if (depth > 0) {
     Deep(s, m, depth - 1);
   } else {
@@ -72,7 +65,7 @@ GC_NOINLINE void Deep(Shared* s, gc_mutator* m, size_t depth) {
     uint64_t n = 0;
     while (!s->stop.load(std::memory_order_relaxed)) {
       gc_safepoint(m);
-      if (++n % 64 == 0) gc_alloc(m, s->cell, sizeof(Cell));
+      if (++n % 64 == 0) gc_alloc_noscan(m, 32);
       sched_yield();
     }
   }
@@ -115,17 +108,6 @@ gc_heap* NewHeap(bool conservative) {
   return gc_heap_create(&cfg);
 }
 
-gc_type_id RegisterCell(gc_heap* h) {
-  static const uint64_t map = 0b011;
-  gc_type_desc d;
-  gc_type_desc_init(&d);
-  d.name = "Cell";
-  d.size = sizeof(Cell);
-  d.ptr_bitmap = &map;
-  d.ptr_bitmap_words = 1;
-  return gc_register_type(h, &d);
-}
-
 // Median and maximum of the first pauses, microseconds.
 void Summarize(std::vector<uint64_t> v, double* median, double* max) {
   std::sort(v.begin(), v.end());
@@ -138,7 +120,6 @@ void RunStacks(const char* name, bool conservative, int threads,
   gc_heap* h = NewHeap(conservative);
   Shared s;
   s.h = h;
-  s.cell = RegisterCell(h);
   s.depth = static_cast<size_t>(stack_mb * (1 << 20) /
                                 (kFrameWords * sizeof(uintptr_t)));
   Pauses pauses;
@@ -191,15 +172,13 @@ void EvictCaches() {
 // integer noise and zeros.
 void RunRange(int range_mb, int every, int cycles) {
   gc_heap* h = NewHeap(false);
-  const gc_type_id cell = RegisterCell(h);
   Pauses pauses;
   gc_set_cycle_hook(h, &OnCycle, &pauses);
   gc_mutator* m = gc_thread_attach(h);
   std::vector<uintptr_t> range(static_cast<size_t>(range_mb) << 17);
   std::vector<uintptr_t> objects;
   for (size_t i = 0; i < range.size(); i += every) {
-    objects.push_back(
-        reinterpret_cast<uintptr_t>(gc_alloc(m, cell, sizeof(Cell))));
+    objects.push_back(reinterpret_cast<uintptr_t>(gc_alloc_noscan(m, 32)));
   }
   std::mt19937_64 rng(42);
   std::shuffle(objects.begin(), objects.end(), rng);
