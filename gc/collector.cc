@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "gc/conservative.h"
 #include "gc/gctrace.h"
 #include "gc/verify.h"
 #include "gc/worker_plan.h"
@@ -16,11 +17,6 @@
 namespace gcheap {
 
 namespace {
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 PacerConfig ToPacerConfig(const CollectorConfig& c) {
   PacerConfig p;
   p.gc_percent = c.gc_percent;
@@ -300,6 +296,13 @@ void Collector::SweepTermination(Cycle* c) {
   // Finish last cycle's sweep while the mutators run (Go's gcStart does);
   // the pause then only waits out sweeps still in flight.
   heap_->SweepRemaining();
+  // The copy of the conservative root ranges neither allocates nor faults
+  // pages in the pause (unless a range was registered meanwhile): the
+  // buffer is sized, and its pages touched, before it.
+  if (concurrent_) {
+    const size_t need = roots_->conservative_bytes() / sizeof(uintptr_t);
+    if (ambiguous_snapshot_.size() < need) ambiguous_snapshot_.resize(need);
+  }
   StopTheWorld(c);
   heap_->FinishSweep(/*scavenge=*/false);
   weak_.AfterSweepCycle();  // every span swept: no referent record left
@@ -322,8 +325,10 @@ void Collector::SweepTermination(Cycle* c) {
 void Collector::Mark(Cycle* c) {
   SetPhase(GcPhase::kMark);
   if (!concurrent_) {
-    // The whole mark inside the pause: worker 0 scans the roots, every
-    // worker drains.
+    // The whole mark inside the pause: worker 0 scans the heap's roots, the
+    // workers scan the mutators' own roots (claiming them one by one), and
+    // every worker drains.
+    world_->BeginThreadRootScans();
     c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_));
   } else {
     StartConcurrentMark(c);
@@ -346,11 +351,37 @@ void Collector::StartConcurrentMark(Cycle* c) {
             Marker::LoadSlot(slot));
       },
       &root_snapshot_);
+  // The conservative ranges are copied, not scanned, in the pause: the
+  // copy reads each word once and keeps those that could be heap
+  // addresses; resolving and greying them waits for the restart
+  // (docs/benchmarks.md measures both for 16 MiB).
+  ambiguous_count_ = 0;
+  roots_->ForEachConservativeRange([&](const void* lo, const void* hi) {
+    ForEachAmbiguousWord(lo, hi, [&](uintptr_t v) {
+      size_t& k = ambiguous_count_;
+      if (GC_UNLIKELY(k == ambiguous_snapshot_.size())) {
+        ambiguous_snapshot_.resize(2 * k + 1024);  // registered since
+      }
+      const uintptr_t p = marker_.StripTag(v);
+      if (p >= 4096 && (p >> kHeapAddrBits) == 0) ambiguous_snapshot_[k++] = v;
+    });
+  });
+  // Each mutator's own roots: scanned by the mutator before it runs again,
+  // or by a collector thread while it stays blocked.
+  world_->BeginThreadRootScans();
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
   world_->SetWriteBarrier(true);  // and allocate-black (gc_alloc checks it)
   StartTheWorld(c);
   ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
+  {
+    Marker::Worker w(&marker_, pool_.get());
+    for (size_t i = 0; i < ambiguous_count_; i++) {
+      MarkAmbiguous(&marker_, &w, ambiguous_snapshot_[i]);
+    }
+    extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
+    extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+  }
   {
     std::function<void()> hook;
     {
@@ -453,6 +484,10 @@ class Collector::FinalizerMarking final : public CandidateMarker {
 // stopped and no grey object.
 void Collector::MarkFinalizers(Cycle* c) {
   GC_CHECK(pool_->nfull() == 0, "strong marking left work in the pool");
+  // The decision treats every unmarked object as unreachable: a mutator's
+  // own roots (its stack, handles, scanners) must all have been scanned.
+  GC_CHECK(world_->ThreadRootScansDone(),
+           "the finalizer phase before every mutator's roots were scanned");
   if (!finalization_.HasRegistrations()) return;
   SetPhase(GcPhase::kMarkFinalizers);
   // Everything marked from here on is revived (the revive bit first).
@@ -476,6 +511,9 @@ void Collector::MarkFinalizers(Cycle* c) {
 // Mark termination, in the final pause: every reachable object is black.
 void Collector::MarkTermination(Cycle* c) {
   GC_CHECK(pool_->nfull() == 0, "mark termination left work in the pool");
+  GC_CHECK(world_->ThreadRootScansDone(),
+           "mark termination before every mutator's roots were scanned");
+  world_->EndThreadRootScans();
   SetPhase(GcPhase::kMarkTermination);
   marker_.SetRevive(false);
   world_->SetWriteBarrier(false);
@@ -491,7 +529,9 @@ void Collector::MarkTermination(Cycle* c) {
   world_->ForEachMCache([](MCache* m) { m->ReleaseAll(); });
   c->info.heap_end = static_cast<uint64_t>(heap_->heap_live().load());
   if (config_.verify) {
-    c->info.verified_objects = VerifyMarks(&marker_, *roots_);
+    c->info.verified_objects =
+        VerifyMarks(&marker_, *roots_,
+                    [&](RootVisitor& v) { world_->ForEachThreadRoot(v); });
   }
   heap_->heap_live().store(static_cast<int64_t>(c->marked.bytes),
                            std::memory_order_relaxed);

@@ -21,7 +21,11 @@
 //       mutators run, stops the world (the first pause), waits for sweeps
 //       still in flight and resets every mutator's mark state.
 //   kMark  stop-the-world mode: every worker marks from the roots inside
-//       the pause. Concurrent mode: snapshot the roots' values, barrier and
+//       the pause (the mutators' own roots claimed one by one).
+//       Concurrent mode: snapshot the heap's roots' values and conservative
+//       ranges' words, mark every mutator's own roots pending (each mutator
+//       scans them as it resumes, the collector those of blocked ones:
+//       docs/collector.md, "The per-thread root snapshot"), barrier and
 //       allocate-black on, restart the world, shade the snapshot; background
 //       workers, mark assists and the barrier mark while the mutators run;
 //       ragged flushes of the barrier buffers; then the final pause flushes
@@ -50,6 +54,8 @@
 //  - nothing is marked before sweep termination has finished the previous
 //    cycle's sweep, and nothing is swept while marking (the sweepgen flip
 //    is in mark termination);
+//  - mark termination begins only once every mutator's own roots have been
+//    scanned for this cycle (World::ThreadRootScansDone);
 //  - no pause runs at the same time as the scavenger.
 // docs/collector.md gives the argument that no live object is lost;
 // gc/pacer.h the trigger, goal and assist ratio.
@@ -191,6 +197,10 @@ class Collector {
   }
   // Greys buffered write-barrier values (old and new pointer values).
   void ShadeBuffered(const uintptr_t* values, size_t n);
+  // Greys what `scan` reports to its RootVisitor: a mutator's per-thread
+  // root snapshot, scanned by the mutator itself (runtime/thread_roots.h).
+  // Any thread, between the first pause and the end of marking.
+  void ShadeThreadRoots(absl::FunctionRef<void(RootVisitor&)> scan);
 
   CollectorStats ReadStats() const { return stats_.Read(); }
   // Weak references' records and rules (gc/weak.h).
@@ -323,6 +333,11 @@ class Collector {
   // The current cycle's mark state (pause 1 to mark termination).
   std::unique_ptr<WorkPool> pool_;        // grey objects
   std::vector<uintptr_t> root_snapshot_;  // root values taken in pause 1
+  // The words of the conservative root ranges that could be heap
+  // addresses, copied in pause 1: the first ambiguous_count_ entries (the
+  // buffer keeps its size from cycle to cycle and grows before the pause).
+  std::vector<uintptr_t> ambiguous_snapshot_;
+  size_t ambiguous_count_ = 0;
   // Objects marked outside the mark workers during a concurrent cycle.
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   // Whether a BackgroundMark of the current cycle offered the idle worker

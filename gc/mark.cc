@@ -1,6 +1,9 @@
+// mark.cc: greying and scanning objects (design in mark.h).
 #include "gc/mark.h"
 
 #include <algorithm>
+
+#include "gc/conservative.h"
 
 namespace gcheap {
 
@@ -57,8 +60,16 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
     ScanSpecial(w, r, t, lo, hi);
     return;
   }
-  ForEachPointerSlot(s, r.index, r.base, lo, hi,
-                     [&](void** slot) { MarkValue(w, LoadSlot(slot)); });
+  if (t->conservative) {
+    // gc_alloc_conservative: every word is ambiguous. (No weak slots:
+    // registration refuses a conservative type with any.)
+    ForEachPointerSlot(s, r.index, r.base, lo, hi, [&](void** slot) {
+      MarkAmbiguous(this, w, LoadSlot(slot));
+    });
+  } else {
+    ForEachPointerSlot(s, r.index, r.base, lo, hi,
+                       [&](void** slot) { MarkValue(w, LoadSlot(slot)); });
+  }
   w->scanned_bytes += hi - lo;
 }
 
@@ -94,7 +105,8 @@ struct CandidateVisit : TraceVisitor {
   uintptr_t self;  // skipped if nonzero
   static void Visit(void** slot, void* ctx) {
     auto* v = static_cast<CandidateVisit*>(ctx);
-    v->w->marker->VisitCandidateSlot(v->w, slot, v->self);
+    v->w->marker->VisitCandidateSlot(v->w, slot, v->self,
+                                     /*ambiguous=*/false);
   }
   static void Weak(TraceVisitor* tv, void** slot, uint8_t kind) {
     auto* v = static_cast<CandidateVisit*>(tv);
@@ -103,14 +115,19 @@ struct CandidateVisit : TraceVisitor {
 };
 }  // namespace
 
-void Marker::VisitCandidateSlot(Worker* w, void** slot, uintptr_t self) {
+void Marker::VisitCandidateSlot(Worker* w, void** slot, uintptr_t self,
+                                bool ambiguous) {
   const uintptr_t v = LoadSlot(slot);
   if (self != 0) {
     ObjectRef r;
     const uintptr_t p = v & tag_mask_;
     if (p >= 4096 && FindObject(w, p, &r) && r.base == self) return;
   }
-  MarkValue(w, v);
+  if (ambiguous) {
+    MarkAmbiguous(this, w, v);
+  } else {
+    MarkValue(w, v);
+  }
 }
 
 void Marker::ScanCandidate(Worker* w, uintptr_t base, bool skip_self) {
@@ -128,8 +145,12 @@ void Marker::ScanCandidate(Worker* w, uintptr_t base, bool skip_self) {
   } else if (t->special == TypeSpecial::kEphemeron) {
     ScanEphemeron(w, r);  // (an ephemeron's pointers to itself count)
   } else {
-    ForEachPointerSlot(r.span, r.index, r.base, 0, ObjectBytes(r.span),
-                       [&](void** slot) { VisitCandidateSlot(w, slot, self); });
+    // A conservative candidate's words are ambiguous, as in ScanItem (it
+    // has no weak slots).
+    const bool ambiguous = t->conservative;
+    ForEachPointerSlot(
+        r.span, r.index, r.base, 0, ObjectBytes(r.span),
+        [&](void** slot) { VisitCandidateSlot(w, slot, self, ambiguous); });
     t->ForEachWeakOffset([&](size_t off) {
       RecordWeakSlot(w, reinterpret_cast<void**>(r.base + off), t->weak_kind);
     });

@@ -15,7 +15,9 @@
 // repeated tail up to the end of the slot), or calls its trace callback.
 // Large objects are scanned in 128 KiB pieces ("oblets", as Go does): the
 // first visit queues the other pieces, so one huge array neither delays
-// termination nor prevents parallelism.
+// termination nor prevents parallelism. The words of a conservative object
+// (TypeInfo::conservative) are resolved as ambiguous words
+// (gc/conservative.h) instead.
 //
 // Weak slots and ephemerons (types whose TypeInfo::special is set, one
 // unlikely branch in ScanItem): a weak slot is not traced; if its target is
@@ -103,8 +105,10 @@ class Marker {
   // object (skip_self: nor its own direct pointers to itself); weak slots
   // are recorded as in a scan.
   void ScanCandidate(Worker* w, uintptr_t base, bool skip_self);
-  // Marks *slot unless it points into the object at self (0: no object).
-  void VisitCandidateSlot(Worker* w, void** slot, uintptr_t self);
+  // Marks *slot unless it points into the object at self (0: no object);
+  // ambiguous: *slot is a word of a conservative object (MarkAmbiguous).
+  void VisitCandidateSlot(Worker* w, void** slot, uintptr_t self,
+                          bool ambiguous);
 
   // Scans grey objects until the worker's buffers and the pool are empty.
   void Drain(Worker* w);
@@ -118,15 +122,6 @@ class Marker {
   static void VisitSlot(void** slot, void* ctx) {
     auto* w = static_cast<Worker*>(ctx);
     w->marker->MarkValue(w, LoadSlot(slot));
-  }
-  // A VisitFn for roots; ctx is a RootVisit (not a TraceVisitor: weak
-  // slots exist only in objects, so gc_trace_weak from a root scanner is
-  // refused in both modes).
-  struct RootVisit {
-    Worker* w;
-  };
-  static void VisitRootSlot(void** slot, void* ctx) {
-    VisitSlot(slot, static_cast<RootVisit*>(ctx)->w);
   }
   // The weak-slot visitor of a Worker (gc_trace_weak from a trace
   // callback): records the slot if its target is not strongly marked.

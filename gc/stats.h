@@ -13,11 +13,20 @@
 #ifndef GCHEAP_GC_STATS_H_
 #define GCHEAP_GC_STATS_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
 
 namespace gcheap {
+
+// The collector's clock, in nanoseconds: pauses, mark and scan times are
+// all measured with the steady clock.
+inline int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // Why a cycle ran.
 enum class GcReason { kExplicit, kHeapGoal, kAllocFailure };

@@ -1,3 +1,4 @@
+// typeinfo.cc: validating and registering types (design in typeinfo.h).
 #include "gc/typeinfo.h"
 
 #include <algorithm>
@@ -157,6 +158,22 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
         "8 bytes (size %zu)",
         name, spec.size));
   }
+  if (spec.conservative &&
+      (spec.trace != nullptr || spec.trace_ctx != nullptr ||
+       (ptrmap.empty() && elem_ptrmap.empty()))) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': a conservative type needs pointer words and no trace "
+        "callback",
+        name));
+  }
+  if (spec.conservative && (!weakmap.empty() || spec.ephemeron)) {
+    // Every word of a conservative object is a strong, ambiguous reference
+    // (gc/conservative.h); a weak word among them could not be told apart.
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': a conservative type has no weak slots and is not an "
+        "ephemeron (each of its words is a strong ambiguous reference)",
+        name));
+  }
   auto* t = new TypeInfo;
   t->name = name;
   t->size = spec.size;
@@ -173,6 +190,7 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
                                      : TypeSpecial::kNone;
   t->noscan = t->ptrmap.empty() && t->elem_ptrmap.empty() && !t->has_trace() &&
               t->special == TypeSpecial::kNone;
+  t->conservative = spec.conservative;
 
   std::lock_guard<std::mutex> g(mu_);
   size_t n = count_.load(std::memory_order_relaxed);

@@ -18,11 +18,21 @@
 // rule. A type with no pointer bit, no weak bit and no trace callback is
 // noscan: its objects live in noscan spans and are never scanned.
 //
+// A conservative type (the heap's built-in type of gc_alloc_conservative)
+// is a tail of pointer words that are ambiguous: each word is resolved with
+// the policy of gc/conservative.h instead of being trusted as a slot. It
+// has no weak slots and is not an ephemeron: every word of it is a strong
+// ambiguous reference, and a weak word among them could not be told apart
+// (registration refuses the combination).
+//
 // Visitors: every visit context the collector passes to a trace callback
 // begins with a TraceVisitor, whose `weak` function receives the weak slots
 // the callback reports (gc_trace_weak): the marker records them, the
 // verifier checks them, and nothing traces them. Code that calls a trace
-// callback with its own context must make it a TraceVisitor too.
+// callback with its own context must make it a TraceVisitor too. Root
+// scanners get a RootVisitor (gc/roots.h) instead, whose first word is its
+// vtable pointer (8-byte aligned, so never the odd TraceVisitor::kMagic):
+// gc_trace_weak refuses it.
 //
 // Registration validates a description before it reads any of it beyond
 // what the description promises: each bitmap comes with its length in
@@ -59,6 +69,9 @@ using TraceCtxFn = void (*)(void* obj, VisitFn visit, void* ctx,
 // The header of every visit context given to a trace callback (above).
 struct TraceVisitor {
   static constexpr uint32_t kMagic = 0x74726163;  // "trac"
+  // Odd: the first word of a RootVisitor (a vtable pointer, 8-byte
+  // aligned) never reads as kMagic (gc_trace_weak's check).
+  static_assert(kMagic % alignof(void*) != 0);
   uint32_t magic = kMagic;
   // Receives a weak slot (kind: 0 short, 1 long); null: ignored.
   void (*weak)(TraceVisitor* self, void** slot, uint8_t kind) = nullptr;
@@ -79,7 +92,8 @@ struct TypeInfo {
   std::vector<uint64_t> weakmap;  // weak slots of the fixed part
   uint8_t weak_kind = 0;          // of every weak slot (and gc_weak_load)
   TypeSpecial special = TypeSpecial::kNone;
-  bool noscan = true;  // no pointer or weak slot anywhere
+  bool noscan = true;         // no pointer or weak slot anywhere
+  bool conservative = false;  // its pointer words are ambiguous
 
   bool FixedWordIsWeak(size_t w) const {
     return w / 64 < weakmap.size() && ((weakmap[w / 64] >> (w % 64)) & 1);
@@ -129,6 +143,9 @@ struct TypeSpec {
   size_t weakmap_words = 0;
   int weak_kind = 0;       // 0 short, 1 long
   bool ephemeron = false;  // the built-in ephemeron type (gc/weak.h)
+  // Every pointer word is ambiguous (gc/conservative.h). Needs pointer
+  // words, no trace callback, no weak slot and not ephemeron.
+  bool conservative = false;
 };
 
 class TypeTable {

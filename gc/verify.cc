@@ -1,3 +1,4 @@
+// verify.cc: the checkmark verifier (design in verify.h).
 #include "gc/verify.h"
 
 #include <cstdio>
@@ -5,6 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "gc/conservative.h"
 
 namespace gcheap {
 
@@ -81,16 +83,6 @@ void VisitFromObject(void** slot, void* ctx) {
   Reach(st, Marker::LoadSlot(slot), slot, nullptr);
 }
 
-// ctx is a RootCtx, not the VerifyState: a root scanner's visit context is
-// not a TraceVisitor (gc_trace_weak is refused there).
-struct RootCtx {
-  VerifyState* st;
-};
-void VisitFromRoot(void** slot, void* ctx) {
-  VerifyState* st = static_cast<RootCtx*>(ctx)->st;
-  Reach(st, Marker::LoadSlot(slot), slot, slot);
-}
-
 [[noreturn]] void ReportUnrecordedWeak(VerifyState* st, void** slot,
                                        uintptr_t value);
 
@@ -108,6 +100,40 @@ void VerifyState::CheckWeakSlot(TraceVisitor* v, void** slot, uint8_t) {
     ReportUnrecordedWeak(st, slot, value);
   }
 }
+
+// A word of a conservative object: resolved with the ambiguous policy,
+// then checked like a slot (a pointer into another heap is not reported:
+// the word may be an integer).
+void VisitFromConservativeObject(void** slot, VerifyState* st) {
+  ObjectRef r;
+  if (FindAmbiguousObject(st->marker, nullptr, Marker::LoadSlot(slot), &r)) {
+    Reach(st, r.base, slot, nullptr);
+  }
+}
+
+// The roots (verify.h): precise ones strictly, ambiguous words only when
+// they resolve to a marked object.
+class VerifyRoots final : public RootVisitor {
+ public:
+  explicit VerifyRoots(VerifyState* st) : st_(st) {}
+  void Slot(void** slot) override {
+    Reach(st_, Marker::LoadSlot(slot), slot, slot);
+  }
+  void Ambiguous(const void* lo, const void* hi) override {
+    // The path report names the start of the ambiguous range.
+    void** where = const_cast<void**>(static_cast<void* const*>(lo));
+    ForEachAmbiguousWord(lo, hi, [&](uintptr_t word) {
+      ObjectRef r;
+      if (FindAmbiguousObject(st_->marker, nullptr, word, &r) &&
+          r.span->IsMarked(r.index)) {
+        Reach(st_, r.base, where, where);
+      }
+    });
+  }
+
+ private:
+  VerifyState* const st_;
+};
 
 const char* TypeName(Marker* m, const ObjectRef& r) {
   if (NoScan(r.span->spanclass)) return "(noscan)";
@@ -194,11 +220,13 @@ void ReportUnrecordedWeak(VerifyState* st, void** slot, uintptr_t value) {
 
 }  // namespace
 
-uint64_t VerifyMarks(Marker* marker, const RootSet& roots) {
+uint64_t VerifyMarks(Marker* marker, const RootSet& roots,
+                     absl::FunctionRef<void(RootVisitor&)> thread_roots) {
   VerifyState st;
   st.marker = marker;
-  RootCtx rc{&st};
-  roots.ForEachRoot(&VisitFromRoot, &rc);
+  VerifyRoots v(&st);
+  roots.VisitAll(v);
+  thread_roots(v);
   uint64_t checked = 0;
   while (!st.queue.empty() || !st.woken.empty()) {
     if (!st.woken.empty()) {
@@ -224,6 +252,10 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots) {
       t->Trace(reinterpret_cast<void*>(obj), &VisitFromObject, &st);
     } else if (t != nullptr && t->special == TypeSpecial::kEphemeron) {
       ReachEphemeron(&st, obj);
+    } else if (t != nullptr && t->conservative) {
+      marker->ForEachPointerSlot(
+          r.span, r.index, obj, 0, marker->ObjectBytes(r.span),
+          [&](void** slot) { VisitFromConservativeObject(slot, &st); });
     } else {
       marker->ForEachPointerSlot(
           r.span, r.index, obj, 0, marker->ObjectBytes(r.span),

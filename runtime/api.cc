@@ -19,28 +19,10 @@ using gcheap::SetLastError;
 
 namespace gcheap::api {
 
-void Misuse(const char* fn, const char* what) {
-  fprintf(stderr, "gcheap: API misuse in %s: %s\n", fn, what);
-  fflush(stderr);
-  abort();
-}
-
 void CheckHeap(const gc_heap* h, const char* fn) {
   if (h == nullptr) Misuse(fn, "heap is NULL");
   if (h->magic != gcheap::kHeapMagic) {
     Misuse(fn, "not a live gc_heap (destroyed, or not a heap)");
-  }
-}
-
-void CheckMutator(const gc_mutator* m, const char* fn) {
-  if (m == nullptr) Misuse(fn, "mutator is NULL");
-  if (m->magic == gcheap::kMutatorDead) {
-    Misuse(fn, "use of a detached mutator");
-  }
-  if (m->magic != gcheap::kMutatorMagic) Misuse(fn, "not a gc_mutator");
-  if (!pthread_equal(m->owner, pthread_self())) {
-    Misuse(fn,
-           "mutator used from a thread other than the one that attached it");
   }
 }
 
@@ -168,6 +150,9 @@ void gc_config_init(gc_config* cfg) {
   if (const char* v = getenv("GCTRACE")) cfg->trace = atoi(v) != 0;
   if (const char* v = getenv("GC_VERIFY")) cfg->verify = atoi(v) != 0;
   if (const char* v = getenv("GC_STW")) cfg->stop_the_world = atoi(v) != 0;
+  if (const char* v = getenv("GC_CONSERVATIVE_STACKS")) {
+    cfg->conservative_stacks = atoi(v) != 0;
+  }
 }
 
 gc_heap* gc_heap_create(const gc_config* cfg) {
@@ -330,31 +315,25 @@ inline void* AllocDone(gc_mutator* m, void* p, size_t bytes, bool noscan) {
   return p;
 }
 
-}  // namespace
-
-extern "C" {
-
-int gc_version(void) { return GCHEAP_VERSION; }
-
-const char* gc_version_string(void) { return GCHEAP_VERSION_STRING; }
-
-void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
-  DEBUG_CHECK_MUTATOR(m, "gc_alloc");
+// gc_alloc's body, also gc_alloc_conservative's (fn names the caller in
+// error messages).
+void* AllocOfType(gc_mutator* m, gc_type_id type, size_t bytes,
+                  const char* fn) {
   const gcheap::TypeInfo* t = m->heap->types.Get(type);
   if (t == nullptr) {
-    SetLastError("gc_alloc: unknown type id %u", type);
+    SetLastError("%s: unknown type id %u", fn, type);
     return nullptr;
   }
   if (bytes < t->size) {
-    SetLastError("gc_alloc: %zu bytes is smaller than type '%s' (%zu bytes)",
+    SetLastError("%s: %zu bytes is smaller than type '%s' (%zu bytes)", fn,
                  bytes, t->name.c_str(), t->size);
     return nullptr;
   }
   if (bytes > GC_MAX_ALLOC_BYTES) {
     SetLastError(
-        "gc_alloc: allocation size overflow: %zu bytes requested (the "
+        "%s: allocation size overflow: %zu bytes requested (the "
         "maximum, GC_MAX_ALLOC_BYTES, is %zu)",
-        bytes, GC_MAX_ALLOC_BYTES);
+        fn, bytes, GC_MAX_ALLOC_BYTES);
     return nullptr;
   }
   // Poll before allocating: a collection here cannot free the new object.
@@ -373,8 +352,31 @@ void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
   return AllocDone(m, p, bytes, t->noscan);
 }
 
+}  // namespace
+
+extern "C" {
+
+int gc_version(void) { return GCHEAP_VERSION; }
+
+const char* gc_version_string(void) { return GCHEAP_VERSION_STRING; }
+
+void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
+  DEBUG_CHECK_RUNNING(m, "gc_alloc");
+  return AllocOfType(m, type, bytes, "gc_alloc");
+}
+
+void* gc_alloc_conservative(gc_mutator* m, size_t bytes) {
+  DEBUG_CHECK_RUNNING(m, "gc_alloc_conservative");
+  const gc_type_id type = m->heap->ConservativeType();
+  if (type == 0) return nullptr;
+  // Whole words: every word is a slot. (A size past the maximum is
+  // reported by AllocOfType before rounding could wrap.)
+  if (bytes <= GC_MAX_ALLOC_BYTES) bytes = (bytes + 7) & ~size_t{7};
+  return AllocOfType(m, type, bytes, "gc_alloc_conservative");
+}
+
 void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
-  DEBUG_CHECK_MUTATOR(m, "gc_alloc_noscan");
+  DEBUG_CHECK_RUNNING(m, "gc_alloc_noscan");
   if (bytes > GC_MAX_ALLOC_BYTES) {
     SetLastError(
         "gc_alloc_noscan: allocation size overflow: %zu bytes requested (the "
@@ -434,6 +436,51 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
   gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveScanner(
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
+}
+
+// A mutator's scanners are its own thread's to change; the collector reads
+// them only while that thread cannot (runtime/thread_roots.h).
+int gc_add_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
+                                void* data) {
+  CheckMutator(m, "gc_add_mutator_root_scanner");
+  if (fn == nullptr) {
+    SetLastError("gc_add_mutator_root_scanner: the scanner is NULL");
+    return -1;
+  }
+  m->roots.scanners.push_back(
+      {reinterpret_cast<gcheap::RootScannerFn>(fn), data});
+  return 0;
+}
+
+int gc_remove_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
+                                   void* data) {
+  CheckMutator(m, "gc_remove_mutator_root_scanner");
+  auto& v = m->roots.scanners;
+  const auto f = reinterpret_cast<gcheap::RootScannerFn>(fn);
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it->fn == f && it->data == data) {
+      v.erase(it);
+      return 0;
+    }
+  }
+  SetLastError(
+      "gc_remove_mutator_root_scanner: the scanner is not registered with "
+      "this mutator");
+  return -1;
+}
+
+int gc_add_conservative_root_range(gc_heap* heap, const void* start,
+                                   size_t bytes) {
+  CheckHeap(heap, "gc_add_conservative_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
+  return StatusToInt(heap->roots.AddConservativeRange(start, bytes));
+}
+
+int gc_remove_conservative_root_range(gc_heap* heap, const void* start,
+                                      size_t bytes) {
+  CheckHeap(heap, "gc_remove_conservative_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
+  return StatusToInt(heap->roots.RemoveConservativeRange(start, bytes));
 }
 
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
@@ -505,7 +552,7 @@ void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
 }
 
 void gc_safepoint_slow(gc_mutator* m) {
-  DEBUG_CHECK_MUTATOR(m, "gc_safepoint");
+  DEBUG_CHECK_RUNNING(m, "gc_safepoint");
   uint32_t poll = m->poll.load(std::memory_order_relaxed);
   if (poll & gcheap::kPollStop) m->heap->Park(m);
   if (poll & gcheap::kPollFlush) {
@@ -533,7 +580,26 @@ void gc_safepoint_slow(gc_mutator* m) {
 
 void gc_enter_blocking(gc_mutator* m) {
   DEBUG_CHECK_MUTATOR(m, "gc_enter_blocking");
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG && defined(__x86_64__)
+  const bool outermost = m->blocking_depth == 0;
+#endif
   m->heap->EnterBlocking(m);
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG && defined(__x86_64__)
+  // The capture's window (gc/stack_scan.h) must reach our caller's frame:
+  // the caller's registers were spilled below it, into frames that its
+  // blocking calls overwrite. (Frame pointers: the caller's stack pointer
+  // was this frame's address plus the saved frame pointer and the return
+  // address.)
+  if (outermost && m->heap->config.conservative_stacks != 0) {
+    const gcheap::StackContext& c = m->roots.context;
+    const uintptr_t caller_sp =
+        reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) +
+        2 * sizeof(void*);
+    GC_CHECK(caller_sp <= c.sp + c.window_words * sizeof(uintptr_t),
+             "the stack capture's window does not reach the caller of "
+             "gc_enter_blocking (StackContext::kWindowBytes is too small)");
+  }
+#endif
 }
 
 void gc_leave_blocking(gc_mutator* m) {

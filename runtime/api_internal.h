@@ -3,9 +3,12 @@
 // checks for API misuse and the barrier buffer's append.
 //
 // Misuse is fatal: it prints "gcheap: API misuse in <fn>: <what>" and
-// aborts. CheckHeap / CheckMutator run in every build where they are
+// aborts (gcheap::Misuse, runtime/runtime.h, which the rest of the runtime
+// uses too). CheckHeap / CheckMutator run in every build where they are
 // called; DEBUG_CHECK_MUTATOR only in debug builds (GCHEAP_DEBUG), on fast
-// paths.
+// paths, and DEBUG_CHECK_RUNNING (CheckMutator, and m may run its own
+// code: not inside a blocking bracket, its root snapshot scanned) on the
+// calls that allocate or poll.
 #ifndef GCHEAP_RUNTIME_API_INTERNAL_H_
 #define GCHEAP_RUNTIME_API_INTERNAL_H_
 
@@ -16,9 +19,9 @@
 
 namespace gcheap::api {
 
-[[noreturn]] void Misuse(const char* fn, const char* what);
+using ::gcheap::CheckMutator;
+using ::gcheap::Misuse;
 void CheckHeap(const gc_heap* h, const char* fn);
-void CheckMutator(const gc_mutator* m, const char* fn);
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 // A store's debug checks: m is the calling thread's mutator, obj an object
 // of m's heap, the n slots from `slot` lie inside it, and none of the n
@@ -40,9 +43,13 @@ inline void RecordStore(gc_mutator* m, void* old, void* value) {
 }  // namespace gcheap::api
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-#define DEBUG_CHECK_MUTATOR(m, fn) ::gcheap::api::CheckMutator(m, fn)
+#define DEBUG_CHECK_MUTATOR(m, fn) ::gcheap::CheckMutator(m, fn)
+#define DEBUG_CHECK_RUNNING(m, fn) ::gcheap::CheckRunningMutator(m, fn)
 #else
 #define DEBUG_CHECK_MUTATOR(m, fn) \
+  do {                             \
+  } while (0)
+#define DEBUG_CHECK_RUNNING(m, fn) \
   do {                             \
   } while (0)
 #endif

@@ -25,8 +25,18 @@
  *    collection. Inside a blocking bracket it must not touch heap objects.
  *    Blocking brackets nest.
  *  - Heap pointers a thread holds must be reachable from roots at every
- *    safepoint (registered slots/ranges, or slots reported by a root
- *    scanner): a pointer held only in a C local across gc_alloc may be freed.
+ *    safepoint: registered slots/ranges, slots reported by a root scanner
+ *    (the heap's or the thread's own), the thread's handles
+ *    (gc_handle_new), or, with gc_config.conservative_stacks, the thread's
+ *    own stack and registers. Without conservative stacks a pointer held
+ *    only in a C local across gc_alloc may be freed.
+ *  - Conservative stacks: the thread's stack is scanned as it was when the
+ *    thread stopped (at a safepoint, or at gc_enter_blocking). Inside a
+ *    blocking bracket the thread must therefore not manipulate heap
+ *    pointers at all (Boehm's rule for GC_do_blocking): not even copy one
+ *    from one local variable into another. Threads that switch stacks
+ *    (fibers, coroutines with their own stacks, a signal's alternate stack)
+ *    are not supported: a safepoint on another stack aborts with a message.
  *  - A thread that exits (returns from its start routine, or calls
  *    pthread_exit) while attached is detached when it exits.
  *  - Process exit: the thread that ends the process (returning from main,
@@ -73,6 +83,9 @@
  *   GC_STW=0|1          0: mark concurrently with the mutators, two short
  *                       pauses per cycle (the default); 1: stop-the-world
  *                       cycles (for debugging and comparison)
+ *   GC_CONSERVATIVE_STACKS=0|1
+ *                       1: scan every attached thread's stack and registers
+ *                       for ambiguous pointers (default 0)
  *
  * Versions: GCHEAP_VERSION_* below are the version of this header and
  * gc_version() that of the library linked at run time (docs/build.md says
@@ -160,16 +173,18 @@ typedef struct gc_config {
   int stop_the_world;        /* nonzero: stop-the-world cycles */
   int trace;                 /* nonzero: gctrace line per cycle */
   uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
-  /* ---- since finalization ---- */
-  int finalizer_thread; /* nonzero (the default): a thread the heap owns
-                           runs ready finalizers and cleanups; 0: the
-                           embedder runs them with gc_run_finalizers */
+  /* ---- appended later (used only inside struct_size) ---- */
+  int finalizer_thread;    /* nonzero (the default): a thread the heap owns
+                              runs ready finalizers and cleanups; 0: the
+                              embedder runs them with gc_run_finalizers */
+  int conservative_stacks; /* nonzero: every attached thread's stack and
+                              registers are roots (ambiguous words) */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
  * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
- * finalizer_thread on), then
- * applies the GC_* environment variables above; sets struct_size. */
+ * finalizer_thread on, conservative_stacks off), then applies the GC_*
+ * environment variables above; sets struct_size. */
 void gc_config_init(gc_config* cfg);
 
 /* ---- heaps ---- */
@@ -337,6 +352,52 @@ typedef void (*gc_root_scanner_fn)(gc_visit_fn visit, void* visit_ctx,
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 
+/* A root scanner that belongs to one mutator (one thread's interpreter
+ * stack or frame chain), not to the heap: it is dropped when the mutator
+ * detaches, the automatic detach at thread exit included, so it never
+ * walks the frames of a thread that is gone. Called with m's thread stopped
+ * (parked at a safepoint or inside a blocking bracket) or about to resume:
+ * once per cycle, right after the first pause, on m's own thread before it
+ * runs again, or on a collector thread while m stays blocked; and on the
+ * collector's driver thread, with the world stopped, for the verifier.
+ * Never while m's thread runs its own code, so it may read the thread's
+ * structures without locks. It must not allocate, call gcheap, or take
+ * locks that m's thread may hold. Only m's own thread may add or remove
+ * its scanners; a pair (fn, data) may be added more than once (removed
+ * once per add). Return 0, or -1 with gc_last_error() set (fn NULL; a
+ * remove of a pair that is not registered). */
+int gc_add_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
+                                void* data);
+int gc_remove_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
+                                   void* data);
+
+/* ---- conservative roots ----
+ *
+ * An ambiguous word may or may not be a pointer: if it points into an
+ * allocated object of the heap (its base or any interior byte, after
+ * clearing gc_config.tag_mask bits), that object is kept alive; nothing
+ * moves, and a word that designates nothing is ignored. */
+
+/* Registers `bytes` bytes from start (any alignment: every 8-byte-aligned
+ * word wholly inside is an ambiguous root), for data segments and foreign
+ * buffers that hold heap pointers. Like other registered roots, their
+ * contents are copied in a cycle's first pause: the program may write the
+ * range without barriers. Counted per (start, bytes): add twice, remove
+ * twice. Returns 0, or -1 with gc_last_error() set (start NULL with bytes >
+ * 0, a range that wraps, or, for remove, one that is not registered). */
+int gc_add_conservative_root_range(gc_heap* heap, const void* start,
+                                   size_t bytes);
+int gc_remove_conservative_root_range(gc_heap* heap, const void* start,
+                                      size_t bytes);
+
+/* Allocates `bytes` of zeroed memory whose every 8-byte word is an
+ * ambiguous pointer (Boehm's GC_malloc): an object of the heap's built-in
+ * conservative kind, scanned word by word (interior pointers keep their
+ * object). Every word is a pointer-capable slot: stores into it go through
+ * the barriers, like stores into any pointer slot. bytes 0 gives a
+ * minimal object. NULL + gc_last_error() as for gc_alloc. A safepoint. */
+void* gc_alloc_conservative(gc_mutator* m, size_t bytes);
+
 /* ---- barriers and safepoints ----
  *
  * A pointer-capable slot is a word of a heap object that the collector may
@@ -373,13 +434,27 @@ void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
 
 /* The first words of every gc_mutator, read and written by the inline
  * functions below (runtime/runtime.h keeps them first and checks the
- * offsets). Not part of the API: do not touch. */
+ * offsets). Its layout is part of the ABI (it changes only with
+ * GCHEAP_VERSION_MAJOR): generated code may read poll and wb_enabled
+ * itself (GC_MUTATOR_POLL_OFFSET, GC_MUTATOR_WB_ENABLED_OFFSET; both are
+ * read with relaxed loads) and inline the functions below; everything else
+ * is written only through them. docs/embedding.md ("Generated code")
+ * gives the rules. */
 typedef struct gc_mutator_head_ {
   uint32_t poll;         /* nonzero: a collection wants this thread */
   uint32_t wb_enabled;   /* nonzero while a concurrent cycle marks */
   uintptr_t* wbbuf_next; /* next free pair of the barrier buffer */
   uintptr_t* wbbuf_end;  /* end of the barrier buffer */
+  void** handle_top;     /* next free handle slot (gc_handle_new) */
+  void** handle_limit;   /* end of the current handle block's slots */
+  void* handle_block;    /* the current handle block (gc_handle_block_) */
 } gc_mutator_head_;
+
+/* Byte offsets in a gc_mutator, for generated code: the 32-bit safepoint
+ * poll word (nonzero: call gc_safepoint_slow) and the 32-bit barrier flag
+ * (nonzero: stores into pointer slots need the barrier's slow part). */
+#define GC_MUTATOR_POLL_OFFSET offsetof(gc_mutator_head_, poll)
+#define GC_MUTATOR_WB_ENABLED_OFFSET offsetof(gc_mutator_head_, wb_enabled)
 
 static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
                                     void* value) {
@@ -493,13 +568,91 @@ static inline void gc_safepoint(gc_mutator* m) {
 
 /* Brackets a blocking call: between the two, the thread counts as stopped
  * for collections and must not touch heap objects or call gc_ functions
- * that take m (other than gc_enter_blocking and gc_leave_blocking).
+ * that take m (other than gc_enter_blocking and gc_leave_blocking). With
+ * conservative stacks it must not manipulate heap pointers either (see the
+ * threading contract): its stack and registers are scanned as they were at
+ * gc_enter_blocking, possibly by another thread while it is blocked.
  * Brackets nest: the thread counts as stopped from the first enter until
  * the leave that matches it, however many brackets open and close inside.
  * A gc_leave_blocking without a matching gc_enter_blocking is API misuse
  * and aborts with a message (in every build). */
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
+
+/* ---- handles: cheap local roots (V8's HandleScope) ----
+ *
+ * Each mutator has a stack of handle slots. gc_handle_new(m, obj) stores
+ * obj in the next slot and returns the slot: a root of m, read and written
+ * directly by the program (it is a root: no barrier), that keeps its value
+ * alive until the enclosing scope closes. A scope saves the top of the
+ * stack (gc_handle_scope_open) and restores it (gc_handle_scope_close),
+ * releasing every handle made since. Scopes nest and close in LIFO order;
+ * debug builds (GCHEAP_DEBUG) abort on a scope closed out of order or by
+ * another thread and fill released slots with a poison pattern. Handles
+ * made outside any scope live until the thread detaches. A handle, like
+ * its scope, belongs to its thread: only that thread reads or writes it.
+ *
+ * The three functions are inline: no lock and no call, except when the
+ * current block of GC_HANDLE_BLOCK_SLOTS slots is full (gc_handle_new then
+ * moves to the next block, allocating it the first time). Blocks stay with
+ * the mutator until it detaches, so a thread that once needed many handles
+ * allocates nothing the next time. The collector scans a mutator's handles
+ * in its per-thread snapshot (docs/collector.md), like its stack. */
+
+#define GC_HANDLE_BLOCK_SLOTS 254
+
+/* One block of handle slots (2 KiB). Not part of the API. */
+typedef struct gc_handle_block_ {
+  struct gc_handle_block_* prev; /* the block below, or NULL */
+  struct gc_handle_block_* next; /* the block above (a spare), or NULL */
+  void* slots[GC_HANDLE_BLOCK_SLOTS];
+} gc_handle_block_;
+
+/* A saved handle-stack top: fill with gc_handle_scope_open. */
+typedef struct gc_handle_scope {
+  void** saved_top;
+  void* saved_block;
+} gc_handle_scope;
+
+/* Out-of-line parts: a full block; and, in debug builds, every call. */
+void** gc_handle_new_slow(gc_mutator* m, void* obj);
+void gc_handle_scope_close_slow(gc_mutator* m, gc_handle_scope* s);
+
+/* Saves m's handle-stack top in *s. */
+static inline void gc_handle_scope_open(gc_mutator* m, gc_handle_scope* s) {
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  s->saved_top = h->handle_top;
+  s->saved_block = h->handle_block;
+}
+
+/* Releases every handle made since the matching gc_handle_scope_open. */
+static inline void gc_handle_scope_close(gc_mutator* m, gc_handle_scope* s) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  gc_handle_scope_close_slow(m, s);
+#else
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  gc_handle_block_* b = (gc_handle_block_*)s->saved_block;
+  h->handle_block = b;
+  h->handle_top = s->saved_top;
+  h->handle_limit = b->slots + GC_HANDLE_BLOCK_SLOTS;
+#endif
+}
+
+/* A new handle of m holding obj (any value: a pointer, NULL, an
+ * immediate); returns its slot. Not a safepoint. Returns NULL only if a new
+ * block cannot be allocated (out of memory; gc_last_error() says so). */
+static inline void** gc_handle_new(gc_mutator* m, void* obj) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  return gc_handle_new_slow(m, obj);
+#else
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  void** slot = h->handle_top;
+  if (slot == h->handle_limit) return gc_handle_new_slow(m, obj);
+  *slot = obj;
+  h->handle_top = slot + 1;
+  return slot;
+#endif
+}
 
 /* ---- statistics ---- */
 

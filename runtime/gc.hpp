@@ -18,6 +18,11 @@
 //   Cons* c = gc::New<Cons>(m, cons);         // a safepoint: list is rooted
 //   c->cdr.Set(m, c, list.get());             // store through the barrier
 //   list = c;
+//   {
+//     gc::HandleScope scope(m);               // cheap local roots
+//     gc::Handle<Cons> tmp(m, gc::New<Cons>(m, cons));
+//     gc::New<Cons>(m, cons);                 // tmp survives this safepoint
+//   }                                         // tmp is released here
 //
 // Destruction order: Roots, then Mutators, then the Heap (gc_heap_destroy
 // aborts while a mutator is attached, and a Root unregisters from its heap).
@@ -257,7 +262,8 @@ void CopyMembers(Mutator& m, void* dst_owner, Member<T>* dst,
 //
 // Every registration takes the heap's root-set lock and a hash-map update:
 // cheap enough for handles that live across calls, not for every temporary
-// in an interpreter loop (use a VM stack and a root scanner for those).
+// in an interpreter loop (use gc::Handle in a gc::HandleScope, or a VM
+// stack and a mutator root scanner, for those).
 // Touch a Root only from a thread that is attached and running (not inside a
 // blocking region): the collector reads the slot while the world is stopped.
 template <typename T>
@@ -431,6 +437,100 @@ class WeakMember {
 
  private:
   void* ptr_;
+};
+
+// ---- handles ----------------------------------------------------------------
+
+// A scope of handles (V8's HandleScope): every Handle made on this thread
+// while it is the innermost scope is released when it ends. Scopes nest
+// and end in LIFO order (automatic with RAII); debug builds abort
+// otherwise. No lock and no call: gc_handle_scope_open / _close are inline.
+class HandleScope {
+ public:
+  explicit HandleScope(gc_mutator* m) : m_(m) {
+    gc_handle_scope_open(m_, &scope_);
+  }
+  explicit HandleScope(Mutator& m) : HandleScope(m.get()) {}
+  ~HandleScope() { gc_handle_scope_close(m_, &scope_); }
+  HandleScope(const HandleScope&) = delete;
+  HandleScope& operator=(const HandleScope&) = delete;
+
+ private:
+  gc_mutator* m_;
+  gc_handle_scope scope_;
+};
+
+// A local root: a slot on the calling thread's handle stack, holding a T*
+// (or null) until the innermost HandleScope ends. Cheap: making one is a
+// store and an increment (gc_handle_new). Copies refer to the same slot
+// (V8's Local); set() writes the slot (a root: no barrier). Use it only on
+// the thread that made it, and not after its scope ended.
+template <typename T>
+class Handle {
+ public:
+  Handle() = default;  // empty: no slot
+  Handle(gc_mutator* m, T* value)
+      : slot_(gc_handle_new(
+            m, const_cast<void*>(static_cast<const void*>(value)))) {
+    if (slot_ == nullptr) internal::Fatal("gc::Handle", gc_last_error());
+  }
+  Handle(Mutator& m, T* value) : Handle(m.get(), value) {}
+  // The handle whose slot is `slot` (from gc_handle_new).
+  static Handle FromSlot(void** slot) {
+    Handle h;
+    h.slot_ = slot;
+    return h;
+  }
+
+  T* get() const { return slot_ ? static_cast<T*>(*slot_) : nullptr; }
+  void set(T* value) {
+    *slot_ = const_cast<void*>(static_cast<const void*>(value));
+  }
+  T* operator->() const { return get(); }
+  template <typename U = T>
+  requires(!std::is_void_v<U>) U& operator*() const { return *get(); }
+  explicit operator bool() const { return get() != nullptr; }
+  // The slot (a void**, as gc_handle_new returned it), or null if empty.
+  void** slot() const { return slot_; }
+  bool empty() const { return slot_ == nullptr; }
+
+ private:
+  void** slot_ = nullptr;
+};
+
+// A HandleScope that can hand one value to the enclosing scope (V8's
+// EscapableHandleScope): the escape slot is made in the enclosing scope
+// before this one opens.
+class EscapableHandleScope {
+ public:
+  explicit EscapableHandleScope(gc_mutator* m)
+      : escape_slot_(gc_handle_new(m, nullptr)), scope_(m) {
+    if (escape_slot_ == nullptr) {
+      internal::Fatal("gc::EscapableHandleScope", gc_last_error());
+    }
+  }
+  explicit EscapableHandleScope(Mutator& m) : EscapableHandleScope(m.get()) {}
+  EscapableHandleScope(const EscapableHandleScope&) = delete;
+  EscapableHandleScope& operator=(const EscapableHandleScope&) = delete;
+
+  // Copies value into the escape slot and returns a handle of the
+  // enclosing scope holding it. At most once.
+  template <typename T>
+  Handle<T> Escape(T* value) {
+    if (escaped_) internal::Fatal("gc::EscapableHandleScope", "escaped twice");
+    escaped_ = true;
+    *escape_slot_ = const_cast<void*>(static_cast<const void*>(value));
+    return Handle<T>::FromSlot(escape_slot_);
+  }
+  template <typename T>
+  Handle<T> Escape(Handle<T> h) {
+    return Escape(h.get());
+  }
+
+ private:
+  void** escape_slot_;
+  HandleScope scope_;
+  bool escaped_ = false;
 };
 
 // ---- type registration ----------------------------------------------------

@@ -10,7 +10,9 @@
 #include <new>
 #include <thread>
 
+#include "gc/stack_scan.h"
 #include "heap/error.h"
+#include "runtime/handles.h"
 #include "runtime/process.h"
 
 namespace gcheap {
@@ -155,6 +157,35 @@ gc_mutator* CurrentMutator(const gc_heap* h) {
   return nullptr;
 }
 
+void Misuse(const char* fn, const char* what) {
+  fprintf(stderr, "gcheap: API misuse in %s: %s\n", fn, what);
+  fflush(stderr);
+  abort();
+}
+
+void CheckMutator(const gc_mutator* m, const char* fn) {
+  if (m == nullptr) Misuse(fn, "mutator is NULL");
+  if (m->magic == kMutatorDead) {
+    Misuse(fn, "use of a detached mutator");
+  }
+  if (m->magic != kMutatorMagic) Misuse(fn, "not a gc_mutator");
+  if (!pthread_equal(m->owner, pthread_self())) {
+    Misuse(fn,
+           "mutator used from a thread other than the one that attached it");
+  }
+}
+
+void CheckRunningMutator(const gc_mutator* m, const char* fn) {
+  if constexpr (kDebugBuild) {
+    CheckMutator(m, fn);
+    if (m->blocking_depth != 0) {
+      Misuse(fn, "called inside a blocking bracket (gc_enter_blocking)");
+    }
+    GC_DCHECK(!ThreadRootScanPending(m),
+              "a mutator runs while its root snapshot is unscanned");
+  }
+}
+
 }  // namespace gcheap
 
 using gcheap::CurrentMutator;
@@ -179,8 +210,32 @@ gc_heap::gc_heap(const gc_config& cfg)
 gc_heap::~gc_heap() {
   finalizer_thread.Stop();
   collector.reset();  // stops the sweeper and mark workers
-  for (gc_mutator* m : free_mutators_) delete m;
+  for (gc_mutator* m : free_mutators_) {
+    gcheap::FreeHandles(m, /*keep_first=*/false);
+    delete m;
+  }
   magic = 0;
+}
+
+gc_type_id gc_heap::ConservativeType() {
+  std::call_once(conservative_once_, [&] {
+    // A tail of 8-byte words, each an ambiguous pointer.
+    static const uint64_t kEveryWord = 1;
+    gcheap::TypeSpec spec;
+    spec.name = "(conservative)";
+    spec.elem_size = sizeof(void*);
+    spec.elem_ptrmap = &kEveryWord;
+    spec.elem_ptrmap_words = 1;
+    spec.conservative = true;
+    absl::StatusOr<uint16_t> id = types.Register(spec);
+    if (id.ok()) {
+      conservative_type_ = *id;
+    } else {
+      gcheap::SetLastError("cannot register the conservative type: %s",
+                           std::string(id.status().message()).c_str());
+    }
+  });
+  return conservative_type_;
 }
 
 gc_mutator* gc_heap::Attach() {
@@ -210,6 +265,18 @@ gc_mutator* gc_heap::Attach() {
     m->attach_count = 1;
     m->mcache = heap.NewMCache();
     m->mcache->set_refill_notify(&m->poll, gcheap::kPollRefill);
+    gcheap::ResetHandles(m);
+    m->roots.scan.store(world.thread_roots().done_word(),
+                        std::memory_order_relaxed);
+    m->roots.context.sp = 0;
+    m->roots.stack = {};
+    m->roots.fake_stack = nullptr;
+    if (config.conservative_stacks != 0) {
+      if (!gcheap::CurrentStackBounds(&m->roots.stack)) {
+        gcheap::Misuse("gc_thread_attach", gcheap::LastError());
+      }
+      m->roots.fake_stack = gcheap::CurrentFakeStack();
+    }
     handshake.Add(m, list);
   }
   m->tls_next = gcheap::tls_mutators;
@@ -225,6 +292,11 @@ void gc_heap::Detach(gc_mutator* m) {
   EnterBlocking(m);
   {
     auto list = LockListAsSafepoint();
+    // No first pause can begin while the list is locked: once this scan is
+    // done, no claimer reads this mutator's roots again.
+    gcheap::FinishThreadRootScan(m);
+    gcheap::FreeHandles(m, /*keep_first=*/true);
+    m->roots.scanners.clear();
     FlushWriteBarrierBuffer(m);
     collector->AddBlack(m->gcstate);
     m->gcstate = {};
@@ -274,24 +346,36 @@ void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
   m->wbbuf_next = m->wbbuf;
 }
 
-void gc_heap::Park(gc_mutator* m) {
-  OtherHeapsBlocked others(this);
-  handshake.Park(m);
+void gc_heap::Park(gc_mutator* m, bool capture) {
+  if (capture) gcheap::CaptureThreadContext(m);
+  {
+    OtherHeapsBlocked others(this);
+    handshake.Park(m);
+  }
+  // Before m's code runs again: its roots as they were at the pause.
+  gcheap::FinishThreadRootScan(m);
 }
 
 void gc_heap::EnterBlocking(gc_mutator* m) {
-  // A blocked mutator's buffer would wait for the final pause (the ragged
-  // flush skips it): shade it now, while still running (a nested bracket
-  // is already blocked and has stored nothing since).
-  if (m->blocking_depth == 0 && m->wbbuf_next != m->wbbuf &&
-      m->wb_enabled.load(std::memory_order_relaxed)) {
-    FlushWriteBarrierBuffer(m);
+  if (m->blocking_depth == 0) {
+    // A blocked mutator's buffer would wait for the final pause (the
+    // ragged flush skips it): shade it now, while still running (a nested
+    // bracket is already blocked and has stored nothing since).
+    if (m->wbbuf_next != m->wbbuf &&
+        m->wb_enabled.load(std::memory_order_relaxed)) {
+      FlushWriteBarrierBuffer(m);
+    }
+    gcheap::CaptureThreadContext(m);
   }
   handshake.EnterBlocking(m);
 }
 
 void gc_heap::LeaveBlocking(gc_mutator* m) {
-  if (handshake.LeaveBlocking(m)) Park(m);
+  if (handshake.LeaveBlocking(m)) {
+    Park(m, /*capture=*/false);  // finishes the snapshot when it wakes
+  } else if (m->blocking_depth == 0) {
+    gcheap::FinishThreadRootScan(m);
+  }
 }
 
 void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
@@ -333,6 +417,8 @@ void gc_heap::RecycleGone(const std::vector<gc_mutator*>& gone) {
     FlushWriteBarrierBuffer(m);
     collector->AddBlack(m->gcstate);
     m->gcstate = {};
+    gcheap::FreeHandles(m, /*keep_first=*/true);
+    m->roots.scanners.clear();
     heap.FreeMCache(m->mcache);
     m->mcache = nullptr;
     m->tls_next = nullptr;

@@ -9,10 +9,18 @@
 // sees the mutators only through World.
 //
 // A gc_mutator is one thread's attachment to one heap: its mcache, its
-// write-barrier buffer, its collector state and its handshake state. The
-// poll word is the first member, so gc_safepoint (inline in gc.h) is one
-// relaxed load and a branch. Attached mutators are never freed while their
-// heap lives: a detached one goes to a free list and is reused.
+// write-barrier buffer, its handle stack (runtime/handles.h), its own roots
+// and their per-cycle snapshot state (runtime/thread_roots.h), its
+// collector state and its handshake state. The poll word is the first
+// member, so gc_safepoint (inline in gc.h) is one relaxed load and a
+// branch. Attached mutators are never freed while their heap lives: a
+// detached one goes to a free list and is reused.
+//
+// Every transition of a mutator out of running (a park, the outermost
+// blocking entry) captures its stack context when conservative stacks are
+// on, and every transition back to running finishes its root snapshot
+// first (thread_roots.h): a park wakes up into FinishThreadRootScan, and so
+// does leaving the outermost blocking bracket.
 //
 // Attach and detach change the handshake's mutator list under its lock,
 // which a stopped world (and a fork in preparation) holds, so they wait out
@@ -51,6 +59,7 @@
 #include "runtime/finalizer_thread.h"
 #include "runtime/gc.h"
 #include "runtime/handshake.h"
+#include "runtime/thread_roots.h"
 
 namespace gcheap {
 
@@ -61,8 +70,9 @@ inline constexpr uint32_t kHeapMagic = 0x68656170;  // "heap"
 }  // namespace gcheap
 
 struct gc_mutator {
-  // The first four members are gc_mutator_head_ (runtime/gc.h), read and
-  // written by the inline gc_safepoint and gc_write_barrier.
+  // The first members are gc_mutator_head_ (runtime/gc.h), read and
+  // written by the inline gc_safepoint, gc_write_barrier and handle
+  // functions.
   std::atomic<uint32_t> poll{0};
   std::atomic<uint32_t> wb_enabled{0};
   // Write-barrier buffer (Go's wbBuf): old and new values of pointer stores
@@ -70,6 +80,10 @@ struct gc_mutator {
   // thread appends; the collector reads it with the world stopped.
   uintptr_t* wbbuf_next = wbbuf;
   uintptr_t* wbbuf_end = wbbuf + kWbBufEntries;
+  // The handle stack (runtime/handles.h).
+  void** handle_top = nullptr;
+  void** handle_limit = nullptr;
+  void* handle_block = nullptr;
   uint32_t magic = gcheap::kMutatorMagic;
   gc_heap* heap = nullptr;
   gcheap::MCache* mcache = nullptr;
@@ -79,6 +93,7 @@ struct gc_mutator {
   int attach_count = 0;            // nested gc_thread_attach calls
   gc_mutator* tls_next = nullptr;  // the owner's next mutator (runtime.cc)
   gcheap::MutatorGcState gcstate;  // allocate-black counts, assist credit
+  gcheap::ThreadRoots roots;       // its own roots (thread_roots.h)
   static constexpr size_t kWbBufEntries = 512;
   size_t wbbuf_count() const { return wbbuf_next - wbbuf; }
   uintptr_t wbbuf[kWbBufEntries];
@@ -91,6 +106,12 @@ static_assert(offsetof(gc_mutator, wbbuf_next) ==
               offsetof(gc_mutator_head_, wbbuf_next));
 static_assert(offsetof(gc_mutator, wbbuf_end) ==
               offsetof(gc_mutator_head_, wbbuf_end));
+static_assert(offsetof(gc_mutator, handle_top) ==
+              offsetof(gc_mutator_head_, handle_top));
+static_assert(offsetof(gc_mutator, handle_limit) ==
+              offsetof(gc_mutator_head_, handle_limit));
+static_assert(offsetof(gc_mutator, handle_block) ==
+              offsetof(gc_mutator_head_, handle_block));
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 static_assert(gc_mutator::kWbBufEntries % 2 == 0);
 
@@ -138,13 +159,24 @@ class HeapWorld final : public World {
       absl::FunctionRef<void(MutatorGcState*)> f) override;
   bool StopRequested() const override;
   int RunningMutators() override;
+  void BeginThreadRootScans() override { thread_roots_.Begin(); }
+  void ScanPendingThreadRoots(bool blocked_only, RootVisitor& v) override {
+    thread_roots_.ScanPending(blocked_only, v);
+  }
+  bool ThreadRootScansDone() override { return thread_roots_.Done(); }
+  void EndThreadRootScans() override { thread_roots_.End(); }
+  void ForEachThreadRoot(RootVisitor& v) override {
+    thread_roots_.ForEachRoot(v);
+  }
   // The barrier state a mutator attaching now starts with. Read and
   // written under the handshake's list lock.
   bool barrier_on() const { return barrier_on_; }
+  ThreadRootScans& thread_roots() { return thread_roots_; }
 
  private:
   gc_heap* const h_;
   bool barrier_on_ = false;
+  ThreadRootScans thread_roots_{h_};
 };
 
 }  // namespace gcheap
@@ -158,8 +190,11 @@ struct gc_heap {
   size_t attached_count() { return handshake.attached(); }
   gc_mutator* Attach();
   void Detach(gc_mutator* m);
-  // Parks m until the world restarts (m saw kPollStop).
-  void Park(gc_mutator* m);
+  // Parks m until the world restarts (m saw kPollStop), then finishes its
+  // root snapshot. capture: take a new stack context first (false when m
+  // leaves a blocking region into the park: the one taken at the region's
+  // entry stands, and may be in use by a claimer).
+  void Park(gc_mutator* m, bool capture = true);
   // A blocking bracket; entering shades m's barrier buffer first.
   void EnterBlocking(gc_mutator* m);
   void LeaveBlocking(gc_mutator* m);
@@ -169,6 +204,9 @@ struct gc_heap {
                uint64_t only_if_cycle = ~uint64_t{0});
   // Shades m's buffered barrier values (buffer full, or detach).
   void FlushWriteBarrierBuffer(gc_mutator* m);
+  // The built-in type of gc_alloc_conservative (registered on first use),
+  // or 0 with gcheap's last error set.
+  gc_type_id ConservativeType();
   // The handshake's list lock for attach and detach. If a pause (or a
   // fork) holds it, the thread waits counting as stopped in its other
   // heaps.
@@ -209,12 +247,23 @@ struct gc_heap {
   std::vector<gc_mutator*> free_mutators_;  // under the handshake list lock
   std::once_flag ephemeron_once_;
   std::atomic<gc_type_id> ephemeron_type_{0};
+  std::once_flag conservative_once_;
+  gc_type_id conservative_type_ = 0;
 };
 
 namespace gcheap {
 
 // The calling thread's mutator of heap h, or null if it is not attached.
 gc_mutator* CurrentMutator(const gc_heap* h);
+
+// API misuse: prints "gcheap: API misuse in fn: what" and aborts.
+[[noreturn]] void Misuse(const char* fn, const char* what);
+// Aborts unless m is a live mutator of the calling thread.
+void CheckMutator(const gc_mutator* m, const char* fn);
+// Debug builds: CheckMutator, and m may run its own code: it is not inside
+// a blocking bracket and its root snapshot is not pending. Release builds:
+// nothing.
+void CheckRunningMutator(const gc_mutator* m, const char* fn);
 
 // Makes every mutator of the calling thread count as stopped (nested
 // blocking brackets), and back: the forking thread, while it prepares the

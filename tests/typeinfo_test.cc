@@ -264,6 +264,29 @@ TEST(TypeInfoTest, WeakSlotsAreValidatedAndMakeATypeScanned) {
   EXPECT_FALSE(t.Get(*id)->noscan);
 }
 
+// A conservative type (gc_alloc_conservative's) has only ambiguous,
+// strong words: one with weak slots, or an ephemeron, is refused.
+TEST(TypeInfoTest, AConservativeTypeHasNoWeakSlotsAndIsNoEphemeron) {
+  TypeTable t;
+  const uint64_t every = 1, weak = 0b10;
+  TypeSpec s = Spec("C", 16);
+  s.elem_size = 8;
+  s.elem_ptrmap = &every;
+  s.elem_ptrmap_words = 1;
+  s.conservative = true;
+  absl::StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_TRUE(t.Get(*id)->conservative);
+  EXPECT_EQ(t.Get(*id)->special, TypeSpecial::kNone);
+  s.weakmap = &weak;
+  s.weakmap_words = 1;
+  ExpectError(t, s, {"'C'", "conservative type has no weak slots"});
+  s.weakmap = nullptr;
+  s.weakmap_words = 0;
+  s.ephemeron = true;
+  ExpectError(t, s, {"'C'", "is not an ephemeron"});
+}
+
 TEST(TypeInfoTest, IdsAndTheLimitOfTheTable) {
   TypeTable t;
   EXPECT_EQ(t.Get(0), nullptr);
