@@ -6,8 +6,10 @@
 #include <chrono>
 #include <cstdio>
 #include <new>
+#include <optional>
 #include <string>
 
+#include "gc/conservative.h"
 #include "gc/gctrace.h"
 #include "gc/verify.h"
 #include "gc/worker_plan.h"
@@ -15,11 +17,6 @@
 namespace gcheap {
 
 namespace {
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 PacerConfig ToPacerConfig(const CollectorConfig& c) {
   PacerConfig p;
   p.gc_percent = c.gc_percent;
@@ -41,6 +38,8 @@ const char* GcPhaseName(GcPhase p) {
       return "sweep termination";
     case GcPhase::kMark:
       return "mark";
+    case GcPhase::kMarkFinalizers:
+      return "mark finalizers";
     case GcPhase::kMarkTermination:
       return "mark termination";
     case GcPhase::kSweep:
@@ -58,7 +57,8 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       config_(config),
       concurrent_(!config.stop_the_world),
       nworkers_(WorkerCount(config)),
-      marker_(heap, types, config.tag_mask),
+      weak_(heap, config.tag_mask),
+      marker_(heap, types, config.tag_mask, &weak_),
       workers_(nworkers_ - 1),
       start_ns_(NowNs()),
       pacer_(ToPacerConfig(config)),
@@ -66,14 +66,19 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       stats_(pacer_.goal(), pacer_.trigger()),
       sweeper_(heap, [this] {
         // The end of the sweep phase, unless a new cycle began meanwhile.
+        // (FullySwept lets weak reads skip the sweep protocol.)
         GcPhase p = GcPhase::kSweep;
-        if (heap_->SweepDone()) {
+        if (heap_->NoteFullySwept() || heap_->SweepDone()) {
           phase_.compare_exchange_strong(p, GcPhase::kOff,
                                          std::memory_order_acq_rel);
         }
+        // Cleanups this round's sweep queued.
+        finalization_.Notify();
       }) {
   trigger_.store(pacer_.trigger());
   hard_goal_.store(pacer_.hard_goal());
+  heap_->SetSweepHook(&weak_);
+  weak_.SetCleanupQueue([this](Cleanup* c) { finalization_.QueueCleanup(c); });
   StartDriver();
 }
 
@@ -146,6 +151,11 @@ void Collector::SetMarkPhaseHookForTesting(std::function<void()> hook) {
   mark_phase_hook_ = std::move(hook);
 }
 
+void Collector::SetFinalizerPhaseHookForTesting(std::function<void()> hook) {
+  std::lock_guard<std::mutex> g(hooks_mu_);
+  finalizer_phase_hook_ = std::move(hook);
+}
+
 void Collector::SetPhaseHookForTesting(std::function<void(GcPhase)> hook) {
   std::lock_guard<std::mutex> g(hooks_mu_);
   has_phase_hook_.store(hook != nullptr, std::memory_order_relaxed);
@@ -165,8 +175,10 @@ bool LegalPhaseTransition(GcPhase from, GcPhase to) {
       return from == GcPhase::kOff || from == GcPhase::kSweep;
     case GcPhase::kMark:
       return from == GcPhase::kSweepTermination;
-    case GcPhase::kMarkTermination:
+    case GcPhase::kMarkFinalizers:
       return from == GcPhase::kMark;
+    case GcPhase::kMarkTermination:
+      return from == GcPhase::kMark || from == GcPhase::kMarkFinalizers;
     case GcPhase::kSweep:
       return from == GcPhase::kMarkTermination;
     case GcPhase::kOff:
@@ -287,8 +299,16 @@ void Collector::SweepTermination(Cycle* c) {
   // the page heap (this cycle's stay for allocation during the mark).
   heap_->SweepRemaining();
   heap_->ReleaseEmptySpans(/*only_old=*/true);
+  // The copy of the conservative root ranges neither allocates nor faults
+  // pages in the pause (unless a range was registered meanwhile): the
+  // buffer is sized, and its pages touched, before it.
+  if (concurrent_) {
+    const size_t need = roots_->conservative_bytes() / sizeof(uintptr_t);
+    if (ambiguous_snapshot_.size() < need) ambiguous_snapshot_.resize(need);
+  }
   StopTheWorld(c);
   heap_->FinishSweep(/*scavenge=*/false);
+  weak_.AfterSweepCycle();  // every span swept: no referent record left
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
   c->info.heap_before = heap_->heap_live().load();
   pool_ = std::make_unique<WorkPool>();
@@ -311,15 +331,21 @@ void Collector::Mark(Cycle* c) {
   // marked; in concurrent mode the mcaches allocate black from now on.
   world_->ForEachMCache([&](MCache* m) { m->StartMark(concurrent_); });
   if (!concurrent_) {
-    // The whole mark inside the pause: worker 0 scans the roots, every
-    // worker drains.
+    // The whole mark inside the pause: worker 0 scans the heap's roots, the
+    // workers scan the mutators' own roots (claiming them one by one), and
+    // every worker drains.
+    world_->BeginThreadRootScans();
     c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_));
-    return;
+  } else {
+    StartConcurrentMark(c);
+    FinishConcurrentMark(c);
   }
-  ConcurrentMark(c);
+  // Strong marking is complete: the finalizer phase, if there are
+  // registrations.
+  MarkFinalizers(c);
 }
 
-void Collector::ConcurrentMark(Cycle* c) {
+void Collector::StartConcurrentMark(Cycle* c) {
   // Still in the first pause. Snapshot the roots' values; they are shaded
   // once the world runs again (resolving a value costs cache misses;
   // copying it does not). The values are what the snapshot needs: the
@@ -331,11 +357,37 @@ void Collector::ConcurrentMark(Cycle* c) {
             Marker::LoadSlot(slot));
       },
       &root_snapshot_);
+  // The conservative ranges are copied, not scanned, in the pause: the
+  // copy reads each word once and keeps those that could be heap
+  // addresses; resolving and greying them waits for the restart
+  // (docs/benchmarks.md measures both for 16 MiB).
+  ambiguous_count_ = 0;
+  roots_->ForEachConservativeRange([&](const void* lo, const void* hi) {
+    ForEachAmbiguousWord(lo, hi, [&](uintptr_t v) {
+      size_t& k = ambiguous_count_;
+      if (GC_UNLIKELY(k == ambiguous_snapshot_.size())) {
+        ambiguous_snapshot_.resize(2 * k + 1024);  // registered since
+      }
+      const uintptr_t p = marker_.StripTag(v);
+      if (p >= 4096 && (p >> kHeapAddrBits) == 0) ambiguous_snapshot_[k++] = v;
+    });
+  });
+  // Each mutator's own roots: scanned by the mutator before it runs again,
+  // or by a collector thread while it stays blocked.
+  world_->BeginThreadRootScans();
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
   world_->SetWriteBarrier(true);
   StartTheWorld(c);
   ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
+  {
+    Marker::Worker w(&marker_, pool_.get());
+    for (size_t i = 0; i < ambiguous_count_; i++) {
+      MarkAmbiguous(&marker_, &w, ambiguous_snapshot_[i]);
+    }
+    extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
+    extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+  }
   {
     std::function<void()> hook;
     {
@@ -344,7 +396,11 @@ void Collector::ConcurrentMark(Cycle* c) {
     }
     if (hook) hook();
   }
+}
 
+// Background marking until no grey object is left, ending in a final pause
+// (the world stays stopped).
+void Collector::FinishConcurrentMark(Cycle* c) {
   // Concurrent mark, then the ragged barrier: every running mutator shades
   // its own barrier buffer; if that greyed anything, mark it and ask again.
   // The final pause then finds little in the buffers.
@@ -383,10 +439,92 @@ void Collector::ConcurrentMark(Cycle* c) {
   }
 }
 
+// The decision's view of the marker (gc/finalize.h): a worker of the
+// driver's own, flushed to the pool before each drain.
+class Collector::FinalizerMarking final : public CandidateMarker {
+ public:
+  FinalizerMarking(Collector* c, Cycle* cy) : c_(c), cy_(cy) {
+    w_.emplace(&c_->marker_, c_->pool_.get());
+  }
+  ~FinalizerMarking() override { Flush(); }
+  // Objects allocated black during the mark count as marked before their
+  // mcache marks them in bulk (MSpan::IsMarkedOrBlack): a registration
+  // made during the mark may name one.
+  bool Marked(uintptr_t base) override {
+    ObjectRef r;
+    return c_->heap_->FindObject(base, &r) && r.span->IsMarkedOrBlack(r.index);
+  }
+  void MarkReferents(uintptr_t base, bool skip_self) override {
+    c_->marker_.ScanCandidate(&*w_, base, skip_self);
+  }
+  void MarkObject(uintptr_t base) override {
+    ObjectRef r;
+    if (c_->heap_->FindObject(base, &r)) c_->marker_.GreyObject(&*w_, r);
+  }
+  void Drain() override {
+    Flush();
+    if (c_->concurrent_) {
+      // With the mutators running: their barrier buffers may hold what a
+      // candidate pointed to; shade them before the decision reads marks.
+      cy_->marked.Add(c_->BackgroundMark());
+      c_->world_->RaggedFlushWriteBarrierBuffers();
+      if (c_->pool_->nfull() != 0) cy_->marked.Add(c_->BackgroundMark());
+    } else {
+      cy_->marked.Add(c_->MarkParallel(c_->pool_.get(), /*scan_roots=*/false,
+                                       c_->nworkers_));
+    }
+    w_.emplace(&c_->marker_, c_->pool_.get());
+  }
+
+ private:
+  void Flush() {
+    if (!w_) return;
+    cy_->marked.Add({w_->marked_objects, w_->marked_bytes, w_->scanned_bytes});
+    w_.reset();  // its buffers go to the pool
+  }
+  Collector* const c_;
+  Cycle* const cy_;
+  std::optional<Marker::Worker> w_;
+};
+
+// The finalizer phase (gc/finalize.h), between the final pause of strong
+// marking (pause A) and mark termination (pause B): only when some object
+// has a finalizer or guardian registration. Begins and ends with the world
+// stopped and no grey object.
+void Collector::MarkFinalizers(Cycle* c) {
+  GC_CHECK(pool_->nfull() == 0, "strong marking left work in the pool");
+  // The decision treats every unmarked object as unreachable: a mutator's
+  // own roots (its stack, handles, scanners) must all have been scanned.
+  GC_CHECK(world_->ThreadRootScansDone(),
+           "the finalizer phase before every mutator's roots were scanned");
+  if (!finalization_.HasRegistrations()) return;
+  SetPhase(GcPhase::kMarkFinalizers);
+  // Everything marked from here on is revived (the revive bit first).
+  marker_.SetRevive(true);
+  if (concurrent_) {
+    StartTheWorld(c);
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> g(hooks_mu_);
+      hook = finalizer_phase_hook_;
+    }
+    if (hook) hook();
+  }
+  {
+    FinalizerMarking fm(this, c);
+    c->info.finalizers_ready = finalization_.Decide(&fm);
+  }
+  if (concurrent_) FinishConcurrentMark(c);
+}
+
 // Mark termination, in the final pause: every reachable object is black.
 void Collector::MarkTermination(Cycle* c) {
   GC_CHECK(pool_->nfull() == 0, "mark termination left work in the pool");
+  GC_CHECK(world_->ThreadRootScansDone(),
+           "mark termination before every mutator's roots were scanned");
+  world_->EndThreadRootScans();
   SetPhase(GcPhase::kMarkTermination);
+  marker_.SetRevive(false);
   world_->SetWriteBarrier(false);
   // The sweepgen flip makes cached spans unswept: return them all. While
   // allocating black, returning a span marks what its mcache allocated
@@ -404,7 +542,9 @@ void Collector::MarkTermination(Cycle* c) {
   c->marked.bytes += extra_bytes_.load(std::memory_order_relaxed);
   c->info.heap_end = static_cast<uint64_t>(heap_->heap_live().load());
   if (config_.verify) {
-    c->info.verified_objects = VerifyMarks(&marker_, *roots_);
+    c->info.verified_objects =
+        VerifyMarks(&marker_, *roots_,
+                    [&](RootVisitor& v) { world_->ForEachThreadRoot(v); });
   }
   heap_->heap_live().store(static_cast<int64_t>(c->marked.bytes),
                            std::memory_order_relaxed);
@@ -479,6 +619,8 @@ void Collector::Sweep(Cycle* c) {
     hook = cycle_hook_;
   }
   if (hook) hook(info);
+  // Finalizers this cycle made ready: tell the embedder (on-demand mode).
+  finalization_.Notify();
 }
 
 }  // namespace gcheap

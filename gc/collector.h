@@ -13,6 +13,8 @@
 //
 //   kOff / kSweep --request--> kSweepTermination --> kMark
 //   kMark --(final pause: no grey work left)--> kMarkTermination --> kSweep
+//   kMark --(the same, and finalizer registrations exist)-->
+//       kMarkFinalizers --(final pause B: no grey work)--> kMarkTermination
 //   kSweep --(the background sweeper found nothing left)--> kOff
 //
 //   kSweepTermination  the driver sweeps what the last cycle left while the
@@ -20,7 +22,11 @@
 //       still in flight and resets every mutator's mark state.
 //   kMark  every mcache syncs its cached spans (MCache::StartMark).
 //       Stop-the-world mode: every worker marks from the roots inside
-//       the pause. Concurrent mode: snapshot the roots' values, barrier and
+//       the pause (the mutators' own roots claimed one by one).
+//       Concurrent mode: snapshot the heap's roots' values and conservative
+//       ranges' words, mark every mutator's own roots pending (each mutator
+//       scans them as it resumes, the collector those of blocked ones:
+//       docs/collector.md, "The per-thread root snapshot"), barrier and
 //       allocate-black on, restart the world, shade the snapshot; background
 //       workers, mark assists and the barrier mark while the mutators run;
 //       ragged flushes of the barrier buffers; then the final pause flushes
@@ -28,6 +34,12 @@
 //       work left over restarts the world and concurrent marking (at most
 //       kMaxMarkRestarts times; the last attempt drains everything in the
 //       pause). The phase stays kMark through those attempts.
+//   kMarkFinalizers  (only when some object has a finalizer or guardian
+//       registration; gc/finalize.h) strong marking is complete. The marker
+//       switches to revive mode; concurrent mode restarts the world; the
+//       decision: candidates, pass 1 from the ordered ones, the ready ones
+//       queued and revived; then marking finishes as in kMark (ragged
+//       flushes, final pause B). Stop-the-world mode does it in the pause.
 //   kMarkTermination  (world stopped, no grey object anywhere) barrier off,
 //       mcaches flushed (marking what they allocated black) and their
 //       allocate-black counts summed, marks verified
@@ -44,6 +56,8 @@
 //  - nothing is marked before sweep termination has finished the previous
 //    cycle's sweep, and nothing is swept while marking (the sweepgen flip
 //    is in mark termination);
+//  - mark termination begins only once every mutator's own roots have been
+//    scanned for this cycle (World::ThreadRootScansDone);
 //  - no pause runs at the same time as the scavenger.
 // docs/collector.md gives the argument that no live object is lost;
 // gc/pacer.h the trigger, goal and assist ratio.
@@ -60,6 +74,7 @@
 #include <vector>
 
 #include "gc/cpu_limiter.h"
+#include "gc/finalize.h"
 #include "gc/idle_worker.h"
 #include "gc/mark.h"
 #include "gc/pacer.h"
@@ -67,6 +82,7 @@
 #include "gc/stats.h"
 #include "gc/sweeper.h"
 #include "gc/typeinfo.h"
+#include "gc/weak.h"
 #include "gc/workers.h"
 #include "gc/world.h"
 #include "heap/mheap.h"
@@ -88,6 +104,7 @@ enum class GcPhase : uint8_t {
   kOff,
   kSweepTermination,
   kMark,
+  kMarkFinalizers,
   kMarkTermination,
   kSweep,
 };
@@ -148,11 +165,27 @@ class Collector {
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
   GcPhase phase() const { return phase_.load(std::memory_order_acquire); }
 
+  // The phase as a weak read sees it (gc/weak.h). The phases that matter
+  // begin and end while the world is stopped, so a mutator reads it
+  // between safepoints without a race.
+  WeakPhase weak_phase() const {
+    switch (phase_.load(std::memory_order_acquire)) {
+      case GcPhase::kMark:
+        return WeakPhase::kMark;
+      case GcPhase::kMarkFinalizers:
+        return WeakPhase::kMarkFinalizers;
+      default:
+        return WeakPhase::kSweep;
+    }
+  }
+
   // ---- concurrent marking (mutator side, gc/mark_assist.cc) ---------------
-  // True during a concurrent mark phase (the write barrier is on).
+  // True during a concurrent mark phase, the finalizer phase included (the
+  // write barrier is on).
   bool marking() const {
+    const GcPhase p = phase_.load(std::memory_order_relaxed);
     return concurrent_ &&
-           phase_.load(std::memory_order_relaxed) == GcPhase::kMark;
+           (p == GcPhase::kMark || p == GcPhase::kMarkFinalizers);
   }
   // Charges a mutator's mark assist for `bytes` its mcache took while
   // marking (MCache::TakeAllocatedBytes: a refill's free slots, a large
@@ -167,6 +200,10 @@ class Collector {
   }
   // Greys buffered write-barrier values (old and new pointer values).
   void ShadeBuffered(const uintptr_t* values, size_t n);
+  // Greys what `scan` reports to its RootVisitor: a mutator's per-thread
+  // root snapshot, scanned by the mutator itself (runtime/thread_roots.h).
+  // Any thread, between the first pause and the end of marking.
+  void ShadeThreadRoots(absl::FunctionRef<void(RootVisitor&)> scan);
 
   CollectorStats ReadStats() const { return stats_.Read(); }
   // Contention counters of the collector's shared structures, cumulative
@@ -178,6 +215,10 @@ class Collector {
     uint64_t pool_steals = 0;  // full buffers taken from the pool
   };
   Counters ReadCounters() const;
+  // Weak references' records and rules (gc/weak.h).
+  WeakProcessor& weak() { return weak_; }
+  // Finalization's registrations and queues (gc/finalize.h).
+  Finalization& finalization() { return finalization_; }
   const CollectorConfig& config() const { return config_; }
   int workers() const { return nworkers_; }
   // Called after every cycle, once the world runs again, on the driver
@@ -202,6 +243,10 @@ class Collector {
   // turned the barrier on and restarted the world, before background
   // marking begins (a test holds marking open by blocking in it).
   void SetMarkPhaseHookForTesting(std::function<void()> hook);
+  // Testing seam: called on the driver thread once a concurrent cycle's
+  // finalizer phase has restarted the world, before the decision (a test
+  // holds the phase open by blocking in it).
+  void SetFinalizerPhaseHookForTesting(std::function<void()> hook);
   // Testing seam: called on the driver thread as each phase begins.
   // kMark and kMarkTermination begin with the world stopped: a hook may
   // block only in kSweepTermination (before the first pause) and kSweep.
@@ -244,7 +289,10 @@ class Collector {
   void RunCycle(GcReason reason);
   void SweepTermination(Cycle* c);
   void Mark(Cycle* c);
-  void ConcurrentMark(Cycle* c);
+  void StartConcurrentMark(Cycle* c);
+  void FinishConcurrentMark(Cycle* c);
+  class FinalizerMarking;
+  void MarkFinalizers(Cycle* c);
   void MarkTermination(Cycle* c);
   void Sweep(Cycle* c);
   void SetPhase(GcPhase p);
@@ -276,6 +324,8 @@ class Collector {
   const CollectorConfig config_;
   const bool concurrent_;
   const int nworkers_;
+  WeakProcessor weak_;  // the heap's sweep hook: before the marker
+  Finalization finalization_;
   Marker marker_;
   WorkerPool workers_;
   IdleMarkWorker idle_worker_;
@@ -292,6 +342,11 @@ class Collector {
   // The current cycle's mark state (pause 1 to mark termination).
   std::unique_ptr<WorkPool> pool_;        // grey objects
   std::vector<uintptr_t> root_snapshot_;  // root values taken in pause 1
+  // The words of the conservative root ranges that could be heap
+  // addresses, copied in pause 1: the first ambiguous_count_ entries (the
+  // buffer keeps its size from cycle to cycle and grows before the pause).
+  std::vector<uintptr_t> ambiguous_snapshot_;
+  size_t ambiguous_count_ = 0;
   // Objects marked outside the mark workers during a concurrent cycle.
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   // Whether a BackgroundMark of the current cycle offered the idle worker
@@ -311,10 +366,11 @@ class Collector {
   std::atomic<uint64_t> pool_ops_{0}, pool_waits_{0}, pool_steals_{0};
 
   std::mutex hooks_mu_;
-  CycleHook cycle_hook_;                     // guarded by hooks_mu_
-  std::function<void()> mark_phase_hook_;    // guarded by hooks_mu_
-  std::function<void(GcPhase)> phase_hook_;  // guarded by hooks_mu_
-  std::function<void(bool)> pause_hook_;     // driver thread (testing)
+  CycleHook cycle_hook_;                        // guarded by hooks_mu_
+  std::function<void()> mark_phase_hook_;       // guarded by hooks_mu_
+  std::function<void()> finalizer_phase_hook_;  // guarded by hooks_mu_
+  std::function<void(GcPhase)> phase_hook_;     // guarded by hooks_mu_
+  std::function<void(bool)> pause_hook_;        // driver thread (testing)
   std::atomic<bool> has_phase_hook_{false};
 
   BackgroundSweeper sweeper_;

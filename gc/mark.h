@@ -15,7 +15,15 @@
 // repeated tail up to the end of the slot), or calls its trace callback.
 // Large objects are scanned in 128 KiB pieces ("oblets", as Go does): the
 // first visit queues the other pieces, so one huge array neither delays
-// termination nor prevents parallelism.
+// termination nor prevents parallelism. The words of a conservative object
+// (TypeInfo::conservative) are resolved as ambiguous words
+// (gc/conservative.h) instead.
+//
+// Weak slots and ephemerons (types whose TypeInfo::special is set, one
+// unlikely branch in ScanItem): a weak slot is not traced; if its target is
+// not strongly marked, the slot is recorded under the target in the
+// referent table (gc/referents.h) for the sweep to clear. Ephemerons: see
+// ScanEphemeron and GreyObject in mark.cc.
 //
 // Invariant: only allocated slots are marked (the sweeper checks), and only
 // spans swept for this cycle are marked (the collector finishes sweeping
@@ -29,6 +37,7 @@
 
 #include "gc/gcwork.h"
 #include "gc/typeinfo.h"
+#include "gc/weak.h"
 #include "heap/mheap.h"
 
 namespace gcheap {
@@ -37,12 +46,18 @@ inline constexpr size_t kObletBytes = 128 << 10;
 
 class Marker {
  public:
-  Marker(MHeap* heap, const TypeTable* types, uintptr_t tag_mask)
-      : heap_(heap), types_(types), tag_mask_(~tag_mask) {}
+  // weak: the heap's weak-reference records (needed to scan types with
+  // weak slots and ephemerons; may be null where there are none).
+  Marker(MHeap* heap, const TypeTable* types, uintptr_t tag_mask,
+         WeakProcessor* weak = nullptr)
+      : heap_(heap), types_(types), tag_mask_(~tag_mask), weak_(weak) {}
 
-  // Per-worker marking context: its work buffers and counters.
-  struct Worker {
-    explicit Worker(Marker* m, WorkPool* pool) : marker(m), gcw(pool) {}
+  // Per-worker marking context: its work buffers and counters. It is the
+  // visit context of the trace callbacks it calls (a TraceVisitor).
+  struct Worker : TraceVisitor {
+    explicit Worker(Marker* m, WorkPool* pool) : marker(m), gcw(pool) {
+      weak = &Marker::VisitWeak;
+    }
     ~Worker() {
       if (mark_races != 0) {
         marker->mark_races_.fetch_add(mark_races, std::memory_order_relaxed);
@@ -91,6 +106,19 @@ class Marker {
     GreyObject(w, r);
   }
   void GreyObject(Worker* w, const ObjectRef& r);
+  // Revive mode (the finalizer phase, gc/finalize.h): GreyObject sets an
+  // unmarked object's revive bit before its mark bit. Changed only with the
+  // world stopped.
+  void SetRevive(bool on) { revive_.store(on, std::memory_order_relaxed); }
+  bool revive() const { return revive_.load(std::memory_order_relaxed); }
+  // Finalization's pass 1: marks what the object at base points to, not the
+  // object (skip_self: nor its own direct pointers to itself); weak slots
+  // are recorded as in a scan.
+  void ScanCandidate(Worker* w, uintptr_t base, bool skip_self);
+  // Marks *slot unless it points into the object at self (0: no object);
+  // ambiguous: *slot is a word of a conservative object (MarkAmbiguous).
+  void VisitCandidateSlot(Worker* w, void** slot, uintptr_t self,
+                          bool ambiguous);
 
   // Scans grey objects until the worker's buffers and the pool are empty.
   void Drain(Worker* w);
@@ -105,6 +133,13 @@ class Marker {
     auto* w = static_cast<Worker*>(ctx);
     w->marker->MarkValue(w, LoadSlot(slot));
   }
+  // The weak-slot visitor of a Worker (gc_trace_weak from a trace
+  // callback): records the slot if its target is not strongly marked.
+  static void VisitWeak(TraceVisitor* v, void** slot, uint8_t kind) {
+    auto* w = static_cast<Worker*>(v);
+    w->marker->RecordWeakSlot(w, slot, kind);
+  }
+  void RecordWeakSlot(Worker* w, void** slot, uint8_t kind);
   // Slots are read with acquire loads: during a concurrent mark a mutator
   // may store into them (gc_write_barrier stores with release, so the
   // stored object's initialization is visible to the marker).
@@ -129,12 +164,26 @@ class Marker {
   uint64_t mark_races() const {
     return mark_races_.load(std::memory_order_relaxed);
   }
+  WeakProcessor* weak() const { return weak_; }
 
  private:
+  // Marks the values of the ephemerons waiting for r (its mark bit just
+  // set; its span has a side record).
+  void WakeWaiters(Worker* w, const ObjectRef& r);
+  void ScanEphemeron(Worker* w, const ObjectRef& r);
+  // Scans an object of a type with TypeInfo::special set.
+  void ScanSpecial(Worker* w, const ObjectRef& r, const TypeInfo* t, size_t lo,
+                   size_t hi);
+
+  // The revive half of GreyObject: revive bit, then mark bit.
+  bool Revive(const ObjectRef& r);
+
   MHeap* heap_;
   std::atomic<uint64_t> mark_races_{0};
   const TypeTable* types_;
   uintptr_t tag_mask_;  // inverted: AND keeps the address bits
+  WeakProcessor* weak_;
+  std::atomic<bool> revive_{false};
 };
 
 template <typename F>

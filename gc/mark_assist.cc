@@ -31,7 +31,9 @@
 // pointer store; a full buffer, a buffer at the ragged flush and every
 // buffer at the final pause is shaded here (ShadeBuffered): each value is
 // greyed into the shared pool, and the objects it marked are counted with
-// the other marks made outside the mark workers (extra_objects_).
+// the other marks made outside the mark workers (extra_objects_). A
+// mutator's own roots, which it scans itself right after the first pause
+// (runtime/thread_roots.h), are shaded the same way (ShadeThreadRoots).
 //
 // Invariant: an assist runs on a mutator in the kRunning state, so a
 // pause that stops the world waits for it to finish; the pool it drains
@@ -40,20 +42,16 @@
 #include <chrono>
 
 #include "gc/collector.h"
+#include "gc/conservative.h"
 
 namespace gcheap {
 
 namespace {
 constexpr int64_t kOverAssistBytes = 64 << 10;
-int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 }  // namespace
 
 void Collector::PublishAssistRatio() {
-  limiter_.Update(Now());
+  limiter_.Update(NowNs());
   assist_ratio_.store(
       pacer_.AssistRatio(heap_->heap_live().load(std::memory_order_relaxed),
                          scan_done_.load(std::memory_order_relaxed)),
@@ -87,7 +85,7 @@ void Collector::Assist(MutatorGcState* st) {
   if (debt <= 0) return;
   // 2. Mark work, if the pool has any.
   if (pool_->nfull() == 0) return;
-  const int64_t t0 = Now();
+  const int64_t t0 = NowNs();
   const int64_t want = debt + kOverAssistBytes;
   // Counted active from before it takes grey objects until after it gives
   // back the rest, so background workers never see an empty pool and no
@@ -105,7 +103,7 @@ void Collector::Assist(MutatorGcState* st) {
                        std::memory_order_relaxed);
   extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
   extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
-  const int64_t ns = Now() - t0;
+  const int64_t ns = NowNs() - t0;
   assist_ns_.fetch_add(ns, std::memory_order_relaxed);
   limiter_.AddGcTime(ns);
 }
@@ -116,6 +114,14 @@ void Collector::ShadeBuffered(const uintptr_t* values, size_t n) {
   extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
   extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
 }  // the worker's buffers go to the pool
+
+void Collector::ShadeThreadRoots(absl::FunctionRef<void(RootVisitor&)> scan) {
+  Marker::Worker w(&marker_, pool_.get());
+  RootMarker v(&marker_, &w);
+  scan(v);
+  extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
+  extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+}  // the worker's buffers go to the pool before the caller ends the scan
 
 void Collector::WaitIfOverGoal() {
   if (!marking() || !OverHardGoal()) return;

@@ -13,17 +13,27 @@
 // it marks in short slices when a processor is spare, and is not one of
 // the n workers.
 //
+// The mutators' own roots (the per-thread snapshot, docs/collector.md):
+// every worker first claims and scans the pending mutators it may take:
+// those inside a blocking region in the background (the others scan
+// themselves as they resume), all of them with the world stopped.
+//
 // Termination: a worker out of work counts itself waiting (nwait) and
-// polls; marking is done when every one of the n workers waits, the pool is
-// empty, no mark assist is active and the idle worker's gate could be
-// closed (it cannot while a slice runs), after which the pool is checked
-// once more. A waiting worker holds no grey object; an assist counts
-// itself active before it takes grey objects and until it has given back
-// what it did not scan; the idle worker holds grey objects only inside a
-// slice, on a normal-priority thread, and gives them back before the slice
-// ends. So at that instant no grey object exists outside the mutators'
-// barrier buffers (the final pause flushes those), and termination never
-// waits for the idle-priority thread itself.
+// polls; marking is done when every one of the n workers waits, no mark
+// assist is active, every mutator's snapshot has been scanned, the pool is
+// empty and the idle worker's gate could be closed (it cannot while a
+// slice runs), after which the pool is checked once more. A waiting worker
+// holds no grey object; an assist counts itself active before it takes
+// grey objects and until it has given back what it did not scan; a
+// mutator's scan puts its grey objects into the pool before it counts as
+// done (and the done count is read, with acquire, before the pool); the
+// idle worker holds grey objects only inside a slice, on a normal-priority
+// thread, and gives them back before the slice ends. So at that instant no
+// grey object exists outside the mutators' barrier buffers (the final pause
+// flushes those), and termination never waits for the idle-priority thread
+// itself. When everything else is idle but some mutator's snapshot is still
+// pending (it has not run since the first pause), a worker stops waiting
+// and scans it on the mutator's behalf.
 // With the world stopped idle workers yield; in the background they sleep
 // (kIdlePoll), since the mutators need the processors.
 #include <time.h>
@@ -33,6 +43,7 @@
 #include <thread>
 
 #include "gc/collector.h"
+#include "gc/conservative.h"
 #include "gc/worker_plan.h"
 
 namespace gcheap {
@@ -50,11 +61,6 @@ constexpr double kFractionalMaxSleepNs = 2'000'000;
 // Grey objects the idle worker scans between looks at the clock.
 constexpr size_t kIdleDrainBatch = 64;
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 int64_t ThreadCpuNs() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -100,7 +106,9 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
     const int64_t cpu0 = background ? ThreadCpuNs() : 0;
     const int64_t clock0 = background ? NowNs() : 0;
     uint64_t published = 0;  // scan work already turned into credit
-    if (id == 0 && scan_roots) roots_->ForEachRoot(&Marker::VisitSlot, &w);
+    RootMarker roots(&marker_, &w);
+    if (id == 0 && scan_roots) roots_->VisitAll(roots);
+    world_->ScanPendingThreadRoots(/*blocked_only=*/background, roots);
     for (;;) {
       // Scan in slices; between slices, feed idle workers.
       while (marker_.DrainSome(&w, kDrainSlice)) {
@@ -139,10 +147,21 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
         }
         if (nwait.load(std::memory_order_acquire) == n &&
             assists_active_.load(std::memory_order_seq_cst) == 0 &&
-            pool.nfull() == 0) {
+            !world_->ThreadRootScansDone()) {
+          // Nothing else to do but a mutator's snapshot: scan what is
+          // still pending, no longer counted as waiting (it greys
+          // objects into this worker's buffers).
+          nwait.fetch_sub(1, std::memory_order_acq_rel);
+          world_->ScanPendingThreadRoots(/*blocked_only=*/false, roots);
+          if (!w.gcw.LocalEmpty() || pool.nfull() > 0) break;
+          nwait.fetch_add(1, std::memory_order_acq_rel);
+        } else if (nwait.load(std::memory_order_acquire) == n &&
+                   assists_active_.load(std::memory_order_seq_cst) == 0 &&
+                   pool.nfull() == 0) {
           // (An assist holding grey objects keeps the workers waiting: it
           // returns what it has not scanned to the pool. So does an idle
-          // worker's slice, until it ends.)
+          // worker's slice, until it ends. A mutator scanning its own
+          // snapshot is not done until its objects are in the pool.)
           if (!idle || idle_worker_.TryClose()) {
             // The idle worker is shut out for the rest of this phase;
             // a slice that ended just before gave its work back.

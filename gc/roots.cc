@@ -1,3 +1,4 @@
+// roots.cc: the root set (design in roots.h).
 #include "gc/roots.h"
 
 #include <algorithm>
@@ -38,18 +39,27 @@ absl::Status RootSet::AddRange(void** start, size_t count) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Drops one registration of (start, n) from a map of start -> the sizes
+// registered there. False if there is none.
+template <typename Map, typename Key>
+bool RemoveCounted(Map* map, Key start, size_t n) {
+  auto it = map->find(start);
+  if (it == map->end()) return false;
+  auto& counts = it->second;
+  auto c = std::find(counts.begin(), counts.end(), n);
+  if (c == counts.end()) return false;
+  counts.erase(c);
+  if (counts.empty()) map->erase(it);
+  return true;
+}
+
+}  // namespace
+
 absl::Status RootSet::RemoveRange(void** start, size_t count) {
   std::lock_guard<std::mutex> g(mu_);
-  auto it = ranges_.find(start);
-  if (it != ranges_.end()) {
-    auto& counts = it->second;
-    auto c = std::find(counts.begin(), counts.end(), count);
-    if (c != counts.end()) {
-      counts.erase(c);
-      if (counts.empty()) ranges_.erase(it);
-      return absl::OkStatus();
-    }
-  }
+  if (RemoveCounted(&ranges_, start, count)) return absl::OkStatus();
   return absl::NotFoundError(absl::StrFormat(
       "root range %p (%zu slots) is not registered", start, count));
 }
@@ -80,6 +90,62 @@ void RootSet::ForEachRoot(VisitFn visit, void* ctx) const {
     for (size_t i = 0; i < count; i++) visit(start + i, ctx);
   }
   for (const Scanner& s : scanners_) s.fn(visit, ctx, s.data);
+}
+
+absl::Status RootSet::AddConservativeRange(const void* start, size_t bytes) {
+  if (start == nullptr && bytes != 0) {
+    return absl::InvalidArgumentError("conservative root range starts at NULL");
+  }
+  if (bytes > kMaxRangeSlots * sizeof(void*)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "conservative root range of %zu bytes is absurd (the maximum is %zu)",
+        bytes, kMaxRangeSlots * sizeof(void*)));
+  }
+  if (reinterpret_cast<uintptr_t>(start) + bytes <
+      reinterpret_cast<uintptr_t>(start)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "conservative root range %p + %zu bytes wraps around the address "
+        "space",
+        start, bytes));
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  conservative_[start].push_back(bytes);
+  return absl::OkStatus();
+}
+
+absl::Status RootSet::RemoveConservativeRange(const void* start, size_t bytes) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (RemoveCounted(&conservative_, start, bytes)) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrFormat(
+      "conservative root range %p (%zu bytes) is not registered", start,
+      bytes));
+}
+
+void RootSet::ForEachConservativeRange(
+    absl::FunctionRef<void(const void*, const void*)> f) const {
+  std::lock_guard<std::mutex> g(mu_);
+  for (const auto& [start, counts] : conservative_) {
+    const size_t bytes = *std::max_element(counts.begin(), counts.end());
+    f(start, static_cast<const char*>(start) + bytes);
+  }
+}
+
+void VisitRootSlot(void** slot, void* visitor) {
+  static_cast<RootVisitor*>(visitor)->Slot(slot);
+}
+
+void RootSet::VisitAll(RootVisitor& v) const {
+  ForEachRoot(&VisitRootSlot, &v);
+  ForEachConservativeRange(
+      [&](const void* lo, const void* hi) { v.Ambiguous(lo, hi); });
+}
+
+size_t RootSet::conservative_bytes() const {
+  size_t n = 0;
+  ForEachConservativeRange([&](const void* lo, const void* hi) {
+    n += static_cast<const char*>(hi) - static_cast<const char*>(lo);
+  });
+  return n;
 }
 
 size_t RootSet::slot_count() const {

@@ -6,6 +6,7 @@
 #define GCHEAP_GC_WORLD_H_
 
 #include "absl/functional/function_ref.h"
+#include "gc/roots.h"
 #include "heap/mcache.h"
 
 namespace gcheap {
@@ -53,6 +54,30 @@ class World {
   // for a stop of the world that is ending): what the mark workers take as
   // the processors the mutators need. A snapshot; any thread.
   virtual int RunningMutators() = 0;
+
+  // ---- the per-thread root snapshot (docs/collector.md) -------------------
+  // Each mutator's own roots (its stack when conservative stack scanning
+  // is on, its handles, its mutator root scanners) are scanned once per
+  // cycle, exactly as they were in the first pause: by the mutator itself
+  // before it runs again, or by a collector thread while it stays stopped.
+  //
+  // Pause 1 (world stopped): the roots of every attached mutator that has
+  // any become pending for this cycle.
+  virtual void BeginThreadRootScans() = 0;
+  // Claims pending mutators (only those inside a blocking region when
+  // blocked_only) and reports each one's roots to v. Any thread; v belongs
+  // to the caller (a mark worker's marking visitor).
+  virtual void ScanPendingThreadRoots(bool blocked_only, RootVisitor& v) = 0;
+  // True when no mutator's scan of this cycle is pending or in progress.
+  // An acquire: whatever a finished scan put into the work pool is visible
+  // to the caller afterwards. Any thread.
+  virtual bool ThreadRootScansDone() = 0;
+  // Mark termination (world stopped): every scan is done (debug builds
+  // check each mutator); ends the cycle's snapshot.
+  virtual void EndThreadRootScans() = 0;
+  // World stopped: reports every mutator's roots as they are now (the
+  // verifier).
+  virtual void ForEachThreadRoot(RootVisitor& v) = 0;
 };
 
 }  // namespace gcheap

@@ -290,6 +290,8 @@ void MHeap::FreeSpanLocked(MSpan* s) {
     // (Huge spans are skipped: poisoning would make them resident.)
     memset(reinterpret_cast<void*>(base), kFreePoison, npages * kPageSize);
   }
+  GC_CHECK(s->gc_side.load(std::memory_order_relaxed) == nullptr,
+           "freeing a span that still has collector records");
   s->state.store(SpanState::kDead, std::memory_order_release);
   pages_.Free(base, npages);
   in_use_pages_ -= npages;
@@ -423,6 +425,15 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   // The last mark's black range is marked (its mcache returned the span
   // before the flip): no longer needed.
   s->black_from.store(MSpan::kNoBlack, std::memory_order_relaxed);
+  if (__builtin_expect(s->gc_side.load(std::memory_order_acquire) != nullptr,
+                       0)) {
+    // The collector's records of this span's objects: processed before any
+    // bit changes, so the span is published swept only after them. The
+    // fence orders the claim (h-1) before the hook's writes for a seqlock
+    // reader (gc/weak.h).
+    std::atomic_thread_fence(std::memory_order_release);
+    sweep_hook_->BeforeSweep(s);
+  }
   const size_t nelems = s->nelems;
   const size_t nalloc = s->CountMarked();
   GC_CHECK(nalloc <= nelems, "mark count out of range");
@@ -435,18 +446,9 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   size_t nfreed = 0;
   for (size_t w = 0; w < s->bitmap_words; w++) {
     const size_t lo = w * 64;
-    const uint64_t valid =
-        nelems - lo >= 64 ? ~uint64_t{0} : (uint64_t{1} << (nelems - lo)) - 1;
-    // Slots allocated before this sweep: allocBits, or below freeindex.
-    uint64_t below = 0;
-    if (s->freeindex > lo) {
-      below = s->freeindex - lo >= 64
-                  ? ~uint64_t{0}
-                  : (uint64_t{1} << (s->freeindex - lo)) - 1;
-    }
-    const uint64_t allocated = (s->alloc_bits[w] | below) & valid;
+    const uint64_t allocated = s->AllocatedWord(w);
     const uint64_t marked =
-        __atomic_load_n(&s->gcmark_bits[w], __ATOMIC_RELAXED) & valid;
+        __atomic_load_n(&s->gcmark_bits[w], __ATOMIC_RELAXED) & s->SlotMask(w);
     GC_CHECK((marked & ~allocated) == 0, "a free slot is marked");
     uint64_t freed = allocated & ~marked;
     nfreed += __builtin_popcountll(freed);
@@ -463,9 +465,15 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
     }
   }
   if (kDebugBuild && nfreed > 0) s->needzero = true;
-  // allocBits <- gcmarkBits; gcmarkBits <- zero.
-  std::swap(s->alloc_bits, s->gcmark_bits);
-  memset(s->gcmark_bits, 0, s->bitmap_words * sizeof(uint64_t));
+  // allocBits <- gcmarkBits; gcmarkBits <- zero. The old allocBits block
+  // is cleared only once allocBits no longer names it, and published as
+  // gcmarkBits (release) only once cleared; the old gcmarkBits block is not
+  // written: a weak read that loaded either gcmarkBits pointer reads this
+  // cycle's marks or zeros it can detect (mspan.h).
+  uint64_t* const old_alloc = s->alloc_bits;
+  s->alloc_bits = s->gcmark_bits;
+  memset(old_alloc, 0, s->bitmap_words * sizeof(uint64_t));
+  __atomic_store_n(&s->gcmark_bits, old_alloc, __ATOMIC_RELEASE);
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->set_freeindex(0);
   const int sizeclass = SizeClassOf(s->spanclass);
@@ -544,11 +552,25 @@ void MHeap::FinishSweep(bool scavenge) {
   while ((sweep_state_.load(std::memory_order_acquire) & 0xffffffffu) != 0) {
     std::this_thread::yield();
   }
+  // No locker is held, so no sweep is in flight (the flip needs the world
+  // stopped, so the sweepgen read here is the one these sweeps used).
+  swept_gen_.store(sweepgen(), std::memory_order_release);
   if (!scavenge) return;  // inside a pause: no heap-lock work
   // A finished sweep leaves no empty span behind (the statistics are
   // exact), and the scavenger sees their pages.
   ReleaseEmptySpans(/*only_old=*/false);
   if (opts_.auto_scavenge) ScavengeToGoal();
+}
+
+bool MHeap::NoteFullySwept() {
+  if (!SweepDone()) return false;
+  const uint64_t state = sweep_state_.load(std::memory_order_acquire);
+  // A sweep in flight holds a locker; with none held and every unswept set
+  // drained, every span of this sweep cycle has been swept and published.
+  if ((state & 0xffffffffu) != 0) return false;
+  swept_gen_.store(static_cast<uint32_t>(state >> 32),
+                   std::memory_order_release);
+  return true;
 }
 
 // ---- scavenger --------------------------------------------------------------

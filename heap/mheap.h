@@ -73,6 +73,16 @@ struct HeapOptions {
   bool auto_scavenge = true;
 };
 
+// What the collector does for the objects of a span that has a side record
+// (MSpan::gc_side): called by SweepSpan on the sweeping thread, with the
+// span claimed (sweepgen h-1) and its bits untouched, before the span is
+// published as swept. The hook must not allocate from the heap.
+class SweepHook {
+ public:
+  virtual ~SweepHook() = default;
+  virtual void BeforeSweep(MSpan* s) = 0;
+};
+
 // Where an address points inside the heap.
 struct ObjectRef {
   MSpan* span = nullptr;
@@ -174,6 +184,13 @@ class MHeap {
     return true;
   }
   HeapArena* ArenaOf(uintptr_t p) const { return index_.Lookup(p); }
+  // The span that owns p's page now, or null, found without reading the
+  // span (which may be freed meanwhile when the caller holds nothing that
+  // keeps it: gc/weak.h's read after the flip).
+  MSpan* SpanAt(uintptr_t p) const {
+    HeapArena* a = index_.Lookup(p);
+    return a == nullptr ? nullptr : a->SpanOf(p);
+  }
 
   // ---- the process's heaps --------------------------------------------------
   // Every MHeap registers itself while it lives, so that a value that does
@@ -265,6 +282,21 @@ class MHeap {
     }
   }
   bool SweepDone() const;
+  // Whether every span of the current sweep cycle has been swept and
+  // published (no sweep in flight either): an acquire load, so a reader that
+  // sees true also sees everything the sweeps wrote (the sweep hook's clears
+  // of weak references). Becomes true when FinishSweep returns or when
+  // NoteFullySwept observes it; false again at the next flip.
+  bool FullySwept() const {
+    return swept_gen_.load(std::memory_order_acquire) == sweepgen();
+  }
+  // Records FullySwept if it holds now (every unswept set drained and no
+  // sweep locker held). Returns whether it did. Must not be called with a
+  // locker.
+  bool NoteFullySwept();
+  // The collector's sweep hook (see SweepHook). Set once, before any span
+  // has a side record.
+  void SetSweepHook(SweepHook* hook) { sweep_hook_ = hook; }
   // Proportional sweep (Go's sweep pacing): the collector, at the flip,
   // tells how many bytes may be allocated before the next cycle starts;
   // allocation that takes a span from the heap (refill, large objects)
@@ -389,6 +421,8 @@ class MHeap {
   MCentral central_[kNumSpanClasses];
 
   std::atomic<uint64_t> sweep_state_{0};  // sweepgen << 32 | lockers
+  std::atomic<uint32_t> swept_gen_{0};    // FullySwept: this sweepgen's done
+  SweepHook* sweep_hook_ = nullptr;
   std::atomic<size_t> sweep_cursor_{
       kNumSpanClasses};  // next span class SweepOne looks at
 

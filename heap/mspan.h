@@ -27,6 +27,17 @@
 // Span class = size class << 1 | noscan. Noscan spans hold only pointer-free
 // objects and are never scanned by the collector.
 //
+// gc_side: the collector's per-span side record (gc/specials.h: which slots
+// have weak handles or cleanups, which are waited for this cycle, which
+// were revived), or null. The heap never reads what it points to: SweepSpan
+// hands a span that has one to the sweep hook (MHeap::SetSweepHook) before
+// it changes the span's bits, and a span is never freed with one.
+//
+// A weak read may look at an unswept span's mark bits while a sweeper
+// claims it (gc/weak.h, a seqlock on sweepgen): so SweepSpan clears the old
+// allocBits block before it publishes it as the new gcmarkBits (a release
+// store), and never writes the old gcmarkBits block.
+//
 // Invariants (debug-checked): allocCount <= nelems; freeindex <= nelems;
 // every slot below freeindex is allocated; a span is on at most one span set
 // or in at most one mcache.
@@ -87,6 +98,7 @@ struct alignas(64) MSpan {
   // type id there (how to find its pointers).
   uint16_t* obj_types = nullptr;
   std::atomic<uint32_t> sweepgen{0};
+  std::atomic<void*> gc_side{nullptr};  // the collector's (see above)
 
   std::atomic<MSpan*> next{nullptr};  // link in a SpanSet (heap/mcentral.h)
 
@@ -144,12 +156,15 @@ struct alignas(64) MSpan {
   }
   // Sets the mark bit of slot i; returns true if it was clear (this caller
   // greyed the object). A bit found clear by the first load and set by the
-  // atomic OR's time (another marker won the race) counts in *races.
+  // atomic OR's time (another marker won the race) counts in *races. The
+  // setting RMW is sequentially consistent: it is one half of the ephemeron
+  // Dekker pair (gc/mark.cc; on x86 the same locked instruction as a
+  // relaxed one).
   bool SetMarked(size_t i, uint64_t* races) {
     uint64_t bit = uint64_t{1} << (i % 64);
     uint64_t* w = &gcmark_bits[i / 64];
     if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit) return false;
-    if (__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit) {
+    if (__atomic_fetch_or(w, bit, __ATOMIC_SEQ_CST) & bit) {
       ++*races;
       return false;
     }
@@ -158,6 +173,30 @@ struct alignas(64) MSpan {
   bool SetMarked(size_t i) {
     uint64_t races = 0;
     return SetMarked(i, &races);
+  }
+  // The current gcmarkBits block, for a reader that may run while the span
+  // is swept (the seqlock read of gc/weak.h): an acquire load, paired with
+  // the release store that publishes the swapped block.
+  const uint64_t* MarkBitsForRead() const {
+    return __atomic_load_n(&gcmark_bits, __ATOMIC_ACQUIRE);
+  }
+  // The slots of bitmap word w that hold objects allocated before this
+  // sweep (allocBits, or below freeindex), within nelems: what SweepSpan
+  // frees or keeps.
+  uint64_t AllocatedWord(size_t w) const {
+    const size_t lo = w * 64;
+    uint64_t below = 0;
+    if (freeindex > lo) {
+      below = freeindex - lo >= 64 ? ~uint64_t{0}
+                                   : (uint64_t{1} << (freeindex - lo)) - 1;
+    }
+    return (alloc_bits[w] | below) & SlotMask(w);
+  }
+  // The bits of bitmap word w that stand for slots (below nelems).
+  uint64_t SlotMask(size_t w) const {
+    const size_t lo = w * 64;
+    return nelems - lo >= 64 ? ~uint64_t{0}
+                             : (uint64_t{1} << (nelems - lo)) - 1;
   }
   size_t CountMarked() const;
 

@@ -1,6 +1,7 @@
 // api.cc: the C API (runtime/gc.h) over gc_heap and gc_mutator.
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "heap/error.h"
+#include "runtime/api_internal.h"
 #include "runtime/gc.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
@@ -15,18 +17,7 @@
 using gcheap::GcReason;
 using gcheap::SetLastError;
 
-static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
-              "gc.h and the allocator must agree on the largest request");
-
-namespace {
-
-// API misuse: always fatal in debug builds; release builds check what is
-// cheap off the fast paths.
-[[noreturn]] void Misuse(const char* fn, const char* what) {
-  fprintf(stderr, "gcheap: API misuse in %s: %s\n", fn, what);
-  fflush(stderr);
-  abort();
-}
+namespace gcheap::api {
 
 void CheckHeap(const gc_heap* h, const char* fn) {
   if (h == nullptr) Misuse(fn, "heap is NULL");
@@ -34,26 +25,6 @@ void CheckHeap(const gc_heap* h, const char* fn) {
     Misuse(fn, "not a live gc_heap (destroyed, or not a heap)");
   }
 }
-
-void CheckMutator(const gc_mutator* m, const char* fn) {
-  if (m == nullptr) Misuse(fn, "mutator is NULL");
-  if (m->magic == gcheap::kMutatorDead) {
-    Misuse(fn, "use of a detached mutator");
-  }
-  if (m->magic != gcheap::kMutatorMagic) Misuse(fn, "not a gc_mutator");
-  if (!pthread_equal(m->owner, pthread_self())) {
-    Misuse(fn,
-           "mutator used from a thread other than the one that attached it");
-  }
-}
-
-#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-#define DEBUG_CHECK_MUTATOR(m, fn) CheckMutator(m, fn)
-#else
-#define DEBUG_CHECK_MUTATOR(m, fn) \
-  do {                             \
-  } while (0)
-#endif
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 // A barrier's debug checks: m is the calling thread's mutator, obj an
@@ -96,14 +67,20 @@ void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
 }
 #endif
 
-// Records one store while a cycle marks (Go's wbBuf.put): the value
-// overwritten and the value stored, shaded when the buffer is flushed.
-inline void RecordStore(gc_mutator* m, void* old, void* value) {
-  if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
-  m->wbbuf_next[0] = reinterpret_cast<uintptr_t>(old);
-  m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
-  m->wbbuf_next += 2;
-}
+}  // namespace gcheap::api
+
+static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
+              "gc.h and the allocator must agree on the largest request");
+
+namespace {
+
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+using gcheap::api::CheckBarrier;
+#endif
+using gcheap::api::CheckHeap;
+using gcheap::api::CheckMutator;
+using gcheap::api::Misuse;
+using gcheap::api::RecordStore;
 
 // Parses "123", "64K", "512M", "2G". False if malformed.
 bool ParseBytes(const char* s, size_t* out) {
@@ -174,6 +151,7 @@ void gc_config_init(gc_config* cfg) {
   cfg->struct_size = sizeof(gc_config);
   cfg->gc_percent = 100;
   cfg->stop_the_world = 0;  // concurrent marking
+  cfg->finalizer_thread = 1;
   if (const char* v = getenv("GC_PERCENT")) {
     if (strcmp(v, "off") == 0) {
       cfg->gc_percent = -1;
@@ -197,6 +175,9 @@ void gc_config_init(gc_config* cfg) {
   if (const char* v = getenv("GCTRACE")) cfg->trace = atoi(v) != 0;
   if (const char* v = getenv("GC_VERIFY")) cfg->verify = atoi(v) != 0;
   if (const char* v = getenv("GC_STW")) cfg->stop_the_world = atoi(v) != 0;
+  if (const char* v = getenv("GC_CONSERVATIVE_STACKS")) {
+    cfg->conservative_stacks = atoi(v) != 0;
+  }
 }
 
 gc_heap* gc_heap_create(const gc_config* cfg) {
@@ -248,6 +229,7 @@ void gc_heap_destroy(gc_heap* heap) {
     heap->magic = 0;
     return;
   }
+  heap->finalizer_thread.Stop();  // it is attached
   if (size_t n = heap->attached_count(); n != 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "%zu mutator(s) still attached", n);
@@ -283,14 +265,20 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
     SetLastError("gc_register_type: desc is NULL");
     return 0;
   }
-  // 0: this layout, zero-filled by an initializer (see gc.h).
-  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc)) {
+  // 0: this layout, zero-filled by an initializer (see gc.h); the layout
+  // before weak slots ends at weak_bitmap.
+  constexpr size_t kBeforeWeak = offsetof(gc_type_desc, weak_bitmap);
+  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc) &&
+      desc->struct_size != kBeforeWeak) {
     SetLastError(
         "gc_register_type: desc->struct_size is %zu, not sizeof(gc_type_desc) "
-        "(%zu) or 0: an uninitialized description? (use gc_type_desc_init)",
-        desc->struct_size, sizeof(gc_type_desc));
+        "(%zu), an earlier layout's (%zu) or 0: an uninitialized description? "
+        "(use gc_type_desc_init)",
+        desc->struct_size, sizeof(gc_type_desc), kBeforeWeak);
     return 0;
   }
+  // 0 reads every field, as a zero-filled initializer of this header has.
+  const bool has_weak = desc->struct_size != kBeforeWeak;
   gcheap::TypeSpec spec;
   spec.name = desc->name;
   spec.size = desc->size;
@@ -302,6 +290,11 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   spec.trace = desc->trace;
   spec.trace_ctx = desc->trace_ctx;
   spec.user_data = desc->user_data;
+  if (has_weak) {
+    spec.weakmap = desc->weak_bitmap;
+    spec.weakmap_words = desc->weak_bitmap_words;
+    spec.weak_kind = desc->weak_kind;
+  }
   absl::StatusOr<uint16_t> id = heap->types.Register(spec);
   if (!id.ok()) {
     SetLastError("gc_register_type: %s",
@@ -344,33 +337,25 @@ inline void* AllocDone(gc_mutator* m, void* p, size_t bytes) {
   return p;
 }
 
-}  // namespace
-
-extern "C" {
-
-int gc_version(void) { return GCHEAP_VERSION; }
-
-const char* gc_version_string(void) { return GCHEAP_VERSION_STRING; }
-
-// The names in parentheses: gc.h also defines them as macros (the inline
-// paths).
-void*(gc_alloc)(gc_mutator* m, gc_type_id type, size_t bytes) {
-  DEBUG_CHECK_MUTATOR(m, "gc_alloc");
+// gc_alloc's body, also gc_alloc_conservative's (fn names the caller in
+// error messages).
+void* AllocOfType(gc_mutator* m, gc_type_id type, size_t bytes,
+                  const char* fn) {
   const gcheap::TypeInfo* t = m->heap->types.Get(type);
   if (t == nullptr) {
-    SetLastError("gc_alloc: unknown type id %u", type);
+    SetLastError("%s: unknown type id %u", fn, type);
     return nullptr;
   }
   if (bytes < t->size) {
-    SetLastError("gc_alloc: %zu bytes is smaller than type '%s' (%zu bytes)",
+    SetLastError("%s: %zu bytes is smaller than type '%s' (%zu bytes)", fn,
                  bytes, t->name.c_str(), t->size);
     return nullptr;
   }
   if (bytes > GC_MAX_ALLOC_BYTES) {
     SetLastError(
-        "gc_alloc: allocation size overflow: %zu bytes requested (the "
+        "%s: allocation size overflow: %zu bytes requested (the "
         "maximum, GC_MAX_ALLOC_BYTES, is %zu)",
-        bytes, GC_MAX_ALLOC_BYTES);
+        fn, bytes, GC_MAX_ALLOC_BYTES);
     return nullptr;
   }
   // Poll before allocating: a collection here cannot free the new object.
@@ -389,8 +374,33 @@ void*(gc_alloc)(gc_mutator* m, gc_type_id type, size_t bytes) {
   return AllocDone(m, p, bytes);
 }
 
+}  // namespace
+
+extern "C" {
+
+int gc_version(void) { return GCHEAP_VERSION; }
+
+const char* gc_version_string(void) { return GCHEAP_VERSION_STRING; }
+
+// The names in parentheses: gc.h also defines them as macros (the inline
+// paths).
+void*(gc_alloc)(gc_mutator* m, gc_type_id type, size_t bytes) {
+  DEBUG_CHECK_RUNNING(m, "gc_alloc");
+  return AllocOfType(m, type, bytes, "gc_alloc");
+}
+
+void* gc_alloc_conservative(gc_mutator* m, size_t bytes) {
+  DEBUG_CHECK_RUNNING(m, "gc_alloc_conservative");
+  const gc_type_id type = m->heap->ConservativeType();
+  if (type == 0) return nullptr;
+  // Whole words: every word is a slot. (A size past the maximum is
+  // reported by AllocOfType before rounding could wrap.)
+  if (bytes <= GC_MAX_ALLOC_BYTES) bytes = (bytes + 7) & ~size_t{7};
+  return AllocOfType(m, type, bytes, "gc_alloc_conservative");
+}
+
 void*(gc_alloc_noscan)(gc_mutator* m, size_t bytes) {
-  DEBUG_CHECK_MUTATOR(m, "gc_alloc_noscan");
+  DEBUG_CHECK_RUNNING(m, "gc_alloc_noscan");
   if (bytes > GC_MAX_ALLOC_BYTES) {
     SetLastError(
         "gc_alloc_noscan: allocation size overflow: %zu bytes requested (the "
@@ -450,6 +460,51 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data) {
   gcheap::ForkGate::Pass pass(&heap->api_gate);
   return StatusToInt(heap->roots.RemoveScanner(
       reinterpret_cast<gcheap::RootScannerFn>(fn), data));
+}
+
+// A mutator's scanners are its own thread's to change; the collector reads
+// them only while that thread cannot (runtime/thread_roots.h).
+int gc_add_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
+                                void* data) {
+  CheckMutator(m, "gc_add_mutator_root_scanner");
+  if (fn == nullptr) {
+    SetLastError("gc_add_mutator_root_scanner: the scanner is NULL");
+    return -1;
+  }
+  m->roots.scanners.push_back(
+      {reinterpret_cast<gcheap::RootScannerFn>(fn), data});
+  return 0;
+}
+
+int gc_remove_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
+                                   void* data) {
+  CheckMutator(m, "gc_remove_mutator_root_scanner");
+  auto& v = m->roots.scanners;
+  const auto f = reinterpret_cast<gcheap::RootScannerFn>(fn);
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it->fn == f && it->data == data) {
+      v.erase(it);
+      return 0;
+    }
+  }
+  SetLastError(
+      "gc_remove_mutator_root_scanner: the scanner is not registered with "
+      "this mutator");
+  return -1;
+}
+
+int gc_add_conservative_root_range(gc_heap* heap, const void* start,
+                                   size_t bytes) {
+  CheckHeap(heap, "gc_add_conservative_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
+  return StatusToInt(heap->roots.AddConservativeRange(start, bytes));
+}
+
+int gc_remove_conservative_root_range(gc_heap* heap, const void* start,
+                                      size_t bytes) {
+  CheckHeap(heap, "gc_remove_conservative_root_range");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
+  return StatusToInt(heap->roots.RemoveConservativeRange(start, bytes));
 }
 
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
@@ -521,7 +576,7 @@ void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
 }
 
 void gc_safepoint_slow(gc_mutator* m) {
-  DEBUG_CHECK_MUTATOR(m, "gc_safepoint");
+  DEBUG_CHECK_RUNNING(m, "gc_safepoint");
   uint32_t poll = m->poll.load(std::memory_order_relaxed);
   if (poll & gcheap::kPollStop) m->heap->Park(m);
   if (poll & gcheap::kPollFlush) {
@@ -554,7 +609,26 @@ void gc_safepoint_slow(gc_mutator* m) {
 
 void gc_enter_blocking(gc_mutator* m) {
   DEBUG_CHECK_MUTATOR(m, "gc_enter_blocking");
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG && defined(__x86_64__)
+  const bool outermost = m->blocking_depth == 0;
+#endif
   m->heap->EnterBlocking(m);
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG && defined(__x86_64__)
+  // The capture's window (gc/stack_scan.h) must reach our caller's frame:
+  // the caller's registers were spilled below it, into frames that its
+  // blocking calls overwrite. (Frame pointers: the caller's stack pointer
+  // was this frame's address plus the saved frame pointer and the return
+  // address.)
+  if (outermost && m->heap->config.conservative_stacks != 0) {
+    const gcheap::StackContext& c = m->roots.context;
+    const uintptr_t caller_sp =
+        reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) +
+        2 * sizeof(void*);
+    GC_CHECK(caller_sp <= c.sp + c.window_words * sizeof(uintptr_t),
+             "the stack capture's window does not reach the caller of "
+             "gc_enter_blocking (StackContext::kWindowBytes is too small)");
+  }
+#endif
 }
 
 void gc_leave_blocking(gc_mutator* m) {
@@ -620,6 +694,13 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   }
   out->bytes_allocated = bytes;
   out->release_failures = hs.release_failures;
+  {
+    gcheap::WeakProcessor& weak = heap->collector->weak();
+    const gcheap::WeakCounts wc = weak.counts();
+    out->weak_cleared = wc.cells + wc.slots;
+    out->ephemerons_cleared = wc.ephemerons;
+    out->ephemeron_wait_ops = weak.referents().wait_ops();
+  }
   FillCallerLayout(caller, &full, n);
 }
 

@@ -25,8 +25,18 @@
  *    collection. Inside a blocking bracket it must not touch heap objects.
  *    Blocking brackets nest.
  *  - Heap pointers a thread holds must be reachable from roots at every
- *    safepoint (registered slots/ranges, or slots reported by a root
- *    scanner): a pointer held only in a C local across gc_alloc may be freed.
+ *    safepoint: registered slots/ranges, slots reported by a root scanner
+ *    (the heap's or the thread's own), the thread's handles
+ *    (gc_handle_new), or, with gc_config.conservative_stacks, the thread's
+ *    own stack and registers. Without conservative stacks a pointer held
+ *    only in a C local across gc_alloc may be freed.
+ *  - Conservative stacks: the thread's stack is scanned as it was when the
+ *    thread stopped (at a safepoint, or at gc_enter_blocking). Inside a
+ *    blocking bracket the thread must therefore not manipulate heap
+ *    pointers at all (Boehm's rule for GC_do_blocking): not even copy one
+ *    from one local variable into another. Threads that switch stacks
+ *    (fibers, coroutines with their own stacks, a signal's alternate stack)
+ *    are not supported: a safepoint on another stack aborts with a message.
  *  - A thread that exits (returns from its start routine, or calls
  *    pthread_exit) while attached is detached when it exits.
  *  - Process exit: the thread that ends the process (returning from main,
@@ -73,6 +83,9 @@
  *   GC_STW=0|1          0: mark concurrently with the mutators, two short
  *                       pauses per cycle (the default); 1: stop-the-world
  *                       cycles (for debugging and comparison)
+ *   GC_CONSERVATIVE_STACKS=0|1
+ *                       1: scan every attached thread's stack and registers
+ *                       for ambiguous pointers (default 0)
  *
  * Versions: GCHEAP_VERSION_* below are the version of this header and
  * gc_version() that of the library linked at run time (docs/build.md says
@@ -160,11 +173,18 @@ typedef struct gc_config {
   int stop_the_world;        /* nonzero: stop-the-world cycles */
   int trace;                 /* nonzero: gctrace line per cycle */
   uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
+  /* ---- appended later (used only inside struct_size) ---- */
+  int finalizer_thread;    /* nonzero (the default): a thread the heap owns
+                              runs ready finalizers and cleanups; 0: the
+                              embedder runs them with gc_run_finalizers */
+  int conservative_stacks; /* nonzero: every attached thread's stack and
+                              registers are roots (ambiguous words) */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
- * verify off, stop_the_world off (concurrent), trace off, tag_mask 0), then
- * applies the GC_* environment variables above; sets struct_size. */
+ * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
+ * finalizer_thread on, conservative_stacks off), then applies the GC_*
+ * environment variables above; sets struct_size. */
 void gc_config_init(gc_config* cfg);
 
 /* ---- heaps ---- */
@@ -242,6 +262,21 @@ typedef struct gc_type_desc {
                                    user_data */
   void* user_data;              /* passed to trace_ctx; the heap never reads
                                    or frees it */
+  /* ---- since weak slots (a struct_size that ends at user_data is the
+   * layout before them: these fields read as 0) ---- */
+  const uint64_t* weak_bitmap; /* weak slots of the fixed part, or NULL:
+                                  bit i set means the word at offset 8*i
+                                  holds a weak reference (not traced;
+                                  cleared in place when its object dies).
+                                  Not with a trace callback (which reports
+                                  weak slots with gc_trace_weak); no word
+                                  is both a pointer and a weak slot */
+  size_t weak_bitmap_words;    /* 64-bit words at weak_bitmap (at least
+                                  GC_BITMAP_WORDS(size)) */
+  int weak_kind;               /* GC_WEAK_SHORT or GC_WEAK_LONG: the kind of
+                                  every weak slot of the type, and of
+                                  gc_weak_load on its objects (trace
+                                  callback types included) */
 } gc_type_desc;
 
 /* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
@@ -320,6 +355,52 @@ typedef void (*gc_root_scanner_fn)(gc_visit_fn visit, void* visit_ctx,
 int gc_add_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 
+/* A root scanner that belongs to one mutator (one thread's interpreter
+ * stack or frame chain), not to the heap: it is dropped when the mutator
+ * detaches, the automatic detach at thread exit included, so it never
+ * walks the frames of a thread that is gone. Called with m's thread stopped
+ * (parked at a safepoint or inside a blocking bracket) or about to resume:
+ * once per cycle, right after the first pause, on m's own thread before it
+ * runs again, or on a collector thread while m stays blocked; and on the
+ * collector's driver thread, with the world stopped, for the verifier.
+ * Never while m's thread runs its own code, so it may read the thread's
+ * structures without locks. It must not allocate, call gcheap, or take
+ * locks that m's thread may hold. Only m's own thread may add or remove
+ * its scanners; a pair (fn, data) may be added more than once (removed
+ * once per add). Return 0, or -1 with gc_last_error() set (fn NULL; a
+ * remove of a pair that is not registered). */
+int gc_add_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
+                                void* data);
+int gc_remove_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
+                                   void* data);
+
+/* ---- conservative roots ----
+ *
+ * An ambiguous word may or may not be a pointer: if it points into an
+ * allocated object of the heap (its base or any interior byte, after
+ * clearing gc_config.tag_mask bits), that object is kept alive; nothing
+ * moves, and a word that designates nothing is ignored. */
+
+/* Registers `bytes` bytes from start (any alignment: every 8-byte-aligned
+ * word wholly inside is an ambiguous root), for data segments and foreign
+ * buffers that hold heap pointers. Like other registered roots, their
+ * contents are copied in a cycle's first pause: the program may write the
+ * range without barriers. Counted per (start, bytes): add twice, remove
+ * twice. Returns 0, or -1 with gc_last_error() set (start NULL with bytes >
+ * 0, a range that wraps, or, for remove, one that is not registered). */
+int gc_add_conservative_root_range(gc_heap* heap, const void* start,
+                                   size_t bytes);
+int gc_remove_conservative_root_range(gc_heap* heap, const void* start,
+                                      size_t bytes);
+
+/* Allocates `bytes` of zeroed memory whose every 8-byte word is an
+ * ambiguous pointer (Boehm's GC_malloc): an object of the heap's built-in
+ * conservative kind, scanned word by word (interior pointers keep their
+ * object). Every word is a pointer-capable slot: stores into it go through
+ * the barriers, like stores into any pointer slot. bytes 0 gives a
+ * minimal object. NULL + gc_last_error() as for gc_alloc. A safepoint. */
+void* gc_alloc_conservative(gc_mutator* m, size_t bytes);
+
 /* ---- barriers and safepoints ----
  *
  * A pointer-capable slot is a word of a heap object that the collector may
@@ -368,11 +449,15 @@ typedef struct gc_alloc_window_ {
 
 /* The first words of every gc_mutator, read and written by the inline
  * functions below (runtime/runtime.h keeps them first and checks the
- * offsets). Not part of the API: a program calls the functions. A JIT
- * that inlines the same paths may rely on this layout for the ABI's major
- * version (GCHEAP_VERSION_MAJOR): the offsets are those of this struct,
- * and what each path reads and writes is what the functions below do. The
- * allocation fast path (gc_alloc_inline_, gc_alloc_noscan_inline_):
+ * offsets). Its layout is part of the ABI (it changes only with
+ * GCHEAP_VERSION_MAJOR): generated code may read poll and wb_enabled
+ * itself (GC_MUTATOR_POLL_OFFSET, GC_MUTATOR_WB_ENABLED_OFFSET; both are
+ * read with relaxed loads) and inline the functions below; everything else
+ * is written only through them. docs/embedding.md ("Generated code")
+ * gives the rules. A JIT that inlines the allocation fast path relies on
+ * the offsets of this struct, and what each path reads and writes is what
+ * the functions below do. The allocation fast path (gc_alloc_inline_,
+ * gc_alloc_noscan_inline_):
  *   1. poll == 0 (else the out-of-line call: a safepoint);
  *   2. gc_alloc: type <= 0xffff, 1 <= bytes <= GC_INLINE_ALLOC_MAX_, and
  *      alloc_type_min[type] != 0 and bytes + 1 >= alloc_type_min[type]
@@ -390,6 +475,10 @@ typedef struct gc_mutator_head_ {
   uint32_t wb_enabled;             /* nonzero while a concurrent cycle marks */
   uintptr_t* wbbuf_next;           /* next free pair of the barrier buffer */
   uintptr_t* wbbuf_end;            /* end of the barrier buffer */
+  void** handle_top;               /* next free handle slot (gc_handle_new) */
+  void** handle_limit;             /* end of the current handle block's slots */
+  void* handle_block;              /* the current handle block
+                                      (gc_handle_block_) */
   gc_alloc_window_* alloc_windows; /* by span class: size class * 2 +
                                       noscan */
   const uint8_t* alloc_size_class; /* (bytes + 7) >> 3 -> size class, for
@@ -397,6 +486,12 @@ typedef struct gc_mutator_head_ {
   const uint32_t* alloc_type_min;  /* by type id: fixed size + 1 for a type
                                       whose objects hold pointers, else 0 */
 } gc_mutator_head_;
+
+/* Byte offsets in a gc_mutator, for generated code: the 32-bit safepoint
+ * poll word (nonzero: call gc_safepoint_slow) and the 32-bit barrier flag
+ * (nonzero: stores into pointer slots need the barrier's slow part). */
+#define GC_MUTATOR_POLL_OFFSET offsetof(gc_mutator_head_, poll)
+#define GC_MUTATOR_WB_ENABLED_OFFSET offsetof(gc_mutator_head_, wb_enabled)
 
 /* The largest request the inline allocation paths serve. */
 #define GC_INLINE_ALLOC_MAX_ 1024
@@ -564,13 +659,91 @@ static inline void* gc_alloc_noscan_inline_(gc_mutator* m, size_t bytes) {
 
 /* Brackets a blocking call: between the two, the thread counts as stopped
  * for collections and must not touch heap objects or call gc_ functions
- * that take m (other than gc_enter_blocking and gc_leave_blocking).
+ * that take m (other than gc_enter_blocking and gc_leave_blocking). With
+ * conservative stacks it must not manipulate heap pointers either (see the
+ * threading contract): its stack and registers are scanned as they were at
+ * gc_enter_blocking, possibly by another thread while it is blocked.
  * Brackets nest: the thread counts as stopped from the first enter until
  * the leave that matches it, however many brackets open and close inside.
  * A gc_leave_blocking without a matching gc_enter_blocking is API misuse
  * and aborts with a message (in every build). */
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
+
+/* ---- handles: cheap local roots (V8's HandleScope) ----
+ *
+ * Each mutator has a stack of handle slots. gc_handle_new(m, obj) stores
+ * obj in the next slot and returns the slot: a root of m, read and written
+ * directly by the program (it is a root: no barrier), that keeps its value
+ * alive until the enclosing scope closes. A scope saves the top of the
+ * stack (gc_handle_scope_open) and restores it (gc_handle_scope_close),
+ * releasing every handle made since. Scopes nest and close in LIFO order;
+ * debug builds (GCHEAP_DEBUG) abort on a scope closed out of order or by
+ * another thread and fill released slots with a poison pattern. Handles
+ * made outside any scope live until the thread detaches. A handle, like
+ * its scope, belongs to its thread: only that thread reads or writes it.
+ *
+ * The three functions are inline: no lock and no call, except when the
+ * current block of GC_HANDLE_BLOCK_SLOTS slots is full (gc_handle_new then
+ * moves to the next block, allocating it the first time). Blocks stay with
+ * the mutator until it detaches, so a thread that once needed many handles
+ * allocates nothing the next time. The collector scans a mutator's handles
+ * in its per-thread snapshot (docs/collector.md), like its stack. */
+
+#define GC_HANDLE_BLOCK_SLOTS 254
+
+/* One block of handle slots (2 KiB). Not part of the API. */
+typedef struct gc_handle_block_ {
+  struct gc_handle_block_* prev; /* the block below, or NULL */
+  struct gc_handle_block_* next; /* the block above (a spare), or NULL */
+  void* slots[GC_HANDLE_BLOCK_SLOTS];
+} gc_handle_block_;
+
+/* A saved handle-stack top: fill with gc_handle_scope_open. */
+typedef struct gc_handle_scope {
+  void** saved_top;
+  void* saved_block;
+} gc_handle_scope;
+
+/* Out-of-line parts: a full block; and, in debug builds, every call. */
+void** gc_handle_new_slow(gc_mutator* m, void* obj);
+void gc_handle_scope_close_slow(gc_mutator* m, gc_handle_scope* s);
+
+/* Saves m's handle-stack top in *s. */
+static inline void gc_handle_scope_open(gc_mutator* m, gc_handle_scope* s) {
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  s->saved_top = h->handle_top;
+  s->saved_block = h->handle_block;
+}
+
+/* Releases every handle made since the matching gc_handle_scope_open. */
+static inline void gc_handle_scope_close(gc_mutator* m, gc_handle_scope* s) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  gc_handle_scope_close_slow(m, s);
+#else
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  gc_handle_block_* b = (gc_handle_block_*)s->saved_block;
+  h->handle_block = b;
+  h->handle_top = s->saved_top;
+  h->handle_limit = b->slots + GC_HANDLE_BLOCK_SLOTS;
+#endif
+}
+
+/* A new handle of m holding obj (any value: a pointer, NULL, an
+ * immediate); returns its slot. Not a safepoint. Returns NULL only if a new
+ * block cannot be allocated (out of memory; gc_last_error() says so). */
+static inline void** gc_handle_new(gc_mutator* m, void* obj) {
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+  return gc_handle_new_slow(m, obj);
+#else
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  void** slot = h->handle_top;
+  if (slot == h->handle_limit) return gc_handle_new_slow(m, obj);
+  *slot = obj;
+  h->handle_top = slot + 1;
+  return slot;
+#endif
+}
 
 /* ---- statistics ---- */
 
@@ -613,6 +786,13 @@ typedef struct gc_stats {
   uint64_t release_failures; /* runs of free memory the OS refused to take
                                 back (locked pages, mlockall): kept
                                 resident, and cleared when reused */
+  /* ---- since weak references (cumulative) ---- */
+  uint64_t weak_cleared;       /* weak handles and weak slots cleared */
+  uint64_t ephemerons_cleared; /* ephemerons cleared (their key died) */
+  uint64_t ephemeron_wait_ops; /* ephemerons appended to a key's wait list
+                                  plus ephemerons taken from one: at most
+                                  twice the ephemerons marked per cycle,
+                                  whatever the shape of their chains */
 } gc_stats;
 
 /* Fills the part of *out that out->struct_size covers (set it first:
@@ -694,6 +874,193 @@ typedef struct gc_cycle_info {
  * removes it. */
 typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data);
+
+/* ---- weak references ----
+ *
+ * A weak reference names an object without keeping it alive. It reads as
+ * the object while the object lives and as NULL once it has been found
+ * dead; a read never returns an object that the collector then frees, in
+ * either collector mode and in any phase (docs/collector.md, "Weak
+ * references", says why). Two clearing points:
+ *   GC_WEAK_SHORT  cleared when the object is no longer strongly reachable,
+ *                  before any finalizer of it runs (Go's weak.Pointer,
+ *                  Java's WeakReference, JavaScript's WeakRef, Boehm's
+ *                  short disappearing link);
+ *   GC_WEAK_LONG   cleared only when the object is freed, i.e. after its
+ *                  finalizer (if any) ran and did not resurrect it (Boehm's
+ *                  long link, Java's phantom-reachability point).
+ * Without finalizers the two are the same. A successful read returns a
+ * strong reference: like a pointer loaded from a field, it must be
+ * reachable from a root at the thread's next safepoint if it is still
+ * needed. (JavaScript's rule that a WeakRef target read in a job stays
+ * alive until the job ends is the embedder's: root what was read.) */
+typedef struct gc_weak gc_weak; /* an off-heap weak cell */
+#define GC_WEAK_SHORT 0         /* cleared when not strongly reachable */
+#define GC_WEAK_LONG 1          /* cleared when freed */
+
+/* Creates a weak handle holding obj (NULL, or a pointer into an object of
+ * m's heap: an interior pointer keeps naming that object, and a read
+ * returns the pointer given, as Go's weak.Make does). kind: GC_WEAK_SHORT
+ * or GC_WEAK_LONG. Returns NULL with gc_last_error() set for an obj that is
+ * not an object of this heap, a bad kind, or out of memory. The handle
+ * lives until gc_weak_destroy (destroy every handle before its heap); it
+ * may be read, retargeted and destroyed from any thread attached to the
+ * heap, but not concurrently with its own destruction. */
+gc_weak* gc_weak_create(gc_mutator* m, void* obj, int kind);
+/* The object, or NULL once it was found dead (or the handle holds NULL).
+ * Cost: a load and a branch while the heap is fully swept; one buffered
+ * shade while a cycle marks; a lock while spans are being swept. */
+void* gc_weak_get(gc_mutator* m, gc_weak* w);
+/* Retargets w at obj (NULL or an object of this heap; anything else is API
+ * misuse and aborts). A concurrent gc_weak_get sees the old object, NULL
+ * or the new one. */
+void gc_weak_set(gc_mutator* m, gc_weak* w, void* obj);
+/* Destroys w (NULL: nothing). */
+void gc_weak_destroy(gc_mutator* m, gc_weak* w);
+
+/* Weak slots: words of heap objects declared weak in their type
+ * (gc_type_desc.weak_bitmap and weak_kind) or reported by a trace callback
+ * with gc_trace_weak. A weak slot holds NULL, a pointer into an object of
+ * this heap or any non-pointer word, like a pointer slot, but does not keep
+ * its object alive: the collector stores NULL into it when the object dies
+ * (short: when it is no longer strongly reachable; long: when it is freed),
+ * with a compare-and-swap, so a value stored since is kept. Read and write
+ * weak slots only with these two (never with gc_write_barrier, which would
+ * treat the slot as strong, nor by plain loads, which may see an object the
+ * cycle is about to free): */
+/* The object in the weak slot `slot` of obj (the read rules of
+ * gc_weak_get, with obj's type's weak_kind), or NULL once it was found
+ * dead; a non-pointer word is returned as it is. */
+void* gc_weak_load(gc_mutator* m, void* obj, void** slot);
+/* Stores value (NULL, an object of this heap, or a non-pointer word) into
+ * the weak slot `slot` of obj (a release store; no barrier is needed: a
+ * weak slot keeps nothing alive, and the value is held by the caller). */
+void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value);
+/* In a trace callback: reports slot, a weak slot of the object being
+ * traced, of kind GC_WEAK_SHORT or GC_WEAK_LONG (the marker records it;
+ * nothing traces it). visit_ctx is the callback's own visit_ctx argument;
+ * calling it with anything else is API misuse and aborts. */
+void gc_trace_weak(void* visit_ctx, void** slot, int kind);
+
+/* ---- ephemerons ----
+ *
+ * An ephemeron is a built-in heap object {key, value, next}: value is kept
+ * alive only while key is (marked by something other than the ephemeron's
+ * own value: a value that refers back to its key does not keep the pair),
+ * and next is an ordinary strong field for chaining entries, e.g. the
+ * buckets of a weak-keyed hash table (JavaScript's WeakMap, Lua's tables
+ * with weak keys). When key dies the collector clears the ephemeron (key
+ * and value := NULL). A key that is NULL or not a heap object (an
+ * immediate) makes a strong pair. A key kept only by finalization
+ * (revived) counts as alive: its entry goes only when the key is freed.
+ * Processing is concurrent and linear in the number of ephemerons, whatever
+ * the shape of their chains; the final pause does not grow with them.
+ * Read and write an ephemeron's fields only with these functions: */
+/* A new ephemeron (24 bytes); NULL with gc_last_error() on failure. A
+ * safepoint, like gc_alloc: key and value must be rooted across it. */
+void* gc_ephemeron_new(gc_mutator* m, void* key, void* value);
+/* The key (the read rules of a GC_WEAK_LONG weak reference), or NULL once
+ * the entry was cleared. */
+void* gc_ephemeron_key(gc_mutator* m, void* eph);
+/* The value, or NULL if the key is dead or the entry cleared. A value read
+ * while a cycle marks keeps its key alive too. */
+void* gc_ephemeron_value(gc_mutator* m, void* eph);
+/* Stores value (a barriered store). Setting the value of an entry whose
+ * key may be dead but not yet cleared may leave a pair with a NULL key and
+ * that value: strong. */
+void gc_ephemeron_set_value(gc_mutator* m, void* eph, void* value);
+void* gc_ephemeron_next(gc_mutator* m, void* eph);
+void gc_ephemeron_set_next(gc_mutator* m, void* eph, void* next);
+/* key, value := NULL (the entry is removed from its table's view). */
+void gc_ephemeron_clear(gc_mutator* m, void* eph);
+/* Whether obj is an ephemeron of heap (0 for NULL or anything else). */
+int gc_is_ephemeron(gc_heap* heap, const void* obj);
+
+/* ---- finalization ----
+ *
+ * Finalizers (Go's runtime.SetFinalizer, Boehm's GC_register_finalizer):
+ * fn(m, obj, data) runs once after obj becomes unreachable. It gets the
+ * object, intact, with everything it reaches: resurrection is allowed (if
+ * fn stores obj somewhere reachable it lives on, with no finalizer unless
+ * registered again). Before fn runs, every GC_WEAK_SHORT reference to obj
+ * or to what only it reaches has been cleared; GC_WEAK_LONG ones and
+ * ephemerons keyed by them stay until the objects are freed. The decision
+ * is taken when a cycle has found what is reachable (Boehm's order):
+ *   GC_FINALIZE_ORDERED      (the default of Go and Boehm) if A reaches B
+ *                            and both are unreachable and finalizable, A is
+ *                            finalized first and B only in a later cycle,
+ *                            so a finalizer never sees a finalized object.
+ *                            A cycle of such objects is never finalized (a
+ *                            leak, as in Go and Boehm; an object that
+ *                            reaches itself included).
+ *   GC_FINALIZE_UNORDERED    (Boehm's _no_order, Java) does not hold back
+ *                            what it reaches; cycles of them are finalized.
+ *                            It is held back itself while an unreachable
+ *                            ordered object reaches it.
+ *   GC_FINALIZE_IGNORE_SELF  ordered, but the object's own pointers to
+ *                            itself do not count (Boehm's _ignore_self).
+ * Ready finalizers run on the heap's finalizer thread (gc_config.
+ * finalizer_thread) or when the embedder calls gc_run_finalizers; until
+ * one has run, its object is a root. */
+#define GC_FINALIZE_ORDERED 0
+#define GC_FINALIZE_UNORDERED 1
+#define GC_FINALIZE_IGNORE_SELF 2
+typedef void (*gc_finalizer_fn)(gc_mutator* m, void* obj, void* data);
+/* Registers (or, with fn == NULL, removes) obj's finalizer; a second
+ * registration (a finalizer or a guardian's) replaces the first. obj: a
+ * pointer into an object of m's heap; fn gets it back as given. Returns 0,
+ * or -1 with gc_last_error() set (obj not an object of this heap, a bad
+ * mode). */
+int gc_register_finalizer(gc_mutator* m, void* obj, gc_finalizer_fn fn,
+                          void* data, int mode);
+
+/* Cleanups (Go's runtime.AddCleanup, JavaScript's FinalizationRegistry):
+ * fn(m, arg) runs after obj was freed; it never sees obj, so it cannot
+ * resurrect it, and arg is not traced (it must not be what keeps obj).
+ * An object may have many; they run on the finalizer thread or in
+ * gc_run_finalizers, like finalizers. */
+typedef struct gc_cleanup gc_cleanup;
+typedef void (*gc_cleanup_fn)(gc_mutator* m, void* arg);
+/* Returns a handle for gc_cancel_cleanup, or NULL with gc_last_error()
+ * (fn NULL, obj not an object of this heap, out of memory). The handle is
+ * valid until the cleanup has run or was cancelled. */
+gc_cleanup* gc_add_cleanup(gc_mutator* m, void* obj, gc_cleanup_fn fn,
+                           void* arg);
+/* Cancels c before it ran (also once its object was freed and it waits to
+ * run); after it ran, or while it runs, c is gone: that is API misuse. */
+void gc_cancel_cleanup(gc_mutator* m, gc_cleanup* c);
+
+/* Guardians (Guile, Whippet): when an object registered with a guardian
+ * would be finalized, it is instead queued in the guardian, revived, and
+ * handed back by gc_guardian_pop as an ordinary object the mutator then
+ * owns (a registration is used once). The order and the weak references
+ * follow the finalizer rules. Queued objects are roots. */
+typedef struct gc_guardian gc_guardian;
+/* NULL with gc_last_error() if out of memory. */
+gc_guardian* gc_guardian_create(gc_heap* heap);
+/* Removes its registrations and drops the objects it holds. */
+void gc_guardian_destroy(gc_guardian* g);
+/* Registers obj (replacing any finalizer or guardian registration of it).
+ * Returns 0, or -1 with gc_last_error() set. */
+int gc_guardian_register(gc_mutator* m, gc_guardian* g, void* obj, int mode);
+/* The next object handed back (the pointer given at registration), or
+ * NULL. Root it before the next safepoint to keep it. */
+void* gc_guardian_pop(gc_mutator* m, gc_guardian* g);
+
+/* Runs every ready finalizer and cleanup on the calling thread (newly
+ * ready ones too, until none is left); returns how many ran. Also allowed
+ * with the finalizer thread on. A finalizer may call it. */
+int gc_run_finalizers(gc_mutator* m);
+/* Finalizers and cleanups ready and not yet started. */
+size_t gc_finalizers_pending(gc_heap* heap);
+/* Called when finalizers or cleanups became ready since the last call: on
+ * the collector's driver thread after a cycle, or on its background
+ * sweeper thread after a sweep queued cleanups; no heap lock is held; it
+ * must not call into the heap (it should wake the thread that will call
+ * gc_run_finalizers). NULL removes it. */
+typedef void (*gc_finalizer_notifier_fn)(gc_heap* heap, void* data);
+void gc_set_finalizer_notifier(gc_heap* heap, gc_finalizer_notifier_fn fn,
+                               void* data);
 
 #ifdef __cplusplus
 } /* extern "C" */

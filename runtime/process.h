@@ -35,7 +35,9 @@
 // Limits: a stop that completed before exit began ends before BeginExit
 // returns, but a root scanner of that pause may still run after main's
 // frame is gone if main returned while not counting as running (inside a
-// blocking bracket, or not attached); and thread-local destructors that
+// blocking bracket, or not attached), and so may a mutator root scanner of
+// a per-thread scan (runtime/thread_roots.h) that a collector thread began
+// before exit began (scans that begin later call no scanner); and thread-local destructors that
 // run before the sentinel's, or atexit handlers that run before gcheap's
 // on a thread other than main, see exit not yet begun.
 //

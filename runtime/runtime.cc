@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <thread>
 
+#include "gc/stack_scan.h"
 #include "heap/error.h"
+#include "runtime/handles.h"
 #include "runtime/process.h"
 
 namespace gcheap {
@@ -154,6 +157,35 @@ gc_mutator* CurrentMutator(const gc_heap* h) {
   return nullptr;
 }
 
+void Misuse(const char* fn, const char* what) {
+  fprintf(stderr, "gcheap: API misuse in %s: %s\n", fn, what);
+  fflush(stderr);
+  abort();
+}
+
+void CheckMutator(const gc_mutator* m, const char* fn) {
+  if (m == nullptr) Misuse(fn, "mutator is NULL");
+  if (m->magic == kMutatorDead) {
+    Misuse(fn, "use of a detached mutator");
+  }
+  if (m->magic != kMutatorMagic) Misuse(fn, "not a gc_mutator");
+  if (!pthread_equal(m->owner, pthread_self())) {
+    Misuse(fn,
+           "mutator used from a thread other than the one that attached it");
+  }
+}
+
+void CheckRunningMutator(const gc_mutator* m, const char* fn) {
+  if constexpr (kDebugBuild) {
+    CheckMutator(m, fn);
+    if (m->blocking_depth != 0) {
+      Misuse(fn, "called inside a blocking bracket (gc_enter_blocking)");
+    }
+    GC_DCHECK(!ThreadRootScanPending(m),
+              "a mutator runs while its root snapshot is unscanned");
+  }
+}
+
 }  // namespace gcheap
 
 using gcheap::CurrentMutator;
@@ -167,12 +199,43 @@ gc_heap::gc_heap(const gc_config& cfg)
   collector = std::make_unique<gcheap::Collector>(
       &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
   heap.set_owner(this);  // diagnostics name the gc_heap
+  // Ready finalizers and guardians' objects are roots until they ran.
+  GC_CHECK(roots
+               .AddScanner(&gcheap::Finalization::ScanRoots,
+                           &collector->finalization())
+               .ok(),
+           "cannot register the finalization queues' root scanner");
 }
 
 gc_heap::~gc_heap() {
+  finalizer_thread.Stop();
   collector.reset();  // stops the sweeper and mark workers
-  for (gc_mutator* m : free_mutators_) delete m;
+  for (gc_mutator* m : free_mutators_) {
+    gcheap::FreeHandles(m, /*keep_first=*/false);
+    delete m;
+  }
   magic = 0;
+}
+
+gc_type_id gc_heap::ConservativeType() {
+  std::call_once(conservative_once_, [&] {
+    // A tail of 8-byte words, each an ambiguous pointer.
+    static const uint64_t kEveryWord = 1;
+    gcheap::TypeSpec spec;
+    spec.name = "(conservative)";
+    spec.elem_size = sizeof(void*);
+    spec.elem_ptrmap = &kEveryWord;
+    spec.elem_ptrmap_words = 1;
+    spec.conservative = true;
+    absl::StatusOr<uint16_t> id = types.Register(spec);
+    if (id.ok()) {
+      conservative_type_ = *id;
+    } else {
+      gcheap::SetLastError("cannot register the conservative type: %s",
+                           std::string(id.status().message()).c_str());
+    }
+  });
+  return conservative_type_;
 }
 
 gc_mutator* gc_heap::Attach() {
@@ -207,6 +270,18 @@ gc_mutator* gc_heap::Attach() {
     m->alloc_windows = m->mcache->windows();
     m->alloc_size_class = gcheap::kSizeToClass8;
     m->alloc_type_min = types.alloc_min_table();
+    gcheap::ResetHandles(m);
+    m->roots.scan.store(world.thread_roots().done_word(),
+                        std::memory_order_relaxed);
+    m->roots.context.sp = 0;
+    m->roots.stack = {};
+    m->roots.fake_stack = nullptr;
+    if (config.conservative_stacks != 0) {
+      if (!gcheap::CurrentStackBounds(&m->roots.stack)) {
+        gcheap::Misuse("gc_thread_attach", gcheap::LastError());
+      }
+      m->roots.fake_stack = gcheap::CurrentFakeStack();
+    }
     handshake.Add(m, list);
   }
   m->tls_next = gcheap::tls_mutators;
@@ -222,6 +297,11 @@ void gc_heap::Detach(gc_mutator* m) {
   EnterBlocking(m);
   {
     auto list = LockListAsSafepoint();
+    // No first pause can begin while the list is locked: once this scan is
+    // done, no claimer reads this mutator's roots again.
+    gcheap::FinishThreadRootScan(m);
+    gcheap::FreeHandles(m, /*keep_first=*/true);
+    m->roots.scanners.clear();
     FlushWriteBarrierBuffer(m);
     ReleaseMCache(m);
     handshake.Remove(m, list);
@@ -243,6 +323,25 @@ void gc_heap::ReleaseMCache(gc_mutator* m) {
   m->alloc_windows = nullptr;
 }
 
+gc_type_id gc_heap::EphemeronType() {
+  std::call_once(ephemeron_once_, [this] {
+    static const uint64_t kNext =
+        uint64_t{1} << (offsetof(gcheap::EphemeronObject, next) / 8);
+    gcheap::TypeSpec spec;
+    spec.name = "gc_ephemeron";
+    spec.size = gcheap::kEphemeronBytes;
+    spec.ptrmap = &kNext;  // what other visitors see: next only
+    spec.ptrmap_words = 1;
+    spec.ephemeron = true;
+    absl::StatusOr<uint16_t> t = types.Register(spec);
+    GC_CHECK(t.ok(),
+             "cannot register the ephemeron type (the type table is "
+             "full?)");
+    ephemeron_type_.store(*t, std::memory_order_release);
+  });
+  return ephemeron_type();
+}
+
 std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {
   std::unique_lock<std::mutex> list(handshake.LockList(std::try_to_lock));
   if (!list.owns_lock()) {
@@ -260,24 +359,36 @@ void gc_heap::FlushWriteBarrierBuffer(gc_mutator* m) {
   m->wbbuf_next = m->wbbuf;
 }
 
-void gc_heap::Park(gc_mutator* m) {
-  OtherHeapsBlocked others(this);
-  handshake.Park(m);
+void gc_heap::Park(gc_mutator* m, bool capture) {
+  if (capture) gcheap::CaptureThreadContext(m);
+  {
+    OtherHeapsBlocked others(this);
+    handshake.Park(m);
+  }
+  // Before m's code runs again: its roots as they were at the pause.
+  gcheap::FinishThreadRootScan(m);
 }
 
 void gc_heap::EnterBlocking(gc_mutator* m) {
-  // A blocked mutator's buffer would wait for the final pause (the ragged
-  // flush skips it): shade it now, while still running (a nested bracket
-  // is already blocked and has stored nothing since).
-  if (m->blocking_depth == 0 && m->wbbuf_next != m->wbbuf &&
-      m->wb_enabled.load(std::memory_order_relaxed)) {
-    FlushWriteBarrierBuffer(m);
+  if (m->blocking_depth == 0) {
+    // A blocked mutator's buffer would wait for the final pause (the
+    // ragged flush skips it): shade it now, while still running (a nested
+    // bracket is already blocked and has stored nothing since).
+    if (m->wbbuf_next != m->wbbuf &&
+        m->wb_enabled.load(std::memory_order_relaxed)) {
+      FlushWriteBarrierBuffer(m);
+    }
+    gcheap::CaptureThreadContext(m);
   }
   handshake.EnterBlocking(m);
 }
 
 void gc_heap::LeaveBlocking(gc_mutator* m) {
-  if (handshake.LeaveBlocking(m)) Park(m);
+  if (handshake.LeaveBlocking(m)) {
+    Park(m, /*capture=*/false);  // finishes the snapshot when it wakes
+  } else if (m->blocking_depth == 0) {
+    gcheap::FinishThreadRootScan(m);
+  }
 }
 
 void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
@@ -302,11 +413,23 @@ void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
 void gc_heap::AfterForkChild(const std::vector<gc_mutator*>& gone) {
   sweep_gate.ResetInChild();
   api_gate.ResetInChild();
-  auto list = handshake.LockList();
+  collector->finalization().AfterForkChild();
+  {
+    auto list = handshake.LockList();
+    RecycleGone(gone);
+  }
+  // The parent's finalizer thread is one of the gone (its mutator was
+  // just recycled): a new one, once the list lock is free.
+  finalizer_thread.AfterForkChild();
+}
+
+void gc_heap::RecycleGone(const std::vector<gc_mutator*>& gone) {
   for (gc_mutator* m : gone) {
     // As Detach. (No cycle ran at the fork, so the barrier buffer is
     // empty and the black counts are zero.)
     FlushWriteBarrierBuffer(m);
+    gcheap::FreeHandles(m, /*keep_first=*/true);
+    m->roots.scanners.clear();
     ReleaseMCache(m);
     m->tls_next = nullptr;
     m->magic = gcheap::kMutatorDead;

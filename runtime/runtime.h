@@ -9,10 +9,18 @@
 // sees the mutators only through World.
 //
 // A gc_mutator is one thread's attachment to one heap: its mcache, its
-// write-barrier buffer, its collector state and its handshake state. The
-// poll word is the first member, so gc_safepoint (inline in gc.h) is one
-// relaxed load and a branch. Attached mutators are never freed while their
-// heap lives: a detached one goes to a free list and is reused.
+// write-barrier buffer, its handle stack (runtime/handles.h), its own roots
+// and their per-cycle snapshot state (runtime/thread_roots.h), its
+// collector state and its handshake state. The poll word is the first
+// member, so gc_safepoint (inline in gc.h) is one relaxed load and a
+// branch. Attached mutators are never freed while their heap lives: a
+// detached one goes to a free list and is reused.
+//
+// Every transition of a mutator out of running (a park, the outermost
+// blocking entry) captures its stack context when conservative stacks are
+// on, and every transition back to running finishes its root snapshot
+// first (thread_roots.h): a park wakes up into FinishThreadRootScan, and so
+// does leaving the outermost blocking bracket.
 //
 // Attach and detach change the handshake's mutator list under its lock,
 // which a stopped world (and a fork in preparation) holds, so they wait out
@@ -48,8 +56,10 @@
 #include "gc/world.h"
 #include "heap/mcache.h"
 #include "heap/mheap.h"
+#include "runtime/finalizer_thread.h"
 #include "runtime/gc.h"
 #include "runtime/handshake.h"
+#include "runtime/thread_roots.h"
 
 namespace gcheap {
 
@@ -60,8 +70,9 @@ inline constexpr uint32_t kHeapMagic = 0x68656170;  // "heap"
 }  // namespace gcheap
 
 struct gc_mutator {
-  // The first seven members are gc_mutator_head_ (runtime/gc.h), read and
-  // written by the inline gc_safepoint, gc_write_barrier and gc_alloc.
+  // The first members are gc_mutator_head_ (runtime/gc.h), read and
+  // written by the inline gc_safepoint, gc_write_barrier, handle and
+  // allocation functions.
   std::atomic<uint32_t> poll{0};
   std::atomic<uint32_t> wb_enabled{0};
   // Write-barrier buffer (Go's wbBuf): old and new values of pointer stores
@@ -69,6 +80,10 @@ struct gc_mutator {
   // thread appends; the collector reads it with the world stopped.
   uintptr_t* wbbuf_next = wbbuf;
   uintptr_t* wbbuf_end = wbbuf + kWbBufEntries;
+  // The handle stack (runtime/handles.h).
+  void** handle_top = nullptr;
+  void** handle_limit = nullptr;
+  void* handle_block = nullptr;
   // The inline allocation path: the mcache's windows, the heap's
   // size-class table and its per-type table (set at attach).
   gcheap::AllocWindow* alloc_windows = nullptr;
@@ -83,6 +98,7 @@ struct gc_mutator {
   int attach_count = 0;            // nested gc_thread_attach calls
   gc_mutator* tls_next = nullptr;  // the owner's next mutator (runtime.cc)
   gcheap::MutatorGcState gcstate;  // assist credit
+  gcheap::ThreadRoots roots;       // its own roots (thread_roots.h)
   static constexpr size_t kWbBufEntries = 512;
   size_t wbbuf_count() const { return wbbuf_next - wbbuf; }
   uintptr_t wbbuf[kWbBufEntries];
@@ -95,6 +111,12 @@ static_assert(offsetof(gc_mutator, wbbuf_next) ==
               offsetof(gc_mutator_head_, wbbuf_next));
 static_assert(offsetof(gc_mutator, wbbuf_end) ==
               offsetof(gc_mutator_head_, wbbuf_end));
+static_assert(offsetof(gc_mutator, handle_top) ==
+              offsetof(gc_mutator_head_, handle_top));
+static_assert(offsetof(gc_mutator, handle_limit) ==
+              offsetof(gc_mutator_head_, handle_limit));
+static_assert(offsetof(gc_mutator, handle_block) ==
+              offsetof(gc_mutator_head_, handle_block));
 static_assert(offsetof(gc_mutator, alloc_windows) ==
               offsetof(gc_mutator_head_, alloc_windows));
 static_assert(offsetof(gc_mutator, alloc_size_class) ==
@@ -165,13 +187,24 @@ class HeapWorld final : public World {
       absl::FunctionRef<void(MutatorGcState*)> f) override;
   bool StopRequested() const override;
   int RunningMutators() override;
+  void BeginThreadRootScans() override { thread_roots_.Begin(); }
+  void ScanPendingThreadRoots(bool blocked_only, RootVisitor& v) override {
+    thread_roots_.ScanPending(blocked_only, v);
+  }
+  bool ThreadRootScansDone() override { return thread_roots_.Done(); }
+  void EndThreadRootScans() override { thread_roots_.End(); }
+  void ForEachThreadRoot(RootVisitor& v) override {
+    thread_roots_.ForEachRoot(v);
+  }
   // The barrier state a mutator attaching now starts with. Read and
   // written under the handshake's list lock.
   bool barrier_on() const { return barrier_on_; }
+  ThreadRootScans& thread_roots() { return thread_roots_; }
 
  private:
   gc_heap* const h_;
   bool barrier_on_ = false;
+  ThreadRootScans thread_roots_{h_};
 };
 
 }  // namespace gcheap
@@ -185,8 +218,11 @@ struct gc_heap {
   size_t attached_count() { return handshake.attached(); }
   gc_mutator* Attach();
   void Detach(gc_mutator* m);
-  // Parks m until the world restarts (m saw kPollStop).
-  void Park(gc_mutator* m);
+  // Parks m until the world restarts (m saw kPollStop), then finishes its
+  // root snapshot. capture: take a new stack context first (false when m
+  // leaves a blocking region into the park: the one taken at the region's
+  // entry stands, and may be in use by a claimer).
+  void Park(gc_mutator* m, bool capture = true);
   // A blocking bracket; entering shades m's barrier buffer first.
   void EnterBlocking(gc_mutator* m);
   void LeaveBlocking(gc_mutator* m);
@@ -198,6 +234,9 @@ struct gc_heap {
   void FlushWriteBarrierBuffer(gc_mutator* m);
   // Returns m's mcache to the heap (detach): its spans, its black counts.
   void ReleaseMCache(gc_mutator* m);
+  // The built-in type of gc_alloc_conservative (registered on first use),
+  // or 0 with gcheap's last error set.
+  gc_type_id ConservativeType();
   // The handshake's list lock for attach and detach. If a pause (or a
   // fork) holds it, the thread waits counting as stopped in its other
   // heaps.
@@ -206,6 +245,15 @@ struct gc_heap {
   // mutators of threads that no longer exist (their cached spans return
   // to the heap) and resets the gates.
   void AfterForkChild(const std::vector<gc_mutator*>& gone);
+  // Recycles the mutators of threads gone in a forked child (as Detach).
+  void RecycleGone(const std::vector<gc_mutator*>& gone);
+
+  // The built-in ephemeron type (gc/weak.h's EphemeronObject), registered
+  // at the first gc_ephemeron_new; 0 until then.
+  gc_type_id EphemeronType();
+  gc_type_id ephemeron_type() const {
+    return ephemeron_type_.load(std::memory_order_acquire);
+  }
 
   uint32_t magic = gcheap::kHeapMagic;
   const uint64_t id;  // unique per process, for thread-local lookups
@@ -222,15 +270,30 @@ struct gc_heap {
   // mutator (types, roots, statistics, the cycle hook).
   gcheap::ForkGate sweep_gate;
   gcheap::ForkGate api_gate;
+  // Runs finalizers and cleanups (gc_config.finalizer_thread).
+  gcheap::FinalizerThread finalizer_thread{this};
 
  private:
   std::vector<gc_mutator*> free_mutators_;  // under the handshake list lock
+  std::once_flag ephemeron_once_;
+  std::atomic<gc_type_id> ephemeron_type_{0};
+  std::once_flag conservative_once_;
+  gc_type_id conservative_type_ = 0;
 };
 
 namespace gcheap {
 
 // The calling thread's mutator of heap h, or null if it is not attached.
 gc_mutator* CurrentMutator(const gc_heap* h);
+
+// API misuse: prints "gcheap: API misuse in fn: what" and aborts.
+[[noreturn]] void Misuse(const char* fn, const char* what);
+// Aborts unless m is a live mutator of the calling thread.
+void CheckMutator(const gc_mutator* m, const char* fn);
+// Debug builds: CheckMutator, and m may run its own code: it is not inside
+// a blocking bracket and its root snapshot is not pending. Release builds:
+// nothing.
+void CheckRunningMutator(const gc_mutator* m, const char* fn);
 
 // Makes every mutator of the calling thread count as stopped (nested
 // blocking brackets), and back: the forking thread, while it prepares the
