@@ -96,11 +96,15 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
   };
   if (idle) idle_worker_.Open(&idle_slice);
   workers_.RunParallel(n, [&](int id) {
+    ActivityScope activity(events_, Activity::kMarkWorker);
     Marker::Worker w(&marker_, &pool);
     const int64_t cpu0 = background ? ThreadCpuNs() : 0;
     const int64_t clock0 = background ? NowNs() : 0;
     uint64_t published = 0;  // scan work already turned into credit
-    if (id == 0 && scan_roots) roots_->ForEachRoot(&Marker::VisitSlot, &w);
+    if (id == 0 && scan_roots) {
+      roots_->ForEachRoot(&Marker::VisitSlot, &w);
+      if (events_->active()) events_->EmitSimple(EventKind::kRootsScanned);
+    }
     for (;;) {
       // Scan in slices; between slices, feed idle workers.
       while (marker_.DrainSome(&w, kDrainSlice)) {

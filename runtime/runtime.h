@@ -50,6 +50,7 @@
 #include "heap/mheap.h"
 #include "runtime/gc.h"
 #include "runtime/handshake.h"
+#include "runtime/observe.h"
 
 namespace gcheap {
 
@@ -168,6 +169,13 @@ struct gc_heap {
                uint64_t only_if_cycle = ~uint64_t{0});
   // Shades m's buffered barrier values (buffer full, or detach).
   void FlushWriteBarrierBuffer(gc_mutator* m);
+  // Stops the world from m's thread (m counts as blocked meanwhile, and the
+  // thread's mutators of other heaps too), finishes the sweep, calls f,
+  // and restarts the world: for heap walks and snapshots. A cycle may be
+  // in progress: it waits for the pause to end (a concurrent cycle's
+  // background marking goes on, setting mark bits only). Must not be
+  // called on the thread that is ending the process.
+  void WithWorldStopped(gc_mutator* m, absl::FunctionRef<void()> f);
   // The handshake's list lock for attach and detach. If a pause (or a
   // fork) holds it, the thread waits counting as stopped in its other
   // heaps.
@@ -180,6 +188,9 @@ struct gc_heap {
   uint32_t magic = gcheap::kHeapMagic;
   const uint64_t id;  // unique per process, for thread-local lookups
   gc_config config;
+  // Before the heap and the collector, which report to it until they are
+  // gone (gc/events.h).
+  gcheap::EventBus events;
   gcheap::MHeap heap;
   gcheap::TypeTable types;
   gcheap::RootSet roots;
@@ -192,6 +203,9 @@ struct gc_heap {
   // mutator (types, roots, statistics, the cycle hook).
   gcheap::ForkGate sweep_gate;
   gcheap::ForkGate api_gate;
+  // Listeners, the trace file, the OOM and pressure hooks. Destroyed
+  // before the event bus, once the collector is gone (~gc_heap).
+  gcheap::HeapObservers observers{this, &events};
 
  private:
   std::vector<gc_mutator*> free_mutators_;  // under the handshake list lock
