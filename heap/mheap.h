@@ -173,6 +173,14 @@ class MHeap {
   bool InUseSpanAt(uintptr_t p) const;
   // The in-use spans, in address order (a copy, made under the heap lock).
   std::vector<MSpan*> InUseSpans() const;
+  // The arenas, in address order (for heap snapshots).
+  struct ArenaInfo {
+    uintptr_t base = 0;
+    size_t committed_bytes = 0;
+    size_t free_pages = 0;
+    size_t released_pages = 0;  // free and returned to the OS
+  };
+  std::vector<ArenaInfo> Arenas() const;
 
   // ---- the process's heaps --------------------------------------------------
   // Every MHeap registers itself while it lives, so that a value that does

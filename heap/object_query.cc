@@ -1,6 +1,6 @@
 // object_query.cc: object queries on a running heap (MHeap::QueryObject,
-// InUseSpanAt, InUseSpans), for the embedder's gc_object_base / size / type
-// and gc_is_heap_pointer, and for heap walks and snapshots.
+// InUseSpanAt, InUseSpans, Arenas), for the embedder's gc_object_base / size /
+// type and gc_is_heap_pointer, and for heap walks and snapshots.
 //
 // A query may run on any thread while mutators allocate and spans are
 // swept, so it must never read a half-made answer:
@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "heap/mheap.h"
+#include "heap/pagealloc.h"
 
 namespace gcheap {
 
@@ -68,6 +69,21 @@ std::vector<MSpan*> MHeap::InUseSpans() const {
   std::vector<MSpan*> spans;
   ForEachSpan([&](MSpan* s) { spans.push_back(s); });
   return spans;
+}
+
+std::vector<MHeap::ArenaInfo> MHeap::Arenas() const {
+  std::vector<ArenaInfo> out;
+  std::lock_guard<std::mutex> g(lock_);
+  for (HeapArena* a = pages_.first_arena(); a != nullptr; a = a->next) {
+    ArenaInfo i;
+    i.base = a->base;
+    i.committed_bytes = static_cast<size_t>(__builtin_popcountll(a->committed))
+                        << kCommitShift;
+    i.free_pages = a->free_pages;
+    i.released_pages = CountSet(a->scavenged, 0, kPagesPerArena);
+    out.push_back(i);
+  }
+  return out;
 }
 
 }  // namespace gcheap

@@ -802,6 +802,17 @@ typedef int (*gc_walk_fn)(void* obj, size_t size, gc_type_id type, void* data);
  * ending the process). */
 int gc_heap_walk(gc_mutator* m, gc_walk_fn fn, void* data);
 
+/* Writes a heap snapshot to path: JSON (format "gcheap-heap-snapshot",
+ * documented in docs/heap-snapshot.md; tools/heapviz/heapviz.html draws
+ * it): the arenas, every span (size class, scan or noscan, slots and
+ * objects, sweep state, and marked objects when taken while a cycle
+ * marks), the large objects, counts per size class and per type. Taken as
+ * gc_heap_walk does (the world stopped, the sweep finished); the file is
+ * written after the world restarts. Returns 0, or -1 with gc_last_error()
+ * (the file cannot be written; on the thread that is ending the process).
+ */
+int gc_dump_heap(gc_mutator* m, const char* path);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -342,6 +343,43 @@ TEST_P(HeapQueryTest, QueryStormWhileSpansAreSweptAndReused) {
   EXPECT_GT(queries.load(), 0u);
   for (auto& r : rings) ASSERT_EQ(gc_remove_root_range(heap_, r, kRing), 0);
   ASSERT_EQ(gc_remove_root_range(heap_, fixed, kChurners), 0);
+}
+
+// gc_dump_heap: the snapshot is JSON (python3 parses it), its totals agree
+// with its spans and with a heap walk, its large objects are listed, and a
+// path that cannot be written fails with the reason.
+TEST_P(HeapQueryTest, DumpHeapAgreesWithTheWalk) {
+  void* keep[40] = {};
+  ASSERT_EQ(gc_add_root_range(heap_, keep, 40), 0);
+  for (int i = 0; i < 30; i++) keep[i] = gc_alloc(m_, cell_, sizeof(Cell));
+  for (int i = 30; i < 38; i++) keep[i] = gc_alloc_noscan(m_, 300);
+  keep[38] = gc_alloc(m_, obj48_, 70000);
+  keep[39] = gc_alloc_noscan(m_, 50000);
+  gc_collect(m_);
+  WalkCount w{heap_};
+  w.cell = cell_;
+  ASSERT_EQ(gc_heap_walk(m_, CountObject, &w), 0);
+  const char* dir = getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir ? dir : "/tmp") + "/snap-" +
+                           std::to_string(GetParam()) + ".json";
+  ASSERT_EQ(gc_dump_heap(m_, path.c_str()), 0) << gc_last_error();
+  const std::string check =
+      "python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); "
+      "t=s[\"totals\"]; sp=s[\"spans\"]; "
+      "ok = s[\"format\"]==\"gcheap-heap-snapshot\" and "
+      "t[\"objects\"]==sum(x[\"objects\"] for x in sp)==int(sys.argv[2]) "
+      "and t[\"spans\"]==len(sp) and t[\"arenas\"]==len(s[\"arenas\"])>=1 "
+      "and t[\"large_objects\"]==len(s[\"large\"])==2 and "
+      "sorted(x[\"bytes\"] for x in s[\"large\"])==[50000,70000] and "
+      "all(x[\"state\"] in (\"swept\",\"cached\") for x in sp) and "
+      "sum(c[\"objects\"] for c in s[\"classes\"])==t[\"objects\"]; "
+      "sys.exit(0 if ok else 1)' " +
+      path + " " + std::to_string(w.objects);
+  EXPECT_EQ(system(check.c_str()), 0) << path;
+  EXPECT_EQ(gc_dump_heap(m_, "/nonexistent-dir/snap.json"), -1);
+  EXPECT_NE(std::string(gc_last_error()).find("cannot write"),
+            std::string::npos);
+  ASSERT_EQ(gc_remove_root_range(heap_, keep, 40), 0);
 }
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
