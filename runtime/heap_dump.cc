@@ -198,16 +198,7 @@ std::string Snapshot(gc_heap* h) {
 }  // namespace gcheap
 
 extern "C" int gc_dump_heap(gc_mutator* m, const char* path) {
-  gcheap::CheckMutator(m, "gc_dump_heap");
-  if (path == nullptr) {
-    gcheap::SetLastError("gc_dump_heap: path is NULL");
-    return -1;
-  }
-  if (gcheap::IsExitingThread()) {
-    gcheap::SetLastError(
-        "gc_dump_heap: called on the thread that is ending the process");
-    return -1;
-  }
+  if (!gcheap::CanInspect(m, "gc_dump_heap", path, "path")) return -1;
   std::string json;
   m->heap->WithWorldStopped(m, [&] { json = gcheap::Snapshot(m->heap); });
   FILE* f = fopen(path, "w");

@@ -22,6 +22,21 @@ bool Query(gc_heap* heap, const void* p, gcheap::ObjectInfo* out,
 
 }  // namespace
 
+bool gcheap::CanInspect(gc_mutator* m, const char* fn, const void* arg,
+                        const char* arg_name) {
+  CheckMutator(m, fn);
+  if (arg == nullptr) {
+    SetLastError("%s: %s is NULL", fn, arg_name);
+    return false;
+  }
+  if (IsExitingThread()) {
+    // No stop of the world completes once exit has begun (process.h).
+    SetLastError("%s: called on the thread that is ending the process", fn);
+    return false;
+  }
+  return true;
+}
+
 extern "C" {
 
 void* gc_object_base(gc_heap* heap, const void* p) {
@@ -46,15 +61,8 @@ int gc_is_heap_pointer(gc_heap* heap, const void* p) {
 }
 
 int gc_heap_walk(gc_mutator* m, gc_walk_fn fn, void* data) {
-  CheckMutator(m, "gc_heap_walk");
-  if (fn == nullptr) {
-    gcheap::SetLastError("gc_heap_walk: fn is NULL");
-    return -1;
-  }
-  if (gcheap::IsExitingThread()) {
-    // No stop of the world completes once exit has begun (process.h).
-    gcheap::SetLastError(
-        "gc_heap_walk: called on the thread that is ending the process");
+  if (!gcheap::CanInspect(m, "gc_heap_walk", reinterpret_cast<const void*>(fn),
+                          "fn")) {
     return -1;
   }
   int stopped = 0;

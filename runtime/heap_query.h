@@ -17,9 +17,18 @@
 
 #include "heap/mspan.h"
 
+struct gc_mutator;
+
 namespace gcheap {
 
 inline thread_local bool t_in_heap_walk = false;
+
+// The checks before an inspection that stops the world (gc_heap_walk,
+// gc_dump_heap): m is the caller's mutator (misuse aborts), `arg` (named
+// arg_name) is not NULL, and the thread is not ending the process (no stop
+// of the world completes then). False with gc_last_error() set.
+bool CanInspect(gc_mutator* m, const char* fn, const void* arg,
+                const char* arg_name);
 
 // The size an object of span s has for the queries and walks: the slot,
 // or a large object's requested bytes.
