@@ -163,7 +163,7 @@ typedef struct gc_config {
   int stop_the_world;        /* nonzero: stop-the-world cycles */
   int trace;                 /* nonzero: gctrace line per cycle */
   uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
-  /* ---- since 0.2 ---- */
+  /* ---- appended later (used only inside struct_size) ---- */
   const char* trace_file; /* write the collector's timeline here (Chrome
                              Trace Event JSON, for Perfetto); NULL: none */
 } gc_config;

@@ -3,10 +3,14 @@
 //
 // A gc_heap owns an MHeap (allocator), a TypeTable, a RootSet, a Collector,
 // the stop-the-world Handshake with its list of attached mutators
-// (runtime/handshake.h: mutator states, poll bits, the stop protocol), and
-// a HeapWorld: the collector's World interface (gc/world.h) over that
-// handshake. The layering points down: runtime -> gc -> heap; the collector
-// sees the mutators only through World.
+// (runtime/handshake.h: mutator states, poll bits, the stop protocol), a
+// HeapWorld: the collector's World interface (gc/world.h) over that
+// handshake, the EventBus the heap, the collector and the mutators report
+// to (gc/events.h), and the HeapObservers (runtime/observe.h: the
+// embedder's listeners, the trace file, the OOM and pressure hooks). Heap
+// walks and snapshots stop the world from the calling thread
+// (WithWorldStopped; runtime/heap_query.h). The layering points down: runtime
+// -> gc -> heap; the collector sees the mutators only through World.
 //
 // A gc_mutator is one thread's attachment to one heap: its mcache, its
 // write-barrier buffer, its collector state and its handshake state. The
