@@ -295,8 +295,10 @@ TEST_P(HeapQueryTest, QueryStormWhileSpansAreSweptAndReused) {
   std::atomic<uint64_t> queries{0}, bad{0}, bad_near{0};
   for (int q = 0; q < kQueriers; q++) {
     threads.emplace_back([&, q] {
-      gc_mutator* m = q % 2 ? gc_thread_attach(heap_) : nullptr;
+      // Attach only once the churners run: an attached thread spinning
+      // here without a safepoint would hold up every stop of the world.
       while (ready.load() < kChurners) std::this_thread::yield();
+      gc_mutator* m = q % 2 ? gc_thread_attach(heap_) : nullptr;
       std::minstd_rand rng(100 + q);
       while (!stop.load(std::memory_order_relaxed)) {
         if (m != nullptr) gc_safepoint(m);
