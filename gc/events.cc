@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <thread>
 
 #include "heap/base.h"
@@ -24,13 +23,7 @@ uint64_t CurrentThreadId() {
   return tid;
 }
 
-int64_t MonotonicNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-EventBus::EventBus() : origin_ns_(MonotonicNs()) {
+EventBus::EventBus() : origin_ns_(NowNs()) {
   listeners_.store(new Snapshot(), std::memory_order_relaxed);
 }
 
@@ -72,7 +65,7 @@ void EventBus::Publish(Snapshot* next) {
 }
 
 void EventBus::Emit(Event e, int64_t at_ns) {
-  e.time_ns = (at_ns != 0 ? at_ns : MonotonicNs()) - origin_ns_;
+  e.time_ns = (at_ns != 0 ? at_ns : NowNs()) - origin_ns_;
   if (e.thread == 0) e.thread = CurrentThreadId();
   if (e.cycle == 0) e.cycle = cycle();
   const uint64_t epoch = epoch_.load(std::memory_order_seq_cst);

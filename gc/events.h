@@ -105,8 +105,6 @@ class EventListener {
 
 // The calling thread's OS thread id.
 uint64_t CurrentThreadId();
-// Steady clock, ns.
-int64_t MonotonicNs();
 
 class EventBus final : public HeapEventSink {
  public:
@@ -115,7 +113,7 @@ class EventBus final : public HeapEventSink {
   EventBus(const EventBus&) = delete;
   EventBus& operator=(const EventBus&) = delete;
 
-  // The clock origin (steady clock ns): the collector's too.
+  // The clock origin (NowNs, gc/stats.h): the collector's too.
   int64_t origin_ns() const { return origin_ns_; }
   // The cycle events are counted against (set by the collector at cycle
   // start; read by any thread).

@@ -140,7 +140,7 @@ std::string Snapshot(gc_heap* h) {
          "\"time_ns\":%" PRId64 ",\"cycles\":%" PRIu64
          ",\"phase\":\"%s\",\"marking\":%s,\n"
          "\"page_bytes\":%zu,\"arena_bytes\":%zu,\n",
-         MonotonicNs() - h->events.origin_ns(), h->collector->cycles(),
+         NowNs() - h->events.origin_ns(), h->collector->cycles(),
          GcPhaseName(phase), marking ? "true" : "false",
          static_cast<size_t>(kPageSize), static_cast<size_t>(kArenaBytes));
   const uint64_t goal = h->collector->heap_goal();

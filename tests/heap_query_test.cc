@@ -403,11 +403,8 @@ TEST(HeapDumpPhaseTest, ASnapshotInTheFinalizerPhaseIsTakenWhileMarking) {
   gc_mutator* m = gc_thread_attach(h);
   static void* kept;
   ASSERT_EQ(gc_add_root(h, &kept), 0);
-  kept = gc_alloc(m, RegisterCell(h), sizeof(Cell));
-  ASSERT_EQ(gc_register_finalizer(
-                m, kept, [](gc_mutator*, void*, void*) {}, nullptr,
-                GC_FINALIZE_ORDERED),
-            0);
+  ASSERT_TRUE(KeepAFinalizableCell(m, RegisterCell(h), &kept))
+      << gc_last_error();
   std::mutex mu;
   std::condition_variable cv;
   bool entered = false, release = false;

@@ -193,11 +193,8 @@ TEST_P(EventsTest, TheFinalizerPhaseIsReportedBetweenMarkAndTermination) {
   gc_mutator* m = gc_thread_attach(h);
   static void* kept;
   ASSERT_EQ(gc_add_root(h, &kept), 0);
-  kept = gc_alloc(m, RegisterCell(h), sizeof(Cell));
-  ASSERT_EQ(gc_register_finalizer(
-                m, kept, [](gc_mutator*, void*, void*) {}, nullptr,
-                GC_FINALIZE_ORDERED),
-            0);
+  ASSERT_TRUE(KeepAFinalizableCell(m, RegisterCell(h), &kept))
+      << gc_last_error();
   for (int i = 0; i < 3; i++) gc_collect(m);
   ASSERT_EQ(gc_remove_event_listener(h, &l, &rec), 0);
   ASSERT_EQ(gc_remove_root(h, &kept), 0);

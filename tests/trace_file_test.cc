@@ -88,38 +88,58 @@ void WriteExpected(const Hooked& hooked, const std::string& path) {
   fclose(f);
 }
 
-class TraceFileTest : public ::testing::TestWithParam<int> {};
+class TraceFileTest : public ::testing::TestWithParam<int> {
+ protected:
+  // Runs the workload on a heap writing a trace (with a rooted finalizable
+  // object when `finalizer`), and checks the trace with check_trace.py
+  // against the cycle hook's pauses; returns the trace's text.
+  std::string RunAndCheck(const std::string& name, bool finalizer) {
+    const std::string trace = TmpPath("trace-" + name + ".json");
+    gc_config cfg;
+    gc_config_init(&cfg);
+    cfg.verify = 1;
+    cfg.stop_the_world = GetParam();
+    cfg.finalizer_thread = 0;
+    cfg.trace_file = trace.c_str();
+    gc_heap* h = gc_heap_create(&cfg);
+    EXPECT_NE(h, nullptr) << gc_last_error();
+    if (h == nullptr) return "";
+    Hooked hooked;
+    gc_set_cycle_hook(
+        h,
+        [](const gc_cycle_info* info, void* data) {
+          auto* k = static_cast<Hooked*>(data);
+          std::lock_guard<std::mutex> g(k->mu);
+          k->cycles.push_back(*info);
+        },
+        &hooked);
+    static void* kept;
+    EXPECT_EQ(gc_add_root(h, &kept), 0);
+    if (finalizer) {
+      gc_mutator* m = gc_thread_attach(h);
+      EXPECT_TRUE(KeepAFinalizableCell(m, RegisterCell(h), &kept))
+          << gc_last_error();
+      gc_thread_detach(m);
+    }
+    RunWorkload(h);
+    EXPECT_EQ(gc_remove_root(h, &kept), 0);
+    gc_heap_destroy(h);  // writes the rest and closes the JSON
+    EXPECT_GE(hooked.cycles.size(), 6u);
+    const std::string expected = TmpPath("expected-" + name + ".json");
+    WriteExpected(hooked, expected);
+    std::string out;
+    EXPECT_EQ(CheckTrace(trace, expected, &out), 0) << out;
+    EXPECT_NE(out.find(" 0 failures"), std::string::npos) << out;
+    std::ifstream f(trace);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+};
 
 TEST_P(TraceFileTest, ValidJsonBalancedSlicesAndTheHooksPauses) {
-  const std::string name = GetParam() ? "stw" : "concurrent";
-  const std::string trace = TmpPath("trace-" + name + ".json");
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.stop_the_world = GetParam();
-  cfg.trace_file = trace.c_str();
-  gc_heap* h = gc_heap_create(&cfg);
-  ASSERT_NE(h, nullptr) << gc_last_error();
-  Hooked hooked;
-  gc_set_cycle_hook(
-      h,
-      [](const gc_cycle_info* info, void* data) {
-        auto* k = static_cast<Hooked*>(data);
-        std::lock_guard<std::mutex> g(k->mu);
-        k->cycles.push_back(*info);
-      },
-      &hooked);
-  RunWorkload(h);
-  gc_heap_destroy(h);  // writes the rest and closes the JSON
-  ASSERT_GE(hooked.cycles.size(), 6u);
-  const std::string expected = TmpPath("expected-" + name + ".json");
-  WriteExpected(hooked, expected);
-  std::string out;
-  EXPECT_EQ(CheckTrace(trace, expected, &out), 0) << out;
-  EXPECT_NE(out.find(" 0 failures"), std::string::npos) << out;
+  RunAndCheck(GetParam() ? "stw" : "concurrent", /*finalizer=*/false);
 }
-
-void IgnoreFinalizer(gc_mutator*, void*, void*) {}
 
 // With a finalizer registered every cycle has a finalizer phase: its
 // slice ("mark finalizers") ends when mark termination begins, and the
@@ -127,49 +147,9 @@ void IgnoreFinalizer(gc_mutator*, void*, void*) {}
 // before the trace writer knew that phase's name: mark termination and
 // sweep began inside its slice, which check_trace.py refuses.)
 TEST_P(TraceFileTest, TheFinalizerPhaseIsASliceThatEnds) {
-  const std::string name = GetParam() ? "fin-stw" : "fin-concurrent";
-  const std::string trace = TmpPath("trace-" + name + ".json");
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.stop_the_world = GetParam();
-  cfg.finalizer_thread = 0;
-  cfg.trace_file = trace.c_str();
-  gc_heap* h = gc_heap_create(&cfg);
-  ASSERT_NE(h, nullptr) << gc_last_error();
-  Hooked hooked;
-  gc_set_cycle_hook(
-      h,
-      [](const gc_cycle_info* info, void* data) {
-        auto* k = static_cast<Hooked*>(data);
-        std::lock_guard<std::mutex> g(k->mu);
-        k->cycles.push_back(*info);
-      },
-      &hooked);
-  // A rooted object with a finalizer: a registration in every cycle.
-  static void* kept;
-  ASSERT_EQ(gc_add_root(h, &kept), 0);
-  {
-    gc_mutator* m = gc_thread_attach(h);
-    kept = gc_alloc(m, RegisterCell(h), sizeof(Cell));
-    ASSERT_EQ(gc_register_finalizer(m, kept, &IgnoreFinalizer, nullptr,
-                                    GC_FINALIZE_ORDERED),
-              0);
-    gc_thread_detach(m);
-  }
-  RunWorkload(h);
-  ASSERT_EQ(gc_remove_root(h, &kept), 0);
-  gc_heap_destroy(h);
-  ASSERT_GE(hooked.cycles.size(), 6u);
-  const std::string expected = TmpPath("expected-" + name + ".json");
-  WriteExpected(hooked, expected);
-  std::string out;
-  EXPECT_EQ(CheckTrace(trace, expected, &out), 0) << out;
-  EXPECT_NE(out.find(" 0 failures"), std::string::npos) << out;
-  std::ifstream f(trace);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  EXPECT_NE(ss.str().find("\"mark finalizers\""), std::string::npos);
+  const std::string text =
+      RunAndCheck(GetParam() ? "fin-stw" : "fin-concurrent", true);
+  EXPECT_NE(text.find("\"mark finalizers\""), std::string::npos);
 }
 
 TEST(TraceFileEnvTest, GcTraceFileTurnsItOnAndABadPathFails) {
