@@ -49,7 +49,8 @@ const char* GcPhaseName(GcPhase p) {
 }
 
 Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
-                     World* world, const CollectorConfig& config)
+                     World* world, const CollectorConfig& config,
+                     EventBus* events)
     : heap_(heap),
       types_(types),
       roots_(roots),
@@ -60,22 +61,29 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       weak_(heap, config.tag_mask),
       marker_(heap, types, config.tag_mask, &weak_),
       workers_(nworkers_ - 1),
-      start_ns_(NowNs()),
+      own_events_(events == nullptr ? std::make_unique<EventBus>() : nullptr),
+      events_(events != nullptr ? events : own_events_.get()),
+      start_ns_(events_->origin_ns()),
       pacer_(ToPacerConfig(config)),
       limiter_(nworkers_, start_ns_),
       stats_(pacer_.goal(), pacer_.trigger()),
-      sweeper_(heap, [this] {
-        // The end of the sweep phase, unless a new cycle began meanwhile.
-        // (FullySwept lets weak reads skip the sweep protocol.)
-        GcPhase p = GcPhase::kSweep;
-        if (heap_->NoteFullySwept() || heap_->SweepDone()) {
-          phase_.compare_exchange_strong(p, GcPhase::kOff,
-                                         std::memory_order_acq_rel);
-        }
-        // Cleanups this round's sweep queued.
-        finalization_.Notify();
-      }) {
+      sweeper_(
+          heap,
+          [this] {
+            // The end of the sweep phase, unless a new cycle began
+            // meanwhile. (FullySwept lets weak reads skip the sweep
+            // protocol.)
+            GcPhase p = GcPhase::kSweep;
+            if (heap_->NoteFullySwept() || heap_->SweepDone()) {
+              phase_.compare_exchange_strong(p, GcPhase::kOff,
+                                             std::memory_order_acq_rel);
+            }
+            // Cleanups this round's sweep queued.
+            finalization_.Notify();
+          },
+          events_) {
   trigger_.store(pacer_.trigger());
+  heap_goal_.store(pacer_.goal());
   hard_goal_.store(pacer_.hard_goal());
   heap_->SetSweepHook(&weak_);
   weak_.SetCleanupQueue([this](Cleanup* c) { finalization_.QueueCleanup(c); });
@@ -191,6 +199,8 @@ void Collector::SetPhase(GcPhase p) {
   GC_DCHECK(LegalPhaseTransition(phase_.load(), p),
             "illegal collector phase transition");
   phase_.store(p, std::memory_order_release);
+  if (events_->active())
+    events_->EmitSimple(EventKind::kPhase, static_cast<int>(p));
   if (!has_phase_hook_.load(std::memory_order_relaxed)) return;
   std::function<void(GcPhase)> hook;
   {
@@ -256,6 +266,11 @@ void Collector::RunCycle(GcReason reason) {
   Cycle c;
   c.info.reason = reason;
   c.info.concurrent = concurrent_;
+  events_->set_cycle(cycles() + 1);  // the number this cycle will get
+  if (events_->active()) {
+    events_->EmitSimple(EventKind::kCycleStart, static_cast<int>(reason),
+                        concurrent_ ? 1 : 0, heap_->heap_live().load());
+  }
   SweepTermination(&c);  // ends in the first pause
   Mark(&c);              // ends in the final pause, with no grey object
   MarkTermination(&c);   // ends the final pause
@@ -271,7 +286,20 @@ void Collector::StopTheWorld(Cycle* c) {
   if (c->info.pauses == 0) c->info.start_ns = c->pause_start_ns;
   if (c->resumed_ns != 0) c->info.mark_ns += c->pause_start_ns - c->resumed_ns;
   c->charged_ns = c->pause_start_ns;
+  if (events_->active()) {
+    Event e;
+    e.kind = EventKind::kStopRequested;
+    e.count = c->info.pauses + 1;
+    events_->Emit(e, c->pause_start_ns);
+  }
   world_->StopTheWorld();
+  if (events_->active()) {
+    const int64_t now = NowNs();
+    Event e;
+    e.kind = EventKind::kMutatorsStopped;
+    e.ns = static_cast<uint64_t>(now - c->pause_start_ns);
+    events_->Emit(e, now);
+  }
 }
 
 void Collector::StartTheWorld(Cycle* c) {
@@ -285,6 +313,12 @@ void Collector::StartTheWorld(Cycle* c) {
   limiter_.AddGcTime((t - std::max(c->charged_ns, c->pause_start_ns)) *
                      nworkers_);
   c->resumed_ns = t;
+  if (events_->active()) {
+    Event e;
+    e.kind = EventKind::kMutatorsRestarted;
+    e.ns = pause;
+    events_->Emit(e, t);
+  }
   if (pause_hook_) pause_hook_(false);
   heap_->UnlockScavenger();
 }
@@ -375,6 +409,12 @@ void Collector::StartConcurrentMark(Cycle* c) {
   // Each mutator's own roots: scanned by the mutator before it runs again,
   // or by a collector thread while it stays blocked.
   world_->BeginThreadRootScans();
+  if (events_->active()) {
+    // The heap's roots (precise values and ambiguous words) are taken;
+    // each mutator's own roots are scanned after the pause.
+    events_->EmitSimple(EventKind::kRootsScanned, 0,
+                        root_snapshot_.size() + ambiguous_count_);
+  }
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
   world_->SetWriteBarrier(true);
@@ -540,6 +580,10 @@ void Collector::MarkTermination(Cycle* c) {
   // detached.
   c->marked.objects += extra_objects_.load(std::memory_order_relaxed);
   c->marked.bytes += extra_bytes_.load(std::memory_order_relaxed);
+  if (events_->active()) {
+    events_->EmitSimple(EventKind::kHeapMarked, 0, c->marked.objects,
+                        c->marked.bytes);
+  }
   c->info.heap_end = static_cast<uint64_t>(heap_->heap_live().load());
   if (config_.verify) {
     c->info.verified_objects =
@@ -564,6 +608,8 @@ void Collector::MarkTermination(Cycle* c) {
   pacer_.EndCycle(sample, c->info.limited);
   trigger_.store(pacer_.trigger(), std::memory_order_relaxed);
   hard_goal_.store(pacer_.hard_goal(), std::memory_order_relaxed);
+  heap_goal_.store(pacer_.goal(), std::memory_order_relaxed);
+  live_bytes_.store(c->marked.bytes, std::memory_order_relaxed);
   heap_->SetSweepPacing(pacer_.trigger() > c->marked.bytes
                             ? pacer_.trigger() - c->marked.bytes
                             : 0);
@@ -619,6 +665,13 @@ void Collector::Sweep(Cycle* c) {
     hook = cycle_hook_;
   }
   if (hook) hook(info);
+  if (events_->active()) {
+    Event e;
+    e.kind = EventKind::kCycleEnd;
+    e.cycle = info.cycle;
+    e.info = &info;
+    events_->Emit(e);
+  }
   // Finalizers this cycle made ready: tell the embedder (on-demand mode).
   finalization_.Notify();
 }

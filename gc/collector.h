@@ -74,6 +74,7 @@
 #include <vector>
 
 #include "gc/cpu_limiter.h"
+#include "gc/events.h"
 #include "gc/finalize.h"
 #include "gc/idle_worker.h"
 #include "gc/mark.h"
@@ -100,13 +101,15 @@ struct CollectorConfig {
   uintptr_t tag_mask = 0;      // bits stripped from a word before lookup
 };
 
+// The values are the public GC_PHASE_* constants (runtime/gc.h), which
+// only ever grow: kMarkFinalizers came after the others.
 enum class GcPhase : uint8_t {
-  kOff,
-  kSweepTermination,
-  kMark,
-  kMarkFinalizers,
-  kMarkTermination,
-  kSweep,
+  kOff = 0,
+  kSweepTermination = 1,
+  kMark = 2,
+  kMarkFinalizers = 5,
+  kMarkTermination = 3,
+  kSweep = 4,
 };
 const char* GcPhaseName(GcPhase p);
 // Whether the cycle may go from one phase to the other (the diagram
@@ -126,8 +129,11 @@ class Collector {
   // Grey work a final pause drains itself before it restarts the world:
   static constexpr int64_t kDrainInPauseNs = 20'000;
 
+  // events: the heap's event bus (gc/events.h), which also gives the
+  // clock origin; null: the collector keeps one of its own.
   Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
-            World* world, const CollectorConfig& config);
+            World* world, const CollectorConfig& config,
+            EventBus* events = nullptr);
   ~Collector();
   Collector(const Collector&) = delete;
   Collector& operator=(const Collector&) = delete;
@@ -219,6 +225,15 @@ class Collector {
   WeakProcessor& weak() { return weak_; }
   // Finalization's registrations and queues (gc/finalize.h).
   Finalization& finalization() { return finalization_; }
+  // Lock-free: the current heap goal (~0 when there is none) and the bytes
+  // the last cycle marked (gc_get_counters).
+  uint64_t heap_goal() const {
+    return heap_goal_.load(std::memory_order_relaxed);
+  }
+  uint64_t last_live_bytes() const {
+    return live_bytes_.load(std::memory_order_relaxed);
+  }
+  EventBus* events() const { return events_; }
   const CollectorConfig& config() const { return config_; }
   int workers() const { return nworkers_; }
   // Called after every cycle, once the world runs again, on the driver
@@ -329,13 +344,16 @@ class Collector {
   Marker marker_;
   WorkerPool workers_;
   IdleMarkWorker idle_worker_;
-  const int64_t start_ns_;  // the collector's clock origin
+  std::unique_ptr<EventBus> own_events_;  // when none was given
+  EventBus* const events_;
+  const int64_t start_ns_;  // the collector's clock origin (the bus's)
 
   std::atomic<GcPhase> phase_{GcPhase::kOff};
   std::atomic<uint64_t> cycles_{0};
   std::atomic<size_t> trigger_;
   std::atomic<size_t> hard_goal_;  // Pacer::hard_goal(): WaitIfOverGoal's
-  Pacer pacer_;                    // driver thread only (and assists' reads)
+  std::atomic<uint64_t> heap_goal_, live_bytes_{0};  // gc_get_counters
+  Pacer pacer_;  // driver thread only (and assists' reads)
   GcCpuLimiter limiter_;
   GcStats stats_;
 

@@ -26,6 +26,8 @@ void MCache::Sync(SpanClass spc) {
 }
 
 bool MCache::Refill(SpanClass spc) {
+  AllocSlowPathScope slow(heap_->event_sink(),
+                          kClassToNPages[SizeClassOf(spc)] * kPageSize);
   // Proportional sweep: pay for the span about to be taken.
   heap_->DeductSweepCredit(kClassToNPages[SizeClassOf(spc)] * kPageSize);
   // One sweep locker for returning the old span and taking the new one
@@ -236,6 +238,12 @@ void MCache::PrepareForSweep() {
   if (fg == sg) return;
   GC_CHECK(fg + 2 == sg, "bad mcache flushGen: missed a sweepgen flip");
   ReleaseAll();
+}
+
+void MCache::SyncAll() {
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    if (alloc_[spc] != &empty_mspan) Sync(static_cast<SpanClass>(spc));
+  }
 }
 
 void MCache::StartMark(bool allocate_black) {

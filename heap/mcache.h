@@ -169,6 +169,9 @@ class MCache {
   // marks in bulk what it allocates (above). Forgets the allocated bytes
   // counted so far (TakeAllocatedBytes).
   void StartMark(bool allocate_black);
+  // Syncs every cached span and changes nothing else: what allocation
+  // windows handed out reads as allocated (object queries, heap walks).
+  void SyncAll();
   // The mark ended (after the final ReleaseAll): stop allocating black.
   void StopAllocateBlack() { allocate_black_ = false; }
   bool allocate_black() const { return allocate_black_; }

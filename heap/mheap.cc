@@ -131,9 +131,14 @@ void MHeap::ReclaimBeforeGrow(size_t npages) {
   }
 }
 
-MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg) {
+MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
+                        size_t large_bytes, uint16_t type) {
   if (!SweepDone()) ReclaimBeforeGrow(npages);
-  MSpan* s = AllocSpanLocked(npages, spc, sg);
+  Growth grown;
+  MSpan* s = AllocSpanLocked(npages, spc, sg, large_bytes, type, &grown);
+  if (grown.bytes != 0 && event_sink_ != nullptr && event_sink_->active()) {
+    event_sink_->ArenaAdded(grown.base, grown.bytes, grown.reserved);
+  }
   if (s != nullptr && s->needzero && !s->is_large()) {
     // Small spans keep "free slots read as zero": clear reused pages once,
     // in bulk, outside the heap lock. (Large objects are cleared by
@@ -144,7 +149,9 @@ MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg) {
   return s;
 }
 
-MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
+MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
+                              size_t large_bytes, uint16_t type,
+                              Growth* grown) {
   std::lock_guard<CountedMutex> g(lock_);
   if (opts_.hard_limit != 0 &&
       (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
@@ -165,17 +172,21 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
     run = pages_.Alloc(npages);
   }
   if (run.base == 0) {
+    const size_t reserved = pages_.reserved_bytes();
     if (!pages_.Grow(npages)) {
       SetLastError("out of memory: the OS refused to reserve %zu bytes",
                    AlignUp(npages * kPageSize, kArenaBytes));
       return nullptr;
     }
+    grown->bytes = pages_.reserved_bytes() - reserved;
+    grown->reserved = pages_.reserved_bytes();
     run = pages_.Alloc(npages);
     if (run.base == 0) {
       SetLastError("out of memory: the OS refused to commit %zu bytes",
                    npages * kPageSize);
       return nullptr;
     }
+    grown->base = AlignDown(run.base, kArenaBytes);
   }
   bool reused = false;
   auto* s = static_cast<MSpan*>(span_alloc_.Alloc(&reused));
@@ -200,7 +211,17 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
   s->alloc_bits = bits;
   s->gcmark_bits = bits + block;
   s->obj_types = types;
+  if (SizeClassOf(spc) == 0) {
+    // A large object is allocated before its span is published, so a
+    // lookup (the marker, an object query) never sees it half made: the
+    // span ends where the object does, and its one slot is taken.
+    s->set_freeindex(1);
+    s->alloc_count = 1;
+    s->limit = s->start + (large_bytes ? large_bytes : 1);
+    if (types != nullptr) s->SetObjType(0, type);
+  }
   in_use_pages_ += npages;
+  in_use_bytes_.store(in_use_pages_ * kPageSize, std::memory_order_relaxed);
   peak_in_use_pages_ = std::max(peak_in_use_pages_, in_use_pages_);
   // Publish: state first, then the page map (readers check state after
   // loading the span pointer with acquire).
@@ -295,6 +316,7 @@ void MHeap::FreeSpanLocked(MSpan* s) {
   s->state.store(SpanState::kDead, std::memory_order_release);
   pages_.Free(base, npages);
   in_use_pages_ -= npages;
+  in_use_bytes_.store(in_use_pages_ * kPageSize, std::memory_order_relaxed);
   // The two bitmaps share one block; sweeping may have swapped them.
   FreeBits(std::min(s->alloc_bits, s->gcmark_bits), s->bitmap_words);
   if (s->obj_types != nullptr) FreeTypes(s->obj_types, s->nelems);
@@ -309,14 +331,11 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   }
   size_t npages = (size + kPageSize - 1) / kPageSize;
   SpanClass spc = MakeSpanClass(0, noscan);
+  AllocSlowPathScope slow(event_sink_, size);
   DeductSweepCredit(npages * kPageSize);
   SweepLocker locker(this);
-  MSpan* s = AllocSpan(npages, spc, locker.sweepgen());
+  MSpan* s = AllocSpan(npages, spc, locker.sweepgen(), size, type);
   if (s == nullptr) return nullptr;
-  s->set_freeindex(1);
-  s->alloc_count = 1;
-  s->limit = s->start + (size ? size : 1);
-  if (s->obj_types != nullptr) s->obj_types[0] = type;
   if (s->needzero) memset(reinterpret_cast<void*>(s->start), 0, size);
   large_nmalloc_.fetch_add(1, std::memory_order_relaxed);
   large_bytes_.fetch_add(s->elemsize, std::memory_order_relaxed);
@@ -469,10 +488,14 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   // is cleared only once allocBits no longer names it, and published as
   // gcmarkBits (release) only once cleared; the old gcmarkBits block is not
   // written: a weak read that loaded either gcmarkBits pointer reads this
-  // cycle's marks or zeros it can detect (mspan.h).
+  // cycle's marks or zeros it can detect (mspan.h). The stores are atomic:
+  // an object query (QueryObject) may read the bits while the span is
+  // swept; it retries when the span's sweepgen moved under it.
   uint64_t* const old_alloc = s->alloc_bits;
-  s->alloc_bits = s->gcmark_bits;
-  memset(old_alloc, 0, s->bitmap_words * sizeof(uint64_t));
+  __atomic_store_n(&s->alloc_bits, s->gcmark_bits, __ATOMIC_RELEASE);
+  for (size_t w = 0; w < s->bitmap_words; w++) {
+    __atomic_store_n(&old_alloc[w], 0, __ATOMIC_RELAXED);
+  }
   __atomic_store_n(&s->gcmark_bits, old_alloc, __ATOMIC_RELEASE);
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->set_freeindex(0);
@@ -632,6 +655,14 @@ size_t MHeap::Scavenge(size_t bytes) {
     }
   }
   scavenged_total_.fetch_add(released, std::memory_order_relaxed);
+  if (released != 0 && event_sink_ != nullptr && event_sink_->active()) {
+    size_t now_released;
+    {
+      std::lock_guard<CountedMutex> g(lock_);
+      now_released = pages_.released_bytes();
+    }
+    event_sink_->MemoryReleased(released, now_released);
+  }
   return released;
 }
 
@@ -708,6 +739,22 @@ HeapCounters MHeap::ReadCounters() const {
   c.heap_live_updates = counts_.Read(kEventHeapLiveUpdates);
   c.large_allocs = counts_.Read(kEventLargeAllocs);
   return c;
+}
+
+uint64_t MHeap::AllocatedBytes() const {
+  uint64_t bytes = large_bytes_.load(std::memory_order_relaxed);
+  for (int c = 1; c < kNumSizeClasses; c++) {
+    bytes += nmalloc_[c].load(std::memory_order_relaxed) * kClassToSize[c];
+  }
+  return bytes;
+}
+
+uint64_t MHeap::AllocatedObjects() const {
+  uint64_t n = large_nmalloc_.load(std::memory_order_relaxed);
+  for (int c = 1; c < kNumSizeClasses; c++) {
+    n += nmalloc_[c].load(std::memory_order_relaxed);
+  }
+  return n;
 }
 
 void MHeap::VerifyPages() {

@@ -46,6 +46,7 @@
 #include "heap/arena.h"
 #include "heap/counters.h"
 #include "heap/fixalloc.h"
+#include "heap/heap_events.h"
 #include "heap/mcentral.h"
 #include "heap/mspan.h"
 #include "heap/pagealloc.h"
@@ -81,6 +82,14 @@ class SweepHook {
  public:
   virtual ~SweepHook() = default;
   virtual void BeforeSweep(MSpan* s) = 0;
+};
+
+// What an object query found (MHeap::QueryObject).
+struct ObjectInfo {
+  uintptr_t base = 0;
+  size_t size = 0;    // the slot's size; a large object's requested bytes
+  uint16_t type = 0;  // the span's tag for the slot; 0 in noscan spans
+  bool noscan = false;
 };
 
 // Where an address points inside the heap.
@@ -145,8 +154,10 @@ class MHeap {
   // ---- spans ----------------------------------------------------------------
   // A new in-use span of npages for spanclass, or nullptr with LastError()
   // set (hard limit, OS refusal). The caller holds a SweepLocker whose
-  // sweepgen `sg` the span gets.
-  MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg);
+  // sweepgen `sg` the span gets. A large span (size class 0) is published
+  // with its object of large_bytes (tag `type`) already allocated.
+  MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
+                   size_t large_bytes = 0, uint16_t type = 0);
   void FreeSpan(MSpan* s);
   // Returns empty spans kept for reuse (sweeping keeps a small span with
   // no live object on its class's empty set: MCentral::EmptySpans) to the
@@ -191,6 +202,30 @@ class MHeap {
     HeapArena* a = index_.Lookup(p);
     return a == nullptr ? nullptr : a->SpanOf(p);
   }
+
+  // ---- object queries (heap/object_query.cc) --------------------------------
+  // The allocated object containing p: its base, size (the slot; a large
+  // object's requested bytes) and type tag. False for addresses outside the
+  // heap, in free pages, in a span's tail, or on a free slot. Safe from any
+  // thread at any time: it holds the heap lock (spans are neither made nor
+  // freed meanwhile) and reads the span's allocation state with atomics,
+  // retrying while the span is being swept. An object that the last cycle
+  // found dead counts as allocated until its span is swept; a query racing
+  // with that sweep answers as before it or as after it.
+  bool QueryObject(uintptr_t p, ObjectInfo* out) const;
+  // True if p lies in the pages of an in-use span (an object, a free slot
+  // or the span's tail). Lock-free.
+  bool InUseSpanAt(uintptr_t p) const;
+  // The in-use spans, in address order (a copy, made under the heap lock).
+  std::vector<MSpan*> InUseSpans() const;
+  // The arenas, in address order (for heap snapshots).
+  struct ArenaInfo {
+    uintptr_t base = 0;
+    size_t committed_bytes = 0;
+    size_t free_pages = 0;
+    size_t released_pages = 0;  // free and returned to the OS
+  };
+  std::vector<ArenaInfo> Arenas() const;
 
   // ---- the process's heaps --------------------------------------------------
   // Every MHeap registers itself while it lives, so that a value that does
@@ -362,6 +397,18 @@ class MHeap {
     tiny_allocs_.fetch_add(n, std::memory_order_relaxed);
   }
   const HeapOptions& options() const { return opts_; }
+  // Lock-free counters (gc_get_counters): bytes of in-use spans, and the
+  // bytes of objects handed out (slots counted as Go counts them, when a
+  // thread's cache flushes its counts, plus large objects).
+  size_t in_use_bytes() const {
+    return in_use_bytes_.load(std::memory_order_relaxed);
+  }
+  uint64_t AllocatedBytes() const;
+  uint64_t AllocatedObjects() const;
+  // The observer of arenas added, memory released and allocation slow
+  // paths (heap/heap_events.h); set once, before the heap is used.
+  void set_event_sink(HeapEventSink* sink) { event_sink_ = sink; }
+  HeapEventSink* event_sink() const { return event_sink_; }
   void set_hard_limit(size_t bytes) { opts_.hard_limit = bytes; }
 
   // Calls f(MSpan*) for every in-use span, in address order, found through
@@ -394,7 +441,14 @@ class MHeap {
   void InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
                 bool needzero, uint32_t sg);
   void ReclaimBeforeGrow(size_t npages);
-  MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg);
+  // What AllocSpanLocked added to the heap's address space (bytes 0: no
+  // arena), reported by AllocSpan once the lock is released.
+  struct Growth {
+    uintptr_t base = 0;
+    size_t bytes = 0, reserved = 0;
+  };
+  MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
+                         size_t large_bytes, uint16_t type, Growth* grown);
   void FreeSpanLocked(MSpan* s);
   size_t ReleaseEmptySpansLocked();  // all of them
   size_t FreeAll(SpanSet* set);      // heap lock held
@@ -415,6 +469,8 @@ class MHeap {
   // holds the 1024 slots of the 8-byte class).
   FixAlloc types_alloc_[9];
   size_t in_use_pages_ = 0;
+  std::atomic<size_t> in_use_bytes_{0};  // in_use_pages_, readable lock-free
+  HeapEventSink* event_sink_ = nullptr;
   size_t peak_in_use_pages_ = 0;       // this sweep cycle
   size_t prev_peak_in_use_pages_ = 0;  // the previous sweep cycle
 

@@ -132,6 +132,16 @@ struct alignas(64) MSpan {
     __atomic_store_n(&freeindex, static_cast<uint16_t>(v), __ATOMIC_RELAXED);
   }
 
+  // The type tag of slot i (scan spans). Written with a relaxed atomic store
+  // at allocation, so an object query (MHeap::QueryObject) racing with the
+  // allocation of a reused slot reads a whole tag, the old or the new one.
+  GC_ALWAYS_INLINE void SetObjType(size_t i, uint16_t type) {
+    __atomic_store_n(&obj_types[i], type, __ATOMIC_RELAXED);
+  }
+  uint16_t ObjType(size_t i) const {
+    return __atomic_load_n(&obj_types[i], __ATOMIC_RELAXED);
+  }
+
   // ---- mark bits ------------------------------------------------------------
   bool IsMarked(size_t i) const {
     return (__atomic_load_n(&gcmark_bits[i / 64], __ATOMIC_RELAXED) >>

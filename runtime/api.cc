@@ -14,17 +14,15 @@
 #include "runtime/process.h"
 #include "runtime/runtime.h"
 
+using gcheap::CheckHeap;
+using gcheap::CheckMutator;
 using gcheap::GcReason;
+using gcheap::IsLayoutSize;
+using gcheap::kMinStructSize;
+using gcheap::Misuse;
 using gcheap::SetLastError;
 
-namespace gcheap::api {
-
-void CheckHeap(const gc_heap* h, const char* fn) {
-  if (h == nullptr) Misuse(fn, "heap is NULL");
-  if (h->magic != gcheap::kHeapMagic) {
-    Misuse(fn, "not a live gc_heap (destroyed, or not a heap)");
-  }
-}
+namespace gcheap {
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 // A barrier's debug checks: m is the calling thread's mutator, obj an
@@ -67,7 +65,7 @@ void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
 }
 #endif
 
-}  // namespace gcheap::api
+}  // namespace gcheap
 
 static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
               "gc.h and the allocator must agree on the largest request");
@@ -75,12 +73,9 @@ static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
 namespace {
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-using gcheap::api::CheckBarrier;
+using gcheap::CheckBarrier;
 #endif
-using gcheap::api::CheckHeap;
-using gcheap::api::CheckMutator;
-using gcheap::api::Misuse;
-using gcheap::api::RecordStore;
+using gcheap::RecordStore;
 
 // Parses "123", "64K", "512M", "2G". False if malformed.
 bool ParseBytes(const char* s, size_t* out) {
@@ -104,12 +99,6 @@ bool ParseBytes(const char* s, size_t* out) {
 void EnvWarning(const char* var, const char* value) {
   fprintf(stderr, "gcheap: ignoring %s=%s (not understood)\n", var, value);
 }
-
-// Versioned structs (gc.h): every layout of one is a prefix of the current
-// one whose size is a multiple of 8 and covers at least struct_size and the
-// first field (16 bytes).
-constexpr size_t kMinStructSize = 16;
-bool IsLayoutSize(size_t n) { return n >= kMinStructSize && n % 8 == 0; }
 
 // An output struct's struct_size (versioned structs, gc.h): a layout size,
 // else API misuse (an uninitialized struct).
@@ -178,6 +167,9 @@ void gc_config_init(gc_config* cfg) {
   if (const char* v = getenv("GC_CONSERVATIVE_STACKS")) {
     cfg->conservative_stacks = atoi(v) != 0;
   }
+  if (const char* v = getenv("GC_TRACE_FILE"); v != nullptr && *v != '\0') {
+    cfg->trace_file = v;
+  }
 }
 
 gc_heap* gc_heap_create(const gc_config* cfg) {
@@ -217,7 +209,17 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
         c.max_heap_bytes);
     return nullptr;
   }
-  return gcheap::NewHeap(c);
+  gc_heap* h = gcheap::NewHeap(c);
+  if (h != nullptr && c.trace_file != nullptr) {
+    std::string error;
+    if (!h->observers.StartTrace(c.trace_file, &error)) {
+      gcheap::DeleteHeap(h);
+      SetLastError("gc_heap_create: trace_file: %s", error.c_str());
+      return nullptr;
+    }
+    h->config.trace_file = nullptr;  // the caller's string is not kept
+  }
+  return h;
 }
 
 void gc_heap_destroy(gc_heap* heap) {
@@ -311,18 +313,24 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
 namespace {
 
 // Slow part of allocation: the allocator failed (limit, OS). Collect and
-// retry once, then give up with the reason.
+// retry; then, while the embedder's out-of-memory handler asks for it,
+// collect and retry again; then give up with the reason.
 void* AllocRetry(gc_mutator* m, const gcheap::TypeInfo* t, uint16_t type,
                  size_t bytes) {
-  m->heap->Collect(m, GcReason::kAllocFailure, /*finish_sweep=*/true);
-  void* p = (t == nullptr || t->noscan) ? m->mcache->Alloc(bytes, true)
-                                        : m->mcache->AllocTyped(bytes, type);
-  if (p == nullptr) {
-    std::string why = gcheap::LastError();
-    SetLastError("gc_alloc: %zu bytes: %s (after a collection)", bytes,
-                 why.c_str());
+  for (;;) {
+    m->heap->Collect(m, GcReason::kAllocFailure, /*finish_sweep=*/true);
+    void* p = (t == nullptr || t->noscan) ? m->mcache->Alloc(bytes, true)
+                                          : m->mcache->AllocTyped(bytes, type);
+    if (p != nullptr) return p;
+    {
+      std::string why = gcheap::LastError();
+      SetLastError("gc_alloc: %zu bytes: %s (after a collection)", bytes,
+                   why.c_str());
+    }
+    // Nothing of this frame needs cleaning up here: the handler may
+    // longjmp out (gc.h).
+    if (!m->heap->observers.CallOomHandler(bytes)) return nullptr;
   }
-  return p;
 }
 
 inline void PollAtAlloc(gc_mutator* m) {
@@ -421,6 +429,7 @@ const char* gc_last_error(void) { return gcheap::LastError(); }
 
 void gc_collect(gc_mutator* m) {
   CheckMutator(m, "gc_collect");
+  if constexpr (kDebugBuild) gcheap::CheckNotInHeapWalk("gc_collect");
   m->heap->Collect(m, GcReason::kExplicit, /*finish_sweep=*/true);
 }
 
@@ -685,14 +694,12 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
     out->pause_p50_ns = rank(0.50);
     out->pause_p99_ns = rank(0.99);
   }
-  uint64_t bytes = hs.large_bytes_total;
   for (int c = 0; c < GC_NUM_SIZE_CLASSES; c++) {
     out->by_class[c].object_size = gcheap::kClassToSize[c];
     out->by_class[c].allocated = hs.by_class[c].nmalloc;
     out->by_class[c].freed = hs.by_class[c].nfree;
-    if (c > 0) bytes += hs.by_class[c].nmalloc * gcheap::kClassToSize[c];
   }
-  out->bytes_allocated = bytes;
+  out->bytes_allocated = heap->heap.AllocatedBytes();
   out->release_failures = hs.release_failures;
   {
     gcheap::WeakProcessor& weak = heap->collector->weak();
@@ -740,28 +747,7 @@ void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
   heap->collector->SetCycleHook([fn, data](const gcheap::CycleInfo& c) {
     // No embedder callback once process exit has begun (process.h).
     if (gcheap::ExitBegun()) return;
-    gc_cycle_info i{};
-    i.struct_size = sizeof(gc_cycle_info);
-    i.cycle = c.cycle;
-    i.concurrent = c.concurrent;
-    i.reason = static_cast<int>(c.reason);
-    i.cpu_limited = c.limited;
-    i.pauses = c.pauses;
-    i.start_ns = static_cast<uint64_t>(c.start_ns);
-    i.pause_ns = c.pause_ns;
-    i.pause1_ns = c.pause1_ns;
-    i.pause2_ns = c.pause2_ns;
-    i.mark_ns = c.mark_ns;
-    i.assist_ns = c.assist_ns;
-    i.bg_mark_cpu_ns = c.bg_mark_cpu_ns;
-    i.idle_worker = c.idle_worker ? 1 : 0;
-    i.scan_bytes = c.scan_work;
-    i.heap_before = c.heap_before;
-    i.heap_end = c.heap_end;
-    i.live_bytes = c.live_bytes;
-    i.live_objects = c.live_objects;
-    i.heap_goal = c.heap_goal >= (~size_t{0} >> 1) ? 0 : c.heap_goal;
-    i.trigger = c.trigger >= (~size_t{0} >> 1) ? 0 : c.trigger;
+    const gc_cycle_info i = gcheap::ToCycleInfo(c);
     fn(&i, data);
   });
 }

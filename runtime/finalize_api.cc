@@ -66,10 +66,10 @@ void EnsureFinalizerThread(gc_heap* h) {
 
 }  // namespace gcheap::api
 
+using gcheap::Misuse;
 using gcheap::SetLastError;
 using gcheap::api::CheckGuardian;
 using gcheap::api::CheckMode;
-using gcheap::api::Misuse;
 using gcheap::api::ResolveObject;
 
 extern "C" {
@@ -161,7 +161,7 @@ void gc_cancel_cleanup(gc_mutator* m, gc_cleanup* handle) {
 }
 
 gc_guardian* gc_guardian_create(gc_heap* heap) {
-  gcheap::api::CheckHeap(heap, "gc_guardian_create");
+  gcheap::CheckHeap(heap, "gc_guardian_create");
   auto* g = new (std::nothrow) gc_guardian;
   if (g == nullptr) {
     SetLastError("gc_guardian_create: out of memory");
@@ -207,19 +207,19 @@ void* gc_guardian_pop(gc_mutator* m, gc_guardian* g) {
 }
 
 int gc_run_finalizers(gc_mutator* m) {
-  gcheap::api::CheckMutator(m, "gc_run_finalizers");
+  gcheap::CheckMutator(m, "gc_run_finalizers");
   return gcheap::RunFinalizers(m);
 }
 
 size_t gc_finalizers_pending(gc_heap* heap) {
-  gcheap::api::CheckHeap(heap, "gc_finalizers_pending");
+  gcheap::CheckHeap(heap, "gc_finalizers_pending");
   gcheap::ForkGate::Pass pass(&heap->api_gate);
   return heap->collector->finalization().pending();
 }
 
 void gc_set_finalizer_notifier(gc_heap* heap, gc_finalizer_notifier_fn fn,
                                void* data) {
-  gcheap::api::CheckHeap(heap, "gc_set_finalizer_notifier");
+  gcheap::CheckHeap(heap, "gc_set_finalizer_notifier");
   gcheap::ForkGate::Pass pass(&heap->api_gate);
   if (fn == nullptr) {
     heap->collector->finalization().SetNotifier(nullptr);

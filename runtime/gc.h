@@ -86,6 +86,9 @@
  *   GC_CONSERVATIVE_STACKS=0|1
  *                       1: scan every attached thread's stack and registers
  *                       for ambiguous pointers (default 0)
+ *   GC_TRACE_FILE=path  write the collector's timeline to path (Chrome Trace
+ *                       Event JSON: open it in Perfetto or chrome://tracing;
+ *                       see gc_config.trace_file and docs/embedding.md)
  *
  * Versions: GCHEAP_VERSION_* below are the version of this header and
  * gc_version() that of the library linked at run time (docs/build.md says
@@ -179,12 +182,15 @@ typedef struct gc_config {
                               embedder runs them with gc_run_finalizers */
   int conservative_stacks; /* nonzero: every attached thread's stack and
                               registers are roots (ambiguous words) */
+  const char* trace_file;  /* write the collector's timeline here (Chrome
+                              Trace Event JSON, for Perfetto); NULL: none */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
  * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
- * finalizer_thread on, conservative_stacks off), then applies the GC_*
- * environment variables above; sets struct_size. */
+ * finalizer_thread on, conservative_stacks off, trace_file NULL), then
+ * applies the GC_* environment variables above; sets struct_size. The heap
+ * copies trace_file's string. */
 void gc_config_init(gc_config* cfg);
 
 /* ---- heaps ---- */
@@ -1061,6 +1067,266 @@ size_t gc_finalizers_pending(gc_heap* heap);
 typedef void (*gc_finalizer_notifier_fn)(gc_heap* heap, void* data);
 void gc_set_finalizer_notifier(gc_heap* heap, gc_finalizer_notifier_fn fn,
                                void* data);
+
+/* ---- counters without the heap lock ----
+ *
+ * gc_get_stats takes the heap lock (the one span refills take); a sampler
+ * thread preempted while holding it delays every thread that needs a new
+ * span. gc_get_counters reads only atomics: it never waits for the heap
+ * and nothing waits for it, so a profiler may sample it as often as it
+ * likes. Each field is exact as of some moment during the call; the fields
+ * are not one consistent snapshot. */
+typedef struct gc_counters {
+  size_t struct_size;         /* set by the caller: sizeof(gc_counters) */
+  uint64_t bytes_allocated;   /* cumulative, as gc_stats counts it: slots
+                                 handed to a thread's cache are counted when
+                                 it flushes (every cycle, at detach), large
+                                 objects at once */
+  uint64_t objects_allocated; /* cumulative, counted the same way */
+  uint64_t cycles;            /* completed collection cycles */
+  uint64_t heap_in_use;       /* object bytes in use (gc_stats.bytes_in_use) */
+  uint64_t heap_goal;         /* next automatic collection at this size; 0:
+                                 none */
+  uint64_t live_bytes;        /* marked by the last cycle */
+  uint64_t heap_bytes;        /* bytes of in-use spans */
+} gc_counters;
+/* Fills what out->struct_size covers (as gc_get_stats does) and sets it to
+ * the bytes filled. Any thread; takes no lock. */
+void gc_get_counters(gc_heap* heap, gc_counters* out);
+
+/* ---- events ----
+ *
+ * A listener is a struct of function pointers (NULL: not interested) and a
+ * user pointer, called at the moments a profiler, a tracer or the VM's own
+ * telemetry needs. Several listeners may be installed; they are added and
+ * removed at any time from any thread: once gc_remove_event_listener
+ * returns, no call to that listener is in progress or will start, so its
+ * data may be freed. While none is installed each moment costs one load
+ * and a predictable branch.
+ *
+ * Every callback gets a gc_event: the kind, the time (steady clock, ns
+ * since the heap was created: the clock of gc_cycle_info.start_ns), the OS
+ * thread id of the thread it happened on, the cycle it belongs to
+ * (1-based; 0 before the first), and the fields its kind uses (below).
+ * Callbacks run on that thread: the collector's driver thread for the
+ * cycle's moments (with the world stopped from stop_requested to
+ * mutators_restarted), a mutator inside gc_alloc, gc_safepoint or a
+ * blocking bracket, a mark worker, the background sweeper. So a callback
+ * must be quick, must not call gc_ functions of this heap other than
+ * gc_get_counters and the object queries, must not take locks a stopped
+ * thread may hold, and must not add or remove listeners (that aborts).
+ * No callback runs once process exit has begun.
+ *
+ *  kind                     fields
+ *  CYCLE_START              detail: reason (as gc_cycle_info.reason);
+ *                           bytes: heap in use; count: 1 concurrent
+ *  PHASE                    detail: GC_PHASE_* the cycle enters (OFF is
+ *                           not reported; MARK_FINALIZERS only in cycles
+ *                           that have finalizer or guardian registrations)
+ *  STOP_REQUESTED           count: which pause of the cycle (1, 2, ...)
+ *  MUTATORS_STOPPED         ns: stop latency (request to all stopped)
+ *  ROOTS_SCANNED            the heap's roots were taken (registered slots,
+ *                           ranges and scanners, conservative ranges);
+ *                           count: root values and ambiguous words taken
+ *                           (concurrent mode; 0 in stop-the-world mode,
+ *                           which marks as it scans). Each thread's own
+ *                           roots (stack, handles, mutator scanners) are
+ *                           scanned afterwards, by itself or the collector
+ *                           (no event)
+ *  HEAP_MARKED              bytes, count: marked bytes and objects (in
+ *                           mark termination: objects the finalizer phase
+ *                           revived included)
+ *  MUTATORS_RESTARTED       ns: the pause (request to release); time: the
+ *                           release
+ *  CYCLE_END                (cycle_end also gets the gc_cycle_info)
+ *  MUTATOR_ATTACHED/DETACHED count: attached threads now
+ *  HEAP_RESIZED             detail: GC_RESIZE_*; bytes: the change;
+ *                           address: the new arena; total_bytes: address
+ *                           space reserved (ARENA_ADDED) or memory
+ *                           released (MEMORY_RELEASED) now
+ *  ACTIVITY_BEGIN/END       detail: GC_ACTIVITY_*; bytes (begin of
+ *                           ALLOC_SLOW_PATH): the span or object size
+ * A stop-the-world pause is STOP_REQUESTED .. MUTATORS_RESTARTED: its
+ * length is exactly that event's ns, and the pauses of a cycle sum to its
+ * gc_cycle_info.pause_ns. A concurrent cycle's finalizer phase
+ * (MARK_FINALIZERS) ends strong marking's final pause by restarting the
+ * world and has a final pause of its own (the one mark termination ends):
+ * such a cycle has one more pause. Its marking reports MARK_WORKER
+ * activities like MARK. Activities nest properly on
+ * each thread; an END may come without its BEGIN when the listener was
+ * added in between. */
+#define GC_EVENT_CYCLE_START 1
+#define GC_EVENT_PHASE 2
+#define GC_EVENT_STOP_REQUESTED 3
+#define GC_EVENT_MUTATORS_STOPPED 4
+#define GC_EVENT_ROOTS_SCANNED 5
+#define GC_EVENT_HEAP_MARKED 6
+#define GC_EVENT_MUTATORS_RESTARTED 7
+#define GC_EVENT_CYCLE_END 8
+#define GC_EVENT_MUTATOR_ATTACHED 9
+#define GC_EVENT_MUTATOR_DETACHED 10
+#define GC_EVENT_HEAP_RESIZED 11
+#define GC_EVENT_ACTIVITY_BEGIN 12
+#define GC_EVENT_ACTIVITY_END 13
+
+#define GC_PHASE_OFF 0
+#define GC_PHASE_SWEEP_TERMINATION 1
+#define GC_PHASE_MARK 2
+#define GC_PHASE_MARK_TERMINATION 3
+#define GC_PHASE_SWEEP 4
+#define GC_PHASE_MARK_FINALIZERS          \
+  5 /* between MARK and MARK_TERMINATION, \
+       only when finalizers or guardians  \
+       are registered */
+
+#define GC_RESIZE_ARENA_ADDED 1
+#define GC_RESIZE_MEMORY_RELEASED 2
+
+#define GC_ACTIVITY_ALLOC_SLOW_PATH 1 /* a span refill or a large object */
+#define GC_ACTIVITY_ASSIST 2          /* a mark assist */
+#define GC_ACTIVITY_SAFEPOINT_WAIT 3  /* parked for a stop of the world */
+#define GC_ACTIVITY_BLOCKED                                             \
+  4                               /* a blocking bracket (also while the \
+                                     thread waits for a collection) */
+#define GC_ACTIVITY_MARK_WORKER 5 /* a mark worker's part of a mark */
+#define GC_ACTIVITY_SWEEP 6       /* a background sweeper round */
+
+typedef struct gc_event {
+  size_t struct_size; /* bytes the library filled */
+  int kind;           /* GC_EVENT_* */
+  int detail;
+  uint64_t time_ns;
+  uint64_t thread;
+  uint64_t cycle;
+  uint64_t ns;
+  uint64_t bytes;
+  uint64_t count;
+  uint64_t total_bytes;
+  uint64_t address;
+} gc_event;
+
+typedef void (*gc_event_fn)(const gc_event* e, void* data);
+typedef struct gc_event_listener {
+  size_t struct_size; /* sizeof(gc_event_listener): later versions append */
+  gc_event_fn cycle_start;
+  gc_event_fn phase;
+  gc_event_fn stop_requested;
+  gc_event_fn mutators_stopped;
+  gc_event_fn roots_scanned;
+  gc_event_fn heap_marked;
+  gc_event_fn mutators_restarted;
+  void (*cycle_end)(const gc_event* e, const gc_cycle_info* info, void* data);
+  gc_event_fn mutator_attached;
+  gc_event_fn mutator_detached;
+  gc_event_fn heap_resized;
+  gc_event_fn activity_begin;
+  gc_event_fn activity_end;
+} gc_event_listener;
+
+/* Installs a listener: *listener is copied (the fields inside its
+ * struct_size), and the pair (listener, data) names it for removal.
+ * Returns 0, or -1 with gc_last_error() (NULL listener, a struct_size that
+ * is no layout's, the pair already installed). */
+int gc_add_event_listener(gc_heap* heap, const gc_event_listener* listener,
+                          void* data);
+/* Removes it; once this returns none of its callbacks runs. -1 with
+ * gc_last_error() if it was not installed. */
+int gc_remove_event_listener(gc_heap* heap, const gc_event_listener* listener,
+                             void* data);
+
+/* ---- running out of memory ---- */
+
+/* Called on the allocating thread when an allocation is about to fail:
+ * the heap hit its hard limit (max_heap_bytes) or the OS refused memory,
+ * and a full collection and a retry did not help. bytes: the request. The
+ * handler may free memory (drop the VM's caches: clear the references to
+ * them) and return nonzero: the heap then collects and tries once more,
+ * calling the handler again if that fails too. It may also leave: longjmp
+ * to the VM's handler (to throw a language-level out-of-memory
+ * exception); no lock is held and no cleanup is pending in gcheap's
+ * frames at that point, and the thread's heap pointers must be rooted as
+ * at any safepoint. Returning 0 makes the allocation fail (NULL, with
+ * gc_last_error() saying why, already set when the handler runs). The
+ * handler runs with the thread attached and running: it may allocate
+ * (an allocation that fails inside it calls it again, nested) and
+ * collect. NULL removes the handler. */
+typedef int (*gc_oom_fn)(gc_heap* heap, size_t bytes, void* data);
+void gc_set_oom_handler(gc_heap* heap, gc_oom_fn fn, void* data);
+
+/* Called after each cycle whose live heap (the bytes it marked: what no
+ * collection can free) is at least `fraction` of the hard limit
+ * (max_heap_bytes) or, without one, of the soft limit
+ * (memory_limit_bytes); never without a limit. heap_bytes: the live bytes;
+ * limit: the limit it was compared to. A near-limit signal: a VM drops
+ * caches or refuses work before allocation starts to fail. Runs on the
+ * collector's driver thread after the cycle hook; the rules of the cycle
+ * hook apply (quick; no gc_ calls on this heap but gc_get_counters).
+ * fraction must be in (0, 1]; NULL removes the hook. */
+typedef void (*gc_pressure_fn)(gc_heap* heap, uint64_t heap_bytes,
+                               uint64_t limit, void* data);
+void gc_set_memory_pressure_hook(gc_heap* heap, gc_pressure_fn fn, void* data,
+                                 double fraction);
+
+/* ---- object queries and heap walking ----
+ *
+ * The queries resolve any address, interior pointers included, from any
+ * thread (attached or not) at any time, while mutators allocate and
+ * collections run. An address "is in an object" when it lies inside an
+ * allocated slot: not a free slot, not the unused tail of a span, not past
+ * the requested size of a large object. An object the last collection
+ * found unreachable still counts as allocated until its span is swept
+ * (gc_collect sweeps everything before it returns); a query that races
+ * with the sweep of its span answers as before the sweep (the dead object)
+ * or as after it (nothing), never a mix. For an object the program can
+ * still reach the answers are exact. Each query takes the heap lock for a
+ * moment (the one span refills take): fine for debuggers, profilers and
+ * assertions, too slow for a conservative scan of a large buffer. */
+
+/* The base of the allocated object containing p, or NULL. A tiny
+ * pointer-free object (gc_alloc_noscan under 16 bytes) shares a 16-byte
+ * block with others: the block is the object the queries see. */
+void* gc_object_base(gc_heap* heap, const void* p);
+/* The size of that object's slot (its size class; for a large object, over
+ * 32 KiB, the bytes requested), or 0 if p is in no object. */
+size_t gc_object_size(gc_heap* heap, const void* p);
+/* That object's type, or 0: p is in no object, or the object is
+ * pointer-free (gc_alloc_noscan, or a noscan type: such types' ids are not
+ * recorded per object). Objects of gc_alloc_conservative and
+ * gc_ephemeron_new have the heap's built-in types (ids the embedder did not
+ * register; gc_is_ephemeron tells an ephemeron). */
+gc_type_id gc_object_type(gc_heap* heap, const void* p);
+/* 1 if p points into memory the heap has given to objects: a span in use
+ * (an object, a free slot, a span's tail), 0 otherwise (outside the heap,
+ * or in free pages). Lock-free: a cheap filter before gc_object_base. */
+int gc_is_heap_pointer(gc_heap* heap, const void* p);
+
+/* Called for each allocated object; nonzero stops the walk. */
+typedef int (*gc_walk_fn)(void* obj, size_t size, gc_type_id type, void* data);
+/* Stops the world (a cycle in progress first finishes its pause), sweeps
+ * whatever is left to sweep, and calls fn(obj, size, type, data) on the
+ * calling thread for every allocated object, in address order within each
+ * span (size and type as the queries give them). So it sees exactly the
+ * objects that survived the last collection plus those allocated since.
+ * fn runs with the world stopped: it may read objects and call the queries
+ * above, but must not allocate, collect, poll, use barriers or take locks
+ * a stopped thread may hold (debug builds abort if it allocates, polls or
+ * collects). During a concurrent cycle the collector's mark workers go on
+ * marking meanwhile (they only set mark bits). Returns 0 once every object
+ * was visited, the nonzero value fn returned if it stopped the walk, or -1
+ * with gc_last_error() set (fn is NULL; called on the thread that is
+ * ending the process). */
+int gc_heap_walk(gc_mutator* m, gc_walk_fn fn, void* data);
+
+/* Writes a heap snapshot to path: JSON (format "gcheap-heap-snapshot",
+ * documented in docs/heap-snapshot.md; tools/heapviz/heapviz.html draws
+ * it): the arenas, every span (size class, scan or noscan, slots and
+ * objects, sweep state, and marked objects when taken while a cycle
+ * marks), the large objects, counts per size class and per type. Taken as
+ * gc_heap_walk does (the world stopped, the sweep finished); the file is
+ * written after the world restarts. Returns 0, or -1 with gc_last_error()
+ * (the file cannot be written; on the thread that is ending the process).
+ */
+int gc_dump_heap(gc_mutator* m, const char* path);
 
 #ifdef __cplusplus
 } /* extern "C" */

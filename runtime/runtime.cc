@@ -196,8 +196,9 @@ gc_heap::gc_heap(const gc_config& cfg)
     : id(gcheap::next_heap_id.fetch_add(1)),
       config(cfg),
       heap(gcheap::ToHeapOptions(cfg)) {
+  heap.set_event_sink(&events);
   collector = std::make_unique<gcheap::Collector>(
-      &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
+      &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg), &events);
   heap.set_owner(this);  // diagnostics name the gc_heap
   // Ready finalizers and guardians' objects are roots until they ran.
   GC_CHECK(roots
@@ -287,6 +288,9 @@ gc_mutator* gc_heap::Attach() {
   m->tls_next = gcheap::tls_mutators;
   gcheap::tls_mutators = m;
   pthread_setspecific(gcheap::DetachKey(), m);  // non-null: detach at exit
+  if (events.active()) {
+    events.EmitSimple(gcheap::EventKind::kMutatorAttached, 0, attached_count());
+  }
   return m;
 }
 
@@ -309,6 +313,9 @@ void gc_heap::Detach(gc_mutator* m) {
     // Off this thread's list before another thread can reuse it.
     gcheap::Unlink(m);
     free_mutators_.push_back(m);
+  }
+  if (events.active()) {
+    events.EmitSimple(gcheap::EventKind::kMutatorDetached, 0, attached_count());
   }
 }
 
@@ -363,6 +370,7 @@ void gc_heap::Park(gc_mutator* m, bool capture) {
   if (capture) gcheap::CaptureThreadContext(m);
   {
     OtherHeapsBlocked others(this);
+    gcheap::ActivityScope wait(&events, gcheap::Activity::kSafepointWait);
     handshake.Park(m);
   }
   // Before m's code runs again: its roots as they were at the pause.
@@ -381,9 +389,17 @@ void gc_heap::EnterBlocking(gc_mutator* m) {
     gcheap::CaptureThreadContext(m);
   }
   handshake.EnterBlocking(m);
+  // Reported once blocked (no pause waits for the listener), outermost
+  // bracket only.
+  if (events.active() && m->blocking_depth == 1) {
+    events.Activity(true, gcheap::Activity::kBlocked);
+  }
 }
 
 void gc_heap::LeaveBlocking(gc_mutator* m) {
+  if (events.active() && m->blocking_depth == 1) {
+    events.Activity(false, gcheap::Activity::kBlocked);
+  }
   if (handshake.LeaveBlocking(m)) {
     Park(m, /*capture=*/false);  // finishes the snapshot when it wakes
   } else if (m->blocking_depth == 0) {
@@ -406,6 +422,23 @@ void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
       gcheap::ForkGate::Pass pass(&sweep_gate);
       heap.FinishSweep();
     }
+  }
+  LeaveBlocking(m);
+}
+
+void gc_heap::WithWorldStopped(gc_mutator* m, absl::FunctionRef<void()> f) {
+  EnterBlocking(m);
+  {
+    OtherHeapsBlocked others(this);
+    handshake.StopTheWorld(m);
+    // Nothing is swept meanwhile: no sweep cycle can begin while the world
+    // is stopped, and the sweepers find nothing left.
+    heap.FinishSweep(/*scavenge=*/false);
+    // What the mutators' allocation windows handed out reads as allocated
+    // (heap/mcache.h): every cached span is synced.
+    world.ForEachMCache([](gcheap::MCache* c) { c->SyncAll(); });
+    f();
+    handshake.StartTheWorld();
   }
   LeaveBlocking(m);
 }

@@ -89,9 +89,9 @@ void* FinishWeakRead(gc_mutator* m, const WeakRead& r) {
 
 }  // namespace gcheap::api
 
+using gcheap::Misuse;
 using gcheap::SetLastError;
 using gcheap::api::CheckWeak;
-using gcheap::api::Misuse;
 
 extern "C" {
 
@@ -152,7 +152,7 @@ void* gc_weak_load(gc_mutator* m, void* obj, void** slot) {
 void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value) {
   DEBUG_CHECK_MUTATOR(m, "gc_weak_store");
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-  gcheap::api::CheckBarrier(m, "gc_weak_store", obj, slot, &value, 1);
+  gcheap::CheckBarrier(m, "gc_weak_store", obj, slot, &value, 1);
   gcheap::api::CheckWeakSlot(m, obj, slot, "gc_weak_store");
 #endif
   (void)obj;
@@ -239,7 +239,7 @@ void gc_ephemeron_clear(gc_mutator* m, void* eph) {
 }
 
 int gc_is_ephemeron(gc_heap* heap, const void* obj) {
-  gcheap::api::CheckHeap(heap, "gc_is_ephemeron");
+  gcheap::CheckHeap(heap, "gc_is_ephemeron");
   const gc_type_id t = heap->ephemeron_type();
   gcheap::ObjectRef r;
   if (t == 0 || !heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r) ||

@@ -316,6 +316,18 @@ TEST_F(WeakApiTest, TraceWeakOutsideATraceCallbackIsMisuse) {
       "gc_trace_weak");
 }
 
+// A mutator root scanner's visit context is a RootVisitor too, not a
+// trace callback's TraceVisitor: refused the same way.
+TEST_F(WeakApiTest, TraceWeakFromAMutatorRootScannerIsMisuse) {
+  static void* slot = nullptr;
+  EXPECT_DEATH(
+      {
+        gc_add_mutator_root_scanner(m_, &ScannerCallingTraceWeak, &slot);
+        gc_collect(m_);
+      },
+      "gc_trace_weak.*not a trace callback's visit context");
+}
+
 TEST_F(WeakApiTest, WeakLoadOfASlotThatIsNotWeakIsMisuse) {
   gc_type_id holder_t = RegisterHolder(heap_, GC_WEAK_SHORT);
   auto* h = static_cast<Holder*>(gc_alloc(m_, holder_t, sizeof(Holder)));

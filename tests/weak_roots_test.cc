@@ -8,8 +8,8 @@
 // handles, ephemeron keys and the finalizer decision; once the hold goes,
 // the weak references clear and finalizers run. Finalization's pass 1
 // scans a conservative candidate's words as ambiguous words (Boehm's order
-// through conservative objects). gc_trace_weak from a mutator root scanner
-// is refused like from a heap scanner (its visit context is a RootVisitor).
+// through conservative objects). (weak_api_test checks that gc_trace_weak
+// from a mutator root scanner is refused, as from a heap scanner.)
 // A stress test runs threads whose handles hold ephemeron keys and
 // finalizable objects while concurrent cycles mark (the thread-root scans
 // grey keys whose ephemerons may already wait: the Dekker pair).
@@ -260,23 +260,6 @@ TEST_F(WeakRootsTest, AStackWordIsAStrongReferenceWithConservativeStacks) {
   on_stack = nullptr;
   gc_weak_destroy(m_, o.weak);
   roots_[0] = nullptr;
-}
-
-// gc_trace_weak from a mutator root scanner (whose visit context is a
-// RootVisitor, not a trace callback's TraceVisitor) is API misuse in both
-// modes, as from a heap root scanner.
-void MutatorScannerCallingTraceWeak(gc_visit_fn, void* visit_ctx, void* data) {
-  gc_trace_weak(visit_ctx, static_cast<void**>(data), GC_WEAK_SHORT);
-}
-
-TEST_F(WeakRootsTest, TraceWeakFromAMutatorScannerIsMisuse) {
-  static void* slot = nullptr;
-  EXPECT_DEATH(
-      {
-        gc_add_mutator_root_scanner(m_, &MutatorScannerCallingTraceWeak, &slot);
-        gc_collect(m_);
-      },
-      "gc_trace_weak.*not a trace callback's visit context");
 }
 
 // Threads hold ephemeron keys and finalizable objects in handles (and,
