@@ -11,6 +11,10 @@ MCache::MCache(MHeap* heap) : flush_gen_(heap->sweepgen()), heap_(heap) {
 
 MCache::~MCache() {
   ReleaseAll();
+  // An object query may have read, under the heap lock, that one of the
+  // spans just uncached was cached here, and be about to read its
+  // window's cursor (MSpan::AllocatedPrefix): wait for it.
+  heap_->WaitForObjectQueries();
   heap_->UnregisterMCache(this);
 }
 
@@ -71,6 +75,11 @@ bool MCache::Refill(SpanClass spc) {
   GC_DCHECK(s->alloc_count < s->nelems, "cached span has no free slot");
   alloc_[spc] = s;
   ncached_++;
+  // Object queries read this class's window cursor while the span is
+  // cached (MSpan::AllocatedPrefix). The window is closed (next == 0).
+  s->alloc_cursor.store(&windows_[spc].next, std::memory_order_release);
+  s->cache_seq.store(s->cache_seq.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_release);
   // Objects allocated from here on during a mark are marked in bulk.
   black_from_[spc] = s->freeindex;
   s->black_from.store(allocate_black_ ? s->freeindex : MSpan::kNoBlack,
@@ -92,17 +101,18 @@ bool MCache::NextWindow(SpanClass spc) {
     GC_DCHECK(i < s->nelems, "refilled span is full");
   }
   AllocWindow& w = windows_[spc];
-  w.next = s->start + i * s->elemsize;
+  const uintptr_t next = s->start + i * s->elemsize;
   w.end = s->start + end * s->elemsize;
   w.types = s->obj_types != nullptr ? &s->obj_types[i] : nullptr;
   w.elemsize = s->elemsize;
-  window_start_[spc] = w.next;
+  window_start_[spc] = next;
   // Release builds keep free slots of small spans zeroed (cleared when
   // swept or when the span is made); debug builds poison freed slots and
   // clear them here, a window at a time.
   if (kDebugBuild && s->needzero) {
-    memset(reinterpret_cast<void*>(w.next), 0, w.end - w.next);
+    memset(reinterpret_cast<void*>(next), 0, w.end - next);
   }
+  w.set_next(next);
   return true;
 }
 
@@ -110,8 +120,8 @@ void* MCache::AllocSmallSlow(SpanClass spc, uint16_t type) {
   if (!NextWindow(spc)) return nullptr;
   AllocWindow& w = windows_[spc];
   const uintptr_t p = w.next;
-  w.next = p + w.elemsize;
   if (w.types != nullptr) *w.types++ = type;
+  w.set_next(p + w.elemsize);
   return reinterpret_cast<void*>(p);
 }
 
@@ -135,7 +145,7 @@ void* MCache::AllocTinySlow(size_t size) {
   AllocWindow& w = windows_[kTinySpanClass];
   uintptr_t v = w.next;
   if (v < w.end) {
-    w.next = v + w.elemsize;
+    w.set_next(v + w.elemsize);
   } else {
     v = reinterpret_cast<uintptr_t>(AllocSmallSlow(kTinySpanClass, 0));
     if (v == 0) return nullptr;
@@ -186,7 +196,15 @@ int64_t MCache::Uncache(MSpan* s, uint32_t sg) {
   const SpanClass spc = s->spanclass;
   GC_DCHECK(alloc_[spc] == s, "uncaching a span not cached here");
   Sync(spc);
-  windows_[spc] = {};
+  // Queries stop reading the window's cursor (MSpan::AllocatedPrefix).
+  s->alloc_cursor.store(nullptr, std::memory_order_relaxed);
+  s->cache_seq.store(s->cache_seq.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_release);
+  AllocWindow& w = windows_[spc];
+  w.set_next(0);
+  w.end = 0;
+  w.types = nullptr;
+  w.elemsize = 0;
   window_start_[spc] = 0;
   alloc_[spc] = &empty_mspan;
   ncached_--;

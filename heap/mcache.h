@@ -105,6 +105,13 @@ struct AllocWindow {
   uintptr_t end = 0;          // the end of the run: open while next < end
   uint16_t* types = nullptr;  // the type tag of the slot at next (scan)
   uintptr_t elemsize = 0;     // slot size
+
+  // Every write of next is a release store (an ordinary store on x86),
+  // after the type tag of the slot it passes: object queries on other
+  // threads read it (MSpan::AllocatedPrefix). Only the owner writes it.
+  GC_ALWAYS_INLINE void set_next(uintptr_t v) {
+    __atomic_store_n(&next, v, __ATOMIC_RELEASE);
+  }
 };
 
 class MCache {
@@ -127,7 +134,7 @@ class MCache {
       AllocWindow& w = windows_[spc];
       const uintptr_t p = w.next;
       if (GC_UNLIKELY(p >= w.end)) return AllocSmallSlow(spc, 0);
-      w.next = p + w.elemsize;
+      w.set_next(p + w.elemsize);
       return reinterpret_cast<void*>(p);
     }
     return AllocLarge(size, noscan, 0);
@@ -141,8 +148,8 @@ class MCache {
       AllocWindow& w = windows_[spc];
       const uintptr_t p = w.next;
       if (GC_UNLIKELY(p >= w.end)) return AllocSmallSlow(spc, type);
-      w.next = p + w.elemsize;
       *w.types++ = type;
+      w.set_next(p + w.elemsize);
       return reinterpret_cast<void*>(p);
     }
     return AllocLarge(size, false, type);

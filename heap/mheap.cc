@@ -259,6 +259,7 @@ size_t MHeap::ReleaseEmptySpans(bool only_old) {
   const uint32_t sg = sweepgen();
   std::lock_guard<CountedMutex> g(lock_);
   size_t pages = 0;
+  if (span_holds_ != 0) return 0;
   for (MCentral& c : central_) {
     pages += FreeAll(&c.OldEmptySpans(sg));
     if (!only_old) pages += FreeAll(&c.EmptySpans(sg));
@@ -268,10 +269,21 @@ size_t MHeap::ReleaseEmptySpans(bool only_old) {
 
 size_t MHeap::ReleaseEmptySpansLocked() {
   size_t pages = 0;
+  if (span_holds_ != 0) return 0;
   for (MCentral& c : central_) {
     pages += FreeAll(&c.EmptySpans(0)) + FreeAll(&c.OldEmptySpans(0));
   }
   return pages;
+}
+
+MHeap::SpanHold::SpanHold(MHeap* h) : heap_(h) {
+  std::lock_guard<CountedMutex> g(heap_->lock_);
+  heap_->span_holds_++;
+}
+
+MHeap::SpanHold::~SpanHold() {
+  std::lock_guard<CountedMutex> g(heap_->lock_);
+  heap_->span_holds_--;
 }
 
 size_t MHeap::FreeAll(SpanSet* set) {

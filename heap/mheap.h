@@ -167,6 +167,23 @@ class MHeap {
   // most about two cycles). All of them: FinishSweep outside a pause, and
   // (holding the lock) before the heap grows or fails at its hard limit.
   size_t ReleaseEmptySpans(bool only_old);
+  // While a SpanHold lives, no span is freed but by a sweep: the empty
+  // spans kept for reuse stay (ReleaseEmptySpans and the release before
+  // the heap grows free nothing). A heap walk (gc_heap::WithWorldStopped)
+  // holds one: the world is stopped and the sweep done, but a thread that
+  // counts as stopped (a blocking bracket, a gc_collect that has not yet
+  // stopped the world) may still call ReleaseEmptySpans, which would free
+  // spans the walk is reading.
+  class SpanHold {
+   public:
+    explicit SpanHold(MHeap* h);
+    ~SpanHold();
+    SpanHold(const SpanHold&) = delete;
+    SpanHold& operator=(const SpanHold&) = delete;
+
+   private:
+    MHeap* heap_;
+  };
 
   // A large object of `size` bytes (> kMaxSmallSize): its own span, zeroed,
   // with tag `type` for scan objects. The span's limit is start + size, so
@@ -211,8 +228,13 @@ class MHeap {
   // freed meanwhile) and reads the span's allocation state with atomics,
   // retrying while the span is being swept. An object that the last cycle
   // found dead counts as allocated until its span is swept; a query racing
-  // with that sweep answers as before it or as after it.
+  // with that sweep answers as before it or as after it. Objects another
+  // thread's mcache handed out from its open allocation window count as
+  // allocated (MSpan::AllocatedPrefix).
   bool QueryObject(uintptr_t p, ObjectInfo* out) const;
+  // Returns once no object query that began before the call runs (takes
+  // the heap lock once): an mcache waits for them before it is freed.
+  void WaitForObjectQueries() const;
   // True if p lies in the pages of an in-use span (an object, a free slot
   // or the span's tail). Lock-free.
   bool InUseSpanAt(uintptr_t p) const;
@@ -450,7 +472,8 @@ class MHeap {
   MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
                          size_t large_bytes, uint16_t type, Growth* grown);
   void FreeSpanLocked(MSpan* s);
-  size_t ReleaseEmptySpansLocked();  // all of them
+  size_t ReleaseEmptySpansLocked();  // all of them (none while held)
+  int span_holds_ = 0;               // SpanHolds alive; guarded by lock_
   size_t FreeAll(SpanSet* set);      // heap lock held
   // A swept small span with no live object: onto its class's empty set
   // of sweepgen sg.

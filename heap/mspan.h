@@ -15,6 +15,14 @@
 //               syncs the span (when the window closes, when the span is
 //               uncached, and at the start of every mark).
 //   allocCount  number of allocated slots (exact when synced).
+//   alloc_cursor / cache_seq  while an mcache holds the span: where the
+//               cursor of its allocation window for the span's class is
+//               (AllocWindow::next, which the fast path advances with a
+//               release store), and a count of the span's cachings and
+//               uncachings (odd while cached). An object query on another
+//               thread reads the cursor through them (AllocatedPrefix),
+//               so the slots an open window handed out read as allocated
+//               before the mcache syncs the span.
 // Marking: gcmarkBits has one bit per slot, set by the collector (atomic OR).
 // Sweeping swaps them: allocBits <- gcmarkBits, gcmarkBits <- zero.
 //
@@ -90,6 +98,12 @@ struct alignas(64) MSpan {
   std::atomic<uint16_t> black_from{kNoBlack};
   static constexpr uint16_t kNoBlack = 0xffff;
   bool needzero = false;
+  // Written only by the mcache that holds the span (above): the cursor
+  // first (release), then cache_seq (release) when it caches the span;
+  // cache_seq when it uncaches it, after syncing. cache_seq is never
+  // reset (a reused struct was uncached: even).
+  std::atomic<const uintptr_t*> alloc_cursor{nullptr};
+  std::atomic<uint32_t> cache_seq{0};
   uint64_t* alloc_bits = nullptr;
   uint64_t* gcmark_bits = nullptr;
   uint32_t bitmap_words = 0;  // words in each of alloc_bits / gcmark_bits
@@ -128,8 +142,37 @@ struct alignas(64) MSpan {
     if (i < __atomic_load_n(&freeindex, __ATOMIC_RELAXED)) return true;
     return (alloc_bits[i / 64] >> (i % 64)) & 1;
   }
+  // A release store: the type tags of the slots it covers were written
+  // before (AllocatedPrefix's readers load it with acquire).
   GC_ALWAYS_INLINE void set_freeindex(size_t v) {
-    __atomic_store_n(&freeindex, static_cast<uint16_t>(v), __ATOMIC_RELAXED);
+    __atomic_store_n(&freeindex, static_cast<uint16_t>(v), __ATOMIC_RELEASE);
+  }
+  // For an object query on any thread: sets *n so that the slots below it
+  // are allocated (freeindex, or, while an mcache holds the span, as far
+  // as its open window's cursor has got, whichever is further; the slots
+  // from there on are allocated when their allocBits bit is set). Returns
+  // false when the span was cached or uncached meanwhile (ask again). The
+  // caller keeps the span from being freed (the heap lock) and sweeps out
+  // (the sweepgen seqlock of MHeap::QueryObject); an mcache is freed only
+  // after its spans were uncached and the heap lock was free once
+  // (~MCache), so the cursor read is of a live mcache. Acquire loads: the
+  // type tags of the slots below *n were written before (the fast path
+  // writes the tag, then advances the cursor with a release store).
+  bool AllocatedPrefix(size_t* n) const {
+    const uint32_t seq = cache_seq.load(std::memory_order_acquire);
+    size_t window = 0;
+    // (The cursor is null once the span was uncached meanwhile, and zero
+    // while its window is being opened or after it closed.)
+    const uintptr_t* cursor =
+        seq & 1 ? alloc_cursor.load(std::memory_order_acquire) : nullptr;
+    if (cursor != nullptr) {
+      const uintptr_t c = __atomic_load_n(cursor, __ATOMIC_ACQUIRE);
+      if (c > start && c <= limit) window = ObjIndex(c - 1) + 1;
+    }
+    const size_t fi = __atomic_load_n(&freeindex, __ATOMIC_ACQUIRE);
+    if (cache_seq.load(std::memory_order_acquire) != seq) return false;
+    *n = fi > window ? fi : window;
+    return true;
   }
 
   // The type tag of slot i (scan spans). Written with a relaxed atomic store

@@ -445,7 +445,9 @@ void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
  * mutator's cache, [next, end), each `size` bytes. Allocating is taking
  * next and adding size; `types` (scan classes) points at the type tag of
  * the slot at next, one uint16_t per slot, which the allocation writes and
- * advances. Slots read as zero. heap/mcache.h (AllocWindow) owns them. */
+ * advances. Slots read as zero. heap/mcache.h (AllocWindow) owns them;
+ * other threads read next (object queries), so it is written with
+ * release stores. */
 typedef struct gc_alloc_window_ {
   uintptr_t next;  /* the next free slot; the window is open while < end */
   uintptr_t end;   /* the end of the run */
@@ -471,8 +473,11 @@ typedef struct gc_alloc_window_ {
  *      its fixed size); gc_alloc_noscan: 16 <= bytes <= GC_INLINE_ALLOC_MAX_;
  *   3. the window alloc_windows[alloc_size_class[(bytes + 7) >> 3] * 2 + k],
  *      k = 0 for gc_alloc (scan), 1 for gc_alloc_noscan;
- *   4. if next < end: the object is next; next += size; gc_alloc also
- *      stores (uint16_t)type at *types and advances types by one.
+ *   4. if next < end: the object is next; gc_alloc stores (uint16_t)type
+ *      at *types and advances types by one; then next += size, stored
+ *      with release order after the type (an ordinary store on x86):
+ *      object queries on other threads read next (gc_object_base sees an
+ *      object as soon as it is handed out, with its type).
  * Anything else: the out-of-line gc_alloc / gc_alloc_noscan. A JIT that
  * knows the type and size of an allocation site can do steps 2 and 3 when
  * it compiles the site. */
@@ -615,8 +620,9 @@ static inline void gc_safepoint(gc_mutator* m) {
 /* The inline allocation fast paths (see gc_mutator_head_): a bump of the
  * mutator's allocation window for its size class when nothing else is
  * needed, else the out-of-line function. No lock, no atomic
- * read-modify-write, no call. Debug builds (GCHEAP_DEBUG) always call the
- * out-of-line functions, which check the mutator. */
+ * read-modify-write (the bump is a release store), no call. Debug builds
+ * (GCHEAP_DEBUG) always call the out-of-line functions, which check the
+ * mutator. */
 static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
                                      size_t bytes) {
 #if !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
@@ -629,8 +635,8 @@ static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
           &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2];
       const uintptr_t p = w->next;
       if (p < w->end) {
-        w->next = p + w->size;
         *w->types++ = (uint16_t)type;
+        __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
         return (void*)p;
       }
     }
@@ -649,7 +655,7 @@ static inline void* gc_alloc_noscan_inline_(gc_mutator* m, size_t bytes) {
                           1];
     const uintptr_t p = w->next;
     if (p < w->end) {
-      w->next = p + w->size;
+      __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
       return (void*)p;
     }
   }

@@ -17,10 +17,8 @@ namespace {
 bool Query(gc_heap* heap, const void* p, gcheap::ObjectInfo* out,
            const char* fn) {
   CheckHeap(heap, fn);
-  // The calling thread's allocation windows (heap/mcache.h) are synced
-  // first, so that what it allocated reads as allocated. Another thread's
-  // objects read so once its window for their size class has closed.
-  if (gc_mutator* self = gc_current_mutator(heap)) self->mcache->SyncAll();
+  // What any thread's open allocation window handed out reads as allocated
+  // (MSpan::AllocatedPrefix): no mcache is synced.
   return heap->heap.QueryObject(reinterpret_cast<uintptr_t>(p), out);
 }
 

@@ -434,6 +434,10 @@ void gc_heap::WithWorldStopped(gc_mutator* m, absl::FunctionRef<void()> f) {
     // Nothing is swept meanwhile: no sweep cycle can begin while the world
     // is stopped, and the sweepers find nothing left.
     heap.FinishSweep(/*scavenge=*/false);
+    // A thread that counts as stopped (in a blocking bracket, or a
+    // gc_collect before its own stop of the world) may still return empty
+    // spans to the page heap: not while f reads the spans.
+    gcheap::MHeap::SpanHold hold(&heap);
     // What the mutators' allocation windows handed out reads as allocated
     // (heap/mcache.h): every cached span is synced.
     world.ForEachMCache([](gcheap::MCache* c) { c->SyncAll(); });
