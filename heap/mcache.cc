@@ -120,7 +120,7 @@ void* MCache::AllocSmallSlow(SpanClass spc, uint16_t type) {
   if (!NextWindow(spc)) return nullptr;
   AllocWindow& w = windows_[spc];
   const uintptr_t p = w.next;
-  if (w.types != nullptr) *w.types++ = type;
+  if (w.types != nullptr) w.set_type(type);
   w.set_next(p + w.elemsize);
   return reinterpret_cast<void*>(p);
 }

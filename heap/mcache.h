@@ -16,9 +16,10 @@
 // Allocation windows. For each span class the mcache keeps an open window:
 // a run of consecutive free slots of its cached span, [next, end), with the
 // slot size and, for scan spans, a pointer to the type tag of the slot at
-// next (MSpan::obj_types). Allocating is `p = next; next += size` (and
-// `*types++ = type`). The window's layout is part of the C ABI
-// (gc_alloc_window_ in runtime/gc.h, which inlines the same fast path);
+// next (MSpan::obj_types). Allocating is `p = next`, for scan classes
+// `*types++ = type` (a relaxed atomic store), then `next = p + size` (a
+// release store: object queries read it). The window's layout is part of the C
+// ABI (gc_alloc_window_ in runtime/gc.h, which inlines the same fast path);
 // runtime/ checks that the two agree. A fresh span is one window; a swept
 // one has a window per run of free slots (MSpan::NextFreeRun).
 //
@@ -112,6 +113,12 @@ struct AllocWindow {
   GC_ALWAYS_INLINE void set_next(uintptr_t v) {
     __atomic_store_n(&next, v, __ATOMIC_RELEASE);
   }
+  // Records the type tag of the slot at next and moves to the next tag.
+  // A relaxed atomic store (an ordinary store): a query that read the
+  // slot's old tag may still be running when the slot is reused.
+  GC_ALWAYS_INLINE void set_type(uint16_t type) {
+    __atomic_store_n(types++, type, __ATOMIC_RELAXED);
+  }
 };
 
 class MCache {
@@ -148,7 +155,7 @@ class MCache {
       AllocWindow& w = windows_[spc];
       const uintptr_t p = w.next;
       if (GC_UNLIKELY(p >= w.end)) return AllocSmallSlow(spc, type);
-      *w.types++ = type;
+      w.set_type(type);
       w.set_next(p + w.elemsize);
       return reinterpret_cast<void*>(p);
     }

@@ -474,7 +474,8 @@ typedef struct gc_alloc_window_ {
  *   3. the window alloc_windows[alloc_size_class[(bytes + 7) >> 3] * 2 + k],
  *      k = 0 for gc_alloc (scan), 1 for gc_alloc_noscan;
  *   4. if next < end: the object is next; gc_alloc stores (uint16_t)type
- *      at *types and advances types by one; then next += size, stored
+ *      at *types (a relaxed atomic store) and advances types by one; then
+ *      next += size, stored
  *      with release order after the type (an ordinary store on x86):
  *      object queries on other threads read next (gc_object_base sees an
  *      object as soon as it is handed out, with its type).
@@ -635,7 +636,7 @@ static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
           &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2];
       const uintptr_t p = w->next;
       if (p < w->end) {
-        *w->types++ = (uint16_t)type;
+        __atomic_store_n(w->types++, (uint16_t)type, __ATOMIC_RELAXED);
         __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
         return (void*)p;
       }
