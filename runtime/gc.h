@@ -361,7 +361,11 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 /* A root scanner that belongs to one mutator (one thread's interpreter
  * stack or frame chain), not to the heap: it is dropped when the mutator
  * detaches, the automatic detach at thread exit included, so it never
- * walks the frames of a thread that is gone. Called with m's thread stopped
+ * walks the frames of a thread that is gone. Its data must stay valid
+ * until then: gc_thread_detach (and the detach at thread exit) waits
+ * counting as blocked, and the thread's roots, scanners included, may be
+ * scanned meanwhile; remove a scanner whose data lives in a frame before
+ * that frame returns. Called with m's thread stopped
  * (parked at a safepoint or inside a blocking bracket) or about to resume:
  * once per cycle, right after the first pause, on m's own thread before it
  * runs again, or on a collector thread while m stays blocked; and on the

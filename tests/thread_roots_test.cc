@@ -511,6 +511,10 @@ TEST(ThreadRootsStressTest, PointersMoveBetweenStacksHandlesAndTheHeap) {
     total_checks += st.checks;
     gc_handle_scope_close(m, &scope);
     ASSERT_EQ(gc_remove_root(h, &st.root), 0);
+    // st dies here, before the detach that would drop the scanner: the
+    // detach counts as blocked while it waits for the list lock, and a
+    // collector thread may scan this mutator's roots meanwhile.
+    ASSERT_EQ(gc_remove_mutator_root_scanner(m, &ScanStressThread, &st), 0);
   });
   EXPECT_GT(GetStats(h).cycles, 3u);
   EXPECT_GT(total_checks.load(), 1000u);
