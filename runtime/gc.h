@@ -501,6 +501,25 @@ static inline void gc_safepoint(gc_mutator* m) {
 void gc_enter_blocking(gc_mutator* m);
 void gc_leave_blocking(gc_mutator* m);
 
+/* ---- generated code ----
+ *
+ * Where m's two flags live, for a JIT that inlines the safepoint poll and
+ * the barrier's test itself (docs/embedding.md, "Generated code"). Both
+ * are 32-bit words that generated code reads with relaxed loads and never
+ * writes:
+ *  - the safepoint flag: nonzero when a collection wants this thread; the
+ *    code then calls gc_safepoint_slow(m) (what gc_safepoint does);
+ *  - the barrier flag: nonzero while a concurrent cycle marks; a store
+ *    into a pointer slot then takes the recording path of gc_write_barrier
+ *    (or calls gc_write_barrier_slow).
+ * The addresses are fixed for as long as m is attached (a JIT may embed
+ * them in the code it generates for m's thread); after gc_thread_detach
+ * they may belong to another thread's mutator. Both lie inside m, at
+ * offsets that are part of the ABI (they change only with
+ * GCHEAP_VERSION_MAJOR). A non-mutator m is API misuse and aborts. */
+const uint32_t* gc_mutator_safepoint_flag_address(gc_mutator* m);
+const uint32_t* gc_mutator_barrier_flag_address(gc_mutator* m);
+
 /* ---- statistics ---- */
 
 #define GC_NUM_SIZE_CLASSES 68
