@@ -787,7 +787,9 @@ void* gc_guardian_pop(gc_mutator* m, gc_guardian* g);
 
 /* Runs every ready finalizer and cleanup on the calling thread (newly
  * ready ones too, until none is left); returns how many ran. Also allowed
- * with the finalizer thread on. A finalizer may call it. */
+ * with the finalizer thread on. A finalizer may call it. It is a
+ * safepoint: it polls after every finalizer and cleanup (so a long batch
+ * never holds up a pause), and the finalizers may allocate. */
 int gc_run_finalizers(gc_mutator* m);
 /* Finalizers and cleanups ready and not yet started. */
 size_t gc_finalizers_pending(gc_heap* heap);
