@@ -74,9 +74,7 @@ TEST(JitFlagsTest, AddressesAreDistinctStableWordsOfTheMutator) {
 }
 
 // The barrier flag, read through its address, is nonzero while a
-// concurrent cycle holds its mark phase open and zero once it has ended;
-// a store made by the JIT's rule (flag nonzero: the recording path) while
-// it is set keeps the overwritten object alive, as the barrier must.
+// concurrent cycle holds its mark phase open, and zero before and after.
 TEST(JitFlagsTest, BarrierFlagIsSetExactlyWhileMarking) {
   gc_heap* h = NewHeap(false);
   gc_mutator* m = gc_thread_attach(h);

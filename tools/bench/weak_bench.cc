@@ -60,8 +60,6 @@
 //   bazel-bin/tools/bench/weak_bench --system=gcheap --workload=tables
 //   bazel-bin/tools/bench/weak_bench --system=boehm --workload=finalizers
 #include <gc/gc.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -81,6 +79,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "runtime/gc.h"
+#include "tools/bench/bench_util.h"
 
 ABSL_FLAG(std::string, system, "gcheap", "gcheap | gcheap-stw | boehm");
 ABSL_FLAG(std::string, workload, "tables",
@@ -104,31 +103,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void Fail(const std::string& what) {
-  fprintf(stderr, "FAILED: %s\n", what.c_str());
-  fflush(stdout);
-  exit(1);
-}
-
-double CpuMs() {
-  rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
-
-// VmHWM: the peak resident set of this process.
-double MaxRssMb() {
-  double kb = -1;
-  if (FILE* f = fopen("/proc/self/status", "r")) {
-    char line[256];
-    while (fgets(line, sizeof(line), f) != nullptr) {
-      if (sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
-    }
-    fclose(f);
-  }
-  return kb / 1024.0;
-}
+using bench::CpuMs;
+using bench::Fail;
+using bench::MaxRssMb;
 
 // Per-cycle figures, written by a GC hook (any thread) into a fixed log.
 struct CycleLog {
