@@ -454,6 +454,7 @@ bool Choose(Model& m, Source& src, const GenOptions& o, Op* op) {
     }
     if (!o.reattach && i == kCReattach) weights[i] = 0;
     if (i >= kFirstVmChoice && !o.vm_ops) weights[i] = 0;
+    if (i >= kCFinReg && !o.finalization) weights[i] = 0;
     if (i == kCRunFinalizers && (!o.run_finalizers || m.finalizer_thread())) {
       weights[i] = 0;
     }
@@ -725,6 +726,15 @@ ProgramConfig GenConfig(Source& src, const GenOptions& o) {
   if (o.vm_ops) c.finalizer_thread = src.OneIn(5) ? 1 : 0;
   if (o.force_finalizer_thread >= 0) {
     c.finalizer_thread = o.force_finalizer_thread;
+  }
+  if (c.finalizer_thread) {
+    // The heap's finalizer thread runs what explicit collections queued;
+    // with no automatic cycles every queued entry is one the model knows,
+    // so the executor can wait for all of them before a collection and
+    // the collection stays exact (docs/decisions.md).
+    c.gc_percent = -1;
+    c.memory_limit = 0;
+    c.max_heap = 0;
   }
   return c;
 }

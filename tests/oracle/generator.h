@@ -74,7 +74,11 @@ struct GenOptions {
   // off until the executor runs them (kVmOpsExecutable). With them the
   // configuration also draws the finalizer mode.
   bool vm_ops = kVmOpsExecutable;
-  bool run_finalizers = true;       // runfinalizers ops (on-demand mode)
+  bool run_finalizers = true;  // runfinalizers ops (on-demand mode)
+  // Finalization ops (registrations, guardians, cleanups, runs); off in
+  // the multi-threaded oracle, whose heap's queues hold every thread's
+  // objects (a run or a drain would call into other threads' graphs).
+  bool finalization = true;
   int force_finalizer_thread = -1;  // -1: random (1 in 5 programs)
 };
 

@@ -69,8 +69,14 @@ TEST_F(OracleSelfTest, GeneratedProgramsReplayInFullAndDeterministically) {
     RunResult b = RunProgram(p, o);
     ASSERT_TRUE(a.ok) << FailureReport(p, a, nullptr, nullptr);
     ASSERT_TRUE(b.ok) << FailureReport(p, b, nullptr, nullptr);
-    // The generator only emits ops that are valid when they run.
-    EXPECT_EQ(a.stats.skipped, 0u) << "seed " << seed;
+    // The generator only emits ops that are valid when they run, except
+    // after a guardian pop or a finalizer run whose order the heap chose
+    // differently from the generator's model (docs/decisions.md): then
+    // some later VM ops may be skipped, the same ones on every replay.
+    const bool vm = std::any_of(p.ops.begin(), p.ops.end(),
+                                [](const Op& op) { return IsVmOp(op); });
+    if (!vm) EXPECT_EQ(a.stats.skipped, 0u) << "seed " << seed;
+    EXPECT_EQ(a.stats.skipped, b.stats.skipped) << "seed " << seed;
     EXPECT_EQ(a.stats.reachable, b.stats.reachable);
     EXPECT_EQ(a.stats.ours, b.stats.ours);
     EXPECT_EQ(a.stats.collections, b.stats.collections);
@@ -214,10 +220,16 @@ TEST_P(OracleFaultTest, IsCaughtAndMinimized) {
 
 INSTANTIATE_TEST_SUITE_P(
     Faults, OracleFaultTest,
-    ::testing::Values(FaultCase{Fault::kCorruptPayload, "intact"},
-                      FaultCase{Fault::kDropRoot, "live_objects intact"},
-                      FaultCase{Fault::kSkipStore, "intact live_objects"},
-                      FaultCase{Fault::kHidePointer, "live_objects intact"}));
+    // (A lost pointer may first show as a finalizer, a guardian pop, a
+    // cleanup or a weak read of an object the model holds reachable.)
+    ::testing::Values(
+        FaultCase{Fault::kCorruptPayload, "intact"},
+        FaultCase{Fault::kDropRoot,
+                  "live_objects intact finalizer guardian cleanup weak_read"},
+        FaultCase{Fault::kSkipStore,
+                  "intact live_objects finalizer guardian cleanup weak_read"},
+        FaultCase{Fault::kHidePointer,
+                  "live_objects intact finalizer guardian cleanup weak_read"}));
 
 // The minimizer's renumbering of a VM program (ids of ephchain, finchain,
 // ephnew keys and values, weak targets...) keeps it the same program: as

@@ -37,6 +37,7 @@ class ThreadedRun {
     c.gc_percent = o.gc_percent;
     c.memory_limit_bytes = o.memory_limit;
     c.stop_the_world = o.stw;
+    c.finalizer_thread = 0;  // (no finalization ops here: GenOptions)
     heap_ = gc_heap_create(&c);
     if (heap_ == nullptr) {
       fprintf(stderr, "oracle: gc_heap_create: %s\n", gc_last_error());
@@ -102,12 +103,18 @@ class ThreadedRun {
     gc_get_stats(heap_, &st);
     res_.cycles = st.cycles;
     res_.max_pause_ns = st.pause_max_ns;
+    shared_->DestroyVm(m);
+    for (auto& p : priv_) p->DestroyVm(m);
     gc_thread_detach(m);
     auto add = [&](Executor& e) {
       res_.ops += e.stats().ops;
       res_.objects_checked += e.stats().objects_checked;
       res_.allocated += e.stats().allocated;
       res_.collections += e.stats().collections;
+      res_.weak_ops += e.stats().weak_ops;
+      res_.eph_ops += e.stats().eph_ops;
+      res_.weak_reads += e.stats().weak_reads;
+      res_.reads_marking += e.stats().reads_marking;
     };
     add(*shared_);
     for (auto& p : priv_) add(*p);
@@ -243,9 +250,13 @@ class ThreadedRun {
     g.large = o_.large;
     g.max_chain = o_.max_chain;
     g.collect_weight = 0;
-    // gc_run_finalizers runs every graph's finalizers: only at quiescent
-    // points (issue 12, phase 2), never from one thread's ops.
+    // The heap's finalization queues hold every graph's objects: a run, a
+    // pop or the executor's drain before a collection would act on other
+    // threads' graphs. Weak references and ephemerons are thread-local
+    // (read while other threads' cycles mark); finalization is checked by
+    // the single-threaded oracle (docs/decisions.md).
     g.run_finalizers = false;
+    g.finalization = false;
     GenOptions sg = g;
     sg.root_ops = false;
     sg.collect = true;
