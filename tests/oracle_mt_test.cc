@@ -46,6 +46,7 @@ TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
     total.eph_ops += r.eph_ops;
     total.weak_reads += r.weak_reads;
     total.reads_marking += r.reads_marking;
+    total.holds_checked += r.holds_checked;
     if (r.max_pause_ns > total.max_pause_ns)
       total.max_pause_ns = r.max_pause_ns;
   }
@@ -58,11 +59,15 @@ TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
          total.helpers, total.max_pause_ns / 1e6);
   printf("[oracle-mt %s] weak ops %" PRIu64 ", ephemeron ops %" PRIu64
          ", weak reads checked %" PRIu64 " (%" PRIu64
-         " while a cycle marked)\n",
+         " while a cycle marked; %" PRIu64
+         " objects they returned checked still allocated after that "
+         "cycle)\n",
          kind.c_str(), total.weak_ops, total.eph_ops, total.weak_reads,
-         total.reads_marking);
-  // The weak reads must meet concurrent marking (other threads' cycles).
+         total.reads_marking, total.holds_checked);
+  // The weak reads must meet concurrent marking (other threads' cycles),
+  // and what they returned then must have survived the cycle.
   EXPECT_GT(total.reads_marking, 0u);
+  EXPECT_GT(total.holds_checked, 0u);
 }
 
 }  // namespace

@@ -62,6 +62,7 @@ void RunStats::Add(const RunStats& o) {
   weak_reads += o.weak_reads;
   reads_marking += o.reads_marking;
   drains += o.drains;
+  holds_checked += o.holds_checked;
   vm.Add(o.vm);
   boehm_fin_agree += o.boehm_fin_agree;
   boehm_fin_kept += o.boehm_fin_kept;
@@ -180,7 +181,8 @@ void Executor::Init() {
     btable_ = boehm::AllocRoots(kSlots);
   }
   st_.resize(1);
-  if (gc_add_root_range(heap_, scratch_, kScratch) != 0) {
+  if (gc_add_root_range(heap_, scratch_, kScratch) != 0 ||
+      gc_add_root_range(heap_, holds_, kHolds) != 0) {
     fprintf(stderr, "oracle: gc_add_root_range: %s\n", gc_last_error());
     abort();
   }
@@ -227,7 +229,10 @@ void Executor::UnregisterRoots() {
 Executor::~Executor() {
   UnregisterRoots();
   if (owns_heap_) DestroyVm(m_);
-  if (heap_ != nullptr) gc_remove_root_range(heap_, scratch_, kScratch);
+  if (heap_ != nullptr) {
+    gc_remove_root_range(heap_, scratch_, kScratch);
+    gc_remove_root_range(heap_, holds_, kHolds);
+  }
   if (boehm_) {
     // Boehm's queued finalizers name this executor: run them as no-ops.
     boehm_dying_ = true;
@@ -542,6 +547,9 @@ bool Executor::Step(const Op& op, size_t index) {
                 "'" + FormatOp(op) +
                     "' needs the VM API of issue 12, which the executor does "
                     "not call yet (phase 2); the model and generator know it");
+  }
+  if (nholds_ > 0 && !SettleHolds(/*wait=*/op.op == OpKind::kCollect)) {
+    return false;
   }
   if (model_.finalizer_thread()) {
     // The heap's finalizer thread: check what it ran so far; before a
@@ -1202,11 +1210,69 @@ bool Executor::Read(const Effects& fx, void* got, const char* what,
                     bool* saw_null) {
   result_.stats.weak_reads++;
   // (The mutator's barrier flag: on while a concurrent cycle marks.)
-  if (__atomic_load_n(&reinterpret_cast<gc_mutator_head_*>(m_)->wb_enabled,
-                      __ATOMIC_RELAXED) != 0) {
-    result_.stats.reads_marking++;
+  const bool marking =
+      __atomic_load_n(&reinterpret_cast<gc_mutator_head_*>(m_)->wb_enabled,
+                      __ATOMIC_RELAXED) != 0;
+  if (marking) result_.stats.reads_marking++;
+  if (!CheckRead(fx.expect, got, what, saw_null, /*check_target=*/true)) {
+    return false;
   }
-  return CheckRead(fx.expect, got, what, saw_null, /*check_target=*/true);
+  const uint32_t id = IdAt(got);
+  if (marking && hold_reads_ && id != 0 && nholds_ < kHolds) {
+    // The cycle now marking is the next to complete (or, if it has ended
+    // since, an earlier one: then the hold is settled at once).
+    hold_[nholds_] = Hold{id, CompletedCycles() + 1};
+    holds_[nholds_++] = got;
+  }
+  return true;
+}
+
+uint64_t Executor::CompletedCycles() {
+  gc_stats st;
+  st.struct_size = sizeof(st);
+  gc_get_stats(heap_, &st);
+  return st.cycles;
+}
+
+bool Executor::SettleHolds(bool wait) {
+  for (int spins = 0; nholds_ > 0; spins++) {
+    const uint64_t done = CompletedCycles();
+    int keep = 0;
+    for (int i = 0; i < nholds_; i++) {
+      const Hold h = hold_[i];
+      void* obj = holds_[i];
+      if (done < h.cycle) {
+        hold_[keep] = h;
+        holds_[keep++] = obj;
+        continue;
+      }
+      // Still an object of this heap (a freed slot is refused), and its
+      // identity stamp is intact.
+      gc_weak* w = gc_weak_create(m_, obj, GC_WEAK_SHORT);
+      const ObjModel* o = model_.Get(h.id);
+      const bool stamp_ok = o->kind == Kind::kEphemeron ||
+                            LoadWord(obj, o->bytes, 0) == Stamp(tag_, h.id);
+      if (w != nullptr) gc_weak_destroy(m_, w);
+      if (w == nullptr || !stamp_ok) {
+        return Fail("weak_read",
+                    Fmt("a weak read during marking returned %s, which the "
+                        "cycle then freed (%s)",
+                        Describe(h.id).c_str(),
+                        w == nullptr ? gc_last_error() : "stamp overwritten"));
+      }
+      result_.stats.holds_checked++;
+    }
+    for (int i = keep; i < nholds_; i++) holds_[i] = nullptr;
+    nholds_ = keep;
+    if (!wait || nholds_ == 0) return true;
+    if (spins > 30000) {
+      return Fail("harness", "the cycle a weak read met did not end in 30 s");
+    }
+    gc_enter_blocking(m_);
+    usleep(1000);
+    gc_leave_blocking(m_);
+  }
+  return true;
 }
 
 bool Executor::Register(uint32_t id, uint8_t mode, bool guardian, uint8_t g) {

@@ -75,7 +75,8 @@ struct RunStats {
   uint64_t weak_reads = 0;     // weak handle / slot / ephemeron reads checked
   uint64_t reads_marking = 0;  // of them, while our heap's cycle marked
   uint64_t drains = 0;  // DrainAutoQueues collections (not counted above)
-  VmCounts vm;          // finalized, cleared, revived, ...
+  uint64_t holds_checked = 0;  // reads while marking, checked after the cycle
+  VmCounts vm;                 // finalized, cleared, revived, ...
   // Boehm differential of finalization and disappearing links (programs
   // without automatic cycles of ours): objects both finalized, objects we
   // finalized and Boehm kept (its conservative retention), weak handles
@@ -213,6 +214,13 @@ class Executor {
   // With automatic cycles: before an explicit collection, hands back
   // everything the heap has queued (see executor.cc).
   bool DrainAutoQueues();
+  // Objects weak reads returned while a cycle marked are held (a root of
+  // the executor's own) until that cycle has ended, then checked still
+  // allocated and intact: a read during marking never returns an object
+  // the cycle then frees. wait: until every hold is settled (before a
+  // collection the model checks exactly; the hold must not keep anything).
+  bool SettleHolds(bool wait);
+  void set_hold_reads(bool h) { hold_reads_ = h; }
   // Destroys the weak handles and guardians (before the heap goes; m:
   // an attached mutator).
   void DestroyVm(gc_mutator* m);
@@ -305,6 +313,16 @@ class Executor {
   void* Scratch(int i) const { return scratch_[i]; }
   static constexpr int kScratch = 4;
   void* scratch_[kScratch] = {};  // a registered root range of our heap
+  static constexpr int kHolds = 16;
+  void* holds_[kHolds] = {};  // another one (SettleHolds)
+  struct Hold {
+    uint32_t id;
+    uint64_t cycle;  // settled once the heap completed this many cycles
+  };
+  Hold hold_[kHolds] = {};
+  int nholds_ = 0;
+  bool hold_reads_ = true;
+  uint64_t CompletedCycles();
   gc_weak* cells_[kWeakCells] = {};
   gc_guardian* guardians_[kGuardians] = {};
   std::unordered_map<uint64_t, gc_cleanup*> cleanup_handles_;

@@ -77,7 +77,8 @@ std::string VmSummary(const RunStats& s) {
   char buf[768];
   snprintf(buf, sizeof(buf),
            "vm: weak_ops=%llu eph_ops=%llu fin_ops=%llu weak_reads=%llu "
-           "(while marking %llu) finalized=%llu guardian_pops=%llu "
+           "(while marking %llu, held past the cycle %llu) finalized=%llu "
+           "guardian_pops=%llu "
            "cleanups=%llu short_cleared=%llu long_cleared=%llu "
            "ephemerons_cleared=%llu revived=%llu drains=%llu; boehm: "
            "finalized_both=%llu finalized_ours_only=%llu links_both=%llu "
@@ -87,6 +88,7 @@ std::string VmSummary(const RunStats& s) {
            static_cast<unsigned long long>(s.fin_ops),
            static_cast<unsigned long long>(s.weak_reads),
            static_cast<unsigned long long>(s.reads_marking),
+           static_cast<unsigned long long>(s.holds_checked),
            static_cast<unsigned long long>(s.vm.finalized),
            static_cast<unsigned long long>(s.vm.guardian_pops),
            static_cast<unsigned long long>(s.vm.cleanups_run),

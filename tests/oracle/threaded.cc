@@ -49,6 +49,8 @@ class ThreadedRun {
     ro.exact_stats = false;
     ro.final_checks = false;
     shared_ = std::make_unique<Executor>(heap_, types_, kSharedTag, true, ro);
+    // (Its holds could outlive the lock into another thread's exact check.)
+    shared_->set_hold_reads(false);
     shared_gen_.SetAllSlotsRooted();
     for (int t = 0; t < o.threads; t++) {
       RunOptions pro = ro;
@@ -115,6 +117,7 @@ class ThreadedRun {
       res_.eph_ops += e.stats().eph_ops;
       res_.weak_reads += e.stats().weak_reads;
       res_.reads_marking += e.stats().reads_marking;
+      res_.holds_checked += e.stats().holds_checked;
     };
     add(*shared_);
     for (auto& p : priv_) add(*p);
@@ -271,6 +274,7 @@ class ThreadedRun {
         break;
       }
       if (o_.quiesce_every > 0 && i > 0 && i % o_.quiesce_every == 0) {
+        if (!ex.SettleHolds(/*wait=*/true)) break;
         Quiesce(t, m);
         if (failed_.load() || stopping_.load()) break;
       }
@@ -281,6 +285,8 @@ class ThreadedRun {
         continue;
       }
       if (r < (acc += o_.collect_per_mille)) {
+        // (What a weak read during marking holds must not outlive it.)
+        if (!ex.SettleHolds(/*wait=*/true)) break;
         gc_collect(m);
         // A full collection while this thread's graph stood still: exact
         // for it (not for the shared graph, which others may be changing).
@@ -329,6 +335,7 @@ class ThreadedRun {
       Op op = NextOp(gen, rng, g);
       if (!ex.Step(op, i)) break;
     }
+    ex.SettleHolds(/*wait=*/true);
     CheckExecutor(t, ex, "private graph");
     gc_thread_detach(m);
   }

@@ -73,6 +73,7 @@ struct ThreadedResult {
   uint64_t eph_ops = 0;        // ephemeron ops
   uint64_t weak_reads = 0;     // weak and ephemeron reads checked
   uint64_t reads_marking = 0;  // of them, while a cycle marked
+  uint64_t holds_checked = 0;  // of them, checked allocated after the cycle
   bool stopped_early = false;  // stop_at_ns came first
 };
 
