@@ -65,9 +65,8 @@ void RunStats::Add(const RunStats& o) {
   holds_checked += o.holds_checked;
   vm.Add(o.vm);
   boehm_fin_agree += o.boehm_fin_agree;
-  boehm_fin_kept += o.boehm_fin_kept;
   boehm_link_agree += o.boehm_link_agree;
-  boehm_link_kept += o.boehm_link_kept;
+  boehm_diverged += o.boehm_diverged;
 }
 
 void Expectation::Add(const Expectation& o) {
@@ -1027,17 +1026,7 @@ bool Executor::FinalChecks(size_t index) {
   if (!registrations && !model_.live().empty()) {
     return Fail("harness", "objects live after every slot was cleared");
   }
-  if (boehm_ && !MatchBoehmVm(/*at_end=*/true)) return false;
-  if (boehm_ && !model_.auto_cycles()) {
-    // What we finalized (or cleared) and Boehm never did: its retention.
-    result_.stats.boehm_fin_kept += made_ready_.size();
-    for (uint32_t w = 0; w < kWeakCells; w++) {
-      if (blink_registered_[w] && model_.HasHandle(w) &&
-          model_.handle(w).target == 0) {
-        result_.stats.boehm_link_kept++;
-      }
-    }
-  }
+
   gc_stats st;
   st.struct_size = sizeof(st);
   gc_get_stats(heap_, &st);
@@ -1696,54 +1685,60 @@ bool Executor::CheckBoehmVm() {
     blink_registered_[w] = false;
     blink_pending_.emplace_back(w, blink_gen_[w]);
   }
-  return MatchBoehmVm(/*at_end=*/false);
+  return MatchBoehmVm();
 }
 
-// Boehm may decide later than we do (its conservative scan keeps an object
-// a while, and then what it reaches is not yet in its finalization queue
-// while ours holds it as a root), so a match may come a few collections
-// apart; by the end of a program (every root dropped, everything
-// finalizable finalized) whatever Boehm finalized or cleared we must have
-// too. Only for programs without automatic cycles of ours: then every
-// decision of ours is one the model knows.
-bool Executor::MatchBoehmVm(bool at_end) {
-  if (model_.auto_cycles()) {
+// While Boehm's finalization history is ours (it finalized everything we
+// made ready), its marking keeps at least what ours does, so whatever it
+// finalizes (at this collection or an automatic one of its own since) we
+// must have made ready, and whatever link it clears we must have cleared.
+// Once its conservative scan keeps back something we finalized or cleared,
+// its queues differ from ours (an object we queued is a root here, not
+// there) and later decisions may legitimately differ: the comparison stops
+// for the rest of the program (counted). Only for programs without
+// automatic cycles of ours (then every decision of ours is one the model
+// knows).
+bool Executor::MatchBoehmVm() {
+  if (model_.auto_cycles() || !boehm_synced_) {
     boehm_pending_.clear();
     blink_pending_.clear();
     return true;
   }
-  for (auto it = boehm_pending_.begin(); it != boehm_pending_.end();) {
-    auto r = made_ready_.find(*it);
-    if (r != made_ready_.end()) {
-      made_ready_.erase(r);
-      it = boehm_pending_.erase(it);
-      result_.stats.boehm_fin_agree++;
-    } else if (at_end) {
+  for (const auto& f : boehm_pending_) {
+    auto r = made_ready_.find(f);
+    if (r == made_ready_.end()) {
       return Fail("boehm_finalizer",
                   Fmt("Boehm finalized %s (registration %u), which no "
                       "collection of ours found ready",
-                      Describe(it->first).c_str(), it->second));
-    } else {
-      ++it;
+                      Describe(f.first).c_str(), f.second));
     }
+    made_ready_.erase(r);
+    result_.stats.boehm_fin_agree++;
   }
-  size_t keep = 0;
+  boehm_pending_.clear();
   for (const auto& [w, gen] : blink_pending_) {
-    if (gen != blink_gen_[w]) continue;  // retargeted since: no evidence
-    if (!model_.HasHandle(w) || model_.handle(w).target == 0) {
-      result_.stats.boehm_link_agree++;
-      continue;
-    }
-    if (at_end) {
+    if (gen != blink_gen_[w]) continue;  // retargeted since
+    if (model_.HasHandle(w) && model_.handle(w).target != 0) {
       return Fail("boehm_link",
                   Fmt("Boehm cleared its %s link to %s (weak handle %u), but "
                       "ours still holds it",
                       blink_kind_[w] == kWeakLong ? "long" : "short",
                       Describe(blink_target_[w]).c_str(), w));
     }
-    blink_pending_[keep++] = {w, gen};
+    result_.stats.boehm_link_agree++;
   }
-  blink_pending_.resize(keep);
+  blink_pending_.clear();
+  bool lag = !made_ready_.empty();
+  for (uint32_t w = 0; w < kWeakCells; w++) {
+    if (blink_registered_[w] &&
+        (!model_.HasHandle(w) || model_.handle(w).target == 0)) {
+      lag = true;
+    }
+  }
+  if (lag) {
+    boehm_synced_ = false;
+    result_.stats.boehm_diverged++;
+  }
   return true;
 }
 

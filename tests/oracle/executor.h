@@ -78,13 +78,13 @@ struct RunStats {
   uint64_t holds_checked = 0;  // reads while marking, checked after the cycle
   VmCounts vm;                 // finalized, cleared, revived, ...
   // Boehm differential of finalization and disappearing links (programs
-  // without automatic cycles of ours): objects both finalized, objects we
-  // finalized and Boehm kept (its conservative retention), weak handles
-  // both cleared, ours cleared and Boehm's kept.
+  // without automatic cycles of ours, while Boehm's history is ours):
+  // objects both finalized, weak handles both cleared, and programs where
+  // Boehm's conservative retention first kept back something we finalized
+  // or cleared (the comparison stops there).
   uint64_t boehm_fin_agree = 0;
-  uint64_t boehm_fin_kept = 0;
   uint64_t boehm_link_agree = 0;
-  uint64_t boehm_link_kept = 0;
+  uint64_t boehm_diverged = 0;
   void Add(const RunStats& o);
 };
 
@@ -342,10 +342,9 @@ class Executor {
   std::set<std::pair<uint32_t, uint32_t>> boehm_pending_;
   std::unordered_map<uint32_t, uint32_t> boehm_serial_;  // id -> serial
   std::vector<uint32_t> boehm_finalized_;
-  // Matches what Boehm did with what we did; at_end: the program is over
-  // (everything finalizable was finalized): what is left unmatched on
-  // Boehm's side is a failure.
-  bool MatchBoehmVm(bool at_end);
+  // Matches what Boehm did with what we did (see executor.cc).
+  bool MatchBoehmVm();
+  bool boehm_synced_ = true;
   static constexpr uint32_t kMaxBoehmKept = 8192;
   struct BoehmTag {
     Executor* ex;

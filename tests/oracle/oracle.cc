@@ -81,8 +81,7 @@ std::string VmSummary(const RunStats& s) {
            "guardian_pops=%llu "
            "cleanups=%llu short_cleared=%llu long_cleared=%llu "
            "ephemerons_cleared=%llu revived=%llu drains=%llu; boehm: "
-           "finalized_both=%llu finalized_ours_only=%llu links_both=%llu "
-           "links_ours_only=%llu",
+           "finalized_both=%llu links_both=%llu programs_diverged=%llu",
            static_cast<unsigned long long>(s.weak_ops),
            static_cast<unsigned long long>(s.eph_ops),
            static_cast<unsigned long long>(s.fin_ops),
@@ -98,9 +97,8 @@ std::string VmSummary(const RunStats& s) {
            static_cast<unsigned long long>(s.vm.revived),
            static_cast<unsigned long long>(s.drains),
            static_cast<unsigned long long>(s.boehm_fin_agree),
-           static_cast<unsigned long long>(s.boehm_fin_kept),
            static_cast<unsigned long long>(s.boehm_link_agree),
-           static_cast<unsigned long long>(s.boehm_link_kept));
+           static_cast<unsigned long long>(s.boehm_diverged));
   return buf;
 }
 

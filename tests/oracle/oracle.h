@@ -53,7 +53,8 @@ BatchResult RunSeeds(
 // finalization ops, weak reads (and how many ran while a cycle marked),
 // what the model saw the heap do (finalized, popped, cleanups, cells and
 // ephemerons cleared, objects revived) and the Boehm differential of
-// finalizers and weak handles (agreeing; ours only, Boehm's retention).
+// finalization and weak handles (agreeing; programs where Boehm's
+// retention made the comparison stop).
 std::string VmSummary(const RunStats& s);
 
 // Crash context: a fatal signal (a GC_CHECK abort, a segfault) prints this

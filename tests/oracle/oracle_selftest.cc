@@ -62,21 +62,21 @@ TEST_F(OracleSelfTest, GeneratedProgramsReplayInFullAndDeterministically) {
   RunOptions o;
   o.boehm = !SlowBuild();
   for (uint64_t seed = 100; seed < 100 + n; seed++) {
-    Program p = GenerateProgram(seed, GenOptions{});
+    // Without the VM ops: the order in which the heap runs finalizers and
+    // pops guardians follows its hash maps of addresses, which differ
+    // from run to run, so a VM program's later ops may be skipped in one
+    // run and not in another (docs/decisions.md); oracle_test runs them.
+    GenOptions g;
+    g.vm_ops = false;
+    Program p = GenerateProgram(seed, g);
     p.config.gc_percent = -1;  // no automatic cycles: fully deterministic
     p.config.memory_limit = 0;
     RunResult a = RunProgram(p, o);
     RunResult b = RunProgram(p, o);
     ASSERT_TRUE(a.ok) << FailureReport(p, a, nullptr, nullptr);
     ASSERT_TRUE(b.ok) << FailureReport(p, b, nullptr, nullptr);
-    // The generator only emits ops that are valid when they run, except
-    // after a guardian pop or a finalizer run whose order the heap chose
-    // differently from the generator's model (docs/decisions.md): then
-    // some later VM ops may be skipped, the same ones on every replay.
-    const bool vm = std::any_of(p.ops.begin(), p.ops.end(),
-                                [](const Op& op) { return IsVmOp(op); });
-    if (!vm) EXPECT_EQ(a.stats.skipped, 0u) << "seed " << seed;
-    EXPECT_EQ(a.stats.skipped, b.stats.skipped) << "seed " << seed;
+    // The generator only emits ops that are valid when they run.
+    EXPECT_EQ(a.stats.skipped, 0u) << "seed " << seed;
     EXPECT_EQ(a.stats.reachable, b.stats.reachable);
     EXPECT_EQ(a.stats.ours, b.stats.ours);
     EXPECT_EQ(a.stats.collections, b.stats.collections);
