@@ -63,6 +63,7 @@ void RunStats::Add(const RunStats& o) {
   reads_marking += o.reads_marking;
   drains += o.drains;
   holds_checked += o.holds_checked;
+  init_stores += o.init_stores;
   vm.Add(o.vm);
   boehm_fin_agree += o.boehm_fin_agree;
   boehm_link_agree += o.boehm_link_agree;
@@ -1418,6 +1419,29 @@ bool Executor::StepVm(const Op& op, const Effects& fx) {
       gc_cancel_cleanup(m_, it->second);
       cleanup_handles_.erase(it);
       return true;
+    }
+    case OpKind::kAllocInit: {
+      // The initializing stores of issue 12's rule: the object was
+      // allocated since this thread's last safepoint (NewObject makes no
+      // heap call after gc_alloc), so its pointer fields are written with
+      // plain stores, no barrier, before anything else happens.
+      result_.stats.init_stores++;
+      if (!NewObject(op.id, Kind::kSmall3, kSmall3Bytes)) {
+        if (!result_.ok) return false;
+        DropPlacement(fx);
+        return true;
+      }
+      const ObjModel* o = model_.Get(op.id);
+      for (uint32_t f = 0; f < 2; f++) {
+        const uint32_t w = FieldWord(Kind::kSmall3, f);
+        static_cast<void**>(st_[op.id].ours)[w] =
+            reinterpret_cast<void*>(RefValue(kOurs, o->fields[f]));
+        if (boehm_) {
+          static_cast<void**>(st_[op.id].boehm)[w] =
+              reinterpret_cast<void*>(RefValue(kBoehm, o->fields[f]));
+        }
+      }
+      return Place(op.id, fx);
     }
     case OpKind::kRunFinalizers:
       result_.stats.fin_ops++;

@@ -76,6 +76,7 @@ struct RunStats {
   uint64_t reads_marking = 0;  // of them, while our heap's cycle marked
   uint64_t drains = 0;  // DrainAutoQueues collections (not counted above)
   uint64_t holds_checked = 0;  // reads while marking, checked after the cycle
+  uint64_t init_stores = 0;    // allocinit ops (barrier-free stores)
   VmCounts vm;                 // finalized, cleared, revived, ...
   // Boehm differential of finalization and disappearing links (programs
   // without automatic cycles of ours, while Boehm's history is ours):

@@ -68,6 +68,7 @@ enum Choice {
   kCCleanupAdd,
   kCCleanupCancel,
   kCRunFinalizers,
+  kCAllocInit,  // (issue 12, item 8; with the VM ops)
   kCNum,
 };
 constexpr int kFirstVmChoice = kCWeakCreate;
@@ -113,6 +114,7 @@ constexpr int kWeights[kCNum] = {
     12,   // cleanupadd
     3,    // cleanupcancel
     15,   // runfinalizers
+    30,   // allocinit
 };
 
 // A random reachable object that has a writable field, or 0.
@@ -437,6 +439,13 @@ bool ChooseVm(Model& m, Source& src, const GenOptions& o, int c, Op* op) {
     case kCRunFinalizers:
       op->op = OpKind::kRunFinalizers;
       return true;
+    case kCAllocInit:
+      op->op = OpKind::kAllocInit;
+      op->id = m.next_id();
+      op->key = src.OneIn(5) ? 0 : PickReachable(m, src);
+      op->val = src.OneIn(5) ? 0 : PickReachable(m, src);
+      PickDest(m, src, op, /*allow_garbage=*/true);
+      return true;
   }
   return false;
 }
@@ -454,7 +463,9 @@ bool Choose(Model& m, Source& src, const GenOptions& o, Op* op) {
     }
     if (!o.reattach && i == kCReattach) weights[i] = 0;
     if (i >= kFirstVmChoice && !o.vm_ops) weights[i] = 0;
-    if (i >= kCFinReg && !o.finalization) weights[i] = 0;
+    if (i >= kCFinReg && i <= kCRunFinalizers && !o.finalization) {
+      weights[i] = 0;
+    }
     if (i == kCRunFinalizers && (!o.run_finalizers || m.finalizer_thread())) {
       weights[i] = 0;
     }

@@ -252,6 +252,23 @@ bool Model::Apply(const Op& op, Effects* fx) {
       PlaceNew(op.id, op, parent_ok, fx);
       return true;
     }
+    case OpKind::kAllocInit: {
+      if (op.id == 0 || op.id >= kMaxId || Get(op.id) != nullptr) {
+        return false;
+      }
+      if (!ValidTarget(op.key, 0) || !ValidTarget(op.val, 0)) return false;
+      const bool parent_ok = ParentOk(op) && Live(op.target);
+      NewObject(op.id, Kind::kSmall3, kSmall3Bytes);
+      Ref r;
+      r.id = op.key;
+      if (op.key != 0) SetField(op.id, 0, r);
+      r.id = op.val;
+      if (op.val != 0) SetField(op.id, 1, r);
+      PlaceNew(op.id, op, parent_ok, fx);
+      // (What it points to was in M already: the sets stay current unless
+      // it went nowhere.)
+      return true;
+    }
     case OpKind::kChain: {
       if (op.count == 0 || op.count > kMaxChain) return false;
       if (op.id == 0 || uint64_t{op.id} + op.count >= kMaxId) return false;

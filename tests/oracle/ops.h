@@ -126,6 +126,11 @@ enum class OpKind : uint8_t {
   kCleanupAdd,     // gc_add_cleanup(id) with token `value`
   kCleanupCancel,  // gc_cancel_cleanup(token `value`)
   kRunFinalizers,  // gc_run_finalizers (on-demand mode)
+  // ---- issue 12, item 8 ----
+  kAllocInit,  // a new Small3 `id` whose fields 0 and 1 are set to key and
+               // val (0: NULL) by plain stores, no barrier, before the
+               // thread's next safepoint (docs/collector.md, "Stores that
+               // need no barrier"); then placed like alloc
   kNumOpKinds,
 };
 

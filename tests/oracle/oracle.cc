@@ -80,7 +80,8 @@ std::string VmSummary(const RunStats& s) {
            "(while marking %llu, held past the cycle %llu) finalized=%llu "
            "guardian_pops=%llu "
            "cleanups=%llu short_cleared=%llu long_cleared=%llu "
-           "ephemerons_cleared=%llu revived=%llu drains=%llu; boehm: "
+           "ephemerons_cleared=%llu revived=%llu drains=%llu "
+           "barrier_free_inits=%llu; boehm: "
            "finalized_both=%llu links_both=%llu programs_diverged=%llu",
            static_cast<unsigned long long>(s.weak_ops),
            static_cast<unsigned long long>(s.eph_ops),
@@ -96,6 +97,7 @@ std::string VmSummary(const RunStats& s) {
            static_cast<unsigned long long>(s.vm.ephemerons_cleared),
            static_cast<unsigned long long>(s.vm.revived),
            static_cast<unsigned long long>(s.drains),
+           static_cast<unsigned long long>(s.init_stores),
            static_cast<unsigned long long>(s.boehm_fin_agree),
            static_cast<unsigned long long>(s.boehm_link_agree),
            static_cast<unsigned long long>(s.boehm_diverged));
