@@ -1038,13 +1038,13 @@ bool Executor::FinalChecks(size_t index) {
 // ---- VM side (issue 12)
 // -------------------------------------------------------
 //
-// What phase 2 connects to the heap's API (runtime/gc.h of the design):
-// FinalizerData / CleanupData are the data arguments of
-// gc_register_finalizer, gc_guardian_register (no callback) and
-// gc_add_cleanup; OnFinalizer / OnCleanup the callbacks; HandlePop takes
-// what gc_guardian_pop returned; CheckRead what gc_weak_get, gc_weak_load,
-// gc_ephemeron_key and gc_ephemeron_value returned. The model decides;
-// these only compare and mirror.
+// How the executor meets the heap's API (runtime/gc.h): FinalizerData /
+// CleanupData are the data arguments of gc_register_finalizer,
+// gc_guardian_register (no callback) and gc_add_cleanup; OnFinalizer /
+// OnCleanup the callbacks; HandlePop takes what gc_guardian_pop returned;
+// CheckRead what gc_weak_get, gc_weak_load, gc_ephemeron_key and
+// gc_ephemeron_value returned. The model decides; these only compare and
+// mirror.
 
 void* Executor::FinalizerData(uint32_t id) {
   const ObjModel* o = model_.Get(id);
