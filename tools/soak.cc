@@ -129,9 +129,10 @@ int main(int argc, char** argv) {
       fprintf(stderr, "%s", vm.report.c_str());
       fprintf(stderr,
               "soak: a finalization program failed in round %d (seed=%" PRIu64
-              "; repeat: bazel run //tools:oracle_diff -- --seed=%" PRIu64
-              " --programs=1 after setting the config printed above)\n",
-              rounds + 1, vm.failing_seed, vm.failing_seed);
+              "); the program is above: save it from its 'program' line and "
+              "replay it with bazel run //tools:oracle_diff -- --replay=FILE "
+              "--boehm=false\n",
+              rounds + 1, vm.failing_seed);
       return 1;
     }
     vm_total.programs += vm.programs;
