@@ -184,7 +184,13 @@ class ThreadedRun {
       return;
     }
     for (size_t t = 0; t < priv_.size(); t++) {
-      if (!priv_[t]->CheckGraph()) {
+      // (The check reads weak slots and ephemerons through the API: with
+      // this thread's mutator, the owner's is parked.)
+      gc_mutator* const owner = priv_[t]->mutator();
+      priv_[t]->set_mutator(m);
+      const bool ok = priv_[t]->CheckGraph();
+      priv_[t]->set_mutator(owner);
+      if (!ok) {
         CheckExecutor(static_cast<int>(t), *priv_[t], when);
         return;
       }
