@@ -736,7 +736,10 @@ int gc_is_ephemeron(gc_heap* heap, const void* obj);
  *                            It is held back itself while an unreachable
  *                            ordered object reaches it.
  *   GC_FINALIZE_IGNORE_SELF  ordered, but the object's own pointers to
- *                            itself do not count (Boehm's _ignore_self).
+ *                            itself do not count (Boehm's _ignore_self);
+ *                            an ephemeron's do (its key, value and next
+ *                            are scanned by the ephemeron rule, as when
+ *                            it is reachable).
  * Ready finalizers run on the heap's finalizer thread (gc_config.
  * finalizer_thread) or when the embedder calls gc_run_finalizers; until
  * one has run, its object is a root. */
