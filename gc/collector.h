@@ -258,6 +258,13 @@ class Collector {
   // begins (true: before the stop request) and ends (false: after the
   // restart). Set it while no cycle runs.
   void SetPauseHookForTesting(std::function<void(bool)> hook);
+  // Testing seam (tools/weak_read_bench): stops the background sweeper
+  // (joins it; a round in progress stops between two spans) and starts it
+  // again, resuming the sweep. While it is stopped only allocation and
+  // gc_collect sweep, so a cycle's spans stay unswept after the flip until
+  // the caller allocates. Call both while no cycle runs.
+  void StopBackgroundSweeperForTesting() { sweeper_.Stop(); }
+  void StartBackgroundSweeperForTesting() { sweeper_.Start(); }
   // Testing seam: called on the idle-priority thread each time it finds a
   // background mark open to it (IdleMarkWorker::SetScoutHookForTesting).
   void SetIdleWorkerHookForTesting(std::function<void()> hook) {
