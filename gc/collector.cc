@@ -246,6 +246,12 @@ void Collector::RunCycle(GcReason reason) {
   Sweep(&c);
 }
 
+void Collector::SetWorldHooks(std::function<void()> stopped,
+                              std::function<void()> restarting) {
+  world_stopped_hook_ = std::move(stopped);
+  world_restarting_hook_ = std::move(restarting);
+}
+
 void Collector::StopTheWorld(Cycle* c) {
   // No system call of the scavenger runs during the pause: one in progress
   // finishes first, before the pause begins.
@@ -256,9 +262,11 @@ void Collector::StopTheWorld(Cycle* c) {
   if (c->resumed_ns != 0) c->info.mark_ns += c->pause_start_ns - c->resumed_ns;
   c->charged_ns = c->pause_start_ns;
   world_->StopTheWorld();
+  if (world_stopped_hook_) world_stopped_hook_();
 }
 
 void Collector::StartTheWorld(Cycle* c) {
+  if (world_restarting_hook_) world_restarting_hook_();
   const int64_t t = world_->StartTheWorld();
   const uint64_t pause = t - c->pause_start_ns;
   if (c->info.pauses == 0) c->info.pause1_ns = pause;
