@@ -252,7 +252,7 @@ void Collector::SetWorldHooks(std::function<void()> stopped,
   world_restarting_hook_ = std::move(restarting);
 }
 
-void Collector::StopTheWorld(Cycle* c) {
+void Collector::StopTheWorld(Cycle* c, bool call_world_hook) {
   // No system call of the scavenger runs during the pause: one in progress
   // finishes first, before the pause begins.
   heap_->LockScavenger();
@@ -262,7 +262,7 @@ void Collector::StopTheWorld(Cycle* c) {
   if (c->resumed_ns != 0) c->info.mark_ns += c->pause_start_ns - c->resumed_ns;
   c->charged_ns = c->pause_start_ns;
   world_->StopTheWorld();
-  if (world_stopped_hook_) world_stopped_hook_();
+  if (call_world_hook && world_stopped_hook_) world_stopped_hook_();
 }
 
 void Collector::StartTheWorld(Cycle* c) {
@@ -295,8 +295,11 @@ void Collector::SweepTermination(Cycle* c) {
     const size_t need = roots_->conservative_bytes() / sizeof(uintptr_t);
     if (ambiguous_snapshot_.size() < need) ambiguous_snapshot_.resize(need);
   }
-  StopTheWorld(c);
+  StopTheWorld(c, /*call_world_hook=*/false);
   heap_->FinishSweep(/*scavenge=*/false);
+  // After the sweeps in flight: a thread the hook stops may be one of the
+  // sweepers (counting as blocked while it sweeps, as gc_collect does).
+  if (world_stopped_hook_) world_stopped_hook_();
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
   c->info.heap_before = heap_->heap_live().load();
   pool_ = std::make_unique<WorkPool>();

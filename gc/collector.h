@@ -182,9 +182,11 @@ class Collector {
   // Called after every cycle, once the world runs again, on the driver
   // thread. It must not call into the heap.
   void SetCycleHook(CycleHook hook);
-  // World hooks: `stopped` runs on the driver thread right after every
-  // mutator has stopped (every pause), `restarting` right before they may
-  // run again; both inside the pause, and counted in it. The Boehm layer
+  // World hooks: `stopped` runs on the driver thread once every mutator
+  // has stopped (every pause; in the first one after the sweeps still in
+  // flight have finished, since a thread counting as blocked may be one of
+  // the sweepers), `restarting` right before they may run again; both
+  // inside the pause, and counted in it. The Boehm layer
   // (runtime/boehm) stops its threads, which never poll, with signals
   // there. Set them before the first cycle; they must not call gcheap.
   void SetWorldHooks(std::function<void()> stopped,
@@ -259,7 +261,9 @@ class Collector {
   void Sweep(Cycle* c);
   void SetPhase(GcPhase p);
   // A pause: the stop request and the restart, with its accounting.
-  void StopTheWorld(Cycle* c);
+  // call_world_hook false: the caller calls the stopped hook itself
+  // (sweep termination, once no sweep is in flight).
+  void StopTheWorld(Cycle* c, bool call_world_hook = true);
   void StartTheWorld(Cycle* c);
 
   // ---- mark workers (gc/mark_workers.cc) ----------------------------------

@@ -147,10 +147,14 @@ void CycleHook(const gc_cycle_info* info, void*) {
 }
 
 int RegisterSegment(struct dl_phdr_info* info, size_t, void* self_base) {
-  // This library's own data is gcheap's (no object is kept from there).
-  if (reinterpret_cast<void*>(info->dlpi_addr) == self_base) return 0;
   const bool main_program =
       info->dlpi_name == nullptr || info->dlpi_name[0] == '\0';
+  // This library's own data is gcheap's (no object is kept from there);
+  // linked statically into a program it is the program's, which is
+  // scanned.
+  if (!main_program && reinterpret_cast<void*>(info->dlpi_addr) == self_base) {
+    return 0;
+  }
   if (GC_no_dls && !main_program) return 0;
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
