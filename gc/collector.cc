@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "gc/conservative.h"
@@ -37,6 +38,8 @@ const char* GcPhaseName(GcPhase p) {
       return "sweep termination";
     case GcPhase::kMark:
       return "mark";
+    case GcPhase::kMarkFinalizers:
+      return "mark finalizers";
     case GcPhase::kMarkTermination:
       return "mark termination";
     case GcPhase::kSweep:
@@ -46,7 +49,8 @@ const char* GcPhaseName(GcPhase p) {
 }
 
 Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
-                     World* world, const CollectorConfig& config)
+                     World* world, const CollectorConfig& config,
+                     EventBus* events)
     : heap_(heap),
       types_(types),
       roots_(roots),
@@ -54,22 +58,35 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
       config_(config),
       concurrent_(!config.stop_the_world),
       nworkers_(WorkerCount(config)),
-      marker_(heap, types, config.tag_mask),
+      weak_(heap, config.tag_mask),
+      marker_(heap, types, config.tag_mask, &weak_),
       workers_(nworkers_ - 1),
-      start_ns_(NowNs()),
+      own_events_(events == nullptr ? std::make_unique<EventBus>() : nullptr),
+      events_(events != nullptr ? events : own_events_.get()),
+      start_ns_(events_->origin_ns()),
       pacer_(ToPacerConfig(config)),
       limiter_(nworkers_, start_ns_),
       stats_(pacer_.goal(), pacer_.trigger()),
-      sweeper_(heap, [this] {
-        // The end of the sweep phase, unless a new cycle began meanwhile.
-        GcPhase p = GcPhase::kSweep;
-        if (heap_->SweepDone()) {
-          phase_.compare_exchange_strong(p, GcPhase::kOff,
-                                         std::memory_order_acq_rel);
-        }
-      }) {
+      sweeper_(
+          heap,
+          [this] {
+            // The end of the sweep phase, unless a new cycle began
+            // meanwhile. (FullySwept lets weak reads skip the sweep
+            // protocol.)
+            GcPhase p = GcPhase::kSweep;
+            if (heap_->NoteFullySwept() || heap_->SweepDone()) {
+              phase_.compare_exchange_strong(p, GcPhase::kOff,
+                                             std::memory_order_acq_rel);
+            }
+            // Cleanups this round's sweep queued.
+            finalization_.Notify();
+          },
+          events_) {
   trigger_.store(pacer_.trigger());
+  heap_goal_.store(pacer_.goal());
   hard_goal_.store(pacer_.hard_goal());
+  heap_->SetSweepHook(&weak_);
+  weak_.SetCleanupQueue([this](Cleanup* c) { finalization_.QueueCleanup(c); });
   StartDriver();
 }
 
@@ -142,6 +159,11 @@ void Collector::SetMarkPhaseHookForTesting(std::function<void()> hook) {
   mark_phase_hook_ = std::move(hook);
 }
 
+void Collector::SetFinalizerPhaseHookForTesting(std::function<void()> hook) {
+  std::lock_guard<std::mutex> g(hooks_mu_);
+  finalizer_phase_hook_ = std::move(hook);
+}
+
 void Collector::SetPhaseHookForTesting(std::function<void(GcPhase)> hook) {
   std::lock_guard<std::mutex> g(hooks_mu_);
   has_phase_hook_.store(hook != nullptr, std::memory_order_relaxed);
@@ -161,8 +183,10 @@ bool LegalPhaseTransition(GcPhase from, GcPhase to) {
       return from == GcPhase::kOff || from == GcPhase::kSweep;
     case GcPhase::kMark:
       return from == GcPhase::kSweepTermination;
-    case GcPhase::kMarkTermination:
+    case GcPhase::kMarkFinalizers:
       return from == GcPhase::kMark;
+    case GcPhase::kMarkTermination:
+      return from == GcPhase::kMark || from == GcPhase::kMarkFinalizers;
     case GcPhase::kSweep:
       return from == GcPhase::kMarkTermination;
     case GcPhase::kOff:
@@ -175,6 +199,8 @@ void Collector::SetPhase(GcPhase p) {
   GC_DCHECK(LegalPhaseTransition(phase_.load(), p),
             "illegal collector phase transition");
   phase_.store(p, std::memory_order_release);
+  if (events_->active())
+    events_->EmitSimple(EventKind::kPhase, static_cast<int>(p));
   if (!has_phase_hook_.load(std::memory_order_relaxed)) return;
   std::function<void(GcPhase)> hook;
   {
@@ -240,6 +266,11 @@ void Collector::RunCycle(GcReason reason) {
   Cycle c;
   c.info.reason = reason;
   c.info.concurrent = concurrent_;
+  events_->set_cycle(cycles() + 1);  // the number this cycle will get
+  if (events_->active()) {
+    events_->EmitSimple(EventKind::kCycleStart, static_cast<int>(reason),
+                        concurrent_ ? 1 : 0, heap_->heap_live().load());
+  }
   SweepTermination(&c);  // ends in the first pause
   Mark(&c);              // ends in the final pause, with no grey object
   MarkTermination(&c);   // ends the final pause
@@ -261,7 +292,20 @@ void Collector::StopTheWorld(Cycle* c, bool call_world_hook) {
   if (c->info.pauses == 0) c->info.start_ns = c->pause_start_ns;
   if (c->resumed_ns != 0) c->info.mark_ns += c->pause_start_ns - c->resumed_ns;
   c->charged_ns = c->pause_start_ns;
+  if (events_->active()) {
+    Event e;
+    e.kind = EventKind::kStopRequested;
+    e.count = c->info.pauses + 1;
+    events_->Emit(e, c->pause_start_ns);
+  }
   world_->StopTheWorld();
+  if (events_->active()) {
+    const int64_t now = NowNs();
+    Event e;
+    e.kind = EventKind::kMutatorsStopped;
+    e.ns = static_cast<uint64_t>(now - c->pause_start_ns);
+    events_->Emit(e, now);
+  }
   if (call_world_hook && world_stopped_hook_) world_stopped_hook_();
 }
 
@@ -277,6 +321,12 @@ void Collector::StartTheWorld(Cycle* c) {
   limiter_.AddGcTime((t - std::max(c->charged_ns, c->pause_start_ns)) *
                      nworkers_);
   c->resumed_ns = t;
+  if (events_->active()) {
+    Event e;
+    e.kind = EventKind::kMutatorsRestarted;
+    e.ns = pause;
+    events_->Emit(e, t);
+  }
   if (pause_hook_) pause_hook_(false);
   heap_->UnlockScavenger();
 }
@@ -297,6 +347,7 @@ void Collector::SweepTermination(Cycle* c) {
   }
   StopTheWorld(c, /*call_world_hook=*/false);
   heap_->FinishSweep(/*scavenge=*/false);
+  weak_.AfterSweepCycle();  // every span swept: no referent record left
   // After the sweeps in flight: a thread the hook stops may be one of the
   // sweepers (counting as blocked while it sweeps, as gc_collect does).
   if (world_stopped_hook_) world_stopped_hook_();
@@ -324,12 +375,16 @@ void Collector::Mark(Cycle* c) {
     // every worker drains.
     world_->BeginThreadRootScans();
     c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_));
-    return;
+  } else {
+    StartConcurrentMark(c);
+    FinishConcurrentMark(c);
   }
-  ConcurrentMark(c);
+  // Strong marking is complete: the finalizer phase, if there are
+  // registrations.
+  MarkFinalizers(c);
 }
 
-void Collector::ConcurrentMark(Cycle* c) {
+void Collector::StartConcurrentMark(Cycle* c) {
   // Still in the first pause. Snapshot the roots' values; they are shaded
   // once the world runs again (resolving a value costs cache misses;
   // copying it does not). The values are what the snapshot needs: the
@@ -359,6 +414,12 @@ void Collector::ConcurrentMark(Cycle* c) {
   // Each mutator's own roots: scanned by the mutator before it runs again,
   // or by a collector thread while it stays blocked.
   world_->BeginThreadRootScans();
+  if (events_->active()) {
+    // The heap's roots (precise values and ambiguous words) are taken;
+    // each mutator's own roots are scanned after the pause.
+    events_->EmitSimple(EventKind::kRootsScanned, 0,
+                        root_snapshot_.size() + ambiguous_count_);
+  }
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
   world_->SetWriteBarrier(true);  // and allocate-black (gc_alloc checks it)
@@ -380,7 +441,11 @@ void Collector::ConcurrentMark(Cycle* c) {
     }
     if (hook) hook();
   }
+}
 
+// Background marking until no grey object is left, ending in a final pause
+// (the world stays stopped).
+void Collector::FinishConcurrentMark(Cycle* c) {
   // Concurrent mark, then the ragged barrier: every running mutator shades
   // its own barrier buffer; if that greyed anything, mark it and ask again.
   // The final pause then finds little in the buffers.
@@ -419,6 +484,81 @@ void Collector::ConcurrentMark(Cycle* c) {
   }
 }
 
+// The decision's view of the marker (gc/finalize.h): a worker of the
+// driver's own, flushed to the pool before each drain.
+class Collector::FinalizerMarking final : public CandidateMarker {
+ public:
+  FinalizerMarking(Collector* c, Cycle* cy) : c_(c), cy_(cy) {
+    w_.emplace(&c_->marker_, c_->pool_.get());
+  }
+  ~FinalizerMarking() override { Flush(); }
+  bool Marked(uintptr_t base) override {
+    ObjectRef r;
+    return c_->heap_->FindObject(base, &r) && r.span->IsMarked(r.index);
+  }
+  void MarkReferents(uintptr_t base, bool skip_self) override {
+    c_->marker_.ScanCandidate(&*w_, base, skip_self);
+  }
+  void MarkObject(uintptr_t base) override {
+    ObjectRef r;
+    if (c_->heap_->FindObject(base, &r)) c_->marker_.GreyObject(&*w_, r);
+  }
+  void Drain() override {
+    Flush();
+    if (c_->concurrent_) {
+      // With the mutators running: their barrier buffers may hold what a
+      // candidate pointed to; shade them before the decision reads marks.
+      cy_->marked.Add(c_->BackgroundMark());
+      c_->world_->RaggedFlushWriteBarrierBuffers();
+      if (c_->pool_->nfull() != 0) cy_->marked.Add(c_->BackgroundMark());
+    } else {
+      cy_->marked.Add(c_->MarkParallel(c_->pool_.get(), /*scan_roots=*/false,
+                                       c_->nworkers_));
+    }
+    w_.emplace(&c_->marker_, c_->pool_.get());
+  }
+
+ private:
+  void Flush() {
+    if (!w_) return;
+    cy_->marked.Add({w_->marked_objects, w_->marked_bytes, w_->scanned_bytes});
+    w_.reset();  // its buffers go to the pool
+  }
+  Collector* const c_;
+  Cycle* const cy_;
+  std::optional<Marker::Worker> w_;
+};
+
+// The finalizer phase (gc/finalize.h), between the final pause of strong
+// marking (pause A) and mark termination (pause B): only when some object
+// has a finalizer or guardian registration. Begins and ends with the world
+// stopped and no grey object.
+void Collector::MarkFinalizers(Cycle* c) {
+  GC_CHECK(pool_->nfull() == 0, "strong marking left work in the pool");
+  // The decision treats every unmarked object as unreachable: a mutator's
+  // own roots (its stack, handles, scanners) must all have been scanned.
+  GC_CHECK(world_->ThreadRootScansDone(),
+           "the finalizer phase before every mutator's roots were scanned");
+  if (!finalization_.HasRegistrations()) return;
+  SetPhase(GcPhase::kMarkFinalizers);
+  // Everything marked from here on is revived (the revive bit first).
+  marker_.SetRevive(true);
+  if (concurrent_) {
+    StartTheWorld(c);
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> g(hooks_mu_);
+      hook = finalizer_phase_hook_;
+    }
+    if (hook) hook();
+  }
+  {
+    FinalizerMarking fm(this, c);
+    c->info.finalizers_ready = finalization_.Decide(&fm);
+  }
+  if (concurrent_) FinishConcurrentMark(c);
+}
+
 // Mark termination, in the final pause: every reachable object is black.
 void Collector::MarkTermination(Cycle* c) {
   GC_CHECK(pool_->nfull() == 0, "mark termination left work in the pool");
@@ -426,6 +566,7 @@ void Collector::MarkTermination(Cycle* c) {
            "mark termination before every mutator's roots were scanned");
   world_->EndThreadRootScans();
   SetPhase(GcPhase::kMarkTermination);
+  marker_.SetRevive(false);
   world_->SetWriteBarrier(false);
   // Objects allocated black, by mutator, and by mutators that detached.
   world_->ForEachMutatorGcState([&](MutatorGcState* st) {
@@ -435,6 +576,10 @@ void Collector::MarkTermination(Cycle* c) {
   });
   c->marked.objects += extra_objects_.load(std::memory_order_relaxed);
   c->marked.bytes += extra_bytes_.load(std::memory_order_relaxed);
+  if (events_->active()) {
+    events_->EmitSimple(EventKind::kHeapMarked, 0, c->marked.objects,
+                        c->marked.bytes);
+  }
   // The sweepgen flip makes cached spans unswept: return them all.
   world_->ForEachMCache([](MCache* m) { m->ReleaseAll(); });
   c->info.heap_end = static_cast<uint64_t>(heap_->heap_live().load());
@@ -461,6 +606,8 @@ void Collector::MarkTermination(Cycle* c) {
   pacer_.EndCycle(sample, c->info.limited);
   trigger_.store(pacer_.trigger(), std::memory_order_relaxed);
   hard_goal_.store(pacer_.hard_goal(), std::memory_order_relaxed);
+  heap_goal_.store(pacer_.goal(), std::memory_order_relaxed);
+  live_bytes_.store(c->marked.bytes, std::memory_order_relaxed);
   heap_->SetSweepPacing(pacer_.trigger() > c->marked.bytes
                             ? pacer_.trigger() - c->marked.bytes
                             : 0);
@@ -504,6 +651,15 @@ void Collector::Sweep(Cycle* c) {
     hook = cycle_hook_;
   }
   if (hook) hook(info);
+  if (events_->active()) {
+    Event e;
+    e.kind = EventKind::kCycleEnd;
+    e.cycle = info.cycle;
+    e.info = &info;
+    events_->Emit(e);
+  }
+  // Finalizers this cycle made ready: tell the embedder (on-demand mode).
+  finalization_.Notify();
 }
 
 }  // namespace gcheap

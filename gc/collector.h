@@ -13,6 +13,8 @@
 //
 //   kOff / kSweep --request--> kSweepTermination --> kMark
 //   kMark --(final pause: no grey work left)--> kMarkTermination --> kSweep
+//   kMark --(the same, and finalizer registrations exist)-->
+//       kMarkFinalizers --(final pause B: no grey work)--> kMarkTermination
 //   kSweep --(the background sweeper found nothing left)--> kOff
 //
 //   kSweepTermination  the driver sweeps what the last cycle left while the
@@ -31,6 +33,12 @@
 //       work left over restarts the world and concurrent marking (at most
 //       kMaxMarkRestarts times; the last attempt drains everything in the
 //       pause). The phase stays kMark through those attempts.
+//   kMarkFinalizers  (only when some object has a finalizer or guardian
+//       registration; gc/finalize.h) strong marking is complete. The marker
+//       switches to revive mode; concurrent mode restarts the world; the
+//       decision: candidates, pass 1 from the ordered ones, the ready ones
+//       queued and revived; then marking finishes as in kMark (ragged
+//       flushes, final pause B). Stop-the-world mode does it in the pause.
 //   kMarkTermination  (world stopped, no grey object anywhere) barrier off,
 //       allocate-black counts summed, mcaches flushed, marks verified
 //       (optional), heap_live := marked bytes, sweepgen += 2, next goal and
@@ -64,6 +72,8 @@
 #include <vector>
 
 #include "gc/cpu_limiter.h"
+#include "gc/events.h"
+#include "gc/finalize.h"
 #include "gc/idle_worker.h"
 #include "gc/mark.h"
 #include "gc/pacer.h"
@@ -71,6 +81,7 @@
 #include "gc/stats.h"
 #include "gc/sweeper.h"
 #include "gc/typeinfo.h"
+#include "gc/weak.h"
 #include "gc/workers.h"
 #include "gc/world.h"
 #include "heap/mheap.h"
@@ -88,12 +99,15 @@ struct CollectorConfig {
   uintptr_t tag_mask = 0;      // bits stripped from a word before lookup
 };
 
+// The values are the public GC_PHASE_* constants (runtime/gc.h), which
+// only ever grow: kMarkFinalizers came after the others.
 enum class GcPhase : uint8_t {
-  kOff,
-  kSweepTermination,
-  kMark,
-  kMarkTermination,
-  kSweep,
+  kOff = 0,
+  kSweepTermination = 1,
+  kMark = 2,
+  kMarkFinalizers = 5,
+  kMarkTermination = 3,
+  kSweep = 4,
 };
 const char* GcPhaseName(GcPhase p);
 // Whether the cycle may go from one phase to the other (the diagram
@@ -113,8 +127,11 @@ class Collector {
   // Grey work a final pause drains itself before it restarts the world:
   static constexpr int64_t kDrainInPauseNs = 20'000;
 
+  // events: the heap's event bus (gc/events.h), which also gives the
+  // clock origin; null: the collector keeps one of its own.
   Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
-            World* world, const CollectorConfig& config);
+            World* world, const CollectorConfig& config,
+            EventBus* events = nullptr);
   ~Collector();
   Collector(const Collector&) = delete;
   Collector& operator=(const Collector&) = delete;
@@ -153,11 +170,27 @@ class Collector {
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
   GcPhase phase() const { return phase_.load(std::memory_order_acquire); }
 
+  // The phase as a weak read sees it (gc/weak.h). The phases that matter
+  // begin and end while the world is stopped, so a mutator reads it
+  // between safepoints without a race.
+  WeakPhase weak_phase() const {
+    switch (phase_.load(std::memory_order_acquire)) {
+      case GcPhase::kMark:
+        return WeakPhase::kMark;
+      case GcPhase::kMarkFinalizers:
+        return WeakPhase::kMarkFinalizers;
+      default:
+        return WeakPhase::kSweep;
+    }
+  }
+
   // ---- concurrent marking (mutator side, gc/mark_assist.cc) ---------------
-  // True during a concurrent mark phase (the write barrier is on).
+  // True during a concurrent mark phase, the finalizer phase included (the
+  // write barrier is on).
   bool marking() const {
+    const GcPhase p = phase_.load(std::memory_order_relaxed);
     return concurrent_ &&
-           phase_.load(std::memory_order_relaxed) == GcPhase::kMark;
+           (p == GcPhase::kMark || p == GcPhase::kMarkFinalizers);
   }
   // Called by gc_alloc for every object allocated while marking, on the
   // allocating thread: marks it black (its span is found in the mcache,
@@ -177,6 +210,19 @@ class Collector {
   void ShadeThreadRoots(absl::FunctionRef<void(RootVisitor&)> scan);
 
   CollectorStats ReadStats() const { return stats_.Read(); }
+  // Weak references' records and rules (gc/weak.h).
+  WeakProcessor& weak() { return weak_; }
+  // Finalization's registrations and queues (gc/finalize.h).
+  Finalization& finalization() { return finalization_; }
+  // Lock-free: the current heap goal (~0 when there is none) and the bytes
+  // the last cycle marked (gc_get_counters).
+  uint64_t heap_goal() const {
+    return heap_goal_.load(std::memory_order_relaxed);
+  }
+  uint64_t last_live_bytes() const {
+    return live_bytes_.load(std::memory_order_relaxed);
+  }
+  EventBus* events() const { return events_; }
   const CollectorConfig& config() const { return config_; }
   int workers() const { return nworkers_; }
   // Called after every cycle, once the world runs again, on the driver
@@ -214,6 +260,10 @@ class Collector {
   // turned the barrier on and restarted the world, before background
   // marking begins (a test holds marking open by blocking in it).
   void SetMarkPhaseHookForTesting(std::function<void()> hook);
+  // Testing seam: called on the driver thread once a concurrent cycle's
+  // finalizer phase has restarted the world, before the decision (a test
+  // holds the phase open by blocking in it).
+  void SetFinalizerPhaseHookForTesting(std::function<void()> hook);
   // Testing seam: called on the driver thread as each phase begins.
   // kMark and kMarkTermination begin with the world stopped: a hook may
   // block only in kSweepTermination (before the first pause) and kSweep.
@@ -256,7 +306,10 @@ class Collector {
   void RunCycle(GcReason reason);
   void SweepTermination(Cycle* c);
   void Mark(Cycle* c);
-  void ConcurrentMark(Cycle* c);
+  void StartConcurrentMark(Cycle* c);
+  void FinishConcurrentMark(Cycle* c);
+  class FinalizerMarking;
+  void MarkFinalizers(Cycle* c);
   void MarkTermination(Cycle* c);
   void Sweep(Cycle* c);
   void SetPhase(GcPhase p);
@@ -293,16 +346,21 @@ class Collector {
   const CollectorConfig config_;
   const bool concurrent_;
   const int nworkers_;
+  WeakProcessor weak_;  // the heap's sweep hook: before the marker
+  Finalization finalization_;
   Marker marker_;
   WorkerPool workers_;
   IdleMarkWorker idle_worker_;
-  const int64_t start_ns_;  // the collector's clock origin
+  std::unique_ptr<EventBus> own_events_;  // when none was given
+  EventBus* const events_;
+  const int64_t start_ns_;  // the collector's clock origin (the bus's)
 
   std::atomic<GcPhase> phase_{GcPhase::kOff};
   std::atomic<uint64_t> cycles_{0};
   std::atomic<size_t> trigger_;
   std::atomic<size_t> hard_goal_;  // Pacer::hard_goal(): WaitIfOverGoal's
-  Pacer pacer_;                    // driver thread only (and assists' reads)
+  std::atomic<uint64_t> heap_goal_, live_bytes_{0};  // gc_get_counters
+  Pacer pacer_;  // driver thread only (and assists' reads)
   GcCpuLimiter limiter_;
   GcStats stats_;
 
@@ -330,10 +388,11 @@ class Collector {
   std::atomic<uint64_t> bg_cpu_ns_{0};   // this cycle
 
   std::mutex hooks_mu_;
-  CycleHook cycle_hook_;                     // guarded by hooks_mu_
-  std::function<void()> mark_phase_hook_;    // guarded by hooks_mu_
-  std::function<void(GcPhase)> phase_hook_;  // guarded by hooks_mu_
-  std::function<void(bool)> pause_hook_;     // driver thread (testing)
+  CycleHook cycle_hook_;                        // guarded by hooks_mu_
+  std::function<void()> mark_phase_hook_;       // guarded by hooks_mu_
+  std::function<void()> finalizer_phase_hook_;  // guarded by hooks_mu_
+  std::function<void(GcPhase)> phase_hook_;     // guarded by hooks_mu_
+  std::function<void(bool)> pause_hook_;        // driver thread (testing)
   std::atomic<bool> has_phase_hook_{false};
   std::function<void()> world_stopped_hook_;     // set before any cycle
   std::function<void()> world_restarting_hook_;  // set before any cycle

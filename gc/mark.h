@@ -19,6 +19,12 @@
 // (TypeInfo::conservative) are resolved as ambiguous words
 // (gc/conservative.h) instead.
 //
+// Weak slots and ephemerons (types whose TypeInfo::special is set, one
+// unlikely branch in ScanItem): a weak slot is not traced; if its target is
+// not strongly marked, the slot is recorded under the target in the
+// referent table (gc/referents.h) for the sweep to clear. Ephemerons: see
+// ScanEphemeron and GreyObject in mark.cc.
+//
 // Invariant: only allocated slots are marked (the sweeper checks), and only
 // spans swept for this cycle are marked (the collector finishes sweeping
 // before marking begins).
@@ -31,6 +37,7 @@
 
 #include "gc/gcwork.h"
 #include "gc/typeinfo.h"
+#include "gc/weak.h"
 #include "heap/mheap.h"
 
 namespace gcheap {
@@ -39,12 +46,18 @@ inline constexpr size_t kObletBytes = 128 << 10;
 
 class Marker {
  public:
-  Marker(MHeap* heap, const TypeTable* types, uintptr_t tag_mask)
-      : heap_(heap), types_(types), tag_mask_(~tag_mask) {}
+  // weak: the heap's weak-reference records (needed to scan types with
+  // weak slots and ephemerons; may be null where there are none).
+  Marker(MHeap* heap, const TypeTable* types, uintptr_t tag_mask,
+         WeakProcessor* weak = nullptr)
+      : heap_(heap), types_(types), tag_mask_(~tag_mask), weak_(weak) {}
 
-  // Per-worker marking context: its work buffers and counters.
-  struct Worker {
-    explicit Worker(Marker* m, WorkPool* pool) : marker(m), gcw(pool) {}
+  // Per-worker marking context: its work buffers and counters. It is the
+  // visit context of the trace callbacks it calls (a TraceVisitor).
+  struct Worker : TraceVisitor {
+    explicit Worker(Marker* m, WorkPool* pool) : marker(m), gcw(pool) {
+      weak = &Marker::VisitWeak;
+    }
     Marker* marker;
     GcWork gcw;
     uint64_t marked_objects = 0;
@@ -83,6 +96,19 @@ class Marker {
     GreyObject(w, r);
   }
   void GreyObject(Worker* w, const ObjectRef& r);
+  // Revive mode (the finalizer phase, gc/finalize.h): GreyObject sets an
+  // unmarked object's revive bit before its mark bit. Changed only with the
+  // world stopped.
+  void SetRevive(bool on) { revive_.store(on, std::memory_order_relaxed); }
+  bool revive() const { return revive_.load(std::memory_order_relaxed); }
+  // Finalization's pass 1: marks what the object at base points to, not the
+  // object (skip_self: nor its own direct pointers to itself); weak slots
+  // are recorded as in a scan.
+  void ScanCandidate(Worker* w, uintptr_t base, bool skip_self);
+  // Marks *slot unless it points into the object at self (0: no object);
+  // ambiguous: *slot is a word of a conservative object (MarkAmbiguous).
+  void VisitCandidateSlot(Worker* w, void** slot, uintptr_t self,
+                          bool ambiguous);
 
   // Scans grey objects until the worker's buffers and the pool are empty.
   void Drain(Worker* w);
@@ -97,6 +123,13 @@ class Marker {
     auto* w = static_cast<Worker*>(ctx);
     w->marker->MarkValue(w, LoadSlot(slot));
   }
+  // The weak-slot visitor of a Worker (gc_trace_weak from a trace
+  // callback): records the slot if its target is not strongly marked.
+  static void VisitWeak(TraceVisitor* v, void** slot, uint8_t kind) {
+    auto* w = static_cast<Worker*>(v);
+    w->marker->RecordWeakSlot(w, slot, kind);
+  }
+  void RecordWeakSlot(Worker* w, void** slot, uint8_t kind);
   // Slots are read with acquire loads: during a concurrent mark a mutator
   // may store into them (gc_write_barrier stores with release, so the
   // stored object's initialization is visible to the marker).
@@ -117,11 +150,25 @@ class Marker {
     return types_->Get(s->obj_types[idx]);
   }
   MHeap* heap() const { return heap_; }
+  WeakProcessor* weak() const { return weak_; }
 
  private:
+  // Marks the values of the ephemerons waiting for r (its mark bit just
+  // set; its span has a side record).
+  void WakeWaiters(Worker* w, const ObjectRef& r);
+  void ScanEphemeron(Worker* w, const ObjectRef& r);
+  // Scans an object of a type with TypeInfo::special set.
+  void ScanSpecial(Worker* w, const ObjectRef& r, const TypeInfo* t, size_t lo,
+                   size_t hi);
+
+  // The revive half of GreyObject: revive bit, then mark bit.
+  bool Revive(const ObjectRef& r);
+
   MHeap* heap_;
   const TypeTable* types_;
   uintptr_t tag_mask_;  // inverted: AND keeps the address bits
+  WeakProcessor* weak_;
+  std::atomic<bool> revive_{false};
 };
 
 template <typename F>

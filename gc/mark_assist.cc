@@ -99,6 +99,7 @@ void Collector::Assist(MutatorGcState* st) {
   if (debt <= 0) return;
   // 2. Mark work, if the pool has any.
   if (pool_->nfull() == 0) return;
+  ActivityScope activity(events_, Activity::kAssist);
   const int64_t t0 = NowNs();
   const int64_t want = debt + kOverAssistBytes;
   // Counted active from before it takes grey objects until after it gives

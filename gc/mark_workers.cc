@@ -102,12 +102,16 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
   };
   if (idle) idle_worker_.Open(&idle_slice);
   workers_.RunParallel(n, [&](int id) {
+    ActivityScope activity(events_, Activity::kMarkWorker);
     Marker::Worker w(&marker_, &pool);
     const int64_t cpu0 = background ? ThreadCpuNs() : 0;
     const int64_t clock0 = background ? NowNs() : 0;
     uint64_t published = 0;  // scan work already turned into credit
     RootMarker roots(&marker_, &w);
-    if (id == 0 && scan_roots) roots_->VisitAll(roots);
+    if (id == 0 && scan_roots) {
+      roots_->VisitAll(roots);
+      if (events_->active()) events_->EmitSimple(EventKind::kRootsScanned);
+    }
     world_->ScanPendingThreadRoots(/*blocked_only=*/background, roots);
     for (;;) {
       // Scan in slices; between slices, feed idle workers.

@@ -53,7 +53,10 @@ class RootVisitor {
 };
 
 // A VisitFn (and gc_visit_fn) whose ctx is a RootVisitor: reports the slot
-// as a precise root. Root scanners are called with it.
+// as a precise root. Root scanners, the heap's and the mutators', are called
+// with it. Their visit context is therefore not a TraceVisitor (weak slots
+// exist only in objects): gc_trace_weak from a root scanner is refused in
+// both modes (gc/typeinfo.h says why the check cannot be fooled).
 void VisitRootSlot(void** slot, void* visitor);
 
 class RootSet {

@@ -55,10 +55,12 @@ struct CycleInfo {
   uint64_t heap_goal = 0, trigger = 0;  // for the next cycle
   uint64_t verified_objects = 0;        // reached by the checkmark verifier
   bool limited = false;                 // the CPU limiter was on
-  bool idle_worker = false;  // the idle-priority mark worker was offered a
-                             // processor (a spare one was left over)
-  uint64_t idle_slices = 0;  // slices the idle worker marked in this cycle
-  int running_mutators = 0;  // seen by the first background mark's plan
+  bool idle_worker = false;       // the idle-priority mark worker was offered a
+                                  // processor (a spare one was left over)
+  uint64_t idle_slices = 0;       // slices the idle worker marked in this cycle
+  int running_mutators = 0;       // seen by the first background mark's plan
+  uint64_t finalizers_ready = 0;  // finalizers and guardian entries queued
+                                  // (0: no finalizer phase, or none ready)
 };
 
 struct CollectorStats {

@@ -3,8 +3,9 @@
 namespace gcheap {
 
 BackgroundSweeper::BackgroundSweeper(MHeap* heap,
-                                     std::function<void()> on_round)
-    : heap_(heap), on_round_(std::move(on_round)) {
+                                     std::function<void()> on_round,
+                                     EventBus* events)
+    : heap_(heap), on_round_(std::move(on_round)), events_(events) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -48,8 +49,11 @@ void BackgroundSweeper::Loop() {
     if (stop_) return;
     pending_ = false;
     g.unlock();
-    while (heap_->SweepOne() != 0) {
-      if (stop_) return;
+    {
+      ActivityScope activity(events_, Activity::kSweep);
+      while (heap_->SweepOne() != 0) {
+        if (stop_) return;
+      }
     }
     // Memory the sweep freed beyond the retention goal goes back to the OS
     // here, off every pause.

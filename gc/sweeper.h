@@ -21,13 +21,16 @@
 #include <mutex>
 #include <thread>
 
+#include "gc/events.h"
 #include "heap/mheap.h"
 
 namespace gcheap {
 
 class BackgroundSweeper {
  public:
-  BackgroundSweeper(MHeap* heap, std::function<void()> on_round);
+  // events (may be null) hears each round as a kSweep activity.
+  BackgroundSweeper(MHeap* heap, std::function<void()> on_round,
+                    EventBus* events = nullptr);
   // Stops the thread (a round in progress stops between two spans).
   ~BackgroundSweeper();
   BackgroundSweeper(const BackgroundSweeper&) = delete;
@@ -48,6 +51,7 @@ class BackgroundSweeper {
 
   MHeap* const heap_;
   const std::function<void()> on_round_;
+  EventBus* const events_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool pending_ = false;  // guarded by mu_

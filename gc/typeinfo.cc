@@ -1,6 +1,8 @@
 // typeinfo.cc: validating and registering types (design in typeinfo.h).
 #include "gc/typeinfo.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "heap/base.h"
 
@@ -112,8 +114,35 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
       !st.ok()) {
     return st;
   }
+  if (absl::Status st =
+          CheckBitmap(name, "weak_bitmap", "fixed part", spec.weakmap,
+                      spec.weakmap_words, spec.size);
+      !st.ok()) {
+    return st;
+  }
+  if (spec.weak_kind != 0 && spec.weak_kind != 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': weak_kind must be GC_WEAK_SHORT (0) or GC_WEAK_LONG (1), "
+        "not %d",
+        name, spec.weak_kind));
+  }
   // A pointer slot must be a whole, aligned word inside the layout.
   std::vector<uint64_t> ptrmap = CopyBits(spec.ptrmap, spec.size / 8);
+  std::vector<uint64_t> weakmap = CopyBits(spec.weakmap, spec.size / 8);
+  if (!weakmap.empty() &&
+      (spec.trace != nullptr || spec.trace_ctx != nullptr)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': a weak_bitmap with a trace callback (the callback "
+        "reports weak slots itself, with gc_trace_weak)",
+        name));
+  }
+  for (size_t w = 0; w < std::min(weakmap.size(), ptrmap.size()); w++) {
+    if ((weakmap[w] & ptrmap[w]) != 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "type '%s': word %zu is both a pointer slot and a weak slot", name,
+          w * 64 + __builtin_ctzll(weakmap[w] & ptrmap[w])));
+    }
+  }
   std::vector<uint64_t> elem_ptrmap =
       CopyBits(spec.elem_ptrmap, spec.elem_size / 8);
   const bool elem_ptrs = !elem_ptrmap.empty();
@@ -137,6 +166,14 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
         "callback",
         name));
   }
+  if (spec.conservative && (!weakmap.empty() || spec.ephemeron)) {
+    // Every word of a conservative object is a strong, ambiguous reference
+    // (gc/conservative.h); a weak word among them could not be told apart.
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "type '%s': a conservative type has no weak slots and is not an "
+        "ephemeron (each of its words is a strong ambiguous reference)",
+        name));
+  }
   auto* t = new TypeInfo;
   t->name = name;
   t->size = spec.size;
@@ -146,7 +183,13 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
   t->trace = spec.trace;
   t->trace_ctx = spec.trace_ctx;
   t->user_data = spec.user_data;
-  t->noscan = t->ptrmap.empty() && t->elem_ptrmap.empty() && !t->has_trace();
+  t->weakmap = std::move(weakmap);
+  t->weak_kind = static_cast<uint8_t>(spec.weak_kind);
+  t->special = spec.ephemeron        ? TypeSpecial::kEphemeron
+               : !t->weakmap.empty() ? TypeSpecial::kWeakSlots
+                                     : TypeSpecial::kNone;
+  t->noscan = t->ptrmap.empty() && t->elem_ptrmap.empty() && !t->has_trace() &&
+              t->special == TypeSpecial::kNone;
   t->conservative = spec.conservative;
 
   std::lock_guard<std::mutex> g(mu_);

@@ -9,11 +9,30 @@
 //   - or a trace callback, for layouts no bitmap describes, which reports
 //     every pointer slot of the object to a visitor; the context form also
 //     receives the type's user data (an embedder's VM state).
-// A type with no pointer bit and no trace callback is noscan: its objects
-// live in noscan spans and are never scanned. A conservative type (the
-// heap's built-in type of gc_alloc_conservative) is a tail of pointer words
-// that are ambiguous: each word is resolved with the policy of
-// gc/conservative.h instead of being trusted as a slot.
+// Weak slots: a bitmap of the fixed part's words that hold weak references
+// (not traced; cleared in place when their target dies, gc/weak.h), all of
+// one kind (short or long); a weak slot is not also a pointer slot. A
+// trace callback reports weak slots itself (gc_trace_weak), so a type does
+// not have both. The built-in ephemeron type (gc/weak.h's EphemeronObject)
+// is marked `special` too: the marker and the verifier scan it by its own
+// rule. A type with no pointer bit, no weak bit and no trace callback is
+// noscan: its objects live in noscan spans and are never scanned.
+//
+// A conservative type (the heap's built-in type of gc_alloc_conservative)
+// is a tail of pointer words that are ambiguous: each word is resolved with
+// the policy of gc/conservative.h instead of being trusted as a slot. It
+// has no weak slots and is not an ephemeron: every word of it is a strong
+// ambiguous reference, and a weak word among them could not be told apart
+// (registration refuses the combination).
+//
+// Visitors: every visit context the collector passes to a trace callback
+// begins with a TraceVisitor, whose `weak` function receives the weak slots
+// the callback reports (gc_trace_weak): the marker records them, the
+// verifier checks them, and nothing traces them. Code that calls a trace
+// callback with its own context must make it a TraceVisitor too. Root
+// scanners get a RootVisitor (gc/roots.h) instead, whose first word is its
+// vtable pointer (8-byte aligned, so never the odd TraceVisitor::kMagic):
+// gc_trace_weak refuses it.
 //
 // Registration validates a description before it reads any of it beyond
 // what the description promises: each bitmap comes with its length in
@@ -47,6 +66,20 @@ using TraceFn = void (*)(void* obj, VisitFn visit, void* ctx);
 using TraceCtxFn = void (*)(void* obj, VisitFn visit, void* ctx,
                             void* user_data);
 
+// The header of every visit context given to a trace callback (above).
+struct TraceVisitor {
+  static constexpr uint32_t kMagic = 0x74726163;  // "trac"
+  // Odd: the first word of a RootVisitor (a vtable pointer, 8-byte
+  // aligned) never reads as kMagic (gc_trace_weak's check).
+  static_assert(kMagic % alignof(void*) != 0);
+  uint32_t magic = kMagic;
+  // Receives a weak slot (kind: 0 short, 1 long); null: ignored.
+  void (*weak)(TraceVisitor* self, void** slot, uint8_t kind) = nullptr;
+};
+
+// What scanning a type needs beyond its pointer maps (TypeInfo::special).
+enum class TypeSpecial : uint8_t { kNone, kWeakSlots, kEphemeron };
+
 struct TypeInfo {
   std::string name;
   size_t size = 0;                    // fixed part, bytes
@@ -55,9 +88,25 @@ struct TypeInfo {
   std::vector<uint64_t> elem_ptrmap;  // bit per word of one element
   TraceFn trace = nullptr;            // at most one of trace, trace_ctx
   TraceCtxFn trace_ctx = nullptr;
-  void* user_data = nullptr;  // passed to trace_ctx
-  bool noscan = true;         // no pointer anywhere
+  void* user_data = nullptr;      // passed to trace_ctx
+  std::vector<uint64_t> weakmap;  // weak slots of the fixed part
+  uint8_t weak_kind = 0;          // of every weak slot (and gc_weak_load)
+  TypeSpecial special = TypeSpecial::kNone;
+  bool noscan = true;         // no pointer or weak slot anywhere
   bool conservative = false;  // its pointer words are ambiguous
+
+  bool FixedWordIsWeak(size_t w) const {
+    return w / 64 < weakmap.size() && ((weakmap[w / 64] >> (w % 64)) & 1);
+  }
+  // Calls f(offset) for the byte offset of every weak slot, ascending.
+  template <typename F>
+  void ForEachWeakOffset(F f) const {
+    for (size_t wi = 0; wi < weakmap.size(); wi++) {
+      for (uint64_t bits = weakmap[wi]; bits != 0; bits &= bits - 1) {
+        f((wi * 64 + __builtin_ctzll(bits)) * 8);
+      }
+    }
+  }
 
   bool has_trace() const { return trace != nullptr || trace_ctx != nullptr; }
   // Calls the type's trace callback (has_trace() must hold).
@@ -90,8 +139,12 @@ struct TypeSpec {
   TraceFn trace = nullptr;
   TraceCtxFn trace_ctx = nullptr;
   void* user_data = nullptr;
+  const uint64_t* weakmap = nullptr;  // ceil(size/8) bits at least
+  size_t weakmap_words = 0;
+  int weak_kind = 0;       // 0 short, 1 long
+  bool ephemeron = false;  // the built-in ephemeron type (gc/weak.h)
   // Every pointer word is ambiguous (gc/conservative.h). Needs pointer
-  // words and no trace callback.
+  // words, no trace callback, no weak slot and not ephemeron.
   bool conservative = false;
 };
 

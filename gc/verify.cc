@@ -12,9 +12,16 @@ namespace gcheap {
 
 namespace {
 
-struct VerifyState {
+struct VerifyState : TraceVisitor {
+  VerifyState() { weak = &CheckWeakSlot; }
+  // A weak slot is not traced; if it names an object the cycle frees, the
+  // sweep must be able to clear it: the object must have a referent record.
+  static void CheckWeakSlot(TraceVisitor* v, void** slot, uint8_t kind);
   Marker* marker;
   absl::flat_hash_map<uintptr_t, uintptr_t> parent;  // object -> referrer
+  // The ephemeron rule: ephemerons whose key is not reached yet, by key.
+  absl::flat_hash_map<uintptr_t, std::vector<uintptr_t>> waiting;
+  std::vector<uintptr_t> woken;  // ephemerons whose key was reached
   std::vector<uintptr_t> queue;
   uintptr_t current = 0;  // the object being scanned (0: a root)
   void** current_root = nullptr;
@@ -45,11 +52,53 @@ void Reach(VerifyState* st, uintptr_t value, void** slot, void** root_slot) {
                        : (reinterpret_cast<uintptr_t>(root_slot) | 1);
   if (!st->parent.emplace(r.base, from).second) return;
   st->queue.push_back(r.base);
+  if (auto it = st->waiting.find(r.base); it != st->waiting.end()) {
+    // Its ephemerons' values are reachable now (the walk's loop reaches
+    // them: no recursion along chains of ephemerons).
+    for (uintptr_t e : it->second) st->woken.push_back(e);
+    st->waiting.erase(it);
+  }
+}
+
+// The ephemeron rule: next is reached; value only once key is.
+void ReachEphemeron(VerifyState* st, uintptr_t eph) {
+  auto* e = reinterpret_cast<EphemeronObject*>(eph);
+  auto* key = reinterpret_cast<void**>(&e->key);
+  auto* value = reinterpret_cast<void**>(&e->value);
+  auto* next = reinterpret_cast<void**>(&e->next);
+  Reach(st, Marker::LoadSlot(next), next, nullptr);
+  VerifyState::CheckWeakSlot(st, key, kWeakLong);
+  ObjectRef k;
+  const uintptr_t p = st->marker->StripTag(Marker::LoadSlot(key));
+  if (p < 4096 || !st->marker->heap()->FindObject(p, &k) ||
+      !k.span->IsAllocated(k.index) || st->parent.contains(k.base)) {
+    Reach(st, Marker::LoadSlot(value), value, nullptr);
+  } else {
+    st->waiting[k.base].push_back(eph);
+  }
 }
 
 void VisitFromObject(void** slot, void* ctx) {
   auto* st = static_cast<VerifyState*>(ctx);
   Reach(st, Marker::LoadSlot(slot), slot, nullptr);
+}
+
+[[noreturn]] void ReportUnrecordedWeak(VerifyState* st, void** slot,
+                                       uintptr_t value);
+
+void VerifyState::CheckWeakSlot(TraceVisitor* v, void** slot, uint8_t) {
+  auto* st = static_cast<VerifyState*>(v);
+  const uintptr_t value = Marker::LoadSlot(slot);
+  const uintptr_t p = st->marker->StripTag(value);
+  ObjectRef r;
+  if (p < 4096 || !st->marker->heap()->FindObject(p, &r) ||
+      !r.span->IsAllocated(r.index) || r.span->IsMarked(r.index)) {
+    return;
+  }
+  SpanSide* side = SpanSide::Of(r.span);
+  if (side == nullptr || !SpanSide::Test(side->referents(), r.index)) {
+    ReportUnrecordedWeak(st, slot, value);
+  }
 }
 
 // A word of a conservative object: resolved with the ambiguous policy,
@@ -105,6 +154,20 @@ void ReportForeign(VerifyState* st, void** slot, uintptr_t value,
           static_cast<void*>(slot), reinterpret_cast<void*>(st->current),
           found ? TypeName(m, r) : "?", m->heap()->owner(),
           reinterpret_cast<void*>(value), other);
+  fflush(stderr);
+  abort();
+}
+
+void ReportUnrecordedWeak(VerifyState* st, void** slot, uintptr_t value) {
+  ObjectRef r;
+  const bool found = st->marker->heap()->FindObject(st->current, &r);
+  fprintf(stderr,
+          "gcheap: verify: weak slot %p of object %p (type %s) holds %p, an "
+          "object this cycle frees, with no referent record: the sweep would "
+          "leave the slot dangling\n",
+          static_cast<void*>(slot), reinterpret_cast<void*>(st->current),
+          found ? TypeName(st->marker, r) : "?",
+          reinterpret_cast<void*>(value));
   fflush(stderr);
   abort();
 }
@@ -165,7 +228,17 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots,
   roots.VisitAll(v);
   thread_roots(v);
   uint64_t checked = 0;
-  while (!st.queue.empty()) {
+  while (!st.queue.empty() || !st.woken.empty()) {
+    if (!st.woken.empty()) {
+      const uintptr_t e = st.woken.back();
+      st.woken.pop_back();
+      st.current = e;
+      auto* v = reinterpret_cast<void**>(
+          &reinterpret_cast<EphemeronObject*>(e)->value);
+      Reach(&st, Marker::LoadSlot(v), v, nullptr);
+      st.current = 0;
+      continue;
+    }
     uintptr_t obj = st.queue.back();
     st.queue.pop_back();
     ObjectRef r;
@@ -177,6 +250,8 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots,
     const TypeInfo* t = marker->TypeOf(r.span, r.index);
     if (t != nullptr && t->has_trace()) {
       t->Trace(reinterpret_cast<void*>(obj), &VisitFromObject, &st);
+    } else if (t != nullptr && t->special == TypeSpecial::kEphemeron) {
+      ReachEphemeron(&st, obj);
     } else if (t != nullptr && t->conservative) {
       marker->ForEachPointerSlot(
           r.span, r.index, obj, 0, marker->ObjectBytes(r.span),
@@ -185,6 +260,12 @@ uint64_t VerifyMarks(Marker* marker, const RootSet& roots,
       marker->ForEachPointerSlot(
           r.span, r.index, obj, 0, marker->ObjectBytes(r.span),
           [&](void** slot) { VisitFromObject(slot, &st); });
+      if (t != nullptr && t->special == TypeSpecial::kWeakSlots) {
+        t->ForEachWeakOffset([&](size_t off) {
+          VerifyState::CheckWeakSlot(&st, reinterpret_cast<void**>(obj + off),
+                                     t->weak_kind);
+        });
+      }
     }
     st.current = 0;
   }

@@ -30,6 +30,8 @@ bool MCache::Refill(SpanClass spc) {
     ncached_--;
     Uncache(s);
   }
+  AllocSlowPathScope slow(heap_->event_sink(),
+                          kClassToNPages[SizeClassOf(spc)] * kPageSize);
   // Proportional sweep: pay for the span about to be taken.
   heap_->DeductSweepCredit(kClassToNPages[SizeClassOf(spc)] * kPageSize);
   s = heap_->central(spc).CacheSpan();
@@ -78,7 +80,7 @@ void* MCache::AllocTypedSlow(SpanClass spc, uint16_t type) {
   uintptr_t v = NextFree(spc);
   if (v == 0) return nullptr;
   MSpan* s = alloc_[spc];
-  s->obj_types[s->ObjIndex(v)] = type;
+  s->SetObjType(s->ObjIndex(v), type);
   if (kDebugBuild && s->needzero) {
     memset(reinterpret_cast<void*>(v), 0, s->elemsize);
   }

@@ -94,7 +94,7 @@ class MCache {
       MSpan* s = alloc_[spc];
       uintptr_t v = NextFreeFast(s);
       if (GC_UNLIKELY(v == 0)) return AllocTypedSlow(spc, type);
-      s->obj_types[s->freeindex - 1] = type;
+      s->SetObjType(s->freeindex - 1, type);
       if (kDebugBuild && s->needzero) {
         memset(reinterpret_cast<void*>(v), 0, s->elemsize);
       }

@@ -131,9 +131,14 @@ void MHeap::ReclaimBeforeGrow(size_t npages) {
   }
 }
 
-MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg) {
+MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
+                        size_t large_bytes, uint16_t type) {
   if (!SweepDone()) ReclaimBeforeGrow(npages);
-  MSpan* s = AllocSpanLocked(npages, spc, sg);
+  Growth grown;
+  MSpan* s = AllocSpanLocked(npages, spc, sg, large_bytes, type, &grown);
+  if (grown.bytes != 0 && event_sink_ != nullptr && event_sink_->active()) {
+    event_sink_->ArenaAdded(grown.base, grown.bytes, grown.reserved);
+  }
   if (s != nullptr && s->needzero && !s->is_large()) {
     // Small spans keep "free slots read as zero": clear reused pages once,
     // in bulk, outside the heap lock. (Large objects are cleared by
@@ -144,7 +149,9 @@ MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg) {
   return s;
 }
 
-MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
+MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
+                              size_t large_bytes, uint16_t type,
+                              Growth* grown) {
   std::lock_guard<std::mutex> g(lock_);
   if (opts_.hard_limit != 0 &&
       (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
@@ -155,17 +162,21 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
   }
   PageAlloc::Run run = pages_.Alloc(npages);
   if (run.base == 0) {
+    const size_t reserved = pages_.reserved_bytes();
     if (!pages_.Grow(npages)) {
       SetLastError("out of memory: the OS refused to reserve %zu bytes",
                    AlignUp(npages * kPageSize, kArenaBytes));
       return nullptr;
     }
+    grown->bytes = pages_.reserved_bytes() - reserved;
+    grown->reserved = pages_.reserved_bytes();
     run = pages_.Alloc(npages);
     if (run.base == 0) {
       SetLastError("out of memory: the OS refused to commit %zu bytes",
                    npages * kPageSize);
       return nullptr;
     }
+    grown->base = AlignDown(run.base, kArenaBytes);
   }
   auto* s = static_cast<MSpan*>(span_alloc_.Alloc());
   int sizeclass = SizeClassOf(spc);
@@ -186,7 +197,18 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg) {
   s->alloc_bits = bits;
   s->gcmark_bits = bits + block;
   s->obj_types = types;
+  if (SizeClassOf(spc) == 0) {
+    // A large object is allocated before its span is published, so a
+    // lookup (the marker, an object query) never sees it half made: the
+    // span ends where the object does, and its one slot is taken.
+    s->set_freeindex(1);
+    s->alloc_count = 1;
+    s->alloc_cache = 0;
+    s->limit = s->start + (large_bytes ? large_bytes : 1);
+    if (types != nullptr) s->SetObjType(0, type);
+  }
   in_use_pages_ += npages;
+  in_use_bytes_.store(in_use_pages_ * kPageSize, std::memory_order_relaxed);
   peak_in_use_pages_ = std::max(peak_in_use_pages_, in_use_pages_);
   // Publish: state first, then the page map (readers check state after
   // loading the span pointer with acquire).
@@ -231,9 +253,12 @@ void MHeap::FreeSpan(MSpan* s) {
     // (Huge spans are skipped: poisoning would make them resident.)
     memset(reinterpret_cast<void*>(base), kFreePoison, npages * kPageSize);
   }
+  GC_CHECK(s->gc_side.load(std::memory_order_relaxed) == nullptr,
+           "freeing a span that still has collector records");
   s->state.store(SpanState::kDead, std::memory_order_release);
   pages_.Free(base, npages);
   in_use_pages_ -= npages;
+  in_use_bytes_.store(in_use_pages_ * kPageSize, std::memory_order_relaxed);
   // The two bitmaps share one block; sweeping may have swapped them.
   FreeBits(std::min(s->alloc_bits, s->gcmark_bits), s->bitmap_words);
   if (s->obj_types != nullptr) FreeTypes(s->obj_types, s->nelems);
@@ -248,15 +273,11 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   }
   size_t npages = (size + kPageSize - 1) / kPageSize;
   SpanClass spc = MakeSpanClass(0, noscan);
+  AllocSlowPathScope slow(event_sink_, size);
   DeductSweepCredit(npages * kPageSize);
   SweepLocker locker(this);
-  MSpan* s = AllocSpan(npages, spc, locker.sweepgen());
+  MSpan* s = AllocSpan(npages, spc, locker.sweepgen(), size, type);
   if (s == nullptr) return nullptr;
-  s->set_freeindex(1);
-  s->alloc_count = 1;
-  s->alloc_cache = 0;
-  s->limit = s->start + (size ? size : 1);
-  if (s->obj_types != nullptr) s->obj_types[0] = type;
   if (s->needzero) memset(reinterpret_cast<void*>(s->start), 0, size);
   large_nmalloc_.fetch_add(1, std::memory_order_relaxed);
   large_bytes_.fetch_add(s->elemsize, std::memory_order_relaxed);
@@ -360,6 +381,15 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   GC_DCHECK(s->sweepgen.load() == sg - 1, "sweeping a span we do not own");
   pages_swept_.fetch_add(s->npages, std::memory_order_relaxed);
   GC_DCHECK(s->state.load() == SpanState::kInUse, "sweeping a dead span");
+  if (__builtin_expect(s->gc_side.load(std::memory_order_acquire) != nullptr,
+                       0)) {
+    // The collector's records of this span's objects: processed before any
+    // bit changes, so the span is published swept only after them. The
+    // fence orders the claim (h-1) before the hook's writes for a seqlock
+    // reader (gc/weak.h).
+    std::atomic_thread_fence(std::memory_order_release);
+    sweep_hook_->BeforeSweep(s);
+  }
   const size_t nelems = s->nelems;
   const size_t nalloc = s->CountMarked();
   GC_CHECK(nalloc <= nelems, "mark count out of range");
@@ -372,18 +402,9 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   size_t nfreed = 0;
   for (size_t w = 0; w < s->bitmap_words; w++) {
     const size_t lo = w * 64;
-    const uint64_t valid =
-        nelems - lo >= 64 ? ~uint64_t{0} : (uint64_t{1} << (nelems - lo)) - 1;
-    // Slots allocated before this sweep: allocBits, or below freeindex.
-    uint64_t below = 0;
-    if (s->freeindex > lo) {
-      below = s->freeindex - lo >= 64
-                  ? ~uint64_t{0}
-                  : (uint64_t{1} << (s->freeindex - lo)) - 1;
-    }
-    const uint64_t allocated = (s->alloc_bits[w] | below) & valid;
+    const uint64_t allocated = s->AllocatedWord(w);
     const uint64_t marked =
-        __atomic_load_n(&s->gcmark_bits[w], __ATOMIC_RELAXED) & valid;
+        __atomic_load_n(&s->gcmark_bits[w], __ATOMIC_RELAXED) & s->SlotMask(w);
     GC_CHECK((marked & ~allocated) == 0, "a free slot is marked");
     uint64_t freed = allocated & ~marked;
     nfreed += __builtin_popcountll(freed);
@@ -400,9 +421,19 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
     }
   }
   if (kDebugBuild && nfreed > 0) s->needzero = true;
-  // allocBits <- gcmarkBits; gcmarkBits <- zero.
-  std::swap(s->alloc_bits, s->gcmark_bits);
-  memset(s->gcmark_bits, 0, s->bitmap_words * sizeof(uint64_t));
+  // allocBits <- gcmarkBits; gcmarkBits <- zero. The old allocBits block
+  // is cleared only once allocBits no longer names it, and published as
+  // gcmarkBits (release) only once cleared; the old gcmarkBits block is not
+  // written: a weak read that loaded either gcmarkBits pointer reads this
+  // cycle's marks or zeros it can detect (mspan.h). The stores are atomic:
+  // an object query (QueryObject) may read the bits while the span is
+  // swept; it retries when the span's sweepgen moved under it.
+  uint64_t* const old_alloc = s->alloc_bits;
+  __atomic_store_n(&s->alloc_bits, s->gcmark_bits, __ATOMIC_RELEASE);
+  for (size_t w = 0; w < s->bitmap_words; w++) {
+    __atomic_store_n(&old_alloc[w], 0, __ATOMIC_RELAXED);
+  }
+  __atomic_store_n(&s->gcmark_bits, old_alloc, __ATOMIC_RELEASE);
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->set_freeindex(0);
   s->RefillAllocCache(0);
@@ -475,7 +506,21 @@ void MHeap::FinishSweep(bool scavenge) {
   while ((sweep_state_.load(std::memory_order_acquire) & 0xffffffffu) != 0) {
     std::this_thread::yield();
   }
+  // No locker is held, so no sweep is in flight (the flip needs the world
+  // stopped, so the sweepgen read here is the one these sweeps used).
+  swept_gen_.store(sweepgen(), std::memory_order_release);
   if (scavenge && opts_.auto_scavenge) ScavengeToGoal();
+}
+
+bool MHeap::NoteFullySwept() {
+  if (!SweepDone()) return false;
+  const uint64_t state = sweep_state_.load(std::memory_order_acquire);
+  // A sweep in flight holds a locker; with none held and every unswept set
+  // drained, every span of this sweep cycle has been swept and published.
+  if ((state & 0xffffffffu) != 0) return false;
+  swept_gen_.store(static_cast<uint32_t>(state >> 32),
+                   std::memory_order_release);
+  return true;
 }
 
 // ---- scavenger --------------------------------------------------------------
@@ -537,6 +582,14 @@ size_t MHeap::Scavenge(size_t bytes) {
     }
   }
   scavenged_total_.fetch_add(released, std::memory_order_relaxed);
+  if (released != 0 && event_sink_ != nullptr && event_sink_->active()) {
+    size_t now_released;
+    {
+      std::lock_guard<std::mutex> g(lock_);
+      now_released = pages_.released_bytes();
+    }
+    event_sink_->MemoryReleased(released, now_released);
+  }
   return released;
 }
 
@@ -598,6 +651,22 @@ HeapStats MHeap::ReadStats() const {
   st.scavenged_bytes_total = scavenged_total_.load(std::memory_order_relaxed);
   st.release_failures = release_failures_.load(std::memory_order_relaxed);
   return st;
+}
+
+uint64_t MHeap::AllocatedBytes() const {
+  uint64_t bytes = large_bytes_.load(std::memory_order_relaxed);
+  for (int c = 1; c < kNumSizeClasses; c++) {
+    bytes += nmalloc_[c].load(std::memory_order_relaxed) * kClassToSize[c];
+  }
+  return bytes;
+}
+
+uint64_t MHeap::AllocatedObjects() const {
+  uint64_t n = large_nmalloc_.load(std::memory_order_relaxed);
+  for (int c = 1; c < kNumSizeClasses; c++) {
+    n += nmalloc_[c].load(std::memory_order_relaxed);
+  }
+  return n;
 }
 
 void MHeap::VerifyPages() {

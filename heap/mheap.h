@@ -45,6 +45,7 @@
 
 #include "heap/arena.h"
 #include "heap/fixalloc.h"
+#include "heap/heap_events.h"
 #include "heap/mcentral.h"
 #include "heap/mspan.h"
 #include "heap/pagealloc.h"
@@ -70,6 +71,24 @@ struct HeapOptions {
   double retain_fraction = 0.10;
   // Run the scavenger automatically after sweeping frees memory.
   bool auto_scavenge = true;
+};
+
+// What the collector does for the objects of a span that has a side record
+// (MSpan::gc_side): called by SweepSpan on the sweeping thread, with the
+// span claimed (sweepgen h-1) and its bits untouched, before the span is
+// published as swept. The hook must not allocate from the heap.
+class SweepHook {
+ public:
+  virtual ~SweepHook() = default;
+  virtual void BeforeSweep(MSpan* s) = 0;
+};
+
+// What an object query found (MHeap::QueryObject).
+struct ObjectInfo {
+  uintptr_t base = 0;
+  size_t size = 0;    // the slot's size; a large object's requested bytes
+  uint16_t type = 0;  // the span's tag for the slot; 0 in noscan spans
+  bool noscan = false;
 };
 
 // Where an address points inside the heap.
@@ -115,8 +134,10 @@ class MHeap {
   // ---- spans ----------------------------------------------------------------
   // A new in-use span of npages for spanclass, or nullptr with LastError()
   // set (hard limit, OS refusal). The caller holds a SweepLocker whose
-  // sweepgen `sg` the span gets.
-  MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg);
+  // sweepgen `sg` the span gets. A large span (size class 0) is published
+  // with its object of large_bytes (tag `type`) already allocated.
+  MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
+                   size_t large_bytes = 0, uint16_t type = 0);
   void FreeSpan(MSpan* s);
 
   // A large object of `size` bytes (> kMaxSmallSize): its own span, zeroed,
@@ -146,6 +167,37 @@ class MHeap {
     return true;
   }
   HeapArena* ArenaOf(uintptr_t p) const { return index_.Lookup(p); }
+  // The span that owns p's page now, or null, found without reading the
+  // span (which may be freed meanwhile when the caller holds nothing that
+  // keeps it: gc/weak.h's read after the flip).
+  MSpan* SpanAt(uintptr_t p) const {
+    HeapArena* a = index_.Lookup(p);
+    return a == nullptr ? nullptr : a->SpanOf(p);
+  }
+
+  // ---- object queries (heap/object_query.cc) --------------------------------
+  // The allocated object containing p: its base, size (the slot; a large
+  // object's requested bytes) and type tag. False for addresses outside the
+  // heap, in free pages, in a span's tail, or on a free slot. Safe from any
+  // thread at any time: it holds the heap lock (spans are neither made nor
+  // freed meanwhile) and reads the span's allocation state with atomics,
+  // retrying while the span is being swept. An object that the last cycle
+  // found dead counts as allocated until its span is swept; a query racing
+  // with that sweep answers as before it or as after it.
+  bool QueryObject(uintptr_t p, ObjectInfo* out) const;
+  // True if p lies in the pages of an in-use span (an object, a free slot
+  // or the span's tail). Lock-free.
+  bool InUseSpanAt(uintptr_t p) const;
+  // The in-use spans, in address order (a copy, made under the heap lock).
+  std::vector<MSpan*> InUseSpans() const;
+  // The arenas, in address order (for heap snapshots).
+  struct ArenaInfo {
+    uintptr_t base = 0;
+    size_t committed_bytes = 0;
+    size_t free_pages = 0;
+    size_t released_pages = 0;  // free and returned to the OS
+  };
+  std::vector<ArenaInfo> Arenas() const;
 
   // ---- the process's heaps --------------------------------------------------
   // Every MHeap registers itself while it lives, so that a value that does
@@ -236,6 +288,21 @@ class MHeap {
     }
   }
   bool SweepDone() const;
+  // Whether every span of the current sweep cycle has been swept and
+  // published (no sweep in flight either): an acquire load, so a reader that
+  // sees true also sees everything the sweeps wrote (the sweep hook's clears
+  // of weak references). Becomes true when FinishSweep returns or when
+  // NoteFullySwept observes it; false again at the next flip.
+  bool FullySwept() const {
+    return swept_gen_.load(std::memory_order_acquire) == sweepgen();
+  }
+  // Records FullySwept if it holds now (every unswept set drained and no
+  // sweep locker held). Returns whether it did. Must not be called with a
+  // locker.
+  bool NoteFullySwept();
+  // The collector's sweep hook (see SweepHook). Set once, before any span
+  // has a side record.
+  void SetSweepHook(SweepHook* hook) { sweep_hook_ = hook; }
   // Proportional sweep (Go's sweep pacing): the collector, at the flip,
   // tells how many bytes may be allocated before the next cycle starts;
   // allocation that takes a span from the heap (refill, large objects)
@@ -297,6 +364,18 @@ class MHeap {
     tiny_allocs_.fetch_add(n, std::memory_order_relaxed);
   }
   const HeapOptions& options() const { return opts_; }
+  // Lock-free counters (gc_get_counters): bytes of in-use spans, and the
+  // bytes of objects handed out (slots counted as Go counts them, when a
+  // thread's cache flushes its counts, plus large objects).
+  size_t in_use_bytes() const {
+    return in_use_bytes_.load(std::memory_order_relaxed);
+  }
+  uint64_t AllocatedBytes() const;
+  uint64_t AllocatedObjects() const;
+  // The observer of arenas added, memory released and allocation slow
+  // paths (heap/heap_events.h); set once, before the heap is used.
+  void set_event_sink(HeapEventSink* sink) { event_sink_ = sink; }
+  HeapEventSink* event_sink() const { return event_sink_; }
   void set_hard_limit(size_t bytes) { opts_.hard_limit = bytes; }
 
   // Calls f(MSpan*) for every in-use span, in address order, found through
@@ -329,7 +408,14 @@ class MHeap {
   void InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
                 bool needzero, uint32_t sg);
   void ReclaimBeforeGrow(size_t npages);
-  MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg);
+  // What AllocSpanLocked added to the heap's address space (bytes 0: no
+  // arena), reported by AllocSpan once the lock is released.
+  struct Growth {
+    uintptr_t base = 0;
+    size_t bytes = 0, reserved = 0;
+  };
+  MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
+                         size_t large_bytes, uint16_t type, Growth* grown);
 
   HeapOptions opts_;
   std::atomic<const void*> owner_{nullptr};
@@ -344,12 +430,16 @@ class MHeap {
   // holds the 1024 slots of the 8-byte class).
   FixAlloc types_alloc_[9];
   size_t in_use_pages_ = 0;
+  std::atomic<size_t> in_use_bytes_{0};  // in_use_pages_, readable lock-free
+  HeapEventSink* event_sink_ = nullptr;
   size_t peak_in_use_pages_ = 0;       // this sweep cycle
   size_t prev_peak_in_use_pages_ = 0;  // the previous sweep cycle
 
   MCentral central_[kNumSpanClasses];
 
   std::atomic<uint64_t> sweep_state_{0};  // sweepgen << 32 | lockers
+  std::atomic<uint32_t> swept_gen_{0};    // FullySwept: this sweepgen's done
+  SweepHook* sweep_hook_ = nullptr;
   std::atomic<size_t> sweep_cursor_{
       kNumSpanClasses};  // next span class SweepOne looks at
 

@@ -24,6 +24,17 @@
 // Span class = size class << 1 | noscan. Noscan spans hold only pointer-free
 // objects and are never scanned by the collector.
 //
+// gc_side: the collector's per-span side record (gc/specials.h: which slots
+// have weak handles or cleanups, which are waited for this cycle, which
+// were revived), or null. The heap never reads what it points to: SweepSpan
+// hands a span that has one to the sweep hook (MHeap::SetSweepHook) before
+// it changes the span's bits, and a span is never freed with one.
+//
+// A weak read may look at an unswept span's mark bits while a sweeper
+// claims it (gc/weak.h, a seqlock on sweepgen): so SweepSpan clears the old
+// allocBits block before it publishes it as the new gcmarkBits (a release
+// store), and never writes the old gcmarkBits block.
+//
 // Invariants (debug-checked): allocCount <= nelems; freeindex <= nelems;
 // every slot below freeindex is allocated; a span is on at most one span set
 // or in at most one mcache.
@@ -75,6 +86,7 @@ struct MSpan {
   // type id there (how to find its pointers).
   uint16_t* obj_types = nullptr;
   std::atomic<uint32_t> sweepgen{0};
+  std::atomic<void*> gc_side{nullptr};  // the collector's (see above)
 
   MSpan* next = nullptr;  // link in a SpanSet
 
@@ -108,6 +120,16 @@ struct MSpan {
     __atomic_store_n(&freeindex, static_cast<uint16_t>(v), __ATOMIC_RELAXED);
   }
 
+  // The type tag of slot i (scan spans). Written with a relaxed atomic store
+  // at allocation, so an object query (MHeap::QueryObject) racing with the
+  // allocation of a reused slot reads a whole tag, the old or the new one.
+  GC_ALWAYS_INLINE void SetObjType(size_t i, uint16_t type) {
+    __atomic_store_n(&obj_types[i], type, __ATOMIC_RELAXED);
+  }
+  uint16_t ObjType(size_t i) const {
+    return __atomic_load_n(&obj_types[i], __ATOMIC_RELAXED);
+  }
+
   // ---- mark bits ------------------------------------------------------------
   bool IsMarked(size_t i) const {
     return (__atomic_load_n(&gcmark_bits[i / 64], __ATOMIC_RELAXED) >>
@@ -115,12 +137,38 @@ struct MSpan {
            1;
   }
   // Sets the mark bit of slot i; returns true if it was clear (this caller
-  // greyed the object).
+  // greyed the object). The setting RMW is sequentially consistent: it is
+  // one half of the ephemeron Dekker pair (gc/mark.cc; on x86 the same
+  // locked instruction as a relaxed one).
   bool SetMarked(size_t i) {
     uint64_t bit = uint64_t{1} << (i % 64);
     uint64_t* w = &gcmark_bits[i / 64];
     if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit) return false;
-    return !(__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit);
+    return !(__atomic_fetch_or(w, bit, __ATOMIC_SEQ_CST) & bit);
+  }
+  // The current gcmarkBits block, for a reader that may run while the span
+  // is swept (the seqlock read of gc/weak.h): an acquire load, paired with
+  // the release store that publishes the swapped block.
+  const uint64_t* MarkBitsForRead() const {
+    return __atomic_load_n(&gcmark_bits, __ATOMIC_ACQUIRE);
+  }
+  // The slots of bitmap word w that hold objects allocated before this
+  // sweep (allocBits, or below freeindex), within nelems: what SweepSpan
+  // frees or keeps.
+  uint64_t AllocatedWord(size_t w) const {
+    const size_t lo = w * 64;
+    uint64_t below = 0;
+    if (freeindex > lo) {
+      below = freeindex - lo >= 64 ? ~uint64_t{0}
+                                   : (uint64_t{1} << (freeindex - lo)) - 1;
+    }
+    return (alloc_bits[w] | below) & SlotMask(w);
+  }
+  // The bits of bitmap word w that stand for slots (below nelems).
+  uint64_t SlotMask(size_t w) const {
+    const size_t lo = w * 64;
+    return nelems - lo >= 64 ? ~uint64_t{0}
+                             : (uint64_t{1} << (nelems - lo)) - 1;
   }
   size_t CountMarked() const;
 

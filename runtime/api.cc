@@ -1,6 +1,7 @@
 // api.cc: the C API (runtime/gc.h) over gc_heap and gc_mutator.
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,42 +9,20 @@
 #include <vector>
 
 #include "heap/error.h"
+#include "runtime/api_internal.h"
 #include "runtime/gc.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
 
+using gcheap::CheckHeap;
+using gcheap::CheckMutator;
 using gcheap::GcReason;
+using gcheap::IsLayoutSize;
+using gcheap::kMinStructSize;
+using gcheap::Misuse;
 using gcheap::SetLastError;
 
-static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
-              "gc.h and the allocator must agree on the largest request");
-
-namespace {
-
-// API misuse: always fatal in debug builds; release builds check what is
-// cheap off the fast paths (gcheap::Misuse, gcheap::CheckMutator).
-using gcheap::CheckMutator;
-using gcheap::Misuse;
-
-void CheckHeap(const gc_heap* h, const char* fn) {
-  if (h == nullptr) Misuse(fn, "heap is NULL");
-  if (h->magic != gcheap::kHeapMagic) {
-    Misuse(fn, "not a live gc_heap (destroyed, or not a heap)");
-  }
-}
-
-#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
-#define DEBUG_CHECK_MUTATOR(m, fn) CheckMutator(m, fn)
-// ... and m may run its own code (not blocked, its root snapshot scanned).
-#define DEBUG_CHECK_RUNNING(m, fn) gcheap::CheckRunningMutator(m, fn)
-#else
-#define DEBUG_CHECK_RUNNING(m, fn) \
-  do {                             \
-  } while (0)
-#define DEBUG_CHECK_MUTATOR(m, fn) \
-  do {                             \
-  } while (0)
-#endif
+namespace gcheap {
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 // A barrier's debug checks: m is the calling thread's mutator, obj an
@@ -86,14 +65,17 @@ void CheckBarrier(gc_mutator* m, const char* fn, const void* obj,
 }
 #endif
 
-// Records one store while a cycle marks (Go's wbBuf.put): the value
-// overwritten and the value stored, shaded when the buffer is flushed.
-inline void RecordStore(gc_mutator* m, void* old, void* value) {
-  if (m->wbbuf_next == m->wbbuf_end) m->heap->FlushWriteBarrierBuffer(m);
-  m->wbbuf_next[0] = reinterpret_cast<uintptr_t>(old);
-  m->wbbuf_next[1] = reinterpret_cast<uintptr_t>(value);
-  m->wbbuf_next += 2;
-}
+}  // namespace gcheap
+
+static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
+              "gc.h and the allocator must agree on the largest request");
+
+namespace {
+
+#if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
+using gcheap::CheckBarrier;
+#endif
+using gcheap::RecordStore;
 
 // Parses "123", "64K", "512M", "2G". False if malformed.
 bool ParseBytes(const char* s, size_t* out) {
@@ -118,12 +100,6 @@ void EnvWarning(const char* var, const char* value) {
   fprintf(stderr, "gcheap: ignoring %s=%s (not understood)\n", var, value);
 }
 
-// Versioned structs (gc.h): every layout of one is a prefix of the current
-// one whose size is a multiple of 8 and covers at least struct_size and the
-// first field (16 bytes).
-constexpr size_t kMinStructSize = 16;
-bool IsLayoutSize(size_t n) { return n >= kMinStructSize && n % 8 == 0; }
-
 int StatusToInt(const absl::Status& st) {
   if (st.ok()) return 0;
   SetLastError("%s", std::string(st.message()).c_str());
@@ -139,6 +115,7 @@ void gc_config_init(gc_config* cfg) {
   cfg->struct_size = sizeof(gc_config);
   cfg->gc_percent = 100;
   cfg->stop_the_world = 0;  // concurrent marking
+  cfg->finalizer_thread = 1;
   if (const char* v = getenv("GC_PERCENT")) {
     if (strcmp(v, "off") == 0) {
       cfg->gc_percent = -1;
@@ -164,6 +141,9 @@ void gc_config_init(gc_config* cfg) {
   if (const char* v = getenv("GC_STW")) cfg->stop_the_world = atoi(v) != 0;
   if (const char* v = getenv("GC_CONSERVATIVE_STACKS")) {
     cfg->conservative_stacks = atoi(v) != 0;
+  }
+  if (const char* v = getenv("GC_TRACE_FILE"); v != nullptr && *v != '\0') {
+    cfg->trace_file = v;
   }
 }
 
@@ -204,7 +184,17 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
         c.max_heap_bytes);
     return nullptr;
   }
-  return gcheap::NewHeap(c);
+  gc_heap* h = gcheap::NewHeap(c);
+  if (h != nullptr && c.trace_file != nullptr) {
+    std::string error;
+    if (!h->observers.StartTrace(c.trace_file, &error)) {
+      gcheap::DeleteHeap(h);
+      SetLastError("gc_heap_create: trace_file: %s", error.c_str());
+      return nullptr;
+    }
+    h->config.trace_file = nullptr;  // the caller's string is not kept
+  }
+  return h;
 }
 
 void gc_heap_destroy(gc_heap* heap) {
@@ -216,6 +206,7 @@ void gc_heap_destroy(gc_heap* heap) {
     heap->magic = 0;
     return;
   }
+  heap->finalizer_thread.Stop();  // it is attached
   if (size_t n = heap->attached_count(); n != 0) {
     char msg[96];
     snprintf(msg, sizeof(msg), "%zu mutator(s) still attached", n);
@@ -251,14 +242,20 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
     SetLastError("gc_register_type: desc is NULL");
     return 0;
   }
-  // 0: this layout, zero-filled by an initializer (see gc.h).
-  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc)) {
+  // 0: this layout, zero-filled by an initializer (see gc.h); the layout
+  // before weak slots ends at weak_bitmap.
+  constexpr size_t kBeforeWeak = offsetof(gc_type_desc, weak_bitmap);
+  if (desc->struct_size != 0 && desc->struct_size != sizeof(gc_type_desc) &&
+      desc->struct_size != kBeforeWeak) {
     SetLastError(
         "gc_register_type: desc->struct_size is %zu, not sizeof(gc_type_desc) "
-        "(%zu) or 0: an uninitialized description? (use gc_type_desc_init)",
-        desc->struct_size, sizeof(gc_type_desc));
+        "(%zu), an earlier layout's (%zu) or 0: an uninitialized description? "
+        "(use gc_type_desc_init)",
+        desc->struct_size, sizeof(gc_type_desc), kBeforeWeak);
     return 0;
   }
+  // 0 reads every field, as a zero-filled initializer of this header has.
+  const bool has_weak = desc->struct_size != kBeforeWeak;
   gcheap::TypeSpec spec;
   spec.name = desc->name;
   spec.size = desc->size;
@@ -270,6 +267,11 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
   spec.trace = desc->trace;
   spec.trace_ctx = desc->trace_ctx;
   spec.user_data = desc->user_data;
+  if (has_weak) {
+    spec.weakmap = desc->weak_bitmap;
+    spec.weakmap_words = desc->weak_bitmap_words;
+    spec.weak_kind = desc->weak_kind;
+  }
   absl::StatusOr<uint16_t> id = heap->types.Register(spec);
   if (!id.ok()) {
     SetLastError("gc_register_type: %s",
@@ -286,18 +288,24 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
 namespace {
 
 // Slow part of allocation: the allocator failed (limit, OS). Collect and
-// retry once, then give up with the reason.
+// retry; then, while the embedder's out-of-memory handler asks for it,
+// collect and retry again; then give up with the reason.
 void* AllocRetry(gc_mutator* m, const gcheap::TypeInfo* t, uint16_t type,
                  size_t bytes) {
-  m->heap->Collect(m, GcReason::kAllocFailure, /*finish_sweep=*/true);
-  void* p = (t == nullptr || t->noscan) ? m->mcache->Alloc(bytes, true)
-                                        : m->mcache->AllocTyped(bytes, type);
-  if (p == nullptr) {
-    std::string why = gcheap::LastError();
-    SetLastError("gc_alloc: %zu bytes: %s (after a collection)", bytes,
-                 why.c_str());
+  for (;;) {
+    m->heap->Collect(m, GcReason::kAllocFailure, /*finish_sweep=*/true);
+    void* p = (t == nullptr || t->noscan) ? m->mcache->Alloc(bytes, true)
+                                          : m->mcache->AllocTyped(bytes, type);
+    if (p != nullptr) return p;
+    {
+      std::string why = gcheap::LastError();
+      SetLastError("gc_alloc: %zu bytes: %s (after a collection)", bytes,
+                   why.c_str());
+    }
+    // Nothing of this frame needs cleaning up here: the handler may
+    // longjmp out (gc.h).
+    if (!m->heap->observers.CallOomHandler(bytes)) return nullptr;
   }
-  return p;
 }
 
 inline void PollAtAlloc(gc_mutator* m) {
@@ -397,6 +405,7 @@ const char* gc_last_error(void) { return gcheap::LastError(); }
 
 void gc_collect(gc_mutator* m) {
   CheckMutator(m, "gc_collect");
+  if constexpr (kDebugBuild) gcheap::CheckNotInHeapWalk("gc_collect");
   m->heap->Collect(m, GcReason::kExplicit, /*finish_sweep=*/true);
 }
 
@@ -665,15 +674,20 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
     out->pause_p50_ns = rank(0.50);
     out->pause_p99_ns = rank(0.99);
   }
-  uint64_t bytes = hs.large_bytes_total;
   for (int c = 0; c < GC_NUM_SIZE_CLASSES; c++) {
     out->by_class[c].object_size = gcheap::kClassToSize[c];
     out->by_class[c].allocated = hs.by_class[c].nmalloc;
     out->by_class[c].freed = hs.by_class[c].nfree;
-    if (c > 0) bytes += hs.by_class[c].nmalloc * gcheap::kClassToSize[c];
   }
-  out->bytes_allocated = bytes;
+  out->bytes_allocated = heap->heap.AllocatedBytes();
   out->release_failures = hs.release_failures;
+  {
+    gcheap::WeakProcessor& weak = heap->collector->weak();
+    const gcheap::WeakCounts wc = weak.counts();
+    out->weak_cleared = wc.cells + wc.slots;
+    out->ephemerons_cleared = wc.ephemerons;
+    out->ephemeron_wait_ops = weak.referents().wait_ops();
+  }
   // Only what the caller's layout holds (a newer one keeps its extra bytes).
   const size_t filled = std::min(n, sizeof(gc_stats));
   full.struct_size = filled;
@@ -690,28 +704,7 @@ void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {
   heap->collector->SetCycleHook([fn, data](const gcheap::CycleInfo& c) {
     // No embedder callback once process exit has begun (process.h).
     if (gcheap::ExitBegun()) return;
-    gc_cycle_info i{};
-    i.struct_size = sizeof(gc_cycle_info);
-    i.cycle = c.cycle;
-    i.concurrent = c.concurrent;
-    i.reason = static_cast<int>(c.reason);
-    i.cpu_limited = c.limited;
-    i.pauses = c.pauses;
-    i.start_ns = static_cast<uint64_t>(c.start_ns);
-    i.pause_ns = c.pause_ns;
-    i.pause1_ns = c.pause1_ns;
-    i.pause2_ns = c.pause2_ns;
-    i.mark_ns = c.mark_ns;
-    i.assist_ns = c.assist_ns;
-    i.bg_mark_cpu_ns = c.bg_mark_cpu_ns;
-    i.idle_worker = c.idle_worker ? 1 : 0;
-    i.scan_bytes = c.scan_work;
-    i.heap_before = c.heap_before;
-    i.heap_end = c.heap_end;
-    i.live_bytes = c.live_bytes;
-    i.live_objects = c.live_objects;
-    i.heap_goal = c.heap_goal >= (~size_t{0} >> 1) ? 0 : c.heap_goal;
-    i.trigger = c.trigger >= (~size_t{0} >> 1) ? 0 : c.trigger;
+    const gc_cycle_info i = gcheap::ToCycleInfo(c);
     fn(&i, data);
   });
 }

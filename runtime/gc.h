@@ -86,6 +86,9 @@
  *   GC_CONSERVATIVE_STACKS=0|1
  *                       1: scan every attached thread's stack and registers
  *                       for ambiguous pointers (default 0)
+ *   GC_TRACE_FILE=path  write the collector's timeline to path (Chrome Trace
+ *                       Event JSON: open it in Perfetto or chrome://tracing;
+ *                       see gc_config.trace_file and docs/embedding.md)
  *
  * Versions: GCHEAP_VERSION_* below are the version of this header and
  * gc_version() that of the library linked at run time (docs/build.md says
@@ -173,14 +176,21 @@ typedef struct gc_config {
   int stop_the_world;        /* nonzero: stop-the-world cycles */
   int trace;                 /* nonzero: gctrace line per cycle */
   uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
-  int conservative_stacks;   /* nonzero: every attached thread's stack and
-                                registers are roots (ambiguous words) */
+  /* ---- appended later (used only inside struct_size) ---- */
+  int finalizer_thread;    /* nonzero (the default): a thread the heap owns
+                              runs ready finalizers and cleanups; 0: the
+                              embedder runs them with gc_run_finalizers */
+  int conservative_stacks; /* nonzero: every attached thread's stack and
+                              registers are roots (ambiguous words) */
+  const char* trace_file;  /* write the collector's timeline here (Chrome
+                              Trace Event JSON, for Perfetto); NULL: none */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
  * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
- * conservative_stacks off), then applies the GC_* environment variables
- * above; sets struct_size. */
+ * finalizer_thread on, conservative_stacks off, trace_file NULL), then
+ * applies the GC_* environment variables above; sets struct_size. The heap
+ * copies trace_file's string. */
 void gc_config_init(gc_config* cfg);
 
 /* ---- heaps ---- */
@@ -258,6 +268,21 @@ typedef struct gc_type_desc {
                                    user_data */
   void* user_data;              /* passed to trace_ctx; the heap never reads
                                    or frees it */
+  /* ---- since weak slots (a struct_size that ends at user_data is the
+   * layout before them: these fields read as 0) ---- */
+  const uint64_t* weak_bitmap; /* weak slots of the fixed part, or NULL:
+                                  bit i set means the word at offset 8*i
+                                  holds a weak reference (not traced;
+                                  cleared in place when its object dies).
+                                  Not with a trace callback (which reports
+                                  weak slots with gc_trace_weak); no word
+                                  is both a pointer and a weak slot */
+  size_t weak_bitmap_words;    /* 64-bit words at weak_bitmap (at least
+                                  GC_BITMAP_WORDS(size)) */
+  int weak_kind;               /* GC_WEAK_SHORT or GC_WEAK_LONG: the kind of
+                                  every weak slot of the type, and of
+                                  gc_weak_load on its objects (trace
+                                  callback types included) */
 } gc_type_desc;
 
 /* The number of 64-bit bitmap words a layout of `bytes` bytes needs: one
@@ -676,6 +701,13 @@ typedef struct gc_stats {
   uint64_t release_failures; /* runs of free memory the OS refused to take
                                 back (locked pages, mlockall): kept
                                 resident, and cleared when reused */
+  /* ---- since weak references (cumulative) ---- */
+  uint64_t weak_cleared;       /* weak handles and weak slots cleared */
+  uint64_t ephemerons_cleared; /* ephemerons cleared (their key died) */
+  uint64_t ephemeron_wait_ops; /* ephemerons appended to a key's wait list
+                                  plus ephemerons taken from one: at most
+                                  twice the ephemerons marked per cycle,
+                                  whatever the shape of their chains */
 } gc_stats;
 
 /* Fills the part of *out that out->struct_size covers (set it first:
@@ -720,6 +752,453 @@ typedef struct gc_cycle_info {
  * removes it. */
 typedef void (*gc_cycle_hook_fn)(const gc_cycle_info* info, void* data);
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data);
+
+/* ---- weak references ----
+ *
+ * A weak reference names an object without keeping it alive. It reads as
+ * the object while the object lives and as NULL once it has been found
+ * dead; a read never returns an object that the collector then frees, in
+ * either collector mode and in any phase (docs/collector.md, "Weak
+ * references", says why). Two clearing points:
+ *   GC_WEAK_SHORT  cleared when the object is no longer strongly reachable,
+ *                  before any finalizer of it runs (Go's weak.Pointer,
+ *                  Java's WeakReference, JavaScript's WeakRef, Boehm's
+ *                  short disappearing link);
+ *   GC_WEAK_LONG   cleared only when the object is freed, i.e. after its
+ *                  finalizer (if any) ran and did not resurrect it (Boehm's
+ *                  long link, Java's phantom-reachability point).
+ * Without finalizers the two are the same. A successful read returns a
+ * strong reference: like a pointer loaded from a field, it must be
+ * reachable from a root at the thread's next safepoint if it is still
+ * needed. (JavaScript's rule that a WeakRef target read in a job stays
+ * alive until the job ends is the embedder's: root what was read.) */
+typedef struct gc_weak gc_weak; /* an off-heap weak cell */
+#define GC_WEAK_SHORT 0         /* cleared when not strongly reachable */
+#define GC_WEAK_LONG 1          /* cleared when freed */
+
+/* Creates a weak handle holding obj (NULL, or a pointer into an object of
+ * m's heap: an interior pointer keeps naming that object, and a read
+ * returns the pointer given, as Go's weak.Make does). kind: GC_WEAK_SHORT
+ * or GC_WEAK_LONG. Returns NULL with gc_last_error() set for an obj that is
+ * not an object of this heap, a bad kind, or out of memory. The handle
+ * lives until gc_weak_destroy (destroy every handle before its heap); it
+ * may be read, retargeted and destroyed from any thread attached to the
+ * heap, but not concurrently with its own destruction. */
+gc_weak* gc_weak_create(gc_mutator* m, void* obj, int kind);
+/* The object, or NULL once it was found dead (or the handle holds NULL).
+ * Cost: a load and a branch while the heap is fully swept; one buffered
+ * shade while a cycle marks; a lock while spans are being swept. */
+void* gc_weak_get(gc_mutator* m, gc_weak* w);
+/* Retargets w at obj (NULL or an object of this heap; anything else is API
+ * misuse and aborts). A concurrent gc_weak_get sees the old object, NULL
+ * or the new one. */
+void gc_weak_set(gc_mutator* m, gc_weak* w, void* obj);
+/* Destroys w (NULL: nothing). */
+void gc_weak_destroy(gc_mutator* m, gc_weak* w);
+
+/* Weak slots: words of heap objects declared weak in their type
+ * (gc_type_desc.weak_bitmap and weak_kind) or reported by a trace callback
+ * with gc_trace_weak. A weak slot holds NULL, a pointer into an object of
+ * this heap or any non-pointer word, like a pointer slot, but does not keep
+ * its object alive: the collector stores NULL into it when the object dies
+ * (short: when it is no longer strongly reachable; long: when it is freed),
+ * with a compare-and-swap, so a value stored since is kept. Read and write
+ * weak slots only with these two (never with gc_write_barrier, which would
+ * treat the slot as strong, nor by plain loads, which may see an object the
+ * cycle is about to free): */
+/* The object in the weak slot `slot` of obj (the read rules of
+ * gc_weak_get, with obj's type's weak_kind), or NULL once it was found
+ * dead; a non-pointer word is returned as it is. */
+void* gc_weak_load(gc_mutator* m, void* obj, void** slot);
+/* Stores value (NULL, an object of this heap, or a non-pointer word) into
+ * the weak slot `slot` of obj (a release store; no barrier is needed: a
+ * weak slot keeps nothing alive, and the value is held by the caller). */
+void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value);
+/* In a trace callback: reports slot, a weak slot of the object being
+ * traced, of kind GC_WEAK_SHORT or GC_WEAK_LONG (the marker records it;
+ * nothing traces it). visit_ctx is the callback's own visit_ctx argument;
+ * calling it with anything else is API misuse and aborts. */
+void gc_trace_weak(void* visit_ctx, void** slot, int kind);
+
+/* ---- ephemerons ----
+ *
+ * An ephemeron is a built-in heap object {key, value, next}: value is kept
+ * alive only while key is (marked by something other than the ephemeron's
+ * own value: a value that refers back to its key does not keep the pair),
+ * and next is an ordinary strong field for chaining entries, e.g. the
+ * buckets of a weak-keyed hash table (JavaScript's WeakMap, Lua's tables
+ * with weak keys). When key dies the collector clears the ephemeron (key
+ * and value := NULL). A key that is NULL or not a heap object (an
+ * immediate) makes a strong pair. A key kept only by finalization
+ * (revived) counts as alive: its entry goes only when the key is freed.
+ * Processing is concurrent and linear in the number of ephemerons, whatever
+ * the shape of their chains; the final pause does not grow with them.
+ * Read and write an ephemeron's fields only with these functions: */
+/* A new ephemeron (24 bytes); NULL with gc_last_error() on failure. A
+ * safepoint, like gc_alloc: key and value must be rooted across it. */
+void* gc_ephemeron_new(gc_mutator* m, void* key, void* value);
+/* The key (the read rules of a GC_WEAK_LONG weak reference), or NULL once
+ * the entry was cleared. */
+void* gc_ephemeron_key(gc_mutator* m, void* eph);
+/* The value, or NULL if the key is dead or the entry cleared. A value read
+ * while a cycle marks keeps its key alive too. */
+void* gc_ephemeron_value(gc_mutator* m, void* eph);
+/* Stores value (a barriered store). Setting the value of an entry whose
+ * key may be dead but not yet cleared may leave a pair with a NULL key and
+ * that value: strong. */
+void gc_ephemeron_set_value(gc_mutator* m, void* eph, void* value);
+void* gc_ephemeron_next(gc_mutator* m, void* eph);
+void gc_ephemeron_set_next(gc_mutator* m, void* eph, void* next);
+/* key, value := NULL (the entry is removed from its table's view). */
+void gc_ephemeron_clear(gc_mutator* m, void* eph);
+/* Whether obj is an ephemeron of heap (0 for NULL or anything else). */
+int gc_is_ephemeron(gc_heap* heap, const void* obj);
+
+/* ---- finalization ----
+ *
+ * Finalizers (Go's runtime.SetFinalizer, Boehm's GC_register_finalizer):
+ * fn(m, obj, data) runs once after obj becomes unreachable. It gets the
+ * object, intact, with everything it reaches: resurrection is allowed (if
+ * fn stores obj somewhere reachable it lives on, with no finalizer unless
+ * registered again). Before fn runs, every GC_WEAK_SHORT reference to obj
+ * or to what only it reaches has been cleared; GC_WEAK_LONG ones and
+ * ephemerons keyed by them stay until the objects are freed. The decision
+ * is taken when a cycle has found what is reachable (Boehm's order):
+ *   GC_FINALIZE_ORDERED      (the default of Go and Boehm) if A reaches B
+ *                            and both are unreachable and finalizable, A is
+ *                            finalized first and B only in a later cycle,
+ *                            so a finalizer never sees a finalized object.
+ *                            A cycle of such objects is never finalized (a
+ *                            leak, as in Go and Boehm; an object that
+ *                            reaches itself included).
+ *   GC_FINALIZE_UNORDERED    (Boehm's _no_order, Java) does not hold back
+ *                            what it reaches; cycles of them are finalized.
+ *                            It is held back itself while an unreachable
+ *                            ordered object reaches it.
+ *   GC_FINALIZE_IGNORE_SELF  ordered, but the object's own pointers to
+ *                            itself do not count (Boehm's _ignore_self).
+ * Ready finalizers run on the heap's finalizer thread (gc_config.
+ * finalizer_thread) or when the embedder calls gc_run_finalizers; until
+ * one has run, its object is a root. */
+#define GC_FINALIZE_ORDERED 0
+#define GC_FINALIZE_UNORDERED 1
+#define GC_FINALIZE_IGNORE_SELF 2
+typedef void (*gc_finalizer_fn)(gc_mutator* m, void* obj, void* data);
+/* Registers (or, with fn == NULL, removes) obj's finalizer; a second
+ * registration (a finalizer or a guardian's) replaces the first. obj: a
+ * pointer into an object of m's heap; fn gets it back as given. Returns 0,
+ * or -1 with gc_last_error() set (obj not an object of this heap, a bad
+ * mode). */
+int gc_register_finalizer(gc_mutator* m, void* obj, gc_finalizer_fn fn,
+                          void* data, int mode);
+
+/* Cleanups (Go's runtime.AddCleanup, JavaScript's FinalizationRegistry):
+ * fn(m, arg) runs after obj was freed; it never sees obj, so it cannot
+ * resurrect it, and arg is not traced (it must not be what keeps obj).
+ * An object may have many; they run on the finalizer thread or in
+ * gc_run_finalizers, like finalizers. */
+typedef struct gc_cleanup gc_cleanup;
+typedef void (*gc_cleanup_fn)(gc_mutator* m, void* arg);
+/* Returns a handle for gc_cancel_cleanup, or NULL with gc_last_error()
+ * (fn NULL, obj not an object of this heap, out of memory). The handle is
+ * valid until the cleanup has run or was cancelled. */
+gc_cleanup* gc_add_cleanup(gc_mutator* m, void* obj, gc_cleanup_fn fn,
+                           void* arg);
+/* Cancels c before it ran (also once its object was freed and it waits to
+ * run); after it ran, or while it runs, c is gone: that is API misuse. */
+void gc_cancel_cleanup(gc_mutator* m, gc_cleanup* c);
+
+/* Guardians (Guile, Whippet): when an object registered with a guardian
+ * would be finalized, it is instead queued in the guardian, revived, and
+ * handed back by gc_guardian_pop as an ordinary object the mutator then
+ * owns (a registration is used once). The order and the weak references
+ * follow the finalizer rules. Queued objects are roots. */
+typedef struct gc_guardian gc_guardian;
+/* NULL with gc_last_error() if out of memory. */
+gc_guardian* gc_guardian_create(gc_heap* heap);
+/* Removes its registrations and drops the objects it holds. */
+void gc_guardian_destroy(gc_guardian* g);
+/* Registers obj (replacing any finalizer or guardian registration of it).
+ * Returns 0, or -1 with gc_last_error() set. */
+int gc_guardian_register(gc_mutator* m, gc_guardian* g, void* obj, int mode);
+/* The next object handed back (the pointer given at registration), or
+ * NULL. Root it before the next safepoint to keep it. */
+void* gc_guardian_pop(gc_mutator* m, gc_guardian* g);
+
+/* Runs every ready finalizer and cleanup on the calling thread (newly
+ * ready ones too, until none is left); returns how many ran. Also allowed
+ * with the finalizer thread on. A finalizer may call it. */
+int gc_run_finalizers(gc_mutator* m);
+/* Finalizers and cleanups ready and not yet started. */
+size_t gc_finalizers_pending(gc_heap* heap);
+/* Called when finalizers or cleanups became ready since the last call: on
+ * the collector's driver thread after a cycle, or on its background
+ * sweeper thread after a sweep queued cleanups; no heap lock is held; it
+ * must not call into the heap (it should wake the thread that will call
+ * gc_run_finalizers). NULL removes it. */
+typedef void (*gc_finalizer_notifier_fn)(gc_heap* heap, void* data);
+void gc_set_finalizer_notifier(gc_heap* heap, gc_finalizer_notifier_fn fn,
+                               void* data);
+
+/* ---- counters without the heap lock ----
+ *
+ * gc_get_stats takes the heap lock (the one span refills take); a sampler
+ * thread preempted while holding it delays every thread that needs a new
+ * span. gc_get_counters reads only atomics: it never waits for the heap
+ * and nothing waits for it, so a profiler may sample it as often as it
+ * likes. Each field is exact as of some moment during the call; the fields
+ * are not one consistent snapshot. */
+typedef struct gc_counters {
+  size_t struct_size;         /* set by the caller: sizeof(gc_counters) */
+  uint64_t bytes_allocated;   /* cumulative, as gc_stats counts it: slots
+                                 handed to a thread's cache are counted when
+                                 it flushes (every cycle, at detach), large
+                                 objects at once */
+  uint64_t objects_allocated; /* cumulative, counted the same way */
+  uint64_t cycles;            /* completed collection cycles */
+  uint64_t heap_in_use;       /* object bytes in use (gc_stats.bytes_in_use) */
+  uint64_t heap_goal;         /* next automatic collection at this size; 0:
+                                 none */
+  uint64_t live_bytes;        /* marked by the last cycle */
+  uint64_t heap_bytes;        /* bytes of in-use spans */
+} gc_counters;
+/* Fills what out->struct_size covers (as gc_get_stats does) and sets it to
+ * the bytes filled. Any thread; takes no lock. */
+void gc_get_counters(gc_heap* heap, gc_counters* out);
+
+/* ---- events ----
+ *
+ * A listener is a struct of function pointers (NULL: not interested) and a
+ * user pointer, called at the moments a profiler, a tracer or the VM's own
+ * telemetry needs. Several listeners may be installed; they are added and
+ * removed at any time from any thread: once gc_remove_event_listener
+ * returns, no call to that listener is in progress or will start, so its
+ * data may be freed. While none is installed each moment costs one load
+ * and a predictable branch.
+ *
+ * Every callback gets a gc_event: the kind, the time (steady clock, ns
+ * since the heap was created: the clock of gc_cycle_info.start_ns), the OS
+ * thread id of the thread it happened on, the cycle it belongs to
+ * (1-based; 0 before the first), and the fields its kind uses (below).
+ * Callbacks run on that thread: the collector's driver thread for the
+ * cycle's moments (with the world stopped from stop_requested to
+ * mutators_restarted), a mutator inside gc_alloc, gc_safepoint or a
+ * blocking bracket, a mark worker, the background sweeper. So a callback
+ * must be quick, must not call gc_ functions of this heap other than
+ * gc_get_counters and the object queries, must not take locks a stopped
+ * thread may hold, and must not add or remove listeners (that aborts).
+ * No callback runs once process exit has begun.
+ *
+ *  kind                     fields
+ *  CYCLE_START              detail: reason (as gc_cycle_info.reason);
+ *                           bytes: heap in use; count: 1 concurrent
+ *  PHASE                    detail: GC_PHASE_* the cycle enters (OFF is
+ *                           not reported; MARK_FINALIZERS only in cycles
+ *                           that have finalizer or guardian registrations)
+ *  STOP_REQUESTED           count: which pause of the cycle (1, 2, ...)
+ *  MUTATORS_STOPPED         ns: stop latency (request to all stopped)
+ *  ROOTS_SCANNED            the heap's roots were taken (registered slots,
+ *                           ranges and scanners, conservative ranges);
+ *                           count: root values and ambiguous words taken
+ *                           (concurrent mode; 0 in stop-the-world mode,
+ *                           which marks as it scans). Each thread's own
+ *                           roots (stack, handles, mutator scanners) are
+ *                           scanned afterwards, by itself or the collector
+ *                           (no event)
+ *  HEAP_MARKED              bytes, count: marked bytes and objects (in
+ *                           mark termination: objects the finalizer phase
+ *                           revived included)
+ *  MUTATORS_RESTARTED       ns: the pause (request to release); time: the
+ *                           release
+ *  CYCLE_END                (cycle_end also gets the gc_cycle_info)
+ *  MUTATOR_ATTACHED/DETACHED count: attached threads now
+ *  HEAP_RESIZED             detail: GC_RESIZE_*; bytes: the change;
+ *                           address: the new arena; total_bytes: address
+ *                           space reserved (ARENA_ADDED) or memory
+ *                           released (MEMORY_RELEASED) now
+ *  ACTIVITY_BEGIN/END       detail: GC_ACTIVITY_*; bytes (begin of
+ *                           ALLOC_SLOW_PATH): the span or object size
+ * A stop-the-world pause is STOP_REQUESTED .. MUTATORS_RESTARTED: its
+ * length is exactly that event's ns, and the pauses of a cycle sum to its
+ * gc_cycle_info.pause_ns. A concurrent cycle's finalizer phase
+ * (MARK_FINALIZERS) ends strong marking's final pause by restarting the
+ * world and has a final pause of its own (the one mark termination ends):
+ * such a cycle has one more pause. Its marking reports MARK_WORKER
+ * activities like MARK. Activities nest properly on
+ * each thread; an END may come without its BEGIN when the listener was
+ * added in between. */
+#define GC_EVENT_CYCLE_START 1
+#define GC_EVENT_PHASE 2
+#define GC_EVENT_STOP_REQUESTED 3
+#define GC_EVENT_MUTATORS_STOPPED 4
+#define GC_EVENT_ROOTS_SCANNED 5
+#define GC_EVENT_HEAP_MARKED 6
+#define GC_EVENT_MUTATORS_RESTARTED 7
+#define GC_EVENT_CYCLE_END 8
+#define GC_EVENT_MUTATOR_ATTACHED 9
+#define GC_EVENT_MUTATOR_DETACHED 10
+#define GC_EVENT_HEAP_RESIZED 11
+#define GC_EVENT_ACTIVITY_BEGIN 12
+#define GC_EVENT_ACTIVITY_END 13
+
+#define GC_PHASE_OFF 0
+#define GC_PHASE_SWEEP_TERMINATION 1
+#define GC_PHASE_MARK 2
+#define GC_PHASE_MARK_TERMINATION 3
+#define GC_PHASE_SWEEP 4
+#define GC_PHASE_MARK_FINALIZERS          \
+  5 /* between MARK and MARK_TERMINATION, \
+       only when finalizers or guardians  \
+       are registered */
+
+#define GC_RESIZE_ARENA_ADDED 1
+#define GC_RESIZE_MEMORY_RELEASED 2
+
+#define GC_ACTIVITY_ALLOC_SLOW_PATH 1 /* a span refill or a large object */
+#define GC_ACTIVITY_ASSIST 2          /* a mark assist */
+#define GC_ACTIVITY_SAFEPOINT_WAIT 3  /* parked for a stop of the world */
+#define GC_ACTIVITY_BLOCKED                                             \
+  4                               /* a blocking bracket (also while the \
+                                     thread waits for a collection) */
+#define GC_ACTIVITY_MARK_WORKER 5 /* a mark worker's part of a mark */
+#define GC_ACTIVITY_SWEEP 6       /* a background sweeper round */
+
+typedef struct gc_event {
+  size_t struct_size; /* bytes the library filled */
+  int kind;           /* GC_EVENT_* */
+  int detail;
+  uint64_t time_ns;
+  uint64_t thread;
+  uint64_t cycle;
+  uint64_t ns;
+  uint64_t bytes;
+  uint64_t count;
+  uint64_t total_bytes;
+  uint64_t address;
+} gc_event;
+
+typedef void (*gc_event_fn)(const gc_event* e, void* data);
+typedef struct gc_event_listener {
+  size_t struct_size; /* sizeof(gc_event_listener): later versions append */
+  gc_event_fn cycle_start;
+  gc_event_fn phase;
+  gc_event_fn stop_requested;
+  gc_event_fn mutators_stopped;
+  gc_event_fn roots_scanned;
+  gc_event_fn heap_marked;
+  gc_event_fn mutators_restarted;
+  void (*cycle_end)(const gc_event* e, const gc_cycle_info* info, void* data);
+  gc_event_fn mutator_attached;
+  gc_event_fn mutator_detached;
+  gc_event_fn heap_resized;
+  gc_event_fn activity_begin;
+  gc_event_fn activity_end;
+} gc_event_listener;
+
+/* Installs a listener: *listener is copied (the fields inside its
+ * struct_size), and the pair (listener, data) names it for removal.
+ * Returns 0, or -1 with gc_last_error() (NULL listener, a struct_size that
+ * is no layout's, the pair already installed). */
+int gc_add_event_listener(gc_heap* heap, const gc_event_listener* listener,
+                          void* data);
+/* Removes it; once this returns none of its callbacks runs. -1 with
+ * gc_last_error() if it was not installed. */
+int gc_remove_event_listener(gc_heap* heap, const gc_event_listener* listener,
+                             void* data);
+
+/* ---- running out of memory ---- */
+
+/* Called on the allocating thread when an allocation is about to fail:
+ * the heap hit its hard limit (max_heap_bytes) or the OS refused memory,
+ * and a full collection and a retry did not help. bytes: the request. The
+ * handler may free memory (drop the VM's caches: clear the references to
+ * them) and return nonzero: the heap then collects and tries once more,
+ * calling the handler again if that fails too. It may also leave: longjmp
+ * to the VM's handler (to throw a language-level out-of-memory
+ * exception); no lock is held and no cleanup is pending in gcheap's
+ * frames at that point, and the thread's heap pointers must be rooted as
+ * at any safepoint. Returning 0 makes the allocation fail (NULL, with
+ * gc_last_error() saying why, already set when the handler runs). The
+ * handler runs with the thread attached and running: it may allocate
+ * (an allocation that fails inside it calls it again, nested) and
+ * collect. NULL removes the handler. */
+typedef int (*gc_oom_fn)(gc_heap* heap, size_t bytes, void* data);
+void gc_set_oom_handler(gc_heap* heap, gc_oom_fn fn, void* data);
+
+/* Called after each cycle whose live heap (the bytes it marked: what no
+ * collection can free) is at least `fraction` of the hard limit
+ * (max_heap_bytes) or, without one, of the soft limit
+ * (memory_limit_bytes); never without a limit. heap_bytes: the live bytes;
+ * limit: the limit it was compared to. A near-limit signal: a VM drops
+ * caches or refuses work before allocation starts to fail. Runs on the
+ * collector's driver thread after the cycle hook; the rules of the cycle
+ * hook apply (quick; no gc_ calls on this heap but gc_get_counters).
+ * fraction must be in (0, 1]; NULL removes the hook. */
+typedef void (*gc_pressure_fn)(gc_heap* heap, uint64_t heap_bytes,
+                               uint64_t limit, void* data);
+void gc_set_memory_pressure_hook(gc_heap* heap, gc_pressure_fn fn, void* data,
+                                 double fraction);
+
+/* ---- object queries and heap walking ----
+ *
+ * The queries resolve any address, interior pointers included, from any
+ * thread (attached or not) at any time, while mutators allocate and
+ * collections run. An address "is in an object" when it lies inside an
+ * allocated slot: not a free slot, not the unused tail of a span, not past
+ * the requested size of a large object. An object the last collection
+ * found unreachable still counts as allocated until its span is swept
+ * (gc_collect sweeps everything before it returns); a query that races
+ * with the sweep of its span answers as before the sweep (the dead object)
+ * or as after it (nothing), never a mix. For an object the program can
+ * still reach the answers are exact. Each query takes the heap lock for a
+ * moment (the one span refills take): fine for debuggers, profilers and
+ * assertions, too slow for a conservative scan of a large buffer. */
+
+/* The base of the allocated object containing p, or NULL. A tiny
+ * pointer-free object (gc_alloc_noscan under 16 bytes) shares a 16-byte
+ * block with others: the block is the object the queries see. */
+void* gc_object_base(gc_heap* heap, const void* p);
+/* The size of that object's slot (its size class; for a large object, over
+ * 32 KiB, the bytes requested), or 0 if p is in no object. */
+size_t gc_object_size(gc_heap* heap, const void* p);
+/* That object's type, or 0: p is in no object, or the object is
+ * pointer-free (gc_alloc_noscan, or a noscan type: such types' ids are not
+ * recorded per object). Objects of gc_alloc_conservative and
+ * gc_ephemeron_new have the heap's built-in types (ids the embedder did not
+ * register; gc_is_ephemeron tells an ephemeron). */
+gc_type_id gc_object_type(gc_heap* heap, const void* p);
+/* 1 if p points into memory the heap has given to objects: a span in use
+ * (an object, a free slot, a span's tail), 0 otherwise (outside the heap,
+ * or in free pages). Lock-free: a cheap filter before gc_object_base. */
+int gc_is_heap_pointer(gc_heap* heap, const void* p);
+
+/* Called for each allocated object; nonzero stops the walk. */
+typedef int (*gc_walk_fn)(void* obj, size_t size, gc_type_id type, void* data);
+/* Stops the world (a cycle in progress first finishes its pause), sweeps
+ * whatever is left to sweep, and calls fn(obj, size, type, data) on the
+ * calling thread for every allocated object, in address order within each
+ * span (size and type as the queries give them). So it sees exactly the
+ * objects that survived the last collection plus those allocated since.
+ * fn runs with the world stopped: it may read objects and call the queries
+ * above, but must not allocate, collect, poll, use barriers or take locks
+ * a stopped thread may hold (debug builds abort if it allocates, polls or
+ * collects). During a concurrent cycle the collector's mark workers go on
+ * marking meanwhile (they only set mark bits). Returns 0 once every object
+ * was visited, the nonzero value fn returned if it stopped the walk, or -1
+ * with gc_last_error() set (fn is NULL; called on the thread that is
+ * ending the process). */
+int gc_heap_walk(gc_mutator* m, gc_walk_fn fn, void* data);
+
+/* Writes a heap snapshot to path: JSON (format "gcheap-heap-snapshot",
+ * documented in docs/heap-snapshot.md; tools/heapviz/heapviz.html draws
+ * it): the arenas, every span (size class, scan or noscan, slots and
+ * objects, sweep state, and marked objects when taken while a cycle
+ * marks), the large objects, counts per size class and per type. Taken as
+ * gc_heap_walk does (the world stopped, the sweep finished); the file is
+ * written after the world restarts. Returns 0, or -1 with gc_last_error()
+ * (the file cannot be written; on the thread that is ending the process).
+ */
+int gc_dump_heap(gc_mutator* m, const char* path);
 
 #ifdef __cplusplus
 } /* extern "C" */

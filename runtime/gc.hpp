@@ -351,6 +351,94 @@ class Root {
   void* slot_ = nullptr;  // void*: the registered slot is a void**
 };
 
+// ---- weak references ------------------------------------------------------
+
+// An RAII weak handle (gc_weak): names a T without keeping it alive. Get
+// returns the object while it lives and nullptr once it was found dead
+// (runtime/gc.h gives the clearing points of GC_WEAK_SHORT and
+// GC_WEAK_LONG). What Get returns is a strong reference: root it before the
+// thread's next safepoint if it is still needed. Create, use and destroy a
+// WeakRef on threads attached to its heap; it is move-only (a copy would
+// be a second handle: make one explicitly).
+template <typename T>
+class WeakRef {
+ public:
+  WeakRef() = default;
+  // A weak reference to obj (nullptr allowed). On failure (obj not an
+  // object of the heap) ok() is false and gc_last_error() says why.
+  WeakRef(Mutator& m, T* obj, int kind = GC_WEAK_SHORT)
+      : heap_(m.heap()),
+        w_(gc_weak_create(
+            m.get(), const_cast<void*>(static_cast<const void*>(obj)), kind)) {}
+  ~WeakRef() { Reset(); }
+  WeakRef(const WeakRef&) = delete;
+  WeakRef& operator=(const WeakRef&) = delete;
+  WeakRef(WeakRef&& o) noexcept
+      : heap_(o.heap_), w_(std::exchange(o.w_, nullptr)) {}
+  WeakRef& operator=(WeakRef&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      heap_ = o.heap_;
+      w_ = std::exchange(o.w_, nullptr);
+    }
+    return *this;
+  }
+
+  bool ok() const { return w_ != nullptr; }
+  gc_weak* get() const { return w_; }
+  T* Get(gc_mutator* m) const { return static_cast<T*>(gc_weak_get(m, w_)); }
+  T* Get(Mutator& m) const { return Get(m.get()); }
+  void Set(gc_mutator* m, T* obj) {
+    gc_weak_set(m, w_, const_cast<void*>(static_cast<const void*>(obj)));
+  }
+  void Set(Mutator& m, T* obj) { Set(m.get(), obj); }
+  // Destroys the handle now (the calling thread must be attached).
+  void Reset() {
+    if (w_ == nullptr) return;
+    gc_mutator* m = gc_current_mutator(heap_);
+    if (m == nullptr) {
+      internal::Fatal("gc::WeakRef",
+                      "destroyed on a thread not attached to its heap");
+    }
+    gc_weak_destroy(m, std::exchange(w_, nullptr));
+  }
+
+ private:
+  gc_heap* heap_ = nullptr;
+  gc_weak* w_ = nullptr;
+};
+
+// A weak field of a heap object: one word, like Member, but it does not
+// keep its target alive; the collector stores nullptr into it when the
+// target dies (runtime/gc.h, "weak slots"). Name it with
+// TypeBuilder::WeakField (the type's WeakKind applies to all its weak
+// fields), or report it from a trace callback with Tracer::Weak. Read and
+// write it only with Load and Store.
+template <typename T>
+class WeakMember {
+ public:
+  WeakMember() = default;
+  WeakMember(const WeakMember&) = delete;
+  WeakMember& operator=(const WeakMember&) = delete;
+
+  // owner: the heap object this field is part of.
+  T* Load(gc_mutator* m, void* owner) {
+    return static_cast<T*>(gc_weak_load(m, owner, &ptr_));
+  }
+  T* Load(Mutator& m, void* owner) { return Load(m.get(), owner); }
+  void Store(gc_mutator* m, void* owner, T* value) {
+    gc_weak_store(m, owner, &ptr_,
+                  const_cast<void*>(static_cast<const void*>(value)));
+  }
+  void Store(Mutator& m, void* owner, T* value) {
+    Store(m.get(), owner, value);
+  }
+  void** slot() { return &ptr_; }
+
+ private:
+  void* ptr_;
+};
+
 // ---- handles ----------------------------------------------------------------
 
 // A scope of handles (V8's HandleScope): every Handle made on this thread
@@ -453,6 +541,10 @@ template <typename F>
 struct IsMember : std::false_type {};
 template <typename U>
 struct IsMember<Member<U>> : std::true_type {};
+template <typename F>
+struct IsWeakMember : std::false_type {};
+template <typename U>
+struct IsWeakMember<WeakMember<U>> : std::true_type {};
 
 // One pointer slot: a gc::Member<U> or a raw object pointer U*.
 template <typename F>
@@ -515,6 +607,19 @@ class Layout {
     return *this;
   }
 
+  // A weak field (WeakMember<U>, or an array of them).
+  template <typename Owner, typename F, size_t Offset>
+  Layout& WeakField(FieldRef<Owner, F, Offset>) {
+    static_assert(std::is_same_v<Owner, T>,
+                  "GC_FIELD names a field of a different struct");
+    static_assert(internal::IsWeakMember<std::remove_all_extents_t<F>>::value,
+                  "a weak field must be gc::WeakMember<U> or an array of them");
+    static_assert(Offset % sizeof(void*) == 0 &&
+                  Offset + sizeof(F) <= sizeof(T));
+    internal::SetBits(&bits_, Offset / 8, sizeof(F) / 8);
+    return *this;
+  }
+
   const std::vector<uint64_t>& bits() const { return bits_; }
   bool has_pointers() const {
     for (uint64_t w : bits_) {
@@ -537,6 +642,11 @@ class Tracer {
   }
   void operator()(void*& slot) const { visit_(&slot, ctx_); }
   void Slot(void** slot) const { visit_(slot, ctx_); }
+  // A weak field (gc_trace_weak): recorded, not traced.
+  template <typename U>
+  void Weak(WeakMember<U>& field, int kind = GC_WEAK_SHORT) const {
+    gc_trace_weak(ctx_, field.slot(), kind);
+  }
 
  private:
   gc_visit_fn visit_;
@@ -563,6 +673,17 @@ class TypeBuilder {
   template <typename Owner, typename F, size_t Offset>
   TypeBuilder& Field(FieldRef<Owner, F, Offset> f) {
     fixed_.Field(f);
+    return *this;
+  }
+  // A weak field (gc::WeakMember<U>), and the kind of all of them
+  // (GC_WEAK_SHORT by default).
+  template <typename Owner, typename F, size_t Offset>
+  TypeBuilder& WeakField(FieldRef<Owner, F, Offset> f) {
+    weak_.WeakField(f);
+    return *this;
+  }
+  TypeBuilder& WeakKind(int kind) {
+    weak_kind_ = kind;
     return *this;
   }
 
@@ -656,6 +777,11 @@ class TypeBuilder {
     d.trace = trace_;
     d.trace_ctx = trace_ctx_;
     d.user_data = user_data_;
+    if (weak_.has_pointers()) {
+      d.weak_bitmap = weak_.bits().data();
+      d.weak_bitmap_words = weak_.bits().size();
+    }
+    d.weak_kind = weak_kind_;
     return d;
   }
 
@@ -679,6 +805,8 @@ class TypeBuilder {
 
   const char* name_;
   Layout<T> fixed_;
+  Layout<T> weak_;  // the weak fields' map
+  int weak_kind_ = GC_WEAK_SHORT;
   size_t elem_size_ = 0;
   std::vector<uint64_t> elem_bits_;
   gc_trace_fn trace_ = nullptr;

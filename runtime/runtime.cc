@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -195,12 +196,20 @@ gc_heap::gc_heap(const gc_config& cfg)
     : id(gcheap::next_heap_id.fetch_add(1)),
       config(cfg),
       heap(gcheap::ToHeapOptions(cfg)) {
+  heap.set_event_sink(&events);
   collector = std::make_unique<gcheap::Collector>(
-      &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg));
+      &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg), &events);
   heap.set_owner(this);  // diagnostics name the gc_heap
+  // Ready finalizers and guardians' objects are roots until they ran.
+  GC_CHECK(roots
+               .AddScanner(&gcheap::Finalization::ScanRoots,
+                           &collector->finalization())
+               .ok(),
+           "cannot register the finalization queues' root scanner");
 }
 
 gc_heap::~gc_heap() {
+  finalizer_thread.Stop();
   collector.reset();  // stops the sweeper and mark workers
   for (gc_mutator* m : free_mutators_) {
     gcheap::FreeHandles(m, /*keep_first=*/false);
@@ -274,6 +283,9 @@ gc_mutator* gc_heap::Attach() {
   m->tls_next = gcheap::tls_mutators;
   gcheap::tls_mutators = m;
   pthread_setspecific(gcheap::DetachKey(), m);  // non-null: detach at exit
+  if (events.active()) {
+    events.EmitSimple(gcheap::EventKind::kMutatorAttached, 0, attached_count());
+  }
   return m;
 }
 
@@ -300,6 +312,28 @@ void gc_heap::Detach(gc_mutator* m) {
     gcheap::Unlink(m);
     free_mutators_.push_back(m);
   }
+  if (events.active()) {
+    events.EmitSimple(gcheap::EventKind::kMutatorDetached, 0, attached_count());
+  }
+}
+
+gc_type_id gc_heap::EphemeronType() {
+  std::call_once(ephemeron_once_, [this] {
+    static const uint64_t kNext =
+        uint64_t{1} << (offsetof(gcheap::EphemeronObject, next) / 8);
+    gcheap::TypeSpec spec;
+    spec.name = "gc_ephemeron";
+    spec.size = gcheap::kEphemeronBytes;
+    spec.ptrmap = &kNext;  // what other visitors see: next only
+    spec.ptrmap_words = 1;
+    spec.ephemeron = true;
+    absl::StatusOr<uint16_t> t = types.Register(spec);
+    GC_CHECK(t.ok(),
+             "cannot register the ephemeron type (the type table is "
+             "full?)");
+    ephemeron_type_.store(*t, std::memory_order_release);
+  });
+  return ephemeron_type();
 }
 
 std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {
@@ -323,6 +357,7 @@ void gc_heap::Park(gc_mutator* m, bool capture) {
   if (capture) gcheap::CaptureThreadContext(m);
   {
     OtherHeapsBlocked others(this);
+    gcheap::ActivityScope wait(&events, gcheap::Activity::kSafepointWait);
     handshake.Park(m);
   }
   // Before m's code runs again: its roots as they were at the pause.
@@ -341,9 +376,17 @@ void gc_heap::EnterBlocking(gc_mutator* m) {
     gcheap::CaptureThreadContext(m);
   }
   handshake.EnterBlocking(m);
+  // Reported once blocked (no pause waits for the listener), outermost
+  // bracket only.
+  if (events.active() && m->blocking_depth == 1) {
+    events.Activity(true, gcheap::Activity::kBlocked);
+  }
 }
 
 void gc_heap::LeaveBlocking(gc_mutator* m) {
+  if (events.active() && m->blocking_depth == 1) {
+    events.Activity(false, gcheap::Activity::kBlocked);
+  }
   if (handshake.LeaveBlocking(m)) {
     Park(m, /*capture=*/false);  // finishes the snapshot when it wakes
   } else if (m->blocking_depth == 0) {
@@ -370,10 +413,34 @@ void gc_heap::Collect(gc_mutator* m, gcheap::GcReason reason, bool finish_sweep,
   LeaveBlocking(m);
 }
 
+void gc_heap::WithWorldStopped(gc_mutator* m, absl::FunctionRef<void()> f) {
+  EnterBlocking(m);
+  {
+    OtherHeapsBlocked others(this);
+    handshake.StopTheWorld(m);
+    // Nothing is swept meanwhile: no sweep cycle can begin while the world
+    // is stopped, and the sweepers find nothing left.
+    heap.FinishSweep(/*scavenge=*/false);
+    f();
+    handshake.StartTheWorld();
+  }
+  LeaveBlocking(m);
+}
+
 void gc_heap::AfterForkChild(const std::vector<gc_mutator*>& gone) {
   sweep_gate.ResetInChild();
   api_gate.ResetInChild();
-  auto list = handshake.LockList();
+  collector->finalization().AfterForkChild();
+  {
+    auto list = handshake.LockList();
+    RecycleGone(gone);
+  }
+  // The parent's finalizer thread is one of the gone (its mutator was
+  // just recycled): a new one, once the list lock is free.
+  finalizer_thread.AfterForkChild();
+}
+
+void gc_heap::RecycleGone(const std::vector<gc_mutator*>& gone) {
   for (gc_mutator* m : gone) {
     // As Detach. (No cycle ran at the fork, so the barrier buffer is
     // empty and the black counts are zero.)

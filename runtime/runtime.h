@@ -3,10 +3,14 @@
 //
 // A gc_heap owns an MHeap (allocator), a TypeTable, a RootSet, a Collector,
 // the stop-the-world Handshake with its list of attached mutators
-// (runtime/handshake.h: mutator states, poll bits, the stop protocol), and
-// a HeapWorld: the collector's World interface (gc/world.h) over that
-// handshake. The layering points down: runtime -> gc -> heap; the collector
-// sees the mutators only through World.
+// (runtime/handshake.h: mutator states, poll bits, the stop protocol), a
+// HeapWorld: the collector's World interface (gc/world.h) over that
+// handshake, the EventBus the heap, the collector and the mutators report
+// to (gc/events.h), and the HeapObservers (runtime/observe.h: the
+// embedder's listeners, the trace file, the OOM and pressure hooks). Heap
+// walks and snapshots stop the world from the calling thread
+// (WithWorldStopped; runtime/heap_query.h). The layering points down: runtime
+// -> gc -> heap; the collector sees the mutators only through World.
 //
 // A gc_mutator is one thread's attachment to one heap: its mcache, its
 // write-barrier buffer, its handle stack (runtime/handles.h), its own roots
@@ -56,8 +60,10 @@
 #include "gc/world.h"
 #include "heap/mcache.h"
 #include "heap/mheap.h"
+#include "runtime/finalizer_thread.h"
 #include "runtime/gc.h"
 #include "runtime/handshake.h"
+#include "runtime/observe.h"
 #include "runtime/thread_roots.h"
 
 namespace gcheap {
@@ -206,6 +212,13 @@ struct gc_heap {
   // The built-in type of gc_alloc_conservative (registered on first use),
   // or 0 with gcheap's last error set.
   gc_type_id ConservativeType();
+  // Stops the world from m's thread (m counts as blocked meanwhile, and the
+  // thread's mutators of other heaps too), finishes the sweep, calls f,
+  // and restarts the world: for heap walks and snapshots. A cycle may be
+  // in progress: it waits for the pause to end (a concurrent cycle's
+  // background marking goes on, setting mark bits only). Must not be
+  // called on the thread that is ending the process.
+  void WithWorldStopped(gc_mutator* m, absl::FunctionRef<void()> f);
   // The handshake's list lock for attach and detach. If a pause (or a
   // fork) holds it, the thread waits counting as stopped in its other
   // heaps.
@@ -214,10 +227,22 @@ struct gc_heap {
   // mutators of threads that no longer exist (their cached spans return
   // to the heap) and resets the gates.
   void AfterForkChild(const std::vector<gc_mutator*>& gone);
+  // Recycles the mutators of threads gone in a forked child (as Detach).
+  void RecycleGone(const std::vector<gc_mutator*>& gone);
+
+  // The built-in ephemeron type (gc/weak.h's EphemeronObject), registered
+  // at the first gc_ephemeron_new; 0 until then.
+  gc_type_id EphemeronType();
+  gc_type_id ephemeron_type() const {
+    return ephemeron_type_.load(std::memory_order_acquire);
+  }
 
   uint32_t magic = gcheap::kHeapMagic;
   const uint64_t id;  // unique per process, for thread-local lookups
   gc_config config;
+  // Before the heap and the collector, which report to it until they are
+  // gone (gc/events.h).
+  gcheap::EventBus events;
   gcheap::MHeap heap;
   gcheap::TypeTable types;
   gcheap::RootSet roots;
@@ -230,9 +255,16 @@ struct gc_heap {
   // mutator (types, roots, statistics, the cycle hook).
   gcheap::ForkGate sweep_gate;
   gcheap::ForkGate api_gate;
+  // Runs finalizers and cleanups (gc_config.finalizer_thread).
+  gcheap::FinalizerThread finalizer_thread{this};
+  // Listeners, the trace file, the OOM and pressure hooks. Destroyed
+  // before the event bus, once the collector is gone (~gc_heap).
+  gcheap::HeapObservers observers{this, &events};
 
  private:
   std::vector<gc_mutator*> free_mutators_;  // under the handshake list lock
+  std::once_flag ephemeron_once_;
+  std::atomic<gc_type_id> ephemeron_type_{0};
   std::once_flag conservative_once_;
   gc_type_id conservative_type_ = 0;
 };

@@ -4,7 +4,8 @@
 // roots from the data segment and GC_add_roots, GC_disable, and threads
 // made with GC_pthread_create whose stacks hold the only references while
 // other threads collect (the signal-based stop of the world), and a thread
-// inside GC_do_blocking.
+// inside GC_do_blocking; finalizers (run by GC_gcollect) and short and
+// long disappearing links.
 //
 // Reclamation is checked through GC_base: GC_gcollect sweeps the whole
 // heap before it returns, so a freed object's address resolves to nothing
@@ -253,6 +254,67 @@ TEST(BoehmAbi, DisableStopsEveryCollectionAndNests) {
   EXPECT_FALSE(GC_is_disabled());
   GC_gcollect();
   EXPECT_GT(GC_get_gc_no(), before);
+}
+
+// ---- finalization and disappearing links -----------------------------------
+
+std::atomic<int> g_finalized{0};
+void CountFinalizer(void*, void* cd) {
+  if (reinterpret_cast<uintptr_t>(cd) == 42) g_finalized.fetch_add(1);
+}
+
+__attribute__((noinline)) void MakeFinalizable(void** short_links,
+                                               void** long_links) {
+  for (int i = 0; i < kN; i++) {
+    void* o = GC_MALLOC(32);
+    GC_register_finalizer(o, CountFinalizer, reinterpret_cast<void*>(42),
+                          nullptr, nullptr);
+    short_links[i] = reinterpret_cast<void*>(GC_HIDE_POINTER(o));
+    long_links[i] = reinterpret_cast<void*>(GC_HIDE_POINTER(o));
+    EXPECT_EQ(GC_general_register_disappearing_link(&short_links[i], o),
+              GC_SUCCESS);
+    EXPECT_EQ(GC_register_long_link(&long_links[i], o), GC_SUCCESS);
+  }
+}
+
+int CountNonNull(void** links) {
+  int n = 0;
+  for (int i = 0; i < kN; i++) n += links[i] != nullptr;
+  return n;
+}
+
+TEST(BoehmAbi, FinalizersRunAndLinksClearInBoehmsOrder) {
+  // Links in malloc'ed memory: not scanned, and not in the heap.
+  auto** short_links = static_cast<void**>(calloc(kN, sizeof(void*)));
+  auto** long_links = static_cast<void**>(calloc(kN, sizeof(void*)));
+  g_finalized = 0;
+  MakeFinalizable(short_links, long_links);
+  Collect();  // finalizers ready and run by GC_gcollect (not on demand)
+  EXPECT_GE(g_finalized.load(), kN * 9 / 10);
+  // Short links: cleared when the object became finalizable.
+  EXPECT_LE(CountNonNull(short_links), kN / 10);
+  // Long links: kept while the finalized objects are still revived.
+  EXPECT_GE(CountNonNull(long_links), kN * 9 / 10);
+  Collect();
+  Collect();
+  EXPECT_LE(CountNonNull(long_links), kN / 10);
+  free(short_links);
+  free(long_links);
+}
+
+TEST(BoehmAbi, LinkReturnCodes) {
+  static void* link;
+  static void* moved;
+  void* o = GC_MALLOC(16);
+  link = o;
+  EXPECT_EQ(GC_general_register_disappearing_link(&link, o), GC_SUCCESS);
+  EXPECT_EQ(GC_general_register_disappearing_link(&link, o), GC_DUPLICATE);
+  EXPECT_EQ(GC_move_disappearing_link(&link, &link), GC_SUCCESS);
+  EXPECT_EQ(GC_move_disappearing_link(&moved, &link), GC_NOT_FOUND);
+  EXPECT_EQ(GC_move_disappearing_link(&link, &moved), GC_SUCCESS);
+  EXPECT_EQ(GC_unregister_disappearing_link(&moved), 1);
+  EXPECT_EQ(GC_unregister_disappearing_link(&moved), 0);
+  link = nullptr;
 }
 
 // ---- threads ----------------------------------------------------------------

@@ -458,6 +458,42 @@ TEST_F(CollectorTest, CycleGoesThroughThePhasesInOrder) {
   EXPECT_FALSE(LegalPhaseTransition(GcPhase::kOff, GcPhase::kMark));
   EXPECT_FALSE(LegalPhaseTransition(GcPhase::kMark, GcPhase::kSweep));
   EXPECT_FALSE(LegalPhaseTransition(GcPhase::kMarkTermination, GcPhase::kMark));
+  EXPECT_TRUE(LegalPhaseTransition(GcPhase::kMark, GcPhase::kMarkFinalizers));
+  EXPECT_TRUE(LegalPhaseTransition(GcPhase::kMarkFinalizers,
+                                   GcPhase::kMarkTermination));
+  EXPECT_FALSE(LegalPhaseTransition(GcPhase::kSweepTermination,
+                                    GcPhase::kMarkFinalizers));
+  EXPECT_FALSE(LegalPhaseTransition(GcPhase::kMarkFinalizers, GcPhase::kSweep));
+}
+
+// With a finalizer registered, every cycle (both modes) goes through the
+// finalizer phase between mark and mark termination; without one it does
+// not.
+TEST_F(CollectorTest, CyclesWithRegistrationsGoThroughTheFinalizerPhase) {
+  std::mutex mu;
+  std::vector<GcPhase> seen;
+  heap_->collector->SetPhaseHookForTesting([&](GcPhase p) {
+    std::lock_guard<std::mutex> g(mu);
+    seen.push_back(p);
+  });
+  void* root = NewCell(nullptr, nullptr, 1);
+  gc_add_root(heap_, &root);
+  ASSERT_EQ(gc_register_finalizer(
+                m_, root, [](gc_mutator*, void*, void*) {}, nullptr,
+                GC_FINALIZE_ORDERED),
+            0);
+  gc_collect(m_);
+  gc_register_finalizer(m_, root, nullptr, nullptr, GC_FINALIZE_ORDERED);
+  gc_collect(m_);
+  heap_->collector->SetPhaseHookForTesting(nullptr);
+  gc_remove_root(heap_, &root);
+  std::lock_guard<std::mutex> g(mu);
+  EXPECT_EQ(seen,
+            (std::vector<GcPhase>{GcPhase::kSweepTermination, GcPhase::kMark,
+                                  GcPhase::kMarkFinalizers,
+                                  GcPhase::kMarkTermination, GcPhase::kSweep,
+                                  GcPhase::kSweepTermination, GcPhase::kMark,
+                                  GcPhase::kMarkTermination, GcPhase::kSweep}));
 }
 
 TEST_F(CollectorTest, RootAddRemove) {

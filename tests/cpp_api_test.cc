@@ -572,4 +572,82 @@ TEST_F(CppApiTest, ThreadsWithRootsAndMembers) {
   EXPECT_EQ(LiveAfterCollect(), 0u);
 }
 
+TEST_F(CppApiTest, WeakRefReadsItsObjectUntilItDies) {
+  gc::Root<Node> r(heap_, NewNode(11));
+  gc::WeakRef<Node> w(m_, r.get());
+  gc::WeakRef<Node> lng(m_, r.get(), GC_WEAK_LONG);
+  ASSERT_TRUE(w.ok() && lng.ok()) << gc_last_error();
+  EXPECT_EQ(LiveAfterCollect(), 1u);
+  EXPECT_EQ(w.Get(m_), r.get());
+  EXPECT_EQ(w.Get(m_)->value, 11);
+  // Moving keeps the one handle; the source becomes empty.
+  gc::WeakRef<Node> moved(std::move(w));
+  EXPECT_FALSE(w.ok());
+  EXPECT_EQ(moved.Get(m_), r.get());
+  r = nullptr;
+  EXPECT_EQ(LiveAfterCollect(), 0u);
+  EXPECT_EQ(moved.Get(m_), nullptr);
+  EXPECT_EQ(lng.Get(m_), nullptr);
+  // Retarget.
+  gc::Root<Node> r2(heap_, NewNode(12));
+  moved.Set(m_, r2.get());
+  EXPECT_EQ(LiveAfterCollect(), 1u);
+  EXPECT_EQ(moved.Get(m_)->value, 12);
+}
+
+TEST_F(CppApiTest, WeakRefToANonHeapObjectFails) {
+  Node on_stack{};
+  gc::WeakRef<Node> w(m_, &on_stack);
+  EXPECT_FALSE(w.ok());
+  EXPECT_NE(std::string(gc_last_error()).find("not an object of this heap"),
+            std::string::npos)
+      << gc_last_error();
+}
+
+struct Cache {
+  gc::Member<Node> strong;
+  gc::WeakMember<Node> weak[2];
+  int64_t n;
+};
+static_assert(sizeof(gc::WeakMember<Node>) == sizeof(void*));
+static_assert(std::is_trivially_default_constructible_v<Cache>);
+
+TEST_F(CppApiTest, WeakMembersAreClearedWhenTheirTargetDies) {
+  gc_type_id cache_t = gc::TypeBuilder<Cache>("Cache")
+                           .Field(GC_FIELD(Cache, strong))
+                           .WeakField(GC_FIELD(Cache, weak))
+                           .WeakKind(GC_WEAK_LONG)
+                           .Register(heap_);
+  ASSERT_NE(cache_t, 0u) << gc_last_error();
+  gc::Root<Cache> c(heap_, gc::New<Cache>(m_, cache_t));
+  Node* kept = NewNode(1);
+  c->strong.Set(m_, c.get(), kept);
+  c->weak[0].Store(m_, c.get(), NewNode(2));
+  c->weak[1].Store(m_, c.get(), kept);
+  EXPECT_EQ(LiveAfterCollect(), 2u);
+  EXPECT_EQ(c->weak[0].Load(m_, c.get()), nullptr);
+  EXPECT_EQ(c->weak[1].Load(m_, c.get()), kept);
+}
+
+struct Traced {
+  gc::Member<Node> strong;
+  gc::WeakMember<Node> weak;
+};
+void TraceTraced(Traced* t, const gc::Tracer& tr) {
+  tr(t->strong);
+  tr.Weak(t->weak);
+}
+
+TEST_F(CppApiTest, TracerReportsWeakMembers) {
+  gc_type_id t =
+      gc::TypeBuilder<Traced>("Traced").Trace<&TraceTraced>().Register(heap_);
+  ASSERT_NE(t, 0u) << gc_last_error();
+  gc::Root<Traced> r(heap_, gc::New<Traced>(m_, t));
+  r->weak.Store(m_, r.get(), NewNode(5));
+  r->strong.Set(m_, r.get(), NewNode(6));
+  EXPECT_EQ(LiveAfterCollect(), 2u);
+  EXPECT_EQ(r->weak.Load(m_, r.get()), nullptr);
+  EXPECT_EQ(r->strong->value, 6);
+}
+
 }  // namespace

@@ -192,5 +192,52 @@ TEST(ForkTest, ChildOfAForkWithCyclesInFlightGetsWorkingHeaps) {
   }
 }
 
+// A heap whose finalizer thread runs (it is attached, and may be waiting
+// for work or running a finalizer at the fork): the child gets a new
+// finalizer thread, which runs the child's finalizers.
+std::atomic<int> g_finalized{0};
+void CountFinalizer(gc_mutator*, void*, void*) { g_finalized++; }
+
+TEST(ForkTest, TheChildGetsAFinalizerThread) {
+  TestHeap th = NewHeap(/*stw=*/false);
+  gc_mutator* m = gc_thread_attach(th.heap);
+  for (int f = 0; f < 5; f++) {
+    // Keep the parent's finalizer thread busy around the fork.
+    for (int i = 0; i < 200; i++) {
+      gc_register_finalizer(m, Cons(m, th.cell, nullptr, i), &CountFinalizer,
+                            nullptr, GC_FINALIZE_UNORDERED);
+    }
+    gc_collect(m);
+    fflush(nullptr);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0) << strerror(errno);
+    if (pid == 0) {
+      g_finalized = 0;
+      for (int i = 0; i < 50; i++) {
+        gc_register_finalizer(m, Cons(m, th.cell, nullptr, i), &CountFinalizer,
+                              nullptr, GC_FINALIZE_ORDERED);
+      }
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (g_finalized.load() < 50) {
+        if (std::chrono::steady_clock::now() > deadline) _exit(20);
+        gc_collect(m);
+        gc_enter_blocking(m);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        gc_leave_blocking(m);
+      }
+      _exit(0);
+    }
+    int status = 0;
+    gc_enter_blocking(m);
+    waitpid(pid, &status, 0);
+    gc_leave_blocking(m);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "child " << f << " status " << status;
+  }
+  gc_thread_detach(m);
+  gc_heap_destroy(th.heap);
+}
+
 }  // namespace
 }  // namespace gcheap

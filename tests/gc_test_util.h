@@ -84,6 +84,17 @@ inline gc_stats GetStats(gc_heap* h) {
   return s;
 }
 
+// Allocates a cell into *slot (which the caller registered as a root) and
+// gives it a finalizer that does nothing: while it stays there every
+// cycle has a finalizer registration, hence a finalizer phase
+// (gc/finalize.h). False with gc_last_error() set on failure.
+inline bool KeepAFinalizableCell(gc_mutator* m, gc_type_id cell, void** slot) {
+  *slot = gc_alloc(m, cell, sizeof(Cell));
+  return *slot != nullptr && gc_register_finalizer(
+                                 m, *slot, [](gc_mutator*, void*, void*) {},
+                                 nullptr, GC_FINALIZE_ORDERED) == 0;
+}
+
 // The Cell type: car and cdr are pointer slots.
 inline gc_type_id RegisterCell(gc_heap* h) {
   return RegisterSmallType(h, "Cell", sizeof(Cell), 0b011);

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
+#include <thread>
 #include <vector>
 
 #include "gc/gcwork.h"
@@ -246,6 +248,134 @@ TEST_F(MarkTest, LastSpanShortcutAgreesWithTheArenaIndex) {
         EXPECT_EQ(got.index, want.index);
       }
     }
+  }
+}
+
+// Weak slots are not traced: a target that is not marked is recorded in
+// the referent table (with its referent bit) for the sweep; a marked one is
+// not.
+TEST(MarkWeakTest, WeakSlotsRecordUnmarkedTargetsAndTraceNothing) {
+  MHeap heap;
+  TypeTable types;
+  WeakProcessor weak(&heap, 0);
+  Marker marker(&heap, &types, 0, &weak);
+  MCache* cache = heap.NewMCache();
+  const uint64_t weakmap = 0b11;
+  TypeSpec s;
+  s.name = "TwoWeak";
+  s.size = 16;
+  s.weakmap = &weakmap;
+  s.weakmap_words = 1;
+  const uint16_t t = *types.Register(s);
+  auto** holder = static_cast<void**>(cache->AllocTyped(16, t));
+  void* unmarked = cache->Alloc(32, true);
+  void* marked = cache->Alloc(32, true);
+  holder[0] = unmarked;
+  holder[1] = marked;
+  ObjectRef ru, rm;
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(unmarked), &ru));
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(marked), &rm));
+  rm.span->SetMarked(rm.index);
+  WorkPool pool;
+  {
+    Marker::Worker w(&marker, &pool);
+    marker.MarkValue(&w, reinterpret_cast<uintptr_t>(holder));
+    marker.Drain(&w);
+  }
+  EXPECT_FALSE(ru.span->IsMarked(ru.index)) << "a weak slot was traced";
+  SpanSide* side = SpanSide::Of(ru.span);
+  ASSERT_NE(side, nullptr);
+  EXPECT_TRUE(SpanSide::Test(side->referents(), ru.index));
+  EXPECT_FALSE(SpanSide::Test(side->referents(), rm.index));
+  EXPECT_EQ(weak.referents().size(), 1u);
+  // The sweep clears the slot of the freed target and drops the record.
+  heap.SetSweepHook(&weak);
+  ObjectRef rh;
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(holder), &rh));
+  EXPECT_TRUE(rh.span->IsMarked(rh.index));
+  heap.FinishSweep();
+  cache->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.FinishSweep();
+  weak.AfterSweepCycle();
+  EXPECT_EQ(holder[0], nullptr);
+  EXPECT_EQ(holder[1], marked);
+  heap.FreeMCache(cache);
+}
+
+// The ephemeron Dekker pair: one thread greys keys while another scans
+// the ephemerons that wait for them, in random orders. Whichever comes
+// second must trace the value: every value ends marked, and each ephemeron
+// is appended and taken at most once. (Run under tsan.)
+void RaceKeysAgainstEphemerons(uint32_t seed) {
+  MHeap heap;
+  TypeTable types;
+  WeakProcessor weak(&heap, 0);
+  Marker marker(&heap, &types, 0, &weak);
+  MCache* cache = heap.NewMCache();
+  const uint64_t next_bit = 0b100;
+  TypeSpec s;
+  s.name = "eph";
+  s.size = kEphemeronBytes;
+  s.ptrmap = &next_bit;
+  s.ptrmap_words = 1;
+  s.ephemeron = true;
+  const uint16_t t = *types.Register(s);
+  constexpr int kN = 20000;
+  std::vector<uintptr_t> keys, values, ephs;
+  for (int i = 0; i < kN; i++) {
+    keys.push_back(reinterpret_cast<uintptr_t>(cache->Alloc(32, true)));
+    values.push_back(reinterpret_cast<uintptr_t>(cache->Alloc(48, true)));
+    auto* e =
+        static_cast<EphemeronObject*>(cache->AllocTyped(kEphemeronBytes, t));
+    e->key = keys.back();
+    e->value = values.back();
+    ephs.push_back(reinterpret_cast<uintptr_t>(e));
+  }
+  std::mt19937 rng(seed);
+  std::vector<uintptr_t> k_order = keys, e_order = ephs;
+  std::shuffle(k_order.begin(), k_order.end(), rng);
+  std::shuffle(e_order.begin(), e_order.end(), rng);
+  WorkPool pool;
+  auto mark_all = [&](const std::vector<uintptr_t>& order) {
+    Marker::Worker w(&marker, &pool);
+    for (uintptr_t p : order) {
+      marker.MarkValue(&w, p);
+      marker.DrainSome(&w, 4);
+    }
+    marker.Drain(&w);
+  };
+  std::thread a([&] { mark_all(k_order); });
+  std::thread b([&] { mark_all(e_order); });
+  a.join();
+  b.join();
+  {
+    Marker::Worker w(&marker, &pool);
+    marker.Drain(&w);
+  }
+  auto marked = [&](uintptr_t p) {
+    ObjectRef r;
+    EXPECT_TRUE(heap.FindObject(p, &r));
+    return r.span->IsMarked(r.index);
+  };
+  int lost = 0;
+  for (int i = 0; i < kN; i++) lost += !marked(values[i]);
+  EXPECT_EQ(lost, 0) << "values whose key and ephemeron are marked (round "
+                     << seed << ")";
+  EXPECT_LE(weak.referents().wait_ops(), 2u * kN);
+  // Sweep so the records are consumed.
+  heap.SetSweepHook(&weak);
+  heap.FinishSweep();
+  cache->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.FinishSweep();
+  weak.AfterSweepCycle();
+  heap.FreeMCache(cache);
+}
+TEST(MarkEphemeronTest, KeysMarkedWhileTheirEphemeronsAreScannedLoseNoValue) {
+  // Many rounds: the window the pair closes is a few instructions wide.
+  for (uint32_t round = 0; round < 30 && !HasFailure(); round++) {
+    RaceKeysAgainstEphemerons(round);
   }
 }
 

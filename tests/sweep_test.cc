@@ -241,5 +241,62 @@ TEST(SweepConcurrencyTest, ThreadsAllocateAndSweepAtOnce) {
   for (MCache* c : caches) heap.FreeMCache(c);
 }
 
+// The sweep hook (heap/mheap.h's SweepHook) is called for exactly the
+// spans that have a side record, with the span claimed (h-1) and its bits
+// not yet changed; a span it leaves without a side record may be freed.
+class RecordingHook : public SweepHook {
+ public:
+  explicit RecordingHook(MHeap* h) : heap_(h) {}
+  void BeforeSweep(MSpan* s) override {
+    calls++;
+    EXPECT_EQ(s->sweepgen.load(), heap_->sweepgen() - 1);
+    // The marks are still this cycle's: the marked object is marked.
+    EXPECT_TRUE(s->IsMarked(0));
+    EXPECT_TRUE(s->AllocatedWord(0) & 1);
+    s->gc_side.store(nullptr);  // what the collector's hook does when done
+  }
+  MHeap* heap_;
+  int calls = 0;
+};
+
+TEST(SweepTest, TheSweepHookSeesOnlySpansWithASideRecordBeforeTheirBitsChange) {
+  MHeap heap;
+  RecordingHook hook(&heap);
+  heap.SetSweepHook(&hook);
+  MCache* c = heap.NewMCache();
+  void* a = c->Alloc(64, false);
+  void* b = c->Alloc(128, false);
+  MarkObject(heap, a);
+  MarkObject(heap, b);
+  ObjectRef ra;
+  ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(a), &ra));
+  static uint64_t dummy_side;
+  ra.span->gc_side.store(&dummy_side);  // only a's span has one
+  SweepCycle(heap, {c});
+  EXPECT_EQ(hook.calls, 1);
+  EXPECT_TRUE(ra.span->IsAllocated(ra.index));
+  heap.FreeMCache(c);
+}
+
+TEST(SweepTest, FullySweptOnlyOnceEverySpanOfTheCycleIsSwept) {
+  MHeap heap;
+  MCache* c = heap.NewMCache();
+  for (int i = 0; i < 5000; i++) MarkObject(heap, c->Alloc(32, false));
+  EXPECT_TRUE(heap.FullySwept());  // nothing to sweep yet
+  SweepCycle(heap, {c}, /*finish=*/false);
+  EXPECT_FALSE(heap.FullySwept());
+  EXPECT_FALSE(heap.NoteFullySwept());
+  ASSERT_NE(heap.SweepOne(), 0u);
+  EXPECT_FALSE(heap.NoteFullySwept());  // spans are left
+  heap.SweepRemaining();
+  EXPECT_TRUE(heap.NoteFullySwept());  // drained, no sweep in flight
+  EXPECT_TRUE(heap.FullySwept());
+  SweepCycle(heap, {c}, /*finish=*/false);
+  EXPECT_FALSE(heap.FullySwept());
+  heap.FinishSweep();  // FinishSweep establishes it too
+  EXPECT_TRUE(heap.FullySwept());
+  heap.FreeMCache(c);
+}
+
 }  // namespace
 }  // namespace gcheap

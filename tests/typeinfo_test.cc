@@ -219,6 +219,74 @@ TEST(TypeInfoTest, TraceCallbacksWithAndWithoutContext) {
   EXPECT_EQ(seen, (std::vector<void**>{&obj[0], &obj[1], &obj[1]}));
 }
 
+TEST(TypeInfoTest, WeakSlotsAreValidatedAndMakeATypeScanned) {
+  TypeTable t;
+  const uint64_t ptr = 0b01, weak = 0b10, both = 0b11, past = 0b100;
+  TypeSpec s = Spec("W", 16);
+  s.weakmap = &weak;
+  s.weakmap_words = 1;
+  absl::StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const TypeInfo* ti = t.Get(*id);
+  EXPECT_FALSE(ti->noscan);
+  EXPECT_EQ(ti->special, TypeSpecial::kWeakSlots);
+  EXPECT_TRUE(ti->FixedWordIsWeak(1));
+  EXPECT_FALSE(ti->FixedWordIsWeak(0));
+  std::vector<size_t> offs;
+  ti->ForEachWeakOffset([&](size_t o) { offs.push_back(o); });
+  EXPECT_EQ(offs, std::vector<size_t>{8});
+  s.ptrmap = &both;
+  s.ptrmap_words = 1;
+  ExpectError(t, s, {"'W'", "both a pointer slot and a weak slot"});
+  s.ptrmap = &ptr;
+  s.weak_kind = 2;
+  ExpectError(t, s, {"weak_kind"});
+  s.weak_kind = 1;
+  s.weakmap = &past;
+  ExpectError(t, s, {"weak_bitmap bit 2", "past the end"});
+  s.weakmap = &weak;
+  s.weakmap_words = 0;
+  ExpectError(t, s, {"weak_bitmap is set but weak_bitmap_words is 0"});
+  s.weakmap_words = 1;
+  s.trace = [](void*, VisitFn, void*) {};
+  s.ptrmap = nullptr;
+  s.ptrmap_words = 0;
+  ExpectError(t, s, {"with a trace callback"});
+  s.trace = nullptr;
+  id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(t.Get(*id)->weak_kind, 1);
+  TypeSpec e = Spec("Eph", 24);
+  e.ephemeron = true;
+  id = t.Register(e);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(t.Get(*id)->special, TypeSpecial::kEphemeron);
+  EXPECT_FALSE(t.Get(*id)->noscan);
+}
+
+// A conservative type (gc_alloc_conservative's) has only ambiguous,
+// strong words: one with weak slots, or an ephemeron, is refused.
+TEST(TypeInfoTest, AConservativeTypeHasNoWeakSlotsAndIsNoEphemeron) {
+  TypeTable t;
+  const uint64_t every = 1, weak = 0b10;
+  TypeSpec s = Spec("C", 16);
+  s.elem_size = 8;
+  s.elem_ptrmap = &every;
+  s.elem_ptrmap_words = 1;
+  s.conservative = true;
+  absl::StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_TRUE(t.Get(*id)->conservative);
+  EXPECT_EQ(t.Get(*id)->special, TypeSpecial::kNone);
+  s.weakmap = &weak;
+  s.weakmap_words = 1;
+  ExpectError(t, s, {"'C'", "conservative type has no weak slots"});
+  s.weakmap = nullptr;
+  s.weakmap_words = 0;
+  s.ephemeron = true;
+  ExpectError(t, s, {"'C'", "is not an ephemeron"});
+}
+
 TEST(TypeInfoTest, IdsAndTheLimitOfTheTable) {
   TypeTable t;
   EXPECT_EQ(t.Get(0), nullptr);

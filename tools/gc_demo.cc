@@ -1,7 +1,8 @@
 // gc_demo: the README's main job. Runs binary-trees (the Benchmarks Game
 // algorithm) on a gcheap heap with GCTRACE on, checks its output against the
 // known check values, and prints the collector's statistics: cycles, pause
-// histogram, and objects per size class.
+// histogram, and objects per size class. --heap_snapshot writes a heap
+// snapshot midway (GC_TRACE_FILE a trace): tools/heapviz draws both.
 //
 // Tree nodes are two-pointer objects of a registered type; the recursion
 // keeps the nodes under construction on a shadow stack reported by a root
@@ -21,6 +22,9 @@
 
 ABSL_FLAG(int, depth, 18, "binary-trees max depth (21 for the full run)");
 ABSL_FLAG(bool, trace, true, "print a gctrace line per collection");
+ABSL_FLAG(std::string, heap_snapshot, "",
+          "write a heap snapshot (gc_dump_heap) to this file halfway through "
+          "the deepest trees' iterations (tools/heapviz draws it)");
 
 namespace gcheap {
 namespace {
@@ -96,6 +100,12 @@ int Run(int n) {
     for (long i = 0; i < iterations; i++) {
       void** tree = c.stack->Push(BottomUpTree(c, d));
       check += CountNodes(c.m, static_cast<Node*>(*tree));
+      if (d + 2 > max_depth && i == iterations / 2 &&
+          !absl::GetFlag(FLAGS_heap_snapshot).empty() &&
+          gc_dump_heap(c.m, absl::GetFlag(FLAGS_heap_snapshot).c_str()) != 0) {
+        fprintf(stderr, "gc_dump_heap: %s\n", gc_last_error());
+        exit(1);
+      }
       c.stack->Pop();
     }
     len += snprintf(out + len, sizeof(out) - len,

@@ -12,6 +12,7 @@ PACKAGES=(
   libgc-dev                # Boehm GC (differential tests, benchmark anchor)
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev  # malloc anchors
   pkg-config cmake         # install tests: the examples built outside Bazel
+  chromium                 # tools/heapviz: the visualizer page, headless
   w3m stalin python3       # Boehm clients (tests/boehm_clients/): programs
                            # linking libgc.so.1; stalin pulls in dpkg-dev
 )

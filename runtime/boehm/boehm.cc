@@ -104,8 +104,8 @@ absl::flat_hash_map<std::vector<uint64_t>, GC_descr> g_descr_of;
 bool g_print_stats = false;
 FILE* g_log = stderr;
 uint64_t g_avg_ms = 0;  // driver thread
-std::atomic<uint64_t> g_bytes_at_gc{0};
 std::atomic<uint64_t> g_cycles{0};
+std::atomic<uint64_t> g_allocated_at_gc{0};  // AllocatedBytes() at the last
 
 // GC_push_all and friends, valid while GC_push_other_roots runs.
 gcheap::RootVisitor* g_push_visitor = nullptr;
@@ -123,6 +123,10 @@ void RootScanner(gc_visit_fn visit, void* ctx, void*) {
 }
 
 void CycleHook(const gc_cycle_info* info, void*) {
+  // Allocation since the last collection counts from here (the world
+  // runs again: a little allocation may already count as before it).
+  g_allocated_at_gc.store(g.heap->heap.AllocatedBytes(),
+                          std::memory_order_relaxed);
   const uint64_t n = g_cycles.fetch_add(1, std::memory_order_acq_rel) + 1;
   GC_gc_no = n;
   if (!g_print_stats) return;
@@ -208,6 +212,9 @@ void DoInit() {
   gc_config_init(&cfg);
   cfg.stop_the_world = 1;
   cfg.conservative_stacks = 0;
+  // Finalizers run on Boehm threads (GC_invoke_finalizers), not on a
+  // thread of gcheap's.
+  cfg.finalizer_thread = 0;
   if (const char* m = getenv("GC_MARKERS")) {
     const int v = atoi(m);
     if (v > 0 && v <= 256) cfg.gc_workers = v;
@@ -228,6 +235,7 @@ void DoInit() {
   }
   GC_parallel = g.heap->collector->workers() > 1;
   gcheap::boehm::InstallWorldHooks();
+  gcheap::boehm::InitFinalization();
   gc_add_root_scanner(g.heap, RootScanner, nullptr);
   gc_set_cycle_hook(g.heap, CycleHook, nullptr);
   Dl_info self;
@@ -266,6 +274,7 @@ void* Alloc(size_t n, Kind kind) {
     p = kind == Kind::kAtomic ? gc_alloc_noscan(b.m(), Padded(n))
                               : gc_alloc_conservative(b.m(), Padded(n));
   }
+  gcheap::boehm::AfterCollectionPoint(false);
   return p != nullptr ? p : OutOfMemory(n);
 }
 
@@ -585,7 +594,7 @@ void GC_gcollect(void) {
     RunningBracket b;
     gc_collect(b.m());
   }
-  g_bytes_at_gc.store(0);
+  gcheap::boehm::AfterCollectionPoint(true);
 }
 
 void GC_gcollect_and_unmap(void) { GC_gcollect(); }
@@ -709,16 +718,8 @@ size_t FreeBytes(const gc_stats& s) {
 }
 // Bytes allocated since the last collection.
 size_t SinceGc(const gc_stats& s) {
-  static std::mutex mu;
-  static uint64_t cycles = 0, at = 0;
-  std::lock_guard<std::mutex> l(mu);
-  if (s.cycles != cycles) {
-    cycles = s.cycles;
-    // Not exact: allocation between the cycle and this read counts as
-    // before it. The read right after GC_gcollect is 0.
-    at = s.bytes_allocated;
-  }
-  return s.bytes_allocated - at;
+  const uint64_t at = g_allocated_at_gc.load(std::memory_order_relaxed);
+  return s.bytes_allocated > at ? s.bytes_allocated - at : 0;
 }
 }  // namespace
 

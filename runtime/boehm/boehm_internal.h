@@ -50,6 +50,7 @@ struct BThread {
   bool blocked = false;
   bool suspended = false;  // signalled in the current pause (driver only)
   bool main = false;
+  bool in_finalizers = false;  // inside GC_invoke_finalizers (owner only)
 };
 
 struct Globals {
@@ -92,6 +93,14 @@ class RunningBracket {
  private:
   gc_mutator* const m_;
 };
+
+// Finalization and disappearing links (finalize.cc).
+void InitFinalization();
+// World hook, end of mark termination: clears the links of dead objects.
+void ClearDeadLinks();
+// On a Boehm thread after an allocation or a collection: runs (or
+// announces, with GC_finalize_on_demand) the finalizers made ready.
+void AfterCollectionPoint(bool collected);
 
 // The stacks and registers of the stopped threads, for the root scanner
 // (called in the pause with g.threads_mu held by the driver).

@@ -116,6 +116,7 @@ void StopBoehmThreads() {
 }
 
 void RestartBoehmThreads() {
+  ClearDeadLinks();
   g_world_gen.fetch_add(1, std::memory_order_acq_rel);
   for (BThread* t : g.threads) {
     if (t->suspended) pthread_kill(t->id, kRestartSignal);

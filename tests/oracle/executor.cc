@@ -72,19 +72,19 @@ TypeIds RegisterTypes(gc_heap* heap) {
       (1ull << 0) | (1ull << 1) | (1ull << (89 - 64))};
   // Field order: name, size, ptr_bitmap, elem_size, elem_ptr_bitmap, trace,
   // struct_size, ptr_bitmap_words, elem_ptr_bitmap_words, trace_ctx,
-  // user_data.
+  // user_data, weak_bitmap, weak_bitmap_words, weak_kind.
   constexpr size_t kDesc = sizeof(gc_type_desc);
   const gc_type_desc descs[] = {
       {"Small3", kSmall3Bytes, &kSmall3Map, 0, nullptr, nullptr, kDesc, 1, 0,
-       nullptr, nullptr},
+       nullptr, nullptr, nullptr, 0, GC_WEAK_SHORT},
       {"Vec", kVecHeaderBytes, &kVecMap, kVecElemBytes, &kVecElemMap, nullptr,
-       kDesc, 1, 1, nullptr, nullptr},
+       kDesc, 1, 1, nullptr, nullptr, nullptr, 0, GC_WEAK_SHORT},
       {"Traced", kTracedBytes, nullptr, 0, nullptr, &TraceTraced, kDesc, 0, 0,
-       nullptr, nullptr},
+       nullptr, nullptr, nullptr, 0, GC_WEAK_SHORT},
       {"Wide", kWideBytes, kWideMap, 0, nullptr, nullptr, kDesc, 2, 0, nullptr,
-       nullptr},
+       nullptr, nullptr, 0, GC_WEAK_SHORT},
       {"Blob", kBlobBytes, nullptr, 8, nullptr, nullptr, kDesc, 0, 0, nullptr,
-       nullptr},
+       nullptr, nullptr, 0, GC_WEAK_SHORT},
   };
   for (int k = 0; k < 5; k++) {
     t.id[k] = gc_register_type(heap, &descs[k]);
