@@ -256,6 +256,14 @@ TEST(BoehmAbi, DisableStopsEveryCollectionAndNests) {
   EXPECT_GT(GC_get_gc_no(), before);
 }
 
+TEST(BoehmAbi, ExpandHpGrowsTheHeapEvenWithFreePages) {
+  for (int i = 0; i < 20; i++) MakeList(20000);  // garbage: free pages
+  Collect();
+  const size_t h0 = GC_get_heap_size();
+  ASSERT_NE(GC_expand_hp(4 << 20), 0);
+  EXPECT_GE(GC_get_heap_size(), h0 + (4 << 20));
+}
+
 // ---- finalization and disappearing links -----------------------------------
 
 std::atomic<int> g_finalized{0};

@@ -629,12 +629,8 @@ int GC_get_disable_automatic_collection(void) { return 0; }
 
 int GC_expand_hp(size_t bytes) {
   gcheap::boehm::EnsureInit();
-  // gcheap grows its heap when an allocation needs pages: allocate (and
-  // drop) a pointer-free object of that size, whose pages stay mapped as
-  // free heap once it is collected.
-  if (bytes == 0) return 1;
-  RunningBracket b;
-  return gc_alloc_noscan(b.m(), bytes) != nullptr ? 1 : 0;
+  RunningBracket b;  // no pause holds the heap lock meanwhile
+  return g.heap->heap.Expand(bytes) ? 1 : 0;
 }
 
 void GC_set_max_heap_size(GC_word) {}
