@@ -132,13 +132,18 @@ BThread* CurrentThread() {
 
 gcheap::WeakProcessor& Weak() { return g.heap->collector->weak(); }
 
-int RegisterLink(void** link, const void* obj, bool is_long) {
-  gcheap::boehm::EnsureInit();
+// A link must be an aligned word (API misuse otherwise, as in Boehm).
+void CheckLinkAddress(void** link, const char* what) {
   if ((reinterpret_cast<uintptr_t>(link) & (sizeof(void*) - 1)) != 0) {
-    fprintf(stderr, "gcheap libgc: bad disappearing link %p\n",
+    fprintf(stderr, "gcheap libgc: bad %s %p\n", what,
             static_cast<void*>(link));
     abort();
   }
+}
+
+int RegisterLink(void** link, const void* obj, bool is_long) {
+  gcheap::boehm::EnsureInit();
+  CheckLinkAddress(link, "disappearing link");
   RunningBracket b;
   std::lock_guard<std::mutex> l(g_links_mu);
   auto& table = g_links[is_long];
@@ -169,11 +174,7 @@ int UnregisterLink(void** link, bool is_long) {
 
 int MoveLink(void** link, void** new_link, bool is_long) {
   if (!g.initialized.load()) return GC_NOT_FOUND;
-  if ((reinterpret_cast<uintptr_t>(new_link) & (sizeof(void*) - 1)) != 0) {
-    fprintf(stderr, "gcheap libgc: bad new link %p\n",
-            static_cast<void*>(new_link));
-    abort();
-  }
+  CheckLinkAddress(new_link, "new link");
   RunningBracket b;
   std::lock_guard<std::mutex> l(g_links_mu);
   auto& table = g_links[is_long];
