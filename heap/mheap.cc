@@ -131,6 +131,34 @@ void MHeap::ReclaimBeforeGrow(size_t npages) {
   }
 }
 
+bool MHeap::Expand(size_t bytes) {
+  const size_t npages =
+      std::max<size_t>(1, (bytes + kPageSize - 1) / kPageSize);
+  std::lock_guard<std::mutex> g(lock_);
+  const size_t before = pages_.mapped_bytes() - pages_.released_bytes();
+  // Take runs until enough memory is newly committed (a run may be free
+  // memory that is committed already), then give them all back as free.
+  std::vector<PageAlloc::Run> taken;
+  bool ok = true;
+  while (pages_.mapped_bytes() - pages_.released_bytes() < before + bytes) {
+    PageAlloc::Run run = pages_.Alloc(npages);
+    if (run.base == 0) {
+      if (!pages_.Grow(npages)) {
+        ok = false;
+        break;
+      }
+      run = pages_.Alloc(npages);
+      if (run.base == 0) {
+        ok = false;
+        break;
+      }
+    }
+    taken.push_back(run);
+  }
+  for (const PageAlloc::Run& r : taken) pages_.Free(r.base, npages);
+  return ok;
+}
+
 MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
                         size_t large_bytes, uint16_t type) {
   if (!SweepDone()) ReclaimBeforeGrow(npages);

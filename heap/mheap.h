@@ -136,6 +136,10 @@ class MHeap {
   // set (hard limit, OS refusal). The caller holds a SweepLocker whose
   // sweepgen `sg` the span gets. A large span (size class 0) is published
   // with its object of large_bytes (tag `type`) already allocated.
+  // Grows the heap (committed minus released memory) by at least `bytes`
+  // of free pages, reserving arenas as needed (Boehm's GC_expand_hp).
+  // False if the OS refused.
+  bool Expand(size_t bytes);
   MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
                    size_t large_bytes = 0, uint16_t type = 0);
   void FreeSpan(MSpan* s);
