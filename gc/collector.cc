@@ -277,7 +277,13 @@ void Collector::RunCycle(GcReason reason) {
   Sweep(&c);
 }
 
-void Collector::StopTheWorld(Cycle* c) {
+void Collector::SetWorldHooks(std::function<void()> stopped,
+                              std::function<void()> restarting) {
+  world_stopped_hook_ = std::move(stopped);
+  world_restarting_hook_ = std::move(restarting);
+}
+
+void Collector::StopTheWorld(Cycle* c, bool call_world_hook) {
   // No system call of the scavenger runs during the pause: one in progress
   // finishes first, before the pause begins.
   heap_->LockScavenger();
@@ -300,9 +306,11 @@ void Collector::StopTheWorld(Cycle* c) {
     e.ns = static_cast<uint64_t>(now - c->pause_start_ns);
     events_->Emit(e, now);
   }
+  if (call_world_hook && world_stopped_hook_) world_stopped_hook_();
 }
 
 void Collector::StartTheWorld(Cycle* c) {
+  if (world_restarting_hook_) world_restarting_hook_();
   const int64_t t = world_->StartTheWorld();
   const uint64_t pause = t - c->pause_start_ns;
   if (c->info.pauses == 0) c->info.pause1_ns = pause;
@@ -340,9 +348,12 @@ void Collector::SweepTermination(Cycle* c) {
     const size_t need = roots_->conservative_bytes() / sizeof(uintptr_t);
     if (ambiguous_snapshot_.size() < need) ambiguous_snapshot_.resize(need);
   }
-  StopTheWorld(c);
+  StopTheWorld(c, /*call_world_hook=*/false);
   heap_->FinishSweep(/*scavenge=*/false);
   weak_.AfterSweepCycle();  // every span swept: no referent record left
+  // After the sweeps in flight: a thread the hook stops may be one of the
+  // sweepers (counting as blocked while it sweeps, as gc_collect does).
+  if (world_stopped_hook_) world_stopped_hook_();
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
   c->info.heap_before = heap_->heap_live().load();
   pool_ = std::make_unique<WorkPool>();

@@ -165,6 +165,7 @@ class Collector {
   // True when heap_live reached the trigger: the allocating mutator should
   // collect.
   bool TriggerReached() const {
+    if (auto_disabled_.load(std::memory_order_relaxed) != 0) return false;
     return heap_->heap_live().load(std::memory_order_relaxed) >=
            static_cast<int64_t>(trigger_.load(std::memory_order_relaxed));
   }
@@ -239,6 +240,19 @@ class Collector {
   // Called after every cycle, once the world runs again, on the driver
   // thread. It must not call into the heap.
   void SetCycleHook(CycleHook hook);
+  // World hooks: `stopped` runs on the driver thread once every mutator
+  // has stopped (every pause; in the first one after the sweeps still in
+  // flight have finished, since a thread counting as blocked may be one of
+  // the sweepers), `restarting` right before they may run again; both
+  // inside the pause, and counted in it. The Boehm layer
+  // (runtime/boehm) stops its threads, which never poll, with signals
+  // there. Set them before the first cycle; they must not call gcheap.
+  void SetWorldHooks(std::function<void()> stopped,
+                     std::function<void()> restarting);
+  // Automatic collections (heap-goal triggers) off while the count is
+  // positive (Boehm's GC_disable); explicit Collect still runs.
+  void DisableAutoCollect() { auto_disabled_.fetch_add(1); }
+  void EnableAutoCollect() { auto_disabled_.fetch_sub(1); }
   // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
   // PrepareFork waits for a cycle in progress to end, stops the driver,
   // the sweeper, the idle worker and the mark workers (joins them: a
@@ -270,6 +284,13 @@ class Collector {
   // begins (true: before the stop request) and ends (false: after the
   // restart). Set it while no cycle runs.
   void SetPauseHookForTesting(std::function<void(bool)> hook);
+  // Testing seam (tools/weak_read_bench): stops the background sweeper
+  // (joins it; a round in progress stops between two spans) and starts it
+  // again, resuming the sweep. While it is stopped only allocation and
+  // gc_collect sweep, so a cycle's spans stay unswept after the flip until
+  // the caller allocates. Call both while no cycle runs.
+  void StopBackgroundSweeperForTesting() { sweeper_.Stop(); }
+  void StartBackgroundSweeperForTesting() { sweeper_.Start(); }
   // Testing seam: called on the idle-priority thread each time it finds a
   // background mark open to it (IdleMarkWorker::SetScoutHookForTesting).
   void SetIdleWorkerHookForTesting(std::function<void()> hook) {
@@ -312,7 +333,9 @@ class Collector {
   void Sweep(Cycle* c);
   void SetPhase(GcPhase p);
   // A pause: the stop request and the restart, with its accounting.
-  void StopTheWorld(Cycle* c);
+  // call_world_hook false: the caller calls the stopped hook itself
+  // (sweep termination, once no sweep is in flight).
+  void StopTheWorld(Cycle* c, bool call_world_hook = true);
   void StartTheWorld(Cycle* c);
 
   // ---- mark workers (gc/mark_workers.cc) ----------------------------------
@@ -390,6 +413,9 @@ class Collector {
   std::function<void(GcPhase)> phase_hook_;     // guarded by hooks_mu_
   std::function<void(bool)> pause_hook_;        // driver thread (testing)
   std::atomic<bool> has_phase_hook_{false};
+  std::function<void()> world_stopped_hook_;     // set before any cycle
+  std::function<void()> world_restarting_hook_;  // set before any cycle
+  std::atomic<int> auto_disabled_{0};
 
   BackgroundSweeper sweeper_;
 

@@ -78,18 +78,20 @@ SpecialsTable::Record* SpecialsTable::Find(const MSpan* s, uintptr_t base) {
   return it == sh.map.end() ? nullptr : &it->second;
 }
 
-bool SpecialsTable::LinkCell(MSpan* s, size_t i, uintptr_t base, WeakCell* c) {
-  Shard& sh = ShardOf(s);
+SpecialsTable::Record* SpecialsTable::FindOrMake(MSpan* s, size_t i,
+                                                 uintptr_t base, Shard& sh) {
   auto [it, fresh] = sh.map.try_emplace(base);
   if (fresh && !sides_->SetSpecial(s, i)) {
     sh.map.erase(it);
-    return false;
+    return nullptr;
   }
-  Record& r = it->second;
-  c->prev = nullptr;
-  c->next = r.cells;
-  if (r.cells != nullptr) r.cells->prev = c;
-  r.cells = c;
+  return &it->second;
+}
+
+bool SpecialsTable::LinkCell(MSpan* s, size_t i, uintptr_t base, WeakCell* c) {
+  Record* r = FindOrMake(s, i, base, ShardOf(s));
+  if (r == nullptr) return false;
+  PushFront(r->cells, c);
   return true;
 }
 
@@ -98,27 +100,15 @@ void SpecialsTable::UnlinkCell(MSpan* s, size_t i, uintptr_t base,
   Shard& sh = ShardOf(s);
   auto it = sh.map.find(base);
   GC_CHECK(it != sh.map.end(), "a linked weak cell's target has no record");
-  Record& r = it->second;
-  if (c->prev != nullptr) c->prev->next = c->next;
-  if (c->next != nullptr) c->next->prev = c->prev;
-  if (r.cells == c) r.cells = c->next;
-  c->prev = c->next = nullptr;
+  Unlink(it->second.cells, c);
   DropIfEmpty(s, i, base, sh);
 }
 
 bool SpecialsTable::AddCleanup(MSpan* s, size_t i, uintptr_t base, Cleanup* c) {
-  Shard& sh = ShardOf(s);
-  auto [it, fresh] = sh.map.try_emplace(base);
-  if (fresh && !sides_->SetSpecial(s, i)) {
-    sh.map.erase(it);
-    return false;
-  }
-  Record& r = it->second;
+  Record* r = FindOrMake(s, i, base, ShardOf(s));
+  if (r == nullptr) return false;
   c->obj = base;
-  c->prev = nullptr;
-  c->next = r.cleanups;
-  if (r.cleanups != nullptr) r.cleanups->prev = c;
-  r.cleanups = c;
+  PushFront(r->cleanups, c);
   return true;
 }
 
@@ -127,11 +117,7 @@ void SpecialsTable::RemoveCleanup(MSpan* s, size_t i, uintptr_t base,
   Shard& sh = ShardOf(s);
   auto it = sh.map.find(base);
   GC_CHECK(it != sh.map.end(), "a registered cleanup's object has no record");
-  Record& r = it->second;
-  if (c->prev != nullptr) c->prev->next = c->next;
-  if (c->next != nullptr) c->next->prev = c->prev;
-  if (r.cleanups == c) r.cleanups = c->next;
-  c->prev = c->next = nullptr;
+  Unlink(it->second.cleanups, c);
   DropIfEmpty(s, i, base, sh);
 }
 

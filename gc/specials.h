@@ -213,6 +213,24 @@ class SpecialsTable {
   Shard& ShardOf(const MSpan* s) { return shards_[SpanShard(s, 6)]; }
   // Drops base's record if it is empty (clears the specials bit).
   void DropIfEmpty(MSpan* s, size_t i, uintptr_t base, Shard& sh);
+  // base's record, made (and the specials bit set) if it has none; nullptr
+  // if the span's side record cannot be made.
+  Record* FindOrMake(MSpan* s, size_t i, uintptr_t base, Shard& sh);
+  // Doubly-linked list steps shared by weak cells and cleanups.
+  template <typename Node>
+  static void PushFront(Node*& head, Node* c) {
+    c->prev = nullptr;
+    c->next = head;
+    if (head != nullptr) head->prev = c;
+    head = c;
+  }
+  template <typename Node>
+  static void Unlink(Node*& head, Node* c) {
+    if (c->prev != nullptr) c->prev->next = c->next;
+    if (c->next != nullptr) c->next->prev = c->prev;
+    if (head == c) head = c->next;
+    c->prev = c->next = nullptr;
+  }
 
   SpanSides* sides_;
   Shard shards_[kShards];
@@ -232,10 +250,7 @@ size_t SpecialsTable::SweepObject(MSpan* s, size_t i, uintptr_t base,
     if (!revived || c->kind == kWeakShort) {
       // Unlinked in the same critical section that clears it (the
       // invariant readers rely on).
-      if (c->prev != nullptr) c->prev->next = c->next;
-      if (c->next != nullptr) c->next->prev = c->prev;
-      if (r.cells == c) r.cells = c->next;
-      c->prev = c->next = nullptr;
+      Unlink(r.cells, c);
       c->Store(0);
       cleared++;
     }

@@ -131,6 +131,34 @@ void MHeap::ReclaimBeforeGrow(size_t npages) {
   }
 }
 
+bool MHeap::Expand(size_t bytes) {
+  const size_t npages =
+      std::max<size_t>(1, (bytes + kPageSize - 1) / kPageSize);
+  std::lock_guard<CountedMutex> g(lock_);
+  const size_t before = pages_.mapped_bytes() - pages_.released_bytes();
+  // Take runs until enough memory is newly committed (a run may be free
+  // memory that is committed already), then give them all back as free.
+  std::vector<PageAlloc::Run> taken;
+  bool ok = true;
+  while (pages_.mapped_bytes() - pages_.released_bytes() < before + bytes) {
+    PageAlloc::Run run = pages_.Alloc(npages);
+    if (run.base == 0) {
+      if (!pages_.Grow(npages)) {
+        ok = false;
+        break;
+      }
+      run = pages_.Alloc(npages);
+      if (run.base == 0) {
+        ok = false;
+        break;
+      }
+    }
+    taken.push_back(run);
+  }
+  for (const PageAlloc::Run& r : taken) pages_.Free(r.base, npages);
+  return ok;
+}
+
 MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
                         size_t large_bytes, uint16_t type) {
   if (!SweepDone()) ReclaimBeforeGrow(npages);
@@ -397,8 +425,12 @@ void MHeap::StartSweepCycle() {
   }
   for (;;) {
     FinishSweep(/*scavenge=*/false);
+    // The flip and the cursor's rewind under flip_mu_: a publisher of
+    // FullySwept never sees the new sweepgen with the old cycle's cursor.
+    std::unique_lock<std::mutex> flip(flip_mu_);
     uint64_t state = sweep_state_.load(std::memory_order_acquire);
     if ((state & 0xffffffffu) != 0 || !SweepDone()) {
+      flip.unlock();
       std::this_thread::yield();
       continue;
     }
@@ -406,10 +438,10 @@ void MHeap::StartSweepCycle() {
     uint64_t next = (((state >> 32) + 2) << 32);
     if (sweep_state_.compare_exchange_weak(state, next,
                                            std::memory_order_acq_rel)) {
+      sweep_cursor_.store(0, std::memory_order_release);
       break;
     }
   }
-  sweep_cursor_.store(0, std::memory_order_release);
   pages_swept_.store(0, std::memory_order_relaxed);
   sweep_pages_per_byte_.store(0, std::memory_order_relaxed);
   // Spans cached before the flip are stale: return (and sweep) them before
@@ -579,6 +611,10 @@ bool MHeap::SweepDone() const {
 }
 
 void MHeap::FinishSweep(bool scavenge) {
+  // The cycle this call sweeps. Its caller may not be stopped by a pause
+  // (a gc_collect sweeping while counted as blocked): a flip may begin the
+  // next cycle meanwhile, which this call must not publish as swept.
+  const uint32_t sg = sweepgen();
   while (SweepOne() != 0) {
   }
   // Wait for sweeps that other threads claimed before the sets ran dry
@@ -587,9 +623,15 @@ void MHeap::FinishSweep(bool scavenge) {
   while ((sweep_state_.load(std::memory_order_acquire) & 0xffffffffu) != 0) {
     std::this_thread::yield();
   }
-  // No locker is held, so no sweep is in flight (the flip needs the world
-  // stopped, so the sweepgen read here is the one these sweeps used).
-  swept_gen_.store(sweepgen(), std::memory_order_release);
+  // No locker was held, so no sweep of cycle sg is in flight: it is fully
+  // swept unless a flip began another since.
+  {
+    std::lock_guard<std::mutex> flip(flip_mu_);
+    if (sweepgen() == sg) {
+      if (publish_swept_hook_) publish_swept_hook_();
+      swept_gen_.store(sg, std::memory_order_release);
+    }
+  }
   if (!scavenge) return;  // inside a pause: no heap-lock work
   // A finished sweep leaves no empty span behind (the statistics are
   // exact), and the scavenger sees their pages.
@@ -598,11 +640,16 @@ void MHeap::FinishSweep(bool scavenge) {
 }
 
 bool MHeap::NoteFullySwept() {
+  // Under flip_mu_, the cursor and sweepgen read below belong to one sweep
+  // cycle (the caller, the background sweeper, is not stopped by the
+  // flip's pause).
+  std::lock_guard<std::mutex> flip(flip_mu_);
   if (!SweepDone()) return false;
   const uint64_t state = sweep_state_.load(std::memory_order_acquire);
   // A sweep in flight holds a locker; with none held and every unswept set
   // drained, every span of this sweep cycle has been swept and published.
   if ((state & 0xffffffffu) != 0) return false;
+  if (publish_swept_hook_) publish_swept_hook_();
   swept_gen_.store(static_cast<uint32_t>(state >> 32),
                    std::memory_order_release);
   return true;
@@ -681,6 +728,10 @@ size_t MHeap::Scavenge(size_t bytes) {
 void MHeap::SetScavengeHookForTesting(std::function<void(bool)> hook) {
   std::lock_guard<std::mutex> g(scavenge_mu_);
   scavenge_hook_ = std::move(hook);
+}
+
+void MHeap::SetPublishSweptHookForTesting(std::function<void()> hook) {
+  publish_swept_hook_ = std::move(hook);
 }
 
 void MHeap::SetRetentionForTesting(size_t min_bytes, double fraction) {

@@ -156,6 +156,10 @@ class MHeap {
   // set (hard limit, OS refusal). The caller holds a SweepLocker whose
   // sweepgen `sg` the span gets. A large span (size class 0) is published
   // with its object of large_bytes (tag `type`) already allocated.
+  // Grows the heap (committed minus released memory) by at least `bytes`
+  // of free pages, reserving arenas as needed (Boehm's GC_expand_hp).
+  // False if the OS refused.
+  bool Expand(size_t bytes);
   MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
                    size_t large_bytes = 0, uint16_t type = 0);
   void FreeSpan(MSpan* s);
@@ -325,7 +329,8 @@ class MHeap {
   // unswept span is left.
   size_t SweepOne();
   // Sweep termination: sweeps until every span is swept and waits until no
-  // locker is held (no sweep in flight anywhere). The collector calls it
+  // locker is held (no sweep in flight anywhere); then publishes FullySwept
+  // unless a flip began another sweep cycle meanwhile. The collector calls it
   // with mutators stopped, before marking: marking a span that still has
   // last cycle's marks would corrupt it. Must not be called with a locker.
   // With `scavenge` (not inside a pause: madvise is slow), then returns
@@ -343,12 +348,16 @@ class MHeap {
   // published (no sweep in flight either): an acquire load, so a reader that
   // sees true also sees everything the sweeps wrote (the sweep hook's clears
   // of weak references). Becomes true when FinishSweep returns or when
-  // NoteFullySwept observes it; false again at the next flip.
+  // NoteFullySwept observes it; false again at the next flip. Their
+  // callers may run through a flip (the background sweeper, a thread
+  // sweeping while counted as blocked): each publishes, under flip_mu_,
+  // only the sweep cycle it saw done, never one a flip began meanwhile.
   bool FullySwept() const {
     return swept_gen_.load(std::memory_order_acquire) == sweepgen();
   }
   // Records FullySwept if it holds now (every unswept set drained and no
-  // sweep locker held). Returns whether it did. Must not be called with a
+  // sweep locker held, read under flip_mu_ so that both belong to the
+  // current sweep cycle). Returns whether it did. Must not be called with a
   // locker.
   bool NoteFullySwept();
   // The collector's sweep hook (see SweepHook). Set once, before any span
@@ -402,6 +411,10 @@ class MHeap {
   // (true) and after (false) each system call that returns memory to the
   // OS; and the retention goal's parameters (set before any allocation).
   void SetScavengeHookForTesting(std::function<void(bool)> hook);
+  // Called by NoteFullySwept and FinishSweep just before they publish
+  // FullySwept (with flip_mu_ held), on the publishing thread: a test
+  // holds a publisher there to race it with a flip.
+  void SetPublishSweptHookForTesting(std::function<void()> hook);
   void SetRetentionForTesting(size_t min_bytes, double fraction);
 
   // ---- statistics -----------------------------------------------------------
@@ -501,6 +514,12 @@ class MHeap {
 
   std::atomic<uint64_t> sweep_state_{0};  // sweepgen << 32 | lockers
   std::atomic<uint32_t> swept_gen_{0};    // FullySwept: this sweepgen's done
+  // Held by the flip (sweepgen += 2 and the cursor's rewind) and by every
+  // store of swept_gen_: a publisher sees sweepgen and the cursor of one
+  // sweep cycle (a background sweeper or a thread sweeping while counted
+  // as blocked is not stopped by the flip's pause).
+  std::mutex flip_mu_;
+  std::function<void()> publish_swept_hook_;  // set before use (testing)
   SweepHook* sweep_hook_ = nullptr;
   std::atomic<size_t> sweep_cursor_{
       kNumSpanClasses};  // next span class SweepOne looks at

@@ -650,6 +650,16 @@ void gc_leave_blocking(gc_mutator* m) {
   m->heap->LeaveBlocking(m);
 }
 
+const uint32_t* gc_mutator_safepoint_flag_address(gc_mutator* m) {
+  CheckMutator(m, "gc_mutator_safepoint_flag_address");
+  return reinterpret_cast<const uint32_t*>(&m->poll);
+}
+
+const uint32_t* gc_mutator_barrier_flag_address(gc_mutator* m) {
+  CheckMutator(m, "gc_mutator_barrier_flag_address");
+  return reinterpret_cast<const uint32_t*>(&m->wb_enabled);
+}
+
 void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   CheckHeap(heap, "gc_get_stats");
   const size_t n = CallerLayoutSize(caller, "gc_get_stats", "gc_stats");

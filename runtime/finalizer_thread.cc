@@ -16,7 +16,14 @@ int RunFinalizers(gc_mutator* m) {
   const auto run_cleanup = [m](void (*fn)(), void* arg) {
     reinterpret_cast<gc_cleanup_fn>(fn)(m, arg);
   };
-  while (fin.RunOne(run_fin, run_cleanup)) n++;
+  // A safepoint between two finalizers: a long batch must not hold up a
+  // stop of the world (the finalizer thread is a mutator like any other,
+  // and a finalizer that does not allocate never polls). Nothing of the
+  // queue is held between two RunOne calls.
+  while (fin.RunOne(run_fin, run_cleanup)) {
+    n++;
+    gc_safepoint(m);
+  }
   return n;
 }
 

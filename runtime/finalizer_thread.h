@@ -3,6 +3,8 @@
 // blocking region, until finalizers or cleanups are ready
 // (Finalization::WaitForWork), leaves the region and runs them all, as
 // gc_run_finalizers does, so a finalizer may allocate and use the heap.
+// Both poll a safepoint after every finalizer and cleanup, so a long
+// batch never holds up a pause.
 //
 // It starts at the first registration of a finalizer or cleanup (a heap
 // that has none never has the thread), and stops when the heap is

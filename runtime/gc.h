@@ -364,7 +364,11 @@ int gc_remove_root_scanner(gc_heap* heap, gc_root_scanner_fn fn, void* data);
 /* A root scanner that belongs to one mutator (one thread's interpreter
  * stack or frame chain), not to the heap: it is dropped when the mutator
  * detaches, the automatic detach at thread exit included, so it never
- * walks the frames of a thread that is gone. Called with m's thread stopped
+ * walks the frames of a thread that is gone. Its data must stay valid
+ * until then: gc_thread_detach (and the detach at thread exit) waits
+ * counting as blocked, and the thread's roots, scanners included, may be
+ * scanned meanwhile; remove a scanner whose data lives in a frame before
+ * that frame returns. Called with m's thread stopped
  * (parked at a safepoint or inside a blocking bracket) or about to resume:
  * once per cycle, right after the first pause, on m's own thread before it
  * runs again, or on a collector thread while m stays blocked; and on the
@@ -758,6 +762,25 @@ static inline void** gc_handle_new(gc_mutator* m, void* obj) {
 #endif
 }
 
+/* ---- generated code ----
+ *
+ * Where m's two flags live, for a JIT that inlines the safepoint poll and
+ * the barrier's test itself (docs/embedding.md, "Generated code"). Both
+ * are 32-bit words that generated code reads with relaxed loads and never
+ * writes:
+ *  - the safepoint flag: nonzero when a collection wants this thread; the
+ *    code then calls gc_safepoint_slow(m) (what gc_safepoint does);
+ *  - the barrier flag: nonzero while a concurrent cycle marks; a store
+ *    into a pointer slot then takes the recording path of gc_write_barrier
+ *    (or calls gc_write_barrier_slow).
+ * The addresses are fixed for as long as m is attached (a JIT may embed
+ * them in the code it generates for m's thread); after gc_thread_detach
+ * they may belong to another thread's mutator. Both lie inside m, at
+ * offsets that are part of the ABI (they change only with
+ * GCHEAP_VERSION_MAJOR). A non-mutator m is API misuse and aborts. */
+const uint32_t* gc_mutator_safepoint_flag_address(gc_mutator* m);
+const uint32_t* gc_mutator_barrier_flag_address(gc_mutator* m);
+
 /* ---- statistics ---- */
 
 #define GC_NUM_SIZE_CLASSES 68
@@ -1011,7 +1034,10 @@ int gc_is_ephemeron(gc_heap* heap, const void* obj);
  *                            It is held back itself while an unreachable
  *                            ordered object reaches it.
  *   GC_FINALIZE_IGNORE_SELF  ordered, but the object's own pointers to
- *                            itself do not count (Boehm's _ignore_self).
+ *                            itself do not count (Boehm's _ignore_self);
+ *                            an ephemeron's do (its key, value and next
+ *                            are scanned by the ephemeron rule, as when
+ *                            it is reachable).
  * Ready finalizers run on the heap's finalizer thread (gc_config.
  * finalizer_thread) or when the embedder calls gc_run_finalizers; until
  * one has run, its object is a root. */
@@ -1062,7 +1088,9 @@ void* gc_guardian_pop(gc_mutator* m, gc_guardian* g);
 
 /* Runs every ready finalizer and cleanup on the calling thread (newly
  * ready ones too, until none is left); returns how many ran. Also allowed
- * with the finalizer thread on. A finalizer may call it. */
+ * with the finalizer thread on. A finalizer may call it. It is a
+ * safepoint: it polls after every finalizer and cleanup (so a long batch
+ * never holds up a pause), and the finalizers may allocate. */
 int gc_run_finalizers(gc_mutator* m);
 /* Finalizers and cleanups ready and not yet started. */
 size_t gc_finalizers_pending(gc_heap* heap);

@@ -1,8 +1,12 @@
 // Tests for the worked example of docs/embedding.md (docs/examples/cons_vm):
 // the program gives the right answer under explicit and automatic collections,
 // values held only on the VM stack (root scanner), in globals (root range)
-// or in the symbol table (root slot) survive, errors are reported, and
-// several VMs run on one heap from several threads.
+// or in the symbol table (root slot) survive, errors are reported,
+// several VMs run on one heap from several threads, weak-keyed tables keep
+// an entry exactly as long as its key is reachable from elsewhere (a value
+// that refers to its key does not keep it), and pair finalizers run once,
+// after their pair became unreachable, on the VM's thread, with a key
+// being finalized keeping its table entry until it is freed (Lua's rule).
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -251,6 +255,118 @@ TEST_F(ConsVmTest, HardHeapLimitFailsTheRunWithTheReason) {
 // Four VMs, one per thread, share a heap: each thread's collections stop
 // the others at their safepoints (allocations and backward jumps) and scan
 // their stacks, globals and symbol tables.
+// Builds a list of the top k stack values (the deepest first).
+void ListOfTop(std::vector<Instr>* code, int k) {
+  code->push_back({kPushNil});
+  for (int i = 0; i < k; i++) code->push_back({kCons});
+}
+
+TEST_F(ConsVmTest, WeakTableEntriesLiveExactlyAsLongAsTheirKeys) {
+  const uint64_t cleared0 = Stats().ephemerons_cleared;
+  std::vector<Instr> code = {
+      {kMakeTable},
+      {kStore, 0},  // g0 = table
+      {kPush, 1},
+      {kPushNil},
+      {kCons},
+      {kStore, 1},  // g1 = key1 = (1)
+      // t[key1] = (100 . key1): the value refers to its key.
+      {kLoad, 0},
+      {kLoad, 1},
+      {kPush, 100},
+      {kLoad, 1},
+      {kCons},
+      {kTablePut},
+      // t[(2)] = 200: the key is held by nothing but the table.
+      {kLoad, 0},
+      {kPush, 2},
+      {kPushNil},
+      {kCons},
+      {kPush, 200},
+      {kTablePut},
+      // t['sym] = 300: the symbol table keeps the key.
+      {kLoad, 0},
+      {kIntern, 0, "sym"},
+      {kPush, 300},
+      {kTablePut},
+      {kCollect},
+      {kLoad, 0},
+      {kTableCount},  // 2
+      {kLoad, 0},
+      {kLoad, 1},
+      {kTableGet},
+      {kCar},  // 100
+      // A second put of a key replaces the value.
+      {kLoad, 0},
+      {kIntern, 0, "sym"},
+      {kPush, 301},
+      {kTablePut},
+      {kLoad, 0},
+      {kIntern, 0, "sym"},
+      {kTableGet},  // 301
+      // Drop key1: only its own value refers to it now.
+      {kPushNil},
+      {kStore, 1},
+      {kCollect},
+      {kLoad, 0},
+      {kTableCount},  // 1
+  };
+  ListOfTop(&code, 4);
+  code.push_back({kHalt});
+  ASSERT_TRUE(cons_vm::Run(vm_, code)) << vm_->error;
+  EXPECT_EQ(Result(), "(2 100 301 1)");
+  // The collector cleared exactly the two entries whose keys died.
+  EXPECT_EQ(Stats().ephemerons_cleared - cleared0, 2u);
+}
+
+TEST_F(ConsVmTest, PairFinalizersRunOnceAfterThePairDies) {
+  std::vector<Instr> code = {
+      {kPush, 7},       {kPushNil},       {kCons},
+      {kFinalize},      {kDrop},  // dropped
+      {kPush, 5},       {kPushNil},       {kCons},
+      {kFinalize},      {kStore, 2},       // kept
+      {kRunFinalizers},                    // 0: no collection yet
+      {kCollect},       {kRunFinalizers},  // 1: (7)
+      {kCollect},       {kRunFinalizers},  // 1: (5) is still in g2
+      {kPushNil},       {kStore, 2},      {kCollect},
+      {kRunFinalizers},                    // 2: (5)
+      {kCollect},       {kRunFinalizers},  // 2: each runs once
+  };
+  ListOfTop(&code, 5);
+  code.push_back({kHalt});
+  ASSERT_TRUE(cons_vm::Run(vm_, code)) << vm_->error;
+  EXPECT_EQ(Result(), "(0 1 1 2 2)");
+  EXPECT_EQ(vm_->finalized_car_sum.load(), 12);
+}
+
+TEST_F(ConsVmTest, AKeyBeingFinalizedKeepsItsEntryUntilItIsFreed) {
+  std::vector<Instr> code = {
+      {kMakeTable},     {kStore, 0}, {kPush, 3},    {kPushNil}, {kCons},
+      {kFinalize},      {kStore, 1}, {kLoad, 0},    {kLoad, 1}, {kPush, 33},
+      {kTablePut},      {kPushNil},  {kStore, 1},  // the key is unreachable now
+      {kCollect},       {kLoad, 0},  {kTableCount},  // 1: revived for its
+                                                     // finalizer
+      {kRunFinalizers},                              // 1
+      {kCollect},       {kLoad, 0},  {kTableCount},  // 0: freed, entry cleared
+  };
+  ListOfTop(&code, 3);
+  code.push_back({kHalt});
+  ASSERT_TRUE(cons_vm::Run(vm_, code)) << vm_->error;
+  EXPECT_EQ(Result(), "(1 1 0)");
+  EXPECT_EQ(vm_->finalized_car_sum.load(), 3);
+}
+
+TEST_F(ConsVmTest, TableAndFinalizerErrorsAreReported) {
+  EXPECT_FALSE(cons_vm::Run(
+      vm_, {{kPush, 1}, {kPush, 2}, {kPush, 3}, {kTablePut}, {kHalt}}));
+  EXPECT_EQ(vm_->error, "table-put: not a table");
+  EXPECT_FALSE(cons_vm::Run(
+      vm_, {{kMakeTable}, {kPushNil}, {kPush, 3}, {kTablePut}, {kHalt}}));
+  EXPECT_EQ(vm_->error, "table-put: nil key");
+  EXPECT_FALSE(cons_vm::Run(vm_, {{kPush, 1}, {kFinalize}, {kHalt}}));
+  EXPECT_EQ(vm_->error, "finalize: not a pair");
+}
+
 TEST_F(ConsVmTest, VmsOnSeveralThreadsShareAHeap) {
   DeleteVm(vm_);  // this thread does not take part
   vm_ = nullptr;

@@ -7,6 +7,7 @@
 // longjmps out) and the memory-pressure hook, under a hard heap limit.
 #include "runtime/observe.h"
 
+#include <chrono>
 #include <csetjmp>
 #include <cstring>
 #include <map>
@@ -258,12 +259,23 @@ TEST_P(EventsTest, ListenersAddedAndRemovedWhileEventsFire) {
       gc_thread_detach(m);
     });
   }
+  // At least 300 rounds, and on until some listener was called: the
+  // allocating threads may not even have started during the first rounds
+  // on a loaded machine (seen in CI: 300 rounds with no call at all).
   int total_calls = 0;
-  for (int i = 0; i < 300; i++) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (int i = 0; i < 300 || (total_calls == 0 &&
+                              std::chrono::steady_clock::now() < deadline);
+       i++) {
     auto* d = new Data;
     d->late = &late;
     ASSERT_EQ(gc_add_event_listener(h, &l, d), 0);
-    std::this_thread::yield();
+    if (i < 300) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
     ASSERT_EQ(gc_remove_event_listener(h, &l, d), 0);
     d->removed.store(true);
     total_calls += d->calls.load();

@@ -42,6 +42,11 @@ TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
     total.objects_checked += r.objects_checked;
     total.detaches += r.detaches;
     total.helpers += r.helpers;
+    total.weak_ops += r.weak_ops;
+    total.eph_ops += r.eph_ops;
+    total.weak_reads += r.weak_reads;
+    total.reads_marking += r.reads_marking;
+    total.holds_checked += r.holds_checked;
     if (r.max_pause_ns > total.max_pause_ns)
       total.max_pause_ns = r.max_pause_ns;
   }
@@ -52,6 +57,17 @@ TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
          kind.c_str(), runs, total.ops, total.collections, total.cycles,
          total.quiescent_checks, total.objects_checked, total.detaches,
          total.helpers, total.max_pause_ns / 1e6);
+  printf("[oracle-mt %s] weak ops %" PRIu64 ", ephemeron ops %" PRIu64
+         ", weak reads checked %" PRIu64 " (%" PRIu64
+         " while a cycle marked; %" PRIu64
+         " objects they returned checked still allocated after that "
+         "cycle)\n",
+         kind.c_str(), total.weak_ops, total.eph_ops, total.weak_reads,
+         total.reads_marking, total.holds_checked);
+  // The weak reads must meet concurrent marking (other threads' cycles),
+  // and what they returned then must have survived the cycle.
+  EXPECT_GT(total.reads_marking, 0u);
+  EXPECT_GT(total.holds_checked, 0u);
 }
 
 }  // namespace

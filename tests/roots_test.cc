@@ -184,6 +184,10 @@ TEST(RootsConcurrencyTest, AddAndRemoveWhileScanning) {
   for (int t = 0; t < kThreads; t++) {
     threads.emplace_back([&, t] {
       Private& p = priv[t];
+      // Start once the scanner has finished a scan, so the two overlap even
+      // when the scanner thread starts late (in CI, under load, all six
+      // threads once finished before it ran at all: scans was 0).
+      while (scans.load() == 0) std::this_thread::yield();
       for (int i = 0; i < kIterations; i++) {
         switch (i % 3) {
           case 0:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <set>
@@ -378,6 +379,58 @@ TEST(SweepTest, FullySweptOnlyOnceEverySpanOfTheCycleIsSwept) {
   heap.FinishSweep();  // FinishSweep establishes it too
   EXPECT_TRUE(heap.FullySwept());
   heap.FreeMCache(c);
+}
+
+// Regression: FullySwept was published for a sweep cycle that had not been
+// swept. A publisher that is not stopped by the flip's pause (the
+// background sweeper's NoteFullySwept, a gc_collect sweeping while counted
+// as blocked in FinishSweep) saw the old cycle's sweep done, then a flip ran
+// (sweepgen += 2, every span unswept), then it stored the new sweepgen as
+// swept: weak reads took the fully-swept fast path and returned objects the
+// new sweep was freeing (ephemeron_test's stress test read an ephemeron's
+// key as live and its value's memory already cleared). Here the publisher
+// is held just before it publishes while another thread tries a flip; the
+// new cycle must read as not swept whatever the interleaving (with the fix
+// the flip waits for the publisher, which is held for at most 300 ms).
+TEST(SweepTest, FullySweptIsNeverPublishedForACycleAFlipJustBegan) {
+  for (const bool via_finish_sweep : {false, true}) {
+    SCOPED_TRACE(via_finish_sweep ? "FinishSweep" : "NoteFullySwept");
+    MHeap heap;
+    MCache* c = heap.NewMCache();
+    for (int i = 0; i < 2000; i++) MarkObject(heap, c, c->Alloc(32, false));
+    SweepCycle(heap, {c}, /*finish=*/false);
+    heap.SweepRemaining();  // swept, not yet published
+    std::atomic<bool> armed{true}, at_point{false}, flipped{false};
+    heap.SetPublishSweptHookForTesting([&] {
+      if (!armed.exchange(false)) return;  // only the publisher below
+      at_point.store(true);
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+      while (!flipped.load() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();
+      }
+    });
+    std::thread publisher([&] {
+      if (via_finish_sweep) {
+        heap.FinishSweep(/*scavenge=*/false);
+      } else {
+        heap.NoteFullySwept();
+      }
+    });
+    while (!at_point.load()) std::this_thread::yield();
+    // A flip: the new cycle has spans to sweep (nothing is marked in it,
+    // so its sweep frees them).
+    c->ReleaseAll();
+    heap.StartSweepCycle();
+    flipped.store(true);
+    publisher.join();
+    heap.SetPublishSweptHookForTesting(nullptr);
+    EXPECT_FALSE(heap.FullySwept()) << "published for a cycle not swept";
+    ASSERT_NE(heap.SweepOne(), 0u);  // there were spans left to sweep
+    heap.FinishSweep();
+    EXPECT_TRUE(heap.FullySwept());
+    heap.FreeMCache(c);
+  }
 }
 
 }  // namespace

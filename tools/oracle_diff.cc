@@ -184,6 +184,7 @@ int main(int argc, char** argv) {
              ? 100.0 * (s.boehm - s.boehm_reachable) / s.boehm_reachable
              : 0.0,
          s.objects_checked, s.allocated, s.churned, s.alloc_failed, secs);
+  printf("total %s\n", VmSummary(s).c_str());
   if (!b.ok) {
     fprintf(stderr, "%s", b.report.c_str());
     return 1;

@@ -3,7 +3,16 @@
 // threads with private and shared graphs, collections from random threads,
 // attach / detach, blocking regions, automatic cycles, and exact global
 // checks at quiescent points. Rounds of fresh heaps, each with its own seed,
-// run back to back until the time is up.
+// run back to back until the time is up. The threads read weak handles and
+// weak slots and rewire ephemeron tables (set_value, set_next, chains)
+// while other threads' cycles mark; what a read returns during marking is
+// checked still allocated after that cycle (Executor::SettleHolds).
+// Alongside each round, one more thread runs single-threaded oracle
+// programs with concurrent marking and automatic cycles on heaps of their
+// own (--vm_programs): finalizers (ordered, unordered, ignore-self,
+// resurrecting), guardians and cleanups decided while the program keeps
+// mutating, each checked against its model (the multi-threaded oracle
+// leaves finalization out: the heap's queues are shared by every graph).
 //
 //   bazel run //tools:soak -- --seconds=600 --threads=8
 //   bazel run //tools:soak -- --seconds=1800 --mode=concurrent
@@ -13,10 +22,12 @@
 // longest pause. On a failure it prints the report with the round's seed
 // and exits 1.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -32,6 +43,9 @@ ABSL_FLAG(int, ops_per_thread, 40000,
 ABSL_FLAG(bool, verify, true, "gc_config.verify (the checkmark verifier)");
 ABSL_FLAG(std::string, mode, "random",
           "collector mode per round: random, concurrent or stw");
+ABSL_FLAG(bool, vm_programs, true,
+          "alongside each round, run single-threaded oracle programs with "
+          "finalization and concurrent marking");
 
 namespace {
 int64_t NowNs() {
@@ -62,6 +76,7 @@ int main(int argc, char** argv) {
          absl::GetFlag(FLAGS_verify) ? "on" : "off", mode.c_str(), seed);
   fflush(stdout);
   ThreadedResult total;
+  BatchResult vm_total;
   int rounds = 0;
   while (NowNs() < stop && (absl::GetFlag(FLAGS_rounds) == 0 ||
                             rounds < absl::GetFlag(FLAGS_rounds))) {
@@ -78,7 +93,50 @@ int main(int argc, char** argv) {
                     " --rounds=1 --threads=%d --mode=%s)\n",
                     rounds + 1, seed, seed, threads, mode.c_str());
     const int64_t t0 = NowNs();
+    // The finalization programs, until the round ends.
+    std::atomic<bool> round_done{false};
+    BatchResult vm;
+    std::thread vm_thread;
+    if (absl::GetFlag(FLAGS_vm_programs)) {
+      vm_thread = std::thread([&, seed] {
+        GenOptions g;
+        g.force_stw = 0;
+        g.ops = 600;
+        RunOptions ro;
+        ro.boehm = false;  // (Boehm's side is single-threaded per process)
+        for (uint64_t s = seed * 1000; !round_done.load() && vm.ok; s++) {
+          Program p = GenerateProgram(s, g);
+          p.config.verify = o.verify;
+          if (p.config.gc_percent < 0 && p.config.memory_limit == 0 &&
+              !p.config.finalizer_thread) {
+            p.config.gc_percent = 100;  // automatic, concurrent cycles
+          }
+          RunResult r = RunProgram(p, ro);
+          vm.programs++;
+          vm.stats.Add(r.stats);
+          if (!r.ok) {
+            vm.ok = false;
+            vm.failing_seed = s;
+            vm.report = FailureReport(p, r, nullptr, nullptr);
+          }
+        }
+      });
+    }
     ThreadedResult r = RunThreaded(o);
+    round_done = true;
+    if (vm_thread.joinable()) vm_thread.join();
+    if (!vm.ok) {
+      fprintf(stderr, "%s", vm.report.c_str());
+      fprintf(stderr,
+              "soak: a finalization program failed in round %d (seed=%" PRIu64
+              "); the program is above: save it from its 'program' line and "
+              "replay it with bazel run //tools:oracle_diff -- --replay=FILE "
+              "--boehm=false\n",
+              rounds + 1, vm.failing_seed);
+      return 1;
+    }
+    vm_total.programs += vm.programs;
+    vm_total.stats.Add(vm.stats);
     rounds++;
     printf("round %d seed=%" PRIu64 " %.1fs: ops=%" PRIu64 " cycles=%" PRIu64
            " collections=%" PRIu64 " quiescent_checks=%" PRIu64
@@ -88,6 +146,12 @@ int main(int argc, char** argv) {
            r.quiescent_checks, r.objects_checked, r.max_live, r.detaches,
            r.helpers, o.stw ? "stw" : "concurrent", r.max_pause_ns / 1e6,
            r.ok ? "ok" : "FAILED");
+    printf("  weak reads %" PRIu64 " (%" PRIu64
+           " while a cycle marked, %" PRIu64 " held past it), weak ops %" PRIu64
+           ", ephemeron ops %" PRIu64 "; finalization programs %" PRIu64
+           ": %s\n",
+           r.weak_reads, r.reads_marking, r.holds_checked, r.weak_ops,
+           r.eph_ops, vm.programs, VmSummary(vm.stats).c_str());
     fflush(stdout);
     total.ops += r.ops;
     total.cycles += r.cycles;
@@ -99,6 +163,11 @@ int main(int argc, char** argv) {
     total.helpers += r.helpers;
     total.max_live = std::max(total.max_live, r.max_live);
     total.max_pause_ns = std::max(total.max_pause_ns, r.max_pause_ns);
+    total.weak_reads += r.weak_reads;
+    total.reads_marking += r.reads_marking;
+    total.holds_checked += r.holds_checked;
+    total.weak_ops += r.weak_ops;
+    total.eph_ops += r.eph_ops;
     if (!r.ok) {
       fprintf(stderr, "%s", r.report.c_str());
       fprintf(stderr,
@@ -122,5 +191,11 @@ int main(int argc, char** argv) {
          total.cycles, total.collections, total.quiescent_checks,
          total.objects_checked, total.max_pause_ns / 1e6, total.max_live,
          total.detaches, total.helpers);
+  printf("soak: weak reads %" PRIu64 " (%" PRIu64
+         " while a cycle marked, %" PRIu64 " held past it), weak ops %" PRIu64
+         ", ephemeron ops %" PRIu64 "; finalization programs %" PRIu64 ": %s\n",
+         total.weak_reads, total.reads_marking, total.holds_checked,
+         total.weak_ops, total.eph_ops, vm_total.programs,
+         VmSummary(vm_total.stats).c_str());
   return 0;
 }

@@ -3,9 +3,9 @@
 // configuration and ops chosen by the bytes), which runs on our heap (and,
 // for a quarter of the inputs, on Boehm GC) against the exact oracle.
 // The decoding knows the VM ops of issue 12 (weak references, ephemerons,
-// finalization; GenOptions::vm_ops); it emits them once the executor runs
-// them (kVmOpsExecutable), and //tests/oracle:model_test checks that it
-// can decode every one of them.
+// finalization; GenOptions::vm_ops) and emits them (the executor runs them:
+// kVmOpsExecutable), and //tests/oracle:model_test checks that it can
+// decode every one of them.
 #ifndef GCHEAP_TESTS_FUZZ_FUZZ_ENTRY_H_
 #define GCHEAP_TESTS_FUZZ_FUZZ_ENTRY_H_
 

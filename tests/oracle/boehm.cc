@@ -26,7 +26,14 @@ std::map<std::pair<int, uint32_t>, GC_descr>* descriptors;
 void Init() {
   std::call_once(init_once, [] {
     GC_set_all_interior_pointers(0);
+    // What is reachable from a finalized _no_order object is kept (Java
+    // mode), as ours does; finalizers run when the oracle asks.
+    GC_set_java_finalization(1);
+    GC_set_finalize_on_demand(1);
     GC_INIT();
+    // (Its "finalization cycle" warnings are the documented leak of
+    // ordered finalizable cycles, which the programs build on purpose.)
+    GC_set_warn_proc(GC_ignore_warn_proc);
     // Interior offsets and tags (tag_mask 7 programs): base + off + tag.
     for (uint32_t off : kValidOffsets) {
       for (uint32_t tag = 0; tag < 8; tag++) {
@@ -48,7 +55,10 @@ void* AllocTyped(Kind k, uint32_t bytes) {
       std::vector<GC_word> bm((words + GC_WORDSZ - 1) / GC_WORDSZ + 1, 0);
       size_t last = 0;
       for (uint32_t w = 0; w < words; w++) {
-        if (RoleOf(k, bytes, w) == Role::kPtr) {
+        // An ephemeron's value (word 1) is a strong pointer on Boehm's
+        // side (Boehm has no ephemerons: it keeps more, never less).
+        if (RoleOf(k, bytes, w) == Role::kPtr ||
+            (k == Kind::kEphemeron && w == 1)) {
           GC_set_bit(bm.data(), w);
           last = w + 1;
         }
@@ -77,6 +87,25 @@ bool RegisterLink(void** link, void* obj) {
 }
 
 void UnregisterLink(void** link) { GC_unregister_disappearing_link(link); }
+
+bool RegisterLongLink(void** link, void* obj) {
+  return GC_register_long_link(link, obj) == GC_SUCCESS;
+}
+
+void UnregisterLongLink(void** link) { GC_unregister_long_link(link); }
+
+void RegisterFinalizer(void* obj, uint8_t mode, void (*fn)(void*, void*),
+                       void* data) {
+  if (mode == kFinUnordered) {
+    GC_register_finalizer_no_order(obj, fn, data, nullptr, nullptr);
+  } else if (mode == kFinIgnoreSelf) {
+    GC_register_finalizer_ignore_self(obj, fn, data, nullptr, nullptr);
+  } else {
+    GC_register_finalizer(obj, fn, data, nullptr, nullptr);
+  }
+}
+
+void InvokeFinalizers() { GC_invoke_finalizers(); }
 
 void Collect() { GC_gcollect(); }
 

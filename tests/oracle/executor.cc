@@ -1,5 +1,7 @@
 #include "tests/oracle/executor.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
@@ -54,6 +56,18 @@ void RunStats::Add(const RunStats& o) {
   churned += o.churned;
   alloc_failed += o.alloc_failed;
   max_reachable = std::max(max_reachable, o.max_reachable);
+  weak_ops += o.weak_ops;
+  eph_ops += o.eph_ops;
+  fin_ops += o.fin_ops;
+  weak_reads += o.weak_reads;
+  reads_marking += o.reads_marking;
+  drains += o.drains;
+  holds_checked += o.holds_checked;
+  init_stores += o.init_stores;
+  vm.Add(o.vm);
+  boehm_fin_agree += o.boehm_fin_agree;
+  boehm_link_agree += o.boehm_link_agree;
+  boehm_diverged += o.boehm_diverged;
 }
 
 void Expectation::Add(const Expectation& o) {
@@ -94,6 +108,28 @@ TypeIds RegisterTypes(gc_heap* heap) {
       abort();
     }
   }
+  // WeakS / WeakL: strong pointers at words 2 and 6, weak slots at 3, 5, 7
+  // (layout.h), short or long.
+  static const uint64_t kWeakPtrMap = (1ull << 2) | (1ull << 6);
+  static const uint64_t kWeakSlotMap = (1ull << 3) | (1ull << 5) | (1ull << 7);
+  for (Kind k : {Kind::kWeakS, Kind::kWeakL}) {
+    gc_type_desc d;
+    gc_type_desc_init(&d);
+    d.name = KindName(k);
+    d.size = kWeakBytes;
+    d.ptr_bitmap = &kWeakPtrMap;
+    d.ptr_bitmap_words = 1;
+    d.weak_bitmap = &kWeakSlotMap;
+    d.weak_bitmap_words = 1;
+    d.weak_kind = k == Kind::kWeakL ? GC_WEAK_LONG : GC_WEAK_SHORT;
+    const int i = static_cast<int>(k);
+    t.id[i] = gc_register_type(heap, &d);
+    if (t.id[i] == 0) {
+      fprintf(stderr, "oracle: gc_register_type(%s): %s\n", d.name,
+              gc_last_error());
+      abort();
+    }
+  }
   return t;
 }
 
@@ -108,6 +144,7 @@ Executor::Executor(const ProgramConfig& cfg, const RunOptions& o)
   c.stop_the_world = cfg.stw;
   c.max_heap_bytes = cfg.max_heap;
   c.tag_mask = static_cast<uintptr_t>(cfg.tag_mask);
+  c.finalizer_thread = cfg.finalizer_thread;
   max_heap_ = cfg.max_heap;
   heap_ = gc_heap_create(&c);
   if (heap_ == nullptr) {
@@ -144,6 +181,19 @@ void Executor::Init() {
     btable_ = boehm::AllocRoots(kSlots);
   }
   st_.resize(1);
+  if (gc_add_root_range(heap_, scratch_, kScratch) != 0 ||
+      gc_add_root_range(heap_, holds_, kHolds) != 0) {
+    fprintf(stderr, "oracle: gc_add_root_range: %s\n", gc_last_error());
+    abort();
+  }
+  for (gc_guardian*& g : guardians_) {
+    g = gc_guardian_create(heap_);
+    if (g == nullptr) {
+      fprintf(stderr, "oracle: gc_guardian_create: %s\n", gc_last_error());
+      abort();
+    }
+  }
+  if (boehm_) bkeep_ = boehm::AllocRoots(kMaxBoehmKept);
   if (all_rooted_) {
     model_.SetAllSlotsRooted();
     if (gc_add_root_range(heap_, table_.get(), kSlots) != 0) {
@@ -178,10 +228,34 @@ void Executor::UnregisterRoots() {
 
 Executor::~Executor() {
   UnregisterRoots();
+  if (owns_heap_) DestroyVm(m_);
+  if (heap_ != nullptr) {
+    gc_remove_root_range(heap_, scratch_, kScratch);
+    gc_remove_root_range(heap_, holds_, kHolds);
+  }
   if (boehm_) {
+    // Boehm's queued finalizers name this executor: run them as no-ops.
+    boehm_dying_ = true;
+    boehm::InvokeFinalizers();
     for (void*& l : links_) {
-      if (l != nullptr) boehm::UnregisterLink(&l);
+      if (l != nullptr) boehm::UnregisterLongLink(&l);
     }
+    for (uint32_t w = 0; w < kWeakCells; w++) {
+      if (!blink_registered_[w]) continue;
+      if (blink_kind_[w] == kWeakLong) {
+        boehm::UnregisterLongLink(&blinks_[w]);
+      } else {
+        boehm::UnregisterLink(&blinks_[w]);
+      }
+    }
+    // Boehm's finalizers refer to this executor: remove them.
+    for (const auto& [id, serial] : boehm_serial_) {
+      if (st_[id].boehm != nullptr) {
+        boehm::RegisterFinalizer(st_[id].boehm, kFinOrdered, nullptr, nullptr);
+      }
+    }
+    for (uint32_t i = 0; i < kMaxBoehmKept; i++) bkeep_[i] = nullptr;
+    boehm::FreeRoots(bkeep_);
     for (uint32_t s = 0; s < kSlots; s++) btable_[s] = nullptr;
     boehm::FreeRoots(btable_);
   }
@@ -233,6 +307,12 @@ void Executor::ProcessFrees() {
     }
     auto a = by_addr_.find(reinterpret_cast<uintptr_t>(s.ours));
     if (a != by_addr_.end() && a->second == id) by_addr_.erase(a);
+    auto k = bkeep_slot_.find(id);
+    if (k != bkeep_slot_.end()) {
+      bkeep_[k->second] = nullptr;
+      bkeep_free_.push_back(k->second);
+      bkeep_slot_.erase(k);
+    }
     s.over[0].clear();
     s.over[0].shrink_to_fit();
     s.over[1].clear();
@@ -242,8 +322,19 @@ void Executor::ProcessFrees() {
 
 bool Executor::NewObject(uint32_t id, Kind k, uint32_t bytes) {
   State(id);
-  void* p = k == Kind::kNoscan ? gc_alloc_noscan(m_, bytes)
-                               : gc_alloc(m_, types_.Of(k), bytes);
+  const bool eph = k == Kind::kEphemeron;
+  void* p;
+  if (eph) {
+    // Key and value come from the model (already applied); both are held
+    // by the program (or by scratch_ roots while a chain is built).
+    const ObjModel* o = model_.Get(id);
+    p = gc_ephemeron_new(m_,
+                         reinterpret_cast<void*>(RefValue(kOurs, o->eph_key)),
+                         o->eph_value != 0 ? st_[o->eph_value].ours : nullptr);
+  } else {
+    p = k == Kind::kNoscan ? gc_alloc_noscan(m_, bytes)
+                           : gc_alloc(m_, types_.Of(k), bytes);
+  }
   if (p == nullptr) {
     if (max_heap_ != 0) {
       // A hard limit: allowed. The caller drops the object.
@@ -285,8 +376,17 @@ bool Executor::NewObject(uint32_t id, Kind k, uint32_t bytes) {
     }
     live_ranges_.erase(it);
   }
-  // Zeroed.
-  if (!IsZero(p, bytes)) {
+  if (eph) {
+    // The built-in object, recognized as one. (Its 24 bytes are counted
+    // in the exact byte checks after every collection.)
+    if (!gc_is_ephemeron(heap_, p)) {
+      return Fail("ephemeron",
+                  Fmt("gc_ephemeron_new returned %p, which gc_is_ephemeron "
+                      "does not recognize",
+                      p));
+    }
+  } else if (!IsZero(p, bytes)) {
+    // Not zeroed.
     const unsigned char* b = static_cast<const unsigned char*>(p);
     uint32_t i = 0;
     while (b[i] == 0) i++;
@@ -300,6 +400,25 @@ bool Executor::NewObject(uint32_t id, Kind k, uint32_t bytes) {
   ObjState& s = st_[id];
   s.ours = p;
   by_addr_[a] = id;
+  if (eph) {
+    if (boehm_) {
+      void* q = boehm::AllocTyped(k, bytes);
+      if (q == nullptr) return Fail("boehm_alloc", "Boehm allocation failed");
+      const ObjModel* o = model_.Get(id);
+      if (o->eph_value != 0) {
+        static_cast<void**>(q)[1] = st_[o->eph_value].boehm;
+      }
+      s.boehm = q;
+      links_.push_back(
+          reinterpret_cast<void*>(~reinterpret_cast<uintptr_t>(q)));
+      s.link = &links_.back();
+      if (!boehm::RegisterLongLink(s.link, q)) {
+        return Fail("boehm_alloc", "GC_register_long_link failed");
+      }
+    }
+    result_.stats.allocated++;
+    return true;
+  }
   const uint64_t seed = PayloadSeed(tag_, id);
   const uint64_t stamp = Stamp(tag_, id);
   FillObject(p, k, bytes, stamp, seed);
@@ -320,9 +439,8 @@ bool Executor::NewObject(uint32_t id, Kind k, uint32_t bytes) {
     s.sum[kBoehm] = s.sum[kOurs];
     links_.push_back(reinterpret_cast<void*>(~reinterpret_cast<uintptr_t>(q)));
     s.link = &links_.back();
-    if (!boehm::RegisterLink(s.link, q)) {
-      return Fail("boehm_alloc",
-                  "GC_general_register_disappearing_link failed");
+    if (!boehm::RegisterLongLink(s.link, q)) {
+      return Fail("boehm_alloc", "GC_register_long_link failed");
     }
   }
   result_.stats.allocated++;
@@ -429,6 +547,19 @@ bool Executor::Step(const Op& op, size_t index) {
                 "'" + FormatOp(op) +
                     "' needs the VM API of issue 12, which the executor does "
                     "not call yet (phase 2); the model and generator know it");
+  }
+  if (nholds_ > 0 && !SettleHolds(/*wait=*/op.op == OpKind::kCollect)) {
+    return false;
+  }
+  if (model_.finalizer_thread()) {
+    // The heap's finalizer thread: check what it ran so far; before a
+    // collection, wait until everything queued has run.
+    if (op.op == OpKind::kCollect ? !WaitForQueuedCalls() : !DrainCalls()) {
+      return false;
+    }
+  } else if (op.op == OpKind::kCollect && model_.auto_cycles() &&
+             !DrainAutoQueues()) {
+    return false;
   }
   Effects fx;
   if (!model_.Apply(op, &fx)) {
@@ -597,8 +728,7 @@ bool Executor::Step(const Op& op, size_t index) {
     case OpKind::kNumOpKinds:
       break;
     default:
-      // The VM ops: refused above until the executor runs them.
-      break;
+      return StepVm(op, fx);
   }
   return true;
 }
@@ -656,6 +786,44 @@ bool Executor::CheckObject(int side, uint32_t id) {
   const uint32_t words = Words(bytes);
   const ObjState& s = st_[id];
   result_.stats.objects_checked++;
+  if (o->kind == Kind::kEphemeron) {
+    // No stamp or payload; Boehm's copy holds nothing we check. Ours is
+    // read through the API: next exactly, key and value as the model says.
+    if (side == kBoehm) return true;
+    void* e = s.ours;
+    const void* next = gc_ephemeron_next(m_, e);
+    if (reinterpret_cast<uint64_t>(next) != RefValue(kOurs, o->fields[0])) {
+      return Fail("intact", Fmt("ephemeron %s: next is %p, expected %s",
+                                Describe(id).c_str(), next,
+                                Describe(o->fields[0].id).c_str()));
+    }
+    bool saw_null = false;
+    if (!CheckRead(model_.ExpectEph(id, kEphReadKey), gc_ephemeron_key(m_, e),
+                   Fmt("gc_ephemeron_key(%u)", id), &saw_null)) {
+      return false;
+    }
+    if (saw_null) model_.ObserveEphCleared(id);
+    if (!CheckRead(model_.ExpectEph(id, kEphReadValue),
+                   gc_ephemeron_value(m_, e), Fmt("gc_ephemeron_value(%u)", id),
+                   &saw_null)) {
+      return false;
+    }
+    if (saw_null) model_.ObserveEphCleared(id);
+    return true;
+  }
+  if (side == kOurs && IsWeakKind(o->kind)) {
+    for (uint32_t f = 0; f < kWeakFields; f++) {
+      void** slot = reinterpret_cast<void**>(static_cast<char*>(s.ours) +
+                                             8 * WeakFieldWord(f));
+      bool saw_null = false;
+      if (!CheckRead(model_.ExpectWeakField(id, f),
+                     gc_weak_load(m_, s.ours, slot),
+                     Fmt("gc_weak_load(%u, slot %u)", id, f), &saw_null)) {
+        return false;
+      }
+      if (saw_null) model_.ObserveWeakFieldNull(id, f);
+    }
+  }
   auto bad = [&](uint32_t w, const char* what, uint64_t want, uint64_t got) {
     return Fail(side == kOurs ? "intact" : "boehm_intact",
                 Fmt("%s: reachable object %s: word %u (%s): expected 0x%" PRIx64
@@ -707,14 +875,16 @@ bool Executor::CheckObject(int side, uint32_t id) {
 }
 
 bool Executor::CheckKept() {
-  for (uint32_t id : model_.live()) {
+  // (Copies: a check's weak read may settle the model, which recomputes.)
+  const std::vector<uint32_t> live = model_.live();
+  for (uint32_t id : live) {
     if (!model_.InM(id) && !CheckObject(kOurs, id)) return false;
   }
   return true;
 }
 
 bool Executor::CheckGraph() {
-  const std::vector<uint32_t>& r = model_.reachable();
+  const std::vector<uint32_t> r = model_.reachable();
   if (opts_.fault == Fault::kCorruptPayload && !fault_done_) {
     for (uint32_t id : r) {
       const ObjModel* o = model_.Get(id);
@@ -787,7 +957,7 @@ bool Executor::CheckBoehm() {
   for (uint32_t id : model_.reachable()) {
     if (!CheckObject(kBoehm, id)) return false;
   }
-  return true;
+  return CheckBoehmVm();
 }
 
 void Executor::Collected() {
@@ -835,7 +1005,18 @@ bool Executor::FinalChecks(size_t index) {
       if (!Step(op, index)) return false;
     }
     if (!Step(collect, index)) return false;
-    if (FinalDrainOps(model_).empty() && model_.Decide().ready.empty()) break;
+    // (A finalizer or a pop may have stored an object into a slot.)
+    bool slots_clear = true;
+    for (uint32_t s = 0; s < kSlots; s++) {
+      if (model_.slot(s).IsPtr()) slots_clear = false;
+    }
+    // (With the finalizer thread, what is queued runs there: the next
+    // collection waits for it.)
+    if (slots_clear && FinalDrainOps(model_).empty() &&
+        model_.ready_queue().empty() && model_.cleanup_queue().empty() &&
+        model_.Decide().ready.empty()) {
+      break;
+    }
     if (round > 4 * kMaxFinChain + 2 * model_.next_id()) {
       return Fail("harness", "finalization does not converge at the end");
     }
@@ -846,6 +1027,7 @@ bool Executor::FinalChecks(size_t index) {
   if (!registrations && !model_.live().empty()) {
     return Fail("harness", "objects live after every slot was cleared");
   }
+
   gc_stats st;
   st.struct_size = sizeof(st);
   gc_get_stats(heap_, &st);
@@ -856,16 +1038,19 @@ bool Executor::FinalChecks(size_t index) {
 // ---- VM side (issue 12)
 // -------------------------------------------------------
 //
-// What phase 2 connects to the heap's API (runtime/gc.h of the design):
-// FinalizerData / CleanupData are the data arguments of
-// gc_register_finalizer, gc_guardian_register (no callback) and
-// gc_add_cleanup; OnFinalizer / OnCleanup the callbacks; HandlePop takes
-// what gc_guardian_pop returned; CheckRead what gc_weak_get, gc_weak_load,
-// gc_ephemeron_key and gc_ephemeron_value returned. The model decides;
-// these only compare and mirror.
+// How the executor meets the heap's API (runtime/gc.h): FinalizerData /
+// CleanupData are the data arguments of gc_register_finalizer,
+// gc_guardian_register (no callback) and gc_add_cleanup; OnFinalizer /
+// OnCleanup the callbacks; HandlePop takes what gc_guardian_pop returned;
+// CheckRead what gc_weak_get, gc_weak_load, gc_ephemeron_key and
+// gc_ephemeron_value returned. The model decides; these only compare and
+// mirror.
 
 void* Executor::FinalizerData(uint32_t id) {
-  fin_tags_.push_back(FinalizerTag{this, id, model_.Get(id)->reg.serial});
+  const ObjModel* o = model_.Get(id);
+  fin_tags_.push_back(FinalizerTag{this, id, o->reg.serial, st_[id].ours,
+                                   Stamp(tag_, id),
+                                   o->kind != Kind::kEphemeron});
   return &fin_tags_.back();
 }
 
@@ -879,12 +1064,6 @@ uint32_t Executor::IdAt(const void* p) const {
   return it == by_addr_.end() ? 0 : it->second;
 }
 
-bool Executor::StampIntact(uint32_t id) const {
-  const ObjModel* o = model_.Get(id);
-  if (o == nullptr || o->kind == Kind::kEphemeron) return true;
-  return LoadWord(st_[id].ours, o->bytes, 0) == Stamp(tag_, id);
-}
-
 void Executor::OnFinalizer(gc_mutator* m, void* obj, void* data) {
   (void)m;
   const auto* t = static_cast<const FinalizerTag*>(data);
@@ -892,7 +1071,9 @@ void Executor::OnFinalizer(gc_mutator* m, void* obj, void* data) {
   if (ex->model_.finalizer_thread()) {
     // The program's thread owns the model: log, check in DrainCalls. The
     // object is not freed before this returns (the queue holds it).
-    const bool stamp_ok = obj == ex->st_[t->id].ours && ex->StampIntact(t->id);
+    const bool stamp_ok =
+        obj == t->obj &&
+        (!t->has_stamp || *static_cast<const uint64_t*>(obj) == t->stamp);
     std::lock_guard<std::mutex> g(ex->calls_mu_);
     ex->calls_.push_back(Call{false, stamp_ok, obj, t});
     return;
@@ -993,7 +1174,7 @@ bool Executor::HandlePop(uint32_t g, void* obj, uint32_t slot) {
 }
 
 bool Executor::CheckRead(const Expect& e, void* got, const std::string& what,
-                         bool* saw_null) {
+                         bool* saw_null, bool check_target) {
   *saw_null = false;
   const uint64_t want = RefValue(kOurs, e.ref);
   const uint64_t v = reinterpret_cast<uint64_t>(got);
@@ -1009,7 +1190,580 @@ bool Executor::CheckRead(const Expect& e, void* got, const std::string& what,
                     e.or_null ? " or NULL" : ""));
   }
   // An object a read hands out is one the collector did not free.
-  return !e.ref.IsPtr() || CheckObject(kOurs, e.ref.id);
+  return !check_target || !e.ref.IsPtr() || CheckObject(kOurs, e.ref.id);
+}
+
+// ---- the VM ops on the heap (issue 12, phase 2)
+// ----------------------------------------
+
+bool Executor::Read(const Effects& fx, void* got, const char* what,
+                    bool* saw_null) {
+  result_.stats.weak_reads++;
+  // (The mutator's barrier flag: on while a concurrent cycle marks.)
+  const bool marking =
+      __atomic_load_n(&reinterpret_cast<gc_mutator_head_*>(m_)->wb_enabled,
+                      __ATOMIC_RELAXED) != 0;
+  if (marking) result_.stats.reads_marking++;
+  if (!CheckRead(fx.expect, got, what, saw_null, /*check_target=*/true)) {
+    return false;
+  }
+  const uint32_t id = IdAt(got);
+  if (marking && hold_reads_ && id != 0 && nholds_ < kHolds) {
+    // The cycle now marking is the next to complete (or, if it has ended
+    // since, an earlier one: then the hold is settled at once).
+    hold_[nholds_] = Hold{id, CompletedCycles() + 1};
+    holds_[nholds_++] = got;
+  }
+  return true;
+}
+
+uint64_t Executor::CompletedCycles() {
+  gc_stats st;
+  st.struct_size = sizeof(st);
+  gc_get_stats(heap_, &st);
+  return st.cycles;
+}
+
+bool Executor::SettleHolds(bool wait) {
+  for (int spins = 0; nholds_ > 0; spins++) {
+    const uint64_t done = CompletedCycles();
+    int keep = 0;
+    for (int i = 0; i < nholds_; i++) {
+      const Hold h = hold_[i];
+      void* obj = holds_[i];
+      if (done < h.cycle) {
+        hold_[keep] = h;
+        holds_[keep++] = obj;
+        continue;
+      }
+      // Still an object of this heap (a freed slot is refused), and its
+      // identity stamp is intact.
+      gc_weak* w = gc_weak_create(m_, obj, GC_WEAK_SHORT);
+      const ObjModel* o = model_.Get(h.id);
+      const bool stamp_ok = o->kind == Kind::kEphemeron ||
+                            LoadWord(obj, o->bytes, 0) == Stamp(tag_, h.id);
+      if (w != nullptr) gc_weak_destroy(m_, w);
+      if (w == nullptr || !stamp_ok) {
+        return Fail("weak_read",
+                    Fmt("a weak read during marking returned %s, which the "
+                        "cycle then freed (%s)",
+                        Describe(h.id).c_str(),
+                        w == nullptr ? gc_last_error() : "stamp overwritten"));
+      }
+      result_.stats.holds_checked++;
+    }
+    for (int i = keep; i < nholds_; i++) holds_[i] = nullptr;
+    nholds_ = keep;
+    if (!wait || nholds_ == 0) return true;
+    if (spins > 30000) {
+      return Fail("harness", "the cycle a weak read met did not end in 30 s");
+    }
+    gc_enter_blocking(m_);
+    usleep(1000);
+    gc_leave_blocking(m_);
+  }
+  return true;
+}
+
+bool Executor::Register(uint32_t id, uint8_t mode, bool guardian, uint8_t g) {
+  void* obj = st_[id].ours;
+  const int rc = guardian ? gc_guardian_register(m_, guardians_[g], obj, mode)
+                          : gc_register_finalizer(m_, obj, &OnFinalizer,
+                                                  FinalizerData(id), mode);
+  if (rc != 0) {
+    return Fail("finalizer",
+                Fmt("%s(%s) returned %d: %s",
+                    guardian ? "gc_guardian_register" : "gc_register_finalizer",
+                    Describe(id).c_str(), rc, gc_last_error()));
+  }
+  if (boehm_) BoehmRegister(id, mode);
+  return true;
+}
+
+bool Executor::StepVm(const Op& op, const Effects& fx) {
+  auto addr = [&](uint32_t id) { return id != 0 ? st_[id].ours : nullptr; };
+  bool saw_null = false;
+  switch (op.op) {
+    case OpKind::kWeakCreate: {
+      result_.stats.weak_ops++;
+      gc_weak*& w = cells_[op.field];
+      if (fx.replaced_handle) gc_weak_destroy(m_, w);
+      w = gc_weak_create(m_, addr(op.target), op.mode);
+      if (w == nullptr) {
+        return Fail("weak", Fmt("gc_weak_create(%s) returned NULL: %s",
+                                Describe(op.target).c_str(), gc_last_error()));
+      }
+      if (boehm_) BoehmLink(op.field);
+      return true;
+    }
+    case OpKind::kWeakGet:
+      result_.stats.weak_ops++;
+      if (!Read(fx, gc_weak_get(m_, cells_[op.field]),
+                Fmt("gc_weak_get(wslot %u)", op.field).c_str(), &saw_null)) {
+        return false;
+      }
+      if (saw_null) model_.ObserveHandleNull(op.field);
+      break;
+    case OpKind::kWeakSet:
+      result_.stats.weak_ops++;
+      gc_weak_set(m_, cells_[op.field], addr(op.target));
+      if (boehm_) BoehmLink(op.field);
+      return true;
+    case OpKind::kWeakDestroy:
+      result_.stats.weak_ops++;
+      gc_weak_destroy(m_, cells_[op.field]);
+      cells_[op.field] = nullptr;
+      if (boehm_) BoehmLink(op.field);
+      return true;
+    case OpKind::kWeakStore:
+    case OpKind::kWeakLoad: {
+      result_.stats.weak_ops++;
+      void* obj = st_[op.id].ours;
+      void** slot = reinterpret_cast<void**>(static_cast<char*>(obj) +
+                                             8 * WeakFieldWord(op.field));
+      if (op.op == OpKind::kWeakStore) {
+        gc_weak_store(m_, obj, slot, addr(op.target));
+        return true;
+      }
+      if (!Read(fx, gc_weak_load(m_, obj, slot),
+                Fmt("gc_weak_load(%u, slot %u)", op.id, op.field).c_str(),
+                &saw_null)) {
+        return false;
+      }
+      if (saw_null) model_.ObserveWeakFieldNull(op.id, op.field);
+      break;
+    }
+    case OpKind::kEphNew:
+      result_.stats.eph_ops++;
+      if (!NewObject(op.id, Kind::kEphemeron, kEphemeronBytes)) {
+        if (!result_.ok) return false;
+        DropPlacement(fx);
+        return true;
+      }
+      return Place(op.id, fx);
+    case OpKind::kEphGet: {
+      result_.stats.eph_ops++;
+      void* e = st_[op.id].ours;
+      void* got = op.mode == kEphReadKey     ? gc_ephemeron_key(m_, e)
+                  : op.mode == kEphReadValue ? gc_ephemeron_value(m_, e)
+                                             : gc_ephemeron_next(m_, e);
+      static const char* const kWhat[] = {
+          "gc_ephemeron_key", "gc_ephemeron_value", "gc_ephemeron_next"};
+      if (!Read(fx, got, Fmt("%s(%u)", kWhat[op.mode], op.id).c_str(),
+                &saw_null)) {
+        return false;
+      }
+      if (saw_null) model_.ObserveEphCleared(op.id);
+      break;
+    }
+    case OpKind::kEphSetValue:
+    case OpKind::kEphSetNext:
+    case OpKind::kEphClear: {
+      result_.stats.eph_ops++;
+      void* e = st_[op.id].ours;
+      void** b = boehm_ ? static_cast<void**>(st_[op.id].boehm) : nullptr;
+      if (op.op == OpKind::kEphSetValue) {
+        gc_ephemeron_set_value(m_, e, addr(op.target));
+        if (b != nullptr) b[1] = op.target ? st_[op.target].boehm : nullptr;
+      } else if (op.op == OpKind::kEphSetNext) {
+        gc_ephemeron_set_next(m_, e, addr(op.target));
+        if (b != nullptr) b[2] = op.target ? st_[op.target].boehm : nullptr;
+      } else {
+        gc_ephemeron_clear(m_, e);
+        if (b != nullptr) b[1] = nullptr;
+      }
+      return true;
+    }
+    case OpKind::kEphChain:
+      result_.stats.eph_ops++;
+      return EphChain(op, fx);
+    case OpKind::kFinReg:
+      result_.stats.fin_ops++;
+      return Register(op.id, op.mode, false, 0);
+    case OpKind::kFinUnreg:
+      result_.stats.fin_ops++;
+      if (gc_register_finalizer(m_, st_[op.id].ours, nullptr, nullptr, 0) !=
+          0) {
+        return Fail("finalizer", Fmt("gc_register_finalizer(%s, NULL): %s",
+                                     Describe(op.id).c_str(), gc_last_error()));
+      }
+      if (boehm_) {
+        boehm::RegisterFinalizer(st_[op.id].boehm, 0, nullptr, nullptr);
+        boehm_serial_.erase(op.id);
+      }
+      return true;
+    case OpKind::kFinChain:
+      result_.stats.fin_ops++;
+      return FinChain(op, fx);
+    case OpKind::kGuardReg:
+      result_.stats.fin_ops++;
+      return Register(op.id, op.mode, true, op.guardian);
+    case OpKind::kGuardPop:
+      result_.stats.fin_ops++;
+      return HandlePop(op.guardian,
+                       gc_guardian_pop(m_, guardians_[op.guardian]), op.slot);
+    case OpKind::kCleanupAdd: {
+      result_.stats.fin_ops++;
+      gc_cleanup* c = gc_add_cleanup(m_, st_[op.id].ours, &OnCleanup,
+                                     CleanupData(op.value));
+      if (c == nullptr) {
+        return Fail("cleanup", Fmt("gc_add_cleanup(%s): %s",
+                                   Describe(op.id).c_str(), gc_last_error()));
+      }
+      cleanup_handles_[op.value] = c;
+      return true;
+    }
+    case OpKind::kCleanupCancel: {
+      result_.stats.fin_ops++;
+      auto it = cleanup_handles_.find(op.value);
+      gc_cancel_cleanup(m_, it->second);
+      cleanup_handles_.erase(it);
+      return true;
+    }
+    case OpKind::kAllocInit: {
+      // The initializing stores of issue 12's rule: the object was
+      // allocated since this thread's last safepoint (NewObject makes no
+      // heap call after gc_alloc), so its pointer fields are written with
+      // plain stores, no barrier, before anything else happens.
+      result_.stats.init_stores++;
+      if (!NewObject(op.id, Kind::kSmall3, kSmall3Bytes)) {
+        if (!result_.ok) return false;
+        DropPlacement(fx);
+        return true;
+      }
+      const ObjModel* o = model_.Get(op.id);
+      for (uint32_t f = 0; f < 2; f++) {
+        const uint32_t w = FieldWord(Kind::kSmall3, f);
+        static_cast<void**>(st_[op.id].ours)[w] =
+            reinterpret_cast<void*>(RefValue(kOurs, o->fields[f]));
+        if (boehm_) {
+          static_cast<void**>(st_[op.id].boehm)[w] =
+              reinterpret_cast<void*>(RefValue(kBoehm, o->fields[f]));
+        }
+      }
+      return Place(op.id, fx);
+    }
+    case OpKind::kRunFinalizers:
+      result_.stats.fin_ops++;
+      model_.BeginRun();
+      gc_run_finalizers(m_);
+      if (!result_.ok) return false;
+      return EndRun();
+    default:
+      return Fail("harness", "unknown op " + FormatOp(op));
+  }
+  // A read: its result goes into a slot where the model put it.
+  if (fx.store_slot != kNoSlot)
+    SetSlot(fx.store_slot, model_.slot(fx.store_slot));
+  return true;
+}
+
+bool Executor::EndRun() {
+  std::string why;
+  if (!model_.EndRun(&why)) return Fail("finalizer", why);
+  for (auto it = cleanup_handles_.begin(); it != cleanup_handles_.end();) {
+    const auto c = model_.cleanups().find(it->first);
+    if (c != model_.cleanups().end() &&
+        c->second.state == Model::Cleanup::kRan) {
+      it = cleanup_handles_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return true;
+}
+
+// An ephemeron chain: keys K_i (Small3) and E_i = (K_i, K_i+1), linked by
+// next. Every object built so far stays held until the head is placed: K_0
+// in scratch root 0 (each K_i after it is E_i-1's value, kept through the
+// ephemeron rule), K_i+1 in scratch root 1 while E_i is made, the first and
+// the last ephemeron in scratch roots 2 and 3 (the rest through next).
+bool Executor::EphChain(const Op& op, const Effects& fx) {
+  const uint32_t n = op.count;
+  const bool reversed = (op.value & kEphChainReversed) != 0;
+  auto key = [&](uint32_t i) { return op.id + 2 * i; };
+  auto eph = [&](uint32_t i) { return op.id + 2 * i + 1; };
+  bool ok = NewObject(key(0), Kind::kSmall3, kSmall3Bytes);
+  scratch_[0] = st_[key(0)].ours;
+  for (uint32_t i = 0; ok && i < n; i++) {
+    if (i + 1 < n) {
+      ok = NewObject(key(i + 1), Kind::kSmall3, kSmall3Bytes);
+      if (!ok) break;
+      scratch_[1] = st_[key(i + 1)].ours;
+    }
+    ok = NewObject(eph(i), Kind::kEphemeron, kEphemeronBytes);
+    if (!ok) break;
+    if (i > 0) {
+      // Link with the previous one (forward: prev.next = this).
+      const uint32_t from = reversed ? eph(i) : eph(i - 1);
+      const uint32_t to = reversed ? eph(i - 1) : eph(i);
+      gc_ephemeron_set_next(m_, st_[from].ours, st_[to].ours);
+      if (boehm_) static_cast<void**>(st_[from].boehm)[2] = st_[to].boehm;
+    } else {
+      scratch_[2] = st_[eph(0)].ours;
+    }
+    scratch_[3] = st_[eph(i)].ours;
+    scratch_[1] = nullptr;  // K_i+1 is E_i's value now
+  }
+  if (ok) {
+    const uint32_t head = reversed ? eph(n - 1) : eph(0);
+    Place(head, fx);
+    if (op.slot2 != kNoSlot && model_.slot(op.slot2).id == key(0)) {
+      Ref r;
+      r.id = key(0);
+      SetSlot(op.slot2, r);
+    }
+  }
+  for (void*& p : scratch_) p = nullptr;
+  if (!ok && result_.ok) {
+    return Fail("harness", "an allocation failed in an ephemeron chain");
+  }
+  return ok;
+}
+
+// A chain of finalizable Small3 nodes, linked by field 0 (field 1 of the
+// last to the first for a cycle, field 2 to itself for self-pointers), each
+// registered; the first and the last node are held in scratch roots until
+// the first is placed.
+bool Executor::FinChain(const Op& op, const Effects& fx) {
+  const bool guardian = (op.value & kFinChainGuardian) != 0;
+  bool ok = true;
+  for (uint32_t i = 0; ok && i < op.count; i++) {
+    const uint32_t id = op.id + i;
+    ok = NewObject(id, Kind::kSmall3, kSmall3Bytes);
+    if (!ok) break;
+    Ref r;
+    r.id = id;
+    if (i == 0) {
+      scratch_[0] = st_[id].ours;
+    } else {
+      StoreRefInField(id - 1, 0, r);
+    }
+    scratch_[1] = st_[id].ours;
+    if (op.value & kFinChainSelf) StoreRefInField(id, 2, r);
+  }
+  if (ok && (op.value & kFinChainCycle)) {
+    Ref r;
+    r.id = op.id;
+    StoreRefInField(op.id + op.count - 1, 1, r);
+  }
+  for (uint32_t i = 0; ok && i < op.count; i++) {
+    const ObjModel* o = model_.Get(op.id + i);
+    ok = Register(op.id + i, o->reg.mode, guardian, o->reg.guardian_index);
+  }
+  if (ok) Place(op.id, fx);
+  for (void*& p : scratch_) p = nullptr;
+  if (!ok && result_.ok) {
+    return Fail("harness", "an allocation failed in a finalizable chain");
+  }
+  return ok;
+}
+
+// An automatic cycle may have queued objects the model still counts as
+// registered: in the heap they are roots, so what only they reach is
+// strongly reachable at the next collection, which the model cannot know.
+// Before an explicit collection the executor therefore runs one full
+// collection the model sees as automatic (it also waits for a cycle in
+// progress), then runs every queued finalizer and cleanup and pops every
+// guardian (each checked by the model's rules for automatic cycles:
+// ready now, in Boehm's order), so the collection starts with no queue the
+// model does not know. Nothing allocates in between, so no cycle can
+// start meanwhile.
+bool Executor::DrainAutoQueues() {
+  bool any = !model_.cleanups().empty() || !model_.ready_queue().empty();
+  for (uint32_t id : model_.registered()) {
+    if (model_.Get(id)->registered) any = true;
+  }
+  for (uint32_t g = 0; g < kGuardians; g++) {
+    if (!model_.guardian_queue(g).empty()) any = true;
+  }
+  if (!any) return true;
+  gc_collect(m_);
+  result_.stats.drains++;
+  // (One run for the model: what the flush queued is judged by the state
+  // before any of it ran.)
+  model_.BeginRun();
+  gc_run_finalizers(m_);
+  if (!result_.ok) return false;
+  for (uint32_t g = 0; g < kGuardians; g++) {
+    for (;;) {
+      void* obj = gc_guardian_pop(m_, guardians_[g]);
+      if (!HandlePop(g, obj, kNoSlot)) return false;
+      if (obj == nullptr) break;
+    }
+  }
+  return EndRun();
+}
+
+bool Executor::WaitForQueuedCalls() {
+  for (int i = 0;; i++) {
+    if (!DrainCalls()) return false;
+    if (model_.ready_queue().empty() && model_.cleanup_queue().empty()) {
+      return true;
+    }
+    if (i > 30000) {
+      return Fail(
+          "finalizer",
+          Fmt("the finalizer thread did not run %zu queued "
+              "finalizers and %zu cleanups within 30 s",
+              model_.ready_queue().size(), model_.cleanup_queue().size()));
+    }
+    gc_enter_blocking(m_);
+    usleep(1000);
+    gc_leave_blocking(m_);
+  }
+}
+
+void Executor::DestroyVm(gc_mutator* m) {
+  if (heap_ == nullptr || m == nullptr) return;
+  for (gc_weak*& w : cells_) {
+    if (w != nullptr) gc_weak_destroy(m, w);
+    w = nullptr;
+  }
+  for (gc_guardian*& g : guardians_) {
+    if (g != nullptr) gc_guardian_destroy(g);
+    g = nullptr;
+  }
+}
+
+// ---- Boehm's side of finalization and weak handles --------------------------
+//
+// Boehm gets the same registrations (its ordered, _no_order and
+// _ignore_self finalizers, in Java mode, run on demand) and a short or long
+// disappearing link per weak handle. Its finalizer keeps the object (an
+// uncollectable array) until our model frees it, so Boehm never keeps less
+// than we do. Without automatic cycles of ours (every decision of ours is
+// an explicit collection the model knows), CheckBoehmVm then checks after
+// each collection that whatever Boehm finalized we made ready (with the
+// same registration), and whatever link Boehm cleared we cleared; Boehm
+// doing less is its conservative retention, counted.
+
+void Executor::BoehmRegister(uint32_t id, uint8_t mode) {
+  // An ephemeron's pointers to itself count for ignore-self too (ours,
+  // runtime/gc.h): Boehm's plain ordered finalizer does the same.
+  if (model_.Get(id)->kind == Kind::kEphemeron && mode == kFinIgnoreSelf) {
+    mode = kFinOrdered;
+  }
+  boehm_tags_.push_back(BoehmTag{this, id});
+  boehm::RegisterFinalizer(st_[id].boehm, mode, &OnBoehmFinalizer,
+                           &boehm_tags_.back());
+  boehm_serial_[id] = model_.Get(id)->reg.serial;
+}
+
+void Executor::OnBoehmFinalizer(void* obj, void* data) {
+  const auto* t = static_cast<const BoehmTag*>(data);
+  Executor* ex = t->ex;
+  if (ex->boehm_dying_) return;
+  ex->boehm_finalized_.push_back(t->id);
+  // Keep it while our model may: released in ProcessFrees.
+  uint32_t slot;
+  if (!ex->bkeep_free_.empty()) {
+    slot = ex->bkeep_free_.back();
+    ex->bkeep_free_.pop_back();
+  } else if (ex->bkeep_used_ < kMaxBoehmKept) {
+    slot = ex->bkeep_used_++;
+  } else {
+    ex->Fail("harness", "more Boehm-finalized objects than kMaxBoehmKept");
+    return;
+  }
+  ex->bkeep_[slot] = obj;
+  ex->bkeep_slot_[t->id] = slot;
+}
+
+void Executor::BoehmLink(uint32_t w) {
+  if (blink_registered_[w]) {
+    if (blink_kind_[w] == kWeakLong) {
+      boehm::UnregisterLongLink(&blinks_[w]);
+    } else {
+      boehm::UnregisterLink(&blinks_[w]);
+    }
+    blink_registered_[w] = false;
+  }
+  blinks_[w] = nullptr;
+  blink_gen_[w]++;
+  if (!model_.HasHandle(w)) return;
+  const WeakCell& c = model_.handle(w);
+  if (c.target == 0) return;
+  void* q = st_[c.target].boehm;
+  blinks_[w] = reinterpret_cast<void*>(~reinterpret_cast<uintptr_t>(q));
+  blink_target_[w] = c.target;
+  blink_kind_[w] = c.kind;
+  blink_registered_[w] = c.kind == kWeakLong
+                             ? boehm::RegisterLongLink(&blinks_[w], q)
+                             : boehm::RegisterLink(&blinks_[w], q);
+}
+
+bool Executor::CheckBoehmVm() {
+  for (const auto& r : model_.last_ready()) made_ready_.insert(r);
+  boehm::InvokeFinalizers();
+  if (!result_.ok) return false;
+  for (uint32_t id : boehm_finalized_) {
+    auto b = boehm_serial_.find(id);
+    if (b == boehm_serial_.end()) continue;
+    boehm_pending_.insert({id, b->second});
+    boehm_serial_.erase(b);
+  }
+  boehm_finalized_.clear();
+  for (uint32_t w = 0; w < kWeakCells; w++) {
+    if (!blink_registered_[w] || blinks_[w] != nullptr) continue;
+    blink_registered_[w] = false;
+    blink_pending_.emplace_back(w, blink_gen_[w]);
+  }
+  return MatchBoehmVm();
+}
+
+// While Boehm's finalization history is ours (it finalized everything we
+// made ready), its marking keeps at least what ours does, so whatever it
+// finalizes (at this collection or an automatic one of its own since) we
+// must have made ready, and whatever link it clears we must have cleared.
+// Once its conservative scan keeps back something we finalized or cleared,
+// its queues differ from ours (an object we queued is a root here, not
+// there) and later decisions may legitimately differ: the comparison stops
+// for the rest of the program (counted). Only for programs without
+// automatic cycles of ours (then every decision of ours is one the model
+// knows).
+bool Executor::MatchBoehmVm() {
+  if (model_.auto_cycles() || !boehm_synced_) {
+    boehm_pending_.clear();
+    blink_pending_.clear();
+    return true;
+  }
+  for (const auto& f : boehm_pending_) {
+    auto r = made_ready_.find(f);
+    if (r == made_ready_.end()) {
+      return Fail("boehm_finalizer",
+                  Fmt("Boehm finalized %s (registration %u), which no "
+                      "collection of ours found ready",
+                      Describe(f.first).c_str(), f.second));
+    }
+    made_ready_.erase(r);
+    result_.stats.boehm_fin_agree++;
+  }
+  boehm_pending_.clear();
+  for (const auto& [w, gen] : blink_pending_) {
+    if (gen != blink_gen_[w]) continue;  // retargeted since
+    if (model_.HasHandle(w) && model_.handle(w).target != 0) {
+      return Fail("boehm_link",
+                  Fmt("Boehm cleared its %s link to %s (weak handle %u), but "
+                      "ours still holds it",
+                      blink_kind_[w] == kWeakLong ? "long" : "short",
+                      Describe(blink_target_[w]).c_str(), w));
+    }
+    result_.stats.boehm_link_agree++;
+  }
+  blink_pending_.clear();
+  bool lag = !made_ready_.empty();
+  for (uint32_t w = 0; w < kWeakCells; w++) {
+    if (blink_registered_[w] &&
+        (!model_.HasHandle(w) || model_.handle(w).target == 0)) {
+      lag = true;
+    }
+  }
+  if (lag) {
+    boehm_synced_ = false;
+    result_.stats.boehm_diverged++;
+  }
+  return true;
 }
 
 RunResult RunProgram(const Program& p, const RunOptions& o) {
@@ -1026,6 +1780,7 @@ RunResult RunProgram(const Program& p, const RunOptions& o) {
     gc_get_stats(ex.heap(), &st);
     ex.stats().cycles = st.cycles;
   }
+  ex.stats().vm = ex.model().vm_counts();
   return ex.result();
 }
 

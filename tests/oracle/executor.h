@@ -8,7 +8,7 @@
 //     model.h), live_bytes and bytes_in_use equal their slot bytes, and
 //     each size class's allocated - freed equals its count;
 //   - the objects kept without being reachable are intact too;
-//   - Boehm kept every reachable object (its disappearing link is intact) and
+//   - Boehm kept every reachable object (its long link is intact) and
 //     at least as many objects in all (its excess is reported).
 // Allocation is checked too: memory is zeroed, 8-byte aligned, and
 // overlaps no object the model knows to be live.
@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -67,6 +68,24 @@ struct RunStats {
   uint64_t churned = 0;       // untracked garbage objects (churn ops)
   uint64_t alloc_failed = 0;  // allocations refused under a hard limit
   uint64_t max_reachable = 0;
+  // VM ops (issue 12) executed, by family, and what the model saw them do.
+  uint64_t weak_ops = 0;       // weak handles and weak slots (create ... load)
+  uint64_t eph_ops = 0;        // ephemerons (new, reads, writes, chains)
+  uint64_t fin_ops = 0;        // registrations, guardians, cleanups, runs
+  uint64_t weak_reads = 0;     // weak handle / slot / ephemeron reads checked
+  uint64_t reads_marking = 0;  // of them, while our heap's cycle marked
+  uint64_t drains = 0;  // DrainAutoQueues collections (not counted above)
+  uint64_t holds_checked = 0;  // reads while marking, checked after the cycle
+  uint64_t init_stores = 0;    // allocinit ops (barrier-free stores)
+  VmCounts vm;                 // finalized, cleared, revived, ...
+  // Boehm differential of finalization and disappearing links (programs
+  // without automatic cycles of ours, while Boehm's history is ours):
+  // objects both finalized, weak handles both cleared, and programs where
+  // Boehm's conservative retention first kept back something we finalized
+  // or cleared (the comparison stops there).
+  uint64_t boehm_fin_agree = 0;
+  uint64_t boehm_link_agree = 0;
+  uint64_t boehm_diverged = 0;
   void Add(const RunStats& o);
 };
 
@@ -143,6 +162,9 @@ class Executor {
     Executor* ex;
     uint32_t id;
     uint32_t serial;  // the model's registration
+    void* obj;        // its address (the finalizer thread reads only the
+    uint64_t stamp;   // tag: the program's thread owns the rest)
+    bool has_stamp;
   };
   struct CleanupTag {
     Executor* ex;
@@ -171,8 +193,10 @@ class Executor {
   // got: it must be what e says (the object's address, or NULL where NULL
   // is allowed; an object returned must be intact). *saw_null: it was NULL
   // where the model allowed either (the caller settles the model).
+  // check_target: also check the object returned (not from CheckObject's
+  // own reads, which would recurse along weak references).
   bool CheckRead(const Expect& e, void* got, const std::string& what,
-                 bool* saw_null);
+                 bool* saw_null, bool check_target = false);
   // The id of the object at base address p (0: unknown or NULL), and the
   // address of object id on our heap.
   uint32_t IdAt(const void* p) const;
@@ -183,6 +207,28 @@ class Executor {
   const std::vector<uint32_t>& finalizer_calls() const {
     return finalizer_calls_;
   }
+  // Runs the VM op (fx: the model's effects, already applied).
+  bool StepVm(const Op& op, const Effects& fx);
+  // With the heap's finalizer thread: waits (bounded) until every
+  // finalizer and cleanup the model has queued has run, checking each.
+  bool WaitForQueuedCalls();
+  // With automatic cycles: before an explicit collection, hands back
+  // everything the heap has queued (see executor.cc).
+  bool DrainAutoQueues();
+  // Objects weak reads returned while a cycle marked are held (a root of
+  // the executor's own) until that cycle has ended, then checked still
+  // allocated and intact: a read during marking never returns an object
+  // the cycle then frees. wait: until every hold is settled (before a
+  // collection the model checks exactly; the hold must not keep anything).
+  bool SettleHolds(bool wait);
+  void set_hold_reads(bool h) { hold_reads_ = h; }
+  // Destroys the weak handles and guardians (before the heap goes; m:
+  // an attached mutator).
+  void DestroyVm(gc_mutator* m);
+  // Wraps a batch of finalizer runs by another executor's gc_run_finalizers
+  // (multi-threaded runs): BeginRun before, EndRun after.
+  void BeginRun() { model_.BeginRun(); }
+  bool EndRun();
 
   Model& model() { return model_; }
   const RunResult& result() const { return result_; }
@@ -194,7 +240,7 @@ class Executor {
   struct ObjState {
     void* ours = nullptr;
     void* boehm = nullptr;
-    void** link = nullptr;  // Boehm disappearing link
+    void** link = nullptr;  // Boehm long link (cleared when freed)
     uint64_t sum[2] = {0, 0};
     std::vector<std::pair<uint32_t, uint64_t>> over[2];  // payload writes
   };
@@ -230,8 +276,6 @@ class Executor {
   std::string Describe(uint32_t id);
   bool HandleFinalizer(void* obj, const FinalizerTag& t, bool checked);
   bool HandleCleanup(const CleanupTag& t);
-  // The identity stamp of a kind that has one (not an ephemeron).
-  bool StampIntact(uint32_t id) const;
 
   gc_heap* heap_ = nullptr;
   gc_mutator* m_ = nullptr;
@@ -257,6 +301,63 @@ class Executor {
   bool roots_unregistered_ = false;
 
   // VM side (issue 12).
+  // Allocates a chain op's objects (ephchain, finchain) keeping the ones
+  // built so far in scratch_ roots until the chain is placed.
+  bool EphChain(const Op& op, const Effects& fx);
+  bool FinChain(const Op& op, const Effects& fx);
+  bool Register(uint32_t id, uint8_t mode, bool guardian, uint8_t g);
+  bool Read(const Effects& fx, void* got, const char* what, bool* saw_null);
+  void BoehmRegister(uint32_t id, uint8_t mode);
+  void BoehmFinalized(uint32_t id);
+  void BoehmLink(uint32_t w);
+  bool CheckBoehmVm();
+  void* Scratch(int i) const { return scratch_[i]; }
+  static constexpr int kScratch = 4;
+  void* scratch_[kScratch] = {};  // a registered root range of our heap
+  static constexpr int kHolds = 16;
+  void* holds_[kHolds] = {};  // another one (SettleHolds)
+  struct Hold {
+    uint32_t id;
+    uint64_t cycle;  // settled once the heap completed this many cycles
+  };
+  Hold hold_[kHolds] = {};
+  int nholds_ = 0;
+  bool hold_reads_ = true;
+  uint64_t CompletedCycles();
+  gc_weak* cells_[kWeakCells] = {};
+  gc_guardian* guardians_[kGuardians] = {};
+  std::unordered_map<uint64_t, gc_cleanup*> cleanup_handles_;
+  // Boehm's side of the VM ops (only when boehm_vm_): short / long links
+  // mirroring the weak handles, and finalizers mirroring registrations.
+  bool boehm_vm_ = false;
+  void* blinks_[kWeakCells] = {};  // ~target while registered
+  uint32_t blink_target_[kWeakCells] = {};
+  uint8_t blink_kind_[kWeakCells] = {};
+  bool blink_registered_[kWeakCells] = {};
+  uint32_t blink_gen_[kWeakCells] = {};
+  // Links Boehm cleared that our cell had not yet: (cell, generation).
+  std::vector<std::pair<uint32_t, uint32_t>> blink_pending_;
+  // (id, registration serial) made ready by us / finalized by Boehm and
+  // not yet matched.
+  std::set<std::pair<uint32_t, uint32_t>> made_ready_;
+  std::set<std::pair<uint32_t, uint32_t>> boehm_pending_;
+  std::unordered_map<uint32_t, uint32_t> boehm_serial_;  // id -> serial
+  std::vector<uint32_t> boehm_finalized_;
+  // Matches what Boehm did with what we did (see executor.cc).
+  bool MatchBoehmVm();
+  bool boehm_synced_ = true;
+  static constexpr uint32_t kMaxBoehmKept = 8192;
+  struct BoehmTag {
+    Executor* ex;
+    uint32_t id;
+  };
+  static void OnBoehmFinalizer(void* obj, void* data);
+  std::deque<BoehmTag> boehm_tags_;
+  bool boehm_dying_ = false;
+  void** bkeep_ = nullptr;  // Boehm objects its finalizers handed back
+  std::unordered_map<uint32_t, uint32_t> bkeep_slot_;
+  std::vector<uint32_t> bkeep_free_;
+  uint32_t bkeep_used_ = 0;
   std::unordered_map<uintptr_t, uint32_t> by_addr_;  // allocated, not freed
   std::deque<FinalizerTag> fin_tags_;
   std::deque<CleanupTag> cleanup_tags_;

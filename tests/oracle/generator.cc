@@ -68,6 +68,7 @@ enum Choice {
   kCCleanupAdd,
   kCCleanupCancel,
   kCRunFinalizers,
+  kCAllocInit,  // (issue 12, item 8; with the VM ops)
   kCNum,
 };
 constexpr int kFirstVmChoice = kCWeakCreate;
@@ -113,6 +114,7 @@ constexpr int kWeights[kCNum] = {
     12,   // cleanupadd
     3,    // cleanupcancel
     15,   // runfinalizers
+    30,   // allocinit
 };
 
 // A random reachable object that has a writable field, or 0.
@@ -437,6 +439,13 @@ bool ChooseVm(Model& m, Source& src, const GenOptions& o, int c, Op* op) {
     case kCRunFinalizers:
       op->op = OpKind::kRunFinalizers;
       return true;
+    case kCAllocInit:
+      op->op = OpKind::kAllocInit;
+      op->id = m.next_id();
+      op->key = src.OneIn(5) ? 0 : PickReachable(m, src);
+      op->val = src.OneIn(5) ? 0 : PickReachable(m, src);
+      PickDest(m, src, op, /*allow_garbage=*/true);
+      return true;
   }
   return false;
 }
@@ -454,6 +463,9 @@ bool Choose(Model& m, Source& src, const GenOptions& o, Op* op) {
     }
     if (!o.reattach && i == kCReattach) weights[i] = 0;
     if (i >= kFirstVmChoice && !o.vm_ops) weights[i] = 0;
+    if (i >= kCFinReg && i <= kCRunFinalizers && !o.finalization) {
+      weights[i] = 0;
+    }
     if (i == kCRunFinalizers && (!o.run_finalizers || m.finalizer_thread())) {
       weights[i] = 0;
     }
@@ -725,6 +737,15 @@ ProgramConfig GenConfig(Source& src, const GenOptions& o) {
   if (o.vm_ops) c.finalizer_thread = src.OneIn(5) ? 1 : 0;
   if (o.force_finalizer_thread >= 0) {
     c.finalizer_thread = o.force_finalizer_thread;
+  }
+  if (c.finalizer_thread) {
+    // The heap's finalizer thread runs what explicit collections queued;
+    // with no automatic cycles every queued entry is one the model knows,
+    // so the executor can wait for all of them before a collection and
+    // the collection stays exact (docs/decisions.md).
+    c.gc_percent = -1;
+    c.memory_limit = 0;
+    c.max_heap = 0;
   }
   return c;
 }

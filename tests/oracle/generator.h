@@ -70,11 +70,16 @@ struct GenOptions {
   int collect_weight = 30;  // per ~1000 ops
   int force_stw = -1;       // -1: random mode; 0: concurrent; 1: STW
   uint32_t max_chain = 400;
-  // The VM ops of issue 12 (weak references, ephemerons, finalization);
-  // off until the executor runs them (kVmOpsExecutable). With them the
-  // configuration also draws the finalizer mode.
+  // The VM ops of issue 12 (weak references, ephemerons, finalization,
+  // barrier-free initializing stores); on since the executor runs them
+  // (kVmOpsExecutable). With them the configuration also draws the
+  // finalizer mode.
   bool vm_ops = kVmOpsExecutable;
-  bool run_finalizers = true;       // runfinalizers ops (on-demand mode)
+  bool run_finalizers = true;  // runfinalizers ops (on-demand mode)
+  // Finalization ops (registrations, guardians, cleanups, runs); off in
+  // the multi-threaded oracle, whose heap's queues hold every thread's
+  // objects (a run or a drain would call into other threads' graphs).
+  bool finalization = true;
   int force_finalizer_thread = -1;  // -1: random (1 in 5 programs)
 };
 

@@ -29,8 +29,8 @@
 //           (gc_ephemeron_new): no stamp or payload of ours; the model
 //           counts `next` as its one pointer field (word 2), and the
 //           executor reads it through the ephemeron API only. Its size
-//           (3 words) is the design's; phase 2 checks it against
-//           gc_object_size.
+//           (3 words) is the design's (runtime/gc.h), checked by the
+//           exact byte counts after every collection.
 #ifndef GCHEAP_TESTS_ORACLE_LAYOUT_H_
 #define GCHEAP_TESTS_ORACLE_LAYOUT_H_
 
@@ -53,8 +53,8 @@ enum class Kind : uint8_t {
 };
 inline constexpr int kNumKinds = 9;
 // The kinds with a registered type of ours (gc_alloc): all but Noscan and
-// the VM kinds. RegisterTypes registers these; the weak kinds need the
-// weak bitmap of gc_type_desc (issue 12, phase 2).
+// the VM kinds. RegisterTypes registers these, and the weak kinds with
+// the weak bitmap of gc_type_desc (issue 12).
 inline constexpr int kNumPlainTypes = 5;
 
 const char* KindName(Kind k);

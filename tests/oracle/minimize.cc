@@ -13,6 +13,7 @@ uint32_t IdsAllocated(const Op& op) {
   switch (op.op) {
     case OpKind::kAlloc:
     case OpKind::kEphNew:
+    case OpKind::kAllocInit:
       return op.id != 0 ? 1 : 0;
     case OpKind::kChain:
     case OpKind::kFinChain:
@@ -65,6 +66,7 @@ Program RenumberIds(const Program& p) {
         op.target = remap(op.target);
         break;
       case OpKind::kEphNew:
+      case OpKind::kAllocInit:
         op.id = remap(op.id);
         op.target = remap(op.target);
         op.key = remap(op.key);

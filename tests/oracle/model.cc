@@ -53,6 +53,7 @@ std::vector<Op> Model::Prologue() {
 void Model::SetAllSlotsRooted() { all_rooted_ = true; }
 
 void Model::Configure(const ProgramConfig& c) {
+  hard_limit_ = c.max_heap != 0;
   set_tagged(c.tag_mask != 0);
   set_auto_cycles(HasAutomaticCycles(c));
   set_finalizer_thread(c.finalizer_thread != 0);
@@ -229,6 +230,12 @@ void Model::Uncover(Effects* fx) {
 }
 
 bool Model::Apply(const Op& op, Effects* fx) {
+  // Observing with automatic cycles: a cycle may run during any op (a
+  // concurrent one at any time), so every state between ops is analyzed
+  // for what it may find ready (ObjModel::may_ready_serial).
+  if (observing_ && auto_ && dirty_ && !registered_.empty()) {
+    EnsureReachability();
+  }
   *fx = Effects{};
   live_current_ = false;
   switch (op.op) {
@@ -243,6 +250,23 @@ bool Model::Apply(const Op& op, Effects* fx) {
                              WritableField(objs_[op.target], op.field);
       NewObject(op.id, op.kind, static_cast<uint32_t>(op.value));
       PlaceNew(op.id, op, parent_ok, fx);
+      return true;
+    }
+    case OpKind::kAllocInit: {
+      if (op.id == 0 || op.id >= kMaxId || Get(op.id) != nullptr) {
+        return false;
+      }
+      if (!ValidTarget(op.key, 0) || !ValidTarget(op.val, 0)) return false;
+      const bool parent_ok = ParentOk(op) && Live(op.target);
+      NewObject(op.id, Kind::kSmall3, kSmall3Bytes);
+      Ref r;
+      r.id = op.key;
+      if (op.key != 0) SetField(op.id, 0, r);
+      r.id = op.val;
+      if (op.val != 0) SetField(op.id, 1, r);
+      PlaceNew(op.id, op, parent_ok, fx);
+      // (What it points to was in M already: the sets stay current unless
+      // it went nowhere.)
       return true;
     }
     case OpKind::kChain: {
@@ -448,7 +472,9 @@ void Model::ReadInto(const Op& op, Effects* fx) {
 
 void Model::Register(uint32_t id, const Registration& r) {
   ObjModel& o = objs_[id];
-  if (!o.registered) registered_.push_back(id);
+  // (Once: an object unregistered and registered again is still listed.)
+  if (!o.listed) registered_.push_back(id);
+  o.listed = true;
   o.registered = true;
   o.reg = r;
   o.reg.serial = next_serial_++;
@@ -584,6 +610,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       return true;
     }
     case OpKind::kEphChain: {
+      if (hard_limit_) return false;  // (see kFinChain)
       if (op.count == 0 || op.count > kMaxChain) return false;
       if (op.id == 0 || uint64_t{op.id} + 2 * uint64_t{op.count} >= kMaxId) {
         return false;
@@ -649,6 +676,9 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       return true;
     }
     case OpKind::kFinChain: {
+      // Not under a hard heap limit: an allocation refused in the middle
+      // would leave a partial chain the model cannot describe.
+      if (hard_limit_) return false;
       if (op.count == 0 || op.count > kMaxFinChain) return false;
       if (op.id == 0 || uint64_t{op.id} + op.count >= kMaxId) return false;
       if (op.mode > kFinIgnoreSelf || op.guardian >= kGuardians) return false;
@@ -795,8 +825,11 @@ void Model::Analyze() {
     std::vector<uint32_t> cand;
     size_t keep = 0;
     for (uint32_t id : registered_) {
-      const ObjModel& o = objs_[id];
-      if (!o.registered || o.freed) continue;
+      ObjModel& o = objs_[id];
+      if (!o.registered || o.freed) {
+        o.listed = false;
+        continue;
+      }
       registered_[keep++] = id;
       if (!rf.Marked(id)) cand.push_back(id);
     }
@@ -809,9 +842,17 @@ void Model::Analyze() {
       rf.Scan(id, mode == kFinIgnoreSelf);
       rf.Drain();
     }
+    // Boehm's rule (gc/finalize.h): a candidate still unmarked after pass
+    // 1 is ready, whatever its mode; an unordered candidate that an
+    // ordered one reaches waits for a later cycle.
     for (uint32_t id : cand) {
-      if (objs_[id].reg.mode == kFinUnordered || !rf.Marked(id)) {
-        ready_now_.push_back(id);
+      if (!rf.Marked(id)) ready_now_.push_back(id);
+    }
+    // An automatic cycle may queue what is ready now; it stays queued
+    // even if a later run or pop makes it reachable again.
+    if (auto_) {
+      for (uint32_t id : ready_now_) {
+        objs_[id].may_ready_serial = objs_[id].reg.serial;
       }
     }
     rf.set_phase(Marker::kRevived);
@@ -917,8 +958,10 @@ void Model::Collect() {
     }
   }
   // Ready objects: unregistered and queued (revived).
+  last_ready_.clear();
   for (uint32_t id : ready_now_) {
     ObjModel& o = objs_[id];
+    last_ready_.emplace_back(id, o.reg.serial);
     Unregister(id);
     if (o.reg.guardian) {
       guard_q_[o.reg.guardian_index].push_back(id);
@@ -977,6 +1020,11 @@ void Model::RunCanonical() {
 void Model::BeginRun() {
   live_current_ = false;
   EnsureReachability();
+  // What an automatic cycle may have queued is fixed for the run (the
+  // callbacks do not allocate, so no cycle runs meanwhile), even when an
+  // earlier finalizer of the run resurrects what reaches it.
+  run_may_ = ready_now_;
+  in_run_ = true;
 }
 
 bool Model::RunFinalizer(uint32_t id, uint32_t serial, uint32_t* resurrect,
@@ -1000,10 +1048,9 @@ bool Model::RunFinalizer(uint32_t id, uint32_t serial, uint32_t* resurrect,
     // Not queued by an explicit collection: only an automatic cycle that
     // found it ready can have queued it, and then it is ready now.
     const ObjModel* o = id < objs_.size() ? &objs_[id] : nullptr;
-    const bool may =
-        auto_ && o != nullptr && o->exists && !o->freed && o->registered &&
-        !o->reg.guardian && o->reg.serial == serial &&
-        std::binary_search(ready_now_.begin(), ready_now_.end(), id);
+    const bool may = auto_ && o != nullptr && o->exists && !o->freed &&
+                     o->registered && !o->reg.guardian &&
+                     o->reg.serial == serial && MayBeReady(id);
     if (!may) {
       if (o == nullptr || !o->exists) {
         *why = "a finalizer ran for unknown object " + std::to_string(id);
@@ -1074,7 +1121,19 @@ bool Model::RunCleanup(uint64_t token, std::string* why) {
   return true;
 }
 
+// Whether an automatic cycle may have found id ready: one now, or (in a
+// run) one before the run began (a concurrent cycle may also end during
+// the run).
+bool Model::MayBeReady(uint32_t id) {
+  if (in_run_ && std::binary_search(run_may_.begin(), run_may_.end(), id)) {
+    return true;
+  }
+  EnsureReachability();
+  return objs_[id].may_ready_serial == objs_[id].reg.serial;
+}
+
 bool Model::EndRun(std::string* why) {
+  in_run_ = false;
   if (ready_.empty() && cleanup_q_.empty()) return true;
   *why =
       "after the run, " + std::to_string(ready_.size()) +
@@ -1103,10 +1162,9 @@ bool Model::PopGuardian(uint32_t g, uint32_t popped, uint32_t slot,
     q.erase(it);
   } else {
     const ObjModel* o = popped < objs_.size() ? &objs_[popped] : nullptr;
-    const bool may =
-        auto_ && o != nullptr && o->exists && !o->freed && o->registered &&
-        o->reg.guardian && o->reg.guardian_index == g &&
-        std::binary_search(ready_now_.begin(), ready_now_.end(), popped);
+    const bool may = auto_ && o != nullptr && o->exists && !o->freed &&
+                     o->registered && o->reg.guardian &&
+                     o->reg.guardian_index == g && MayBeReady(popped);
     if (!may) {
       *why = "guardian " + std::to_string(g) + " handed back object " +
              std::to_string(popped) +

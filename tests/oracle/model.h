@@ -25,11 +25,13 @@
 //      finalizer or guardian registration that are not in R; pass 1 marks,
 //      from every ordered (and ignore-self) candidate, the closure of what
 //      it points to (not the candidate itself; ignore-self skips its
-//      direct pointers to itself), ephemeron rule included; unordered
-//      candidates mark nothing. Ready = the unordered candidates and the
-//      ordered candidates still unmarked after pass 1 (the design's rule:
-//      an unordered candidate is ready even when another candidate reaches
-//      it); they and what they reach are marked (revived).
+//      direct pointers to itself, but an ephemeron's pointers to itself
+//      count, as in gc/mark.cc's ScanCandidate), ephemeron rule included;
+//      unordered candidates mark nothing. Ready = the candidates still
+//      unmarked after pass 1, whatever their mode (Boehm's rule, as
+//      gc/finalize.cc decides: an unordered candidate that an ordered one
+//      reaches waits for a later cycle); they and what they reach are
+//      marked (revived).
 //      F = R + pass-1 closure + ready closure.
 //
 // An explicit collection (kCollect: gc_collect, full and blocking) applies
@@ -148,6 +150,10 @@ struct ObjModel {
   Ref eph_key;
   uint32_t eph_value = 0;
   bool registered = false;
+  bool listed = false;  // in Model::registered_ (registered or not)
+  // The registration serial that was ready at some state since it was made
+  // (automatic cycles: the heap may have queued it then).
+  uint32_t may_ready_serial = 0;
   Registration reg;
   uint32_t cleanups = 0;  // registered (not yet queued) cleanups
 };
@@ -203,6 +209,9 @@ class Marker {
   // Visits what id points to; skip_self: not id itself (ignore-self).
   void Scan(uint32_t id, bool skip_self) {
     const ObjModel& o = (*objs_)[id];
+    // An ephemeron's pointers to itself count even for ignore-self (the
+    // heap scans a candidate ephemeron as any ephemeron).
+    if (o.kind == Kind::kEphemeron) skip_self = false;
     for (uint32_t f : o.ptr_fields) {
       const uint32_t t = o.fields[f].id;
       if (!(skip_self && t == id)) Visit(t);
@@ -431,6 +440,11 @@ class Model {
   const std::map<uint64_t, Cleanup>& cleanups() const { return cleanups_; }
   const std::vector<uint64_t>& cleanup_queue() const { return cleanup_q_; }
   uint64_t collections() const { return collections_; }
+  // The (id, registration serial) pairs the last explicit collection made
+  // ready (queued for a finalizer or a guardian).
+  const std::vector<std::pair<uint32_t, uint32_t>>& last_ready() const {
+    return last_ready_;
+  }
   const VmCounts& vm_counts() const { return counts_; }
   // Order of finalizer calls and guardian pops: (collection count when it
   // ran, id).
@@ -500,6 +514,7 @@ class Model {
   // id is known freed (a cleanup ran for it): its cells and entries.
   void KnownFreed(uint32_t id);
   void ForEachCell(const std::function<void(WeakCell&)>& fn);
+  bool MayBeReady(uint32_t id);
   // Recomputes the marks (M, R, F and the ready set) from scratch.
   void Analyze();
 
@@ -512,6 +527,7 @@ class Model {
   bool tagged_ = false;
   bool auto_ = true;
   bool finalizer_thread_ = false;
+  bool hard_limit_ = false;  // gc_config.max_heap_bytes: no VM chains
   bool observing_ = false;
   uint32_t next_id_ = 1;
   uint64_t next_token_ = 1;
@@ -536,11 +552,14 @@ class Model {
   bool dirty_ = false;
   std::vector<uint32_t> mlist_;      // M in marking order
   std::vector<uint32_t> ready_now_;  // ready if a collection ran now
-  Marker rf_;                        // R, then pass 1 and revived: F
-  Marker m_;                         // M, when it is not R
-  bool m_is_r_ = true;               // no queue roots: M == R
+  std::vector<uint32_t> run_may_;    // ready_now_ when the run began
+  bool in_run_ = false;
+  Marker rf_;           // R, then pass 1 and revived: F
+  Marker m_;            // M, when it is not R
+  bool m_is_r_ = true;  // no queue roots: M == R
 
   std::vector<uint32_t> live_;
+  std::vector<std::pair<uint32_t, uint32_t>> last_ready_;
   bool live_current_ = false;
   std::vector<uint32_t> newly_freed_;
   VmCounts counts_;

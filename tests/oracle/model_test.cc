@@ -146,18 +146,37 @@ TEST(ModelFinalization, UnorderedTwoCycleFinalizesBoth) {
   EXPECT_TRUE(m.live().empty());
 }
 
-// The design's rule: an unordered candidate is ready even when an ordered
-// candidate reaches it (Boehm would wait for the ordered one).
-TEST(ModelFinalization, UnorderedReachedFromOrderedIsReadyTogether) {
+// Boehm's rule (gc/finalize.cc): an unordered object that an unreachable
+// ordered one reaches waits until the ordered one was finalized; an
+// ordered object that only an unordered one reaches does not wait.
+TEST(ModelFinalization, UnorderedReachedFromOrderedWaitsForIt) {
   Model m = Make(false);
   Do(m, R"(
 alloc id=1 kind=small3 bytes=48 slot=0
 alloc id=2 kind=small3 bytes=48 parent=1 field=0
+alloc id=3 kind=small3 bytes=48 parent=2 field=0
 finreg id=1 mode=ordered
 finreg id=2 mode=unordered
+finreg id=3 mode=ordered
 rootset slot=0 target=0
 collect)");
-  EXPECT_EQ(ReadyIds(m), Ids({1, 2}));
+  EXPECT_EQ(ReadyIds(m), Ids({1}));
+  Do(m, "runfinalizers\ncollect");
+  EXPECT_EQ(ReadyIds(m), Ids({2, 3}));
+}
+
+// An object whose finalizer was removed and which was then registered with
+// a guardian is queued once (the model listed it twice before phase 2).
+TEST(ModelFinalization, UnregisteredThenGuardedIsQueuedOnce) {
+  Model m = Make(false);
+  Do(m, R"(
+alloc id=1 kind=small3 bytes=48 slot=0
+finreg id=1 mode=ordered
+finunreg id=1
+guardreg id=1 mode=unordered guardian=0
+rootset slot=0 target=0
+collect)");
+  EXPECT_EQ(m.guardian_queue(0).size(), 1u);
 }
 
 // A self-pointer makes an ordered object its own cycle (never finalized);
@@ -569,7 +588,9 @@ Naive NaiveDecide(const Model& m) {
     for (uint32_t c : cand) {
       const ObjModel& o = *m.Get(c);
       if (o.reg.mode == kFinUnordered) continue;
-      const bool skip = o.reg.mode == kFinIgnoreSelf;
+      // (An ephemeron's pointers to itself count for ignore-self too.)
+      const bool skip =
+          o.reg.mode == kFinIgnoreSelf && o.kind != Kind::kEphemeron;
       auto add = [&](uint32_t t) {
         if (t != 0 && !(skip && t == c) && !p[t]) p[t] = 1, changed = true;
       };
@@ -584,7 +605,7 @@ Naive NaiveDecide(const Model& m) {
     changed |= before != p;
   }
   for (uint32_t c : cand) {
-    if (m.Get(c)->reg.mode == kFinUnordered || !p[c]) d.ready.push_back(c);
+    if (!p[c]) d.ready.push_back(c);  // Boehm's rule, whatever the mode
   }
   d.f = p;
   for (uint32_t c : d.ready) d.f[c] = 1;

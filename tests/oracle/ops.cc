@@ -19,7 +19,7 @@ constexpr const char* kOpNames[] = {
     "ephnew",        "ephget",        "ephsetvalue", "ephsetnext",
     "ephclear",      "ephchain",      "finreg",      "finunreg",
     "finchain",      "guardreg",      "guardpop",    "cleanupadd",
-    "cleanupcancel", "runfinalizers",
+    "cleanupcancel", "runfinalizers", "allocinit",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) ==
               static_cast<size_t>(OpKind::kNumOpKinds));
@@ -99,6 +99,8 @@ uint32_t FieldsOf(OpKind k) {
       return kFId | kFField | kFSlot;
     case OpKind::kEphNew:
       return kFId | kFKey | kFImm | kFTarget | kFField | kFSlot;
+    case OpKind::kAllocInit:
+      return kFId | kFKey | kFTarget | kFField | kFSlot;
     case OpKind::kEphGet:
       return kFId | kFEphMode | kFSlot;
     case OpKind::kEphSetValue:
@@ -135,6 +137,7 @@ uint32_t FieldsOf(OpKind k) {
 // set): the new object goes into parent.field, or a slot, or nowhere.
 bool Parented(OpKind k) {
   return k == OpKind::kAlloc || k == OpKind::kChain || k == OpKind::kEphNew ||
+         k == OpKind::kAllocInit ||
          k == OpKind::kEphChain || k == OpKind::kFinChain;
 }
 

@@ -48,12 +48,11 @@ inline constexpr uint32_t kNoSlot = 0xffffffffu;
 inline constexpr uint32_t kWeakCells = 16;
 inline constexpr uint32_t kGuardians = 2;
 
-// Whether the executor runs the VM ops (issue 12) on our heap. Until it
-// does (phase 2: the heap's API lands), the generator leaves them out by
-// default (GenOptions::vm_ops) and the executor refuses a program that
-// has them ("unsupported"); the model, the generator and the byte decoder
-// handle them already and are tested on their own (model_test).
-inline constexpr bool kVmOpsExecutable = false;
+// Whether the executor runs the VM ops (issue 12) on our heap: it does
+// (phase 2), so the generator emits them by default (GenOptions::vm_ops)
+// in every mode and the fuzzer decodes them. (While it was false the
+// executor refused such programs as "unsupported".)
+inline constexpr bool kVmOpsExecutable = true;
 
 // Op modes: the kind of a weak reference, a finalization mode, and what an
 // ephemeron read reads. Values are the C API's (GC_WEAK_*, GC_FINALIZE_*).
@@ -127,6 +126,11 @@ enum class OpKind : uint8_t {
   kCleanupAdd,     // gc_add_cleanup(id) with token `value`
   kCleanupCancel,  // gc_cancel_cleanup(token `value`)
   kRunFinalizers,  // gc_run_finalizers (on-demand mode)
+  // ---- issue 12, item 8 ----
+  kAllocInit,  // a new Small3 `id` whose fields 0 and 1 are set to key and
+               // val (0: NULL) by plain stores, no barrier, before the
+               // thread's next safepoint (docs/collector.md, "Stores that
+               // need no barrier"); then placed like alloc
   kNumOpKinds,
 };
 

@@ -73,6 +73,37 @@ BatchResult RunSeeds(
   return b;
 }
 
+std::string VmSummary(const RunStats& s) {
+  char buf[768];
+  snprintf(buf, sizeof(buf),
+           "vm: weak_ops=%llu eph_ops=%llu fin_ops=%llu weak_reads=%llu "
+           "(while marking %llu, held past the cycle %llu) finalized=%llu "
+           "guardian_pops=%llu "
+           "cleanups=%llu short_cleared=%llu long_cleared=%llu "
+           "ephemerons_cleared=%llu revived=%llu drains=%llu "
+           "barrier_free_inits=%llu; boehm: "
+           "finalized_both=%llu links_both=%llu programs_diverged=%llu",
+           static_cast<unsigned long long>(s.weak_ops),
+           static_cast<unsigned long long>(s.eph_ops),
+           static_cast<unsigned long long>(s.fin_ops),
+           static_cast<unsigned long long>(s.weak_reads),
+           static_cast<unsigned long long>(s.reads_marking),
+           static_cast<unsigned long long>(s.holds_checked),
+           static_cast<unsigned long long>(s.vm.finalized),
+           static_cast<unsigned long long>(s.vm.guardian_pops),
+           static_cast<unsigned long long>(s.vm.cleanups_run),
+           static_cast<unsigned long long>(s.vm.short_cleared),
+           static_cast<unsigned long long>(s.vm.long_cleared),
+           static_cast<unsigned long long>(s.vm.ephemerons_cleared),
+           static_cast<unsigned long long>(s.vm.revived),
+           static_cast<unsigned long long>(s.drains),
+           static_cast<unsigned long long>(s.init_stores),
+           static_cast<unsigned long long>(s.boehm_fin_agree),
+           static_cast<unsigned long long>(s.boehm_link_agree),
+           static_cast<unsigned long long>(s.boehm_diverged));
+  return buf;
+}
+
 namespace {
 char crash_text[512];
 struct sigaction old_actions[32];

@@ -49,6 +49,14 @@ BatchResult RunSeeds(
     const std::function<void(const Program&, const RunResult&)>& per_program =
         nullptr);
 
+// One line of the VM ops' volume (issue 12): weak, ephemeron and
+// finalization ops, weak reads (and how many ran while a cycle marked),
+// what the model saw the heap do (finalized, popped, cleanups, cells and
+// ephemerons cleared, objects revived) and the Boehm differential of
+// finalization and weak handles (agreeing; programs where Boehm's
+// retention made the comparison stop).
+std::string VmSummary(const RunStats& s);
+
 // Crash context: a fatal signal (a GC_CHECK abort, a segfault) prints this
 // text first, so a crash in the middle of a batch still names its seed.
 void InstallCrashHandler();

@@ -62,7 +62,13 @@ TEST_F(OracleSelfTest, GeneratedProgramsReplayInFullAndDeterministically) {
   RunOptions o;
   o.boehm = !SlowBuild();
   for (uint64_t seed = 100; seed < 100 + n; seed++) {
-    Program p = GenerateProgram(seed, GenOptions{});
+    // Without the VM ops: the order in which the heap runs finalizers and
+    // pops guardians follows its hash maps of addresses, which differ
+    // from run to run, so a VM program's later ops may be skipped in one
+    // run and not in another (docs/decisions.md); oracle_test runs them.
+    GenOptions g;
+    g.vm_ops = false;
+    Program p = GenerateProgram(seed, g);
     p.config.gc_percent = -1;  // no automatic cycles: fully deterministic
     p.config.memory_limit = 0;
     RunResult a = RunProgram(p, o);
@@ -214,10 +220,16 @@ TEST_P(OracleFaultTest, IsCaughtAndMinimized) {
 
 INSTANTIATE_TEST_SUITE_P(
     Faults, OracleFaultTest,
-    ::testing::Values(FaultCase{Fault::kCorruptPayload, "intact"},
-                      FaultCase{Fault::kDropRoot, "live_objects intact"},
-                      FaultCase{Fault::kSkipStore, "intact live_objects"},
-                      FaultCase{Fault::kHidePointer, "live_objects intact"}));
+    // (A lost pointer may first show as a finalizer, a guardian pop, a
+    // cleanup or a weak read of an object the model holds reachable.)
+    ::testing::Values(
+        FaultCase{Fault::kCorruptPayload, "intact"},
+        FaultCase{Fault::kDropRoot,
+                  "live_objects intact finalizer guardian cleanup weak_read"},
+        FaultCase{Fault::kSkipStore,
+                  "intact live_objects finalizer guardian cleanup weak_read"},
+        FaultCase{Fault::kHidePointer,
+                  "live_objects intact finalizer guardian cleanup weak_read"}));
 
 // The minimizer's renumbering of a VM program (ids of ephchain, finchain,
 // ephnew keys and values, weak targets...) keeps it the same program: as

@@ -37,6 +37,7 @@ class ThreadedRun {
     c.gc_percent = o.gc_percent;
     c.memory_limit_bytes = o.memory_limit;
     c.stop_the_world = o.stw;
+    c.finalizer_thread = 0;  // (no finalization ops here: GenOptions)
     heap_ = gc_heap_create(&c);
     if (heap_ == nullptr) {
       fprintf(stderr, "oracle: gc_heap_create: %s\n", gc_last_error());
@@ -48,6 +49,8 @@ class ThreadedRun {
     ro.exact_stats = false;
     ro.final_checks = false;
     shared_ = std::make_unique<Executor>(heap_, types_, kSharedTag, true, ro);
+    // (Its holds could outlive the lock into another thread's exact check.)
+    shared_->set_hold_reads(false);
     shared_gen_.SetAllSlotsRooted();
     for (int t = 0; t < o.threads; t++) {
       RunOptions pro = ro;
@@ -102,12 +105,19 @@ class ThreadedRun {
     gc_get_stats(heap_, &st);
     res_.cycles = st.cycles;
     res_.max_pause_ns = st.pause_max_ns;
+    shared_->DestroyVm(m);
+    for (auto& p : priv_) p->DestroyVm(m);
     gc_thread_detach(m);
     auto add = [&](Executor& e) {
       res_.ops += e.stats().ops;
       res_.objects_checked += e.stats().objects_checked;
       res_.allocated += e.stats().allocated;
       res_.collections += e.stats().collections;
+      res_.weak_ops += e.stats().weak_ops;
+      res_.eph_ops += e.stats().eph_ops;
+      res_.weak_reads += e.stats().weak_reads;
+      res_.reads_marking += e.stats().reads_marking;
+      res_.holds_checked += e.stats().holds_checked;
     };
     add(*shared_);
     for (auto& p : priv_) add(*p);
@@ -174,7 +184,13 @@ class ThreadedRun {
       return;
     }
     for (size_t t = 0; t < priv_.size(); t++) {
-      if (!priv_[t]->CheckGraph()) {
+      // (The check reads weak slots and ephemerons through the API: with
+      // this thread's mutator, the owner's is parked.)
+      gc_mutator* const owner = priv_[t]->mutator();
+      priv_[t]->set_mutator(m);
+      const bool ok = priv_[t]->CheckGraph();
+      priv_[t]->set_mutator(owner);
+      if (!ok) {
         CheckExecutor(static_cast<int>(t), *priv_[t], when);
         return;
       }
@@ -243,9 +259,13 @@ class ThreadedRun {
     g.large = o_.large;
     g.max_chain = o_.max_chain;
     g.collect_weight = 0;
-    // gc_run_finalizers runs every graph's finalizers: only at quiescent
-    // points (issue 12, phase 2), never from one thread's ops.
+    // The heap's finalization queues hold every graph's objects: a run, a
+    // pop or the executor's drain before a collection would act on other
+    // threads' graphs. Weak references and ephemerons are thread-local
+    // (read while other threads' cycles mark); finalization is checked by
+    // the single-threaded oracle (docs/decisions.md).
     g.run_finalizers = false;
+    g.finalization = false;
     GenOptions sg = g;
     sg.root_ops = false;
     sg.collect = true;
@@ -260,6 +280,7 @@ class ThreadedRun {
         break;
       }
       if (o_.quiesce_every > 0 && i > 0 && i % o_.quiesce_every == 0) {
+        if (!ex.SettleHolds(/*wait=*/true)) break;
         Quiesce(t, m);
         if (failed_.load() || stopping_.load()) break;
       }
@@ -270,6 +291,8 @@ class ThreadedRun {
         continue;
       }
       if (r < (acc += o_.collect_per_mille)) {
+        // (What a weak read during marking holds must not outlive it.)
+        if (!ex.SettleHolds(/*wait=*/true)) break;
         gc_collect(m);
         // A full collection while this thread's graph stood still: exact
         // for it (not for the shared graph, which others may be changing).
@@ -318,6 +341,7 @@ class ThreadedRun {
       Op op = NextOp(gen, rng, g);
       if (!ex.Step(op, i)) break;
     }
+    ex.SettleHolds(/*wait=*/true);
     CheckExecutor(t, ex, "private graph");
     gc_thread_detach(m);
   }

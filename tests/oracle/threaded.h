@@ -69,6 +69,11 @@ struct ThreadedResult {
   uint64_t helpers = 0;   // short-lived threads (exited attached: half)
   uint64_t max_live = 0;  // largest live count at a quiescent point
   uint64_t max_pause_ns = 0;
+  uint64_t weak_ops = 0;       // weak handle / slot ops, all graphs
+  uint64_t eph_ops = 0;        // ephemeron ops
+  uint64_t weak_reads = 0;     // weak and ephemeron reads checked
+  uint64_t reads_marking = 0;  // of them, while a cycle marked
+  uint64_t holds_checked = 0;  // of them, checked allocated after the cycle
   bool stopped_early = false;  // stop_at_ns came first
 };
 

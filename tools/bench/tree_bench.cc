@@ -36,7 +36,6 @@
 #include <dlfcn.h>
 #include <gc/gc.h>
 #include <gc/gc_typed.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,6 +60,7 @@
 #include "absl/flags/usage.h"
 #include "benchmark/benchmark.h"
 #include "runtime/gc.h"
+#include "tools/bench/bench_util.h"
 #include "tools/perf_counters.h"
 #include "tools/shadow_stack.h"
 #include "tools/tree_walk.h"
@@ -85,35 +85,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void Fail(const std::string& what) {
-  fprintf(stderr, "FAILED: %s\n", what.c_str());
-  fflush(stdout);
-  exit(1);
-}
-
-double CpuMs() {
-  rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
-
-// The peak resident set: VmHWM from /proc/self/status. Unlike ru_maxrss it
-// does not carry the peak of the process that exec'ed this one.
-double MaxRssMb() {
-  if (FILE* f = fopen("/proc/self/status", "r")) {
-    char line[256];
-    double kb = -1;
-    while (fgets(line, sizeof(line), f) != nullptr) {
-      if (sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
-    }
-    fclose(f);
-    if (kb >= 0) return kb / 1024.0;
-  }
-  rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0;  // KiB on Linux
-}
+using bench::CpuMs;
+using bench::Fail;
+using bench::MaxRssMb;
 
 double RssMb() {
   long pages = 0, resident = 0;

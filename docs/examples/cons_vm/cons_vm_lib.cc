@@ -15,6 +15,7 @@ gc_config DefaultConfig() {
   gc_config cfg;
   gc_config_init(&cfg);  // defaults, then GC_PERCENT, GCTRACE, ...
   cfg.tag_mask = kTagMask;
+  cfg.finalizer_thread = 0;  // kRunFinalizers runs them, on the VM's thread
   return cfg;
 }
 
@@ -40,7 +41,15 @@ bool RegisterTypes(gc_heap* heap, Types* out) {
   out->cons = gc_register_type(heap, &cons);
   if (out->cons == 0) return false;
   out->vector = gc_register_type(heap, &vector);
-  return out->vector != 0;
+  if (out->vector == 0) return false;
+  // A weak-keyed table: the same shape, a pointer-free header and a tail of
+  // bucket heads (pointer slots holding ephemerons). The ephemerons hold
+  // the keys weakly; the table holds its ephemerons strongly.
+  gc_type_desc table = vector;
+  table.name = "table";
+  table.size = sizeof(Table);
+  out->table = gc_register_type(heap, &table);
+  return out->table != 0;
 }
 
 // ---- roots ----------------------------------------------------------------
@@ -150,6 +159,131 @@ bool ListToVector(Vm* vm) {
     gc_write_barrier(vm->m, v, &items[i], Untag<Cons>(list)->car);
   }
   vm->stack[vm->sp - 1] = W(Tagged(v, kVectorTag));
+  return true;
+}
+
+// ---- weak-keyed tables ------------------------------------------------------
+//
+// A table's bucket is a chain of ephemerons linked through their strong
+// `next` field. Keys and values are tagged Values (the collector strips
+// the tag). An entry whose key died reads as a NULL key (the collector
+// cleared it); the table unlinks such entries when it next walks their
+// bucket. Keys hash by address: nothing moves.
+
+size_t BucketOf(Value key) {
+  uint64_t x = key >> 3;
+  x ^= x >> 29;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 32;
+  return x % kTableBuckets;
+}
+
+// Unlinks the cleared entries of t's bucket b; returns its live entries.
+size_t PurgeBucket(Vm* vm, Table* t, size_t b) {
+  void** head = &TableBuckets(t)[b];
+  void* prev = nullptr;
+  size_t live = 0;
+  for (void* e = *head; e != nullptr;) {
+    void* next = gc_ephemeron_next(vm->m, e);
+    if (gc_ephemeron_key(vm->m, e) == nullptr) {
+      if (prev == nullptr) {
+        gc_write_barrier(vm->m, t, head, next);
+      } else {
+        gc_ephemeron_set_next(vm->m, prev, next);
+      }
+    } else {
+      prev = e;
+      live++;
+    }
+    e = next;
+  }
+  return live;
+}
+
+// The entry of key in t, or NULL.
+void* FindEntry(Vm* vm, Table* t, Value key) {
+  for (void* e = TableBuckets(t)[BucketOf(key)]; e != nullptr;
+       e = gc_ephemeron_next(vm->m, e)) {
+    if (V(gc_ephemeron_key(vm->m, e)) == key) return e;
+  }
+  return nullptr;
+}
+
+bool MakeTable(Vm* vm) {
+  auto* t = static_cast<Table*>(gc_alloc(
+      vm->m, vm->types.table, sizeof(Table) + kTableBuckets * sizeof(void*)));
+  if (t == nullptr) return Fail(vm, gc_last_error());
+  t->nbuckets = kTableBuckets;
+  vm->stack[vm->sp++] = W(Tagged(t, kTableTag));
+  return true;
+}
+
+// Stack: table key value -> (nothing).
+bool TablePut(Vm* vm) {
+  Value tv = V(vm->stack[vm->sp - 3]), key = V(vm->stack[vm->sp - 2]);
+  if (TagOf(tv) != kTableTag) return Fail(vm, "table-put: not a table");
+  if (key == kNil) return Fail(vm, "table-put: nil key");
+  Table* t = Untag<Table>(tv);
+  if (void* found = FindEntry(vm, t, key)) {
+    gc_ephemeron_set_value(vm->m, found, vm->stack[vm->sp - 1]);
+  } else {
+    const size_t b = BucketOf(key);
+    PurgeBucket(vm, t, b);
+    // Allocate while key and value are on the stack (a safepoint).
+    void* e =
+        gc_ephemeron_new(vm->m, vm->stack[vm->sp - 2], vm->stack[vm->sp - 1]);
+    if (e == nullptr) return Fail(vm, gc_last_error());
+    void** head = &TableBuckets(t)[b];
+    gc_ephemeron_set_next(vm->m, e, *head);
+    gc_write_barrier(vm->m, t, head, e);
+  }
+  vm->sp -= 3;
+  return true;
+}
+
+// Stack: table key -> value or nil.
+bool TableGet(Vm* vm) {
+  Value tv = V(vm->stack[vm->sp - 2]), key = V(vm->stack[vm->sp - 1]);
+  if (TagOf(tv) != kTableTag) return Fail(vm, "table-get: not a table");
+  void* e = FindEntry(vm, Untag<Table>(tv), key);
+  vm->sp -= 2;
+  vm->stack[vm->sp++] = e == nullptr ? W(kNil) : gc_ephemeron_value(vm->m, e);
+  return true;
+}
+
+// Stack: table -> live entries.
+bool TableCount(Vm* vm) {
+  Value tv = V(vm->stack[vm->sp - 1]);
+  if (TagOf(tv) != kTableTag) return Fail(vm, "table-count: not a table");
+  size_t live = 0;
+  for (size_t b = 0; b < kTableBuckets; b++) {
+    live += PurgeBucket(vm, Untag<Table>(tv), b);
+  }
+  vm->stack[vm->sp - 1] = W(MakeFixnum(static_cast<int64_t>(live)));
+  return true;
+}
+
+// ---- finalizers
+// ---------------------------------------------------------------
+//
+// Runs in gc_run_finalizers on the VM's thread, once the pair became
+// unreachable. It may read the pair (it is alive until this returns, and
+// longer if the finalizer stored it somewhere reachable: resurrection);
+// this one only records what it saw.
+void FinalizePair(gc_mutator*, void* obj, void* data) {
+  Vm* vm = static_cast<Vm*>(data);
+  Value car = V(static_cast<Cons*>(obj)->car);
+  if (TagOf(car) == kFixnumTag) vm->finalized_car_sum += FixnumValue(car);
+  vm->finalized++;
+}
+
+bool Finalize(Vm* vm) {
+  Value v = V(vm->stack[vm->sp - 1]);
+  if (TagOf(v) != kConsTag) return Fail(vm, "finalize: not a pair");
+  if (gc_register_finalizer(vm->m, Untag<Cons>(v), FinalizePair, vm,
+                            GC_FINALIZE_ORDERED) != 0) {
+    return Fail(vm, gc_last_error());
+  }
   return true;
 }
 
@@ -318,6 +452,31 @@ bool Run(Vm* vm, const std::vector<Instr>& code) {
         stack[vm->sp++] = VectorItems(vec)[k];
         break;
       }
+      case kMakeTable:
+        ROOM(1);
+        if (!MakeTable(vm)) return false;
+        break;
+      case kTablePut:
+        NEED(3);
+        if (!TablePut(vm)) return false;
+        break;
+      case kTableGet:
+        NEED(2);
+        if (!TableGet(vm)) return false;
+        break;
+      case kTableCount:
+        NEED(1);
+        if (!TableCount(vm)) return false;
+        break;
+      case kFinalize:
+        NEED(1);
+        if (!Finalize(vm)) return false;
+        break;
+      case kRunFinalizers:
+        ROOM(1);
+        gc_run_finalizers(m);
+        stack[vm->sp++] = W(MakeFixnum(vm->finalized.load()));
+        break;
       case kCollect:
         gc_collect(m);
         break;
@@ -368,6 +527,9 @@ void FormatTo(Value v, std::string* out, int depth) {
       *out += ')';
       return;
     }
+    case kTableTag:
+      *out += "#<table>";
+      return;
     case kConsTag: {
       *out += '(';
       Value p = v;

@@ -1,0 +1,753 @@
+// boehm.cc: Boehm GC 8.2's allocation, roots, control and statistics API
+// on one gcheap heap (docs/boehm.md maps each semantic onto gcheap).
+//
+//   GC_malloc               gc_alloc_conservative (every word ambiguous)
+//   GC_malloc_atomic        gc_alloc_noscan (never scanned)
+//   GC_malloc_uncollectable a conservative (or noscan) object kept in the
+//                           uncollectable table, which the root scanner
+//                           reports as precise roots until GC_free
+//   GC_malloc_explicitly_typed  a gcheap type registered per descriptor
+//                           (GC_make_descriptor: its pointer bitmap)
+//   GC_free                 removes an uncollectable object from the table;
+//                           other objects are left to the collector (gcheap
+//                           has no explicit free; a freed object is reclaimed
+//                           by the next collection that finds it unreachable)
+// Sizes: request + g.pad (1 byte with GC_all_interior_pointers, Boehm's
+// one-past-the-end rule), at least 16 bytes (never gcheap's tiny blocks).
+// Roots: writable PT_LOAD segments of every loaded object but this library
+// (dl_iterate_phdr at init; only the main program's with GC_no_dls), the
+// GC_add_roots ranges, the stopped threads' stacks and registers
+// (threads.cc), the uncollectable table and GC_push_other_roots.
+// Every call into gcheap runs inside a RunningBracket (boehm_internal.h).
+#include <dlfcn.h>
+#include <link.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+#define GC_THREADS 1
+#define GC_NO_THREAD_REDIRECTS 1
+#include <gc/gc.h>
+#include <gc/gc_mark.h>
+#include <gc/gc_typed.h>
+#include <gc/javaxfc.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "gc/roots.h"
+#include "heap/mheap.h"
+#include "heap/mspan.h"
+#include "runtime/boehm/boehm_internal.h"
+#include "runtime/runtime.h"
+
+namespace gcheap::boehm {
+void InstallWorldHooks();
+uintptr_t MainStackHi();
+Globals g;
+}  // namespace gcheap::boehm
+
+using gcheap::boehm::g;
+using gcheap::boehm::RunningBracket;
+
+// ---- Boehm's exported variables -------------------------------------------
+extern "C" {
+int GC_all_interior_pointers = 1;
+int GC_no_dls = 0;
+int GC_java_finalization = 1;
+int GC_finalize_on_demand = 0;
+GC_word GC_free_space_divisor = 3;
+GC_finalizer_notifier_proc GC_finalizer_notifier = nullptr;
+int GC_dont_gc = 0;
+int GC_dont_expand = 0;
+int GC_full_freq = 19;
+GC_word GC_non_gc_bytes = 0;
+GC_word GC_max_retries = 0;
+char* GC_stackbottom = nullptr;
+int GC_dont_precollect = 0;
+unsigned long GC_time_limit = GC_TIME_UNLIMITED;
+int GC_find_leak = 0;
+int GC_parallel = 0;
+GC_word GC_gc_no = 0;
+GC_on_heap_resize_proc GC_on_heap_resize = nullptr;
+int GC_use_entire_heap = 0;
+GC_push_other_roots_proc GC_push_other_roots = nullptr;
+}
+
+namespace {
+
+void* DefaultOom(size_t) { return nullptr; }
+void DefaultWarn(char* msg, GC_word arg) {
+  if (getenv("GC_NO_WARN") == nullptr) fprintf(stderr, msg, arg);
+}
+
+std::atomic<GC_oom_func> g_oom{DefaultOom};
+std::atomic<GC_warn_proc> g_warn{DefaultWarn};
+std::atomic<GC_abort_func> g_abort{nullptr};
+
+// Uncollectable objects: precise roots until GC_free.
+std::mutex g_uncoll_mu;
+absl::flat_hash_set<void*> g_uncollectable;  // under g_uncoll_mu
+
+// Typed descriptors: index + 1 into g_types (0 is "no descriptor").
+std::mutex g_types_mu;
+std::vector<gc_type_id> g_types;
+absl::flat_hash_map<std::vector<uint64_t>, GC_descr> g_descr_of;
+
+// GC_PRINT_STATS.
+bool g_print_stats = false;
+FILE* g_log = stderr;
+uint64_t g_avg_ms = 0;  // driver thread
+std::atomic<uint64_t> g_cycles{0};
+std::atomic<uint64_t> g_allocated_at_gc{0};  // AllocatedBytes() at the last
+
+// GC_push_all and friends, valid while GC_push_other_roots runs.
+gcheap::RootVisitor* g_push_visitor = nullptr;
+
+void DoInit();
+
+void RootScanner(gc_visit_fn visit, void* ctx, void*) {
+  gcheap::boehm::ScanThreadStacks(ctx);
+  for (void* const& p : g_uncollectable) visit(const_cast<void**>(&p), ctx);
+  if (GC_push_other_roots != nullptr) {
+    g_push_visitor = static_cast<gcheap::RootVisitor*>(ctx);
+    GC_push_other_roots();
+    g_push_visitor = nullptr;
+  }
+}
+
+void CycleHook(const gc_cycle_info* info, void*) {
+  // Allocation since the last collection counts from here (the world
+  // runs again: a little allocation may already count as before it).
+  g_allocated_at_gc.store(g.heap->heap.AllocatedBytes(),
+                          std::memory_order_relaxed);
+  const uint64_t n = g_cycles.fetch_add(1, std::memory_order_acq_rel) + 1;
+  GC_gc_no = n;
+  if (!g_print_stats) return;
+  const gcheap::MHeap& h = g.heap->heap;
+  const gcheap::HeapStats st = h.ReadStats();  // the world runs again
+  const int64_t freed = static_cast<int64_t>(info->heap_end) -
+                        static_cast<int64_t>(info->live_bytes);
+  const uint64_t ms = info->pause_ns / 1000000, ns = info->pause_ns % 1000000;
+  g_avg_ms = n == 1 ? ms : (g_avg_ms * (n - 1) + ms) / n;
+  fprintf(g_log,
+          "GC #%" PRIu64 " freed %" PRId64
+          " bytes, heap %zu KiB (+ %zu KiB "
+          "unmapped + 0 KiB internal)\n",
+          n, freed, (st.mapped_bytes - st.released_bytes) >> 10,
+          st.released_bytes >> 10);
+  fprintf(g_log,
+          "World-stopped marking took %" PRIu64 " ms %" PRIu64 " ns (%" PRIu64
+          " ms in average)\n",
+          ms, ns, g_avg_ms);
+  fprintf(g_log, "GC #%" PRIu64 " mode: %s\n", n,
+          g.heap->collector->workers() > 1 ? "parallel-stw" : "stw");
+}
+
+int RegisterSegment(struct dl_phdr_info* info, size_t, void* self_base) {
+  const bool main_program =
+      info->dlpi_name == nullptr || info->dlpi_name[0] == '\0';
+  // This library's own data is gcheap's (no object is kept from there);
+  // linked statically into a program it is the program's, which is
+  // scanned.
+  if (!main_program && reinterpret_cast<void*>(info->dlpi_addr) == self_base) {
+    return 0;
+  }
+  if (GC_no_dls && !main_program) return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
+    const void* start =
+        reinterpret_cast<const void*>(info->dlpi_addr + ph.p_vaddr);
+    gc_add_conservative_root_range(g.heap, start, ph.p_memsz);
+  }
+  return 0;
+}
+
+size_t ParseSize(const char* s) {
+  if (s == nullptr || *s == '\0') return 0;
+  char* end = nullptr;
+  unsigned long long v = strtoull(s, &end, 10);
+  switch (end != nullptr ? *end : 0) {
+    case 'k':
+    case 'K':
+      v <<= 10;
+      break;
+    case 'm':
+    case 'M':
+      v <<= 20;
+      break;
+    case 'g':
+    case 'G':
+      v <<= 30;
+      break;
+    default:
+      break;
+  }
+  return static_cast<size_t>(v);
+}
+
+void DoInit() {
+  if (getenv("GC_PRINT_STATS") != nullptr ||
+      getenv("GC_PRINT_VERBOSE_STATS") != nullptr) {
+    g_print_stats = true;
+    if (const char* f = getenv("GC_LOG_FILE")) {
+      if (FILE* fp = fopen(f, "a")) g_log = fp;
+    }
+  }
+  if (const char* d = getenv("GC_FREE_SPACE_DIVISOR")) {
+    const long v = atol(d);
+    if (v > 0) GC_free_space_divisor = static_cast<GC_word>(v);
+  }
+  if (getenv("GC_DONT_GC") != nullptr) GC_dont_gc++;
+  g.pad = GC_all_interior_pointers ? 1 : 0;
+  gcheap::boehm::InitThreads();
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.stop_the_world = 1;
+  cfg.conservative_stacks = 0;
+  // Finalizers run on Boehm threads (GC_invoke_finalizers), not on a
+  // thread of gcheap's.
+  cfg.finalizer_thread = 0;
+  if (const char* m = getenv("GC_MARKERS")) {
+    const int v = atoi(m);
+    if (v > 0 && v <= 256) cfg.gc_workers = v;
+  }
+  // Boehm collects after allocating about heap / divisor; gcheap's goal
+  // is live x (1 + gc_percent / 100): divisor 3 ~ gc_percent 100.
+  cfg.gc_percent = static_cast<int>(
+      300 / (GC_free_space_divisor ? GC_free_space_divisor : 3));
+  if (cfg.gc_percent < 1) cfg.gc_percent = 1;
+  if (size_t max = ParseSize(getenv("GC_MAXIMUM_HEAP_SIZE"))) {
+    cfg.max_heap_bytes = max < (1 << 20) ? (1 << 20) : max;
+  }
+  g.heap = gc_heap_create(&cfg);
+  if (g.heap == nullptr) {
+    fprintf(stderr, "gcheap libgc: cannot create the heap: %s\n",
+            gc_last_error());
+    abort();
+  }
+  GC_parallel = g.heap->collector->workers() > 1;
+  gcheap::boehm::InstallWorldHooks();
+  gcheap::boehm::InitFinalization();
+  gc_add_root_scanner(g.heap, RootScanner, nullptr);
+  gc_set_cycle_hook(g.heap, CycleHook, nullptr);
+  Dl_info self;
+  void* self_base = nullptr;
+  if (dladdr(reinterpret_cast<void*>(&DoInit), &self) != 0) {
+    self_base = self.dli_fbase;
+  }
+  // dli_fbase is the load address; dlpi_addr is the load bias: equal for
+  // a shared object linked at 0.
+  dl_iterate_phdr(RegisterSegment, self_base);
+  const bool is_main = syscall(SYS_gettid) == getpid();
+  gcheap::boehm::RegisterThread(
+      is_main ? (GC_stackbottom != nullptr
+                     ? reinterpret_cast<uintptr_t>(GC_stackbottom)
+                     : gcheap::boehm::MainStackHi())
+              : gcheap::boehm::StackHi(),
+      is_main);
+  for (int i = 0; i < GC_dont_gc; i++) g.heap->collector->DisableAutoCollect();
+  g.initialized.store(true, std::memory_order_release);
+}
+
+size_t Padded(size_t n) {
+  n += g.pad;
+  return n < 16 ? 16 : n;
+}
+
+void* OutOfMemory(size_t n) { return g_oom.load()(n); }
+
+enum class Kind { kNormal, kAtomic };
+
+void* Alloc(size_t n, Kind kind) {
+  if (n > GC_MAX_ALLOC_BYTES) return OutOfMemory(n);
+  void* p;
+  {
+    RunningBracket b;
+    p = kind == Kind::kAtomic ? gc_alloc_noscan(b.m(), Padded(n))
+                              : gc_alloc_conservative(b.m(), Padded(n));
+  }
+  gcheap::boehm::AfterCollectionPoint(false);
+  return p != nullptr ? p : OutOfMemory(n);
+}
+
+void* AllocUncollectable(size_t n, Kind kind) {
+  void* p = Alloc(n, kind);
+  if (p == nullptr) return nullptr;
+  RunningBracket b;  // no pause while the table changes
+  std::lock_guard<std::mutex> l(g_uncoll_mu);
+  g_uncollectable.insert(p);
+  return p;
+}
+
+// The object p points into (any interior byte), or false. The span's
+// synced allocation state answers without a lock; a slot it shows free may
+// be an object an allocation window handed out since its mcache last
+// synced the span (this thread's or another's), which only the locked
+// object query sees (MHeap::QueryObject reads the window's cursor).
+bool FindObject(const void* p, gcheap::ObjectRef* r) {
+  if (!g.initialized.load(std::memory_order_acquire)) return false;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  if (!g.heap->heap.FindObject(a, r)) return false;
+  if (r->span->IsAllocated(r->index)) return true;
+  gcheap::ObjectInfo o;
+  return g.heap->heap.QueryObject(a, &o);
+}
+
+bool IsAtomic(const gcheap::ObjectRef& r) {
+  return gcheap::NoScan(r.span->spanclass);
+}
+
+}  // namespace
+
+namespace gcheap::boehm {
+void EnsureInit() { std::call_once(g.init_once, DoInit); }
+}  // namespace gcheap::boehm
+
+extern "C" {
+
+// ---- initialization ---------------------------------------------------------
+
+void GC_init(void) { gcheap::boehm::EnsureInit(); }
+int GC_is_init_called(void) { return g.initialized.load() ? 1 : 0; }
+void GC_deinit(void) {}
+unsigned GC_get_version(void) {
+  return (GC_VERSION_MAJOR << 16) | (GC_VERSION_MINOR << 8) | GC_VERSION_MICRO;
+}
+void GC_set_handle_fork(int) {}
+void GC_atfork_prepare(void) {}
+void GC_atfork_parent(void) {}
+void GC_atfork_child(void) {}
+void GC_start_mark_threads(void) {}
+void GC_set_markers_count(unsigned) {}
+void GC_enable_incremental(void) {}
+int GC_is_incremental_mode(void) { return 0; }
+int GC_incremental_protection_needs(void) { return GC_PROTECTS_NONE; }
+
+// ---- allocation -------------------------------------------------------------
+
+void* GC_malloc(size_t n) { return Alloc(n, Kind::kNormal); }
+void* GC_malloc_atomic(size_t n) { return Alloc(n, Kind::kAtomic); }
+void* GC_malloc_ignore_off_page(size_t n) { return Alloc(n, Kind::kNormal); }
+void* GC_malloc_atomic_ignore_off_page(size_t n) {
+  return Alloc(n, Kind::kAtomic);
+}
+void* GC_malloc_uncollectable(size_t n) {
+  return AllocUncollectable(n, Kind::kNormal);
+}
+void* GC_malloc_atomic_uncollectable(size_t n) {
+  return AllocUncollectable(n, Kind::kAtomic);
+}
+void* GC_malloc_stubborn(size_t n) { return Alloc(n, Kind::kNormal); }
+void GC_change_stubborn(const void*) {}
+void GC_end_stubborn_change(const void*) {}
+void GC_ptr_store_and_dirty(void* p, const void* q) {
+  *static_cast<const void**>(p) = q;
+}
+
+void* GC_memalign(size_t align, size_t n) {
+  if (align <= 16) return GC_malloc(n);
+  if ((align & (align - 1)) != 0) return nullptr;
+  // Over-allocate; an interior pointer keeps the object.
+  char* p = static_cast<char*>(GC_malloc(n + align));
+  if (p == nullptr) return nullptr;
+  const uintptr_t a =
+      (reinterpret_cast<uintptr_t>(p) + align - 1) & ~(align - 1);
+  return reinterpret_cast<void*>(a);
+}
+
+int GC_posix_memalign(void** out, size_t align, size_t n) {
+  if (align < sizeof(void*) || (align & (align - 1)) != 0) return EINVAL;
+  void* p = GC_memalign(align, n);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void GC_free(void* p) {
+  if (p == nullptr) return;
+  gcheap::ObjectRef r;
+  if (!FindObject(p, &r)) return;
+  RunningBracket b;
+  std::lock_guard<std::mutex> l(g_uncoll_mu);
+  g_uncollectable.erase(reinterpret_cast<void*>(r.base));
+}
+
+void* GC_malloc_many(size_t n) {
+  // A list of objects linked through their first word, about a page's
+  // worth, as Boehm hands out a block's free list.
+  const size_t each = n < sizeof(void*) ? sizeof(void*) : n;
+  size_t count = 4096 / Padded(each);
+  if (count == 0) count = 1;
+  if (count > 64) count = 64;
+  void* head = nullptr;
+  for (size_t i = 0; i < count; i++) {
+    void* p = GC_malloc(each);
+    if (p == nullptr) break;
+    *static_cast<void**>(p) = head;
+    head = p;
+  }
+  return head;
+}
+
+void* GC_realloc(void* old, size_t n) {
+  if (old == nullptr) return GC_malloc(n);
+  gcheap::ObjectRef r;
+  if (!FindObject(old, &r)) return nullptr;
+  if (n == 0) {
+    GC_free(old);
+    return nullptr;
+  }
+  const uintptr_t base = r.base;
+  const size_t have =
+      r.span->elemsize - g.pad - (reinterpret_cast<uintptr_t>(old) - base);
+  bool uncollectable;
+  {
+    std::lock_guard<std::mutex> l(g_uncoll_mu);
+    uncollectable = g_uncollectable.contains(reinterpret_cast<void*>(base));
+  }
+  if (n <= have && n >= have / 2) {
+    // Shrinking in place: clear what was dropped (no stale pointers).
+    memset(static_cast<char*>(old) + n, 0, have - n);
+    return old;
+  }
+  const Kind kind = IsAtomic(r) ? Kind::kAtomic : Kind::kNormal;
+  void* p = uncollectable ? AllocUncollectable(n, kind) : Alloc(n, kind);
+  if (p == nullptr) return nullptr;
+  memcpy(p, old, n < have ? n : have);
+  GC_free(old);
+  return p;
+}
+
+char* GC_strdup(const char* s) {
+  if (s == nullptr) return nullptr;
+  const size_t n = strlen(s);
+  char* p = static_cast<char*>(GC_malloc_atomic(n + 1));
+  if (p != nullptr) memcpy(p, s, n + 1);
+  return p;
+}
+
+char* GC_strndup(const char* s, size_t max) {
+  if (s == nullptr) return nullptr;
+  const size_t n = strnlen(s, max);
+  char* p = static_cast<char*>(GC_malloc_atomic(n + 1));
+  if (p != nullptr) {
+    memcpy(p, s, n);
+    p[n] = '\0';
+  }
+  return p;
+}
+
+// ---- typed allocation ------------------------------------------------------
+
+GC_descr GC_make_descriptor(const GC_word* bm, size_t len) {
+  gcheap::boehm::EnsureInit();
+  std::vector<uint64_t> bits((len + 63) / 64 + 1, 0);
+  bits[0] = len;
+  for (size_t i = 0; i < len; i++) {
+    if ((bm[i / GC_WORDSZ] >> (i % GC_WORDSZ)) & 1) {
+      bits[1 + i / 64] |= uint64_t{1} << (i % 64);
+    }
+  }
+  std::lock_guard<std::mutex> l(g_types_mu);
+  auto it = g_descr_of.find(bits);
+  if (it != g_descr_of.end()) return it->second;
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = "GC_descr";
+  d.size = len * sizeof(GC_word);
+  d.ptr_bitmap = bits.data() + 1;
+  d.ptr_bitmap_words = bits.size() - 1;
+  gc_type_id id;
+  {
+    RunningBracket b;
+    id = gc_register_type(g.heap, &d);
+  }
+  if (id == 0) {
+    fprintf(stderr, "gcheap libgc: GC_make_descriptor: %s\n", gc_last_error());
+    abort();
+  }
+  g_types.push_back(id);
+  const GC_descr descr = g_types.size();
+  g_descr_of.emplace(std::move(bits), descr);
+  return descr;
+}
+
+void* GC_malloc_explicitly_typed(size_t n, GC_descr d) {
+  gc_type_id id = 0;
+  {
+    std::lock_guard<std::mutex> l(g_types_mu);
+    if (d == 0 || d > g_types.size()) return GC_malloc(n);
+    id = g_types[d - 1];
+  }
+  void* p;
+  {
+    RunningBracket b;
+    p = gc_alloc(b.m(), id, Padded(n));
+  }
+  return p != nullptr ? p : OutOfMemory(n);
+}
+
+void* GC_malloc_explicitly_typed_ignore_off_page(size_t n, GC_descr d) {
+  return GC_malloc_explicitly_typed(n, d);
+}
+
+void* GC_calloc_explicitly_typed(size_t nelements, size_t element_size,
+                                 GC_descr) {
+  // Conservative: every word of the array is ambiguous.
+  if (element_size != 0 && nelements > SIZE_MAX / element_size) return nullptr;
+  return GC_malloc(nelements * element_size);
+}
+
+// ---- object queries ---------------------------------------------------------
+
+void* GC_base(void* p) {
+  gcheap::ObjectRef r;
+  return FindObject(p, &r) ? reinterpret_cast<void*>(r.base) : nullptr;
+}
+
+int GC_is_heap_ptr(const void* p) {
+  gcheap::ObjectRef r;
+  if (!g.initialized.load(std::memory_order_acquire)) return 0;
+  return g.heap->heap.FindObject(reinterpret_cast<uintptr_t>(p), &r) ? 1 : 0;
+}
+
+size_t GC_size(const void* p) {
+  gcheap::ObjectRef r;
+  return FindObject(p, &r) ? r.span->elemsize : 0;
+}
+
+void* GC_same_obj(void* p, void*) { return p; }
+void* GC_pre_incr(void** p, ptrdiff_t how_much) {
+  *p = static_cast<char*>(*p) + how_much;
+  return *p;
+}
+void* GC_post_incr(void** p, ptrdiff_t how_much) {
+  void* old = *p;
+  *p = static_cast<char*>(*p) + how_much;
+  return old;
+}
+void* GC_is_visible(void* p) { return p; }
+void* GC_is_valid_displacement(void* p) { return p; }
+
+// Interior pointers are always recognized (a superset of what
+// GC_all_interior_pointers = 0 with registered displacements keeps).
+void GC_register_displacement(size_t) {}
+void GC_debug_register_displacement(size_t) {}
+void GC_set_all_interior_pointers(int v) {
+  if (!g.initialized.load()) GC_all_interior_pointers = v;
+}
+int GC_get_all_interior_pointers(void) { return GC_all_interior_pointers; }
+
+// ---- roots ------------------------------------------------------------------
+
+void GC_add_roots(void* lo, void* hi) {
+  gcheap::boehm::EnsureInit();
+  if (hi <= lo) return;
+  RunningBracket b;
+  gc_add_conservative_root_range(
+      g.heap, lo, static_cast<char*>(hi) - static_cast<char*>(lo));
+}
+
+void GC_remove_roots(void* lo, void* hi) {
+  if (!g.initialized.load() || hi <= lo) return;
+  RunningBracket b;
+  // Boehm removes whole registered ranges inside [lo, hi); gcheap's are
+  // counted per (start, bytes): remove the exact range if registered.
+  while (gc_remove_conservative_root_range(
+             g.heap, lo, static_cast<char*>(hi) - static_cast<char*>(lo)) ==
+         0) {
+  }
+}
+
+void GC_clear_roots(void) {}
+void GC_exclude_static_roots(void*, void*) {}
+void GC_clear_exclusion_table(void) {}
+int GC_is_tmp_root(void*) { return 0; }
+
+void GC_set_push_other_roots(GC_push_other_roots_proc fn) {
+  GC_push_other_roots = fn;
+}
+GC_push_other_roots_proc GC_get_push_other_roots(void) {
+  return GC_push_other_roots;
+}
+
+void GC_push_all(void* lo, void* hi) {
+  if (g_push_visitor != nullptr && lo < hi) g_push_visitor->Ambiguous(lo, hi);
+}
+void GC_push_all_eager(void* lo, void* hi) { GC_push_all(lo, hi); }
+void GC_push_conditional(void* lo, void* hi, int) { GC_push_all(lo, hi); }
+void GC_push_finalizer_structures(void) {}
+
+void GC_set_no_dls(int v) { GC_no_dls = v; }
+int GC_get_no_dls(void) { return GC_no_dls; }
+void GC_set_stackbottom(void*, const struct GC_stack_base*) {}
+
+// ---- control ---------------------------------------------------------------
+
+void GC_gcollect(void) {
+  gcheap::boehm::EnsureInit();
+  if (GC_dont_gc > 0) return;
+  {
+    RunningBracket b;
+    gc_collect(b.m());
+  }
+  gcheap::boehm::AfterCollectionPoint(true);
+}
+
+void GC_gcollect_and_unmap(void) { GC_gcollect(); }
+int GC_try_to_collect(GC_stop_func) {
+  GC_gcollect();
+  return GC_dont_gc > 0 ? 0 : 1;
+}
+int GC_collect_a_little(void) { return 0; }
+void GC_start_incremental_collection(void) {}
+
+void GC_disable(void) {
+  gcheap::boehm::EnsureInit();
+  GC_dont_gc++;
+  g.heap->collector->DisableAutoCollect();
+}
+
+void GC_enable(void) {
+  gcheap::boehm::EnsureInit();
+  if (GC_dont_gc <= 0) {
+    g_warn.load()(
+        const_cast<char*>("GC Warning: GC_enable without GC_disable (%lu)\n"),
+        0);
+    return;
+  }
+  GC_dont_gc--;
+  g.heap->collector->EnableAutoCollect();
+}
+
+int GC_is_disabled(void) { return GC_dont_gc != 0; }
+void GC_set_disable_automatic_collection(int) {}
+int GC_get_disable_automatic_collection(void) { return 0; }
+
+int GC_expand_hp(size_t bytes) {
+  gcheap::boehm::EnsureInit();
+  RunningBracket b;  // no pause holds the heap lock meanwhile
+  return g.heap->heap.Expand(bytes) ? 1 : 0;
+}
+
+void GC_set_max_heap_size(GC_word) {}
+void GC_set_free_space_divisor(GC_word v) {
+  if (v > 0) GC_free_space_divisor = v;
+}
+GC_word GC_get_free_space_divisor(void) { return GC_free_space_divisor; }
+void GC_set_dont_expand(int v) { GC_dont_expand = v; }
+int GC_get_dont_expand(void) { return GC_dont_expand; }
+void GC_set_full_freq(int v) { GC_full_freq = v; }
+int GC_get_full_freq(void) { return GC_full_freq; }
+void GC_set_non_gc_bytes(GC_word v) { GC_non_gc_bytes = v; }
+GC_word GC_get_non_gc_bytes(void) { return GC_non_gc_bytes; }
+void GC_set_max_retries(GC_word v) { GC_max_retries = v; }
+GC_word GC_get_max_retries(void) { return GC_max_retries; }
+void GC_set_dont_precollect(int v) { GC_dont_precollect = v; }
+int GC_get_dont_precollect(void) { return GC_dont_precollect; }
+void GC_set_time_limit(unsigned long v) { GC_time_limit = v; }
+unsigned long GC_get_time_limit(void) { return GC_time_limit; }
+void GC_set_find_leak(int v) { GC_find_leak = v; }
+int GC_get_find_leak(void) { return GC_find_leak; }
+int GC_get_parallel(void) { return GC_parallel; }
+void GC_set_force_unmap_on_gcollect(int) {}
+int GC_get_force_unmap_on_gcollect(void) { return 0; }
+void GC_set_pages_executable(int) {}
+int GC_get_pages_executable(void) { return 0; }
+void GC_set_on_heap_resize(GC_on_heap_resize_proc f) { GC_on_heap_resize = f; }
+GC_on_heap_resize_proc GC_get_on_heap_resize(void) { return GC_on_heap_resize; }
+void GC_set_min_bytes_allocd(size_t) {}
+size_t GC_get_min_bytes_allocd(void) { return 1; }
+void GC_set_rate(int) {}
+int GC_get_rate(void) { return 10; }
+void GC_set_max_prior_attempts(int) {}
+int GC_get_max_prior_attempts(void) { return 1; }
+void* GC_clear_stack(void* p) { return p; }
+void GC_noop1(GC_word) {}
+void GC_set_log_fd(int fd) {
+  if (FILE* f = fdopen(fd, "a")) g_log = f;
+}
+
+void* GC_call_with_alloc_lock(GC_fn_type fn, void* client_data) {
+  // The allocation lock: no collection runs while fn runs (the thread
+  // counts as running for gcheap, so a pause waits for it).
+  RunningBracket b;
+  static std::mutex lock;
+  std::lock_guard<std::mutex> l(lock);
+  return fn(client_data);
+}
+
+void GC_alloc_lock(void) {}
+void GC_alloc_unlock(void) {}
+
+void GC_set_oom_fn(GC_oom_func f) {
+  g_oom.store(f != nullptr ? f : DefaultOom);
+}
+GC_oom_func GC_get_oom_fn(void) { return g_oom.load(); }
+void GC_set_warn_proc(GC_warn_proc p) {
+  g_warn.store(p != nullptr ? p : DefaultWarn);
+}
+GC_warn_proc GC_get_warn_proc(void) { return g_warn.load(); }
+void GC_ignore_warn_proc(char*, GC_word) {}
+void GC_set_abort_func(GC_abort_func f) { g_abort.store(f); }
+GC_abort_func GC_get_abort_func(void) { return g_abort.load(); }
+
+// ---- statistics ------------------------------------------------------------
+
+namespace {
+gc_stats ReadStats() {
+  gc_stats s;
+  memset(&s, 0, sizeof(s));
+  s.struct_size = sizeof(s);
+  if (!g.initialized.load()) return s;
+  RunningBracket b;
+  gc_get_stats(g.heap, &s);
+  return s;
+}
+size_t HeapSize(const gc_stats& s) { return s.mapped_bytes - s.released_bytes; }
+size_t FreeBytes(const gc_stats& s) {
+  const size_t h = HeapSize(s);
+  return h > s.bytes_in_use ? h - s.bytes_in_use : 0;
+}
+// Bytes allocated since the last collection.
+size_t SinceGc(const gc_stats& s) {
+  const uint64_t at = g_allocated_at_gc.load(std::memory_order_relaxed);
+  return s.bytes_allocated > at ? s.bytes_allocated - at : 0;
+}
+}  // namespace
+
+size_t GC_get_heap_size(void) { return HeapSize(ReadStats()); }
+size_t GC_get_free_bytes(void) { return FreeBytes(ReadStats()); }
+size_t GC_get_unmapped_bytes(void) { return ReadStats().released_bytes; }
+size_t GC_get_bytes_since_gc(void) { return SinceGc(ReadStats()); }
+size_t GC_get_expl_freed_bytes_since_gc(void) { return 0; }
+size_t GC_get_total_bytes(void) { return ReadStats().bytes_allocated; }
+size_t GC_get_obtained_from_os_bytes(void) { return ReadStats().mapped_bytes; }
+size_t GC_get_memory_use(void) {
+  const gc_stats s = ReadStats();
+  return HeapSize(s) - FreeBytes(s);
+}
+GC_word GC_get_gc_no(void) { return g_cycles.load(); }
+void GC_get_heap_usage_safe(GC_word* heap_size, GC_word* free_bytes,
+                            GC_word* unmapped_bytes, GC_word* bytes_since_gc,
+                            GC_word* total_bytes) {
+  const gc_stats s = ReadStats();
+  if (heap_size) *heap_size = HeapSize(s);
+  if (free_bytes) *free_bytes = FreeBytes(s);
+  if (unmapped_bytes) *unmapped_bytes = s.released_bytes;
+  if (bytes_since_gc) *bytes_since_gc = SinceGc(s);
+  if (total_bytes) *total_bytes = s.bytes_allocated;
+}
+unsigned long GC_get_full_gc_total_time(void) {
+  return static_cast<unsigned long>(ReadStats().pause_total_ns / 1000000);
+}
+
+}  // extern "C"

@@ -1,0 +1,111 @@
+// boehm_internal.h: shared state of the Boehm GC 8.2 ABI layer
+// (libgc.so.1 on gcheap; docs/boehm.md).
+//
+// One gcheap heap per process (g.heap), created by the first GC_init or
+// allocation, in stop-the-world mode with GC_MARKERS workers and no
+// gcheap-managed stack scanning. Every Boehm thread is attached to it as a
+// gcheap mutator that stays inside a blocking bracket except for the short
+// "running brackets" (RunningBracket) in which it calls gcheap: so gcheap's
+// own stop of the world never waits for a thread that does not poll, and
+// no thread is inside gcheap (holding its locks) while the world is
+// stopped. Inside the pause the collector's world hooks stop every Boehm
+// thread with the suspend signal (threads.cc), whose handler records the
+// thread's registers and stack pointer; the root scanner then reads each
+// stopped thread's stack conservatively.
+//
+// Invariants:
+//  - g.threads_mu is held by the collector's driver thread from the world
+//    hook "stopped" to "restarting"; any other thread takes it only inside
+//    a running bracket or while it counts as blocked without holding any
+//    gcheap lock, so a pause never waits on it while holding it.
+//  - every object handed out is padded by one byte when
+//    GC_all_interior_pointers is on (a one-past-the-end pointer stays
+//    inside it) and is at least 16 bytes (never gcheap's tiny blocks, so
+//    GC_base is the object's own start).
+#ifndef GCHEAP_RUNTIME_BOEHM_BOEHM_INTERNAL_H_
+#define GCHEAP_RUNTIME_BOEHM_BOEHM_INTERNAL_H_
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "runtime/gc.h"
+
+namespace gcheap::boehm {
+
+// One registered thread.
+struct BThread {
+  pthread_t id;
+  gc_mutator* m = nullptr;
+  uintptr_t stack_hi = 0;  // the stack's cold end (highest address)
+  // Captured by the suspend handler (or at GC_do_blocking): the stack
+  // pointer and the general registers at the interruption.
+  uintptr_t sp = 0;
+  uintptr_t regs[32] = {};
+  // Inside GC_do_blocking (changed under g.threads_mu): not signalled; the
+  // range captured at its entry is scanned.
+  bool blocked = false;
+  bool suspended = false;  // signalled in the current pause (driver only)
+  bool main = false;
+  bool in_finalizers = false;  // inside GC_invoke_finalizers (owner only)
+};
+
+struct Globals {
+  std::once_flag init_once;
+  std::atomic<bool> initialized{false};
+  gc_heap* heap = nullptr;
+  std::mutex threads_mu;
+  std::vector<BThread*> threads;  // under threads_mu
+  std::atomic<bool> allow_register{false};
+  size_t pad = 1;  // one-past-the-end padding (GC_all_interior_pointers)
+};
+extern Globals g;
+
+// The calling thread's record, or null.
+BThread* Self();
+// Initializes once (GC_init).
+void EnsureInit();
+// The calling thread's mutator, registering the thread if it is not yet.
+gc_mutator* CurrentMutator();
+
+// Registers the calling thread with stack cold end hi; returns its record.
+BThread* RegisterThread(uintptr_t hi, bool main);
+void UnregisterThread(BThread* t);
+// Installs the signal handlers and world hooks (threads.cc); at init.
+void InitThreads();
+// The stack cold end of the calling thread (pthread_getattr_np).
+uintptr_t StackHi();
+
+// While it lives, the calling thread counts as running for gcheap (it
+// left its permanent blocking bracket): it may call gcheap's mutator
+// functions, and no pause is in force.
+class RunningBracket {
+ public:
+  RunningBracket() : m_(CurrentMutator()) { gc_leave_blocking(m_); }
+  ~RunningBracket() { gc_enter_blocking(m_); }
+  gc_mutator* m() const { return m_; }
+  RunningBracket(const RunningBracket&) = delete;
+  RunningBracket& operator=(const RunningBracket&) = delete;
+
+ private:
+  gc_mutator* const m_;
+};
+
+// Finalization and disappearing links (finalize.cc).
+void InitFinalization();
+// World hook, end of mark termination: clears the links of dead objects.
+void ClearDeadLinks();
+// On a Boehm thread after an allocation or a collection: runs (or
+// announces, with GC_finalize_on_demand) the finalizers made ready.
+void AfterCollectionPoint(bool collected);
+
+// The stacks and registers of the stopped threads, for the root scanner
+// (called in the pause with g.threads_mu held by the driver).
+void ScanThreadStacks(void* root_visitor);
+
+}  // namespace gcheap::boehm
+
+#endif  // GCHEAP_RUNTIME_BOEHM_BOEHM_INTERNAL_H_

@@ -1,0 +1,405 @@
+// boehm_abi_test: the Boehm ABI layer (runtime/boehm, linked in
+// statically) through Boehm's own headers: allocation kinds, interior and
+// one-past-the-end pointers, uncollectable and typed objects, realloc,
+// roots from the data segment and GC_add_roots, GC_disable, and threads
+// made with GC_pthread_create whose stacks hold the only references while
+// other threads collect (the signal-based stop of the world), and a thread
+// inside GC_do_blocking; finalizers (run by GC_gcollect) and short and
+// long disappearing links.
+//
+// Reclamation is checked through GC_base: GC_gcollect sweeps the whole
+// heap before it returns, so a freed object's address resolves to nothing
+// (until the slot is reused: the checks allocate nothing in between).
+// Dropped objects are only remembered hidden (~address) in malloc'ed
+// memory, which is not scanned, and the stack is cleared before each
+// collection; bounds are "at least 90%" where Boehm promises only that
+// dropped objects can be reclaimed.
+#define GC_THREADS 1
+#define GC_NO_THREAD_REDIRECTS 1
+#include <gc/gc.h>
+#include <gc/gc_typed.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace {
+
+struct Node {
+  Node* next;
+  long value;
+};
+
+constexpr int kN = 300;
+
+__attribute__((noinline)) void ClearStack() {
+  volatile char buf[64 << 10];
+  memset(const_cast<char*>(buf), 0, sizeof(buf));
+}
+
+void Collect() {
+  ClearStack();
+  GC_gcollect();
+}
+
+int CountAllocated(const std::vector<uintptr_t>& hidden) {
+  int n = 0;
+  for (uintptr_t h : hidden)
+    n += GC_base(reinterpret_cast<void*>(~h)) != nullptr;
+  return n;
+}
+
+Node* g_list;  // a data-segment root
+
+__attribute__((noinline)) Node* MakeList(int n) {
+  Node* l = nullptr;
+  for (int i = 0; i < n; i++) {
+    auto* x = static_cast<Node*>(GC_MALLOC(sizeof(Node)));
+    x->next = l;
+    x->value = i;
+    l = x;
+  }
+  return l;
+}
+
+long Sum(const Node* l) {
+  long s = 0;
+  for (; l != nullptr; l = l->next) s += l->value;
+  return s;
+}
+
+// Sets g_list and returns its nodes' addresses, hidden.
+__attribute__((noinline)) std::vector<uintptr_t> SetGlobalList() {
+  g_list = MakeList(10000);
+  std::vector<uintptr_t> hidden;
+  for (Node* n = g_list; n != nullptr; n = n->next) {
+    hidden.push_back(~reinterpret_cast<uintptr_t>(n));
+  }
+  return hidden;
+}
+
+TEST(BoehmAbi, DataSegmentRootsKeepObjects) {
+  GC_INIT();
+  // The list's address is left in no frame of this function.
+  const std::vector<uintptr_t> nodes = SetGlobalList();
+  for (int i = 0; i < 3; i++) {
+    MakeList(20000);  // garbage
+    Collect();
+  }
+  EXPECT_EQ(CountAllocated(nodes), 10000);
+  EXPECT_EQ(Sum(g_list), 10000L * 9999 / 2);
+  g_list = nullptr;
+}
+
+__attribute__((noinline)) void DropObjects(bool atomic_holders,
+                                           std::vector<uintptr_t>* targets,
+                                           std::vector<void*>* holders) {
+  for (int i = 0; i < kN; i++) {
+    void* t = GC_MALLOC_ATOMIC(32);
+    void** h = static_cast<void**>(atomic_holders ? GC_MALLOC_ATOMIC(16)
+                                                  : GC_MALLOC(16));
+    *h = t;
+    targets->push_back(~reinterpret_cast<uintptr_t>(t));
+    holders->push_back(h);
+  }
+}
+
+TEST(BoehmAbi, AtomicObjectsAreNotScannedNormalOnesAre) {
+  std::vector<uintptr_t> atomic_targets, normal_targets;
+  auto* holders = static_cast<void**>(GC_MALLOC_UNCOLLECTABLE(2 * kN * 8));
+  {
+    std::vector<void*> h1, h2;
+    DropObjects(true, &atomic_targets, &h1);
+    DropObjects(false, &normal_targets, &h2);
+    for (int i = 0; i < kN; i++) {
+      holders[i] = h1[i];
+      holders[kN + i] = h2[i];
+    }
+  }
+  Collect();
+  Collect();
+  EXPECT_EQ(CountAllocated(normal_targets), kN);
+  EXPECT_LE(CountAllocated(atomic_targets), kN / 10);
+  for (int i = 0; i < kN; i++) {
+    EXPECT_EQ(GC_base(*static_cast<void**>(holders[kN + i])),
+              reinterpret_cast<void*>(~normal_targets[i]));
+  }
+  GC_FREE(holders);
+}
+
+TEST(BoehmAbi, InteriorAndOnePastTheEndPointersKeepTheirObject) {
+  static char* interior;
+  static char* past_end;
+  auto* a = static_cast<char*>(GC_MALLOC(64));
+  auto* b = static_cast<char*>(GC_MALLOC(64));
+  memset(a, 'a', 64);
+  memset(b, 'b', 64);
+  interior = a + 13;
+  past_end = b + 64;  // one past the end: Boehm pads each object
+  const uintptr_t ha = ~reinterpret_cast<uintptr_t>(a),
+                  hb = ~reinterpret_cast<uintptr_t>(b);
+  a = b = nullptr;
+  for (int i = 0; i < 3; i++) {
+    MakeList(20000);
+    Collect();
+  }
+  EXPECT_EQ(GC_base(interior), reinterpret_cast<void*>(~ha));
+  EXPECT_EQ(GC_base(past_end - 1), reinterpret_cast<void*>(~hb));
+  EXPECT_EQ(GC_base(past_end), reinterpret_cast<void*>(~hb));
+  EXPECT_GE(GC_size(past_end - 1), 65u);
+  for (int i = 0; i < 64; i++) {
+    EXPECT_EQ(interior[i - 13], 'a');
+    EXPECT_EQ(past_end[i - 64], 'b');
+  }
+  interior = past_end = nullptr;
+}
+
+__attribute__((noinline)) void MakeUncollectable(std::vector<uintptr_t>* objs,
+                                                 std::vector<uintptr_t>* tgts) {
+  for (int i = 0; i < kN; i++) {
+    auto** u = static_cast<void**>(GC_MALLOC_UNCOLLECTABLE(16));
+    *u = GC_MALLOC_ATOMIC(16);
+    objs->push_back(~reinterpret_cast<uintptr_t>(u));
+    tgts->push_back(~reinterpret_cast<uintptr_t>(*u));
+  }
+}
+
+TEST(BoehmAbi, UncollectableObjectsAreRootsUntilFreed) {
+  std::vector<uintptr_t> objs, tgts;
+  MakeUncollectable(&objs, &tgts);
+  Collect();
+  Collect();
+  EXPECT_EQ(CountAllocated(objs), kN);
+  EXPECT_EQ(CountAllocated(tgts), kN);
+  for (uintptr_t h : objs) GC_FREE(reinterpret_cast<void*>(~h));
+  Collect();
+  Collect();
+  EXPECT_LE(CountAllocated(objs), kN / 10);
+  EXPECT_LE(CountAllocated(tgts), kN / 10);
+}
+
+TEST(BoehmAbi, TypedObjectsAreScannedFromTheirDescriptor) {
+  GC_word bm[GC_BITMAP_SIZE(Node) + 1] = {0};
+  GC_set_bit(bm, 0);  // word 0 is a pointer, word 1 is not
+  const GC_descr d = GC_make_descriptor(bm, 2);
+  auto* holders = static_cast<void**>(GC_MALLOC_UNCOLLECTABLE(kN * 8));
+  std::vector<uintptr_t> via_ptr, via_word;
+  [&]() __attribute__((noinline)) {
+    for (int i = 0; i < kN; i++) {
+      auto** o = static_cast<void**>(GC_malloc_explicitly_typed(16, d));
+      o[0] = GC_MALLOC_ATOMIC(16);
+      o[1] = GC_MALLOC_ATOMIC(16);
+      via_ptr.push_back(~reinterpret_cast<uintptr_t>(o[0]));
+      via_word.push_back(~reinterpret_cast<uintptr_t>(o[1]));
+      holders[i] = o;
+    }
+  }
+  ();
+  Collect();
+  Collect();
+  EXPECT_EQ(CountAllocated(via_ptr), kN);
+  EXPECT_LE(CountAllocated(via_word), kN / 10);
+  GC_FREE(holders);
+}
+
+TEST(BoehmAbi, ReallocKeepsContentsAndKind) {
+  auto* p = static_cast<char*>(GC_MALLOC_ATOMIC(10));
+  memcpy(p, "123456789", 10);
+  p = static_cast<char*>(GC_REALLOC(p, 5000));
+  EXPECT_STREQ(p, "123456789");
+  EXPECT_EQ(GC_base(p), p);
+  p = static_cast<char*>(GC_REALLOC(p, 3));
+  EXPECT_EQ(memcmp(p, "123", 3), 0);
+  EXPECT_EQ(GC_REALLOC(p, 0), nullptr);
+  EXPECT_NE(GC_REALLOC(nullptr, 8), nullptr);
+}
+
+TEST(BoehmAbi, AddedRootRangesKeepObjectsUntilRemoved) {
+  auto** range = static_cast<void**>(calloc(kN, sizeof(void*)));
+  GC_add_roots(range, range + kN);
+  std::vector<uintptr_t> tgts;
+  [&]() __attribute__((noinline)) {
+    for (int i = 0; i < kN; i++) {
+      range[i] = GC_MALLOC_ATOMIC(24);
+      tgts.push_back(~reinterpret_cast<uintptr_t>(range[i]));
+    }
+  }
+  ();
+  Collect();
+  EXPECT_EQ(CountAllocated(tgts), kN);
+  GC_remove_roots(range, range + kN);
+  Collect();
+  Collect();
+  EXPECT_LE(CountAllocated(tgts), kN / 10);
+  free(range);
+}
+
+TEST(BoehmAbi, DisableStopsEveryCollectionAndNests) {
+  GC_disable();
+  GC_disable();
+  const GC_word before = GC_get_gc_no();
+  for (int i = 0; i < 50; i++) MakeList(20000);  // ~16 MB
+  GC_gcollect();
+  EXPECT_EQ(GC_get_gc_no(), before);
+  GC_enable();
+  EXPECT_TRUE(GC_is_disabled());
+  GC_gcollect();
+  EXPECT_EQ(GC_get_gc_no(), before);
+  GC_enable();
+  EXPECT_FALSE(GC_is_disabled());
+  GC_gcollect();
+  EXPECT_GT(GC_get_gc_no(), before);
+}
+
+TEST(BoehmAbi, ExpandHpGrowsTheHeapEvenWithFreePages) {
+  for (int i = 0; i < 20; i++) MakeList(20000);  // garbage: free pages
+  Collect();
+  const size_t h0 = GC_get_heap_size();
+  ASSERT_NE(GC_expand_hp(4 << 20), 0);
+  EXPECT_GE(GC_get_heap_size(), h0 + (4 << 20));
+}
+
+// ---- finalization and disappearing links -----------------------------------
+
+std::atomic<int> g_finalized{0};
+void CountFinalizer(void*, void* cd) {
+  if (reinterpret_cast<uintptr_t>(cd) == 42) g_finalized.fetch_add(1);
+}
+
+__attribute__((noinline)) void MakeFinalizable(void** short_links,
+                                               void** long_links) {
+  for (int i = 0; i < kN; i++) {
+    void* o = GC_MALLOC(32);
+    GC_register_finalizer(o, CountFinalizer, reinterpret_cast<void*>(42),
+                          nullptr, nullptr);
+    short_links[i] = reinterpret_cast<void*>(GC_HIDE_POINTER(o));
+    long_links[i] = reinterpret_cast<void*>(GC_HIDE_POINTER(o));
+    EXPECT_EQ(GC_general_register_disappearing_link(&short_links[i], o),
+              GC_SUCCESS);
+    EXPECT_EQ(GC_register_long_link(&long_links[i], o), GC_SUCCESS);
+  }
+}
+
+int CountNonNull(void** links) {
+  int n = 0;
+  for (int i = 0; i < kN; i++) n += links[i] != nullptr;
+  return n;
+}
+
+TEST(BoehmAbi, FinalizersRunAndLinksClearInBoehmsOrder) {
+  // Links in malloc'ed memory: not scanned, and not in the heap.
+  auto** short_links = static_cast<void**>(calloc(kN, sizeof(void*)));
+  auto** long_links = static_cast<void**>(calloc(kN, sizeof(void*)));
+  g_finalized = 0;
+  MakeFinalizable(short_links, long_links);
+  Collect();  // finalizers ready and run by GC_gcollect (not on demand)
+  EXPECT_GE(g_finalized.load(), kN * 9 / 10);
+  // Short links: cleared when the object became finalizable.
+  EXPECT_LE(CountNonNull(short_links), kN / 10);
+  // Long links: kept while the finalized objects are still revived.
+  EXPECT_GE(CountNonNull(long_links), kN * 9 / 10);
+  Collect();
+  Collect();
+  EXPECT_LE(CountNonNull(long_links), kN / 10);
+  free(short_links);
+  free(long_links);
+}
+
+TEST(BoehmAbi, LinkReturnCodes) {
+  static void* link;
+  static void* moved;
+  void* o = GC_MALLOC(16);
+  link = o;
+  EXPECT_EQ(GC_general_register_disappearing_link(&link, o), GC_SUCCESS);
+  EXPECT_EQ(GC_general_register_disappearing_link(&link, o), GC_DUPLICATE);
+  EXPECT_EQ(GC_move_disappearing_link(&link, &link), GC_SUCCESS);
+  EXPECT_EQ(GC_move_disappearing_link(&moved, &link), GC_NOT_FOUND);
+  EXPECT_EQ(GC_move_disappearing_link(&link, &moved), GC_SUCCESS);
+  EXPECT_EQ(GC_unregister_disappearing_link(&moved), 1);
+  EXPECT_EQ(GC_unregister_disappearing_link(&moved), 0);
+  link = nullptr;
+}
+
+// ---- threads ----------------------------------------------------------------
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_bad{0};
+
+void* ListWorker(void*) {
+  // The only references to these lists are this thread's stack and
+  // registers; other threads keep collecting.
+  for (int round = 0; !g_stop.load() || round < 20; round++) {
+    Node* mine = MakeList(2000);
+    for (int i = 0; i < 5; i++) MakeList(500);  // garbage
+    if (Sum(mine) != 2000L * 1999 / 2) g_bad.fetch_add(1);
+  }
+  return nullptr;
+}
+
+TEST(BoehmAbi, ThreadStacksSurviveCollectionsFromOtherThreads) {
+  constexpr int kThreads = 8;  // oversubscribed on 2 cores
+  g_stop = false;
+  pthread_t t[kThreads];
+  for (auto& x : t)
+    ASSERT_EQ(GC_pthread_create(&x, nullptr, ListWorker, nullptr), 0);
+  for (int i = 0; i < 30; i++) GC_gcollect();
+  g_stop = true;
+  for (auto& x : t) ASSERT_EQ(GC_pthread_join(x, nullptr), 0);
+  EXPECT_EQ(g_bad.load(), 0);
+}
+
+struct BlockingArgs {
+  std::atomic<bool> entered{false};
+  std::atomic<bool> release{false};
+};
+
+void* WaitInBlocking(void* p) {
+  auto* a = static_cast<BlockingArgs*>(p);
+  a->entered = true;
+  while (!a->release.load()) usleep(1000);
+  return nullptr;
+}
+
+void* BlockingWorker(void* p) {
+  Node* mine = MakeList(5000);  // above GC_do_blocking's frame
+  GC_do_blocking(WaitInBlocking, p);
+  return reinterpret_cast<void*>(Sum(mine));
+}
+
+TEST(BoehmAbi, StackAboveDoBlockingIsScanned) {
+  BlockingArgs args;
+  pthread_t t;
+  ASSERT_EQ(GC_pthread_create(&t, nullptr, BlockingWorker, &args), 0);
+  while (!args.entered.load()) usleep(1000);
+  for (int i = 0; i < 5; i++) {
+    MakeList(20000);
+    Collect();
+  }
+  args.release = true;
+  void* r = nullptr;
+  ASSERT_EQ(GC_pthread_join(t, &r), 0);
+  EXPECT_EQ(reinterpret_cast<long>(r), 5000L * 4999 / 2);
+}
+
+TEST(BoehmAbi, RegisterMyThreadReturnCodes) {
+  std::thread th([] {
+    GC_stack_base sb;
+    ASSERT_EQ(GC_get_stack_base(&sb), GC_SUCCESS);
+    EXPECT_EQ(GC_register_my_thread(&sb), GC_SUCCESS);
+    EXPECT_EQ(GC_register_my_thread(&sb), GC_DUPLICATE);
+    EXPECT_TRUE(GC_thread_is_registered());
+    Node* l = MakeList(1000);
+    GC_gcollect();
+    EXPECT_EQ(Sum(l), 1000L * 999 / 2);
+    EXPECT_EQ(GC_unregister_my_thread(), GC_SUCCESS);
+    EXPECT_FALSE(GC_thread_is_registered());
+  });
+  th.join();
+}
+
+}  // namespace
