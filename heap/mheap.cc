@@ -285,6 +285,12 @@ size_t MHeap::ReleaseEmptySpans(bool only_old) {
   // The caller holds no locker: a flip may come between reading sweepgen
   // and popping, which at worst releases the newer set instead.
   const uint32_t sg = sweepgen();
+  // Under scavenge_mu_, which the collector holds across every pause: the
+  // caller may count as stopped (gc_collect's FinishSweep runs in a
+  // blocking bracket), and a pause's world hook may stop such a thread
+  // wherever it is (libgc.so.1's suspend signal), so it must not hold the
+  // heap lock then: StartSweepCycle, in the pause, takes it.
+  std::lock_guard<std::mutex> no_pause(scavenge_mu_);
   std::lock_guard<CountedMutex> g(lock_);
   size_t pages = 0;
   if (span_holds_ != 0) return 0;

@@ -170,6 +170,7 @@ class MHeap {
   // one's sweep (the collector, before each cycle: an empty span lives at
   // most about two cycles). All of them: FinishSweep outside a pause, and
   // (holding the lock) before the heap grows or fails at its hard limit.
+  // Never during a pause: it holds the scavenger lock (LockScavenger) too.
   size_t ReleaseEmptySpans(bool only_old);
   // While a SpanHold lives, no span is freed but by a sweep: the empty
   // spans kept for reuse stay (ReleaseEmptySpans and the release before
