@@ -91,7 +91,14 @@ void Marker::RecordWeakSlot(Worker* w, void** slot, uint8_t kind) {
 
 bool Marker::Revive(const ObjectRef& r) {
   MSpan* s = r.span;
-  if (s->IsMarked(r.index)) return false;
+  // An object allocated black during the mark is strongly live, marked or
+  // not: its mcache marks it in bulk when the span leaves it (or in the
+  // final pause). Until then a window that closed makes its slot read as
+  // allocated with the mark bit clear, and taking it for unmarked here
+  // would revive a strongly reachable object (its short weak references
+  // cleared, gc/weak.h) when a barrier or a weak read shades it during the
+  // finalizer phase. Nothing to grey: a black object is never scanned.
+  if (s->IsMarkedOrBlack(r.index)) return false;
   SpanSide* side = weak_ != nullptr ? weak_->sides().GetOrCreate(s) : nullptr;
   GC_CHECK(side != nullptr, "out of memory for a span's revive bits");
   SpanSide::Set(side->revived(), r.index);  // before the mark bit

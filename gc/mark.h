@@ -175,7 +175,8 @@ class Marker {
   void ScanSpecial(Worker* w, const ObjectRef& r, const TypeInfo* t, size_t lo,
                    size_t hi);
 
-  // The revive half of GreyObject: revive bit, then mark bit.
+  // The revive half of GreyObject: revive bit, then mark bit, unless the
+  // object is marked or allocated black (MSpan::IsMarkedOrBlack).
   bool Revive(const ObjectRef& r);
 
   MHeap* heap_;

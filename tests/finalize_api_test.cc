@@ -549,6 +549,77 @@ TEST(FinalizerPhaseTest, ObjectsAllocatedDuringThePhaseAreLiveForIt) {
   gc_heap_destroy(h);
 }
 
+// An object allocated black during the mark whose allocation window closed
+// (its slot reads as allocated, its mark bit is still clear until the
+// mcache marks it in bulk) and that is shaded during the finalizer phase,
+// as gc_ephemeron_new's barrier shades its key, is strongly live: the
+// revive-mode marker must not take it for unmarked and revive it, which
+// cleared its short weak references although a root held it
+// (WeakRootsStressTest.HandlesHoldEphemeronKeysWhileCyclesMark, bad=2).
+// The mcache's SyncAll closes the window deterministically, as the next
+// window or a heap walk does. Fails without Marker::Revive's black check.
+TEST(FinalizerPhaseTest, BlackObjectsShadedDuringThePhaseAreNotRevived) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.verify = 1;
+  cfg.stop_the_world = 0;
+  cfg.finalizer_thread = 0;
+  gc_heap* h = gc_heap_create(&cfg);
+  gc_mutator* m = gc_thread_attach(h);
+  gc_type_id cell = RegisterCell(h);
+  void* roots[2] = {};
+  ASSERT_EQ(gc_add_root_range(h, roots, 2), 0);
+  auto* holder = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+  ASSERT_NE(holder, nullptr);
+  roots[0] = holder;
+  Log log;
+  void* doomed = gc_alloc(m, cell, sizeof(Cell));  // makes the phase run
+  static_cast<Cell*>(doomed)->value = 1;
+  ASSERT_EQ(gc_register_finalizer(m, doomed, &RecordFinalizer, &log, 0), 0);
+  doomed = nullptr;
+  std::atomic<bool> in_phase{false}, release{false};
+  h->collector->SetFinalizerPhaseHookForTesting([&] {
+    in_phase = true;
+    while (!release) std::this_thread::yield();
+  });
+  std::thread collector([h] {
+    gc_mutator* cm = gc_thread_attach(h);
+    gc_collect(cm);
+    gc_thread_detach(cm);
+  });
+  while (!in_phase) {
+    gc_safepoint(m);
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(h->collector->phase(), GcPhase::kMarkFinalizers);
+  auto* fresh = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+  ASSERT_NE(fresh, nullptr);
+  fresh->value = 2;
+  roots[1] = fresh;
+  gc_weak* s_fresh = gc_weak_create(m, fresh, GC_WEAK_SHORT);
+  m->mcache->SyncAll();  // its window closes; its span stays cached
+  ObjectRef r;
+  ASSERT_TRUE(h->heap.FindObject(reinterpret_cast<uintptr_t>(fresh), &r));
+  ASSERT_TRUE(r.span->IsAllocated(r.index));
+  ASSERT_FALSE(r.span->IsMarked(r.index));  // not yet marked in bulk
+  ASSERT_TRUE(r.span->IsMarkedOrBlack(r.index));
+  // The barrier shades the new value; the decision's drain greys it.
+  gc_write_barrier(m, holder, &holder->car, fresh);
+  EXPECT_EQ(gc_weak_get(m, s_fresh), fresh);
+  release = true;
+  gc_enter_blocking(m);
+  collector.join();
+  gc_leave_blocking(m);
+  h->collector->SetFinalizerPhaseHookForTesting(nullptr);
+  EXPECT_EQ(gc_run_finalizers(m), 1);  // doomed only
+  EXPECT_EQ(gc_weak_get(m, s_fresh), fresh);
+  EXPECT_EQ(fresh->value, 2);
+  gc_weak_destroy(m, s_fresh);
+  gc_remove_root_range(h, roots, 2);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
 // Threads register finalizers (all three modes), guardians and cleanups on
 // objects they then drop or keep, while cycles run; the heap's finalizer
 // thread runs the finalizers. At the end every dropped registration must
