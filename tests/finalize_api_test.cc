@@ -428,61 +428,106 @@ TEST(FinalizerThreadTest, FinalizersRunOnTheHeapsThreadAndMayAllocate) {
   gc_heap_destroy(h);  // stops the finalizer thread (it is attached)
 }
 
+// A concurrent heap whose next cycle has a finalizer phase (an unreachable
+// object with a finalizer, value 1: doomed_) and two root slots; Enter starts
+// that cycle on a collector thread and returns once the phase runs (the phase
+// hook holds the collector there), Leave lets the cycle finish.
+class FinalizerPhaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gc_config cfg;
+    gc_config_init(&cfg);
+    cfg.verify = 1;
+    cfg.stop_the_world = 0;
+    cfg.finalizer_thread = 0;
+    h_ = gc_heap_create(&cfg);
+    ASSERT_NE(h_, nullptr) << gc_last_error();
+    m_ = gc_thread_attach(h_);
+    cell_ = RegisterCell(h_);
+    ASSERT_EQ(gc_add_root_range(h_, roots_, 2), 0);
+    auto* doomed = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+    doomed->value = 1;
+    ASSERT_EQ(gc_register_finalizer(m_, doomed, &RecordFinalizer, &log_, 0), 0);
+    doomed_ = doomed;  // (not a root: nothing scans the fixture)
+  }
+  void TearDown() override {
+    if (h_ == nullptr) return;
+    if (collector_.joinable()) Leave();
+    gc_remove_root_range(h_, roots_, 2);
+    gc_thread_detach(m_);
+    gc_heap_destroy(h_);
+  }
+  void Enter() {
+    h_->collector->SetFinalizerPhaseHookForTesting([this] {
+      in_phase_ = true;
+      while (!release_) std::this_thread::yield();
+    });
+    collector_ = std::thread([this] {
+      gc_mutator* cm = gc_thread_attach(h_);
+      gc_collect(cm);
+      gc_thread_detach(cm);
+    });
+    while (!in_phase_) {
+      gc_safepoint(m_);
+      std::this_thread::yield();
+    }
+  }
+  void Leave() {
+    release_ = true;
+    gc_enter_blocking(m_);
+    collector_.join();
+    gc_leave_blocking(m_);
+    h_->collector->SetFinalizerPhaseHookForTesting(nullptr);
+  }
+  // Leaves the phase; then only the object of SetUp was finalized, and
+  // fresh (value 2, rooted) survived the cycle with its short weak handle
+  // s_fresh, which is destroyed.
+  void LeaveAndExpectKept(Cell* fresh, gc_weak* s_fresh) {
+    Leave();
+    EXPECT_EQ(gc_run_finalizers(m_), 1);
+    {
+      std::lock_guard<std::mutex> g(log_.mu);
+      EXPECT_EQ(log_.calls.size(), 1u);
+      if (!log_.calls.empty()) EXPECT_EQ(log_.calls[0].second, 1);
+    }
+    EXPECT_EQ(gc_weak_get(m_, s_fresh), fresh);
+    EXPECT_EQ(fresh->value, 2);
+    gc_weak_destroy(m_, s_fresh);
+  }
+  gc_heap* h_ = nullptr;
+  gc_mutator* m_ = nullptr;
+  gc_type_id cell_ = 0;
+  void* roots_[2] = {};
+  void* doomed_ = nullptr;  // the finalizable object, unreachable
+  Log log_;
+  std::atomic<bool> in_phase_{false}, release_{false};
+  std::thread collector_;
+};
+
 // Weak reads while a concurrent cycle's finalizer phase runs: a short read
 // of an object only finalization keeps is NULL, of a strongly reachable one
 // the object; a long read returns it (and revives it for this cycle).
-TEST(FinalizerPhaseTest, WeakReadsDuringTheFinalizerPhase) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.stop_the_world = 0;
-  cfg.finalizer_thread = 0;
-  gc_heap* h = gc_heap_create(&cfg);
-  gc_mutator* m = gc_thread_attach(h);
-  gc_type_id cell = RegisterCell(h);
-  void* root = gc_alloc(m, cell, sizeof(Cell));
-  gc_add_root(h, &root);
-  void* doomed = gc_alloc(m, cell, sizeof(Cell));
-  Log log;
-  ASSERT_EQ(gc_register_finalizer(m, doomed, &RecordFinalizer, &log, 0), 0);
-  gc_weak* s_live = gc_weak_create(m, root, GC_WEAK_SHORT);
-  gc_weak* s_dead = gc_weak_create(m, doomed, GC_WEAK_SHORT);
-  gc_weak* l_dead = gc_weak_create(m, doomed, GC_WEAK_LONG);
-  std::atomic<bool> in_phase{false}, release{false};
-  h->collector->SetFinalizerPhaseHookForTesting([&] {
-    in_phase = true;
-    while (!release) std::this_thread::yield();
-  });
-  std::thread collector([h] {
-    gc_mutator* cm = gc_thread_attach(h);
-    gc_collect(cm);
-    gc_thread_detach(cm);
-  });
-  while (!in_phase) {
-    gc_safepoint(m);
-    std::this_thread::yield();
-  }
-  EXPECT_EQ(h->collector->phase(), GcPhase::kMarkFinalizers);
-  EXPECT_EQ(gc_weak_get(m, s_live), root);
-  EXPECT_EQ(gc_weak_get(m, s_dead), nullptr);
-  EXPECT_EQ(gc_weak_get(m, s_dead), nullptr);  // and stays so
-  EXPECT_EQ(gc_weak_get(m, l_dead), doomed);
-  release = true;
-  gc_enter_blocking(m);
-  collector.join();
-  gc_leave_blocking(m);
-  h->collector->SetFinalizerPhaseHookForTesting(nullptr);
+TEST_F(FinalizerPhaseTest, WeakReadsDuringTheFinalizerPhase) {
+  void* root = gc_alloc(m_, cell_, sizeof(Cell));
+  roots_[0] = root;
+  gc_weak* s_live = gc_weak_create(m_, root, GC_WEAK_SHORT);
+  gc_weak* s_dead = gc_weak_create(m_, doomed_, GC_WEAK_SHORT);
+  gc_weak* l_dead = gc_weak_create(m_, doomed_, GC_WEAK_LONG);
+  Enter();
+  EXPECT_EQ(h_->collector->phase(), GcPhase::kMarkFinalizers);
+  EXPECT_EQ(gc_weak_get(m_, s_live), root);
+  EXPECT_EQ(gc_weak_get(m_, s_dead), nullptr);
+  EXPECT_EQ(gc_weak_get(m_, s_dead), nullptr);  // and stays so
+  EXPECT_EQ(gc_weak_get(m_, l_dead), doomed_);
+  Leave();
   // The long read shaded doomed before the decision: it was revived by the
   // read, not made ready; its finalizer waits for the next cycle.
-  EXPECT_EQ(gc_run_finalizers(m), 0);
-  EXPECT_EQ(gc_weak_get(m, s_dead), nullptr);
-  EXPECT_EQ(gc_weak_get(m, l_dead), doomed);
-  gc_collect(m);
-  EXPECT_EQ(gc_run_finalizers(m), 1);
-  for (gc_weak* w : {s_live, s_dead, l_dead}) gc_weak_destroy(m, w);
-  gc_remove_root(h, &root);
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
+  EXPECT_EQ(gc_run_finalizers(m_), 0);
+  EXPECT_EQ(gc_weak_get(m_, s_dead), nullptr);
+  EXPECT_EQ(gc_weak_get(m_, l_dead), doomed_);
+  gc_collect(m_);
+  EXPECT_EQ(gc_run_finalizers(m_), 1);
+  for (gc_weak* w : {s_live, s_dead, l_dead}) gc_weak_destroy(m_, w);
 }
 
 // An object allocated while a concurrent cycle marks is black: live for
@@ -491,62 +536,17 @@ TEST(FinalizerPhaseTest, WeakReadsDuringTheFinalizerPhase) {
 // phase, before the decision: a short weak read of it returns it, and the
 // decision does not take it for unreachable (it would finalize a rooted
 // object). Fails if the decision or the read look at the mark bit alone.
-TEST(FinalizerPhaseTest, ObjectsAllocatedDuringThePhaseAreLiveForIt) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.stop_the_world = 0;
-  cfg.finalizer_thread = 0;
-  gc_heap* h = gc_heap_create(&cfg);
-  gc_mutator* m = gc_thread_attach(h);
-  gc_type_id cell = RegisterCell(h);
-  void* roots[2] = {};
-  ASSERT_EQ(gc_add_root_range(h, roots, 2), 0);
-  Log log;
-  void* doomed = gc_alloc(m, cell, sizeof(Cell));  // makes the phase run
-  static_cast<Cell*>(doomed)->value = 1;
-  ASSERT_EQ(gc_register_finalizer(m, doomed, &RecordFinalizer, &log, 0), 0);
-  doomed = nullptr;
-  std::atomic<bool> in_phase{false}, release{false};
-  h->collector->SetFinalizerPhaseHookForTesting([&] {
-    in_phase = true;
-    while (!release) std::this_thread::yield();
-  });
-  std::thread collector([h] {
-    gc_mutator* cm = gc_thread_attach(h);
-    gc_collect(cm);
-    gc_thread_detach(cm);
-  });
-  while (!in_phase) {
-    gc_safepoint(m);
-    std::this_thread::yield();
-  }
-  ASSERT_EQ(h->collector->phase(), GcPhase::kMarkFinalizers);
-  auto* fresh = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+TEST_F(FinalizerPhaseTest, ObjectsAllocatedDuringThePhaseAreLiveForIt) {
+  Enter();
+  ASSERT_EQ(h_->collector->phase(), GcPhase::kMarkFinalizers);
+  auto* fresh = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
   ASSERT_NE(fresh, nullptr);
   fresh->value = 2;
-  roots[0] = fresh;
-  ASSERT_EQ(gc_register_finalizer(m, fresh, &RecordFinalizer, &log, 0), 0);
-  gc_weak* s_fresh = gc_weak_create(m, fresh, GC_WEAK_SHORT);
-  EXPECT_EQ(gc_weak_get(m, s_fresh), fresh);
-  release = true;
-  gc_enter_blocking(m);
-  collector.join();
-  gc_leave_blocking(m);
-  h->collector->SetFinalizerPhaseHookForTesting(nullptr);
-  // Only the unreachable object was finalized.
-  EXPECT_EQ(gc_run_finalizers(m), 1);
-  {
-    std::lock_guard<std::mutex> g(log.mu);
-    ASSERT_EQ(log.calls.size(), 1u);
-    EXPECT_EQ(log.calls[0].second, 1);
-  }
-  EXPECT_EQ(gc_weak_get(m, s_fresh), fresh);
-  EXPECT_EQ(fresh->value, 2);
-  gc_weak_destroy(m, s_fresh);
-  gc_remove_root_range(h, roots, 2);
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
+  roots_[0] = fresh;
+  ASSERT_EQ(gc_register_finalizer(m_, fresh, &RecordFinalizer, &log_, 0), 0);
+  gc_weak* s_fresh = gc_weak_create(m_, fresh, GC_WEAK_SHORT);
+  EXPECT_EQ(gc_weak_get(m_, s_fresh), fresh);
+  LeaveAndExpectKept(fresh, s_fresh);
 }
 
 // An object allocated black during the mark whose allocation window closed
@@ -558,66 +558,27 @@ TEST(FinalizerPhaseTest, ObjectsAllocatedDuringThePhaseAreLiveForIt) {
 // (WeakRootsStressTest.HandlesHoldEphemeronKeysWhileCyclesMark, bad=2).
 // The mcache's SyncAll closes the window deterministically, as the next
 // window or a heap walk does. Fails without Marker::Revive's black check.
-TEST(FinalizerPhaseTest, BlackObjectsShadedDuringThePhaseAreNotRevived) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.stop_the_world = 0;
-  cfg.finalizer_thread = 0;
-  gc_heap* h = gc_heap_create(&cfg);
-  gc_mutator* m = gc_thread_attach(h);
-  gc_type_id cell = RegisterCell(h);
-  void* roots[2] = {};
-  ASSERT_EQ(gc_add_root_range(h, roots, 2), 0);
-  auto* holder = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+TEST_F(FinalizerPhaseTest, BlackObjectsShadedDuringThePhaseAreNotRevived) {
+  auto* holder = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
   ASSERT_NE(holder, nullptr);
-  roots[0] = holder;
-  Log log;
-  void* doomed = gc_alloc(m, cell, sizeof(Cell));  // makes the phase run
-  static_cast<Cell*>(doomed)->value = 1;
-  ASSERT_EQ(gc_register_finalizer(m, doomed, &RecordFinalizer, &log, 0), 0);
-  doomed = nullptr;
-  std::atomic<bool> in_phase{false}, release{false};
-  h->collector->SetFinalizerPhaseHookForTesting([&] {
-    in_phase = true;
-    while (!release) std::this_thread::yield();
-  });
-  std::thread collector([h] {
-    gc_mutator* cm = gc_thread_attach(h);
-    gc_collect(cm);
-    gc_thread_detach(cm);
-  });
-  while (!in_phase) {
-    gc_safepoint(m);
-    std::this_thread::yield();
-  }
-  ASSERT_EQ(h->collector->phase(), GcPhase::kMarkFinalizers);
-  auto* fresh = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+  roots_[0] = holder;
+  Enter();
+  ASSERT_EQ(h_->collector->phase(), GcPhase::kMarkFinalizers);
+  auto* fresh = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
   ASSERT_NE(fresh, nullptr);
   fresh->value = 2;
-  roots[1] = fresh;
-  gc_weak* s_fresh = gc_weak_create(m, fresh, GC_WEAK_SHORT);
-  m->mcache->SyncAll();  // its window closes; its span stays cached
+  roots_[1] = fresh;
+  gc_weak* s_fresh = gc_weak_create(m_, fresh, GC_WEAK_SHORT);
+  m_->mcache->SyncAll();  // its window closes; its span stays cached
   ObjectRef r;
-  ASSERT_TRUE(h->heap.FindObject(reinterpret_cast<uintptr_t>(fresh), &r));
+  ASSERT_TRUE(h_->heap.FindObject(reinterpret_cast<uintptr_t>(fresh), &r));
   ASSERT_TRUE(r.span->IsAllocated(r.index));
   ASSERT_FALSE(r.span->IsMarked(r.index));  // not yet marked in bulk
   ASSERT_TRUE(r.span->IsMarkedOrBlack(r.index));
   // The barrier shades the new value; the decision's drain greys it.
-  gc_write_barrier(m, holder, &holder->car, fresh);
-  EXPECT_EQ(gc_weak_get(m, s_fresh), fresh);
-  release = true;
-  gc_enter_blocking(m);
-  collector.join();
-  gc_leave_blocking(m);
-  h->collector->SetFinalizerPhaseHookForTesting(nullptr);
-  EXPECT_EQ(gc_run_finalizers(m), 1);  // doomed only
-  EXPECT_EQ(gc_weak_get(m, s_fresh), fresh);
-  EXPECT_EQ(fresh->value, 2);
-  gc_weak_destroy(m, s_fresh);
-  gc_remove_root_range(h, roots, 2);
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
+  gc_write_barrier(m_, holder, &holder->car, fresh);
+  EXPECT_EQ(gc_weak_get(m_, s_fresh), fresh);
+  LeaveAndExpectKept(fresh, s_fresh);
 }
 
 // Threads register finalizers (all three modes), guardians and cleanups on
