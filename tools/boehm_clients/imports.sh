@@ -16,7 +16,7 @@
 # the ones named on the command line. Needs the package lists (apt-get
 # update) and the Debian mirror; it is a documentation tool, not a test.
 #
-# Usage: tools/boehm_clients/survey.sh [--out=FILE] [PACKAGE...]
+# Usage: tools/boehm_clients/imports.sh [--out=FILE] [PACKAGE...]
 #   Writes markdown (the per-package table, then the union of the imported
 #   symbols, most used first) to FILE, default stdout.
 set -euo pipefail
@@ -27,7 +27,7 @@ for arg in "$@"; do
   case "$arg" in
     --out=*) out="${arg#--out=}" ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "survey: unknown option $arg" >&2; exit 2 ;;
+    -*) echo "imports: unknown option $arg" >&2; exit 2 ;;
     *) packages+=("$arg") ;;
   esac
 done
@@ -35,11 +35,11 @@ if ((${#packages[@]} == 0)); then
   mapfile -t packages < <(apt-cache rdepends libgc1 | tail -n +3 |
     sed 's/^[ |]*//' | grep -vx 'libgc-dev' | sort -u)
 fi
-((${#packages[@]})) || { echo "survey: no packages (apt-get update?)" >&2; exit 1; }
+((${#packages[@]})) || { echo "imports: no packages (apt-get update?)" >&2; exit 1; }
 
 libgc=$(readlink -f /usr/lib/x86_64-linux-gnu/libgc.so.1 2>/dev/null ||
         true)
-[[ -f "$libgc" ]] || { echo "survey: Debian's libgc.so.1 is not installed" >&2; exit 1; }
+[[ -f "$libgc" ]] || { echo "imports: Debian's libgc.so.1 is not installed" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
