@@ -99,10 +99,10 @@ declare -A EXE=([guile]=/usr/bin/guile-3.0 [ecl]=/usr/bin/ecl
   [fauhdlc]=/usr/bin/fauhdlc [parser3]=/usr/bin/parser3 [mmv]=/usr/bin/mmv
   [chase]=/usr/bin/chase)
 
-cd "$(dirname "$0")/../.."
 if [[ -z "$libgc_dir" ]]; then
-  bazel build //runtime/boehm:libgc.so.1 >&2
-  libgc_dir="$(bazel info bazel-bin 2>/dev/null)/runtime/boehm"
+  libgc_dir=$(cd "$(dirname "$0")/../.." &&
+    bazel build //runtime/boehm:libgc.so.1 >&2 &&
+    echo "$(bazel info bazel-bin 2>/dev/null)/runtime/boehm")
 fi
 [[ -e "$libgc_dir/libgc.so.1" ]] || die "no libgc.so.1 in $libgc_dir"
 libgc_dir=$(cd "$libgc_dir" && pwd)
