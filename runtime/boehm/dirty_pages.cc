@@ -1,0 +1,501 @@
+// dirty_pages.cc: the dirty-page sources of libgc.so.1's mostly-concurrent
+// marking (design, invariants: dirty_pages.h; the argument: docs/boehm.md,
+// "Mostly-concurrent marking").
+#include "runtime/boehm/dirty_pages.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+
+#include "gc/collector.h"
+#include "heap/mspan.h"
+#include "runtime/boehm/boehm_internal.h"
+#include "runtime/runtime.h"
+
+namespace gcheap::boehm {
+
+const char* DirtySourceName(DirtySource s) {
+  switch (s) {
+    case DirtySource::kNone:
+      return "none";
+    case DirtySource::kSoftDirty:
+      return "soft-dirty";
+    case DirtySource::kMprotect:
+      return "mprotect";
+  }
+  return "none";
+}
+
+namespace {
+
+constexpr uint64_t kSoftDirtyBit = uint64_t{1} << 55;
+
+size_t OsPageSize() {
+  const long p = sysconf(_SC_PAGESIZE);
+  return p > 0 ? static_cast<size_t>(p) : 4096;
+}
+
+// The pagemap entry of the page at addr, or 0 when it cannot be read.
+uint64_t PagemapEntry(int fd, uintptr_t addr, size_t page) {
+  uint64_t e = 0;
+  if (pread(fd, &e, sizeof(e), static_cast<off_t>(addr / page * sizeof(e))) !=
+      static_cast<ssize_t>(sizeof(e))) {
+    return 0;
+  }
+  return e;
+}
+
+bool ClearSoftDirty(int fd) { return pwrite(fd, "4", 1, 0) == 1; }
+
+}  // namespace
+
+bool SoftDirtyWorks() {
+  const int clear_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+  const int map_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  bool ok = false;
+  const size_t page = OsPageSize();
+  void* mem = mmap(nullptr, page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (clear_fd >= 0 && map_fd >= 0 && mem != MAP_FAILED) {
+    volatile char* p = static_cast<volatile char*>(mem);
+    p[0] = 1;  // present
+    const uintptr_t a = reinterpret_cast<uintptr_t>(mem);
+    if (ClearSoftDirty(clear_fd) &&
+        (PagemapEntry(map_fd, a, page) & kSoftDirtyBit) == 0) {
+      p[0] = 2;  // must set the bit
+      ok = (PagemapEntry(map_fd, a, page) & kSoftDirtyBit) != 0;
+    }
+  }
+  if (mem != MAP_FAILED) munmap(mem, page);
+  if (clear_fd >= 0) close(clear_fd);
+  if (map_fd >= 0) close(map_fd);
+  return ok;
+}
+
+DirtySource ChooseDirtySource(const char* env, std::string* warning) {
+  const std::string v = env != nullptr ? env : "auto";
+  if (v == "mprotect") return DirtySource::kMprotect;
+  if (v == "none" || v == "stw") return DirtySource::kNone;
+  if (v != "auto" && v != "soft-dirty" && v != "") {
+    *warning = "GC_GCHEAP_DIRTY_PAGES=" + v +
+               " is not one of auto, soft-dirty, mprotect, none: using auto";
+  }
+  if (SoftDirtyWorks()) return DirtySource::kSoftDirty;
+  if (v == "soft-dirty") {
+    *warning =
+        "GC_GCHEAP_DIRTY_PAGES=soft-dirty: the kernel does not track "
+        "soft-dirty pages here (a written page shows no bit 55 in "
+        "/proc/self/pagemap after clear_refs 4): stop-the-world marking";
+  }
+  return DirtySource::kNone;
+}
+
+// ---- PageTracker --------------------------------------------------------
+
+PageTracker::PageTracker(MHeap* heap) : heap_(heap), page_size_(OsPageSize()) {}
+PageTracker::~PageTracker() = default;
+
+void PageTracker::BeginMark() {
+  current_ = {};
+  spans_.clear();
+  ranges_.clear();
+  heap_->ForEachSpan([&](MSpan* s) {
+    if (NoScan(s->spanclass)) return;
+    spans_.push_back({s->start, s->start + s->npages * kPageSize, s});
+  });
+  std::sort(
+      spans_.begin(), spans_.end(),
+      [](const TrackedSpan& a, const TrackedSpan& b) { return a.lo < b.lo; });
+  size_t bits = 0;
+  for (const TrackedSpan& t : spans_) {
+    if (!ranges_.empty() && ranges_.back().hi == t.lo) {
+      ranges_.back().hi = t.hi;
+    } else {
+      ranges_.push_back({t.lo, t.hi, 0});
+    }
+  }
+  for (Range& r : ranges_) {
+    r.first_bit = bits;
+    bits += (r.hi - r.lo) / page_size_;
+  }
+  current_.tracked_pages = bits;
+  Arm(/*resume=*/false);
+}
+
+void PageTracker::RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi) {
+  // The first span that ends after lo, then every span that starts below
+  // hi.
+  auto it = std::upper_bound(
+      spans_.begin(), spans_.end(), lo,
+      [](uintptr_t a, const TrackedSpan& t) { return a < t.hi; });
+  for (; it != spans_.end() && it->lo < hi; ++it) {
+    r.RescanPages(it->span, std::max(lo, it->lo), std::min(hi, it->hi));
+  }
+}
+
+void PageTracker::RescanDirty(PageRescanner& r) {
+  current_.rescans++;
+  ForEachDirtyRun([&](uintptr_t lo, uintptr_t hi) {
+    current_.dirty_pages += (hi - lo) / page_size_;
+    RescanRun(r, lo, hi);
+  });
+  // Spans created since BeginMark: not tracked, all of their pages count
+  // as written (their objects were allocated black and never scanned).
+  scratch_.clear();
+  heap_->ForEachSpan([&](MSpan* s) {
+    if (NoScan(s->spanclass)) return;
+    auto it = std::lower_bound(
+        spans_.begin(), spans_.end(), s->start,
+        [](const TrackedSpan& t, uintptr_t a) { return t.lo < a; });
+    if (it != spans_.end() && it->lo == s->start && it->span == s) return;
+    scratch_.push_back(s);
+  });
+  for (MSpan* s : scratch_) {
+    current_.untracked_pages += s->npages * kPageSize / page_size_;
+    r.RescanPages(s, s->start, s->start + s->npages * kPageSize);
+  }
+}
+
+void PageTracker::ResumeMark() { Arm(/*resume=*/true); }
+
+void PageTracker::EndMark() {
+  Disarm();
+  stats_ = current_;
+  totals_.tracked_pages += current_.tracked_pages;
+  totals_.dirty_pages += current_.dirty_pages;
+  totals_.untracked_pages += current_.untracked_pages;
+  totals_.rescans += current_.rescans;
+}
+
+namespace {
+
+// ---- soft-dirty ---------------------------------------------------------
+
+class SoftDirtyTracker final : public PageTracker {
+ public:
+  explicit SoftDirtyTracker(MHeap* heap) : PageTracker(heap) {
+    clear_fd_ = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    map_fd_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (clear_fd_ < 0 || map_fd_ < 0) {
+      perror("gcheap libgc: /proc/self/clear_refs or pagemap");
+      abort();
+    }
+    buf_.resize(kBatch);
+  }
+  ~SoftDirtyTracker() override {
+    close(clear_fd_);
+    close(map_fd_);
+  }
+  DirtySource source() const override { return DirtySource::kSoftDirty; }
+
+ private:
+  static constexpr size_t kBatch = 4096;  // entries per pread (32 KiB)
+
+  void Arm(bool) override {
+    // A failed clear leaves no record of what is written next: every
+    // tracked page then counts as dirty.
+    all_dirty_ = !ClearSoftDirty(clear_fd_);
+  }
+
+  void ForEachDirtyRun(
+      const std::function<void(uintptr_t, uintptr_t)>& f) override {
+    for (const Range& r : ranges_) {
+      if (all_dirty_) {
+        f(r.lo, r.hi);
+        continue;
+      }
+      uintptr_t run = 0;  // start of the current run of dirty pages, or 0
+      for (uintptr_t a = r.lo; a < r.hi;) {
+        const size_t n = std::min(kBatch, (r.hi - a) / page_size_);
+        const ssize_t want = static_cast<ssize_t>(n * sizeof(uint64_t));
+        const bool ok =
+            pread(map_fd_, buf_.data(), want,
+                  static_cast<off_t>(a / page_size_ * sizeof(uint64_t))) ==
+            want;
+        for (size_t i = 0; i < n; i++, a += page_size_) {
+          // An unreadable batch counts as written.
+          const bool dirty = !ok || (buf_[i] & kSoftDirtyBit) != 0;
+          if (dirty && run == 0) run = a;
+          if (!dirty && run != 0) {
+            f(run, a);
+            run = 0;
+          }
+        }
+      }
+      if (run != 0) f(run, r.hi);
+    }
+  }
+
+  void Disarm() override {}
+
+  int clear_fd_ = -1;
+  int map_fd_ = -1;
+  bool all_dirty_ = false;
+  std::vector<uint64_t> buf_;
+};
+
+// ---- mprotect -----------------------------------------------------------
+
+class MprotectTracker;
+std::atomic<MprotectTracker*> g_mprotect{nullptr};
+struct sigaction g_old_segv;
+
+class MprotectTracker final : public PageTracker {
+ public:
+  explicit MprotectTracker(MHeap* heap) : PageTracker(heap) {}
+  DirtySource source() const override { return DirtySource::kMprotect; }
+
+  // From the SIGSEGV handler: true if addr lies in a tracked range (the
+  // page is recorded and writable again, or was already).
+  bool HandleFault(uintptr_t addr) {
+    const Range* rs = hranges_.load(std::memory_order_acquire);
+    const size_t n = hcount_.load(std::memory_order_acquire);
+    if (rs == nullptr) return false;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {  // the first range with hi > addr
+      const size_t mid = (lo + hi) / 2;
+      if (rs[mid].hi <= addr) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (lo == n || addr < rs[lo].lo) return false;
+    const Range& r = rs[lo];
+    // Not armed: EndMark made every range writable (a fault that raced
+    // with it just retries).
+    if (!armed_.load(std::memory_order_acquire)) return true;
+    const uintptr_t page = addr & ~(page_size_ - 1);
+    const size_t bit = r.first_bit + (page - r.lo) / page_size_;
+    bits_[bit / 64].fetch_or(uint64_t{1} << (bit % 64),
+                             std::memory_order_acq_rel);
+    if (mprotect(reinterpret_cast<void*>(page), page_size_,
+                 PROT_READ | PROT_WRITE) != 0) {
+      // Out of memory maps (each protected run is a VMA): the whole range
+      // counts as written and is writable again.
+      whole_[lo].store(1, std::memory_order_release);
+      mprotect(reinterpret_cast<void*>(r.lo), r.hi - r.lo,
+               PROT_READ | PROT_WRITE);
+    }
+    return true;
+  }
+
+ private:
+  void Arm(bool resume) override {
+    const size_t nbits =
+        ranges_.empty()
+            ? 0
+            : ranges_.back().first_bit +
+                  (ranges_.back().hi - ranges_.back().lo) / page_size_;
+    const size_t words = (nbits + 63) / 64;
+    if (!resume) {
+      // No thread is in the handler (dirty_pages.h): the tables may move.
+      hranges_.store(nullptr, std::memory_order_release);
+      if (words > bits_cap_) {
+        bits_cap_ = std::max(words, 2 * bits_cap_);
+        bits_.reset(new std::atomic<uint64_t>[bits_cap_]);
+      }
+      if (ranges_.size() > whole_cap_) {
+        whole_cap_ = std::max(ranges_.size(), 2 * whole_cap_);
+        whole_.reset(new std::atomic<uint8_t>[whole_cap_]);
+      }
+      for (size_t i = 0; i < words; i++) bits_[i].store(0);
+      for (size_t i = 0; i < ranges_.size(); i++) {
+        whole_[i].store(0);
+        Protect(i, ranges_[i].lo, ranges_[i].hi);
+      }
+    } else {
+      // Only what was written since the last arming is writable.
+      for (const Run& run : last_runs_) Protect(run.range, run.lo, run.hi);
+      for (size_t i = 0; i < words; i++) bits_[i].store(0);
+    }
+    hcount_.store(ranges_.size(), std::memory_order_release);
+    hranges_.store(ranges_.data(), std::memory_order_release);
+    armed_.store(true, std::memory_order_release);
+  }
+
+  void Protect(size_t i, uintptr_t lo, uintptr_t hi) {
+    if (mprotect(reinterpret_cast<void*>(lo), hi - lo, PROT_READ) != 0) {
+      // Untracked: reported whole at every rescan.
+      whole_[i].store(1, std::memory_order_release);
+      mprotect(reinterpret_cast<void*>(ranges_[i].lo),
+               ranges_[i].hi - ranges_[i].lo, PROT_READ | PROT_WRITE);
+    } else {
+      whole_[i].store(0, std::memory_order_release);
+    }
+  }
+
+  void ForEachDirtyRun(
+      const std::function<void(uintptr_t, uintptr_t)>& f) override {
+    last_runs_.clear();
+    for (size_t i = 0; i < ranges_.size(); i++) {
+      const Range& r = ranges_[i];
+      if (whole_[i].load(std::memory_order_acquire) != 0) {
+        last_runs_.push_back({i, r.lo, r.hi});
+        f(r.lo, r.hi);
+        continue;
+      }
+      const size_t npages = (r.hi - r.lo) / page_size_;
+      uintptr_t run = 0;
+      for (size_t p = 0; p < npages; p++) {
+        const size_t bit = r.first_bit + p;
+        const uint64_t word = bits_[bit / 64].load(std::memory_order_acquire);
+        if (word == 0 && bit % 64 == 0 && p + 64 <= npages && run == 0) {
+          p += 63;  // a clean word
+          continue;
+        }
+        const bool dirty = (word >> (bit % 64)) & 1;
+        const uintptr_t a = r.lo + p * page_size_;
+        if (dirty && run == 0) run = a;
+        if (!dirty && run != 0) {
+          last_runs_.push_back({i, run, a});
+          f(run, a);
+          run = 0;
+        }
+      }
+      if (run != 0) {
+        last_runs_.push_back({i, run, r.hi});
+        f(run, r.hi);
+      }
+    }
+  }
+
+  void Disarm() override {
+    armed_.store(false, std::memory_order_release);
+    for (const Range& r : ranges_) {
+      mprotect(reinterpret_cast<void*>(r.lo), r.hi - r.lo,
+               PROT_READ | PROT_WRITE);
+    }
+  }
+
+  struct Run {
+    size_t range;
+    uintptr_t lo, hi;
+  };
+  std::atomic<bool> armed_{false};
+  // The handler's view of ranges_ (published at Arm).
+  std::atomic<const Range*> hranges_{nullptr};
+  std::atomic<size_t> hcount_{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> bits_;  // one bit per page
+  size_t bits_cap_ = 0;
+  std::unique_ptr<std::atomic<uint8_t>[]> whole_;  // per range: all dirty
+  size_t whole_cap_ = 0;
+  std::vector<Run> last_runs_;  // reported by the last ForEachDirtyRun
+};
+
+void SegvHandler(int sig, siginfo_t* si, void* uctx) {
+  const int saved_errno = errno;
+  MprotectTracker* t = g_mprotect.load(std::memory_order_acquire);
+  if (t != nullptr && si != nullptr && si->si_code == SEGV_ACCERR &&
+      t->HandleFault(reinterpret_cast<uintptr_t>(si->si_addr))) {
+    errno = saved_errno;
+    return;
+  }
+  errno = saved_errno;
+  // Not ours: the program's previous handler, or the default action.
+  if ((g_old_segv.sa_flags & SA_SIGINFO) != 0 &&
+      g_old_segv.sa_sigaction != nullptr) {
+    g_old_segv.sa_sigaction(sig, si, uctx);
+    return;
+  }
+  if ((g_old_segv.sa_flags & SA_SIGINFO) == 0 &&
+      g_old_segv.sa_handler != SIG_DFL && g_old_segv.sa_handler != SIG_IGN) {
+    g_old_segv.sa_handler(sig);
+    return;
+  }
+  // Default: a fault re-executes the instruction and now kills the
+  // process; a signal sent by kill is raised again.
+  signal(sig, SIG_DFL);
+  if (si == nullptr || si->si_code <= 0) raise(sig);
+}
+
+void InstallSegvHandler() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = SegvHandler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  // Every signal blocked inside: no thread is suspended (SIGPWR) while it
+  // updates the dirty bits (dirty_pages.h).
+  sigfillset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, &g_old_segv) != 0) {
+    perror("gcheap libgc: sigaction(SIGSEGV)");
+    abort();
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<PageTracker> NewPageTracker(DirtySource s, MHeap* heap) {
+  switch (s) {
+    case DirtySource::kSoftDirty:
+      return std::make_unique<SoftDirtyTracker>(heap);
+    case DirtySource::kMprotect: {
+      auto t = std::make_unique<MprotectTracker>(heap);
+      MprotectTracker* expected = nullptr;
+      if (!g_mprotect.compare_exchange_strong(expected, t.get())) {
+        fprintf(stderr, "gcheap libgc: a second mprotect page tracker\n");
+        abort();
+      }
+      InstallSegvHandler();
+      return t;
+    }
+    case DirtySource::kNone:
+      break;
+  }
+  return nullptr;
+}
+
+// ---- the layer's marking mode ---------------------------------------------
+
+namespace {
+DirtySource g_source = DirtySource::kNone;
+std::unique_ptr<PageTracker> g_tracker;
+}  // namespace
+
+bool ChooseMarkingMode() {
+  std::string warning;
+  g_source = ChooseDirtySource(getenv("GC_GCHEAP_DIRTY_PAGES"), &warning);
+  if (!warning.empty()) fprintf(stderr, "gcheap libgc: %s\n", warning.c_str());
+  return g_source != DirtySource::kNone;
+}
+
+void InstallDirtyPages() {
+  if (g_source == DirtySource::kNone) return;
+  g_tracker = NewPageTracker(g_source, &g.heap->heap);
+  g.heap->collector->SetUnbarrieredStores(g_tracker.get());
+}
+
+const char* MarkingModeName() {
+  if (g_source != DirtySource::kNone) return "mostly-concurrent";
+  return g.heap->collector->workers() > 1 ? "parallel-stw" : "stw";
+}
+
+const char* DirtyPagesName() { return DirtySourceName(g_source); }
+
+DirtyStats DirtyTotals() {
+  return g_tracker != nullptr ? g_tracker->totals() : DirtyStats{};
+}
+
+void PrintDirtyStats(FILE* f, uint64_t cycle, const gc_cycle_info* info) {
+  if (g_tracker == nullptr) return;
+  const DirtyStats& s = g_tracker->stats();
+  fprintf(f,
+          "GC #%" PRIu64 " mostly-concurrent: dirty pages from %s, %" PRIu64
+          " pauses (first %" PRIu64 " us, last %" PRIu64 " us), %" PRIu64
+          " of %" PRIu64 " tracked pages dirty, %" PRIu64
+          " pages of new spans, %" PRIu64 " rescans\n",
+          cycle, DirtySourceName(g_source), static_cast<uint64_t>(info->pauses),
+          info->pause1_ns / 1000, info->pause2_ns / 1000, s.dirty_pages,
+          s.tracked_pages, s.untracked_pages, s.rescans);
+}
+
+}  // namespace gcheap::boehm
