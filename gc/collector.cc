@@ -350,6 +350,7 @@ void Collector::SweepTermination(Cycle* c) {
     const size_t need = roots_->conservative_bytes() / sizeof(uintptr_t);
     if (ambiguous_snapshot_.size() < need) ambiguous_snapshot_.resize(need);
   }
+  if (unbarriered_ != nullptr) unbarriered_->BeforeFirstPause();
   StopTheWorld(c, /*call_world_hook=*/false);
   heap_->FinishSweep(/*scavenge=*/false);
   weak_.AfterSweepCycle();  // every span swept: no referent record left
@@ -690,6 +691,7 @@ void Collector::MarkTermination(Cycle* c) {
 // Sweep: the world runs; spans are swept by allocation and the background
 // sweeper. The cycle's record is published.
 void Collector::Sweep(Cycle* c) {
+  if (unbarriered_ != nullptr) unbarriered_->AfterMark();
   sweeper_.Wake();
   // Freeing the work buffers takes a while: after the pause.
   pool_.reset();

@@ -21,6 +21,9 @@
 //     collector restarts the world to mark it concurrently, ResumeMark
 //     first: writes from then on are recorded afresh (the ones before were
 //     just rescanned);
+//   - BeforeFirstPause (world running, right before the first pause) and
+//     AfterMark (world running, right after mark termination) let a source
+//     do its expensive work outside the pauses;
 //   - the finalizer phase, if any, runs with the world stopped (the
 //     decision reads marks that a store without a barrier could otherwise
 //     change), and mark termination calls EndMark (world stopped, marks
@@ -58,10 +61,18 @@ class PageRescanner {
 class UnbarrieredStores {
  public:
   virtual ~UnbarrieredStores() = default;
+  // With the world running, right before the first pause (after the
+  // driver swept what the last cycle left): a source may start recording
+  // here, so that BeginMark only has to account for what changed since
+  // (the mprotect source protects the heap's pages here, not in the pause).
+  virtual void BeforeFirstPause() {}
   virtual void BeginMark() = 0;
   virtual void RescanDirty(PageRescanner& r) = 0;
   virtual void ResumeMark() = 0;
   virtual void EndMark() = 0;
+  // With the world running again after mark termination, before the
+  // background sweeper is woken (the mprotect source unprotects here).
+  virtual void AfterMark() {}
 };
 
 }  // namespace gcheap

@@ -9,10 +9,12 @@
 //   - the mprotect source: after BeginMark, exactly the pages written are
 //     reported (and the pages of a span created since, whole); ResumeMark
 //     re-protects them, so a second write is reported again and an
-//     unwritten page is not; after EndMark writes are not recorded and
-//     the pages are writable; a read(2) into a protected page fails with
-//     EFAULT (the documented limit); a fault outside the heap reaches the
-//     program's previous SIGSEGV handler.
+//     unwritten page is not; after EndMark writes are not recorded, and
+//     after AfterMark the pages are writable; with BeforeFirstPause
+//     (protection while the world runs), only writes after BeginMark are
+//     reported, and a span created in between is tracked from BeginMark; a
+//     read(2) into a protected page fails with EFAULT (the documented limit); a
+//     fault outside the heap reaches the program's previous SIGSEGV handler.
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -163,13 +165,45 @@ TEST(MprotectSource, ReportsExactlyTheWrittenPages) {
   t->EndMark();
   EXPECT_EQ(t->stats().rescans, 2u);
   EXPECT_GE(t->stats().dirty_pages, 3u);
-  // Writable, and no more recorded.
+  // Disarmed: a write is not recorded (it unprotects its page); after
+  // AfterMark every page is writable again, system calls included.
   objs[5][0] = 1;
+  t->AfterMark();
   fd = open("/dev/zero", O_RDONLY);
   EXPECT_EQ(read(fd, objs[11], 16), 16);
   close(fd);
   EXPECT_EQ(objs[3][8], 1);
   EXPECT_EQ(objs[40][100], 3);
+
+  // Protection before the first pause (BeforeFirstPause, world running):
+  // a write before BeginMark is not reported (the marker scans after it),
+  // one after it is, and a span created in between is reported whole.
+  t->BeforeFirstPause();
+  objs[7][0] = 1;
+  char* between = static_cast<char*>(gc_alloc_conservative(m, 64 << 10));
+  ASSERT_NE(between, nullptr);
+  t->BeginMark();
+  objs[8][0] = 1;
+  between[0] = 1;  // tracked since BeginMark: reported as written
+  Recorder r3;
+  t->RescanDirty(r3);
+  EXPECT_FALSE(r3.pages.count(Page(objs[7])));
+  EXPECT_TRUE(r3.pages.count(Page(objs[8])));
+  EXPECT_TRUE(r3.pages.count(Page(between)));
+  EXPECT_FALSE(r3.pages.count(Page(between) + 4096));
+  EXPECT_FALSE(r3.pages.count(Page(objs[9])));
+  // objs[7]'s page, written before BeginMark, is protected again.
+  t->ResumeMark();
+  objs[7][1] = 1;
+  Recorder r4;
+  t->RescanDirty(r4);
+  EXPECT_TRUE(r4.pages.count(Page(objs[7])));
+  t->EndMark();
+  t->AfterMark();
+  fd = open("/dev/zero", O_RDONLY);
+  EXPECT_EQ(read(fd, objs[7], 16), 16);
+  EXPECT_EQ(read(fd, between, 16), 16);
+  close(fd);
   gc_thread_detach(m);
   gc_heap_destroy(h);
 }

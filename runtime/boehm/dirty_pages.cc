@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +37,12 @@ const char* DirtySourceName(DirtySource s) {
 }
 
 namespace {
+
+int64_t MonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * int64_t{1000000000} + ts.tv_nsec;
+}
 
 constexpr uint64_t kSoftDirtyBit = uint64_t{1} << 55;
 
@@ -105,6 +112,7 @@ PageTracker::PageTracker(MHeap* heap) : heap_(heap), page_size_(OsPageSize()) {}
 PageTracker::~PageTracker() = default;
 
 void PageTracker::BeginMark() {
+  const int64_t t0 = MonoNs();
   current_ = {};
   spans_.clear();
   ranges_.clear();
@@ -129,6 +137,7 @@ void PageTracker::BeginMark() {
   }
   current_.tracked_pages = bits;
   Arm(/*resume=*/false);
+  current_.arm_ns += MonoNs() - t0;
 }
 
 void PageTracker::RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi) {
@@ -143,6 +152,7 @@ void PageTracker::RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi) {
 }
 
 void PageTracker::RescanDirty(PageRescanner& r) {
+  const int64_t t0 = MonoNs();
   current_.rescans++;
   ForEachDirtyRun([&](uintptr_t lo, uintptr_t hi) {
     current_.dirty_pages += (hi - lo) / page_size_;
@@ -163,17 +173,27 @@ void PageTracker::RescanDirty(PageRescanner& r) {
     current_.untracked_pages += s->npages * kPageSize / page_size_;
     r.RescanPages(s, s->start, s->start + s->npages * kPageSize);
   }
+  current_.rescan_ns += MonoNs() - t0;
 }
 
-void PageTracker::ResumeMark() { Arm(/*resume=*/true); }
+void PageTracker::ResumeMark() {
+  const int64_t t0 = MonoNs();
+  Arm(/*resume=*/true);
+  current_.arm_ns += MonoNs() - t0;
+}
 
 void PageTracker::EndMark() {
+  const int64_t t0 = MonoNs();
   Disarm();
+  current_.disarm_ns += MonoNs() - t0;
   stats_ = current_;
   totals_.tracked_pages += current_.tracked_pages;
   totals_.dirty_pages += current_.dirty_pages;
   totals_.untracked_pages += current_.untracked_pages;
   totals_.rescans += current_.rescans;
+  totals_.arm_ns += current_.arm_ns;
+  totals_.rescan_ns += current_.rescan_ns;
+  totals_.disarm_ns += current_.disarm_ns;
 }
 
 namespace {
@@ -255,8 +275,62 @@ class MprotectTracker final : public PageTracker {
   DirtySource source() const override { return DirtySource::kMprotect; }
 
   // From the SIGSEGV handler: true if addr lies in a tracked range (the
-  // page is recorded and writable again, or was already).
+  // page is recorded, if armed, and writable again).
   bool HandleFault(uintptr_t addr) {
+    for (;;) {
+      inflight_.fetch_add(1, std::memory_order_seq_cst);
+      if (!rebuilding_.load(std::memory_order_seq_cst)) break;
+      inflight_.fetch_sub(1, std::memory_order_seq_cst);
+      while (rebuilding_.load(std::memory_order_acquire)) {
+        __builtin_ia32_pause();
+      }
+    }
+    const bool ours = HandleFaultLocked(addr);
+    inflight_.fetch_sub(1, std::memory_order_seq_cst);
+    return ours;
+  }
+
+  // World running, before the first pause: protect every scan span's
+  // pages now (the program's first write to each page faults until the
+  // pause); BeginMark then fixes up what changed since.
+  void BeforeFirstPause() override {
+    StartRebuild();
+    PageTracker::BeginMark();  // the tracked set now, and Arm(false)
+    prearmed_ = true;
+    EndRebuild();
+  }
+
+  void BeginMark() override {
+    if (!prearmed_) {
+      PageTracker::BeginMark();
+      return;
+    }
+    // What was protected at BeforeFirstPause, and which of its pages were
+    // written since (unprotected by the handler).
+    old_ranges_ = ranges_;
+    old_whole_.assign(ranges_.size(), 0);
+    for (size_t i = 0; i < ranges_.size(); i++) old_whole_[i] = whole_[i];
+    old_bits_.resize(words_);
+    for (size_t i = 0; i < words_; i++) old_bits_[i] = bits_[i].load();
+    StartRebuild();
+    incremental_ = true;
+    PageTracker::BeginMark();  // the tracked set at the pause, Arm(false)
+    incremental_ = false;
+    prearmed_ = false;
+    EndRebuild();
+  }
+
+  void AfterMark() override {
+    // EndMark only disarmed (faults since unprotect their page); the
+    // world runs again: make every page writable now.
+    for (const Range& r : ranges_) {
+      mprotect(reinterpret_cast<void*>(r.lo), r.hi - r.lo,
+               PROT_READ | PROT_WRITE);
+    }
+  }
+
+ private:
+  bool HandleFaultLocked(uintptr_t addr) {
     const Range* rs = hranges_.load(std::memory_order_acquire);
     const size_t n = hcount_.load(std::memory_order_acquire);
     if (rs == nullptr) return false;
@@ -271,13 +345,12 @@ class MprotectTracker final : public PageTracker {
     }
     if (lo == n || addr < rs[lo].lo) return false;
     const Range& r = rs[lo];
-    // Not armed: EndMark made every range writable (a fault that raced
-    // with it just retries).
-    if (!armed_.load(std::memory_order_acquire)) return true;
     const uintptr_t page = addr & ~(page_size_ - 1);
-    const size_t bit = r.first_bit + (page - r.lo) / page_size_;
-    bits_[bit / 64].fetch_or(uint64_t{1} << (bit % 64),
-                             std::memory_order_acq_rel);
+    if (armed_.load(std::memory_order_acquire)) {
+      const size_t bit = r.first_bit + (page - r.lo) / page_size_;
+      bits_[bit / 64].fetch_or(uint64_t{1} << (bit % 64),
+                               std::memory_order_acq_rel);
+    }
     if (mprotect(reinterpret_cast<void*>(page), page_size_,
                  PROT_READ | PROT_WRITE) != 0) {
       // Out of memory maps (each protected run is a VMA): the whole range
@@ -289,7 +362,46 @@ class MprotectTracker final : public PageTracker {
     return true;
   }
 
- private:
+  // No handler reads the tables between StartRebuild and EndRebuild (one
+  // that faults meanwhile waits).
+  void StartRebuild() {
+    rebuilding_.store(true, std::memory_order_seq_cst);
+    while (inflight_.load(std::memory_order_seq_cst) != 0) {
+      __builtin_ia32_pause();
+    }
+  }
+  void EndRebuild() { rebuilding_.store(false, std::memory_order_seq_cst); }
+
+  // Whether page p of the old (BeforeFirstPause) tracked set is still
+  // protected. Cursor: the index of the old range to look in first.
+  bool OldProtected(uintptr_t p, size_t* cursor) const {
+    while (*cursor < old_ranges_.size() && old_ranges_[*cursor].hi <= p) {
+      ++*cursor;
+    }
+    if (*cursor == old_ranges_.size() || p < old_ranges_[*cursor].lo) {
+      return false;
+    }
+    const Range& r = old_ranges_[*cursor];
+    if (old_whole_[*cursor] != 0) return false;
+    const size_t bit = r.first_bit + (p - r.lo) / page_size_;
+    return ((old_bits_[bit / 64] >> (bit % 64)) & 1) == 0;
+  }
+
+  // Calls f(lo, hi) for the runs of pages of [lo, hi) where want(page).
+  template <typename P, typename F>
+  void Runs(uintptr_t lo, uintptr_t hi, P want, F f) {
+    uintptr_t run = 0;
+    for (uintptr_t p = lo; p < hi; p += page_size_) {
+      const bool w = want(p);
+      if (w && run == 0) run = p;
+      if (!w && run != 0) {
+        f(run, p);
+        run = 0;
+      }
+    }
+    if (run != 0) f(run, hi);
+  }
+
   void Arm(bool resume) override {
     const size_t nbits =
         ranges_.empty()
@@ -298,8 +410,10 @@ class MprotectTracker final : public PageTracker {
                   (ranges_.back().hi - ranges_.back().lo) / page_size_;
     const size_t words = (nbits + 63) / 64;
     if (!resume) {
-      // No thread is in the handler (dirty_pages.h): the tables may move.
+      // Between StartRebuild and EndRebuild, or in the pause: no handler
+      // reads the tables, which may move.
       hranges_.store(nullptr, std::memory_order_release);
+      hcount_.store(0, std::memory_order_release);
       if (words > bits_cap_) {
         bits_cap_ = std::max(words, 2 * bits_cap_);
         bits_.reset(new std::atomic<uint64_t>[bits_cap_]);
@@ -308,10 +422,40 @@ class MprotectTracker final : public PageTracker {
         whole_cap_ = std::max(ranges_.size(), 2 * whole_cap_);
         whole_.reset(new std::atomic<uint8_t>[whole_cap_]);
       }
+      words_ = words;
       for (size_t i = 0; i < words; i++) bits_[i].store(0);
-      for (size_t i = 0; i < ranges_.size(); i++) {
-        whole_[i].store(0);
-        Protect(i, ranges_[i].lo, ranges_[i].hi);
+      for (size_t i = 0; i < ranges_.size(); i++) whole_[i].store(0);
+      if (!incremental_) {
+        for (size_t i = 0; i < ranges_.size(); i++) {
+          Protect(i, ranges_[i].lo, ranges_[i].hi);
+        }
+      } else {
+        // Protect what is not protected yet (written since
+        // BeforeFirstPause, or of spans created since)...
+        size_t cur = 0;
+        for (size_t i = 0; i < ranges_.size(); i++) {
+          Runs(
+              ranges_[i].lo, ranges_[i].hi,
+              [&](uintptr_t p) { return !OldProtected(p, &cur); },
+              [&](uintptr_t a, uintptr_t b) { Protect(i, a, b); });
+        }
+        // ... and unprotect what is protected but no longer tracked (the
+        // pages of spans freed since, by sweeps in flight).
+        size_t ni = 0;
+        for (size_t i = 0; i < old_ranges_.size(); i++) {
+          size_t oc = i;
+          Runs(
+              old_ranges_[i].lo, old_ranges_[i].hi,
+              [&](uintptr_t p) {
+                while (ni < ranges_.size() && ranges_[ni].hi <= p) ni++;
+                const bool tracked = ni < ranges_.size() && p >= ranges_[ni].lo;
+                return !tracked && OldProtected(p, &oc);
+              },
+              [&](uintptr_t a, uintptr_t b) {
+                mprotect(reinterpret_cast<void*>(a), b - a,
+                         PROT_READ | PROT_WRITE);
+              });
+        }
       }
     } else {
       // Only what was written since the last arming is writable.
@@ -329,8 +473,6 @@ class MprotectTracker final : public PageTracker {
       whole_[i].store(1, std::memory_order_release);
       mprotect(reinterpret_cast<void*>(ranges_[i].lo),
                ranges_[i].hi - ranges_[i].lo, PROT_READ | PROT_WRITE);
-    } else {
-      whole_[i].store(0, std::memory_order_release);
     }
   }
 
@@ -369,27 +511,33 @@ class MprotectTracker final : public PageTracker {
     }
   }
 
-  void Disarm() override {
-    armed_.store(false, std::memory_order_release);
-    for (const Range& r : ranges_) {
-      mprotect(reinterpret_cast<void*>(r.lo), r.hi - r.lo,
-               PROT_READ | PROT_WRITE);
-    }
-  }
+  // In the pause: writes are no longer recorded; the pages are made
+  // writable by AfterMark, once the world runs (a write before that faults
+  // and unprotects its page).
+  void Disarm() override { armed_.store(false, std::memory_order_release); }
 
   struct Run {
     size_t range;
     uintptr_t lo, hi;
   };
   std::atomic<bool> armed_{false};
+  std::atomic<bool> rebuilding_{false};
+  std::atomic<int> inflight_{0};  // handlers reading the tables
   // The handler's view of ranges_ (published at Arm).
   std::atomic<const Range*> hranges_{nullptr};
   std::atomic<size_t> hcount_{0};
   std::unique_ptr<std::atomic<uint64_t>[]> bits_;  // one bit per page
   size_t bits_cap_ = 0;
+  size_t words_ = 0;
   std::unique_ptr<std::atomic<uint8_t>[]> whole_;  // per range: all dirty
   size_t whole_cap_ = 0;
   std::vector<Run> last_runs_;  // reported by the last ForEachDirtyRun
+  // BeforeFirstPause's protection, kept for BeginMark's fix-up.
+  bool prearmed_ = false;
+  bool incremental_ = false;
+  std::vector<Range> old_ranges_;
+  std::vector<uint8_t> old_whole_;
+  std::vector<uint64_t> old_bits_;
 };
 
 void SegvHandler(int sig, siginfo_t* si, void* uctx) {
@@ -492,10 +640,12 @@ void PrintDirtyStats(FILE* f, uint64_t cycle, const gc_cycle_info* info) {
           "GC #%" PRIu64 " mostly-concurrent: dirty pages from %s, %" PRIu64
           " pauses (first %" PRIu64 " us, last %" PRIu64 " us), %" PRIu64
           " of %" PRIu64 " tracked pages dirty, %" PRIu64
-          " pages of new spans, %" PRIu64 " rescans\n",
+          " pages of new spans, %" PRIu64 " rescans; arm %" PRIu64
+          " us, rescan %" PRIu64 " us, disarm %" PRIu64 " us\n",
           cycle, DirtySourceName(g_source), static_cast<uint64_t>(info->pauses),
           info->pause1_ns / 1000, info->pause2_ns / 1000, s.dirty_pages,
-          s.tracked_pages, s.untracked_pages, s.rescans);
+          s.tracked_pages, s.untracked_pages, s.rescans, s.arm_ns / 1000,
+          s.rescan_ns / 1000, s.disarm_ns / 1000);
 }
 
 }  // namespace gcheap::boehm

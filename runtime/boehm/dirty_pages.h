@@ -78,6 +78,9 @@ struct DirtyStats {
   uint64_t dirty_pages = 0;      // reported dirty, all final pauses
   uint64_t untracked_pages = 0;  // of spans created during the mark
   uint64_t rescans = 0;          // RescanDirty calls (final pauses)
+  // Time inside the pauses: BeginMark + ResumeMark (arming), RescanDirty
+  // (reading the dirty set and rescanning), EndMark (disarming).
+  uint64_t arm_ns = 0, rescan_ns = 0, disarm_ns = 0;
 };
 
 // The tracker: the tracked spans and ranges, and what RescanDirty does with
