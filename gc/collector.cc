@@ -484,7 +484,14 @@ void Collector::FinishConcurrentMark(Cycle* c) {
   for (int attempt = 0;; attempt++) {
     StopTheWorld(c);
     world_->FlushWriteBarrierBuffers();
-    if (unbarriered_ != nullptr) RescanUnbarriered(c);
+    if (unbarriered_ != nullptr) {
+      // Roots and written pages rescanned: drain what that greyed here,
+      // with every worker. (Restarting would mean re-arming the source for
+      // the pages just rescanned, which costs more than the drain: with
+      // mprotect, one call per run of pages.)
+      RescanUnbarriered(c);
+      break;
+    }
     if (attempt == kMaxMarkRestarts) break;
     {
       Marker::Worker w(&marker_, pool_.get());
@@ -495,9 +502,6 @@ void Collector::FinishConcurrentMark(Cycle* c) {
       c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
     }
     if (pool_->nfull() == 0) return;
-    // Stores from here on are recorded afresh (the earlier ones were just
-    // rescanned).
-    if (unbarriered_ != nullptr) unbarriered_->ResumeMark();
     StartTheWorld(c);
     c->marked.Add(BackgroundMark());
   }
@@ -527,12 +531,12 @@ class Collector::DirtyRescanner final : public PageRescanner {
       if (s->IsMarked(0)) m_->ScanRange(w_, r, lo - s->start, hi - s->start);
       return;
     }
+    // Small objects: queued again as grey, so that the final drain's
+    // workers rescan them in parallel.
     for (size_t i = s->ObjIndex(lo), last = s->ObjIndex(hi - 1); i <= last;
          i++) {
       if (!s->IsAllocated(i) || !s->IsMarked(i)) continue;
-      r.index = i;
-      r.base = s->start + i * s->elemsize;
-      m_->ScanRange(w_, r, 0, s->elemsize);
+      w_->gcw.Put(s->start + i * s->elemsize);
     }
   }
 

@@ -13,14 +13,13 @@
 //   - every final-pause attempt (world stopped, after the barrier buffers
 //     are flushed): the collector marks every heap root again (its precise
 //     slots, scanners and conservative ranges), then RescanDirty reports,
-//     through the PageRescanner, the pages written since BeginMark (or
-//     since the last ResumeMark), and every page of a scan span that was
+//     through the PageRescanner, the pages written since BeginMark, and
+//     every page of a scan span that was
 //     not tracked (spans created during the mark: their objects were
 //     allocated black and never scanned); the collector rescans the marked
-//     objects that overlap each such page. If grey work is left and the
-//     collector restarts the world to mark it concurrently, ResumeMark
-//     first: writes from then on are recorded afresh (the ones before were
-//     just rescanned);
+//     objects that overlap each such page, and drains what that greyed in
+//     the same pause, with every worker (the world is not restarted during
+//     the mark after a rescan: that would mean re-arming the source);
 //   - BeforeFirstPause (world running, right before the first pause) and
 //     AfterMark (world running, right after mark termination) let a source
 //     do its expensive work outside the pauses;
@@ -31,7 +30,7 @@
 //
 // Invariant (what makes every reachable object black at mark termination):
 // every pointer stored into an object after the marker scanned it lies on a
-// page that a later RescanDirty reports, before marks are final; every
+// page that the final pause's RescanDirty reports; every
 // object allocated during the mark (black, never scanned) lies on a page
 // reported at every final-pause attempt or tracked like the others. The
 // argument is in docs/boehm.md.
@@ -68,7 +67,6 @@ class UnbarrieredStores {
   virtual void BeforeFirstPause() {}
   virtual void BeginMark() = 0;
   virtual void RescanDirty(PageRescanner& r) = 0;
-  virtual void ResumeMark() = 0;
   virtual void EndMark() = 0;
   // With the world running again after mark termination, before the
   // background sweeper is woken (the mprotect source unprotects here).

@@ -136,7 +136,7 @@ void PageTracker::BeginMark() {
     bits += (r.hi - r.lo) / page_size_;
   }
   current_.tracked_pages = bits;
-  Arm(/*resume=*/false);
+  Arm();
   current_.arm_ns += MonoNs() - t0;
 }
 
@@ -174,12 +174,6 @@ void PageTracker::RescanDirty(PageRescanner& r) {
     r.RescanPages(s, s->start, s->start + s->npages * kPageSize);
   }
   current_.rescan_ns += MonoNs() - t0;
-}
-
-void PageTracker::ResumeMark() {
-  const int64_t t0 = MonoNs();
-  Arm(/*resume=*/true);
-  current_.arm_ns += MonoNs() - t0;
 }
 
 void PageTracker::EndMark() {
@@ -220,7 +214,7 @@ class SoftDirtyTracker final : public PageTracker {
  private:
   static constexpr size_t kBatch = 4096;  // entries per pread (32 KiB)
 
-  void Arm(bool) override {
+  void Arm() override {
     // A failed clear leaves no record of what is written next: every
     // tracked page then counts as dirty.
     all_dirty_ = !ClearSoftDirty(clear_fd_);
@@ -402,14 +396,14 @@ class MprotectTracker final : public PageTracker {
     if (run != 0) f(run, hi);
   }
 
-  void Arm(bool resume) override {
+  void Arm() override {
     const size_t nbits =
         ranges_.empty()
             ? 0
             : ranges_.back().first_bit +
                   (ranges_.back().hi - ranges_.back().lo) / page_size_;
     const size_t words = (nbits + 63) / 64;
-    if (!resume) {
+    {
       // Between StartRebuild and EndRebuild, or in the pause: no handler
       // reads the tables, which may move.
       hranges_.store(nullptr, std::memory_order_release);
@@ -457,10 +451,6 @@ class MprotectTracker final : public PageTracker {
               });
         }
       }
-    } else {
-      // Only what was written since the last arming is writable.
-      for (const Run& run : last_runs_) Protect(run.range, run.lo, run.hi);
-      for (size_t i = 0; i < words; i++) bits_[i].store(0);
     }
     hcount_.store(ranges_.size(), std::memory_order_release);
     hranges_.store(ranges_.data(), std::memory_order_release);
@@ -478,11 +468,9 @@ class MprotectTracker final : public PageTracker {
 
   void ForEachDirtyRun(
       const std::function<void(uintptr_t, uintptr_t)>& f) override {
-    last_runs_.clear();
     for (size_t i = 0; i < ranges_.size(); i++) {
       const Range& r = ranges_[i];
       if (whole_[i].load(std::memory_order_acquire) != 0) {
-        last_runs_.push_back({i, r.lo, r.hi});
         f(r.lo, r.hi);
         continue;
       }
@@ -499,13 +487,11 @@ class MprotectTracker final : public PageTracker {
         const uintptr_t a = r.lo + p * page_size_;
         if (dirty && run == 0) run = a;
         if (!dirty && run != 0) {
-          last_runs_.push_back({i, run, a});
           f(run, a);
           run = 0;
         }
       }
       if (run != 0) {
-        last_runs_.push_back({i, run, r.hi});
         f(run, r.hi);
       }
     }
@@ -516,10 +502,6 @@ class MprotectTracker final : public PageTracker {
   // and unprotects its page).
   void Disarm() override { armed_.store(false, std::memory_order_release); }
 
-  struct Run {
-    size_t range;
-    uintptr_t lo, hi;
-  };
   std::atomic<bool> armed_{false};
   std::atomic<bool> rebuilding_{false};
   std::atomic<int> inflight_{0};  // handlers reading the tables
@@ -531,7 +513,6 @@ class MprotectTracker final : public PageTracker {
   size_t words_ = 0;
   std::unique_ptr<std::atomic<uint8_t>[]> whole_;  // per range: all dirty
   size_t whole_cap_ = 0;
-  std::vector<Run> last_runs_;  // reported by the last ForEachDirtyRun
   // BeforeFirstPause's protection, kept for BeginMark's fix-up.
   bool prearmed_ = false;
   bool incremental_ = false;

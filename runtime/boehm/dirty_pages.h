@@ -38,8 +38,8 @@
 //  - the ranges and the dirty bitmap change only then; the SIGSEGV handler
 //    blocks every signal, so no thread is suspended inside it, and it
 //    reads them only while armed;
-//  - between BeginMark and EndMark, a write to a tracked page after the
-//    last BeginMark/ResumeMark makes the next RescanDirty report it
+//  - between BeginMark and EndMark, a write to a tracked page makes the
+//    next RescanDirty report it
 //    (soft-dirty: the kernel sets the bit; mprotect: the write faults, the
 //    handler sets the bit before it unprotects the page; if mprotect fails,
 //    e.g. out of VMAs, the whole range is unprotected and reported).
@@ -78,7 +78,7 @@ struct DirtyStats {
   uint64_t dirty_pages = 0;      // reported dirty, all final pauses
   uint64_t untracked_pages = 0;  // of spans created during the mark
   uint64_t rescans = 0;          // RescanDirty calls (final pauses)
-  // Time inside the pauses: BeginMark + ResumeMark (arming), RescanDirty
+  // Time inside the pauses: BeginMark (arming), RescanDirty
   // (reading the dirty set and rescanning), EndMark (disarming).
   uint64_t arm_ns = 0, rescan_ns = 0, disarm_ns = 0;
 };
@@ -92,7 +92,6 @@ class PageTracker : public UnbarrieredStores {
 
   void BeginMark() override;
   void RescanDirty(PageRescanner& r) override;
-  void ResumeMark() override;
   void EndMark() override;
 
   virtual DirtySource source() const = 0;
@@ -105,9 +104,8 @@ class PageTracker : public UnbarrieredStores {
     uintptr_t lo, hi;  // OS-page aligned
     size_t first_bit;  // of its pages in the dirty bitmap (mprotect)
   };
-  // Start recording writes to ranges_ (BeginMark and ResumeMark after the
-  // dirty pages were read).
-  virtual void Arm(bool resume) = 0;
+  // Start recording writes to ranges_ (BeginMark).
+  virtual void Arm() = 0;
   // Calls f(lo, hi) for each run of dirty pages of ranges_ since Arm.
   virtual void ForEachDirtyRun(
       const std::function<void(uintptr_t, uintptr_t)>& f) = 0;
