@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include <functional>
 
 #include "gc/collector.h"
+#include "gc/stats.h"
 #include "heap/mspan.h"
 #include "runtime/boehm/boehm_internal.h"
 #include "runtime/runtime.h"
@@ -37,12 +37,6 @@ const char* DirtySourceName(DirtySource s) {
 }
 
 namespace {
-
-int64_t MonoNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * int64_t{1000000000} + ts.tv_nsec;
-}
 
 constexpr uint64_t kSoftDirtyBit = uint64_t{1} << 55;
 
@@ -112,7 +106,7 @@ PageTracker::PageTracker(MHeap* heap) : heap_(heap), page_size_(OsPageSize()) {}
 PageTracker::~PageTracker() = default;
 
 void PageTracker::BeginMark() {
-  const int64_t t0 = MonoNs();
+  const int64_t t0 = NowNs();
   current_ = {};
   spans_.clear();
   ranges_.clear();
@@ -137,7 +131,7 @@ void PageTracker::BeginMark() {
   }
   current_.tracked_pages = bits;
   Arm();
-  current_.arm_ns += MonoNs() - t0;
+  current_.arm_ns += NowNs() - t0;
 }
 
 void PageTracker::RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi) {
@@ -152,7 +146,7 @@ void PageTracker::RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi) {
 }
 
 void PageTracker::RescanDirty(PageRescanner& r) {
-  const int64_t t0 = MonoNs();
+  const int64_t t0 = NowNs();
   current_.rescans++;
   ForEachDirtyRun([&](uintptr_t lo, uintptr_t hi) {
     current_.dirty_pages += (hi - lo) / page_size_;
@@ -173,13 +167,13 @@ void PageTracker::RescanDirty(PageRescanner& r) {
     current_.untracked_pages += s->npages * kPageSize / page_size_;
     r.RescanPages(s, s->start, s->start + s->npages * kPageSize);
   }
-  current_.rescan_ns += MonoNs() - t0;
+  current_.rescan_ns += NowNs() - t0;
 }
 
 void PageTracker::EndMark() {
-  const int64_t t0 = MonoNs();
+  const int64_t t0 = NowNs();
   Disarm();
-  current_.disarm_ns += MonoNs() - t0;
+  current_.disarm_ns += NowNs() - t0;
   stats_ = current_;
   totals_.tracked_pages += current_.tracked_pages;
   totals_.dirty_pages += current_.dirty_pages;

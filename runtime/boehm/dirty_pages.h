@@ -10,14 +10,18 @@
 //     the /proc/self/pagemap entry of every page of the tracked spans, in
 //     batches (pread). No signal handler, no mprotect, and system calls
 //     that write into the heap work as before.
-//   - mprotect: BeginMark write-protects the pages of every scan span
-//     (mprotect PROT_READ, one call per run of adjacent spans); a SIGSEGV
-//     handler records a faulting page of a tracked range as dirty and
-//     makes it writable again (Boehm's MPROTECT_VDB). Faults that are not
-//     ours go to the handler the program had before. Known limit: a system
-//     call that writes into a protected page (read(2) into a GC_malloc'd
-//     buffer, for instance) fails with EFAULT instead of faulting in user
-//     space, which is why soft-dirty is preferred where the kernel has it.
+//   - mprotect: BeforeFirstPause (world running) write-protects the pages
+//     of every scan span (mprotect PROT_READ, one call per run of adjacent
+//     spans); BeginMark (in the pause) protects again what was written
+//     since and the spans created since, and unprotects the pages of spans
+//     freed since; a SIGSEGV handler records a faulting page of a tracked
+//     range as dirty and makes it writable again (Boehm's MPROTECT_VDB);
+//     EndMark stops recording and AfterMark (world running) unprotects
+//     everything. Faults that are not ours go to the handler the program
+//     had before. Known limit: a system call that writes into a protected
+//     page (read(2) into a GC_malloc'd buffer, for instance) fails with
+//     EFAULT instead of faulting in user space, which is why soft-dirty is
+//     preferred where the kernel has it.
 // The choice (GC_GCHEAP_DIRTY_PAGES): "auto" (the default) is soft-dirty
 // if a probe shows the bits work (write a page, clear, check bit 55 clear,
 // write, check it set), else none: stop-the-world marking; "soft-dirty"
@@ -32,17 +36,31 @@
 // found all the same). Spans are never freed while marking (nothing is
 // swept), so the tracked set stays valid until EndMark.
 //
+// Why that is enough (docs/boehm.md gives the whole argument): an object
+// reachable at the final pause but unmarked would have a marked
+// predecessor P on its path whose pointer to it the marker never read; the
+// final pause marks every root again, so P is an object, and the store of
+// that pointer into P came after P was scanned (P existed at BeginMark) or
+// after P's allocation (P allocated black during the mark): after
+// BeginMark either way, so P's page is reported (a tracked page written
+// since BeginMark, or a page of a span created since) and P is rescanned.
+// Weak links and finalizers are decided in the same pause, marks final.
+//
 // Invariants:
-//  - every call runs on the collector's driver thread with the world
-//    stopped (every Boehm thread suspended by signal or parked by gcheap);
-//  - the ranges and the dirty bitmap change only then; the SIGSEGV handler
-//    blocks every signal, so no thread is suspended inside it, and it
-//    reads them only while armed;
+//  - BeginMark, RescanDirty and EndMark run on the collector's driver
+//    thread with the world stopped (every Boehm thread suspended by signal
+//    or parked by gcheap); BeforeFirstPause and AfterMark on the same
+//    thread with the world running;
+//  - the mprotect tables (ranges, dirty bitmap) change only inside
+//    StartRebuild/EndRebuild, and a handler that faults meanwhile waits
+//    for EndRebuild; the handler blocks every signal, so no thread is
+//    suspended inside it;
 //  - between BeginMark and EndMark, a write to a tracked page makes the
-//    next RescanDirty report it
-//    (soft-dirty: the kernel sets the bit; mprotect: the write faults, the
-//    handler sets the bit before it unprotects the page; if mprotect fails,
-//    e.g. out of VMAs, the whole range is unprotected and reported).
+//    next RescanDirty report it (soft-dirty: the kernel sets the bit;
+//    mprotect: every tracked page is protected with its bit clear when
+//    BeginMark returns, the write faults, and the handler sets the bit
+//    before it unprotects the page; if mprotect fails, e.g. out of VMAs,
+//    the whole range is unprotected and reported).
 #ifndef GCHEAP_RUNTIME_BOEHM_DIRTY_PAGES_H_
 #define GCHEAP_RUNTIME_BOEHM_DIRTY_PAGES_H_
 
