@@ -81,6 +81,7 @@
 #include "gc/stats.h"
 #include "gc/sweeper.h"
 #include "gc/typeinfo.h"
+#include "gc/unbarriered.h"
 #include "gc/weak.h"
 #include "gc/workers.h"
 #include "gc/world.h"
@@ -240,6 +241,11 @@ class Collector {
   // Automatic collections (heap-goal triggers) off while the count is
   // positive (Boehm's GC_disable); explicit Collect still runs.
   void DisableAutoCollect() { auto_disabled_.fetch_add(1); }
+  // Mostly-concurrent marking for mutators that store without the write
+  // barrier (gc/unbarriered.h): concurrent mode only; set before the first
+  // cycle. u must outlive the collector.
+  void SetUnbarrieredStores(UnbarrieredStores* u);
+  bool unbarriered() const { return unbarriered_ != nullptr; }
   void EnableAutoCollect() { auto_disabled_.fetch_sub(1); }
   // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
   // PrepareFork waits for a cycle in progress to end, stops the driver,
@@ -352,6 +358,12 @@ class Collector {
   World* world_;
   const CollectorConfig config_;
   const bool concurrent_;
+  // Set before the first cycle (SetUnbarrieredStores); read by the driver.
+  UnbarrieredStores* unbarriered_ = nullptr;
+  class DirtyRescanner;
+  // Final pause with an UnbarrieredStores: every heap root marked again,
+  // then the dirty pages' marked objects rescanned (world stopped).
+  void RescanUnbarriered(Cycle* c);
   const int nworkers_;
   WeakProcessor weak_;  // the heap's sweep hook: before the marker
   Finalization finalization_;

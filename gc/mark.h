@@ -117,6 +117,11 @@ class Marker {
   static constexpr size_t kPrefetchDepth = 8;
   // Scans one queued item (an object base, or an oblet of a large object).
   void ScanItem(Worker* w, uintptr_t item);
+  // Scans the words [lo, hi) (offsets from its base) of the object r as a
+  // grey object's are scanned (an object with a trace callback: whole).
+  // ScanItem's body; also the rescan of a dirty page's marked objects
+  // (gc/unbarriered.h).
+  void ScanRange(Worker* w, const ObjectRef& r, size_t lo, size_t hi);
 
   // A VisitFn that marks *slot; ctx is a Worker*.
   static void VisitSlot(void** slot, void* ctx) {

@@ -147,7 +147,9 @@ void CycleHook(const gc_cycle_info* info, void*) {
           " ms in average)\n",
           ms, ns, g_avg_ms);
   fprintf(g_log, "GC #%" PRIu64 " mode: %s\n", n,
-          g.heap->collector->workers() > 1 ? "parallel-stw" : "stw");
+          gcheap::boehm::MarkingModeName());
+  gcheap::boehm::PrintDirtyStats(g_log, n, info);
+  fflush(g_log);  // whole lines, as Boehm writes them, even to a file
 }
 
 int RegisterSegment(struct dl_phdr_info* info, size_t, void* self_base) {
@@ -210,7 +212,9 @@ void DoInit() {
   gcheap::boehm::InitThreads();
   gc_config cfg;
   gc_config_init(&cfg);
-  cfg.stop_the_world = 1;
+  // Stop-the-world marking unless a dirty-page source makes it
+  // mostly-concurrent (dirty_pages.h).
+  cfg.stop_the_world = gcheap::boehm::ChooseMarkingMode() ? 0 : 1;
   cfg.conservative_stacks = 0;
   // Finalizers run on Boehm threads (GC_invoke_finalizers), not on a
   // thread of gcheap's.
@@ -235,6 +239,7 @@ void DoInit() {
   }
   GC_parallel = g.heap->collector->workers() > 1;
   gcheap::boehm::InstallWorldHooks();
+  gcheap::boehm::InstallDirtyPages();
   gcheap::boehm::InitFinalization();
   gc_add_root_scanner(g.heap, RootScanner, nullptr);
   gc_set_cycle_hook(g.heap, CycleHook, nullptr);
@@ -324,6 +329,17 @@ void GC_start_mark_threads(void) {}
 void GC_set_markers_count(unsigned) {}
 void GC_enable_incremental(void) {}
 int GC_is_incremental_mode(void) { return 0; }
+// gcheap's own (docs/boehm.md): how this library marks ("stw",
+// "parallel-stw", "mostly-concurrent") and where mostly-concurrent marking
+// learns the written pages ("none", "soft-dirty", "mprotect").
+const char* GC_gcheap_marking_mode(void) {
+  gcheap::boehm::EnsureInit();
+  return gcheap::boehm::MarkingModeName();
+}
+const char* GC_gcheap_dirty_pages(void) {
+  gcheap::boehm::EnsureInit();
+  return gcheap::boehm::DirtyPagesName();
+}
 int GC_incremental_protection_needs(void) { return GC_PROTECTS_NONE; }
 
 // ---- allocation -------------------------------------------------------------

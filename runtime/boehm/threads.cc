@@ -116,7 +116,9 @@ void StopBoehmThreads() {
 }
 
 void RestartBoehmThreads() {
-  ClearDeadLinks();
+  // Only the pause that ends mark termination (marks final): a
+  // mostly-concurrent cycle restarts the world during marking too.
+  if (g.heap->collector->phase() == GcPhase::kSweep) ClearDeadLinks();
   g_world_gen.fetch_add(1, std::memory_order_acq_rel);
   for (BThread* t : g.threads) {
     if (t->suspended) pthread_kill(t->id, kRestartSignal);
