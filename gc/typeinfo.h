@@ -75,6 +75,10 @@ struct TraceVisitor {
   uint32_t magic = kMagic;
   // Receives a weak slot (kind: 0 short, 1 long); null: ignored.
   void (*weak)(TraceVisitor* self, void** slot, uint8_t kind) = nullptr;
+  // Receives a weak callback for this cycle (gc_trace_weak_callback;
+  // gc/weak_callbacks.h); null: ignored (visits that are not marking).
+  void (*weak_callback)(TraceVisitor* self, void (*fn)(void*, void*),
+                        void* data) = nullptr;
 };
 
 // What scanning a type needs beyond its pointer maps (TypeInfo::special).
