@@ -22,6 +22,16 @@
 namespace gcheap::oracle {
 namespace {
 
+void AddFinalization(ThreadedResult* t, const ThreadedResult& r) {
+  t->fin_ops += r.fin_ops;
+  t->finalized += r.finalized;
+  t->guardian_pops += r.guardian_pops;
+  t->cleanups_run += r.cleanups_run;
+  t->fin_collections += r.fin_collections;
+  t->open_decisions += r.open_decisions;
+  t->determined += r.determined;
+}
+
 void PrintFinalization(const std::string& kind, const char* mode,
                        const ThreadedResult& t) {
   printf("[oracle-mt %s%s] finalization: %" PRIu64 " ops, %" PRIu64
@@ -79,13 +89,7 @@ TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
     total.weak_reads += r.weak_reads;
     total.reads_marking += r.reads_marking;
     total.holds_checked += r.holds_checked;
-    total.fin_ops += r.fin_ops;
-    total.finalized += r.finalized;
-    total.guardian_pops += r.guardian_pops;
-    total.cleanups_run += r.cleanups_run;
-    total.fin_collections += r.fin_collections;
-    total.open_decisions += r.open_decisions;
-    total.determined += r.determined;
+    AddFinalization(&total, r);
     if (r.max_pause_ns > total.max_pause_ns)
       total.max_pause_ns = r.max_pause_ns;
   }
@@ -130,13 +134,7 @@ TEST(OracleThreadsTest, FinalizationInBothModesWithVerify) {
                       seed, o.threads, stw);
       ThreadedResult r = RunThreaded(o);
       ASSERT_TRUE(r.ok) << r.report;
-      total.fin_ops += r.fin_ops;
-      total.finalized += r.finalized;
-      total.guardian_pops += r.guardian_pops;
-      total.cleanups_run += r.cleanups_run;
-      total.fin_collections += r.fin_collections;
-      total.open_decisions += r.open_decisions;
-      total.determined += r.determined;
+      AddFinalization(&total, r);
     }
     PrintFinalization(kind, stw ? " stw" : " concurrent", total);
     ExpectFinalizationChecked(total);

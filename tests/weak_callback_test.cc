@@ -272,12 +272,8 @@ void TraceNode(void* obj, gc_visit_fn visit, void* ctx) {
 }
 
 TEST_F(WeakCallbackTest, TraceCallbacksRegisterForTheCycle) {
-  gc_type_desc d;
-  gc_type_desc_init(&d);
-  d.name = "Node";
-  d.size = sizeof(Node);
-  d.trace = &TraceNode;
-  const gc_type_id node_t = gc_register_type(heap_, &d);
+  const gc_type_id node_t =
+      RegisterTracedType(heap_, "Node", sizeof(Node), &TraceNode);
   ASSERT_NE(node_t, 0u) << gc_last_error();
   void* head = nullptr;
   ASSERT_EQ(gc_add_root(heap_, &head), 0);
@@ -345,19 +341,14 @@ TEST_F(WeakCallbackTest, CppLayer) {
 // a rooted object unmarked and abort; a freed entry read back would fail
 // the stamp check.
 TEST(WeakCallbackStressTest, ThreadsUseTheTableWhileCyclesRun) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.gc_percent = 20;
-  gc_heap* h = gc_heap_create(&cfg);
+  gc_heap* h = NewStressHeap();
   ASSERT_NE(h, nullptr);
   gc_type_id cell = RegisterCell(h);
   WeakTable t;
   t.kind = GC_WEAK_SHORT;
   ASSERT_EQ(gc_add_weak_callback(h, &WeakTable::Callback, &t), 0);
   constexpr int kThreads = 6;  // more than the machine's cores
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+  const StressDeadline deadline(std::chrono::milliseconds(2000));
   std::atomic<int> errors{0};
   std::atomic<uint64_t> reads{0}, hits{0};
   std::atomic<bool> done{false};
@@ -369,8 +360,7 @@ TEST(WeakCallbackStressTest, ThreadsUseTheTableWhileCyclesRun) {
       gc_add_root_range(h, held, 8);
       std::mt19937_64 rng(th * 31 + 7);
       uint64_t iter = 0;
-      while ((++iter % 64 != 0) ||
-             std::chrono::steady_clock::now() < deadline) {
+      while (deadline.Running(&iter)) {
         const int i = static_cast<int>(rng() % WeakTable::kCap);
         switch (rng() % 4) {
           case 0: {  // insert a fresh object, sometimes held
