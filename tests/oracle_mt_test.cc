@@ -27,6 +27,7 @@ void AddFinalization(ThreadedResult* t, const ThreadedResult& r) {
   t->finalized += r.finalized;
   t->guardian_pops += r.guardian_pops;
   t->cleanups_run += r.cleanups_run;
+  t->foreign_calls += r.foreign_calls;
   t->fin_collections += r.fin_collections;
   t->open_decisions += r.open_decisions;
   t->determined += r.determined;
@@ -35,14 +36,17 @@ void AddFinalization(ThreadedResult* t, const ThreadedResult& r) {
 void PrintFinalization(const std::string& kind, const char* mode,
                        const ThreadedResult& t) {
   printf("[oracle-mt %s%s] finalization: %" PRIu64 " ops, %" PRIu64
-         " finalizer calls, %" PRIu64 " guardian pops, %" PRIu64
+         " finalizer calls (%" PRIu64
+         " of them and of the cleanups run by another thread than the "
+         "graph's), %" PRIu64 " guardian pops, %" PRIu64
          " cleanups checked; %" PRIu64
          " own collections + runs checked for missed finalizers: %" PRIu64
          " ready objects queued for certain, %" PRIu64
          " left open (entries other threads' cycles queued may keep them "
          "back)\n",
-         kind.c_str(), mode, t.fin_ops, t.finalized, t.guardian_pops,
-         t.cleanups_run, t.fin_collections, t.determined, t.open_decisions);
+         kind.c_str(), mode, t.fin_ops, t.finalized, t.foreign_calls,
+         t.guardian_pops, t.cleanups_run, t.fin_collections, t.determined,
+         t.open_decisions);
 }
 
 // Finalization must have happened, and been checked at the threads' own
@@ -54,6 +58,7 @@ void ExpectFinalizationChecked(const ThreadedResult& t) {
   EXPECT_GT(t.cleanups_run, 0u);
   EXPECT_GT(t.fin_collections, 0u);
   EXPECT_GT(t.determined, 0u);
+  EXPECT_GT(t.foreign_calls, 0u);
 }
 
 TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {

@@ -1074,6 +1074,7 @@ void Executor::AsCallback(gc_mutator* m, Fn fn) {
   graph_mu_->lock();
   gc_leave_blocking(m);
   gc_mutator* const owner = m_;
+  if (m != owner) foreign_calls_++;
   m_ = m;
   fn();
   m_ = owner;

@@ -259,6 +259,9 @@ class Executor {
   // entries may have kept them back), over this executor's life.
   uint64_t open_decisions() const { return model_.hidden_undetermined(); }
   uint64_t determined_decisions() const { return model_.hidden_determined(); }
+  // Finalizer and cleanup calls applied on another thread than the one
+  // whose mutator the executor had (set_shared_queue).
+  uint64_t foreign_calls() const { return foreign_calls_; }
   const RunResult& result() const { return result_; }
   RunStats& stats() { return result_.stats; }
   bool ok() const { return result_.ok; }
@@ -401,6 +404,7 @@ class Executor {
   std::vector<Call> calls_;
   // set_shared_queue.
   std::mutex* graph_mu_ = nullptr;
+  uint64_t foreign_calls_ = 0;
   std::function<void(gc_mutator*)> run_;
   void RunFinalizersCall() {
     if (run_) {

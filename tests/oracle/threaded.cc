@@ -132,6 +132,7 @@ class ThreadedRun {
       res_.finalized += vm.finalized;
       res_.guardian_pops += vm.guardian_pops;
       res_.cleanups_run += vm.cleanups_run;
+      res_.foreign_calls += e.foreign_calls();
       res_.ops += e.stats().ops;
       res_.objects_checked += e.stats().objects_checked;
       res_.allocated += e.stats().allocated;
@@ -343,6 +344,13 @@ class ThreadedRun {
         if (!ex.SettleHolds(/*wait=*/true)) break;
         Quiesce(t, m);
         if (failed_.load() || stopping_.load()) break;
+      }
+      if (i % 4 == 0) {
+        // Between two ops the graph's model is in a state a cycle or a
+        // run may see: let another thread's run apply this graph's calls.
+        graph_mu_[t]->unlock();
+        std::this_thread::yield();
+        Lock(graph_mu_[t].get(), m);
       }
       const int r = static_cast<int>(rng.Below(1000));
       int acc = o_.shared_per_mille;

@@ -28,13 +28,15 @@
 //   - Routing: each registration's callback data names its executor
 //     (Executor::FinalizerTag, CleanupTag). Each private graph has a lock
 //     that its thread holds whenever it uses the executor, letting go only
-//     around its own gc_run_finalizers and while it waits at a barrier; a
-//     callback, on whatever thread, takes that lock (waiting in a blocking
-//     region) and checks and applies the call against the graph's model at
-//     once. The model thus sees every call between two of its graph's ops,
-//     as in a single-threaded program whose automatic cycles and runs come
-//     between ops. Resurrection works (the callback stores into the
-//     graph's table under its lock).
+//     around its own gc_run_finalizers, while it waits at a barrier, and
+//     now and then between two ops; a callback, on whatever thread, takes
+//     that lock (waiting in a blocking region) and checks and applies the
+//     call against the graph's model at once. The model thus sees every
+//     call between two of its graph's ops, as in a single-threaded program
+//     whose automatic cycles and runs come between ops. Resurrection works
+//     (the callback stores into the graph's table under its lock).
+//     ThreadedResult::foreign_calls counts the calls applied on a thread
+//     other than the graph's own.
 //   - Never early, and the order: a call is valid only if the graph's model
 //     found the object ready at some state since its registration (not
 //     strongly reachable, no other finalizable object reaching it: Boehm's
@@ -124,6 +126,7 @@ struct ThreadedResult {
   uint64_t finalized = 0;      // finalizer calls checked, whoever ran them
   uint64_t guardian_pops = 0;  // objects popped, checked
   uint64_t cleanups_run = 0;
+  uint64_t foreign_calls = 0;  // of those calls, run by another thread
   // Explicit collections of a private graph followed by its own run, where
   // every finalizer, cleanup and guardian entry the collection queued was
   // checked to have run (or be there to pop).
