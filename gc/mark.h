@@ -133,7 +133,7 @@ class Marker {
   void RecordWeakSlot(Worker* w, void** slot, uint8_t kind);
   // The weak-callback visitor of a Worker (gc_trace_weak_callback from a
   // trace callback): registers fn(data) for this cycle's weak callbacks.
-  static void VisitWeakCallback(TraceVisitor* v, void (*fn)(void*, void*),
+  static void VisitWeakCallback(TraceVisitor* v, void (*fn)(gc_heap*, void*),
                                 void* data) {
     auto* w = static_cast<Worker*>(v);
     if (w->marker->weak_ != nullptr) {

@@ -56,6 +56,8 @@
 
 #include "absl/status/statusor.h"
 
+struct gc_heap;  // the API's heap handle (weak callbacks get it)
+
 namespace gcheap {
 
 // A visitor receives the address of a slot that may hold a heap pointer.
@@ -77,7 +79,7 @@ struct TraceVisitor {
   void (*weak)(TraceVisitor* self, void** slot, uint8_t kind) = nullptr;
   // Receives a weak callback for this cycle (gc_trace_weak_callback;
   // gc/weak_callbacks.h); null: ignored (visits that are not marking).
-  void (*weak_callback)(TraceVisitor* self, void (*fn)(void*, void*),
+  void (*weak_callback)(TraceVisitor* self, void (*fn)(gc_heap*, void*),
                         void* data) = nullptr;
 };
 

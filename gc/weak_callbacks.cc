@@ -5,7 +5,7 @@
 
 namespace gcheap {
 
-thread_local void* WeakCallbacks::running_ = nullptr;
+thread_local gc_heap* WeakCallbacks::running_ = nullptr;
 
 void WeakCallbacks::Add(Fn fn, void* data) {
   std::lock_guard<std::mutex> g(mu_);

@@ -37,15 +37,19 @@
 #include <mutex>
 #include <vector>
 
+// The API's heap handle, opaque here: callbacks are called through their
+// own type (gc_weak_callback_fn), never through a cast one.
+struct gc_heap;
+
 namespace gcheap {
 
 class WeakCallbacks {
  public:
   // heap: the embedder's handle passed to every callback.
-  using Fn = void (*)(void* heap, void* data);
+  using Fn = void (*)(gc_heap* heap, void* data);
 
   // The handle callbacks get (set once, before the first cycle).
-  void SetHandle(void* heap) { handle_ = heap; }
+  void SetHandle(gc_heap* heap) { handle_ = heap; }
 
   void Add(Fn fn, void* data);
   // Removes one registration of (fn, data); false if there is none. Waits
@@ -61,19 +65,19 @@ class WeakCallbacks {
 
   // The handle of the heap whose callbacks the calling thread runs now;
   // null outside Run.
-  static void* Running() { return running_; }
+  static gc_heap* Running() { return running_; }
 
  private:
   struct Entry {
     Fn fn;
     void* data;
   };
-  void* handle_ = nullptr;
+  gc_heap* handle_ = nullptr;
   std::mutex mu_;  // persistent_; held while callbacks run
   std::vector<Entry> persistent_;
   std::mutex cycle_mu_;
   std::vector<Entry> cycle_;
-  static thread_local void* running_;
+  static thread_local gc_heap* running_;
 };
 
 }  // namespace gcheap

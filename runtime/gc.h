@@ -871,7 +871,8 @@ void gc_trace_weak(void* visit_ctx, void** slot, int kind);
 typedef void (*gc_weak_callback_fn)(gc_heap* heap, void* data);
 /* Adds fn(heap, data) to the callbacks run in every cycle from the next
  * final pause on (a pair may be added more than once; it then runs as
- * often). Returns 0, or -1 with gc_last_error() (fn NULL). Any thread. */
+ * often). Returns 0, or -1 with gc_last_error() (fn NULL). Any thread, but
+ * not from inside a weak callback (API misuse: aborts). */
 int gc_add_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data);
 /* Removes one registration of (fn, data). Returns 0, or -1 with
  * gc_last_error() if there is none. When it returns, fn is not running and

@@ -182,7 +182,7 @@ void gc_trace_weak_callback(void* visit_ctx, gc_weak_callback_fn fn,
   }
   if (fn == nullptr) Misuse("gc_trace_weak_callback", "fn is NULL");
   if (v->weak_callback != nullptr) {
-    v->weak_callback(v, reinterpret_cast<void (*)(void*, void*)>(fn), data);
+    v->weak_callback(v, fn, data);
   }
 }
 
@@ -192,8 +192,11 @@ int gc_add_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data) {
     SetLastError("gc_add_weak_callback: fn is NULL");
     return -1;
   }
-  heap->collector->weak().callbacks().Add(
-      reinterpret_cast<gcheap::WeakCallbacks::Fn>(fn), data);
+  if (gcheap::WeakCallbacks::Running() != nullptr) {
+    Misuse("gc_add_weak_callback",
+           "called from inside a weak callback (the list is in use)");
+  }
+  heap->collector->weak().callbacks().Add(fn, data);
   return 0;
 }
 
@@ -203,8 +206,7 @@ int gc_remove_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data) {
     Misuse("gc_remove_weak_callback",
            "called from inside a weak callback (it would wait for itself)");
   }
-  if (!heap->collector->weak().callbacks().Remove(
-          reinterpret_cast<gcheap::WeakCallbacks::Fn>(fn), data)) {
+  if (!heap->collector->weak().callbacks().Remove(fn, data)) {
     SetLastError("gc_remove_weak_callback: (fn, data) is not registered");
     return -1;
   }

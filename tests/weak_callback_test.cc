@@ -166,8 +166,8 @@ TEST_F(WeakCallbackTest, ShortAndLongLivenessAroundFinalization) {
   gc_remove_root(heap_, &root);
 }
 
-// gc_is_live outside a weak callback, a bad kind, and removing a callback
-// from inside one are API misuse: they abort with a message.
+// gc_is_live outside a weak callback, a bad kind, and adding or removing
+// a callback from inside one are API misuse: they abort with a message.
 TEST_F(WeakCallbackTest, MisuseAborts) {
   void* obj = NewCell(nullptr, nullptr, 0);
   EXPECT_DEATH(gc_is_live(heap_, obj, GC_WEAK_SHORT),
@@ -186,6 +186,18 @@ TEST_F(WeakCallbackTest, MisuseAborts) {
         gc_collect(m_);
       },
       "gc_remove_weak_callback.*inside a weak callback");
+  EXPECT_DEATH(
+      {
+        gc_add_weak_callback(
+            heap_,
+            [](gc_heap* heap, void*) {
+              gc_add_weak_callback(
+                  heap, [](gc_heap*, void*) {}, nullptr);
+            },
+            nullptr);
+        gc_collect(m_);
+      },
+      "gc_add_weak_callback.*inside a weak callback");
   EXPECT_DEATH(
       {
         gc_add_weak_callback(
