@@ -644,6 +644,10 @@ void Collector::MarkTermination(Cycle* c) {
   SetPhase(GcPhase::kMarkTermination);
   marker_.SetRevive(false);
   world_->SetWriteBarrier(false);
+  // The embedder's weak processing (gc/weak_callbacks.h): marking and the
+  // finalizer decision are final, nothing is swept yet. Before the
+  // verifier, which then checks the graph the callbacks left.
+  weak_.callbacks().Run();
   // Objects allocated black, by mutator, and by mutators that detached.
   world_->ForEachMutatorGcState([&](MutatorGcState* st) {
     c->marked.objects += st->black_objects;

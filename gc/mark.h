@@ -57,6 +57,7 @@ class Marker {
   struct Worker : TraceVisitor {
     explicit Worker(Marker* m, WorkPool* pool) : marker(m), gcw(pool) {
       weak = &Marker::VisitWeak;
+      weak_callback = &Marker::VisitWeakCallback;
     }
     Marker* marker;
     GcWork gcw;
@@ -135,6 +136,15 @@ class Marker {
     w->marker->RecordWeakSlot(w, slot, kind);
   }
   void RecordWeakSlot(Worker* w, void** slot, uint8_t kind);
+  // The weak-callback visitor of a Worker (gc_trace_weak_callback from a
+  // trace callback): registers fn(data) for this cycle's weak callbacks.
+  static void VisitWeakCallback(TraceVisitor* v, void (*fn)(gc_heap*, void*),
+                                void* data) {
+    auto* w = static_cast<Worker*>(v);
+    if (w->marker->weak_ != nullptr) {
+      w->marker->weak_->callbacks().AddForCycle(fn, data);
+    }
+  }
   // Slots are read with acquire loads: during a concurrent mark a mutator
   // may store into them (gc_write_barrier stores with release, so the
   // stored object's initialization is visible to the marker).

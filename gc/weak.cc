@@ -171,13 +171,16 @@ void WeakProcessor::Unlink(WeakCell* c) {
 
 // ---- reads ------------------------------------------------------------------
 
+bool WeakProcessor::Marked(const ObjectRef& r) {
+  const size_t i = r.index;
+  return (__atomic_load_n(&r.span->gcmark_bits[i / 64], __ATOMIC_SEQ_CST) >>
+          (i % 64)) &
+         1;
+}
+
 bool WeakProcessor::StronglyMarked(const ObjectRef& r) {
   const size_t i = r.index;
-  const bool marked =
-      (__atomic_load_n(&r.span->gcmark_bits[i / 64], __ATOMIC_SEQ_CST) >>
-       (i % 64)) &
-      1;
-  if (!marked) return false;
+  if (!Marked(r)) return false;
   SpanSide* side = SpanSide::Of(r.span);
   return side == nullptr || !SpanSide::Test(side->revived(), i);
 }

@@ -843,6 +843,69 @@ void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value);
  * calling it with anything else is API misuse and aborts. */
 void gc_trace_weak(void* visit_ctx, void** slot, int kind);
 
+/* ---- custom weak callbacks ----
+ *
+ * Weak structures the heap does not know (an off-heap table keyed by
+ * objects, a cache, the embedder weak tables of V8, cppgc's
+ * RegisterWeakCallback) are cleared by the embedder's own code at the point
+ * where the cycle's liveness is final: a weak callback runs once per cycle
+ * in the final pause (the world stopped, on the thread running the cycle),
+ * after marking and after the finalization decision, before anything is
+ * swept. Inside it, gc_is_live answers for any object of the heap:
+ *   GC_WEAK_SHORT  strongly reachable (the short clearing point: an
+ *                  object kept only for its finalizer, or a guardian, is
+ *                  dead here, as gc_weak_get would return NULL for it);
+ *   GC_WEAK_LONG   survives this cycle (kept for finalization included;
+ *                  dead means it is about to be freed).
+ * Objects allocated while the cycle marked read live (allocated black).
+ * A callback may read and clear its own off-heap structures and store NULL
+ * (or an object gc_is_live reports live) into fields of live objects with
+ * plain stores: marking is over and the write barrier is off, so no
+ * barrier is needed or allowed. It must not allocate, collect, attach,
+ * take a lock that a mutator may hold at a safepoint (a mutator stopped
+ * there would never let go), or call any gc_* function but gc_is_live.
+ * Every entry that names an object dead by the rule the structure follows
+ * must be dropped in that cycle's callback: the object is freed after it.
+ * Mutators that read pointers out of such a structure read them through
+ * gc_weak_read (the read barrier that makes a concurrent mark see them). */
+typedef void (*gc_weak_callback_fn)(gc_heap* heap, void* data);
+/* Adds fn(heap, data) to the callbacks run in every cycle from the next
+ * final pause on (a pair may be added more than once; it then runs as
+ * often). Returns 0, or -1 with gc_last_error() (fn NULL). Any thread, but
+ * not from inside a weak callback (API misuse: aborts). */
+int gc_add_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data);
+/* Removes one registration of (fn, data). Returns 0, or -1 with
+ * gc_last_error() if there is none. When it returns, fn is not running and
+ * will not run again for it (it waits for the callbacks of a pause in
+ * progress). From inside a weak callback it is API misuse and aborts. */
+int gc_remove_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data);
+/* In a trace callback: registers fn(heap, data) for this cycle only (the
+ * object being traced is live; cppgc's visitor->RegisterWeakCallback). It
+ * runs in this cycle's final pause, after the persistent callbacks. An
+ * object allocated while the cycle marked is never traced that cycle, so
+ * it registers nothing then. visit_ctx: the callback's own; other visits
+ * (the verifier, heap walks) ignore it. */
+void gc_trace_weak_callback(void* visit_ctx, gc_weak_callback_fn fn,
+                            void* data);
+/* Only inside a weak callback of this heap (else API misuse: aborts): 1 if
+ * obj (a pointer into an object of the heap, interior ones included) is
+ * live by kind's rule above, 0 if it is dead; -1 with gc_last_error() if
+ * obj is not in an object of this heap. kind: GC_WEAK_SHORT or
+ * GC_WEAK_LONG (anything else aborts). */
+int gc_is_live(gc_heap* heap, const void* obj, int kind);
+/* The read barrier for a pointer read out of a structure a weak callback
+ * clears: returns obj, now a strong reference the caller must root before
+ * its next safepoint, or NULL when the structure's entry must be treated
+ * as already cleared (kind GC_WEAK_SHORT, read after strong marking ended,
+ * obj not strongly reachable: the coming callback drops it). While a
+ * concurrent cycle marks, it shades obj (the stacks were scanned at the
+ * cycle's start, so an object found only through the structure would
+ * otherwise be freed under the reader). Not a safepoint: read the entry
+ * and call this with no safepoint in between (the object may be freed at
+ * the next one if nothing holds it). obj: NULL or an object the structure
+ * holds (kept by the callbacks' rule until then). */
+void* gc_weak_read(gc_mutator* m, void* obj, int kind);
+
 /* ---- ephemerons ----
  *
  * An ephemeron is a built-in heap object {key, value, next}: value is kept

@@ -200,6 +200,7 @@ gc_heap::gc_heap(const gc_config& cfg)
   collector = std::make_unique<gcheap::Collector>(
       &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg), &events);
   heap.set_owner(this);  // diagnostics name the gc_heap
+  collector->weak().callbacks().SetHandle(this);  // what weak callbacks get
   // Ready finalizers and guardians' objects are roots until they ran.
   GC_CHECK(roots
                .AddScanner(&gcheap::Finalization::ScanRoots,

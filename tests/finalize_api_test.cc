@@ -491,11 +491,7 @@ TEST(FinalizerPhaseTest, WeakReadsDuringTheFinalizerPhase) {
 // have been honoured exactly once: each finalizer saw its own intact
 // object, each cleanup ran, each guardian entry was popped once.
 TEST(FinalizeStressTest, RegistrationsDuringCyclesAreEachHonouredOnce) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.gc_percent = 20;
-  gc_heap* h = gc_heap_create(&cfg);
+  gc_heap* h = NewStressHeap();
   ASSERT_NE(h, nullptr);
   gc_type_id cell = RegisterCell(h);
   gc_guardian* guardian = gc_guardian_create(h);

@@ -455,6 +455,25 @@ class Model {
   // The decision a full collection would take now (changes nothing).
   Decision Decide();
 
+  // An explicit collection whose heap may hold, at its start, finalizer or
+  // guardian entries queued by cycles the model did not see and not yet
+  // run (another thread's cycle, in the multi-threaded oracle): the
+  // registered objects that may have been found ready since their
+  // registration (ObjModel::may_ready_serial) may be such roots. What they
+  // may keep strongly reachable leaves the decision undetermined: a short
+  // cell whose target they reach becomes "target or NULL", and an object
+  // ready by the model's count that they may reach stays registered (its
+  // finalizer may run later, as after an automatic cycle). Everything else
+  // is as in Apply(kCollect): F, frees, long cells, ephemerons and
+  // cleanups do not depend on those entries (model.cc, CollectMaybeHidden).
+  void CollectMaybeHidden();
+  // Ready objects CollectMaybeHidden left undetermined, over the model's
+  // life.
+  uint64_t hidden_undetermined() const { return hidden_undetermined_; }
+  // Ready objects CollectMaybeHidden found determined (queued, so their
+  // finalizer must run in the next run), over the model's life.
+  uint64_t hidden_determined() const { return hidden_determined_; }
+
   // Reads: what the heap must return for weak cell w / weak slot f of id /
   // an ephemeron's key or value (next is an ordinary field).
   Expect ExpectHandle(uint32_t w);
@@ -506,7 +525,11 @@ class Model {
   void ReadInto(const Op& op, Effects* fx);
   void Register(uint32_t id, const Registration& r);
   void Unregister(uint32_t id);
-  void Collect();
+  // hidden: CollectMaybeHidden.
+  void Collect(bool hidden = false);
+  // Marks mk from the roots plus roots_extra (strong phase), then pass 1
+  // from every ordered or ignore-self candidate it left unmarked.
+  void MarkWithExtraRoots(Marker* mk, const std::vector<uint32_t>& extra);
   void RunCanonical();
   // Settles what the heap must already have done to id if an automatic
   // cycle finalized it: its short cells are cleared.
@@ -554,7 +577,10 @@ class Model {
   std::vector<uint32_t> ready_now_;  // ready if a collection ran now
   std::vector<uint32_t> run_may_;    // ready_now_ when the run began
   bool in_run_ = false;
-  Marker rf_;           // R, then pass 1 and revived: F
+  Marker rf_;   // R, then pass 1 and revived: F
+  Marker hid_;  // CollectMaybeHidden's markings
+  uint64_t hidden_undetermined_ = 0;
+  uint64_t hidden_determined_ = 0;
   Marker m_;            // M, when it is not R
   bool m_is_r_ = true;  // no queue roots: M == R
 
