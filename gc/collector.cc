@@ -85,6 +85,8 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
   trigger_.store(pacer_.trigger());
   heap_goal_.store(pacer_.goal());
   hard_goal_.store(pacer_.hard_goal());
+  if (config.ambiguous_displacements)
+    marker_.set_displacements(&displacements_);
   heap_->SetSweepHook(&weak_);
   weak_.SetCleanupQueue([this](Cleanup* c) { finalization_.QueueCleanup(c); });
   StartDriver();

@@ -71,6 +71,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/conservative.h"
 #include "gc/cpu_limiter.h"
 #include "gc/events.h"
 #include "gc/finalize.h"
@@ -97,6 +98,9 @@ struct CollectorConfig {
   bool stop_the_world = true;  // false: mark concurrently with mutators
   bool trace = false;          // one gctrace line per cycle on stderr
   uintptr_t tag_mask = 0;      // bits stripped from a word before lookup
+  // Ambiguous data words retain an object only through its start or a
+  // registered displacement (gc/conservative.h, rule 5).
+  bool ambiguous_displacements = false;
 };
 
 // The values are the public GC_PHASE_* constants (runtime/gc.h), which
@@ -214,6 +218,11 @@ class Collector {
   WeakProcessor& weak() { return weak_; }
   // Finalization's registrations and queues (gc/finalize.h).
   Finalization& finalization() { return finalization_; }
+  // The valid displacements of ambiguous data words, or null when any
+  // interior pointer retains (config.ambiguous_displacements off).
+  Displacements* displacements() {
+    return config_.ambiguous_displacements ? &displacements_ : nullptr;
+  }
   // Lock-free: the current heap goal (~0 when there is none) and the bytes
   // the last cycle marked (gc_get_counters).
   uint64_t heap_goal() const {
@@ -355,6 +364,7 @@ class Collector {
   const int nworkers_;
   WeakProcessor weak_;  // the heap's sweep hook: before the marker
   Finalization finalization_;
+  Displacements displacements_;  // used with config_.ambiguous_displacements
   Marker marker_;
   WorkerPool workers_;
   IdleMarkWorker idle_worker_;

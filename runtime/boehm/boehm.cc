@@ -41,6 +41,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "gc/conservative.h"
 #include "gc/roots.h"
 #include "heap/mheap.h"
 #include "heap/mspan.h"
@@ -224,6 +225,9 @@ void DoInit() {
   cfg.gc_percent = static_cast<int>(
       300 / (GC_free_space_divisor ? GC_free_space_divisor : 3));
   if (cfg.gc_percent < 1) cfg.gc_percent = 1;
+  // GC_all_interior_pointers = 0: data words need the base or a
+  // registered displacement; stack words keep any interior pointer.
+  cfg.ambiguous_displacements = GC_all_interior_pointers ? 0 : 1;
   if (size_t max = ParseSize(getenv("GC_MAXIMUM_HEAP_SIZE"))) {
     cfg.max_heap_bytes = max < (1 << 20) ? (1 << 20) : max;
   }
@@ -350,11 +354,18 @@ void GC_ptr_store_and_dirty(void* p, const void* q) {
 void* GC_memalign(size_t align, size_t n) {
   if (align <= 16) return GC_malloc(n);
   if ((align & (align - 1)) != 0) return nullptr;
-  // Over-allocate; an interior pointer keeps the object.
+  // Over-allocate; an interior pointer keeps the object (with
+  // GC_all_interior_pointers = 0, its offset is registered as a
+  // displacement, as Boehm does).
   char* p = static_cast<char*>(GC_malloc(n + align));
   if (p == nullptr) return nullptr;
   const uintptr_t a =
       (reinterpret_cast<uintptr_t>(p) + align - 1) & ~(align - 1);
+  const size_t off = a - reinterpret_cast<uintptr_t>(p);
+  if (off != 0 && g.pad == 0) {
+    if (off >= gcheap::Displacements::kLimit) return OutOfMemory(n);
+    GC_register_displacement(off);
+  }
   return reinterpret_cast<void*>(a);
 }
 
@@ -532,12 +543,30 @@ void* GC_post_incr(void** p, ptrdiff_t how_much) {
 void* GC_is_visible(void* p) { return p; }
 void* GC_is_valid_displacement(void* p) { return p; }
 
-// Interior pointers are always recognized (a superset of what
-// GC_all_interior_pointers = 0 with registered displacements keeps).
-void GC_register_displacement(size_t) {}
-void GC_debug_register_displacement(size_t) {}
+// With GC_all_interior_pointers = 0 (at initialization), an ambiguous word
+// of an object or a data segment retains an object only through its base
+// or base + a registered displacement; otherwise registering changes
+// nothing. Boehm aborts on an offset of HBLKSIZE (4096) or more.
+void GC_register_displacement(size_t offset) {
+  if (offset >= gcheap::Displacements::kLimit) {
+    fprintf(stderr,
+            "gcheap libgc: Bad argument to GC_register_displacement (%zu)\n",
+            offset);
+    abort();
+  }
+  gcheap::boehm::EnsureInit();
+  if (g.pad != 0) return;  // every interior pointer is recognized
+  RunningBracket b;
+  GC_CHECK(gc_register_displacement(g.heap, offset) == 0,
+           "the heap was created with ambiguous_displacements");
+}
+void GC_debug_register_displacement(size_t offset) {
+  GC_register_displacement(offset);
+}
+// Read at initialization only (after it, the heap's rule and the objects'
+// padding stay as they were).
 void GC_set_all_interior_pointers(int v) {
-  if (!g.initialized.load()) GC_all_interior_pointers = v;
+  if (!g.initialized.load()) GC_all_interior_pointers = v ? 1 : 0;
 }
 int GC_get_all_interior_pointers(void) { return GC_all_interior_pointers; }
 
@@ -577,7 +606,12 @@ GC_push_other_roots_proc GC_get_push_other_roots(void) {
 void GC_push_all(void* lo, void* hi) {
   if (g_push_visitor != nullptr && lo < hi) g_push_visitor->Ambiguous(lo, hi);
 }
-void GC_push_all_eager(void* lo, void* hi) { GC_push_all(lo, hi); }
+// Eager pushes are Boehm's stack rule: any interior pointer retains.
+void GC_push_all_eager(void* lo, void* hi) {
+  if (g_push_visitor != nullptr && lo < hi) {
+    g_push_visitor->AmbiguousStack(lo, hi);
+  }
+}
 void GC_push_conditional(void* lo, void* hi, int) { GC_push_all(lo, hi); }
 void GC_push_finalizer_structures(void) {}
 
