@@ -250,6 +250,12 @@ class Collector {
   // positive (Boehm's GC_disable); explicit Collect still runs.
   void DisableAutoCollect() { auto_disabled_.fetch_add(1); }
   void EnableAutoCollect() { auto_disabled_.fetch_sub(1); }
+  // Raises the floor of the trigger and the heap goal to `bytes` (never
+  // lowers it): no heap-goal cycle starts while heap_live is below it
+  // (Boehm's requested heap size: GC_INITIAL_HEAP_SIZE plus every
+  // GC_expand_hp). Any thread; in force at once and after every cycle.
+  void RaiseMinHeap(size_t bytes);
+  size_t min_heap_floor() const { return min_heap_floor_.load(); }
   // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
   // PrepareFork waits for a cycle in progress to end, stops the driver,
   // the sweeper, the idle worker and the mark workers (joins them: a
@@ -377,6 +383,11 @@ class Collector {
   std::atomic<size_t> trigger_;
   std::atomic<size_t> hard_goal_;  // Pacer::hard_goal(): WaitIfOverGoal's
   std::atomic<uint64_t> heap_goal_, live_bytes_{0};  // gc_get_counters
+  // RaiseMinHeap's floor (0: none). Written before the goals are raised,
+  // read after EndCycle stores them (seq_cst both), so neither side's
+  // update is lost.
+  std::atomic<size_t> min_heap_floor_{0};
+  void ApplyMinHeapFloor();
   Pacer pacer_;  // driver thread only (and assists' reads)
   GcCpuLimiter limiter_;
   GcStats stats_;

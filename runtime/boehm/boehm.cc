@@ -113,6 +113,24 @@ gcheap::RootVisitor* g_push_visitor = nullptr;
 
 void DoInit();
 
+// GC_set_max_heap_size's value (0: none), kept for GC_init when set
+// before it.
+std::atomic<size_t> g_max_heap{0};
+// gcheap's hard limit for Boehm's maximum heap size (0: none; at least
+// gcheap's 1 MiB minimum).
+size_t MaxHeapLimit(size_t max) {
+  if (max == 0) return 0;
+  return max < (size_t{1} << 20) ? size_t{1} << 20 : max;
+}
+
+// Boehm's requested heap size: GC_INITIAL_HEAP_SIZE plus every successful
+// GC_expand_hp. The collector's trigger never lies below it.
+std::atomic<size_t> g_requested_heap{0};
+void RequestHeap(size_t bytes) {
+  const size_t total = g_requested_heap.fetch_add(bytes) + bytes;
+  g.heap->collector->RaiseMinHeap(total);
+}
+
 void RootScanner(gc_visit_fn visit, void* ctx, void*) {
   gcheap::boehm::ScanThreadStacks(ctx);
   for (void* const& p : g_uncollectable) visit(const_cast<void**>(&p), ctx);
@@ -228,14 +246,21 @@ void DoInit() {
   // GC_all_interior_pointers = 0: data words need the base or a
   // registered displacement; stack words keep any interior pointer.
   cfg.ambiguous_displacements = GC_all_interior_pointers ? 0 : 1;
-  if (size_t max = ParseSize(getenv("GC_MAXIMUM_HEAP_SIZE"))) {
-    cfg.max_heap_bytes = max < (1 << 20) ? (1 << 20) : max;
-  }
+  // The environment wins over a GC_set_max_heap_size before GC_init, as
+  // in Boehm.
+  size_t max = g_max_heap.load();
+  if (size_t env = ParseSize(getenv("GC_MAXIMUM_HEAP_SIZE"))) max = env;
+  cfg.max_heap_bytes = MaxHeapLimit(max);
   g.heap = gc_heap_create(&cfg);
   if (g.heap == nullptr) {
     fprintf(stderr, "gcheap libgc: cannot create the heap: %s\n",
             gc_last_error());
     abort();
+  }
+  // GC_INITIAL_HEAP_SIZE: the heap is expanded to it, and no automatic
+  // collection starts before that much is in use.
+  if (size_t initial = ParseSize(getenv("GC_INITIAL_HEAP_SIZE"))) {
+    if (g.heap->heap.Expand(initial)) RequestHeap(initial);
   }
   GC_parallel = g.heap->collector->workers() > 1;
   gcheap::boehm::InstallWorldHooks();
@@ -661,13 +686,25 @@ int GC_is_disabled(void) { return GC_dont_gc != 0; }
 void GC_set_disable_automatic_collection(int) {}
 int GC_get_disable_automatic_collection(void) { return 0; }
 
+// Grows the heap by `bytes` and raises the requested heap size by as much,
+// as Boehm does: no automatic collection starts before that much is in use.
 int GC_expand_hp(size_t bytes) {
   gcheap::boehm::EnsureInit();
   RunningBracket b;  // no pause holds the heap lock meanwhile
-  return g.heap->heap.Expand(bytes) ? 1 : 0;
+  if (!g.heap->heap.Expand(bytes)) return 0;
+  RequestHeap(bytes);
+  return 1;
 }
 
-void GC_set_max_heap_size(GC_word) {}
+// In force at once: spans that would take the heap's in-use memory past it
+// fail (after a collection and a retry), and the allocation returns the
+// out-of-memory function's result. 0 removes the limit.
+void GC_set_max_heap_size(GC_word n) {
+  g_max_heap.store(n);
+  if (!g.initialized.load(std::memory_order_acquire)) return;
+  RunningBracket b;
+  g.heap->heap.set_hard_limit(MaxHeapLimit(n));
+}
 void GC_set_free_space_divisor(GC_word v) {
   if (v > 0) GC_free_space_divisor = v;
 }
