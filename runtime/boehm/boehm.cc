@@ -14,8 +14,10 @@
 //                           by the next collection that finds it unreachable)
 // Sizes: request + g.pad (1 byte with GC_all_interior_pointers, Boehm's
 // one-past-the-end rule), at least 16 bytes (never gcheap's tiny blocks).
-// Roots: writable PT_LOAD segments of every loaded object but this library
-// (dl_iterate_phdr at init; only the main program's with GC_no_dls), the
+// Roots: writable PT_LOAD segments of the main program (dl_iterate_phdr at
+// init) and of every shared object loaded at each collection but this
+// library (the dynamic linker's list, read in the pause; none with
+// GC_no_dls), the
 // GC_add_roots ranges, the stopped threads' stacks and registers
 // (threads.cc), the uncollectable table and GC_push_other_roots.
 // Every call into gcheap runs inside a RunningBracket (boehm_internal.h).
@@ -131,8 +133,44 @@ void RequestHeap(size_t bytes) {
   g.heap->collector->RaiseMinHeap(total);
 }
 
+// This library's load bias (0 when linked statically into the program):
+// its own data is gcheap's, from which no object is kept.
+uintptr_t g_self_base = 0;
+
+// The writable PT_LOAD segments (data, bss) of every shared object loaded
+// now but this library, as ambiguous data words: the libraries loaded at
+// initialization and those dlopen'ed later, as Boehm re-registers them at
+// every collection. Called in the pause, so it takes no lock: it walks the
+// dynamic linker's list (_r_debug.r_map, which the linker extends only
+// with objects already mapped and unlinks before it unmaps one) instead of
+// dl_iterate_phdr, whose loader lock a stopped thread may hold. A shared
+// object's ELF header lies at its load bias (its first PT_LOAD starts at
+// address 0); an object where it does not is skipped (none on Debian).
+void ScanSharedObjects(gcheap::RootVisitor* v) {
+  if (GC_no_dls) return;
+  for (const link_map* l = _r_debug.r_map; l != nullptr; l = l->l_next) {
+    if (l->l_prev == nullptr || l->l_name == nullptr || l->l_name[0] == '\0') {
+      continue;  // the main program: registered at initialization
+    }
+    if (l->l_addr == 0 || l->l_addr == g_self_base) continue;
+    const auto* e = reinterpret_cast<const ElfW(Ehdr)*>(l->l_addr);
+    if (memcmp(e->e_ident, ELFMAG, SELFMAG) != 0 ||
+        e->e_phentsize != sizeof(ElfW(Phdr))) {
+      continue;
+    }
+    const auto* ph =
+        reinterpret_cast<const ElfW(Phdr)*>(l->l_addr + e->e_phoff);
+    for (int i = 0; i < e->e_phnum; i++) {
+      if (ph[i].p_type != PT_LOAD || (ph[i].p_flags & PF_W) == 0) continue;
+      const char* lo = reinterpret_cast<const char*>(l->l_addr + ph[i].p_vaddr);
+      v->Ambiguous(lo, lo + ph[i].p_memsz);
+    }
+  }
+}
+
 void RootScanner(gc_visit_fn visit, void* ctx, void*) {
   gcheap::boehm::ScanThreadStacks(ctx);
+  ScanSharedObjects(static_cast<gcheap::RootVisitor*>(ctx));
   for (void* const& p : g_uncollectable) visit(const_cast<void**>(&p), ctx);
   if (GC_push_other_roots != nullptr) {
     g_push_visitor = static_cast<gcheap::RootVisitor*>(ctx);
@@ -169,16 +207,11 @@ void CycleHook(const gc_cycle_info* info, void*) {
           g.heap->collector->workers() > 1 ? "parallel-stw" : "stw");
 }
 
-int RegisterSegment(struct dl_phdr_info* info, size_t, void* self_base) {
-  const bool main_program =
-      info->dlpi_name == nullptr || info->dlpi_name[0] == '\0';
-  // This library's own data is gcheap's (no object is kept from there);
-  // linked statically into a program it is the program's, which is
-  // scanned.
-  if (!main_program && reinterpret_cast<void*>(info->dlpi_addr) == self_base) {
-    return 0;
-  }
-  if (GC_no_dls && !main_program) return 0;
+// The main program's writable segments: conservative root ranges for the
+// process's life (it is never unloaded). Shared objects are scanned by
+// ScanSharedObjects instead.
+int RegisterMainProgram(struct dl_phdr_info* info, size_t, void*) {
+  if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0') return 0;
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
@@ -186,7 +219,7 @@ int RegisterSegment(struct dl_phdr_info* info, size_t, void* self_base) {
         reinterpret_cast<const void*>(info->dlpi_addr + ph.p_vaddr);
     gc_add_conservative_root_range(g.heap, start, ph.p_memsz);
   }
-  return 0;
+  return 1;  // the main program comes first
 }
 
 size_t ParseSize(const char* s) {
@@ -268,13 +301,14 @@ void DoInit() {
   gc_add_root_scanner(g.heap, RootScanner, nullptr);
   gc_set_cycle_hook(g.heap, CycleHook, nullptr);
   Dl_info self;
-  void* self_base = nullptr;
-  if (dladdr(reinterpret_cast<void*>(&DoInit), &self) != 0) {
-    self_base = self.dli_fbase;
+  // dli_fbase is the load address; l_addr is the load bias: equal for a
+  // shared object linked at 0. Linked statically, this code is the main
+  // program's (its data is scanned with the program's).
+  if (dladdr(reinterpret_cast<void*>(&DoInit), &self) != 0 &&
+      self.dli_fbase != nullptr) {
+    g_self_base = reinterpret_cast<uintptr_t>(self.dli_fbase);
   }
-  // dli_fbase is the load address; dlpi_addr is the load bias: equal for
-  // a shared object linked at 0.
-  dl_iterate_phdr(RegisterSegment, self_base);
+  dl_iterate_phdr(RegisterMainProgram, nullptr);
   const bool is_main = syscall(SYS_gettid) == getpid();
   gcheap::boehm::RegisterThread(
       is_main ? (GC_stackbottom != nullptr
@@ -639,6 +673,11 @@ void GC_push_all_eager(void* lo, void* hi) {
 }
 void GC_push_conditional(void* lo, void* hi, int) { GC_push_all(lo, hi); }
 void GC_push_finalizer_structures(void) {}
+
+// Boehm's wrapper (gc_pthread_redirects.h maps dlopen to it): nothing to
+// guard here, since the collector reads the loaded objects without the
+// loader's lock.
+void* GC_dlopen(const char* path, int mode) { return dlopen(path, mode); }
 
 void GC_set_no_dls(int v) { GC_no_dls = v; }
 int GC_get_no_dls(void) { return GC_no_dls; }
