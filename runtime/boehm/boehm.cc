@@ -8,10 +8,10 @@
 //                           reports as precise roots until GC_free
 //   GC_malloc_explicitly_typed  a gcheap type registered per descriptor
 //                           (GC_make_descriptor: its pointer bitmap)
-//   GC_free                 removes an uncollectable object from the table;
-//                           other objects are left to the collector (gcheap
-//                           has no explicit free; a freed object is reclaimed
-//                           by the next collection that finds it unreachable)
+//   GC_free                 removes an uncollectable object from the table
+//                           and clears the object (a large one's whole pages
+//                           go back to the OS); gcheap has no explicit free:
+//                           the slot is reclaimed by the next collection
 // Sizes: request + g.pad (1 byte with GC_all_interior_pointers, Boehm's
 // one-past-the-end rule), at least 16 bytes (never gcheap's tiny blocks).
 // Roots: writable PT_LOAD segments of the main program (dl_iterate_phdr at
@@ -24,9 +24,11 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -93,6 +95,9 @@ void DefaultWarn(char* msg, GC_word arg) {
 std::atomic<GC_oom_func> g_oom{DefaultOom};
 std::atomic<GC_warn_proc> g_warn{DefaultWarn};
 std::atomic<GC_abort_func> g_abort{nullptr};
+
+// Bytes GC_free cleared since the last collection.
+std::atomic<size_t> g_expl_freed{0};
 
 // Uncollectable objects: precise roots until GC_free.
 std::mutex g_uncoll_mu;
@@ -184,6 +189,7 @@ void CycleHook(const gc_cycle_info* info, void*) {
   // runs again: a little allocation may already count as before it).
   g_allocated_at_gc.store(g.heap->heap.AllocatedBytes(),
                           std::memory_order_relaxed);
+  g_expl_freed.store(0, std::memory_order_relaxed);
   const uint64_t n = g_cycles.fetch_add(1, std::memory_order_acq_rel) + 1;
   GC_gc_no = n;
   if (!g_print_stats) return;
@@ -436,13 +442,38 @@ int GC_posix_memalign(void** out, size_t align, size_t n) {
   return 0;
 }
 
+// The caller promises that nothing refers to the object any more (Boehm's
+// contract). gcheap has no explicit free, so the object is not reused at
+// once; instead it stops being a root (uncollectable) and is cleared, so
+// it keeps nothing alive even if a stale word still names it, and the
+// pages wholly inside a large one go back to the OS now (MADV_DONTNEED:
+// they read as zero). The slot itself is reclaimed by the next collection.
+// Inside a running bracket: no cycle starts, so none can free and reuse
+// the slot while it is cleared. Freeing twice is harmless.
 void GC_free(void* p) {
   if (p == nullptr) return;
   gcheap::ObjectRef r;
   if (!FindObject(p, &r)) return;
   RunningBracket b;
-  std::lock_guard<std::mutex> l(g_uncoll_mu);
-  g_uncollectable.erase(reinterpret_cast<void*>(r.base));
+  {
+    std::lock_guard<std::mutex> l(g_uncoll_mu);
+    g_uncollectable.erase(reinterpret_cast<void*>(r.base));
+  }
+  const uintptr_t lo = r.base;
+  const uintptr_t hi =
+      std::min<uintptr_t>(r.base + r.span->elemsize, r.span->limit);
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t mid_lo = (lo + page - 1) & ~(page - 1);
+  const uintptr_t mid_hi = hi & ~(page - 1);
+  if (r.span->is_large() && mid_hi > mid_lo &&
+      madvise(reinterpret_cast<void*>(mid_lo), mid_hi - mid_lo,
+              MADV_DONTNEED) == 0) {
+    memset(reinterpret_cast<void*>(lo), 0, mid_lo - lo);
+    memset(reinterpret_cast<void*>(mid_hi), 0, hi - mid_hi);
+  } else {
+    memset(reinterpret_cast<void*>(lo), 0, hi - lo);
+  }
+  g_expl_freed.fetch_add(hi - lo, std::memory_order_relaxed);
 }
 
 void* GC_malloc_many(size_t n) {
@@ -833,7 +864,9 @@ size_t GC_get_heap_size(void) { return HeapSize(ReadStats()); }
 size_t GC_get_free_bytes(void) { return FreeBytes(ReadStats()); }
 size_t GC_get_unmapped_bytes(void) { return ReadStats().released_bytes; }
 size_t GC_get_bytes_since_gc(void) { return SinceGc(ReadStats()); }
-size_t GC_get_expl_freed_bytes_since_gc(void) { return 0; }
+size_t GC_get_expl_freed_bytes_since_gc(void) {
+  return g_expl_freed.load(std::memory_order_relaxed);
+}
 size_t GC_get_total_bytes(void) { return ReadStats().bytes_allocated; }
 size_t GC_get_obtained_from_os_bytes(void) { return ReadStats().mapped_bytes; }
 size_t GC_get_memory_use(void) {
