@@ -926,12 +926,18 @@ int gc_is_ephemeron(gc_heap* heap, const void* obj);
  *                            an ephemeron's do (its key, value and next
  *                            are scanned by the ephemeron rule, as when
  *                            it is reachable).
+ *   GC_FINALIZE_UNREACHABLE  ordered, and also held back while an object
+ *                            made ready in the same cycle reaches it (an
+ *                            unordered one included): it runs only once
+ *                            no finalizer can bring it back (Boehm's
+ *                            GC_register_finalizer_unreachable).
  * Ready finalizers run on the heap's finalizer thread (gc_config.
  * finalizer_thread) or when the embedder calls gc_run_finalizers; until
  * one has run, its object is a root. */
 #define GC_FINALIZE_ORDERED 0
 #define GC_FINALIZE_UNORDERED 1
 #define GC_FINALIZE_IGNORE_SELF 2
+#define GC_FINALIZE_UNREACHABLE 3
 typedef void (*gc_finalizer_fn)(gc_mutator* m, void* obj, void* data);
 /* Registers (or, with fn == NULL, removes) obj's finalizer; a second
  * registration (a finalizer or a guardian's) replaces the first. obj: a

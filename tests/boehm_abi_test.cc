@@ -380,6 +380,38 @@ TEST(BoehmAbi, FinalizersRunAndLinksClearInBoehmsOrder) {
   free(long_links);
 }
 
+// GC_register_finalizer_unreachable: held back while an object finalized
+// in the same cycle (here an unordered one) reaches it; run once nothing
+// can bring it back. A lone one runs in the first cycle.
+std::atomic<int> g_noorder_ran{0}, g_unreachable_ran{0}, g_lone_ran{0};
+void CountInto(void*, void* counter) {
+  static_cast<std::atomic<int>*>(counter)->fetch_add(1);
+}
+
+__attribute__((noinline)) void MakeUnreachablePairs() {
+  for (int i = 0; i < kN; i++) {
+    auto** n = static_cast<void**>(GC_MALLOC(16));
+    void* x = GC_MALLOC_ATOMIC(32);
+    n[0] = x;
+    GC_REGISTER_FINALIZER_NO_ORDER(n, CountInto, &g_noorder_ran, nullptr,
+                                   nullptr);
+    GC_REGISTER_FINALIZER_UNREACHABLE(x, CountInto, &g_unreachable_ran, nullptr,
+                                      nullptr);
+    GC_REGISTER_FINALIZER_UNREACHABLE(GC_MALLOC_ATOMIC(32), CountInto,
+                                      &g_lone_ran, nullptr, nullptr);
+  }
+}
+
+TEST(BoehmAbi, UnreachableFinalizersWaitForEveryFinalizerThatReachesThem) {
+  MakeUnreachablePairs();
+  Collect();
+  EXPECT_GE(g_noorder_ran.load(), kN * 9 / 10);
+  EXPECT_GE(g_lone_ran.load(), kN * 9 / 10);
+  EXPECT_LE(g_unreachable_ran.load(), kN - g_noorder_ran.load());
+  Collect();
+  EXPECT_GE(g_unreachable_ran.load(), kN * 9 / 10);
+}
+
 TEST(BoehmAbi, LinkReturnCodes) {
   static void* link;
   static void* moved;
