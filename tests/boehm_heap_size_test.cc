@@ -68,6 +68,7 @@ void** g_chain;  // a data-segment root: every chunk stays reachable
 TEST(BoehmHeapSize, MaxHeapSizeAfterInitTakesEffect) {
   Init();
   GC_gcollect();
+  const GC_oom_func old_oom = GC_get_oom_fn();
   GC_set_oom_fn(CountingOom);
   const size_t in_use = GC_get_memory_use();
   GC_set_max_heap_size(in_use + 16 * kMiB);
@@ -98,7 +99,7 @@ TEST(BoehmHeapSize, MaxHeapSizeAfterInitTakesEffect) {
   }
   EXPECT_EQ(g_oom_calls.load(), 1);
   g_chain = nullptr;
-  GC_set_oom_fn(nullptr);
+  GC_set_oom_fn(old_oom);
 }
 
 }  // namespace
