@@ -85,9 +85,34 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
   trigger_.store(pacer_.trigger());
   heap_goal_.store(pacer_.goal());
   hard_goal_.store(pacer_.hard_goal());
+  if (config.ambiguous_displacements)
+    marker_.set_displacements(&displacements_);
   heap_->SetSweepHook(&weak_);
   weak_.SetCleanupQueue([this](Cleanup* c) { finalization_.QueueCleanup(c); });
   StartDriver();
+}
+
+namespace {
+template <typename T>
+void StoreMax(std::atomic<T>* a, T v) {
+  T cur = a->load();
+  while (cur < v && !a->compare_exchange_weak(cur, v)) {
+  }
+}
+}  // namespace
+
+void Collector::RaiseMinHeap(size_t bytes) {
+  StoreMax(&min_heap_floor_, bytes);
+  ApplyMinHeapFloor();
+}
+
+void Collector::ApplyMinHeapFloor() {
+  const size_t f = min_heap_floor_.load();
+  if (f == 0) return;
+  StoreMax<size_t>(&trigger_, f);
+  StoreMax<uint64_t>(&heap_goal_, f);
+  StoreMax<size_t>(&hard_goal_,
+                   static_cast<size_t>(f * Pacer::kHardGoalFactor));
 }
 
 Collector::~Collector() {
@@ -687,6 +712,7 @@ void Collector::MarkTermination(Cycle* c) {
   trigger_.store(pacer_.trigger(), std::memory_order_relaxed);
   hard_goal_.store(pacer_.hard_goal(), std::memory_order_relaxed);
   heap_goal_.store(pacer_.goal(), std::memory_order_relaxed);
+  ApplyMinHeapFloor();
   live_bytes_.store(c->marked.bytes, std::memory_order_relaxed);
   heap_->SetSweepPacing(pacer_.trigger() > c->marked.bytes
                             ? pacer_.trigger() - c->marked.bytes

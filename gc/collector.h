@@ -71,6 +71,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/conservative.h"
 #include "gc/cpu_limiter.h"
 #include "gc/events.h"
 #include "gc/finalize.h"
@@ -98,6 +99,9 @@ struct CollectorConfig {
   bool stop_the_world = true;  // false: mark concurrently with mutators
   bool trace = false;          // one gctrace line per cycle on stderr
   uintptr_t tag_mask = 0;      // bits stripped from a word before lookup
+  // Ambiguous data words retain an object only through its start or a
+  // registered displacement (gc/conservative.h, rule 5).
+  bool ambiguous_displacements = false;
 };
 
 // The values are the public GC_PHASE_* constants (runtime/gc.h), which
@@ -215,6 +219,11 @@ class Collector {
   WeakProcessor& weak() { return weak_; }
   // Finalization's registrations and queues (gc/finalize.h).
   Finalization& finalization() { return finalization_; }
+  // The valid displacements of ambiguous data words, or null when any
+  // interior pointer retains (config.ambiguous_displacements off).
+  Displacements* displacements() {
+    return config_.ambiguous_displacements ? &displacements_ : nullptr;
+  }
   // Lock-free: the current heap goal (~0 when there is none) and the bytes
   // the last cycle marked (gc_get_counters).
   uint64_t heap_goal() const {
@@ -247,6 +256,12 @@ class Collector {
   void SetUnbarrieredStores(UnbarrieredStores* u);
   bool unbarriered() const { return unbarriered_ != nullptr; }
   void EnableAutoCollect() { auto_disabled_.fetch_sub(1); }
+  // Raises the floor of the trigger and the heap goal to `bytes` (never
+  // lowers it): no heap-goal cycle starts while heap_live is below it
+  // (Boehm's requested heap size: GC_INITIAL_HEAP_SIZE plus every
+  // GC_expand_hp). Any thread; in force at once and after every cycle.
+  void RaiseMinHeap(size_t bytes);
+  size_t min_heap_floor() const { return min_heap_floor_.load(); }
   // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
   // PrepareFork waits for a cycle in progress to end, stops the driver,
   // the sweeper, the idle worker and the mark workers (joins them: a
@@ -367,6 +382,7 @@ class Collector {
   const int nworkers_;
   WeakProcessor weak_;  // the heap's sweep hook: before the marker
   Finalization finalization_;
+  Displacements displacements_;  // used with config_.ambiguous_displacements
   Marker marker_;
   WorkerPool workers_;
   IdleMarkWorker idle_worker_;
@@ -379,6 +395,11 @@ class Collector {
   std::atomic<size_t> trigger_;
   std::atomic<size_t> hard_goal_;  // Pacer::hard_goal(): WaitIfOverGoal's
   std::atomic<uint64_t> heap_goal_, live_bytes_{0};  // gc_get_counters
+  // RaiseMinHeap's floor (0: none). Written before the goals are raised,
+  // read after EndCycle stores them (seq_cst both), so neither side's
+  // update is lost.
+  std::atomic<size_t> min_heap_floor_{0};
+  void ApplyMinHeapFloor();
   Pacer pacer_;  // driver thread only (and assists' reads)
   GcCpuLimiter limiter_;
   GcStats stats_;

@@ -42,6 +42,8 @@
 
 namespace gcheap {
 
+class Displacements;  // gc/conservative.h
+
 inline constexpr size_t kObletBytes = 128 << 10;
 
 class Marker {
@@ -166,6 +168,11 @@ class Marker {
   }
   MHeap* heap() const { return heap_; }
   WeakProcessor* weak() const { return weak_; }
+  // The valid displacements of ambiguous data words (gc/conservative.h,
+  // rule 5), or null: any interior pointer (the default). Set once, before
+  // the first cycle.
+  const Displacements* displacements() const { return displacements_; }
+  void set_displacements(const Displacements* d) { displacements_ = d; }
 
  private:
   // Marks the values of the ephemerons waiting for r (its mark bit just
@@ -183,6 +190,7 @@ class Marker {
   const TypeTable* types_;
   uintptr_t tag_mask_;  // inverted: AND keeps the address bits
   WeakProcessor* weak_;
+  const Displacements* displacements_ = nullptr;
   std::atomic<bool> revive_{false};
 };
 

@@ -177,18 +177,28 @@ typedef struct gc_config {
   int trace;                 /* nonzero: gctrace line per cycle */
   uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
   /* ---- appended later (used only inside struct_size) ---- */
-  int finalizer_thread;    /* nonzero (the default): a thread the heap owns
-                              runs ready finalizers and cleanups; 0: the
-                              embedder runs them with gc_run_finalizers */
-  int conservative_stacks; /* nonzero: every attached thread's stack and
-                              registers are roots (ambiguous words) */
-  const char* trace_file;  /* write the collector's timeline here (Chrome
-                              Trace Event JSON, for Perfetto); NULL: none */
+  int finalizer_thread;        /* nonzero (the default): a thread the heap owns
+                                  runs ready finalizers and cleanups; 0: the
+                                  embedder runs them with gc_run_finalizers */
+  int conservative_stacks;     /* nonzero: every attached thread's stack and
+                                  registers are roots (ambiguous words) */
+  const char* trace_file;      /* write the collector's timeline here (Chrome
+                                  Trace Event JSON, for Perfetto); NULL: none */
+  int ambiguous_displacements; /* nonzero: an ambiguous word of an object or
+                              of a conservative root range retains an object
+                              only if it points at the object's start or at
+                              start + a displacement registered with
+                              gc_register_displacement (Boehm's
+                              GC_all_interior_pointers = 0); words of thread
+                              stacks and registers still retain through any
+                              interior pointer. 0 (the default): any
+                              interior pointer retains */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
  * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
- * finalizer_thread on, conservative_stacks off, trace_file NULL), then
+ * finalizer_thread on, conservative_stacks off, trace_file NULL,
+ * ambiguous_displacements off), then
  * applies the GC_* environment variables above; sets struct_size. The heap
  * copies trace_file's string. */
 void gc_config_init(gc_config* cfg);
@@ -386,7 +396,20 @@ int gc_remove_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
  * An ambiguous word may or may not be a pointer: if it points into an
  * allocated object of the heap (its base or any interior byte, after
  * clearing gc_config.tag_mask bits), that object is kept alive; nothing
- * moves, and a word that designates nothing is ignored. */
+ * moves, and a word that designates nothing is ignored. With
+ * gc_config.ambiguous_displacements, a word of an object or of a
+ * conservative range keeps an object alive only through its base or base +
+ * a registered displacement (stack and register words: any interior byte).
+ */
+
+/* With gc_config.ambiguous_displacements: from now on, an ambiguous word
+ * that points `offset` bytes past an object's base also keeps the object
+ * alive (Boehm's GC_register_displacement; offset 0 always does). Register
+ * displacements before the pointers that use them exist: one registered
+ * while a cycle marks counts from the next cycle. Returns 0, or -1 with
+ * gc_last_error() set (offset 4096 or more; a heap without
+ * ambiguous_displacements). */
+int gc_register_displacement(gc_heap* heap, size_t offset);
 
 /* Registers `bytes` bytes from start (any alignment: every 8-byte-aligned
  * word wholly inside is an ambiguous root), for data segments and foreign
@@ -966,12 +989,18 @@ int gc_is_ephemeron(gc_heap* heap, const void* obj);
  *                            an ephemeron's do (its key, value and next
  *                            are scanned by the ephemeron rule, as when
  *                            it is reachable).
+ *   GC_FINALIZE_UNREACHABLE  ordered, and also held back while an object
+ *                            made ready in the same cycle reaches it (an
+ *                            unordered one included): it runs only once
+ *                            no finalizer can bring it back (Boehm's
+ *                            GC_register_finalizer_unreachable).
  * Ready finalizers run on the heap's finalizer thread (gc_config.
  * finalizer_thread) or when the embedder calls gc_run_finalizers; until
  * one has run, its object is a root. */
 #define GC_FINALIZE_ORDERED 0
 #define GC_FINALIZE_UNORDERED 1
 #define GC_FINALIZE_IGNORE_SELF 2
+#define GC_FINALIZE_UNREACHABLE 3
 typedef void (*gc_finalizer_fn)(gc_mutator* m, void* obj, void* data);
 /* Registers (or, with fn == NULL, removes) obj's finalizer; a second
  * registration (a finalizer or a guardian's) replaces the first. obj: a

@@ -71,6 +71,7 @@ CollectorConfig ToCollectorConfig(const gc_config& c) {
   cc.stop_the_world = c.stop_the_world != 0;
   cc.trace = c.trace != 0;
   cc.tag_mask = c.tag_mask;
+  cc.ambiguous_displacements = c.ambiguous_displacements != 0;
   return cc;
 }
 

@@ -244,10 +244,10 @@ void ScanThreadStacks(void* root_visitor) {
   for (BThread* t : g.threads) {
     if (!t->suspended && !t->blocked) continue;  // not stopped
     if (t->sp != 0 && t->sp < t->stack_hi) {
-      v->Ambiguous(reinterpret_cast<const void*>(t->sp),
-                   reinterpret_cast<const void*>(t->stack_hi));
+      v->AmbiguousStack(reinterpret_cast<const void*>(t->sp),
+                        reinterpret_cast<const void*>(t->stack_hi));
     }
-    v->Ambiguous(t->regs, t->regs + 32);
+    v->AmbiguousStack(t->regs, t->regs + 32);
   }
 }
 
