@@ -439,10 +439,12 @@ void Collector::StartConcurrentMark(Cycle* c) {
         if (GC_UNLIKELY(k == c_->ambiguous_snapshot_.size())) {
           c_->ambiguous_snapshot_.resize(2 * k + 1024);  // registered since
         }
-        const uintptr_t p = c_->marker_.StripTag(v);
-        if (p >= 4096 && (p >> kHeapAddrBits) == 0) {
-          c_->ambiguous_snapshot_[k++] = v;
-        }
+        if (c_->MayBeHeapWord(v)) c_->ambiguous_snapshot_[k++] = v;
+      });
+    }
+    void AmbiguousStack(const void* lo, const void* hi) override {
+      ForEachAmbiguousWord(lo, hi, [&](uintptr_t v) {
+        if (c_->MayBeHeapWord(v)) c_->ambiguous_stack_snapshot_.push_back(v);
       });
     }
 
@@ -451,6 +453,7 @@ void Collector::StartConcurrentMark(Cycle* c) {
   };
   root_snapshot_.clear();
   ambiguous_count_ = 0;
+  ambiguous_stack_snapshot_.clear();
   Snapshot snapshot(this);
   roots_->VisitAll(snapshot);
   // Each mutator's own roots: scanned by the mutator before it runs again,
@@ -460,7 +463,8 @@ void Collector::StartConcurrentMark(Cycle* c) {
     // The heap's roots (precise values and ambiguous words) are taken;
     // each mutator's own roots are scanned after the pause.
     events_->EmitSimple(EventKind::kRootsScanned, 0,
-                        root_snapshot_.size() + ambiguous_count_);
+                        root_snapshot_.size() + ambiguous_count_ +
+                            ambiguous_stack_snapshot_.size());
   }
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
@@ -474,6 +478,9 @@ void Collector::StartConcurrentMark(Cycle* c) {
     Marker::Worker w(&marker_, pool_.get());
     for (size_t i = 0; i < ambiguous_count_; i++) {
       MarkAmbiguous(&marker_, &w, ambiguous_snapshot_[i]);
+    }
+    for (uintptr_t v : ambiguous_stack_snapshot_) {
+      MarkAmbiguous(&marker_, &w, v, AmbiguousSource::kStack);
     }
     extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
     extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);

@@ -335,6 +335,12 @@ class Collector {
   void SweepTermination(Cycle* c);
   void Mark(Cycle* c);
   void StartConcurrentMark(Cycle* c);
+  // Whether an ambiguous word could name a heap object (the root
+  // snapshot keeps only those).
+  bool MayBeHeapWord(uintptr_t v) const {
+    const uintptr_t p = marker_.StripTag(v);
+    return p >= 4096 && (p >> kHeapAddrBits) == 0;
+  }
   void FinishConcurrentMark(Cycle* c);
   class FinalizerMarking;
   void MarkFinalizers(Cycle* c);
@@ -412,6 +418,10 @@ class Collector {
   // buffer keeps its size from cycle to cycle and grows before the pause).
   std::vector<uintptr_t> ambiguous_snapshot_;
   size_t ambiguous_count_ = 0;
+  // The same for words a root scanner reports as stack or register words
+  // (RootVisitor::AmbiguousStack: any interior pointer retains, also where
+  // data words need a registered displacement); it keeps its capacity.
+  std::vector<uintptr_t> ambiguous_stack_snapshot_;
   // Objects marked outside the mark workers during a concurrent cycle.
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   // Whether a BackgroundMark of the current cycle offered the idle worker
