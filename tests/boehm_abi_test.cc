@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/boehm_test_util.h"
 
 namespace {
 
@@ -39,15 +40,7 @@ struct Node {
 
 constexpr int kN = 300;
 
-__attribute__((noinline)) void ClearStack() {
-  volatile char buf[64 << 10];
-  memset(const_cast<char*>(buf), 0, sizeof(buf));
-}
-
-void Collect() {
-  ClearStack();
-  GC_gcollect();
-}
+using gcheap_test::Collect;
 
 int CountAllocated(const std::vector<uintptr_t>& hidden) {
   int n = 0;

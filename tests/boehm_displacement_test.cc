@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/boehm_test_util.h"
 
 namespace {
 
@@ -33,15 +34,7 @@ void Init() {
   ASSERT_EQ(GC_get_all_interior_pointers(), 0);
 }
 
-__attribute__((noinline)) void ClearStack() {
-  volatile char buf[64 << 10];
-  memset(const_cast<char*>(buf), 0, sizeof(buf));
-}
-
-void Collect() {
-  ClearStack();
-  GC_gcollect();
-}
+using gcheap_test::Collect;
 
 // Each test counts its own targets' finalizers (targets of an earlier test
 // may be finalized during a later one).

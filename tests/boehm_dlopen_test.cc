@@ -21,18 +21,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/boehm_test_util.h"
 
 namespace {
 
-__attribute__((noinline)) void ClearStack() {
-  volatile char buf[64 << 10];
-  memset(const_cast<char*>(buf), 0, sizeof(buf));
-}
-
-void Collect() {
-  ClearStack();
-  GC_gcollect();
-}
+using gcheap_test::Collect;
 
 constexpr int kN = 100;
 
