@@ -113,10 +113,14 @@ void StopBoehmThreads() {
     }
   }
   for (int i = 0; i < n; i++) WaitAck();
+  CollectionEvent(GC_EVENT_POST_STOP_WORLD);
+  CollectionEvent(GC_EVENT_MARK_START);
 }
 
 void RestartBoehmThreads() {
+  CollectionEvent(GC_EVENT_MARK_END);
   ClearDeadLinks();
+  CollectionEvent(GC_EVENT_PRE_START_WORLD);
   g_world_gen.fetch_add(1, std::memory_order_acq_rel);
   for (BThread* t : g.threads) {
     if (t->suspended) pthread_kill(t->id, kRestartSignal);
