@@ -126,8 +126,8 @@ gcheap::RootVisitor* g_push_visitor = nullptr;
 // (the restarting hook: marking is complete), POST_START_WORLD,
 // RECLAIM_START, RECLAIM_END and END (the listener, when the world was
 // released; the sweep is lazy, as Boehm's). From PRE_STOP_WORLD to
-// PRE_START_WORLD gcheap's world is stopped; before and after it no Boehm
-// thread is inside the library's allocation (Boehm's "GC lock held").
+// PRE_START_WORLD gcheap's world is stopped; around that, other threads
+// may allocate (Boehm holds its lock; here only the driver calls).
 // The gcheap listener is installed once, when the first notifier or start
 // callback is set (or at initialization if one was set before), so
 // programs without one pay nothing on gcheap's event bus.
@@ -296,7 +296,24 @@ size_t ParseSize(const char* s) {
   return static_cast<size_t>(v);
 }
 
+// While DoInit runs: true, and the thread running it. (Not a
+// thread_local: with a second thread_local in this file, libgc.so.1 as
+// linked here found a null mutator in the first allocation after
+// initialization; the cause was not pinned down.)
+std::atomic<bool> g_initializing{false};
+std::atomic<pthread_t> g_init_thread{};
+bool OnInitThread() {
+  return g_initializing.load(std::memory_order_acquire) &&
+         pthread_equal(g_init_thread.load(std::memory_order_relaxed),
+                       pthread_self());
+}
+
 void DoInit() {
+  g_init_thread.store(pthread_self(), std::memory_order_relaxed);
+  g_initializing.store(true, std::memory_order_release);
+  struct Done {
+    ~Done() { g_initializing.store(false, std::memory_order_release); }
+  } done;
   if (getenv("GC_PRINT_STATS") != nullptr ||
       getenv("GC_PRINT_VERBOSE_STATS") != nullptr) {
     g_print_stats = true;
@@ -385,6 +402,14 @@ enum class Kind { kNormal, kAtomic };
 
 void* Alloc(size_t n, Kind kind) {
   if (n > GC_MAX_ALLOC_BYTES) return OutOfMemory(n);
+  if (GC_UNLIKELY(OnInitThread())) {
+    // Re-entered from initialization: out-of-line code of a shared library
+    // gcheap calls (libstdc++'s std::ifstream, Debian's Abseil) allocated
+    // through the program's operator new, which a program may route here
+    // (libgccpp's). The heap does not exist yet: zeroed malloc memory,
+    // which only that library code holds and frees (GC_free ignores it).
+    return calloc(1, n == 0 ? 1 : n);
+  }
   void* p;
   {
     RunningBracket b;
@@ -397,7 +422,7 @@ void* Alloc(size_t n, Kind kind) {
 
 void* AllocUncollectable(size_t n, Kind kind) {
   void* p = Alloc(n, kind);
-  if (p == nullptr) return nullptr;
+  if (p == nullptr || GC_UNLIKELY(OnInitThread())) return p;
   RunningBracket b;  // no pause while the table changes
   std::lock_guard<std::mutex> l(g_uncoll_mu);
   g_uncollectable.insert(p);

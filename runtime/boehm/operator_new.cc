@@ -1,0 +1,117 @@
+// operator_new.cc: the C++ allocation functions of libgc.so.1's own code,
+// over malloc and free (linked into //runtime/boehm:libgc.so.1 only).
+//
+// A program may replace the global operator new with collector memory:
+// Debian's libgccpp.so.1 (gc_cpp.h) defines it as GC_malloc_uncollectable,
+// and fauhdlc links it. Had the library's own `new` (gcheap's registries,
+// vectors, hash tables; Abseil's inline containers) bound to that operator
+// new, the first allocation would re-enter initialization from inside it
+// (GC_malloc_uncollectable -> std::call_once -> gc_heap_create -> new ->
+// GC_malloc_uncollectable: a deadlock on the call_once), and later ones
+// would allocate gcheap's own state in its heap under its locks.
+//
+// Invariant: every reference to an allocation function made by code
+// linked into the library binds here at link time: the definitions are
+// hidden (the assembler directive below; C++ cannot redeclare them hidden,
+// and gold exports a definition that libstdc++.so also provides despite
+// the version script's `local: *`), so they are neither exported nor
+// preempted. Out-of-line code
+// of the shared libraries the library loads (libstdc++'s non-template
+// members, e.g. std::ifstream; Debian's shared Abseil, e.g. absl::Status
+// and StrFormat) still calls the program's operator new: such calls must
+// stay off initialization and out of gcheap's locks (docs/boehm.md).
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+
+namespace {
+
+void* AllocOrNull(std::size_t n, std::size_t align) {
+  if (n == 0) n = 1;
+  if (align <= alignof(std::max_align_t)) return std::malloc(n);
+  void* p = nullptr;
+  return posix_memalign(&p, align, n) == 0 ? p : nullptr;
+}
+
+// The throwing forms: the new-handler loop of [new.delete.single].
+void* AllocOrThrow(std::size_t n, std::size_t align) {
+  for (;;) {
+    if (void* p = AllocOrNull(n, align)) return p;
+    std::new_handler h = std::get_new_handler();
+    if (h == nullptr) throw std::bad_alloc();
+    h();
+  }
+}
+
+void* AllocNoThrow(std::size_t n, std::size_t align) noexcept {
+  try {
+    return AllocOrThrow(n, align);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+constexpr std::size_t kDefault = alignof(std::max_align_t);
+
+}  // namespace
+
+asm(".hidden _Znwm\n.hidden _Znam\n"
+    ".hidden _ZnwmRKSt9nothrow_t\n.hidden _ZnamRKSt9nothrow_t\n"
+    ".hidden _ZnwmSt11align_val_t\n.hidden _ZnamSt11align_val_t\n"
+    ".hidden _ZnwmSt11align_val_tRKSt9nothrow_t\n"
+    ".hidden _ZnamSt11align_val_tRKSt9nothrow_t\n"
+    ".hidden _ZdlPv\n.hidden _ZdaPv\n"
+    ".hidden _ZdlPvRKSt9nothrow_t\n.hidden _ZdaPvRKSt9nothrow_t\n"
+    ".hidden _ZdlPvm\n.hidden _ZdaPvm\n"
+    ".hidden _ZdlPvSt11align_val_t\n.hidden _ZdaPvSt11align_val_t\n"
+    ".hidden _ZdlPvmSt11align_val_t\n.hidden _ZdaPvmSt11align_val_t\n"
+    ".hidden _ZdlPvSt11align_val_tRKSt9nothrow_t\n"
+    ".hidden _ZdaPvSt11align_val_tRKSt9nothrow_t");
+
+void* operator new(std::size_t n) { return AllocOrThrow(n, kDefault); }
+void* operator new[](std::size_t n) { return AllocOrThrow(n, kDefault); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return AllocNoThrow(n, kDefault);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return AllocNoThrow(n, kDefault);
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+  return AllocOrThrow(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+  return AllocOrThrow(n, static_cast<std::size_t>(a));
+}
+void* operator new(std::size_t n, std::align_val_t a,
+                   const std::nothrow_t&) noexcept {
+  return AllocNoThrow(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a,
+                     const std::nothrow_t&) noexcept {
+  return AllocNoThrow(n, static_cast<std::size_t>(a));
+}
+
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t,
+                     const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t,
+                       const std::nothrow_t&) noexcept {
+  std::free(p);
+}
