@@ -20,9 +20,22 @@
 // members, e.g. std::ifstream; Debian's shared Abseil, e.g. absl::Status
 // and StrFormat) still calls the program's operator new: such calls must
 // stay off initialization and out of gcheap's locks (docs/boehm.md).
+// What such code allocates may come back here to be freed, inline (a
+// std::string that libstdc++ grew, destroyed in the library): memory of
+// the collector's heap is handed to GC_free (the program's operator new
+// took it from GC_malloc*), anything else to free().
+//
+// The std::basic_string members that the library instantiates are hidden
+// too: gold exported them (as it did these functions) although the version
+// script makes them local, so they interposed on libstdc++'s for the whole
+// process, allocating with this file's malloc for the program's strings.
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+
+#define GC_THREADS 1
+#define GC_NO_THREAD_REDIRECTS 1
+#include <gc/gc.h>
 
 namespace {
 
@@ -53,6 +66,15 @@ void* AllocNoThrow(std::size_t n, std::size_t align) noexcept {
 
 constexpr std::size_t kDefault = alignof(std::max_align_t);
 
+void Release(void* p) noexcept {
+  if (p == nullptr) return;
+  if (GC_is_heap_ptr(p)) {
+    GC_free(p);
+  } else {
+    std::free(p);
+  }
+}
+
 }  // namespace
 
 asm(".hidden _Znwm\n.hidden _Znam\n"
@@ -66,7 +88,14 @@ asm(".hidden _Znwm\n.hidden _Znam\n"
     ".hidden _ZdlPvSt11align_val_t\n.hidden _ZdaPvSt11align_val_t\n"
     ".hidden _ZdlPvmSt11align_val_t\n.hidden _ZdaPvmSt11align_val_t\n"
     ".hidden _ZdlPvSt11align_val_tRKSt9nothrow_t\n"
-    ".hidden _ZdaPvSt11align_val_tRKSt9nothrow_t");
+    ".hidden _ZdaPvSt11align_val_tRKSt9nothrow_t\n"
+    ".hidden _ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEE10_M_"
+    "disposeEv\n"
+    ".hidden _ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEE10_M_"
+    "replaceEmmPKcm\n"
+    ".hidden _ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEE9_M_"
+    "mutateEmmPKcm\n"
+    ".hidden _ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEC1EOS4_");
 
 void* operator new(std::size_t n) { return AllocOrThrow(n, kDefault); }
 void* operator new[](std::size_t n) { return AllocOrThrow(n, kDefault); }
@@ -91,27 +120,25 @@ void* operator new[](std::size_t n, std::align_val_t a,
   return AllocNoThrow(n, static_cast<std::size_t>(a));
 }
 
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { Release(p); }
+void operator delete[](void* p) noexcept { Release(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { Release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { Release(p); }
+void operator delete(void* p, std::size_t) noexcept { Release(p); }
+void operator delete[](void* p, std::size_t) noexcept { Release(p); }
+void operator delete(void* p, std::align_val_t) noexcept { Release(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { Release(p); }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
+  Release(p);
 }
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
+  Release(p);
 }
 void operator delete(void* p, std::align_val_t,
                      const std::nothrow_t&) noexcept {
-  std::free(p);
+  Release(p);
 }
 void operator delete[](void* p, std::align_val_t,
                        const std::nothrow_t&) noexcept {
-  std::free(p);
+  Release(p);
 }

@@ -3,7 +3,10 @@
 # GC_malloc_uncollectable, as libgccpp's) on Debian's libgc.so.1 and on the
 # one in a second directory (libgc_dir.sh): each must finish within 30 s
 # (timeout: a deadlock in initialization fails the test) with the same
-# output, and /proc/PID/maps must show the library each run mapped.
+# output, and /proc/PID/maps must show the library each run mapped. The
+# second library must export no C++ allocation function and no std::
+# symbol (they would bind a program's calls to the library's malloc-based
+# ones).
 #   gccpp_new_test.sh GCCPP_NEW_CHECK PROCSTAT
 set -euo pipefail
 source "$(dirname "$0")/libgc_dir.sh"
@@ -21,6 +24,10 @@ run() {  # run NAME [LD_LIBRARY_PATH]
   [[ $rc -eq 0 ]] || { tail -n 20 "$tmp/$name.err" >&2; fail "exit $rc on $name"; }
   cat "$tmp/$name.out"
 }
+
+cxx=$(nm -D --defined-only "$dir/libgc.so.1" |
+  awk '$3 ~ /^_Z(n[wa]|d[la]|NSt|NKSt)/ {print $3}')
+[[ -z "$cxx" ]] || fail "$dir/libgc.so.1 exports C++ symbols: $cxx"
 
 run debian
 expect_libgc "$tmp/debian.stats" "$DEBIAN_LIBGC"
