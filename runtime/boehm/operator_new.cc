@@ -29,6 +29,21 @@
 // too: gold exported them (as it did these functions) although the version
 // script makes them local, so they interposed on libstdc++'s for the whole
 // process, allocating with this file's malloc for the program's strings.
+// Under a sanitizer (--config=asan|asan-ubsan|tsan) the file defines
+// nothing: the sanitizer's runtime supplies operator new and checks that
+// each block is released by the allocator that made it, which a second,
+// library-local set breaks (alloc-dealloc-mismatch); the library then uses
+// the program's, as before, and the gccpp_new tests are not run there.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GCHEAP_SANITIZER_NEW 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GCHEAP_SANITIZER_NEW 1
+#endif
+
+#ifndef GCHEAP_SANITIZER_NEW
 #include <cstddef>
 #include <cstdlib>
 #include <new>
@@ -142,3 +157,5 @@ void operator delete[](void* p, std::align_val_t,
                        const std::nothrow_t&) noexcept {
   Release(p);
 }
+
+#endif  // GCHEAP_SANITIZER_NEW
