@@ -6,7 +6,9 @@
 // other threads collect (the signal-based stop of the world), and a thread
 // inside GC_do_blocking; finalizers (run by GC_gcollect) and short and
 // long disappearing links; GC_free clearing an object (a stale reference
-// keeps nothing through it) and returning a large one's pages.
+// keeps nothing through it) and returning a large one's pages; collection
+// events and the start callback, GC_set_mark_bit, GC_dump,
+// GC_abort_on_oom.
 //
 // Reclamation is checked through GC_base: GC_gcollect sweeps the whole
 // heap before it returns, so a freed object's address resolves to nothing
@@ -18,6 +20,7 @@
 #define GC_THREADS 1
 #define GC_NO_THREAD_REDIRECTS 1
 #include <gc/gc.h>
+#include <gc/gc_mark.h>
 #include <gc/gc_typed.h>
 #include <pthread.h>
 #include <string.h>
@@ -25,6 +28,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -498,3 +502,113 @@ TEST(BoehmAbi, RegisterMyThreadReturnCodes) {
 }
 
 }  // namespace
+
+extern "C" const char* GC_gcheap_marking_mode(void);
+
+// GC_set_on_collection_event: every collection reports Boehm's events in
+// Boehm's order, with the start callback between START and
+// PRE_STOP_WORLD; each stop of the world is bracketed by PRE/POST_STOP_WORLD
+// and PRE/POST_START_WORLD (a mostly-concurrent cycle stops it twice:
+// MARK_START in the first pause, MARK_END in the last); the getters return what
+// was set; NULL stops both.
+std::vector<int> g_events;  // written on the driver thread, read after
+std::atomic<int> g_start_calls{0};
+void RecordEvent(GC_EventType e) { g_events.push_back(e); }
+void RecordStart() {
+  g_start_calls.fetch_add(1);
+  g_events.push_back(-1);
+}
+
+TEST(BoehmAbi, CollectionEventsAndStartCallbackInBoehmsOrder) {
+  GC_INIT();
+  GC_set_on_collection_event(RecordEvent);
+  GC_set_start_callback(RecordStart);
+  EXPECT_EQ(GC_get_on_collection_event(), &RecordEvent);
+  EXPECT_EQ(GC_get_start_callback(), &RecordStart);
+  g_events.clear();
+  const int before = g_start_calls.load();
+  Collect();
+  Collect();
+  GC_set_on_collection_event(nullptr);
+  GC_set_start_callback(nullptr);
+  const bool mostly_concurrent =
+      std::string(GC_gcheap_marking_mode()) == "mostly-concurrent";
+  std::vector<int> one = {GC_EVENT_START, -1, GC_EVENT_PRE_STOP_WORLD,
+                          GC_EVENT_POST_STOP_WORLD, GC_EVENT_MARK_START};
+  if (mostly_concurrent) {  // the mark runs with the world restarted
+    one.insert(one.end(), {GC_EVENT_PRE_START_WORLD, GC_EVENT_POST_START_WORLD,
+                           GC_EVENT_PRE_STOP_WORLD, GC_EVENT_POST_STOP_WORLD});
+  }
+  one.insert(one.end(), {GC_EVENT_MARK_END, GC_EVENT_PRE_START_WORLD,
+                         GC_EVENT_POST_START_WORLD, GC_EVENT_RECLAIM_START,
+                         GC_EVENT_RECLAIM_END, GC_EVENT_END});
+  std::vector<int> two = one;
+  two.insert(two.end(), one.begin(), one.end());
+  EXPECT_EQ(g_events, two);
+  EXPECT_EQ(g_start_calls.load() - before, 2);
+  const size_t n = g_events.size();
+  Collect();
+  EXPECT_EQ(g_events.size(), n);  // unset: no more calls
+  EXPECT_EQ(GC_get_on_collection_event(), nullptr);
+}
+
+// GC_set_mark_bit from GC_push_other_roots retains the object (and what it
+// references) through that collection; outside a collection it changes
+// nothing (Boehm clears every mark bit before marking).
+uintptr_t g_marked_hidden = 0;
+void MarkHiddenObject() {
+  GC_set_mark_bit(reinterpret_cast<void*>(~g_marked_hidden));
+}
+
+__attribute__((noinline)) uintptr_t HiddenPair() {
+  auto** p = static_cast<void**>(GC_MALLOC(16));
+  p[0] = GC_MALLOC_ATOMIC(64);
+  return ~reinterpret_cast<uintptr_t>(p);
+}
+
+// The hidden address's object is still allocated (noinline: the revealed
+// address stays out of the test's frame).
+__attribute__((noinline)) bool AliveHidden(uintptr_t h) {
+  return GC_base(reinterpret_cast<void*>(~h)) != nullptr;
+}
+__attribute__((noinline)) uintptr_t HiddenChild(uintptr_t h) {
+  return ~reinterpret_cast<uintptr_t>(*reinterpret_cast<void**>(~h));
+}
+__attribute__((noinline)) void SetMarkBitHidden(uintptr_t h) {
+  GC_set_mark_bit(reinterpret_cast<void*>(~h));
+}
+
+TEST(BoehmAbi, SetMarkBitRetainsFromPushOtherRootsOnly) {
+  GC_INIT();
+  const uintptr_t kept = HiddenPair();
+  const uintptr_t child = HiddenChild(kept);
+  g_marked_hidden = kept;
+  const GC_push_other_roots_proc old = GC_get_push_other_roots();
+  GC_set_push_other_roots(MarkHiddenObject);
+  Collect();
+  Collect();
+  GC_set_push_other_roots(old);
+  EXPECT_TRUE(AliveHidden(kept));
+  EXPECT_TRUE(AliveHidden(child));
+  // No longer marked in a collection: reclaimed. Outside one, setting the
+  // bit keeps nothing.
+  SetMarkBitHidden(kept);
+  Collect();
+  EXPECT_FALSE(AliveHidden(kept));
+}
+
+TEST(BoehmAbi, DumpPrintsTheHeapToStderr) {
+  GC_INIT();
+  testing::internal::CaptureStderr();
+  GC_dump();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_NE(out.find("***GC Dump collection #"), std::string::npos) << out;
+  EXPECT_NE(out.find("bytes in use"), std::string::npos) << out;
+}
+
+TEST(BoehmAbiDeathTest, AbortOnOomExitsWithBoehmsMessage) {
+  // A fresh process (no fork of one whose collector threads run).
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(GC_abort_on_oom(), testing::ExitedWithCode(1),
+              "Insufficient memory for the allocation");
+}

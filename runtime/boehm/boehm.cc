@@ -118,6 +118,58 @@ std::atomic<uint64_t> g_allocated_at_gc{0};  // AllocatedBytes() at the last
 // GC_push_all and friends, valid while GC_push_other_roots runs.
 gcheap::RootVisitor* g_push_visitor = nullptr;
 
+// GC_set_on_collection_event and GC_set_start_callback. The notifier is
+// called on the collector's driver thread, one event at a time, in Boehm's
+// order: START, then the start callback, PRE_STOP_WORLD (gcheap's stop
+// request: the listener below), POST_STOP_WORLD and MARK_START (the world
+// hook once every Boehm thread is stopped), MARK_END and PRE_START_WORLD
+// (the restarting hook: marking is complete), POST_START_WORLD,
+// RECLAIM_START, RECLAIM_END and END (the listener, when the world was
+// released; the sweep is lazy, as Boehm's). From PRE_STOP_WORLD to
+// PRE_START_WORLD gcheap's world is stopped; around that, other threads
+// may allocate (Boehm holds its lock; here only the driver calls). A
+// mostly-concurrent cycle stops the world twice: each stop has its
+// PRE/POST_STOP_WORLD and PRE/POST_START_WORLD, MARK_START comes in the
+// first and MARK_END in the last, and RECLAIM_START to END follow the last.
+// The gcheap listener is installed once, when the first notifier or start
+// callback is set (or at initialization if one was set before), so
+// programs without one pay nothing on gcheap's event bus.
+std::atomic<GC_on_collection_event_proc> g_on_event{nullptr};
+std::atomic<GC_start_callback_proc> g_start_callback{nullptr};
+std::once_flag g_listener_once;
+
+void OnStopRequested(const gc_event* e, void*) {
+  if (e->count == 1) {  // the cycle's first pause
+    gcheap::boehm::CollectionEvent(GC_EVENT_START);
+    if (GC_start_callback_proc f = g_start_callback.load()) f();
+  }
+  gcheap::boehm::CollectionEvent(GC_EVENT_PRE_STOP_WORLD);
+}
+
+void OnMutatorsRestarted(const gc_event*, void*) {
+  gcheap::boehm::CollectionEvent(GC_EVENT_POST_START_WORLD);
+  // After a mostly-concurrent cycle's first pause the mark goes on.
+  const gcheap::GcPhase p = g.heap->collector->phase();
+  if (p != gcheap::GcPhase::kSweep && p != gcheap::GcPhase::kOff) return;
+  gcheap::boehm::CollectionEvent(GC_EVENT_RECLAIM_START);
+  gcheap::boehm::CollectionEvent(GC_EVENT_RECLAIM_END);
+  gcheap::boehm::CollectionEvent(GC_EVENT_END);
+}
+
+// Needs the heap (initialized).
+void InstallEventListener() {
+  std::call_once(g_listener_once, [] {
+    gc_event_listener l;
+    memset(&l, 0, sizeof(l));
+    l.struct_size = sizeof(l);
+    l.stop_requested = OnStopRequested;
+    l.mutators_restarted = OnMutatorsRestarted;
+    RunningBracket b;
+    GC_CHECK(gc_add_event_listener(g.heap, &l, nullptr) == 0,
+             "the Boehm layer's event listener");
+  });
+}
+
 void DoInit();
 
 // GC_set_max_heap_size's value (0: none), kept for GC_init when set
@@ -253,7 +305,24 @@ size_t ParseSize(const char* s) {
   return static_cast<size_t>(v);
 }
 
+// While DoInit runs: true, and the thread running it. (Not a
+// thread_local: with a second thread_local in this file, libgc.so.1 as
+// linked here found a null mutator in the first allocation after
+// initialization; the cause was not pinned down.)
+std::atomic<bool> g_initializing{false};
+std::atomic<pthread_t> g_init_thread{};
+bool OnInitThread() {
+  return g_initializing.load(std::memory_order_acquire) &&
+         pthread_equal(g_init_thread.load(std::memory_order_relaxed),
+                       pthread_self());
+}
+
 void DoInit() {
+  g_init_thread.store(pthread_self(), std::memory_order_relaxed);
+  g_initializing.store(true, std::memory_order_release);
+  struct Done {
+    ~Done() { g_initializing.store(false, std::memory_order_release); }
+  } done;
   if (getenv("GC_PRINT_STATS") != nullptr ||
       getenv("GC_PRINT_VERBOSE_STATS") != nullptr) {
     g_print_stats = true;
@@ -329,6 +398,9 @@ void DoInit() {
       is_main);
   for (int i = 0; i < GC_dont_gc; i++) g.heap->collector->DisableAutoCollect();
   g.initialized.store(true, std::memory_order_release);
+  if (g_on_event.load() != nullptr || g_start_callback.load() != nullptr) {
+    InstallEventListener();
+  }
 }
 
 size_t Padded(size_t n) {
@@ -342,6 +414,14 @@ enum class Kind { kNormal, kAtomic };
 
 void* Alloc(size_t n, Kind kind) {
   if (n > GC_MAX_ALLOC_BYTES) return OutOfMemory(n);
+  if (GC_UNLIKELY(OnInitThread())) {
+    // Re-entered from initialization: out-of-line code of a shared library
+    // gcheap calls (libstdc++'s std::ifstream, Debian's Abseil) allocated
+    // through the program's operator new, which a program may route here
+    // (libgccpp's). The heap does not exist yet: zeroed malloc memory,
+    // which only that library code holds and frees (GC_free ignores it).
+    return calloc(1, n == 0 ? 1 : n);
+  }
   void* p;
   {
     RunningBracket b;
@@ -354,7 +434,7 @@ void* Alloc(size_t n, Kind kind) {
 
 void* AllocUncollectable(size_t n, Kind kind) {
   void* p = Alloc(n, kind);
-  if (p == nullptr) return nullptr;
+  if (p == nullptr || GC_UNLIKELY(OnInitThread())) return p;
   RunningBracket b;  // no pause while the table changes
   std::lock_guard<std::mutex> l(g_uncoll_mu);
   g_uncollectable.insert(p);
@@ -378,6 +458,11 @@ bool IsAtomic(const gcheap::ObjectRef& r) {
 
 namespace gcheap::boehm {
 void EnsureInit() { std::call_once(g.init_once, DoInit); }
+void CollectionEvent(int e) {
+  if (GC_on_collection_event_proc f = g_on_event.load()) {
+    f(static_cast<GC_EventType>(e));
+  }
+}
 }  // namespace gcheap::boehm
 
 extern "C" {
@@ -721,9 +806,26 @@ void GC_push_all_eager(void* lo, void* hi) {
 void GC_push_conditional(void* lo, void* hi, int) { GC_push_all(lo, hi); }
 void GC_push_finalizer_structures(void) {}
 
+// Boehm's mark bit, set by the client. Inside GC_push_other_roots (the
+// collection in progress) the object is retained through this collection:
+// it is pushed as an ambiguous root, so what it references survives too
+// (Boehm sets the bit without scanning the contents; gcheap never keeps an
+// object whose referents it may free). Outside a collection it changes
+// nothing, as in Boehm, whose next full collection clears every mark bit
+// before marking (ecl sets one at start-up). GC_is_marked and
+// GC_clear_mark_bit are not provided: between collections gcheap's mark
+// bits belong to the lazy sweep, and clearing one could free a live object.
+void GC_set_mark_bit(const void* p) {
+  if (g_push_visitor == nullptr) return;
+  void* base = GC_base(const_cast<void*>(p));
+  if (base != nullptr) g_push_visitor->Ambiguous(&base, &base + 1);
+}
+
 // Boehm's wrapper (gc_pthread_redirects.h maps dlopen to it): nothing to
 // guard here, since the collector reads the loaded objects without the
-// loader's lock.
+// loader's lock, and nothing to register: every collection walks the
+// dynamic linker's list (ScanSharedObjects), so the new object's data and
+// bss are roots from the next collection on.
 void* GC_dlopen(const char* path, int mode) { return dlopen(path, mode); }
 
 void GC_set_no_dls(int v) { GC_no_dls = v; }
@@ -815,6 +917,20 @@ int GC_get_force_unmap_on_gcollect(void) { return 0; }
 void GC_set_pages_executable(int) {}
 int GC_get_pages_executable(void) { return 0; }
 void GC_set_on_heap_resize(GC_on_heap_resize_proc f) { GC_on_heap_resize = f; }
+void GC_set_on_collection_event(GC_on_collection_event_proc f) {
+  g_on_event.store(f);
+  if (f != nullptr && g.initialized.load()) InstallEventListener();
+}
+GC_on_collection_event_proc GC_get_on_collection_event(void) {
+  return g_on_event.load();
+}
+void GC_set_start_callback(GC_start_callback_proc f) {
+  g_start_callback.store(f);
+  if (f != nullptr && g.initialized.load()) InstallEventListener();
+}
+GC_start_callback_proc GC_get_start_callback(void) {
+  return g_start_callback.load();
+}
 GC_on_heap_resize_proc GC_get_on_heap_resize(void) { return GC_on_heap_resize; }
 void GC_set_min_bytes_allocd(size_t) {}
 size_t GC_get_min_bytes_allocd(void) { return 1; }
@@ -849,6 +965,12 @@ void GC_set_warn_proc(GC_warn_proc p) {
 }
 GC_warn_proc GC_get_warn_proc(void) { return g_warn.load(); }
 void GC_ignore_warn_proc(char*, GC_word) {}
+// Boehm's: the message, the abort function with NULL, exit(1).
+void GC_abort_on_oom(void) {
+  fprintf(stderr, "Insufficient memory for the allocation\n");
+  if (GC_abort_func f = g_abort.load()) f(nullptr);
+  exit(1);
+}
 void GC_set_abort_func(GC_abort_func f) { g_abort.store(f); }
 GC_abort_func GC_get_abort_func(void) { return g_abort.load(); }
 
@@ -903,5 +1025,40 @@ void GC_get_heap_usage_safe(GC_word* heap_size, GC_word* free_bytes,
 unsigned long GC_get_full_gc_total_time(void) {
   return static_cast<unsigned long>(ReadStats().pause_total_ns / 1000000);
 }
+
+// A readable summary of the heap to stderr (Boehm prints its block lists;
+// gcheap's figures stand in for them).
+void GC_dump_named(const char* name) {
+  const gc_stats s = ReadStats();
+  size_t uncollectable = 0;
+  {
+    std::lock_guard<std::mutex> l(g_uncoll_mu);
+    uncollectable = g_uncollectable.size();
+  }
+  size_t threads = 0;
+  if (g.initialized.load()) {
+    std::lock_guard<std::mutex> l(g.threads_mu);
+    threads = g.threads.size();
+  }
+  if (name != nullptr) {
+    fprintf(stderr, "***GC Dump %s\n", name);
+  } else {
+    fprintf(stderr, "***GC Dump collection #%" PRIu64 "\n", g_cycles.load());
+  }
+  fprintf(stderr,
+          "***Heap (gcheap): %zu bytes in use of %zu mapped (%zu released), "
+          "%zu free, %zu allocated since the last collection, %" PRIu64
+          " allocated in all\n",
+          static_cast<size_t>(s.bytes_in_use), HeapSize(s),
+          static_cast<size_t>(s.released_bytes), FreeBytes(s), SinceGc(s),
+          static_cast<uint64_t>(s.bytes_allocated));
+  fprintf(stderr,
+          "***Collections: %" PRIu64 ", pauses %" PRIu64
+          " ms in all; uncollectable objects: %zu; registered threads: "
+          "%zu\n",
+          g_cycles.load(), static_cast<uint64_t>(s.pause_total_ns / 1000000),
+          uncollectable, threads);
+}
+void GC_dump(void) { GC_dump_named(nullptr); }
 
 }  // extern "C"

@@ -119,6 +119,11 @@ struct DirtyStats;
 DirtyStats DirtyTotals();
 // GC_PRINT_STATS' line of a mostly-concurrent cycle (nothing otherwise).
 void PrintDirtyStats(FILE* f, uint64_t cycle, const gc_cycle_info* info);
+// GC_set_on_collection_event's notifier with Boehm's GC_EventType e
+// (gc.h), if one is set. The world hooks report the events inside the
+// pause (POST_STOP_WORLD, MARK_START; MARK_END, PRE_START_WORLD); an event
+// listener on gcheap's bus reports the others (boehm.cc).
+void CollectionEvent(int e);
 
 // The stacks and registers of the stopped threads, for the root scanner
 // (called in the pause with g.threads_mu held by the driver).
