@@ -494,11 +494,28 @@ void Model::ForEachCell(const std::function<void(WeakCell&)>& fn) {
 
 void Model::ClearShortCellsOf(uint32_t id) {
   ForEachCell([id](WeakCell& c) {
-    if (c.target == id && c.kind == kWeakShort) {
-      c.target = 0;
-      c.state = WeakCell::kSet;
+    if (c.target != id || c.kind != kWeakShort) return;
+    if (c.late) {
+      // Set after the cycle that queued id may have cleared its cells (the
+      // multi-threaded oracle: another object's finalizer, run by another
+      // thread between this graph's ops, brought id back into M, and the
+      // program made this cell before id's own call came): the heap may
+      // have kept it.
+      c.state = WeakCell::kMaybe;
+      return;
     }
+    c.target = 0;
+    c.state = WeakCell::kSet;
   });
+}
+
+WeakCell Model::SetCell(uint32_t target, uint8_t kind) {
+  WeakCell c{target, kind, WeakCell::kSet};
+  if (target == 0) return c;
+  const ObjModel& o = objs_[target];
+  c.late = o.registered && o.may_ready_serial == o.reg.serial;
+  if (c.late && kind == kWeakShort) c.state = WeakCell::kMaybe;
+  return c;
 }
 
 void Model::KnownFreed(uint32_t id) {
@@ -530,7 +547,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       Handle& h = handles_[op.field];
       fx->replaced_handle = h.exists;
       h.exists = true;
-      h.cell = WeakCell{op.target, op.mode, WeakCell::kSet};
+      h.cell = SetCell(op.target, op.mode);
       return true;
     }
     case OpKind::kWeakGet:
@@ -541,8 +558,8 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
     case OpKind::kWeakSet:
       if (op.field >= kWeakCells || !handles_[op.field].exists) return false;
       if (!ValidTarget(op.target, 0)) return false;
-      handles_[op.field].cell.target = op.target;
-      handles_[op.field].cell.state = WeakCell::kSet;
+      handles_[op.field].cell =
+          SetCell(op.target, handles_[op.field].cell.kind);
       return true;
     case OpKind::kWeakDestroy:
       if (op.field >= kWeakCells || !handles_[op.field].exists) return false;
@@ -552,8 +569,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       if (!Live(op.id) || !IsWeakKind(objs_[op.id].kind)) return false;
       if (op.field >= kWeakFields || !ValidTarget(op.target, 0)) return false;
       WeakCell& c = objs_[op.id].weak[op.field];
-      c.target = op.target;
-      c.state = WeakCell::kSet;
+      c = SetCell(op.target, c.kind);
       return true;
     }
     case OpKind::kWeakLoad:
