@@ -470,6 +470,14 @@ void Model::ReadInto(const Op& op, Effects* fx) {
   fx->store_slot = op.slot;
 }
 
+void Model::KeepLateRegistration(uint32_t id) {
+  ObjModel& o = objs_[id];
+  if (o.registered && !o.reg.guardian && o.may_ready_serial == o.reg.serial) {
+    o.late_reg = o.reg;
+    o.has_late_reg = true;
+  }
+}
+
 void Model::Register(uint32_t id, const Registration& r) {
   ObjModel& o = objs_[id];
   // (Once: an object unregistered and registered again is still listed.)
@@ -681,6 +689,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       Registration r;
       r.mode = op.mode;
       r.resurrect = op.slot2;
+      KeepLateRegistration(op.id);
       Register(op.id, r);  // replaces a finalizer registration
       return true;
     }
@@ -688,6 +697,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       if (!Live(op.id)) return false;
       const ObjModel& o = objs_[op.id];
       if (!o.registered || o.reg.guardian) return false;
+      KeepLateRegistration(op.id);
       Unregister(op.id);
       return true;
     }
@@ -1152,6 +1162,14 @@ bool Model::RunFinalizer(uint32_t id, uint32_t serial, uint32_t* resurrect,
     }
     slot = it->resurrect;
     ready_.erase(it);
+  } else if (id < objs_.size() && objs_[id].has_late_reg &&
+             objs_[id].late_reg.serial == serial && auto_ && !objs_[id].freed) {
+    // A registration the program replaced or removed after a cycle may
+    // have queued it (KeepLateRegistration): its queued call. The current
+    // registration, if any, stays.
+    slot = objs_[id].late_reg.resurrect;
+    objs_[id].has_late_reg = false;
+    ClearShortCellsOf(id);
   } else {
     // Not queued by an explicit collection: only an automatic cycle that
     // found it ready can have queued it, and then it is ready now.

@@ -167,6 +167,13 @@ struct ObjModel {
   // (automatic cycles: the heap may have queued it then).
   uint32_t may_ready_serial = 0;
   Registration reg;
+  // A registration replaced or removed (gc_register_finalizer again,
+  // gc_unregister_finalizer) while a cycle may already have queued it
+  // (may_ready_serial == its serial: the object is back in M through
+  // another object's finalizer, its own call not applied yet): the queued
+  // call may still come, with this registration's serial (RunFinalizer).
+  bool has_late_reg = false;
+  Registration late_reg;
   uint32_t cleanups = 0;  // registered (not yet queued) cleanups
 };
 
@@ -479,6 +486,9 @@ class Model {
   // is as in Apply(kCollect): F, frees, long cells, ephemerons and
   // cleanups do not depend on those entries (model.cc, CollectMaybeHidden).
   void CollectMaybeHidden();
+  // Before a registration of id is replaced or removed: keeps it as
+  // ObjModel::late_reg if a cycle may already have queued it.
+  void KeepLateRegistration(uint32_t id);
   // Ready objects CollectMaybeHidden left undetermined, over the model's
   // life.
   uint64_t hidden_undetermined() const { return hidden_undetermined_; }

@@ -511,6 +511,37 @@ weakcreate wslot=2 target=2 mode=long)");
   EXPECT_FALSE(m.ExpectHandle(3).or_null);
 }
 
+// The same interleaving, but the program registers 2 again (replacing its
+// registration) before 2's queued call comes: the heap runs the queued
+// call with the old registration, and the new one stays (the soak's
+// threaded oracle: "the finalizer of object ... ran with registration
+// 2117, replaced by 2158"). So does a removal (gc_unregister_finalizer).
+TEST(ModelObservations,
+     RegistrationReplacedAfterAnAutomaticQueueingMayStillRun) {
+  for (const char* change : {"finreg id=2 mode=ordered", "finunreg id=2"}) {
+    SCOPED_TRACE(change);
+    Model m = Make(true, /*observing=*/true);
+    Do(m, R"(
+alloc id=1 kind=small3 bytes=48 slot=0
+alloc id=2 kind=small3 bytes=48 parent=1 field=0
+finreg id=1 mode=unordered resurrect=2
+finreg id=2 mode=ordered
+rootset slot=0 target=0)");
+    std::string why;
+    uint32_t slot;
+    ASSERT_TRUE(m.RunFinalizer(1, m.Get(1)->reg.serial, &slot, &why)) << why;
+    ASSERT_TRUE(m.Live(2));
+    const uint32_t old_serial = m.Get(2)->reg.serial;
+    Do(m, change);
+    ASSERT_TRUE(m.RunFinalizer(2, old_serial, &slot, &why)) << why;
+    const bool reregistered = change[3] == 'r';
+    EXPECT_EQ(m.Get(2)->registered, reregistered);
+    if (reregistered) EXPECT_NE(m.Get(2)->reg.serial, old_serial);
+    // Once only: a second call with the old registration is refused.
+    EXPECT_FALSE(m.RunFinalizer(2, old_serial, &slot, &why));
+  }
+}
+
 TEST(ModelObservations, CleanupsAndPopsAreValidated) {
   Model m = Make(false, /*observing=*/true);
   Do(m, R"(
