@@ -85,9 +85,34 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
   trigger_.store(pacer_.trigger());
   heap_goal_.store(pacer_.goal());
   hard_goal_.store(pacer_.hard_goal());
+  if (config.ambiguous_displacements)
+    marker_.set_displacements(&displacements_);
   heap_->SetSweepHook(&weak_);
   weak_.SetCleanupQueue([this](Cleanup* c) { finalization_.QueueCleanup(c); });
   StartDriver();
+}
+
+namespace {
+template <typename T>
+void StoreMax(std::atomic<T>* a, T v) {
+  T cur = a->load();
+  while (cur < v && !a->compare_exchange_weak(cur, v)) {
+  }
+}
+}  // namespace
+
+void Collector::RaiseMinHeap(size_t bytes) {
+  StoreMax(&min_heap_floor_, bytes);
+  ApplyMinHeapFloor();
+}
+
+void Collector::ApplyMinHeapFloor() {
+  const size_t f = min_heap_floor_.load();
+  if (f == 0) return;
+  StoreMax<size_t>(&trigger_, f);
+  StoreMax<uint64_t>(&heap_goal_, f);
+  StoreMax<size_t>(&hard_goal_,
+                   static_cast<size_t>(f * Pacer::kHardGoalFactor));
 }
 
 Collector::~Collector() {
@@ -147,6 +172,11 @@ void Collector::RestartThreads() {
   idle_worker_.Start();
   sweeper_.Start();  // resumes a sweep that Stop interrupted
   driver_ = std::thread([this] { DriverLoop(); });
+}
+
+void Collector::SetUnbarrieredStores(UnbarrieredStores* u) {
+  GC_CHECK(concurrent_, "mostly-concurrent marking needs concurrent mode");
+  unbarriered_ = u;
 }
 
 void Collector::SetCycleHook(CycleHook hook) {
@@ -348,6 +378,7 @@ void Collector::SweepTermination(Cycle* c) {
     const size_t need = roots_->conservative_bytes() / sizeof(uintptr_t);
     if (ambiguous_snapshot_.size() < need) ambiguous_snapshot_.resize(need);
   }
+  if (unbarriered_ != nullptr) unbarriered_->BeforeFirstPause();
   StopTheWorld(c, /*call_world_hook=*/false);
   heap_->FinishSweep(/*scavenge=*/false);
   weak_.AfterSweepCycle();  // every span swept: no referent record left
@@ -395,28 +426,42 @@ void Collector::StartConcurrentMark(Cycle* c) {
   // once the world runs again (resolving a value costs cache misses;
   // copying it does not). The values are what the snapshot needs: the
   // objects they name stay allocated (nothing is swept while marking).
+  // The conservative ranges (and the ambiguous ranges a root scanner
+  // reports) are copied, not scanned, in the pause: the copy reads each
+  // word once and keeps those that could be heap addresses; resolving and
+  // greying them waits for the restart (docs/benchmarks.md measures both
+  // for 16 MiB). Root scanners get a RootVisitor as their context here as
+  // in every other scan (the Boehm layer's reports thread stacks as
+  // ambiguous ranges).
+  class Snapshot final : public RootVisitor {
+   public:
+    explicit Snapshot(Collector* c) : c_(c) {}
+    void Slot(void** slot) override {
+      c_->root_snapshot_.push_back(Marker::LoadSlot(slot));
+    }
+    void Ambiguous(const void* lo, const void* hi) override {
+      ForEachAmbiguousWord(lo, hi, [&](uintptr_t v) {
+        size_t& k = c_->ambiguous_count_;
+        if (GC_UNLIKELY(k == c_->ambiguous_snapshot_.size())) {
+          c_->ambiguous_snapshot_.resize(2 * k + 1024);  // registered since
+        }
+        if (c_->MayBeHeapWord(v)) c_->ambiguous_snapshot_[k++] = v;
+      });
+    }
+    void AmbiguousStack(const void* lo, const void* hi) override {
+      ForEachAmbiguousWord(lo, hi, [&](uintptr_t v) {
+        if (c_->MayBeHeapWord(v)) c_->ambiguous_stack_snapshot_.push_back(v);
+      });
+    }
+
+   private:
+    Collector* const c_;
+  };
   root_snapshot_.clear();
-  roots_->ForEachRoot(
-      [](void** slot, void* ctx) {
-        static_cast<std::vector<uintptr_t>*>(ctx)->push_back(
-            Marker::LoadSlot(slot));
-      },
-      &root_snapshot_);
-  // The conservative ranges are copied, not scanned, in the pause: the
-  // copy reads each word once and keeps those that could be heap
-  // addresses; resolving and greying them waits for the restart
-  // (docs/benchmarks.md measures both for 16 MiB).
   ambiguous_count_ = 0;
-  roots_->ForEachConservativeRange([&](const void* lo, const void* hi) {
-    ForEachAmbiguousWord(lo, hi, [&](uintptr_t v) {
-      size_t& k = ambiguous_count_;
-      if (GC_UNLIKELY(k == ambiguous_snapshot_.size())) {
-        ambiguous_snapshot_.resize(2 * k + 1024);  // registered since
-      }
-      const uintptr_t p = marker_.StripTag(v);
-      if (p >= 4096 && (p >> kHeapAddrBits) == 0) ambiguous_snapshot_[k++] = v;
-    });
-  });
+  ambiguous_stack_snapshot_.clear();
+  Snapshot snapshot(this);
+  roots_->VisitAll(snapshot);
   // Each mutator's own roots: scanned by the mutator before it runs again,
   // or by a collector thread while it stays blocked.
   world_->BeginThreadRootScans();
@@ -424,17 +469,24 @@ void Collector::StartConcurrentMark(Cycle* c) {
     // The heap's roots (precise values and ambiguous words) are taken;
     // each mutator's own roots are scanned after the pause.
     events_->EmitSimple(EventKind::kRootsScanned, 0,
-                        root_snapshot_.size() + ambiguous_count_);
+                        root_snapshot_.size() + ambiguous_count_ +
+                            ambiguous_stack_snapshot_.size());
   }
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
-  world_->SetWriteBarrier(true);
+  world_->SetWriteBarrier(true);  // and allocate-black (gc_alloc checks it)
+  // Stores without the barrier: recorded from here on (no object has been
+  // scanned yet).
+  if (unbarriered_ != nullptr) unbarriered_->BeginMark();
   StartTheWorld(c);
   ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
   {
     Marker::Worker w(&marker_, pool_.get());
     for (size_t i = 0; i < ambiguous_count_; i++) {
       MarkAmbiguous(&marker_, &w, ambiguous_snapshot_[i]);
+    }
+    for (uintptr_t v : ambiguous_stack_snapshot_) {
+      MarkAmbiguous(&marker_, &w, v, AmbiguousSource::kStack);
     }
     extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
     extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
@@ -470,6 +522,14 @@ void Collector::FinishConcurrentMark(Cycle* c) {
   for (int attempt = 0;; attempt++) {
     StopTheWorld(c);
     world_->FlushWriteBarrierBuffers();
+    if (unbarriered_ != nullptr) {
+      // Roots and written pages rescanned: drain what that greyed here,
+      // with every worker. (Restarting would mean re-arming the source for
+      // the pages just rescanned, which costs more than the drain: with
+      // mprotect, one call per run of pages.)
+      RescanUnbarriered(c);
+      break;
+    }
     if (attempt == kMaxMarkRestarts) break;
     {
       Marker::Worker w(&marker_, pool_.get());
@@ -488,6 +548,66 @@ void Collector::FinishConcurrentMark(Cycle* c) {
   if (pool_->nfull() != 0) {
     c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/false, nworkers_));
   }
+}
+
+// The final pause's rescan of dirty pages (gc/unbarriered.h).
+class Collector::DirtyRescanner final : public PageRescanner {
+ public:
+  DirtyRescanner(Marker* m, Marker::Worker* w) : m_(m), w_(w) {}
+  void RescanPages(MSpan* s, uintptr_t lo, uintptr_t hi) override {
+    if (NoScan(s->spanclass)) return;
+    lo = std::max(lo, s->start);
+    hi = std::min(hi, s->limit);
+    if (lo >= hi) return;
+    ObjectRef r;
+    r.span = s;
+    if (s->is_large()) {
+      // One object: only the words on the pages (a huge array's rescan
+      // stays proportional to what was written).
+      r.index = 0;
+      r.base = s->start;
+      if (s->IsMarked(0)) m_->ScanRange(w_, r, lo - s->start, hi - s->start);
+      return;
+    }
+    // Small objects: queued again as grey, so that the final drain's
+    // workers rescan them in parallel.
+    for (size_t i = s->ObjIndex(lo), last = s->ObjIndex(hi - 1); i <= last;
+         i++) {
+      if (!s->IsAllocated(i) || !s->IsMarked(i)) continue;
+      w_->gcw.Put(s->start + i * s->elemsize);
+    }
+  }
+
+ private:
+  Marker* const m_;
+  Marker::Worker* const w_;
+};
+
+void Collector::ReleaseMCaches(Cycle* c) {
+  world_->ForEachMCache([&](MCache* m) {
+    m->ReleaseAll();
+    const MCache::BlackCounts b = m->TakeBlackCounts();
+    c->marked.objects += b.objects;
+    c->marked.bytes += b.bytes;
+  });
+}
+
+void Collector::RescanUnbarriered(Cycle* c) {
+  // Objects allocated black during the mark were never scanned, and plain
+  // stores may have put the only pointer to a white object into one: the
+  // rescan below visits the marked objects of dirty pages, so they must
+  // read as allocated and marked first (bulk allocate-black leaves them
+  // free or unmarked while their span is cached). The world is not
+  // restarted before mark termination, so nothing allocates meanwhile.
+  ReleaseMCaches(c);
+  Marker::Worker w(&marker_, pool_.get());
+  // Every heap root again (the roots' values changed with plain stores;
+  // the Boehm layer reports the stopped threads' stacks here).
+  RootMarker rm(&marker_, &w);
+  roots_->VisitAll(rm);
+  DirtyRescanner r(&marker_, &w);
+  unbarriered_->RescanDirty(r);
+  c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
 }
 
 // The decision's view of the marker (gc/finalize.h): a worker of the
@@ -514,7 +634,7 @@ class Collector::FinalizerMarking final : public CandidateMarker {
   }
   void Drain() override {
     Flush();
-    if (c_->concurrent_) {
+    if (c_->concurrent_ && c_->unbarriered_ == nullptr) {
       // With the mutators running: their barrier buffers may hold what a
       // candidate pointed to; shade them before the decision reads marks.
       cy_->marked.Add(c_->BackgroundMark());
@@ -552,7 +672,10 @@ void Collector::MarkFinalizers(Cycle* c) {
   SetPhase(GcPhase::kMarkFinalizers);
   // Everything marked from here on is revived (the revive bit first).
   marker_.SetRevive(true);
-  if (concurrent_) {
+  // Without a barrier (gc/unbarriered.h) the world stays stopped: a plain
+  // store could hide a candidate's referent from the decision.
+  const bool run_concurrently = concurrent_ && unbarriered_ == nullptr;
+  if (run_concurrently) {
     StartTheWorld(c);
     std::function<void()> hook;
     {
@@ -565,7 +688,7 @@ void Collector::MarkFinalizers(Cycle* c) {
     FinalizerMarking fm(this, c);
     c->info.finalizers_ready = finalization_.Decide(&fm);
   }
-  if (concurrent_) FinishConcurrentMark(c);
+  if (run_concurrently) FinishConcurrentMark(c);
 }
 
 // Mark termination, in the final pause: every reachable object is black.
@@ -574,19 +697,20 @@ void Collector::MarkTermination(Cycle* c) {
   GC_CHECK(world_->ThreadRootScansDone(),
            "mark termination before every mutator's roots were scanned");
   world_->EndThreadRootScans();
+  if (unbarriered_ != nullptr) unbarriered_->EndMark();  // marks are final
   SetPhase(GcPhase::kMarkTermination);
   marker_.SetRevive(false);
   world_->SetWriteBarrier(false);
   // The sweepgen flip makes cached spans unswept: return them all. While
   // allocating black, returning a span marks what its mcache allocated
   // from it during the mark; those objects count as marked.
-  world_->ForEachMCache([&](MCache* m) {
-    m->ReleaseAll();
-    const MCache::BlackCounts b = m->TakeBlackCounts();
-    c->marked.objects += b.objects;
-    c->marked.bytes += b.bytes;
-    m->StopAllocateBlack();
-  });
+  ReleaseMCaches(c);
+  world_->ForEachMCache([](MCache* m) { m->StopAllocateBlack(); });
+  // The embedder's weak processing (gc/weak_callbacks.h): marking and the
+  // finalizer decision are final (objects allocated black included, just
+  // marked in bulk above), nothing is swept yet. Before the verifier,
+  // which then checks the graph the callbacks left.
+  weak_.callbacks().Run();
   // Objects marked outside the workers, and black by mutators that
   // detached.
   c->marked.objects += extra_objects_.load(std::memory_order_relaxed);
@@ -620,6 +744,7 @@ void Collector::MarkTermination(Cycle* c) {
   trigger_.store(pacer_.trigger(), std::memory_order_relaxed);
   hard_goal_.store(pacer_.hard_goal(), std::memory_order_relaxed);
   heap_goal_.store(pacer_.goal(), std::memory_order_relaxed);
+  ApplyMinHeapFloor();
   live_bytes_.store(c->marked.bytes, std::memory_order_relaxed);
   heap_->SetSweepPacing(pacer_.trigger() > c->marked.bytes
                             ? pacer_.trigger() - c->marked.bytes
@@ -641,6 +766,7 @@ Collector::Counters Collector::ReadCounters() const {
 // Sweep: the world runs; spans are swept by allocation and the background
 // sweeper. The cycle's record is published.
 void Collector::Sweep(Cycle* c) {
+  if (unbarriered_ != nullptr) unbarriered_->AfterMark();
   sweeper_.Wake();
   pool_ops_.fetch_add(pool_->lock_acquires(), std::memory_order_relaxed);
   pool_waits_.fetch_add(pool_->lock_waits(), std::memory_order_relaxed);

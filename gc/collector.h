@@ -73,6 +73,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/conservative.h"
 #include "gc/cpu_limiter.h"
 #include "gc/events.h"
 #include "gc/finalize.h"
@@ -83,6 +84,7 @@
 #include "gc/stats.h"
 #include "gc/sweeper.h"
 #include "gc/typeinfo.h"
+#include "gc/unbarriered.h"
 #include "gc/weak.h"
 #include "gc/workers.h"
 #include "gc/world.h"
@@ -99,6 +101,9 @@ struct CollectorConfig {
   bool stop_the_world = true;  // false: mark concurrently with mutators
   bool trace = false;          // one gctrace line per cycle on stderr
   uintptr_t tag_mask = 0;      // bits stripped from a word before lookup
+  // Ambiguous data words retain an object only through its start or a
+  // registered displacement (gc/conservative.h, rule 5).
+  bool ambiguous_displacements = false;
 };
 
 // The values are the public GC_PHASE_* constants (runtime/gc.h), which
@@ -226,6 +231,11 @@ class Collector {
   WeakProcessor& weak() { return weak_; }
   // Finalization's registrations and queues (gc/finalize.h).
   Finalization& finalization() { return finalization_; }
+  // The valid displacements of ambiguous data words, or null when any
+  // interior pointer retains (config.ambiguous_displacements off).
+  Displacements* displacements() {
+    return config_.ambiguous_displacements ? &displacements_ : nullptr;
+  }
   // Lock-free: the current heap goal (~0 when there is none) and the bytes
   // the last cycle marked (gc_get_counters).
   uint64_t heap_goal() const {
@@ -252,7 +262,18 @@ class Collector {
   // Automatic collections (heap-goal triggers) off while the count is
   // positive (Boehm's GC_disable); explicit Collect still runs.
   void DisableAutoCollect() { auto_disabled_.fetch_add(1); }
+  // Mostly-concurrent marking for mutators that store without the write
+  // barrier (gc/unbarriered.h): concurrent mode only; set before the first
+  // cycle. u must outlive the collector.
+  void SetUnbarrieredStores(UnbarrieredStores* u);
+  bool unbarriered() const { return unbarriered_ != nullptr; }
   void EnableAutoCollect() { auto_disabled_.fetch_sub(1); }
+  // Raises the floor of the trigger and the heap goal to `bytes` (never
+  // lowers it): no heap-goal cycle starts while heap_live is below it
+  // (Boehm's requested heap size: GC_INITIAL_HEAP_SIZE plus every
+  // GC_expand_hp). Any thread; in force at once and after every cycle.
+  void RaiseMinHeap(size_t bytes);
+  size_t min_heap_floor() const { return min_heap_floor_.load(); }
   // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
   // PrepareFork waits for a cycle in progress to end, stops the driver,
   // the sweeper, the idle worker and the mark workers (joins them: a
@@ -326,6 +347,12 @@ class Collector {
   void SweepTermination(Cycle* c);
   void Mark(Cycle* c);
   void StartConcurrentMark(Cycle* c);
+  // Whether an ambiguous word could name a heap object (the root
+  // snapshot keeps only those).
+  bool MayBeHeapWord(uintptr_t v) const {
+    const uintptr_t p = marker_.StripTag(v);
+    return p >= 4096 && (p >> kHeapAddrBits) == 0;
+  }
   void FinishConcurrentMark(Cycle* c);
   class FinalizerMarking;
   void MarkFinalizers(Cycle* c);
@@ -361,9 +388,21 @@ class Collector {
   World* world_;
   const CollectorConfig config_;
   const bool concurrent_;
+  // Set before the first cycle (SetUnbarrieredStores); read by the driver.
+  UnbarrieredStores* unbarriered_ = nullptr;
+  class DirtyRescanner;
+  // Final pause with an UnbarrieredStores: every heap root marked again,
+  // then the dirty pages' marked objects rescanned (world stopped).
+  void RescanUnbarriered(Cycle* c);
+  // With the world stopped: every mcache returns its cached spans, which
+  // marks in bulk what it allocated black during the mark (added to the
+  // cycle's marked totals). Afterwards every object allocated so far reads
+  // as allocated and, if allocated during the mark, as marked.
+  void ReleaseMCaches(Cycle* c);
   const int nworkers_;
   WeakProcessor weak_;  // the heap's sweep hook: before the marker
   Finalization finalization_;
+  Displacements displacements_;  // used with config_.ambiguous_displacements
   Marker marker_;
   WorkerPool workers_;
   IdleMarkWorker idle_worker_;
@@ -376,6 +415,11 @@ class Collector {
   std::atomic<size_t> trigger_;
   std::atomic<size_t> hard_goal_;  // Pacer::hard_goal(): WaitIfOverGoal's
   std::atomic<uint64_t> heap_goal_, live_bytes_{0};  // gc_get_counters
+  // RaiseMinHeap's floor (0: none). Written before the goals are raised,
+  // read after EndCycle stores them (seq_cst both), so neither side's
+  // update is lost.
+  std::atomic<size_t> min_heap_floor_{0};
+  void ApplyMinHeapFloor();
   Pacer pacer_;  // driver thread only (and assists' reads)
   GcCpuLimiter limiter_;
   GcStats stats_;
@@ -388,6 +432,10 @@ class Collector {
   // buffer keeps its size from cycle to cycle and grows before the pause).
   std::vector<uintptr_t> ambiguous_snapshot_;
   size_t ambiguous_count_ = 0;
+  // The same for words a root scanner reports as stack or register words
+  // (RootVisitor::AmbiguousStack: any interior pointer retains, also where
+  // data words need a registered displacement); it keeps its capacity.
+  std::vector<uintptr_t> ambiguous_stack_snapshot_;
   // Objects marked outside the mark workers during a concurrent cycle.
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
   // Whether a BackgroundMark of the current cycle offered the idle worker

@@ -20,9 +20,19 @@
 //      or in a span's tail is ignored;
 //   4. keep only allocated slots: a word that points at a free slot (never
 //      allocated, or freed by the last sweep) is ignored, so an ambiguous
-//      word can never mark free memory.
-// (A one-past-the-end rule, which the Boehm-compatible layer will want,
-// belongs here too.)
+//      word can never mark free memory;
+//   5. only with gc_config.ambiguous_displacements (Boehm's
+//      GC_all_interior_pointers = 0), and only for words of objects and
+//      conservative ranges ("data" words, not those of thread stacks and
+//      registers): the word must point at the object's start or at start
+//      + a displacement registered with gc_register_displacement
+//      (Displacements below); any other interior pointer is ignored. Stack
+//      and register words keep the rule of 1-4 (any interior pointer), as
+//      Boehm's GC_mark_and_push_stack does: a compiler keeps derived
+//      pointers there. The default path pays one predictable branch on a
+//      null pointer in the Marker.
+// One-past-the-end pointers need no rule here: the Boehm layer pads each
+// object by a byte instead (docs/boehm.md).
 //
 // Reading (ForEachAmbiguousWord): [lo, hi) is read word by word, every
 // 8-byte-aligned word that lies wholly inside it, with plain loads that the
@@ -34,6 +44,8 @@
 #ifndef GCHEAP_GC_CONSERVATIVE_H_
 #define GCHEAP_GC_CONSERVATIVE_H_
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "gc/mark.h"
@@ -67,24 +79,63 @@ GC_NO_SANITIZE_MEMORY inline void ForEachAmbiguousWord(const void* lo,
   }
 }
 
+// The valid displacements of a heap with gc_config.ambiguous_displacements
+// (rule 5 above): offsets below kLimit from an object's start at which an
+// ambiguous data word still designates the object. Offset 0 is always
+// valid. Added at any time (gc_register_displacement), never removed; read
+// by the markers with relaxed loads: a displacement registered while a
+// cycle marks counts from the next cycle at the latest (Boehm asks for
+// registration before the pointers exist, preferably before any
+// allocation).
+class Displacements {
+ public:
+  // Boehm's VALID_OFFSET_SZ (HBLKSIZE): larger offsets are refused.
+  static constexpr size_t kLimit = 4096;
+  Displacements() { Add(0); }
+  void Add(size_t off) {
+    GC_DCHECK(off < kLimit, "a displacement past Displacements::kLimit");
+    bits_[off / 64].fetch_or(uint64_t{1} << (off % 64),
+                             std::memory_order_relaxed);
+  }
+  bool Valid(uintptr_t off) const {
+    return off < kLimit &&
+           ((bits_[off / 64].load(std::memory_order_relaxed) >> (off % 64)) &
+            1) != 0;
+  }
+
+ private:
+  std::atomic<uint64_t> bits_[kLimit / 64] = {};
+};
+
+// Where an ambiguous word was read (rule 5 above).
+enum class AmbiguousSource : uint8_t {
+  kData,   // a word of an object or a conservative range
+  kStack,  // a word of a thread's stack or registers
+};
+
 // The policy above: true if `word` designates an allocated object of this
 // heap; *r is that object. w is the marking worker whose span cache speeds
 // up the lookup, or null (the verifier).
-GC_ALWAYS_INLINE bool FindAmbiguousObject(Marker* m, Marker::Worker* w,
-                                          uintptr_t word, ObjectRef* r) {
+GC_ALWAYS_INLINE bool FindAmbiguousObject(
+    Marker* m, Marker::Worker* w, uintptr_t word, ObjectRef* r,
+    AmbiguousSource src = AmbiguousSource::kData) {
   const uintptr_t p = m->StripTag(word);
   if (p < 4096) return false;
   if (w != nullptr ? !m->FindObject(w, p, r) : !m->heap()->FindObject(p, r)) {
     return false;
   }
-  return r->span->IsAllocated(r->index);
+  if (!r->span->IsAllocated(r->index)) return false;
+  const Displacements* d = m->displacements();
+  return GC_LIKELY(d == nullptr) || src == AmbiguousSource::kStack ||
+         d->Valid(p - r->base);
 }
 
 // Greys the object an ambiguous word designates, if any.
-GC_ALWAYS_INLINE void MarkAmbiguous(Marker* m, Marker::Worker* w,
-                                    uintptr_t word) {
+GC_ALWAYS_INLINE void MarkAmbiguous(
+    Marker* m, Marker::Worker* w, uintptr_t word,
+    AmbiguousSource src = AmbiguousSource::kData) {
   ObjectRef r;
-  if (FindAmbiguousObject(m, w, word, &r)) m->GreyObject(w, r);
+  if (FindAmbiguousObject(m, w, word, &r, src)) m->GreyObject(w, r);
 }
 
 // The RootVisitor that marks into a worker: precise slots as MarkValue
@@ -96,6 +147,11 @@ class RootMarker final : public RootVisitor {
   void Ambiguous(const void* lo, const void* hi) override {
     ForEachAmbiguousWord(lo, hi,
                          [this](uintptr_t v) { MarkAmbiguous(m_, w_, v); });
+  }
+  void AmbiguousStack(const void* lo, const void* hi) override {
+    ForEachAmbiguousWord(lo, hi, [this](uintptr_t v) {
+      MarkAmbiguous(m_, w_, v, AmbiguousSource::kStack);
+    });
   }
 
  private:

@@ -77,42 +77,47 @@ size_t Finalization::Decide(CandidateMarker* m) {
     }
   }
   m->Drain();
-  // 3. Still unmarked: ready.
-  std::vector<uintptr_t> mark;
+  // 3. Still unmarked: ready. Unreachable-mode candidates are decided in
+  // a second round, once what the first round's ready objects reach is
+  // marked.
   size_t ready = 0, finalizers = 0;
-  {
-    std::lock_guard<std::mutex> gl(guardians_mu_);
-    for (const Candidate& c : cands) {
-      Shard& sh = ShardOf(c.base);
-      std::lock_guard<std::mutex> g(sh.mu);
-      auto it = sh.map.find(c.base);
-      if (it == sh.map.end() || it->second.serial != c.serial) {
-        // Unregistered meanwhile: pass 1 may have recorded weak slots in
-        // it, which must outlive the sweep.
-        if (c.mode != kFinalizeUnordered && !m->Marked(c.base)) {
-          mark.push_back(c.base);
+  for (const bool unreachable_round : {false, true}) {
+    std::vector<uintptr_t> mark;
+    {
+      std::lock_guard<std::mutex> gl(guardians_mu_);
+      for (const Candidate& c : cands) {
+        if ((c.mode == kFinalizeUnreachable) != unreachable_round) continue;
+        Shard& sh = ShardOf(c.base);
+        std::lock_guard<std::mutex> g(sh.mu);
+        auto it = sh.map.find(c.base);
+        if (it == sh.map.end() || it->second.serial != c.serial) {
+          // Unregistered meanwhile: pass 1 may have recorded weak slots in
+          // it, which must outlive the sweep.
+          if (c.mode != kFinalizeUnordered && !m->Marked(c.base)) {
+            mark.push_back(c.base);
+          }
+          continue;
         }
-        continue;
+        if (m->Marked(c.base)) continue;  // held back
+        const Registration r = it->second;
+        sh.map.erase(it);
+        count_.fetch_sub(1, std::memory_order_release);
+        if (r.guardian != nullptr) {
+          std::lock_guard<std::mutex> q(r.guardian->mu);
+          r.guardian->queue.push_back(r.obj);
+        } else {
+          std::lock_guard<std::mutex> q(queue_mu_);
+          ready_.push_back(ReadyFinalizer{r.obj, r.fn, r.data});
+          ready_pending_++;
+          finalizers++;
+        }
+        mark.push_back(c.base);
+        ready++;
       }
-      if (m->Marked(c.base)) continue;  // held back by an ordered candidate
-      const Registration r = it->second;
-      sh.map.erase(it);
-      count_.fetch_sub(1, std::memory_order_release);
-      if (r.guardian != nullptr) {
-        std::lock_guard<std::mutex> q(r.guardian->mu);
-        r.guardian->queue.push_back(r.obj);
-      } else {
-        std::lock_guard<std::mutex> q(queue_mu_);
-        ready_.push_back(ReadyFinalizer{r.obj, r.fn, r.data});
-        ready_pending_++;
-        finalizers++;
-      }
-      mark.push_back(c.base);
-      ready++;
     }
+    for (uintptr_t b : mark) m->MarkObject(b);
+    m->Drain();
   }
-  for (uintptr_t b : mark) m->MarkObject(b);
-  m->Drain();
   if (ready != 0) {
     queued_since_notify_.fetch_add(ready, std::memory_order_relaxed);
     queued_fin_total_.fetch_add(finalizers, std::memory_order_relaxed);

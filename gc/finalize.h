@@ -10,7 +10,10 @@
 //                cycles of ordered objects are never finalized;
 //   unordered    (Boehm's _no_order, Java) does not hold others back;
 //   ignore-self  ordered, but the object's own pointers to itself do not
-//                count (Boehm's _ignore_self).
+//                count (Boehm's _ignore_self);
+//   unreachable  ordered, and also held back while any object made ready
+//                in the same cycle (an unordered one included) reaches it
+//                (Boehm's _unreachable).
 // A second registration replaces the first; registering NULL removes it.
 //
 // The decision, when strong marking is complete (the collector's
@@ -22,11 +25,13 @@
 //   3. the candidates still unmarked are ready: each registration is
 //      removed, the object queued (a finalizer on the ready queue, a
 //      guardian's object on that guardian's queue) and marked with what it
-//      reaches. So an unordered candidate that an ordered candidate reaches
-//      waits for a later cycle (an ordered finalizer never sees a finalized
-//      object), and unordered ones never hold each other back. A candidate
-//      scanned in pass 1 whose registration went meanwhile is marked too
-//      (pass 1 may have recorded weak slots in it).
+//      reaches; unreachable-mode candidates are decided after that
+//      marking, so one that a ready object reaches waits too. So an unordered
+//      candidate that an ordered candidate reaches waits for a later cycle (an
+//      ordered finalizer never sees a finalized object), and unordered ones
+//      never hold each other back. A candidate scanned in pass 1 whose
+//      registration went meanwhile is marked too (pass 1 may have recorded weak
+//      slots in it).
 // Everything marked in this phase is revived, not strongly marked: weak
 // references handle that (gc/weak.h).
 //
@@ -63,9 +68,10 @@
 
 namespace gcheap {
 
-inline constexpr uint8_t kFinalizeOrdered = 0;     // GC_FINALIZE_ORDERED
-inline constexpr uint8_t kFinalizeUnordered = 1;   // GC_FINALIZE_UNORDERED
-inline constexpr uint8_t kFinalizeIgnoreSelf = 2;  // GC_FINALIZE_IGNORE_SELF
+inline constexpr uint8_t kFinalizeOrdered = 0;      // GC_FINALIZE_ORDERED
+inline constexpr uint8_t kFinalizeUnordered = 1;    // GC_FINALIZE_UNORDERED
+inline constexpr uint8_t kFinalizeIgnoreSelf = 2;   // GC_FINALIZE_IGNORE_SELF
+inline constexpr uint8_t kFinalizeUnreachable = 3;  // GC_FINALIZE_UNREACHABLE
 
 // A guardian: a queue of objects handed back by finalization.
 struct Guardian {

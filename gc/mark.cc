@@ -37,17 +37,12 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
   GC_CHECK(found, "a queued grey object is not in the heap");
   MSpan* s = r.span;
   const size_t size = ObjectBytes(s);
-  size_t lo = item - r.base;
+  const size_t lo = item - r.base;
   size_t hi = size;
   const TypeInfo* t = TypeOf(s, r.index);
   GC_CHECK(t != nullptr, "scan object without a registered type");
-  if (t->has_trace()) {
-    // Callbacks see whole objects; they are never split.
-    t->Trace(reinterpret_cast<void*>(r.base), &VisitSlot, w);
-    w->scanned_bytes += size;
-    return;
-  }
-  if (s->is_large() && size > kObletBytes) {
+  // Callbacks see whole objects (ScanRange): never split.
+  if (s->is_large() && size > kObletBytes && !t->has_trace()) {
     if (lo == 0) {
       // First visit of a large object: queue its other pieces.
       for (size_t off = kObletBytes; off < size; off += kObletBytes) {
@@ -55,6 +50,19 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
       }
     }
     hi = std::min(size, lo + kObletBytes);
+  }
+  ScanRange(w, r, lo, hi);
+}
+
+void Marker::ScanRange(Worker* w, const ObjectRef& r, size_t lo, size_t hi) {
+  MSpan* s = r.span;
+  const TypeInfo* t = TypeOf(s, r.index);
+  GC_CHECK(t != nullptr, "scan object without a registered type");
+  if (t->has_trace()) {
+    // Callbacks see whole objects; they are never split.
+    t->Trace(reinterpret_cast<void*>(r.base), &VisitSlot, w);
+    w->scanned_bytes += ObjectBytes(s);
+    return;
   }
   if (__builtin_expect(t->special != TypeSpecial::kNone, 0)) {
     ScanSpecial(w, r, t, lo, hi);

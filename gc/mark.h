@@ -42,6 +42,8 @@
 
 namespace gcheap {
 
+class Displacements;  // gc/conservative.h
+
 inline constexpr size_t kObletBytes = 128 << 10;
 
 class Marker {
@@ -57,6 +59,7 @@ class Marker {
   struct Worker : TraceVisitor {
     explicit Worker(Marker* m, WorkPool* pool) : marker(m), gcw(pool) {
       weak = &Marker::VisitWeak;
+      weak_callback = &Marker::VisitWeakCallback;
     }
     ~Worker() {
       if (mark_races != 0) {
@@ -127,6 +130,11 @@ class Marker {
   static constexpr size_t kPrefetchDepth = 8;
   // Scans one queued item (an object base, or an oblet of a large object).
   void ScanItem(Worker* w, uintptr_t item);
+  // Scans the words [lo, hi) (offsets from its base) of the object r as a
+  // grey object's are scanned (an object with a trace callback: whole).
+  // ScanItem's body; also the rescan of a dirty page's marked objects
+  // (gc/unbarriered.h).
+  void ScanRange(Worker* w, const ObjectRef& r, size_t lo, size_t hi);
 
   // A VisitFn that marks *slot; ctx is a Worker*.
   static void VisitSlot(void** slot, void* ctx) {
@@ -140,6 +148,15 @@ class Marker {
     w->marker->RecordWeakSlot(w, slot, kind);
   }
   void RecordWeakSlot(Worker* w, void** slot, uint8_t kind);
+  // The weak-callback visitor of a Worker (gc_trace_weak_callback from a
+  // trace callback): registers fn(data) for this cycle's weak callbacks.
+  static void VisitWeakCallback(TraceVisitor* v, void (*fn)(gc_heap*, void*),
+                                void* data) {
+    auto* w = static_cast<Worker*>(v);
+    if (w->marker->weak_ != nullptr) {
+      w->marker->weak_->callbacks().AddForCycle(fn, data);
+    }
+  }
   // Slots are read with acquire loads: during a concurrent mark a mutator
   // may store into them (gc_write_barrier stores with release, so the
   // stored object's initialization is visible to the marker).
@@ -165,6 +182,11 @@ class Marker {
     return mark_races_.load(std::memory_order_relaxed);
   }
   WeakProcessor* weak() const { return weak_; }
+  // The valid displacements of ambiguous data words (gc/conservative.h,
+  // rule 5), or null: any interior pointer (the default). Set once, before
+  // the first cycle.
+  const Displacements* displacements() const { return displacements_; }
+  void set_displacements(const Displacements* d) { displacements_ = d; }
 
  private:
   // Marks the values of the ephemerons waiting for r (its mark bit just
@@ -184,6 +206,7 @@ class Marker {
   const TypeTable* types_;
   uintptr_t tag_mask_;  // inverted: AND keeps the address bits
   WeakProcessor* weak_;
+  const Displacements* displacements_ = nullptr;
   std::atomic<bool> revive_{false};
 };
 

@@ -45,8 +45,13 @@ class RootVisitor {
   virtual void Slot(void** slot) = 0;
   // Ambiguous words: every 8-byte-aligned word wholly inside [lo, hi)
   // (read with gcheap::ForEachAmbiguousWord, resolved with
-  // FindAmbiguousObject, gc/conservative.h).
+  // FindAmbiguousObject, gc/conservative.h), from data: a conservative
+  // range, a data segment, an object's words.
   virtual void Ambiguous(const void* lo, const void* hi) = 0;
+  // The same for words of a thread's stack or registers: they retain an
+  // object through any interior pointer also where data words need a
+  // registered displacement (gc_config.ambiguous_displacements).
+  virtual void AmbiguousStack(const void* lo, const void* hi) = 0;
 
  protected:
   ~RootVisitor() = default;

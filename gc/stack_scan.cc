@@ -116,7 +116,7 @@ void ScanFakeFrames(const StackContext& c, uintptr_t live, uintptr_t hi,
     done.push_back(f);
     const auto* lo = reinterpret_cast<const void*>(f.first);
     const auto* end = reinterpret_cast<const void*>(f.second);
-    v.Ambiguous(lo, end);
+    v.AmbiguousStack(lo, end);
     FindFakeFrames(fake_stack, lo, end, &todo);
   }
 }
@@ -135,11 +135,11 @@ GC_NOINLINE void CaptureStackContext(StackContext* c, const StackBounds& b) {
 void ScanStack(const StackContext& c, const StackBounds& b, void* fake_stack,
                RootVisitor& v) {
   if (c.sp == 0) return;
-  v.Ambiguous(c.window, c.window + c.window_words);
+  v.AmbiguousStack(c.window, c.window + c.window_words);
   const uintptr_t live = c.sp + c.window_words * sizeof(uintptr_t);
   if (live < b.hi) {
-    v.Ambiguous(reinterpret_cast<const void*>(live),
-                reinterpret_cast<const void*>(b.hi));
+    v.AmbiguousStack(reinterpret_cast<const void*>(live),
+                     reinterpret_cast<const void*>(b.hi));
   }
 #if defined(GCHEAP_ASAN)
   ScanFakeFrames(c, live, b.hi, fake_stack, v);

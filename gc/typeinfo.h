@@ -56,6 +56,8 @@
 
 #include "absl/status/statusor.h"
 
+struct gc_heap;  // the API's heap handle (weak callbacks get it)
+
 namespace gcheap {
 
 // A visitor receives the address of a slot that may hold a heap pointer.
@@ -75,6 +77,10 @@ struct TraceVisitor {
   uint32_t magic = kMagic;
   // Receives a weak slot (kind: 0 short, 1 long); null: ignored.
   void (*weak)(TraceVisitor* self, void** slot, uint8_t kind) = nullptr;
+  // Receives a weak callback for this cycle (gc_trace_weak_callback;
+  // gc/weak_callbacks.h); null: ignored (visits that are not marking).
+  void (*weak_callback)(TraceVisitor* self, void (*fn)(gc_heap*, void*),
+                        void* data) = nullptr;
 };
 
 // What scanning a type needs beyond its pointer maps (TypeInfo::special).

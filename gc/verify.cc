@@ -120,18 +120,25 @@ class VerifyRoots final : public RootVisitor {
     Reach(st_, Marker::LoadSlot(slot), slot, slot);
   }
   void Ambiguous(const void* lo, const void* hi) override {
+    Words(lo, hi, AmbiguousSource::kData);
+  }
+  void AmbiguousStack(const void* lo, const void* hi) override {
+    Words(lo, hi, AmbiguousSource::kStack);
+  }
+
+ private:
+  void Words(const void* lo, const void* hi, AmbiguousSource src) {
     // The path report names the start of the ambiguous range.
     void** where = const_cast<void**>(static_cast<void* const*>(lo));
     ForEachAmbiguousWord(lo, hi, [&](uintptr_t word) {
       ObjectRef r;
-      if (FindAmbiguousObject(st_->marker, nullptr, word, &r) &&
+      if (FindAmbiguousObject(st_->marker, nullptr, word, &r, src) &&
           r.span->IsMarked(r.index)) {
         Reach(st_, r.base, where, where);
       }
     });
   }
 
- private:
   VerifyState* const st_;
 };
 

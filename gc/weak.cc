@@ -171,15 +171,21 @@ void WeakProcessor::Unlink(WeakCell* c) {
 
 // ---- reads ------------------------------------------------------------------
 
+bool WeakProcessor::Marked(const ObjectRef& r) {
+  const size_t i = r.index;
+  if ((__atomic_load_n(&r.span->gcmark_bits[i / 64], __ATOMIC_SEQ_CST) >>
+       (i % 64)) &
+      1) {
+    return true;
+  }
+  // An object allocated black during the mark, not yet marked in bulk by
+  // its mcache, is live (and strongly: it is never revived).
+  return r.span->IsMarkedOrBlack(i);
+}
+
 bool WeakProcessor::StronglyMarked(const ObjectRef& r) {
   const size_t i = r.index;
-  const bool marked =
-      (__atomic_load_n(&r.span->gcmark_bits[i / 64], __ATOMIC_SEQ_CST) >>
-       (i % 64)) &
-      1;
-  // An object allocated black during the mark, not yet marked in bulk by
-  // its mcache, is strongly live (it is never revived).
-  if (!marked) return r.span->IsMarkedOrBlack(i);
+  if (!Marked(r)) return false;
   SpanSide* side = SpanSide::Of(r.span);
   return side == nullptr || !SpanSide::Test(side->revived(), i);
 }

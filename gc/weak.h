@@ -67,6 +67,7 @@
 
 #include "gc/referents.h"
 #include "gc/specials.h"
+#include "gc/weak_callbacks.h"
 #include "heap/mheap.h"
 
 namespace gcheap {
@@ -111,6 +112,8 @@ class WeakProcessor final : public SweepHook {
   SpecialsTable& specials() { return specials_; }
   ReferentTable& referents() { return referents_; }
   MHeap* heap() const { return heap_; }
+  // The embedder's weak callbacks (gc/weak_callbacks.h).
+  WeakCallbacks& callbacks() { return callbacks_; }
 
   // Where the cleanups of freed objects go (set once, before any sweep).
   void SetCleanupQueue(std::function<void(Cleanup*)> queue) {
@@ -144,10 +147,15 @@ class WeakProcessor final : public SweepHook {
 
   WeakCounts counts() const;
 
-  // Whether r is strongly marked: its mark bit set and its revive bit
-  // clear (read in that order, sequentially consistent: the revive bit is
-  // set before the mark bit).
+  // Whether r is strongly marked: Marked (its mark bit set, or allocated
+  // black) and its revive bit clear (read in that order, sequentially
+  // consistent: the revive bit is set before the mark bit).
   static bool StronglyMarked(const ObjectRef& r);
+  // Whether r's mark bit is set (strongly marked or revived: it survives
+  // the cycle), or r was allocated black and its mcache has not marked it
+  // in bulk yet (MSpan::IsMarkedOrBlack). Exact once marking is over and
+  // before the sweep cycle starts.
+  static bool Marked(const ObjectRef& r);
 
  private:
   uintptr_t Strip(uintptr_t v) const { return v & tag_keep_; }
@@ -165,6 +173,7 @@ class WeakProcessor final : public SweepHook {
   SpecialsTable specials_{&sides_};
   ReferentTable referents_;
   std::function<void(Cleanup*)> queue_cleanup_;
+  WeakCallbacks callbacks_;
   std::atomic<uint64_t> cleared_cells_{0}, cleared_slots_{0},
       cleared_ephemerons_{0}, queued_cleanups_{0};
 };

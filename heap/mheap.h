@@ -445,7 +445,11 @@ class MHeap {
   // paths (heap/heap_events.h); set once, before the heap is used.
   void set_event_sink(HeapEventSink* sink) { event_sink_ = sink; }
   HeapEventSink* event_sink() const { return event_sink_; }
-  void set_hard_limit(size_t bytes) { opts_.hard_limit = bytes; }
+  // Any time (under the heap lock): spans past it fail from then on.
+  void set_hard_limit(size_t bytes) {
+    std::lock_guard<CountedMutex> g(lock_);
+    opts_.hard_limit = bytes;
+  }
 
   // Calls f(MSpan*) for every in-use span, in address order, found through
   // the arenas' pageInUse bitmaps (Go's allspans walk). Takes the heap lock:

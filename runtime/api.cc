@@ -516,6 +516,25 @@ int gc_remove_conservative_root_range(gc_heap* heap, const void* start,
   return StatusToInt(heap->roots.RemoveConservativeRange(start, bytes));
 }
 
+int gc_register_displacement(gc_heap* heap, size_t offset) {
+  CheckHeap(heap, "gc_register_displacement");
+  gcheap::Displacements* d = heap->collector->displacements();
+  if (d == nullptr) {
+    SetLastError(
+        "gc_register_displacement: the heap was created without "
+        "gc_config.ambiguous_displacements (every interior pointer is "
+        "recognized)");
+    return -1;
+  }
+  if (offset >= gcheap::Displacements::kLimit) {
+    SetLastError("gc_register_displacement: offset %zu is not below %zu",
+                 offset, gcheap::Displacements::kLimit);
+    return -1;
+  }
+  d->Add(offset);
+  return 0;
+}
+
 void gc_write_barrier_slow(gc_mutator* m, void* obj, void** slot, void* value) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
   CheckBarrier(m, "gc_write_barrier", obj, slot, &value, 1);

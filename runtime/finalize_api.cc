@@ -44,12 +44,12 @@ bool ResolveObject(gc_mutator* m, const void* obj, const char* fn,
 
 bool CheckMode(int mode, const char* fn) {
   if (mode == GC_FINALIZE_ORDERED || mode == GC_FINALIZE_UNORDERED ||
-      mode == GC_FINALIZE_IGNORE_SELF) {
+      mode == GC_FINALIZE_IGNORE_SELF || mode == GC_FINALIZE_UNREACHABLE) {
     return true;
   }
   SetLastError(
-      "%s: mode must be GC_FINALIZE_ORDERED, GC_FINALIZE_UNORDERED or "
-      "GC_FINALIZE_IGNORE_SELF (got %d)",
+      "%s: mode must be GC_FINALIZE_ORDERED, GC_FINALIZE_UNORDERED, "
+      "GC_FINALIZE_IGNORE_SELF or GC_FINALIZE_UNREACHABLE (got %d)",
       fn, mode);
   return false;
 }

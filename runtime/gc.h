@@ -177,18 +177,28 @@ typedef struct gc_config {
   int trace;                 /* nonzero: gctrace line per cycle */
   uintptr_t tag_mask;        /* bits cleared from a slot before lookup */
   /* ---- appended later (used only inside struct_size) ---- */
-  int finalizer_thread;    /* nonzero (the default): a thread the heap owns
-                              runs ready finalizers and cleanups; 0: the
-                              embedder runs them with gc_run_finalizers */
-  int conservative_stacks; /* nonzero: every attached thread's stack and
-                              registers are roots (ambiguous words) */
-  const char* trace_file;  /* write the collector's timeline here (Chrome
-                              Trace Event JSON, for Perfetto); NULL: none */
+  int finalizer_thread;        /* nonzero (the default): a thread the heap owns
+                                  runs ready finalizers and cleanups; 0: the
+                                  embedder runs them with gc_run_finalizers */
+  int conservative_stacks;     /* nonzero: every attached thread's stack and
+                                  registers are roots (ambiguous words) */
+  const char* trace_file;      /* write the collector's timeline here (Chrome
+                                  Trace Event JSON, for Perfetto); NULL: none */
+  int ambiguous_displacements; /* nonzero: an ambiguous word of an object or
+                              of a conservative root range retains an object
+                              only if it points at the object's start or at
+                              start + a displacement registered with
+                              gc_register_displacement (Boehm's
+                              GC_all_interior_pointers = 0); words of thread
+                              stacks and registers still retain through any
+                              interior pointer. 0 (the default): any
+                              interior pointer retains */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
  * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
- * finalizer_thread on, conservative_stacks off, trace_file NULL), then
+ * finalizer_thread on, conservative_stacks off, trace_file NULL,
+ * ambiguous_displacements off), then
  * applies the GC_* environment variables above; sets struct_size. The heap
  * copies trace_file's string. */
 void gc_config_init(gc_config* cfg);
@@ -389,7 +399,20 @@ int gc_remove_mutator_root_scanner(gc_mutator* m, gc_root_scanner_fn fn,
  * An ambiguous word may or may not be a pointer: if it points into an
  * allocated object of the heap (its base or any interior byte, after
  * clearing gc_config.tag_mask bits), that object is kept alive; nothing
- * moves, and a word that designates nothing is ignored. */
+ * moves, and a word that designates nothing is ignored. With
+ * gc_config.ambiguous_displacements, a word of an object or of a
+ * conservative range keeps an object alive only through its base or base +
+ * a registered displacement (stack and register words: any interior byte).
+ */
+
+/* With gc_config.ambiguous_displacements: from now on, an ambiguous word
+ * that points `offset` bytes past an object's base also keeps the object
+ * alive (Boehm's GC_register_displacement; offset 0 always does). Register
+ * displacements before the pointers that use them exist: one registered
+ * while a cycle marks counts from the next cycle. Returns 0, or -1 with
+ * gc_last_error() set (offset 4096 or more; a heap without
+ * ambiguous_displacements). */
+int gc_register_displacement(gc_heap* heap, size_t offset);
 
 /* Registers `bytes` bytes from start (any alignment: every 8-byte-aligned
  * word wholly inside is an ambiguous root), for data segments and foreign
@@ -978,6 +1001,69 @@ void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value);
  * calling it with anything else is API misuse and aborts. */
 void gc_trace_weak(void* visit_ctx, void** slot, int kind);
 
+/* ---- custom weak callbacks ----
+ *
+ * Weak structures the heap does not know (an off-heap table keyed by
+ * objects, a cache, the embedder weak tables of V8, cppgc's
+ * RegisterWeakCallback) are cleared by the embedder's own code at the point
+ * where the cycle's liveness is final: a weak callback runs once per cycle
+ * in the final pause (the world stopped, on the thread running the cycle),
+ * after marking and after the finalization decision, before anything is
+ * swept. Inside it, gc_is_live answers for any object of the heap:
+ *   GC_WEAK_SHORT  strongly reachable (the short clearing point: an
+ *                  object kept only for its finalizer, or a guardian, is
+ *                  dead here, as gc_weak_get would return NULL for it);
+ *   GC_WEAK_LONG   survives this cycle (kept for finalization included;
+ *                  dead means it is about to be freed).
+ * Objects allocated while the cycle marked read live (allocated black).
+ * A callback may read and clear its own off-heap structures and store NULL
+ * (or an object gc_is_live reports live) into fields of live objects with
+ * plain stores: marking is over and the write barrier is off, so no
+ * barrier is needed or allowed. It must not allocate, collect, attach,
+ * take a lock that a mutator may hold at a safepoint (a mutator stopped
+ * there would never let go), or call any gc_* function but gc_is_live.
+ * Every entry that names an object dead by the rule the structure follows
+ * must be dropped in that cycle's callback: the object is freed after it.
+ * Mutators that read pointers out of such a structure read them through
+ * gc_weak_read (the read barrier that makes a concurrent mark see them). */
+typedef void (*gc_weak_callback_fn)(gc_heap* heap, void* data);
+/* Adds fn(heap, data) to the callbacks run in every cycle from the next
+ * final pause on (a pair may be added more than once; it then runs as
+ * often). Returns 0, or -1 with gc_last_error() (fn NULL). Any thread, but
+ * not from inside a weak callback (API misuse: aborts). */
+int gc_add_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data);
+/* Removes one registration of (fn, data). Returns 0, or -1 with
+ * gc_last_error() if there is none. When it returns, fn is not running and
+ * will not run again for it (it waits for the callbacks of a pause in
+ * progress). From inside a weak callback it is API misuse and aborts. */
+int gc_remove_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data);
+/* In a trace callback: registers fn(heap, data) for this cycle only (the
+ * object being traced is live; cppgc's visitor->RegisterWeakCallback). It
+ * runs in this cycle's final pause, after the persistent callbacks. An
+ * object allocated while the cycle marked is never traced that cycle, so
+ * it registers nothing then. visit_ctx: the callback's own; other visits
+ * (the verifier, heap walks) ignore it. */
+void gc_trace_weak_callback(void* visit_ctx, gc_weak_callback_fn fn,
+                            void* data);
+/* Only inside a weak callback of this heap (else API misuse: aborts): 1 if
+ * obj (a pointer into an object of the heap, interior ones included) is
+ * live by kind's rule above, 0 if it is dead; -1 with gc_last_error() if
+ * obj is not in an object of this heap. kind: GC_WEAK_SHORT or
+ * GC_WEAK_LONG (anything else aborts). */
+int gc_is_live(gc_heap* heap, const void* obj, int kind);
+/* The read barrier for a pointer read out of a structure a weak callback
+ * clears: returns obj, now a strong reference the caller must root before
+ * its next safepoint, or NULL when the structure's entry must be treated
+ * as already cleared (kind GC_WEAK_SHORT, read after strong marking ended,
+ * obj not strongly reachable: the coming callback drops it). While a
+ * concurrent cycle marks, it shades obj (the stacks were scanned at the
+ * cycle's start, so an object found only through the structure would
+ * otherwise be freed under the reader). Not a safepoint: read the entry
+ * and call this with no safepoint in between (the object may be freed at
+ * the next one if nothing holds it). obj: NULL or an object the structure
+ * holds (kept by the callbacks' rule until then). */
+void* gc_weak_read(gc_mutator* m, void* obj, int kind);
+
 /* ---- ephemerons ----
  *
  * An ephemeron is a built-in heap object {key, value, next}: value is kept
@@ -1038,12 +1124,18 @@ int gc_is_ephemeron(gc_heap* heap, const void* obj);
  *                            an ephemeron's do (its key, value and next
  *                            are scanned by the ephemeron rule, as when
  *                            it is reachable).
+ *   GC_FINALIZE_UNREACHABLE  ordered, and also held back while an object
+ *                            made ready in the same cycle reaches it (an
+ *                            unordered one included): it runs only once
+ *                            no finalizer can bring it back (Boehm's
+ *                            GC_register_finalizer_unreachable).
  * Ready finalizers run on the heap's finalizer thread (gc_config.
  * finalizer_thread) or when the embedder calls gc_run_finalizers; until
  * one has run, its object is a root. */
 #define GC_FINALIZE_ORDERED 0
 #define GC_FINALIZE_UNORDERED 1
 #define GC_FINALIZE_IGNORE_SELF 2
+#define GC_FINALIZE_UNREACHABLE 3
 typedef void (*gc_finalizer_fn)(gc_mutator* m, void* obj, void* data);
 /* Registers (or, with fn == NULL, removes) obj's finalizer; a second
  * registration (a finalizer or a guardian's) replaces the first. obj: a

@@ -104,6 +104,30 @@ class Heap {
     return s;
   }
 
+  // Custom weak callbacks (gc_add_weak_callback): 0, or -1 with
+  // gc_last_error().
+  int AddWeakCallback(gc_weak_callback_fn fn, void* data) const {
+    return gc_add_weak_callback(heap_, fn, data);
+  }
+  int RemoveWeakCallback(gc_weak_callback_fn fn, void* data) const {
+    return gc_remove_weak_callback(heap_, fn, data);
+  }
+
+ private:
+  gc_heap* heap_;
+};
+
+// What a weak callback asks (cppgc's LivenessBroker): valid only inside a
+// weak callback of heap (gc_is_live aborts elsewhere).
+class LivenessBroker {
+ public:
+  explicit LivenessBroker(gc_heap* heap) : heap_(heap) {}
+  // Strongly reachable (kind GC_WEAK_SHORT) or surviving the cycle
+  // (GC_WEAK_LONG); an object not of this heap counts as dead.
+  bool IsLive(const void* obj, int kind = GC_WEAK_SHORT) const {
+    return gc_is_live(heap_, obj, kind) == 1;
+  }
+
  private:
   gc_heap* heap_;
 };
@@ -646,6 +670,11 @@ class Tracer {
   template <typename U>
   void Weak(WeakMember<U>& field, int kind = GC_WEAK_SHORT) const {
     gc_trace_weak(ctx_, field.slot(), kind);
+  }
+  // A weak callback for this cycle (gc_trace_weak_callback; cppgc's
+  // visitor->RegisterWeakCallback).
+  void RegisterWeakCallback(gc_weak_callback_fn fn, void* data) const {
+    gc_trace_weak_callback(ctx_, fn, data);
   }
 
  private:

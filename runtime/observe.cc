@@ -206,21 +206,24 @@ int HeapObservers::AddListener(const gc_event_listener* l, void* data) {
   gc_event_listener fns{};  // fields the caller's layout lacks stay NULL
   memcpy(&fns, l, n);
   std::lock_guard<std::mutex> g(mu_);
-  for (auto& c : listeners_) {
-    if (c->Is(l, data)) {
-      SetLastError("gc_add_event_listener: this listener is installed");
-      return -1;
-    }
+  if (FindListener(l, data) != listeners_.end()) {
+    SetLastError("gc_add_event_listener: this listener is installed");
+    return -1;
   }
   listeners_.push_back(std::make_unique<CListener>(l, fns, data));
   bus_->Add(listeners_.back().get());
   return 0;
 }
 
+std::vector<std::unique_ptr<HeapObservers::CListener>>::iterator
+HeapObservers::FindListener(const gc_event_listener* l, void* data) {
+  return std::find_if(listeners_.begin(), listeners_.end(),
+                      [&](const auto& c) { return c->Is(l, data); });
+}
+
 int HeapObservers::RemoveListener(const gc_event_listener* l, void* data) {
   std::lock_guard<std::mutex> g(mu_);
-  auto it = std::find_if(listeners_.begin(), listeners_.end(),
-                         [&](const auto& c) { return c->Is(l, data); });
+  auto it = FindListener(l, data);
   if (it == listeners_.end()) {
     SetLastError("gc_remove_event_listener: no such listener is installed");
     return -1;

@@ -57,7 +57,10 @@ class HeapObservers {
   EventBus* const bus_;
   std::mutex mu_;
   std::vector<std::unique_ptr<CListener>> listeners_;  // guarded by mu_
-  std::unique_ptr<PressureListener> pressure_;         // guarded by mu_
+  // The installed listener (l, data), or listeners_.end() (mu_ held).
+  std::vector<std::unique_ptr<CListener>>::iterator FindListener(
+      const gc_event_listener* l, void* data);
+  std::unique_ptr<PressureListener> pressure_;  // guarded by mu_
   std::unique_ptr<TraceFile> trace_;
   gc_oom_fn oom_fn_ = nullptr;  // guarded by mu_
   void* oom_data_ = nullptr;

@@ -71,6 +71,7 @@ CollectorConfig ToCollectorConfig(const gc_config& c) {
   cc.stop_the_world = c.stop_the_world != 0;
   cc.trace = c.trace != 0;
   cc.tag_mask = c.tag_mask;
+  cc.ambiguous_displacements = c.ambiguous_displacements != 0;
   return cc;
 }
 
@@ -200,6 +201,7 @@ gc_heap::gc_heap(const gc_config& cfg)
   collector = std::make_unique<gcheap::Collector>(
       &heap, &types, &roots, &world, gcheap::ToCollectorConfig(cfg), &events);
   heap.set_owner(this);  // diagnostics name the gc_heap
+  collector->weak().callbacks().SetHandle(this);  // what weak callbacks get
   // Ready finalizers and guardians' objects are roots until they ran.
   GC_CHECK(roots
                .AddScanner(&gcheap::Finalization::ScanRoots,

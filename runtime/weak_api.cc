@@ -172,6 +172,99 @@ void gc_trace_weak(void* visit_ctx, void** slot, int kind) {
   if (v->weak != nullptr) v->weak(v, slot, static_cast<uint8_t>(kind));
 }
 
+void gc_trace_weak_callback(void* visit_ctx, gc_weak_callback_fn fn,
+                            void* data) {
+  auto* v = static_cast<gcheap::TraceVisitor*>(visit_ctx);
+  if (v == nullptr || v->magic != gcheap::TraceVisitor::kMagic) {
+    Misuse("gc_trace_weak_callback",
+           "visit_ctx is not a trace callback's visit context (call it only "
+           "from a trace callback, with the visit_ctx it was given)");
+  }
+  if (fn == nullptr) Misuse("gc_trace_weak_callback", "fn is NULL");
+  if (v->weak_callback != nullptr) {
+    v->weak_callback(v, fn, data);
+  }
+}
+
+int gc_add_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data) {
+  gcheap::CheckHeap(heap, "gc_add_weak_callback");
+  if (fn == nullptr) {
+    SetLastError("gc_add_weak_callback: fn is NULL");
+    return -1;
+  }
+  if (gcheap::WeakCallbacks::Running() != nullptr) {
+    Misuse("gc_add_weak_callback",
+           "called from inside a weak callback (the list is in use)");
+  }
+  heap->collector->weak().callbacks().Add(fn, data);
+  return 0;
+}
+
+int gc_remove_weak_callback(gc_heap* heap, gc_weak_callback_fn fn, void* data) {
+  gcheap::CheckHeap(heap, "gc_remove_weak_callback");
+  if (gcheap::WeakCallbacks::Running() != nullptr) {
+    Misuse("gc_remove_weak_callback",
+           "called from inside a weak callback (it would wait for itself)");
+  }
+  if (!heap->collector->weak().callbacks().Remove(fn, data)) {
+    SetLastError("gc_remove_weak_callback: (fn, data) is not registered");
+    return -1;
+  }
+  return 0;
+}
+
+int gc_is_live(gc_heap* heap, const void* obj, int kind) {
+  if (gcheap::WeakCallbacks::Running() != heap || heap == nullptr) {
+    Misuse("gc_is_live",
+           "called outside a weak callback of this heap (liveness is only "
+           "final between marking and the sweep: see gc_add_weak_callback)");
+  }
+  if (kind != GC_WEAK_SHORT && kind != GC_WEAK_LONG) {
+    Misuse("gc_is_live", "kind must be GC_WEAK_SHORT or GC_WEAK_LONG");
+  }
+  gcheap::ObjectRef r;
+  if (!heap->collector->weak().Resolve(reinterpret_cast<uintptr_t>(obj), &r)) {
+    SetLastError("gc_is_live: %p is not in an object of this heap", obj);
+    return -1;
+  }
+  return kind == GC_WEAK_SHORT ? gcheap::WeakProcessor::StronglyMarked(r)
+                               : gcheap::WeakProcessor::Marked(r);
+}
+
+void* gc_weak_read(gc_mutator* m, void* obj, int kind) {
+  DEBUG_CHECK_MUTATOR(m, "gc_weak_read");
+  if (kind != GC_WEAK_SHORT && kind != GC_WEAK_LONG) {
+    Misuse("gc_weak_read", "kind must be GC_WEAK_SHORT or GC_WEAK_LONG");
+  }
+  if (obj == nullptr) return nullptr;
+  gcheap::Collector* c = m->heap->collector.get();
+  gcheap::WeakRead r;
+  r.value = reinterpret_cast<uintptr_t>(obj);
+  switch (c->weak_phase()) {
+    case gcheap::WeakPhase::kSweep:
+      // The last callbacks dropped every dead entry: obj lives.
+      break;
+    case gcheap::WeakPhase::kMark:
+      r.shade = true;
+      break;
+    case gcheap::WeakPhase::kMarkFinalizers: {
+      // Strong marking is over: a short reference to what it did not reach
+      // reads as cleared; a long one is shaded (revived if need be).
+      if (kind == GC_WEAK_LONG) {
+        r.shade = true;
+        break;
+      }
+      gcheap::ObjectRef ref;
+      if (!c->weak().Resolve(r.value, &ref)) {
+        Misuse("gc_weak_read", "obj is not an object of this heap");
+      }
+      if (!gcheap::WeakProcessor::StronglyMarked(ref)) return nullptr;
+      break;
+    }
+  }
+  return gcheap::api::FinishWeakRead(m, r);
+}
+
 void* gc_ephemeron_new(gc_mutator* m, void* key, void* value) {
   DEBUG_CHECK_MUTATOR(m, "gc_ephemeron_new");
   void* e = gc_alloc(m, m->heap->EphemeronType(), gcheap::kEphemeronBytes);

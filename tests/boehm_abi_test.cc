@@ -5,7 +5,10 @@
 // made with GC_pthread_create whose stacks hold the only references while
 // other threads collect (the signal-based stop of the world), and a thread
 // inside GC_do_blocking; finalizers (run by GC_gcollect) and short and
-// long disappearing links.
+// long disappearing links; GC_free clearing an object (a stale reference
+// keeps nothing through it) and returning a large one's pages; collection
+// events and the start callback, GC_set_mark_bit, GC_dump,
+// GC_abort_on_oom.
 //
 // Reclamation is checked through GC_base: GC_gcollect sweeps the whole
 // heap before it returns, so a freed object's address resolves to nothing
@@ -17,16 +20,20 @@
 #define GC_THREADS 1
 #define GC_NO_THREAD_REDIRECTS 1
 #include <gc/gc.h>
+#include <gc/gc_mark.h>
 #include <gc/gc_typed.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/boehm_test_util.h"
 
 namespace {
 
@@ -37,15 +44,7 @@ struct Node {
 
 constexpr int kN = 300;
 
-__attribute__((noinline)) void ClearStack() {
-  volatile char buf[64 << 10];
-  memset(const_cast<char*>(buf), 0, sizeof(buf));
-}
-
-void Collect() {
-  ClearStack();
-  GC_gcollect();
-}
+using gcheap_test::Collect;
 
 int CountAllocated(const std::vector<uintptr_t>& hidden) {
   int n = 0;
@@ -183,6 +182,74 @@ TEST(BoehmAbi, UncollectableObjectsAreRootsUntilFreed) {
   EXPECT_LE(CountAllocated(tgts), kN / 10);
 }
 
+// GC_free clears the object: a stale word that still names it (here a
+// data-segment root) keeps nothing through it.
+void* g_stale;
+
+__attribute__((noinline)) void MakeHolder(std::vector<uintptr_t>* tgts) {
+  auto** holder = static_cast<void**>(GC_MALLOC(kN * sizeof(void*)));
+  for (int i = 0; i < kN; i++) {
+    holder[i] = GC_MALLOC_ATOMIC(32);
+    tgts->push_back(~reinterpret_cast<uintptr_t>(holder[i]));
+  }
+  g_stale = holder;
+}
+
+TEST(BoehmAbi, FreedObjectsRetainNothing) {
+  std::vector<uintptr_t> tgts;
+  MakeHolder(&tgts);
+  Collect();
+  EXPECT_EQ(CountAllocated(tgts), kN);
+  GC_FREE(g_stale);  // g_stale still names it
+  Collect();
+  EXPECT_LE(CountAllocated(tgts), kN / 10);
+  g_stale = nullptr;
+}
+
+// Pages of [p, p + n) resident now.
+size_t ResidentPages(void* p, size_t n) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t lo =
+      (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
+  std::vector<unsigned char> v((hi - lo) / page);
+  if (mincore(reinterpret_cast<void*>(lo), hi - lo, v.data()) != 0) return ~0ul;
+  size_t r = 0;
+  for (unsigned char c : v) r += c & 1;
+  return r;
+}
+
+constexpr size_t kBig = 8 << 20;
+
+// Allocates and touches a large object, frees it (twice, and NULL) and
+// checks its pages; returns its address hidden. (Its slot is reclaimed by
+// a later collection, like any unreachable object's; not checked here:
+// one object may stay named by a stale stack slot.)
+__attribute__((noinline)) uintptr_t AllocAndFreeLarge() {
+  char* p = static_cast<char*>(GC_MALLOC_ATOMIC(kBig));
+  EXPECT_NE(p, nullptr);
+  if (p == nullptr) return 0;
+  memset(p, 0x5a, kBig);
+  EXPECT_GE(ResidentPages(p, kBig), kBig / 4096 - 2);
+  GC_FREE(p);
+  EXPECT_LE(ResidentPages(p, kBig), 2u);
+  EXPECT_GE(GC_get_expl_freed_bytes_since_gc(), kBig);
+  EXPECT_EQ(p[0], 0);  // cleared, not yet reclaimed
+  EXPECT_EQ(p[kBig - 1], 0);
+  // Freeing NULL does nothing; freeing twice is harmless here (Boehm
+  // calls it an error).
+  GC_FREE(nullptr);
+  GC_FREE(p);
+  return ~reinterpret_cast<uintptr_t>(p);
+}
+
+TEST(BoehmAbi, FreeReturnsALargeObjectsPagesAtOnce) {
+  GC_gcollect();  // expl_freed counts from here
+  ASSERT_NE(AllocAndFreeLarge(), 0u);
+  GC_gcollect();
+  EXPECT_EQ(GC_get_expl_freed_bytes_since_gc(), 0u);
+}
+
 TEST(BoehmAbi, TypedObjectsAreScannedFromTheirDescriptor) {
   GC_word bm[GC_BITMAP_SIZE(Node) + 1] = {0};
   GC_set_bit(bm, 0);  // word 0 is a pointer, word 1 is not
@@ -310,6 +377,38 @@ TEST(BoehmAbi, FinalizersRunAndLinksClearInBoehmsOrder) {
   free(long_links);
 }
 
+// GC_register_finalizer_unreachable: held back while an object finalized
+// in the same cycle (here an unordered one) reaches it; run once nothing
+// can bring it back. A lone one runs in the first cycle.
+std::atomic<int> g_noorder_ran{0}, g_unreachable_ran{0}, g_lone_ran{0};
+void CountInto(void*, void* counter) {
+  static_cast<std::atomic<int>*>(counter)->fetch_add(1);
+}
+
+__attribute__((noinline)) void MakeUnreachablePairs() {
+  for (int i = 0; i < kN; i++) {
+    auto** n = static_cast<void**>(GC_MALLOC(16));
+    void* x = GC_MALLOC_ATOMIC(32);
+    n[0] = x;
+    GC_REGISTER_FINALIZER_NO_ORDER(n, CountInto, &g_noorder_ran, nullptr,
+                                   nullptr);
+    GC_REGISTER_FINALIZER_UNREACHABLE(x, CountInto, &g_unreachable_ran, nullptr,
+                                      nullptr);
+    GC_REGISTER_FINALIZER_UNREACHABLE(GC_MALLOC_ATOMIC(32), CountInto,
+                                      &g_lone_ran, nullptr, nullptr);
+  }
+}
+
+TEST(BoehmAbi, UnreachableFinalizersWaitForEveryFinalizerThatReachesThem) {
+  MakeUnreachablePairs();
+  Collect();
+  EXPECT_GE(g_noorder_ran.load(), kN * 9 / 10);
+  EXPECT_GE(g_lone_ran.load(), kN * 9 / 10);
+  EXPECT_LE(g_unreachable_ran.load(), kN - g_noorder_ran.load());
+  Collect();
+  EXPECT_GE(g_unreachable_ran.load(), kN * 9 / 10);
+}
+
 TEST(BoehmAbi, LinkReturnCodes) {
   static void* link;
   static void* moved;
@@ -403,3 +502,113 @@ TEST(BoehmAbi, RegisterMyThreadReturnCodes) {
 }
 
 }  // namespace
+
+extern "C" const char* GC_gcheap_marking_mode(void);
+
+// GC_set_on_collection_event: every collection reports Boehm's events in
+// Boehm's order, with the start callback between START and
+// PRE_STOP_WORLD; each stop of the world is bracketed by PRE/POST_STOP_WORLD
+// and PRE/POST_START_WORLD (a mostly-concurrent cycle stops it twice:
+// MARK_START in the first pause, MARK_END in the last); the getters return what
+// was set; NULL stops both.
+std::vector<int> g_events;  // written on the driver thread, read after
+std::atomic<int> g_start_calls{0};
+void RecordEvent(GC_EventType e) { g_events.push_back(e); }
+void RecordStart() {
+  g_start_calls.fetch_add(1);
+  g_events.push_back(-1);
+}
+
+TEST(BoehmAbi, CollectionEventsAndStartCallbackInBoehmsOrder) {
+  GC_INIT();
+  GC_set_on_collection_event(RecordEvent);
+  GC_set_start_callback(RecordStart);
+  EXPECT_EQ(GC_get_on_collection_event(), &RecordEvent);
+  EXPECT_EQ(GC_get_start_callback(), &RecordStart);
+  g_events.clear();
+  const int before = g_start_calls.load();
+  Collect();
+  Collect();
+  GC_set_on_collection_event(nullptr);
+  GC_set_start_callback(nullptr);
+  const bool mostly_concurrent =
+      std::string(GC_gcheap_marking_mode()) == "mostly-concurrent";
+  std::vector<int> one = {GC_EVENT_START, -1, GC_EVENT_PRE_STOP_WORLD,
+                          GC_EVENT_POST_STOP_WORLD, GC_EVENT_MARK_START};
+  if (mostly_concurrent) {  // the mark runs with the world restarted
+    one.insert(one.end(), {GC_EVENT_PRE_START_WORLD, GC_EVENT_POST_START_WORLD,
+                           GC_EVENT_PRE_STOP_WORLD, GC_EVENT_POST_STOP_WORLD});
+  }
+  one.insert(one.end(), {GC_EVENT_MARK_END, GC_EVENT_PRE_START_WORLD,
+                         GC_EVENT_POST_START_WORLD, GC_EVENT_RECLAIM_START,
+                         GC_EVENT_RECLAIM_END, GC_EVENT_END});
+  std::vector<int> two = one;
+  two.insert(two.end(), one.begin(), one.end());
+  EXPECT_EQ(g_events, two);
+  EXPECT_EQ(g_start_calls.load() - before, 2);
+  const size_t n = g_events.size();
+  Collect();
+  EXPECT_EQ(g_events.size(), n);  // unset: no more calls
+  EXPECT_EQ(GC_get_on_collection_event(), nullptr);
+}
+
+// GC_set_mark_bit from GC_push_other_roots retains the object (and what it
+// references) through that collection; outside a collection it changes
+// nothing (Boehm clears every mark bit before marking).
+uintptr_t g_marked_hidden = 0;
+void MarkHiddenObject() {
+  GC_set_mark_bit(reinterpret_cast<void*>(~g_marked_hidden));
+}
+
+__attribute__((noinline)) uintptr_t HiddenPair() {
+  auto** p = static_cast<void**>(GC_MALLOC(16));
+  p[0] = GC_MALLOC_ATOMIC(64);
+  return ~reinterpret_cast<uintptr_t>(p);
+}
+
+// The hidden address's object is still allocated (noinline: the revealed
+// address stays out of the test's frame).
+__attribute__((noinline)) bool AliveHidden(uintptr_t h) {
+  return GC_base(reinterpret_cast<void*>(~h)) != nullptr;
+}
+__attribute__((noinline)) uintptr_t HiddenChild(uintptr_t h) {
+  return ~reinterpret_cast<uintptr_t>(*reinterpret_cast<void**>(~h));
+}
+__attribute__((noinline)) void SetMarkBitHidden(uintptr_t h) {
+  GC_set_mark_bit(reinterpret_cast<void*>(~h));
+}
+
+TEST(BoehmAbi, SetMarkBitRetainsFromPushOtherRootsOnly) {
+  GC_INIT();
+  const uintptr_t kept = HiddenPair();
+  const uintptr_t child = HiddenChild(kept);
+  g_marked_hidden = kept;
+  const GC_push_other_roots_proc old = GC_get_push_other_roots();
+  GC_set_push_other_roots(MarkHiddenObject);
+  Collect();
+  Collect();
+  GC_set_push_other_roots(old);
+  EXPECT_TRUE(AliveHidden(kept));
+  EXPECT_TRUE(AliveHidden(child));
+  // No longer marked in a collection: reclaimed. Outside one, setting the
+  // bit keeps nothing.
+  SetMarkBitHidden(kept);
+  Collect();
+  EXPECT_FALSE(AliveHidden(kept));
+}
+
+TEST(BoehmAbi, DumpPrintsTheHeapToStderr) {
+  GC_INIT();
+  testing::internal::CaptureStderr();
+  GC_dump();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_NE(out.find("***GC Dump collection #"), std::string::npos) << out;
+  EXPECT_NE(out.find("bytes in use"), std::string::npos) << out;
+}
+
+TEST(BoehmAbiDeathTest, AbortOnOomExitsWithBoehmsMessage) {
+  // A fresh process (no fork of one whose collector threads run).
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(GC_abort_on_oom(), testing::ExitedWithCode(1),
+              "Insufficient memory for the allocation");
+}

@@ -220,12 +220,7 @@ void TraceOdd(void* obj, gc_visit_fn visit, void* ctx) {
 }
 
 TEST_F(CollectorTest, TraceCallbacksReportExactlyTheirSlots) {
-  gc_type_desc od;
-  gc_type_desc_init(&od);
-  od.name = "Odd";
-  od.size = sizeof(Odd);
-  od.trace = &TraceOdd;
-  gc_type_id odd = gc_register_type(heap_, &od);
+  gc_type_id odd = RegisterTracedType(heap_, "Odd", sizeof(Odd), &TraceOdd);
   ASSERT_NE(odd, 0u) << gc_last_error();
   void* root = nullptr;
   gc_add_root(heap_, &root);

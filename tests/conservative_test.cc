@@ -397,6 +397,60 @@ TEST_F(ConservativeTest, RangesScanTheWordsWhollyInside) {
       << gc_last_error();
 }
 
+// gc_config.ambiguous_displacements (Boehm's GC_all_interior_pointers = 0):
+// a word of a conservative range or object keeps an object only through
+// its base or a registered displacement; a stack word through any interior
+// pointer. The default heap refuses gc_register_displacement.
+TEST_F(ConservativeTest, DisplacementsRuleDataWordsButNotStackWords) {
+  gc_config cfg = RootsConfig(/*conservative_stacks=*/true);
+  cfg.ambiguous_displacements = 1;
+  GcTest::Init(&cfg);
+  alignas(8) static uintptr_t words[4];
+  const uintptr_t a = NewHiddenCell(), b = NewHiddenCell(), c = NewHiddenCell();
+  words[0] = a ^ kHide;         // base: kept
+  words[1] = (b ^ kHide) + 8;   // not registered yet: not kept
+  words[2] = (c ^ kHide) + 16;  // registered below: kept
+  words[3] = 0;
+  ASSERT_EQ(gc_add_conservative_root_range(heap_, words, sizeof(words)), 0);
+  ASSERT_EQ(gc_register_displacement(heap_, 16), 0);
+  auto** obj = static_cast<void**>(gc_alloc_conservative(m_, 16));
+  void* root = obj;
+  ASSERT_EQ(gc_add_root(heap_, &root), 0);
+  const uintptr_t d = NewHiddenCell(), e = NewHiddenCell();
+  gc_write_barrier(m_, obj, &obj[0], reinterpret_cast<char*>(d ^ kHide) + 24);
+  gc_write_barrier(m_, obj, &obj[1], reinterpret_cast<char*>(e ^ kHide) + 16);
+  // A stack word 12 bytes into a cell keeps it (any interior pointer).
+  char* on_stack = NewCellInterior();
+  Opaque(&on_stack);
+  ClobberDeadStack();
+  gc_collect(m_);
+  EXPECT_TRUE(LiveHidden(a));
+  EXPECT_FALSE(LiveHidden(b));
+  EXPECT_TRUE(LiveHidden(c));
+  EXPECT_FALSE(LiveHidden(d));
+  EXPECT_TRUE(LiveHidden(e));
+  EXPECT_TRUE(IsLive(heap_, on_stack - 12));
+  Opaque(&on_stack);
+  // Registered now: b's word keeps the next new object named through it.
+  ASSERT_EQ(gc_register_displacement(heap_, 8), 0);
+  const uintptr_t f = NewHiddenCell();
+  words[1] = (f ^ kHide) + 8;
+  gc_collect(m_);
+  EXPECT_TRUE(LiveHidden(f));
+  EXPECT_EQ(gc_register_displacement(heap_, 4096), -1);
+  EXPECT_NE(std::string(gc_last_error()).find("not below 4096"),
+            std::string::npos)
+      << gc_last_error();
+  ASSERT_EQ(gc_remove_root(heap_, &root), 0);
+  ASSERT_EQ(gc_remove_conservative_root_range(heap_, words, sizeof(words)), 0);
+
+  Init(/*conservative_stacks=*/false);  // the default: any interior pointer
+  EXPECT_EQ(gc_register_displacement(heap_, 8), -1);
+  EXPECT_NE(std::string(gc_last_error()).find("ambiguous_displacements"),
+            std::string::npos)
+      << gc_last_error();
+}
+
 // A big range (4 MiB of noise with a few addresses in it) is copied in the
 // first pause and scanned after it.
 TEST_F(ConservativeTest, ABigRangeKeepsTheObjectsItNames) {

@@ -241,16 +241,11 @@ TEST(EphemeronConcurrentTest, AValueReadDuringMarkingKeepsTheEntry) {
 // its key and intact value, and once NULL stays NULL. Values often point
 // back at their key (which must not keep it). Verify is on.
 TEST(EphemeronStressTest, TablesRewiredDuringMarkingStayConsistent) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.gc_percent = 20;
-  gc_heap* h = gc_heap_create(&cfg);
+  gc_heap* h = NewStressHeap();
   ASSERT_NE(h, nullptr);
   gc_type_id cell = RegisterCell(h);
   constexpr int kThreads = 5, kKeys = 48, kBuckets = 8;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+  const StressDeadline deadline(std::chrono::milliseconds(2500));
   std::atomic<int> errors{0};
   std::atomic<uint64_t> lookups{0}, dead{0};
   std::vector<std::thread> ts;
@@ -295,8 +290,7 @@ TEST(EphemeronStressTest, TablesRewiredDuringMarkingStayConsistent) {
           errors++;
         }
       };
-      while ((++iter % 64 != 0) ||
-             std::chrono::steady_clock::now() < deadline) {
+      while (deadline.Running(&iter)) {
         const int b = static_cast<int>(rng() % kBuckets);
         switch (rng() % 10) {
           case 0:

@@ -147,6 +147,22 @@ TEST_F(FinalizeApiTest, AnOrderedChainIsFinalizedOneLinkPerCycle) {
   EXPECT_EQ(Stats().live_objects, 0u);
 }
 
+// GC_FINALIZE_UNREACHABLE: an unordered object made ready reaches b, so b
+// waits (with GC_FINALIZE_UNORDERED it would run in the same cycle); c,
+// reached by nothing, runs at once.
+TEST_F(FinalizeApiTest, UnreachableModeWaitsWhileAReadyObjectReachesIt) {
+  Cell* b = NewCell(nullptr, nullptr, 2);
+  Cell* a = NewCell(b, nullptr, 1);
+  Cell* c = NewCell(nullptr, nullptr, 3);
+  Finalize(a, GC_FINALIZE_UNORDERED);
+  Finalize(b, GC_FINALIZE_UNREACHABLE);
+  Finalize(c, GC_FINALIZE_UNREACHABLE);
+  EXPECT_EQ(CollectAndRun(), (V{1, 3}));
+  EXPECT_EQ(CollectAndRun(), V{2});
+  EXPECT_EQ(CollectAndRun(), V{});
+  EXPECT_EQ(Stats().live_objects, 0u);
+}
+
 TEST_F(FinalizeApiTest, OrderedCyclesAreNeverFinalizedIgnoreSelfLoopsAre) {
   Cell* a = NewCell(nullptr, nullptr, 1);
   Cell* b = NewCell(a, nullptr, 2);
@@ -211,7 +227,7 @@ TEST_F(FinalizeApiTest, ErrorsAreReported) {
   EXPECT_NE(std::string(gc_last_error()).find("not an object of this heap"),
             std::string::npos);
   Cell* a = NewCell(nullptr, nullptr, 1);
-  EXPECT_EQ(gc_register_finalizer(m_, a, &RecordFinalizer, &log_, 3), -1);
+  EXPECT_EQ(gc_register_finalizer(m_, a, &RecordFinalizer, &log_, 4), -1);
   EXPECT_NE(std::string(gc_last_error()).find("GC_FINALIZE_ORDERED"),
             std::string::npos);
   EXPECT_EQ(gc_add_cleanup(m_, a, nullptr, nullptr), nullptr);
@@ -587,11 +603,7 @@ TEST_F(FinalizerPhaseTest, BlackObjectsShadedDuringThePhaseAreNotRevived) {
 // have been honoured exactly once: each finalizer saw its own intact
 // object, each cleanup ran, each guardian entry was popped once.
 TEST(FinalizeStressTest, RegistrationsDuringCyclesAreEachHonouredOnce) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.gc_percent = 20;
-  gc_heap* h = gc_heap_create(&cfg);
+  gc_heap* h = NewStressHeap();
   ASSERT_NE(h, nullptr);
   gc_type_id cell = RegisterCell(h);
   gc_guardian* guardian = gc_guardian_create(h);

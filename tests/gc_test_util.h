@@ -111,6 +111,43 @@ inline gc_heap* NewConcurrentHeap(int gc_percent = 100, int workers = 0) {
   return gc_heap_create(&cfg);
 }
 
+// A heap for the multi-threaded stress tests: verification on, GC percent
+// 20 (cycles come often), the collector mode from the environment (the
+// _stw targets set GC_STW=1). NULL with gc_last_error() on failure.
+inline gc_heap* NewStressHeap() {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.verify = 1;
+  cfg.gc_percent = 20;
+  return gc_heap_create(&cfg);
+}
+
+// A stress thread's loop condition: true until the deadline, which it
+// reads once every 64 rounds (*round counts them).
+class StressDeadline {
+ public:
+  explicit StressDeadline(std::chrono::milliseconds run)
+      : end_(std::chrono::steady_clock::now() + run) {}
+  bool Running(uint64_t* round) const {
+    return (++*round % 64 != 0) || std::chrono::steady_clock::now() < end_;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point end_;
+};
+
+// Registers a type of `size` bytes scanned by `trace` (the bitmaps unused).
+// Returns 0 with gc_last_error() set on failure.
+inline gc_type_id RegisterTracedType(gc_heap* h, const char* name, size_t size,
+                                     gc_trace_fn trace) {
+  gc_type_desc d;
+  gc_type_desc_init(&d);
+  d.name = name;
+  d.size = size;
+  d.trace = trace;
+  return gc_register_type(h, &d);
+}
+
 // A heap with verification on, plus the calling thread's mutator and the
 // Cell type. Destroyed (detaching the mutator) at the end of the test.
 class GcTest : public ::testing::Test {

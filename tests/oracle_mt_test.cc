@@ -2,7 +2,15 @@
 // threads (more than CI's 2 cores) with private and shared graphs,
 // collections from random threads, attach / detach, blocking regions and
 // automatic cycles; every thread checks its graph after its collections,
-// and at quiescent points the exact global counts are checked.
+// and at quiescent points the exact global counts are checked. The private
+// graphs register finalizers (ordered, unordered, ignore-self,
+// resurrecting), guardians and cleanups, whose callbacks any thread's
+// gc_run_finalizers may call: each is checked against its own graph's model
+// (never early, Boehm's order), and each graph's explicit collections are
+// followed by its own run, which must run everything they queued (never
+// missed). The run mixes stop-the-world and concurrent heaps, verify on and
+// off; OracleThreadsTest.FinalizationInBothModesWithVerify fixes verify on
+// and runs each collector mode.
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +21,45 @@
 
 namespace gcheap::oracle {
 namespace {
+
+void AddFinalization(ThreadedResult* t, const ThreadedResult& r) {
+  t->fin_ops += r.fin_ops;
+  t->finalized += r.finalized;
+  t->guardian_pops += r.guardian_pops;
+  t->cleanups_run += r.cleanups_run;
+  t->foreign_calls += r.foreign_calls;
+  t->fin_collections += r.fin_collections;
+  t->open_decisions += r.open_decisions;
+  t->determined += r.determined;
+}
+
+void PrintFinalization(const std::string& kind, const char* mode,
+                       const ThreadedResult& t) {
+  printf("[oracle-mt %s%s] finalization: %" PRIu64 " ops, %" PRIu64
+         " finalizer calls (%" PRIu64
+         " of them and of the cleanups run by another thread than the "
+         "graph's), %" PRIu64 " guardian pops, %" PRIu64
+         " cleanups checked; %" PRIu64
+         " own collections + runs checked for missed finalizers: %" PRIu64
+         " ready objects queued for certain, %" PRIu64
+         " left open (entries other threads' cycles queued may keep them "
+         "back)\n",
+         kind.c_str(), mode, t.fin_ops, t.finalized, t.foreign_calls,
+         t.guardian_pops, t.cleanups_run, t.fin_collections, t.determined,
+         t.open_decisions);
+}
+
+// Finalization must have happened, and been checked at the threads' own
+// collections.
+void ExpectFinalizationChecked(const ThreadedResult& t) {
+  EXPECT_GT(t.fin_ops, 0u);
+  EXPECT_GT(t.finalized, 0u);
+  EXPECT_GT(t.guardian_pops, 0u);
+  EXPECT_GT(t.cleanups_run, 0u);
+  EXPECT_GT(t.fin_collections, 0u);
+  EXPECT_GT(t.determined, 0u);
+  EXPECT_GT(t.foreign_calls, 0u);
+}
 
 TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
   InstallCrashHandler();
@@ -47,6 +94,7 @@ TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
     total.weak_reads += r.weak_reads;
     total.reads_marking += r.reads_marking;
     total.holds_checked += r.holds_checked;
+    AddFinalization(&total, r);
     if (r.max_pause_ns > total.max_pause_ns)
       total.max_pause_ns = r.max_pause_ns;
   }
@@ -64,10 +112,38 @@ TEST(OracleThreadsTest, PrivateAndSharedGraphsStayExact) {
          "cycle)\n",
          kind.c_str(), total.weak_ops, total.eph_ops, total.weak_reads,
          total.reads_marking, total.holds_checked);
+  PrintFinalization(kind, "", total);
   // The weak reads must meet concurrent marking (other threads' cycles),
   // and what they returned then must have survived the cycle.
   EXPECT_GT(total.reads_marking, 0u);
   EXPECT_GT(total.holds_checked, 0u);
+  ExpectFinalizationChecked(total);
+}
+
+// Verify on, each collector mode: finalization from every thread.
+TEST(OracleThreadsTest, FinalizationInBothModesWithVerify) {
+  InstallCrashHandler();
+  const std::string kind = BuildKind();
+  int runs = 6, ops = 2500;
+  if (kind != "opt") runs = 4, ops = 1000;
+  for (int stw = 0; stw <= 1; stw++) {
+    ThreadedResult total;
+    for (int i = 0; i < runs; i++) {
+      const uint64_t seed = 5000 + 100 * stw + i;
+      ThreadedOptions o = ThreadedOptionsForSeed(seed, ops);
+      o.threads = 3 + i % 4;
+      o.stw = stw;
+      o.verify = 1;
+      SetCrashContext("oracle_mt_test: crashed in threaded seed=%" PRIu64
+                      " threads=%d stw=%d\n",
+                      seed, o.threads, stw);
+      ThreadedResult r = RunThreaded(o);
+      ASSERT_TRUE(r.ok) << r.report;
+      AddFinalization(&total, r);
+    }
+    PrintFinalization(kind, stw ? " stw" : " concurrent", total);
+    ExpectFinalizationChecked(total);
+  }
 }
 
 }  // namespace

@@ -410,18 +410,13 @@ TEST(WeakConcurrentTest, AWeakSlotLoadDuringMarkingKeepsItsObject) {
 // survive. Verify is on: a read that resurrected an object the cycle then freed
 // would abort.
 TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.gc_percent = 20;
-  gc_heap* h = gc_heap_create(&cfg);
+  gc_heap* h = NewStressHeap();
   ASSERT_NE(h, nullptr);
   gc_type_id cell = RegisterCell(h);
   gc_type_id holder_t = RegisterHolder(h, GC_WEAK_SHORT);
   constexpr int kThreads = 5;
   constexpr int kSlots = 64;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+  const StressDeadline deadline(std::chrono::milliseconds(2500));
   std::atomic<int> errors{0};
   std::atomic<uint64_t> reads{0}, nulls{0}, revived{0};
   std::vector<std::thread> ts;
@@ -459,8 +454,7 @@ TEST(WeakStressTest, ReadsDuringMarkingAndSweepingNeverSeeAFreedObject) {
         if (e.slot >= 0) slots[e.slot] = nullptr;
         e.slot = -1;
       };
-      while ((++iter % 64 != 0) ||
-             std::chrono::steady_clock::now() < deadline) {
+      while (deadline.Running(&iter)) {
         const size_t k = rng() % es.size();
         Entry& e = es[k];
         switch (rng() % 8) {

@@ -11,8 +11,9 @@
 // programs with concurrent marking and automatic cycles on heaps of their
 // own (--vm_programs): finalizers (ordered, unordered, ignore-self,
 // resurrecting), guardians and cleanups decided while the program keeps
-// mutating, each checked against its model (the multi-threaded oracle
-// leaves finalization out: the heap's queues are shared by every graph).
+// mutating, each checked against its model. The multi-threaded oracle's
+// private graphs register finalizers, guardians and cleanups too, run by
+// any thread's gc_run_finalizers and checked per graph (threaded.h).
 //
 //   bazel run //tools:soak -- --seconds=600 --threads=8
 //   bazel run //tools:soak -- --seconds=1800 --mode=concurrent
@@ -148,10 +149,13 @@ int main(int argc, char** argv) {
            r.ok ? "ok" : "FAILED");
     printf("  weak reads %" PRIu64 " (%" PRIu64
            " while a cycle marked, %" PRIu64 " held past it), weak ops %" PRIu64
-           ", ephemeron ops %" PRIu64 "; finalization programs %" PRIu64
-           ": %s\n",
+           ", ephemeron ops %" PRIu64 ", finalization ops %" PRIu64
+           " (finalized %" PRIu64 ", popped %" PRIu64 ", cleanups %" PRIu64
+           ", own collections checked %" PRIu64
+           "); finalization programs %" PRIu64 ": %s\n",
            r.weak_reads, r.reads_marking, r.holds_checked, r.weak_ops,
-           r.eph_ops, vm.programs, VmSummary(vm.stats).c_str());
+           r.eph_ops, r.fin_ops, r.finalized, r.guardian_pops, r.cleanups_run,
+           r.fin_collections, vm.programs, VmSummary(vm.stats).c_str());
     fflush(stdout);
     total.ops += r.ops;
     total.cycles += r.cycles;
@@ -168,6 +172,9 @@ int main(int argc, char** argv) {
     total.holds_checked += r.holds_checked;
     total.weak_ops += r.weak_ops;
     total.eph_ops += r.eph_ops;
+    total.fin_ops += r.fin_ops;
+    total.finalized += r.finalized;
+    total.fin_collections += r.fin_collections;
     if (!r.ok) {
       fprintf(stderr, "%s", r.report.c_str());
       fprintf(stderr,
@@ -193,9 +200,12 @@ int main(int argc, char** argv) {
          total.detaches, total.helpers);
   printf("soak: weak reads %" PRIu64 " (%" PRIu64
          " while a cycle marked, %" PRIu64 " held past it), weak ops %" PRIu64
-         ", ephemeron ops %" PRIu64 "; finalization programs %" PRIu64 ": %s\n",
+         ", ephemeron ops %" PRIu64 ", finalization ops %" PRIu64
+         " (finalized %" PRIu64 ", own collections checked %" PRIu64
+         "); finalization programs %" PRIu64 ": %s\n",
          total.weak_reads, total.reads_marking, total.holds_checked,
-         total.weak_ops, total.eph_ops, vm_total.programs,
+         total.weak_ops, total.eph_ops, total.fin_ops, total.finalized,
+         total.fin_collections, vm_total.programs,
          VmSummary(vm_total.stats).c_str());
   return 0;
 }

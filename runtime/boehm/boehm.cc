@@ -8,23 +8,27 @@
 //                           reports as precise roots until GC_free
 //   GC_malloc_explicitly_typed  a gcheap type registered per descriptor
 //                           (GC_make_descriptor: its pointer bitmap)
-//   GC_free                 removes an uncollectable object from the table;
-//                           other objects are left to the collector (gcheap
-//                           has no explicit free; a freed object is reclaimed
-//                           by the next collection that finds it unreachable)
+//   GC_free                 removes an uncollectable object from the table
+//                           and clears the object (a large one's whole pages
+//                           go back to the OS); gcheap has no explicit free:
+//                           the slot is reclaimed by the next collection
 // Sizes: request + g.pad (1 byte with GC_all_interior_pointers, Boehm's
 // one-past-the-end rule), at least 16 bytes (never gcheap's tiny blocks).
-// Roots: writable PT_LOAD segments of every loaded object but this library
-// (dl_iterate_phdr at init; only the main program's with GC_no_dls), the
+// Roots: writable PT_LOAD segments of the main program (dl_iterate_phdr at
+// init) and of every shared object loaded at each collection but this
+// library (the dynamic linker's list, read in the pause; none with
+// GC_no_dls), the
 // GC_add_roots ranges, the stopped threads' stacks and registers
 // (threads.cc), the uncollectable table and GC_push_other_roots.
 // Every call into gcheap runs inside a RunningBracket (boehm_internal.h).
 #include <dlfcn.h>
 #include <link.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -41,6 +45,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "gc/conservative.h"
 #include "gc/roots.h"
 #include "heap/mheap.h"
 #include "heap/mspan.h"
@@ -91,6 +96,9 @@ std::atomic<GC_oom_func> g_oom{DefaultOom};
 std::atomic<GC_warn_proc> g_warn{DefaultWarn};
 std::atomic<GC_abort_func> g_abort{nullptr};
 
+// Bytes GC_free cleared since the last collection.
+std::atomic<size_t> g_expl_freed{0};
+
 // Uncollectable objects: precise roots until GC_free.
 std::mutex g_uncoll_mu;
 absl::flat_hash_set<void*> g_uncollectable;  // under g_uncoll_mu
@@ -110,10 +118,116 @@ std::atomic<uint64_t> g_allocated_at_gc{0};  // AllocatedBytes() at the last
 // GC_push_all and friends, valid while GC_push_other_roots runs.
 gcheap::RootVisitor* g_push_visitor = nullptr;
 
+// GC_set_on_collection_event and GC_set_start_callback. The notifier is
+// called on the collector's driver thread, one event at a time, in Boehm's
+// order: START, then the start callback, PRE_STOP_WORLD (gcheap's stop
+// request: the listener below), POST_STOP_WORLD and MARK_START (the world
+// hook once every Boehm thread is stopped), MARK_END and PRE_START_WORLD
+// (the restarting hook: marking is complete), POST_START_WORLD,
+// RECLAIM_START, RECLAIM_END and END (the listener, when the world was
+// released; the sweep is lazy, as Boehm's). From PRE_STOP_WORLD to
+// PRE_START_WORLD gcheap's world is stopped; around that, other threads
+// may allocate (Boehm holds its lock; here only the driver calls). A
+// mostly-concurrent cycle stops the world twice: each stop has its
+// PRE/POST_STOP_WORLD and PRE/POST_START_WORLD, MARK_START comes in the
+// first and MARK_END in the last, and RECLAIM_START to END follow the last.
+// The gcheap listener is installed once, when the first notifier or start
+// callback is set (or at initialization if one was set before), so
+// programs without one pay nothing on gcheap's event bus.
+std::atomic<GC_on_collection_event_proc> g_on_event{nullptr};
+std::atomic<GC_start_callback_proc> g_start_callback{nullptr};
+std::once_flag g_listener_once;
+
+void OnStopRequested(const gc_event* e, void*) {
+  if (e->count == 1) {  // the cycle's first pause
+    gcheap::boehm::CollectionEvent(GC_EVENT_START);
+    if (GC_start_callback_proc f = g_start_callback.load()) f();
+  }
+  gcheap::boehm::CollectionEvent(GC_EVENT_PRE_STOP_WORLD);
+}
+
+void OnMutatorsRestarted(const gc_event*, void*) {
+  gcheap::boehm::CollectionEvent(GC_EVENT_POST_START_WORLD);
+  // After a mostly-concurrent cycle's first pause the mark goes on.
+  const gcheap::GcPhase p = g.heap->collector->phase();
+  if (p != gcheap::GcPhase::kSweep && p != gcheap::GcPhase::kOff) return;
+  gcheap::boehm::CollectionEvent(GC_EVENT_RECLAIM_START);
+  gcheap::boehm::CollectionEvent(GC_EVENT_RECLAIM_END);
+  gcheap::boehm::CollectionEvent(GC_EVENT_END);
+}
+
+// Needs the heap (initialized).
+void InstallEventListener() {
+  std::call_once(g_listener_once, [] {
+    gc_event_listener l;
+    memset(&l, 0, sizeof(l));
+    l.struct_size = sizeof(l);
+    l.stop_requested = OnStopRequested;
+    l.mutators_restarted = OnMutatorsRestarted;
+    RunningBracket b;
+    GC_CHECK(gc_add_event_listener(g.heap, &l, nullptr) == 0,
+             "the Boehm layer's event listener");
+  });
+}
+
 void DoInit();
+
+// GC_set_max_heap_size's value (0: none), kept for GC_init when set
+// before it.
+std::atomic<size_t> g_max_heap{0};
+// gcheap's hard limit for Boehm's maximum heap size (0: none; at least
+// gcheap's 1 MiB minimum).
+size_t MaxHeapLimit(size_t max) {
+  if (max == 0) return 0;
+  return max < (size_t{1} << 20) ? size_t{1} << 20 : max;
+}
+
+// Boehm's requested heap size: GC_INITIAL_HEAP_SIZE plus every successful
+// GC_expand_hp. The collector's trigger never lies below it.
+std::atomic<size_t> g_requested_heap{0};
+void RequestHeap(size_t bytes) {
+  const size_t total = g_requested_heap.fetch_add(bytes) + bytes;
+  g.heap->collector->RaiseMinHeap(total);
+}
+
+// This library's load bias (0 when linked statically into the program):
+// its own data is gcheap's, from which no object is kept.
+uintptr_t g_self_base = 0;
+
+// The writable PT_LOAD segments (data, bss) of every shared object loaded
+// now but this library, as ambiguous data words: the libraries loaded at
+// initialization and those dlopen'ed later, as Boehm re-registers them at
+// every collection. Called in the pause, so it takes no lock: it walks the
+// dynamic linker's list (_r_debug.r_map, which the linker extends only
+// with objects already mapped and unlinks before it unmaps one) instead of
+// dl_iterate_phdr, whose loader lock a stopped thread may hold. A shared
+// object's ELF header lies at its load bias (its first PT_LOAD starts at
+// address 0); an object where it does not is skipped (none on Debian).
+void ScanSharedObjects(gcheap::RootVisitor* v) {
+  if (GC_no_dls) return;
+  for (const link_map* l = _r_debug.r_map; l != nullptr; l = l->l_next) {
+    if (l->l_prev == nullptr || l->l_name == nullptr || l->l_name[0] == '\0') {
+      continue;  // the main program: registered at initialization
+    }
+    if (l->l_addr == 0 || l->l_addr == g_self_base) continue;
+    const auto* e = reinterpret_cast<const ElfW(Ehdr)*>(l->l_addr);
+    if (memcmp(e->e_ident, ELFMAG, SELFMAG) != 0 ||
+        e->e_phentsize != sizeof(ElfW(Phdr))) {
+      continue;
+    }
+    const auto* ph =
+        reinterpret_cast<const ElfW(Phdr)*>(l->l_addr + e->e_phoff);
+    for (int i = 0; i < e->e_phnum; i++) {
+      if (ph[i].p_type != PT_LOAD || (ph[i].p_flags & PF_W) == 0) continue;
+      const char* lo = reinterpret_cast<const char*>(l->l_addr + ph[i].p_vaddr);
+      v->Ambiguous(lo, lo + ph[i].p_memsz);
+    }
+  }
+}
 
 void RootScanner(gc_visit_fn visit, void* ctx, void*) {
   gcheap::boehm::ScanThreadStacks(ctx);
+  ScanSharedObjects(static_cast<gcheap::RootVisitor*>(ctx));
   for (void* const& p : g_uncollectable) visit(const_cast<void**>(&p), ctx);
   if (GC_push_other_roots != nullptr) {
     g_push_visitor = static_cast<gcheap::RootVisitor*>(ctx);
@@ -127,6 +241,7 @@ void CycleHook(const gc_cycle_info* info, void*) {
   // runs again: a little allocation may already count as before it).
   g_allocated_at_gc.store(g.heap->heap.AllocatedBytes(),
                           std::memory_order_relaxed);
+  g_expl_freed.store(0, std::memory_order_relaxed);
   const uint64_t n = g_cycles.fetch_add(1, std::memory_order_acq_rel) + 1;
   GC_gc_no = n;
   if (!g_print_stats) return;
@@ -147,19 +262,16 @@ void CycleHook(const gc_cycle_info* info, void*) {
           " ms in average)\n",
           ms, ns, g_avg_ms);
   fprintf(g_log, "GC #%" PRIu64 " mode: %s\n", n,
-          g.heap->collector->workers() > 1 ? "parallel-stw" : "stw");
+          gcheap::boehm::MarkingModeName());
+  gcheap::boehm::PrintDirtyStats(g_log, n, info);
+  fflush(g_log);  // whole lines, as Boehm writes them, even to a file
 }
 
-int RegisterSegment(struct dl_phdr_info* info, size_t, void* self_base) {
-  const bool main_program =
-      info->dlpi_name == nullptr || info->dlpi_name[0] == '\0';
-  // This library's own data is gcheap's (no object is kept from there);
-  // linked statically into a program it is the program's, which is
-  // scanned.
-  if (!main_program && reinterpret_cast<void*>(info->dlpi_addr) == self_base) {
-    return 0;
-  }
-  if (GC_no_dls && !main_program) return 0;
+// The main program's writable segments: conservative root ranges for the
+// process's life (it is never unloaded). Shared objects are scanned by
+// ScanSharedObjects instead.
+int RegisterMainProgram(struct dl_phdr_info* info, size_t, void*) {
+  if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0') return 0;
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
@@ -167,7 +279,7 @@ int RegisterSegment(struct dl_phdr_info* info, size_t, void* self_base) {
         reinterpret_cast<const void*>(info->dlpi_addr + ph.p_vaddr);
     gc_add_conservative_root_range(g.heap, start, ph.p_memsz);
   }
-  return 0;
+  return 1;  // the main program comes first
 }
 
 size_t ParseSize(const char* s) {
@@ -193,7 +305,24 @@ size_t ParseSize(const char* s) {
   return static_cast<size_t>(v);
 }
 
+// While DoInit runs: true, and the thread running it. (Not a
+// thread_local: with a second thread_local in this file, libgc.so.1 as
+// linked here found a null mutator in the first allocation after
+// initialization; the cause was not pinned down.)
+std::atomic<bool> g_initializing{false};
+std::atomic<pthread_t> g_init_thread{};
+bool OnInitThread() {
+  return g_initializing.load(std::memory_order_acquire) &&
+         pthread_equal(g_init_thread.load(std::memory_order_relaxed),
+                       pthread_self());
+}
+
 void DoInit() {
+  g_init_thread.store(pthread_self(), std::memory_order_relaxed);
+  g_initializing.store(true, std::memory_order_release);
+  struct Done {
+    ~Done() { g_initializing.store(false, std::memory_order_release); }
+  } done;
   if (getenv("GC_PRINT_STATS") != nullptr ||
       getenv("GC_PRINT_VERBOSE_STATS") != nullptr) {
     g_print_stats = true;
@@ -210,7 +339,9 @@ void DoInit() {
   gcheap::boehm::InitThreads();
   gc_config cfg;
   gc_config_init(&cfg);
-  cfg.stop_the_world = 1;
+  // Stop-the-world marking unless a dirty-page source makes it
+  // mostly-concurrent (dirty_pages.h).
+  cfg.stop_the_world = gcheap::boehm::ChooseMarkingMode() ? 0 : 1;
   cfg.conservative_stacks = 0;
   // Finalizers run on Boehm threads (GC_invoke_finalizers), not on a
   // thread of gcheap's.
@@ -224,28 +355,40 @@ void DoInit() {
   cfg.gc_percent = static_cast<int>(
       300 / (GC_free_space_divisor ? GC_free_space_divisor : 3));
   if (cfg.gc_percent < 1) cfg.gc_percent = 1;
-  if (size_t max = ParseSize(getenv("GC_MAXIMUM_HEAP_SIZE"))) {
-    cfg.max_heap_bytes = max < (1 << 20) ? (1 << 20) : max;
-  }
+  // GC_all_interior_pointers = 0: data words need the base or a
+  // registered displacement; stack words keep any interior pointer.
+  cfg.ambiguous_displacements = GC_all_interior_pointers ? 0 : 1;
+  // The environment wins over a GC_set_max_heap_size before GC_init, as
+  // in Boehm.
+  size_t max = g_max_heap.load();
+  if (size_t env = ParseSize(getenv("GC_MAXIMUM_HEAP_SIZE"))) max = env;
+  cfg.max_heap_bytes = MaxHeapLimit(max);
   g.heap = gc_heap_create(&cfg);
   if (g.heap == nullptr) {
     fprintf(stderr, "gcheap libgc: cannot create the heap: %s\n",
             gc_last_error());
     abort();
   }
+  // GC_INITIAL_HEAP_SIZE: the heap is expanded to it, and no automatic
+  // collection starts before that much is in use.
+  if (size_t initial = ParseSize(getenv("GC_INITIAL_HEAP_SIZE"))) {
+    if (g.heap->heap.Expand(initial)) RequestHeap(initial);
+  }
   GC_parallel = g.heap->collector->workers() > 1;
   gcheap::boehm::InstallWorldHooks();
+  gcheap::boehm::InstallDirtyPages();
   gcheap::boehm::InitFinalization();
   gc_add_root_scanner(g.heap, RootScanner, nullptr);
   gc_set_cycle_hook(g.heap, CycleHook, nullptr);
   Dl_info self;
-  void* self_base = nullptr;
-  if (dladdr(reinterpret_cast<void*>(&DoInit), &self) != 0) {
-    self_base = self.dli_fbase;
+  // dli_fbase is the load address; l_addr is the load bias: equal for a
+  // shared object linked at 0. Linked statically, this code is the main
+  // program's (its data is scanned with the program's).
+  if (dladdr(reinterpret_cast<void*>(&DoInit), &self) != 0 &&
+      self.dli_fbase != nullptr) {
+    g_self_base = reinterpret_cast<uintptr_t>(self.dli_fbase);
   }
-  // dli_fbase is the load address; dlpi_addr is the load bias: equal for
-  // a shared object linked at 0.
-  dl_iterate_phdr(RegisterSegment, self_base);
+  dl_iterate_phdr(RegisterMainProgram, nullptr);
   const bool is_main = syscall(SYS_gettid) == getpid();
   gcheap::boehm::RegisterThread(
       is_main ? (GC_stackbottom != nullptr
@@ -255,6 +398,9 @@ void DoInit() {
       is_main);
   for (int i = 0; i < GC_dont_gc; i++) g.heap->collector->DisableAutoCollect();
   g.initialized.store(true, std::memory_order_release);
+  if (g_on_event.load() != nullptr || g_start_callback.load() != nullptr) {
+    InstallEventListener();
+  }
 }
 
 size_t Padded(size_t n) {
@@ -268,6 +414,14 @@ enum class Kind { kNormal, kAtomic };
 
 void* Alloc(size_t n, Kind kind) {
   if (n > GC_MAX_ALLOC_BYTES) return OutOfMemory(n);
+  if (GC_UNLIKELY(OnInitThread())) {
+    // Re-entered from initialization: out-of-line code of a shared library
+    // gcheap calls (libstdc++'s std::ifstream, Debian's Abseil) allocated
+    // through the program's operator new, which a program may route here
+    // (libgccpp's). The heap does not exist yet: zeroed malloc memory,
+    // which only that library code holds and frees (GC_free ignores it).
+    return calloc(1, n == 0 ? 1 : n);
+  }
   void* p;
   {
     RunningBracket b;
@@ -280,7 +434,7 @@ void* Alloc(size_t n, Kind kind) {
 
 void* AllocUncollectable(size_t n, Kind kind) {
   void* p = Alloc(n, kind);
-  if (p == nullptr) return nullptr;
+  if (p == nullptr || GC_UNLIKELY(OnInitThread())) return p;
   RunningBracket b;  // no pause while the table changes
   std::lock_guard<std::mutex> l(g_uncoll_mu);
   g_uncollectable.insert(p);
@@ -313,6 +467,11 @@ bool IsAtomic(const gcheap::ObjectRef& r) {
 
 namespace gcheap::boehm {
 void EnsureInit() { std::call_once(g.init_once, DoInit); }
+void CollectionEvent(int e) {
+  if (GC_on_collection_event_proc f = g_on_event.load()) {
+    f(static_cast<GC_EventType>(e));
+  }
+}
 }  // namespace gcheap::boehm
 
 extern "C" {
@@ -333,6 +492,17 @@ void GC_start_mark_threads(void) {}
 void GC_set_markers_count(unsigned) {}
 void GC_enable_incremental(void) {}
 int GC_is_incremental_mode(void) { return 0; }
+// gcheap's own (docs/boehm.md): how this library marks ("stw",
+// "parallel-stw", "mostly-concurrent") and where mostly-concurrent marking
+// learns the written pages ("none", "soft-dirty", "mprotect").
+const char* GC_gcheap_marking_mode(void) {
+  gcheap::boehm::EnsureInit();
+  return gcheap::boehm::MarkingModeName();
+}
+const char* GC_gcheap_dirty_pages(void) {
+  gcheap::boehm::EnsureInit();
+  return gcheap::boehm::DirtyPagesName();
+}
 int GC_incremental_protection_needs(void) { return GC_PROTECTS_NONE; }
 
 // ---- allocation -------------------------------------------------------------
@@ -359,11 +529,18 @@ void GC_ptr_store_and_dirty(void* p, const void* q) {
 void* GC_memalign(size_t align, size_t n) {
   if (align <= 16) return GC_malloc(n);
   if ((align & (align - 1)) != 0) return nullptr;
-  // Over-allocate; an interior pointer keeps the object.
+  // Over-allocate; an interior pointer keeps the object (with
+  // GC_all_interior_pointers = 0, its offset is registered as a
+  // displacement, as Boehm does).
   char* p = static_cast<char*>(GC_malloc(n + align));
   if (p == nullptr) return nullptr;
   const uintptr_t a =
       (reinterpret_cast<uintptr_t>(p) + align - 1) & ~(align - 1);
+  const size_t off = a - reinterpret_cast<uintptr_t>(p);
+  if (off != 0 && g.pad == 0) {
+    if (off >= gcheap::Displacements::kLimit) return OutOfMemory(n);
+    GC_register_displacement(off);
+  }
   return reinterpret_cast<void*>(a);
 }
 
@@ -375,13 +552,38 @@ int GC_posix_memalign(void** out, size_t align, size_t n) {
   return 0;
 }
 
+// The caller promises that nothing refers to the object any more (Boehm's
+// contract). gcheap has no explicit free, so the object is not reused at
+// once; instead it stops being a root (uncollectable) and is cleared, so
+// it keeps nothing alive even if a stale word still names it, and the
+// pages wholly inside a large one go back to the OS now (MADV_DONTNEED:
+// they read as zero). The slot itself is reclaimed by the next collection.
+// Inside a running bracket: no cycle starts, so none can free and reuse
+// the slot while it is cleared. Freeing twice is harmless.
 void GC_free(void* p) {
   if (p == nullptr) return;
   gcheap::ObjectRef r;
   if (!FindObject(p, &r)) return;
   RunningBracket b;
-  std::lock_guard<std::mutex> l(g_uncoll_mu);
-  g_uncollectable.erase(reinterpret_cast<void*>(r.base));
+  {
+    std::lock_guard<std::mutex> l(g_uncoll_mu);
+    g_uncollectable.erase(reinterpret_cast<void*>(r.base));
+  }
+  const uintptr_t lo = r.base;
+  const uintptr_t hi =
+      std::min<uintptr_t>(r.base + r.span->elemsize, r.span->limit);
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t mid_lo = (lo + page - 1) & ~(page - 1);
+  const uintptr_t mid_hi = hi & ~(page - 1);
+  if (r.span->is_large() && mid_hi > mid_lo &&
+      madvise(reinterpret_cast<void*>(mid_lo), mid_hi - mid_lo,
+              MADV_DONTNEED) == 0) {
+    memset(reinterpret_cast<void*>(lo), 0, mid_lo - lo);
+    memset(reinterpret_cast<void*>(mid_hi), 0, hi - mid_hi);
+  } else {
+    memset(reinterpret_cast<void*>(lo), 0, hi - lo);
+  }
+  g_expl_freed.fetch_add(hi - lo, std::memory_order_relaxed);
 }
 
 void* GC_malloc_many(size_t n) {
@@ -541,12 +743,30 @@ void* GC_post_incr(void** p, ptrdiff_t how_much) {
 void* GC_is_visible(void* p) { return p; }
 void* GC_is_valid_displacement(void* p) { return p; }
 
-// Interior pointers are always recognized (a superset of what
-// GC_all_interior_pointers = 0 with registered displacements keeps).
-void GC_register_displacement(size_t) {}
-void GC_debug_register_displacement(size_t) {}
+// With GC_all_interior_pointers = 0 (at initialization), an ambiguous word
+// of an object or a data segment retains an object only through its base
+// or base + a registered displacement; otherwise registering changes
+// nothing. Boehm aborts on an offset of HBLKSIZE (4096) or more.
+void GC_register_displacement(size_t offset) {
+  if (offset >= gcheap::Displacements::kLimit) {
+    fprintf(stderr,
+            "gcheap libgc: Bad argument to GC_register_displacement (%zu)\n",
+            offset);
+    abort();
+  }
+  gcheap::boehm::EnsureInit();
+  if (g.pad != 0) return;  // every interior pointer is recognized
+  RunningBracket b;
+  GC_CHECK(gc_register_displacement(g.heap, offset) == 0,
+           "the heap was created with ambiguous_displacements");
+}
+void GC_debug_register_displacement(size_t offset) {
+  GC_register_displacement(offset);
+}
+// Read at initialization only (after it, the heap's rule and the objects'
+// padding stay as they were).
 void GC_set_all_interior_pointers(int v) {
-  if (!g.initialized.load()) GC_all_interior_pointers = v;
+  if (!g.initialized.load()) GC_all_interior_pointers = v ? 1 : 0;
 }
 int GC_get_all_interior_pointers(void) { return GC_all_interior_pointers; }
 
@@ -586,9 +806,36 @@ GC_push_other_roots_proc GC_get_push_other_roots(void) {
 void GC_push_all(void* lo, void* hi) {
   if (g_push_visitor != nullptr && lo < hi) g_push_visitor->Ambiguous(lo, hi);
 }
-void GC_push_all_eager(void* lo, void* hi) { GC_push_all(lo, hi); }
+// Eager pushes are Boehm's stack rule: any interior pointer retains.
+void GC_push_all_eager(void* lo, void* hi) {
+  if (g_push_visitor != nullptr && lo < hi) {
+    g_push_visitor->AmbiguousStack(lo, hi);
+  }
+}
 void GC_push_conditional(void* lo, void* hi, int) { GC_push_all(lo, hi); }
 void GC_push_finalizer_structures(void) {}
+
+// Boehm's mark bit, set by the client. Inside GC_push_other_roots (the
+// collection in progress) the object is retained through this collection:
+// it is pushed as an ambiguous root, so what it references survives too
+// (Boehm sets the bit without scanning the contents; gcheap never keeps an
+// object whose referents it may free). Outside a collection it changes
+// nothing, as in Boehm, whose next full collection clears every mark bit
+// before marking (ecl sets one at start-up). GC_is_marked and
+// GC_clear_mark_bit are not provided: between collections gcheap's mark
+// bits belong to the lazy sweep, and clearing one could free a live object.
+void GC_set_mark_bit(const void* p) {
+  if (g_push_visitor == nullptr) return;
+  void* base = GC_base(const_cast<void*>(p));
+  if (base != nullptr) g_push_visitor->Ambiguous(&base, &base + 1);
+}
+
+// Boehm's wrapper (gc_pthread_redirects.h maps dlopen to it): nothing to
+// guard here, since the collector reads the loaded objects without the
+// loader's lock, and nothing to register: every collection walks the
+// dynamic linker's list (ScanSharedObjects), so the new object's data and
+// bss are roots from the next collection on.
+void* GC_dlopen(const char* path, int mode) { return dlopen(path, mode); }
 
 void GC_set_no_dls(int v) { GC_no_dls = v; }
 int GC_get_no_dls(void) { return GC_no_dls; }
@@ -636,13 +883,25 @@ int GC_is_disabled(void) { return GC_dont_gc != 0; }
 void GC_set_disable_automatic_collection(int) {}
 int GC_get_disable_automatic_collection(void) { return 0; }
 
+// Grows the heap by `bytes` and raises the requested heap size by as much,
+// as Boehm does: no automatic collection starts before that much is in use.
 int GC_expand_hp(size_t bytes) {
   gcheap::boehm::EnsureInit();
   RunningBracket b;  // no pause holds the heap lock meanwhile
-  return g.heap->heap.Expand(bytes) ? 1 : 0;
+  if (!g.heap->heap.Expand(bytes)) return 0;
+  RequestHeap(bytes);
+  return 1;
 }
 
-void GC_set_max_heap_size(GC_word) {}
+// In force at once: spans that would take the heap's in-use memory past it
+// fail (after a collection and a retry), and the allocation returns the
+// out-of-memory function's result. 0 removes the limit.
+void GC_set_max_heap_size(GC_word n) {
+  g_max_heap.store(n);
+  if (!g.initialized.load(std::memory_order_acquire)) return;
+  RunningBracket b;
+  g.heap->heap.set_hard_limit(MaxHeapLimit(n));
+}
 void GC_set_free_space_divisor(GC_word v) {
   if (v > 0) GC_free_space_divisor = v;
 }
@@ -667,6 +926,20 @@ int GC_get_force_unmap_on_gcollect(void) { return 0; }
 void GC_set_pages_executable(int) {}
 int GC_get_pages_executable(void) { return 0; }
 void GC_set_on_heap_resize(GC_on_heap_resize_proc f) { GC_on_heap_resize = f; }
+void GC_set_on_collection_event(GC_on_collection_event_proc f) {
+  g_on_event.store(f);
+  if (f != nullptr && g.initialized.load()) InstallEventListener();
+}
+GC_on_collection_event_proc GC_get_on_collection_event(void) {
+  return g_on_event.load();
+}
+void GC_set_start_callback(GC_start_callback_proc f) {
+  g_start_callback.store(f);
+  if (f != nullptr && g.initialized.load()) InstallEventListener();
+}
+GC_start_callback_proc GC_get_start_callback(void) {
+  return g_start_callback.load();
+}
 GC_on_heap_resize_proc GC_get_on_heap_resize(void) { return GC_on_heap_resize; }
 void GC_set_min_bytes_allocd(size_t) {}
 size_t GC_get_min_bytes_allocd(void) { return 1; }
@@ -701,6 +974,12 @@ void GC_set_warn_proc(GC_warn_proc p) {
 }
 GC_warn_proc GC_get_warn_proc(void) { return g_warn.load(); }
 void GC_ignore_warn_proc(char*, GC_word) {}
+// Boehm's: the message, the abort function with NULL, exit(1).
+void GC_abort_on_oom(void) {
+  fprintf(stderr, "Insufficient memory for the allocation\n");
+  if (GC_abort_func f = g_abort.load()) f(nullptr);
+  exit(1);
+}
 void GC_set_abort_func(GC_abort_func f) { g_abort.store(f); }
 GC_abort_func GC_get_abort_func(void) { return g_abort.load(); }
 
@@ -732,7 +1011,9 @@ size_t GC_get_heap_size(void) { return HeapSize(ReadStats()); }
 size_t GC_get_free_bytes(void) { return FreeBytes(ReadStats()); }
 size_t GC_get_unmapped_bytes(void) { return ReadStats().released_bytes; }
 size_t GC_get_bytes_since_gc(void) { return SinceGc(ReadStats()); }
-size_t GC_get_expl_freed_bytes_since_gc(void) { return 0; }
+size_t GC_get_expl_freed_bytes_since_gc(void) {
+  return g_expl_freed.load(std::memory_order_relaxed);
+}
 size_t GC_get_total_bytes(void) { return ReadStats().bytes_allocated; }
 size_t GC_get_obtained_from_os_bytes(void) { return ReadStats().mapped_bytes; }
 size_t GC_get_memory_use(void) {
@@ -753,5 +1034,40 @@ void GC_get_heap_usage_safe(GC_word* heap_size, GC_word* free_bytes,
 unsigned long GC_get_full_gc_total_time(void) {
   return static_cast<unsigned long>(ReadStats().pause_total_ns / 1000000);
 }
+
+// A readable summary of the heap to stderr (Boehm prints its block lists;
+// gcheap's figures stand in for them).
+void GC_dump_named(const char* name) {
+  const gc_stats s = ReadStats();
+  size_t uncollectable = 0;
+  {
+    std::lock_guard<std::mutex> l(g_uncoll_mu);
+    uncollectable = g_uncollectable.size();
+  }
+  size_t threads = 0;
+  if (g.initialized.load()) {
+    std::lock_guard<std::mutex> l(g.threads_mu);
+    threads = g.threads.size();
+  }
+  if (name != nullptr) {
+    fprintf(stderr, "***GC Dump %s\n", name);
+  } else {
+    fprintf(stderr, "***GC Dump collection #%" PRIu64 "\n", g_cycles.load());
+  }
+  fprintf(stderr,
+          "***Heap (gcheap): %zu bytes in use of %zu mapped (%zu released), "
+          "%zu free, %zu allocated since the last collection, %" PRIu64
+          " allocated in all\n",
+          static_cast<size_t>(s.bytes_in_use), HeapSize(s),
+          static_cast<size_t>(s.released_bytes), FreeBytes(s), SinceGc(s),
+          static_cast<uint64_t>(s.bytes_allocated));
+  fprintf(stderr,
+          "***Collections: %" PRIu64 ", pauses %" PRIu64
+          " ms in all; uncollectable objects: %zu; registered threads: "
+          "%zu\n",
+          g_cycles.load(), static_cast<uint64_t>(s.pause_total_ns / 1000000),
+          uncollectable, threads);
+}
+void GC_dump(void) { GC_dump_named(nullptr); }
 
 }  // extern "C"

@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <mutex>
 #include <vector>
 
@@ -101,6 +102,28 @@ void ClearDeadLinks();
 // On a Boehm thread after an allocation or a collection: runs (or
 // announces, with GC_finalize_on_demand) the finalizers made ready.
 void AfterCollectionPoint(bool collected);
+
+// Mostly-concurrent marking (dirty_pages.cc). Before the heap exists:
+// chooses the dirty-page source (GC_GCHEAP_DIRTY_PAGES); true if marking
+// is mostly-concurrent (the heap is then created in concurrent mode).
+bool ChooseMarkingMode();
+// Once the heap exists: gives the source to the collector.
+void InstallDirtyPages();
+// "stw", "parallel-stw" or "mostly-concurrent"; "none", "soft-dirty" or
+// "mprotect".
+const char* MarkingModeName();
+const char* DirtyPagesName();
+// Sums over every completed mostly-concurrent mark (driver thread; read
+// them after a GC_gcollect). Zero in stop-the-world mode.
+struct DirtyStats;
+DirtyStats DirtyTotals();
+// GC_PRINT_STATS' line of a mostly-concurrent cycle (nothing otherwise).
+void PrintDirtyStats(FILE* f, uint64_t cycle, const gc_cycle_info* info);
+// GC_set_on_collection_event's notifier with Boehm's GC_EventType e
+// (gc.h), if one is set. The world hooks report the events inside the
+// pause (POST_STOP_WORLD, MARK_START; MARK_END, PRE_START_WORLD); an event
+// listener on gcheap's bus reports the others (boehm.cc).
+void CollectionEvent(int e);
 
 // The stacks and registers of the stopped threads, for the root scanner
 // (called in the pause with g.threads_mu held by the driver).

@@ -2,18 +2,19 @@
 // finalizers and weak cells (issue 12's gc_register_finalizer and
 // WeakProcessor; docs/boehm.md, "Finalization").
 //
-// Finalizers: GC_register_finalizer (ordered), _ignore_self and _no_order
-// register a gcheap finalizer (GC_FINALIZE_ORDERED / _IGNORE_SELF /
-// _UNORDERED) whose data is a record {fn, client data} in an uncollectable
-// object: Boehm traces the client data, and so does the uncollectable
-// table's root scanner here. A table (object -> record) gives back the old
-// finalizer as Boehm's out-parameters do. gcheap's finalizer thread is off:
-// ready finalizers run in GC_invoke_finalizers (gc_run_finalizers), which
-// the library calls itself after a collection or an allocation once the
-// notifier said some are ready, unless GC_finalize_on_demand is set; then
-// it calls the program's GC_finalizer_notifier instead (on a Boehm thread,
-// never on the collector's). The program's finalizer runs inside a
-// blocking bracket, like all program code (boehm_internal.h).
+// Finalizers: GC_register_finalizer (ordered), _ignore_self, _no_order and
+// _unreachable register a gcheap finalizer (GC_FINALIZE_ORDERED /
+// _IGNORE_SELF / _UNORDERED / _UNREACHABLE) whose data is a record {fn, client
+// data} in an uncollectable object: Boehm traces the client data, and so does
+// the uncollectable table's root scanner here. A table (object -> record) gives
+// back the old finalizer as Boehm's out-parameters do. gcheap's finalizer
+// thread is off: ready finalizers run in GC_invoke_finalizers
+// (gc_run_finalizers), which the library calls itself after a collection or an
+// allocation once the notifier said some are ready, unless
+// GC_finalize_on_demand is set; then it calls the program's
+// GC_finalizer_notifier instead (on a Boehm thread, never on the collector's).
+// The program's finalizer runs inside a blocking bracket, like all program code
+// (boehm_internal.h).
 //
 // Disappearing links: each registered link (short or long) owns a gcheap
 // weak cell naming its object. At the end of every cycle's mark
@@ -263,6 +264,13 @@ void GC_register_finalizer_no_order(void* obj, GC_finalization_proc fn,
                                     void* cd, GC_finalization_proc* ofn,
                                     void** ocd) {
   RegisterFinalizer(obj, fn, cd, ofn, ocd, GC_FINALIZE_UNORDERED);
+}
+// Not run while an object made ready in the same cycle (an unordered one
+// included) reaches it (Boehm: with GC_java_finalization, which is on).
+void GC_register_finalizer_unreachable(void* obj, GC_finalization_proc fn,
+                                       void* cd, GC_finalization_proc* ofn,
+                                       void** ocd) {
+  RegisterFinalizer(obj, fn, cd, ofn, ocd, GC_FINALIZE_UNREACHABLE);
 }
 
 int GC_invoke_finalizers(void) {

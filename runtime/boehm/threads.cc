@@ -99,6 +99,10 @@ void WaitAck() {
   }
 }
 
+// Whether this cycle's MARK_START was reported and its MARK_END not yet
+// (the world hooks run on the driver thread, under g.threads_mu).
+bool g_mark_started = false;
+
 // World hook: every mutator of gcheap has stopped; stop the Boehm threads.
 void StopBoehmThreads() {
   g.threads_mu.lock();
@@ -113,10 +117,23 @@ void StopBoehmThreads() {
     }
   }
   for (int i = 0; i < n; i++) WaitAck();
+  CollectionEvent(GC_EVENT_POST_STOP_WORLD);
+  if (!g_mark_started) {  // the cycle's first pause
+    CollectionEvent(GC_EVENT_MARK_START);
+    g_mark_started = true;
+  }
 }
 
 void RestartBoehmThreads() {
-  ClearDeadLinks();
+  // Only the pause that ends mark termination (marks final) ends the mark
+  // and clears links: a mostly-concurrent cycle restarts the world after
+  // its first pause too.
+  if (g.heap->collector->phase() == GcPhase::kSweep) {
+    CollectionEvent(GC_EVENT_MARK_END);
+    g_mark_started = false;
+    ClearDeadLinks();
+  }
+  CollectionEvent(GC_EVENT_PRE_START_WORLD);
   g_world_gen.fetch_add(1, std::memory_order_acq_rel);
   for (BThread* t : g.threads) {
     if (t->suspended) pthread_kill(t->id, kRestartSignal);
@@ -242,10 +259,10 @@ void ScanThreadStacks(void* root_visitor) {
   for (BThread* t : g.threads) {
     if (!t->suspended && !t->blocked) continue;  // not stopped
     if (t->sp != 0 && t->sp < t->stack_hi) {
-      v->Ambiguous(reinterpret_cast<const void*>(t->sp),
-                   reinterpret_cast<const void*>(t->stack_hi));
+      v->AmbiguousStack(reinterpret_cast<const void*>(t->sp),
+                        reinterpret_cast<const void*>(t->stack_hi));
     }
-    v->Ambiguous(t->regs, t->regs + 32);
+    v->AmbiguousStack(t->regs, t->regs + 32);
   }
 }
 

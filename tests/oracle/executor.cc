@@ -960,11 +960,15 @@ bool Executor::CheckBoehm() {
   return CheckBoehmVm();
 }
 
-void Executor::Collected() {
-  Op collect;
-  collect.op = OpKind::kCollect;
-  Effects fx;
-  model_.Apply(collect, &fx);
+void Executor::Collected(bool maybe_hidden) {
+  if (maybe_hidden) {
+    model_.CollectMaybeHidden();
+  } else {
+    Op collect;
+    collect.op = OpKind::kCollect;
+    Effects fx;
+    model_.Apply(collect, &fx);
+  }
   ProcessFrees();
 }
 
@@ -1064,10 +1068,27 @@ uint32_t Executor::IdAt(const void* p) const {
   return it == by_addr_.end() ? 0 : it->second;
 }
 
+template <typename Fn>
+void Executor::AsCallback(gc_mutator* m, Fn fn) {
+  gc_enter_blocking(m);
+  graph_mu_->lock();
+  gc_leave_blocking(m);
+  gc_mutator* const owner = m_;
+  if (m != owner) foreign_calls_++;
+  m_ = m;
+  fn();
+  m_ = owner;
+  graph_mu_->unlock();
+}
+
 void Executor::OnFinalizer(gc_mutator* m, void* obj, void* data) {
-  (void)m;
   const auto* t = static_cast<const FinalizerTag*>(data);
   Executor* ex = t->ex;
+  if (ex->graph_mu_ != nullptr) {
+    // (The entry stays a root until this returns: the object is intact.)
+    ex->AsCallback(m, [&] { ex->HandleFinalizer(obj, *t, false); });
+    return;
+  }
   if (ex->model_.finalizer_thread()) {
     // The program's thread owns the model: log, check in DrainCalls. The
     // object is not freed before this returns (the queue holds it).
@@ -1082,9 +1103,12 @@ void Executor::OnFinalizer(gc_mutator* m, void* obj, void* data) {
 }
 
 void Executor::OnCleanup(gc_mutator* m, void* arg) {
-  (void)m;
   const auto* t = static_cast<const CleanupTag*>(arg);
   Executor* ex = t->ex;
+  if (ex->graph_mu_ != nullptr) {
+    ex->AsCallback(m, [&] { ex->HandleCleanup(*t); });
+    return;
+  }
   if (ex->model_.finalizer_thread()) {
     std::lock_guard<std::mutex> g(ex->calls_mu_);
     ex->calls_.push_back(Call{true, true, nullptr, t});
@@ -1445,16 +1469,31 @@ bool Executor::StepVm(const Op& op, const Effects& fx) {
     }
     case OpKind::kRunFinalizers:
       result_.stats.fin_ops++;
-      model_.BeginRun();
-      gc_run_finalizers(m_);
-      if (!result_.ok) return false;
-      return EndRun();
+      return RunQueued();
     default:
       return Fail("harness", "unknown op " + FormatOp(op));
   }
   // A read: its result goes into a slot where the model put it.
   if (fx.store_slot != kNoSlot)
     SetSlot(fx.store_slot, model_.slot(fx.store_slot));
+  return true;
+}
+
+bool Executor::RunQueued() {
+  model_.BeginRun();
+  RunFinalizersCall();
+  if (!result_.ok) return false;
+  return EndRun();
+}
+
+bool Executor::PopAll() {
+  for (uint32_t g = 0; g < kGuardians; g++) {
+    for (;;) {
+      void* obj = gc_guardian_pop(m_, guardians_[g]);
+      if (!HandlePop(g, obj, kNoSlot)) return false;
+      if (obj == nullptr) break;
+    }
+  }
   return true;
 }
 
@@ -1583,16 +1622,9 @@ bool Executor::DrainAutoQueues() {
   // (One run for the model: what the flush queued is judged by the state
   // before any of it ran.)
   model_.BeginRun();
-  gc_run_finalizers(m_);
+  RunFinalizersCall();
   if (!result_.ok) return false;
-  for (uint32_t g = 0; g < kGuardians; g++) {
-    for (;;) {
-      void* obj = gc_guardian_pop(m_, guardians_[g]);
-      if (!HandlePop(g, obj, kNoSlot)) return false;
-      if (obj == nullptr) break;
-    }
-  }
-  return EndRun();
+  return PopAll() && EndRun();
 }
 
 bool Executor::WaitForQueuedCalls() {

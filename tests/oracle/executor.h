@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -138,8 +139,10 @@ class Executor {
   bool CheckAfterCollect(bool exact);
   // A full collection ran that no op of this graph asked for (another
   // thread's gc_collect while this graph stood still): the model applies
-  // it as an explicit collection.
-  void Collected();
+  // it as an explicit collection. maybe_hidden: the heap may have held
+  // entries of this graph that other threads' cycles queued and nobody
+  // ran yet (Model::CollectMaybeHidden).
+  void Collected(bool maybe_hidden = false);
   // Intactness of the objects the last collection kept that the mutator
   // does not reach (revived, or reachable only from finalizable objects).
   bool CheckKept();
@@ -229,8 +232,36 @@ class Executor {
   // (multi-threaded runs): BeginRun before, EndRun after.
   void BeginRun() { model_.BeginRun(); }
   bool EndRun();
+  // gc_run_finalizers between BeginRun and EndRun (every finalizer and
+  // cleanup the model has queued must have run), as the runfinalizers op.
+  bool RunQueued();
+  // Pops every guardian until each returns NULL (each pop checked; what
+  // it hands back is dropped).
+  bool PopAll();
+
+  // A heap shared by graphs whose finalization queue is the heap's
+  // (multi-threaded runs): a finalizer or cleanup of this graph may run on
+  // any thread (whoever calls gc_run_finalizers). Its callback takes
+  // *graph_mu (which the graph's own thread holds whenever it uses this
+  // executor, and lets go only around its gc_run_finalizers and while it
+  // waits at a barrier), waiting in a blocking region, and checks and
+  // applies the call at once with the running thread's mutator, so the
+  // model learns of every run before this graph's next op. run: what
+  // calls gc_run_finalizers for this graph (it must let go of *graph_mu).
+  void set_shared_queue(std::mutex* graph_mu,
+                        std::function<void(gc_mutator*)> run) {
+    graph_mu_ = graph_mu;
+    run_ = std::move(run);
+  }
 
   Model& model() { return model_; }
+  // Ready objects whose finalization a collection left open (hidden
+  // entries may have kept them back), over this executor's life.
+  uint64_t open_decisions() const { return model_.hidden_undetermined(); }
+  uint64_t determined_decisions() const { return model_.hidden_determined(); }
+  // Finalizer and cleanup calls applied on another thread than the one
+  // whose mutator the executor had (set_shared_queue).
+  uint64_t foreign_calls() const { return foreign_calls_; }
   const RunResult& result() const { return result_; }
   RunStats& stats() { return result_.stats; }
   bool ok() const { return result_.ok; }
@@ -371,6 +402,21 @@ class Executor {
   };
   std::mutex calls_mu_;
   std::vector<Call> calls_;
+  // set_shared_queue.
+  std::mutex* graph_mu_ = nullptr;
+  uint64_t foreign_calls_ = 0;
+  std::function<void(gc_mutator*)> run_;
+  void RunFinalizersCall() {
+    if (run_) {
+      run_(m_);
+    } else {
+      gc_run_finalizers(m_);
+    }
+  }
+  // Runs fn on this executor from a callback on another (or this) thread
+  // with mutator m: under graph_mu_, with m as the executor's mutator.
+  template <typename Fn>
+  void AsCallback(gc_mutator* m, Fn fn);
 };
 
 // Runs a whole program (Executor + Start + every op + final checks).

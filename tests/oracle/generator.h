@@ -77,8 +77,8 @@ struct GenOptions {
   bool vm_ops = kVmOpsExecutable;
   bool run_finalizers = true;  // runfinalizers ops (on-demand mode)
   // Finalization ops (registrations, guardians, cleanups, runs); off in
-  // the multi-threaded oracle, whose heap's queues hold every thread's
-  // objects (a run or a drain would call into other threads' graphs).
+  // the multi-threaded oracle's shared graph (its collections are not the
+  // points where its owner checks finalization: tests/oracle/threaded.h).
   bool finalization = true;
   int force_finalizer_thread = -1;  // -1: random (1 in 5 programs)
 };

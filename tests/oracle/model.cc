@@ -470,6 +470,14 @@ void Model::ReadInto(const Op& op, Effects* fx) {
   fx->store_slot = op.slot;
 }
 
+void Model::KeepLateRegistration(uint32_t id) {
+  ObjModel& o = objs_[id];
+  if (o.registered && !o.reg.guardian && o.may_ready_serial == o.reg.serial) {
+    o.late_reg = o.reg;
+    o.has_late_reg = true;
+  }
+}
+
 void Model::Register(uint32_t id, const Registration& r) {
   ObjModel& o = objs_[id];
   // (Once: an object unregistered and registered again is still listed.)
@@ -494,11 +502,28 @@ void Model::ForEachCell(const std::function<void(WeakCell&)>& fn) {
 
 void Model::ClearShortCellsOf(uint32_t id) {
   ForEachCell([id](WeakCell& c) {
-    if (c.target == id && c.kind == kWeakShort) {
-      c.target = 0;
-      c.state = WeakCell::kSet;
+    if (c.target != id || c.kind != kWeakShort) return;
+    if (c.late) {
+      // Set after the cycle that queued id may have cleared its cells (the
+      // multi-threaded oracle: another object's finalizer, run by another
+      // thread between this graph's ops, brought id back into M, and the
+      // program made this cell before id's own call came): the heap may
+      // have kept it.
+      c.state = WeakCell::kMaybe;
+      return;
     }
+    c.target = 0;
+    c.state = WeakCell::kSet;
   });
+}
+
+WeakCell Model::SetCell(uint32_t target, uint8_t kind) {
+  WeakCell c{target, kind, WeakCell::kSet};
+  if (target == 0) return c;
+  const ObjModel& o = objs_[target];
+  c.late = o.registered && o.may_ready_serial == o.reg.serial;
+  if (c.late && kind == kWeakShort) c.state = WeakCell::kMaybe;
+  return c;
 }
 
 void Model::KnownFreed(uint32_t id) {
@@ -530,7 +555,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       Handle& h = handles_[op.field];
       fx->replaced_handle = h.exists;
       h.exists = true;
-      h.cell = WeakCell{op.target, op.mode, WeakCell::kSet};
+      h.cell = SetCell(op.target, op.mode);
       return true;
     }
     case OpKind::kWeakGet:
@@ -541,8 +566,8 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
     case OpKind::kWeakSet:
       if (op.field >= kWeakCells || !handles_[op.field].exists) return false;
       if (!ValidTarget(op.target, 0)) return false;
-      handles_[op.field].cell.target = op.target;
-      handles_[op.field].cell.state = WeakCell::kSet;
+      handles_[op.field].cell =
+          SetCell(op.target, handles_[op.field].cell.kind);
       return true;
     case OpKind::kWeakDestroy:
       if (op.field >= kWeakCells || !handles_[op.field].exists) return false;
@@ -552,8 +577,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       if (!Live(op.id) || !IsWeakKind(objs_[op.id].kind)) return false;
       if (op.field >= kWeakFields || !ValidTarget(op.target, 0)) return false;
       WeakCell& c = objs_[op.id].weak[op.field];
-      c.target = op.target;
-      c.state = WeakCell::kSet;
+      c = SetCell(op.target, c.kind);
       return true;
     }
     case OpKind::kWeakLoad:
@@ -665,6 +689,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       Registration r;
       r.mode = op.mode;
       r.resurrect = op.slot2;
+      KeepLateRegistration(op.id);
       Register(op.id, r);  // replaces a finalizer registration
       return true;
     }
@@ -672,6 +697,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       if (!Live(op.id)) return false;
       const ObjModel& o = objs_[op.id];
       if (!o.registered || o.reg.guardian) return false;
+      KeepLateRegistration(op.id);
       Unregister(op.id);
       return true;
     }
@@ -909,7 +935,38 @@ Decision Model::Decide() {
 // ---- collections, runs, pops
 // --------------------------------------------------
 
-void Model::Collect() {
+void Model::CollectMaybeHidden() {
+  live_current_ = false;
+  Collect(/*hidden=*/true);
+}
+
+void Model::MarkWithExtraRoots(Marker* mk, const std::vector<uint32_t>& extra) {
+  mk->Begin(&objs_, nullptr);
+  for (uint32_t s = 0; s < kSlots; s++) {
+    if (Covered(s)) mk->Visit(table_[s].id);
+  }
+  for (const Pending& p : ready_) mk->Visit(p.id);
+  for (const auto& q : guard_q_) {
+    for (uint32_t id : q) mk->Visit(id);
+  }
+  for (uint32_t id : extra) mk->Visit(id);
+  mk->Drain();
+  std::vector<uint32_t> cand;
+  for (uint32_t id : registered_) {
+    const ObjModel& o = objs_[id];
+    if (o.registered && !o.freed && !mk->Marked(id) &&
+        o.reg.mode != kFinUnordered) {
+      cand.push_back(id);
+    }
+  }
+  mk->set_phase(Marker::kPass1);
+  for (uint32_t id : cand) {
+    mk->Scan(id, objs_[id].reg.mode == kFinIgnoreSelf);
+    mk->Drain();
+  }
+}
+
+void Model::Collect(bool hidden) {
   // With a finalizer thread, a collection first waits until every queued
   // finalizer ran (the executor drains and checks them before this).
   if (finalizer_thread_ && !observing_) RunCanonical();
@@ -921,12 +978,65 @@ void Model::Collect() {
   collections_++;
   auto in_r = [&](uint32_t id) { return rf.MarkedIn(id, Marker::kStrong); };
   auto in_f = [&](uint32_t id) { return rf.Marked(id); };
+  // Entries the heap may hold that the model does not know (hidden): H,
+  // the registered objects out of R that some state since their
+  // registration found ready. The heap's strong marking lies between R and
+  // the closure of R + H (hid_, strong phase), and its pass 1 within what
+  // hid_ marks after it. An object ready by the model's count is queued
+  // (or, if it is in H, possibly queued already) unless something else
+  // than itself in H may reach it: then the decision is left open.
+  std::vector<uint32_t> open;  // ready now, maybe kept back (ascending)
+  bool use_hid = false;
+  if (hidden) {
+    std::vector<uint32_t> h;
+    for (uint32_t id : registered_) {
+      const ObjModel& o = objs_[id];
+      if (o.registered && !o.freed && o.may_ready_serial == o.reg.serial &&
+          !in_r(id)) {
+        h.push_back(id);
+      }
+    }
+    if (!h.empty()) {
+      std::sort(h.begin(), h.end());
+      // Per object of H that is ready now: could the others keep it
+      // back? (At most a few; the rest are left open.)
+      std::vector<uint32_t> others;
+      int per_object = 16;
+      for (uint32_t id : ready_now_) {
+        if (!std::binary_search(h.begin(), h.end(), id)) continue;
+        bool kept_back = true;
+        if (per_object-- > 0) {
+          others.clear();
+          for (uint32_t x : h) {
+            if (x != id) others.push_back(x);
+          }
+          MarkWithExtraRoots(&hid_, others);
+          kept_back = hid_.Marked(id);
+        }
+        if (kept_back) open.push_back(id);
+      }
+      MarkWithExtraRoots(&hid_, h);
+      for (uint32_t id : ready_now_) {
+        if (!std::binary_search(h.begin(), h.end(), id) && hid_.Marked(id)) {
+          open.push_back(id);
+        }
+      }
+      std::sort(open.begin(), open.end());
+      use_hid = true;
+    }
+  }
   // Weak cells: short ones out of R, long ones out of F are cleared. (A
   // cell left undetermined stays so while its target lives.)
   auto clear_cells = [&](WeakCell& c) {
     if (c.target == 0) return;
     const bool dies = c.kind == kWeakShort ? !in_r(c.target) : !in_f(c.target);
     if (!dies) return;
+    if (use_hid && c.kind == kWeakShort &&
+        hid_.MarkedIn(c.target, Marker::kStrong)) {
+      // A hidden entry may keep its target strongly reachable.
+      c.state = WeakCell::kMaybe;
+      return;
+    }
     (c.kind == kWeakShort ? counts_.short_cleared : counts_.long_cleared)++;
     c.target = 0;
     c.state = WeakCell::kSet;
@@ -961,6 +1071,14 @@ void Model::Collect() {
   last_ready_.clear();
   for (uint32_t id : ready_now_) {
     ObjModel& o = objs_[id];
+    if (std::binary_search(open.begin(), open.end(), id)) {
+      // Maybe queued, maybe kept back: it may run later (as after an
+      // automatic cycle), and stays registered until it does.
+      o.may_ready_serial = o.reg.serial;
+      hidden_undetermined_++;
+      continue;
+    }
+    if (hidden) hidden_determined_++;
     last_ready_.emplace_back(id, o.reg.serial);
     Unregister(id);
     if (o.reg.guardian) {
@@ -1044,6 +1162,14 @@ bool Model::RunFinalizer(uint32_t id, uint32_t serial, uint32_t* resurrect,
     }
     slot = it->resurrect;
     ready_.erase(it);
+  } else if (id < objs_.size() && objs_[id].has_late_reg &&
+             objs_[id].late_reg.serial == serial && auto_ && !objs_[id].freed) {
+    // A registration the program replaced or removed after a cycle may
+    // have queued it (KeepLateRegistration): its queued call. The current
+    // registration, if any, stays.
+    slot = objs_[id].late_reg.resurrect;
+    objs_[id].has_late_reg = false;
+    ClearShortCellsOf(id);
   } else {
     // Not queued by an explicit collection: only an automatic cycle that
     // found it ready can have queued it, and then it is ready now.

@@ -37,7 +37,7 @@ class ThreadedRun {
     c.gc_percent = o.gc_percent;
     c.memory_limit_bytes = o.memory_limit;
     c.stop_the_world = o.stw;
-    c.finalizer_thread = 0;  // (no finalization ops here: GenOptions)
+    c.finalizer_thread = 0;  // every run is a gc_run_finalizers (RunShared)
     heap_ = gc_heap_create(&c);
     if (heap_ == nullptr) {
       fprintf(stderr, "oracle: gc_heap_create: %s\n", gc_last_error());
@@ -57,6 +57,14 @@ class ThreadedRun {
       if (t == 0) pro.fault = o.fault;
       priv_.push_back(std::make_unique<Executor>(
           heap_, types_, kThreadTagBase + t, false, pro));
+      graph_mu_.push_back(std::make_unique<std::mutex>());
+      // The graph's own runs let go of its lock (its finalizers' callbacks
+      // take it, on whatever thread runs them).
+      priv_[t]->set_shared_queue(graph_mu_[t].get(), [this, t](gc_mutator* m) {
+        graph_mu_[t]->unlock();
+        RunShared(m);
+        Lock(graph_mu_[t].get(), m);
+      });
     }
     priv_gen_.resize(o.threads);
     Effects fx;
@@ -86,18 +94,28 @@ class ThreadedRun {
       gc_collect(m);
       GlobalCheck(m, "final");
     }
-    // Drop every graph: the heap must end up empty.
+    // Each private graph clears its slots and runs its finalization down
+    // (Executor::FinalChecks: collections, runs and pops until nothing is
+    // ready), one after the other.
+    for (size_t t = 0; t < priv_.size() && !failed_.load(); t++) {
+      graph_mu_[t]->lock();
+      const bool ok = priv_[t]->FinalChecks(0);
+      graph_mu_[t]->unlock();
+      if (!ok) CheckExecutor(static_cast<int>(t), *priv_[t], "final checks");
+    }
+    // Drop every graph: the heap must end up empty, but for the finalizer
+    // cycles the models keep (never finalized, as designed).
     if (!failed_.load()) {
       shared_->UnregisterRoots();
       for (auto& p : priv_) p->UnregisterRoots();
       gc_collect(m);
-      gc_stats st;
-      st.struct_size = sizeof(st);
-      gc_get_stats(heap_, &st);
-      if (st.live_objects != 0 || st.bytes_in_use != 0) {
-        Report(-1, "after every root was dropped: live_objects " +
-                       std::to_string(st.live_objects) + ", bytes_in_use " +
-                       std::to_string(st.bytes_in_use) + " (expected 0)");
+      Expectation e;
+      for (auto& p : priv_) {
+        p->Collected();
+        e.Add(p->Expected());
+      }
+      if (!shared_->CheckStats(e)) {
+        CheckExecutor(-1, *shared_, "after every root was dropped");
       }
     }
     gc_stats st;
@@ -109,6 +127,12 @@ class ThreadedRun {
     for (auto& p : priv_) p->DestroyVm(m);
     gc_thread_detach(m);
     auto add = [&](Executor& e) {
+      const VmCounts& vm = e.model().vm_counts();
+      res_.fin_ops += e.stats().fin_ops;
+      res_.finalized += vm.finalized;
+      res_.guardian_pops += vm.guardian_pops;
+      res_.cleanups_run += vm.cleanups_run;
+      res_.foreign_calls += e.foreign_calls();
       res_.ops += e.stats().ops;
       res_.objects_checked += e.stats().objects_checked;
       res_.allocated += e.stats().allocated;
@@ -121,6 +145,11 @@ class ThreadedRun {
     };
     add(*shared_);
     for (auto& p : priv_) add(*p);
+    res_.fin_collections = fin_checked_.load();
+    for (auto& p : priv_) {
+      res_.open_decisions += p->open_decisions();
+      res_.determined += p->determined_decisions();
+    }
     res_.detaches = detaches_.load();
     res_.helpers = helpers_.load();
     res_.stopped_early = stopping_.load();
@@ -160,11 +189,45 @@ class ThreadedRun {
     return false;
   }
 
+  // Takes mu, waiting in a blocking region.
+  static void Lock(std::mutex* mu, gc_mutator* m) {
+    gc_enter_blocking(m);
+    mu->lock();
+    gc_leave_blocking(m);
+  }
+
+  // Every gc_run_finalizers of the run, one at a time: a graph's own run
+  // then runs every entry queued before it (no other thread holds one),
+  // so Executor::EndRun's check holds.
+  void RunShared(gc_mutator* m) {
+    Lock(&run_mu_, m);
+    gc_run_finalizers(m);
+    run_mu_.unlock();
+  }
+
   // Everyone else is parked (barrier or joined): exact counts and every
-  // graph intact. Runs right after a gc_collect by m's thread, which was a
-  // full collection for every graph (none changed while it ran): each
-  // model, and each generator's model, applies it.
+  // graph intact. Runs right after a gc_collect by m's thread. Other
+  // threads' cycles may have queued finalizers and guardian entries that
+  // no model knows yet (roots the models cannot see): they are run and
+  // popped first (each checked against its graph's model, as after an
+  // automatic cycle), then a second gc_collect, which starts with no such
+  // entry (nobody allocates meanwhile, so no cycle runs in between), is a
+  // full collection for every graph: each model, and each generator's
+  // model, applies it exactly.
   void GlobalCheck(gc_mutator* m, const char* when) {
+    for (auto& p : priv_) p->BeginRun();
+    RunShared(m);
+    for (size_t t = 0; t < priv_.size(); t++) {
+      gc_mutator* const owner = priv_[t]->mutator();
+      priv_[t]->set_mutator(m);
+      const bool ok = priv_[t]->PopAll() && priv_[t]->EndRun();
+      priv_[t]->set_mutator(owner);
+      if (!ok) {
+        CheckExecutor(static_cast<int>(t), *priv_[t], when);
+        return;
+      }
+    }
+    gc_collect(m);
     shared_->Collected();
     CollectModel(&shared_gen_);
     for (size_t t = 0; t < priv_.size(); t++) {
@@ -199,6 +262,13 @@ class ThreadedRun {
   }
 
   void Quiesce(int t, gc_mutator* m) {
+    // (The checker runs this graph's finalizers too.)
+    graph_mu_[t]->unlock();
+    QuiesceUnlocked(m);
+    Lock(graph_mu_[t].get(), m);
+  }
+
+  void QuiesceUnlocked(gc_mutator* m) {
     gc_enter_blocking(m);
     std::unique_lock<std::mutex> l(bar_mu_);
     const uint64_t gen = bar_gen_;
@@ -222,15 +292,8 @@ class ThreadedRun {
     gc_leave_blocking(m);
   }
 
-  // Locks the shared graph; the wait is a blocking region.
-  void LockShared(gc_mutator* m) {
-    gc_enter_blocking(m);
-    shared_mu_.lock();
-    gc_leave_blocking(m);
-  }
-
   void SharedOps(int t, gc_mutator* m, RngSource& rng, const GenOptions& g) {
-    LockShared(m);
+    Lock(&shared_mu_, m);
     shared_->set_mutator(m);
     const int n = 1 + static_cast<int>(rng.Below(8));
     for (int i = 0; i < n && shared_->ok(); i++) {
@@ -248,6 +311,8 @@ class ThreadedRun {
     // Threads attach at staggered times.
     std::this_thread::sleep_for(std::chrono::microseconds(rng.Below(500)));
     gc_mutator* m = gc_thread_attach(heap_);
+    // Held whenever this thread uses its executor (set_shared_queue).
+    Lock(graph_mu_[t].get(), m);
     Executor& ex = *priv_[t];
     Model& gen = *priv_gen_[t];
     ex.set_mutator(m);
@@ -259,14 +324,10 @@ class ThreadedRun {
     g.large = o_.large;
     g.max_chain = o_.max_chain;
     g.collect_weight = 0;
-    // The heap's finalization queues hold every graph's objects: a run, a
-    // pop or the executor's drain before a collection would act on other
-    // threads' graphs. Weak references and ephemerons are thread-local
-    // (read while other threads' cycles mark); finalization is checked by
-    // the single-threaded oracle (docs/decisions.md).
-    g.run_finalizers = false;
-    g.finalization = false;
+    // Finalization in the private graphs only (threaded.h).
     GenOptions sg = g;
+    sg.run_finalizers = false;
+    sg.finalization = false;
     sg.root_ops = false;
     sg.collect = true;
     sg.collect_weight = 5;
@@ -284,6 +345,13 @@ class ThreadedRun {
         Quiesce(t, m);
         if (failed_.load() || stopping_.load()) break;
       }
+      if (i % 4 == 0) {
+        // Between two ops the graph's model is in a state a cycle or a
+        // run may see: let another thread's run apply this graph's calls.
+        graph_mu_[t]->unlock();
+        std::this_thread::yield();
+        Lock(graph_mu_[t].get(), m);
+      }
       const int r = static_cast<int>(rng.Below(1000));
       int acc = o_.shared_per_mille;
       if (r < acc) {
@@ -295,13 +363,19 @@ class ThreadedRun {
         if (!ex.SettleHolds(/*wait=*/true)) break;
         gc_collect(m);
         // A full collection while this thread's graph stood still: exact
-        // for it (not for the shared graph, which others may be changing).
-        ex.Collected();
+        // for it (not for the shared graph, which others may be changing),
+        // but for what entries other threads' cycles queued may keep
+        // (Model::CollectMaybeHidden).
+        ex.Collected(/*maybe_hidden=*/true);
         CollectModel(&gen);
         ex.stats().collections++;
         if (!ex.CheckGraph() || !ex.CheckKept()) break;
+        // Never missed: every finalizer and cleanup the collection queued
+        // runs in the next run, every guardian entry is there to pop.
+        if (!ex.RunQueued() || !ex.PopAll()) break;
+        fin_checked_++;
         if (rng.OneIn(3)) {
-          LockShared(m);
+          Lock(&shared_mu_, m);
           shared_->set_mutator(m);
           shared_->CheckGraph();
           CheckExecutor(t, *shared_, "shared graph after a collection");
@@ -343,6 +417,7 @@ class ThreadedRun {
     }
     ex.SettleHolds(/*wait=*/true);
     CheckExecutor(t, ex, "private graph");
+    graph_mu_[t]->unlock();
     gc_thread_detach(m);
   }
 
@@ -354,6 +429,9 @@ class ThreadedRun {
   std::mutex shared_mu_;
   std::vector<std::unique_ptr<Executor>> priv_;
   std::vector<std::unique_ptr<Model>> priv_gen_;
+  std::vector<std::unique_ptr<std::mutex>> graph_mu_;  // one per graph
+  std::mutex run_mu_;                                  // RunShared
+  std::atomic<uint64_t> fin_checked_{0};
   std::mutex bar_mu_;
   std::condition_variable bar_cv_;
   int arrived_ = 0;

@@ -38,6 +38,12 @@ wall ms, CPU ms, peak RSS MiB, collections, p99 pause ms and max pause ms
 no collection); the ratio row is the DIR library's median divided by
 Debian's (below 1: the DIR library is better).
 
+Load: the 1-minute load average is read before every run; the header
+gives its minimum, median and maximum (on a machine shared with other work
+wall times and pauses are inflated, the more so the higher it is). A run
+that fails because the loader found a symbol missing from the library
+names the symbol.
+
 Output: a fixed-width table on stdout, the same as markdown in --markdown,
 and results.json (every run and the medians) in --out.
 
@@ -58,6 +64,8 @@ import shutil
 import sys
 import tempfile
 
+# No __pycache__ in the source tree (a checkout stays clean).
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import anchor_bench as ab  # noqa: E402  (tables, medians, launching)
 
@@ -93,6 +101,7 @@ WORLD_STOPPED = re.compile(
     r'^World-stopped marking took (\d+) ms (\d+) ns \(\d+ ms in average\)$')
 GC_FREED = re.compile(r'^GC #(\d+) freed -?\d+ bytes, heap \d+ KiB')
 GC_MODE = re.compile(r'^GC #(\d+) mode: (\S+)$')
+UNDEFINED_SYMBOL = re.compile(r'symbol lookup error: .*undefined symbol: (\S+)')
 
 
 def parse_gc_stats(text):
@@ -211,7 +220,14 @@ def run_once(args, name, lib, rnd, dirs, reference):
                       ['env', f'LD_LIBRARY_PATH={args.libgc_dir}'])
         argv = [args.procstat, f'--out={stats}', f'--label={rows[0]}', '--'
                 ] + env_prefix + [args.tree_bench, '--system=boehm'] + what
+    load_before = os.getloadavg()[0]
     code, stdout, stderr, error = ab.launch(argv, '', args.timeout)
+    if error is not None:
+        # The loader's reason, when a library lacks a symbol the program
+        # binds (`symbol lookup error: ...: undefined symbol: GC_x`).
+        missing = UNDEFINED_SYMBOL.search(stderr or '')
+        if missing:
+            error += f' (undefined symbol {missing.group(1)})'
     if kind == 'tree':
         with open(os.path.join(logs, rows[0] + '.stderr'), 'w') as f:
             f.write(stderr)
@@ -230,7 +246,8 @@ def run_once(args, name, lib, rnd, dirs, reference):
     records = []
     for row in rows:
         rec = {'row': row, 'workload': name, 'lib': lib, 'round': rnd,
-               'command': ' '.join(argv), 'ok': False, 'error': error}
+               'command': ' '.join(argv), 'ok': False, 'error': error,
+               'loadavg_1min': load_before}
         records.append(rec)
         if error is not None:
             rec['output_tail'] = ab.tail(stderr or stdout)
@@ -375,6 +392,14 @@ def main(argv):
         'of each collection (GC_PRINT_STATS, docs/boehm-stats.md), p99 by '
         'nearest rank; peak RSS is VmHWM at exit; ratio below 1.00x: '
         'libgc-dir is better.']
+    loads = sorted(r['loadavg_1min'] for r in records)
+    if loads:
+        lines.append(
+            f'Machine load: 1-minute load average before each run: min '
+            f'{loads[0]:.2f}, median {ab.median(loads):.2f}, max '
+            f'{loads[-1]:.2f} ({info["nproc"]} CPUs; above {info["nproc"]} '
+            'the runs shared the CPUs with other work and wall times and '
+            'pauses are inflated)')
     modes = {row: {lib: c[lib]['modes'] for lib in LIBS if c[lib]['modes']}
              for row, c in cells.items()}
     modes = {row: m for row, m in modes.items() if m}

@@ -1,0 +1,157 @@
+// dirty_pages.h: where libgc.so.1's mostly-concurrent marking learns which
+// heap pages the program wrote while the collector marked (gc/unbarriered.h
+// is the collector's side; docs/boehm.md, "Mostly-concurrent marking", the
+// argument).
+//
+// Two sources behind one interface (PageTracker, a UnbarrieredStores):
+//   - soft-dirty: the kernel's soft-dirty bits. BeginMark writes "4" to
+//     /proc/self/clear_refs (every page of the process clean and
+//     write-protected in the page tables); the final pause reads bit 55 of
+//     the /proc/self/pagemap entry of every page of the tracked spans, in
+//     batches (pread). No signal handler, no mprotect, and system calls
+//     that write into the heap work as before.
+//   - mprotect: BeforeFirstPause (world running) write-protects the pages
+//     of every scan span (mprotect PROT_READ, one call per run of adjacent
+//     spans); BeginMark (in the pause) protects again what was written
+//     since and the spans created since, and unprotects the pages of spans
+//     freed since; a SIGSEGV handler records a faulting page of a tracked
+//     range as dirty and makes it writable again (Boehm's MPROTECT_VDB);
+//     EndMark stops recording and AfterMark (world running) unprotects
+//     everything. Faults that are not ours go to the handler the program
+//     had before. Known limit: a system call that writes into a protected
+//     page (read(2) into a GC_malloc'd buffer, for instance) fails with
+//     EFAULT instead of faulting in user space, which is why soft-dirty is
+//     preferred where the kernel has it.
+// The choice (GC_GCHEAP_DIRTY_PAGES): "auto" (the default) is none:
+// stop-the-world marking, while mostly-concurrent marking has a known
+// deadlock (a thread that called GC_gcollect, stopped by the signal while
+// it sweeps or scavenges inside gcheap holding the heap lock, which the
+// first pause's page tracker needs; docs/boehm.md); "soft-dirty" is
+// soft-dirty if a probe shows the bits work (write a page, clear, check
+// bit 55 clear, write, check it set), else none with a warning;
+// "mprotect" forces the mprotect source; "none" (or "stw") forces
+// stop-the-world.
+//
+// Tracked spans: the in-use scan spans (not noscan) at BeginMark, merged
+// into ranges of adjacent pages. Spans created during the mark are not
+// tracked; every final pause reports all of their pages (their objects were
+// allocated black and never scanned: a pointer stored into one must be
+// found all the same). Spans are never freed while marking (nothing is
+// swept), so the tracked set stays valid until EndMark.
+//
+// Why that is enough (docs/boehm.md gives the whole argument): an object
+// reachable at the final pause but unmarked would have a marked
+// predecessor P on its path whose pointer to it the marker never read; the
+// final pause marks every root again, so P is an object, and the store of
+// that pointer into P came after P was scanned (P existed at BeginMark) or
+// after P's allocation (P allocated black during the mark): after
+// BeginMark either way, so P's page is reported (a tracked page written
+// since BeginMark, or a page of a span created since) and P is rescanned.
+// Weak links and finalizers are decided in the same pause, marks final.
+//
+// Invariants:
+//  - BeginMark, RescanDirty and EndMark run on the collector's driver
+//    thread with the world stopped (every Boehm thread suspended by signal
+//    or parked by gcheap); BeforeFirstPause and AfterMark on the same
+//    thread with the world running;
+//  - the mprotect tables (ranges, dirty bitmap) change only inside
+//    StartRebuild/EndRebuild, and a handler that faults meanwhile waits
+//    for EndRebuild; the handler blocks every signal, so no thread is
+//    suspended inside it;
+//  - between BeginMark and EndMark, a write to a tracked page makes the
+//    next RescanDirty report it (soft-dirty: the kernel sets the bit;
+//    mprotect: every tracked page is protected with its bit clear when
+//    BeginMark returns, the write faults, and the handler sets the bit
+//    before it unprotects the page; if mprotect fails, e.g. out of VMAs,
+//    the whole range is unprotected and reported).
+#ifndef GCHEAP_RUNTIME_BOEHM_DIRTY_PAGES_H_
+#define GCHEAP_RUNTIME_BOEHM_DIRTY_PAGES_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gc/unbarriered.h"
+#include "heap/mheap.h"
+
+namespace gcheap::boehm {
+
+enum class DirtySource { kNone, kSoftDirty, kMprotect };
+
+// "none", "soft-dirty", "mprotect".
+const char* DirtySourceName(DirtySource s);
+
+// True if the kernel's soft-dirty bits track writes in this process: a
+// probe page written after clear_refs "4" shows bit 55 in its pagemap
+// entry, and shows it clear right after the clear.
+bool SoftDirtyWorks();
+
+// The source for GC_GCHEAP_DIRTY_PAGES = env (null: "auto"). Sets *warning
+// when the request cannot be honoured (unknown value, soft-dirty asked for
+// but the probe failed).
+DirtySource ChooseDirtySource(const char* env, std::string* warning);
+
+// Counts of the last completed mark (driver thread).
+struct DirtyStats {
+  uint64_t tracked_pages = 0;    // pages of the tracked spans (OS pages)
+  uint64_t dirty_pages = 0;      // reported dirty, all final pauses
+  uint64_t untracked_pages = 0;  // of spans created during the mark
+  uint64_t rescans = 0;          // RescanDirty calls (final pauses)
+  // Time inside the pauses: BeginMark (arming), RescanDirty
+  // (reading the dirty set and rescanning), EndMark (disarming).
+  uint64_t arm_ns = 0, rescan_ns = 0, disarm_ns = 0;
+};
+
+// The tracker: the tracked spans and ranges, and what RescanDirty does with
+// the dirty runs a source reports.
+class PageTracker : public UnbarrieredStores {
+ public:
+  explicit PageTracker(MHeap* heap);
+  ~PageTracker() override;
+
+  void BeginMark() override;
+  void RescanDirty(PageRescanner& r) override;
+  void EndMark() override;
+
+  virtual DirtySource source() const = 0;
+  // The last completed mark's counts, and the sums over all of them.
+  const DirtyStats& stats() const { return stats_; }
+  const DirtyStats& totals() const { return totals_; }
+
+ protected:
+  struct Range {
+    uintptr_t lo, hi;  // OS-page aligned
+    size_t first_bit;  // of its pages in the dirty bitmap (mprotect)
+  };
+  // Start recording writes to ranges_ (BeginMark).
+  virtual void Arm() = 0;
+  // Calls f(lo, hi) for each run of dirty pages of ranges_ since Arm.
+  virtual void ForEachDirtyRun(
+      const std::function<void(uintptr_t, uintptr_t)>& f) = 0;
+  // Stop recording (EndMark).
+  virtual void Disarm() = 0;
+
+  MHeap* const heap_;
+  std::vector<Range> ranges_;  // sorted, disjoint
+  size_t page_size_;
+
+ private:
+  struct TrackedSpan {
+    uintptr_t lo, hi;  // the span's pages
+    MSpan* span;
+  };
+  void RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi);
+  std::vector<TrackedSpan> spans_;  // sorted by lo
+  std::vector<MSpan*> scratch_;
+  DirtyStats stats_, current_, totals_;
+};
+
+// The source for s (s != kNone). Installs the SIGSEGV handler for
+// kMprotect (once per process).
+std::unique_ptr<PageTracker> NewPageTracker(DirtySource s, MHeap* heap);
+
+}  // namespace gcheap::boehm
+
+#endif  // GCHEAP_RUNTIME_BOEHM_DIRTY_PAGES_H_

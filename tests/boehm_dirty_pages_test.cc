@@ -1,0 +1,201 @@
+// boehm_dirty_pages_test: the dirty-page sources of libgc.so.1's
+// mostly-concurrent marking (runtime/boehm/dirty_pages.h), on a gcheap heap
+// of their own (the Boehm layer is not initialized here), driven by hand
+// as the collector drives them in its pauses:
+//   - the soft-dirty probe and the GC_GCHEAP_DIRTY_PAGES choice: "auto"
+//     (and unset) is none (stop-the-world) whatever the probe says, while
+//     mostly-concurrent marking has a known deadlock (docs/boehm.md);
+//     "soft-dirty" gives soft-dirty exactly when the probe passes, else
+//     none with a warning; "mprotect" and "none" are obeyed; an unknown
+//     value warns and is auto;
+//   - the mprotect source: after BeginMark, exactly the pages written are
+//     reported (and the pages of a span created since, whole), an
+//     unwritten page is not; after EndMark writes are not recorded, and
+//     after AfterMark the pages are writable; with BeforeFirstPause
+//     (protection while the world runs), only writes after BeginMark are
+//     reported, and a span created in between is tracked from BeginMark; a
+//     read(2) into a protected page fails with EFAULT (the documented limit); a
+//     fault outside the heap reaches the program's previous SIGSEGV handler.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/boehm/dirty_pages.h"
+#include "runtime/gc.h"
+#include "runtime/runtime.h"
+
+namespace gcheap::boehm {
+namespace {
+
+TEST(DirtySourceChoice, SoftDirtyOnRequestFollowsTheProbe) {
+  const bool works = SoftDirtyWorks();
+  std::string w;
+  EXPECT_EQ(ChooseDirtySource(nullptr, &w), DirtySource::kNone);
+  EXPECT_TRUE(w.empty()) << w;
+  w.clear();
+  EXPECT_EQ(ChooseDirtySource("auto", &w), DirtySource::kNone);
+  EXPECT_TRUE(w.empty()) << w;
+  w.clear();
+  EXPECT_EQ(ChooseDirtySource("soft-dirty", &w),
+            works ? DirtySource::kSoftDirty : DirtySource::kNone);
+  EXPECT_EQ(w.empty(), works) << w;
+  w.clear();
+  EXPECT_EQ(ChooseDirtySource("mprotect", &w), DirtySource::kMprotect);
+  EXPECT_EQ(ChooseDirtySource("none", &w), DirtySource::kNone);
+  EXPECT_EQ(ChooseDirtySource("stw", &w), DirtySource::kNone);
+  EXPECT_TRUE(w.empty()) << w;
+  EXPECT_EQ(ChooseDirtySource("bogus", &w), DirtySource::kNone);
+  EXPECT_NE(w.find("bogus"), std::string::npos) << w;
+  printf("soft-dirty tracking on this kernel: %s\n", works ? "yes" : "no");
+}
+
+// Records what RescanDirty reports, as page-aligned addresses.
+class Recorder final : public PageRescanner {
+ public:
+  void RescanPages(MSpan* s, uintptr_t lo, uintptr_t hi) override {
+    ASSERT_GE(lo, s->start);
+    ASSERT_LE(hi, s->start + s->npages * kPageSize);
+    for (uintptr_t p = lo & ~uintptr_t{4095}; p < hi; p += 4096) {
+      pages.insert(p);
+    }
+  }
+  std::set<uintptr_t> pages;
+};
+
+// The program's own handler: counts the fault and makes the page
+// writable, so the store is retried and succeeds (no longjmp out of a
+// signal handler, which ThreadSanitizer cannot follow).
+volatile sig_atomic_t g_previous_handler_calls = 0;
+void PreviousHandler(int, siginfo_t* si, void*) {
+  g_previous_handler_calls = g_previous_handler_calls + 1;
+  const uintptr_t page = reinterpret_cast<uintptr_t>(si->si_addr) & ~4095ul;
+  mprotect(reinterpret_cast<void*>(page), 4096, PROT_READ | PROT_WRITE);
+}
+
+uintptr_t Page(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
+}
+
+TEST(MprotectSource, ReportsExactlyTheWrittenPages) {
+  ASSERT_EQ(sysconf(_SC_PAGESIZE), 4096);
+  // The program's own SIGSEGV handler, installed before the tracker's.
+  struct sigaction sa = {};
+  sa.sa_sigaction = PreviousHandler;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGSEGV, &sa, nullptr), 0);
+
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.stop_the_world = 1;
+  gc_heap* h = gc_heap_create(&cfg);
+  ASSERT_NE(h, nullptr);
+  gc_mutator* m = gc_thread_attach(h);
+  // Objects of 4 KiB: one per page. 64 of them over several spans.
+  std::vector<char*> objs;
+  for (int i = 0; i < 64; i++) {
+    objs.push_back(static_cast<char*>(gc_alloc_conservative(m, 4096)));
+    ASSERT_NE(objs.back(), nullptr);
+  }
+  // A noscan object: never tracked.
+  char* atomic = static_cast<char*>(gc_alloc_noscan(m, 4096));
+  std::unique_ptr<PageTracker> t =
+      NewPageTracker(DirtySource::kMprotect, &h->heap);
+  ASSERT_EQ(t->source(), DirtySource::kMprotect);
+
+  t->BeginMark();
+  EXPECT_GE(t->stats().tracked_pages, 0u);
+  objs[3][8] = 1;
+  objs[40][4000] = 1;
+  objs[40][16] = 2;  // the same page again: no fault, still one page
+  atomic[0] = 1;     // not tracked, never faults
+  // A read(2) into a protected page fails instead of faulting.
+  int fd = open("/dev/zero", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  errno = 0;
+  EXPECT_EQ(read(fd, objs[10], 16), -1);
+  EXPECT_EQ(errno, EFAULT);
+  close(fd);
+  // A span created during the mark: reported whole, written or not.
+  char* fresh = static_cast<char*>(gc_alloc_conservative(m, 64 << 10));
+  ASSERT_NE(fresh, nullptr);
+
+  Recorder r1;
+  t->RescanDirty(r1);
+  EXPECT_TRUE(r1.pages.count(Page(objs[3])));
+  EXPECT_TRUE(r1.pages.count(Page(objs[40] + 4000)));
+  EXPECT_FALSE(r1.pages.count(Page(objs[10])));
+  EXPECT_FALSE(r1.pages.count(Page(objs[20])));
+  EXPECT_FALSE(r1.pages.count(Page(atomic)));
+  for (uintptr_t p = Page(fresh); p < Page(fresh) + (64 << 10); p += 4096) {
+    EXPECT_TRUE(r1.pages.count(p)) << "page of the new span not reported";
+  }
+  // Exactly the two written pages of the tracked spans, and the new
+  // span's.
+  std::set<uintptr_t> expect = {Page(objs[3]), Page(objs[40])};
+  for (uintptr_t p = Page(fresh); p < Page(fresh) + (64 << 10); p += 4096) {
+    expect.insert(p);
+  }
+  EXPECT_EQ(r1.pages, expect);
+
+  // A fault that is not the tracker's goes to the previous handler.
+  void* none =
+      mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(none, MAP_FAILED);
+  *static_cast<volatile char*>(none) = 1;
+  EXPECT_EQ(g_previous_handler_calls, 1);
+  EXPECT_EQ(*static_cast<volatile char*>(none), 1);
+  munmap(none, 4096);
+
+  t->EndMark();
+  EXPECT_EQ(t->stats().rescans, 1u);
+  EXPECT_EQ(t->stats().dirty_pages, 2u);
+  // Disarmed: a write is not recorded (it unprotects its page); after
+  // AfterMark every page is writable again, system calls included.
+  objs[5][0] = 1;
+  t->AfterMark();
+  fd = open("/dev/zero", O_RDONLY);
+  EXPECT_EQ(read(fd, objs[11], 16), 16);
+  close(fd);
+  EXPECT_EQ(objs[3][8], 1);
+  EXPECT_EQ(objs[40][16], 2);
+
+  // Protection before the first pause (BeforeFirstPause, world running):
+  // a write before BeginMark is not reported (the marker scans after it),
+  // one after it is, and a span created in between is reported whole.
+  t->BeforeFirstPause();
+  objs[7][0] = 1;
+  objs[6][0] = 1;
+  char* between = static_cast<char*>(gc_alloc_conservative(m, 64 << 10));
+  ASSERT_NE(between, nullptr);
+  t->BeginMark();
+  objs[8][0] = 1;
+  objs[6][1] = 1;  // written before BeginMark and again after: reported
+  between[0] = 1;  // tracked since BeginMark: reported as written
+  Recorder r3;
+  t->RescanDirty(r3);
+  EXPECT_FALSE(r3.pages.count(Page(objs[7])));
+  EXPECT_TRUE(r3.pages.count(Page(objs[8])));
+  EXPECT_TRUE(r3.pages.count(Page(objs[6])));
+  EXPECT_TRUE(r3.pages.count(Page(between)));
+  EXPECT_FALSE(r3.pages.count(Page(between) + 4096));
+  EXPECT_FALSE(r3.pages.count(Page(objs[9])));
+  t->EndMark();
+  t->AfterMark();
+  fd = open("/dev/zero", O_RDONLY);
+  EXPECT_EQ(read(fd, objs[7], 16), 16);
+  EXPECT_EQ(read(fd, between, 16), 16);
+  close(fd);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
+}  // namespace
+}  // namespace gcheap::boehm
