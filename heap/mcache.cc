@@ -83,7 +83,7 @@ bool MCache::Refill(SpanClass spc) {
   // Objects allocated from here on during a mark are marked in bulk.
   black_from_[spc] = s->freeindex;
   s->black_from.store(allocate_black_ ? s->freeindex : MSpan::kNoBlack,
-                      std::memory_order_relaxed);
+                      std::memory_order_release);
   return true;
 }
 
@@ -271,7 +271,7 @@ void MCache::StartMark(bool allocate_black) {
     Sync(static_cast<SpanClass>(spc));
     black_from_[spc] = s->freeindex;
     s->black_from.store(allocate_black ? s->freeindex : MSpan::kNoBlack,
-                        std::memory_order_relaxed);
+                        std::memory_order_release);
   }
   if (allocate_black && tiny_ != 0) {
     // Tiny objects allocated from now on may be the only references to

@@ -92,9 +92,11 @@ struct alignas(64) MSpan {
   // While a concurrent mark runs and an allocating-black mcache holds the
   // span: the first slot of the range it allocates black from (its
   // freeindex when the mark began or when it cached the span during the
-  // mark); kNoBlack otherwise. Written by that mcache before it hands out
-  // a slot of the range (or with the world stopped), reset when the span
-  // is initialized or swept. See IsMarkedOrBlack.
+  // mark); kNoBlack otherwise. Written by that mcache with a release store
+  // before it hands out a slot of the range (or with the world stopped),
+  // after the previous holder's bulk marking (ordered by the span set's
+  // push and pop); reset when the span is initialized or swept. See
+  // IsMarkedOrBlack.
   std::atomic<uint16_t> black_from{kNoBlack};
   static constexpr uint16_t kNoBlack = 0xffff;
   bool needzero = false;
@@ -200,11 +202,22 @@ struct alignas(64) MSpan {
   // ephemeron's key, a finalization candidate): a black object may read as
   // unmarked, or as free, until its span leaves the mcache. A caller that
   // got the object's address from the heap or a root sees black_from as it
-  // was when the object was allocated (release-acquire through the pointer
-  // store that published the object).
+  // was when the object was allocated, or a later value (the pointer store
+  // that published the object comes after the mcache's store of
+  // black_from).
+  //
+  // black_from is read first, with acquire: a later value than the one the
+  // object was allocated under was stored by an mcache that cached the
+  // span after the allocating mcache gave it up, which marked the object
+  // in bulk before (its release store orders that OR before), so the mark
+  // bit read next is set. Read in the other order, the two loads could
+  // straddle the bulk marking and the re-caching: mark bit clear (before
+  // the OR), then the new mcache's black_from past the object (after it),
+  // and a live black object would read as unmarked.
   bool IsMarkedOrBlack(size_t i) const {
+    const uint16_t from = black_from.load(std::memory_order_acquire);
     if (IsMarked(i)) return true;
-    if (i < black_from.load(std::memory_order_relaxed)) return false;
+    if (i < from) return false;
     return !((alloc_bits[i / 64] >> (i % 64)) & 1);
   }
   // Sets the mark bit of slot i; returns true if it was clear (this caller
