@@ -374,5 +374,72 @@ TEST_F(WeakProcessorTest,
   }
 }
 
+TEST_F(WeakProcessorTest,
+       ConcurrentLateHandlesToRevivedObjectsSurviveTheSweep) {
+  // While two threads sweep, linker threads make new short handles (and
+  // store into weak slots) to the revived objects, as a program does after
+  // their finalizers ran; readers read the handles made before the cycle.
+  // A new handle or slot must read its object at once and after the sweep;
+  // an old short one of a revived object must read NULL, whichever of the
+  // sweep and the settling got to the object first.
+  constexpr int kObjects = 2000, kLinkers = 2;
+  for (int cycle = 0; cycle < 6; cycle++) {
+    std::vector<uintptr_t> objs;
+    std::vector<WeakCell> old_cells(kObjects), late(kObjects);
+    std::vector<uintptr_t> late_slots(kObjects, 0);
+    for (int i = 0; i < kObjects; i++) {
+      objs.push_back(New(i % 2 ? 32 : 48));
+      ASSERT_TRUE(weak_.Link(&old_cells[i], objs[i], WeakPhase::kSweep));
+      if (i % 2 == 0) Mark(objs[i]);
+      if (i % 2 == 1) Revive(objs[i]);
+    }
+    auto old_expect = [&](int i) { return i % 2 == 0 ? objs[i] : 0; };
+    Sweep(/*finish=*/false);
+    std::atomic<bool> done{false};
+    std::atomic<int> bad{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kLinkers; t++) {
+      ts.emplace_back([&, t] {
+        for (int i = t; i < kObjects; i += kLinkers) {
+          if (!weak_.Link(&late[i], objs[i], WeakPhase::kSweep) ||
+              ReadSweep(&late[i].target, WeakWord::kHandle, false) != objs[i]) {
+            bad.fetch_add(1);
+          }
+          weak_.StoreSlot(&late_slots[i], objs[i], WeakPhase::kSweep);
+          if (ReadSweep(&late_slots[i], WeakWord::kSlot, false) != objs[i]) {
+            bad.fetch_add(1);
+          }
+        }
+      });
+    }
+    std::thread reader([&] {
+      do {
+        for (int i = 0; i < kObjects; i++) {
+          if (ReadSweep(&old_cells[i].target, WeakWord::kHandle, false) !=
+              old_expect(i)) {
+            bad.fetch_add(1);
+          }
+        }
+      } while (!done.load());
+    });
+    std::thread sweeper2([&] { heap_.SweepRemaining(); });
+    heap_.SweepRemaining();
+    sweeper2.join();
+    for (auto& t : ts) t.join();
+    heap_.FinishSweep();
+    done = true;
+    reader.join();
+    EXPECT_EQ(bad.load(), 0) << "cycle " << cycle;
+    weak_.AfterSweepCycle();
+    for (int i = 0; i < kObjects; i++) {
+      ASSERT_EQ(old_cells[i].Load(), old_expect(i)) << i;
+      ASSERT_EQ(late[i].Load(), objs[i]) << i;
+      ASSERT_EQ(late_slots[i], objs[i]) << i;
+      weak_.Unlink(&old_cells[i]);
+      weak_.Unlink(&late[i]);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gcheap
