@@ -131,7 +131,7 @@ WeakCounts WeakProcessor::counts() const {
 
 // ---- handles ----------------------------------------------------------------
 
-bool WeakProcessor::Link(WeakCell* c, uintptr_t value) {
+bool WeakProcessor::Link(WeakCell* c, uintptr_t value, WeakPhase phase) {
   GC_DCHECK(c->Load() == 0 && c->prev == nullptr && c->next == nullptr,
             "linking a linked weak cell");
   if (value == 0) return true;
@@ -141,6 +141,7 @@ bool WeakProcessor::Link(WeakCell* c, uintptr_t value) {
                  reinterpret_cast<void*>(value));
     return false;
   }
+  if (phase == WeakPhase::kSweep) SettleRevived(value);
   std::lock_guard<std::mutex> g(specials_.LockOf(r.span));
   if (!specials_.LinkCell(r.span, r.index, r.base, c)) {
     SetLastError("out of memory for a weak reference's record");
@@ -167,6 +168,44 @@ void WeakProcessor::Unlink(WeakCell* c) {
     c->Store(0);
     return;
   }
+}
+
+void WeakProcessor::StoreSlot(uintptr_t* slot, uintptr_t value,
+                              WeakPhase phase) {
+  if (phase == WeakPhase::kSweep) SettleRevived(value);
+  __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+void WeakProcessor::SettleRevived(uintptr_t value) {
+  const uintptr_t p = Strip(value);
+  if (p < 4096 || heap_->FullySwept()) return;
+  MSpan* s = heap_->SpanAt(p);
+  if (s == nullptr) return;
+  SpanSide* side = SpanSide::Of(s);
+  if (side == nullptr) return;  // no revive bits: nothing to settle
+  // The order BeforeSweep takes them in.
+  std::lock_guard<std::mutex> gs(specials_.LockOf(s));
+  std::lock_guard<std::mutex> gr(referents_.LockOf(s));
+  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
+      p < s->start || p >= s->limit || SpanSide::Of(s) != side) {
+    return;
+  }
+  const size_t i = s->ObjIndex(p);
+  // Set: the sweep has not processed this span (module comment).
+  if (!SpanSide::Test(side->revived(), i)) return;
+  const uintptr_t base = s->start + i * s->elemsize;
+  WeakCounts n;
+  if (SpanSide::Test(side->specials(), i)) {
+    n.cells =
+        specials_.SweepObject(s, i, base, /*revived=*/true, [](Cleanup*) {});
+  }
+  if (SpanSide::Test(side->referents(), i)) {
+    SweepReferents(s, base, /*freed=*/false, /*revived=*/true, &n);
+    SpanSide::Clear(side->referents(), i);
+  }
+  SpanSide::Clear(side->revived(), i);
+  if (n.cells) cleared_cells_.fetch_add(n.cells, std::memory_order_relaxed);
+  if (n.slots) cleared_slots_.fetch_add(n.slots, std::memory_order_relaxed);
 }
 
 // ---- reads ------------------------------------------------------------------

@@ -58,6 +58,24 @@
 //     again.
 // So no weak read returns an object the cycle frees; docs/collector.md
 // gives the whole argument.
+//
+// Revived objects and references made after the clearing point. A short
+// reference to an object the cycle revived is cleared at the cycle's
+// clearing point (the end of the finalizer phase); the sweep only applies
+// it lazily, and reads of unswept spans follow the revive bit. But the
+// object lives on: once its finalizer ran, or its guardian handed it back,
+// the program may hold it strongly again and make a new short reference to
+// it (a handle, gc_weak_set, a weak slot store) before its span is swept.
+// That reference was made after the clearing point and must not be
+// cleared, nor read as NULL. So Link and StoreSlot, in kSweep, settle the
+// target first (SettleRevived): the sweep's processing of that one object
+// is done at once (every short reference made before is cleared, as the
+// sweep would have), and its revive bit is cleared, so that the sweep and
+// the reads treat it as strongly marked from then on. The revive bits are
+// set only in kMarkFinalizers and cleared by the sweep, so a set revive bit
+// seen under both shard locks means BeforeSweep has not processed the span
+// (it clears them, under the same locks, before any other bit changes).
+
 #ifndef GCHEAP_GC_WEAK_H_
 #define GCHEAP_GC_WEAK_H_
 
@@ -136,7 +154,9 @@ class WeakProcessor final : public SweepHook {
   // Points the unlinked cell c at value: 0, or a pointer into an allocated
   // object the caller holds (which keeps it alive). False (with
   // SetLastError) if value is not such an object or memory ran out.
-  bool Link(WeakCell* c, uintptr_t value);
+  // phase: the collector's phase as the caller sees it; in kSweep the
+  // target is settled first (SettleRevived).
+  bool Link(WeakCell* c, uintptr_t value, WeakPhase phase);
   // Unlinks c and sets it to 0 (it may have been cleared by a sweep
   // meanwhile).
   void Unlink(WeakCell* c);
@@ -144,6 +164,9 @@ class WeakProcessor final : public SweepHook {
   // A weak read of the word at `word` (see above).
   WeakRead Read(const uintptr_t* word, WeakWord which, bool is_long,
                 WeakPhase phase);
+  // A store into a weak slot (gc_weak_store): in kSweep, settles value's
+  // target first (SettleRevived); then a release store.
+  void StoreSlot(uintptr_t* slot, uintptr_t value, WeakPhase phase);
 
   WeakCounts counts() const;
 
@@ -166,6 +189,13 @@ class WeakProcessor final : public SweepHook {
                       WeakCounts* n);
   // kSweep, not fully swept: the locked read.
   uintptr_t ReadSweeping(const uintptr_t* word, WeakWord which, bool is_long);
+  // kSweep: a weak reference to value is being made. If value names an
+  // object the last cycle revived, on a span not swept yet, the sweep's
+  // weak processing of that one object is done now (its short cells and
+  // short slots cleared, its revive bit cleared), under the span's shard
+  // locks of both tables, as BeforeSweep would. (See "Revived objects and
+  // references made after the clearing point" above.)
+  void SettleRevived(uintptr_t value);
 
   MHeap* const heap_;
   const uintptr_t tag_keep_;  // inverted tag mask

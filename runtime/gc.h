@@ -964,7 +964,10 @@ typedef struct gc_weak gc_weak; /* an off-heap weak cell */
  * not an object of this heap, a bad kind, or out of memory. The handle
  * lives until gc_weak_destroy (destroy every handle before its heap); it
  * may be read, retargeted and destroyed from any thread attached to the
- * heap, but not concurrently with its own destruction. */
+ * heap, but not concurrently with its own destruction. A handle made (or
+ * retargeted) after a cycle revived obj (finalization: the object came back
+ * through its finalizer, a guardian or another revived object) is kept by
+ * that cycle even before its sweep: only earlier short handles lose it. */
 gc_weak* gc_weak_create(gc_mutator* m, void* obj, int kind);
 /* The object, or NULL once it was found dead (or the handle holds NULL).
  * Cost: a load and a branch while the heap is fully swept; one buffered
@@ -993,7 +996,9 @@ void gc_weak_destroy(gc_mutator* m, gc_weak* w);
 void* gc_weak_load(gc_mutator* m, void* obj, void** slot);
 /* Stores value (NULL, an object of this heap, or a non-pointer word) into
  * the weak slot `slot` of obj (a release store; no barrier is needed: a
- * weak slot keeps nothing alive, and the value is held by the caller). */
+ * weak slot keeps nothing alive, and the value is held by the caller).
+ * Like gc_weak_create, a store made after a cycle revived value's object
+ * (finalization) is a new reference: that cycle never clears it. */
 void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value);
 /* In a trace callback: reports slot, a weak slot of the object being
  * traced, of kind GC_WEAK_SHORT or GC_WEAK_LONG (the marker records it;

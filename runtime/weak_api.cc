@@ -111,8 +111,9 @@ gc_weak* gc_weak_create(gc_mutator* m, void* obj, int kind) {
   }
   w->heap = m->heap;
   w->cell.kind = static_cast<uint8_t>(kind);
-  if (!m->heap->collector->weak().Link(&w->cell,
-                                       reinterpret_cast<uintptr_t>(obj))) {
+  gcheap::Collector* c = m->heap->collector.get();
+  if (!c->weak().Link(&w->cell, reinterpret_cast<uintptr_t>(obj),
+                      c->weak_phase())) {
     const std::string why = gcheap::LastError();
     SetLastError("gc_weak_create: %s", why.c_str());
     delete w;
@@ -131,9 +132,10 @@ void* gc_weak_get(gc_mutator* m, gc_weak* w) {
 
 void gc_weak_set(gc_mutator* m, gc_weak* w, void* obj) {
   CheckWeak(m, w, "gc_weak_set");
-  gcheap::WeakProcessor& weak = m->heap->collector->weak();
+  gcheap::Collector* c = m->heap->collector.get();
+  gcheap::WeakProcessor& weak = c->weak();
   weak.Unlink(&w->cell);
-  if (!weak.Link(&w->cell, reinterpret_cast<uintptr_t>(obj))) {
+  if (!weak.Link(&w->cell, reinterpret_cast<uintptr_t>(obj), c->weak_phase())) {
     Misuse("gc_weak_set", gcheap::LastError());
   }
 }
@@ -156,7 +158,9 @@ void gc_weak_store(gc_mutator* m, void* obj, void** slot, void* value) {
   gcheap::api::CheckWeakSlot(m, obj, slot, "gc_weak_store");
 #endif
   (void)obj;
-  __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+  gcheap::Collector* c = m->heap->collector.get();
+  c->weak().StoreSlot(reinterpret_cast<uintptr_t*>(slot),
+                      reinterpret_cast<uintptr_t>(value), c->weak_phase());
 }
 
 void gc_trace_weak(void* visit_ctx, void** slot, int kind) {

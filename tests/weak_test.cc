@@ -75,8 +75,8 @@ class WeakProcessorTest : public ::testing::Test {
 TEST_F(WeakProcessorTest, HandlesOfFreedObjectsAreClearedOthersKept) {
   const uintptr_t a = New(), b = New();
   WeakCell ca, cb;
-  ASSERT_TRUE(weak_.Link(&ca, a));
-  ASSERT_TRUE(weak_.Link(&cb, b));
+  ASSERT_TRUE(weak_.Link(&ca, a, WeakPhase::kSweep));
+  ASSERT_TRUE(weak_.Link(&cb, b, WeakPhase::kSweep));
   Mark(b);
   Sweep();
   EXPECT_EQ(ca.Load(), 0u);
@@ -93,8 +93,8 @@ TEST_F(WeakProcessorTest, RevivedObjectsLoseShortHandlesKeepLongOnes) {
   const uintptr_t a = New();
   WeakCell shrt, lng;
   lng.kind = kWeakLong;
-  ASSERT_TRUE(weak_.Link(&shrt, a));
-  ASSERT_TRUE(weak_.Link(&lng, a));
+  ASSERT_TRUE(weak_.Link(&shrt, a, WeakPhase::kSweep));
+  ASSERT_TRUE(weak_.Link(&lng, a, WeakPhase::kSweep));
   Revive(a);
   Sweep();
   EXPECT_EQ(shrt.Load(), 0u);
@@ -168,6 +168,67 @@ TEST_F(WeakProcessorTest, RevivedTargetsClearShortSlotsOnly) {
   EXPECT_EQ(slots[1], k);
 }
 
+// A short reference made after the cycle's clearing point to an object
+// that cycle revived (its finalizer ran, or a guardian handed it back, and
+// the program holds it again) while its span is still unswept: the old
+// short handle is cleared, the new one is kept and reads the object, before
+// and after the sweep. (The soak's oracle found it: a handle made to a
+// guardian-chain node after the guardian handed back its predecessor read
+// NULL.)
+TEST_F(WeakProcessorTest,
+       HandlesMadeAfterTheClearingPointToARevivedObjectStay) {
+  const uintptr_t a = New();
+  WeakCell before, lng, late, reset;
+  lng.kind = kWeakLong;
+  ASSERT_TRUE(weak_.Link(&before, a, WeakPhase::kMark));
+  ASSERT_TRUE(weak_.Link(&lng, a, WeakPhase::kMark));
+  Revive(a);
+  Sweep(/*finish=*/false);  // flipped, a's span not swept yet
+  ASSERT_FALSE(heap_.FullySwept());
+  ASSERT_TRUE(weak_.Link(&late, a, WeakPhase::kSweep));
+  EXPECT_EQ(ReadSweep(&late.target, WeakWord::kHandle, false), a);
+  EXPECT_EQ(ReadSweep(&before.target, WeakWord::kHandle, false), 0u);
+  EXPECT_EQ(ReadSweep(&lng.target, WeakWord::kHandle, true), a);
+  // gc_weak_set's path (unlink, link) on a cell cleared before.
+  weak_.Unlink(&before);
+  ASSERT_TRUE(weak_.Link(&reset, a, WeakPhase::kSweep));
+  heap_.FinishSweep();
+  weak_.AfterSweepCycle();
+  EXPECT_EQ(late.Load(), a);
+  EXPECT_EQ(reset.Load(), a);
+  EXPECT_EQ(lng.Load(), a);
+  EXPECT_EQ(before.Load(), 0u);
+  EXPECT_EQ(weak_.counts().cells, 1u);  // only the one made before
+  for (WeakCell* c : {&late, &reset, &lng}) weak_.Unlink(c);
+}
+
+// The same for weak slots (gc_weak_store): a slot stored after the
+// clearing point keeps the revived object, even a slot that held it when
+// the holder was scanned (its record must not clear the new store).
+TEST_F(WeakProcessorTest,
+       SlotsStoredAfterTheClearingPointToARevivedObjectStay) {
+  const uintptr_t holder = New(64), k = New();
+  auto* slots = reinterpret_cast<uintptr_t*>(holder);
+  slots[0] = k;  // recorded: cleared by the clearing point
+  slots[1] = k;  // recorded, then stored again after it
+  RecordSlot(&slots[0], k, kWeakShort);
+  RecordSlot(&slots[1], k, kWeakShort);
+  Mark(holder);
+  Revive(k);
+  Sweep(/*finish=*/false);
+  ASSERT_FALSE(heap_.FullySwept());
+  weak_.StoreSlot(&slots[1], k, WeakPhase::kSweep);
+  weak_.StoreSlot(&slots[2], k, WeakPhase::kSweep);
+  EXPECT_EQ(ReadSweep(&slots[0], WeakWord::kSlot, false), 0u);
+  EXPECT_EQ(ReadSweep(&slots[1], WeakWord::kSlot, false), k);
+  EXPECT_EQ(ReadSweep(&slots[2], WeakWord::kSlot, false), k);
+  heap_.FinishSweep();
+  weak_.AfterSweepCycle();
+  EXPECT_EQ(slots[0], 0u);
+  EXPECT_EQ(slots[1], k);
+  EXPECT_EQ(slots[2], k);
+}
+
 TEST_F(WeakProcessorTest, EphemeronsWhoseKeyIsFreedAreCleared) {
   const uintptr_t k1 = New(), k2 = New(), v = New();
   auto* e1 = reinterpret_cast<EphemeronObject*>(New(kEphemeronBytes));
@@ -192,9 +253,9 @@ TEST_F(WeakProcessorTest, EphemeronsWhoseKeyIsFreedAreCleared) {
 TEST_F(WeakProcessorTest, ReadsWhileMarkingShadeAndInTheFinalizerPhaseAgree) {
   const uintptr_t strong = New(), revived = New(), dead = New();
   WeakCell cs, cr, cd;
-  ASSERT_TRUE(weak_.Link(&cs, strong));
-  ASSERT_TRUE(weak_.Link(&cr, revived));
-  ASSERT_TRUE(weak_.Link(&cd, dead));
+  ASSERT_TRUE(weak_.Link(&cs, strong, WeakPhase::kSweep));
+  ASSERT_TRUE(weak_.Link(&cr, revived, WeakPhase::kSweep));
+  ASSERT_TRUE(weak_.Link(&cd, dead, WeakPhase::kSweep));
   WeakRead r =
       weak_.Read(&cd.target, WeakWord::kHandle, false, WeakPhase::kMark);
   EXPECT_EQ(r.value, dead);
@@ -223,7 +284,7 @@ TEST_F(WeakProcessorTest, ReadsAfterTheFlipFollowTheMarksOfUnsweptSpans) {
   for (size_t i = 0; i < cells.size(); i++) {
     objs.push_back(New());
     cells[i].kind = i % 4 == 3 ? kWeakLong : kWeakShort;
-    ASSERT_TRUE(weak_.Link(&cells[i], objs[i]));
+    ASSERT_TRUE(weak_.Link(&cells[i], objs[i], WeakPhase::kSweep));
     if (i % 3 == 0) Mark(objs[i]);
     if (i % 3 == 1) Revive(objs[i]);
   }
@@ -274,7 +335,7 @@ TEST_F(WeakProcessorTest,
     for (int i = 0; i < kObjects; i++) {
       objs.push_back(New(i % 2 ? 32 : 48));
       cells[i].kind = i % 5 == 0 ? kWeakLong : kWeakShort;
-      ASSERT_TRUE(weak_.Link(&cells[i], objs[i]));
+      ASSERT_TRUE(weak_.Link(&cells[i], objs[i], WeakPhase::kSweep));
       if (i % 3 == 0) Mark(objs[i]);
       if (i % 3 == 1) Revive(objs[i]);
     }
@@ -310,6 +371,73 @@ TEST_F(WeakProcessorTest,
     for (int i = 0; i < kObjects; i++) {
       ASSERT_EQ(cells[i].Load(), expect(i));
       weak_.Unlink(&cells[i]);
+    }
+  }
+}
+
+TEST_F(WeakProcessorTest,
+       ConcurrentLateHandlesToRevivedObjectsSurviveTheSweep) {
+  // While two threads sweep, linker threads make new short handles (and
+  // store into weak slots) to the revived objects, as a program does after
+  // their finalizers ran; readers read the handles made before the cycle.
+  // A new handle or slot must read its object at once and after the sweep;
+  // an old short one of a revived object must read NULL, whichever of the
+  // sweep and the settling got to the object first.
+  constexpr int kObjects = 2000, kLinkers = 2;
+  for (int cycle = 0; cycle < 6; cycle++) {
+    std::vector<uintptr_t> objs;
+    std::vector<WeakCell> old_cells(kObjects), late(kObjects);
+    std::vector<uintptr_t> late_slots(kObjects, 0);
+    for (int i = 0; i < kObjects; i++) {
+      objs.push_back(New(i % 2 ? 32 : 48));
+      ASSERT_TRUE(weak_.Link(&old_cells[i], objs[i], WeakPhase::kSweep));
+      if (i % 2 == 0) Mark(objs[i]);
+      if (i % 2 == 1) Revive(objs[i]);
+    }
+    auto old_expect = [&](int i) { return i % 2 == 0 ? objs[i] : 0; };
+    Sweep(/*finish=*/false);
+    std::atomic<bool> done{false};
+    std::atomic<int> bad{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kLinkers; t++) {
+      ts.emplace_back([&, t] {
+        for (int i = t; i < kObjects; i += kLinkers) {
+          if (!weak_.Link(&late[i], objs[i], WeakPhase::kSweep) ||
+              ReadSweep(&late[i].target, WeakWord::kHandle, false) != objs[i]) {
+            bad.fetch_add(1);
+          }
+          weak_.StoreSlot(&late_slots[i], objs[i], WeakPhase::kSweep);
+          if (ReadSweep(&late_slots[i], WeakWord::kSlot, false) != objs[i]) {
+            bad.fetch_add(1);
+          }
+        }
+      });
+    }
+    std::thread reader([&] {
+      do {
+        for (int i = 0; i < kObjects; i++) {
+          if (ReadSweep(&old_cells[i].target, WeakWord::kHandle, false) !=
+              old_expect(i)) {
+            bad.fetch_add(1);
+          }
+        }
+      } while (!done.load());
+    });
+    std::thread sweeper2([&] { heap_.SweepRemaining(); });
+    heap_.SweepRemaining();
+    sweeper2.join();
+    for (auto& t : ts) t.join();
+    heap_.FinishSweep();
+    done = true;
+    reader.join();
+    EXPECT_EQ(bad.load(), 0) << "cycle " << cycle;
+    weak_.AfterSweepCycle();
+    for (int i = 0; i < kObjects; i++) {
+      ASSERT_EQ(old_cells[i].Load(), old_expect(i)) << i;
+      ASSERT_EQ(late[i].Load(), objs[i]) << i;
+      ASSERT_EQ(late_slots[i], objs[i]) << i;
+      weak_.Unlink(&old_cells[i]);
+      weak_.Unlink(&late[i]);
     }
   }
 }

@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, fuzz_input, "",
           "run the program a fuzzer input decodes to (e.g. a libFuzzer "
           "crash-* file) instead");
 ABSL_FLAG(bool, print, false, "print each program's ops");
+ABSL_FLAG(int, force_stw, -1,
+          "generated programs' collector mode: -1 random, 0 concurrent, 1 "
+          "stop-the-world (the soak generates with 0)");
 ABSL_FLAG(bool, quiet, false, "only the total line");
 ABSL_FLAG(int, threads, 0,
           "> 0: the multi-threaded variant with this many mutator threads "
@@ -161,6 +164,7 @@ int main(int argc, char** argv) {
 
   GenOptions g;
   g.ops = absl::GetFlag(FLAGS_ops);
+  g.force_stw = absl::GetFlag(FLAGS_force_stw);
   const auto t0 = std::chrono::steady_clock::now();
   BatchResult b = RunSeeds(
       absl::GetFlag(FLAGS_seed), absl::GetFlag(FLAGS_programs), g, ro,

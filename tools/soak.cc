@@ -118,7 +118,10 @@ int main(int argc, char** argv) {
           if (!r.ok) {
             vm.ok = false;
             vm.failing_seed = s;
-            vm.report = FailureReport(p, r, nullptr, nullptr);
+            // The whole program, so that it can be replayed.
+            vm.report = FailureReport(p, r, nullptr, nullptr) +
+                        "----- 8< -----\n" + FormatProgram(p) +
+                        "----- 8< -----\n";
           }
         }
       });
@@ -130,7 +133,7 @@ int main(int argc, char** argv) {
       fprintf(stderr, "%s", vm.report.c_str());
       fprintf(stderr,
               "soak: a finalization program failed in round %d (seed=%" PRIu64
-              "); the program is above: save it from its 'program' line and "
+              "); the program is above, between the 8< lines: save it and "
               "replay it with bazel run //tools:oracle_diff -- --replay=FILE "
               "--boehm=false\n",
               rounds + 1, vm.failing_seed);

@@ -152,7 +152,8 @@ int RegisterLink(void** link, const void* obj, bool is_long) {
   auto* k = new Link;
   k->is_long = is_long;
   k->cell.kind = is_long ? gcheap::kWeakLong : gcheap::kWeakShort;
-  if (!Weak().Link(&k->cell, reinterpret_cast<uintptr_t>(obj))) {
+  if (!Weak().Link(&k->cell, reinterpret_cast<uintptr_t>(obj),
+                   g.heap->collector->weak_phase())) {
     delete k;
     return GC_UNIMPLEMENTED;  // obj is not an object of the heap
   }

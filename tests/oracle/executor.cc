@@ -171,6 +171,9 @@ Executor::Executor(gc_heap* heap, const TypeIds& types, uint32_t tag,
 
 void Executor::Init() {
   model_.set_observing(true);
+  if (const char* t = getenv("GCHEAP_ORACLE_TRACE")) {
+    trace_.resize(std::strtoul(t, nullptr, 10));
+  }
   table_.reset(new void*[kSlots]());
   for (uint32_t k = 0; k < kScanners; k++) {
     scanners_[k] = {table_.get(), kScannerBegin + k * kScannerSlots,
@@ -270,8 +273,31 @@ void Executor::ScanSlots(gc_visit_fn visit, void* ctx, void* data) {
   for (uint32_t i = 0; i < d->n; i++) visit(&d->table[d->first + i], ctx);
 }
 
+void Executor::Trace(const std::string& line) {
+  if (trace_.empty()) return;
+  gc_stats st;
+  st.struct_size = sizeof(st);
+  gc_get_stats(heap_, &st);
+  const bool marking =
+      m_ != nullptr &&
+      __atomic_load_n(&reinterpret_cast<gc_mutator_head_*>(m_)->wb_enabled,
+                      __ATOMIC_RELAXED) != 0;
+  trace_[trace_next_] =
+      Fmt("[cycles %" PRIu64 "%s] ", st.cycles, marking ? " marking" : "") +
+      line;
+  trace_next_ = (trace_next_ + 1) % trace_.size();
+}
+
 bool Executor::Fail(const std::string& category, const std::string& message) {
   if (!result_.ok) return false;
+  if (!trace_.empty()) {
+    fprintf(stderr, "oracle trace (executor %u, oldest first):\n", tag_);
+    for (size_t i = 0; i < trace_.size(); i++) {
+      const std::string& t = trace_[(trace_next_ + i) % trace_.size()];
+      if (!t.empty()) fprintf(stderr, "  %s\n", t.c_str());
+    }
+    fprintf(stderr, "  FAIL [%s] %s\n", category.c_str(), message.c_str());
+  }
   result_.ok = false;
   result_.category = category;
   result_.message = message;
@@ -565,6 +591,10 @@ bool Executor::Step(const Op& op, size_t index) {
   if (!model_.Apply(op, &fx)) {
     result_.stats.skipped++;
     return true;
+  }
+  if (!trace_.empty()) {
+    Trace(Fmt("op %zu: %s%s", index, FormatOp(op).c_str(),
+              fx.expect.or_null ? " (expect: or NULL)" : ""));
   }
   result_.stats.ops++;
   switch (op.op) {
@@ -961,6 +991,9 @@ bool Executor::CheckBoehm() {
 }
 
 void Executor::Collected(bool maybe_hidden) {
+  if (!trace_.empty()) {
+    Trace(Fmt("collected (explicit%s)", maybe_hidden ? ", maybe hidden" : ""));
+  }
   if (maybe_hidden) {
     model_.CollectMaybeHidden();
   } else {
@@ -1130,6 +1163,9 @@ bool Executor::HandleFinalizer(void* obj, const FinalizerTag& t, bool checked) {
   if (!checked && !CheckObject(kOurs, t.id)) return false;
   uint32_t slot;
   std::string why;
+  if (!trace_.empty()) {
+    Trace(Fmt("finalizer call: object %u registration %u", t.id, t.serial));
+  }
   if (!model_.RunFinalizer(t.id, t.serial, &slot, &why)) {
     return Fail("finalizer", why);
   }
@@ -1146,6 +1182,7 @@ bool Executor::HandleFinalizer(void* obj, const FinalizerTag& t, bool checked) {
 bool Executor::HandleCleanup(const CleanupTag& t) {
   if (!result_.ok) return false;
   std::string why;
+  if (!trace_.empty()) Trace(Fmt("cleanup call: token %" PRIu64, t.token));
   if (!model_.RunCleanup(t.token, &why)) return Fail("cleanup", why);
   ProcessFrees();  // a cleanup may tell that an automatic cycle freed it
   return true;
@@ -1186,6 +1223,7 @@ bool Executor::HandlePop(uint32_t g, void* obj, uint32_t slot) {
   if (id != 0 && !CheckObject(kOurs, id)) return false;
   uint32_t stored;
   std::string why;
+  if (!trace_.empty()) Trace(Fmt("guardian %u pop: object %u", g, id));
   if (!model_.PopGuardian(g, id, slot, &stored, &why)) {
     return Fail("guardian", why);
   }

@@ -266,6 +266,10 @@ class Executor {
   RunStats& stats() { return result_.stats; }
   bool ok() const { return result_.ok; }
   bool Fail(const std::string& category, const std::string& message);
+  // Diagnosis: with GCHEAP_ORACLE_TRACE=N in the environment, the executor
+  // keeps its last N ops and callbacks (with the heap's cycle count at
+  // each) and Fail prints them to stderr. Off (no cost) otherwise.
+  void Trace(const std::string& line);
 
  private:
   struct ObjState {
@@ -318,6 +322,8 @@ class Executor {
   Model model_;
   RunResult result_;
   size_t op_index_ = 0;
+  std::vector<std::string> trace_;  // ring, GCHEAP_ORACLE_TRACE entries
+  size_t trace_next_ = 0;
   bool all_rooted_ = false;
   uint64_t max_heap_ = 0;  // a hard limit: failed allocations are allowed
 
