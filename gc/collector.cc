@@ -555,6 +555,10 @@ class Collector::DirtyRescanner final : public PageRescanner {
  public:
   DirtyRescanner(Marker* m, Marker::Worker* w) : m_(m), w_(w) {}
   void RescanPages(MSpan* s, uintptr_t lo, uintptr_t hi) override {
+    // A span tracked when the mark began may have been freed since (empty
+    // spans go back to the page heap before it grows, even while marking):
+    // its bitmaps are gone and it holds no object.
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return;
     if (NoScan(s->spanclass)) return;
     lo = std::max(lo, s->start);
     hi = std::min(hi, s->limit);
