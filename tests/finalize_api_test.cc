@@ -473,11 +473,17 @@ class FinalizerPhaseTest : public ::testing::Test {
     gc_thread_detach(m_);
     gc_heap_destroy(h_);
   }
-  void Enter() {
-    h_->collector->SetFinalizerPhaseHookForTesting([this] {
+  // decided: hold the phase after the decision instead of before it.
+  void Enter(bool decided = false) {
+    auto hold = [this] {
       in_phase_ = true;
       while (!release_) std::this_thread::yield();
-    });
+    };
+    if (decided) {
+      h_->collector->SetFinalizerDecidedHookForTesting(hold);
+    } else {
+      h_->collector->SetFinalizerPhaseHookForTesting(hold);
+    }
     collector_ = std::thread([this] {
       gc_mutator* cm = gc_thread_attach(h_);
       gc_collect(cm);
@@ -494,6 +500,7 @@ class FinalizerPhaseTest : public ::testing::Test {
     collector_.join();
     gc_leave_blocking(m_);
     h_->collector->SetFinalizerPhaseHookForTesting(nullptr);
+    h_->collector->SetFinalizerDecidedHookForTesting(nullptr);
   }
   // Leaves the phase; then only the object of SetUp was finalized, and
   // fresh (value 2, rooted) survived the cycle with its short weak handle
@@ -595,6 +602,57 @@ TEST_F(FinalizerPhaseTest, BlackObjectsShadedDuringThePhaseAreNotRevived) {
   gc_write_barrier(m_, holder, &holder->car, fresh);
   EXPECT_EQ(gc_weak_get(m_, s_fresh), fresh);
   LeaveAndExpectKept(fresh, s_fresh);
+}
+
+// What a concurrent cycle's decision makes ready is handed back only once
+// the cycle's clearing point is behind (mark termination): the decision
+// runs with the mutators running, and an object popped from its guardian
+// (or finalized and resurrected) before that still carried its revive
+// bit, so a short weak handle the program made to it then, while holding
+// it in a root, read NULL and was cleared by the sweep (the threaded
+// soak's oracle: "gc_weak_get(wslot 2) returned (nil), expected id=..."),
+// as a reference made before the clearing point. Held after the decision:
+// nothing can be popped or run; once the cycle ends, the object is handed
+// back and a short handle made to it stays. Fails without
+// Finalization::ReleaseDecided (the pop returns the object in the phase,
+// and the handle reads NULL after it).
+TEST_F(FinalizerPhaseTest, WhatTheDecisionMadeReadyIsHandedBackAfterThePhase) {
+  gc_guardian* g = gc_guardian_create(h_);
+  ASSERT_NE(g, nullptr);
+  auto* guarded = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+  ASSERT_NE(guarded, nullptr);
+  guarded->value = 3;
+  ASSERT_EQ(gc_guardian_register(m_, g, guarded, GC_FINALIZE_ORDERED), 0);
+  Enter(/*decided=*/true);
+  ASSERT_EQ(h_->collector->phase(), GcPhase::kMarkFinalizers);
+  // Both doomed_ (a finalizer) and guarded were made ready: held back.
+  EXPECT_EQ(gc_finalizers_pending(h_), 0u);
+  EXPECT_EQ(gc_run_finalizers(m_), 0);
+  void* got = gc_guardian_pop(m_, g);
+  EXPECT_EQ(got, nullptr) << "handed back before the clearing point";
+  gc_weak* s_got = nullptr;
+  if (got != nullptr) {
+    // What a program does with what its guardian hands back.
+    roots_[1] = got;
+    s_got = gc_weak_create(m_, got, GC_WEAK_SHORT);
+  }
+  Leave();
+  if (got == nullptr) {
+    got = gc_guardian_pop(m_, g);
+    ASSERT_EQ(got, guarded);
+    roots_[1] = got;
+    s_got = gc_weak_create(m_, got, GC_WEAK_SHORT);
+  }
+  ASSERT_NE(s_got, nullptr) << gc_last_error();
+  EXPECT_EQ(gc_weak_get(m_, s_got), guarded);
+  gc_collect(m_);  // sweeps what is left of the decision's cycle, and more
+  EXPECT_EQ(gc_weak_get(m_, s_got), guarded);
+  EXPECT_EQ(guarded->value, 3);
+  EXPECT_EQ(gc_run_finalizers(m_), 1);  // doomed_'s
+  EXPECT_EQ(gc_guardian_pop(m_, g), nullptr);
+  gc_weak_destroy(m_, s_got);
+  roots_[1] = nullptr;
+  gc_guardian_destroy(g);
 }
 
 // Threads register finalizers (all three modes), guardians and cleanups on
