@@ -1,0 +1,116 @@
+// boehm_pacing_test: libgc.so.1's collection pacing against Boehm 8.2's
+// (runtime/boehm, linked in statically, in a process of its own so that
+// nothing else's live data or divisor setting shifts the counts). Boehm
+// collects after allocating about
+//   M = (2 x pointer-containing live + pointer-free live / 4
+//        + roots + 2 x stacks) / GC_free_space_divisor
+// bytes, explicitly freed bytes not counted (but at least an eighth of the
+// allocation). Each test keeps a known live set, collects, then allocates
+// 256 MiB of unreferenced 4000-byte atomic garbage and counts the
+// collections (GC_get_gc_no) against that formula:
+//  - mostly pointer-free live data collects about every L/12, not every L
+//    (the 2 x live goal of gc_percent 100), and the heap stays near live;
+//  - pointer-containing live data collects about every 2L/3;
+//  - GC_set_free_space_divisor after initialization takes effect;
+//  - garbage freed with GC_free as it is allocated collects about 8 times
+//    less often than garbage left to the collector.
+// The bounds leave a factor of about 2 for roots, stacks and the objects'
+// size classes.
+#define GC_THREADS 1
+#define GC_NO_THREAD_REDIRECTS 1
+#include <gc/gc.h>
+#include <stdio.h>
+
+#include "gtest/gtest.h"
+
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+constexpr size_t kObject = 4000;
+constexpr size_t kGarbage = 256 * kMiB;
+
+void** g_table = nullptr;  // the live set (a data-segment root)
+
+// Replaces the live set with `bytes` in kObject-byte objects, atomic or
+// conservatively scanned (zeroed, so scanning them finds nothing), then
+// collects.
+__attribute__((noinline)) void KeepLive(size_t bytes, bool atomic) {
+  GC_INIT();
+  g_table = nullptr;
+  const size_t n = bytes / kObject;
+  if (n > 0) {
+    g_table = static_cast<void**>(GC_MALLOC(n * sizeof(void*)));
+    ASSERT_NE(g_table, nullptr);
+    for (size_t i = 0; i < n; i++) {
+      g_table[i] = atomic ? GC_MALLOC_ATOMIC(kObject) : GC_MALLOC(kObject);
+      ASSERT_NE(g_table[i], nullptr);
+    }
+  }
+  GC_gcollect();
+}
+
+// Allocates kGarbage bytes of garbage (freed at once with GC_FREE when
+// `free_it`); returns the collections it caused.
+__attribute__((noinline)) GC_word CollectionsFor(bool free_it) {
+  const GC_word before = GC_get_gc_no();
+  for (size_t done = 0; done < kGarbage; done += kObject) {
+    void* p = GC_MALLOC_ATOMIC(kObject);
+    EXPECT_NE(p, nullptr);
+    if (free_it) GC_FREE(p);
+  }
+  return GC_get_gc_no() - before;
+}
+
+TEST(BoehmPacing, PointerFreeLiveDataCollectsAtBoehmsInterval) {
+  constexpr size_t kLive = 64 * kMiB;
+  KeepLive(kLive, /*atomic=*/true);
+  const GC_word n = CollectionsFor(false);
+  printf("pointer-free live 64 MiB: %lu collections, heap %zu MiB\n",
+         (unsigned long)n, GC_get_heap_size() / kMiB);
+  // Boehm: every ~L/12 = 5.3 MiB plus roots / 3: ~48 collections. The
+  // 2 x live goal collected every 64 MiB: 4.
+  EXPECT_GE(n, kGarbage / (kLive / 6)) << "collections";
+  EXPECT_LE(n, 2 * kGarbage / (kLive / 12)) << "collections";
+  // The heap stays near the live set (2 x live before).
+  EXPECT_LT(GC_get_heap_size(), kLive * 3 / 2);
+}
+
+TEST(BoehmPacing, PointerContainingLiveDataCollectsAtBoehmsInterval) {
+  constexpr size_t kLive = 32 * kMiB;
+  KeepLive(kLive, /*atomic=*/false);
+  const GC_word n = CollectionsFor(false);
+  printf("pointer-containing live 32 MiB: %lu collections, heap %zu MiB\n",
+         (unsigned long)n, GC_get_heap_size() / kMiB);
+  // Boehm: every ~2L/3 = 21 MiB: ~12 collections; 2 x live: 8.
+  EXPECT_GE(n, 10u) << "collections";
+  EXPECT_LE(n, 2 * kGarbage / (kLive * 2 / 3)) << "collections";
+}
+
+TEST(BoehmPacing, FreeSpaceDivisorSetAfterInitTakesEffect) {
+  constexpr size_t kLive = 64 * kMiB;
+  KeepLive(kLive, /*atomic=*/true);
+  const GC_word at3 = CollectionsFor(false);
+  GC_set_free_space_divisor(1);
+  GC_gcollect();  // Boehm reads the divisor at each collection
+  const GC_word at1 = CollectionsFor(false);
+  GC_set_free_space_divisor(3);
+  printf("divisor 3: %lu collections, divisor 1: %lu\n", (unsigned long)at3,
+         (unsigned long)at1);
+  // Three times fewer collections with divisor 1 (at most half as many).
+  EXPECT_LE(2 * at1, at3) << "divisor 1: " << at1 << ", divisor 3: " << at3;
+  EXPECT_GE(at1, 1u);
+}
+
+TEST(BoehmPacing, ExplicitlyFreedBytesDoNotCountTowardTheTrigger) {
+  constexpr size_t kLive = 64 * kMiB;
+  KeepLive(kLive, /*atomic=*/true);
+  const GC_word kept = CollectionsFor(false);
+  const GC_word freed = CollectionsFor(true);
+  printf("garbage kept: %lu collections, freed: %lu\n", (unsigned long)kept,
+         (unsigned long)freed);
+  // Freed garbage counts for an eighth: ~6 collections against ~48.
+  EXPECT_LE(4 * freed, kept) << "freed: " << freed << ", not: " << kept;
+  EXPECT_GE(freed, 1u);
+}
+
+}  // namespace
