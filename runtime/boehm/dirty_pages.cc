@@ -90,13 +90,16 @@ DirtySource ChooseDirtySource(const char* env, std::string* warning) {
     *warning = "GC_GCHEAP_DIRTY_PAGES=" + v +
                " is not one of auto, soft-dirty, mprotect, none: using auto";
   }
+  // auto is stop-the-world for now: mostly-concurrent marking can deadlock
+  // when a thread that called GC_gcollect is stopped by the signal while
+  // it sweeps or scavenges inside gcheap holding the heap lock, which the
+  // first pause needs (docs/boehm.md, "Mostly-concurrent marking").
+  if (v != "soft-dirty") return DirtySource::kNone;
   if (SoftDirtyWorks()) return DirtySource::kSoftDirty;
-  if (v == "soft-dirty") {
-    *warning =
-        "GC_GCHEAP_DIRTY_PAGES=soft-dirty: the kernel does not track "
-        "soft-dirty pages here (a written page shows no bit 55 in "
-        "/proc/self/pagemap after clear_refs 4): stop-the-world marking";
-  }
+  *warning =
+      "GC_GCHEAP_DIRTY_PAGES=soft-dirty: the kernel does not track "
+      "soft-dirty pages here (a written page shows no bit 55 in "
+      "/proc/self/pagemap after clear_refs 4): stop-the-world marking";
   return DirtySource::kNone;
 }
 

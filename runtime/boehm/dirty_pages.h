@@ -22,12 +22,15 @@
 //     page (read(2) into a GC_malloc'd buffer, for instance) fails with
 //     EFAULT instead of faulting in user space, which is why soft-dirty is
 //     preferred where the kernel has it.
-// The choice (GC_GCHEAP_DIRTY_PAGES): "auto" (the default) is soft-dirty
-// if a probe shows the bits work (write a page, clear, check bit 55 clear,
-// write, check it set), else none: stop-the-world marking; "soft-dirty"
-// forces the probe's answer the same way (none if it fails, with a
-// warning); "mprotect" forces the mprotect source; "none" (or "stw")
-// forces stop-the-world.
+// The choice (GC_GCHEAP_DIRTY_PAGES): "auto" (the default) is none:
+// stop-the-world marking, while mostly-concurrent marking has a known
+// deadlock (a thread that called GC_gcollect, stopped by the signal while
+// it sweeps or scavenges inside gcheap holding the heap lock, which the
+// first pause's page tracker needs; docs/boehm.md); "soft-dirty" is
+// soft-dirty if a probe shows the bits work (write a page, clear, check
+// bit 55 clear, write, check it set), else none with a warning;
+// "mprotect" forces the mprotect source; "none" (or "stw") forces
+// stop-the-world.
 //
 // Tracked spans: the in-use scan spans (not noscan) at BeginMark, merged
 // into ranges of adjacent pages. Spans created during the mark are not

@@ -28,6 +28,13 @@ run() {  # run NAME [LD_LIBRARY_PATH]
 cxx=$(nm -D --defined-only "$dir/libgc.so.1" |
   awk '$3 ~ /^_Z(n[wa]|d[la]|NSt|NKSt)/ {print $3}')
 [[ -z "$cxx" ]] || fail "$dir/libgc.so.1 exports C++ symbols: $cxx"
+# Boehm's own exports GC_* and the linker's _end; ours must add nothing
+# (global symbols: nm's type letter in upper case; gold leaves a few
+# thread-locals in the dynamic table with local binding, which nothing can
+# bind to).
+other=$(nm -D --defined-only "$dir/libgc.so.1" |
+  awk '$2 ~ /^[A-Z]$/ && $3 !~ /^GC_/ && $3 != "_end" {print $3}')
+[[ -z "$other" ]] || fail "$dir/libgc.so.1 exports symbols other than GC_*: $other"
 
 run debian
 expect_libgc "$tmp/debian.stats" "$DEBIAN_LIBGC"

@@ -470,6 +470,14 @@ void Model::ReadInto(const Op& op, Effects* fx) {
   fx->store_slot = op.slot;
 }
 
+void Model::KeepLateRegistration(uint32_t id) {
+  ObjModel& o = objs_[id];
+  if (o.registered && !o.reg.guardian && o.may_ready_serial == o.reg.serial) {
+    o.late_reg = o.reg;
+    o.has_late_reg = true;
+  }
+}
+
 void Model::Register(uint32_t id, const Registration& r) {
   ObjModel& o = objs_[id];
   // (Once: an object unregistered and registered again is still listed.)
@@ -494,11 +502,28 @@ void Model::ForEachCell(const std::function<void(WeakCell&)>& fn) {
 
 void Model::ClearShortCellsOf(uint32_t id) {
   ForEachCell([id](WeakCell& c) {
-    if (c.target == id && c.kind == kWeakShort) {
-      c.target = 0;
-      c.state = WeakCell::kSet;
+    if (c.target != id || c.kind != kWeakShort) return;
+    if (c.late) {
+      // Set after the cycle that queued id may have cleared its cells (the
+      // multi-threaded oracle: another object's finalizer, run by another
+      // thread between this graph's ops, brought id back into M, and the
+      // program made this cell before id's own call came): the heap may
+      // have kept it.
+      c.state = WeakCell::kMaybe;
+      return;
     }
+    c.target = 0;
+    c.state = WeakCell::kSet;
   });
+}
+
+WeakCell Model::SetCell(uint32_t target, uint8_t kind) {
+  WeakCell c{target, kind, WeakCell::kSet};
+  if (target == 0) return c;
+  const ObjModel& o = objs_[target];
+  c.late = o.registered && o.may_ready_serial == o.reg.serial;
+  if (c.late && kind == kWeakShort) c.state = WeakCell::kMaybe;
+  return c;
 }
 
 void Model::KnownFreed(uint32_t id) {
@@ -530,7 +555,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       Handle& h = handles_[op.field];
       fx->replaced_handle = h.exists;
       h.exists = true;
-      h.cell = WeakCell{op.target, op.mode, WeakCell::kSet};
+      h.cell = SetCell(op.target, op.mode);
       return true;
     }
     case OpKind::kWeakGet:
@@ -541,8 +566,8 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
     case OpKind::kWeakSet:
       if (op.field >= kWeakCells || !handles_[op.field].exists) return false;
       if (!ValidTarget(op.target, 0)) return false;
-      handles_[op.field].cell.target = op.target;
-      handles_[op.field].cell.state = WeakCell::kSet;
+      handles_[op.field].cell =
+          SetCell(op.target, handles_[op.field].cell.kind);
       return true;
     case OpKind::kWeakDestroy:
       if (op.field >= kWeakCells || !handles_[op.field].exists) return false;
@@ -552,8 +577,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       if (!Live(op.id) || !IsWeakKind(objs_[op.id].kind)) return false;
       if (op.field >= kWeakFields || !ValidTarget(op.target, 0)) return false;
       WeakCell& c = objs_[op.id].weak[op.field];
-      c.target = op.target;
-      c.state = WeakCell::kSet;
+      c = SetCell(op.target, c.kind);
       return true;
     }
     case OpKind::kWeakLoad:
@@ -665,6 +689,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       Registration r;
       r.mode = op.mode;
       r.resurrect = op.slot2;
+      KeepLateRegistration(op.id);
       Register(op.id, r);  // replaces a finalizer registration
       return true;
     }
@@ -672,6 +697,7 @@ bool Model::ApplyVm(const Op& op, Effects* fx) {
       if (!Live(op.id)) return false;
       const ObjModel& o = objs_[op.id];
       if (!o.registered || o.reg.guardian) return false;
+      KeepLateRegistration(op.id);
       Unregister(op.id);
       return true;
     }
@@ -1136,6 +1162,14 @@ bool Model::RunFinalizer(uint32_t id, uint32_t serial, uint32_t* resurrect,
     }
     slot = it->resurrect;
     ready_.erase(it);
+  } else if (id < objs_.size() && objs_[id].has_late_reg &&
+             objs_[id].late_reg.serial == serial && auto_ && !objs_[id].freed) {
+    // A registration the program replaced or removed after a cycle may
+    // have queued it (KeepLateRegistration): its queued call. The current
+    // registration, if any, stays.
+    slot = objs_[id].late_reg.resurrect;
+    objs_[id].has_late_reg = false;
+    ClearShortCellsOf(id);
   } else {
     // Not queued by an explicit collection: only an automatic cycle that
     // found it ready can have queued it, and then it is ready now.

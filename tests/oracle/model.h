@@ -52,7 +52,10 @@
 //     in F, reads as "the target or NULL" (an automatic cycle may have
 //     cleared it); a short cell stays undetermined even if its target is
 //     revived and resurrected (kMaybe), until a collection finds it out of
-//     R or a read sees NULL;
+//     R or a read sees NULL; a short cell set to an object a cycle may have
+//     queued already (back in M through another object's finalizer or pop
+//     before its own call) is "late": "target or NULL" from the start, and
+//     that call does not settle it (WeakCell::late);
 //   - an object not in F may have been freed; a registered object not in R
 //     may have been finalized by an automatic cycle (its finalizer may run,
 //     in Boehm's order: only if it is ready now), a cleanup may run once
@@ -124,6 +127,15 @@ struct WeakCell {
   uint32_t target = 0;
   uint8_t kind = kWeakShort;
   uint8_t state = kSet;
+  // Set (created, gc_weak_set, gc_weak_store) while its target may already
+  // have been queued by a cycle (ObjModel::may_ready_serial: it is back in
+  // M through another object's finalizer or guardian pop, its own call not
+  // applied yet). That cycle cleared the short cells to it that existed
+  // then; this one its sweep may or may not reach (the cell can be set
+  // before the target's span is swept). So a short late cell starts as
+  // kMaybe, and the target's finalizer call or pop does not settle it
+  // (Model::ClearShortCellsOf).
+  bool late = false;
 };
 
 // A finalizer or guardian registration (at most one per object).
@@ -155,6 +167,13 @@ struct ObjModel {
   // (automatic cycles: the heap may have queued it then).
   uint32_t may_ready_serial = 0;
   Registration reg;
+  // A registration replaced or removed (gc_register_finalizer again,
+  // gc_unregister_finalizer) while a cycle may already have queued it
+  // (may_ready_serial == its serial: the object is back in M through
+  // another object's finalizer, its own call not applied yet): the queued
+  // call may still come, with this registration's serial (RunFinalizer).
+  bool has_late_reg = false;
+  Registration late_reg;
   uint32_t cleanups = 0;  // registered (not yet queued) cleanups
 };
 
@@ -467,6 +486,9 @@ class Model {
   // is as in Apply(kCollect): F, frees, long cells, ephemerons and
   // cleanups do not depend on those entries (model.cc, CollectMaybeHidden).
   void CollectMaybeHidden();
+  // Before a registration of id is replaced or removed: keeps it as
+  // ObjModel::late_reg if a cycle may already have queued it.
+  void KeepLateRegistration(uint32_t id);
   // Ready objects CollectMaybeHidden left undetermined, over the model's
   // life.
   uint64_t hidden_undetermined() const { return hidden_undetermined_; }
@@ -532,8 +554,11 @@ class Model {
   void MarkWithExtraRoots(Marker* mk, const std::vector<uint32_t>& extra);
   void RunCanonical();
   // Settles what the heap must already have done to id if an automatic
-  // cycle finalized it: its short cells are cleared.
+  // cycle finalized it: its short cells are cleared, but for late ones
+  // (WeakCell::late), which stay "target or NULL".
   void ClearShortCellsOf(uint32_t id);
+  // A cell set to target now (late if target may have been queued).
+  WeakCell SetCell(uint32_t target, uint8_t kind);
   // id is known freed (a cleanup ran for it): its cells and entries.
   void KnownFreed(uint32_t id);
   void ForEachCell(const std::function<void(WeakCell&)>& fn);
