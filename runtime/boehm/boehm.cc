@@ -251,15 +251,32 @@ void RootScanner(gc_visit_fn visit, void* ctx, void*) {
   }
 }
 
-// Boehm 8.2's pacing (alloc.c, min_bytes_allocd): the next collection
-// comes after allocating
-//   (2 x pointer-containing live + pointer-free live / 4
-//    + static roots + 2 x stacks) / GC_free_space_divisor
-// bytes, the divisor read at every cycle's end (so GC_set_free_space_divisor
-// after initialization takes effect from the next collection, as in
-// Boehm). The pointer-containing live bytes are the cycle's scan work
-// (capped at the live bytes); the rest of the live heap is pointer-free.
-// Runs in the mark-termination pause: atomics only.
+// Boehm 8.2's pacing. A collection needs, first, an allocation budget
+// since the last one (alloc.c, min_bytes_allocd):
+//   M = (2 x pointer-containing live + pointer-free live / 4
+//        + static roots + 2 x stacks) / GC_free_space_divisor
+// and, second, a full heap: Boehm collects only when an allocation finds
+// no free block (GC_collect_or_expand); when the heap is full before M was
+// allocated, it grows the heap by heap / divisor, at least MINHINCR and at
+// most MAXHINCR blocks (64 KiB, 8 MiB), instead. So the next collection
+// comes when the heap, grown in those steps until it holds live + M, is
+// full: in a growing program, well after M (w3m: 89 collections, where a
+// goal of live + M alone made 124). g_boehm_heap models that heap size
+// (bytes in use at which the next collection starts). It shrinks by what
+// the live heap lost: Boehm would let a program whose live data dropped
+// fill the freed space before collecting, but gcheap's freed space is not
+// all reusable at once (partly filled spans of other size classes), and
+// filling it grew w3m's peak RSS by 20 MiB. The divisor is read at every
+// cycle's end (GC_set_free_space_divisor after initialization takes effect
+// from the next collection, as in Boehm). The pointer-containing live
+// bytes are the cycle's scan work (capped at the live bytes); the rest of
+// the live heap is pointer-free. Runs in the mark-termination pause, one
+// cycle at a time: g_boehm_heap and g_boehm_live are the driver's own.
+constexpr size_t kMinHeapIncrement = size_t{64} << 10;  // MINHINCR x 4 KiB
+constexpr size_t kMaxHeapIncrement = size_t{8} << 20;   // MAXHINCR x 4 KiB
+size_t g_boehm_heap = 0;
+uint64_t g_boehm_live = 0;
+
 size_t PacedGoal(const gcheap::CycleSample& s) {
   const uint64_t scan = std::min(s.scan_work, s.live_bytes);
   const uint64_t noscan = s.live_bytes - scan;
@@ -267,7 +284,18 @@ size_t PacedGoal(const gcheap::CycleSample& s) {
                          g_dl_root_bytes.load(std::memory_order_relaxed);
   const uint64_t stacks = g_stack_bytes.load(std::memory_order_relaxed);
   const GC_word d = GC_free_space_divisor != 0 ? GC_free_space_divisor : 3;
-  return s.live_bytes + (2 * scan + noscan / 4 + roots + 2 * stacks) / d;
+  const uint64_t need =
+      s.live_bytes + (2 * scan + noscan / 4 + roots + 2 * stacks) / d;
+  size_t heap = g_boehm_heap;
+  if (s.live_bytes < g_boehm_live) {
+    heap -= std::min<size_t>(heap, g_boehm_live - s.live_bytes);
+  }
+  g_boehm_live = s.live_bytes;
+  while (heap < need) {
+    heap += std::clamp<size_t>(heap / d, kMinHeapIncrement, kMaxHeapIncrement);
+  }
+  g_boehm_heap = heap;
+  return heap;
 }
 
 void CycleHook(const gc_cycle_info* info, void*) {
