@@ -68,6 +68,31 @@ __attribute__((noinline)) GC_word CollectionsFor(bool free_it) {
   return GC_get_gc_no() - before;
 }
 
+// First, so that the modelled heap starts from initialization and no
+// earlier test's garbage is in the heap.
+TEST(BoehmPacing, GrowingLiveDataCollectsAtBoehmsHeapSteps) {
+  KeepLive(0, /*atomic=*/true);
+  constexpr size_t kLive = 64 * kMiB;
+  constexpr size_t n = kLive / kObject;
+  g_table = static_cast<void**>(GC_MALLOC(n * sizeof(void*)));
+  ASSERT_NE(g_table, nullptr);
+  const GC_word before = GC_get_gc_no();
+  for (size_t i = 0; i < n; i++) {
+    g_table[i] = GC_MALLOC_ATOMIC(kObject);
+    ASSERT_NE(g_table[i], nullptr);
+  }
+  const GC_word collections = GC_get_gc_no() - before;
+  printf("live grown to 64 MiB: %lu collections, heap %zu MiB\n",
+         (unsigned long)collections, GC_get_heap_size() / kMiB);
+  // The heap grows by a third, then by 8 MiB: from gcheap's 4 MiB floor
+  // to 64 MiB in about 12 steps, one collection each. A collection at
+  // every L/12 of growth (live + M alone) made about 35.
+  EXPECT_LE(collections, 20u);
+  EXPECT_GE(collections, 5u);
+  // Never more than a step (and M) above the live data.
+  EXPECT_LT(GC_get_heap_size(), kLive + 24 * kMiB);
+}
+
 TEST(BoehmPacing, PointerFreeLiveDataCollectsAtBoehmsInterval) {
   constexpr size_t kLive = 64 * kMiB;
   KeepLive(kLive, /*atomic=*/true);
@@ -76,7 +101,9 @@ TEST(BoehmPacing, PointerFreeLiveDataCollectsAtBoehmsInterval) {
          (unsigned long)n, GC_get_heap_size() / kMiB);
   // Boehm: every ~L/12 = 5.3 MiB plus roots / 3: ~48 collections. The
   // 2 x live goal collected every 64 MiB: 4.
-  EXPECT_GE(n, kGarbage / (kLive / 6)) << "collections";
+  // A heap step (up to 8 MiB) and the roots (larger under ASan) add to
+  // the interval: at least every L/12 + 12 MiB.
+  EXPECT_GE(n, kGarbage / (kLive / 12 + 12 * kMiB)) << "collections";
   EXPECT_LE(n, 2 * kGarbage / (kLive / 12)) << "collections";
   // The heap stays near the live set (2 x live before).
   EXPECT_LT(GC_get_heap_size(), kLive * 3 / 2);
@@ -88,9 +115,10 @@ TEST(BoehmPacing, PointerContainingLiveDataCollectsAtBoehmsInterval) {
   const GC_word n = CollectionsFor(false);
   printf("pointer-containing live 32 MiB: %lu collections, heap %zu MiB\n",
          (unsigned long)n, GC_get_heap_size() / kMiB);
-  // Boehm: every ~2L/3 = 21 MiB (up to 29 MiB with a heap step): 9 to 12
-  // collections; if it were counted as pointer-free (L/12): over 20.
-  EXPECT_GE(n, 8u) << "collections";
+  // Boehm: every ~2L/3 = 21 MiB (up to 29 MiB with a heap step, more with
+  // the ASan runtime's larger roots): 7 to 12 collections; if it were
+  // counted as pointer-free (L/12): over 20.
+  EXPECT_GE(n, 7u) << "collections";
   EXPECT_LE(n, 2 * kGarbage / (kLive * 2 / 3)) << "collections";
 }
 
@@ -121,30 +149,8 @@ TEST(BoehmPacing, ExplicitlyFreedBytesDoNotCountTowardTheTrigger) {
          (unsigned long)freed);
   // Freed garbage counts for an eighth: ~6 collections against ~48.
   EXPECT_LE(4 * freed, kept) << "freed: " << freed << ", not: " << kept;
-  EXPECT_GE(freed, 1u);
-}
-
-TEST(BoehmPacing, GrowingLiveDataCollectsAtBoehmsHeapSteps) {
-  KeepLive(0, /*atomic=*/true);
-  constexpr size_t kLive = 64 * kMiB;
-  constexpr size_t n = kLive / kObject;
-  g_table = static_cast<void**>(GC_MALLOC(n * sizeof(void*)));
-  ASSERT_NE(g_table, nullptr);
-  const GC_word before = GC_get_gc_no();
-  for (size_t i = 0; i < n; i++) {
-    g_table[i] = GC_MALLOC_ATOMIC(kObject);
-    ASSERT_NE(g_table[i], nullptr);
-  }
-  const GC_word collections = GC_get_gc_no() - before;
-  printf("live grown to 64 MiB: %lu collections, heap %zu MiB\n",
-         (unsigned long)collections, GC_get_heap_size() / kMiB);
-  // The heap grows by a third, then by 8 MiB: from gcheap's 4 MiB floor
-  // to 64 MiB in about 12 steps, one collection each. A collection at
-  // every L/12 of growth (live + M alone) made about 35.
-  EXPECT_LE(collections, 20u);
-  EXPECT_GE(collections, 5u);
-  // Never more than a step (and M) above the live data.
-  EXPECT_LT(GC_get_heap_size(), kLive + 24 * kMiB);
+  // But at least about an eighth still counts (an uncapped credit: none).
+  EXPECT_GE(8 * (freed + 2), kept) << "freed: " << freed << ", not: " << kept;
 }
 
 }  // namespace
