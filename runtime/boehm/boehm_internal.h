@@ -127,7 +127,7 @@ void CollectionEvent(int e);
 
 // The stacks and registers of the stopped threads, for the root scanner
 // (called in the pause with g.threads_mu held by the driver).
-void ScanThreadStacks(void* root_visitor);
+size_t ScanThreadStacks(void* root_visitor);  // bytes of stack scanned
 
 }  // namespace gcheap::boehm
 

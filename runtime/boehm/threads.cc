@@ -254,16 +254,19 @@ gc_mutator* CurrentMutator() {
   return t->m;
 }
 
-void ScanThreadStacks(void* root_visitor) {
+size_t ScanThreadStacks(void* root_visitor) {
   auto* v = static_cast<RootVisitor*>(root_visitor);
+  size_t bytes = 0;
   for (BThread* t : g.threads) {
     if (!t->suspended && !t->blocked) continue;  // not stopped
     if (t->sp != 0 && t->sp < t->stack_hi) {
       v->AmbiguousStack(reinterpret_cast<const void*>(t->sp),
                         reinterpret_cast<const void*>(t->stack_hi));
+      bytes += t->stack_hi - t->sp;
     }
     v->AmbiguousStack(t->regs, t->regs + 32);
   }
+  return bytes;
 }
 
 uintptr_t MainStackHi() {
