@@ -72,11 +72,12 @@ void RunFinalizer(gc_mutator* m, void* obj, void* data) {
     auto it = g_fin.find(obj);
     if (it != g_fin.end() && it->second == rec) g_fin.erase(it);
   }
-  // The program's code runs blocked for gcheap, as everywhere.
-  gc_enter_blocking(m);
+  // The program's code runs blocked for gcheap, as everywhere (and is
+  // stopped with the signal there: it is not inside gcheap).
+  gcheap::boehm::LeaveGcheap(m);
   GC_free(rec);
   r.fn(obj, r.client_data);
-  gc_leave_blocking(m);
+  gcheap::boehm::EnterGcheap(m);
 }
 
 void Notifier(gc_heap*, void*) {
