@@ -38,14 +38,12 @@
 
 namespace {
 
-struct Node {
-  Node* next;
-  long value;
-};
-
 constexpr int kN = 300;
 
 using gcheap_test::Collect;
+using gcheap_test::MakeList;
+using gcheap_test::Node;
+using gcheap_test::Sum;
 
 int CountAllocated(const std::vector<uintptr_t>& hidden) {
   int n = 0;
@@ -55,23 +53,6 @@ int CountAllocated(const std::vector<uintptr_t>& hidden) {
 }
 
 Node* g_list;  // a data-segment root
-
-__attribute__((noinline)) Node* MakeList(int n) {
-  Node* l = nullptr;
-  for (int i = 0; i < n; i++) {
-    auto* x = static_cast<Node*>(GC_MALLOC(sizeof(Node)));
-    x->next = l;
-    x->value = i;
-    l = x;
-  }
-  return l;
-}
-
-long Sum(const Node* l) {
-  long s = 0;
-  for (; l != nullptr; l = l->next) s += l->value;
-  return s;
-}
 
 // Sets g_list and returns its nodes' addresses, hidden.
 __attribute__((noinline)) std::vector<uintptr_t> SetGlobalList() {

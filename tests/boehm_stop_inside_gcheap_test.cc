@@ -35,21 +35,8 @@
 
 namespace {
 
-struct Node {
-  Node* next;
-  long value;
-};
-
-__attribute__((noinline)) Node* MakeList(int n) {
-  Node* l = nullptr;
-  for (int i = 0; i < n; i++) {
-    auto* x = static_cast<Node*>(GC_MALLOC(sizeof(Node)));
-    x->next = l;
-    x->value = i;
-    l = x;
-  }
-  return l;
-}
+using gcheap_test::MakeList;
+using gcheap_test::Node;
 
 // The scenario's steps, in order.
 enum Step : int {
@@ -114,13 +101,11 @@ __attribute__((noinline)) void* ThreadA(void*) {
   t_is_a = true;                // the hook acts in this GC_gcollect only
   gcheap_test::Collect();
   t_is_a = false;
-  long sum = 0;
   int freed = 0;
   for (Node* n = mine; n != nullptr; n = n->next) {
-    sum += n->value;
     freed += GC_base(n) == nullptr;
   }
-  g_a_sum = sum;
+  g_a_sum = gcheap_test::Sum(mine);
   g_a_freed = freed;
   return nullptr;
 }
