@@ -220,6 +220,11 @@ void Collector::SetFinalizerPhaseHookForTesting(std::function<void()> hook) {
   finalizer_phase_hook_ = std::move(hook);
 }
 
+void Collector::SetFinalizerDecidedHookForTesting(std::function<void()> hook) {
+  std::lock_guard<std::mutex> g(hooks_mu_);
+  decided_hook_ = std::move(hook);
+}
+
 void Collector::SetPhaseHookForTesting(std::function<void(GcPhase)> hook) {
   std::lock_guard<std::mutex> g(hooks_mu_);
   has_phase_hook_.store(hook != nullptr, std::memory_order_relaxed);
@@ -676,20 +681,28 @@ void Collector::MarkFinalizers(Cycle* c) {
   // Without a barrier (gc/unbarriered.h) the world stays stopped: a plain
   // store could hide a candidate's referent from the decision.
   const bool run_concurrently = concurrent_ && unbarriered_ == nullptr;
-  if (run_concurrently) {
-    StartTheWorld(c);
+  const auto run_hook = [&](const std::function<void()>& h) {
     std::function<void()> hook;
     {
       std::lock_guard<std::mutex> g(hooks_mu_);
-      hook = finalizer_phase_hook_;
+      hook = h;
     }
     if (hook) hook();
+  };
+  if (run_concurrently) {
+    StartTheWorld(c);
+    run_hook(finalizer_phase_hook_);
   }
   {
     FinalizerMarking fm(this, c);
+    // What it makes ready stays held back until mark termination
+    // (Finalization::ReleaseDecided): the mutators may run meanwhile.
     c->info.finalizers_ready = finalization_.Decide(&fm);
   }
-  if (run_concurrently) FinishConcurrentMark(c);
+  if (run_concurrently) {
+    run_hook(decided_hook_);
+    FinishConcurrentMark(c);
+  }
 }
 
 // Mark termination, in the final pause: every reachable object is black.
@@ -755,6 +768,10 @@ void Collector::MarkTermination(Cycle* c) {
                             ? pacer_.trigger() - c->marked.bytes
                             : 0);
   c->info.cycle = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  // The clearing point is behind: what the finalizer decision made ready
+  // may be run and popped (the mutators see the sweep phase when they
+  // can).
+  finalization_.ReleaseDecided();
   SetPhase(GcPhase::kSweep);
   StartTheWorld(c);
 }

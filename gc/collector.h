@@ -296,6 +296,9 @@ class Collector {
   // finalizer phase has restarted the world, before the decision (a test
   // holds the phase open by blocking in it).
   void SetFinalizerPhaseHookForTesting(std::function<void()> hook);
+  // Testing seam: the same, after the decision (what it made ready is
+  // queued, held back until mark termination), world still running.
+  void SetFinalizerDecidedHookForTesting(std::function<void()> hook);
   // Testing seam: called on the driver thread as each phase begins.
   // kMark and kMarkTermination begin with the world stopped: a hook may
   // block only in kSweepTermination (before the first pause) and kSweep.
@@ -454,6 +457,7 @@ class Collector {
   CycleHook cycle_hook_;                        // guarded by hooks_mu_
   std::function<void()> mark_phase_hook_;       // guarded by hooks_mu_
   std::function<void()> finalizer_phase_hook_;  // guarded by hooks_mu_
+  std::function<void()> decided_hook_;          // guarded by hooks_mu_
   std::function<void(GcPhase)> phase_hook_;     // guarded by hooks_mu_
   std::function<void(bool)> pause_hook_;        // driver thread (testing)
   std::atomic<bool> has_phase_hook_{false};

@@ -52,7 +52,8 @@ void Finalization::DestroyGuardian(Guardian* g) {
 
 uintptr_t Finalization::Pop(Guardian* g) {
   std::lock_guard<std::mutex> l(g->mu);
-  if (g->queue.empty()) return 0;
+  // (Held entries are at the back: the front one is released if any is.)
+  if (g->queue.size() <= g->held) return 0;
   const uintptr_t obj = g->queue.front();
   g->queue.pop_front();
   return obj;
@@ -102,13 +103,16 @@ size_t Finalization::Decide(CandidateMarker* m) {
         const Registration r = it->second;
         sh.map.erase(it);
         count_.fetch_sub(1, std::memory_order_release);
+        // Held back until ReleaseDecided (mark termination).
         if (r.guardian != nullptr) {
           std::lock_guard<std::mutex> q(r.guardian->mu);
           r.guardian->queue.push_back(r.obj);
+          r.guardian->held++;
+          guardians_held_ = true;
         } else {
           std::lock_guard<std::mutex> q(queue_mu_);
           ready_.push_back(ReadyFinalizer{r.obj, r.fn, r.data});
-          ready_pending_++;
+          ready_held_++;
           finalizers++;
         }
         mark.push_back(c.base);
@@ -121,9 +125,36 @@ size_t Finalization::Decide(CandidateMarker* m) {
   if (ready != 0) {
     queued_since_notify_.fetch_add(ready, std::memory_order_relaxed);
     queued_fin_total_.fetch_add(finalizers, std::memory_order_relaxed);
-    Wake();
   }
   return ready;
+}
+
+void Finalization::ReleaseDecided() {
+  bool released = false;
+  {
+    std::lock_guard<std::mutex> q(queue_mu_);
+    // The held entries are the last ones (a decision appends; runs only
+    // erase).
+    for (auto it = ready_.rbegin(); ready_held_ != 0; ++it) {
+      GC_DCHECK(it != ready_.rend() && it->held && !it->running,
+                "a held finalizer is not at the ready queue's back");
+      it->held = false;
+      ready_held_--;
+      ready_pending_++;
+      released = true;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> gl(guardians_mu_);
+    if (guardians_held_) {
+      for (Guardian* g : guardians_) {
+        std::lock_guard<std::mutex> l(g->mu);
+        g->held = 0;
+      }
+      guardians_held_ = false;
+    }
+  }
+  if (released) Wake();
 }
 
 // ---- queues -----------------------------------------------------------------
@@ -141,8 +172,9 @@ bool Finalization::RunOne(
     const std::function<void(uintptr_t, void (*)(), void*)>& run_fin,
     const std::function<void(void (*)(), void*)>& run_cleanup) {
   std::unique_lock<std::mutex> q(queue_mu_);
-  auto it = std::find_if(ready_.begin(), ready_.end(),
-                         [](const ReadyFinalizer& f) { return !f.running; });
+  auto it = std::find_if(
+      ready_.begin(), ready_.end(),
+      [](const ReadyFinalizer& f) { return !f.running && !f.held; });
   if (it != ready_.end()) {
     // The entry stays (a root) until the finalizer returns.
     it->running = true;

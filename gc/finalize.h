@@ -44,6 +44,19 @@
 // returns. Ready work wakes WaitForWork and, through Notify, the
 // embedder's notifier.
 //
+// Held back until the clearing point: the entries a decision queues are
+// not run, popped or counted as pending until the collector releases them
+// at mark termination (ReleaseDecided, in pause B). The decision runs in
+// the finalizer phase, with the mutators running when the cycle is
+// concurrent; an object handed back then would be strongly held again
+// before the cycle's clearing point while it still carries its revive bit,
+// and a short reference the program made to it (a handle, a weak slot
+// store) would read NULL and be cleared by the sweep as one made before
+// the clearing point (gc/weak.h). Released in pause B, every object comes
+// back in the sweep phase, where such a reference settles its target first
+// (WeakProcessor::SettleRevived). Held entries are the last ones of each
+// queue (a decision appends; runs and pops take from anywhere before them).
+//
 // Locks: each registration shard has a mutex; guardians_mu_ guards the
 // guardian list and is taken before shard locks (the decision's queueing,
 // a guardian's destruction); queue_mu_ guards the ready and cleanup
@@ -77,6 +90,7 @@ inline constexpr uint8_t kFinalizeUnreachable = 3;  // GC_FINALIZE_UNREACHABLE
 struct Guardian {
   std::mutex mu;
   std::deque<uintptr_t> queue;  // roots until popped
+  size_t held = 0;  // entries at its back not yet released (ReleaseDecided)
 };
 
 // One registration (the embedder's fn and data are opaque here).
@@ -95,6 +109,7 @@ struct ReadyFinalizer {
   void (*fn)();
   void* data;
   bool running = false;
+  bool held = true;  // queued by a decision, not released yet
 };
 
 // What the decision needs from the collector's marker (gc/mark.h), so this
@@ -143,8 +158,12 @@ class Finalization {
   uintptr_t Pop(Guardian* g);
 
   // ---- the decision (the collector's driver, finalizer phase) ----
-  // Steps 1-3 above. Returns the number of objects made ready.
+  // Steps 1-3 above. Returns the number of objects made ready. They are
+  // queued held back until ReleaseDecided.
   size_t Decide(CandidateMarker* m);
+  // Releases what the decisions queued (mark termination, world stopped:
+  // the cycle's clearing point is behind), and wakes the finalizer thread.
+  void ReleaseDecided();
 
   // ---- queues ----
   // A cleanup whose object was freed (the sweep; any thread).
@@ -203,7 +222,9 @@ class Finalization {
   std::condition_variable work_cv_;
   std::list<ReadyFinalizer> ready_;  // stable addresses: root slots
   std::deque<Cleanup*> cleanups_;
-  size_t ready_pending_ = 0;  // entries of ready_ not running
+  size_t ready_pending_ = 0;     // entries of ready_ neither held nor running
+  size_t ready_held_ = 0;        // held entries of ready_ (all at its back)
+  bool guardians_held_ = false;  // some guardian has held entries
   std::atomic<uint64_t> queued_since_notify_{0};
   std::mutex notifier_mu_;
   std::function<void()> notifier_;

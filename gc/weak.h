@@ -75,6 +75,9 @@
 // set only in kMarkFinalizers and cleared by the sweep, so a set revive bit
 // seen under both shard locks means BeforeSweep has not processed the span
 // (it clears them, under the same locks, before any other bit changes).
+// Finalization hands nothing back in kMarkFinalizers (the decision's queue
+// entries are released at mark termination, gc/finalize.h), so a program
+// gets a revived object back from a pop or a finalizer only in kSweep.
 
 #ifndef GCHEAP_GC_WEAK_H_
 #define GCHEAP_GC_WEAK_H_

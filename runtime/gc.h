@@ -1035,7 +1035,9 @@ void gc_cancel_cleanup(gc_mutator* m, gc_cleanup* c);
  * would be finalized, it is instead queued in the guardian, revived, and
  * handed back by gc_guardian_pop as an ordinary object the mutator then
  * owns (a registration is used once). The order and the weak references
- * follow the finalizer rules. Queued objects are roots. */
+ * follow the finalizer rules. Queued objects are roots. What a cycle makes
+ * ready (guardians' objects and finalizers alike) is handed back once that
+ * cycle has ended, never while it still marks. */
 typedef struct gc_guardian gc_guardian;
 /* NULL with gc_last_error() if out of memory. */
 gc_guardian* gc_guardian_create(gc_heap* heap);

@@ -444,61 +444,149 @@ TEST(FinalizerThreadTest, FinalizersRunOnTheHeapsThreadAndMayAllocate) {
   gc_heap_destroy(h);  // stops the finalizer thread (it is attached)
 }
 
+// A concurrent heap whose next cycle has a finalizer phase (an unreachable
+// object with a finalizer, value 1: doomed_) and two root slots; Enter starts
+// that cycle on a collector thread and returns once the phase runs (the phase
+// hook holds the collector there), Leave lets the cycle finish.
+class FinalizerPhaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gc_config cfg;
+    gc_config_init(&cfg);
+    cfg.verify = 1;
+    cfg.stop_the_world = 0;
+    cfg.finalizer_thread = 0;
+    h_ = gc_heap_create(&cfg);
+    ASSERT_NE(h_, nullptr) << gc_last_error();
+    m_ = gc_thread_attach(h_);
+    cell_ = RegisterCell(h_);
+    ASSERT_EQ(gc_add_root_range(h_, roots_, 2), 0);
+    auto* doomed = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+    doomed->value = 1;
+    ASSERT_EQ(gc_register_finalizer(m_, doomed, &RecordFinalizer, &log_, 0), 0);
+    doomed_ = doomed;  // (not a root: nothing scans the fixture)
+  }
+  void TearDown() override {
+    if (h_ == nullptr) return;
+    if (collector_.joinable()) Leave();
+    gc_remove_root_range(h_, roots_, 2);
+    gc_thread_detach(m_);
+    gc_heap_destroy(h_);
+  }
+  // decided: hold the phase after the decision instead of before it.
+  void Enter(bool decided = false) {
+    auto hold = [this] {
+      in_phase_ = true;
+      while (!release_) std::this_thread::yield();
+    };
+    if (decided) {
+      h_->collector->SetFinalizerDecidedHookForTesting(hold);
+    } else {
+      h_->collector->SetFinalizerPhaseHookForTesting(hold);
+    }
+    collector_ = std::thread([this] {
+      gc_mutator* cm = gc_thread_attach(h_);
+      gc_collect(cm);
+      gc_thread_detach(cm);
+    });
+    while (!in_phase_) {
+      gc_safepoint(m_);
+      std::this_thread::yield();
+    }
+  }
+  void Leave() {
+    release_ = true;
+    gc_enter_blocking(m_);
+    collector_.join();
+    gc_leave_blocking(m_);
+    h_->collector->SetFinalizerPhaseHookForTesting(nullptr);
+    h_->collector->SetFinalizerDecidedHookForTesting(nullptr);
+  }
+  gc_heap* h_ = nullptr;
+  gc_mutator* m_ = nullptr;
+  gc_type_id cell_ = 0;
+  void* roots_[2] = {};
+  void* doomed_ = nullptr;  // the finalizable object, unreachable
+  Log log_;
+  std::atomic<bool> in_phase_{false}, release_{false};
+  std::thread collector_;
+};
+
 // Weak reads while a concurrent cycle's finalizer phase runs: a short read
 // of an object only finalization keeps is NULL, of a strongly reachable one
 // the object; a long read returns it (and revives it for this cycle).
-TEST(FinalizerPhaseTest, WeakReadsDuringTheFinalizerPhase) {
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.verify = 1;
-  cfg.stop_the_world = 0;
-  cfg.finalizer_thread = 0;
-  gc_heap* h = gc_heap_create(&cfg);
-  gc_mutator* m = gc_thread_attach(h);
-  gc_type_id cell = RegisterCell(h);
-  void* root = gc_alloc(m, cell, sizeof(Cell));
-  gc_add_root(h, &root);
-  void* doomed = gc_alloc(m, cell, sizeof(Cell));
-  Log log;
-  ASSERT_EQ(gc_register_finalizer(m, doomed, &RecordFinalizer, &log, 0), 0);
-  gc_weak* s_live = gc_weak_create(m, root, GC_WEAK_SHORT);
-  gc_weak* s_dead = gc_weak_create(m, doomed, GC_WEAK_SHORT);
-  gc_weak* l_dead = gc_weak_create(m, doomed, GC_WEAK_LONG);
-  std::atomic<bool> in_phase{false}, release{false};
-  h->collector->SetFinalizerPhaseHookForTesting([&] {
-    in_phase = true;
-    while (!release) std::this_thread::yield();
-  });
-  std::thread collector([h] {
-    gc_mutator* cm = gc_thread_attach(h);
-    gc_collect(cm);
-    gc_thread_detach(cm);
-  });
-  while (!in_phase) {
-    gc_safepoint(m);
-    std::this_thread::yield();
-  }
-  EXPECT_EQ(h->collector->phase(), GcPhase::kMarkFinalizers);
-  EXPECT_EQ(gc_weak_get(m, s_live), root);
-  EXPECT_EQ(gc_weak_get(m, s_dead), nullptr);
-  EXPECT_EQ(gc_weak_get(m, s_dead), nullptr);  // and stays so
-  EXPECT_EQ(gc_weak_get(m, l_dead), doomed);
-  release = true;
-  gc_enter_blocking(m);
-  collector.join();
-  gc_leave_blocking(m);
-  h->collector->SetFinalizerPhaseHookForTesting(nullptr);
+TEST_F(FinalizerPhaseTest, WeakReadsDuringTheFinalizerPhase) {
+  void* root = gc_alloc(m_, cell_, sizeof(Cell));
+  roots_[0] = root;
+  gc_weak* s_live = gc_weak_create(m_, root, GC_WEAK_SHORT);
+  gc_weak* s_dead = gc_weak_create(m_, doomed_, GC_WEAK_SHORT);
+  gc_weak* l_dead = gc_weak_create(m_, doomed_, GC_WEAK_LONG);
+  Enter();
+  EXPECT_EQ(h_->collector->phase(), GcPhase::kMarkFinalizers);
+  EXPECT_EQ(gc_weak_get(m_, s_live), root);
+  EXPECT_EQ(gc_weak_get(m_, s_dead), nullptr);
+  EXPECT_EQ(gc_weak_get(m_, s_dead), nullptr);  // and stays so
+  EXPECT_EQ(gc_weak_get(m_, l_dead), doomed_);
+  Leave();
   // The long read shaded doomed before the decision: it was revived by the
   // read, not made ready; its finalizer waits for the next cycle.
-  EXPECT_EQ(gc_run_finalizers(m), 0);
-  EXPECT_EQ(gc_weak_get(m, s_dead), nullptr);
-  EXPECT_EQ(gc_weak_get(m, l_dead), doomed);
-  gc_collect(m);
-  EXPECT_EQ(gc_run_finalizers(m), 1);
-  for (gc_weak* w : {s_live, s_dead, l_dead}) gc_weak_destroy(m, w);
-  gc_remove_root(h, &root);
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
+  EXPECT_EQ(gc_run_finalizers(m_), 0);
+  EXPECT_EQ(gc_weak_get(m_, s_dead), nullptr);
+  EXPECT_EQ(gc_weak_get(m_, l_dead), doomed_);
+  gc_collect(m_);
+  EXPECT_EQ(gc_run_finalizers(m_), 1);
+  for (gc_weak* w : {s_live, s_dead, l_dead}) gc_weak_destroy(m_, w);
+}
+
+// What a concurrent cycle's decision makes ready is handed back only once
+// the cycle's clearing point is behind (mark termination): the decision
+// runs with the mutators running, and an object popped from its guardian
+// (or finalized and resurrected) before that still carried its revive
+// bit, so a short weak handle the program made to it then, while holding
+// it in a root, read NULL and was cleared by the sweep (the threaded
+// soak's oracle: "gc_weak_get(wslot 2) returned (nil), expected id=..."),
+// as a reference made before the clearing point. Held after the decision:
+// nothing can be popped or run; once the cycle ends, the object is handed
+// back and a short handle made to it stays. Fails without
+// Finalization::ReleaseDecided (the pop returns the object in the phase,
+// and the handle reads NULL after it).
+TEST_F(FinalizerPhaseTest, WhatTheDecisionMadeReadyIsHandedBackAfterThePhase) {
+  gc_guardian* g = gc_guardian_create(h_);
+  ASSERT_NE(g, nullptr);
+  auto* guarded = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+  ASSERT_NE(guarded, nullptr);
+  guarded->value = 3;
+  ASSERT_EQ(gc_guardian_register(m_, g, guarded, GC_FINALIZE_ORDERED), 0);
+  Enter(/*decided=*/true);
+  ASSERT_EQ(h_->collector->phase(), GcPhase::kMarkFinalizers);
+  // Both doomed_ (a finalizer) and guarded were made ready: held back.
+  EXPECT_EQ(gc_finalizers_pending(h_), 0u);
+  EXPECT_EQ(gc_run_finalizers(m_), 0);
+  void* got = gc_guardian_pop(m_, g);
+  EXPECT_EQ(got, nullptr) << "handed back before the clearing point";
+  gc_weak* s_got = nullptr;
+  if (got != nullptr) {
+    // What a program does with what its guardian hands back.
+    roots_[1] = got;
+    s_got = gc_weak_create(m_, got, GC_WEAK_SHORT);
+  }
+  Leave();
+  if (got == nullptr) {
+    got = gc_guardian_pop(m_, g);
+    ASSERT_EQ(got, guarded);
+    roots_[1] = got;
+    s_got = gc_weak_create(m_, got, GC_WEAK_SHORT);
+  }
+  ASSERT_NE(s_got, nullptr) << gc_last_error();
+  EXPECT_EQ(gc_weak_get(m_, s_got), guarded);
+  gc_collect(m_);  // sweeps what is left of the decision's cycle, and more
+  EXPECT_EQ(gc_weak_get(m_, s_got), guarded);
+  EXPECT_EQ(guarded->value, 3);
+  EXPECT_EQ(gc_run_finalizers(m_), 1);  // doomed_'s
+  EXPECT_EQ(gc_guardian_pop(m_, g), nullptr);
+  gc_weak_destroy(m_, s_got);
+  roots_[1] = nullptr;
+  gc_guardian_destroy(g);
 }
 
 // Threads register finalizers (all three modes), guardians and cleanups on

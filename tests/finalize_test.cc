@@ -59,6 +59,13 @@ class FinalizeTest : public ::testing::Test {
     r.mode = mode;
     fin_.Register(FakeMarker::B(id), r);
   }
+  // The decision, then its release, as the collector does them (the
+  // finalizer phase, then mark termination).
+  size_t Decide(FakeMarker* m) {
+    const size_t n = fin_.Decide(m);
+    fin_.ReleaseDecided();
+    return n;
+  }
   // Runs the ready finalizers; returns their ids in the order run.
   std::vector<int> Run() {
     std::vector<int> ids;
@@ -81,13 +88,13 @@ TEST_F(FinalizeTest, AnOrderedObjectHoldsBackWhatItReaches) {
   m.Edge(1, 2);  // 1 -> 2, both ordered and unreachable
   Reg(1, kFinalizeOrdered);
   Reg(2, kFinalizeOrdered);
-  EXPECT_EQ(fin_.Decide(&m), 1u);
+  EXPECT_EQ(Decide(&m), 1u);
   EXPECT_EQ(Run(), std::vector<int>{1});
   EXPECT_TRUE(m.IsMarked(1));  // revived
   EXPECT_TRUE(m.IsMarked(2));  // kept by pass 1
   EXPECT_EQ(fin_.registrations(), 1u);
   FakeMarker next;  // the next cycle: 1 is gone, 2 is ready
-  EXPECT_EQ(fin_.Decide(&next), 1u);
+  EXPECT_EQ(Decide(&next), 1u);
   EXPECT_EQ(Run(), std::vector<int>{2});
   EXPECT_FALSE(fin_.HasRegistrations());
 }
@@ -100,7 +107,7 @@ TEST_F(FinalizeTest, OrderedCyclesAndSelfReferencesAreNeverReady) {
   Reg(1, kFinalizeOrdered);
   Reg(2, kFinalizeOrdered);
   Reg(3, kFinalizeOrdered);
-  EXPECT_EQ(fin_.Decide(&m), 0u);
+  EXPECT_EQ(Decide(&m), 0u);
   EXPECT_EQ(fin_.registrations(), 3u);
   EXPECT_TRUE(m.IsMarked(1) && m.IsMarked(2) && m.IsMarked(3));
 }
@@ -112,7 +119,7 @@ TEST_F(FinalizeTest, IgnoreSelfSkipsOnlyDirectSelfPointers) {
   m.Edge(5, 2);
   Reg(1, kFinalizeIgnoreSelf);
   Reg(2, kFinalizeIgnoreSelf);
-  EXPECT_EQ(fin_.Decide(&m), 1u);
+  EXPECT_EQ(Decide(&m), 1u);
   EXPECT_EQ(Run(), std::vector<int>{1});
 }
 
@@ -122,7 +129,7 @@ TEST_F(FinalizeTest, UnorderedObjectsMarkNothingAndCyclesOfThemAreReady) {
   m.Edge(2, 1);
   Reg(1, kFinalizeUnordered);
   Reg(2, kFinalizeUnordered);
-  EXPECT_EQ(fin_.Decide(&m), 2u);
+  EXPECT_EQ(Decide(&m), 2u);
   EXPECT_TRUE(m.pass1_.empty());
   EXPECT_EQ(Run(), (std::vector<int>{1, 2}));
 }
@@ -135,10 +142,10 @@ TEST_F(FinalizeTest, BoehmsRuleAnOrderedObjectHoldsBackAnUnorderedOne) {
   Reg(2, kFinalizeUnordered);
   Reg(3, kFinalizeUnordered);
   Reg(4, kFinalizeOrdered);
-  EXPECT_EQ(fin_.Decide(&m), 3u);
+  EXPECT_EQ(Decide(&m), 3u);
   EXPECT_EQ(Run(), (std::vector<int>{1, 3, 4}));
   FakeMarker next;
-  EXPECT_EQ(fin_.Decide(&next), 1u);
+  EXPECT_EQ(Decide(&next), 1u);
   EXPECT_EQ(Run(), std::vector<int>{2});
 }
 
@@ -147,7 +154,7 @@ TEST_F(FinalizeTest, ReachableRegisteredObjectsAreNotCandidates) {
   m.SetMarked(1);
   Reg(1, kFinalizeOrdered);
   Reg(2, kFinalizeOrdered);
-  EXPECT_EQ(fin_.Decide(&m), 1u);
+  EXPECT_EQ(Decide(&m), 1u);
   EXPECT_EQ(m.pass1_, std::vector<uintptr_t>{FakeMarker::B(2)});
   EXPECT_EQ(Run(), std::vector<int>{2});
   EXPECT_EQ(fin_.registrations(), 1u);
@@ -160,7 +167,7 @@ TEST_F(FinalizeTest, ReplacingAndRemovingRegistrations) {
   EXPECT_TRUE(fin_.Unregister(FakeMarker::B(1)));
   EXPECT_FALSE(fin_.Unregister(FakeMarker::B(1)));
   FakeMarker m;
-  EXPECT_EQ(fin_.Decide(&m), 0u);
+  EXPECT_EQ(Decide(&m), 0u);
   EXPECT_EQ(m.drains_, 0);  // nothing to do: no pass at all
 }
 
@@ -169,7 +176,7 @@ TEST_F(FinalizeTest, GuardiansGetTheirObjectsBackAsRoots) {
   FakeMarker m;
   Reg(1, kFinalizeOrdered, g);
   Reg(2, kFinalizeOrdered);
-  EXPECT_EQ(fin_.Decide(&m), 2u);
+  EXPECT_EQ(Decide(&m), 2u);
   EXPECT_EQ(fin_.pending(), 1u);  // the finalizer; the guardian's is popped
   std::set<uintptr_t> roots;
   Finalization::ScanRoots(
@@ -187,10 +194,37 @@ TEST_F(FinalizeTest, GuardiansGetTheirObjectsBackAsRoots) {
   Run();
 }
 
+// What a decision queues is held back until ReleaseDecided (the cycle's
+// mark termination): nothing runs, pops or counts as pending before, and
+// the held entries are roots all the same.
+TEST_F(FinalizeTest, DecidedEntriesAreHeldUntilReleased) {
+  FakeMarker m;
+  Guardian* g = fin_.NewGuardian();
+  Reg(1, kFinalizeOrdered);
+  Reg(2, kFinalizeOrdered, g);
+  ASSERT_EQ(fin_.Decide(&m), 2u);
+  EXPECT_EQ(fin_.pending(), 0u);
+  EXPECT_EQ(Run(), std::vector<int>{});
+  EXPECT_EQ(fin_.Pop(g), 0u);
+  std::set<uintptr_t> roots;
+  Finalization::ScanRoots(
+      [](void** slot, void* ctx) {
+        static_cast<std::set<uintptr_t>*>(ctx)->insert(
+            reinterpret_cast<uintptr_t>(*slot));
+      },
+      &roots, &fin_);
+  EXPECT_EQ(roots, (std::set<uintptr_t>{FakeMarker::B(1), FakeMarker::B(2)}));
+  fin_.ReleaseDecided();
+  EXPECT_EQ(fin_.pending(), 1u);
+  EXPECT_EQ(fin_.Pop(g), FakeMarker::B(2));
+  EXPECT_EQ(Run(), std::vector<int>{1});
+  fin_.DestroyGuardian(g);
+}
+
 TEST_F(FinalizeTest, ARunningFinalizersObjectStaysARoot) {
   FakeMarker m;
   Reg(1, kFinalizeOrdered);
-  ASSERT_EQ(fin_.Decide(&m), 1u);
+  ASSERT_EQ(Decide(&m), 1u);
   size_t roots_while_running = 0;
   ASSERT_TRUE(fin_.RunOne(
       [&](uintptr_t, void (*)(), void*) {
@@ -243,7 +277,7 @@ TEST_F(FinalizeTest, NotifierOncePerBatchAndWaitersWake) {
   FakeMarker m;
   Reg(1, kFinalizeOrdered);
   Reg(2, kFinalizeOrdered);
-  ASSERT_EQ(fin_.Decide(&m), 2u);
+  ASSERT_EQ(Decide(&m), 2u);
   waiter.join();  // woken by the queued work
   EXPECT_TRUE(woke);
   fin_.Notify();
