@@ -66,6 +66,17 @@ class FinalizeTest : public ::testing::Test {
     fin_.ReleaseDecided();
     return n;
   }
+  // The objects the queues hold as roots (ScanRoots).
+  std::set<uintptr_t> Roots() {
+    std::set<uintptr_t> roots;
+    Finalization::ScanRoots(
+        [](void** slot, void* ctx) {
+          static_cast<std::set<uintptr_t>*>(ctx)->insert(
+              reinterpret_cast<uintptr_t>(*slot));
+        },
+        &roots, &fin_);
+    return roots;
+  }
   // Runs the ready finalizers; returns their ids in the order run.
   std::vector<int> Run() {
     std::vector<int> ids;
@@ -178,14 +189,7 @@ TEST_F(FinalizeTest, GuardiansGetTheirObjectsBackAsRoots) {
   Reg(2, kFinalizeOrdered);
   EXPECT_EQ(Decide(&m), 2u);
   EXPECT_EQ(fin_.pending(), 1u);  // the finalizer; the guardian's is popped
-  std::set<uintptr_t> roots;
-  Finalization::ScanRoots(
-      [](void** slot, void* ctx) {
-        static_cast<std::set<uintptr_t>*>(ctx)->insert(
-            reinterpret_cast<uintptr_t>(*slot));
-      },
-      &roots, &fin_);
-  EXPECT_EQ(roots, (std::set<uintptr_t>{FakeMarker::B(1), FakeMarker::B(2)}));
+  EXPECT_EQ(Roots(), (std::set<uintptr_t>{FakeMarker::B(1), FakeMarker::B(2)}));
   EXPECT_EQ(fin_.Pop(g), FakeMarker::B(1));
   EXPECT_EQ(fin_.Pop(g), 0u);
   Reg(3, kFinalizeOrdered, g);
@@ -206,14 +210,7 @@ TEST_F(FinalizeTest, DecidedEntriesAreHeldUntilReleased) {
   EXPECT_EQ(fin_.pending(), 0u);
   EXPECT_EQ(Run(), std::vector<int>{});
   EXPECT_EQ(fin_.Pop(g), 0u);
-  std::set<uintptr_t> roots;
-  Finalization::ScanRoots(
-      [](void** slot, void* ctx) {
-        static_cast<std::set<uintptr_t>*>(ctx)->insert(
-            reinterpret_cast<uintptr_t>(*slot));
-      },
-      &roots, &fin_);
-  EXPECT_EQ(roots, (std::set<uintptr_t>{FakeMarker::B(1), FakeMarker::B(2)}));
+  EXPECT_EQ(Roots(), (std::set<uintptr_t>{FakeMarker::B(1), FakeMarker::B(2)}));
   fin_.ReleaseDecided();
   EXPECT_EQ(fin_.pending(), 1u);
   EXPECT_EQ(fin_.Pop(g), FakeMarker::B(2));
