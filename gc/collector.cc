@@ -28,6 +28,20 @@ PacerConfig ToPacerConfig(const CollectorConfig& c) {
 int WorkerCount(const CollectorConfig& c) {
   return c.workers > 0 ? c.workers : DefaultWorkerCount();
 }
+// Adds `bytes` to `a`, up to `cap` (never lowers it).
+template <typename T>
+void AddUpTo(std::atomic<T>* a, size_t bytes, size_t cap) {
+  T cur = a->load();
+  while (cur < cap) {
+    const T next = static_cast<T>(std::min<size_t>(cap, cur + bytes));
+    if (a->compare_exchange_weak(cur, next)) return;
+  }
+}
+// The ceiling of an explicit-free credit: 8 x the distance above live.
+size_t CreditCap(size_t at, size_t live) {
+  if (at >= Pacer::kNoGoal || at <= live) return at;
+  return std::min(Pacer::kNoGoal, live + 8 * (at - live));
+}
 }  // namespace
 
 const char* GcPhaseName(GcPhase p) {
@@ -85,6 +99,8 @@ Collector::Collector(MHeap* heap, const TypeTable* types, const RootSet* roots,
   trigger_.store(pacer_.trigger());
   heap_goal_.store(pacer_.goal());
   hard_goal_.store(pacer_.hard_goal());
+  trigger_cap_.store(CreditCap(pacer_.trigger(), 0));
+  goal_cap_.store(CreditCap(pacer_.goal(), 0));
   if (config.ambiguous_displacements)
     marker_.set_displacements(&displacements_);
   heap_->SetSweepHook(&weak_);
@@ -104,6 +120,16 @@ void StoreMax(std::atomic<T>* a, T v) {
 void Collector::RaiseMinHeap(size_t bytes) {
   StoreMax(&min_heap_floor_, bytes);
   ApplyMinHeapFloor();
+}
+
+void Collector::CreditFreed(size_t bytes) {
+  AddUpTo(&trigger_, bytes, trigger_cap_.load(std::memory_order_relaxed));
+  AddUpTo(&heap_goal_, bytes, goal_cap_.load(std::memory_order_relaxed));
+  const uint64_t goal = heap_goal_.load();
+  if (goal < Pacer::kNoGoal) {
+    StoreMax<size_t>(&hard_goal_,
+                     static_cast<size_t>(goal * Pacer::kHardGoalFactor));
+  }
 }
 
 void Collector::ApplyMinHeapFloor() {
@@ -761,6 +787,10 @@ void Collector::MarkTermination(Cycle* c) {
   trigger_.store(pacer_.trigger(), std::memory_order_relaxed);
   hard_goal_.store(pacer_.hard_goal(), std::memory_order_relaxed);
   heap_goal_.store(pacer_.goal(), std::memory_order_relaxed);
+  trigger_cap_.store(CreditCap(pacer_.trigger(), c->marked.bytes),
+                     std::memory_order_relaxed);
+  goal_cap_.store(CreditCap(pacer_.goal(), c->marked.bytes),
+                  std::memory_order_relaxed);
   ApplyMinHeapFloor();
   live_bytes_.store(c->marked.bytes, std::memory_order_relaxed);
   heap_->SetSweepPacing(pacer_.trigger() > c->marked.bytes

@@ -273,6 +273,17 @@ class Collector {
   // (Boehm's requested heap size: GC_INITIAL_HEAP_SIZE plus every
   // GC_expand_hp). Any thread; in force at once and after every cycle.
   void RaiseMinHeap(size_t bytes);
+  // Replaces the pacer's proportional goal with the embedder's
+  // (Pacer::SetGoalFn; the Boehm layer's free-space divisor). Set before
+  // the first cycle.
+  void SetGoalFn(Pacer::GoalFn fn) { pacer_.SetGoalFn(std::move(fn)); }
+  // Credits `bytes` the embedder freed explicitly since the last cycle
+  // (Boehm's GC_free): the trigger and the goal move up by them, as if
+  // they had not been allocated, but by at most 7 x their distance above
+  // the live heap at the last cycle's end, so that at least an eighth of
+  // the allocation still counts (Boehm's GC_adj_bytes_allocd). Call while
+  // counting as running (no pause in progress).
+  void CreditFreed(size_t bytes);
   size_t min_heap_floor() const { return min_heap_floor_.load(); }
   // ---- fork (runtime/process.cc, from pthread_atfork handlers) ----------
   // PrepareFork waits for a cycle in progress to end, stops the driver,
@@ -416,6 +427,8 @@ class Collector {
   std::atomic<GcPhase> phase_{GcPhase::kOff};
   std::atomic<uint64_t> cycles_{0};
   std::atomic<size_t> trigger_;
+  // CreditFreed's ceilings, set with the trigger and the goal.
+  std::atomic<size_t> trigger_cap_{0}, goal_cap_{0};
   std::atomic<size_t> hard_goal_;  // Pacer::hard_goal(): WaitIfOverGoal's
   std::atomic<uint64_t> heap_goal_, live_bytes_{0};  // gc_get_counters
   // RaiseMinHeap's floor (0: none). Written before the goals are raised,

@@ -14,10 +14,13 @@ Pacer::Pacer(const PacerConfig& c) : c_(c) {
   }
 }
 
-size_t Pacer::GoalFor(uint64_t live, bool limited) const {
-  // The proportional goal; none when gc_percent < 0.
+size_t Pacer::GoalFor(const CycleSample& s, bool limited) const {
+  const uint64_t live = s.live_bytes;
+  // The proportional goal (or the embedder's); none when gc_percent < 0.
   size_t goal = kNoGoal;
-  if (c_.gc_percent >= 0) {
+  if (goal_fn_) {
+    goal = std::min(kNoGoal, std::max<size_t>(c_.min_heap, goal_fn_(s)));
+  } else if (c_.gc_percent >= 0) {
     goal = std::max<size_t>(
         c_.min_heap, static_cast<size_t>(live * (1.0 + c_.gc_percent / 100.0)));
   }
@@ -25,7 +28,7 @@ size_t Pacer::GoalFor(uint64_t live, bool limited) const {
   if (limited) {
     // The CPU limiter ignores the soft limit. With no proportional goal,
     // let the heap double rather than collect back to back.
-    return c_.gc_percent >= 0 ? goal : std::max<size_t>(c_.min_heap, 2 * live);
+    return goal != kNoGoal ? goal : std::max<size_t>(c_.min_heap, 2 * live);
   }
   // Near the soft limit, collect more often rather than grow past it (but
   // leave at least min_heap / 4 of runway over the live heap). With no
@@ -55,7 +58,7 @@ void Pacer::EndCycle(const CycleSample& s, bool limited) {
     measured_ = true;
   }
   live_ = s.live_bytes;
-  goal_ = GoalFor(s.live_bytes, limited);
+  goal_ = GoalFor(s, limited);
   if (s.concurrent && s.heap_at_end >= s.heap_at_start) {
     // Allocation while marking, rescaled to the next cycle's scan work.
     double allocated = static_cast<double>(s.heap_at_end - s.heap_at_start);

@@ -11,6 +11,12 @@
 // heap may grow past it rather than collect back to back (with no
 // proportional goal: to 2 x live).
 //
+// An embedder may replace the proportional goal with its own (SetGoalFn):
+// after each cycle the goal is then max(min_heap, fn(sample)), in absolute
+// bytes, and the soft memory limit still lowers it as above. The Boehm
+// layer (runtime/boehm) paces libgc.so.1 this way with Boehm's free-space
+// divisor formula. Without one the default behaviour is unchanged.
+//
 // Trigger. A stop-the-world cycle starts at the goal. A concurrent cycle
 // must start earlier, so that marking ends near the goal while mutators
 // keep allocating: the pacer learns the runway, the bytes allocated while
@@ -43,6 +49,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 namespace gcheap {
 
@@ -56,7 +63,9 @@ struct PacerConfig {
 // What one finished cycle measured.
 struct CycleSample {
   uint64_t live_bytes = 0;     // marked
-  uint64_t scan_work = 0;      // bytes scanned (scan objects only)
+  uint64_t scan_work = 0;      // bytes scanned (scan objects only; an
+                               // estimate of the pointer-containing live
+                               // bytes, rescans counted again)
   uint64_t heap_at_start = 0;  // heap_live when marking began
   uint64_t heap_at_end = 0;    // heap_live when marking ended
   bool concurrent = false;
@@ -81,7 +90,16 @@ class Pacer {
   static constexpr double kAssistMinWork = 0.1;
   static constexpr double kAssistMinDistance = 0.02;
 
+  // The next goal, in absolute bytes, from the cycle that just ended. It
+  // runs in the mark-termination pause: it must not call into the heap or
+  // take a lock a stopped mutator may hold.
+  using GoalFn = std::function<size_t(const CycleSample&)>;
+
   explicit Pacer(const PacerConfig& c);
+
+  // Replaces the proportional goal from the next EndCycle on (an empty fn
+  // restores it). Call before the first cycle or in a pause.
+  void SetGoalFn(GoalFn fn) { goal_fn_ = std::move(fn); }
 
   // Sets goal and trigger for the next cycle from the one that just ended.
   // limited: the GC CPU limiter is on (ignore the soft memory limit).
@@ -99,10 +117,11 @@ class Pacer {
   double runway() const { return runway_; }
 
  private:
-  size_t GoalFor(uint64_t live, bool limited) const;
+  size_t GoalFor(const CycleSample& s, bool limited) const;
   double ExpectedScan() const;
 
   const PacerConfig c_;
+  GoalFn goal_fn_;
   size_t goal_;
   size_t trigger_;
   uint64_t live_ = 0;

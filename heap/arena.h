@@ -45,6 +45,7 @@ struct HeapArena {
   uint64_t scavenged[kPageWordsPerArena];  // 1 = free page returned to OS
   uintptr_t base = 0;
   uint32_t free_pages = 0;
+  uint32_t scavenged_pages = 0;  // popcount of scavenged (not resident)
   // Upper bound of the longest free run; exact when !max_run_stale.
   uint32_t max_run = 0;
   bool max_run_stale = false;

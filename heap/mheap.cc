@@ -664,7 +664,11 @@ bool MHeap::NoteFullySwept() {
 // ---- scavenger --------------------------------------------------------------
 
 size_t MHeap::RetentionGoal() const {
+  void (*const hook)(bool) =
+      retention_goal_hook_.load(std::memory_order_acquire);
+  if (hook != nullptr) hook(false);
   std::lock_guard<CountedMutex> g(lock_);
+  if (hook != nullptr) hook(true);
   const size_t peak = std::max(peak_in_use_pages_, prev_peak_in_use_pages_);
   const size_t target =
       static_cast<size_t>(peak * kPageSize * (1.0 + opts_.retain_fraction));

@@ -417,6 +417,12 @@ class MHeap {
   // holds a publisher there to race it with a flip.
   void SetPublishSweptHookForTesting(std::function<void()> hook);
   void SetRetentionForTesting(size_t min_bytes, double fraction);
+  // Called by RetentionGoal on the calling thread before it takes the heap
+  // lock (false) and with the lock held (true): a test parks a thread
+  // there, holding the lock, while a pause begins. Null: none.
+  void SetRetentionGoalHookForTesting(void (*hook)(bool locked)) {
+    retention_goal_hook_.store(hook, std::memory_order_release);
+  }
 
   // ---- statistics -----------------------------------------------------------
   HeapStats ReadStats() const;
@@ -543,7 +549,8 @@ class MHeap {
   std::atomic<uint64_t> release_failures_{0};
   std::mutex scavenge_mu_;  // one system call of the scavenger at a time
   std::function<void(bool)> scavenge_hook_;  // set before use (testing)
-  std::mutex mcaches_mu_;                    // guards mcaches_
+  std::atomic<void (*)(bool)> retention_goal_hook_{nullptr};  // testing
+  std::mutex mcaches_mu_;                                     // guards mcaches_
   std::vector<MCache*> mcaches_;
   HeapEventCounts counts_;
 };

@@ -102,6 +102,7 @@ bool PageAlloc::Grow(size_t npages) {
     std::fill(std::begin(a->clean), std::end(a->clean), ~uint64_t{0});
     std::fill(std::begin(a->scavenged), std::end(a->scavenged), ~uint64_t{0});
     a->free_pages = kPagesPerArena;
+    a->scavenged_pages = kPagesPerArena;
     a->max_run = kPagesPerArena;
     free_pages_ += kPagesPerArena;
     scavenged_pages_ += kPagesPerArena;
@@ -139,6 +140,21 @@ size_t PageAlloc::FindRun(HeapArena* a, size_t npages) {
   return kPagesPerArena;
 }
 
+size_t PageAlloc::FindResidentRun(const HeapArena* a, size_t npages) {
+  uint64_t resident[kPageWordsPerArena];
+  for (size_t w = 0; w < kPageWordsPerArena; w++) {
+    resident[w] = a->free[w] & ~a->scavenged[w];
+  }
+  for (size_t i = 0; i < kPagesPerArena;) {
+    i = NextSetBit(resident, kPagesPerArena, i);
+    if (i == kPagesPerArena) break;
+    const size_t j = NextClearBit(resident, kPagesPerArena, i);
+    if (j - i >= npages) return i;
+    i = j;
+  }
+  return kPagesPerArena;
+}
+
 bool PageAlloc::Commit(HeapArena* a, size_t first, size_t npages) {
   size_t g0 = (first * kPageSize) >> kCommitShift;
   size_t g1 = ((first + npages) * kPageSize - 1) >> kCommitShift;
@@ -170,6 +186,7 @@ PageAlloc::Run PageAlloc::AllocInArena(HeapArena* a, size_t first,
   r.base = a->PageAddr(first);
   r.needzero = !AllSet(a->clean, first, npages);
   size_t scav = CountSet(a->scavenged, first, npages);
+  a->scavenged_pages -= static_cast<uint32_t>(scav);
   scavenged_pages_ -= scav;
   scavenged_committed_pages_ -= scav;
   ClearBits(a->free, first, npages);
@@ -186,6 +203,14 @@ PageAlloc::Run PageAlloc::AllocInArena(HeapArena* a, size_t first,
 PageAlloc::Run PageAlloc::Alloc(size_t npages) {
   GC_DCHECK(npages > 0, "empty page run");
   if (npages > kPagesPerArena) return AllocHuge(npages);
+  // Resident free pages first: a lower run of fresh or released pages would
+  // have to be faulted in while freed memory stays resident unused (arenas
+  // are mapped top-down, so a newer arena lies below the older ones).
+  for (HeapArena* a : arenas_) {
+    if (a->free_pages - a->scavenged_pages < npages) continue;
+    size_t first = FindResidentRun(a, npages);
+    if (first != kPagesPerArena) return AllocInArena(a, first, npages);
+  }
   for (HeapArena* a : arenas_) {
     if (a->free_pages < npages || a->max_run < npages) continue;
     size_t first = FindRun(a, npages);
@@ -298,6 +323,7 @@ void PageAlloc::ReturnScavenged(uintptr_t base, size_t npages) {
   MarkFree(a, first, npages);
   SetBits(a->clean, first, npages);
   SetBits(a->scavenged, first, npages);
+  a->scavenged_pages += static_cast<uint32_t>(npages);
   scavenged_pages_ += npages;
   scavenged_committed_pages_ += npages;
 }
@@ -315,6 +341,8 @@ void PageAlloc::Verify() const {
   for (HeapArena* a : arenas_) {
     size_t f = CountSet(a->free, 0, kPagesPerArena);
     GC_CHECK(f == a->free_pages, "arena free page count is off");
+    GC_CHECK(CountSet(a->scavenged, 0, kPagesPerArena) == a->scavenged_pages,
+             "arena scavenged page count is off");
     total_free += f;
     for (size_t w = 0; w < kPageWordsPerArena; w++) {
       GC_CHECK((a->scavenged[w] & ~a->free[w]) == 0,

@@ -6,13 +6,17 @@
 //              reserved, or released to the OS since it was last used: a
 //              release the OS refused leaves the page dirty);
 //   scavenged  the page is free and its memory was returned to the OS.
-// Allocation is address-ordered first fit: arenas are kept in a list sorted
-// by base address and, within an arena, the lowest run of free pages that is
-// long enough is taken. Address order keeps the heap compact (Go's page
-// allocator makes the same choice) and lets the scavenger release the high
-// end. Each arena caches an upper bound of its longest free run, so an arena
-// that cannot satisfy a request is skipped without scanning its bitmap.
-// Freed runs coalesce for free: adjacent free bits form one run.
+// Allocation is address-ordered first fit, resident pages first: arenas are
+// kept in a list sorted by base address and, within an arena, the lowest run
+// of free, resident (not scavenged) pages that is long enough is taken; only
+// when there is none, the lowest run of any free pages. Address order keeps
+// the heap compact (Go's page allocator makes the same choice) and lets the
+// scavenger release the high end; the resident pass keeps a freed run from
+// staying resident, unused, while a lower run is faulted in (the kernel maps
+// arenas top-down: a new, untouched arena lies below the older ones). Each
+// arena caches an upper bound of its longest free run, so an arena that cannot
+// satisfy a request is skipped without scanning its bitmap. Freed runs coalesce
+// for free: adjacent free bits form one run.
 //
 // A run never crosses an arena boundary, except for huge runs (more pages
 // than an arena holds): those take a group of arenas reserved contiguously,
@@ -23,6 +27,7 @@
 //
 // Invariants (checked in debug builds):
 //  - scavenged implies free and clean;
+//  - scavenged_pages equals the popcount of the scavenged bitmap;
 //  - every page of an allocated run was free before and is not free after;
 //  - free_pages equals the popcount of the free bitmap.
 // Thread safety: every method requires the owning mheap's lock.
@@ -96,6 +101,9 @@ class PageAlloc {
   Run AllocHuge(size_t npages);
   bool Commit(HeapArena* a, size_t first, size_t npages);
   size_t FindRun(HeapArena* a, size_t npages);
+  // The lowest run of npages free pages that are all resident (not
+  // scavenged), or kPagesPerArena.
+  size_t FindResidentRun(const HeapArena* a, size_t npages);
   void MarkFree(HeapArena* a, size_t first, size_t npages);
 
   ArenaIndex* index_;

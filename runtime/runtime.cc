@@ -279,6 +279,7 @@ gc_mutator* gc_heap::Attach() {
     m->roots.context.sp = 0;
     m->roots.stack = {};
     m->roots.fake_stack = nullptr;
+    m->roots.capture.store(false, std::memory_order_relaxed);
     if (config.conservative_stacks != 0) {
       if (!gcheap::CurrentStackBounds(&m->roots.stack)) {
         gcheap::Misuse("gc_thread_attach", gcheap::LastError());

@@ -36,10 +36,22 @@ void ScanThreadRoots(gc_mutator* m, RootVisitor& v) {
 }
 
 void CaptureThreadContext(gc_mutator* m) {
-  if (m->heap->config.conservative_stacks == 0) return;
+  if (m->heap->config.conservative_stacks == 0 &&
+      !m->roots.capture.load(std::memory_order_relaxed)) {
+    return;
+  }
   GC_DCHECK(!ThreadRootScanPending(m),
             "a stack capture while the mutator's snapshot is unscanned");
   CaptureStackContext(&m->roots.context, m->roots.stack);
+}
+
+void EnableEmbedderCapture(gc_mutator* m, uintptr_t hi) {
+  GC_DCHECK(m->state.load(std::memory_order_relaxed) == kRunning,
+            "EnableEmbedderCapture: the mutator is not running");
+  // The low bound only checks captures: the embedder's cold end may lie
+  // on a stack pthread does not know (GC_register_my_thread's).
+  m->roots.stack = {0, hi};
+  m->roots.fake_stack = CurrentFakeStack();
 }
 
 bool ThreadRootScanPending(const gc_mutator* m) {

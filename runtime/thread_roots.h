@@ -79,11 +79,16 @@ struct ThreadRoots {
   std::atomic<uint64_t> scan{0};  // the snapshot word
   // Conservative stacks: the thread's stack (found at attach), ASan's fake
   // stack, and the last capture (each park and blocking entry).
+  // Also while `capture` is set (EnableEmbedderCapture, below).
   StackBounds stack;
   void* fake_stack = nullptr;
   StackContext context;
   // Mutator root scanners; changed by the owner only.
   std::vector<Scanner> scanners;
+  // Set (EnableEmbedderCapture's owner) only while the owner counts as
+  // running: its stops capture `context` whatever the heap's
+  // conservative_stacks.
+  std::atomic<bool> capture{false};
   // Statistics: scans of this mutator's roots by itself and by collector
   // threads, and the time they took (tools/stack_scan_bench).
   std::atomic<uint64_t> self_scans{0};
@@ -96,9 +101,23 @@ struct ThreadRoots {
 // mutator scanners. m must not be running its own code.
 void ScanThreadRoots(gc_mutator* m, RootVisitor& v);
 
-// Captures m's stack context (conservative stacks only). The owner, while
-// running, as it stops.
+// Captures m's stack context (conservative stacks, or m->roots.capture
+// set). The owner, while running, as it stops.
 void CaptureThreadContext(gc_mutator* m);
+
+// For an embedder that stops its threads itself while gcheap counts them
+// as blocked (libgc.so.1's signal stop, runtime/boehm/threads.cc): such a
+// thread may be inside gcheap's own blocking brackets (gc_collect waiting
+// for its cycle, finishing the sweep, scavenging) holding gcheap's locks,
+// where stopping it would deadlock the pause that needs them. While the
+// owner keeps m->roots.capture set, every stop of m (a blocking entry at
+// depth 0, a park at a safepoint) captures its stack context as
+// conservative stacks do, so the embedder can leave such a thread running
+// and scan it from that capture (ScanStack with m->roots.context, stack
+// and fake_stack); gcheap's handshake keeps it from leaving a bracket while
+// the world is stopped. This records m's stack (cold end `hi`, the owner's
+// current stack) for the captures; the owner, once, while running.
+void EnableEmbedderCapture(gc_mutator* m, uintptr_t hi);
 
 // The owner, about to run its own code again (or to detach): if its
 // snapshot is pending, scans it (on this thread); if a collector thread is

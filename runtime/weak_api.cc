@@ -297,10 +297,14 @@ void* gc_ephemeron_value(gc_mutator* m, void* eph) {
   gcheap::WeakProcessor& weak = c->weak();
   const gcheap::WeakRead k = weak.Read(&e->key, gcheap::WeakWord::kSlot,
                                        /*is_long=*/true, c->weak_phase());
-  gcheap::ObjectRef r;
-  if (k.value == 0 &&
-      weak.Resolve(__atomic_load_n(&e->key, __ATOMIC_ACQUIRE), &r)) {
-    return nullptr;  // the key is dead (its entry is not cleared yet)
+  // The read returns 0 only for a key word that is 0 (no key, or cleared,
+  // the value first) or that names a dead object. The key word is never
+  // stored again after gc_ephemeron_new but by the sweep's clear, so a
+  // nonzero word now means a dead key whose entry is not cleared yet. (Not
+  // by resolving the word: the dead key's span may be freed meanwhile, and
+  // FindObject would read a freed MSpan; tsan saw that race.)
+  if (k.value == 0 && __atomic_load_n(&e->key, __ATOMIC_ACQUIRE) != 0) {
+    return nullptr;
   }
   // A live key, or no heap object for one (a strong pair, or cleared: then
   // the value was cleared first). The value lives as long as the key does.

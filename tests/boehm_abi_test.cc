@@ -5,7 +5,8 @@
 // made with GC_pthread_create whose stacks hold the only references while
 // other threads collect (the signal-based stop of the world), and a thread
 // inside GC_do_blocking; finalizers (run by GC_gcollect) and short and
-// long disappearing links; GC_free clearing an object (a stale reference
+// long disappearing links (a link inside a dead object dropped with it);
+// GC_free clearing an object (a stale reference
 // keeps nothing through it) and returning a large one's pages; collection
 // events and the start callback, GC_set_mark_bit, GC_dump,
 // GC_abort_on_oom.
@@ -37,14 +38,12 @@
 
 namespace {
 
-struct Node {
-  Node* next;
-  long value;
-};
-
 constexpr int kN = 300;
 
 using gcheap_test::Collect;
+using gcheap_test::MakeList;
+using gcheap_test::Node;
+using gcheap_test::Sum;
 
 int CountAllocated(const std::vector<uintptr_t>& hidden) {
   int n = 0;
@@ -54,23 +53,6 @@ int CountAllocated(const std::vector<uintptr_t>& hidden) {
 }
 
 Node* g_list;  // a data-segment root
-
-__attribute__((noinline)) Node* MakeList(int n) {
-  Node* l = nullptr;
-  for (int i = 0; i < n; i++) {
-    auto* x = static_cast<Node*>(GC_MALLOC(sizeof(Node)));
-    x->next = l;
-    x->value = i;
-    l = x;
-  }
-  return l;
-}
-
-long Sum(const Node* l) {
-  long s = 0;
-  for (; l != nullptr; l = l->next) s += l->value;
-  return s;
-}
 
 // Sets g_list and returns its nodes' addresses, hidden.
 __attribute__((noinline)) std::vector<uintptr_t> SetGlobalList() {
@@ -373,8 +355,88 @@ TEST(BoehmAbi, FinalizersRunAndLinksClearInBoehmsOrder) {
   Collect();
   Collect();
   EXPECT_LE(CountNonNull(long_links), kN / 10);
+  // A link still registered (its object kept by a stale conservative word)
+  // would be written when its object dies: unregister every link before
+  // its memory goes back to malloc, as Boehm requires. (Freeing them
+  // registered made a later test's collection write into freed memory:
+  // ASan's heap-use-after-free in ClearDeadLinks.)
+  for (int i = 0; i < kN; i++) {
+    GC_unregister_disappearing_link(&short_links[i]);
+    GC_unregister_long_link(&long_links[i]);
+  }
   free(short_links);
   free(long_links);
+}
+
+// A link inside a heap object (its holder) that dies while the link's
+// target lives is dropped with the holder (Boehm's
+// GC_remove_dangling_disappearing_links): once the holder's slot holds
+// another object, the target's death must not write into it.
+constexpr size_t kHolderBytes = 200;  // a size class of its own here
+void* g_link_target;                  // a data-segment root
+
+// Allocates kKeep holders, the link in the one at `index`; returns the
+// holders other than that one (in an uncollectable array, so they stay
+// and keep the span partly in use) and the dropped holder, hidden.
+__attribute__((noinline)) void** MakeLinkHolders(size_t keep,
+                                                 uintptr_t* hidden) {
+  auto** kept =
+      static_cast<void**>(GC_MALLOC_UNCOLLECTABLE(keep * sizeof(void*)));
+  for (size_t i = 0; i < keep; i++) {
+    auto** o = static_cast<void**>(GC_MALLOC(kHolderBytes));
+    if (i == keep / 2) {
+      o[1] = reinterpret_cast<void*>(GC_HIDE_POINTER(g_link_target));
+      EXPECT_EQ(GC_general_register_disappearing_link(&o[1], g_link_target),
+                GC_SUCCESS);
+      *hidden = ~reinterpret_cast<uintptr_t>(o);
+      o = nullptr;
+    }
+    kept[i] = o;
+  }
+  return kept;
+}
+
+// Allocates holders until one takes the address `hidden` names (each
+// filled with a pattern and kept); returns it, or null.
+__attribute__((noinline)) void** ReuseSlot(uintptr_t hidden, void*** store,
+                                           size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    auto** o = static_cast<void**>(GC_MALLOC(kHolderBytes));
+    for (size_t w = 0; w < kHolderBytes / sizeof(void*); w++) {
+      o[w] = reinterpret_cast<void*>(0x5a5a5a5a5a5a5a5a);
+    }
+    (*store)[i] = o;
+    if (reinterpret_cast<uintptr_t>(o) == ~hidden) return o;
+  }
+  return nullptr;
+}
+
+TEST(BoehmAbi, LinkInsideADeadObjectIsDroppedWithItsHolder) {
+  g_link_target = GC_MALLOC(16);
+  constexpr size_t kKeep = 16;
+  // Rounds of holders until one is found dead (a stale conservative word,
+  // in a register or a frame the stack clearing missed, may keep one).
+  std::vector<void**> kept;
+  uintptr_t dead = 0;
+  for (int round = 0; round < 8 && dead == 0; round++) {
+    uintptr_t hidden = 0;
+    kept.push_back(MakeLinkHolders(kKeep, &hidden));
+    Collect();  // the holder dies (its target lives)
+    if (CountAllocated({hidden}) == 0) dead = hidden;
+  }
+  ASSERT_NE(dead, 0u) << "every holder was kept";
+  constexpr size_t kTries = 1 << 16;
+  auto** reused =
+      static_cast<void**>(GC_MALLOC_UNCOLLECTABLE(kTries * sizeof(void*)));
+  void** again = ReuseSlot(dead, &reused, kTries);
+  ASSERT_NE(again, nullptr) << "no allocation reused the holder's slot";
+  g_link_target = nullptr;
+  Collect();  // the target dies: the dropped link writes nothing
+  EXPECT_EQ(again[1], reinterpret_cast<void*>(0x5a5a5a5a5a5a5a5a))
+      << "the target's death cleared a word of the object that reused the "
+         "dead holder's slot";
+  GC_free(reused);
+  for (void** k : kept) GC_free(k);
 }
 
 // GC_register_finalizer_unreachable: held back while an object finalized

@@ -1,7 +1,7 @@
 // boehm_marking_mode_test: with GC_GCHEAP_DIRTY_PAGES unset (auto), the
 // Boehm layer marks stop-the-world ("parallel-stw" with several markers,
 // "stw" with one) whatever the soft-dirty probe says (mostly-concurrent
-// marking is on request only while it has a known deadlock, docs/boehm.md),
+// marking is on request only for now, docs/boehm.md),
 // and a collection still works and prints the same mode in GC_PRINT_STATS'
 // mode line.
 #define GC_THREADS 1

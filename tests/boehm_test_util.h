@@ -2,7 +2,9 @@
 // Collect() first overwrites 64 KiB of the stack below the caller, so a
 // stale copy of a pointer left there by an earlier call does not keep an
 // object alive through the conservative stack scan (the tests decide
-// reachability with finalizers and disappearing links).
+// reachability with finalizers and disappearing links). Node, MakeList
+// and Sum: linked lists of conservative objects, whose survival a test
+// checks through the sum of their values.
 #ifndef GCHEAP_TESTS_BOEHM_TEST_UTIL_H_
 #define GCHEAP_TESTS_BOEHM_TEST_UTIL_H_
 
@@ -19,6 +21,29 @@ __attribute__((noinline)) inline void ClearStack() {
 inline void Collect() {
   ClearStack();
   GC_gcollect();
+}
+
+struct Node {
+  Node* next;
+  long value;
+};
+
+// A list of n GC_MALLOC'ed nodes, values n - 1 down to 0.
+__attribute__((noinline)) inline Node* MakeList(int n) {
+  Node* l = nullptr;
+  for (int i = 0; i < n; i++) {
+    auto* x = static_cast<Node*>(GC_MALLOC(sizeof(Node)));
+    x->next = l;
+    x->value = i;
+    l = x;
+  }
+  return l;
+}
+
+inline long Sum(const Node* l) {
+  long s = 0;
+  for (; l != nullptr; l = l->next) s += l->value;
+  return s;
 }
 
 }  // namespace gcheap_test

@@ -3,7 +3,8 @@
 // lives exactly while the key is reachable other than through the value;
 // strong pairs; reads and writes; chains of 100,000 ephemerons whose values
 // are the next keys, in both orders, whose marking work (wait-list
-// operations) stays linear; a read during concurrent marking; and a
+// operations) stays linear; a read during concurrent marking; value reads
+// while dead keys' spans are freed (run under tsan); and a
 // multi-threaded stress test of weak-keyed tables rewired while cycles mark
 // and sweep (run under tsan). Verify is on: it applies the ephemeron rule.
 // The suite runs concurrently and again as ephemeron_test_stw (GC_STW=1).
@@ -230,6 +231,77 @@ TEST(EphemeronConcurrentTest, AValueReadDuringMarkingKeepsTheEntry) {
   gc_collect(m);
   EXPECT_EQ(gc_ephemeron_value(m, roots[1]), nullptr);
   gc_remove_root_range(h, roots, 3);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
+// Readers call gc_ephemeron_value on entries whose keys (large objects,
+// each in a span of its own) die, while gc_collect and the background
+// sweeper sweep and free the keys' spans: a read must return the value or
+// NULL, and must not look at a dead key's span, which may be freed under
+// it (gc_ephemeron_value resolved the dead key's word to tell a dead key
+// from none, reading a freed MSpan: tsan saw the race in oracle_mt_test).
+// Run under tsan.
+TEST(EphemeronConcurrentTest, ValueReadsWhileDeadKeysSpansAreFreed) {
+  gc_heap* h = NewConcurrentHeap();
+  gc_mutator* m = gc_thread_attach(h);
+  gc_type_id cell = RegisterCell(h);
+  constexpr int kEntries = 64, kReaders = 2, kRounds = 12;
+  void* roots[2 * kEntries] = {};  // ephemerons, then their values
+  ASSERT_EQ(gc_add_root_range(h, roots, 2 * kEntries), 0);
+  std::atomic<int> round{-1}, bad{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < kReaders; t++) {
+    readers.emplace_back([&, t] {
+      gc_mutator* rm = gc_thread_attach(h);
+      std::mt19937 rng(t);
+      while (!done.load()) {
+        if (round.load() >= 0) {
+          for (int i = 0; i < kEntries; i++) {
+            // (Few reads while a cycle marks: each keeps its key alive.)
+            if (rng() % 8 != 0) continue;
+            void* e = __atomic_load_n(&roots[i], __ATOMIC_ACQUIRE);
+            if (e == nullptr) continue;
+            void* v = gc_ephemeron_value(rm, e);
+            if (v != nullptr &&
+                v != __atomic_load_n(&roots[kEntries + i], __ATOMIC_ACQUIRE)) {
+              bad.fetch_add(1);
+            }
+          }
+        }
+        gc_enter_blocking(rm);
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        gc_leave_blocking(rm);
+      }
+      gc_thread_detach(rm);
+    });
+  }
+  for (int r = 0; r < kRounds; r++) {
+    gc_enter_blocking(m);
+    round.store(-1);  // readers pause while the entries are replaced
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    gc_leave_blocking(m);
+    for (int i = 0; i < kEntries; i++) {
+      void* key = gc_alloc_noscan(m, 40 << 10);  // a large object: own span
+      ASSERT_NE(key, nullptr);
+      void* value = gc_alloc(m, cell, sizeof(Cell));
+      __atomic_store_n(&roots[kEntries + i], value, __ATOMIC_RELEASE);
+      __atomic_store_n(&roots[i], gc_ephemeron_new(m, key, value),
+                       __ATOMIC_RELEASE);
+    }
+    round.store(r);
+    for (int c = 0; c < 4; c++) gc_collect(m);
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  // Unread since: every key is dead now.
+  gc_collect(m);
+  for (int i = 0; i < kEntries; i++) {
+    EXPECT_EQ(gc_ephemeron_value(m, roots[i]), nullptr) << i;
+  }
+  gc_remove_root_range(h, roots, 2 * kEntries);
   gc_thread_detach(m);
   gc_heap_destroy(h);
 }

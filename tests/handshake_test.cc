@@ -203,7 +203,18 @@ TEST(HandshakeTest, NoMutatorRunsHeapCodeWhileTheWorldIsStopped) {
       }
     });
   }
+  // Two seconds, and then (on a loaded machine, under a sanitizer) until
+  // every interleaving counted below happened often enough, for at most a
+  // minute: the checks below then still fail if one never happens.
+  auto enough = [&s] {
+    return s.stops.load() >= 100 && s.parks.load() >= 100 &&
+           s.nested.load() >= 100 && s.attaches.load() >= 100 &&
+           s.heap_work.load() >= 1000 && s.ragged.load() >= 10;
+  };
   std::this_thread::sleep_for(std::chrono::seconds(2));
+  for (int i = 0; i < 580 && !enough(); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   s.done.store(true);
   for (auto& t : threads) t.join();
   attached_counters = nullptr;
@@ -212,7 +223,7 @@ TEST(HandshakeTest, NoMutatorRunsHeapCodeWhileTheWorldIsStopped) {
   EXPECT_EQ(s.hs.attached(), 0u);
   EXPECT_FALSE(s.hs.StopRequested());
   // The interleavings really happened (counts far below what two seconds
-  // give even under a sanitizer).
+  // give even under a sanitizer on an idle machine).
   EXPECT_GE(s.stops.load(), 100u);
   EXPECT_GE(s.parks.load(), 100u);
   EXPECT_GE(s.nested.load(), 100u);

@@ -11,7 +11,10 @@
 //   GC_free                 removes an uncollectable object from the table
 //                           and clears the object (a large one's whole pages
 //                           go back to the OS); gcheap has no explicit free:
-//                           the slot is reclaimed by the next collection
+//                           the slot is reclaimed by the next collection;
+//                           the bytes are credited against the trigger
+// Pacing: Boehm 8.2's free-space divisor formula as gcheap's goal
+// (PacedGoal, Collector::SetGoalFn).
 // Sizes: request + g.pad (1 byte with GC_all_interior_pointers, Boehm's
 // one-past-the-end rule), at least 16 bytes (never gcheap's tiny blocks).
 // Roots: writable PT_LOAD segments of the main program (dl_iterate_phdr at
@@ -98,6 +101,12 @@ std::atomic<GC_abort_func> g_abort{nullptr};
 
 // Bytes GC_free cleared since the last collection.
 std::atomic<size_t> g_expl_freed{0};
+
+// Boehm's pacing inputs (PacedGoal): the static root ranges registered
+// (the main program's data, GC_add_roots), and what the last root scan
+// found in shared objects' data and in thread stacks.
+std::atomic<size_t> g_static_root_bytes{0};
+std::atomic<size_t> g_dl_root_bytes{0}, g_stack_bytes{0};
 
 // Uncollectable objects: precise roots until GC_free.
 std::mutex g_uncoll_mu;
@@ -203,8 +212,9 @@ uintptr_t g_self_base = 0;
 // dl_iterate_phdr, whose loader lock a stopped thread may hold. A shared
 // object's ELF header lies at its load bias (its first PT_LOAD starts at
 // address 0); an object where it does not is skipped (none on Debian).
-void ScanSharedObjects(gcheap::RootVisitor* v) {
-  if (GC_no_dls) return;
+size_t ScanSharedObjects(gcheap::RootVisitor* v) {
+  size_t bytes = 0;
+  if (GC_no_dls) return bytes;
   for (const link_map* l = _r_debug.r_map; l != nullptr; l = l->l_next) {
     if (l->l_prev == nullptr || l->l_name == nullptr || l->l_name[0] == '\0') {
       continue;  // the main program: registered at initialization
@@ -221,19 +231,71 @@ void ScanSharedObjects(gcheap::RootVisitor* v) {
       if (ph[i].p_type != PT_LOAD || (ph[i].p_flags & PF_W) == 0) continue;
       const char* lo = reinterpret_cast<const char*>(l->l_addr + ph[i].p_vaddr);
       v->Ambiguous(lo, lo + ph[i].p_memsz);
+      bytes += ph[i].p_memsz;
     }
   }
+  return bytes;
 }
 
 void RootScanner(gc_visit_fn visit, void* ctx, void*) {
-  gcheap::boehm::ScanThreadStacks(ctx);
-  ScanSharedObjects(static_cast<gcheap::RootVisitor*>(ctx));
+  g_stack_bytes.store(gcheap::boehm::ScanThreadStacks(ctx),
+                      std::memory_order_relaxed);
+  g_dl_root_bytes.store(
+      ScanSharedObjects(static_cast<gcheap::RootVisitor*>(ctx)),
+      std::memory_order_relaxed);
   for (void* const& p : g_uncollectable) visit(const_cast<void**>(&p), ctx);
   if (GC_push_other_roots != nullptr) {
     g_push_visitor = static_cast<gcheap::RootVisitor*>(ctx);
     GC_push_other_roots();
     g_push_visitor = nullptr;
   }
+}
+
+// Boehm 8.2's pacing. A collection needs, first, an allocation budget
+// since the last one (alloc.c, min_bytes_allocd):
+//   M = (2 x pointer-containing live + pointer-free live / 4
+//        + static roots + 2 x stacks) / GC_free_space_divisor
+// and, second, a full heap: Boehm collects only when an allocation finds
+// no free block (GC_collect_or_expand); when the heap is full before M was
+// allocated, it grows the heap by heap / divisor, at least MINHINCR and at
+// most MAXHINCR blocks (64 KiB, 8 MiB), instead. So the next collection
+// comes when the heap, grown in those steps until it holds live + M, is
+// full: in a growing program, well after M (w3m: 89 collections, where a
+// goal of live + M alone made 124). g_boehm_heap models that heap size
+// (bytes in use at which the next collection starts). It shrinks by what
+// the live heap lost: Boehm would let a program whose live data dropped
+// fill the freed space before collecting, but gcheap's freed space is not
+// all reusable at once (partly filled spans of other size classes), and
+// filling it grew w3m's peak RSS by 20 MiB. The divisor is read at every
+// cycle's end (GC_set_free_space_divisor after initialization takes effect
+// from the next collection, as in Boehm). The pointer-containing live
+// bytes are the cycle's scan work (capped at the live bytes); the rest of
+// the live heap is pointer-free. Runs in the mark-termination pause, one
+// cycle at a time: g_boehm_heap and g_boehm_live are the driver's own.
+constexpr size_t kMinHeapIncrement = size_t{64} << 10;  // MINHINCR x 4 KiB
+constexpr size_t kMaxHeapIncrement = size_t{8} << 20;   // MAXHINCR x 4 KiB
+size_t g_boehm_heap = 0;
+uint64_t g_boehm_live = 0;
+
+size_t PacedGoal(const gcheap::CycleSample& s) {
+  const uint64_t scan = std::min(s.scan_work, s.live_bytes);
+  const uint64_t noscan = s.live_bytes - scan;
+  const uint64_t roots = g_static_root_bytes.load(std::memory_order_relaxed) +
+                         g_dl_root_bytes.load(std::memory_order_relaxed);
+  const uint64_t stacks = g_stack_bytes.load(std::memory_order_relaxed);
+  const GC_word d = GC_free_space_divisor != 0 ? GC_free_space_divisor : 3;
+  const uint64_t need =
+      s.live_bytes + (2 * scan + noscan / 4 + roots + 2 * stacks) / d;
+  size_t heap = g_boehm_heap;
+  if (s.live_bytes < g_boehm_live) {
+    heap -= std::min<size_t>(heap, g_boehm_live - s.live_bytes);
+  }
+  g_boehm_live = s.live_bytes;
+  while (heap < need) {
+    heap += std::clamp<size_t>(heap / d, kMinHeapIncrement, kMaxHeapIncrement);
+  }
+  g_boehm_heap = heap;
+  return heap;
 }
 
 void CycleHook(const gc_cycle_info* info, void*) {
@@ -278,6 +340,7 @@ int RegisterMainProgram(struct dl_phdr_info* info, size_t, void*) {
     const void* start =
         reinterpret_cast<const void*>(info->dlpi_addr + ph.p_vaddr);
     gc_add_conservative_root_range(g.heap, start, ph.p_memsz);
+    g_static_root_bytes.fetch_add(ph.p_memsz, std::memory_order_relaxed);
   }
   return 1;  // the main program comes first
 }
@@ -350,11 +413,6 @@ void DoInit() {
     const int v = atoi(m);
     if (v > 0 && v <= 256) cfg.gc_workers = v;
   }
-  // Boehm collects after allocating about heap / divisor; gcheap's goal
-  // is live x (1 + gc_percent / 100): divisor 3 ~ gc_percent 100.
-  cfg.gc_percent = static_cast<int>(
-      300 / (GC_free_space_divisor ? GC_free_space_divisor : 3));
-  if (cfg.gc_percent < 1) cfg.gc_percent = 1;
   // GC_all_interior_pointers = 0: data words need the base or a
   // registered displacement; stack words keep any interior pointer.
   cfg.ambiguous_displacements = GC_all_interior_pointers ? 0 : 1;
@@ -380,6 +438,7 @@ void DoInit() {
   gcheap::boehm::InitFinalization();
   gc_add_root_scanner(g.heap, RootScanner, nullptr);
   gc_set_cycle_hook(g.heap, CycleHook, nullptr);
+  g.heap->collector->SetGoalFn(PacedGoal);  // before any cycle
   Dl_info self;
   // dli_fbase is the load address; l_addr is the load bias: equal for a
   // shared object linked at 0. Linked statically, this code is the main
@@ -584,6 +643,9 @@ void GC_free(void* p) {
     memset(reinterpret_cast<void*>(lo), 0, hi - lo);
   }
   g_expl_freed.fetch_add(hi - lo, std::memory_order_relaxed);
+  // Boehm does not count explicitly freed bytes as allocated since the
+  // last collection (GC_adj_bytes_allocd): the trigger moves up by them.
+  g.heap->collector->CreditFreed(hi - lo);
 }
 
 void* GC_malloc_many(size_t n) {
@@ -778,6 +840,8 @@ void GC_add_roots(void* lo, void* hi) {
   RunningBracket b;
   gc_add_conservative_root_range(
       g.heap, lo, static_cast<char*>(hi) - static_cast<char*>(lo));
+  g_static_root_bytes.fetch_add(static_cast<char*>(hi) - static_cast<char*>(lo),
+                                std::memory_order_relaxed);
 }
 
 void GC_remove_roots(void* lo, void* hi) {
@@ -788,6 +852,9 @@ void GC_remove_roots(void* lo, void* hi) {
   while (gc_remove_conservative_root_range(
              g.heap, lo, static_cast<char*>(hi) - static_cast<char*>(lo)) ==
          0) {
+    g_static_root_bytes.fetch_sub(
+        static_cast<char*>(hi) - static_cast<char*>(lo),
+        std::memory_order_relaxed);
   }
 }
 

@@ -11,13 +11,26 @@
 // stopped. Inside the pause the collector's world hooks stop every Boehm
 // thread with the suspend signal (threads.cc), whose handler records the
 // thread's registers and stack pointer; the root scanner then reads each
-// stopped thread's stack conservatively.
+// stopped thread's stack conservatively. A thread inside a running
+// bracket is inside gcheap: gcheap's own stop parks it, or it counts as
+// blocked in one of gcheap's own blocking brackets (GC_gcollect's caller
+// waiting for its cycle, finishing the sweep, scavenging), where it may
+// hold gcheap's locks. The hooks never signal such a thread (the pause
+// would wait for the locks it holds for ever): gcheap captures its stack
+// context at each of its stops (gcheap::EnableEmbedderCapture), the root
+// scanner reads the thread from that capture, as GC_do_blocking's, and
+// gcheap's handshake keeps it from leaving gcheap before the restart.
 //
 // Invariants:
 //  - g.threads_mu is held by the collector's driver thread from the world
 //    hook "stopped" to "restarting"; any other thread takes it only inside
 //    a running bracket or while it counts as blocked without holding any
 //    gcheap lock, so a pause never waits on it while holding it.
+//  - a thread's mutator has roots.capture set exactly while the thread is
+//    inside gcheap for the layer (between EnterGcheap and LeaveGcheap);
+//    the flag changes only while the thread counts as running for gcheap,
+//    so never during a pause, and the hooks read it with the world
+//    stopped.
 //  - every object handed out is padded by one byte when
 //    GC_all_interior_pointers is on (a one-past-the-end pointer stays
 //    inside it) and is at least 16 bytes (never gcheap's tiny blocks, so
@@ -34,6 +47,7 @@
 #include <vector>
 
 #include "runtime/gc.h"
+#include "runtime/runtime.h"
 
 namespace gcheap::boehm {
 
@@ -50,6 +64,9 @@ struct BThread {
   // range captured at its entry is scanned.
   bool blocked = false;
   bool suspended = false;  // signalled in the current pause (driver only)
+  // Left running inside gcheap in the current pause, scanned from gcheap's
+  // capture (driver only).
+  bool in_gcheap = false;
   bool main = false;
   bool in_finalizers = false;  // inside GC_invoke_finalizers (owner only)
 };
@@ -80,13 +97,28 @@ void InitThreads();
 // The stack cold end of the calling thread (pthread_getattr_np).
 uintptr_t StackHi();
 
+// The calling thread (mutator m) leaves the program's code for gcheap's:
+// it leaves its permanent blocking bracket (waiting out a pause), then
+// marks itself inside gcheap, where the world hooks leave it to gcheap's
+// own stop (boehm_internal.h's header).
+inline void EnterGcheap(gc_mutator* m) {
+  gc_leave_blocking(m);
+  m->roots.capture.store(true, std::memory_order_relaxed);
+}
+// And back to the program's code: counted as blocked again, and stopped
+// with the signal from now on.
+inline void LeaveGcheap(gc_mutator* m) {
+  m->roots.capture.store(false, std::memory_order_relaxed);
+  gc_enter_blocking(m);
+}
+
 // While it lives, the calling thread counts as running for gcheap (it
 // left its permanent blocking bracket): it may call gcheap's mutator
 // functions, and no pause is in force.
 class RunningBracket {
  public:
-  RunningBracket() : m_(CurrentMutator()) { gc_leave_blocking(m_); }
-  ~RunningBracket() { gc_enter_blocking(m_); }
+  RunningBracket() : m_(CurrentMutator()) { EnterGcheap(m_); }
+  ~RunningBracket() { LeaveGcheap(m_); }
   gc_mutator* m() const { return m_; }
   RunningBracket(const RunningBracket&) = delete;
   RunningBracket& operator=(const RunningBracket&) = delete;
@@ -127,7 +159,7 @@ void CollectionEvent(int e);
 
 // The stacks and registers of the stopped threads, for the root scanner
 // (called in the pause with g.threads_mu held by the driver).
-void ScanThreadStacks(void* root_visitor);
+size_t ScanThreadStacks(void* root_visitor);  // bytes of stack scanned
 
 }  // namespace gcheap::boehm
 

@@ -90,10 +90,10 @@ DirtySource ChooseDirtySource(const char* env, std::string* warning) {
     *warning = "GC_GCHEAP_DIRTY_PAGES=" + v +
                " is not one of auto, soft-dirty, mprotect, none: using auto";
   }
-  // auto is stop-the-world for now: mostly-concurrent marking can deadlock
-  // when a thread that called GC_gcollect is stopped by the signal while
-  // it sweeps or scavenges inside gcheap holding the heap lock, which the
-  // first pause needs (docs/boehm.md, "Mostly-concurrent marking").
+  // auto is stop-the-world for now: kept while the fix of the deadlock
+  // that made it so (a thread inside gcheap holding the heap lock stopped
+  // by the signal; threads.cc no longer signals one) is new
+  // (docs/boehm.md, "Mostly-concurrent marking").
   if (v != "soft-dirty") return DirtySource::kNone;
   if (SoftDirtyWorks()) return DirtySource::kSoftDirty;
   *warning =

@@ -23,10 +23,9 @@
 //     EFAULT instead of faulting in user space, which is why soft-dirty is
 //     preferred where the kernel has it.
 // The choice (GC_GCHEAP_DIRTY_PAGES): "auto" (the default) is none:
-// stop-the-world marking, while mostly-concurrent marking has a known
-// deadlock (a thread that called GC_gcollect, stopped by the signal while
-// it sweeps or scavenges inside gcheap holding the heap lock, which the
-// first pause's page tracker needs; docs/boehm.md); "soft-dirty" is
+// stop-the-world marking, kept while the fix of mostly-concurrent
+// marking's deadlock (a thread inside gcheap holding the heap lock stopped
+// by the signal; docs/boehm.md) is new; "soft-dirty" is
 // soft-dirty if a probe shows the bits work (write a page, clear, check
 // bit 55 clear, write, check it set), else none with a warning;
 // "mprotect" forces the mprotect source; "none" (or "stw") forces

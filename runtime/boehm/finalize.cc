@@ -21,9 +21,17 @@
 // termination (the world hook "restarting", world stopped, marks final),
 // every link whose cell reads NULL (short: not strongly reachable; long:
 // freed) is cleared to NULL, as Boehm clears it inside the collection, and
-// dropped; a link that lies inside a heap object that is itself dying is
-// dropped without a write. The link table is changed only inside running
-// brackets, so no pause ever finds it locked.
+// dropped. A link that lies inside a heap object (its holder, found when
+// the link is registered or moved) is dropped without a write in the first
+// cycle that finds the holder dead, whether or not its target lives
+// (Boehm's GC_remove_dangling_disappearing_links): the holder's slot is
+// freed by that cycle's sweep and may then hold another object, which a
+// later clearing must not write into. The link table is changed only
+// inside running brackets, so no pause ever finds it locked.
+//
+// Invariant: a listed link's holder (if any) is the object allocated when
+// the link was registered or moved: never swept, since the mark
+// termination that finds it unmarked drops the link before the sweep.
 #include <string.h>
 
 #include <cstdio>
@@ -64,11 +72,12 @@ void RunFinalizer(gc_mutator* m, void* obj, void* data) {
     auto it = g_fin.find(obj);
     if (it != g_fin.end() && it->second == rec) g_fin.erase(it);
   }
-  // The program's code runs blocked for gcheap, as everywhere.
-  gc_enter_blocking(m);
+  // The program's code runs blocked for gcheap, as everywhere (and is
+  // stopped with the signal there: it is not inside gcheap).
+  gcheap::boehm::LeaveGcheap(m);
   GC_free(rec);
   r.fn(obj, r.client_data);
-  gc_leave_blocking(m);
+  gcheap::boehm::EnterGcheap(m);
 }
 
 void Notifier(gc_heap*, void*) {
@@ -120,6 +129,9 @@ void RegisterFinalizer(void* obj, GC_finalization_proc fn, void* cd,
 struct Link {
   gcheap::WeakCell cell;
   bool is_long;
+  // The base of the heap object the link lies in, or 0 (static, malloc'ed
+  // or stack memory).
+  uintptr_t holder;
 };
 
 std::mutex g_links_mu;
@@ -142,15 +154,23 @@ void CheckLinkAddress(void** link, const char* what) {
   }
 }
 
+// The heap object the link lies in (its base), or 0. Outside brackets
+// (GC_base may take one).
+uintptr_t Holder(void** link) {
+  return reinterpret_cast<uintptr_t>(GC_base(link));
+}
+
 int RegisterLink(void** link, const void* obj, bool is_long) {
   gcheap::boehm::EnsureInit();
   CheckLinkAddress(link, "disappearing link");
+  const uintptr_t holder = Holder(link);
   RunningBracket b;
   std::lock_guard<std::mutex> l(g_links_mu);
   auto& table = g_links[is_long];
   if (table.contains(link)) return GC_DUPLICATE;
   auto* k = new Link;
   k->is_long = is_long;
+  k->holder = holder;
   k->cell.kind = is_long ? gcheap::kWeakLong : gcheap::kWeakShort;
   if (!Weak().Link(&k->cell, reinterpret_cast<uintptr_t>(obj),
                    g.heap->collector->weak_phase())) {
@@ -177,6 +197,7 @@ int UnregisterLink(void** link, bool is_long) {
 int MoveLink(void** link, void** new_link, bool is_long) {
   if (!g.initialized.load()) return GC_NOT_FOUND;
   CheckLinkAddress(new_link, "new link");
+  const uintptr_t holder = Holder(new_link);
   RunningBracket b;
   std::lock_guard<std::mutex> l(g_links_mu);
   auto& table = g_links[is_long];
@@ -185,9 +206,21 @@ int MoveLink(void** link, void** new_link, bool is_long) {
   if (new_link == link) return GC_SUCCESS;
   if (table.contains(new_link)) return GC_DUPLICATE;
   Link* k = it->second;
+  k->holder = holder;
   table.erase(it);
   table.emplace(new_link, k);
   return GC_SUCCESS;
+}
+
+// Whether the link's holder survives this cycle (marks final): true for a
+// link outside the heap.
+bool HolderLives(const Link* k) {
+  if (k->holder == 0) return true;
+  gcheap::ObjectRef r;
+  const bool found = g.heap->heap.FindObject(k->holder, &r);
+  GC_DCHECK(found && r.base == k->holder,
+            "a disappearing link's holder was freed while the link was listed");
+  return found && r.span->IsMarked(r.index);
 }
 
 }  // namespace
@@ -195,7 +228,8 @@ int MoveLink(void** link, void** new_link, bool is_long) {
 namespace gcheap::boehm {
 
 // The world hook "restarting" at the end of mark termination: clear the
-// links of objects found dead (world stopped, the marks final).
+// links of objects found dead and drop the links inside dead objects
+// (world stopped, the marks final).
 void ClearDeadLinks() {
   if (g.heap->collector->phase() != gcheap::GcPhase::kSweep) return;
   // No other thread holds g_links_mu: they take it in running brackets.
@@ -203,21 +237,19 @@ void ClearDeadLinks() {
   for (auto& table : g_links) {
     for (auto it = table.begin(); it != table.end();) {
       Link* k = it->second;
-      const gcheap::WeakRead r =
-          Weak().Read(&k->cell.target, gcheap::WeakWord::kHandle, k->is_long,
-                      gcheap::WeakPhase::kSweep);
-      if (r.value != 0) {
-        ++it;
-        continue;
-      }
-      void** link = it->first;
-      gcheap::ObjectRef holder;
-      const bool in_heap =
-          g.heap->heap.FindObject(reinterpret_cast<uintptr_t>(link), &holder);
-      // A link inside a dying object is not written (its memory is freed).
-      if (!in_heap || (holder.span->IsAllocated(holder.index) &&
-                       holder.span->IsMarked(holder.index))) {
-        *link = nullptr;
+      // A link inside a dying object is dropped unwritten: the sweep frees
+      // its memory (another object may hold the slot by the time the
+      // target dies).
+      const bool holder_lives = HolderLives(k);
+      if (holder_lives) {
+        const gcheap::WeakRead r =
+            Weak().Read(&k->cell.target, gcheap::WeakWord::kHandle, k->is_long,
+                        gcheap::WeakPhase::kSweep);
+        if (r.value != 0) {
+          ++it;
+          continue;
+        }
+        *it->first = nullptr;
       }
       Weak().Unlink(&k->cell);
       delete k;

@@ -13,8 +13,16 @@
 // stack does not matter) and sleeps in sigsuspend until the world
 // generation changes; Restarting bumps the generation, sends the restart
 // signal (SIGXCPU) to each suspended thread and releases g.threads_mu.
-// A thread stopped this way may be anywhere except inside gcheap's locked
-// code (it counted as blocked, or it was parked by gcheap itself).
+// A thread inside gcheap for the layer (a RunningBracket: EnterGcheap to
+// LeaveGcheap) is not signalled: gcheap parked it, or it counts as blocked
+// inside one of gcheap's own brackets (GC_gcollect's caller waits for its
+// cycle, finishes the sweep, scavenges), where it may hold gcheap's locks
+// that the pause needs (the heap lock: PageTracker::BeginMark, the sweep
+// cycle's start). gcheap captured its stack context when it stopped
+// counting as running (EnableEmbedderCapture), the root scanner reads it
+// from there, and gcheap's handshake parks it if it leaves that bracket
+// before the world restarts. So a thread stopped by the signal is in the
+// program's code or in the layer's, never in gcheap's.
 //
 // GC_do_blocking records the caller's stack pointer and registers
 // (setjmp), and marks the thread blocked under g.threads_mu: it is not
@@ -39,8 +47,10 @@
 
 #include "gc/collector.h"
 #include "gc/roots.h"
+#include "gc/stack_scan.h"
 #include "runtime/boehm/boehm_internal.h"
 #include "runtime/runtime.h"
+#include "runtime/thread_roots.h"
 
 extern "C" void* __libc_stack_end;
 
@@ -110,7 +120,15 @@ void StopBoehmThreads() {
   int n = 0;
   for (BThread* t : g.threads) {
     t->suspended = false;
+    t->in_gcheap = false;
     if (t->blocked) continue;
+    // Inside gcheap (possibly holding its locks, counted as blocked in one
+    // of its own brackets): left to gcheap, which keeps it there until the
+    // world restarts; scanned from gcheap's capture.
+    if (t->m->roots.capture.load(std::memory_order_relaxed)) {
+      t->in_gcheap = true;
+      continue;
+    }
     if (pthread_kill(t->id, kSuspendSignal) == 0) {
       t->suspended = true;
       n++;
@@ -220,6 +238,7 @@ BThread* RegisterThread(uintptr_t hi, bool main) {
   t->stack_hi = hi;
   t->main = main;
   t->m = gc_thread_attach(g.heap);  // running: no pause is in force
+  EnableEmbedderCapture(t->m, hi);
   {
     std::lock_guard<std::mutex> l(g.threads_mu);
     g.threads.push_back(t);
@@ -254,16 +273,26 @@ gc_mutator* CurrentMutator() {
   return t->m;
 }
 
-void ScanThreadStacks(void* root_visitor) {
+size_t ScanThreadStacks(void* root_visitor) {
   auto* v = static_cast<RootVisitor*>(root_visitor);
+  size_t bytes = 0;
   for (BThread* t : g.threads) {
+    if (t->in_gcheap) {
+      GC_DCHECK(t->m->roots.context.sp != 0,
+                "a thread inside gcheap has no stack capture");
+      ScanStack(t->m->roots.context, t->m->roots.stack, t->m->roots.fake_stack,
+                *v);
+      continue;
+    }
     if (!t->suspended && !t->blocked) continue;  // not stopped
     if (t->sp != 0 && t->sp < t->stack_hi) {
       v->AmbiguousStack(reinterpret_cast<const void*>(t->sp),
                         reinterpret_cast<const void*>(t->stack_hi));
+      bytes += t->stack_hi - t->sp;
     }
     v->AmbiguousStack(t->regs, t->regs + 32);
   }
+  return bytes;
 }
 
 uintptr_t MainStackHi() {

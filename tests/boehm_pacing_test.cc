@@ -1,0 +1,156 @@
+// boehm_pacing_test: libgc.so.1's collection pacing against Boehm 8.2's
+// (runtime/boehm, linked in statically, in a process of its own so that
+// nothing else's live data or divisor setting shifts the counts). Boehm
+// collects once it allocated at least
+//   M = (2 x pointer-containing live + pointer-free live / 4
+//        + roots + 2 x stacks) / GC_free_space_divisor
+// bytes (explicitly freed bytes not counted, but at least an eighth of the
+// allocation) and its heap is full; a heap that fills before M grows by
+// heap / divisor, at most 8 MiB, so a collection may come up to 8 MiB
+// after M. Most tests keep a known live set, collect, then allocate
+// 256 MiB of unreferenced 4000-byte atomic garbage and count the
+// collections (GC_get_gc_no) against that:
+//  - mostly pointer-free live data collects about every L/12 (+ up to
+//    8 MiB), not every L (the 2 x live goal of gc_percent 100), and the
+//    heap stays near live;
+//  - pointer-containing live data collects about every 2L/3 (+ up to
+//    8 MiB), not every L/12;
+//  - GC_set_free_space_divisor after initialization takes effect;
+//  - garbage freed with GC_free as it is allocated collects about 8 times
+//    less often than garbage left to the collector;
+//  - live data that grows with no garbage collects as the heap grows in
+//    Boehm's steps (about a dozen times up to 64 MiB), not at every L/12
+//    of growth (about 35 times).
+// The bounds leave a factor of about 2 for roots, stacks and the objects'
+// size classes.
+#define GC_THREADS 1
+#define GC_NO_THREAD_REDIRECTS 1
+#include <gc/gc.h>
+#include <stdio.h>
+
+#include "gtest/gtest.h"
+
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+constexpr size_t kObject = 4000;
+constexpr size_t kGarbage = 256 * kMiB;
+
+void** g_table = nullptr;  // the live set (a data-segment root)
+
+// Replaces the live set with `bytes` in kObject-byte objects, atomic or
+// conservatively scanned (zeroed, so scanning them finds nothing), then
+// collects.
+__attribute__((noinline)) void KeepLive(size_t bytes, bool atomic) {
+  GC_INIT();
+  g_table = nullptr;
+  const size_t n = bytes / kObject;
+  if (n > 0) {
+    g_table = static_cast<void**>(GC_MALLOC(n * sizeof(void*)));
+    ASSERT_NE(g_table, nullptr);
+    for (size_t i = 0; i < n; i++) {
+      g_table[i] = atomic ? GC_MALLOC_ATOMIC(kObject) : GC_MALLOC(kObject);
+      ASSERT_NE(g_table[i], nullptr);
+    }
+  }
+  GC_gcollect();
+}
+
+// Allocates kGarbage bytes of garbage (freed at once with GC_FREE when
+// `free_it`); returns the collections it caused.
+__attribute__((noinline)) GC_word CollectionsFor(bool free_it) {
+  const GC_word before = GC_get_gc_no();
+  for (size_t done = 0; done < kGarbage; done += kObject) {
+    void* p = GC_MALLOC_ATOMIC(kObject);
+    EXPECT_NE(p, nullptr);
+    if (free_it) GC_FREE(p);
+  }
+  return GC_get_gc_no() - before;
+}
+
+// First, so that the modelled heap starts from initialization and no
+// earlier test's garbage is in the heap.
+TEST(BoehmPacing, GrowingLiveDataCollectsAtBoehmsHeapSteps) {
+  KeepLive(0, /*atomic=*/true);
+  constexpr size_t kLive = 64 * kMiB;
+  constexpr size_t n = kLive / kObject;
+  g_table = static_cast<void**>(GC_MALLOC(n * sizeof(void*)));
+  ASSERT_NE(g_table, nullptr);
+  const GC_word before = GC_get_gc_no();
+  for (size_t i = 0; i < n; i++) {
+    g_table[i] = GC_MALLOC_ATOMIC(kObject);
+    ASSERT_NE(g_table[i], nullptr);
+  }
+  const GC_word collections = GC_get_gc_no() - before;
+  printf("live grown to 64 MiB: %lu collections, heap %zu MiB\n",
+         (unsigned long)collections, GC_get_heap_size() / kMiB);
+  // The heap grows by a third, then by 8 MiB: from gcheap's 4 MiB floor
+  // to 64 MiB in about 12 steps, one collection each. A collection at
+  // every L/12 of growth (live + M alone) made about 35.
+  EXPECT_LE(collections, 20u);
+  EXPECT_GE(collections, 5u);
+  // Never more than a step (and M) above the live data.
+  EXPECT_LT(GC_get_heap_size(), kLive + 24 * kMiB);
+}
+
+TEST(BoehmPacing, PointerFreeLiveDataCollectsAtBoehmsInterval) {
+  constexpr size_t kLive = 64 * kMiB;
+  KeepLive(kLive, /*atomic=*/true);
+  const GC_word n = CollectionsFor(false);
+  printf("pointer-free live 64 MiB: %lu collections, heap %zu MiB\n",
+         (unsigned long)n, GC_get_heap_size() / kMiB);
+  // Boehm: every ~L/12 = 5.3 MiB plus roots / 3: ~48 collections. The
+  // 2 x live goal collected every 64 MiB: 4.
+  // A heap step (up to 8 MiB) and the roots (larger under ASan) add to
+  // the interval: at least every L/12 + 12 MiB.
+  EXPECT_GE(n, kGarbage / (kLive / 12 + 12 * kMiB)) << "collections";
+  EXPECT_LE(n, 2 * kGarbage / (kLive / 12)) << "collections";
+  // The heap stays near the live set (2 x live before).
+  EXPECT_LT(GC_get_heap_size(), kLive * 3 / 2);
+}
+
+TEST(BoehmPacing, PointerContainingLiveDataCollectsAtBoehmsInterval) {
+  constexpr size_t kLive = 32 * kMiB;
+  KeepLive(kLive, /*atomic=*/false);
+  const GC_word n = CollectionsFor(false);
+  printf("pointer-containing live 32 MiB: %lu collections, heap %zu MiB\n",
+         (unsigned long)n, GC_get_heap_size() / kMiB);
+  // Boehm: every ~2L/3 = 21 MiB (up to 29 MiB with a heap step, more with
+  // the ASan runtime's larger roots): 7 to 12 collections; if it were
+  // counted as pointer-free (L/12): over 20.
+  EXPECT_GE(n, 7u) << "collections";
+  EXPECT_LE(n, 2 * kGarbage / (kLive * 2 / 3)) << "collections";
+}
+
+TEST(BoehmPacing, FreeSpaceDivisorSetAfterInitTakesEffect) {
+  // Pointer-containing, so that M (21 MiB at divisor 3, 64 MiB at 1)
+  // outweighs a heap step (8 MiB).
+  constexpr size_t kLive = 32 * kMiB;
+  KeepLive(kLive, /*atomic=*/false);
+  const GC_word at3 = CollectionsFor(false);
+  GC_set_free_space_divisor(1);
+  GC_gcollect();  // Boehm reads the divisor at each collection
+  const GC_word at1 = CollectionsFor(false);
+  GC_set_free_space_divisor(3);
+  printf("divisor 3: %lu collections, divisor 1: %lu\n", (unsigned long)at3,
+         (unsigned long)at1);
+  // About three times fewer collections with divisor 1 (every 64 to
+  // 72 MiB against 21 to 29 MiB); at most two thirds as many.
+  EXPECT_LE(3 * at1, 2 * at3) << "divisor 1: " << at1 << ", divisor 3: " << at3;
+  EXPECT_GE(at1, 1u);
+}
+
+TEST(BoehmPacing, ExplicitlyFreedBytesDoNotCountTowardTheTrigger) {
+  constexpr size_t kLive = 64 * kMiB;
+  KeepLive(kLive, /*atomic=*/true);
+  const GC_word kept = CollectionsFor(false);
+  const GC_word freed = CollectionsFor(true);
+  printf("garbage kept: %lu collections, freed: %lu\n", (unsigned long)kept,
+         (unsigned long)freed);
+  // Freed garbage counts for an eighth: ~6 collections against ~48.
+  EXPECT_LE(4 * freed, kept) << "freed: " << freed << ", not: " << kept;
+  // But at least about an eighth still counts (an uncapped credit: none).
+  EXPECT_GE(8 * (freed + 2), kept) << "freed: " << freed << ", not: " << kept;
+}
+
+}  // namespace
