@@ -37,7 +37,8 @@ class World {
   // mutators start with). World stopped.
   virtual void SetWriteBarrier(bool on) = 0;
   // Hands every mutator's buffered write-barrier values to the collector
-  // (Collector::ShadeBuffered). World stopped.
+  // (Collector::ShadeBuffered) and withdraws any ragged flush request still
+  // pending in its poll word (below). World stopped.
   virtual void FlushWriteBarrierBuffers() = 0;
   // The same without stopping the world (Go's ragged barrier): asks every
   // running mutator to shade its own buffer at its next safepoint and

@@ -497,8 +497,12 @@ void HeapWorld::SetWriteBarrier(bool on) {
 }
 
 void HeapWorld::FlushWriteBarrierBuffers() {
-  h_->handshake.ForEachMutator(
-      [&](gc_mutator* m) { h_->FlushWriteBarrierBuffer(m); });
+  h_->handshake.ForEachMutator([&](gc_mutator* m) {
+    h_->FlushWriteBarrierBuffer(m);
+    // A ragged flush this mutator did not answer (it was blocked, or its
+    // wait timed out) is answered now: no poll is left asking for it.
+    m->poll.fetch_and(~kPollFlush, std::memory_order_relaxed);
+  });
 }
 
 void HeapWorld::RaggedFlushWriteBarrierBuffers() {
