@@ -4,8 +4,9 @@
 // so the tests read the flags only through the returned pointers and check
 // what a JIT relies on: the safepoint flag turns nonzero when a collection
 // wants the thread (and calling gc_safepoint_slow then lets the collection
-// finish), the barrier flag is nonzero exactly while a concurrent cycle
-// marks, the addresses are distinct words inside the mutator and stay the
+// finish) and is clear after the cycle, also for a thread that counted as
+// stopped during it, the barrier flag is nonzero exactly while a concurrent
+// cycle marks, the addresses are distinct words inside the mutator and stay the
 // same while it is attached, and they are per mutator.
 #include <atomic>
 #include <chrono>
