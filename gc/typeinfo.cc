@@ -2,6 +2,7 @@
 #include "gc/typeinfo.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_format.h"
 #include "heap/base.h"
@@ -9,13 +10,20 @@
 namespace gcheap {
 
 TypeTable::TypeTable()
-    : types_(new std::atomic<const TypeInfo*>[kMaxTypes + 1]()) {}
+    : types_(new std::atomic<const TypeInfo*>[kMaxTypes + 1]()),
+      // Zeroed pages from the OS: only the pages of registered ids are
+      // ever touched.
+      alloc_min_(
+          static_cast<uint32_t*>(calloc(kMaxTypes + 1, sizeof(uint32_t)))) {
+  GC_CHECK(alloc_min_ != nullptr, "out of memory for the type table");
+}
 
 TypeTable::~TypeTable() {
   for (size_t i = 0; i <= kMaxTypes; i++) {
     delete types_[i].load(std::memory_order_relaxed);
   }
   delete[] types_;
+  free(alloc_min_);
 }
 
 namespace {
@@ -200,6 +208,11 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
         "type '%s': the heap already has %zu types (the maximum)", name,
         kMaxTypes));
   }
+  // Before the id is published: the inline allocation path reads it.
+  alloc_min_[n + 1] = t->noscan
+                          ? 0
+                          : static_cast<uint32_t>(
+                                std::min<size_t>(t->size, UINT32_MAX - 1) + 1);
   types_[n + 1].store(t, std::memory_order_release);
   count_.store(n + 1, std::memory_order_release);
   return static_cast<uint16_t>(n + 1);

@@ -173,10 +173,17 @@ class TypeTable {
   }
   size_t size() const { return count_.load(std::memory_order_acquire); }
 
+  // For the inline allocation path (runtime/gc.h's alloc_type_min): per
+  // type id (kMaxTypes + 1 entries), the type's fixed size + 1 if its
+  // objects hold pointers (it allocates from scan spans), else 0 (noscan,
+  // or not registered). Written once, before the id is returned.
+  const uint32_t* alloc_min_table() const { return alloc_min_; }
+
  private:
   std::mutex mu_;
   std::atomic<size_t> count_{0};
   std::atomic<const TypeInfo*>* types_;  // kMaxTypes + 1 entries
+  uint32_t* alloc_min_;                  // kMaxTypes + 1 entries
 };
 
 }  // namespace gcheap

@@ -29,7 +29,9 @@
 // gc_safepoint with one relaxed load): kPollStop (a stop of the world wants
 // this thread parked), kPollRefill (the mcache refilled a span since the
 // last poll: check the GC trigger), kPollFlush (the ragged barrier: shade
-// your own write-barrier buffer and clear the bit).
+// your own write-barrier buffer and clear the bit; a stopped-world flush of
+// every buffer clears it too, so it is never left set after the pause that
+// ends a mark, for a mutator that was blocked or did not poll in time).
 //
 // Stop the world (StopTheWorld, one stopper at a time: it holds list_mu_
 // from the start of the stop until StartTheWorld, so the list of attached
