@@ -381,13 +381,13 @@ void gc_heap::EnterBlocking(gc_mutator* m) {
   handshake.EnterBlocking(m);
   // Reported once blocked (no pause waits for the listener), outermost
   // bracket only.
-  if (events.active() && m->blocking_depth == 1) {
+  if (events.activities_active() && m->blocking_depth == 1) {
     events.Activity(true, gcheap::Activity::kBlocked);
   }
 }
 
 void gc_heap::LeaveBlocking(gc_mutator* m) {
-  if (events.active() && m->blocking_depth == 1) {
+  if (events.activities_active() && m->blocking_depth == 1) {
     events.Activity(false, gcheap::Activity::kBlocked);
   }
   if (handshake.LeaveBlocking(m)) {
