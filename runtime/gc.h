@@ -1288,7 +1288,10 @@ void gc_get_counters(gc_heap* heap, gc_counters* out);
  * such a cycle has one more pause. Its marking reports MARK_WORKER
  * activities like MARK. Activities nest properly on
  * each thread; an END may come without its BEGIN when the listener was
- * added in between. */
+ * added in between. Activities are reported only while some installed
+ * listener has activity_begin or activity_end set: they come on hot paths
+ * (every blocking bracket, every span refill), which a listener of the
+ * other moments alone leaves at the cost of no listener. */
 #define GC_EVENT_CYCLE_START 1
 #define GC_EVENT_PHASE 2
 #define GC_EVENT_STOP_REQUESTED 3

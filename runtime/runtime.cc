@@ -221,6 +221,13 @@ gc_heap::~gc_heap() {
 }
 
 gc_type_id gc_heap::ConservativeType() {
+  // libstdc++'s call_once has no fast path of its own (it sets two
+  // thread-locals and calls pthread_once every time): every
+  // gc_alloc_conservative comes here.
+  if (const gc_type_id t = conservative_type_.load(std::memory_order_acquire);
+      GC_LIKELY(t != 0)) {
+    return t;
+  }
   std::call_once(conservative_once_, [&] {
     // A tail of 8-byte words, each an ambiguous pointer.
     static const uint64_t kEveryWord = 1;
@@ -232,13 +239,13 @@ gc_type_id gc_heap::ConservativeType() {
     spec.conservative = true;
     absl::StatusOr<uint16_t> id = types.Register(spec);
     if (id.ok()) {
-      conservative_type_ = *id;
+      conservative_type_.store(*id, std::memory_order_release);
     } else {
       gcheap::SetLastError("cannot register the conservative type: %s",
                            std::string(id.status().message()).c_str());
     }
   });
-  return conservative_type_;
+  return conservative_type_.load(std::memory_order_acquire);
 }
 
 gc_mutator* gc_heap::Attach() {
@@ -394,13 +401,13 @@ void gc_heap::EnterBlocking(gc_mutator* m) {
   handshake.EnterBlocking(m);
   // Reported once blocked (no pause waits for the listener), outermost
   // bracket only.
-  if (events.active() && m->blocking_depth == 1) {
+  if (events.activities_active() && m->blocking_depth == 1) {
     events.Activity(true, gcheap::Activity::kBlocked);
   }
 }
 
 void gc_heap::LeaveBlocking(gc_mutator* m) {
-  if (events.active() && m->blocking_depth == 1) {
+  if (events.activities_active() && m->blocking_depth == 1) {
     events.Activity(false, gcheap::Activity::kBlocked);
   }
   if (handshake.LeaveBlocking(m)) {

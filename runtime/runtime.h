@@ -296,7 +296,7 @@ struct gc_heap {
   std::once_flag ephemeron_once_;
   std::atomic<gc_type_id> ephemeron_type_{0};
   std::once_flag conservative_once_;
-  gc_type_id conservative_type_ = 0;
+  std::atomic<gc_type_id> conservative_type_{0};  // 0 until registered
 };
 
 namespace gcheap {
