@@ -68,8 +68,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gc/unbarriered.h"
@@ -98,6 +100,11 @@ struct DirtyStats {
   uint64_t dirty_pages = 0;      // reported dirty, all final pauses
   uint64_t untracked_pages = 0;  // of spans created during the mark
   uint64_t rescans = 0;          // RescanDirty calls (final pauses)
+  // Precleaning (world running, before the final pause; mprotect only):
+  // rounds, tracked pages re-armed and rescanned, pages of new spans
+  // tracked and rescanned, and the time spent in Preclean.
+  uint64_t preclean_rounds = 0, preclean_pages = 0, preclean_new_pages = 0;
+  uint64_t preclean_ns = 0;
   // Time inside the pauses: BeginMark (arming), RescanDirty
   // (reading the dirty set and rescanning), EndMark (disarming).
   uint64_t arm_ns = 0, rescan_ns = 0, disarm_ns = 0;
@@ -111,8 +118,18 @@ class PageTracker : public UnbarrieredStores {
   ~PageTracker() override;
 
   void BeginMark() override;
+  // World running (gc/unbarriered.h): the spans created since they were
+  // last looked at are collected (heap lock) and turned into new ranges;
+  // Rearm re-arms the dirty pages and starts tracking the new ranges; only
+  // then are both rescanned through r. 0 when !CanPreclean().
+  uint64_t Preclean(PageRescanner& r) override;
   void RescanDirty(PageRescanner& r) override;
   void EndMark() override;
+  // Testing: called at the end of every Preclean round, once the round's
+  // pages were rescanned (a store made here lands on a precleaned page).
+  void set_preclean_hook(std::function<void()> h) {
+    preclean_hook_ = std::move(h);
+  }
 
   virtual DirtySource source() const = 0;
   // The last completed mark's counts, and the sums over all of them.
@@ -131,9 +148,21 @@ class PageTracker : public UnbarrieredStores {
       const std::function<void(uintptr_t, uintptr_t)>& f) = 0;
   // Stop recording (EndMark).
   virtual void Disarm() = 0;
+  // Whether the source can re-arm pages while the world runs (Preclean).
+  virtual bool CanPreclean() const { return false; }
+  // World running (Preclean): re-arm every page of ranges_ written since
+  // it was last armed, appending its runs to *runs, and merge `added`
+  // (new ranges, first_bit set) into ranges_, tracked from the return on.
+  // When it returns, a write to any of these pages is recorded.
+  virtual void Rearm(const std::vector<Range>& added,
+                     std::vector<std::pair<uintptr_t, uintptr_t>>* runs) {
+    (void)added;
+    (void)runs;
+  }
 
   MHeap* const heap_;
   std::vector<Range> ranges_;  // sorted, disjoint
+  size_t nbits_ = 0;           // pages (bits) of ranges_
   size_t page_size_;
 
  private:
@@ -142,13 +171,19 @@ class PageTracker : public UnbarrieredStores {
     MSpan* span;
   };
   void RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi);
+  // The in-use scan spans not in spans_ (heap lock), into scratch_, sorted.
+  void CollectUntracked();
   std::vector<TrackedSpan> spans_;  // sorted by lo
   std::vector<MSpan*> scratch_;
+  std::vector<Range> added_;
+  std::vector<std::pair<uintptr_t, uintptr_t>> runs_;
+  std::function<void()> preclean_hook_;
   DirtyStats stats_, current_, totals_;
 };
 
 // The source for s (s != kNone). Installs the SIGSEGV handler for
-// kMprotect (once per process).
+// kMprotect (once per process); at most one mprotect tracker exists at a
+// time (its destructor unregisters it).
 std::unique_ptr<PageTracker> NewPageTracker(DirtySource s, MHeap* heap);
 
 }  // namespace gcheap::boehm
