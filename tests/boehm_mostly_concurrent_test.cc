@@ -69,8 +69,10 @@ TEST(MostlyConcurrent, RewiringThreadsLoseNothing) {
 // Precleaning's order, through the collector: a pointer to a white object
 // stored, during the concurrent phase, into an object on a page that a
 // preclean round has just rescanned is found by the final pause.
-//   - A: a conservative object reachable from a global (g_a), scanned by
-//     the concurrent mark;
+//   - A: a large conservative object (64 KiB) reachable from a global
+//     (g_a), scanned by the concurrent mark; a large object's page is
+//     rescanned at once, its words read inside the round (a small object
+//     is queued and read by the drain that follows the round);
 //   - W: reachable from nothing the collector sees (its address is kept
 //     complemented in g_hidden_w, and in an atomic object as a
 //     disappearing link that the collector clears if W dies), so it stays
@@ -82,10 +84,10 @@ TEST(MostlyConcurrent, RewiringThreadsLoseNothing) {
 // The final pause must find W: the round re-armed A's page before it
 // rescanned it, so the store was recorded. (Re-arming after the rescan
 // loses the store, and W is freed: the link reads NULL.)
-struct Page4k {
-  void* slot[512];
+struct Large {
+  void* slot[8192];
 };
-Page4k* g_a;
+Large* g_a;
 void** g_link;  // atomic object: W's address, as a disappearing link
 uintptr_t g_hidden_w;
 constexpr uintptr_t kMagic = 0x5eedcafef00d0001;
@@ -107,7 +109,7 @@ __attribute__((noinline)) void ClobberStack() {
 }
 
 TEST(MostlyConcurrent, PointerStoredIntoAPrecleanedPageIsFoundInTheFinalPause) {
-  g_a = static_cast<Page4k*>(GC_MALLOC(sizeof(Page4k)));
+  g_a = static_cast<Large*>(GC_MALLOC(sizeof(Large)));
   ASSERT_NE(g_a, nullptr);
   GC_gcollect();
   MakeWhiteObject();
