@@ -172,7 +172,7 @@ void PageTracker::CollectUntracked() {
 }
 
 uint64_t PageTracker::Preclean(PageRescanner& r) {
-  if (!CanPreclean()) return 0;
+  if (preclean_off_ || !CanPreclean()) return 0;
   const int64_t t0 = NowNs();
   // The spans created since BeginMark or the last round, as new ranges
   // (the heap lock, before the source's own table lock: a thread holding
@@ -781,6 +781,9 @@ bool ChooseMarkingMode() {
 void InstallDirtyPages() {
   if (g_source == DirtySource::kNone) return;
   g_tracker = NewPageTracker(g_source, &g.heap->heap);
+  // GC_GCHEAP_PRECLEAN=0: no precleaning (to measure what it saves).
+  const char* pre = getenv("GC_GCHEAP_PRECLEAN");
+  if (pre != nullptr && strcmp(pre, "0") == 0) g_tracker->disable_preclean();
   g.heap->collector->SetUnbarrieredStores(g_tracker.get());
 }
 

@@ -130,6 +130,10 @@ class PageTracker : public UnbarrieredStores {
   void set_preclean_hook(std::function<void()> h) {
     preclean_hook_ = std::move(h);
   }
+  // Precleaning off (GC_GCHEAP_PRECLEAN=0): Preclean reports nothing, the
+  // final pause rescans everything written during the mark. Before the
+  // first cycle.
+  void disable_preclean() { preclean_off_ = true; }
 
   virtual DirtySource source() const = 0;
   // The last completed mark's counts, and the sums over all of them.
@@ -178,6 +182,7 @@ class PageTracker : public UnbarrieredStores {
   std::vector<Range> added_;
   std::vector<std::pair<uintptr_t, uintptr_t>> runs_;
   std::function<void()> preclean_hook_;
+  bool preclean_off_ = false;
   DirtyStats stats_, current_, totals_;
 };
 
