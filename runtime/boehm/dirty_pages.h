@@ -32,11 +32,22 @@
 // stop-the-world.
 //
 // Tracked spans: the in-use scan spans (not noscan) at BeginMark, merged
-// into ranges of adjacent pages. Spans created during the mark are not
-// tracked; every final pause reports all of their pages (their objects were
+// into ranges of adjacent pages, and those a precleaning round added.
+// Spans created during the mark and not added by a round are not tracked;
+// every final pause reports all of their pages (their objects were
 // allocated black and never scanned: a pointer stored into one must be
 // found all the same). Spans are never freed while marking (nothing is
-// swept), so the tracked set stays valid until EndMark.
+// swept), so the tracked set stays valid until EndMark (the rescan skips a
+// span no longer in use all the same).
+//
+// Precleaning (Preclean, world running, mprotect only; soft-dirty's re-arm
+// clears the whole process and cannot be done race-free while the program
+// runs, so it reports nothing): each round adds the spans created since
+// to the tracked set (tables first, with clear bits, then protected) and
+// re-arms every page written since it was last armed (protected, then its
+// bit cleared, with the handlers held off), and only then reports those
+// pages for rescanning; a store made before the re-arm is read by that
+// rescan, one made after it is recorded (docs/boehm.md, "Precleaning").
 //
 // Why that is enough (docs/boehm.md gives the whole argument): an object
 // reachable at the final pause but unmarked would have a marked
@@ -51,15 +62,21 @@
 // Invariants:
 //  - BeginMark, RescanDirty and EndMark run on the collector's driver
 //    thread with the world stopped (every Boehm thread suspended by signal
-//    or parked by gcheap); BeforeFirstPause and AfterMark on the same
-//    thread with the world running;
+//    or parked by gcheap); BeforeFirstPause, Preclean and AfterMark on the
+//    same thread with the world running;
 //  - the mprotect tables (ranges, dirty bitmap) change only inside
 //    StartRebuild/EndRebuild, and a handler that faults meanwhile waits
 //    for EndRebuild; the handler blocks every signal, so no thread is
 //    suspended inside it;
+//  - mprotect, between BeginMark and EndMark: a tracked page is writable
+//    only if its bit is set or its range counts as written whole (the
+//    handler sets the bit before it unprotects; a round protects before it
+//    clears, with the handlers held off), except a page of a range a round
+//    is adding, between its entry in the tables and its protection (the
+//    round's rescan comes after);
 //  - between BeginMark and EndMark, a write to a tracked page makes the
-//    next RescanDirty report it (soft-dirty: the kernel sets the bit;
-//    mprotect: every tracked page is protected with its bit clear when
+//    next Preclean or RescanDirty report it (soft-dirty: the kernel sets the
+//    bit; mprotect: every tracked page is protected with its bit clear when
 //    BeginMark returns, the write faults, and the handler sets the bit
 //    before it unprotects the page; if mprotect fails, e.g. out of VMAs,
 //    the whole range is unprotected and reported).
