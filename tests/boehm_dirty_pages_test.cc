@@ -85,6 +85,30 @@ void PreviousHandler(int, siginfo_t* si, void*) {
   mprotect(reinterpret_cast<void*>(page), 4096, PROT_READ | PROT_WRITE);
 }
 
+// A heap of its own (stop-the-world: the tests drive the tracker by hand)
+// with n conservative objects of 4 KiB, one per page, over several spans.
+struct PagesHeap {
+  explicit PagesHeap(int n) {
+    gc_config cfg;
+    gc_config_init(&cfg);
+    cfg.stop_the_world = 1;
+    h = gc_heap_create(&cfg);
+    GC_CHECK(h != nullptr, "gc_heap_create");
+    m = gc_thread_attach(h);
+    for (int i = 0; i < n; i++) {
+      objs.push_back(static_cast<char*>(gc_alloc_conservative(m, 4096)));
+      GC_CHECK(objs.back() != nullptr, "gc_alloc_conservative");
+    }
+  }
+  ~PagesHeap() {
+    gc_thread_detach(m);
+    gc_heap_destroy(h);
+  }
+  gc_heap* h;
+  gc_mutator* m;
+  std::vector<char*> objs;
+};
+
 uintptr_t Page(const void* p) {
   return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
 }
@@ -98,22 +122,13 @@ TEST(MprotectSource, ReportsExactlyTheWrittenPages) {
   sigemptyset(&sa.sa_mask);
   ASSERT_EQ(sigaction(SIGSEGV, &sa, nullptr), 0);
 
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.stop_the_world = 1;
-  gc_heap* h = gc_heap_create(&cfg);
-  ASSERT_NE(h, nullptr);
-  gc_mutator* m = gc_thread_attach(h);
-  // Objects of 4 KiB: one per page. 64 of them over several spans.
-  std::vector<char*> objs;
-  for (int i = 0; i < 64; i++) {
-    objs.push_back(static_cast<char*>(gc_alloc_conservative(m, 4096)));
-    ASSERT_NE(objs.back(), nullptr);
-  }
+  PagesHeap ph(64);
+  gc_mutator* m = ph.m;
+  std::vector<char*>& objs = ph.objs;
   // A noscan object: never tracked.
   char* atomic = static_cast<char*>(gc_alloc_noscan(m, 4096));
   std::unique_ptr<PageTracker> t =
-      NewPageTracker(DirtySource::kMprotect, &h->heap);
+      NewPageTracker(DirtySource::kMprotect, &ph.h->heap);
   ASSERT_EQ(t->source(), DirtySource::kMprotect);
 
   t->BeginMark();
@@ -199,8 +214,6 @@ TEST(MprotectSource, ReportsExactlyTheWrittenPages) {
   EXPECT_EQ(read(fd, objs[7], 16), 16);
   EXPECT_EQ(read(fd, between, 16), 16);
   close(fd);
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
 }
 
 // Records what Preclean reports and, right after it read the page of
@@ -228,19 +241,11 @@ class StoreAfterRescan final : public PageRescanner {
 
 TEST(MprotectSource, PrecleanReArmsPagesBeforeItRescansThem) {
   ASSERT_EQ(sysconf(_SC_PAGESIZE), 4096);
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.stop_the_world = 1;
-  gc_heap* h = gc_heap_create(&cfg);
-  ASSERT_NE(h, nullptr);
-  gc_mutator* m = gc_thread_attach(h);
-  std::vector<char*> objs;
-  for (int i = 0; i < 16; i++) {
-    objs.push_back(static_cast<char*>(gc_alloc_conservative(m, 4096)));
-    ASSERT_NE(objs.back(), nullptr);
-  }
+  PagesHeap ph(16);
+  gc_mutator* m = ph.m;
+  std::vector<char*>& objs = ph.objs;
   std::unique_ptr<PageTracker> t =
-      NewPageTracker(DirtySource::kMprotect, &h->heap);
+      NewPageTracker(DirtySource::kMprotect, &ph.h->heap);
   // A mark with nothing in it: how many pages the heap's spans have.
   t->BeginMark();
   t->EndMark();
@@ -291,8 +296,6 @@ TEST(MprotectSource, PrecleanReArmsPagesBeforeItRescansThem) {
   EXPECT_EQ(read(fd, fresh, 16), 16);  // writable again
   EXPECT_EQ(read(fd, objs[3], 16), 16);
   close(fd);
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
 }
 
 }  // namespace
