@@ -544,6 +544,7 @@ void Collector::FinishConcurrentMark(Cycle* c) {
     if (pool_->nfull() == 0) break;
     c->marked.Add(BackgroundMark());
   }
+  if (unbarriered_ != nullptr) PrecleanUnbarriered(c);
 
   // The final pause. Mutators may have buffered barrier values since the
   // workers ran dry: flush them. Most shade objects that are already
@@ -625,6 +626,23 @@ void Collector::ReleaseMCaches(Cycle* c) {
     c->marked.objects += b.objects;
     c->marked.bytes += b.bytes;
   });
+}
+
+void Collector::PrecleanUnbarriered(Cycle* c) {
+  uint64_t last = 0;
+  for (int round = 0; round < kMaxPrecleanRounds; round++) {
+    uint64_t pages;
+    {
+      Marker::Worker w(&marker_, pool_.get());
+      DirtyRescanner r(&marker_, &w);
+      pages = unbarriered_->Preclean(r);
+      c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
+    }  // the worker's buffers go to the pool
+    if (pool_->nfull() != 0) c->marked.Add(BackgroundMark());
+    if (pages < kPrecleanMinPages) break;
+    if (round > 0 && pages * 4 > last * 3) break;
+    last = pages;
+  }
 }
 
 void Collector::RescanUnbarriered(Cycle* c) {

@@ -133,6 +133,13 @@ class Collector {
   static constexpr int kMaxMarkRestarts = 4;
   // Grey work a final pause drains itself before it restarts the world:
   static constexpr int64_t kDrainInPauseNs = 20'000;
+  // Precleaning with an UnbarrieredStores (gc/unbarriered.h): at most this
+  // many rounds; another round follows one that found at least
+  // kPrecleanMinPages pages and, after the first, at most 3/4 of what the
+  // round before it found (fewer pages found each round: the program
+  // writes slower than the rounds clean).
+  static constexpr int kMaxPrecleanRounds = 4;
+  static constexpr uint64_t kPrecleanMinPages = 32;
 
   // events: the heap's event bus (gc/events.h), which also gives the
   // clock origin; null: the collector keeps one of its own.
@@ -413,6 +420,8 @@ class Collector {
   // cycle's marked totals). Afterwards every object allocated so far reads
   // as allocated and, if allocated during the mark, as marked.
   void ReleaseMCaches(Cycle* c);
+  // Precleaning rounds before the final pause (world running).
+  void PrecleanUnbarriered(Cycle* c);
   const int nworkers_;
   WeakProcessor weak_;  // the heap's sweep hook: before the marker
   Finalization finalization_;
