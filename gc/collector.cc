@@ -585,7 +585,8 @@ void Collector::FinishConcurrentMark(Cycle* c) {
 // The final pause's rescan of dirty pages (gc/unbarriered.h).
 class Collector::DirtyRescanner final : public PageRescanner {
  public:
-  DirtyRescanner(Marker* m, Marker::Worker* w) : m_(m), w_(w) {}
+  DirtyRescanner(MHeap* h, Marker* m, Marker::Worker* w)
+      : heap_(h), m_(m), w_(w) {}
   void RescanPages(MSpan* s, uintptr_t lo, uintptr_t hi) override {
     // A span tracked when the mark began may have been freed since (empty
     // spans go back to the page heap before it grows, even while marking):
@@ -606,15 +607,30 @@ class Collector::DirtyRescanner final : public PageRescanner {
       return;
     }
     // Small objects: queued again as grey, so that the final drain's
-    // workers rescan them in parallel.
+    // workers rescan them in parallel. In a precleaning round (world
+    // running) an mcache may still hold the span: what it allocated during
+    // the mark is black but reads as unmarked until the mcache marks it in
+    // bulk, and as free while its allocation window is open. Such an
+    // object counts (IsMarkedOrBlack, and allocated below the open
+    // window's cursor: AllocatedPrefix); skipped, a pointer stored into it
+    // before the round's re-arm would be seen by nothing (its page is
+    // clean again, and the final pause finds it marked, so never scans
+    // it). In the final pause every mcache has released its spans
+    // (ReleaseMCaches): the same test reads the mark bits.
+    const size_t window = s->cache_seq.load(std::memory_order_acquire) & 1
+                              ? heap_->SpanAllocatedPrefix(s)
+                              : 0;
     for (size_t i = s->ObjIndex(lo), last = s->ObjIndex(hi - 1); i <= last;
          i++) {
-      if (!s->IsAllocated(i) || !s->IsMarked(i)) continue;
+      if (!(i < window || s->IsAllocated(i)) || !s->IsMarkedOrBlack(i)) {
+        continue;
+      }
       w_->gcw.Put(s->start + i * s->elemsize);
     }
   }
 
  private:
+  MHeap* const heap_;
   Marker* const m_;
   Marker::Worker* const w_;
 };
@@ -633,8 +649,12 @@ void Collector::PrecleanUnbarriered(Cycle* c) {
   for (int round = 0; round < kMaxPrecleanRounds; round++) {
     uint64_t pages;
     {
+      // The world runs: no span may be freed while the round reads span
+      // bitmaps (an empty span kept for reuse goes back to the page heap
+      // when the heap grows, also during the mark).
+      MHeap::SpanHold hold(heap_);
       Marker::Worker w(&marker_, pool_.get());
-      DirtyRescanner r(&marker_, &w);
+      DirtyRescanner r(heap_, &marker_, &w);
       pages = unbarriered_->Preclean(r);
       c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
     }  // the worker's buffers go to the pool
@@ -658,7 +678,7 @@ void Collector::RescanUnbarriered(Cycle* c) {
   // the Boehm layer reports the stopped threads' stacks here).
   RootMarker rm(&marker_, &w);
   roots_->VisitAll(rm);
-  DirtyRescanner r(&marker_, &w);
+  DirtyRescanner r(heap_, &marker_, &w);
   unbarriered_->RescanDirty(r);
   c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
 }

@@ -237,6 +237,12 @@ class MHeap {
   // thread's mcache handed out from its open allocation window count as
   // allocated (MSpan::AllocatedPrefix).
   bool QueryObject(uintptr_t p, ObjectInfo* out) const;
+  // The slots of s below the returned index are allocated, with those an
+  // mcache that holds s handed out from its open window (the number
+  // MSpan::AllocatedPrefix sets), read under the heap lock, which keeps
+  // that mcache alive (~MCache waits for the lock). Any thread; the caller
+  // keeps s from being freed or swept.
+  size_t SpanAllocatedPrefix(const MSpan* s) const;
   // Returns once no object query that began before the call runs (takes
   // the heap lock once): an mcache waits for them before it is freed.
   void WaitForObjectQueries() const;

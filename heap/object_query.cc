@@ -67,6 +67,18 @@ bool MHeap::QueryObject(uintptr_t p, ObjectInfo* out) const {
   }
 }
 
+size_t MHeap::SpanAllocatedPrefix(const MSpan* s) const {
+  for (;;) {
+    {
+      std::lock_guard<CountedMutex> g(lock_);
+      size_t prefix;
+      if (s->AllocatedPrefix(&prefix)) return prefix;
+    }
+    // Cached or uncached meanwhile: ask again.
+    std::this_thread::yield();
+  }
+}
+
 void MHeap::WaitForObjectQueries() const {
   std::lock_guard<CountedMutex> g(lock_);
 }

@@ -16,10 +16,15 @@
 //     some), so the dirty-page path really ran;
 //   - a pointer to a white object stored into a page that a preclean round
 //     has just rescanned (world running) is found by the final pause
-//     (PointerStoredIntoAPrecleanedPageIsFoundInTheFinalPause).
+//     (PointerStoredIntoAPrecleanedPageIsFoundInTheFinalPause);
+//   - a preclean round rescans an object allocated black during the mark
+//     in a span its thread's mcache still holds
+//     (AnObjectAllocatedBlackInACachedSpanIsRescannedByPreclean).
 #define GC_THREADS 1
 #define GC_NO_THREAD_REDIRECTS 1
 #include <gc/gc.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 #include <cstdint>
@@ -141,6 +146,70 @@ TEST(MostlyConcurrent, PointerStoredIntoAPrecleanedPageIsFoundInTheFinalPause) {
   // The link's bookkeeping is freed once unregistered and swept (the
   // leak checker does not see the heap's span metadata).
   EXPECT_EQ(GC_unregister_disappearing_link(g_link), 1);
+  GC_gcollect();
+  GC_gcollect();
+}
+
+// Precleaning and allocate-black: an object X allocated during the
+// concurrent phase by a thread whose mcache still holds X's span is black
+// but reads as unmarked (and, while its allocation window is open, as
+// free) until the mcache marks it in bulk. A second thread runs
+// GC_gcollect; its mark phase hook (world running, right after the first
+// pause) waits while this thread allocates X, stores W into it and keeps
+// X in a global (a root: the final pause finds X marked, so it never
+// scans it), then drops the hidden copy of W. X's page was written (or
+// its span is new), so the first preclean round re-arms and rescans it:
+// if the rescan skipped X as unmarked, nothing would read X's words again
+// and W would be freed while X points to it (the link reads NULL). Fails
+// without the rescan's IsMarkedOrBlack and open-window test
+// (Collector::DirtyRescanner).
+void** g_x;
+std::atomic<int> g_phase{0};  // 1: marking, X wanted; 2: X stored
+
+void* CollectOnce(void*) {
+  GC_gcollect();
+  return nullptr;
+}
+
+TEST(MostlyConcurrent,
+     AnObjectAllocatedBlackInACachedSpanIsRescannedByPreclean) {
+  GC_gcollect();
+  // This thread's mcache holds a span of X's class from now on.
+  void* warm = GC_MALLOC(4 * sizeof(void*));
+  ASSERT_NE(warm, nullptr);
+  MakeWhiteObject();
+  ClobberStack();
+  g_phase = 0;
+  gcheap::boehm::g.heap->collector->SetMarkPhaseHookForTesting([] {
+    int expected = 0;
+    if (!g_phase.compare_exchange_strong(expected, 1)) return;
+    while (g_phase.load() != 2) sched_yield();
+  });
+  const uint64_t rounds_before = gcheap::boehm::DirtyTotals().preclean_rounds;
+  pthread_t t;
+  ASSERT_EQ(GC_pthread_create(&t, nullptr, &CollectOnce, nullptr), 0);
+  while (g_phase.load() != 1) sched_yield();
+  void** x = static_cast<void**>(GC_MALLOC(4 * sizeof(void*)));
+  x[0] = reinterpret_cast<void*>(~g_hidden_w);
+  g_hidden_w = 0;
+  g_x = x;
+  x = nullptr;
+  g_phase = 2;
+  ASSERT_EQ(GC_pthread_join(t, nullptr), 0);
+  gcheap::boehm::g.heap->collector->SetMarkPhaseHookForTesting(nullptr);
+  ClobberStack();
+  EXPECT_GT(gcheap::boehm::DirtyTotals().preclean_rounds, rounds_before);
+  // The cycle that freed W (if it did) has swept; W's link tells.
+  GC_gcollect();
+  void* w = *g_link;
+  ASSERT_NE(w, nullptr) << "W, reachable from X, was freed: precleaning "
+                           "skipped X, allocated black in a cached span";
+  EXPECT_EQ(g_x[0], w);
+  for (int i = 0; i < 8; i++) {
+    EXPECT_EQ(static_cast<uintptr_t*>(w)[i], kMagic + i);
+  }
+  EXPECT_EQ(GC_unregister_disappearing_link(g_link), 1);
+  g_x = nullptr;
   GC_gcollect();
   GC_gcollect();
 }
