@@ -646,6 +646,21 @@ class Malloc {
 
 long TreeSize(int depth) { return (1L << (depth + 1)) - 1; }
 
+// A complete tree of the given depth, built bottom-up with the parent
+// allocated first (binary-trees' and marktree's shape): init(node, depth)
+// fills a new node's non-pointer fields before its children are made.
+template <typename Node, typename Cx, typename Init>
+Node* BuildBottomUp(Cx& cx, int depth, const Init& init) {
+  Node* n = cx.template New<Node>();
+  init(n, depth);
+  if (depth > 0) {
+    typename Cx::template Root<Node> self(cx, n);
+    cx.Set(n, &n->left, BuildBottomUp<Node>(cx, depth - 1, init));
+    cx.Set(n, &n->right, BuildBottomUp<Node>(cx, depth - 1, init));
+  }
+  return n;
+}
+
 struct GcBenchParams {
   int stretch_tree_depth = 18;
   int long_lived_tree_depth = 16;
@@ -809,15 +824,8 @@ class BinaryTrees {
     return count;
   }
 
-  // A complete tree of the given depth; the parent is allocated first.
   BNode* BottomUpTree(int depth) {
-    BNode* n = cx_.template New<BNode>();
-    if (depth > 0) {
-      typename Cx::template Root<BNode> self(cx_, n);
-      cx_.Set(n, &n->left, BottomUpTree(depth - 1));
-      cx_.Set(n, &n->right, BottomUpTree(depth - 1));
-    }
-    return n;
+    return BuildBottomUp<BNode>(cx_, depth, [](BNode*, int) {});
   }
 
   Cx& cx_;
@@ -869,15 +877,10 @@ class MarkTree {
 
  private:
   VObj* BottomUpTree(int depth) {
-    VObj* n = cx_.template New<VObj>();
-    n->header = kVPair;
-    n->payload = depth;
-    if (depth > 0) {
-      typename Cx::template Root<VObj> self(cx_, n);
-      cx_.Set(n, &n->left, BottomUpTree(depth - 1));
-      cx_.Set(n, &n->right, BottomUpTree(depth - 1));
-    }
-    return n;
+    return BuildBottomUp<VObj>(cx_, depth, [](VObj* n, int d) {
+      n->header = kVPair;
+      n->payload = d;
+    });
   }
 
   Cx& cx_;
