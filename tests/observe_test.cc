@@ -102,6 +102,26 @@ TEST_P(EventsTest, EveryMomentInOrderWithTheHooksPauses) {
   }
   gc_enter_blocking(m);
   other.join();
+  // Every cycle wakes the background sweeper, but nothing says when its
+  // thread runs: the five cycles above can take 10 ms, and on a loaded
+  // machine the sweeper may not have been scheduled once by then (the
+  // allocating threads and gc_collect sweep what they need themselves).
+  // Wait (up to a minute) for one of its rounds to end before the listener
+  // goes; removed first, it would hear no round at all.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  auto sweep_round_ended = [&] {
+    std::lock_guard<std::mutex> g(rec.mu);
+    for (const gc_event& e : rec.events) {
+      if (e.kind == GC_EVENT_ACTIVITY_END && e.detail == GC_ACTIVITY_SWEEP) {
+        return true;
+      }
+    }
+    return false;
+  };
+  while (!sweep_round_ended() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   gc_leave_blocking(m);
   ASSERT_EQ(gc_remove_event_listener(h, &l, &rec), 0);
   EXPECT_EQ(gc_remove_event_listener(h, &l, &rec), -1);
