@@ -220,15 +220,27 @@ gc_heap::~gc_heap() {
   magic = 0;
 }
 
-gc_type_id gc_heap::ConservativeType() {
-  // libstdc++'s call_once has no fast path of its own (it sets two
-  // thread-locals and calls pthread_once every time): every
-  // gc_alloc_conservative comes here.
-  if (const gc_type_id t = conservative_type_.load(std::memory_order_acquire);
+namespace {
+
+// The type registered once by `reg` (which stores it into *type), read
+// without std::call_once on every later call: libstdc++'s call_once has no
+// fast path of its own (it sets two thread-locals and calls pthread_once
+// every time), and every gc_alloc_conservative and gc_ephemeron_new asks.
+template <typename Register>
+gc_type_id TypeRegisteredOnce(std::atomic<gc_type_id>* type,
+                              std::once_flag* once, Register reg) {
+  if (const gc_type_id t = type->load(std::memory_order_acquire);
       GC_LIKELY(t != 0)) {
     return t;
   }
-  std::call_once(conservative_once_, [&] {
+  std::call_once(*once, reg);
+  return type->load(std::memory_order_acquire);
+}
+
+}  // namespace
+
+gc_type_id gc_heap::ConservativeType() {
+  return TypeRegisteredOnce(&conservative_type_, &conservative_once_, [&] {
     // A tail of 8-byte words, each an ambiguous pointer.
     static const uint64_t kEveryWord = 1;
     gcheap::TypeSpec spec;
@@ -245,7 +257,6 @@ gc_type_id gc_heap::ConservativeType() {
                            std::string(id.status().message()).c_str());
     }
   });
-  return conservative_type_.load(std::memory_order_acquire);
 }
 
 gc_mutator* gc_heap::Attach() {
@@ -341,7 +352,7 @@ void gc_heap::ReleaseMCache(gc_mutator* m) {
 }
 
 gc_type_id gc_heap::EphemeronType() {
-  std::call_once(ephemeron_once_, [this] {
+  return TypeRegisteredOnce(&ephemeron_type_, &ephemeron_once_, [this] {
     static const uint64_t kNext =
         uint64_t{1} << (offsetof(gcheap::EphemeronObject, next) / 8);
     gcheap::TypeSpec spec;
@@ -356,7 +367,6 @@ gc_type_id gc_heap::EphemeronType() {
              "full?)");
     ephemeron_type_.store(*t, std::memory_order_release);
   });
-  return ephemeron_type();
 }
 
 std::unique_lock<std::mutex> gc_heap::LockListAsSafepoint() {
