@@ -4,18 +4,26 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "heap/arena.h"
 #include "heap/base.h"
 
 namespace gcheap {
 
+namespace {
+constexpr size_t kTableBytes = (TypeTable::kMaxTypes + 1) * sizeof(void*);
+}  // namespace
+
 TypeTable::TypeTable()
-    : types_(new std::atomic<const TypeInfo*>[kMaxTypes + 1]()) {}
+    : types_(static_cast<const TypeInfo**>(SysAllocMeta(kTableBytes))) {
+  GC_CHECK(types_ != nullptr, "TypeTable: cannot map the type table");
+}
 
 TypeTable::~TypeTable() {
-  for (size_t i = 0; i <= kMaxTypes; i++) {
-    delete types_[i].load(std::memory_order_relaxed);
-  }
-  delete[] types_;
+  // Only ids 1..count_ were ever set; the rest of the table was never
+  // touched and stays so.
+  const size_t n = count_.load(std::memory_order_acquire);
+  for (size_t i = 1; i <= n; i++) delete types_[i];
+  SysFreeMeta(types_, kTableBytes);
 }
 
 namespace {
@@ -200,7 +208,7 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
         "type '%s': the heap already has %zu types (the maximum)", name,
         kMaxTypes));
   }
-  types_[n + 1].store(t, std::memory_order_release);
+  __atomic_store_n(&types_[n + 1], t, __ATOMIC_RELEASE);
   count_.store(n + 1, std::memory_order_release);
   return static_cast<uint16_t>(n + 1);
 }

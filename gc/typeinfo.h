@@ -44,6 +44,11 @@
 // The table is append-only: a registered type never changes or goes away
 // while its heap lives, so the collector reads it without locks. Type ids are
 // 16-bit (the heap stores one per object slot); 0 is never a valid id.
+// Its 65536 slots (512 KiB) are mapped from the OS untouched (zero pages,
+// read as null): only the pages of registered ids become resident, so a
+// heap with a few types pays a page or two, not half a MiB of RSS. The
+// slots are plain pointers read and written with atomic builtins (a
+// std::atomic array would have to be constructed, writing every page).
 #ifndef GCHEAP_GC_TYPEINFO_H_
 #define GCHEAP_GC_TYPEINFO_H_
 
@@ -169,14 +174,16 @@ class TypeTable {
   // The type for id, or nullptr if id was never registered.
   const TypeInfo* Get(uint32_t id) const {
     if (id == 0 || id > kMaxTypes) return nullptr;
-    return types_[id].load(std::memory_order_acquire);
+    return __atomic_load_n(&types_[id], __ATOMIC_ACQUIRE);
   }
   size_t size() const { return count_.load(std::memory_order_acquire); }
 
  private:
   std::mutex mu_;
   std::atomic<size_t> count_{0};
-  std::atomic<const TypeInfo*>* types_;  // kMaxTypes + 1 entries
+  // kMaxTypes + 1 entries in zero-filled OS memory (SysAllocMeta); entry
+  // 0 and entries past count_ stay null.
+  const TypeInfo** types_;
 };
 
 }  // namespace gcheap

@@ -1,11 +1,16 @@
 // Tests for gc/typeinfo: TypeTable::Register's validation (every error has
 // a message naming the type and the problem), how bitmaps are checked,
 // read and copied, variable tails, trace callbacks with and without
-// context, the table's limits, and concurrent registration while other
-// threads read the table (run under tsan).
+// context, the table's limits, that a table's unused slots never become
+// resident, and concurrent registration while other threads read the
+// table (run under tsan).
 #include "gc/typeinfo.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -310,6 +315,39 @@ TEST(TypeInfoTest, IdsAndTheLimitOfTheTable) {
 // Registration takes a lock; Get does not. Readers that see a new size()
 // see the type's whole description (release/acquire), while writers keep
 // registering. Four writers and four readers on two cores.
+// The process's resident set in bytes (/proc/self/statm's second field).
+size_t ResidentBytes() {
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  const int n = fscanf(f, "%lu %lu", &size, &resident);
+  fclose(f);
+  return n == 2 ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// A table's 65536 slots are 512 KiB; only the pages of registered ids may
+// become resident. Sixteen tables with a type each (8 MiB of slots) grow
+// the resident set by far less than one table's worth; a table whose slots
+// were all written at construction (as `new std::atomic<T*>[n]()` does)
+// grows it by 8 MiB.
+TEST(TypeInfoTest, UnusedSlotsOfTheTableAreNeverTouched) {
+  const size_t before = ResidentBytes();
+  ASSERT_GT(before, 0u);
+  std::vector<std::unique_ptr<TypeTable>> tables;
+  for (int i = 0; i < 16; i++) {
+    tables.push_back(std::make_unique<TypeTable>());
+    absl::StatusOr<uint16_t> id = tables.back()->Register(Spec("T", 16));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_NE(tables.back()->Get(*id), nullptr);
+    EXPECT_EQ(tables.back()->Get(*id + 1), nullptr);
+    EXPECT_EQ(tables.back()->Get(TypeTable::kMaxTypes), nullptr);
+  }
+  const size_t after = ResidentBytes();
+  const size_t grew = after > before ? after - before : 0;
+  EXPECT_LT(grew, size_t{512} << 10)
+      << "16 type tables made " << (grew >> 10) << " KiB resident";
+}
+
 TEST(TypeInfoConcurrencyTest, ReadersSeeWholeTypesWhileOthersRegister) {
   constexpr int kWriters = 4, kReaders = 4, kPerWriter = 2000;
   TypeTable t;
