@@ -19,10 +19,7 @@ TypeTable::TypeTable()
 }
 
 TypeTable::~TypeTable() {
-  // Only ids 1..count_ were ever set; the rest of the table was never
-  // touched and stays so.
-  const size_t n = count_.load(std::memory_order_acquire);
-  for (size_t i = 1; i <= n; i++) delete types_[i];
+  // owned_ deletes the types; the table's untouched pages stay so.
   SysFreeMeta(types_, kTableBytes);
 }
 
@@ -208,6 +205,7 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
         "type '%s': the heap already has %zu types (the maximum)", name,
         kMaxTypes));
   }
+  owned_.emplace_back(t);
   __atomic_store_n(&types_[n + 1], t, __ATOMIC_RELEASE);
   count_.store(n + 1, std::memory_order_release);
   return static_cast<uint16_t>(n + 1);
