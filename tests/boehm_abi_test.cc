@@ -774,6 +774,32 @@ TEST(BoehmAbiExplicitFree, TypedObjectsAndFinalizedOnesAreNotReused) {
   GC_enable();
 }
 
+// A list's links are hidden from the conservative scan: a stale
+// reference to the object freed last (the head of its list) keeps that one
+// object, not every object freed before it.
+__attribute__((noinline)) void FreeAListKeepingItsHead(
+    std::vector<uintptr_t>* hidden) {
+  void* objs[100];
+  for (void*& p : objs) {
+    p = GC_MALLOC(40);
+    hidden->push_back(~reinterpret_cast<uintptr_t>(p));
+  }
+  for (void*& p : objs) {
+    GC_FREE(p);
+    g_stale = p;
+    p = nullptr;
+  }
+}
+
+TEST(BoehmAbiExplicitFree, AStaleReferenceToAListedObjectKeepsOnlyIt) {
+  GC_INIT();
+  std::vector<uintptr_t> hidden;
+  FreeAListKeepingItsHead(&hidden);
+  Collect();
+  EXPECT_LE(CountAllocated(hidden), 10);
+  g_stale = nullptr;
+}
+
 // Frees `n` objects of 40 bytes; their addresses, hidden, into *hidden.
 __attribute__((noinline)) void FreeSome(int n, std::vector<uintptr_t>* hidden) {
   for (int i = 0; i < n; i++) {

@@ -487,14 +487,15 @@ enum class Kind { kNormal, kAtomic };
 // itself: GC_free clears a conservative or atomic object and puts it on
 // the calling thread's lists, and that thread's next allocation of the
 // same kind and size takes it: a small one on the list of its (noscan,
-// size class), linked through word 0; a large one in one of
-// BThread::kFreedLarge slots, taken by a request of as many pages that it
-// holds, its pages resident (as Boehm's free blocks), kFreedLargeBytes per
-// thread at most (past that, it goes back to the OS at once as before).
-// Word
-// 1 holds the object's address ^ kFreedCookie; words 0 and 1 are cleared
-// when it is handed out. For gcheap the object stays allocated all along.
-// Safety (boehm_internal.h's invariants):
+// size class), linked through word 0, which holds the next object's
+// address complemented (hidden from the conservative scan: a stale
+// reference to one listed object must not keep the rest of its list); a
+// large one in one of BThread::kFreedLarge slots, taken by a request of as
+// many pages that it holds, its pages resident (as Boehm's free blocks),
+// kFreedLargeBytes per thread at most (past that, it goes back to the OS
+// at once as before). Word 1 holds the object's address ^ kFreedCookie;
+// words 0 and 1 are cleared when it is handed out. For gcheap the object stays
+// allocated all along. Safety (boehm_internal.h's invariants):
 //  - the sweep must never free a listed object: every list is dropped at
 //    the end of each mark termination (g.free_epoch, bumped by the world
 //    hook with the world stopped; a list of an older epoch is emptied
@@ -553,7 +554,7 @@ void* TakeFreed(gc_mutator* m, size_t bytes, Kind kind) {
     void*& head = t->freed[noscan ? 1 : 0][gcheap::SizeToClass(bytes)];
     w = static_cast<uintptr_t*>(head);
     if (w == nullptr) return nullptr;
-    head = reinterpret_cast<void*>(w[0]);
+    head = reinterpret_cast<void*>(~w[0]);
   } else {
     for (FreedLarge& f : t->freed_large) {
       if (f.p != nullptr && f.noscan == noscan && f.bytes >= bytes &&
@@ -614,7 +615,7 @@ void PutFreed(const gcheap::ObjectRef& r, uintptr_t hi, FreedLarge* slot) {
     void*& head =
         FreedLists()
             ->freed[noscan ? 1 : 0][gcheap::SizeClassOf(r.span->spanclass)];
-    w[0] = reinterpret_cast<uintptr_t>(head);
+    w[0] = ~reinterpret_cast<uintptr_t>(head);  // hidden
     head = w;
   }
   w[1] = r.base ^ kFreedCookie;

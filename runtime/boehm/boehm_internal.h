@@ -80,9 +80,9 @@ struct BThread {
   // Objects this thread GC_free'd, handed out again by its next
   // allocations of their kind and size class before the collector could
   // reclaim them (boehm.cc, "Explicit frees"): small ones on one list per
-  // (noscan, size class), linked through each object's first word. Valid
-  // only while
-  // freed_epoch equals g.free_epoch; owner only, inside running brackets.
+  // (noscan, size class), linked through each object's first word (hidden).
+  // Valid only while freed_epoch equals g.free_epoch; owner only, inside
+  // running brackets.
   void* freed[2][kNumSizeClasses] = {};
   // And up to kFreedLarge large ones (any kind: noscan says which), each
   // with its usable bytes and pages, kFreedLargeBytes in all at most (their
