@@ -533,6 +533,18 @@ gcheap::boehm::BThread* FreedLists() {
   return t;
 }
 
+// Debug builds: a listed object is allocated for gcheap, at its own base
+// (boehm_internal.h's invariant: the sweep never freed it).
+void CheckListed(const void* w) {
+  if constexpr (kDebugBuild) {
+    gcheap::ObjectRef r;
+    GC_CHECK(g.heap->heap.FindObject(reinterpret_cast<uintptr_t>(w), &r) &&
+                 r.base == reinterpret_cast<uintptr_t>(w) &&
+                 r.span->IsAllocated(r.index),
+             "a GC_free'd object on a list is no longer allocated");
+  }
+}
+
 size_t Pages(size_t bytes) {
   return (bytes + gcheap::kPageSize - 1) / gcheap::kPageSize;
 }
@@ -567,6 +579,7 @@ void* TakeFreed(gc_mutator* m, size_t bytes, Kind kind) {
     }
     if (w == nullptr) return nullptr;
   }
+  CheckListed(w);
   w[0] = 0;
   w[1] = 0;
   return w;
