@@ -397,8 +397,11 @@ void Collector::StartTheWorld(Cycle* c) {
 void Collector::SweepTermination(Cycle* c) {
   SetPhase(GcPhase::kSweepTermination);
   // Finish last cycle's sweep while the mutators run (Go's gcStart does);
-  // the pause then only waits out sweeps still in flight.
+  // the pause then only waits out sweeps still in flight. The empty spans
+  // the last cycle's sweep kept for reuse and nobody took since go back to
+  // the page heap (this cycle's stay for allocation during the mark).
   heap_->SweepRemaining();
+  heap_->ReleaseEmptySpans(/*only_old=*/true);
   // The copy of the conservative root ranges neither allocates nor faults
   // pages in the pause (unless a range was registered meanwhile): the
   // buffer is sized, and its pages touched, before it.
@@ -431,6 +434,9 @@ void Collector::SweepTermination(Cycle* c) {
 // object anywhere.
 void Collector::Mark(Cycle* c) {
   SetPhase(GcPhase::kMark);
+  // Every cached span's allocation state is exact before anything is
+  // marked; in concurrent mode the mcaches allocate black from now on.
+  world_->ForEachMCache([&](MCache* m) { m->StartMark(concurrent_); });
   if (!concurrent_) {
     // The whole mark inside the pause: worker 0 scans the heap's roots, the
     // workers scan the mutators' own roots (claiming them one by one), and
@@ -538,6 +544,7 @@ void Collector::FinishConcurrentMark(Cycle* c) {
     if (pool_->nfull() == 0) break;
     c->marked.Add(BackgroundMark());
   }
+  if (unbarriered_ != nullptr) PrecleanUnbarriered(c);
 
   // The final pause. Mutators may have buffered barrier values since the
   // workers ran dry: flush them. Most shade objects that are already
@@ -578,8 +585,13 @@ void Collector::FinishConcurrentMark(Cycle* c) {
 // The final pause's rescan of dirty pages (gc/unbarriered.h).
 class Collector::DirtyRescanner final : public PageRescanner {
  public:
-  DirtyRescanner(Marker* m, Marker::Worker* w) : m_(m), w_(w) {}
+  DirtyRescanner(MHeap* h, Marker* m, Marker::Worker* w)
+      : heap_(h), m_(m), w_(w) {}
   void RescanPages(MSpan* s, uintptr_t lo, uintptr_t hi) override {
+    // A span tracked when the mark began may have been freed since (empty
+    // spans go back to the page heap before it grows, even while marking):
+    // its bitmaps are gone and it holds no object.
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return;
     if (NoScan(s->spanclass)) return;
     lo = std::max(lo, s->start);
     hi = std::min(hi, s->limit);
@@ -595,26 +607,78 @@ class Collector::DirtyRescanner final : public PageRescanner {
       return;
     }
     // Small objects: queued again as grey, so that the final drain's
-    // workers rescan them in parallel.
+    // workers rescan them in parallel. In a precleaning round (world
+    // running) an mcache may still hold the span: what it allocated during
+    // the mark is black but reads as unmarked until the mcache marks it in
+    // bulk, and as free while its allocation window is open. Such an
+    // object counts (IsMarkedOrBlack, and allocated below the open
+    // window's cursor: AllocatedPrefix); skipped, a pointer stored into it
+    // before the round's re-arm would be seen by nothing (its page is
+    // clean again, and the final pause finds it marked, so never scans
+    // it). In the final pause every mcache has released its spans
+    // (ReleaseMCaches): the same test reads the mark bits.
+    const size_t window = s->cache_seq.load(std::memory_order_acquire) & 1
+                              ? heap_->SpanAllocatedPrefix(s)
+                              : 0;
     for (size_t i = s->ObjIndex(lo), last = s->ObjIndex(hi - 1); i <= last;
          i++) {
-      if (!s->IsAllocated(i) || !s->IsMarked(i)) continue;
+      if (!(i < window || s->IsAllocated(i)) || !s->IsMarkedOrBlack(i)) {
+        continue;
+      }
       w_->gcw.Put(s->start + i * s->elemsize);
     }
   }
 
  private:
+  MHeap* const heap_;
   Marker* const m_;
   Marker::Worker* const w_;
 };
 
+void Collector::ReleaseMCaches(Cycle* c) {
+  world_->ForEachMCache([&](MCache* m) {
+    m->ReleaseAll();
+    const MCache::BlackCounts b = m->TakeBlackCounts();
+    c->marked.objects += b.objects;
+    c->marked.bytes += b.bytes;
+  });
+}
+
+void Collector::PrecleanUnbarriered(Cycle* c) {
+  uint64_t last = 0;
+  for (int round = 0; round < kMaxPrecleanRounds; round++) {
+    uint64_t pages;
+    {
+      // The world runs: no span may be freed while the round reads span
+      // bitmaps (an empty span kept for reuse goes back to the page heap
+      // when the heap grows, also during the mark).
+      MHeap::SpanHold hold(heap_);
+      Marker::Worker w(&marker_, pool_.get());
+      DirtyRescanner r(heap_, &marker_, &w);
+      pages = unbarriered_->Preclean(r);
+      c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
+    }  // the worker's buffers go to the pool
+    if (pool_->nfull() != 0) c->marked.Add(BackgroundMark());
+    if (pages < kPrecleanMinPages) break;
+    if (round > 0 && pages * 4 > last * 3) break;
+    last = pages;
+  }
+}
+
 void Collector::RescanUnbarriered(Cycle* c) {
+  // Objects allocated black during the mark were never scanned, and plain
+  // stores may have put the only pointer to a white object into one: the
+  // rescan below visits the marked objects of dirty pages, so they must
+  // read as allocated and marked first (bulk allocate-black leaves them
+  // free or unmarked while their span is cached). The world is not
+  // restarted before mark termination, so nothing allocates meanwhile.
+  ReleaseMCaches(c);
   Marker::Worker w(&marker_, pool_.get());
   // Every heap root again (the roots' values changed with plain stores;
   // the Boehm layer reports the stopped threads' stacks here).
   RootMarker rm(&marker_, &w);
   roots_->VisitAll(rm);
-  DirtyRescanner r(&marker_, &w);
+  DirtyRescanner r(heap_, &marker_, &w);
   unbarriered_->RescanDirty(r);
   c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
 }
@@ -627,9 +691,12 @@ class Collector::FinalizerMarking final : public CandidateMarker {
     w_.emplace(&c_->marker_, c_->pool_.get());
   }
   ~FinalizerMarking() override { Flush(); }
+  // Objects allocated black during the mark count as marked before their
+  // mcache marks them in bulk (MSpan::IsMarkedOrBlack): a registration
+  // made during the mark may name one.
   bool Marked(uintptr_t base) override {
     ObjectRef r;
-    return c_->heap_->FindObject(base, &r) && r.span->IsMarked(r.index);
+    return c_->heap_->FindObject(base, &r) && r.span->IsMarkedOrBlack(r.index);
   }
   void MarkReferents(uintptr_t base, bool skip_self) override {
     c_->marker_.ScanCandidate(&*w_, base, skip_self);
@@ -715,24 +782,24 @@ void Collector::MarkTermination(Cycle* c) {
   SetPhase(GcPhase::kMarkTermination);
   marker_.SetRevive(false);
   world_->SetWriteBarrier(false);
+  // The sweepgen flip makes cached spans unswept: return them all. While
+  // allocating black, returning a span marks what its mcache allocated
+  // from it during the mark; those objects count as marked.
+  ReleaseMCaches(c);
+  world_->ForEachMCache([](MCache* m) { m->StopAllocateBlack(); });
   // The embedder's weak processing (gc/weak_callbacks.h): marking and the
-  // finalizer decision are final, nothing is swept yet. Before the
-  // verifier, which then checks the graph the callbacks left.
+  // finalizer decision are final (objects allocated black included, just
+  // marked in bulk above), nothing is swept yet. Before the verifier,
+  // which then checks the graph the callbacks left.
   weak_.callbacks().Run();
-  // Objects allocated black, by mutator, and by mutators that detached.
-  world_->ForEachMutatorGcState([&](MutatorGcState* st) {
-    c->marked.objects += st->black_objects;
-    c->marked.bytes += st->black_bytes;
-    *st = {};
-  });
+  // Objects marked outside the workers, and black by mutators that
+  // detached.
   c->marked.objects += extra_objects_.load(std::memory_order_relaxed);
   c->marked.bytes += extra_bytes_.load(std::memory_order_relaxed);
   if (events_->active()) {
     events_->EmitSimple(EventKind::kHeapMarked, 0, c->marked.objects,
                         c->marked.bytes);
   }
-  // The sweepgen flip makes cached spans unswept: return them all.
-  world_->ForEachMCache([](MCache* m) { m->ReleaseAll(); });
   c->info.heap_end = static_cast<uint64_t>(heap_->heap_live().load());
   if (config_.verify) {
     c->info.verified_objects =
@@ -776,11 +843,23 @@ void Collector::MarkTermination(Cycle* c) {
   StartTheWorld(c);
 }
 
+Collector::Counters Collector::ReadCounters() const {
+  Counters c;
+  c.mark_races = marker_.mark_races();
+  c.pool_ops = pool_ops_.load(std::memory_order_relaxed);
+  c.pool_waits = pool_waits_.load(std::memory_order_relaxed);
+  c.pool_steals = pool_steals_.load(std::memory_order_relaxed);
+  return c;
+}
+
 // Sweep: the world runs; spans are swept by allocation and the background
 // sweeper. The cycle's record is published.
 void Collector::Sweep(Cycle* c) {
   if (unbarriered_ != nullptr) unbarriered_->AfterMark();
   sweeper_.Wake();
+  pool_ops_.fetch_add(pool_->lock_acquires(), std::memory_order_relaxed);
+  pool_waits_.fetch_add(pool_->lock_waits(), std::memory_order_relaxed);
+  pool_steals_.fetch_add(pool_->steals(), std::memory_order_relaxed);
   // Freeing the work buffers takes a while: after the pause.
   pool_.reset();
   CycleInfo& info = c->info;

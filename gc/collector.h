@@ -20,7 +20,8 @@
 //   kSweepTermination  the driver sweeps what the last cycle left while the
 //       mutators run, stops the world (the first pause), waits for sweeps
 //       still in flight and resets every mutator's mark state.
-//   kMark  stop-the-world mode: every worker marks from the roots inside
+//   kMark  every mcache syncs its cached spans (MCache::StartMark).
+//       Stop-the-world mode: every worker marks from the roots inside
 //       the pause (the mutators' own roots claimed one by one).
 //       Concurrent mode: snapshot the heap's roots' values and conservative
 //       ranges' words, mark every mutator's own roots pending (each mutator
@@ -40,7 +41,8 @@
 //       queued and revived; then marking finishes as in kMark (ragged
 //       flushes, final pause B). Stop-the-world mode does it in the pause.
 //   kMarkTermination  (world stopped, no grey object anywhere) barrier off,
-//       allocate-black counts summed, mcaches flushed, marks verified
+//       mcaches flushed (marking what they allocated black) and their
+//       allocate-black counts summed, marks verified
 //       (optional), heap_live := marked bytes, sweepgen += 2, next goal and
 //       trigger; the world restarts.
 //   kSweep  the background sweeper is woken; statistics, gctrace and the
@@ -131,6 +133,13 @@ class Collector {
   static constexpr int kMaxMarkRestarts = 4;
   // Grey work a final pause drains itself before it restarts the world:
   static constexpr int64_t kDrainInPauseNs = 20'000;
+  // Precleaning with an UnbarrieredStores (gc/unbarriered.h): at most this
+  // many rounds; another round follows one that found at least
+  // kPrecleanMinPages pages and, after the first, at most 3/4 of what the
+  // round before it found (fewer pages found each round: the program
+  // writes slower than the rounds clean).
+  static constexpr int kMaxPrecleanRounds = 4;
+  static constexpr uint64_t kPrecleanMinPages = 32;
 
   // events: the heap's event bus (gc/events.h), which also gives the
   // clock origin; null: the collector keeps one of its own.
@@ -197,15 +206,16 @@ class Collector {
     return concurrent_ &&
            (p == GcPhase::kMark || p == GcPhase::kMarkFinalizers);
   }
-  // Called by gc_alloc for every object allocated while marking, on the
-  // allocating thread: marks it black (its span is found in the mcache,
-  // not through the arena index) and charges the mark assist.
-  void AllocatedWhileMarking(void* p, size_t bytes, bool noscan, MCache* c,
-                             MutatorGcState* st);
-  // A mutator that detaches while marking hands over its black counts.
-  void AddBlack(const MutatorGcState& st) {
-    extra_objects_.fetch_add(st.black_objects, std::memory_order_relaxed);
-    extra_bytes_.fetch_add(st.black_bytes, std::memory_order_relaxed);
+  // Charges a mutator's mark assist for `bytes` its mcache took while
+  // marking (MCache::TakeAllocatedBytes: a refill's free slots, a large
+  // object), on the mutator's thread at its next safepoint; a mutator in
+  // debt assists. (Its mcache marks what it allocates black, in bulk.)
+  void ChargeAssist(MutatorGcState* st, uint64_t bytes);
+  // A mutator that detaches while marking hands over its black counts
+  // (MCache::TakeBlackCounts, after its last ReleaseAll).
+  void AddBlack(const MCache::BlackCounts& b) {
+    extra_objects_.fetch_add(b.objects, std::memory_order_relaxed);
+    extra_bytes_.fetch_add(b.bytes, std::memory_order_relaxed);
   }
   // Greys buffered write-barrier values (old and new pointer values).
   void ShadeBuffered(const uintptr_t* values, size_t n);
@@ -215,6 +225,15 @@ class Collector {
   void ShadeThreadRoots(absl::FunctionRef<void(RootVisitor&)> scan);
 
   CollectorStats ReadStats() const { return stats_.Read(); }
+  // Contention counters of the collector's shared structures, cumulative
+  // (the work pool's as of the last finished cycle).
+  struct Counters {
+    uint64_t mark_races = 0;   // mark bits lost to another marker's OR
+    uint64_t pool_ops = 0;     // work-pool lock acquisitions
+    uint64_t pool_waits = 0;   // ... that found the lock held
+    uint64_t pool_steals = 0;  // full buffers taken from the pool
+  };
+  Counters ReadCounters() const;
   // Weak references' records and rules (gc/weak.h).
   WeakProcessor& weak() { return weak_; }
   // Finalization's registrations and queues (gc/finalize.h).
@@ -383,9 +402,6 @@ class Collector {
   // with its own mark work.
   void Assist(MutatorGcState* st);
   void PublishAssistRatio();
-  // Marks the object that was just allocated at p (allocate black).
-  void MarkNew(void* p, size_t bytes, bool noscan, MCache* c,
-               MutatorGcState* st);
 
   MHeap* heap_;
   const TypeTable* types_;
@@ -399,6 +415,13 @@ class Collector {
   // Final pause with an UnbarrieredStores: every heap root marked again,
   // then the dirty pages' marked objects rescanned (world stopped).
   void RescanUnbarriered(Cycle* c);
+  // With the world stopped: every mcache returns its cached spans, which
+  // marks in bulk what it allocated black during the mark (added to the
+  // cycle's marked totals). Afterwards every object allocated so far reads
+  // as allocated and, if allocated during the mark, as marked.
+  void ReleaseMCaches(Cycle* c);
+  // Precleaning rounds before the final pause (world running).
+  void PrecleanUnbarriered(Cycle* c);
   const int nworkers_;
   WeakProcessor weak_;  // the heap's sweep hook: before the marker
   Finalization finalization_;
@@ -452,6 +475,9 @@ class Collector {
   std::atomic<int> assists_active_{0};   // mutators inside Assist's drain
   std::atomic<uint64_t> assist_ns_{0};   // this cycle
   std::atomic<uint64_t> bg_cpu_ns_{0};   // this cycle
+  // The finished cycles' work-pool counters (folded in at the end of a
+  // cycle, when its pool is freed).
+  std::atomic<uint64_t> pool_ops_{0}, pool_waits_{0}, pool_steals_{0};
 
   std::mutex hooks_mu_;
   CycleHook cycle_hook_;                        // guarded by hooks_mu_

@@ -52,6 +52,10 @@ bool EventBus::Remove(EventListener* l) {
 void EventBus::Publish(Snapshot* next) {
   Snapshot* old = listeners_.exchange(next, std::memory_order_seq_cst);
   active_.store(!next->empty(), std::memory_order_relaxed);
+  activities_active_.store(
+      std::any_of(next->begin(), next->end(),
+                  [](const EventListener* l) { return l->WantsActivities(); }),
+      std::memory_order_relaxed);
   // Two flips: a report that read the epoch before the first flip counts
   // in one of the two counters; each is waited for once it takes no new
   // readers.
@@ -72,8 +76,12 @@ void EventBus::Emit(Event e, int64_t at_ns) {
   std::atomic<int64_t>& readers = readers_[epoch & 1];
   readers.fetch_add(1, std::memory_order_seq_cst);
   const Snapshot* s = listeners_.load(std::memory_order_seq_cst);
+  const bool activity =
+      e.kind == EventKind::kActivityBegin || e.kind == EventKind::kActivityEnd;
   t_in_listener++;
-  for (EventListener* l : *s) l->OnEvent(e);
+  for (EventListener* l : *s) {
+    if (!activity || l->WantsActivities()) l->OnEvent(e);
+  }
   t_in_listener--;
   readers.fetch_sub(1, std::memory_order_release);
 }

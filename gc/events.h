@@ -16,8 +16,13 @@
 //
 // Cost. Every report is guarded by active(): one relaxed load and a
 // predictable branch while no listener is installed (HeapEventSink in
-// heap/heap_events.h). With listeners, a report reads the listener list
-// without a lock (below) and calls each listener on the reporting thread.
+// heap/heap_events.h). Activities, which come on hot paths (a mutator's
+// every blocking bracket, every span refill), are guarded by
+// activities_active() instead: true only while some listener wants them
+// (EventListener::WantsActivities), so a listener of cycle moments alone
+// costs those paths nothing either. With listeners, a report reads the
+// listener list without a lock (below) and calls each listener on the
+// reporting thread.
 //
 // Listeners are added and removed at any time, from any thread. The list
 // is an immutable snapshot behind an atomic pointer; a report is a read
@@ -101,6 +106,9 @@ class EventListener {
  public:
   virtual ~EventListener() = default;
   virtual void OnEvent(const Event& e) = 0;
+  // Whether it wants kActivityBegin and kActivityEnd (constant while the
+  // listener is installed). One that does not is never called with them.
+  virtual bool WantsActivities() const { return true; }
 };
 
 // The calling thread's OS thread id.
@@ -128,7 +136,8 @@ class EventBus final : public HeapEventSink {
   // Reports e to every listener. Fills thread (if 0) and cycle (if 0);
   // time_ns is taken now unless `at_ns` (steady clock) is given.
   void Emit(Event e, int64_t at_ns = 0);
-  // Shorthands; call them only when active().
+  // Shorthands; call them only when active() (Activity: only when
+  // activities_active()).
   void EmitSimple(EventKind kind, int detail = 0, uint64_t count = 0,
                   uint64_t bytes = 0);
   void Activity(bool begin, gcheap::Activity a, uint64_t bytes = 0) {
@@ -156,11 +165,12 @@ class EventBus final : public HeapEventSink {
 };
 
 // Reports an activity's begin and end around a scope, when someone
-// listens (bus may be null).
+// listens to activities (bus may be null).
 class ActivityScope {
  public:
   ActivityScope(EventBus* bus, Activity a, uint64_t bytes = 0)
-      : bus_(bus != nullptr && bus->active() ? bus : nullptr), a_(a) {
+      : bus_(bus != nullptr && bus->activities_active() ? bus : nullptr),
+        a_(a) {
     if (bus_ != nullptr) bus_->Activity(true, a_, bytes);
   }
   ~ActivityScope() {

@@ -16,7 +16,7 @@ WorkPool::~WorkPool() {
 
 WorkBuf* WorkPool::GetEmpty() {
   {
-    std::lock_guard<std::mutex> g(mu_);
+    std::lock_guard<CountedMutex> g(mu_);
     if (empty_ != nullptr) {
       WorkBuf* b = empty_;
       empty_ = b->next;
@@ -29,14 +29,14 @@ WorkBuf* WorkPool::GetEmpty() {
 }
 
 void WorkPool::PutEmpty(WorkBuf* b) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   b->n = 0;
   b->next = empty_;
   empty_ = b;
 }
 
 void WorkPool::PutFull(WorkBuf* b) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   b->next = full_;
   full_ = b;
   queued_.fetch_add(b->n, std::memory_order_relaxed);
@@ -45,13 +45,14 @@ void WorkPool::PutFull(WorkBuf* b) {
 
 WorkBuf* WorkPool::TryGetFull() {
   if (nfull_.load(std::memory_order_acquire) == 0) return nullptr;
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   WorkBuf* b = full_;
   if (b != nullptr) {
     full_ = b->next;
     b->next = nullptr;
     queued_.fetch_sub(b->n, std::memory_order_relaxed);
     nfull_.fetch_sub(1, std::memory_order_release);
+    BumpHeld(steals_);
   }
   return b;
 }

@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <mutex>
 
+#include "heap/counters.h"
+
 namespace gcheap {
 
 struct WorkBuf {
@@ -41,9 +43,16 @@ class WorkPool {
   size_t nfull() const { return nfull_.load(std::memory_order_acquire); }
   // Grey objects in the pool's buffers (a hint, like nfull).
   size_t queued() const { return queued_.load(std::memory_order_acquire); }
+  // Contention counters (heap/counters.h): lock acquisitions, the ones
+  // that waited, and full buffers taken (a worker stealing work that
+  // another put there).
+  uint64_t lock_acquires() const { return mu_.acquires(); }
+  uint64_t lock_waits() const { return mu_.waits(); }
+  uint64_t steals() const { return steals_.load(std::memory_order_relaxed); }
 
  private:
-  std::mutex mu_;
+  CountedMutex mu_;
+  std::atomic<uint64_t> steals_{0};  // written under mu_
   WorkBuf* full_ = nullptr;
   WorkBuf* empty_ = nullptr;
   std::atomic<size_t> nfull_{0};

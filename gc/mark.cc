@@ -12,7 +12,7 @@ void Marker::GreyObject(Worker* w, const ObjectRef& r) {
   if (!s->IsAllocated(r.index)) return;  // a stale or random word
   if (__builtin_expect(revive_.load(std::memory_order_relaxed), 0)) {
     if (!Revive(r)) return;
-  } else if (!s->SetMarked(r.index)) {
+  } else if (!s->SetMarked(r.index, &w->mark_races)) {
     return;  // already grey or black
   }
   // Ephemerons waiting for this object as their key: the other half of the
@@ -99,7 +99,14 @@ void Marker::RecordWeakSlot(Worker* w, void** slot, uint8_t kind) {
 
 bool Marker::Revive(const ObjectRef& r) {
   MSpan* s = r.span;
-  if (s->IsMarked(r.index)) return false;
+  // An object allocated black during the mark is strongly live, marked or
+  // not: its mcache marks it in bulk when the span leaves it (or in the
+  // final pause). Until then a window that closed makes its slot read as
+  // allocated with the mark bit clear, and taking it for unmarked here
+  // would revive a strongly reachable object (its short weak references
+  // cleared, gc/weak.h) when a barrier or a weak read shades it during the
+  // finalizer phase. Nothing to grey: a black object is never scanned.
+  if (s->IsMarkedOrBlack(r.index)) return false;
   SpanSide* side = weak_ != nullptr ? weak_->sides().GetOrCreate(s) : nullptr;
   GC_CHECK(side != nullptr, "out of memory for a span's revive bits");
   SpanSide::Set(side->revived(), r.index);  // before the mark bit
@@ -194,7 +201,9 @@ void Marker::ScanEphemeron(Worker* w, const ObjectRef& r) {
     MarkValue(w, LoadSlot(reinterpret_cast<void**>(&e->value)));
     return;
   }
-  if (k.span->IsMarked(k.index)) {
+  // A key allocated black during the mark is live before its mcache marks
+  // it in bulk (an OR that wakes no waiter): it must not be waited for.
+  if (k.span->IsMarkedOrBlack(k.index)) {
     MarkValue(w, LoadSlot(reinterpret_cast<void**>(&e->value)));
     return;
   }

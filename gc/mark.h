@@ -61,11 +61,21 @@ class Marker {
       weak = &Marker::VisitWeak;
       weak_callback = &Marker::VisitWeakCallback;
     }
+    ~Worker() {
+      if (mark_races != 0) {
+        marker->mark_races_.fetch_add(mark_races, std::memory_order_relaxed);
+      }
+    }
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
     Marker* marker;
     GcWork gcw;
     uint64_t marked_objects = 0;
     uint64_t marked_bytes = 0;
     uint64_t scanned_bytes = 0;
+    // Mark bits this worker found clear and lost to another marker's
+    // atomic OR (MSpan::SetMarked): contention on the mark bitmaps.
+    uint64_t mark_races = 0;
     // The span of the last object resolved: neighbouring objects were
     // mostly allocated together, so the next pointer often lands in it and
     // skips the arena index. Valid for the Worker's life, which lies inside
@@ -167,6 +177,10 @@ class Marker {
     return types_->Get(s->obj_types[idx]);
   }
   MHeap* heap() const { return heap_; }
+  // Mark-bit races lost by every Worker so far (added when a Worker ends).
+  uint64_t mark_races() const {
+    return mark_races_.load(std::memory_order_relaxed);
+  }
   WeakProcessor* weak() const { return weak_; }
   // The valid displacements of ambiguous data words (gc/conservative.h,
   // rule 5), or null: any interior pointer (the default). Set once, before
@@ -183,10 +197,12 @@ class Marker {
   void ScanSpecial(Worker* w, const ObjectRef& r, const TypeInfo* t, size_t lo,
                    size_t hi);
 
-  // The revive half of GreyObject: revive bit, then mark bit.
+  // The revive half of GreyObject: revive bit, then mark bit, unless the
+  // object is marked or allocated black (MSpan::IsMarkedOrBlack).
   bool Revive(const ObjectRef& r);
 
   MHeap* heap_;
+  std::atomic<uint64_t> mark_races_{0};
   const TypeTable* types_;
   uintptr_t tag_mask_;  // inverted: AND keeps the address bits
   WeakProcessor* weak_;

@@ -2,15 +2,18 @@
 // black and pay mark assists (Go's gcmarknewobject and gcAssistAlloc), and
 // shade their write-barrier buffers (Go's wbBufFlush).
 //
-// Allocate black. Every object allocated while marking is marked at once,
-// so the marker never has to find it: its span is the allocating mcache's
-// cached span for the size class (no arena-index lookup), falling back to
-// findObject only for large objects and a tiny block whose span has been
-// replaced. The marked counts stay in the mutator (MutatorGcState) and are
+// Allocate black. Every object allocated while marking is live for the
+// cycle. The mcaches do it in bulk, off the allocation fast path: when a
+// span is uncached, and for the spans still cached in the final pause, one
+// atomic OR per bitmap word marks what the mcache allocated from it since
+// the mark began (heap/mcache.h gives the argument); large objects are
+// marked as they are allocated. The counts stay in the mcaches and are
 // summed in the final pause, so allocation touches no shared counter.
 //
-// Mark assists. Allocating n bytes while marking costs n x assist_ratio
-// bytes of scan work (gc/pacer.h computes the ratio). A mutator in debt:
+// Mark assists. Taking n bytes while marking costs n x assist_ratio bytes
+// of scan work (gc/pacer.h computes the ratio), charged per refill: the
+// free bytes of each span the mutator's mcache takes, and each large
+// object (ChargeAssist, at the safepoint that follows). A mutator in debt:
 //   1. steals credit that background workers have banked (bg_credit_);
 //   2. otherwise marks itself: it drains grey objects from the shared pool
 //      until its debt plus kOverAssistBytes is paid (the extra amortizes the
@@ -55,24 +58,7 @@ void Collector::PublishAssistRatio() {
       std::memory_order_relaxed);
 }
 
-void Collector::MarkNew(void* p, size_t bytes, bool noscan, MCache* c,
-                        MutatorGcState* st) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  ObjectRef r;
-  r.span = c->CachedSpanFor(a, bytes, noscan);
-  if (r.span != nullptr) {
-    r.index = r.span->ObjIndex(a);
-  } else if (!heap_->FindObject(a, &r)) {
-    return;
-  }
-  if (!r.span->SetMarked(r.index)) return;  // a tiny block already marked
-  st->black_objects++;
-  st->black_bytes += r.span->elemsize;
-}
-
-void Collector::AllocatedWhileMarking(void* p, size_t bytes, bool noscan,
-                                      MCache* c, MutatorGcState* st) {
-  MarkNew(p, bytes, noscan, c, st);
+void Collector::ChargeAssist(MutatorGcState* st, uint64_t bytes) {
   st->assist_credit -=
       static_cast<int64_t>(static_cast<double>(bytes) *
                            assist_ratio_.load(std::memory_order_relaxed));

@@ -2,6 +2,7 @@
 #include "gc/typeinfo.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_format.h"
 #include "heap/arena.h"
@@ -14,13 +15,19 @@ constexpr size_t kTableBytes = (TypeTable::kMaxTypes + 1) * sizeof(void*);
 }  // namespace
 
 TypeTable::TypeTable()
-    : types_(static_cast<const TypeInfo**>(SysAllocMeta(kTableBytes))) {
+    : types_(static_cast<const TypeInfo**>(SysAllocMeta(kTableBytes))),
+      // Zeroed pages from the OS: only the pages of registered ids are
+      // ever touched.
+      alloc_min_(
+          static_cast<uint32_t*>(calloc(kMaxTypes + 1, sizeof(uint32_t)))) {
   GC_CHECK(types_ != nullptr, "TypeTable: cannot map the type table");
+  GC_CHECK(alloc_min_ != nullptr, "out of memory for the type table");
 }
 
 TypeTable::~TypeTable() {
   // owned_ deletes the types; the table's untouched pages stay so.
   SysFreeMeta(types_, kTableBytes);
+  free(alloc_min_);
 }
 
 namespace {
@@ -205,6 +212,11 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
         "type '%s': the heap already has %zu types (the maximum)", name,
         kMaxTypes));
   }
+  // Before the id is published: the inline allocation path reads it.
+  alloc_min_[n + 1] = t->noscan
+                          ? 0
+                          : static_cast<uint32_t>(
+                                std::min<size_t>(t->size, UINT32_MAX - 1) + 1);
   owned_.emplace_back(t);
   __atomic_store_n(&types_[n + 1], t, __ATOMIC_RELEASE);
   count_.store(n + 1, std::memory_order_release);

@@ -179,6 +179,12 @@ class TypeTable {
   }
   size_t size() const { return count_.load(std::memory_order_acquire); }
 
+  // For the inline allocation path (runtime/gc.h's alloc_type_min): per
+  // type id (kMaxTypes + 1 entries), the type's fixed size + 1 if its
+  // objects hold pointers (it allocates from scan spans), else 0 (noscan,
+  // or not registered). Written once, before the id is returned.
+  const uint32_t* alloc_min_table() const { return alloc_min_; }
+
  private:
   std::mutex mu_;
   std::atomic<size_t> count_{0};
@@ -188,6 +194,7 @@ class TypeTable {
   // Owns what the entries point to (under mu_): ordinary heap memory, so a
   // leak checker that does not scan the table's mapping still sees them.
   std::vector<std::unique_ptr<const TypeInfo>> owned_;
+  uint32_t* alloc_min_;  // kMaxTypes + 1 entries, calloc'ed (untouched)
 };
 
 }  // namespace gcheap

@@ -212,9 +212,14 @@ void WeakProcessor::SettleRevived(uintptr_t value) {
 
 bool WeakProcessor::Marked(const ObjectRef& r) {
   const size_t i = r.index;
-  return (__atomic_load_n(&r.span->gcmark_bits[i / 64], __ATOMIC_SEQ_CST) >>
-          (i % 64)) &
-         1;
+  if ((__atomic_load_n(&r.span->gcmark_bits[i / 64], __ATOMIC_SEQ_CST) >>
+       (i % 64)) &
+      1) {
+    return true;
+  }
+  // An object allocated black during the mark, not yet marked in bulk by
+  // its mcache, is live (and strongly: it is never revived).
+  return r.span->IsMarkedOrBlack(i);
 }
 
 bool WeakProcessor::StronglyMarked(const ObjectRef& r) {

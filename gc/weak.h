@@ -173,13 +173,14 @@ class WeakProcessor final : public SweepHook {
 
   WeakCounts counts() const;
 
-  // Whether r is strongly marked: its mark bit set and its revive bit
-  // clear (read in that order, sequentially consistent: the revive bit is
-  // set before the mark bit).
+  // Whether r is strongly marked: Marked (its mark bit set, or allocated
+  // black) and its revive bit clear (read in that order, sequentially
+  // consistent: the revive bit is set before the mark bit).
   static bool StronglyMarked(const ObjectRef& r);
   // Whether r's mark bit is set (strongly marked or revived: it survives
-  // the cycle). Exact once marking is over and before the sweep cycle
-  // starts.
+  // the cycle), or r was allocated black and its mcache has not marked it
+  // in bulk yet (MSpan::IsMarkedOrBlack). Exact once marking is over and
+  // before the sweep cycle starts.
   static bool Marked(const ObjectRef& r);
 
  private:

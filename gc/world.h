@@ -16,10 +16,8 @@ namespace gcheap {
 struct MutatorGcState {
   // Mark assists (gc/mark_assist.cc): scan work this mutator has done or
   // stolen in advance (>= 0) or owes (< 0) for its allocation while marking.
+  // (The objects it allocates black are counted in its mcache.)
   int64_t assist_credit = 0;
-  // Objects this mutator allocated black during the current mark.
-  uint64_t black_objects = 0;
-  uint64_t black_bytes = 0;
 };
 
 class World {
@@ -39,7 +37,8 @@ class World {
   // mutators start with). World stopped.
   virtual void SetWriteBarrier(bool on) = 0;
   // Hands every mutator's buffered write-barrier values to the collector
-  // (Collector::ShadeBuffered). World stopped.
+  // (Collector::ShadeBuffered) and withdraws any ragged flush request still
+  // pending in its poll word (below). World stopped.
   virtual void FlushWriteBarrierBuffers() = 0;
   // The same without stopping the world (Go's ragged barrier): asks every
   // running mutator to shade its own buffer at its next safepoint and

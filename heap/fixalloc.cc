@@ -7,7 +7,8 @@
 
 namespace gcheap {
 
-FixAlloc::FixAlloc(size_t size) : size_(AlignUp(size, 8)) {
+FixAlloc::FixAlloc(size_t size, bool zero_reused)
+    : size_(AlignUp(size, 8)), zero_reused_(zero_reused) {
   GC_CHECK(size_ >= sizeof(FreeNode) && size_ <= kChunkBytes,
            "fixalloc size out of range");
 }
@@ -16,12 +17,13 @@ FixAlloc::~FixAlloc() {
   for (void* c : chunks_) SysFreeMeta(c, kChunkBytes);
 }
 
-void* FixAlloc::Alloc() {
+void* FixAlloc::Alloc(bool* reused) {
   void* p;
+  if (reused != nullptr) *reused = free_ != nullptr;
   if (free_ != nullptr) {
     p = free_;
     free_ = free_->next;
-    memset(p, 0, size_);
+    if (zero_reused_) memset(p, 0, size_);
   } else {
     if (chunk_left_ < size_) {
       void* c = SysAllocMeta(kChunkBytes);

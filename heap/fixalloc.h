@@ -16,13 +16,20 @@ namespace gcheap {
 
 class FixAlloc {
  public:
-  explicit FixAlloc(size_t size);
+  // zero_reused: Alloc clears a reused block. Without it a reused block
+  // keeps its old contents (the caller initializes it: mspan structs,
+  // whose atomics lock-free readers of stale pointers may still load, are
+  // reinitialized field by field, never overwritten wholesale).
+  explicit FixAlloc(size_t size, bool zero_reused = true);
   ~FixAlloc();
   FixAlloc(const FixAlloc&) = delete;
   FixAlloc& operator=(const FixAlloc&) = delete;
 
-  // Zeroed memory of `size` bytes, 8-byte aligned; nullptr if the OS refuses.
-  void* Alloc();
+  // Memory of `size` bytes, aligned to the largest power of two that
+  // divides size (at most the page size); nullptr if the OS refuses. Fresh
+  // memory is zero; a reused block is zeroed if zero_reused. *reused (if
+  // given) tells which.
+  void* Alloc(bool* reused = nullptr);
   void Free(void* p);
   // Bytes obtained from the OS.
   size_t sys_bytes() const { return chunks_.size() * kChunkBytes; }
@@ -34,6 +41,7 @@ class FixAlloc {
     FreeNode* next;
   };
   size_t size_;
+  bool zero_reused_;
   FreeNode* free_ = nullptr;
   char* chunk_ = nullptr;  // bump region in the newest chunk
   size_t chunk_left_ = 0;

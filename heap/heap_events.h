@@ -5,7 +5,9 @@
 // The observer is the collector's event bus (gc/events.h), set once with
 // MHeap::set_event_sink before the heap is used. Every report is guarded
 // by active(), one relaxed load and a predictable branch, so with no
-// listener installed the allocator pays nothing else. Reports are made
+// listener installed the allocator pays nothing else; the slow-path
+// activity by activities_active(), so listeners that do not want
+// activities cost the slow path nothing either. Reports are made
 // with no heap lock held: a listener may call back into the heap's
 // read-only functions (statistics, counters, queries).
 #ifndef GCHEAP_HEAP_HEAP_EVENTS_H_
@@ -22,6 +24,10 @@ class HeapEventSink {
   virtual ~HeapEventSink() = default;
   // True while someone listens.
   bool active() const { return active_.load(std::memory_order_relaxed); }
+  // True while someone listens to activities (AllocSlowPath).
+  bool activities_active() const {
+    return activities_active_.load(std::memory_order_relaxed);
+  }
   // A new arena of `bytes` at `base`; `reserved` is the heap's address
   // space now.
   virtual void ArenaAdded(uintptr_t base, size_t bytes, size_t reserved) = 0;
@@ -34,13 +40,15 @@ class HeapEventSink {
 
  protected:
   std::atomic<bool> active_{false};
+  std::atomic<bool> activities_active_{false};
 };
 
-// Reports the allocation slow path around a scope, when someone listens.
+// Reports the allocation slow path around a scope, when someone listens
+// to activities.
 class AllocSlowPathScope {
  public:
   AllocSlowPathScope(HeapEventSink* sink, size_t bytes)
-      : sink_(sink != nullptr && sink->active() ? sink : nullptr),
+      : sink_(sink != nullptr && sink->activities_active() ? sink : nullptr),
         bytes_(bytes) {
     if (sink_ != nullptr) sink_->AllocSlowPath(true, bytes_);
   }

@@ -7,17 +7,57 @@
 //   tiny   (noscan, size < 16 B): bump inside the current 16-byte block,
 //          aligned to the request's natural alignment; a new block comes
 //          from the 16-byte noscan class.
-//   small  (size <= 32 KiB): size -> size class by table lookup, then the
-//          cached span's allocCache: count-trailing-zeros finds the next
-//          free slot. When the cache word is exhausted or the span is full,
-//          the out-of-line slow path refills from the mcentral.
+//   small  (size <= 32 KiB): size -> size class by table lookup, then a
+//          bump of the class's allocation window (below). When the window
+//          is used up, the out-of-line slow path opens the next one, from
+//          the cached span or from a span refilled from the mcentral.
 //   large  (> 32 KiB): straight to mheap (a span per object).
+//
+// Allocation windows. For each span class the mcache keeps an open window:
+// a run of consecutive free slots of its cached span, [next, end), with the
+// slot size and, for scan spans, a pointer to the type tag of the slot at
+// next (MSpan::obj_types). Allocating is `p = next`, for scan classes
+// `*types++ = type` (a relaxed atomic store), then `next = p + size` (a
+// release store: object queries read it). The window's layout is part of the C
+// ABI (gc_alloc_window_ in runtime/gc.h, which inlines the same fast path);
+// runtime/ checks that the two agree. A fresh span is one window; a swept
+// one has a window per run of free slots (MSpan::NextFreeRun).
+//
+// Syncing. The fast path writes nothing to the span. The slots a window
+// handed out become allocated in the span (freeindex, allocCount) when the
+// mcache syncs the span: when the window closes (the slow path opens the
+// next one), when the span is uncached, and at the start of every mark
+// (StartMark, with the world stopped). So whenever a mark begins, every
+// span's allocation state is exact, and during a mark an object allocated
+// since reads as free to the marker (which then skips it: it is allocated
+// black, below).
+//
+// Allocate black (Go's gcmarknewobject, in bulk). While a concurrent mark
+// runs, objects allocated are live for the cycle. The slots below a span's
+// freeindex are exactly its allocated slots, so the objects this mcache
+// allocated from a span since `black_from` (its freeindex when the mark
+// began or when the span was cached during the mark) are the bits of
+// [black_from, freeindex) not in allocBits. They are marked with one atomic
+// OR per bitmap word when the span is uncached (the world runs) and, for
+// spans still cached, when the collector flushes the mcaches in the final
+// pause (ReleaseAll); the bits this OR set, times the slot size, are the
+// black counts the collector adds to the marked totals. A marker that
+// reaches such an object earlier (after a sync) marks and scans it as any
+// other; the OR then finds the bit set and counts nothing. Until the OR, a
+// span's black range is also recorded in the span (MSpan::black_from), so
+// that MSpan::IsMarkedOrBlack reads such an object as live. The tiny block
+// in use when the mark begins is marked by the first tiny allocation into
+// it during the mark (a new tiny object may be its only reference), and
+// large objects are marked as they are allocated. Objects allocated black are
+// never scanned: they start with no pointers and every pointer stored into them
+// goes through the barrier.
 //
 // Memory returned is zeroed. Invariant (release builds): every free slot of
 // a small span reads as zero: fresh pages are zero, reused pages are cleared
 // when a span is made of them, and dead slots are cleared when their span
 // is swept. So the fast path never clears memory. Debug builds poison dead
-// slots (0xdb) at sweep and clear them at allocation instead (needzero).
+// slots (0xdb) at sweep and clear a window's slots when they open it
+// (needzero).
 //
 // Size 0 is treated as 1 byte, so every request gets a distinct object.
 // Sizes above kMaxAllocBytes fail with a size-overflow reason.
@@ -39,9 +79,13 @@
 // the collector's pauses guarantee.
 //
 // Invariants: flush_gen_ == h while the owner allocates; alloc[spc] is
-// empty_mspan or a span with sweepgen h+3 whose span class is spc; tiny !=
-// 0 implies tiny .. tiny+16 is a live 16-byte block of this cache's tiny
-// span class; ncached_ counts the alloc[] entries that are not empty_mspan.
+// empty_mspan (and its window closed: next == end) or a span with sweepgen
+// h+3 whose span class is spc, and its window lies inside the span's
+// slots, at or after its freeindex, over free slots; window_start_[spc]
+// <= next is where the slots not yet synced begin; tiny != 0 implies
+// tiny .. tiny+16 is a live 16-byte block of this cache's tiny span class
+// (so does tiny_unmarked_, and then tiny == 0);
+// ncached_ counts the alloc[] entries that are not empty_mspan.
 #ifndef GCHEAP_HEAP_MCACHE_H_
 #define GCHEAP_HEAP_MCACHE_H_
 
@@ -54,6 +98,28 @@
 #include "heap/mspan.h"
 
 namespace gcheap {
+
+// An allocation window (above). Layout shared with gc_alloc_window_
+// (runtime/gc.h).
+struct AllocWindow {
+  uintptr_t next = 0;         // the next free slot
+  uintptr_t end = 0;          // the end of the run: open while next < end
+  uint16_t* types = nullptr;  // the type tag of the slot at next (scan)
+  uintptr_t elemsize = 0;     // slot size
+
+  // Every write of next is a release store (an ordinary store on x86),
+  // after the type tag of the slot it passes: object queries on other
+  // threads read it (MSpan::AllocatedPrefix). Only the owner writes it.
+  GC_ALWAYS_INLINE void set_next(uintptr_t v) {
+    __atomic_store_n(&next, v, __ATOMIC_RELEASE);
+  }
+  // Records the type tag of the slot at next and moves to the next tag.
+  // A relaxed atomic store (an ordinary store): a query that read the
+  // slot's old tag may still be running when the slot is reused.
+  GC_ALWAYS_INLINE void set_type(uint16_t type) {
+    __atomic_store_n(types++, type, __ATOMIC_RELAXED);
+  }
+};
 
 class MCache {
  public:
@@ -71,41 +137,35 @@ class MCache {
         if (GC_LIKELY(p != nullptr)) return p;
         return AllocTinySlow(size);
       }
-      SpanClass spc = MakeSpanClass(SizeToClass(size ? size : 1), noscan);
-      MSpan* s = alloc_[spc];
-      uintptr_t v = NextFreeFast(s);
-      if (GC_UNLIKELY(v == 0)) return AllocSmallSlow(spc, size);
-      // Release builds keep free slots of small spans zeroed (cleared when
-      // swept or when the span is made), so this is never taken there;
-      // debug builds poison freed slots and clear them here.
-      if (kDebugBuild && s->needzero) {
-        memset(reinterpret_cast<void*>(v), 0, s->elemsize);
-      }
-      return reinterpret_cast<void*>(v);
+      const SpanClass spc = MakeSpanClass(SizeToClass(size ? size : 1), noscan);
+      AllocWindow& w = windows_[spc];
+      const uintptr_t p = w.next;
+      if (GC_UNLIKELY(p >= w.end)) return AllocSmallSlow(spc, 0);
+      w.set_next(p + w.elemsize);
+      return reinterpret_cast<void*>(p);
     }
-    return heap_->AllocLarge(size, noscan);
+    return AllocLarge(size, noscan, 0);
   }
 
   // Allocates a scan object of `size` zeroed bytes and records `type` (an
   // opaque 16-bit tag, the collector's type id) in its span's slot table.
   GC_ALWAYS_INLINE void* AllocTyped(size_t size, uint16_t type) {
     if (GC_LIKELY(size <= kMaxSmallSize)) {
-      SpanClass spc = MakeSpanClass(SizeToClass(size ? size : 1), false);
-      MSpan* s = alloc_[spc];
-      uintptr_t v = NextFreeFast(s);
-      if (GC_UNLIKELY(v == 0)) return AllocTypedSlow(spc, type);
-      s->SetObjType(s->freeindex - 1, type);
-      if (kDebugBuild && s->needzero) {
-        memset(reinterpret_cast<void*>(v), 0, s->elemsize);
-      }
-      return reinterpret_cast<void*>(v);
+      const SpanClass spc = MakeSpanClass(SizeToClass(size ? size : 1), false);
+      AllocWindow& w = windows_[spc];
+      const uintptr_t p = w.next;
+      if (GC_UNLIKELY(p >= w.end)) return AllocSmallSlow(spc, type);
+      w.set_type(type);
+      w.set_next(p + w.elemsize);
+      return reinterpret_cast<void*>(p);
     }
-    return heap_->AllocLarge(size, false, type);
+    return AllocLarge(size, false, type);
   }
 
   // Returns every cached span to its mcentral and drops the tiny block
   // (Go's releaseAll); the mcache stays usable. Records the sweepgen as the
-  // mcache's flush generation.
+  // mcache's flush generation. During a mark (allocate black) it first
+  // marks what the spans handed out since the mark began.
   void ReleaseAll();
   // Go's prepareForSweep: after a sweepgen flip, returns the spans cached
   // before it (ReleaseAll); a no-op if the mcache was flushed at the
@@ -116,42 +176,50 @@ class MCache {
     return flush_gen_.load(std::memory_order_relaxed);
   }
 
+  // ---- the collector's side (the owner stopped, or the owner itself) ------
+  // A mark begins: syncs every cached span (so its allocation state is
+  // exact), and with allocate_black records where each span's black
+  // objects will begin, marks the current tiny block, and from now on
+  // marks in bulk what it allocates (above). Forgets the allocated bytes
+  // counted so far (TakeAllocatedBytes).
+  void StartMark(bool allocate_black);
+  // Syncs every cached span and changes nothing else: what allocation
+  // windows handed out reads as allocated (object queries, heap walks).
+  void SyncAll();
+  // The mark ended (after the final ReleaseAll): stop allocating black.
+  void StopAllocateBlack() { allocate_black_ = false; }
+  bool allocate_black() const { return allocate_black_; }
+  // Objects and bytes this mcache marked black since the last call.
+  struct BlackCounts {
+    uint64_t objects = 0;
+    uint64_t bytes = 0;
+  };
+  BlackCounts TakeBlackCounts() {
+    BlackCounts b = black_;
+    black_ = {};
+    return b;
+  }
+  // Bytes of free slots this mcache took at refills and of large objects
+  // since the last call (or StartMark): what mark assists charge for.
+  uint64_t TakeAllocatedBytes() {
+    const uint64_t b = allocated_bytes_;
+    allocated_bytes_ = 0;
+    return b;
+  }
+
   MHeap* heap() const { return heap_; }
   // After every refill from an mcentral, OR `bit` into *word (the runtime
-  // uses it to check the GC trigger at the next safepoint, keeping the
-  // check off the fast path).
+  // uses it to check the GC trigger and charge assists at the next
+  // safepoint, keeping the check off the fast path).
   void set_refill_notify(std::atomic<uint32_t>* word, uint32_t bit) {
     refill_word_ = word;
     refill_bit_ = bit;
   }
   MSpan* cached_span(SpanClass spc) const { return alloc_[spc]; }
-  // The cached span that the object just allocated at p (with the size and
-  // noscan given to Alloc/AllocTyped) came from, or nullptr when it is not
-  // a cached span's (a large object; a tiny block whose span was replaced).
-  MSpan* CachedSpanFor(uintptr_t p, size_t size, bool noscan) const {
-    if (size > kMaxSmallSize) return nullptr;
-    if (noscan && size < kTinySize) size = kTinySize;
-    MSpan* s = alloc_[MakeSpanClass(SizeToClass(size ? size : 1), noscan)];
-    return (p >= s->start && p < s->limit) ? s : nullptr;
-  }
+  // The windows, indexed by span class (the C fast path's alloc_windows).
+  AllocWindow* windows() { return windows_; }
 
  private:
-  // Go's nextFreeFast: the next free slot from the span's allocCache, or 0
-  // when the cache word is used up (the slow path reloads it).
-  GC_ALWAYS_INLINE static uintptr_t NextFreeFast(MSpan* s) {
-    uint64_t cache = s->alloc_cache;
-    if (cache == 0) return 0;
-    unsigned bit = __builtin_ctzll(cache);
-    size_t result = s->freeindex + bit;
-    if (result >= s->nelems) return 0;
-    size_t freeidx = result + 1;
-    if (freeidx % 64 == 0 && freeidx != s->nelems) return 0;
-    s->alloc_cache = (cache >> bit) >> 1;
-    s->set_freeindex(freeidx);
-    s->alloc_count++;
-    return s->start + result * s->elemsize;
-  }
-
   GC_ALWAYS_INLINE void* TinyFast(size_t size) {
     uintptr_t off = tiny_offset_;
     if ((size & 7) == 0) {
@@ -171,21 +239,38 @@ class MCache {
   }
 
   GC_NOINLINE void* AllocTinySlow(size_t size);
-  GC_NOINLINE void* AllocSmallSlow(SpanClass spc, size_t size);
-  GC_NOINLINE void* AllocTypedSlow(SpanClass spc, uint16_t type);
-  // Slow path of a small allocation: the next free slot of the cached span,
-  // refilling from the mcentral when it is full. 0 on failure.
-  uintptr_t NextFree(SpanClass spc);
+  // The window of spc is used up: open the next one (refilling the span if
+  // it is full) and allocate from it, recording `type` for scan classes.
+  GC_NOINLINE void* AllocSmallSlow(SpanClass spc, uint16_t type);
+  GC_NOINLINE void* AllocLarge(size_t size, bool noscan, uint16_t type);
+  // Opens the next window of spc; false when no span could be had.
+  bool NextWindow(SpanClass spc);
+  // Makes the slots the window of spc handed out allocated in its span.
+  void Sync(SpanClass spc);
   bool Refill(SpanClass spc);
-  // Returns a span to its mcentral, giving back its unused slots' counts.
-  void Uncache(MSpan* s);
+  // Returns a span to its mcentral (the span is synced and its window
+  // closed) under the caller's sweep locker with sweepgen sg, and gives
+  // back its unused slots' counts: returns the bytes the caller takes off
+  // heap_live.
+  int64_t Uncache(MSpan* s, uint32_t sg);
+  // Marks the objects allocated from s since black_from (allocate black).
+  void MarkAllocatedBlack(MSpan* s, size_t black_from);
 
+  AllocWindow windows_[kNumSpanClasses];
   MSpan* alloc_[kNumSpanClasses];
+  uintptr_t window_start_[kNumSpanClasses] = {};  // first slot not synced
+  uint16_t black_from_[kNumSpanClasses] = {};     // while allocating black
   int ncached_ = 0;  // entries of alloc_ that are not empty_mspan
+  bool allocate_black_ = false;
+  BlackCounts black_;
+  uint64_t allocated_bytes_ = 0;
   // Written by the owner (ReleaseAll) and by the flip with the owner
   // stopped; read by the flip's check.
   std::atomic<uint32_t> flush_gen_;
   uintptr_t tiny_ = 0;
+  // The tiny block in use when a mark began, until the first tiny
+  // allocation of the mark marks it (StartMark; tiny_ is 0 meanwhile).
+  uintptr_t tiny_unmarked_ = 0;
   uintptr_t tiny_offset_ = 0;
   uint64_t tiny_allocs_ = 0;
   int64_t alloc_counts_[kNumSizeClasses] = {};  // objects, unflushed

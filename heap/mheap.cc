@@ -49,14 +49,14 @@ bool MHeap::InOtherHeap(uintptr_t p, const void** other) const {
 MHeap::MHeap(const HeapOptions& opts)
     : opts_(opts),
       pages_(&index_),
-      span_alloc_(sizeof(MSpan)),
+      span_alloc_(sizeof(MSpan), /*zero_reused=*/false),
       bits_alloc_{FixAlloc(2 * 8 * 1), FixAlloc(2 * 8 * 2), FixAlloc(2 * 8 * 4),
                   FixAlloc(2 * 8 * 8), FixAlloc(2 * 8 * 16)},
       types_alloc_{FixAlloc(8),   FixAlloc(16),   FixAlloc(32),
                    FixAlloc(64),  FixAlloc(128),  FixAlloc(256),
                    FixAlloc(512), FixAlloc(1024), FixAlloc(2048)} {
   for (int i = 0; i < kNumSpanClasses; i++) {
-    central_[i].Init(this, static_cast<SpanClass>(i));
+    central_[i].Init(this, static_cast<SpanClass>(i), &counts_);
   }
   HeapRegistry& r = Registry();
   std::unique_lock<std::shared_mutex> g(r.mu);
@@ -103,7 +103,8 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   s->needzero = needzero;
   s->set_freeindex(0);
   s->alloc_count = 0;
-  s->next = nullptr;
+  s->black_from.store(MSpan::kNoBlack, std::memory_order_relaxed);
+  s->next.store(nullptr, std::memory_order_relaxed);
   if (sizeclass == 0) {
     s->elemsize = npages * kPageSize;
     s->nelems = 1;
@@ -115,7 +116,6 @@ void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
   }
   s->limit = base + s->nelems * s->elemsize;
   s->bitmap_words = (s->nelems + 63) / 64;
-  s->alloc_cache = ~uint64_t{0};
   s->sweepgen.store(sg, std::memory_order_relaxed);
 }
 
@@ -134,7 +134,7 @@ void MHeap::ReclaimBeforeGrow(size_t npages) {
 bool MHeap::Expand(size_t bytes) {
   const size_t npages =
       std::max<size_t>(1, (bytes + kPageSize - 1) / kPageSize);
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   const size_t before = pages_.mapped_bytes() - pages_.released_bytes();
   // Take runs until enough memory is newly committed (a run may be free
   // memory that is committed already), then give them all back as free.
@@ -180,7 +180,12 @@ MSpan* MHeap::AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
 MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
                               size_t large_bytes, uint16_t type,
                               Growth* grown) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
+  if (opts_.hard_limit != 0 &&
+      (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
+    // Empty spans kept for reuse count as in use: give them back first.
+    ReleaseEmptySpansLocked();
+  }
   if (opts_.hard_limit != 0 &&
       (in_use_pages_ + npages) * kPageSize > opts_.hard_limit) {
     SetLastError(
@@ -189,6 +194,11 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
     return nullptr;
   }
   PageAlloc::Run run = pages_.Alloc(npages);
+  // Before the heap grows, the empty spans kept for reuse (of any class)
+  // return their pages.
+  if (run.base == 0 && ReleaseEmptySpansLocked() != 0) {
+    run = pages_.Alloc(npages);
+  }
   if (run.base == 0) {
     const size_t reserved = pages_.reserved_bytes();
     if (!pages_.Grow(npages)) {
@@ -206,7 +216,8 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
     }
     grown->base = AlignDown(run.base, kArenaBytes);
   }
-  auto* s = static_cast<MSpan*>(span_alloc_.Alloc());
+  bool reused = false;
+  auto* s = static_cast<MSpan*>(span_alloc_.Alloc(&reused));
   int sizeclass = SizeClassOf(spc);
   size_t words = sizeclass == 0 ? 1 : (kClassToNElems[sizeclass] + 63) / 64;
   uint64_t* bits = s ? AllocBits(words) : nullptr;
@@ -219,7 +230,10 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
     SetLastError("out of memory for span metadata");
     return nullptr;
   }
-  new (s) MSpan();
+  // Fresh memory: construct. A reused struct is initialized field by field
+  // (InitSpan and below): a lock-free reader holding a stale pointer (a
+  // span set's pop, FindObject) may still load its atomics.
+  if (!reused) new (s) MSpan();
   InitSpan(s, run.base, npages, spc, run.needzero, sg);
   size_t block = size_t{1} << BitsAllocIndex(words);
   s->alloc_bits = bits;
@@ -231,7 +245,6 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
     // span ends where the object does, and its one slot is taken.
     s->set_freeindex(1);
     s->alloc_count = 1;
-    s->alloc_cache = 0;
     s->limit = s->start + (large_bytes ? large_bytes : 1);
     if (types != nullptr) s->SetObjType(0, type);
   }
@@ -257,8 +270,71 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
   return s;
 }
 
+void MHeap::KeepEmpty(MSpan* s, uint32_t sg) {
+  // Its dead slots hold their old contents (debug builds: the poison);
+  // CacheSpan clears the span before it hands it out.
+  if (kDebugBuild && s->npages * kPageSize <= kMaxPoisonBytes) {
+    memset(reinterpret_cast<void*>(s->start), kFreePoison,
+           s->nelems * s->elemsize);
+  }
+  s->needzero = true;
+  central_[s->spanclass].EmptySpans(sg).Push(s);
+}
+
+size_t MHeap::ReleaseEmptySpans(bool only_old) {
+  // The caller holds no locker: a flip may come between reading sweepgen
+  // and popping, which at worst releases the newer set instead.
+  const uint32_t sg = sweepgen();
+  // Under scavenge_mu_, which the collector holds across every pause: the
+  // caller may count as stopped (gc_collect's FinishSweep runs in a
+  // blocking bracket), and a pause's world hook may stop such a thread
+  // wherever it is (libgc.so.1's suspend signal), so it must not hold the
+  // heap lock then: StartSweepCycle, in the pause, takes it.
+  std::lock_guard<std::mutex> no_pause(scavenge_mu_);
+  std::lock_guard<CountedMutex> g(lock_);
+  size_t pages = 0;
+  if (span_holds_ != 0) return 0;
+  for (MCentral& c : central_) {
+    pages += FreeAll(&c.OldEmptySpans(sg));
+    if (!only_old) pages += FreeAll(&c.EmptySpans(sg));
+  }
+  return pages;
+}
+
+size_t MHeap::ReleaseEmptySpansLocked() {
+  size_t pages = 0;
+  if (span_holds_ != 0) return 0;
+  for (MCentral& c : central_) {
+    pages += FreeAll(&c.EmptySpans(0)) + FreeAll(&c.OldEmptySpans(0));
+  }
+  return pages;
+}
+
+MHeap::SpanHold::SpanHold(MHeap* h) : heap_(h) {
+  std::lock_guard<CountedMutex> g(heap_->lock_);
+  heap_->span_holds_++;
+}
+
+MHeap::SpanHold::~SpanHold() {
+  std::lock_guard<CountedMutex> g(heap_->lock_);
+  heap_->span_holds_--;
+}
+
+size_t MHeap::FreeAll(SpanSet* set) {
+  size_t pages = 0;
+  while (MSpan* s = set->Pop()) {
+    pages += s->npages;
+    FreeSpanLocked(s);
+  }
+  return pages;
+}
+
 void MHeap::FreeSpan(MSpan* s) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
+  FreeSpanLocked(s);
+}
+
+void MHeap::FreeSpanLocked(MSpan* s) {
   GC_CHECK(s->state.load(std::memory_order_relaxed) == SpanState::kInUse,
            "freeing a span that is not in use");
   uintptr_t base = s->start;
@@ -311,6 +387,8 @@ void* MHeap::AllocLarge(size_t size, bool noscan, uint16_t type) {
   large_bytes_.fetch_add(s->elemsize, std::memory_order_relaxed);
   heap_live_.fetch_add(static_cast<int64_t>(s->elemsize),
                        std::memory_order_relaxed);
+  Count(kEventLargeAllocs);
+  Count(kEventHeapLiveUpdates);
   // Visible to the sweeper through its central's swept-full set.
   central_[spc].FullSwept(locker.sweepgen()).Push(s);
   return reinterpret_cast<void*>(s->start);
@@ -375,7 +453,7 @@ void MHeap::StartSweepCycle() {
   // Spans cached before the flip are stale: return (and sweep) them before
   // any mcache allocates again.
   for (MCache* c : mcaches_) c->PrepareForSweep();
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   prev_peak_in_use_pages_ = peak_in_use_pages_;
   peak_in_use_pages_ = in_use_pages_;
 }
@@ -383,7 +461,7 @@ void MHeap::StartSweepCycle() {
 void MHeap::SetSweepPacing(size_t bytes_until_trigger) {
   size_t pages;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     pages = in_use_pages_;
   }
   // Aim to be done at 80% of the way, so the trigger never finds work.
@@ -413,6 +491,9 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   GC_DCHECK(s->sweepgen.load() == sg - 1, "sweeping a span we do not own");
   pages_swept_.fetch_add(s->npages, std::memory_order_relaxed);
   GC_DCHECK(s->state.load() == SpanState::kInUse, "sweeping a dead span");
+  // The last mark's black range is marked (its mcache returned the span
+  // before the flip): no longer needed.
+  s->black_from.store(MSpan::kNoBlack, std::memory_order_relaxed);
   if (__builtin_expect(s->gc_side.load(std::memory_order_acquire) != nullptr,
                        0)) {
     // The collector's records of this span's objects: processed before any
@@ -468,7 +549,6 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   __atomic_store_n(&s->gcmark_bits, old_alloc, __ATOMIC_RELEASE);
   s->alloc_count = static_cast<uint16_t>(nalloc);
   s->set_freeindex(0);
-  s->RefillAllocCache(0);
   const int sizeclass = SizeClassOf(s->spanclass);
   // heap_live is not changed here: the collector set it to the marked bytes
   // at mark termination, which already excludes what this sweep frees.
@@ -483,6 +563,13 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   }
   if (nalloc == 0) {
     s->sweepgen.store(sg, std::memory_order_release);
+    if (!s->is_large()) {
+      // No live object: the span stays whole on its class's empty set, for
+      // the class's next refill, so neither this sweep nor that refill
+      // takes the heap lock (ReleaseEmptySpans returns the ones left).
+      KeepEmpty(s, sg);
+      return true;
+    }
     // The pages are free; returning them to the OS is the scavenger's job,
     // outside every sweep locker and pause (the background sweeper runs it
     // after each round).
@@ -551,7 +638,11 @@ void MHeap::FinishSweep(bool scavenge) {
       swept_gen_.store(sg, std::memory_order_release);
     }
   }
-  if (scavenge && opts_.auto_scavenge) ScavengeToGoal();
+  if (!scavenge) return;  // inside a pause: no heap-lock work
+  // A finished sweep leaves no empty span behind (the statistics are
+  // exact), and the scavenger sees their pages.
+  ReleaseEmptySpans(/*only_old=*/false);
+  if (opts_.auto_scavenge) ScavengeToGoal();
 }
 
 bool MHeap::NoteFullySwept() {
@@ -576,7 +667,7 @@ size_t MHeap::RetentionGoal() const {
   void (*const hook)(bool) =
       retention_goal_hook_.load(std::memory_order_acquire);
   if (hook != nullptr) hook(false);
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   if (hook != nullptr) hook(true);
   const size_t peak = std::max(peak_in_use_pages_, prev_peak_in_use_pages_);
   const size_t target =
@@ -604,7 +695,7 @@ size_t MHeap::Scavenge(size_t bytes) {
     size_t n;
     PageAlloc::Run run;
     {
-      std::lock_guard<std::mutex> g(lock_);
+      std::lock_guard<CountedMutex> g(lock_);
       run = pages_.TakeScavengeRun(want, &n, below);
     }
     if (n == 0) break;
@@ -616,7 +707,7 @@ size_t MHeap::Scavenge(size_t bytes) {
         SysRelease(reinterpret_cast<void*>(run.base), n * kPageSize);
     if (scavenge_hook_) scavenge_hook_(false);
     {
-      std::lock_guard<std::mutex> g(lock_);
+      std::lock_guard<CountedMutex> g(lock_);
       if (ok) {
         pages_.ReturnScavenged(run.base, n);
       } else {
@@ -636,7 +727,7 @@ size_t MHeap::Scavenge(size_t bytes) {
   if (released != 0 && event_sink_ != nullptr && event_sink_->active()) {
     size_t now_released;
     {
-      std::lock_guard<std::mutex> g(lock_);
+      std::lock_guard<CountedMutex> g(lock_);
       now_released = pages_.released_bytes();
     }
     event_sink_->MemoryReleased(released, now_released);
@@ -654,7 +745,7 @@ void MHeap::SetPublishSweptHookForTesting(std::function<void()> hook) {
 }
 
 void MHeap::SetRetentionForTesting(size_t min_bytes, double fraction) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   opts_.retain_min_bytes = min_bytes;
   opts_.retain_fraction = fraction;
 }
@@ -663,7 +754,7 @@ size_t MHeap::ScavengeToGoal() {
   size_t goal = RetentionGoal();
   size_t retained;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     retained = pages_.retained_free_bytes();
   }
   if (retained <= goal) return 0;
@@ -675,7 +766,7 @@ size_t MHeap::ScavengeToGoal() {
 HeapStats MHeap::ReadStats() const {
   HeapStats st;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     st.reserved_bytes = pages_.reserved_bytes();
     st.mapped_bytes = pages_.mapped_bytes();
     st.released_bytes = pages_.released_bytes();
@@ -708,6 +799,21 @@ HeapStats MHeap::ReadStats() const {
   return st;
 }
 
+HeapCounters MHeap::ReadCounters() const {
+  HeapCounters c;
+  c.spanset_ops = counts_.Read(kEventSpanSetOps);
+  c.spanset_retries = counts_.Read(kEventSpanSetRetries);
+  c.heap_locks = lock_.acquires();
+  c.heap_lock_waits = lock_.waits();
+  c.sweep_lockers = counts_.Read(kEventSweepLockers);
+  c.refills = counts_.Read(kEventRefills);
+  c.refills_heap_lock = counts_.Read(kEventRefillsHeapLock);
+  c.refills_empty_span = counts_.Read(kEventRefillsEmptySpan);
+  c.heap_live_updates = counts_.Read(kEventHeapLiveUpdates);
+  c.large_allocs = counts_.Read(kEventLargeAllocs);
+  return c;
+}
+
 uint64_t MHeap::AllocatedBytes() const {
   uint64_t bytes = large_bytes_.load(std::memory_order_relaxed);
   for (int c = 1; c < kNumSizeClasses; c++) {
@@ -725,7 +831,7 @@ uint64_t MHeap::AllocatedObjects() const {
 }
 
 void MHeap::VerifyPages() {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<CountedMutex> g(lock_);
   pages_.Verify();
 }
 

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "heap/arena.h"
+#include "heap/counters.h"
 #include "heap/fixalloc.h"
 #include "heap/heap_events.h"
 #include "heap/mcentral.h"
@@ -124,6 +125,25 @@ struct HeapStats {
   SizeClassStats by_class[kNumSizeClasses];
 };
 
+// What the allocator's shared structures were asked for, cumulative
+// (heap/counters.h; MHeap::ReadCounters). Locks count acquisitions and
+// waits (acquisitions that found the lock held).
+struct HeapCounters {
+  uint64_t spanset_ops = 0;      // span-set pushes and pops (all classes)
+  uint64_t spanset_retries = 0;  // ... compare-and-swaps that failed
+  uint64_t heap_locks = 0;       // mheap lock acquisitions
+  uint64_t heap_lock_waits = 0;
+  uint64_t sweep_lockers = 0;       // SweepLocker acquisitions (an atomic
+                                    // add on the heap's sweep state word)
+  uint64_t refills = 0;             // mcache refills from an mcentral
+  uint64_t refills_heap_lock = 0;   // ... that took a fresh span from the
+                                    // page heap (the mheap lock)
+  uint64_t refills_empty_span = 0;  // ... that reused a span the sweep
+                                    // found empty (no heap lock)
+  uint64_t heap_live_updates = 0;   // atomic adds to heap_live
+  uint64_t large_allocs = 0;
+};
+
 class MHeap {
  public:
   explicit MHeap(const HeapOptions& opts = {});
@@ -143,6 +163,32 @@ class MHeap {
   MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
                    size_t large_bytes = 0, uint16_t type = 0);
   void FreeSpan(MSpan* s);
+  // Returns empty spans kept for reuse (sweeping keeps a small span with
+  // no live object on its class's empty set: MCentral::EmptySpans) to the
+  // page allocator, under one acquisition of the heap lock; returns the
+  // pages freed. only_old: just those kept since the cycle before this
+  // one's sweep (the collector, before each cycle: an empty span lives at
+  // most about two cycles). All of them: FinishSweep outside a pause, and
+  // (holding the lock) before the heap grows or fails at its hard limit.
+  // Never during a pause: it holds the scavenger lock (LockScavenger) too.
+  size_t ReleaseEmptySpans(bool only_old);
+  // While a SpanHold lives, no span is freed but by a sweep: the empty
+  // spans kept for reuse stay (ReleaseEmptySpans and the release before
+  // the heap grows free nothing). A heap walk (gc_heap::WithWorldStopped)
+  // holds one: the world is stopped and the sweep done, but a thread that
+  // counts as stopped (a blocking bracket, a gc_collect that has not yet
+  // stopped the world) may still call ReleaseEmptySpans, which would free
+  // spans the walk is reading.
+  class SpanHold {
+   public:
+    explicit SpanHold(MHeap* h);
+    ~SpanHold();
+    SpanHold(const SpanHold&) = delete;
+    SpanHold& operator=(const SpanHold&) = delete;
+
+   private:
+    MHeap* heap_;
+  };
 
   // A large object of `size` bytes (> kMaxSmallSize): its own span, zeroed,
   // with tag `type` for scan objects. The span's limit is start + size, so
@@ -187,8 +233,19 @@ class MHeap {
   // freed meanwhile) and reads the span's allocation state with atomics,
   // retrying while the span is being swept. An object that the last cycle
   // found dead counts as allocated until its span is swept; a query racing
-  // with that sweep answers as before it or as after it.
+  // with that sweep answers as before it or as after it. Objects another
+  // thread's mcache handed out from its open allocation window count as
+  // allocated (MSpan::AllocatedPrefix).
   bool QueryObject(uintptr_t p, ObjectInfo* out) const;
+  // The slots of s below the returned index are allocated, with those an
+  // mcache that holds s handed out from its open window (the number
+  // MSpan::AllocatedPrefix sets), read under the heap lock, which keeps
+  // that mcache alive (~MCache waits for the lock). Any thread; the caller
+  // keeps s from being freed or swept.
+  size_t SpanAllocatedPrefix(const MSpan* s) const;
+  // Returns once no object query that began before the call runs (takes
+  // the heap lock once): an mcache waits for them before it is freed.
+  void WaitForObjectQueries() const;
   // True if p lies in the pages of an in-use span (an object, a free slot
   // or the span's tail). Lock-free.
   bool InUseSpanAt(uintptr_t p) const;
@@ -247,6 +304,7 @@ class MHeap {
           sg_(static_cast<uint32_t>(
               h->sweep_state_.fetch_add(1, std::memory_order_acq_rel) >> 32)) {
       if constexpr (kDebugBuild) t_sweep_lockers++;
+      h->Count(kEventSweepLockers);
     }
     ~SweepLocker() {
       if constexpr (kDebugBuild) t_sweep_lockers--;
@@ -325,8 +383,9 @@ class MHeap {
   }
   // Sweeps span s, which the caller claimed for sweeping (h-2 -> h-1) under
   // a locker with sweepgen sg. preserve=true (mcentral) keeps the span for
-  // the caller; otherwise the span is freed if empty or placed on its
-  // central's swept set. Returns true if the span was freed.
+  // the caller; otherwise a span with no live object goes to its central's
+  // empty set (small) or is freed (large), and any other to its central's
+  // swept set. Returns true if no object in it was live.
   bool SweepSpan(MSpan* s, bool preserve, uint32_t sg);
   // Claims s for sweeping (h-2 -> h-1). Every sweeper pops a span from an
   // unswept set before claiming it, so failure means a broken invariant.
@@ -373,6 +432,9 @@ class MHeap {
 
   // ---- statistics -----------------------------------------------------------
   HeapStats ReadStats() const;
+  // Contention counters (heap/counters.h).
+  HeapCounters ReadCounters() const;
+  void Count(HeapEvent e) { counts_.Add(e); }
   // Go's heapLive. Allocation adds (per span handed to an mcache, per large
   // object); the collector sets it to the marked bytes at mark termination;
   // sweeping leaves it alone (what it frees was not marked).
@@ -397,7 +459,7 @@ class MHeap {
   HeapEventSink* event_sink() const { return event_sink_; }
   // Any time (under the heap lock): spans past it fail from then on.
   void set_hard_limit(size_t bytes) {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     opts_.hard_limit = bytes;
   }
 
@@ -406,7 +468,7 @@ class MHeap {
   // f must not allocate or free spans.
   template <typename F>
   void ForEachSpan(F f) const {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<CountedMutex> g(lock_);
     for (HeapArena* a = pages_.first_arena(); a != nullptr; a = a->next) {
       for (size_t w = 0; w < kPageWordsPerArena; w++) {
         uint64_t bits = a->page_in_use[w].load(std::memory_order_relaxed);
@@ -439,10 +501,17 @@ class MHeap {
   };
   MSpan* AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
                          size_t large_bytes, uint16_t type, Growth* grown);
+  void FreeSpanLocked(MSpan* s);
+  size_t ReleaseEmptySpansLocked();  // all of them (none while held)
+  int span_holds_ = 0;               // SpanHolds alive; guarded by lock_
+  size_t FreeAll(SpanSet* set);      // heap lock held
+  // A swept small span with no live object: onto its class's empty set
+  // of sweepgen sg.
+  void KeepEmpty(MSpan* s, uint32_t sg);
 
   HeapOptions opts_;
   std::atomic<const void*> owner_{nullptr};
-  mutable std::mutex lock_;
+  mutable CountedMutex lock_;
   ArenaIndex index_;
   PageAlloc pages_;
   FixAlloc span_alloc_;
@@ -489,6 +558,7 @@ class MHeap {
   std::atomic<void (*)(bool)> retention_goal_hook_{nullptr};  // testing
   std::mutex mcaches_mu_;                                     // guards mcaches_
   std::vector<MCache*> mcaches_;
+  HeapEventCounts counts_;
 };
 
 }  // namespace gcheap

@@ -4,35 +4,37 @@ namespace gcheap {
 
 MSpan empty_mspan;
 
-size_t MSpan::NextFreeIndex() {
-  size_t sfreeindex = freeindex;
-  const size_t snelems = nelems;
-  if (sfreeindex == snelems) return sfreeindex;
-  uint64_t cache = alloc_cache;
-  int bit = cache ? __builtin_ctzll(cache) : 64;
-  while (bit == 64) {
-    // Move to the next 64-slot word.
-    sfreeindex = (sfreeindex + 64) & ~size_t{63};
-    if (sfreeindex >= snelems) {
-      set_freeindex(snelems);
-      return snelems;
+size_t MSpan::NextFreeRun(size_t* end) {
+  const size_t n = nelems;
+  // The first clear bit of allocBits at or after freeindex. Bits past
+  // nelems in the last word are clear; the bound below catches them.
+  size_t i = freeindex;
+  while (i < n) {
+    const uint64_t free = ~alloc_bits[i / 64] >> (i % 64);
+    if (free != 0) {
+      i += __builtin_ctzll(free);
+      break;
     }
-    RefillAllocCache(sfreeindex / 64);
-    cache = alloc_cache;
-    bit = cache ? __builtin_ctzll(cache) : 64;
+    i = (i / 64 + 1) * 64;
   }
-  size_t result = sfreeindex + bit;
-  if (result >= snelems) {
-    set_freeindex(snelems);
-    return snelems;
+  if (i >= n) {
+    set_freeindex(n);
+    *end = n;
+    return n;
   }
-  alloc_cache = (alloc_cache >> bit) >> 1;  // a shift by 64 would be UB
-  sfreeindex = result + 1;
-  if (sfreeindex % 64 == 0 && sfreeindex != snelems) {
-    RefillAllocCache(sfreeindex / 64);
+  // The first set bit after it ends the run.
+  size_t e = i + 1;
+  while (e < n) {
+    const uint64_t used = alloc_bits[e / 64] >> (e % 64);
+    if (used != 0) {
+      e += __builtin_ctzll(used);
+      break;
+    }
+    e = (e / 64 + 1) * 64;
   }
-  set_freeindex(sfreeindex);
-  return result;
+  set_freeindex(i);
+  *end = e < n ? e : n;
+  return i;
 }
 
 size_t MSpan::CountMarked() const {

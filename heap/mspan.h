@@ -7,11 +7,22 @@
 // Allocation state:
 //   allocBits   bit i set = slot i was allocated as of the last sweep.
 //   freeindex   slots below freeindex are allocated; the allocator scans
-//               upward from it for the next clear bit of allocBits.
-//   allocCache  the inverted 64-bit window of allocBits that starts at the
-//               64-aligned word holding freeindex, shifted so bit 0 is
-//               freeindex: count-trailing-zeros finds the next free slot.
-//   allocCount  number of allocated slots.
+//               upward from it for the next run of clear bits of
+//               allocBits (NextFreeRun), which its mcache hands out as an
+//               allocation window (heap/mcache.h). While a window is open,
+//               freeindex stays at the window's start: the slots the
+//               window has handed out count as allocated once the mcache
+//               syncs the span (when the window closes, when the span is
+//               uncached, and at the start of every mark).
+//   allocCount  number of allocated slots (exact when synced).
+//   alloc_cursor / cache_seq  while an mcache holds the span: where the
+//               cursor of its allocation window for the span's class is
+//               (AllocWindow::next, which the fast path advances with a
+//               release store), and a count of the span's cachings and
+//               uncachings (odd while cached). An object query on another
+//               thread reads the cursor through them (AllocatedPrefix),
+//               so the slots an open window handed out read as allocated
+//               before the mcache syncs the span.
 // Marking: gcmarkBits has one bit per slot, set by the collector (atomic OR).
 // Sweeping swaps them: allocBits <- gcmarkBits, gcmarkBits <- zero.
 //
@@ -61,7 +72,9 @@ static_assert(kClassToSize[2] == kTinySize, "tiny blocks use class 2");
 
 enum class SpanState : uint8_t { kDead = 0, kInUse = 1 };
 
-struct MSpan {
+// 64-byte aligned: the lock-free span sets pack a span's address into
+// fewer bits (heap/mcentral.h), and neighbouring spans share no line.
+struct alignas(64) MSpan {
   // Identity, fixed while the span is in use.
   uintptr_t start = 0;
   uintptr_t limit = 0;  // start + nelems * elemsize
@@ -76,8 +89,23 @@ struct MSpan {
   // sweeper, or the mcentral's lock).
   uint16_t freeindex = 0;
   uint16_t alloc_count = 0;
+  // While a concurrent mark runs and an allocating-black mcache holds the
+  // span: the first slot of the range it allocates black from (its
+  // freeindex when the mark began or when it cached the span during the
+  // mark); kNoBlack otherwise. Written by that mcache with a release store
+  // before it hands out a slot of the range (or with the world stopped),
+  // after the previous holder's bulk marking (ordered by the span set's
+  // push and pop); reset when the span is initialized or swept. See
+  // IsMarkedOrBlack.
+  std::atomic<uint16_t> black_from{kNoBlack};
+  static constexpr uint16_t kNoBlack = 0xffff;
   bool needzero = false;
-  uint64_t alloc_cache = 0;
+  // Written only by the mcache that holds the span (above): the cursor
+  // first (release), then cache_seq (release) when it caches the span;
+  // cache_seq when it uncaches it, after syncing. cache_seq is never
+  // reset (a reused struct was uncached: even).
+  std::atomic<const uintptr_t*> alloc_cursor{nullptr};
+  std::atomic<uint32_t> cache_seq{0};
   uint64_t* alloc_bits = nullptr;
   uint64_t* gcmark_bits = nullptr;
   uint32_t bitmap_words = 0;  // words in each of alloc_bits / gcmark_bits
@@ -88,36 +116,65 @@ struct MSpan {
   std::atomic<uint32_t> sweepgen{0};
   std::atomic<void*> gc_side{nullptr};  // the collector's (see above)
 
-  MSpan* next = nullptr;  // link in a SpanSet
+  std::atomic<MSpan*> next{nullptr};  // link in a SpanSet (heap/mcentral.h)
 
-  // ---- the allocation fast path's helpers --------------------------------
+  // ---- allocation
+  // ------------------------------------------------------------
 
-  // Loads allocCache from the allocBits word `word`, inverted so that free
-  // slots are 1 bits.
-  GC_ALWAYS_INLINE void RefillAllocCache(size_t word) {
-    alloc_cache = ~alloc_bits[word];
-  }
-
-  // The index of the next free slot at or after freeindex, advancing
-  // freeindex past it; nelems when the span is full. (Go's nextFreeIndex.)
-  size_t NextFreeIndex();
+  // The next run of free slots at or after freeindex: returns its first
+  // slot and sets *end to the slot after its last one, and moves freeindex
+  // to the run's start (every slot it passed is allocated). Returns nelems
+  // (and moves freeindex there) when no slot is free. (Go's nextFreeIndex,
+  // for a run instead of a slot.)
+  size_t NextFreeRun(size_t* end);
 
   GC_ALWAYS_INLINE size_t ObjIndex(uintptr_t p) const {
     return static_cast<size_t>((static_cast<uint64_t>(p - start) * div_magic) >>
                                32);
   }
 
-  // True if slot i holds an allocated object (Go's !isFree). Safe to call
-  // from a mark worker while the owning mcache allocates from the span:
-  // freeindex is read and written with relaxed atomics (a stale answer only
-  // concerns an object that is allocated black anyway), and allocBits do
-  // not change outside sweeping.
+  // True if slot i holds an allocated object (Go's !isFree), as of the
+  // span's last sync with its mcache (above). Safe to call from a mark
+  // worker while the owning mcache allocates from the span: freeindex is
+  // read and written with relaxed atomics, and allocBits do not change
+  // outside sweeping. Every mark begins with the mcaches synced, so the
+  // objects it says are free are free or were allocated during the mark,
+  // and those are marked in bulk (allocate black, heap/mcache.h).
   bool IsAllocated(size_t i) const {
     if (i < __atomic_load_n(&freeindex, __ATOMIC_RELAXED)) return true;
     return (alloc_bits[i / 64] >> (i % 64)) & 1;
   }
+  // A release store: the type tags of the slots it covers were written
+  // before (AllocatedPrefix's readers load it with acquire).
   GC_ALWAYS_INLINE void set_freeindex(size_t v) {
-    __atomic_store_n(&freeindex, static_cast<uint16_t>(v), __ATOMIC_RELAXED);
+    __atomic_store_n(&freeindex, static_cast<uint16_t>(v), __ATOMIC_RELEASE);
+  }
+  // For an object query on any thread: sets *n so that the slots below it
+  // are allocated (freeindex, or, while an mcache holds the span, as far
+  // as its open window's cursor has got, whichever is further; the slots
+  // from there on are allocated when their allocBits bit is set). Returns
+  // false when the span was cached or uncached meanwhile (ask again). The
+  // caller keeps the span from being freed (the heap lock) and sweeps out
+  // (the sweepgen seqlock of MHeap::QueryObject); an mcache is freed only
+  // after its spans were uncached and the heap lock was free once
+  // (~MCache), so the cursor read is of a live mcache. Acquire loads: the
+  // type tags of the slots below *n were written before (the fast path
+  // writes the tag, then advances the cursor with a release store).
+  bool AllocatedPrefix(size_t* n) const {
+    const uint32_t seq = cache_seq.load(std::memory_order_acquire);
+    size_t window = 0;
+    // (The cursor is null once the span was uncached meanwhile, and zero
+    // while its window is being opened or after it closed.)
+    const uintptr_t* cursor =
+        seq & 1 ? alloc_cursor.load(std::memory_order_acquire) : nullptr;
+    if (cursor != nullptr) {
+      const uintptr_t c = __atomic_load_n(cursor, __ATOMIC_ACQUIRE);
+      if (c > start && c <= limit) window = ObjIndex(c - 1) + 1;
+    }
+    const size_t fi = __atomic_load_n(&freeindex, __ATOMIC_ACQUIRE);
+    if (cache_seq.load(std::memory_order_acquire) != seq) return false;
+    *n = fi > window ? fi : window;
+    return true;
   }
 
   // The type tag of slot i (scan spans). Written with a relaxed atomic store
@@ -136,15 +193,52 @@ struct MSpan {
             (i % 64)) &
            1;
   }
+  // Whether the object in slot i is live for the running mark as far as
+  // the mark has got: marked, or allocated black by the mcache that holds
+  // the span (a slot of its black range not in allocBits) and not yet
+  // marked in bulk. For a slot the caller knows holds an object (a free
+  // slot of the black range also reads true). What a decision taken before
+  // the final pause's bulk marking must use instead of IsMarked (an
+  // ephemeron's key, a finalization candidate): a black object may read as
+  // unmarked, or as free, until its span leaves the mcache. A caller that
+  // got the object's address from the heap or a root sees black_from as it
+  // was when the object was allocated, or a later value (the pointer store
+  // that published the object comes after the mcache's store of
+  // black_from).
+  //
+  // black_from is read first, with acquire: a later value than the one the
+  // object was allocated under was stored by an mcache that cached the
+  // span after the allocating mcache gave it up, which marked the object
+  // in bulk before (its release store orders that OR before), so the mark
+  // bit read next is set. Read in the other order, the two loads could
+  // straddle the bulk marking and the re-caching: mark bit clear (before
+  // the OR), then the new mcache's black_from past the object (after it),
+  // and a live black object would read as unmarked.
+  bool IsMarkedOrBlack(size_t i) const {
+    const uint16_t from = black_from.load(std::memory_order_acquire);
+    if (IsMarked(i)) return true;
+    if (i < from) return false;
+    return !((alloc_bits[i / 64] >> (i % 64)) & 1);
+  }
   // Sets the mark bit of slot i; returns true if it was clear (this caller
-  // greyed the object). The setting RMW is sequentially consistent: it is
-  // one half of the ephemeron Dekker pair (gc/mark.cc; on x86 the same
-  // locked instruction as a relaxed one).
-  bool SetMarked(size_t i) {
+  // greyed the object). A bit found clear by the first load and set by the
+  // atomic OR's time (another marker won the race) counts in *races. The
+  // setting RMW is sequentially consistent: it is one half of the ephemeron
+  // Dekker pair (gc/mark.cc; on x86 the same locked instruction as a
+  // relaxed one).
+  bool SetMarked(size_t i, uint64_t* races) {
     uint64_t bit = uint64_t{1} << (i % 64);
     uint64_t* w = &gcmark_bits[i / 64];
     if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit) return false;
-    return !(__atomic_fetch_or(w, bit, __ATOMIC_SEQ_CST) & bit);
+    if (__atomic_fetch_or(w, bit, __ATOMIC_SEQ_CST) & bit) {
+      ++*races;
+      return false;
+    }
+    return true;
+  }
+  bool SetMarked(size_t i) {
+    uint64_t races = 0;
+    return SetMarked(i, &races);
   }
   // The current gcmarkBits block, for a reader that may run while the span
   // is swept (the seqlock read of gc/weak.h): an acquire load, paired with

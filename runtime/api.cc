@@ -100,6 +100,31 @@ void EnvWarning(const char* var, const char* value) {
   fprintf(stderr, "gcheap: ignoring %s=%s (not understood)\n", var, value);
 }
 
+// An output struct's struct_size (versioned structs, gc.h): a layout size,
+// else API misuse (an uninitialized struct).
+template <typename T>
+size_t CallerLayoutSize(const T* out, const char* fn, const char* type) {
+  if (out == nullptr) Misuse(fn, "out is NULL");
+  const size_t n = out->struct_size;
+  if (!IsLayoutSize(n)) {
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "out->struct_size is %zu: set it to sizeof(%s) before the call", n,
+             type);
+    Misuse(fn, msg);
+  }
+  return n;
+}
+
+// Copies what the caller's layout (n bytes) holds of *full and sets its
+// struct_size to the bytes filled; a newer layout keeps its extra bytes.
+template <typename T>
+void FillCallerLayout(T* caller, T* full, size_t n) {
+  const size_t filled = std::min(n, sizeof(T));
+  full->struct_size = filled;
+  memcpy(caller, full, filled);
+}
+
 int StatusToInt(const absl::Status& st) {
   if (st.ok()) return 0;
   SetLastError("%s", std::string(st.message()).c_str());
@@ -312,13 +337,10 @@ inline void PollAtAlloc(gc_mutator* m) {
   if (m->poll.load(std::memory_order_relaxed) != 0) gc_safepoint_slow(m);
 }
 
-// After a successful allocation: allocate black while a concurrent cycle
-// marks, and make large allocations check the GC trigger.
-inline void* AllocDone(gc_mutator* m, void* p, size_t bytes, bool noscan) {
-  if (__builtin_expect(m->wb_enabled.load(std::memory_order_relaxed), 0)) {
-    m->heap->collector->AllocatedWhileMarking(p, bytes, noscan, m->mcache,
-                                              &m->gcstate);
-  }
+// After a successful allocation: a large one checks the GC trigger and
+// charges its assist at the next safepoint, as a refill does (the mcache
+// sets kPollRefill itself when it refills; it marks black in bulk).
+inline void* AllocDone(gc_mutator* m, void* p, size_t bytes) {
   if (bytes > gcheap::kMaxSmallSize) m->poll.fetch_or(gcheap::kPollRefill);
   return p;
 }
@@ -357,7 +379,7 @@ void* AllocOfType(gc_mutator* m, gc_type_id type, size_t bytes,
     p = AllocRetry(m, t, static_cast<uint16_t>(type), bytes);
     if (p == nullptr) return nullptr;
   }
-  return AllocDone(m, p, bytes, t->noscan);
+  return AllocDone(m, p, bytes);
 }
 
 }  // namespace
@@ -368,7 +390,9 @@ int gc_version(void) { return GCHEAP_VERSION; }
 
 const char* gc_version_string(void) { return GCHEAP_VERSION_STRING; }
 
-void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes) {
+// The names in parentheses: gc.h also defines them as macros (the inline
+// paths).
+void*(gc_alloc)(gc_mutator* m, gc_type_id type, size_t bytes) {
   DEBUG_CHECK_RUNNING(m, "gc_alloc");
   return AllocOfType(m, type, bytes, "gc_alloc");
 }
@@ -383,7 +407,7 @@ void* gc_alloc_conservative(gc_mutator* m, size_t bytes) {
   return AllocOfType(m, type, bytes, "gc_alloc_conservative");
 }
 
-void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
+void*(gc_alloc_noscan)(gc_mutator* m, size_t bytes) {
   DEBUG_CHECK_RUNNING(m, "gc_alloc_noscan");
   if (bytes > GC_MAX_ALLOC_BYTES) {
     SetLastError(
@@ -398,7 +422,7 @@ void* gc_alloc_noscan(gc_mutator* m, size_t bytes) {
     p = AllocRetry(m, nullptr, 0, bytes);
     if (p == nullptr) return nullptr;
   }
-  return AllocDone(m, p, bytes, true);
+  return AllocDone(m, p, bytes);
 }
 
 const char* gc_last_error(void) { return gcheap::LastError(); }
@@ -591,10 +615,15 @@ void gc_safepoint_slow(gc_mutator* m) {
   if (poll & gcheap::kPollRefill) {
     m->poll.fetch_and(~gcheap::kPollRefill, std::memory_order_relaxed);
     gcheap::Collector* c = m->heap->collector.get();
+    // What the mcache took since the last refill (a span's free slots, a
+    // large object); only a concurrent mark charges it.
+    const uint64_t taken = m->mcache->TakeAllocatedBytes();
     if (c->marking()) {
-      // A concurrent cycle is marking: if the heap already passed its goal,
-      // wait for the cycle (counting as blocked); never on the thread that
-      // is ending the process (runtime/process.h).
+      // A concurrent cycle is marking: pay the assist for what was taken;
+      // then if the heap already passed its goal, wait for the cycle
+      // (counting as blocked); never on the thread that is ending the
+      // process (runtime/process.h).
+      c->ChargeAssist(&m->gcstate, taken);
       if (gcheap::IsExitingThread()) return;
       m->heap->EnterBlocking(m);
       c->WaitIfOverGoal();
@@ -652,16 +681,7 @@ const uint32_t* gc_mutator_barrier_flag_address(gc_mutator* m) {
 
 void gc_get_stats(gc_heap* heap, gc_stats* caller) {
   CheckHeap(heap, "gc_get_stats");
-  if (caller == nullptr) Misuse("gc_get_stats", "out is NULL");
-  const size_t n = caller->struct_size;
-  if (!IsLayoutSize(n)) {
-    char msg[160];
-    snprintf(msg, sizeof(msg),
-             "out->struct_size is %zu: set it to sizeof(gc_stats) before the "
-             "call",
-             n);
-    Misuse("gc_get_stats", msg);
-  }
+  const size_t n = CallerLayoutSize(caller, "gc_get_stats", "gc_stats");
   gcheap::ForkGate::Pass pass(&heap->api_gate);
   gc_stats full{};
   gc_stats* out = &full;
@@ -717,10 +737,33 @@ void gc_get_stats(gc_heap* heap, gc_stats* caller) {
     out->ephemerons_cleared = wc.ephemerons;
     out->ephemeron_wait_ops = weak.referents().wait_ops();
   }
-  // Only what the caller's layout holds (a newer one keeps its extra bytes).
-  const size_t filled = std::min(n, sizeof(gc_stats));
-  full.struct_size = filled;
-  memcpy(caller, &full, filled);
+  FillCallerLayout(caller, &full, n);
+}
+
+void gc_get_perf_counters(gc_heap* heap, gc_perf_counters* caller) {
+  CheckHeap(heap, "gc_get_perf_counters");
+  const size_t n =
+      CallerLayoutSize(caller, "gc_get_perf_counters", "gc_perf_counters");
+  gcheap::ForkGate::Pass pass(&heap->api_gate);
+  const gcheap::HeapCounters h = heap->heap.ReadCounters();
+  const gcheap::Collector::Counters c = heap->collector->ReadCounters();
+  gc_perf_counters full{};
+  full.spanset_ops = h.spanset_ops;
+  full.spanset_contended = h.spanset_retries;
+  full.heap_locks = h.heap_locks;
+  full.heap_lock_waits = h.heap_lock_waits;
+  full.sweep_lockers = h.sweep_lockers;
+  full.refills = h.refills;
+  full.refills_heap_lock = h.refills_heap_lock;
+  full.refills_empty_span = h.refills_empty_span;
+  full.heap_live_updates = h.heap_live_updates;
+  full.large_allocs = h.large_allocs;
+  full.marked_objects = heap->collector->ReadStats().marked_objects_total;
+  full.mark_races = c.mark_races;
+  full.pool_ops = c.pool_ops;
+  full.pool_waits = c.pool_waits;
+  full.pool_steals = c.pool_steals;
+  FillCallerLayout(caller, &full, n);
 }
 
 void gc_set_cycle_hook(gc_heap* heap, gc_cycle_hook_fn fn, void* data) {

@@ -324,7 +324,10 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc);
  * Returns NULL with gc_last_error() set on failure: unknown type, size
  * overflow (bytes > GC_MAX_ALLOC_BYTES), or the hard heap limit reached
  * even after a collection.
- * bytes == 0 with a type of size 0 gives a distinct minimal object. */
+ * bytes == 0 with a type of size 0 gives a distinct minimal object.
+ * gc_alloc and gc_alloc_noscan are also inline functions (below, after the
+ * barriers: a call through these names uses them); these are their
+ * out-of-line forms, which do everything. */
 void* gc_alloc(gc_mutator* m, gc_type_id type, size_t bytes);
 
 /* Alignment: gc_alloc returns memory aligned to at least 8 bytes, and to 16
@@ -465,6 +468,20 @@ void* gc_write_barrier_exchange_slow(gc_mutator* m, void* obj, void** slot,
 void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
                                 void* const* src, size_t n);
 
+/* An allocation window: a run of free slots of one span class in the
+ * mutator's cache, [next, end), each `size` bytes. Allocating is taking
+ * next and adding size; `types` (scan classes) points at the type tag of
+ * the slot at next, one uint16_t per slot, which the allocation writes and
+ * advances. Slots read as zero. heap/mcache.h (AllocWindow) owns them;
+ * other threads read next (object queries), so it is written with
+ * release stores. */
+typedef struct gc_alloc_window_ {
+  uintptr_t next;  /* the next free slot; the window is open while < end */
+  uintptr_t end;   /* the end of the run */
+  uint16_t* types; /* scan classes: the type tag of the slot at next */
+  uintptr_t size;  /* slot size (bytes) */
+} gc_alloc_window_;
+
 /* The first words of every gc_mutator, read and written by the inline
  * functions below (runtime/runtime.h keeps them first and checks the
  * offsets). Its layout is part of the ABI (it changes only with
@@ -472,15 +489,41 @@ void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
  * itself (GC_MUTATOR_POLL_OFFSET, GC_MUTATOR_WB_ENABLED_OFFSET; both are
  * read with relaxed loads) and inline the functions below; everything else
  * is written only through them. docs/embedding.md ("Generated code")
- * gives the rules. */
+ * gives the rules. A JIT that inlines the allocation fast path relies on
+ * the offsets of this struct, and what each path reads and writes is what
+ * the functions below do. The allocation fast path (gc_alloc_inline_,
+ * gc_alloc_noscan_inline_):
+ *   1. poll == 0 (else the out-of-line call: a safepoint);
+ *   2. gc_alloc: type <= 0xffff, 1 <= bytes <= GC_INLINE_ALLOC_MAX_, and
+ *      alloc_type_min[type] != 0 and bytes + 1 >= alloc_type_min[type]
+ *      (a registered type whose objects hold pointers, and bytes at least
+ *      its fixed size); gc_alloc_noscan: 16 <= bytes <= GC_INLINE_ALLOC_MAX_;
+ *   3. the window alloc_windows[alloc_size_class[(bytes + 7) >> 3] * 2 + k],
+ *      k = 0 for gc_alloc (scan), 1 for gc_alloc_noscan;
+ *   4. if next < end: the object is next; gc_alloc stores (uint16_t)type
+ *      at *types (a relaxed atomic store) and advances types by one; then
+ *      next += size, stored
+ *      with release order after the type (an ordinary store on x86):
+ *      object queries on other threads read next (gc_object_base sees an
+ *      object as soon as it is handed out, with its type).
+ * Anything else: the out-of-line gc_alloc / gc_alloc_noscan. A JIT that
+ * knows the type and size of an allocation site can do steps 2 and 3 when
+ * it compiles the site. */
 typedef struct gc_mutator_head_ {
-  uint32_t poll;         /* nonzero: a collection wants this thread */
-  uint32_t wb_enabled;   /* nonzero while a concurrent cycle marks */
-  uintptr_t* wbbuf_next; /* next free pair of the barrier buffer */
-  uintptr_t* wbbuf_end;  /* end of the barrier buffer */
-  void** handle_top;     /* next free handle slot (gc_handle_new) */
-  void** handle_limit;   /* end of the current handle block's slots */
-  void* handle_block;    /* the current handle block (gc_handle_block_) */
+  uint32_t poll;                   /* nonzero: a collection wants this thread */
+  uint32_t wb_enabled;             /* nonzero while a concurrent cycle marks */
+  uintptr_t* wbbuf_next;           /* next free pair of the barrier buffer */
+  uintptr_t* wbbuf_end;            /* end of the barrier buffer */
+  void** handle_top;               /* next free handle slot (gc_handle_new) */
+  void** handle_limit;             /* end of the current handle block's slots */
+  void* handle_block;              /* the current handle block
+                                      (gc_handle_block_) */
+  gc_alloc_window_* alloc_windows; /* by span class: size class * 2 +
+                                      noscan */
+  const uint8_t* alloc_size_class; /* (bytes + 7) >> 3 -> size class, for
+                                      bytes <= GC_INLINE_ALLOC_MAX_ */
+  const uint32_t* alloc_type_min;  /* by type id: fixed size + 1 for a type
+                                      whose objects hold pointers, else 0 */
 } gc_mutator_head_;
 
 /* Byte offsets in a gc_mutator, for generated code: the 32-bit safepoint
@@ -488,6 +531,9 @@ typedef struct gc_mutator_head_ {
  * (nonzero: stores into pointer slots need the barrier's slow part). */
 #define GC_MUTATOR_POLL_OFFSET offsetof(gc_mutator_head_, poll)
 #define GC_MUTATOR_WB_ENABLED_OFFSET offsetof(gc_mutator_head_, wb_enabled)
+
+/* The largest request the inline allocation paths serve. */
+#define GC_INLINE_ALLOC_MAX_ 1024
 
 static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
                                     void* value) {
@@ -598,6 +644,58 @@ static inline void gc_safepoint(gc_mutator* m) {
     gc_safepoint_slow(m);
   }
 }
+
+/* The inline allocation fast paths (see gc_mutator_head_): a bump of the
+ * mutator's allocation window for its size class when nothing else is
+ * needed, else the out-of-line function. No lock, no atomic
+ * read-modify-write (the bump is a release store), no call. Debug builds
+ * (GCHEAP_DEBUG) always call the out-of-line functions, which check the
+ * mutator. */
+static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
+                                     size_t bytes) {
+#if !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  if (__atomic_load_n(&h->poll, __ATOMIC_RELAXED) == 0 && type <= 0xffff &&
+      bytes - 1 < GC_INLINE_ALLOC_MAX_) {
+    const uint32_t min = h->alloc_type_min[type];
+    if (min != 0 && bytes + 1 >= min) {
+      gc_alloc_window_* w =
+          &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2];
+      const uintptr_t p = w->next;
+      if (p < w->end) {
+        __atomic_store_n(w->types++, (uint16_t)type, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
+        return (void*)p;
+      }
+    }
+  }
+#endif
+  return gc_alloc(m, type, bytes);
+}
+
+static inline void* gc_alloc_noscan_inline_(gc_mutator* m, size_t bytes) {
+#if !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
+  gc_mutator_head_* h = (gc_mutator_head_*)m;
+  if (__atomic_load_n(&h->poll, __ATOMIC_RELAXED) == 0 &&
+      bytes - 16 <= GC_INLINE_ALLOC_MAX_ - 16) {
+    gc_alloc_window_* w =
+        &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2 +
+                          1];
+    const uintptr_t p = w->next;
+    if (p < w->end) {
+      __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
+      return (void*)p;
+    }
+  }
+#endif
+  return gc_alloc_noscan(m, bytes);
+}
+
+/* Calls through these names use the inline paths; (gc_alloc)(...) and a
+ * function pointer reach the out-of-line functions. (Variadic, so that an
+ * argument with a comma, such as a C++ template argument list, passes.) */
+#define gc_alloc(...) gc_alloc_inline_(__VA_ARGS__)
+#define gc_alloc_noscan(...) gc_alloc_noscan_inline_(__VA_ARGS__)
 
 /* Brackets a blocking call: between the two, the thread counts as stopped
  * for collections and must not touch heap objects or call gc_ functions
@@ -761,6 +859,43 @@ typedef struct gc_stats {
  * ), then sets out->struct_size to the bytes filled. A struct_size below
  * 16 or not a multiple of 8 (uninitialized?) aborts with a message. */
 void gc_get_stats(gc_heap* heap, gc_stats* out);
+
+/* Contention counters: how often the allocator's and the collector's
+ * shared structures were used and found busy, cumulative since the heap
+ * was created. The benchmarks in tools/ report them per GiB allocated
+ * (docs/benchmarks.md): a count per GiB is the same on any machine for the
+ * same work, so it shows what will contend on a machine with many cores
+ * even when measured on few. A "wait" is an acquisition that found its
+ * lock held; a "retry" a lock-free operation that had to repeat. Reading
+ * takes no lock that allocation takes. Versioned like gc_stats (set
+ * struct_size first). Provisional: these may move into a wider counters
+ * snapshot. */
+typedef struct gc_perf_counters {
+  size_t struct_size;
+  uint64_t spanset_ops;        /* pushes and pops on the central span sets */
+  uint64_t spanset_contended;  /* ... that found another in the way: a failed
+                                  compare-and-swap of the lock-free set */
+  uint64_t heap_locks;         /* acquisitions of the page heap's lock */
+  uint64_t heap_lock_waits;    /* ... that waited */
+  uint64_t sweep_lockers;      /* atomic adds to the heap's sweep state */
+  uint64_t refills;            /* span refills of per-thread caches */
+  uint64_t refills_heap_lock;  /* ... that took a fresh span from the page
+                                  heap (its lock) */
+  uint64_t heap_live_updates;  /* atomic adds to the live-heap counter */
+  uint64_t large_allocs;       /* objects over 32 KiB (a span each) */
+  uint64_t marked_objects;     /* by all finished cycles */
+  uint64_t mark_races;         /* mark bits found clear, then set by another
+                                  marker first (the atomic OR lost) */
+  uint64_t pool_ops;           /* mark work-pool lock acquisitions */
+  uint64_t pool_waits;         /* ... that waited */
+  uint64_t pool_steals;        /* full work buffers taken from the pool */
+  uint64_t refills_empty_span; /* refills that reused a span the sweep
+                                  found empty (no heap lock) */
+} gc_perf_counters;
+
+/* Fills the part of *out that out->struct_size covers and sets
+ * struct_size to the bytes filled (as gc_get_stats). */
+void gc_get_perf_counters(gc_heap* heap, gc_perf_counters* out);
 
 /* What one collection cycle did; passed to the cycle hook. Pauses are
  * counted as Go counts them: from the request to stop the world until
@@ -1153,7 +1288,10 @@ void gc_get_counters(gc_heap* heap, gc_counters* out);
  * such a cycle has one more pause. Its marking reports MARK_WORKER
  * activities like MARK. Activities nest properly on
  * each thread; an END may come without its BEGIN when the listener was
- * added in between. */
+ * added in between. Activities are reported only while some installed
+ * listener has activity_begin or activity_end set: they come on hot paths
+ * (every blocking bracket, every span refill), which a listener of the
+ * other moments alone leaves at the cost of no listener. */
 #define GC_EVENT_CYCLE_START 1
 #define GC_EVENT_PHASE 2
 #define GC_EVENT_STOP_REQUESTED 3

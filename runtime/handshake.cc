@@ -2,8 +2,14 @@
 // handshake.h).
 #include "runtime/handshake.h"
 
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <new>
 #include <thread>
 
@@ -12,6 +18,65 @@
 #include "runtime/runtime.h"
 
 namespace gcheap {
+
+namespace {
+
+// The asymmetric fence of handshake.h: true once the process registered
+// for MEMBARRIER_CMD_PRIVATE_EXPEDITED (never changes back).
+std::atomic<bool> g_membarrier{false};
+
+int Membarrier(int cmd) {
+  return static_cast<int>(syscall(SYS_membarrier, cmd, 0, 0));
+}
+
+bool RegisterMembarrier() {
+  if (getenv("GCHEAP_NO_MEMBARRIER") != nullptr) return false;
+  const int cmds = Membarrier(MEMBARRIER_CMD_QUERY);
+  if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+  return Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
+// The mutator's side, between its state store and its read of the
+// request: a compiler barrier when the stopper's membarrier orders the
+// pair, a full fence otherwise.
+inline void LightFence() {
+  if (g_membarrier.load(std::memory_order_relaxed)) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+}
+
+// The stopper's side, between its request store and its reads of the
+// states: every other running thread of the process executes a full
+// barrier (membarrier), or a full fence here when membarrier is not
+// registered (the mutators then fence themselves).
+void HeavyFence() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!g_membarrier.load(std::memory_order_relaxed)) return;
+  if (Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;
+  // A forked child may need its own registration.
+  GC_CHECK(errno == EPERM &&
+               Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+               Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0,
+           "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after the "
+           "process registered for it");
+}
+
+}  // namespace
+
+Handshake::Handshake() {
+  static const bool registered = [] {
+    const bool ok = RegisterMembarrier();
+    g_membarrier.store(ok, std::memory_order_seq_cst);
+    return ok;
+  }();
+  (void)registered;
+}
+
+bool Handshake::AsymmetricFence() {
+  return g_membarrier.load(std::memory_order_relaxed);
+}
 
 void Handshake::Add(gc_mutator* m, const std::unique_lock<std::mutex>& held) {
   GC_DCHECK(held.owns_lock() && held.mutex() == &list_mu_,
@@ -59,6 +124,7 @@ void Handshake::StopTheWorld(gc_mutator* self) {
   for (gc_mutator* m : mutators_) {
     if (m != self) m->poll.fetch_or(kPollStop, std::memory_order_seq_cst);
   }
+  HeavyFence();  // the request before the reads of the states (handshake.h)
   // Running mutators reach a safepoint within microseconds: spin briefly
   // (yielding, so a mutator waiting for this processor gets it) before
   // sleeping on the condition variable, whose wake-ups cost more.
@@ -180,8 +246,9 @@ void Handshake::EnterBlocking(gc_mutator* m) {
   }
   GC_DCHECK(m->state.load(std::memory_order_relaxed) == kRunning,
             "EnterBlocking: the mutator is not running");
-  m->state.store(kBlocked, std::memory_order_seq_cst);
-  if (stw_requested_.load(std::memory_order_seq_cst)) {
+  m->state.store(kBlocked, std::memory_order_release);
+  LightFence();  // the state before the read of the request (handshake.h)
+  if (stw_requested_.load(std::memory_order_relaxed)) {
     // A stopper may be waiting for us: wake it to re-check.
     std::lock_guard<std::mutex> g(world_mu_);
     stopped_cv_.notify_all();
@@ -193,8 +260,9 @@ bool Handshake::LeaveBlocking(gc_mutator* m) {
                 m->state.load(std::memory_order_relaxed) == kBlocked,
             "LeaveBlocking: the mutator is not blocked");
   if (--m->blocking_depth > 0) return false;  // an inner bracket ends
-  m->state.store(kRunning, std::memory_order_seq_cst);
-  if (stw_requested_.load(std::memory_order_seq_cst)) return true;  // park
+  m->state.store(kRunning, std::memory_order_relaxed);
+  LightFence();  // the state before the read of the request (handshake.h)
+  if (stw_requested_.load(std::memory_order_acquire)) return true;  // park
   CheckResumed();
   return false;
 }

@@ -29,7 +29,9 @@
 // gc_safepoint with one relaxed load): kPollStop (a stop of the world wants
 // this thread parked), kPollRefill (the mcache refilled a span since the
 // last poll: check the GC trigger), kPollFlush (the ragged barrier: shade
-// your own write-barrier buffer and clear the bit).
+// your own write-barrier buffer and clear the bit; a stopped-world flush of
+// every buffer clears it too, so it is never left set after the pause that
+// ends a mark, for a mutator that was blocked or did not poll in time).
 //
 // Stop the world (StopTheWorld, one stopper at a time: it holds list_mu_
 // from the start of the stop until StartTheWorld, so the list of attached
@@ -42,21 +44,31 @@
 //
 // Why no mutator runs heap code while the world is stopped: every
 // transition to kRunning (LeaveBlocking, and waking from a park) stores the
-// state and then reads stw_requested; the stopper stores stw_requested and
-// then reads the states; all four accesses are seq_cst, so they are totally
-// ordered. If the mutator's read found no request, its store preceded the
-// stopper's store, which precedes the stopper's read: the stopper sees
-// kRunning and waits for a safepoint. Otherwise the mutator sees the
-// request and parks before it touches the heap. The re-check after a park
+// state, then a fence, then reads stw_requested; the stopper stores
+// stw_requested, then a fence, then reads the states (Dekker's pattern).
+// With both fences full, one of the two reads sees the other side's
+// store: if the mutator's read found no request, the stopper's read sees
+// kRunning and waits for a safepoint; otherwise the mutator sees the
+// request and parks before it touches the heap. The fences are
+// asymmetric (as in userspace RCU): a blocking bracket is entered and left
+// on every call a VM makes out of the heap (the Boehm layer: on every
+// allocation), a stop is rare, so the stopper's fence is
+// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which makes every running
+// thread of the process execute a full barrier, and the bracket's fence is
+// only a compiler barrier (a mutator interrupted between its store and
+// its read executes the barrier there; one not running has its store
+// visible). Where membarrier is unavailable (or GCHEAP_NO_MEMBARRIER is
+// set) both sides use a full fence. The park's wake-up keeps seq_cst
+// accesses (it is slow anyway). The re-check after a park
 // matters: a mutator woken by one restart may already have been counted as
 // parked by the next stop's stopper (which reads the states without
 // world_mu_ while it spins), so it must not run on without re-reading the
 // request.
 // A transition to kBlocked or kParked wakes a sleeping stopper: Park always
-// notifies under world_mu_; EnterBlocking stores kBlocked, then reads
-// stw_requested and notifies under world_mu_ if it is set (a stopper that
-// read the state before the store stored its request first, so the read
-// sees it; the stopper evaluates its predicate under world_mu_).
+// notifies under world_mu_; EnterBlocking stores kBlocked, then a fence as
+// above, then reads stw_requested and notifies under world_mu_ if it is set (a
+// stopper that read the state before the store stored its request first, so the
+// read sees it; the stopper evaluates its predicate under world_mu_).
 //
 // Invariants (checked with GC_DCHECK in debug builds):
 //   - only the owning thread writes a mutator's state and blocking depth;
@@ -102,7 +114,8 @@ enum MutatorState : int { kRunning = 0, kBlocked = 1, kParked = 2 };
 
 class Handshake {
  public:
-  Handshake() = default;
+  // The first one registers the process for membarrier (handshake.h).
+  Handshake();
   Handshake(const Handshake&) = delete;
   Handshake& operator=(const Handshake&) = delete;
 
@@ -134,6 +147,9 @@ class Handshake {
   // stopped in its other heaps).
   void EnterBlocking(gc_mutator* m);
   [[nodiscard]] bool LeaveBlocking(gc_mutator* m);
+  // Whether the stopper orders the handshake with membarrier (so a
+  // bracket's transitions cost no fence), for tests and statistics.
+  static bool AsymmetricFence();
   // True while a stop of the world is requested or in force. Any thread.
   bool StopRequested() const {
     return stw_requested_.load(std::memory_order_relaxed);

@@ -17,6 +17,8 @@ namespace {
 bool Query(gc_heap* heap, const void* p, gcheap::ObjectInfo* out,
            const char* fn) {
   CheckHeap(heap, fn);
+  // What any thread's open allocation window handed out reads as allocated
+  // (MSpan::AllocatedPrefix): no mcache is synced.
   return heap->heap.QueryObject(reinterpret_cast<uintptr_t>(p), out);
 }
 

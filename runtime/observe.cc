@@ -72,6 +72,9 @@ class HeapObservers::CListener final : public EventListener {
   bool Is(const gc_event_listener* key, void* data) const {
     return key == key_ && data == data_;
   }
+  bool WantsActivities() const override {
+    return fns_.activity_begin != nullptr || fns_.activity_end != nullptr;
+  }
   void OnEvent(const Event& e) override {
     if (ExitBegun()) return;  // no embedder callback during exit
     gc_event c{};
@@ -149,6 +152,7 @@ class HeapObservers::PressureListener final : public EventListener {
   PressureListener(gc_heap* heap, gc_pressure_fn fn, void* data,
                    double fraction)
       : heap_(heap), fn_(fn), data_(data), fraction_(fraction) {}
+  bool WantsActivities() const override { return false; }
   void OnEvent(const Event& e) override {
     if (e.kind != EventKind::kCycleEnd || ExitBegun()) return;
     const uint64_t limit = heap_->config.max_heap_bytes != 0

@@ -221,6 +221,13 @@ gc_heap::~gc_heap() {
 }
 
 gc_type_id gc_heap::ConservativeType() {
+  // libstdc++'s call_once has no fast path of its own (it sets two
+  // thread-locals and calls pthread_once every time): every
+  // gc_alloc_conservative comes here.
+  if (const gc_type_id t = conservative_type_.load(std::memory_order_acquire);
+      GC_LIKELY(t != 0)) {
+    return t;
+  }
   std::call_once(conservative_once_, [&] {
     // A tail of 8-byte words, each an ambiguous pointer.
     static const uint64_t kEveryWord = 1;
@@ -232,13 +239,13 @@ gc_type_id gc_heap::ConservativeType() {
     spec.conservative = true;
     absl::StatusOr<uint16_t> id = types.Register(spec);
     if (id.ok()) {
-      conservative_type_ = *id;
+      conservative_type_.store(*id, std::memory_order_release);
     } else {
       gcheap::SetLastError("cannot register the conservative type: %s",
                            std::string(id.status().message()).c_str());
     }
   });
-  return conservative_type_;
+  return conservative_type_.load(std::memory_order_acquire);
 }
 
 gc_mutator* gc_heap::Attach() {
@@ -268,6 +275,11 @@ gc_mutator* gc_heap::Attach() {
     m->attach_count = 1;
     m->mcache = heap.NewMCache();
     m->mcache->set_refill_notify(&m->poll, gcheap::kPollRefill);
+    // Attaching while a concurrent mark runs: allocate black at once.
+    m->mcache->StartMark(world.barrier_on());
+    m->alloc_windows = m->mcache->windows();
+    m->alloc_size_class = gcheap::kSizeToClass8;
+    m->alloc_type_min = types.alloc_min_table();
     gcheap::ResetHandles(m);
     m->roots.scan.store(world.thread_roots().done_word(),
                         std::memory_order_relaxed);
@@ -305,10 +317,7 @@ void gc_heap::Detach(gc_mutator* m) {
     gcheap::FreeHandles(m, /*keep_first=*/true);
     m->roots.scanners.clear();
     FlushWriteBarrierBuffer(m);
-    collector->AddBlack(m->gcstate);
-    m->gcstate = {};
-    heap.FreeMCache(m->mcache);  // flushes cached spans and the tiny block
-    m->mcache = nullptr;
+    ReleaseMCache(m);
     handshake.Remove(m, list);
     m->magic = gcheap::kMutatorDead;
     // Off this thread's list before another thread can reuse it.
@@ -318,6 +327,17 @@ void gc_heap::Detach(gc_mutator* m) {
   if (events.active()) {
     events.EmitSimple(gcheap::EventKind::kMutatorDetached, 0, attached_count());
   }
+}
+
+void gc_heap::ReleaseMCache(gc_mutator* m) {
+  // Its cached spans go back (marking what it allocated black, if a mark
+  // runs) and the collector gets its black counts.
+  m->mcache->ReleaseAll();
+  collector->AddBlack(m->mcache->TakeBlackCounts());
+  m->gcstate = {};
+  heap.FreeMCache(m->mcache);
+  m->mcache = nullptr;
+  m->alloc_windows = nullptr;
 }
 
 gc_type_id gc_heap::EphemeronType() {
@@ -381,13 +401,13 @@ void gc_heap::EnterBlocking(gc_mutator* m) {
   handshake.EnterBlocking(m);
   // Reported once blocked (no pause waits for the listener), outermost
   // bracket only.
-  if (events.active() && m->blocking_depth == 1) {
+  if (events.activities_active() && m->blocking_depth == 1) {
     events.Activity(true, gcheap::Activity::kBlocked);
   }
 }
 
 void gc_heap::LeaveBlocking(gc_mutator* m) {
-  if (events.active() && m->blocking_depth == 1) {
+  if (events.activities_active() && m->blocking_depth == 1) {
     events.Activity(false, gcheap::Activity::kBlocked);
   }
   if (handshake.LeaveBlocking(m)) {
@@ -424,6 +444,13 @@ void gc_heap::WithWorldStopped(gc_mutator* m, absl::FunctionRef<void()> f) {
     // Nothing is swept meanwhile: no sweep cycle can begin while the world
     // is stopped, and the sweepers find nothing left.
     heap.FinishSweep(/*scavenge=*/false);
+    // A thread that counts as stopped (in a blocking bracket, or a
+    // gc_collect before its own stop of the world) may still return empty
+    // spans to the page heap: not while f reads the spans.
+    gcheap::MHeap::SpanHold hold(&heap);
+    // What the mutators' allocation windows handed out reads as allocated
+    // (heap/mcache.h): every cached span is synced.
+    world.ForEachMCache([](gcheap::MCache* c) { c->SyncAll(); });
     f();
     handshake.StartTheWorld();
   }
@@ -448,12 +475,9 @@ void gc_heap::RecycleGone(const std::vector<gc_mutator*>& gone) {
     // As Detach. (No cycle ran at the fork, so the barrier buffer is
     // empty and the black counts are zero.)
     FlushWriteBarrierBuffer(m);
-    collector->AddBlack(m->gcstate);
-    m->gcstate = {};
     gcheap::FreeHandles(m, /*keep_first=*/true);
     m->roots.scanners.clear();
-    heap.FreeMCache(m->mcache);
-    m->mcache = nullptr;
+    ReleaseMCache(m);
     m->tls_next = nullptr;
     m->magic = gcheap::kMutatorDead;
     free_mutators_.push_back(m);
@@ -480,8 +504,12 @@ void HeapWorld::SetWriteBarrier(bool on) {
 }
 
 void HeapWorld::FlushWriteBarrierBuffers() {
-  h_->handshake.ForEachMutator(
-      [&](gc_mutator* m) { h_->FlushWriteBarrierBuffer(m); });
+  h_->handshake.ForEachMutator([&](gc_mutator* m) {
+    h_->FlushWriteBarrierBuffer(m);
+    // A ragged flush this mutator did not answer (it was blocked, or its
+    // wait timed out) is answered now: no poll is left asking for it.
+    m->poll.fetch_and(~kPollFlush, std::memory_order_relaxed);
+  });
 }
 
 void HeapWorld::RaggedFlushWriteBarrierBuffers() {

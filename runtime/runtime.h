@@ -76,8 +76,8 @@ inline constexpr uint32_t kHeapMagic = 0x68656170;  // "heap"
 
 struct gc_mutator {
   // The first members are gc_mutator_head_ (runtime/gc.h), read and
-  // written by the inline gc_safepoint, gc_write_barrier and handle
-  // functions.
+  // written by the inline gc_safepoint, gc_write_barrier, handle and
+  // allocation functions.
   std::atomic<uint32_t> poll{0};
   std::atomic<uint32_t> wb_enabled{0};
   // Write-barrier buffer (Go's wbBuf): old and new values of pointer stores
@@ -89,6 +89,11 @@ struct gc_mutator {
   void** handle_top = nullptr;
   void** handle_limit = nullptr;
   void* handle_block = nullptr;
+  // The inline allocation path: the mcache's windows, the heap's
+  // size-class table and its per-type table (set at attach).
+  gcheap::AllocWindow* alloc_windows = nullptr;
+  const uint8_t* alloc_size_class = nullptr;
+  const uint32_t* alloc_type_min = nullptr;
   uint32_t magic = gcheap::kMutatorMagic;
   gc_heap* heap = nullptr;
   gcheap::MCache* mcache = nullptr;
@@ -97,7 +102,7 @@ struct gc_mutator {
   pthread_t owner;
   int attach_count = 0;            // nested gc_thread_attach calls
   gc_mutator* tls_next = nullptr;  // the owner's next mutator (runtime.cc)
-  gcheap::MutatorGcState gcstate;  // allocate-black counts, assist credit
+  gcheap::MutatorGcState gcstate;  // assist credit
   gcheap::ThreadRoots roots;       // its own roots (thread_roots.h)
   static constexpr size_t kWbBufEntries = 512;
   size_t wbbuf_count() const { return wbbuf_next - wbbuf; }
@@ -117,7 +122,30 @@ static_assert(offsetof(gc_mutator, handle_limit) ==
               offsetof(gc_mutator_head_, handle_limit));
 static_assert(offsetof(gc_mutator, handle_block) ==
               offsetof(gc_mutator_head_, handle_block));
+static_assert(offsetof(gc_mutator, alloc_windows) ==
+              offsetof(gc_mutator_head_, alloc_windows));
+static_assert(offsetof(gc_mutator, alloc_size_class) ==
+              offsetof(gc_mutator_head_, alloc_size_class));
+static_assert(offsetof(gc_mutator, alloc_type_min) ==
+              offsetof(gc_mutator_head_, alloc_type_min));
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+// The allocation window, as gc.h declares it and heap/mcache.h keeps it.
+static_assert(sizeof(gcheap::AllocWindow) == sizeof(gc_alloc_window_));
+static_assert(offsetof(gcheap::AllocWindow, next) ==
+              offsetof(gc_alloc_window_, next));
+static_assert(offsetof(gcheap::AllocWindow, end) ==
+              offsetof(gc_alloc_window_, end));
+static_assert(offsetof(gcheap::AllocWindow, types) ==
+              offsetof(gc_alloc_window_, types));
+static_assert(offsetof(gcheap::AllocWindow, elemsize) ==
+              offsetof(gc_alloc_window_, size));
+// Span classes are size class * 2 + noscan, and the size-class table
+// covers the inline paths' sizes.
+static_assert(gcheap::MakeSpanClass(3, true) == 3 * 2 + 1);
+static_assert(GC_INLINE_ALLOC_MAX_ <= gcheap::kSmallSizeMax);
+static_assert(sizeof(gcheap::kSizeToClass8) >=
+              (GC_INLINE_ALLOC_MAX_ + 7) / 8 + 1);
+static_assert(gcheap::TypeTable::kMaxTypes == 0xffff);
 static_assert(gc_mutator::kWbBufEntries % 2 == 0);
 
 namespace gcheap {
@@ -209,6 +237,8 @@ struct gc_heap {
                uint64_t only_if_cycle = ~uint64_t{0});
   // Shades m's buffered barrier values (buffer full, or detach).
   void FlushWriteBarrierBuffer(gc_mutator* m);
+  // Returns m's mcache to the heap (detach): its spans, its black counts.
+  void ReleaseMCache(gc_mutator* m);
   // The built-in type of gc_alloc_conservative (registered on first use),
   // or 0 with gcheap's last error set.
   gc_type_id ConservativeType();
@@ -266,7 +296,7 @@ struct gc_heap {
   std::once_flag ephemeron_once_;
   std::atomic<gc_type_id> ephemeron_type_{0};
   std::once_flag conservative_once_;
-  gc_type_id conservative_type_ = 0;
+  std::atomic<gc_type_id> conservative_type_{0};  // 0 until registered
 };
 
 namespace gcheap {

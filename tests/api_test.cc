@@ -154,6 +154,46 @@ TEST_F(ApiTest, StatsFillOnlyTheCallersLayout) {
   }
 }
 
+// gc_get_perf_counters counts refills, span-set operations and marked
+// objects as they happen, and fills only the caller's layout.
+TEST_F(ApiTest, PerfCountersCountRefillsAndMarking) {
+  gc_perf_counters c0;
+  c0.struct_size = sizeof(c0);
+  gc_get_perf_counters(heap_, &c0);
+  EXPECT_EQ(c0.struct_size, sizeof(gc_perf_counters));
+  // A list of 100,000 cells (3.2 MB: hundreds of spans), rooted.
+  void* list = nullptr;
+  ASSERT_EQ(gc_add_root(heap_, &list), 0);
+  for (int i = 0; i < 100000; i++) list = NewCell(list, nullptr, i);
+  gc_collect(m_);
+  gc_perf_counters c;
+  c.struct_size = sizeof(c);
+  gc_get_perf_counters(heap_, &c);
+  const size_t per_span = 8192 / sizeof(Cell);
+  EXPECT_GE(c.refills - c0.refills, 100000 / per_span);
+  EXPECT_GE(c.refills_heap_lock, 1u);
+  EXPECT_GE(c.heap_locks - c0.heap_locks, c.refills_heap_lock);
+  EXPECT_GT(c.spanset_ops, c0.spanset_ops);
+  EXPECT_GT(c.sweep_lockers, c0.sweep_lockers);
+  EXPECT_GE(c.marked_objects - c0.marked_objects, 100000u);
+  EXPECT_GT(c.pool_ops, c0.pool_ops);  // the collection used the work pool
+  // An earlier layout ending with refills, followed by a canary.
+  constexpr size_t kOld = offsetof(gc_perf_counters, refills) + 8;
+  struct {
+    alignas(8) unsigned char bytes[sizeof(gc_perf_counters) + 16];
+  } buf;
+  memset(&buf, 0xee, sizeof(buf));
+  auto* old = reinterpret_cast<gc_perf_counters*>(buf.bytes);
+  old->struct_size = kOld;
+  gc_get_perf_counters(heap_, old);
+  EXPECT_EQ(old->struct_size, kOld);
+  EXPECT_EQ(old->refills, c.refills);
+  for (size_t i = kOld; i < sizeof(buf); i++) {
+    ASSERT_EQ(buf.bytes[i], 0xee) << "byte " << i << " written past the layout";
+  }
+  ASSERT_EQ(gc_remove_root(heap_, &list), 0);
+}
+
 // The cycle hook's info says how much of it the library filled.
 TEST_F(ApiTest, CycleInfoCarriesItsSize) {
   struct Seen {

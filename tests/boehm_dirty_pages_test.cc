@@ -13,7 +13,13 @@
 //     unwritten page is not; after EndMark writes are not recorded, and
 //     after AfterMark the pages are writable; with BeforeFirstPause
 //     (protection while the world runs), only writes after BeginMark are
-//     reported, and a span created in between is tracked from BeginMark; a
+//     reported, and a span created in between is tracked from BeginMark;
+//     precleaning (Preclean, as the collector calls it with the world
+//     running) reports the pages written since they were last armed and a
+//     new span's pages, then tracks them: a store into a page right after
+//     a round read it is found by the next round or the final pause (the
+//     re-arm comes before the read), a new span is tracked page by page
+//     from the round on; a
 //     read(2) into a protected page fails with EFAULT (the documented limit); a
 //     fault outside the heap reaches the program's previous SIGSEGV handler.
 #include <fcntl.h>
@@ -79,6 +85,30 @@ void PreviousHandler(int, siginfo_t* si, void*) {
   mprotect(reinterpret_cast<void*>(page), 4096, PROT_READ | PROT_WRITE);
 }
 
+// A heap of its own (stop-the-world: the tests drive the tracker by hand)
+// with n conservative objects of 4 KiB, one per page, over several spans.
+struct PagesHeap {
+  explicit PagesHeap(int n) {
+    gc_config cfg;
+    gc_config_init(&cfg);
+    cfg.stop_the_world = 1;
+    h = gc_heap_create(&cfg);
+    GC_CHECK(h != nullptr, "gc_heap_create");
+    m = gc_thread_attach(h);
+    for (int i = 0; i < n; i++) {
+      objs.push_back(static_cast<char*>(gc_alloc_conservative(m, 4096)));
+      GC_CHECK(objs.back() != nullptr, "gc_alloc_conservative");
+    }
+  }
+  ~PagesHeap() {
+    gc_thread_detach(m);
+    gc_heap_destroy(h);
+  }
+  gc_heap* h;
+  gc_mutator* m;
+  std::vector<char*> objs;
+};
+
 uintptr_t Page(const void* p) {
   return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
 }
@@ -92,22 +122,13 @@ TEST(MprotectSource, ReportsExactlyTheWrittenPages) {
   sigemptyset(&sa.sa_mask);
   ASSERT_EQ(sigaction(SIGSEGV, &sa, nullptr), 0);
 
-  gc_config cfg;
-  gc_config_init(&cfg);
-  cfg.stop_the_world = 1;
-  gc_heap* h = gc_heap_create(&cfg);
-  ASSERT_NE(h, nullptr);
-  gc_mutator* m = gc_thread_attach(h);
-  // Objects of 4 KiB: one per page. 64 of them over several spans.
-  std::vector<char*> objs;
-  for (int i = 0; i < 64; i++) {
-    objs.push_back(static_cast<char*>(gc_alloc_conservative(m, 4096)));
-    ASSERT_NE(objs.back(), nullptr);
-  }
+  PagesHeap ph(64);
+  gc_mutator* m = ph.m;
+  std::vector<char*>& objs = ph.objs;
   // A noscan object: never tracked.
   char* atomic = static_cast<char*>(gc_alloc_noscan(m, 4096));
   std::unique_ptr<PageTracker> t =
-      NewPageTracker(DirtySource::kMprotect, &h->heap);
+      NewPageTracker(DirtySource::kMprotect, &ph.h->heap);
   ASSERT_EQ(t->source(), DirtySource::kMprotect);
 
   t->BeginMark();
@@ -193,8 +214,88 @@ TEST(MprotectSource, ReportsExactlyTheWrittenPages) {
   EXPECT_EQ(read(fd, objs[7], 16), 16);
   EXPECT_EQ(read(fd, between, 16), 16);
   close(fd);
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
+}
+
+// Records what Preclean reports and, right after it read the page of
+// `store_to` (the collector would have rescanned its objects), plays the
+// program storing into that page.
+class StoreAfterRescan final : public PageRescanner {
+ public:
+  explicit StoreAfterRescan(char* store_to) : store_to_(store_to) {}
+  void RescanPages(MSpan*, uintptr_t lo, uintptr_t hi) override {
+    for (uintptr_t p = lo & ~uintptr_t{4095}; p < hi; p += 4096) {
+      pages.insert(p);
+    }
+    if (lo <= reinterpret_cast<uintptr_t>(store_to_) &&
+        reinterpret_cast<uintptr_t>(store_to_) < hi) {
+      *static_cast<volatile char*>(store_to_) = 7;
+      stored = true;
+    }
+  }
+  std::set<uintptr_t> pages;
+  bool stored = false;
+
+ private:
+  char* const store_to_;
+};
+
+TEST(MprotectSource, PrecleanReArmsPagesBeforeItRescansThem) {
+  ASSERT_EQ(sysconf(_SC_PAGESIZE), 4096);
+  PagesHeap ph(16);
+  gc_mutator* m = ph.m;
+  std::vector<char*>& objs = ph.objs;
+  std::unique_ptr<PageTracker> t =
+      NewPageTracker(DirtySource::kMprotect, &ph.h->heap);
+  // A mark with nothing in it: how many pages the heap's spans have.
+  t->BeginMark();
+  t->EndMark();
+  t->AfterMark();
+  const uint64_t tracked = t->stats().tracked_pages;
+  t->BeginMark();
+  objs[3][8] = 1;  // written during the mark: precleaned below
+  // A span created during the mark: precleaned whole, then tracked.
+  char* fresh = static_cast<char*>(gc_alloc_conservative(m, 64 << 10));
+  ASSERT_NE(fresh, nullptr);
+
+  // The round: the written page and the new span's pages, each stored
+  // into right after it was read.
+  StoreAfterRescan r1(objs[3] + 16);
+  EXPECT_EQ(t->Preclean(r1), 1u + (64 << 10) / 4096);
+  EXPECT_TRUE(r1.stored);
+  std::set<uintptr_t> expect = {Page(objs[3])};
+  for (uintptr_t p = Page(fresh); p < Page(fresh) + (64 << 10); p += 4096) {
+    expect.insert(p);
+  }
+  EXPECT_EQ(r1.pages, expect);
+  StoreAfterRescan r2(fresh + 8192 + 8);
+  // Nothing written since the round but the store r1 made (after the
+  // re-arm, so recorded): the next round finds only that page...
+  EXPECT_EQ(t->Preclean(r2), 1u);
+  EXPECT_EQ(r2.pages, std::set<uintptr_t>{Page(objs[3])});
+  EXPECT_FALSE(r2.stored);
+  // ... and the new span is tracked page by page now: a store into it is
+  // recorded, the rest of it is not reported again.
+  fresh[8192 + 8] = 1;
+  objs[3][0] = 2;
+  // A store into a page right after the round read it: found by the
+  // final pause (a re-arm after the read would have lost it).
+  StoreAfterRescan r3(objs[3] + 24);
+  EXPECT_EQ(t->Preclean(r3), 2u);
+  EXPECT_TRUE(r3.stored);
+  Recorder fin;
+  t->RescanDirty(fin);
+  EXPECT_EQ(fin.pages, std::set<uintptr_t>{Page(objs[3])});
+  t->EndMark();
+  EXPECT_EQ(t->stats().preclean_rounds, 3u);
+  EXPECT_EQ(t->stats().preclean_pages, 1u + 1u + 2u);
+  EXPECT_EQ(t->stats().preclean_new_pages, (64u << 10) / 4096);
+  EXPECT_EQ(t->stats().untracked_pages, 0u);  // tracked since the round
+  EXPECT_EQ(t->stats().tracked_pages, tracked + (64 << 10) / 4096);
+  t->AfterMark();
+  int fd = open("/dev/zero", O_RDONLY);
+  EXPECT_EQ(read(fd, fresh, 16), 16);  // writable again
+  EXPECT_EQ(read(fd, objs[3], 16), 16);
+  close(fd);
 }
 
 }  // namespace

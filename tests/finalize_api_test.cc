@@ -502,6 +502,21 @@ class FinalizerPhaseTest : public ::testing::Test {
     h_->collector->SetFinalizerPhaseHookForTesting(nullptr);
     h_->collector->SetFinalizerDecidedHookForTesting(nullptr);
   }
+  // Leaves the phase; then only the object of SetUp was finalized, and
+  // fresh (value 2, rooted) survived the cycle with its short weak handle
+  // s_fresh, which is destroyed.
+  void LeaveAndExpectKept(Cell* fresh, gc_weak* s_fresh) {
+    Leave();
+    EXPECT_EQ(gc_run_finalizers(m_), 1);
+    {
+      std::lock_guard<std::mutex> g(log_.mu);
+      EXPECT_EQ(log_.calls.size(), 1u);
+      if (!log_.calls.empty()) EXPECT_EQ(log_.calls[0].second, 1);
+    }
+    EXPECT_EQ(gc_weak_get(m_, s_fresh), fresh);
+    EXPECT_EQ(fresh->value, 2);
+    gc_weak_destroy(m_, s_fresh);
+  }
   gc_heap* h_ = nullptr;
   gc_mutator* m_ = nullptr;
   gc_type_id cell_ = 0;
@@ -536,6 +551,57 @@ TEST_F(FinalizerPhaseTest, WeakReadsDuringTheFinalizerPhase) {
   gc_collect(m_);
   EXPECT_EQ(gc_run_finalizers(m_), 1);
   for (gc_weak* w : {s_live, s_dead, l_dead}) gc_weak_destroy(m_, w);
+}
+
+// An object allocated while a concurrent cycle marks is black: live for
+// the cycle although its mcache marks it only when the span leaves it
+// (heap/mcache.h). Allocated, rooted and registered during the finalizer
+// phase, before the decision: a short weak read of it returns it, and the
+// decision does not take it for unreachable (it would finalize a rooted
+// object). Fails if the decision or the read look at the mark bit alone.
+TEST_F(FinalizerPhaseTest, ObjectsAllocatedDuringThePhaseAreLiveForIt) {
+  Enter();
+  ASSERT_EQ(h_->collector->phase(), GcPhase::kMarkFinalizers);
+  auto* fresh = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+  ASSERT_NE(fresh, nullptr);
+  fresh->value = 2;
+  roots_[0] = fresh;
+  ASSERT_EQ(gc_register_finalizer(m_, fresh, &RecordFinalizer, &log_, 0), 0);
+  gc_weak* s_fresh = gc_weak_create(m_, fresh, GC_WEAK_SHORT);
+  EXPECT_EQ(gc_weak_get(m_, s_fresh), fresh);
+  LeaveAndExpectKept(fresh, s_fresh);
+}
+
+// An object allocated black during the mark whose allocation window closed
+// (its slot reads as allocated, its mark bit is still clear until the
+// mcache marks it in bulk) and that is shaded during the finalizer phase,
+// as gc_ephemeron_new's barrier shades its key, is strongly live: the
+// revive-mode marker must not take it for unmarked and revive it, which
+// cleared its short weak references although a root held it
+// (WeakRootsStressTest.HandlesHoldEphemeronKeysWhileCyclesMark, bad=2).
+// The mcache's SyncAll closes the window deterministically, as the next
+// window or a heap walk does. Fails without Marker::Revive's black check.
+TEST_F(FinalizerPhaseTest, BlackObjectsShadedDuringThePhaseAreNotRevived) {
+  auto* holder = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+  ASSERT_NE(holder, nullptr);
+  roots_[0] = holder;
+  Enter();
+  ASSERT_EQ(h_->collector->phase(), GcPhase::kMarkFinalizers);
+  auto* fresh = static_cast<Cell*>(gc_alloc(m_, cell_, sizeof(Cell)));
+  ASSERT_NE(fresh, nullptr);
+  fresh->value = 2;
+  roots_[1] = fresh;
+  gc_weak* s_fresh = gc_weak_create(m_, fresh, GC_WEAK_SHORT);
+  m_->mcache->SyncAll();  // its window closes; its span stays cached
+  ObjectRef r;
+  ASSERT_TRUE(h_->heap.FindObject(reinterpret_cast<uintptr_t>(fresh), &r));
+  ASSERT_TRUE(r.span->IsAllocated(r.index));
+  ASSERT_FALSE(r.span->IsMarked(r.index));  // not yet marked in bulk
+  ASSERT_TRUE(r.span->IsMarkedOrBlack(r.index));
+  // The barrier shades the new value; the decision's drain greys it.
+  gc_write_barrier(m_, holder, &holder->car, fresh);
+  EXPECT_EQ(gc_weak_get(m_, s_fresh), fresh);
+  LeaveAndExpectKept(fresh, s_fresh);
 }
 
 // What a concurrent cycle's decision makes ready is handed back only once

@@ -14,14 +14,21 @@
 // that every attached mutator's counter is zero, blocked and parked ones
 // included, so a blocked thread that touched the heap is caught too. The
 // two sides store, then load (seq_cst), so a violation is seen by at least
-// one of them. The test also counts what happened, so that it cannot pass
-// without having parked, nested, attached and stopped many times.
+// one of them. handshake_full_fence_test runs the same tests with the
+// handshake's symmetric fallback fence (GCHEAP_NO_MEMBARRIER). The test also
+// counts what happened, so that it cannot pass without having parked, nested,
+// attached and stopped many times.
 #include "runtime/handshake.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -282,6 +289,20 @@ TEST(HandshakeTest, LeavingABracketDuringAStopWaitsForTheRestart) {
   EXPECT_EQ(m.blocking_depth, 0);
   auto list = hs.LockList();
   hs.Remove(&m, list);
+}
+
+// The handshake orders its Dekker pattern with membarrier exactly when the
+// kernel offers private expedited membarrier and GCHEAP_NO_MEMBARRIER is
+// not set; otherwise both sides fence (handshake.h).
+TEST(HandshakeTest, TheFenceIsAsymmetricExactlyWhereMembarrierIsOffered) {
+  Handshake hs;
+  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  const bool offered =
+      cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0;
+  const bool disabled = getenv("GCHEAP_NO_MEMBARRIER") != nullptr;
+  EXPECT_EQ(Handshake::AsymmetricFence(), offered && !disabled);
+  printf("membarrier offered: %d, GCHEAP_NO_MEMBARRIER: %d\n", offered,
+         disabled);
 }
 
 }  // namespace

@@ -19,6 +19,8 @@
 
 #include "gc_test_util.h"
 #include "gtest/gtest.h"
+#include "heap/mcache.h"
+#include "heap/mheap.h"
 #include "runtime/gc.h"
 #include "runtime/runtime.h"
 
@@ -351,6 +353,101 @@ TEST_P(HeapQueryTest, QueryStormWhileSpansAreSweptAndReused) {
   ASSERT_EQ(gc_remove_root_range(heap_, fixed, kChurners), 0);
 }
 
+// An object another thread has just allocated, still in that thread's open
+// allocation window (its span not synced), resolves on this thread as
+// soon as it is handed over: the query reads the window's cursor.
+TEST_P(HeapQueryTest, AnObjectJustAllocatedOnAnotherThreadResolves) {
+  for (int round = 0; round < 50; round++) {
+    std::atomic<void*> handed{nullptr};
+    std::atomic<bool> done{false};
+    void* root = nullptr;
+    ASSERT_EQ(gc_add_root(heap_, &root), 0);
+    std::thread t([&] {
+      gc_mutator* m = gc_thread_attach(heap_);
+      // A few objects, so that one lies inside a window (not its first
+      // slot) whatever the window's start.
+      void* p = nullptr;
+      for (int i = 0; i <= round % 5; i++) {
+        p = gc_alloc(m, obj48_, sizeof(Obj48));
+        gc_write_barrier(m, p, &static_cast<Obj48*>(p)->next, root);
+        root = p;
+      }
+      handed.store(p, std::memory_order_release);
+      gc_enter_blocking(m);
+      while (!done.load()) std::this_thread::yield();
+      gc_leave_blocking(m);
+      gc_thread_detach(m);
+    });
+    void* p;
+    while ((p = handed.load(std::memory_order_acquire)) == nullptr) {
+      std::this_thread::yield();
+    }
+    char* c = static_cast<char*>(p);
+    EXPECT_EQ(gc_object_base(heap_, c + 17), p) << "round " << round;
+    EXPECT_EQ(gc_object_size(heap_, c), 48u);
+    EXPECT_EQ(gc_object_type(heap_, c), obj48_);
+    // The slot after it has not been handed out.
+    EXPECT_EQ(gc_object_base(heap_, c + 48), nullptr);
+    done.store(true);
+    gc_enter_blocking(m_);
+    t.join();
+    gc_leave_blocking(m_);
+    ASSERT_EQ(gc_remove_root(heap_, &root), 0);
+  }
+}
+
+// Threads attach, allocate, publish and detach (their mcaches are freed)
+// while others query what they published: a query that read a span's
+// window cursor must never read a freed mcache (asan), and a published
+// object resolves exactly while its thread lives.
+TEST_P(HeapQueryTest, QueriesWhileThreadsAttachAllocateAndDetach) {
+  constexpr int kSlots = 16, kQueriers = 3, kWorkers = 3, kRounds = 40;
+  std::atomic<void*> slots[kSlots] = {};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> bad{0}, queries{0};
+  std::vector<std::thread> queriers;
+  for (int q = 0; q < kQueriers; q++) {
+    queriers.emplace_back([&, q] {
+      std::minstd_rand rng(q);
+      while (!stop.load(std::memory_order_relaxed)) {
+        char* p = static_cast<char*>(
+            slots[rng() % kSlots].load(std::memory_order_acquire));
+        if (p == nullptr) continue;
+        // The object may be dead and swept by now: a non-null answer must
+        // contain the address.
+        char* x = p + static_cast<int>(rng() % 256) - 128;
+        char* base = static_cast<char*>(gc_object_base(heap_, x));
+        if (base != nullptr && (x < base || x >= base + 4096)) bad++;
+        queries.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; w++) {
+    workers.emplace_back([&, w] {
+      for (int r = 0; r < kRounds; r++) {
+        gc_mutator* m = gc_thread_attach(heap_);
+        for (int i = 0; i < 64; i++) {
+          void* p = (i & 1) ? gc_alloc(m, obj48_, sizeof(Obj48))
+                            : gc_alloc_noscan(m, 16 + 8 * (i % 20));
+          slots[(w * 64 + i) % kSlots].store(p, std::memory_order_release);
+          // While this thread lives and has not collected, p is allocated.
+          if (gc_object_base(heap_, p) != p) bad++;
+        }
+        if (r % 10 == w) gc_collect(m);
+        gc_thread_detach(m);
+      }
+    });
+  }
+  gc_enter_blocking(m_);
+  for (auto& t : workers) t.join();
+  stop.store(true);
+  for (auto& t : queriers) t.join();
+  gc_leave_blocking(m_);
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_GT(queries.load(), 0u);
+}
+
 // gc_dump_heap: the snapshot is JSON (python3 parses it), its totals agree
 // with its spans and with a heap walk, its large objects are listed, and a
 // path that cannot be written fails with the reason.
@@ -449,6 +546,65 @@ TEST(HeapDumpPhaseTest, ASnapshotInTheFinalizerPhaseIsTakenWhileMarking) {
   ASSERT_EQ(gc_remove_root(h, &kept), 0);
   gc_thread_detach(m);
   gc_heap_destroy(h);
+}
+
+// The heap-level query (MHeap::QueryObject) from another thread: the
+// objects an mcache's open window handed out are allocated, with their
+// type tags, the window's next slot is not; after the mcache syncs (it
+// releases its spans), the same.
+TEST(ObjectQueryTest, AnOpenWindowsObjectsAreAllocatedForOtherThreads) {
+  MHeap heap;
+  MCache* c = heap.NewMCache();
+  std::vector<uintptr_t> objs;
+  for (int i = 0; i < 5; i++) {
+    objs.push_back(reinterpret_cast<uintptr_t>(c->AllocTyped(40, 100 + i)));
+  }
+  const uintptr_t next = objs.back() + 48;
+  auto query = [&] {
+    std::thread([&] {
+      for (int i = 0; i < 5; i++) {
+        ObjectInfo o;
+        ASSERT_TRUE(heap.QueryObject(objs[i] + 5, &o)) << i;
+        EXPECT_EQ(o.base, objs[i]);
+        EXPECT_EQ(o.size, 48u);
+        EXPECT_EQ(o.type, 100 + i);
+      }
+      ObjectInfo o;
+      EXPECT_FALSE(heap.QueryObject(next, &o));
+    }).join();
+  };
+  query();
+  c->ReleaseAll();
+  query();
+  heap.FreeMCache(c);
+}
+
+// While a SpanHold lives, the empty spans a sweep kept stay in use (a heap
+// walk reads them): neither FinishSweep nor the collector's release frees
+// them; once it is gone, they go.
+TEST(ObjectQueryTest, EmptySpansStayWhileASpanHoldLives) {
+  MHeap heap;
+  MCache* c = heap.NewMCache();
+  for (size_t i = 0; i < 4 * kClassToNElems[SizeToClass(64)]; i++) {
+    ASSERT_NE(c->Alloc(64, false), nullptr);
+  }
+  c->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.SweepRemaining();  // nothing marked: four empty spans kept
+  const std::vector<MSpan*> spans = heap.InUseSpans();
+  ASSERT_EQ(spans.size(), 4u);
+  {
+    MHeap::SpanHold hold(&heap);
+    EXPECT_EQ(heap.ReleaseEmptySpans(/*only_old=*/false), 0u);
+    heap.FinishSweep();
+    EXPECT_EQ(heap.InUseSpans(), spans);
+    for (MSpan* s : spans) {
+      EXPECT_EQ(s->state.load(), SpanState::kInUse);
+    }
+  }
+  heap.FinishSweep();
+  EXPECT_TRUE(heap.InUseSpans().empty());
+  heap.FreeMCache(c);
 }
 
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG

@@ -14,8 +14,11 @@
 
 namespace gcheap {
 
-// Sets the mark bit of the object holding p, as the collector would.
-inline void MarkObject(MHeap& heap, const void* p) {
+// Sets the mark bit of the object holding p, which the calling thread
+// allocated from mcache c, as the collector would: c first syncs its spans
+// (as when a mark begins), so its recent allocations read as allocated.
+inline void MarkObject(MHeap& heap, MCache* c, const void* p) {
+  c->StartMark(/*allocate_black=*/false);
   ObjectRef r;
   ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(p), &r));
   // Marking is only legal on swept spans (sweep termination comes first).

@@ -4,8 +4,9 @@
 // so the tests read the flags only through the returned pointers and check
 // what a JIT relies on: the safepoint flag turns nonzero when a collection
 // wants the thread (and calling gc_safepoint_slow then lets the collection
-// finish), the barrier flag is nonzero exactly while a concurrent cycle
-// marks, the addresses are distinct words inside the mutator and stay the
+// finish) and is clear after the cycle, also for a thread that counted as
+// stopped during it, the barrier flag is nonzero exactly while a concurrent
+// cycle marks, the addresses are distinct words inside the mutator and stay the
 // same while it is attached, and they are per mutator.
 #include <atomic>
 #include <chrono>
@@ -154,6 +155,43 @@ TEST(JitFlagsTest, SafepointFlagAsksThePollingThreadToStopConcurrent) {
 
 TEST(JitFlagsTest, SafepointFlagAsksThePollingThreadToStopStw) {
   PollOnlyThroughTheAddress(true);
+}
+
+// A concurrent cycle's ragged flush sets kPollFlush in every attached
+// mutator's poll word and waits (briefly) only for the running ones; the
+// final pause then shades every buffer itself. A thread that counted as
+// stopped meanwhile (waiting in its own gc_collect, or in a blocking
+// bracket) must find its flag clear afterwards: nothing is asked of it, and
+// a JIT's next poll must not take the slow path for a flush already done.
+// (PollOnlyThroughTheAddress's closing check depends on this when the
+// flush's wait for the polling thread times out on a loaded machine.)
+TEST(JitFlagsTest, SafepointFlagIsClearAfterACycleForThreadsThatWereStopped) {
+  gc_heap* h = NewHeap(false);
+  gc_mutator* m = gc_thread_attach(h);
+  ASSERT_NE(m, nullptr);
+  const uint32_t* poll = gc_mutator_safepoint_flag_address(m);
+  gc_stats before = GetStats(h);
+  std::atomic<uint32_t> blocked_poll{~0u};
+  std::atomic<bool> entered{false}, go{false};
+  std::thread blocked([&] {
+    gc_mutator* m2 = gc_thread_attach(h);
+    ASSERT_NE(m2, nullptr);
+    gc_enter_blocking(m2);
+    entered.store(true);
+    while (!go.load()) std::this_thread::yield();
+    gc_leave_blocking(m2);
+    blocked_poll.store(Relaxed(gc_mutator_safepoint_flag_address(m2)));
+    gc_thread_detach(m2);
+  });
+  while (!entered.load()) std::this_thread::yield();
+  gc_collect(m);  // m counts as stopped while the cycle runs
+  EXPECT_GT(GetStats(h).cycles, before.cycles);
+  EXPECT_EQ(Relaxed(poll), 0u);
+  go.store(true);
+  blocked.join();
+  EXPECT_EQ(blocked_poll.load(), 0u);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
 }
 
 TEST(JitFlagsDeathTest, NonMutatorIsMisuse) {

@@ -3,7 +3,9 @@
 // scanning visits (pointer bitmaps, repeated tails, trace callbacks,
 // oblets of large objects), the drain's budget, and the last-span
 // shortcut. Objects come from an mcache, as the mutators' do; their spans
-// are cached (swept for this cycle), where marking is legal.
+// are cached (swept for this cycle), where marking is legal, and synced
+// after each allocation (MCache::StartMark, as when a mark begins), so the
+// marker sees them allocated.
 #include "gc/mark.h"
 
 #include <algorithm>
@@ -47,9 +49,14 @@ class MarkTest : public ::testing::Test {
   void** New(uint16_t t, size_t bytes) {
     auto* p = static_cast<void**>(cache_->AllocTyped(bytes, t));
     EXPECT_NE(p, nullptr);
+    cache_->StartMark(/*allocate_black=*/false);
     return p;
   }
-  void* NewNoscan(size_t bytes) { return cache_->Alloc(bytes, true); }
+  void* NewNoscan(size_t bytes) {
+    void* p = cache_->Alloc(bytes, true);
+    cache_->StartMark(/*allocate_black=*/false);
+    return p;
+  }
   bool Marked(const void* p) {
     ObjectRef r;
     if (!heap_.FindObject(reinterpret_cast<uintptr_t>(p), &r)) return false;
@@ -272,6 +279,9 @@ TEST(MarkWeakTest, WeakSlotsRecordUnmarkedTargetsAndTraceNothing) {
   void* marked = cache->Alloc(32, true);
   holder[0] = unmarked;
   holder[1] = marked;
+  // Sync the cached spans, as a mark's start does: the new objects read as
+  // allocated (heap/mcache.h).
+  cache->StartMark(/*allocate_black=*/false);
   ObjectRef ru, rm;
   ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(unmarked), &ru));
   ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(marked), &rm));
@@ -332,6 +342,7 @@ void RaceKeysAgainstEphemerons(uint32_t seed) {
     e->value = values.back();
     ephs.push_back(reinterpret_cast<uintptr_t>(e));
   }
+  cache->StartMark(/*allocate_black=*/false);  // the objects read allocated
   std::mt19937 rng(seed);
   std::vector<uintptr_t> k_order = keys, e_order = ephs;
   std::shuffle(k_order.begin(), k_order.end(), rng);

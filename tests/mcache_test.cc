@@ -164,7 +164,7 @@ TEST_F(MCacheTest, LargeObjects) {
   HeapStats st = heap_.ReadStats();
   EXPECT_EQ(st.large_nmalloc, 5u);
   // Keep the 1 MiB one; the others die.
-  MarkObject(heap_, big[3].first);
+  MarkObject(heap_, c_, big[3].first);
   SweepCycle(heap_, {c_});
   st = heap_.ReadStats();
   EXPECT_EQ(st.large_nfree, 4u);
@@ -263,7 +263,7 @@ TEST(MCacheFlushGenTest, TheFlipFlushesAnMCacheThatStillHoldsASpan) {
   void* dead = c->Alloc(128, false);
   ASSERT_NE(kept, nullptr);
   ASSERT_NE(dead, nullptr);
-  MarkObject(heap, kept);  // the finished cycle found `kept` live
+  MarkObject(heap, c, kept);  // the finished cycle found `kept` live
   const SpanClass spc = MakeSpanClass(SizeToClass(128), false);
   MSpan* stale = c->cached_span(spc);
   ASSERT_NE(stale, &empty_mspan);
@@ -283,8 +283,8 @@ TEST(MCacheFlushGenTest, TheFlipFlushesAnMCacheThatStillHoldsASpan) {
   // A new object, live in the new cycle; the next flip must keep it.
   void* fresh = c->Alloc(128, false);
   ASSERT_NE(fresh, nullptr);
-  MarkObject(heap, kept);
-  MarkObject(heap, fresh);
+  MarkObject(heap, c, kept);
+  MarkObject(heap, c, fresh);
   c->ReleaseAll();
   heap.FinishSweep();
   heap.StartSweepCycle();

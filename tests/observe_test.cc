@@ -1,7 +1,8 @@
 // observe_test: what a heap tells the embedder (runtime/observe.h): event
 // listeners (every moment, in order, with the pauses the cycle hook
 // reports; the finalizer phase's place among the phases; added and removed
-// while events fire), lock-free counters (equal
+// while events fire; activities reported only to, and only while there
+// is, a listener that wants them), lock-free counters (equal
 // to the statistics; a sampler stopped inside gc_get_counters holds up no
 // mutator), the out-of-memory handler (frees memory and retries, or
 // longjmps out) and the memory-pressure hook, under a hard heap limit.
@@ -19,6 +20,7 @@
 #include "gc_test_util.h"
 #include "gtest/gtest.h"
 #include "runtime/gc.h"
+#include "runtime/runtime.h"
 
 namespace gcheap {
 namespace {
@@ -285,6 +287,71 @@ TEST_P(EventsTest, ListenersAddedAndRemovedWhileEventsFire) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(late.load(), 0);
   EXPECT_GT(total_calls, 0);
+  gc_heap_destroy(h);
+}
+
+// Activities come on hot paths (every blocking bracket): the bus reports
+// them only while some listener wants them, and never to one that does
+// not. A C listener wants them when it sets activity_begin or
+// activity_end.
+class CountingListener final : public EventListener {
+ public:
+  explicit CountingListener(bool wants) : wants_(wants) {}
+  bool WantsActivities() const override { return wants_; }
+  void OnEvent(const Event& e) override {
+    if (e.kind == EventKind::kActivityBegin ||
+        e.kind == EventKind::kActivityEnd) {
+      activities++;
+    } else {
+      others++;
+    }
+  }
+  int activities = 0;
+  int others = 0;
+
+ private:
+  const bool wants_;
+};
+
+TEST(EventBusTest, ActivitiesGoOnlyToListenersThatWantThem) {
+  EventBus bus;
+  CountingListener cycles_only(false), all(true);
+  bus.Add(&cycles_only);
+  EXPECT_TRUE(bus.active());
+  EXPECT_FALSE(bus.activities_active());
+  bus.Add(&all);
+  EXPECT_TRUE(bus.activities_active());
+  bus.Activity(true, Activity::kBlocked);
+  bus.Activity(false, Activity::kBlocked);
+  bus.EmitSimple(EventKind::kPhase, 2);
+  EXPECT_EQ(all.activities, 2);
+  EXPECT_EQ(all.others, 1);
+  EXPECT_EQ(cycles_only.activities, 0);
+  EXPECT_EQ(cycles_only.others, 1);
+  ASSERT_TRUE(bus.Remove(&all));
+  EXPECT_FALSE(bus.activities_active());
+  EXPECT_TRUE(bus.active());
+  ASSERT_TRUE(bus.Remove(&cycles_only));
+  EXPECT_FALSE(bus.active());
+}
+
+TEST(EventsTest2, ACListenerWithoutActivityCallbacksTurnsNoActivityOn) {
+  gc_heap* h = NewHeap(1);
+  gc_event_listener cycles;
+  memset(&cycles, 0, sizeof(cycles));
+  cycles.struct_size = sizeof(cycles);
+  cycles.stop_requested = Record;
+  gc_event_listener acts = cycles;
+  acts.activity_end = Record;
+  Recorder r;
+  ASSERT_EQ(gc_add_event_listener(h, &cycles, &r), 0);
+  EXPECT_TRUE(h->events.active());
+  EXPECT_FALSE(h->events.activities_active());
+  ASSERT_EQ(gc_add_event_listener(h, &acts, &r), 0);
+  EXPECT_TRUE(h->events.activities_active());
+  ASSERT_EQ(gc_remove_event_listener(h, &acts, &r), 0);
+  EXPECT_FALSE(h->events.activities_active());
+  ASSERT_EQ(gc_remove_event_listener(h, &cycles, &r), 0);
   gc_heap_destroy(h);
 }
 

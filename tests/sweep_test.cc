@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "heap/error.h"
 #include "heap/mcache.h"
 #include "heap/mheap.h"
 #include "tests/heap_test_util.h"
@@ -30,7 +31,7 @@ TEST(SweepTest, UnmarkedSlotsAreFreedMarkedSlotsSurvive) {
   }
   std::set<uint64_t*> kept;
   for (int i = 0; i < 3072; i += 3) {
-    MarkObject(heap, objs[i]);
+    MarkObject(heap, c, objs[i]);
     kept.insert(objs[i]);
   }
   SweepCycle(heap, {c});
@@ -51,6 +52,87 @@ TEST(SweepTest, UnmarkedSlotsAreFreedMarkedSlotsSurvive) {
   heap.FreeMCache(c);
 }
 
+// A span the sweep finds empty stays a span, on its class's empty set, and
+// the class's next refill reuses it: zeroed, with no heap lock. Empty spans
+// count as in use until they are released (before a cycle, by
+// FinishSweep, or when the heap would grow or pass its hard limit).
+TEST(SweepTest, EmptySpansAreReusedByTheirClassWithoutTheHeapLock) {
+  MHeap heap;
+  MCache* c = heap.NewMCache();
+  const size_t per_span = kClassToNElems[SizeToClass(64)];  // 128
+  std::set<uintptr_t> spans;
+  for (size_t i = 0; i < 10 * per_span; i++) {
+    auto* p = static_cast<unsigned char*>(c->Alloc(64, false));
+    memset(p, 0x5a, 64);
+    spans.insert(AlignDown(reinterpret_cast<uintptr_t>(p), kPageSize));
+  }
+  ASSERT_EQ(spans.size(), 10u);
+  // A cycle that marked nothing; sweep without releasing (as the
+  // background sweeper and allocation do).
+  c->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.SweepRemaining();
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, 10 * kPageSize);
+  const HeapCounters before = heap.ReadCounters();
+  for (size_t i = 0; i < 10 * per_span; i++) {
+    auto* p = static_cast<unsigned char*>(c->Alloc(64, false));
+    ASSERT_EQ(spans.count(AlignDown(reinterpret_cast<uintptr_t>(p), kPageSize)),
+              1u)
+        << "not one of the empty spans";
+    for (int b = 0; b < 64; b++) ASSERT_EQ(p[b], 0) << "not zeroed";
+  }
+  const HeapCounters after = heap.ReadCounters();
+  EXPECT_EQ(after.refills_empty_span - before.refills_empty_span, 10u);
+  EXPECT_EQ(after.refills_heap_lock, before.refills_heap_lock);
+  EXPECT_EQ(after.heap_locks, before.heap_locks);
+  // Once more, then a finished sweep releases what nobody reused.
+  c->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.SweepRemaining();
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, 10 * kPageSize);
+  heap.FinishSweep();
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, 0u);
+  heap.FreeMCache(c);
+}
+
+// Empty spans kept for one class give their pages to another class rather
+// than let the heap grow, or fail at its hard limit.
+TEST(SweepTest, EmptySpansReturnTheirPagesBeforeTheHeapGrowsOrFails) {
+  HeapOptions opts;
+  opts.hard_limit = 2 << 20;
+  MHeap heap(opts);
+  MCache* c = heap.NewMCache();
+  // 1.5 MiB of 64-byte objects (192 spans), all garbage after the cycle.
+  for (size_t i = 0; i < (size_t{3} << 20) / 2 / 64; i++) {
+    ASSERT_NE(c->Alloc(64, false), nullptr) << LastError();
+  }
+  c->ReleaseAll();
+  heap.StartSweepCycle();
+  heap.SweepRemaining();
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, size_t{3} << 19);
+  // 1.5 MiB of large objects: only fits under the limit once the empty
+  // spans are released.
+  for (int i = 0; i < 12; i++) {
+    ASSERT_NE(c->Alloc(128 << 10, true), nullptr) << LastError();
+  }
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, size_t{3} << 19);
+  heap.FreeMCache(c);
+
+  // Growth: a heap whose first arena is full of empty spans of one class
+  // serves another class from them instead of reserving a second arena.
+  MHeap big;
+  MCache* d = big.NewMCache();
+  const size_t n = (kArenaBytes - (1 << 20)) / 64;
+  for (size_t i = 0; i < n; i++) ASSERT_NE(d->Alloc(64, true), nullptr);
+  ASSERT_EQ(big.ReadStats().arenas, 1u);
+  d->ReleaseAll();
+  big.StartSweepCycle();
+  big.SweepRemaining();
+  for (size_t i = 0; i < n / 2; i++) ASSERT_NE(d->Alloc(128, true), nullptr);
+  EXPECT_EQ(big.ReadStats().arenas, 1u) << "the heap grew past empty spans";
+  big.FreeMCache(d);
+}
+
 TEST(SweepTest, DeadSlotsAreClearedOrPoisonedAtSweep) {
   MHeap heap;
   MCache* c = heap.NewMCache();
@@ -60,7 +142,7 @@ TEST(SweepTest, DeadSlotsAreClearedOrPoisonedAtSweep) {
     memset(p, 0x11, 64);
     objs.push_back(p);
   }
-  MarkObject(heap, objs[0]);  // its span survives; the other spans die
+  MarkObject(heap, c, objs[0]);  // its span survives; the other spans die
   ObjectRef first;
   ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(objs[0]), &first));
   const size_t per_span = first.span->nelems;
@@ -83,7 +165,7 @@ TEST(SweepTest, EmptySpansReturnTheirPagesWhichCoalesce) {
   void* survivor = c->Alloc(64, false);
   HeapStats before = heap.ReadStats();
   EXPECT_GT(before.in_use_bytes, 6u << 20);
-  MarkObject(heap, survivor);
+  MarkObject(heap, c, survivor);
   SweepCycle(heap, {c});
   HeapStats after = heap.ReadStats();
   // Only the survivor's span remains in use.
@@ -102,7 +184,7 @@ TEST(SweepTest, LazySweepThroughAllocationThenFinish) {
   MCache* c = heap.NewMCache();
   std::vector<void*> objs;
   for (int i = 0; i < 20000; i++) objs.push_back(c->Alloc(128, false));
-  for (size_t i = 0; i < objs.size(); i += 2) MarkObject(heap, objs[i]);
+  for (size_t i = 0; i < objs.size(); i += 2) MarkObject(heap, c, objs[i]);
   SweepCycle(heap, {c}, /*finish=*/false);
   EXPECT_FALSE(heap.SweepDone());
   // Allocation sweeps spans on demand (mcentral.cacheSpan); the freed odd
@@ -122,7 +204,7 @@ TEST(SweepTest, StaleCachedSpanIsSweptWhenUncached) {
   MCache* c = heap.NewMCache();
   void* a = c->Alloc(256, false);
   void* b = c->Alloc(256, false);
-  MarkObject(heap, a);
+  MarkObject(heap, c, a);
   // Start a cycle WITHOUT flushing the mcache: its span becomes stale
   // (h+1), and the flip's MCache::PrepareForSweep uncaches it, which sweeps
   // it (uncacheSpan's h+1 case).
@@ -195,7 +277,7 @@ TEST(SweepConcurrencyTest, ThreadsAllocateAndSweepAtOnce) {
       live.swap(next);
       sync.arrive_and_wait();  // all threads done allocating
       sync.arrive_and_wait();  // controller finished the sweep (termination)
-      for (const Obj& o : live) MarkObject(heap, o.p);
+      for (const Obj& o : live) MarkObject(heap, c, o.p);
       c->ReleaseAll();
       sync.arrive_and_wait();  // marks set, caches flushed
       sync.arrive_and_wait();  // controller started the sweep cycle
@@ -267,8 +349,8 @@ TEST(SweepTest, TheSweepHookSeesOnlySpansWithASideRecordBeforeTheirBitsChange) {
   MCache* c = heap.NewMCache();
   void* a = c->Alloc(64, false);
   void* b = c->Alloc(128, false);
-  MarkObject(heap, a);
-  MarkObject(heap, b);
+  MarkObject(heap, c, a);
+  MarkObject(heap, c, b);
   ObjectRef ra;
   ASSERT_TRUE(heap.FindObject(reinterpret_cast<uintptr_t>(a), &ra));
   static uint64_t dummy_side;
@@ -282,7 +364,7 @@ TEST(SweepTest, TheSweepHookSeesOnlySpansWithASideRecordBeforeTheirBitsChange) {
 TEST(SweepTest, FullySweptOnlyOnceEverySpanOfTheCycleIsSwept) {
   MHeap heap;
   MCache* c = heap.NewMCache();
-  for (int i = 0; i < 5000; i++) MarkObject(heap, c->Alloc(32, false));
+  for (int i = 0; i < 5000; i++) MarkObject(heap, c, c->Alloc(32, false));
   EXPECT_TRUE(heap.FullySwept());  // nothing to sweep yet
   SweepCycle(heap, {c}, /*finish=*/false);
   EXPECT_FALSE(heap.FullySwept());
@@ -315,7 +397,7 @@ TEST(SweepTest, FullySweptIsNeverPublishedForACycleAFlipJustBegan) {
     SCOPED_TRACE(via_finish_sweep ? "FinishSweep" : "NoteFullySwept");
     MHeap heap;
     MCache* c = heap.NewMCache();
-    for (int i = 0; i < 2000; i++) MarkObject(heap, c->Alloc(32, false));
+    for (int i = 0; i < 2000; i++) MarkObject(heap, c, c->Alloc(32, false));
     SweepCycle(heap, {c}, /*finish=*/false);
     heap.SweepRemaining();  // swept, not yet published
     std::atomic<bool> armed{true}, at_point{false}, flipped{false};

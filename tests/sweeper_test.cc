@@ -43,6 +43,13 @@ TEST(BackgroundSweeperTest, AWakeUpSweepsTheWholeCycle) {
   ASSERT_TRUE(WaitRounds(sweeper, 1));
   EXPECT_TRUE(heap.SweepDone());
   EXPECT_EQ(on_round.load(), 1);
+  // Every span swept: the large ones freed, the small ones kept whole for
+  // their class's next refills (empty spans), until a finished sweep
+  // releases them.
+  const size_t per_span = kClassToNElems[SizeToClass(48)];
+  const size_t small_spans = (20000 + per_span - 1) / per_span;
+  EXPECT_EQ(heap.ReadStats().in_use_bytes, small_spans * kPageSize);
+  heap.FinishSweep();
   EXPECT_EQ(heap.ReadStats().in_use_bytes, 0u) << "every span freed";
   heap.FreeMCache(c);
 }

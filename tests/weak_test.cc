@@ -34,9 +34,10 @@ class WeakProcessorTest : public ::testing::Test {
     EXPECT_TRUE(heap_.FindObject(p, &r));
     return r;
   }
-  void Mark(uintptr_t p) { MarkObject(heap_, reinterpret_cast<void*>(p)); }
+  void Mark(uintptr_t p) { MarkObject(heap_, c_, reinterpret_cast<void*>(p)); }
   // Marks p revived, as finalization does: revive bit, then mark bit.
   void Revive(uintptr_t p) {
+    c_->StartMark(/*allocate_black=*/false);  // p reads as allocated
     ObjectRef r = Ref(p);
     SpanSide::Set(weak_.sides().GetOrCreate(r.span)->revived(), r.index);
     r.span->SetMarked(r.index);

@@ -7,6 +7,10 @@
 //   bazel-bin/tools/alloc_bench --benchmark_min_time=0.05      # quick
 //   bazel-bin/tools/alloc_bench --benchmark_filter='/4096/'    # one size
 //   bazel-bin/tools/alloc_bench --benchmark_repetitions=3      # steadier
+//   bazel-bin/tools/alloc_bench --benchmark_filter='Ours'      # our heap
+// Our columns also report the heap's contention counters per GiB allocated
+// (heap/counters.h: lock acquisitions and waits of the page heap and the
+// span sets, sweep lockers); OursShared runs with 16 threads too.
 // (with repetitions the summary tables show the median; a single run on a
 // small VM can be off by 20-50% for a row.) docs/benchmarks.md has a run.
 //
@@ -95,6 +99,9 @@ namespace {
 
 constexpr size_t kSizes[] = {16, 64, 256, 4096, 65536};
 constexpr int kThreadCounts[] = {1, 2};
+// The shared heap also runs with this many threads (oversubscribed on a
+// small machine): its counters show what contends.
+constexpr int kSharedManyThreads = 16;
 constexpr double kDefaultMinTime = 0.2;  // seconds per benchmark
 
 // Objects per batch: 4096, capped at 16 MiB of objects per batch and thread.
@@ -347,6 +354,7 @@ struct Ours : Glibc {
   std::string Error() {
     return std::string("MCache::Alloc: ") + gcheap::LastError();
   }
+  gcheap::HeapCounters Counters() const { return heap_->ReadCounters(); }
   std::unique_ptr<gcheap::MHeap> heap_;
   gcheap::MCache* c_;
 };
@@ -388,6 +396,9 @@ struct OursShared : Glibc {
   std::string Error() {
     return std::string("MCache::Alloc: ") + gcheap::LastError();
   }
+  // The shared heap's counts are reported by thread 0 alone.
+  gcheap::HeapCounters Counters() const { return s_->heap.ReadCounters(); }
+  bool ReportsCounters() const { return first_; }
   SharedHeap* s_;
   gcheap::MCache* c_;
   bool first_;
@@ -466,6 +477,24 @@ void BM_Alloc(benchmark::State& state) {
   state.counters["ns_per_alloc"] = C(alloc_ns / allocs, C::kAvgThreads);
   state.counters["ns_per_alloc+rel"] = C(total_ns / allocs, C::kAvgThreads);
   state.counters["batch"] = C(static_cast<double>(n), C::kAvgThreads);
+  if constexpr (requires { a.Counters(); }) {
+    // Our heap's contention counters per GiB allocated (heap/counters.h):
+    // a heap per thread reports its own (averaged over threads); the shared
+    // heap's thread 0 reports all threads' allocation.
+    const gcheap::HeapCounters hc = a.Counters();
+    double gib = allocs * size / (1024.0 * 1024 * 1024);
+    C::Flags flags = C::kAvgThreads;
+    if constexpr (requires { a.ReportsCounters(); }) {
+      if (!a.ReportsCounters()) return;
+      gib *= state.threads();
+      flags = C::kDefaults;
+    }
+    state.counters["heap_locks/GiB"] = C(hc.heap_locks / gib, flags);
+    state.counters["heap_waits/GiB"] = C(hc.heap_lock_waits / gib, flags);
+    state.counters["spanset_ops/GiB"] = C(hc.spanset_ops / gib, flags);
+    state.counters["spanset_retries/GiB"] = C(hc.spanset_retries / gib, flags);
+    state.counters["sweep_lockers/GiB"] = C(hc.sweep_lockers / gib, flags);
+  }
 }
 
 // ---- registration -----------------------------------------------------------
@@ -497,9 +526,11 @@ void RegisterAll() {
   // Size, then thread count, then allocator: the console output groups the
   // allocators of one (size, threads) point together.
   for (size_t size : kSizes) {
-    for (int threads : kThreadCounts) {
+    for (int threads :
+         {kThreadCounts[0], kThreadCounts[1], kSharedManyThreads}) {
       for (const Column& c : cols) {
         if (!c.available) continue;
+        if (threads == kSharedManyThreads && !c.shared) continue;
         std::string name = std::string("BM_Alloc<") + c.name + ">";
         auto* b = benchmark::RegisterBenchmark(name.c_str(), c.fn)
                       ->Arg(static_cast<int64_t>(size))
@@ -710,7 +741,10 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&nargs, args.data());
   if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 1;
 
-  std::printf("alloc_bench: sizes 16 64 256 4096 65536 B, 1 and 2 threads\n");
+  std::printf(
+      "alloc_bench: sizes 16 64 256 4096 65536 B, 1 and 2 threads (OursShared "
+      "also %d)\n",
+      kSharedManyThreads);
   for (size_t s : kSizes) {
     std::printf("  batch of %zu B objects: %zu per thread\n", s, BatchCount(s));
   }

@@ -19,6 +19,7 @@
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
 #include "runtime/gc.hpp"
+#include "tools/perf_counters.h"
 #include "tools/shadow_stack.h"
 
 ABSL_FLAG(int, live_mb, 1024, "live heap size in MiB");
@@ -84,6 +85,7 @@ void Measure(int workers) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - b0)
           .count();
   std::vector<double> pauses, cpu;
+  const gc_perf_counters c0 = ReadPerfCounters(heap);
   gc_stats s{};
   for (int i = 0; i < absl::GetFlag(FLAGS_collections); i++) {
     const double cpu0 = ProcessCpuMs();
@@ -101,6 +103,14 @@ void Measure(int workers) {
          static_cast<unsigned long long>(s.live_objects), pauses.front(),
          median, pauses.back(), (s.live_bytes / 1048576.0) / (median / 1e3),
          cpu[cpu.size() / 2], build_s);
+  // The collections' contention counters, per collection.
+  const gc_perf_counters d = PerfCountersSince(c0, ReadPerfCounters(heap));
+  const double n = absl::GetFlag(FLAGS_collections);
+  printf(
+      "        per collection: %.0f marked, %.0f mark-bit races, work pool "
+      "%.0f lock acquisitions, %.0f waits, %.0f steals\n",
+      d.marked_objects / n, d.mark_races / n, d.pool_ops / n, d.pool_waits / n,
+      d.pool_steals / n);
   delete stack;
   gc_thread_detach(m);
   gc_heap_destroy(heap);

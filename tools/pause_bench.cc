@@ -30,6 +30,7 @@
 #include "absl/flags/parse.h"
 #include "runtime/gc.h"
 #include "runtime/gc.hpp"
+#include "tools/perf_counters.h"
 #include "tools/shadow_stack.h"
 
 ABSL_FLAG(int, live_mb, 1024, "live heap size in MiB");
@@ -80,6 +81,13 @@ struct Recorder {
   }
 };
 
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 double Now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -105,6 +113,7 @@ class Mutator {
   // Replaces random subtrees until `deadline`: the child at depth k of a
   // random tree (the root is depth 0) by a fresh tree of the same height.
   void Mutate(double deadline) {
+    allocated_before_ = allocated_;
     while (Now() < deadline) {
       for (int i = 0; i < 16; i++) {
         void** root = trees_[rng_() % trees_.size()];
@@ -131,7 +140,8 @@ class Mutator {
   gc_mutator* mutator() const { return m_; }
 
   uint64_t ops() const { return ops_; }
-  uint64_t allocated() const { return allocated_; }
+  // Bytes allocated while mutating (the build excluded).
+  uint64_t allocated() const { return allocated_ - allocated_before_; }
 
  private:
   void* Alloc(gc_type_id t, size_t size) {
@@ -192,6 +202,7 @@ class Mutator {
   size_t built_bytes_ = 0;
   uint64_t ops_ = 0;
   uint64_t allocated_ = 0;
+  uint64_t allocated_before_ = 0;
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -250,6 +261,8 @@ int Run() {
     first_cycle = rec.cycles.size();
   }
   deadline = t_mut + absl::GetFlag(FLAGS_seconds);
+  const gc_perf_counters counters_mut = ReadPerfCounters(heap);
+  const double cpu_mut = CpuSeconds();
   go.store(true);
   for (auto& t : th) t.join();
   const double t_end = Now();
@@ -316,6 +329,11 @@ int Run() {
       ops / (t_end - t_mut), allocated / 1e6 / (t_end - t_mut));
   printf("  live / peak heap (MiB)   %.0f / %.0f\n", live_mb, peak_heap_mb);
   printf("  peak RSS (MiB)           %.0f\n", ru.ru_maxrss / 1024.0);
+  printf("  CPU time (s)             %.1f while mutating, %.1f in all\n",
+         CpuSeconds() - cpu_mut, CpuSeconds());
+  // Over the mutation phase, per GiB the mutators allocated.
+  PrintPerfCounters(PerfCountersSince(counters_mut, ReadPerfCounters(heap)),
+                    allocated);
   gc_heap_destroy(heap);
   return 0;
 }

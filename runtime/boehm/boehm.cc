@@ -666,13 +666,22 @@ void* AllocUncollectable(size_t n, Kind kind) {
   return p;
 }
 
-// The object p points into (any interior byte), or false.
+// The object p points into (any interior byte), or false. The span's
+// synced allocation state answers without a lock; a slot it shows free may
+// be an object an allocation window handed out since its mcache last
+// synced the span (this thread's or another's), which only the locked
+// object query sees (MHeap::QueryObject reads the window's cursor). The
+// query holds the heap lock: it runs in a running bracket, so that the
+// collector never stops this thread with the lock held. (Callers are
+// outside brackets, as the program's code is.)
 bool FindObject(const void* p, gcheap::ObjectRef* r) {
   if (!g.initialized.load(std::memory_order_acquire)) return false;
-  if (!g.heap->heap.FindObject(reinterpret_cast<uintptr_t>(p), r)) {
-    return false;
-  }
-  return r->span->IsAllocated(r->index);
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  if (!g.heap->heap.FindObject(a, r)) return false;
+  if (r->span->IsAllocated(r->index)) return true;
+  RunningBracket b;
+  gcheap::ObjectInfo o;
+  return g.heap->heap.QueryObject(a, &o);
 }
 
 bool IsAtomic(const gcheap::ObjectRef& r) {

@@ -50,6 +50,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -182,6 +183,9 @@ const char* DirtyPagesName();
 // them after a GC_gcollect). Zero in stop-the-world mode.
 struct DirtyStats;
 DirtyStats DirtyTotals();
+// Testing: the installed source's preclean hook (PageTracker::
+// set_preclean_hook); no effect in stop-the-world mode.
+void SetPrecleanHookForTesting(std::function<void()> hook);
 // GC_PRINT_STATS' line of a mostly-concurrent cycle (nothing otherwise).
 void PrintDirtyStats(FILE* f, uint64_t cycle, const gc_cycle_info* info);
 // GC_set_on_collection_event's notifier with Boehm's GC_EventType e

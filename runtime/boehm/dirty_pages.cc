@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 
 #include "gc/collector.h"
 #include "gc/stats.h"
@@ -110,6 +111,7 @@ PageTracker::~PageTracker() = default;
 
 void PageTracker::BeginMark() {
   const int64_t t0 = NowNs();
+  if (!hold_) hold_.emplace(heap_);  // (before the spans are listed)
   current_ = {};
   spans_.clear();
   ranges_.clear();
@@ -132,6 +134,7 @@ void PageTracker::BeginMark() {
     r.first_bit = bits;
     bits += (r.hi - r.lo) / page_size_;
   }
+  nbits_ = bits;
   current_.tracked_pages = bits;
   Arm();
   current_.arm_ns += NowNs() - t0;
@@ -144,19 +147,19 @@ void PageTracker::RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi) {
       spans_.begin(), spans_.end(), lo,
       [](uintptr_t a, const TrackedSpan& t) { return a < t.hi; });
   for (; it != spans_.end() && it->lo < hi; ++it) {
-    r.RescanPages(it->span, std::max(lo, it->lo), std::min(hi, it->hi));
+    // Nothing frees a span while marking (nothing is swept, and hold_
+    // keeps the empty spans); a span that is no longer in use (or no
+    // longer this one) holds nothing to rescan.
+    MSpan* s = it->span;
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
+        s->start != it->lo) {
+      continue;
+    }
+    r.RescanPages(s, std::max(lo, it->lo), std::min(hi, it->hi));
   }
 }
 
-void PageTracker::RescanDirty(PageRescanner& r) {
-  const int64_t t0 = NowNs();
-  current_.rescans++;
-  ForEachDirtyRun([&](uintptr_t lo, uintptr_t hi) {
-    current_.dirty_pages += (hi - lo) / page_size_;
-    RescanRun(r, lo, hi);
-  });
-  // Spans created since BeginMark: not tracked, all of their pages count
-  // as written (their objects were allocated black and never scanned).
+void PageTracker::CollectUntracked() {
   scratch_.clear();
   heap_->ForEachSpan([&](MSpan* s) {
     if (NoScan(s->spanclass)) return;
@@ -166,6 +169,74 @@ void PageTracker::RescanDirty(PageRescanner& r) {
     if (it != spans_.end() && it->lo == s->start && it->span == s) return;
     scratch_.push_back(s);
   });
+  std::sort(scratch_.begin(), scratch_.end(),
+            [](const MSpan* a, const MSpan* b) { return a->start < b->start; });
+}
+
+uint64_t PageTracker::Preclean(PageRescanner& r) {
+  if (preclean_off_ || !CanPreclean()) return 0;
+  const int64_t t0 = NowNs();
+  // The spans created since BeginMark or the last round, as new ranges
+  // (the heap lock, before the source's own table lock: a thread holding
+  // the heap lock may fault and wait for that one).
+  CollectUntracked();
+  added_.clear();
+  uint64_t fresh_pages = 0;
+  for (MSpan* s : scratch_) {
+    const uintptr_t lo = s->start, hi = s->start + s->npages * kPageSize;
+    if (!added_.empty() && added_.back().hi == lo) {
+      added_.back().hi = hi;
+    } else {
+      added_.push_back({lo, hi, 0});
+    }
+  }
+  for (Range& a : added_) {
+    a.first_bit = nbits_;
+    nbits_ += (a.hi - a.lo) / page_size_;
+    fresh_pages += (a.hi - a.lo) / page_size_;
+  }
+  // FIRST re-arm: from here on a write to a page of the runs or of the new
+  // spans is recorded (for the next round or the final pause)...
+  runs_.clear();
+  Rearm(added_, &runs_);
+  const size_t old = spans_.size();
+  for (MSpan* s : scratch_) {
+    spans_.push_back({s->start, s->start + s->npages * kPageSize, s});
+  }
+  std::inplace_merge(
+      spans_.begin(), spans_.begin() + static_cast<ptrdiff_t>(old),
+      spans_.end(),
+      [](const TrackedSpan& a, const TrackedSpan& b) { return a.lo < b.lo; });
+  current_.tracked_pages += fresh_pages;
+  // ... THEN rescan: a store made before the re-arm is read here, one
+  // made after it is recorded (docs/boehm.md, "Precleaning").
+  uint64_t dirty = 0;
+  for (const auto& [lo, hi] : runs_) {
+    dirty += (hi - lo) / page_size_;
+    RescanRun(r, lo, hi);
+  }
+  for (MSpan* s : scratch_) {
+    r.RescanPages(s, s->start, s->start + s->npages * kPageSize);
+  }
+  if (preclean_hook_) preclean_hook_();
+  current_.preclean_rounds++;
+  current_.preclean_pages += dirty;
+  current_.preclean_new_pages += fresh_pages;
+  current_.preclean_ns += NowNs() - t0;
+  return dirty + fresh_pages;
+}
+
+void PageTracker::RescanDirty(PageRescanner& r) {
+  const int64_t t0 = NowNs();
+  current_.rescans++;
+  ForEachDirtyRun([&](uintptr_t lo, uintptr_t hi) {
+    current_.dirty_pages += (hi - lo) / page_size_;
+    RescanRun(r, lo, hi);
+  });
+  // Spans created since BeginMark (or the last Preclean): not tracked, all
+  // of their pages count as written (their objects were allocated black
+  // and never scanned).
+  CollectUntracked();
   for (MSpan* s : scratch_) {
     current_.untracked_pages += s->npages * kPageSize / page_size_;
     r.RescanPages(s, s->start, s->start + s->npages * kPageSize);
@@ -176,12 +247,17 @@ void PageTracker::RescanDirty(PageRescanner& r) {
 void PageTracker::EndMark() {
   const int64_t t0 = NowNs();
   Disarm();
+  hold_.reset();
   current_.disarm_ns += NowNs() - t0;
   stats_ = current_;
   totals_.tracked_pages += current_.tracked_pages;
   totals_.dirty_pages += current_.dirty_pages;
   totals_.untracked_pages += current_.untracked_pages;
   totals_.rescans += current_.rescans;
+  totals_.preclean_rounds += current_.preclean_rounds;
+  totals_.preclean_pages += current_.preclean_pages;
+  totals_.preclean_new_pages += current_.preclean_new_pages;
+  totals_.preclean_ns += current_.preclean_ns;
   totals_.arm_ns += current_.arm_ns;
   totals_.rescan_ns += current_.rescan_ns;
   totals_.disarm_ns += current_.disarm_ns;
@@ -263,6 +339,12 @@ struct sigaction g_old_segv;
 class MprotectTracker final : public PageTracker {
  public:
   explicit MprotectTracker(MHeap* heap) : PageTracker(heap) {}
+  // Unregisters (tests make one after another; the library keeps its one
+  // for the process's life). No fault may be in flight on its pages.
+  ~MprotectTracker() override {
+    MprotectTracker* self = this;
+    g_mprotect.compare_exchange_strong(self, nullptr);
+  }
   DirtySource source() const override { return DirtySource::kMprotect; }
 
   // From the SIGSEGV handler: true if addr lies in a tracked range (the
@@ -394,12 +476,7 @@ class MprotectTracker final : public PageTracker {
   }
 
   void Arm() override {
-    const size_t nbits =
-        ranges_.empty()
-            ? 0
-            : ranges_.back().first_bit +
-                  (ranges_.back().hi - ranges_.back().lo) / page_size_;
-    const size_t words = (nbits + 63) / 64;
+    const size_t words = (nbits_ + 63) / 64;
     {
       // Between StartRebuild and EndRebuild, or in the pause: no handler
       // reads the tables, which may move.
@@ -465,10 +542,18 @@ class MprotectTracker final : public PageTracker {
 
   void ForEachDirtyRun(
       const std::function<void(uintptr_t, uintptr_t)>& f) override {
+    DirtyRuns(/*whole=*/true,
+              [&](size_t, uintptr_t lo, uintptr_t hi) { f(lo, hi); });
+  }
+
+  // Calls f(i, lo, hi) for each run of pages of ranges_[i] whose bit is
+  // set, and for each range that counts as written whole if whole.
+  template <typename F>
+  void DirtyRuns(bool whole, F f) {
     for (size_t i = 0; i < ranges_.size(); i++) {
       const Range& r = ranges_[i];
       if (whole_[i].load(std::memory_order_acquire) != 0) {
-        f(r.lo, r.hi);
+        if (whole) f(i, r.lo, r.hi);
         continue;
       }
       const size_t npages = (r.hi - r.lo) / page_size_;
@@ -484,13 +569,104 @@ class MprotectTracker final : public PageTracker {
         const uintptr_t a = r.lo + p * page_size_;
         if (dirty && run == 0) run = a;
         if (!dirty && run != 0) {
-          f(run, a);
+          f(i, run, a);
           run = 0;
         }
       }
       if (run != 0) {
-        f(run, r.hi);
+        f(i, run, r.hi);
       }
+    }
+  }
+
+  bool CanPreclean() const override { return true; }
+
+  void Rearm(const std::vector<Range>& added,
+             std::vector<std::pair<uintptr_t, uintptr_t>>* runs) override {
+    // The written runs (their bits set; only this thread clears bits, so
+    // they stay set until re-armed below). A range that counts as written
+    // whole is not tracked: the final pause rescans it anyway.
+    rearm_.clear();
+    DirtyRuns(/*whole=*/false, [&](size_t i, uintptr_t lo, uintptr_t hi) {
+      rearm_.push_back({i, lo, hi});
+    });
+    for (const RearmRun& run : rearm_) {
+      // Protected, then its bits cleared, with no handler running: one
+      // that set a bit of the run and has not yet unprotected its page
+      // would otherwise make the page writable with its bit clear (a
+      // write then lost). Kept invariant: while armed, a tracked page is
+      // writable only if its bit is set (or its range counts whole).
+      StartRebuild();
+      const Range& r = ranges_[run.i];
+      if (mprotect(reinterpret_cast<void*>(run.lo), run.hi - run.lo,
+                   PROT_READ) != 0) {
+        whole_[run.i].store(1, std::memory_order_release);
+        mprotect(reinterpret_cast<void*>(r.lo), r.hi - r.lo,
+                 PROT_READ | PROT_WRITE);
+      } else {
+        for (uintptr_t p = run.lo; p < run.hi; p += page_size_) {
+          const size_t bit = r.first_bit + (p - r.lo) / page_size_;
+          bits_[bit / 64].fetch_and(~(uint64_t{1} << (bit % 64)),
+                                    std::memory_order_acq_rel);
+        }
+      }
+      EndRebuild();
+      runs->push_back({run.lo, run.hi});
+    }
+    if (added.empty()) return;
+    // The new ranges: into the tables (allocated before the handlers are
+    // held off), with clear bits, then protected. Their pages are writable
+    // and unrecorded until protected; the rescan comes after.
+    merged_.clear();
+    merged_.reserve(ranges_.size() + added.size());
+    std::merge(ranges_.begin(), ranges_.end(), added.begin(), added.end(),
+               std::back_inserter(merged_),
+               [](const Range& a, const Range& b) { return a.lo < b.lo; });
+    const size_t words = (nbits_ + 63) / 64;
+    std::unique_ptr<std::atomic<uint64_t>[]> bits;
+    size_t bits_cap = bits_cap_;
+    if (words > bits_cap_) {
+      bits_cap = std::max(words, 2 * bits_cap_);
+      bits.reset(new std::atomic<uint64_t>[bits_cap]);
+    }
+    std::unique_ptr<std::atomic<uint8_t>[]> whole;
+    size_t whole_cap = whole_cap_;
+    if (merged_.size() > whole_cap_) {
+      whole_cap = std::max(merged_.size(), 2 * whole_cap_);
+      whole.reset(new std::atomic<uint8_t>[whole_cap]);
+    }
+    StartRebuild();
+    if (bits) {
+      for (size_t w = 0; w < words_; w++) bits[w].store(bits_[w].load());
+      bits_.swap(bits);
+      bits_cap_ = bits_cap;
+    }
+    for (size_t w = words_; w < words; w++) bits_[w].store(0);
+    words_ = words;
+    if (whole) {
+      for (size_t j = 0; j < ranges_.size(); j++) {
+        whole[j].store(whole_[j].load());
+      }
+      whole_.swap(whole);
+      whole_cap_ = whole_cap;
+    }
+    // whole_ follows its range to its new index, which is not below its
+    // old one: in place, from the back.
+    for (size_t i = merged_.size(), j = ranges_.size(); i-- > 0;) {
+      const bool old = j > 0 && ranges_[j - 1].lo == merged_[i].lo;
+      whole_[i].store(old ? whole_[--j].load() : 0);
+    }
+    ranges_.swap(merged_);
+    hcount_.store(ranges_.size(), std::memory_order_release);
+    hranges_.store(ranges_.data(), std::memory_order_release);
+    EndRebuild();
+    for (const Range& a : added) {
+      const size_t i = static_cast<size_t>(
+          std::lower_bound(
+              ranges_.begin(), ranges_.end(), a.lo,
+              [](const Range& r, uintptr_t lo) { return r.lo < lo; }) -
+          ranges_.begin());
+      Protect(i, a.lo, a.hi);
     }
   }
 
@@ -516,6 +692,13 @@ class MprotectTracker final : public PageTracker {
   std::vector<Range> old_ranges_;
   std::vector<uint8_t> old_whole_;
   std::vector<uint64_t> old_bits_;
+  // Rearm's scratch.
+  struct RearmRun {
+    size_t i;
+    uintptr_t lo, hi;
+  };
+  std::vector<RearmRun> rearm_;
+  std::vector<Range> merged_;
 };
 
 void SegvHandler(int sig, siginfo_t* si, void* uctx) {
@@ -545,6 +728,10 @@ void SegvHandler(int sig, siginfo_t* si, void* uctx) {
 }
 
 void InstallSegvHandler() {
+  // Once per process: a second install would take this handler for the
+  // program's previous one.
+  static std::atomic<bool> installed{false};
+  if (installed.exchange(true)) return;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = SegvHandler;
@@ -597,6 +784,9 @@ bool ChooseMarkingMode() {
 void InstallDirtyPages() {
   if (g_source == DirtySource::kNone) return;
   g_tracker = NewPageTracker(g_source, &g.heap->heap);
+  // GC_GCHEAP_PRECLEAN=0: no precleaning (to measure what it saves).
+  const char* pre = getenv("GC_GCHEAP_PRECLEAN");
+  if (pre != nullptr && strcmp(pre, "0") == 0) g_tracker->disable_preclean();
   g.heap->collector->SetUnbarrieredStores(g_tracker.get());
 }
 
@@ -611,6 +801,10 @@ DirtyStats DirtyTotals() {
   return g_tracker != nullptr ? g_tracker->totals() : DirtyStats{};
 }
 
+void SetPrecleanHookForTesting(std::function<void()> hook) {
+  if (g_tracker != nullptr) g_tracker->set_preclean_hook(std::move(hook));
+}
+
 void PrintDirtyStats(FILE* f, uint64_t cycle, const gc_cycle_info* info) {
   if (g_tracker == nullptr) return;
   const DirtyStats& s = g_tracker->stats();
@@ -619,11 +813,14 @@ void PrintDirtyStats(FILE* f, uint64_t cycle, const gc_cycle_info* info) {
           " pauses (first %" PRIu64 " us, last %" PRIu64 " us), %" PRIu64
           " of %" PRIu64 " tracked pages dirty, %" PRIu64
           " pages of new spans, %" PRIu64 " rescans; arm %" PRIu64
-          " us, rescan %" PRIu64 " us, disarm %" PRIu64 " us\n",
+          " us, rescan %" PRIu64 " us, disarm %" PRIu64 " us; preclean %" PRIu64
+          " rounds, %" PRIu64 " dirty pages and %" PRIu64
+          " pages of new spans, %" PRIu64 " us\n",
           cycle, DirtySourceName(g_source), static_cast<uint64_t>(info->pauses),
           info->pause1_ns / 1000, info->pause2_ns / 1000, s.dirty_pages,
           s.tracked_pages, s.untracked_pages, s.rescans, s.arm_ns / 1000,
-          s.rescan_ns / 1000, s.disarm_ns / 1000);
+          s.rescan_ns / 1000, s.disarm_ns / 1000, s.preclean_rounds,
+          s.preclean_pages, s.preclean_new_pages, s.preclean_ns / 1000);
 }
 
 }  // namespace gcheap::boehm

@@ -32,11 +32,22 @@
 // stop-the-world.
 //
 // Tracked spans: the in-use scan spans (not noscan) at BeginMark, merged
-// into ranges of adjacent pages. Spans created during the mark are not
-// tracked; every final pause reports all of their pages (their objects were
+// into ranges of adjacent pages, and those a precleaning round added.
+// Spans created during the mark and not added by a round are not tracked;
+// every final pause reports all of their pages (their objects were
 // allocated black and never scanned: a pointer stored into one must be
 // found all the same). Spans are never freed while marking (nothing is
-// swept), so the tracked set stays valid until EndMark.
+// swept), so the tracked set stays valid until EndMark (the rescan skips a
+// span no longer in use all the same).
+//
+// Precleaning (Preclean, world running, mprotect only; soft-dirty's re-arm
+// clears the whole process and cannot be done race-free while the program
+// runs, so it reports nothing): each round adds the spans created since
+// to the tracked set (tables first, with clear bits, then protected) and
+// re-arms every page written since it was last armed (protected, then its
+// bit cleared, with the handlers held off), and only then reports those
+// pages for rescanning; a store made before the re-arm is read by that
+// rescan, one made after it is recorded (docs/boehm.md, "Precleaning").
 //
 // Why that is enough (docs/boehm.md gives the whole argument): an object
 // reachable at the final pause but unmarked would have a marked
@@ -51,15 +62,21 @@
 // Invariants:
 //  - BeginMark, RescanDirty and EndMark run on the collector's driver
 //    thread with the world stopped (every Boehm thread suspended by signal
-//    or parked by gcheap); BeforeFirstPause and AfterMark on the same
-//    thread with the world running;
+//    or parked by gcheap); BeforeFirstPause, Preclean and AfterMark on the
+//    same thread with the world running;
 //  - the mprotect tables (ranges, dirty bitmap) change only inside
 //    StartRebuild/EndRebuild, and a handler that faults meanwhile waits
 //    for EndRebuild; the handler blocks every signal, so no thread is
 //    suspended inside it;
+//  - mprotect, between BeginMark and EndMark: a tracked page is writable
+//    only if its bit is set or its range counts as written whole (the
+//    handler sets the bit before it unprotects; a round protects before it
+//    clears, with the handlers held off), except a page of a range a round
+//    is adding, between its entry in the tables and its protection (the
+//    round's rescan comes after);
 //  - between BeginMark and EndMark, a write to a tracked page makes the
-//    next RescanDirty report it (soft-dirty: the kernel sets the bit;
-//    mprotect: every tracked page is protected with its bit clear when
+//    next Preclean or RescanDirty report it (soft-dirty: the kernel sets the
+//    bit; mprotect: every tracked page is protected with its bit clear when
 //    BeginMark returns, the write faults, and the handler sets the bit
 //    before it unprotects the page; if mprotect fails, e.g. out of VMAs,
 //    the whole range is unprotected and reported).
@@ -68,8 +85,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gc/unbarriered.h"
@@ -98,6 +118,11 @@ struct DirtyStats {
   uint64_t dirty_pages = 0;      // reported dirty, all final pauses
   uint64_t untracked_pages = 0;  // of spans created during the mark
   uint64_t rescans = 0;          // RescanDirty calls (final pauses)
+  // Precleaning (world running, before the final pause; mprotect only):
+  // rounds, tracked pages re-armed and rescanned, pages of new spans
+  // tracked and rescanned, and the time spent in Preclean.
+  uint64_t preclean_rounds = 0, preclean_pages = 0, preclean_new_pages = 0;
+  uint64_t preclean_ns = 0;
   // Time inside the pauses: BeginMark (arming), RescanDirty
   // (reading the dirty set and rescanning), EndMark (disarming).
   uint64_t arm_ns = 0, rescan_ns = 0, disarm_ns = 0;
@@ -111,8 +136,22 @@ class PageTracker : public UnbarrieredStores {
   ~PageTracker() override;
 
   void BeginMark() override;
+  // World running (gc/unbarriered.h): the spans created since they were
+  // last looked at are collected (heap lock) and turned into new ranges;
+  // Rearm re-arms the dirty pages and starts tracking the new ranges; only
+  // then are both rescanned through r. 0 when !CanPreclean().
+  uint64_t Preclean(PageRescanner& r) override;
   void RescanDirty(PageRescanner& r) override;
   void EndMark() override;
+  // Testing: called at the end of every Preclean round, once the round's
+  // pages were rescanned (a store made here lands on a precleaned page).
+  void set_preclean_hook(std::function<void()> h) {
+    preclean_hook_ = std::move(h);
+  }
+  // Precleaning off (GC_GCHEAP_PRECLEAN=0): Preclean reports nothing, the
+  // final pause rescans everything written during the mark. Before the
+  // first cycle.
+  void disable_preclean() { preclean_off_ = true; }
 
   virtual DirtySource source() const = 0;
   // The last completed mark's counts, and the sums over all of them.
@@ -131,9 +170,29 @@ class PageTracker : public UnbarrieredStores {
       const std::function<void(uintptr_t, uintptr_t)>& f) = 0;
   // Stop recording (EndMark).
   virtual void Disarm() = 0;
+  // Whether the source can re-arm pages while the world runs (Preclean).
+  virtual bool CanPreclean() const { return false; }
+  // World running (Preclean): re-arm every page of ranges_ written since
+  // it was last armed, appending its runs to *runs, and merge `added`
+  // (new ranges, first_bit set) into ranges_, tracked from the return on.
+  // When it returns, a write to any of these pages is recorded.
+  virtual void Rearm(const std::vector<Range>& added,
+                     std::vector<std::pair<uintptr_t, uintptr_t>>* runs) {
+    (void)added;
+    (void)runs;
+  }
 
   MHeap* const heap_;
+  // From the first BeginMark of a mark to its EndMark, no span is freed
+  // (MHeap::SpanHold): the empty spans kept for reuse would otherwise go
+  // back to the page heap when the heap grows, also during the mark, and
+  // a span made on their pages would overlap a tracked range (ranges_
+  // must stay disjoint for the fault handler's search), and the rescans
+  // would read freed span bitmaps. Nothing else frees a span during a
+  // mark (only the sweep does).
+  std::optional<MHeap::SpanHold> hold_;
   std::vector<Range> ranges_;  // sorted, disjoint
+  size_t nbits_ = 0;           // pages (bits) of ranges_
   size_t page_size_;
 
  private:
@@ -142,13 +201,20 @@ class PageTracker : public UnbarrieredStores {
     MSpan* span;
   };
   void RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi);
+  // The in-use scan spans not in spans_ (heap lock), into scratch_, sorted.
+  void CollectUntracked();
   std::vector<TrackedSpan> spans_;  // sorted by lo
   std::vector<MSpan*> scratch_;
+  std::vector<Range> added_;
+  std::vector<std::pair<uintptr_t, uintptr_t>> runs_;
+  std::function<void()> preclean_hook_;
+  bool preclean_off_ = false;
   DirtyStats stats_, current_, totals_;
 };
 
 // The source for s (s != kNone). Installs the SIGSEGV handler for
-// kMprotect (once per process).
+// kMprotect (once per process); at most one mprotect tracker exists at a
+// time (its destructor unregisters it).
 std::unique_ptr<PageTracker> NewPageTracker(DirtySource s, MHeap* heap);
 
 }  // namespace gcheap::boehm

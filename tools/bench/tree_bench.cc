@@ -6,6 +6,7 @@
 //   tree_bench --system=gcheap --workload=binarytrees --depth=21
 //   tree_bench --system=boehm-tuned --workload=mtgcbench --threads=4
 //   LD_PRELOAD=libjemalloc.so.2 tree_bench --system=malloc --workload=gcbench
+//   tree_bench --system=gcheap-stw --workload=marktree --tracing=callback
 //
 // Systems
 //   gcheap       our heap, concurrent marking (the default configuration;
@@ -60,15 +61,22 @@
 #include "benchmark/benchmark.h"
 #include "runtime/gc.h"
 #include "tools/bench/bench_util.h"
+#include "tools/perf_counters.h"
 #include "tools/shadow_stack.h"
 #include "tools/tree_walk.h"
 
 ABSL_FLAG(std::string, system, "gcheap",
           "gcheap | gcheap-stw | boehm | boehm-tuned | malloc");
 ABSL_FLAG(std::string, workload, "gcbench",
-          "gcbench | binarytrees | mtgcbench | allocrate");
+          "gcbench | binarytrees | mtgcbench | allocrate | marktree");
+ABSL_FLAG(std::string, tracing, "bitmap",
+          "marktree on gcheap: bitmap (a pointer bitmap per type) | callback "
+          "(one type whose trace callback dispatches on the header word)");
+ABSL_FLAG(int, collections, 5, "marktree: timed full collections");
 ABSL_FLAG(int, threads, 1, "threads for mtgcbench and allocrate");
-ABSL_FLAG(int, depth, 0, "binary-trees max depth; 0: 21, or 16 with --quick");
+ABSL_FLAG(int, depth, 0,
+          "binary-trees max depth (0: 21, or 16 with --quick); marktree "
+          "tree depth (0: 22, or 20 with --quick)");
 ABSL_FLAG(bool, quick, false, "smaller sizes (tools/bench/PROTOCOL.md)");
 ABSL_FLAG(std::string, trace, "", "write the trace CSV here at exit");
 
@@ -238,6 +246,36 @@ struct BNode {  // binary-trees: two pointers
   BNode* right;
 };
 
+// marktree: a VM's object, whose first word is a header with the object's
+// kind in its low byte (a vector keeps its length above it). Only pairs
+// are allocated; the trace callback still dispatches on the kind, as a
+// VM's single registered type must.
+struct VObj {
+  uint64_t header;
+  VObj* left;
+  VObj* right;
+  int64_t payload;
+};
+static_assert(sizeof(VObj) == 32);
+enum VKind : uint64_t { kVPair = 1, kVVector = 2, kVBytes = 3 };
+
+// The callback of the one registered type in --tracing=callback.
+void TraceVObj(void* obj, gc_visit_fn visit, void* ctx) {
+  auto* w = static_cast<void**>(obj);
+  const uint64_t header = reinterpret_cast<uint64_t>(w[0]);
+  switch (header & 0xff) {
+    case kVPair:
+      visit(&w[1], ctx);
+      visit(&w[2], ctx);
+      break;
+    case kVVector:
+      for (uint64_t i = 0, n = header >> 8; i < n; i++) visit(&w[1 + i], ctx);
+      break;
+    default:  // kVBytes and anything without pointers
+      break;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Our heap.
 
@@ -251,8 +289,22 @@ class Gcheap {
     if (heap_ == nullptr) Fail(gc_last_error());
     static const uint64_t kGNodeMap = 0b011;  // left, right; word 2: i, j
     static const uint64_t kBNodeMap = 0b11;
+    static const uint64_t kVObjMap = 0b110;  // header, left, right, payload
     gnode_ = Register("GNode", sizeof(GNode), &kGNodeMap);
     bnode_ = Register("BNode", sizeof(BNode), &kBNodeMap);
+    if (absl::GetFlag(FLAGS_tracing) == "callback") {
+      gc_type_desc d;
+      gc_type_desc_init(&d);
+      d.name = "VObj";
+      d.size = sizeof(VObj);
+      d.trace = &TraceVObj;
+      vobj_ = gc_register_type(heap_, &d);
+      if (vobj_ == 0) Fail(gc_last_error());
+    } else if (absl::GetFlag(FLAGS_tracing) == "bitmap") {
+      vobj_ = Register("VObj", sizeof(VObj), &kVObjMap);
+    } else {
+      Fail("--tracing must be bitmap or callback");
+    }
     created_ = Clock::now();
     gc_set_cycle_hook(
         heap_,
@@ -276,6 +328,8 @@ class Gcheap {
   // gc_get_stats takes the heap lock, and a sampler preempted while it
   // holds it would hold up a mutator's next span refill, and so a stop.
   double HeapMb() const { return NAN; }
+  // The COUNTERS line (tools/perf_counters.h), before RESULT.
+  void PrintCounters() { PrintPerfCounters(heap_); }
 
   // One attached thread.
   class Cx {
@@ -290,7 +344,10 @@ class Gcheap {
 
     template <typename N>
     N* New() {
-      void* p = gc_alloc(m_, std::is_same_v<N, GNode> ? g_->gnode_ : g_->bnode_,
+      void* p = gc_alloc(m_,
+                         std::is_same_v<N, GNode>   ? g_->gnode_
+                         : std::is_same_v<N, BNode> ? g_->bnode_
+                                                    : g_->vobj_,
                          sizeof(N));
       if (p == nullptr) Fail(gc_last_error());
       return static_cast<N*>(p);
@@ -311,6 +368,7 @@ class Gcheap {
     long Count(const N* n) {
       return CountNodes(m_, n);
     }
+    void Collect() { gc_collect(m_); }
     // Waiting for other threads: let collections run meanwhile.
     void Wait(const std::function<void()>& wait) {
       gc_enter_blocking(m_);
@@ -379,6 +437,7 @@ class Gcheap {
   Clock::time_point created_;
   gc_type_id gnode_ = 0;
   gc_type_id bnode_ = 0;
+  gc_type_id vobj_ = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -423,9 +482,14 @@ class Boehm {
       GC_set_bit(bitmap, GC_WORD_OFFSET(GNode, left));
       GC_set_bit(bitmap, GC_WORD_OFFSET(GNode, right));
       gnode_descr_ = GC_make_descriptor(bitmap, GC_WORD_LEN(GNode));
+      GC_word vbitmap[GC_BITMAP_SIZE(VObj)] = {0};
+      GC_set_bit(vbitmap, GC_WORD_OFFSET(VObj, left));
+      GC_set_bit(vbitmap, GC_WORD_OFFSET(VObj, right));
+      vobj_descr_ = GC_make_descriptor(vbitmap, GC_WORD_LEN(VObj));
     }
   }
 
+  void PrintCounters() {}
   double HeapMb() const {
     GC_word heap = 0, free_bytes = 0;
     GC_get_heap_usage_safe(&heap, &free_bytes, nullptr, nullptr, nullptr);
@@ -456,6 +520,8 @@ class Boehm {
       void* p;
       if (std::is_same_v<N, GNode> && b_->tuned_) {
         p = GC_malloc_explicitly_typed(sizeof(N), b_->gnode_descr_);
+      } else if (std::is_same_v<N, VObj> && b_->tuned_) {
+        p = GC_malloc_explicitly_typed(sizeof(N), b_->vobj_descr_);
       } else {
         p = GC_MALLOC(sizeof(N));
       }
@@ -471,6 +537,7 @@ class Boehm {
     template <typename N>
     void Free(N*) {}
     void FreeNoscan(void*) {}
+    void Collect() { GC_gcollect(); }
 
     // Uncollectable: scanned as a root, freed explicitly.
     void** NewRing(size_t n) {
@@ -506,6 +573,7 @@ class Boehm {
 
   bool tuned_;
   GC_descr gnode_descr_ = 0;
+  GC_descr vobj_descr_ = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -529,6 +597,7 @@ std::string MallocName() {
 class Malloc {
  public:
   double HeapMb() const { return NAN; }
+  void PrintCounters() {}
 
   class Cx : public PlainCx {
    public:
@@ -559,6 +628,7 @@ class Malloc {
       }
     }
     void FreeNoscan(void* p) { free(p); }
+    [[noreturn]] void Collect() { Fail("marktree needs a collector"); }
 
     void** NewRing(size_t n) { return new void*[n](); }
     void DeleteRing(void** ring, size_t) { delete[] ring; }
@@ -761,6 +831,68 @@ void RunBinaryTrees(System& sys) {
   BinaryTrees<typename System::Cx>(cx).Run(depth);
 }
 
+// marktree: what marking a live heap costs. A long-lived complete tree of
+// VObj pairs of --depth (default 22: 8M objects, 256 MiB; quick 20) is
+// built bottom-up and kept, then --collections explicit full collections
+// run, each timed (clock and process CPU: the mark workers count). Prints
+//   MARK tracing=T objects=N collections=C wall_ms_median=F cpu_ms_median=F
+//        cpu_ns_per_object=F
+// before the RESULT line. On gcheap --tracing picks how VObj is described:
+// a pointer bitmap, or one type whose trace callback reads the header.
+template <typename Cx>
+class MarkTree {
+ public:
+  explicit MarkTree(Cx& cx) : cx_(cx) {}
+
+  void Run(int depth, int collections) {
+    typename Cx::template Root<VObj> tree(cx_, BottomUpTree(depth));
+    std::vector<double> wall, cpu;
+    for (int i = 0; i < collections; i++) {
+      const auto t0 = Clock::now();
+      const double c0 = CpuMs();
+      cx_.Collect();
+      cpu.push_back(CpuMs() - c0);
+      wall.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    const long n = cx_.Count(tree.get());
+    if (n != TreeSize(depth)) Fail("marktree: the tree lost nodes");
+    std::sort(wall.begin(), wall.end());
+    std::sort(cpu.begin(), cpu.end());
+    const double cpu_med = cpu[cpu.size() / 2];
+    printf(
+        "MARK tracing=%s objects=%ld collections=%d wall_ms_median=%.1f "
+        "cpu_ms_median=%.1f cpu_ns_per_object=%.2f\n",
+        absl::GetFlag(FLAGS_tracing).c_str(), n, collections,
+        wall[wall.size() / 2], cpu_med, cpu_med * 1e6 / n);
+  }
+
+ private:
+  VObj* BottomUpTree(int depth) {
+    VObj* n = cx_.template New<VObj>();
+    n->header = kVPair;
+    n->payload = depth;
+    if (depth > 0) {
+      typename Cx::template Root<VObj> self(cx_, n);
+      cx_.Set(n, &n->left, BottomUpTree(depth - 1));
+      cx_.Set(n, &n->right, BottomUpTree(depth - 1));
+    }
+    return n;
+  }
+
+  Cx& cx_;
+};
+
+template <typename System>
+void RunMarkTree(System& sys) {
+  typename System::Cx cx(&sys);
+  int depth = absl::GetFlag(FLAGS_depth);
+  if (depth == 0) depth = absl::GetFlag(FLAGS_quick) ? 20 : 22;
+  const int collections = absl::GetFlag(FLAGS_collections);
+  if (collections < 1) Fail("--collections must be at least 1");
+  MarkTree<typename System::Cx>(cx).Run(depth, collections);
+}
+
 // allocrate under Google Benchmark: every benchmark thread allocates its
 // share into a ring of live pointers, dropping (or freeing) the previous
 // occupant of each slot.
@@ -842,10 +974,13 @@ int Run(System& sys, const std::string& system, const std::string& allocator) {
     RunBinaryTrees(sys);
   } else if (workload == "allocrate") {
     ns_per_alloc = RunAllocRate(sys, threads);
+  } else if (workload == "marktree") {
+    RunMarkTree(sys);
   } else {
     Fail("unknown --workload " + workload);
   }
   const bool threaded = workload == "mtgcbench" || workload == "allocrate";
+  sys.PrintCounters();
   recorder->Finish(system.c_str(), workload.c_str(), threaded ? threads : 1,
                    ns_per_alloc, allocator.c_str());
   return 0;
