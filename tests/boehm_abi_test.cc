@@ -21,8 +21,8 @@
 // (until the slot is reused: the checks allocate nothing in between).
 // Dropped objects are only remembered hidden (~address) in malloc'ed
 // memory, which is not scanned, and the stack is cleared before each
-// collection; bounds are "at least 90%" where Boehm promises only that
-// dropped objects can be reclaimed.
+// collection (BoehmTestUtil checks that the clearing happens); bounds are "at
+// least 90%" where Boehm promises only that dropped objects can be reclaimed.
 #define GC_THREADS 1
 #define GC_NO_THREAD_REDIRECTS 1
 #include <gc/gc.h>
@@ -68,6 +68,27 @@ __attribute__((noinline)) std::vector<uintptr_t> SetGlobalList() {
     hidden.push_back(~reinterpret_cast<uintptr_t>(n));
   }
   return hidden;
+}
+
+// Leaves 16 KiB of copies of a new object's address in its own frame,
+// dead once it returns; the address, hidden.
+__attribute__((noinline)) uintptr_t LeaveCopiesInADeadFrame() {
+  void* p = GC_MALLOC(40);
+  void* volatile copies[2048];
+  for (void* volatile& c : copies) c = p;
+  return ~reinterpret_cast<uintptr_t>(p);
+}
+
+// What every reclamation check below relies on: Collect() overwrites the
+// dead stack below its caller before collecting, so the copies of an
+// object's address that a returned call left there do not keep the object
+// (the conservative stack scan would, in Boehm as here, if they were still
+// there).
+TEST(BoehmTestUtil, CollectClearsStaleStackCopies) {
+  GC_INIT();
+  const std::vector<uintptr_t> hidden = {LeaveCopiesInADeadFrame()};
+  Collect();
+  EXPECT_EQ(CountAllocated(hidden), 0);
 }
 
 TEST(BoehmAbi, DataSegmentRootsKeepObjects) {
