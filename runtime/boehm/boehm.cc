@@ -534,13 +534,16 @@ gcheap::boehm::BThread* FreedLists() {
 }
 
 // Debug builds: a listed object is allocated for gcheap, at its own base
-// (boehm_internal.h's invariant: the sweep never freed it).
+// (boehm_internal.h's invariant: the sweep never freed it). Asked with the
+// object query, not the span's synced state: an object that this thread's
+// open allocation window handed out and that was freed before the window
+// closed reads as free in its span until the mcache syncs it. Inside a
+// running bracket (the query holds the heap lock).
 void CheckListed(const void* w) {
   if constexpr (kDebugBuild) {
-    gcheap::ObjectRef r;
-    GC_CHECK(g.heap->heap.FindObject(reinterpret_cast<uintptr_t>(w), &r) &&
-                 r.base == reinterpret_cast<uintptr_t>(w) &&
-                 r.span->IsAllocated(r.index),
+    const auto a = reinterpret_cast<uintptr_t>(w);
+    gcheap::ObjectInfo o;
+    GC_CHECK(g.heap->heap.QueryObject(a, &o) && o.base == a,
              "a GC_free'd object on a list is no longer allocated");
   }
 }
