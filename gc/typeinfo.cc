@@ -2,7 +2,6 @@
 #include "gc/typeinfo.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "absl/strings/str_format.h"
 #include "heap/arena.h"
@@ -10,24 +9,20 @@
 
 namespace gcheap {
 
-namespace {
-constexpr size_t kTableBytes = (TypeTable::kMaxTypes + 1) * sizeof(void*);
-}  // namespace
-
+// Zeroed pages from the OS for both tables: only the pages of registered
+// ids are ever touched (calloc would not promise that: an allocator may
+// clear the memory it hands out, as ThreadSanitizer's does).
 TypeTable::TypeTable()
-    : types_(static_cast<const TypeInfo**>(SysAllocMeta(kTableBytes))),
-      // Zeroed pages from the OS: only the pages of registered ids are
-      // ever touched.
-      alloc_min_(
-          static_cast<uint32_t*>(calloc(kMaxTypes + 1, sizeof(uint32_t)))) {
-  GC_CHECK(types_ != nullptr, "TypeTable: cannot map the type table");
-  GC_CHECK(alloc_min_ != nullptr, "out of memory for the type table");
+    : types_(static_cast<const TypeInfo**>(SysAllocMeta(kSlotTableBytes))),
+      alloc_min_(static_cast<uint32_t*>(SysAllocMeta(kAllocMinTableBytes))) {
+  GC_CHECK(types_ != nullptr && alloc_min_ != nullptr,
+           "TypeTable: cannot map the type table");
 }
 
 TypeTable::~TypeTable() {
-  // owned_ deletes the types; the table's untouched pages stay so.
-  SysFreeMeta(types_, kTableBytes);
-  free(alloc_min_);
+  // owned_ deletes the types; the tables' untouched pages stay so.
+  SysFreeMeta(types_, kSlotTableBytes);
+  SysFreeMeta(alloc_min_, kAllocMinTableBytes);
 }
 
 namespace {

@@ -44,9 +44,11 @@
 // The table is append-only: a registered type never changes or goes away
 // while its heap lives, so the collector reads it without locks. Type ids are
 // 16-bit (the heap stores one per object slot); 0 is never a valid id.
-// Its 65536 slots (512 KiB) are mapped from the OS untouched (zero pages,
-// read as null): only the pages of registered ids become resident, so a
-// heap with a few types pays a page or two, not half a MiB of RSS. The
+// Its 65536 slots (512 KiB), and the inline allocation path's table of
+// 65536 minimum sizes (256 KiB), are mapped from the OS untouched (zero
+// pages, read as null and 0): only the pages of registered ids become
+// resident, so a heap with a few types pays a page or two of each, not
+// three quarters of a MiB of RSS. The
 // slots are plain pointers read and written with atomic builtins (a
 // std::atomic array would have to be constructed, writing every page).
 #ifndef GCHEAP_GC_TYPEINFO_H_
@@ -185,6 +187,13 @@ class TypeTable {
   // or not registered). Written once, before the id is returned.
   const uint32_t* alloc_min_table() const { return alloc_min_; }
 
+  // The two tables' sizes, and the slot table itself (tests check which
+  // of their pages are resident).
+  static constexpr size_t kSlotTableBytes = (kMaxTypes + 1) * sizeof(void*);
+  static constexpr size_t kAllocMinTableBytes =
+      (kMaxTypes + 1) * sizeof(uint32_t);
+  const void* slot_table() const { return types_; }
+
  private:
   std::mutex mu_;
   std::atomic<size_t> count_{0};
@@ -194,7 +203,7 @@ class TypeTable {
   // Owns what the entries point to (under mu_): ordinary heap memory, so a
   // leak checker that does not scan the table's mapping still sees them.
   std::vector<std::unique_ptr<const TypeInfo>> owned_;
-  uint32_t* alloc_min_;  // kMaxTypes + 1 entries, calloc'ed (untouched)
+  uint32_t* alloc_min_;  // kMaxTypes + 1 entries, as types_
 };
 
 }  // namespace gcheap
