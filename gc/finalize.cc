@@ -28,6 +28,12 @@ bool Finalization::Unregister(uintptr_t base) {
   return true;
 }
 
+bool Finalization::Registered(uintptr_t base) {
+  Shard& sh = ShardOf(base);
+  std::lock_guard<std::mutex> g(sh.mu);
+  return sh.map.contains(base);
+}
+
 // ---- guardians --------------------------------------------------------------
 
 Guardian* Finalization::NewGuardian() {

@@ -142,6 +142,9 @@ class Finalization {
   void Register(uintptr_t base, const Registration& r);
   // Removes it; false if it had none.
   bool Unregister(uintptr_t base);
+  // Whether the object at base has a registration now (a query: the
+  // Boehm layer's GC_free reuses no object that has one).
+  bool Registered(uintptr_t base);
   // Registrations now (the collector runs the finalizer phase only if any).
   bool HasRegistrations() const {
     return count_.load(std::memory_order_acquire) != 0;

@@ -2,28 +2,27 @@
 #include "gc/typeinfo.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "absl/strings/str_format.h"
+#include "heap/arena.h"
 #include "heap/base.h"
 
 namespace gcheap {
 
+// Zeroed pages from the OS for both tables: only the pages of registered
+// ids are ever touched (calloc would not promise that: an allocator may
+// clear the memory it hands out, as ThreadSanitizer's does).
 TypeTable::TypeTable()
-    : types_(new std::atomic<const TypeInfo*>[kMaxTypes + 1]()),
-      // Zeroed pages from the OS: only the pages of registered ids are
-      // ever touched.
-      alloc_min_(
-          static_cast<uint32_t*>(calloc(kMaxTypes + 1, sizeof(uint32_t)))) {
-  GC_CHECK(alloc_min_ != nullptr, "out of memory for the type table");
+    : types_(static_cast<const TypeInfo**>(SysAllocMeta(kSlotTableBytes))),
+      alloc_min_(static_cast<uint32_t*>(SysAllocMeta(kAllocMinTableBytes))) {
+  GC_CHECK(types_ != nullptr && alloc_min_ != nullptr,
+           "TypeTable: cannot map the type table");
 }
 
 TypeTable::~TypeTable() {
-  for (size_t i = 0; i <= kMaxTypes; i++) {
-    delete types_[i].load(std::memory_order_relaxed);
-  }
-  delete[] types_;
-  free(alloc_min_);
+  // owned_ deletes the types; the tables' untouched pages stay so.
+  SysFreeMeta(types_, kSlotTableBytes);
+  SysFreeMeta(alloc_min_, kAllocMinTableBytes);
 }
 
 namespace {
@@ -213,7 +212,8 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
                           ? 0
                           : static_cast<uint32_t>(
                                 std::min<size_t>(t->size, UINT32_MAX - 1) + 1);
-  types_[n + 1].store(t, std::memory_order_release);
+  owned_.emplace_back(t);
+  __atomic_store_n(&types_[n + 1], t, __ATOMIC_RELEASE);
   count_.store(n + 1, std::memory_order_release);
   return static_cast<uint16_t>(n + 1);
 }

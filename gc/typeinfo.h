@@ -44,12 +44,20 @@
 // The table is append-only: a registered type never changes or goes away
 // while its heap lives, so the collector reads it without locks. Type ids are
 // 16-bit (the heap stores one per object slot); 0 is never a valid id.
+// Its 65536 slots (512 KiB), and the inline allocation path's table of
+// 65536 minimum sizes (256 KiB), are mapped from the OS untouched (zero
+// pages, read as null and 0): only the pages of registered ids become
+// resident, so a heap with a few types pays a page or two of each, not
+// three quarters of a MiB of RSS. The
+// slots are plain pointers read and written with atomic builtins (a
+// std::atomic array would have to be constructed, writing every page).
 #ifndef GCHEAP_GC_TYPEINFO_H_
 #define GCHEAP_GC_TYPEINFO_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -169,7 +177,7 @@ class TypeTable {
   // The type for id, or nullptr if id was never registered.
   const TypeInfo* Get(uint32_t id) const {
     if (id == 0 || id > kMaxTypes) return nullptr;
-    return types_[id].load(std::memory_order_acquire);
+    return __atomic_load_n(&types_[id], __ATOMIC_ACQUIRE);
   }
   size_t size() const { return count_.load(std::memory_order_acquire); }
 
@@ -179,11 +187,23 @@ class TypeTable {
   // or not registered). Written once, before the id is returned.
   const uint32_t* alloc_min_table() const { return alloc_min_; }
 
+  // The two tables' sizes, and the slot table itself (tests check which
+  // of their pages are resident).
+  static constexpr size_t kSlotTableBytes = (kMaxTypes + 1) * sizeof(void*);
+  static constexpr size_t kAllocMinTableBytes =
+      (kMaxTypes + 1) * sizeof(uint32_t);
+  const void* slot_table() const { return types_; }
+
  private:
   std::mutex mu_;
   std::atomic<size_t> count_{0};
-  std::atomic<const TypeInfo*>* types_;  // kMaxTypes + 1 entries
-  uint32_t* alloc_min_;                  // kMaxTypes + 1 entries
+  // kMaxTypes + 1 entries in zero-filled OS memory (SysAllocMeta); entry
+  // 0 and entries past count_ stay null.
+  const TypeInfo** types_;
+  // Owns what the entries point to (under mu_): ordinary heap memory, so a
+  // leak checker that does not scan the table's mapping still sees them.
+  std::vector<std::unique_ptr<const TypeInfo>> owned_;
+  uint32_t* alloc_min_;  // kMaxTypes + 1 entries, as types_
 };
 
 }  // namespace gcheap

@@ -13,9 +13,16 @@
 
 namespace gcheap_test {
 
+// The empty asm that takes buf's address and clobbers memory makes the
+// memset observable: without it, the compiler treats the writes to a
+// local array that is never read again as dead, removes the memset and
+// then the whole call (GCC 12 at -O2 did, and a stale copy of an object's
+// address left by an earlier frame kept that object alive through a
+// collection: BoehmTestUtil.CollectClearsStaleStackCopies).
 __attribute__((noinline)) inline void ClearStack() {
-  volatile char buf[64 << 10];
-  memset(const_cast<char*>(buf), 0, sizeof(buf));
+  char buf[64 << 10];
+  memset(buf, 0, sizeof(buf));
+  __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
 inline void Collect() {

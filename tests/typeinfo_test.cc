@@ -1,11 +1,16 @@
 // Tests for gc/typeinfo: TypeTable::Register's validation (every error has
 // a message naming the type and the problem), how bitmaps are checked,
 // read and copied, variable tails, trace callbacks with and without
-// context, the table's limits, and concurrent registration while other
-// threads read the table (run under tsan).
+// context, the table's limits, that a table's unused slots never become
+// resident, and concurrent registration while other threads read the
+// table (run under tsan).
 #include "gc/typeinfo.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -310,6 +315,43 @@ TEST(TypeInfoTest, IdsAndTheLimitOfTheTable) {
 // Registration takes a lock; Get does not. Readers that see a new size()
 // see the type's whole description (release/acquire), while writers keep
 // registering. Four writers and four readers on two cores.
+// The resident pages of [p, p + bytes) (mincore; p page-aligned).
+size_t ResidentPages(const void* p, size_t bytes) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> v((bytes + page - 1) / page);
+  if (mincore(const_cast<void*>(p), bytes, v.data()) != 0) return ~size_t{0};
+  size_t n = 0;
+  for (unsigned char c : v) n += c & 1;
+  return n;
+}
+
+// A table's 65536 slots are 512 KiB and its minimum-size table 256 KiB;
+// only the pages of registered ids may become resident. Each of sixteen
+// tables with one type (id 1) has at most the first page of each resident
+// (a table whose slots were all written at construction, as
+// `new std::atomic<T*>[n]()` does, or cleared by its allocator, as
+// ThreadSanitizer's calloc does, has all of them). Asked of the tables'
+// own pages with mincore, not of the process's resident set, which a
+// sanitizer's shadow memory for the mappings also grows. (The test reads
+// no slot past the first page: a read maps the shared zero page, which
+// costs no memory but which mincore reports as resident.)
+TEST(TypeInfoTest, UnusedSlotsOfTheTableAreNeverTouched) {
+  std::vector<std::unique_ptr<TypeTable>> tables;
+  for (int i = 0; i < 16; i++) {
+    tables.push_back(std::make_unique<TypeTable>());
+    absl::StatusOr<uint16_t> id = tables.back()->Register(Spec("T", 16));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_NE(tables.back()->Get(*id), nullptr);
+    EXPECT_EQ(tables.back()->Get(*id + 1), nullptr);
+  }
+  for (const auto& t : tables) {
+    EXPECT_LE(ResidentPages(t->slot_table(), TypeTable::kSlotTableBytes), 1u);
+    EXPECT_LE(
+        ResidentPages(t->alloc_min_table(), TypeTable::kAllocMinTableBytes),
+        1u);
+  }
+}
+
 TEST(TypeInfoConcurrencyTest, ReadersSeeWholeTypesWhileOthersRegister) {
   constexpr int kWriters = 4, kReaders = 4, kPerWriter = 2000;
   TypeTable t;

@@ -9,10 +9,15 @@
 //   GC_malloc_explicitly_typed  a gcheap type registered per descriptor
 //                           (GC_make_descriptor: its pointer bitmap)
 //   GC_free                 removes an uncollectable object from the table
-//                           and clears the object (a large one's whole pages
-//                           go back to the OS); gcheap has no explicit free:
-//                           the slot is reclaimed by the next collection;
-//                           the bytes are credited against the trigger
+//                           and clears the object; a conservative or
+//                           atomic one goes on the calling thread's lists
+//                           of freed objects, which its next allocations of
+//                           that kind and size take from while no mark
+//                           runs, until the next mark ends (Explicit frees,
+//                           below); any other is reclaimed by the next
+//                           collection (a large one's whole pages go back
+//                           to the OS at once), its bytes credited against
+//                           the trigger
 // Pacing: Boehm 8.2's free-space divisor formula as gcheap's goal
 // (PacedGoal, Collector::SetGoalFn).
 // Sizes: request + g.pad (1 byte with GC_all_interior_pointers, Boehm's
@@ -101,6 +106,8 @@ std::atomic<GC_abort_func> g_abort{nullptr};
 
 // Bytes GC_free cleared since the last collection.
 std::atomic<size_t> g_expl_freed{0};
+// gcheap's type of GC_malloc's objects (set at init; Explicit frees).
+gc_type_id g_conservative_type = 0;
 
 // Boehm's pacing inputs (PacedGoal): the static root ranges registered
 // (the main program's data, GC_add_roots), and what the last root scan
@@ -447,6 +454,7 @@ void DoInit() {
       self.dli_fbase != nullptr) {
     g_self_base = reinterpret_cast<uintptr_t>(self.dli_fbase);
   }
+  g_conservative_type = g.heap->ConservativeType();
   dl_iterate_phdr(RegisterMainProgram, nullptr);
   const bool is_main = syscall(SYS_gettid) == getpid();
   gcheap::boehm::RegisterThread(
@@ -471,6 +479,164 @@ void* OutOfMemory(size_t n) { return g_oom.load()(n); }
 
 enum class Kind { kNormal, kAtomic };
 
+// ---- Explicit frees --------------------------------------------------------
+// Boehm hands a GC_free'd object out again at once; gcheap's allocator has
+// no explicit free (a slot below a span's freeindex is allocatable only
+// after the next sweep rebuilds its bitmap, a large object's pages only
+// after the sweep frees its span). So the layer keeps the freed objects
+// itself: GC_free clears a conservative or atomic object and puts it on
+// the calling thread's lists, and that thread's next allocation of the
+// same kind and size takes it: a small one on the list of its (noscan,
+// size class), linked through word 0, which holds the next object's
+// address complemented (hidden from the conservative scan: a stale
+// reference to one listed object must not keep the rest of its list); a
+// large one in one of BThread::kFreedLarge slots, taken by a request of as
+// many pages that it holds, its pages resident (as Boehm's free blocks),
+// kFreedLargeBytes per thread at most (past that, it goes back to the OS
+// at once as before). Word 1 holds the object's address ^ kFreedCookie;
+// words 0 and 1 are cleared when it is handed out. For gcheap the object stays
+// allocated all along. Safety (boehm_internal.h's invariants):
+//  - the sweep must never free a listed object: every list is dropped at
+//    the end of each mark termination (g.free_epoch, bumped by the world
+//    hook with the world stopped; a list of an older epoch is emptied
+//    unread), and what is listed after that was held by the program, so
+//    marked, or allocated since;
+//  - the collector never marks through an object while it is handed out:
+//    lists are used only while the thread's mutator sees no mark
+//    (wb_enabled clear; under parallel-stw marking only happens in the
+//    pause). Push, pop and the epoch check run inside one running bracket
+//    with no gcheap call in between, so no pause falls between them;
+//  - double frees: an object whose word 1 already holds its cookie is not
+//    listed again (a program's value that happens to equal it only costs
+//    the reuse of that object);
+//  - objects with weak handles or cleanups in their span, typed objects,
+//    and objects with a finalizer registered are not listed (a
+//    registration keyed by the address would pass to the next object
+//    there); they are reclaimed by the next collection as before.
+// A thread's lists die with it; their objects are reclaimed by the sweep.
+// Reuse is not allocation for gcheap: a listed object's bytes are not
+// credited against the trigger.
+constexpr uintptr_t kFreedCookie = 0x9e3779b97f4a7c15;
+using FreedLarge = gcheap::boehm::BThread::FreedLarge;
+
+// The calling thread's lists, emptied first if a mark ended since they
+// were filled. Inside a running bracket.
+gcheap::boehm::BThread* FreedLists() {
+  gcheap::boehm::BThread* t = gcheap::boehm::Self();
+  const uint64_t epoch = g.free_epoch.load(std::memory_order_acquire);
+  if (GC_UNLIKELY(t->freed_epoch != epoch)) {
+    memset(t->freed, 0, sizeof(t->freed));
+    memset(t->freed_large, 0, sizeof(t->freed_large));
+    t->freed_large_bytes = 0;
+    t->freed_epoch = epoch;
+  }
+  return t;
+}
+
+// Debug builds: a listed object is allocated for gcheap, at its own base
+// (boehm_internal.h's invariant: the sweep never freed it). Asked with the
+// object query, not the span's synced state: an object that this thread's
+// open allocation window handed out and that was freed before the window
+// closed reads as free in its span until the mcache syncs it. Inside a
+// running bracket (the query holds the heap lock).
+void CheckListed(const void* w) {
+  if constexpr (kDebugBuild) {
+    const auto a = reinterpret_cast<uintptr_t>(w);
+    gcheap::ObjectInfo o;
+    GC_CHECK(g.heap->heap.QueryObject(a, &o) && o.base == a,
+             "a GC_free'd object on a list is no longer allocated");
+  }
+}
+
+size_t Pages(size_t bytes) {
+  return (bytes + gcheap::kPageSize - 1) / gcheap::kPageSize;
+}
+
+// A freed object of the size that gcheap would give a request of `bytes`
+// (padded) of this kind, taken off the calling thread's lists and
+// cleared; null if there is none or a mark runs. Inside a running
+// bracket, before any gcheap call.
+void* TakeFreed(gc_mutator* m, size_t bytes, Kind kind) {
+  if (gcheap::boehm::Self() == nullptr ||
+      m->wb_enabled.load(std::memory_order_relaxed) != 0) {
+    return nullptr;
+  }
+  gcheap::boehm::BThread* t = FreedLists();
+  const bool noscan = kind == Kind::kAtomic;
+  if (!noscan) bytes = (bytes + 7) & ~size_t{7};  // gc_alloc_conservative's
+  uintptr_t* w = nullptr;
+  if (bytes <= gcheap::kMaxSmallSize) {
+    void*& head = t->freed[noscan ? 1 : 0][gcheap::SizeToClass(bytes)];
+    w = static_cast<uintptr_t*>(head);
+    if (w == nullptr) return nullptr;
+    head = reinterpret_cast<void*>(~w[0]);
+  } else {
+    for (FreedLarge& f : t->freed_large) {
+      if (f.p != nullptr && f.noscan == noscan && f.bytes >= bytes &&
+          f.npages == Pages(bytes)) {
+        w = static_cast<uintptr_t*>(f.p);
+        t->freed_large_bytes -= f.bytes;
+        f = FreedLarge{};
+        break;
+      }
+    }
+    if (w == nullptr) return nullptr;
+  }
+  CheckListed(w);
+  w[0] = 0;
+  w[1] = 0;
+  return w;
+}
+
+// Whether the object r, which GC_free clears, may go on a list (above).
+bool Reusable(const gcheap::ObjectRef& r) {
+  const gcheap::MSpan* s = r.span;
+  if (gcheap::boehm::Self() == nullptr ||
+      s->gc_side.load(std::memory_order_acquire) != nullptr) {
+    return false;
+  }
+  gcheap::Finalization& fin = g.heap->collector->finalization();
+  if (fin.HasRegistrations() && fin.Registered(r.base)) return false;
+  return gcheap::NoScan(s->spanclass) ||
+         (s->obj_types != nullptr &&
+          s->ObjType(r.index) == g_conservative_type);
+}
+
+// Whether the object at base was already freed onto a list (its cookie).
+bool FreedBefore(uintptr_t base) {
+  return reinterpret_cast<const uintptr_t*>(base)[1] == (base ^ kFreedCookie);
+}
+
+// The large-object slot of the calling thread that an object of `bytes`
+// may take, or null when they are full or would hold more than
+// kFreedLargeBytes.
+FreedLarge* LargeSlot(size_t bytes) {
+  gcheap::boehm::BThread* t = FreedLists();
+  if (bytes > t->kFreedLargeBytes - t->freed_large_bytes) return nullptr;
+  for (FreedLarge& f : t->freed_large) {
+    if (f.p == nullptr) return &f;
+  }
+  return nullptr;
+}
+
+// Puts the cleared object r (usable up to hi) on the calling thread's
+// lists; `slot`: its large-object slot (LargeSlot), for a large one.
+void PutFreed(const gcheap::ObjectRef& r, uintptr_t hi, FreedLarge* slot) {
+  auto* w = reinterpret_cast<uintptr_t*>(r.base);
+  const bool noscan = gcheap::NoScan(r.span->spanclass);
+  if (r.span->is_large()) {
+    *slot = FreedLarge{w, hi - r.base, r.span->npages, noscan};
+    gcheap::boehm::Self()->freed_large_bytes += hi - r.base;
+  } else {
+    void*& head =
+        FreedLists()
+            ->freed[noscan ? 1 : 0][gcheap::SizeClassOf(r.span->spanclass)];
+    w[0] = ~reinterpret_cast<uintptr_t>(head);  // hidden
+    head = w;
+  }
+  w[1] = r.base ^ kFreedCookie;
+}
+
 void* Alloc(size_t n, Kind kind) {
   if (n > GC_MAX_ALLOC_BYTES) return OutOfMemory(n);
   if (GC_UNLIKELY(OnInitThread())) {
@@ -484,8 +650,11 @@ void* Alloc(size_t n, Kind kind) {
   void* p;
   {
     RunningBracket b;
-    p = kind == Kind::kAtomic ? gc_alloc_noscan(b.m(), Padded(n))
-                              : gc_alloc_conservative(b.m(), Padded(n));
+    p = TakeFreed(b.m(), Padded(n), kind);
+    if (p == nullptr) {
+      p = kind == Kind::kAtomic ? gc_alloc_noscan(b.m(), Padded(n))
+                                : gc_alloc_conservative(b.m(), Padded(n));
+    }
   }
   gcheap::boehm::AfterCollectionPoint(false);
   return p != nullptr ? p : OutOfMemory(n);
@@ -612,13 +781,14 @@ int GC_posix_memalign(void** out, size_t align, size_t n) {
 }
 
 // The caller promises that nothing refers to the object any more (Boehm's
-// contract). gcheap has no explicit free, so the object is not reused at
-// once; instead it stops being a root (uncollectable) and is cleared, so
-// it keeps nothing alive even if a stale word still names it, and the
-// pages wholly inside a large one go back to the OS now (MADV_DONTNEED:
-// they read as zero). The slot itself is reclaimed by the next collection.
-// Inside a running bracket: no cycle starts, so none can free and reuse
-// the slot while it is cleared. Freeing twice is harmless.
+// contract). The object stops being a root (uncollectable) and is cleared,
+// so it keeps nothing alive even if a stale word still names it. A
+// conservative or atomic one then goes on this thread's lists of freed
+// objects for reuse (Explicit frees, above); any other waits for the next
+// collection, its bytes credited against the trigger, and the pages wholly
+// inside a large one go back to the OS now (MADV_DONTNEED: they read as
+// zero). Inside a running bracket: no cycle starts, so none can free and
+// reuse the slot while it is cleared. Freeing twice is harmless.
 void GC_free(void* p) {
   if (p == nullptr) return;
   gcheap::ObjectRef r;
@@ -628,13 +798,18 @@ void GC_free(void* p) {
     std::lock_guard<std::mutex> l(g_uncoll_mu);
     g_uncollectable.erase(reinterpret_cast<void*>(r.base));
   }
+  const bool reusable = Reusable(r);
+  if (reusable && FreedBefore(r.base)) return;  // already on a list
   const uintptr_t lo = r.base;
   const uintptr_t hi =
       std::min<uintptr_t>(r.base + r.span->elemsize, r.span->limit);
+  FreedLarge* slot = nullptr;
+  const bool listed = reusable && (!r.span->is_large() ||
+                                   (slot = LargeSlot(hi - lo)) != nullptr);
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t mid_lo = (lo + page - 1) & ~(page - 1);
   const uintptr_t mid_hi = hi & ~(page - 1);
-  if (r.span->is_large() && mid_hi > mid_lo &&
+  if (!listed && r.span->is_large() && mid_hi > mid_lo &&
       madvise(reinterpret_cast<void*>(mid_lo), mid_hi - mid_lo,
               MADV_DONTNEED) == 0) {
     memset(reinterpret_cast<void*>(lo), 0, mid_lo - lo);
@@ -643,6 +818,10 @@ void GC_free(void* p) {
     memset(reinterpret_cast<void*>(lo), 0, hi - lo);
   }
   g_expl_freed.fetch_add(hi - lo, std::memory_order_relaxed);
+  if (listed) {
+    PutFreed(r, hi, slot);
+    return;
+  }
   // Boehm does not count explicitly freed bytes as allocated since the
   // last collection (GC_adj_bytes_allocd): the trigger moves up by them.
   g.heap->collector->CreditFreed(hi - lo);

@@ -31,6 +31,13 @@
 //    the flag changes only while the thread counts as running for gcheap,
 //    so never during a pause, and the hooks read it with the world
 //    stopped.
+//  - an object on a thread's freed list (BThread::freed) is allocated for
+//    gcheap and was marked by the last mark or allocated after it: it was
+//    put there after that mark ended (the lists of earlier epochs are
+//    dropped unread), by GC_free of an object the program still held. So
+//    the sweep never frees it while it is listed, and it is handed out
+//    only while no mark runs (never while the collector may mark through
+//    it).
 //  - every object handed out is padded by one byte when
 //    GC_all_interior_pointers is on (a one-past-the-end pointer stays
 //    inside it) and is at least 16 bytes (never gcheap's tiny blocks, so
@@ -47,6 +54,7 @@
 #include <mutex>
 #include <vector>
 
+#include "heap/sizeclasses.h"
 #include "runtime/gc.h"
 #include "runtime/runtime.h"
 
@@ -70,6 +78,26 @@ struct BThread {
   bool in_gcheap = false;
   bool main = false;
   bool in_finalizers = false;  // inside GC_invoke_finalizers (owner only)
+  // Objects this thread GC_free'd, handed out again by its next
+  // allocations of their kind and size class before the collector could
+  // reclaim them (boehm.cc, "Explicit frees"): small ones on one list per
+  // (noscan, size class), linked through each object's first word (hidden).
+  // Valid only while freed_epoch equals g.free_epoch; owner only, inside
+  // running brackets.
+  void* freed[2][kNumSizeClasses] = {};
+  // And up to kFreedLarge large ones (any kind: noscan says which), each
+  // with its usable bytes and pages, kFreedLargeBytes in all at most (their
+  // pages stay resident while listed).
+  struct FreedLarge {
+    void* p;
+    size_t bytes, npages;
+    bool noscan;
+  };
+  static constexpr int kFreedLarge = 64;
+  static constexpr size_t kFreedLargeBytes = size_t{4} << 20;
+  FreedLarge freed_large[kFreedLarge] = {};
+  size_t freed_large_bytes = 0;
+  uint64_t freed_epoch = 0;
 };
 
 struct Globals {
@@ -80,6 +108,11 @@ struct Globals {
   std::vector<BThread*> threads;  // under threads_mu
   std::atomic<bool> allow_register{false};
   size_t pad = 1;  // one-past-the-end padding (GC_all_interior_pointers)
+  // Marks ended so far: bumped by the world hook at the end of each mark
+  // termination (world stopped), it invalidates every thread's lists of
+  // freed objects (BThread::freed), whose unmarked objects the sweep that
+  // follows may free.
+  std::atomic<uint64_t> free_epoch{0};
 };
 extern Globals g;
 

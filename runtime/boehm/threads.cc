@@ -150,6 +150,9 @@ void RestartBoehmThreads() {
     CollectionEvent(GC_EVENT_MARK_END);
     g_mark_started = false;
     ClearDeadLinks();
+    // The sweep from here on may free what the mark left unmarked: drop
+    // every thread's list of freed objects (boehm.cc, "Explicit frees").
+    g.free_epoch.fetch_add(1, std::memory_order_release);
   }
   CollectionEvent(GC_EVENT_PRE_START_WORLD);
   g_world_gen.fetch_add(1, std::memory_order_acq_rel);
