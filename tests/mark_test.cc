@@ -260,6 +260,48 @@ TEST_F(MarkTest, LargeObjectWithASmallFixedMapIsScannedInOneVisit) {
   EXPECT_EQ(w.marked_objects, 3u);
 }
 
+// Exclusive mode (one stop-the-world worker: plain mark-bit stores,
+// MSpan::SetMarkedAlone) marks exactly the objects reachable from the
+// root, each once, on a random graph whose objects share mark-bit words.
+TEST_F(MarkTest, ExclusiveModeMarksExactlyTheReachableObjects) {
+  const uint16_t t = Register("Pair", 16, &kTwoWords);
+  constexpr int kN = 3000;
+  std::vector<void**> objs;
+  for (int i = 0; i < kN; i++) objs.push_back(New(t, 16));
+  std::mt19937 rng(14);
+  std::vector<std::vector<int>> edges(kN);
+  for (int i = 0; i < kN; i++) {
+    for (int k = 0; k < 2; k++) {
+      if (rng() % 4 == 0) continue;  // a NULL slot
+      const int j = static_cast<int>(rng() % kN);
+      objs[i][k] = objs[j];
+      edges[i].push_back(j);
+    }
+  }
+  std::vector<bool> reach(kN, false);
+  std::vector<int> stack = {0};
+  reach[0] = true;
+  size_t nreach = 1;
+  while (!stack.empty()) {
+    const int i = stack.back();
+    stack.pop_back();
+    for (int j : edges[i]) {
+      if (!reach[j]) {
+        reach[j] = true;
+        nreach++;
+        stack.push_back(j);
+      }
+    }
+  }
+  marker_.SetExclusive(true);
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(objs[0]));
+  marker_.Drain(&w);
+  marker_.SetExclusive(false);
+  EXPECT_EQ(w.marked_objects, nreach);
+  for (int i = 0; i < kN; i++) EXPECT_EQ(Marked(objs[i]), reach[i]) << i;
+}
+
 // DrainSome scans at most `budget` objects and puts back what it had
 // prefetched: nothing is lost.
 TEST_F(MarkTest, DrainSomeStopsAtItsBudgetAndLosesNothing) {
