@@ -442,7 +442,9 @@ void Collector::Mark(Cycle* c) {
     // workers scan the mutators' own roots (claiming them one by one), and
     // every worker drains.
     world_->BeginThreadRootScans();
-    c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_));
+    c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_,
+                               /*background=*/false, /*fraction=*/1.0,
+                               /*idle=*/false, /*world_stopped_alone=*/true));
   } else {
     StartConcurrentMark(c);
     FinishConcurrentMark(c);

@@ -391,9 +391,13 @@ class Collector {
   // With the world stopped they spin when idle; in the background they
   // sleep, publish assist credit, and worker 0 marks only `fraction` of
   // its time when fraction < 1 (Go's fractional worker).
+  // world_stopped_alone: the caller holds the world stopped and nothing
+  // but these workers sets mark bits meanwhile (no mcache allocates black,
+  // no barrier shades, no idle worker): with one worker the marker then
+  // sets mark bits with plain stores (Marker::SetExclusive).
   MarkTotals MarkParallel(WorkPool* pool, bool scan_roots, int n,
                           bool background = false, double fraction = 1.0,
-                          bool idle = false);
+                          bool idle = false, bool world_stopped_alone = false);
   // Background marking with the worker plan (gc/worker_plan.h).
   MarkTotals BackgroundMark();
 

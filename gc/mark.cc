@@ -7,42 +7,35 @@
 
 namespace gcheap {
 
-void Marker::GreyObject(Worker* w, const ObjectRef& r) {
-  MSpan* s = r.span;
-  if (!s->IsAllocated(r.index)) return;  // a stale or random word
-  if (__builtin_expect(revive_.load(std::memory_order_relaxed), 0)) {
-    if (!Revive(r)) return;
-  } else if (!s->SetMarked(r.index, &w->mark_races)) {
-    return;  // already grey or black
-  }
-  // Ephemerons waiting for this object as their key: the other half of the
-  // Dekker pair of ScanEphemeron (mark bit set, then the referent bit read,
-  // both sequentially consistent).
-  if (__builtin_expect(s->gc_side.load(std::memory_order_seq_cst) != nullptr,
-                       0)) {
-    WakeWaiters(w, r);
-  }
-  w->marked_objects++;
-  w->marked_bytes += s->elemsize;  // slot size; whole pages for large
-  if (!NoScan(s->spanclass)) {
-    // Scanning reads the object's type slot first: start fetching it.
-    __builtin_prefetch(&s->obj_types[r.index]);
-    w->gcw.Put(r.base);
-  }
-}
-
 void Marker::ScanItem(Worker* w, uintptr_t item) {
   ObjectRef r;
   bool found = FindObject(w, item, &r);
   GC_CHECK(found, "a queued grey object is not in the heap");
   MSpan* s = r.span;
   const size_t size = ObjectBytes(s);
-  const size_t lo = item - r.base;
-  size_t hi = size;
   const TypeInfo* t = TypeOf(s, r.index);
   GC_CHECK(t != nullptr, "scan object without a registered type");
-  // Callbacks see whole objects (ScanRange): never split.
-  if (s->is_large() && size > kObletBytes && !t->has_trace()) {
+  if (t->has_trace()) {
+    // Callbacks see whole objects; they are never split.
+    t->Trace(reinterpret_cast<void*>(r.base), &VisitSlot, w);
+    w->scanned_bytes += size;
+    return;
+  }
+  // The common case: a small fixed pointer map is the whole scan (never
+  // split into oblets: past the fixed part there is nothing to visit).
+  if (uint64_t bits = t->simple_ptrmask; bits != 0) {
+    GC_DCHECK(item == r.base, "an oblet of a simple-map object");
+    do {
+      MarkValue(w, LoadSlot(reinterpret_cast<void**>(
+                       r.base + size_t{8} * __builtin_ctzll(bits))));
+      bits &= bits - 1;
+    } while (bits != 0);
+    w->scanned_bytes += size;
+    return;
+  }
+  const size_t lo = item - r.base;
+  size_t hi = size;
+  if (s->is_large() && size > kObletBytes) {
     if (lo == 0) {
       // First visit of a large object: queue its other pieces.
       for (size_t off = kObletBytes; off < size; off += kObletBytes) {

@@ -15,8 +15,10 @@
 // repeated tail up to the end of the slot), or calls its trace callback.
 // Large objects are scanned in 128 KiB pieces ("oblets", as Go does): the
 // first visit queues the other pieces, so one huge array neither delays
-// termination nor prevents parallelism. The words of a conservative object
-// (TypeInfo::conservative) are resolved as ambiguous words
+// termination nor prevents parallelism. (Not a type whose pointers all lie
+// in a one-word fixed map, TypeInfo::simple_ptrmask, the scan's fast path:
+// past its fixed part there is nothing to visit.) The words of a conservative
+// object (TypeInfo::conservative) are resolved as ambiguous words
 // (gc/conservative.h) instead.
 //
 // Weak slots and ephemerons (types whose TypeInfo::special is set, one
@@ -114,6 +116,14 @@ class Marker {
   // world stopped.
   void SetRevive(bool on) { revive_.store(on, std::memory_order_relaxed); }
   bool revive() const { return revive_.load(std::memory_order_relaxed); }
+  // Exclusive mode: one thread marks and nothing else sets a mark bit (one
+  // stop-the-world worker, Collector::MarkParallel's world_stopped_alone),
+  // so GreyObject sets mark bits with a plain load and store
+  // (MSpan::SetMarkedAlone) instead of the locked OR. Set and cleared by
+  // that thread, around the mark.
+  void SetExclusive(bool on) {
+    exclusive_.store(on, std::memory_order_relaxed);
+  }
   // Finalization's pass 1: marks what the object at base points to, not the
   // object (skip_self: nor its own direct pointers to itself); weak slots
   // are recorded as in a scan.
@@ -208,7 +218,34 @@ class Marker {
   WeakProcessor* weak_;
   const Displacements* displacements_ = nullptr;
   std::atomic<bool> revive_{false};
+  std::atomic<bool> exclusive_{false};
 };
+
+GC_ALWAYS_INLINE void Marker::GreyObject(Worker* w, const ObjectRef& r) {
+  MSpan* s = r.span;
+  if (!s->IsAllocated(r.index)) return;  // a stale or random word
+  if (__builtin_expect(revive_.load(std::memory_order_relaxed), 0)) {
+    if (!Revive(r)) return;
+  } else if (exclusive_.load(std::memory_order_relaxed)) {
+    if (!s->SetMarkedAlone(r.index)) return;
+  } else if (!s->SetMarked(r.index, &w->mark_races)) {
+    return;  // already grey or black
+  }
+  // Ephemerons waiting for this object as their key: the other half of the
+  // Dekker pair of ScanEphemeron (mark bit set, then the referent bit read,
+  // both sequentially consistent).
+  if (__builtin_expect(s->gc_side.load(std::memory_order_seq_cst) != nullptr,
+                       0)) {
+    WakeWaiters(w, r);
+  }
+  w->marked_objects++;
+  w->marked_bytes += s->elemsize;  // slot size; whole pages for large
+  if (!NoScan(s->spanclass)) {
+    // Scanning reads the object's type slot first: start fetching it.
+    __builtin_prefetch(&s->obj_types[r.index]);
+    w->gcw.Put(r.base);
+  }
+}
 
 template <typename F>
 void Marker::ForEachPointerSlot(MSpan* s, size_t idx, uintptr_t base, size_t lo,

@@ -71,11 +71,16 @@ int64_t ThreadCpuNs() {
 Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
                                               bool scan_roots, int n,
                                               bool background, double fraction,
-                                              bool idle) {
+                                              bool idle,
+                                              bool world_stopped_alone) {
   WorkPool& pool = *pool_ptr;
   std::atomic<int> nwait{0};
   std::atomic<uint64_t> total_objects{0}, total_bytes{0}, total_scan{0};
   n = std::max(1, std::min(n, workers_.threads() + 1));
+  // One worker, the world stopped, nobody else marking: no mark bit needs
+  // an atomic read-modify-write (Marker::SetExclusive).
+  const bool exclusive = world_stopped_alone && n == 1 && !background && !idle;
+  if (exclusive) marker_.SetExclusive(true);
   // The idle worker's slice: mark until out of work or out of time,
   // sharing with waiting workers, then hand everything back.
   const IdleMarkWorker::Slice idle_slice = [&]() -> bool {
@@ -197,6 +202,7 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
     total_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
     total_scan.fetch_add(w.scanned_bytes, std::memory_order_relaxed);
   });
+  if (exclusive) marker_.SetExclusive(false);
   GC_CHECK(idle_worker_.closed(),
            "mark workers left the idle worker's gate open");
   // With the world stopped nobody else adds work; during a concurrent mark

@@ -198,6 +198,10 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
   t->noscan = t->ptrmap.empty() && t->elem_ptrmap.empty() && !t->has_trace() &&
               t->special == TypeSpecial::kNone;
   t->conservative = spec.conservative;
+  if (!t->has_trace() && t->special == TypeSpecial::kNone && !t->conservative &&
+      t->elem_ptrmap.empty() && t->ptrmap.size() == 1) {
+    t->simple_ptrmask = t->ptrmap[0];
+  }
 
   std::lock_guard<std::mutex> g(mu_);
   size_t n = count_.load(std::memory_order_relaxed);

@@ -108,6 +108,11 @@ struct TypeInfo {
   TypeSpecial special = TypeSpecial::kNone;
   bool noscan = true;         // no pointer or weak slot anywhere
   bool conservative = false;  // its pointer words are ambiguous
+  // The pointer words of the fixed part as one bitmap word, when they are
+  // all a scan must visit: no trace callback, no weak slot or ephemeron,
+  // not conservative, no repeated tail with pointers, the fixed part's map
+  // within one word. Else 0. Marker::ScanItem's fast path.
+  uint64_t simple_ptrmask = 0;
 
   bool FixedWordIsWeak(size_t w) const {
     return w / 64 < weakmap.size() && ((weakmap[w / 64] >> (w % 64)) & 1);

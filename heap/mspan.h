@@ -236,6 +236,19 @@ struct alignas(64) MSpan {
     }
     return true;
   }
+  // SetMarked for the only thread that sets mark bits while it runs (a
+  // single stop-the-world mark worker): a plain read-modify-write, with
+  // relaxed atomic accesses so that readers in later phases stay
+  // race-free. Wrong with any other marker running: two plain updates of
+  // one word lose a bit.
+  bool SetMarkedAlone(size_t i) {
+    const uint64_t bit = uint64_t{1} << (i % 64);
+    uint64_t* w = &gcmark_bits[i / 64];
+    const uint64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
+    if (old & bit) return false;
+    __atomic_store_n(w, old | bit, __ATOMIC_RELAXED);
+    return true;
+  }
   bool SetMarked(size_t i) {
     uint64_t races = 0;
     return SetMarked(i, &races);

@@ -222,6 +222,86 @@ TEST_F(MarkTest, LargeObjectsAreScannedInOblets) {
   EXPECT_EQ(w.scanned_bytes, bytes + 8);
 }
 
+// A large object whose pointers all lie in a fixed part of at most 64
+// words (TypeInfo::simple_ptrmask) is scanned in one visit: nothing past
+// the fixed part can hold a pointer, so no oblet is queued, and the
+// pointers of the fixed part are found.
+TEST_F(MarkTest, LargeObjectWithASmallFixedMapIsScannedInOneVisit) {
+  const uint64_t kWords0And3 = 0b1001;
+  const uint16_t big_t = Register("BigHeader", 32, &kWords0And3);
+  const uint64_t kNone = 0;
+  const uint16_t leaf = Register("Leaf", 8, &kNone);
+  const size_t bytes = 2 * kObletBytes + 64;
+  void** big = New(big_t, bytes);
+  void** a = New(leaf, 8);
+  void** b = New(leaf, 8);
+  void** c = New(leaf, 8);
+  big[0] = a;
+  big[3] = b;
+  big[bytes / 8 - 1] = c;  // past the fixed part: not a pointer word
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(big));
+  uintptr_t item;
+  ASSERT_TRUE(w.gcw.TryGet(&item));
+  EXPECT_EQ(item, U(big));
+  marker_.ScanItem(&w, item);
+  EXPECT_GE(w.scanned_bytes, bytes);  // the whole object (its pages)
+  // Queued: the two leaves, no oblet.
+  std::vector<uintptr_t> queued;
+  while (w.gcw.TryGet(&item)) queued.push_back(item);
+  std::sort(queued.begin(), queued.end());
+  std::vector<uintptr_t> leaves = {U(a), U(b)};
+  std::sort(leaves.begin(), leaves.end());
+  EXPECT_EQ(queued, leaves);
+  for (uintptr_t p : queued) w.gcw.Put(p);
+  marker_.Drain(&w);
+  EXPECT_TRUE(Marked(a) && Marked(b));
+  EXPECT_FALSE(Marked(c));
+  EXPECT_EQ(w.marked_objects, 3u);
+}
+
+// Exclusive mode (one stop-the-world worker: plain mark-bit stores,
+// MSpan::SetMarkedAlone) marks exactly the objects reachable from the
+// root, each once, on a random graph whose objects share mark-bit words.
+TEST_F(MarkTest, ExclusiveModeMarksExactlyTheReachableObjects) {
+  const uint16_t t = Register("Pair", 16, &kTwoWords);
+  constexpr int kN = 3000;
+  std::vector<void**> objs;
+  for (int i = 0; i < kN; i++) objs.push_back(New(t, 16));
+  std::mt19937 rng(14);
+  std::vector<std::vector<int>> edges(kN);
+  for (int i = 0; i < kN; i++) {
+    for (int k = 0; k < 2; k++) {
+      if (rng() % 4 == 0) continue;  // a NULL slot
+      const int j = static_cast<int>(rng() % kN);
+      objs[i][k] = objs[j];
+      edges[i].push_back(j);
+    }
+  }
+  std::vector<bool> reach(kN, false);
+  std::vector<int> stack = {0};
+  reach[0] = true;
+  size_t nreach = 1;
+  while (!stack.empty()) {
+    const int i = stack.back();
+    stack.pop_back();
+    for (int j : edges[i]) {
+      if (!reach[j]) {
+        reach[j] = true;
+        nreach++;
+        stack.push_back(j);
+      }
+    }
+  }
+  marker_.SetExclusive(true);
+  Marker::Worker w(&marker_, &pool_);
+  marker_.MarkValue(&w, U(objs[0]));
+  marker_.Drain(&w);
+  marker_.SetExclusive(false);
+  EXPECT_EQ(w.marked_objects, nreach);
+  for (int i = 0; i < kN; i++) EXPECT_EQ(Marked(objs[i]), reach[i]) << i;
+}
+
 // DrainSome scans at most `budget` objects and puts back what it had
 // prefetched: nothing is lost.
 TEST_F(MarkTest, DrainSomeStopsAtItsBudgetAndLosesNothing) {

@@ -392,5 +392,50 @@ TEST(TypeInfoConcurrencyTest, ReadersSeeWholeTypesWhileOthersRegister) {
   EXPECT_EQ(t.size(), size_t{kWriters} * kPerWriter);
 }
 
+// simple_ptrmask (the marker's fast path) is the fixed part's one-word
+// pointer map for plain types, and 0 for every type whose scan needs more:
+// a trace callback, weak slots, an ephemeron, a conservative layout, a
+// repeated tail with pointers, or a map of more than one word.
+TEST(TypeInfoTest, SimplePtrmaskOnlyForPlainOneWordMaps) {
+  TypeTable t;
+  static const uint64_t kMap = 0b110;
+  static const uint64_t kWide[2] = {0b1, 0b1};
+  auto mask = [&](const TypeSpec& s) {
+    absl::StatusOr<uint16_t> id = t.Register(s);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.ok() ? t.Get(*id)->simple_ptrmask : ~uint64_t{0};
+  };
+  TypeSpec s = Spec("Plain", 32);
+  s.ptrmap = &kMap;
+  s.ptrmap_words = 1;
+  EXPECT_EQ(mask(s), kMap);
+  TypeSpec tail = s;
+  tail.name = "Tail";
+  tail.elem_size = 8;
+  static const uint64_t kOne = 0b1;
+  tail.elem_ptrmap = &kOne;
+  tail.elem_ptrmap_words = 1;
+  EXPECT_EQ(mask(tail), 0u);
+  TypeSpec cons = s;
+  cons.name = "Conservative";
+  cons.conservative = true;
+  EXPECT_EQ(mask(cons), 0u);
+  TypeSpec traced = Spec("Traced", 32);
+  traced.trace = [](void*, VisitFn, void*) {};
+  EXPECT_EQ(mask(traced), 0u);
+  TypeSpec weak = Spec("Weak", 32);
+  weak.ptrmap = &kMap;
+  weak.ptrmap_words = 1;
+  static const uint64_t kWeak = 0b1;
+  weak.weakmap = &kWeak;
+  weak.weakmap_words = 1;
+  EXPECT_EQ(mask(weak), 0u);
+  TypeSpec wide = Spec("Wide", 65 * 8);
+  wide.ptrmap = kWide;
+  wide.ptrmap_words = 2;
+  EXPECT_EQ(mask(wide), 0u);
+  EXPECT_EQ(mask(Spec("NoPointers", 32)), 0u);
+}
+
 }  // namespace
 }  // namespace gcheap
