@@ -8,7 +8,7 @@
 // (GC_signal_mark_stack_overflow) loses none of them; GC_generic_malloc_many
 // returns a list of zeroed objects of the kind, traced by its procedure;
 // the built-in kinds' numbers; the plausible-heap-address bounds cover the
-// heap.
+// heap; mostly-concurrent marking refuses a kind with a procedure.
 //
 // Reclamation is checked through GC_base after Collect() (GC_gcollect
 // sweeps the whole heap before it returns), with dropped objects
@@ -19,6 +19,7 @@
 #include <gc/gc.h>
 #include <gc/gc_inline.h>  // GC_generic_malloc_many
 #include <gc/gc_mark.h>
+#include <stdlib.h>
 
 #include <vector>
 
@@ -80,6 +81,8 @@ GC_ms_entry* HolderProc(GC_word* addr, GC_ms_entry* msp, GC_ms_entry* lim,
                         GC_word env) {
   EXPECT_EQ(env, 3u);
   auto* h = reinterpret_cast<Holder*>(addr);
+  // As guile's weak-table procedures do: GC_size inside the collector.
+  EXPECT_GE(GC_size(addr), sizeof(Holder));
   for (GC_word i = 0; i < h->n && i < kMarked; i++) {
     msp = GC_MARK_AND_PUSH(h->marked[i], msp, lim, &h->marked[i]);
   }
@@ -300,3 +303,19 @@ TEST(BoehmMarkProcs, PlausibleBoundsCoverTheHeap) {
 }
 
 }  // namespace
+
+// Mostly-concurrent marking (on request) refuses a kind with a mark
+// procedure with a message, rather than miss what the procedure reads
+// outside the heap. A fresh process that asks for the mode before it
+// initializes.
+TEST(BoehmMarkProcsDeathTest, MostlyConcurrentMarkingRefusesProcedureKinds) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        setenv("GC_GCHEAP_DIRTY_PAGES", "mprotect", 1);
+        GC_INIT();
+        GC_new_kind(GC_new_free_list(),
+                    GC_MAKE_PROC(GC_new_proc(NestedProc), 0), 0, 1);
+      },
+      "needs stop-the-world marking");
+}

@@ -31,6 +31,9 @@
 //    does (which then rescans the heap); here the object's trace is then
 //    run again from its start with a stack twice as large (a procedure
 //    only marks: running it again is harmless), up to kMaxStack entries.
+//  - Mostly-concurrent marking (on request) refuses such a kind with a
+//    message: its final pause rescans dirty heap pages, and a procedure
+//    may read memory outside the heap whose writes nothing records.
 //  - GC_least_plausible_heap_addr / GC_greatest_plausible_heap_addr span
 //    the whole address space above the first page: GC_MARK_AND_PUSH calls
 //    GC_mark_and_push for every candidate, which checks it (a wide range is
@@ -155,8 +158,10 @@ size_t Interpret(MarkContext* c, void* start, GC_word descr, size_t top) {
         if (r < base || r >= limit) {
           fprintf(stderr,
                   "gcheap libgc: mark procedure %u returned a mark stack "
-                  "pointer outside [stack, limit)\n",
-                  i);
+                  "pointer outside [stack, limit) (%p, [%p, %p), pushed "
+                  "from %p)\n",
+                  i, static_cast<void*>(r), static_cast<void*>(base),
+                  static_cast<void*>(limit), static_cast<void*>(base + top));
           abort();
         }
         return static_cast<size_t>(r - base);
@@ -256,6 +261,10 @@ void CheckKind(int kind, const char* fn) {
 
 }  // namespace
 
+namespace gcheap::boehm {
+bool InMarkProcedure() { return tls_ctx != nullptr; }
+}  // namespace gcheap::boehm
+
 extern "C" {
 
 void** GC_new_free_list_inner(void) {
@@ -300,6 +309,16 @@ unsigned GC_new_kind_inner(void** free_list, GC_word descr, int add_size,
              descr == 0) {
     k->rep = Rep::kNoscan;  // PTRFREE
   } else {
+    if (strcmp(gcheap::boehm::MarkingModeName(), "mostly-concurrent") == 0) {
+      // The final pause rescans dirty heap pages only; a procedure may
+      // read memory outside the heap (guile's VM stacks), whose writes
+      // during the concurrent mark nothing records.
+      fprintf(stderr,
+              "gcheap libgc: GC_new_kind: a kind with a mark procedure, "
+              "bitmap or per-object descriptor needs stop-the-world "
+              "marking (unset GC_GCHEAP_DIRTY_PAGES)\n");
+      abort();
+    }
     k->rep = Rep::kTraced;
     gc_type_desc d;
     gc_type_desc_init(&d);
