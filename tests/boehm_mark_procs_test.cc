@@ -105,41 +105,43 @@ unsigned HolderKind() {
 
 // Data-segment roots; volatile, so that the stores which only a
 // collection reads are not optimized away.
-Holder* volatile g_holder;
+constexpr int kHolders = 100;
+// The holders, held from an uncollectable array until the test drops them.
+Holder** volatile g_holders;
 
 struct Targets {
   std::vector<uintptr_t> kept, dropped;  // hidden addresses
 };
 
-__attribute__((noinline)) Targets MakeHolder() {
-  Targets t;
-  auto hide = [](void* p) { return ~reinterpret_cast<uintptr_t>(p); };
-  auto* h =
-      static_cast<Holder*>(GC_generic_malloc(sizeof(Holder), HolderKind()));
-  h->n = kMarked;
-  for (auto& p : h->marked) {
-    p = GC_malloc_atomic(32);
-    t.kept.push_back(hide(p));
-  }
-  h->ranged = GC_malloc_atomic(32);
-  t.kept.push_back(hide(h->ranged));
-  h->bitmapped[0] = GC_malloc_atomic(32);
-  t.dropped.push_back(hide(h->bitmapped[0]));
-  h->bitmapped[1] = GC_malloc_atomic(32);
-  t.kept.push_back(hide(h->bitmapped[1]));
-  h->nested = GC_malloc_atomic(32);
-  t.kept.push_back(hide(h->nested));
-  for (auto& p : h->ignored) {
-    p = GC_malloc_atomic(32);
-    t.dropped.push_back(hide(p));
-  }
-  g_holder = h;
-  return t;
-}
+uintptr_t Hide(void* p) { return ~reinterpret_cast<uintptr_t>(p); }
 
-// In a frame of its own, so no copy of the address stays in the test's.
-__attribute__((noinline)) bool HolderAllocated() {
-  return GC_base(g_holder) != nullptr;
+__attribute__((noinline)) Targets MakeHolders() {
+  Targets t;
+  g_holders = static_cast<Holder**>(
+      GC_MALLOC_UNCOLLECTABLE(kHolders * sizeof(Holder*)));
+  for (int i = 0; i < kHolders; i++) {
+    auto* h =
+        static_cast<Holder*>(GC_generic_malloc(sizeof(Holder), HolderKind()));
+    g_holders[i] = h;
+    h->n = kMarked;
+    for (auto& p : h->marked) {
+      p = GC_malloc_atomic(32);
+      t.kept.push_back(Hide(p));
+    }
+    h->ranged = GC_malloc_atomic(32);
+    t.kept.push_back(Hide(h->ranged));
+    h->bitmapped[0] = GC_malloc_atomic(32);
+    t.dropped.push_back(Hide(h->bitmapped[0]));
+    h->bitmapped[1] = GC_malloc_atomic(32);
+    t.kept.push_back(Hide(h->bitmapped[1]));
+    h->nested = GC_malloc_atomic(32);
+    t.kept.push_back(Hide(h->nested));
+    for (auto& p : h->ignored) {
+      p = GC_malloc_atomic(32);
+      t.dropped.push_back(Hide(p));
+    }
+  }
+  return t;
 }
 
 int CountAllocated(const std::vector<uintptr_t>& hidden) {
@@ -152,15 +154,15 @@ int CountAllocated(const std::vector<uintptr_t>& hidden) {
 
 TEST(BoehmMarkProcs, ProcedureKeepsExactlyWhatItReaches) {
   GC_INIT();
-  const Targets t = MakeHolder();
-  for (int i = 0; i < 3; i++) Collect();
-  EXPECT_TRUE(HolderAllocated());
+  const Targets t = MakeHolders();
+  for (int i = 0; i < 2; i++) Collect();
   EXPECT_EQ(CountAllocated(t.kept), static_cast<int>(t.kept.size()));
   // Words the procedure never reports keep nothing.
   EXPECT_LE(CountAllocated(t.dropped), static_cast<int>(t.dropped.size()) / 10);
-  // Dropping the holder drops what it reached.
-  g_holder = nullptr;
-  for (int i = 0; i < 3; i++) Collect();
+  // Dropping the holders drops what they reached.
+  GC_FREE(g_holders);
+  g_holders = nullptr;
+  for (int i = 0; i < 2; i++) Collect();
   EXPECT_LE(CountAllocated(t.kept), static_cast<int>(t.kept.size()) / 10);
 }
 
@@ -255,40 +257,39 @@ TEST(BoehmMarkProcs, GenericMallocManyReturnsZeroedObjectsOfTheKind) {
 // The built-in kinds (gc_priv.h's PTRFREE 0 and NORMAL 1, which clients
 // such as Guile pass to GC_generic_malloc_many): NORMAL objects are
 // scanned, PTRFREE ones are not.
-void* volatile g_normal;
-void* volatile g_ptrfree;
+constexpr int kLists = 100;
 
-__attribute__((noinline)) void MakeBuiltin(uintptr_t* via_normal,
-                                           uintptr_t* via_ptrfree) {
-  void* normal = nullptr;
-  void* ptrfree = nullptr;
-  GC_generic_malloc_many(32, 1, &normal);
-  GC_generic_malloc_many(32, 0, &ptrfree);
-  ASSERT_NE(normal, nullptr);
-  ASSERT_NE(ptrfree, nullptr);
-  void* a = GC_malloc_atomic(40);
-  void* b = GC_malloc_atomic(40);
-  static_cast<void**>(normal)[1] = a;
-  static_cast<void**>(ptrfree)[1] = b;
-  *via_normal = ~reinterpret_cast<uintptr_t>(a);
-  *via_ptrfree = ~reinterpret_cast<uintptr_t>(b);
-  g_normal = normal;
-  g_ptrfree = ptrfree;
+__attribute__((noinline)) void MakeBuiltin(
+    void** holders, std::vector<uintptr_t>* via_normal,
+    std::vector<uintptr_t>* via_ptrfree) {
+  for (int i = 0; i < kLists; i++) {
+    void* normal = nullptr;
+    void* ptrfree = nullptr;
+    GC_generic_malloc_many(32, 1, &normal);
+    GC_generic_malloc_many(32, 0, &ptrfree);
+    ASSERT_NE(normal, nullptr);
+    ASSERT_NE(ptrfree, nullptr);
+    holders[2 * i] = normal;
+    holders[2 * i + 1] = ptrfree;
+    void* a = GC_malloc_atomic(40);
+    void* b = GC_malloc_atomic(40);
+    static_cast<void**>(normal)[1] = a;
+    static_cast<void**>(ptrfree)[1] = b;
+    via_normal->push_back(Hide(a));
+    via_ptrfree->push_back(Hide(b));
+  }
 }
 
 TEST(BoehmMarkProcs, BuiltinKindsScanNormalNotPtrfree) {
   GC_INIT();
-  int normal_kept = 0, ptrfree_kept = 0;
-  constexpr int kRounds = 10;
-  for (int r = 0; r < kRounds; r++) {
-    uintptr_t a = 0, b = 0;
-    MakeBuiltin(&a, &b);
-    Collect();
-    normal_kept += GC_base(reinterpret_cast<void*>(~a)) != nullptr;
-    ptrfree_kept += GC_base(reinterpret_cast<void*>(~b)) != nullptr;
-  }
-  EXPECT_EQ(normal_kept, kRounds);
-  EXPECT_LE(ptrfree_kept, kRounds / 10);
+  auto** holders =
+      static_cast<void**>(GC_MALLOC_UNCOLLECTABLE(2 * kLists * sizeof(void*)));
+  std::vector<uintptr_t> via_normal, via_ptrfree;
+  MakeBuiltin(holders, &via_normal, &via_ptrfree);
+  for (int i = 0; i < 2; i++) Collect();
+  EXPECT_EQ(CountAllocated(via_normal), kLists);
+  EXPECT_LE(CountAllocated(via_ptrfree), kLists / 10);
+  GC_FREE(holders);
 }
 
 TEST(BoehmMarkProcs, PlausibleBoundsCoverTheHeap) {

@@ -85,7 +85,8 @@ constexpr size_t kMaxStack = size_t{1} << 24;
 enum class Rep { kNoscan, kConservative, kTraced };
 
 struct KindRec {
-  GC_word descr;  // the template
+  void** free_list;  // GC_new_kind's argument, kept as Boehm keeps it
+  GC_word descr;     // the template
   bool add_size;
   Rep rep;
   gc_type_id type;  // kTraced
@@ -300,6 +301,7 @@ unsigned GC_new_kind_inner(void** free_list, GC_word descr, int add_size,
     abort();
   }
   KindRec* k = &g_kinds[n];
+  k->free_list = free_list;
   k->descr = descr;
   k->add_size = add_size != 0;
   k->type = 0;
