@@ -33,6 +33,7 @@ extern "C" GC_ms_entry* GC_signal_mark_stack_overflow(GC_ms_entry* msp);
 namespace {
 
 using gcheap_test::Collect;
+using gcheap_test::CountAllocated;
 
 // Boehm's mark stack entry (gc_pmark.h's struct GC_ms_entry).
 struct Ms {
@@ -142,14 +143,6 @@ __attribute__((noinline)) Targets MakeHolders() {
     }
   }
   return t;
-}
-
-int CountAllocated(const std::vector<uintptr_t>& hidden) {
-  int n = 0;
-  for (uintptr_t h : hidden) {
-    n += GC_base(reinterpret_cast<void*>(~h)) != nullptr;
-  }
-  return n;
 }
 
 TEST(BoehmMarkProcs, ProcedureKeepsExactlyWhatItReaches) {
