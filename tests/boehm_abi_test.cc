@@ -47,16 +47,10 @@ namespace {
 constexpr int kN = 300;
 
 using gcheap_test::Collect;
+using gcheap_test::CountAllocated;
 using gcheap_test::MakeList;
 using gcheap_test::Node;
 using gcheap_test::Sum;
-
-int CountAllocated(const std::vector<uintptr_t>& hidden) {
-  int n = 0;
-  for (uintptr_t h : hidden)
-    n += GC_base(reinterpret_cast<void*>(~h)) != nullptr;
-  return n;
-}
 
 Node* g_list;  // a data-segment root
 

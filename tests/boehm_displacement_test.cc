@@ -35,19 +35,12 @@ void Init() {
 }
 
 using gcheap_test::Collect;
+using gcheap_test::CountAllocated;
 
 // Each test counts its own targets' finalizers (targets of an earlier test
 // may be finalized during a later one).
 void CountFinalizer(void*, void* counter) {
   static_cast<std::atomic<int>*>(counter)->fetch_add(1);
-}
-
-int CountAllocated(const std::vector<uintptr_t>& hidden) {
-  int n = 0;
-  for (uintptr_t h : hidden) {
-    n += GC_base(reinterpret_cast<void*>(~h)) != nullptr;
-  }
-  return n;
 }
 
 // Allocates kN atomic targets with a finalizer each that counts into

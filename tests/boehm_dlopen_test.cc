@@ -26,6 +26,7 @@
 namespace {
 
 using gcheap_test::Collect;
+using gcheap_test::CountAllocated;
 
 constexpr int kN = 100;
 
@@ -46,14 +47,6 @@ __attribute__((noinline)) std::vector<uintptr_t> StoreNewObjects(void** slot) {
   }
   *slot = array;
   return hidden;
-}
-
-int CountAllocated(const std::vector<uintptr_t>& hidden) {
-  int n = 0;
-  for (uintptr_t h : hidden) {
-    n += GC_base(reinterpret_cast<void*>(~h)) != nullptr;
-  }
-  return n;
 }
 
 TEST(BoehmDlopen, DataOfALibraryLoadedAfterInitIsARoot) {

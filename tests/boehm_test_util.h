@@ -4,12 +4,16 @@
 // object alive through the conservative stack scan (the tests decide
 // reachability with finalizers and disappearing links). Node, MakeList
 // and Sum: linked lists of conservative objects, whose survival a test
-// checks through the sum of their values.
+// checks through the sum of their values. CountAllocated: how many of a
+// set of hidden addresses are still objects.
 #ifndef GCHEAP_TESTS_BOEHM_TEST_UTIL_H_
 #define GCHEAP_TESTS_BOEHM_TEST_UTIL_H_
 
 #include <gc/gc.h>
 #include <string.h>
+
+#include <cstdint>
+#include <vector>
 
 namespace gcheap_test {
 
@@ -45,6 +49,17 @@ __attribute__((noinline)) inline Node* MakeList(int n) {
     l = x;
   }
   return l;
+}
+
+// How many of the objects, remembered hidden (~address), GC_base still
+// finds: GC_gcollect sweeps the whole heap before it returns, so a
+// reclaimed one resolves to nothing (until its slot is reused).
+inline int CountAllocated(const std::vector<uintptr_t>& hidden) {
+  int n = 0;
+  for (uintptr_t h : hidden) {
+    n += GC_base(reinterpret_cast<void*>(~h)) != nullptr;
+  }
+  return n;
 }
 
 inline long Sum(const Node* l) {

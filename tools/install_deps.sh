@@ -15,7 +15,8 @@ PACKAGES=(
   chromium                 # tools/heapviz: the visualizer page, headless
   w3m stalin python3       # Boehm clients (tests/boehm_clients/): programs
                            # linking libgc.so.1; stalin pulls in dpkg-dev
-  poke                     # the survey's client in CI (poke_survey_*_test)
+  poke guile-3.0           # the survey's clients in CI (poke_survey_*_test,
+                           # guile_survey_*_test)
 )
 
 missing=()

@@ -682,6 +682,9 @@ bool FindObject(const void* p, gcheap::ObjectRef* r) {
   const auto a = reinterpret_cast<uintptr_t>(p);
   if (!g.heap->heap.FindObject(a, r)) return false;
   if (r->span->IsAllocated(r->index)) return true;
+  // A mark procedure (GC_size of the object it marks) runs inside the
+  // collector, on a marker or a thread assisting it: no bracket there.
+  if (gcheap::boehm::InMarkProcedure()) return true;
   RunningBracket b;
   gcheap::ObjectInfo o;
   return g.heap->heap.QueryObject(a, &o);

@@ -161,6 +161,11 @@ class RunningBracket {
   gc_mutator* const m_;
 };
 
+// Whether the calling thread is inside a gc_mark.h mark procedure (a
+// trace of mark_procs.cc): inside the collector, where no bracket may be
+// entered.
+bool InMarkProcedure();
+
 // Finalization and disappearing links (finalize.cc).
 void InitFinalization();
 // World hook, end of mark termination: clears the links of dead objects.

@@ -365,8 +365,10 @@ side() {
   mv "$r" "$d"
   local gcs
   gcs=$(grep -c '^World-stopped marking took' "$d.stderr.raw" || true)
-  # Boehm's and gcheap's statistics lines (GC_PRINT_STATS) go.
-  grep -vE '^(GC #|World-stopped|Grow heap|Grew |Started [0-9]+ mark helper|Initiating|--> Marking|In-use heap|[0-9]+ finalization|Finalize and|Complete collection|Adding block map|Number of processors|Will retry|Immediately reclaimed|Increasing heap|Heap contains|Mark stack overflow|Recycle [0-9]|Total heap size|Disposing of reclaim|No room to copy back mark stack|$)' \
+  # Boehm's and gcheap's statistics lines (GC_PRINT_STATS) go, and the
+  # diagnostics Boehm prints itself in that mode (its mark stack's
+  # overflows and growth).
+  grep -vE '^(GC #|World-stopped|Grow heap|Grew |Started [0-9]+ mark helper|Initiating|--> Marking|In-use heap|[0-9]+ finalization|Finalize and|Complete collection|Adding block map|Number of processors|Will retry|Immediately reclaimed|Increasing heap|Heap contains|Mark stack overflow; current size|No room to copy back mark stack|Recycle [0-9]+/[0-9]+ scratch-allocated bytes|Total heap size|Disposing of reclaim|$)' \
     "$d.stderr.raw" > "$d.stderr" || true
   echo "$rc $gcs $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
 }
