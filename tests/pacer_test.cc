@@ -222,12 +222,17 @@ TEST(PacerTest, LearnedTriggerFollowsAllocationDuringMark) {
   EXPECT_LT(b.trigger(), a.trigger());
 }
 
-TEST(PacerTest, LearnedTriggerStaysBetweenFiftyAndNinetyFivePercent) {
-  // Far more allocation during marking than the span: clamped at 50%.
+// The lower bound is Go's (minTriggerRatioNum, 0.7 of the way): a trigger
+// that runs earlier lets a fast allocator grow the heap by what it
+// allocates black during the long mark (binary-trees at depth 20 ran at
+// 0.5 with marks 2x the live heap); assists and their credit wait hold the
+// heap to the goal instead.
+TEST(PacerTest, LearnedTriggerStaysBetweenSeventyAndNinetyFivePercent) {
+  // Far more allocation during marking than the span: clamped at 70%.
   Pacer busy(Config(100, true));
   for (int i = 0; i < 5; i++) {
     busy.EndCycle(Sample(10 * kMiB, 5 * kMiB, 17 * kMiB, 117 * kMiB), false);
-    EXPECT_NEAR(TriggerFraction(busy, 10 * kMiB), 0.5, 1e-6);
+    EXPECT_NEAR(TriggerFraction(busy, 10 * kMiB), 0.7, 1e-6);
   }
   // None at all, repeatedly: the runway decays to nothing; clamped at 95%.
   Pacer quiet(Config(100, true));
@@ -246,7 +251,7 @@ TEST(PacerTest, LearnedTriggerStaysBetweenFiftyAndNinetyFivePercent) {
     p.EndCycle(Sample(live, scan, start, end), false);
     const double span = static_cast<double>(p.goal()) - live;
     ASSERT_GT(span, 0);
-    ASSERT_GE(static_cast<double>(p.trigger()), live + 0.5 * span - 1) << i;
+    ASSERT_GE(static_cast<double>(p.trigger()), live + 0.7 * span - 1) << i;
     ASSERT_LE(static_cast<double>(p.trigger()), live + 0.95 * span + 1) << i;
   }
 }
