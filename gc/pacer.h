@@ -92,9 +92,12 @@ class Pacer {
   static constexpr double kTriggerMin = 0.7;
   static constexpr double kTriggerMax = 0.95;
   // Assists: floors of the remaining work and distance, as fractions of
-  // the expected scan work and of the goal.
+  // the expected scan work and of the goal. The distance floor is small
+  // (0.1%, Go floors it at one byte): past the goal a mutator owes about
+  // the remaining work for every span, so it waits for marking to end
+  // (gc/mark_assist.cc) rather than allocating on to the hard goal.
   static constexpr double kAssistMinWork = 0.1;
-  static constexpr double kAssistMinDistance = 0.02;
+  static constexpr double kAssistMinDistance = 0.001;
 
   // The next goal, in absolute bytes, from the cycle that just ended. It
   // runs in the mark-termination pause: it must not call into the heap or

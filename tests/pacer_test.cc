@@ -277,8 +277,15 @@ TEST(PacerTest, AssistRatioGrowsTowardTheGoalAndStaysFinitePastIt) {
   }
   // ~5 MiB of expected scan work over the 2 MiB left at 18 MiB.
   EXPECT_NEAR(ratio(18), 2.5, 0.01);
-  // Near and past the goal the distance is floored at 2% of the goal:
+  // Near and past the goal the distance is floored at 0.1% of the goal:
   // positive, finite and never smaller however far the heap has grown.
+  // Past the goal, a byte costs the remaining work over 20 KiB: 256 bytes
+  // of scan work (the floor was 2%, 12.8 bytes, and with so little owed
+  // the mutators ran on to the hard goal while marking finished: the
+  // pause workload's marks ended 7-10% over their goal, and its marked
+  // bytes, and the goals doubling them, grew cycle after cycle).
+  EXPECT_NEAR(ratio(20.5), 5.0 / (0.001 * 20), 0.1);
+  EXPECT_GE(ratio(20.0), 100);
   prev = 0;
   for (double h : {20.0, 20.5, 21.0, 21.5, 21.8, 22.0, 30.0, 1e6, 1e9}) {
     const double r = ratio(h);
