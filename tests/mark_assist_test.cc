@@ -28,6 +28,20 @@ gc_type_id RegisterObj(gc_heap* h) {
   return RegisterSmallType(h, "Obj", sizeof(Obj), 0b11);
 }
 
+// A thread of its own that allocates 64 MiB of garbage, then sets
+// *finished.
+std::thread AllocateGarbage(gc_heap* h, gc_type_id t,
+                            std::atomic<bool>* finished) {
+  return std::thread([h, t, finished] {
+    gc_mutator* am = gc_thread_attach(h);
+    for (int i = 0; i < (64 << 20) / 64; i++) {
+      ASSERT_NE(gc_alloc(am, t, sizeof(Obj)), nullptr) << gc_last_error();
+    }
+    gc_thread_detach(am);
+    finished->store(true);
+  });
+}
+
 // GC_PERCENT=off (no heap goal): allocation while marking never waits for
 // the cycle. The hard goal used to be the pacer's "no goal" value plus
 // 10%, which overflowed to a negative number, so every span refill during
@@ -90,14 +104,7 @@ TEST(MarkAssistTest, HardGoalHoldsWhileTheCycleIsStarting) {
     cv.wait(g, [&] { return released; });
   });
   std::atomic<bool> finished{false};
-  std::thread allocator([&] {
-    gc_mutator* am = gc_thread_attach(h);
-    for (int i = 0; i < (64 << 20) / 64; i++) {
-      ASSERT_NE(gc_alloc(am, t, sizeof(Obj)), nullptr) << gc_last_error();
-    }
-    gc_thread_detach(am);
-    finished.store(true);
-  });
+  std::thread allocator = AllocateGarbage(h, t, &finished);
   // Observe for 2 s (or until the allocation is over): the allocation
   // must not finish while the cycle cannot start.
   {
@@ -148,14 +155,7 @@ TEST(MarkAssistTest, DebtWithNothingToMarkWaitsForBackgroundCredit) {
   MarkWindow window(h, m);
   window.Open();
   std::atomic<bool> finished{false};
-  std::thread allocator([&] {
-    gc_mutator* am = gc_thread_attach(h);
-    for (int i = 0; i < (64 << 20) / 64; i++) {
-      ASSERT_NE(gc_alloc(am, t, sizeof(Obj)), nullptr) << gc_last_error();
-    }
-    gc_thread_detach(am);
-    finished.store(true);
-  });
+  std::thread allocator = AllocateGarbage(h, t, &finished);
   // Until the allocator waits for credit, or (without the wait) reaches
   // the hard goal or the end.
   gc_enter_blocking(m);
