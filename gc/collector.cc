@@ -424,6 +424,7 @@ void Collector::SweepTermination(Cycle* c) {
   bg_credit_.store(0, std::memory_order_relaxed);
   scan_done_.store(0, std::memory_order_relaxed);
   assist_ns_.store(0, std::memory_order_relaxed);
+  assist_wait_ns_.store(0, std::memory_order_relaxed);
   bg_cpu_ns_.store(0, std::memory_order_relaxed);
   idle_worker_used_.store(false, std::memory_order_relaxed);
   running_at_mark_.store(-1, std::memory_order_relaxed);
@@ -857,6 +858,9 @@ Collector::Counters Collector::ReadCounters() const {
 // Sweep: the world runs; spans are swept by allocation and the background
 // sweeper. The cycle's record is published.
 void Collector::Sweep(Cycle* c) {
+  // Mutators waiting for assist credit: marking is over. (Not in the
+  // pause: a world hook may have stopped a waiter holding assist_mu_.)
+  WakeAssistWaiters();
   if (unbarriered_ != nullptr) unbarriered_->AfterMark();
   sweeper_.Wake();
   pool_ops_.fetch_add(pool_->lock_acquires(), std::memory_order_relaxed);
@@ -870,6 +874,7 @@ void Collector::Sweep(Cycle* c) {
     info.mark_ns = info.pause_ns;
   }
   info.assist_ns = assist_ns_.load(std::memory_order_relaxed);
+  info.assist_wait_ns = assist_wait_ns_.load(std::memory_order_relaxed);
   info.bg_mark_cpu_ns = bg_cpu_ns_.load(std::memory_order_relaxed);
   info.idle_worker =
       concurrent_ && idle_worker_used_.load(std::memory_order_relaxed);

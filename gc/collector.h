@@ -211,6 +211,28 @@ class Collector {
   // object), on the mutator's thread at its next safepoint; a mutator in
   // debt assists. (Its mcache marks what it allocates black, in bulk.)
   void ChargeAssist(MutatorGcState* st, uint64_t bytes);
+  // The mutator still owes assist work after ChargeAssist or Assist (no
+  // credit to steal, nothing in the pool to mark) and credit may still
+  // come: the cycle is marking, background workers run (BackgroundMark),
+  // and the CPU limiter is off.
+  bool InAssistDebt(const MutatorGcState* st) const;
+  bool CreditMayCome() const;
+  // Testing seam: mutators in assist debt wait as though background
+  // workers were marking (they make no credit). Set it with no cycle
+  // marking, or wake the waiters after clearing it (WakeAssistWaiters).
+  void SetBackgroundMarkingForTesting(bool on) { bg_marking_for_testing_ = on; }
+  bool AssistWaitingForTesting() const {
+    return assist_wanted_.load(std::memory_order_relaxed) > 0;
+  }
+  // For a mutator in debt, counted as blocked: returns once background
+  // workers have banked credit for its whole debt, marking has ended or
+  // the limiter is on. The caller then assists again (running):
+  // gc_safepoint_slow's loop.
+  void WaitForAssistCredit(const MutatorGcState* st);
+  // Assist for a mutator that is running: steal credit, mark (public for
+  // the safepoint's loop; ChargeAssist calls it).
+  void Assist(MutatorGcState* st);
+  void WakeAssistWaiters();
   // A mutator that detaches while marking hands over its black counts
   // (MCache::TakeBlackCounts, after its last ReleaseAll).
   void AddBlack(const MCache::BlackCounts& b) {
@@ -402,10 +424,10 @@ class Collector {
   MarkTotals BackgroundMark();
 
   // ---- mutator side (gc/mark_assist.cc) -----------------------------------
-  // Assist slow path: pays the mutator's debt with background credit, then
-  // with its own mark work.
-  void Assist(MutatorGcState* st);
   void PublishAssistRatio();
+  // Background scan work: banked as credit for the mutators' assists and
+  // counted as done; wakes waiting mutators once it covers their debts.
+  void PublishBgCredit(int64_t scanned);
 
   MHeap* heap_;
   const TypeTable* types_;
@@ -473,12 +495,20 @@ class Collector {
   std::atomic<int> running_at_mark_{-1};
   uint64_t idle_slices_at_start_ = 0;  // idle_worker_.slices() (driver)
   // Mark assists of the current concurrent cycle.
-  std::atomic<double> assist_ratio_{0};  // scan bytes owed per byte
-  std::atomic<int64_t> bg_credit_{0};    // background work not yet stolen
-  std::atomic<int64_t> scan_done_{0};    // scan work of this cycle so far
-  std::atomic<int> assists_active_{0};   // mutators inside Assist's drain
-  std::atomic<uint64_t> assist_ns_{0};   // this cycle
-  std::atomic<uint64_t> bg_cpu_ns_{0};   // this cycle
+  std::atomic<double> assist_ratio_{0};      // scan bytes owed per byte
+  std::atomic<int64_t> bg_credit_{0};        // background work not yet stolen
+  std::atomic<int64_t> scan_done_{0};        // scan work of this cycle so far
+  std::atomic<int> assists_active_{0};       // mutators inside Assist's drain
+  std::atomic<uint64_t> assist_ns_{0};       // this cycle
+  std::atomic<uint64_t> assist_wait_ns_{0};  // this cycle: WaitForAssistCredit
+  // Mutators waiting for background credit: the sum of their debts, and
+  // where they sleep.
+  std::atomic<int64_t> assist_wanted_{0};
+  std::atomic<bool> bg_marking_{false};  // BackgroundMark's workers run
+  std::atomic<bool> bg_marking_for_testing_{false};
+  std::mutex assist_mu_;
+  std::condition_variable assist_cv_;
+  std::atomic<uint64_t> bg_cpu_ns_{0};  // this cycle
   // The finished cycles' work-pool counters (folded in at the end of a
   // cycle, when its pool is freed).
   std::atomic<uint64_t> pool_ops_{0}, pool_waits_{0}, pool_steals_{0};

@@ -20,10 +20,15 @@
 //      entry cost over later allocations, as Go's gcOverAssistWork does), or
 //      the pool is empty, or a stop-the-world is requested (an assist never
 //      holds up a pause: its unfinished grey objects go back to the pool);
-//   3. still in debt with nothing to mark: it goes on allocating, and at
-//      its next span refill waits for the cycle if the heap has passed the
-//      hard goal (WaitIfOverGoal), so allocation cannot outrun marking
-//      without bound.
+//   3. still in debt with nothing to mark: it waits, counted as blocked,
+//      until background workers bank credit or marking ends
+//      (WaitForAssistCredit; Go's assist queue, gcParkAssist), then
+//      steals that credit, and waits again while still in debt. So a
+//      mutator allocates during the mark only as fast as the marking the
+//      pacer's ratio asks for: the heap reaches the goal when marking
+//      ends, not when the mutator, faster than the workers, has outrun it;
+//   4. behind the assists, a mutator whose heap has passed the hard goal
+//      waits for the cycle (WaitIfOverGoal).
 // While the GC CPU limiter is on, debts are forgiven and nobody waits:
 // the heap grows instead of the collector taking more than its share.
 //
@@ -40,6 +45,7 @@
 // lives from pause 1 to pause 2.
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 
 #include "gc/collector.h"
 #include "gc/conservative.h"
@@ -48,6 +54,9 @@ namespace gcheap {
 
 namespace {
 constexpr int64_t kOverAssistBytes = 64 << 10;
+// A mutator waiting for background credit looks again at least this often
+// (it is woken when the credit covers the debts waiting, or marking ends).
+constexpr auto kAssistWaitTimeout = std::chrono::milliseconds(1);
 }  // namespace
 
 void Collector::PublishAssistRatio() {
@@ -107,6 +116,54 @@ void Collector::Assist(MutatorGcState* st) {
   const int64_t ns = NowNs() - t0;
   assist_ns_.fetch_add(ns, std::memory_order_relaxed);
   limiter_.AddGcTime(ns);
+}
+
+bool Collector::InAssistDebt(const MutatorGcState* st) const {
+  return st->assist_credit < 0 && CreditMayCome();
+}
+
+bool Collector::CreditMayCome() const {
+  return marking() && !limiter_.limited() &&
+         (bg_marking_.load(std::memory_order_seq_cst) ||
+          bg_marking_for_testing_);
+}
+
+void Collector::WaitForAssistCredit(const MutatorGcState* st) {
+  // Counted as blocked: a pause may stop the world meanwhile, so nothing
+  // here touches the cycle's pool (Sweep frees it); background credit is a
+  // member. The end of a background mark phase wakes us, and so does the
+  // end of marking (Sweep).
+  const int64_t debt = -st->assist_credit;
+  if (debt <= 0) return;
+  const int64_t t0 = NowNs();
+  {
+    std::unique_lock<std::mutex> g(assist_mu_);
+    // Published before the credit is read (both seq_cst): a worker that
+    // adds credit after our read sees the debt and wakes us
+    // (PublishBgCredit). The timeout is a backstop (the limiter turning
+    // on wakes nobody).
+    assist_wanted_.fetch_add(debt, std::memory_order_seq_cst);
+    while (CreditMayCome() &&
+           bg_credit_.load(std::memory_order_seq_cst) < debt) {
+      assist_cv_.wait_for(g, kAssistWaitTimeout);
+    }
+    assist_wanted_.fetch_sub(debt, std::memory_order_relaxed);
+  }
+  assist_wait_ns_.fetch_add(NowNs() - t0, std::memory_order_relaxed);
+}
+
+void Collector::PublishBgCredit(int64_t scanned) {
+  if (scanned == 0) return;
+  const int64_t credit =
+      bg_credit_.fetch_add(scanned, std::memory_order_seq_cst) + scanned;
+  scan_done_.fetch_add(scanned, std::memory_order_relaxed);
+  const int64_t wanted = assist_wanted_.load(std::memory_order_seq_cst);
+  if (wanted > 0 && credit >= wanted) WakeAssistWaiters();
+}
+
+void Collector::WakeAssistWaiters() {
+  std::lock_guard<std::mutex> g(assist_mu_);
+  assist_cv_.notify_all();
 }
 
 void Collector::ShadeBuffered(const uintptr_t* values, size_t n) {

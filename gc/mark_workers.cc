@@ -94,10 +94,7 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
       }
     }
     w.gcw.Dispose();
-    bg_credit_.fetch_add(static_cast<int64_t>(w.scanned_bytes),
-                         std::memory_order_relaxed);
-    scan_done_.fetch_add(static_cast<int64_t>(w.scanned_bytes),
-                         std::memory_order_relaxed);
+    PublishBgCredit(static_cast<int64_t>(w.scanned_bytes));
     // Idle marking used a processor nobody wanted: not the limiter's.
     bg_cpu_ns_.fetch_add(ThreadCpuNs() - cpu0, std::memory_order_relaxed);
     total_objects.fetch_add(w.marked_objects, std::memory_order_relaxed);
@@ -128,8 +125,7 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
         // Background work pays the mutators' assist debt in advance.
         const int64_t delta = static_cast<int64_t>(w.scanned_bytes - published);
         published = w.scanned_bytes;
-        bg_credit_.fetch_add(delta, std::memory_order_relaxed);
-        scan_done_.fetch_add(delta, std::memory_order_relaxed);
+        PublishBgCredit(delta);
         if (id != 0) continue;
         PublishAssistRatio();
         if (fraction < 1.0) {
@@ -191,9 +187,7 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
       if (done) break;
     }
     if (background) {
-      const int64_t delta = static_cast<int64_t>(w.scanned_bytes - published);
-      bg_credit_.fetch_add(delta, std::memory_order_relaxed);
-      scan_done_.fetch_add(delta, std::memory_order_relaxed);
+      PublishBgCredit(static_cast<int64_t>(w.scanned_bytes - published));
       const int64_t cpu = ThreadCpuNs() - cpu0;
       bg_cpu_ns_.fetch_add(cpu, std::memory_order_relaxed);
       limiter_.AddGcTime(cpu);
@@ -222,12 +216,17 @@ Collector::MarkTotals Collector::BackgroundMark() {
   GC_CHECK(plan.dedicated > 0 || plan.fractional > 0,
            "a worker plan with no worker");
   if (plan.idle) idle_worker_used_.store(true, std::memory_order_relaxed);
-  if (plan.fractional > 0) {
-    // Worker 0 (the driver) is the fractional one.
-    return MarkParallel(pool_.get(), false, plan.dedicated + 1, true,
-                        plan.fractional, plan.idle);
-  }
-  return MarkParallel(pool_.get(), false, plan.dedicated, true, 1.0, plan.idle);
+  // Mutators in assist debt wait for credit only while workers make it.
+  bg_marking_.store(true, std::memory_order_seq_cst);
+  // Worker 0 (the driver) is the fractional one, if there is one.
+  const MarkTotals t =
+      plan.fractional > 0 ? MarkParallel(pool_.get(), false, plan.dedicated + 1,
+                                         true, plan.fractional, plan.idle)
+                          : MarkParallel(pool_.get(), false, plan.dedicated,
+                                         true, 1.0, plan.idle);
+  bg_marking_.store(false, std::memory_order_seq_cst);
+  WakeAssistWaiters();
+  return t;
 }
 
 }  // namespace gcheap

@@ -87,7 +87,8 @@ double Pacer::AssistRatio(int64_t heap_live, int64_t scan_done) const {
                kAssistMinWork * expected_scan_ + 4096.0);
   // The distance left to the goal, floored at kAssistMinDistance of it:
   // the ratio only grows as the heap nears and passes the goal (past it,
-  // the hard goal makes allocating mutators wait instead).
+  // a mutator owes about the remaining work per span and waits for it;
+  // the hard goal is the backstop).
   const double distance =
       std::max(static_cast<double>(goal_) - heap_live,
                kAssistMinDistance * static_cast<double>(goal_));

@@ -27,6 +27,11 @@
 // cycle expects: last cycle's scanned bytes scaled by the live heap's
 // growth) times kRunwayMargin, and the trigger is goal - runway, clamped
 // to between kTriggerMin and kTriggerMax of the way from live to goal.
+// kTriggerMin is Go's bound (0.7): an earlier trigger lets a mutator that
+// allocates faster than the workers mark grow the heap by what it
+// allocates black during a long mark, which the next goal then doubles;
+// past the bound, assists (and waiting for their credit) slow the
+// mutator instead, spending CPU to hold the heap.
 // Before any concurrent cycle has been measured (the first cycle; or after
 // stop-the-world cycles) the trigger is kTriggerDefault of the way.
 //
@@ -37,10 +42,11 @@
 //           max(goal - heap_live, kAssistMinDistance x goal)
 // (so it only grows as the heap nears and passes the goal). A mutator
 // that allocates n bytes while marking owes n x ratio bytes of scan work
-// (gc/mark_assist.cc). Background workers marking at their share keep the
-// debt paid when the trigger was right; when it was late, assists slow the
-// allocating mutators so marking still ends before the heap outgrows its
-// goal.
+// (gc/mark_assist.cc); with nothing to mark it waits until background
+// credit pays the debt, so the heap reaches the goal as marking ends.
+// Background workers marking at their share keep the debt paid when the trigger
+// was right; when it was late, assists slow the allocating mutators so marking
+// still ends before the heap outgrows its goal.
 //
 // Not thread-safe: the collector calls it in its pauses (EndCycle,
 // StartMark) and from the background mark driver (AssistRatio).
@@ -83,12 +89,15 @@ class Pacer {
   // may lie, as fractions of the way from live to goal.
   static constexpr double kRunwayMargin = 1.1;
   static constexpr double kTriggerDefault = 0.7;
-  static constexpr double kTriggerMin = 0.5;
+  static constexpr double kTriggerMin = 0.7;
   static constexpr double kTriggerMax = 0.95;
   // Assists: floors of the remaining work and distance, as fractions of
-  // the expected scan work and of the goal.
+  // the expected scan work and of the goal. The distance floor is small
+  // (0.1%, Go floors it at one byte): past the goal a mutator owes about
+  // the remaining work for every span, so it waits for marking to end
+  // (gc/mark_assist.cc) rather than allocating on to the hard goal.
   static constexpr double kAssistMinWork = 0.1;
-  static constexpr double kAssistMinDistance = 0.02;
+  static constexpr double kAssistMinDistance = 0.001;
 
   // The next goal, in absolute bytes, from the cycle that just ended. It
   // runs in the mark-termination pause: it must not call into the heap or

@@ -49,6 +49,8 @@ struct CycleInfo {
   uint32_t pauses = 0;     // number of stop-the-world pauses
   uint64_t mark_ns = 0;    // clock time of marking (stop-the-world: the pause)
   uint64_t assist_ns = 0;  // mutator time spent in mark assists
+  uint64_t assist_wait_ns = 0;  // mutator time waiting, in debt, for
+                                // background credit (not in assist_ns)
   uint64_t bg_mark_cpu_ns = 0;
   uint64_t scan_work = 0;  // bytes of objects scanned
   uint64_t heap_before = 0, heap_end = 0, live_bytes = 0, live_objects = 0;

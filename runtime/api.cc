@@ -619,12 +619,21 @@ void gc_safepoint_slow(gc_mutator* m) {
     // large object); only a concurrent mark charges it.
     const uint64_t taken = m->mcache->TakeAllocatedBytes();
     if (c->marking()) {
-      // A concurrent cycle is marking: pay the assist for what was taken;
-      // then if the heap already passed its goal, wait for the cycle
+      // A concurrent cycle is marking: pay the assist for what was taken
+      // (waiting for background credit when there is nothing to mark);
+      // then if the heap already passed its hard goal, wait for the cycle
       // (counting as blocked); never on the thread that is ending the
       // process (runtime/process.h).
       c->ChargeAssist(&m->gcstate, taken);
       if (gcheap::IsExitingThread()) return;
+      // Still in debt with nothing to mark: wait (blocked) for background
+      // credit, then steal it (running), until paid or marking ends.
+      while (c->InAssistDebt(&m->gcstate)) {
+        m->heap->EnterBlocking(m);
+        c->WaitForAssistCredit(&m->gcstate);
+        m->heap->LeaveBlocking(m);
+        c->Assist(&m->gcstate);
+      }
       m->heap->EnterBlocking(m);
       c->WaitIfOverGoal();
       m->heap->LeaveBlocking(m);

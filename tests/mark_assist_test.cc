@@ -28,6 +28,20 @@ gc_type_id RegisterObj(gc_heap* h) {
   return RegisterSmallType(h, "Obj", sizeof(Obj), 0b11);
 }
 
+// A thread of its own that allocates 64 MiB of garbage, then sets
+// *finished.
+std::thread AllocateGarbage(gc_heap* h, gc_type_id t,
+                            std::atomic<bool>* finished) {
+  return std::thread([h, t, finished] {
+    gc_mutator* am = gc_thread_attach(h);
+    for (int i = 0; i < (64 << 20) / 64; i++) {
+      ASSERT_NE(gc_alloc(am, t, sizeof(Obj)), nullptr) << gc_last_error();
+    }
+    gc_thread_detach(am);
+    finished->store(true);
+  });
+}
+
 // GC_PERCENT=off (no heap goal): allocation while marking never waits for
 // the cycle. The hard goal used to be the pacer's "no goal" value plus
 // 10%, which overflowed to a negative number, so every span refill during
@@ -90,14 +104,7 @@ TEST(MarkAssistTest, HardGoalHoldsWhileTheCycleIsStarting) {
     cv.wait(g, [&] { return released; });
   });
   std::atomic<bool> finished{false};
-  std::thread allocator([&] {
-    gc_mutator* am = gc_thread_attach(h);
-    for (int i = 0; i < (64 << 20) / 64; i++) {
-      ASSERT_NE(gc_alloc(am, t, sizeof(Obj)), nullptr) << gc_last_error();
-    }
-    gc_thread_detach(am);
-    finished.store(true);
-  });
+  std::thread allocator = AllocateGarbage(h, t, &finished);
   // Observe for 2 s (or until the allocation is over): the allocation
   // must not finish while the cycle cannot start.
   {
@@ -125,6 +132,54 @@ TEST(MarkAssistTest, HardGoalHoldsWhileTheCycleIsStarting) {
       << "64 MiB allocated while the cycle was held at its start";
   // A span refill checks the hard goal: allow a few spans past it.
   EXPECT_LE(live, hard_goal + (1 << 20));
+  gc_heap_destroy(h);
+}
+
+// A mutator in assist debt with nothing to mark and no background credit
+// waits, counted as blocked, for background workers to bank credit (Go's
+// assist queue), instead of allocating on to the hard goal. The mark phase
+// is held open and the workers are treated as running but make no credit
+// (SetBackgroundMarkingForTesting): a thread allocating 64 MiB of garbage
+// against a 4 MiB goal must stop in the credit wait before the heap
+// reaches the goal. Without the wait it allocated up to the hard goal
+// (4.4 MiB) and waited there for the cycle, and the heap ended each mark
+// at the hard goal: binary-trees at depth 20 ended its marks 10% over a
+// goal inflated by what the mutator allocated black meanwhile.
+TEST(MarkAssistTest, DebtWithNothingToMarkWaitsForBackgroundCredit) {
+  gc_heap* h = NewConcurrentHeap(100);
+  ASSERT_NE(h, nullptr) << gc_last_error();
+  const gc_type_id t = RegisterObj(h);
+  gc_mutator* m = gc_thread_attach(h);
+  Collector* c = h->collector.get();
+  c->SetBackgroundMarkingForTesting(true);
+  MarkWindow window(h, m);
+  window.Open();
+  std::atomic<bool> finished{false};
+  std::thread allocator = AllocateGarbage(h, t, &finished);
+  // Until the allocator waits for credit, or (without the wait) reaches
+  // the hard goal or the end.
+  gc_enter_blocking(m);
+  const auto deadline = std::chrono::steady_clock::now() + kLiveness;
+  while (!c->AssistWaitingForTesting() && !c->OverHardGoal() &&
+         !finished.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  gc_leave_blocking(m);
+  const bool waited = c->AssistWaitingForTesting();
+  const uint64_t heap_live = static_cast<uint64_t>(h->heap.heap_live().load());
+  const uint64_t goal = c->heap_goal();
+  // Credit no longer "comes": the waiter returns at its next look, assists
+  // with nothing, and allocates on (to the hard goal) until Close ends
+  // the cycle.
+  c->SetBackgroundMarkingForTesting(false);
+  c->WakeAssistWaiters();
+  window.Close();
+  gc_enter_blocking(m);  // later cycles must not wait for us
+  allocator.join();
+  gc_leave_blocking(m);
+  EXPECT_TRUE(waited) << "the allocator never waited for background credit";
+  EXPECT_LT(heap_live, goal) << "allocated past the goal while in debt";
+  gc_thread_detach(m);
   gc_heap_destroy(h);
 }
 

@@ -102,9 +102,11 @@ TEST(GcTraceTest, ConcurrentLine) {
   c.trigger = 24 << 20;
   c.live_objects = 1048574;
   c.idle_worker = true;
+  c.assist_wait_ns = 7'500'000;
   EXPECT_EQ(FormatGcTrace(c, 2, true),
             "gc 51 @2.610s: 1.667+49.140+0.005 ms clock, 2 pauses 1.672 ms, "
-            "2.143 ms assist, 24.348 ms bg cpu, 10.0 MB scanned at 204 MB/s, "
+            "2.143 ms assist, 7.500 ms assist wait, 24.348 ms bg cpu, 10.0 MB "
+            "scanned at 204 MB/s, "
             "51.0->56.0->16.0 MB, 32.0 MB goal, 24.0 MB trigger, 1048574 "
             "objects live, 2 workers + idle (concurrent, goal), verified\n");
 }
@@ -129,7 +131,8 @@ TEST(GcTraceTest, StopTheWorldLine) {
   c.reason = GcReason::kAllocFailure;
   EXPECT_EQ(FormatGcTrace(c, 1, false),
             "gc 7 @0.412s: 0.000+10.500+0.000 ms clock, 1 pauses 10.500 ms, "
-            "0.000 ms assist, 0.000 ms bg cpu, 0.0 MB scanned at 0 MB/s, "
+            "0.000 ms assist, 0.000 ms assist wait, 0.000 ms bg cpu, 0.0 MB "
+            "scanned at 0 MB/s, "
             "16.0->16.0->8.0 MB, 16.0 MB goal, 16.0 MB trigger, 524293 "
             "objects live, 1 workers (stw, alloc-failure), cpu-limited\n");
 }
