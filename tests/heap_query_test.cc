@@ -7,6 +7,7 @@
 // concurrent cycle's finalizer phase.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -441,6 +442,15 @@ TEST_P(HeapQueryTest, QueriesWhileThreadsAttachAllocateAndDetach) {
   }
   gc_enter_blocking(m_);
   for (auto& t : workers) t.join();
+  // On a loaded machine the queriers may not have been scheduled once
+  // while the workers ran (seen: 0 queries in 26 ms): let them query what
+  // the slots still hold (up to a minute) before they stop, so the check
+  // below says that queries ran, not that the scheduler was kind.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (queries.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   stop.store(true);
   for (auto& t : queriers) t.join();
   gc_leave_blocking(m_);
