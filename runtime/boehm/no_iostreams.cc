@@ -18,9 +18,9 @@
 // hidden (the assembler directive, as in operator_new.cc), so the
 // references bind to them before libstdc++.a is searched and its
 // ios_init.o is never linked. Were a stream used after all, the link
-// would pull ios_init.o for it and fail with duplicate definitions of
-// these functions, and tests/boehm_clients:libgc_deps_test checks that
-// the library defines no std::cout, std::cerr, std::clog or std::cin.
+// would still succeed, with std::cout and its kin linked in and never
+// constructed (tried): tests/boehm_clients:libgc_deps_test fails if the
+// library defines std::cout, std::cerr, std::clog, std::cin or a wide one.
 // Linked only where the library links libstdc++ statically (not under
 // the sanitizers: runtime/boehm/BUILD.bazel).
 #include <ios>
