@@ -11,9 +11,9 @@
 // message, the form the C API hands on as gc_last_error()'s reason.
 //
 // Invariants: an OK status has code kOk and an empty message; an error
-// status has any other code. Making a status allocates only for an error's
-// message (std::string), so the success path of AddSlot and friends costs a
-// byte. Tests: tests/status_test.cc.
+// status has any other code. Only an error's message allocates (a
+// std::string, empty and inline when OK), so the success path of AddSlot
+// and friends allocates nothing. Tests: tests/status_test.cc.
 #ifndef GCHEAP_GC_STATUS_H_
 #define GCHEAP_GC_STATUS_H_
 
