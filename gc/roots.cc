@@ -3,40 +3,37 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_format.h"
-
 namespace gcheap {
 
-absl::Status RootSet::AddSlot(void** slot) {
-  if (slot == nullptr) return absl::InvalidArgumentError("root slot is NULL");
+Status RootSet::AddSlot(void** slot) {
+  if (slot == nullptr) return InvalidArgumentError("root slot is NULL");
   std::lock_guard<std::mutex> g(mu_);
   slots_[slot]++;
-  return absl::OkStatus();
+  return OkStatus();
 }
 
-absl::Status RootSet::RemoveSlot(void** slot) {
+Status RootSet::RemoveSlot(void** slot) {
   std::lock_guard<std::mutex> g(mu_);
   auto it = slots_.find(slot);
   if (it == slots_.end()) {
-    return absl::NotFoundError(
-        absl::StrFormat("root slot %p is not registered", slot));
+    return NotFoundError("root slot %p is not registered", slot);
   }
   if (--it->second == 0) slots_.erase(it);
-  return absl::OkStatus();
+  return OkStatus();
 }
 
-absl::Status RootSet::AddRange(void** start, size_t count) {
+Status RootSet::AddRange(void** start, size_t count) {
   if (start == nullptr && count != 0) {
-    return absl::InvalidArgumentError("root range starts at NULL");
+    return InvalidArgumentError("root range starts at NULL");
   }
   if (count > kMaxRangeSlots) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "root range of %zu slots is absurd (the maximum is %zu)", count,
-        kMaxRangeSlots));
+        kMaxRangeSlots);
   }
   std::lock_guard<std::mutex> g(mu_);
   ranges_[start].push_back(count);
-  return absl::OkStatus();
+  return OkStatus();
 }
 
 namespace {
@@ -57,29 +54,29 @@ bool RemoveCounted(Map* map, Key start, size_t n) {
 
 }  // namespace
 
-absl::Status RootSet::RemoveRange(void** start, size_t count) {
+Status RootSet::RemoveRange(void** start, size_t count) {
   std::lock_guard<std::mutex> g(mu_);
-  if (RemoveCounted(&ranges_, start, count)) return absl::OkStatus();
-  return absl::NotFoundError(absl::StrFormat(
-      "root range %p (%zu slots) is not registered", start, count));
+  if (RemoveCounted(&ranges_, start, count)) return OkStatus();
+  return NotFoundError("root range %p (%zu slots) is not registered", start,
+                       count);
 }
 
-absl::Status RootSet::AddScanner(RootScannerFn fn, void* data) {
-  if (fn == nullptr) return absl::InvalidArgumentError("root scanner is NULL");
+Status RootSet::AddScanner(RootScannerFn fn, void* data) {
+  if (fn == nullptr) return InvalidArgumentError("root scanner is NULL");
   std::lock_guard<std::mutex> g(mu_);
   scanners_.push_back({fn, data});
-  return absl::OkStatus();
+  return OkStatus();
 }
 
-absl::Status RootSet::RemoveScanner(RootScannerFn fn, void* data) {
+Status RootSet::RemoveScanner(RootScannerFn fn, void* data) {
   std::lock_guard<std::mutex> g(mu_);
   for (auto it = scanners_.begin(); it != scanners_.end(); ++it) {
     if (it->fn == fn && it->data == data) {
       scanners_.erase(it);
-      return absl::OkStatus();
+      return OkStatus();
     }
   }
-  return absl::NotFoundError("root scanner is not registered");
+  return NotFoundError("root scanner is not registered");
 }
 
 void RootSet::ForEachRoot(VisitFn visit, void* ctx) const {
@@ -92,33 +89,32 @@ void RootSet::ForEachRoot(VisitFn visit, void* ctx) const {
   for (const Scanner& s : scanners_) s.fn(visit, ctx, s.data);
 }
 
-absl::Status RootSet::AddConservativeRange(const void* start, size_t bytes) {
+Status RootSet::AddConservativeRange(const void* start, size_t bytes) {
   if (start == nullptr && bytes != 0) {
-    return absl::InvalidArgumentError("conservative root range starts at NULL");
+    return InvalidArgumentError("conservative root range starts at NULL");
   }
   if (bytes > kMaxRangeSlots * sizeof(void*)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "conservative root range of %zu bytes is absurd (the maximum is %zu)",
-        bytes, kMaxRangeSlots * sizeof(void*)));
+        bytes, kMaxRangeSlots * sizeof(void*));
   }
   if (reinterpret_cast<uintptr_t>(start) + bytes <
       reinterpret_cast<uintptr_t>(start)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "conservative root range %p + %zu bytes wraps around the address "
         "space",
-        start, bytes));
+        start, bytes);
   }
   std::lock_guard<std::mutex> g(mu_);
   conservative_[start].push_back(bytes);
-  return absl::OkStatus();
+  return OkStatus();
 }
 
-absl::Status RootSet::RemoveConservativeRange(const void* start, size_t bytes) {
+Status RootSet::RemoveConservativeRange(const void* start, size_t bytes) {
   std::lock_guard<std::mutex> g(mu_);
-  if (RemoveCounted(&conservative_, start, bytes)) return absl::OkStatus();
-  return absl::NotFoundError(absl::StrFormat(
-      "conservative root range %p (%zu bytes) is not registered", start,
-      bytes));
+  if (RemoveCounted(&conservative_, start, bytes)) return OkStatus();
+  return NotFoundError(
+      "conservative root range %p (%zu bytes) is not registered", start, bytes);
 }
 
 void RootSet::ForEachConservativeRange(

@@ -30,7 +30,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
-#include "absl/status/status.h"
+#include "gc/status.h"
 #include "gc/typeinfo.h"
 
 namespace gcheap {
@@ -70,16 +70,16 @@ class RootSet {
   // any real table; a longer one is a corrupted count).
   static constexpr size_t kMaxRangeSlots = size_t{1} << 40;
 
-  absl::Status AddSlot(void** slot);
-  absl::Status RemoveSlot(void** slot);
-  absl::Status AddRange(void** start, size_t count);
-  absl::Status RemoveRange(void** start, size_t count);
-  absl::Status AddScanner(RootScannerFn fn, void* data);
-  absl::Status RemoveScanner(RootScannerFn fn, void* data);
+  Status AddSlot(void** slot);
+  Status RemoveSlot(void** slot);
+  Status AddRange(void** start, size_t count);
+  Status RemoveRange(void** start, size_t count);
+  Status AddScanner(RootScannerFn fn, void* data);
+  Status RemoveScanner(RootScannerFn fn, void* data);
   // `bytes` bytes from start, any alignment; the words wholly inside are
   // ambiguous roots. Counted per (start, bytes), like ranges.
-  absl::Status AddConservativeRange(const void* start, size_t bytes);
-  absl::Status RemoveConservativeRange(const void* start, size_t bytes);
+  Status AddConservativeRange(const void* start, size_t bytes);
+  Status RemoveConservativeRange(const void* start, size_t bytes);
 
   // Reports every precise root slot to visit. Holds the lock throughout.
   void ForEachRoot(VisitFn visit, void* ctx) const;

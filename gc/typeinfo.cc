@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_format.h"
 #include "heap/arena.h"
 #include "heap/base.h"
 
@@ -33,41 +32,40 @@ size_t BitmapWords(size_t bytes) { return ((bytes + 7) / 8 + 63) / 64; }
 // Checks one bitmap of a description: present with a length that covers
 // its layout, or absent with no length; no bit set for a word that is not
 // whole inside the layout. `what` names the field ("ptr_bitmap").
-absl::Status CheckBitmap(const char* type, const char* what, const char* layout,
-                         const uint64_t* map, size_t words, size_t bytes) {
+Status CheckBitmap(const char* type, const char* what, const char* layout,
+                   const uint64_t* map, size_t words, size_t bytes) {
   if (map == nullptr) {
     if (words != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("type '%s': %s is NULL but %s_words is %zu", type,
-                          what, what, words));
+      return InvalidArgumentError("type '%s': %s is NULL but %s_words is %zu",
+                                  type, what, what, words);
     }
-    return absl::OkStatus();
+    return OkStatus();
   }
   const size_t need = BitmapWords(bytes);
   if (words == 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': %s is set but %s_words is 0: give the bitmap's length "
         "in 64-bit words (%zu for the %zu-byte %s), with struct_size = "
         "sizeof(gc_type_desc)",
-        type, what, what, need, bytes, layout));
+        type, what, what, need, bytes, layout);
   }
   if (words < need) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': %s is too short: %zu 64-bit word(s), but the %zu-byte %s "
         "needs %zu (one bit per 8-byte word)",
-        type, what, words, bytes, layout, need));
+        type, what, words, bytes, layout, need);
   }
   // Bits for the words [bytes / 8, need * 64): a partial last word, or
   // padding bits of the last bitmap word. Words past `need` are not read.
   for (size_t i = bytes / 8; i < need * 64; i++) {
     if ((map[i / 64] >> (i % 64)) & 1) {
-      return absl::InvalidArgumentError(absl::StrFormat(
+      return InvalidArgumentError(
           "type '%s': %s bit %zu lies past the end of the %zu-byte %s (a "
           "pointer slot must be a whole 8-byte word inside it)",
-          type, what, i, bytes, layout));
+          type, what, i, bytes, layout);
     }
   }
-  return absl::OkStatus();
+  return OkStatus();
 }
 
 // The first `nbits` bits of map (which holds at least that many), as a
@@ -88,98 +86,97 @@ std::vector<uint64_t> CopyBits(const uint64_t* map, size_t nbits) {
 
 }  // namespace
 
-absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
+StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
   const char* name = spec.name ? spec.name : "(unnamed)";
   if (spec.size == 0 && spec.elem_size == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("type '%s': size and elem_size are both 0", name));
+    return InvalidArgumentError("type '%s': size and elem_size are both 0",
+                                name);
   }
   if (spec.size > kMaxAllocBytes || spec.elem_size > kMaxAllocBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': size %zu or elem_size %zu exceeds the largest object "
         "(GC_MAX_ALLOC_BYTES, %zu bytes)",
-        name, spec.size, spec.elem_size, kMaxAllocBytes));
+        name, spec.size, spec.elem_size, kMaxAllocBytes);
   }
   if (spec.trace != nullptr && spec.trace_ctx != nullptr) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "type '%s': both trace and trace_ctx are set (give one)", name));
+    return InvalidArgumentError(
+        "type '%s': both trace and trace_ctx are set (give one)", name);
   }
   if (spec.elem_size == 0 &&
       (spec.elem_ptrmap != nullptr || spec.elem_ptrmap_words != 0)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "type '%s': an elem_ptr_bitmap without a tail (elem_size is 0)", name));
+    return InvalidArgumentError(
+        "type '%s': an elem_ptr_bitmap without a tail (elem_size is 0)", name);
   }
   // Bitmaps first: nothing below reads one before its length is checked.
-  if (absl::Status st = CheckBitmap(name, "ptr_bitmap", "fixed part",
-                                    spec.ptrmap, spec.ptrmap_words, spec.size);
+  if (Status st = CheckBitmap(name, "ptr_bitmap", "fixed part", spec.ptrmap,
+                              spec.ptrmap_words, spec.size);
       !st.ok()) {
     return st;
   }
-  if (absl::Status st =
+  if (Status st =
           CheckBitmap(name, "elem_ptr_bitmap", "element", spec.elem_ptrmap,
                       spec.elem_ptrmap_words, spec.elem_size);
       !st.ok()) {
     return st;
   }
-  if (absl::Status st =
-          CheckBitmap(name, "weak_bitmap", "fixed part", spec.weakmap,
-                      spec.weakmap_words, spec.size);
+  if (Status st = CheckBitmap(name, "weak_bitmap", "fixed part", spec.weakmap,
+                              spec.weakmap_words, spec.size);
       !st.ok()) {
     return st;
   }
   if (spec.weak_kind != 0 && spec.weak_kind != 1) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': weak_kind must be GC_WEAK_SHORT (0) or GC_WEAK_LONG (1), "
         "not %d",
-        name, spec.weak_kind));
+        name, spec.weak_kind);
   }
   // A pointer slot must be a whole, aligned word inside the layout.
   std::vector<uint64_t> ptrmap = CopyBits(spec.ptrmap, spec.size / 8);
   std::vector<uint64_t> weakmap = CopyBits(spec.weakmap, spec.size / 8);
   if (!weakmap.empty() &&
       (spec.trace != nullptr || spec.trace_ctx != nullptr)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': a weak_bitmap with a trace callback (the callback "
         "reports weak slots itself, with gc_trace_weak)",
-        name));
+        name);
   }
   for (size_t w = 0; w < std::min(weakmap.size(), ptrmap.size()); w++) {
     if ((weakmap[w] & ptrmap[w]) != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
+      return InvalidArgumentError(
           "type '%s': word %zu is both a pointer slot and a weak slot", name,
-          w * 64 + __builtin_ctzll(weakmap[w] & ptrmap[w])));
+          w * 64 + __builtin_ctzll(weakmap[w] & ptrmap[w]));
     }
   }
   std::vector<uint64_t> elem_ptrmap =
       CopyBits(spec.elem_ptrmap, spec.elem_size / 8);
   const bool elem_ptrs = !elem_ptrmap.empty();
   if (elem_ptrs && spec.elem_size % 8 != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': elements with pointers must be a multiple of 8 bytes "
         "(elem_size %zu)",
-        name, spec.elem_size));
+        name, spec.elem_size);
   }
   if (elem_ptrs && spec.size % 8 != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': a pointer tail needs a fixed part that is a multiple of "
         "8 bytes (size %zu)",
-        name, spec.size));
+        name, spec.size);
   }
   if (spec.conservative &&
       (spec.trace != nullptr || spec.trace_ctx != nullptr ||
        (ptrmap.empty() && elem_ptrmap.empty()))) {
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': a conservative type needs pointer words and no trace "
         "callback",
-        name));
+        name);
   }
   if (spec.conservative && (!weakmap.empty() || spec.ephemeron)) {
     // Every word of a conservative object is a strong, ambiguous reference
     // (gc/conservative.h); a weak word among them could not be told apart.
-    return absl::InvalidArgumentError(absl::StrFormat(
+    return InvalidArgumentError(
         "type '%s': a conservative type has no weak slots and is not an "
         "ephemeron (each of its words is a strong ambiguous reference)",
-        name));
+        name);
   }
   auto* t = new TypeInfo;
   t->name = name;
@@ -207,9 +204,9 @@ absl::StatusOr<uint16_t> TypeTable::Register(const TypeSpec& spec) {
   size_t n = count_.load(std::memory_order_relaxed);
   if (n >= kMaxTypes) {
     delete t;
-    return absl::ResourceExhaustedError(absl::StrFormat(
+    return ResourceExhaustedError(
         "type '%s': the heap already has %zu types (the maximum)", name,
-        kMaxTypes));
+        kMaxTypes);
   }
   // Before the id is published: the inline allocation path reads it.
   alloc_min_[n + 1] = t->noscan

@@ -62,7 +62,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
+#include "gc/status_or.h"
 
 struct gc_heap;  // the API's heap handle (weak callbacks get it)
 
@@ -177,7 +177,7 @@ class TypeTable {
   TypeTable& operator=(const TypeTable&) = delete;
 
   // Validates and registers a type; the error says what is wrong.
-  absl::StatusOr<uint16_t> Register(const TypeSpec& spec);
+  StatusOr<uint16_t> Register(const TypeSpec& spec);
 
   // The type for id, or nullptr if id was never registered.
   const TypeInfo* Get(uint32_t id) const {

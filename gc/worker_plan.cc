@@ -4,9 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "heap/base.h"
@@ -77,14 +76,6 @@ bool HasItem(std::string_view list, std::string_view item) {
     list.remove_prefix(comma + 1);
   }
   return false;
-}
-
-std::optional<std::string> ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return std::nullopt;
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 // The smallest limit from dir up to the mount point.
@@ -204,11 +195,25 @@ std::optional<double> CgroupCpuLimitFrom(std::string_view proc_cgroup,
   return limit;
 }
 
+std::optional<std::string> ReadWholeFile(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "re");
+  if (f == nullptr) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  const bool failed = ferror(f) != 0;
+  fclose(f);
+  if (failed) return std::nullopt;
+  return out;
+}
+
 std::optional<double> CgroupCpuLimit() {
-  const std::optional<std::string> cgroup = ReadFile("/proc/self/cgroup");
-  const std::optional<std::string> mountinfo = ReadFile("/proc/self/mountinfo");
+  const std::optional<std::string> cgroup = ReadWholeFile("/proc/self/cgroup");
+  const std::optional<std::string> mountinfo =
+      ReadWholeFile("/proc/self/mountinfo");
   if (!cgroup || !mountinfo) return std::nullopt;
-  return CgroupCpuLimitFrom(*cgroup, *mountinfo, ReadFile);
+  return CgroupCpuLimitFrom(*cgroup, *mountinfo, ReadWholeFile);
 }
 
 int AffinityCpuCount() {

@@ -53,6 +53,11 @@ int DefaultWorkerCount();
 int AffinityCpuCount();
 // The cgroup CPU limit of this process in CPUs (quota / period), or none.
 std::optional<double> CgroupCpuLimit();
+// The whole contents of the file at path, or none if it cannot be opened or
+// read. With stdio, not std::ifstream: iostreams would bring libstdc++'s
+// locale machinery into libgc.so.1, which links the C++ runtime statically
+// (docs/boehm.md, "Building and linking").
+std::optional<std::string> ReadWholeFile(const std::string& path);
 
 // The pure parts, on file contents:
 // cgroup v2 cpu.max: "max 100000" (none) or "150000 100000" (1.5).

@@ -75,7 +75,7 @@ major=$("$runfiles/install/gc_h_info.sh" major "$runfiles/runtime/gc.h")
 # Requires.private, puts the C++ runtime after them (Abseil's files leave
 # it to a C++ link driver), so `cc -static` links, and a dynamic link needs
 # neither Abseil's .pc files nor its -DNOMINMAX.
-absl_components=(flat_hash_map status statusor str_format)
+absl_components=(flat_hash_map)
 if ! absl_libs=$(pkg-config --static --libs "${absl_components[@]/#/absl_}"); then
   echo "install_tree: pkg-config cannot find Abseil's pkg-config files" \
     "(libabsl-dev; tools/install_deps.sh installs it)" >&2

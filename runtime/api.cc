@@ -125,9 +125,9 @@ void FillCallerLayout(T* caller, T* full, size_t n) {
   memcpy(caller, full, filled);
 }
 
-int StatusToInt(const absl::Status& st) {
+int StatusToInt(const gcheap::Status& st) {
   if (st.ok()) return 0;
-  SetLastError("%s", std::string(st.message()).c_str());
+  SetLastError("%s", st.message());
   return -1;
 }
 
@@ -297,10 +297,9 @@ gc_type_id gc_register_type(gc_heap* heap, const gc_type_desc* desc) {
     spec.weakmap_words = desc->weak_bitmap_words;
     spec.weak_kind = desc->weak_kind;
   }
-  absl::StatusOr<uint16_t> id = heap->types.Register(spec);
+  gcheap::StatusOr<uint16_t> id = heap->types.Register(spec);
   if (!id.ok()) {
-    SetLastError("gc_register_type: %s",
-                 std::string(id.status().message()).c_str());
+    SetLastError("gc_register_type: %s", id.status().message());
     return 0;
   }
   return *id;

@@ -249,12 +249,12 @@ gc_type_id gc_heap::ConservativeType() {
     spec.elem_ptrmap = &kEveryWord;
     spec.elem_ptrmap_words = 1;
     spec.conservative = true;
-    absl::StatusOr<uint16_t> id = types.Register(spec);
+    gcheap::StatusOr<uint16_t> id = types.Register(spec);
     if (id.ok()) {
       conservative_type_.store(*id, std::memory_order_release);
     } else {
       gcheap::SetLastError("cannot register the conservative type: %s",
-                           std::string(id.status().message()).c_str());
+                           id.status().message());
     }
   });
 }
@@ -361,7 +361,7 @@ gc_type_id gc_heap::EphemeronType() {
     spec.ptrmap = &kNext;  // what other visitors see: next only
     spec.ptrmap_words = 1;
     spec.ephemeron = true;
-    absl::StatusOr<uint16_t> t = types.Register(spec);
+    gcheap::StatusOr<uint16_t> t = types.Register(spec);
     GC_CHECK(t.ok(),
              "cannot register the ephemeron type (the type table is "
              "full?)");

@@ -41,8 +41,8 @@ class MarkTest : public ::testing::Test {
     spec.elem_ptrmap = elem_ptrmap;
     spec.elem_ptrmap_words = elem_ptrmap != nullptr ? 1 : 0;
     spec.trace = trace;
-    absl::StatusOr<uint16_t> id = types_.Register(spec);
-    EXPECT_TRUE(id.ok()) << id.status();
+    StatusOr<uint16_t> id = types_.Register(spec);
+    EXPECT_TRUE(id.ok()) << id.status().message();
     return id.ok() ? *id : 0;
   }
   // A zeroed scan object of `bytes` bytes of type t.

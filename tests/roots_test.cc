@@ -41,14 +41,14 @@ TEST(RootsTest, SlotsAreCountedAndVisitedOnce) {
   EXPECT_EQ(Scan(roots), (std::map<void**, int>{{&a, 1}, {&b, 1}}));
   ASSERT_TRUE(roots.RemoveSlot(&a).ok());
   EXPECT_EQ(Scan(roots), (std::map<void**, int>{{&b, 1}}));
-  absl::Status st = roots.RemoveSlot(&a);  // once too often
-  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  Status st = roots.RemoveSlot(&a);  // once too often
+  EXPECT_EQ(st.code(), StatusCode::kNotFound);
   EXPECT_NE(std::string(st.message()).find("is not registered"),
             std::string::npos);
   st = roots.AddSlot(nullptr);
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(st.message()), "root slot is NULL");
-  EXPECT_EQ(roots.RemoveSlot(nullptr).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(roots.RemoveSlot(nullptr).code(), StatusCode::kNotFound);
   ASSERT_TRUE(roots.RemoveSlot(&b).ok());
   EXPECT_EQ(roots.slot_count(), 0u);
   EXPECT_TRUE(Scan(roots).empty());
@@ -64,12 +64,11 @@ TEST(RootsTest, RangesAreCountedPerLengthAndTheLongestIsScanned) {
   for (int i = 0; i < 8; i++) want[&table[i]] = 1;
   EXPECT_EQ(Scan(roots), want);
   // Removal needs the registered length.
-  absl::Status st = roots.RemoveRange(table, 5);
-  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  Status st = roots.RemoveRange(table, 5);
+  EXPECT_EQ(st.code(), StatusCode::kNotFound);
   EXPECT_NE(std::string(st.message()).find("(5 slots) is not registered"),
             std::string::npos);
-  EXPECT_EQ(roots.RemoveRange(table + 1, 4).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(roots.RemoveRange(table + 1, 4).code(), StatusCode::kNotFound);
   ASSERT_TRUE(roots.RemoveRange(table, 8).ok());
   want.clear();
   for (int i = 0; i < 4; i++) want[&table[i]] = 1;
@@ -77,17 +76,16 @@ TEST(RootsTest, RangesAreCountedPerLengthAndTheLongestIsScanned) {
   ASSERT_TRUE(roots.RemoveRange(table, 4).ok());
   ASSERT_TRUE(roots.RemoveRange(table, 4).ok());
   EXPECT_TRUE(Scan(roots).empty());
-  EXPECT_EQ(roots.RemoveRange(table, 4).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(roots.RemoveRange(table, 4).code(), StatusCode::kNotFound);
   // Empty ranges are fine (even at NULL); a NULL start with slots, and an
   // absurd length, are not.
   EXPECT_TRUE(roots.AddRange(nullptr, 0).ok());
   EXPECT_TRUE(roots.RemoveRange(nullptr, 0).ok());
-  EXPECT_EQ(roots.AddRange(nullptr, 3).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(roots.AddRange(nullptr, 3).code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(roots.AddRange(table, RootSet::kMaxRangeSlots).ok());
   ASSERT_TRUE(roots.RemoveRange(table, RootSet::kMaxRangeSlots).ok());
   st = roots.AddRange(table, RootSet::kMaxRangeSlots + 1);
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(st.message()).find("absurd"), std::string::npos);
 }
 
@@ -118,12 +116,12 @@ TEST(RootsTest, ScannersReportTheirSlotsAndAreRemovedByFunctionAndData) {
   EXPECT_EQ(Scan(roots).size(), 3u);
   ASSERT_TRUE(roots.RemoveScanner(&ScanStack, &s2).ok());
   EXPECT_TRUE(Scan(roots).empty());
-  absl::Status st = roots.RemoveScanner(&ScanStack, &s2);
-  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  Status st = roots.RemoveScanner(&ScanStack, &s2);
+  EXPECT_EQ(st.code(), StatusCode::kNotFound);
   EXPECT_EQ(roots.RemoveScanner(&ScanNothing, &s2).code(),
-            absl::StatusCode::kNotFound);
+            StatusCode::kNotFound);
   EXPECT_EQ(roots.AddScanner(nullptr, &s1).code(),
-            absl::StatusCode::kInvalidArgument);
+            StatusCode::kInvalidArgument);
   ASSERT_TRUE(roots.RemoveScanner(&ScanNothing, &s1).ok());
   ASSERT_TRUE(roots.RemoveScanner(&ScanStack, &s1).ok());
 }

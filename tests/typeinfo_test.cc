@@ -32,7 +32,7 @@ TypeSpec Spec(const char* name, size_t size) {
 // `parts`.
 void ExpectError(TypeTable& t, const TypeSpec& spec,
                  std::initializer_list<const char*> parts) {
-  absl::StatusOr<uint16_t> id = t.Register(spec);
+  StatusOr<uint16_t> id = t.Register(spec);
   ASSERT_FALSE(id.ok()) << "registered";
   const std::string msg(id.status().message());
   for (const char* p : parts) {
@@ -114,8 +114,8 @@ TEST(TypeInfoTest, BitmapsAreCheckedCopiedAndReadOnlyAsFarAsTheLayout) {
   TypeSpec s = Spec("Wide", 130 * 8);
   s.ptrmap = map.data();
   s.ptrmap_words = map.size();
-  absl::StatusOr<uint16_t> id = t.Register(s);
-  ASSERT_TRUE(id.ok()) << id.status();
+  StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status().message();
   map.assign(map.size(), ~uint64_t{0});
   const TypeInfo* ti = t.Get(*id);
   ASSERT_NE(ti, nullptr);
@@ -131,7 +131,7 @@ TEST(TypeInfoTest, BitmapsAreCheckedCopiedAndReadOnlyAsFarAsTheLayout) {
   s.ptrmap = &kZero;
   s.ptrmap_words = 1;
   id = t.Register(s);
-  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(id.ok()) << id.status().message();
   EXPECT_TRUE(t.Get(*id)->noscan);
   EXPECT_TRUE(t.Get(*id)->ptrmap.empty());
   // A bitmap for a size-0 fixed part (a tail-only type) is fine.
@@ -152,8 +152,8 @@ TEST(TypeInfoTest, TailsDescribeRepeatedElements) {
   s.elem_size = 24;
   s.elem_ptrmap = &kElem;
   s.elem_ptrmap_words = 1;
-  absl::StatusOr<uint16_t> id = t.Register(s);
-  ASSERT_TRUE(id.ok()) << id.status();
+  StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status().message();
   const TypeInfo* ti = t.Get(*id);
   EXPECT_EQ(ti->size, 16u);
   EXPECT_EQ(ti->elem_size, 24u);
@@ -168,7 +168,7 @@ TEST(TypeInfoTest, TailsDescribeRepeatedElements) {
   s = Spec("Str", 4);
   s.elem_size = 1;
   id = t.Register(s);
-  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(id.ok()) << id.status().message();
   EXPECT_TRUE(t.Get(*id)->noscan);
   // A pointer tail alone makes the type scanned.
   static const uint64_t kSlot = 0b1;
@@ -177,7 +177,7 @@ TEST(TypeInfoTest, TailsDescribeRepeatedElements) {
   s.elem_ptrmap = &kSlot;
   s.elem_ptrmap_words = 1;
   id = t.Register(s);
-  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(id.ok()) << id.status().message();
   EXPECT_FALSE(t.Get(*id)->noscan);
 }
 
@@ -191,7 +191,7 @@ TEST(TypeInfoTest, TraceCallbacksWithAndWithoutContext) {
     plain_calls++;
     visit(static_cast<void**>(obj), ctx);
   };
-  absl::StatusOr<uint16_t> plain = t.Register(s);
+  StatusOr<uint16_t> plain = t.Register(s);
   ASSERT_TRUE(plain.ok());
   int data_a = 1, data_b = 2;
   s = Spec("CtxA", 16);
@@ -200,10 +200,10 @@ TEST(TypeInfoTest, TraceCallbacksWithAndWithoutContext) {
     visit(static_cast<void**>(obj) + 1, ctx);
   };
   s.user_data = &data_a;
-  absl::StatusOr<uint16_t> a = t.Register(s);
+  StatusOr<uint16_t> a = t.Register(s);
   s.name = "CtxB";
   s.user_data = &data_b;
-  absl::StatusOr<uint16_t> b = t.Register(s);
+  StatusOr<uint16_t> b = t.Register(s);
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(b.ok());
   for (uint16_t id : {*plain, *a, *b}) {
@@ -230,8 +230,8 @@ TEST(TypeInfoTest, WeakSlotsAreValidatedAndMakeATypeScanned) {
   TypeSpec s = Spec("W", 16);
   s.weakmap = &weak;
   s.weakmap_words = 1;
-  absl::StatusOr<uint16_t> id = t.Register(s);
-  ASSERT_TRUE(id.ok()) << id.status();
+  StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status().message();
   const TypeInfo* ti = t.Get(*id);
   EXPECT_FALSE(ti->noscan);
   EXPECT_EQ(ti->special, TypeSpecial::kWeakSlots);
@@ -259,7 +259,7 @@ TEST(TypeInfoTest, WeakSlotsAreValidatedAndMakeATypeScanned) {
   ExpectError(t, s, {"with a trace callback"});
   s.trace = nullptr;
   id = t.Register(s);
-  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(id.ok()) << id.status().message();
   EXPECT_EQ(t.Get(*id)->weak_kind, 1);
   TypeSpec e = Spec("Eph", 24);
   e.ephemeron = true;
@@ -279,8 +279,8 @@ TEST(TypeInfoTest, AConservativeTypeHasNoWeakSlotsAndIsNoEphemeron) {
   s.elem_ptrmap = &every;
   s.elem_ptrmap_words = 1;
   s.conservative = true;
-  absl::StatusOr<uint16_t> id = t.Register(s);
-  ASSERT_TRUE(id.ok()) << id.status();
+  StatusOr<uint16_t> id = t.Register(s);
+  ASSERT_TRUE(id.ok()) << id.status().message();
   EXPECT_TRUE(t.Get(*id)->conservative);
   EXPECT_EQ(t.Get(*id)->special, TypeSpecial::kNone);
   s.weakmap = &weak;
@@ -299,15 +299,15 @@ TEST(TypeInfoTest, IdsAndTheLimitOfTheTable) {
   EXPECT_EQ(t.Get(TypeTable::kMaxTypes + 1), nullptr);
   EXPECT_EQ(t.Get(~uint32_t{0}), nullptr);
   for (size_t i = 1; i <= TypeTable::kMaxTypes; i++) {
-    absl::StatusOr<uint16_t> id = t.Register(Spec("T", 8));
-    ASSERT_TRUE(id.ok()) << i << ": " << id.status();
+    StatusOr<uint16_t> id = t.Register(Spec("T", 8));
+    ASSERT_TRUE(id.ok()) << i << ": " << id.status().message();
     ASSERT_EQ(*id, i);
   }
   EXPECT_EQ(t.size(), TypeTable::kMaxTypes);
   EXPECT_NE(t.Get(TypeTable::kMaxTypes), nullptr);
-  absl::StatusOr<uint16_t> id = t.Register(Spec("OneTooMany", 8));
+  StatusOr<uint16_t> id = t.Register(Spec("OneTooMany", 8));
   ASSERT_FALSE(id.ok());
-  EXPECT_EQ(id.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(id.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(std::string(id.status().message()).find("'OneTooMany'"),
             std::string::npos);
 }
@@ -339,8 +339,8 @@ TEST(TypeInfoTest, UnusedSlotsOfTheTableAreNeverTouched) {
   std::vector<std::unique_ptr<TypeTable>> tables;
   for (int i = 0; i < 16; i++) {
     tables.push_back(std::make_unique<TypeTable>());
-    absl::StatusOr<uint16_t> id = tables.back()->Register(Spec("T", 16));
-    ASSERT_TRUE(id.ok()) << id.status();
+    StatusOr<uint16_t> id = tables.back()->Register(Spec("T", 16));
+    ASSERT_TRUE(id.ok()) << id.status().message();
     ASSERT_NE(tables.back()->Get(*id), nullptr);
     EXPECT_EQ(tables.back()->Get(*id + 1), nullptr);
   }
@@ -401,8 +401,8 @@ TEST(TypeInfoTest, SimplePtrmaskOnlyForPlainOneWordMaps) {
   static const uint64_t kMap = 0b110;
   static const uint64_t kWide[2] = {0b1, 0b1};
   auto mask = [&](const TypeSpec& s) {
-    absl::StatusOr<uint16_t> id = t.Register(s);
-    EXPECT_TRUE(id.ok()) << id.status();
+    StatusOr<uint16_t> id = t.Register(s);
+    EXPECT_TRUE(id.ok()) << id.status().message();
     return id.ok() ? t.Get(*id)->simple_ptrmask : ~uint64_t{0};
   };
   TypeSpec s = Spec("Plain", 32);

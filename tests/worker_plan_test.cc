@@ -6,7 +6,9 @@
 #include <sched.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -199,6 +201,29 @@ TEST(WorkerPlanTest, DefaultFollowsTheThreadsAffinity) {
   // And the unrestricted count is the affinity set's, capped by a quota.
   EXPECT_LE(DefaultWorkerCount(), CPU_COUNT(&all));
   EXPECT_GE(DefaultWorkerCount(), 1);
+}
+
+// ReadWholeFile (stdio: no iostreams in libgc.so.1) returns a file's
+// bytes whole, past its 4 KiB buffer, as std::ifstream reads them; a
+// /proc file (no size, read until EOF) too; none for a missing file or a
+// directory (whose read fails).
+TEST(WorkerPlanTest, ReadWholeFileReadsAllBytesOrNone) {
+  const std::string path = ::testing::TempDir() + "/read_whole_file";
+  std::string bytes;
+  for (int i = 0; i < 10000; i++) bytes.push_back(static_cast<char>(i * 7));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << bytes;
+  }
+  EXPECT_EQ(ReadWholeFile(path), bytes);
+  std::ifstream in("/proc/self/mountinfo");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  ASSERT_FALSE(ss.str().empty());
+  // Both read the same process's mount table, which does not change.
+  EXPECT_EQ(ReadWholeFile("/proc/self/mountinfo"), ss.str());
+  EXPECT_EQ(ReadWholeFile(path + ".missing"), std::nullopt);
+  EXPECT_EQ(ReadWholeFile(::testing::TempDir()), std::nullopt);
 }
 
 }  // namespace

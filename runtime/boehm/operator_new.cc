@@ -15,10 +15,11 @@
 // hidden (the assembler directive below; C++ cannot redeclare them hidden,
 // and gold exports a definition that libstdc++.so also provides despite
 // the version script's `local: *`), so they are neither exported nor
-// preempted. Out-of-line code
-// of the shared libraries the library loads (libstdc++'s non-template
-// members, e.g. std::ifstream; Debian's shared Abseil, e.g. absl::Status
-// and StrFormat) still calls the program's operator new: such calls must
+// preempted. libstdc++ is linked in statically (BUILD.bazel), so its
+// out-of-line members allocate here too; the Abseil objects the library
+// still loads (flat_hash_map's hashing) allocate nothing. Under the
+// sanitizers the library loads the shared libstdc++ instead, whose
+// out-of-line members call the program's operator new: such calls must
 // stay off initialization and out of gcheap's locks (docs/boehm.md).
 // What such code allocates may come back here to be freed, inline (a
 // std::string that libstdc++ grew, destroyed in the library): memory of
