@@ -183,5 +183,54 @@ TEST(MarkAssistTest, DebtWithNothingToMarkWaitsForBackgroundCredit) {
   gc_heap_destroy(h);
 }
 
+// A mutator waiting for background credit also wakes when a background
+// worker has put work into the pool for the assists (OfferAssistWork, after
+// an assist found the pool empty and asked): it then marks on its own
+// processor instead of sleeping until credit covers its debt. Here no credit
+// ever comes (SetBackgroundMarkingForTesting), so without that wakeup the
+// waiter stays in its wait (it only looks at the credit every millisecond)
+// and the count of waits does not move.
+TEST(MarkAssistTest, OfferedWorkWakesAMutatorWaitingForCredit) {
+  gc_heap* h = NewConcurrentHeap(100);
+  ASSERT_NE(h, nullptr) << gc_last_error();
+  const gc_type_id t = RegisterObj(h);
+  gc_mutator* m = gc_thread_attach(h);
+  Collector* c = h->collector.get();
+  c->SetBackgroundMarkingForTesting(true);
+  MarkWindow window(h, m);
+  window.Open();
+  std::atomic<bool> finished{false};
+  std::thread allocator = AllocateGarbage(h, t, &finished);
+  gc_enter_blocking(m);
+  auto deadline = std::chrono::steady_clock::now() + kLiveness;
+  while (!c->AssistWaitingForTesting() && !finished.load() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool waited = c->AssistWaitingForTesting();
+  const uint64_t waits = c->AssistWaitsForTesting();
+  // The waiter wakes, finds the pool empty, asks again and waits again:
+  // one more wait.
+  c->OfferAssistWork();
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (c->AssistWaitsForTesting() == waits &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const uint64_t waits_after = c->AssistWaitsForTesting();
+  gc_leave_blocking(m);
+  c->SetBackgroundMarkingForTesting(false);
+  c->WakeAssistWaiters();
+  window.Close();
+  gc_enter_blocking(m);  // later cycles must not wait for us
+  allocator.join();
+  gc_leave_blocking(m);
+  ASSERT_TRUE(waited) << "the allocator never waited for background credit";
+  EXPECT_GT(waits_after, waits)
+      << "offered work did not wake the mutator waiting for credit";
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
 }  // namespace
 }  // namespace gcheap
