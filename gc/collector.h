@@ -238,8 +238,9 @@ class Collector {
   // the safepoint's loop; ChargeAssist calls it).
   void Assist(MutatorGcState* st);
   void WakeAssistWaiters();
-  // A background worker put work into the pool for an assist that found
-  // none (WorkPool::RequestWork): mutators waiting for credit wake to mark.
+  // A background worker put work into the pool on the idle worker's
+  // request (WorkPool::RequestWork): mutators waiting for credit wake to
+  // mark it too.
   void OfferAssistWork();
   // A mutator that detaches while marking hands over its black counts
   // (MCache::TakeBlackCounts, after its last ReleaseAll).

@@ -41,9 +41,9 @@ class WorkPool {
   void PutFull(WorkBuf* b);
   WorkBuf* TryGetFull();
   size_t nfull() const { return nfull_.load(std::memory_order_acquire); }
-  // Demand from outside the mark workers: a mark assist or the idle
-  // worker found the pool empty (RequestWork), so a busy worker should give
-  // it some of its local work (TakeWorkRequest, then GcWork::Balance).
+  // Demand from outside the mark workers: the idle worker found the pool
+  // empty (RequestWork), so a busy worker should give it some of its local
+  // work (TakeWorkRequest, then GcWork::Balance).
   void RequestWork() {
     if (!wanted_.load(std::memory_order_relaxed)) {
       wanted_.store(true, std::memory_order_relaxed);

@@ -5,13 +5,13 @@
 // n workers (worker 0 is the calling thread, the others pool threads) drain
 // the shared pool. Between slices of kDrainSlice objects a busy worker
 // gives half of its local work to the pool when the pool is empty and
-// another worker waits for work, or a mark assist or the idle worker asked
-// for some (WorkPool::RequestWork; then mutators waiting for assist credit
-// are woken to mark it, Collector::OfferAssistWork). Without the request,
-// one background worker (two processors: a fractional worker and no
-// dedicated one) kept a tree's whole frontier in its local buffers: assists
-// found nothing to mark and slept, the idle worker's slices found nothing.
-// A slice of the idle worker that starts with the pool empty asks too.
+// another worker waits for work, or the idle worker asked for some (a
+// slice that starts with the pool empty: WorkPool::RequestWork; mutators
+// waiting for assist credit are then woken to mark too,
+// Collector::OfferAssistWork). Without the request, one background worker
+// (two processors: a fractional worker and no dedicated one) kept a tree's
+// whole frontier in its local buffers, and the idle worker's slices found
+// nothing to mark and polled.
 // Background workers also turn their scan work into assist credit, and a
 // fractional worker (worker 0 with fraction < 1) marks only that share of
 // its time, handing its local work to the pool before it sleeps.
@@ -135,8 +135,8 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
         if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
           w.gcw.Balance();
         } else if (pool.TakeWorkRequest() && pool.nfull() == 0) {
-          // An assist or the idle worker found nothing to mark: share, and
-          // wake the mutators waiting for credit so they mark it.
+          // The idle worker found nothing to mark: share, and wake the
+          // mutators waiting for credit so they may mark it too.
           w.gcw.Balance();
           if (pool.nfull() > 0) OfferAssistWork();
         }
