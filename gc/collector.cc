@@ -522,8 +522,7 @@ void Collector::StartConcurrentMark(Cycle* c) {
     for (uintptr_t v : ambiguous_stack_snapshot_) {
       MarkAmbiguous(&marker_, &w, v, AmbiguousSource::kStack);
     }
-    extra_objects_.fetch_add(w.marked_objects, std::memory_order_relaxed);
-    extra_bytes_.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+    CountExtraMarks(w);
   }
   {
     std::function<void()> hook;

@@ -224,8 +224,13 @@ class Collector {
   bool AssistWaitingForTesting() const {
     return assist_wanted_.load(std::memory_order_relaxed) > 0;
   }
+  // WaitForAssistCredit calls so far (all cycles).
+  uint64_t AssistWaitsForTesting() const {
+    return assist_waits_.load(std::memory_order_relaxed);
+  }
   // For a mutator in debt, counted as blocked: returns once background
-  // workers have banked credit for its whole debt, marking has ended or
+  // workers have banked credit for its whole debt, a worker has put work
+  // into the pool for the assists (OfferAssistWork), marking has ended or
   // the limiter is on. The caller then assists again (running):
   // gc_safepoint_slow's loop.
   void WaitForAssistCredit(const MutatorGcState* st);
@@ -233,6 +238,10 @@ class Collector {
   // the safepoint's loop; ChargeAssist calls it).
   void Assist(MutatorGcState* st);
   void WakeAssistWaiters();
+  // A background worker put work into the pool on the idle worker's
+  // request (WorkPool::RequestWork): mutators waiting for credit wake to
+  // mark it too.
+  void OfferAssistWork();
   // A mutator that detaches while marking hands over its black counts
   // (MCache::TakeBlackCounts, after its last ReleaseAll).
   void AddBlack(const MCache::BlackCounts& b) {
@@ -487,8 +496,10 @@ class Collector {
   // (RootVisitor::AmbiguousStack: any interior pointer retains, also where
   // data words need a registered displacement); it keeps its capacity.
   std::vector<uintptr_t> ambiguous_stack_snapshot_;
-  // Objects marked outside the mark workers during a concurrent cycle.
+  // Objects marked outside the mark workers during a concurrent cycle,
+  // and adding a worker's marks to them (assists, shading).
   std::atomic<uint64_t> extra_objects_{0}, extra_bytes_{0};
+  void CountExtraMarks(const Marker::Worker& w);
   // Whether a BackgroundMark of the current cycle offered the idle worker
   // a processor, and the running mutators its first plan counted.
   std::atomic<bool> idle_worker_used_{false};
@@ -504,7 +515,9 @@ class Collector {
   // Mutators waiting for background credit: the sum of their debts, and
   // where they sleep.
   std::atomic<int64_t> assist_wanted_{0};
-  std::atomic<bool> bg_marking_{false};  // BackgroundMark's workers run
+  std::atomic<uint64_t> work_offered_{0};  // OfferAssistWork calls
+  std::atomic<uint64_t> assist_waits_{0};  // WaitForAssistCredit calls
+  std::atomic<bool> bg_marking_{false};    // BackgroundMark's workers run
   std::atomic<bool> bg_marking_for_testing_{false};
   std::mutex assist_mu_;
   std::condition_variable assist_cv_;

@@ -41,6 +41,18 @@ class WorkPool {
   void PutFull(WorkBuf* b);
   WorkBuf* TryGetFull();
   size_t nfull() const { return nfull_.load(std::memory_order_acquire); }
+  // Demand from outside the mark workers: the idle worker found the pool
+  // empty (RequestWork), so a busy worker should give it some of its local
+  // work (TakeWorkRequest, then GcWork::Balance).
+  void RequestWork() {
+    if (!wanted_.load(std::memory_order_relaxed)) {
+      wanted_.store(true, std::memory_order_relaxed);
+    }
+  }
+  bool TakeWorkRequest() {
+    return wanted_.load(std::memory_order_relaxed) &&
+           wanted_.exchange(false, std::memory_order_relaxed);
+  }
   // Grey objects in the pool's buffers (a hint, like nfull).
   size_t queued() const { return queued_.load(std::memory_order_acquire); }
   // Contention counters (heap/counters.h): lock acquisitions, the ones
@@ -57,6 +69,7 @@ class WorkPool {
   WorkBuf* empty_ = nullptr;
   std::atomic<size_t> nfull_{0};
   std::atomic<size_t> queued_{0};
+  std::atomic<bool> wanted_{false};  // RequestWork (a hint)
 };
 
 class GcWork {

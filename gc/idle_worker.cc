@@ -91,8 +91,12 @@ void IdleMarkWorker::ScoutLoop() {
       if (stop_) return;
     }
     // Running at idle priority: this processor is spare right now.
+    // Notified with the lock released, so the marker (of higher priority)
+    // does not wake only to block on it.
     requested_ = true;
+    g.unlock();
     marker_cv_.notify_one();
+    g.lock();
     scout_cv_.wait(g, [&] { return stop_ || !requested_; });
     if (stop_) return;
     if (!found_work_) {
@@ -123,7 +127,9 @@ void IdleMarkWorker::MarkerLoop() {
     g.lock();
     found_work_ = found;
     requested_ = false;
+    g.unlock();
     scout_cv_.notify_one();
+    g.lock();
   }
 }
 

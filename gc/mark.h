@@ -36,6 +36,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <thread>
 
 #include "gc/gcwork.h"
 #include "gc/typeinfo.h"
@@ -120,8 +121,13 @@ class Marker {
   // stop-the-world worker, Collector::MarkParallel's world_stopped_alone),
   // so GreyObject sets mark bits with a plain load and store
   // (MSpan::SetMarkedAlone) instead of the locked OR. Set and cleared by
-  // that thread, around the mark.
+  // that thread, around the mark; debug builds check that every mark bit
+  // set meanwhile is set by that thread.
   void SetExclusive(bool on) {
+    GC_DCHECK(on != exclusive_.load(std::memory_order_relaxed),
+              "Marker::SetExclusive nested or unbalanced");
+    exclusive_owner_.store(on ? std::this_thread::get_id() : std::thread::id(),
+                           std::memory_order_relaxed);
     exclusive_.store(on, std::memory_order_relaxed);
   }
   // Finalization's pass 1: marks what the object at base points to, not the
@@ -219,6 +225,7 @@ class Marker {
   const Displacements* displacements_ = nullptr;
   std::atomic<bool> revive_{false};
   std::atomic<bool> exclusive_{false};
+  std::atomic<std::thread::id> exclusive_owner_{};  // SetExclusive's caller
 };
 
 GC_ALWAYS_INLINE void Marker::GreyObject(Worker* w, const ObjectRef& r) {
@@ -227,6 +234,10 @@ GC_ALWAYS_INLINE void Marker::GreyObject(Worker* w, const ObjectRef& r) {
   if (__builtin_expect(revive_.load(std::memory_order_relaxed), 0)) {
     if (!Revive(r)) return;
   } else if (exclusive_.load(std::memory_order_relaxed)) {
+    GC_DCHECK(exclusive_owner_.load(std::memory_order_relaxed) ==
+                  std::this_thread::get_id(),
+              "a second thread marks while one marks with plain stores "
+              "(Marker::SetExclusive)");
     if (!s->SetMarkedAlone(r.index)) return;
   } else if (!s->SetMarked(r.index, &w->mark_races)) {
     return;  // already grey or black

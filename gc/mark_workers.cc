@@ -4,7 +4,14 @@
 //
 // n workers (worker 0 is the calling thread, the others pool threads) drain
 // the shared pool. Between slices of kDrainSlice objects a busy worker
-// gives half of its local work to the pool when another worker waits for work.
+// gives half of its local work to the pool when the pool is empty and
+// another worker waits for work, or the idle worker asked for some (a
+// slice that starts with the pool empty: WorkPool::RequestWork; mutators
+// waiting for assist credit are then woken to mark too,
+// Collector::OfferAssistWork). Without the request, one background worker
+// (two processors: a fractional worker and no dedicated one) kept a tree's
+// whole frontier in its local buffers, and the idle worker's slices found
+// nothing to mark and polled.
 // Background workers also turn their scan work into assist credit, and a
 // fractional worker (worker 0 with fraction < 1) marks only that share of
 // its time, handing its local work to the pool before it sleeps.
@@ -80,13 +87,20 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
   // One worker, the world stopped, nobody else marking: no mark bit needs
   // an atomic read-modify-write (Marker::SetExclusive).
   const bool exclusive = world_stopped_alone && n == 1 && !background && !idle;
-  if (exclusive) marker_.SetExclusive(true);
+  if (exclusive) {
+    GC_DCHECK(idle_worker_.closed() &&
+                  !bg_marking_.load(std::memory_order_relaxed) &&
+                  assists_active_.load(std::memory_order_relaxed) == 0,
+              "plain mark-bit stores chosen while another thread may mark");
+    marker_.SetExclusive(true);
+  }
   // The idle worker's slice: mark until out of work or out of time,
   // sharing with waiting workers, then hand everything back.
   const IdleMarkWorker::Slice idle_slice = [&]() -> bool {
     Marker::Worker w(&marker_, &pool);
     const int64_t cpu0 = ThreadCpuNs();
     const int64_t start = NowNs();
+    if (pool.nfull() == 0) pool.RequestWork();
     while (NowNs() - start < kIdleSliceNs &&
            marker_.DrainSome(&w, kIdleDrainBatch)) {
       if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
@@ -120,6 +134,11 @@ Collector::MarkTotals Collector::MarkParallel(WorkPool* pool_ptr,
       while (marker_.DrainSome(&w, kDrainSlice)) {
         if (nwait.load(std::memory_order_relaxed) && pool.nfull() == 0) {
           w.gcw.Balance();
+        } else if (pool.TakeWorkRequest() && pool.nfull() == 0) {
+          // The idle worker found nothing to mark: share, and wake the
+          // mutators waiting for credit so they may mark it too.
+          w.gcw.Balance();
+          if (pool.nfull() > 0) OfferAssistWork();
         }
         if (!background) continue;
         // Background work pays the mutators' assist debt in advance.

@@ -91,6 +91,19 @@ TEST(GcWorkTest, BalanceSharesLocalWork) {
 }
 
 // Dispose returns every buffer: non-empty ones as full work.
+// A request for work (an assist or the idle worker found the pool empty)
+// is seen by exactly one busy worker, once, until the next request.
+TEST(GcWorkTest, AWorkRequestIsTakenOnce) {
+  WorkPool pool;
+  EXPECT_FALSE(pool.TakeWorkRequest());
+  pool.RequestWork();
+  pool.RequestWork();  // two askers before a worker looks: one request
+  EXPECT_TRUE(pool.TakeWorkRequest());
+  EXPECT_FALSE(pool.TakeWorkRequest());
+  pool.RequestWork();
+  EXPECT_TRUE(pool.TakeWorkRequest());
+}
+
 TEST(GcWorkTest, DisposeGivesEverythingBack) {
   WorkPool pool;
   {

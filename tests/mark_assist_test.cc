@@ -135,52 +135,105 @@ TEST(MarkAssistTest, HardGoalHoldsWhileTheCycleIsStarting) {
   gc_heap_destroy(h);
 }
 
+// A concurrent heap whose mark phase is held open, with its background
+// workers treated as running but making no credit
+// (SetBackgroundMarkingForTesting), and a thread allocating 64 MiB of
+// garbage into it against a 4 MiB goal. The test's own mutator stays
+// blocked from WaitForCreditWait until Finish.
+class HeldMarkWithoutCredit {
+ public:
+  HeldMarkWithoutCredit()
+      : h_(NewConcurrentHeap(100)),
+        m_(gc_thread_attach(h_)),
+        c_(h_->collector.get()),
+        window_(h_, m_) {
+    const gc_type_id t = RegisterObj(h_);
+    c_->SetBackgroundMarkingForTesting(true);
+    window_.Open();
+    allocator_ = AllocateGarbage(h_, t, &finished_);
+  }
+  gc_heap* heap() const { return h_; }
+  Collector* collector() const { return c_; }
+  // Until the allocator waits for credit, or (without the wait) reaches
+  // the hard goal or the end. Returns whether it waits.
+  bool WaitForCreditWait() {
+    gc_enter_blocking(m_);
+    const auto deadline = std::chrono::steady_clock::now() + kLiveness;
+    while (!c_->AssistWaitingForTesting() && !c_->OverHardGoal() &&
+           !finished_.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return c_->AssistWaitingForTesting();
+  }
+  // Credit no longer "comes": the waiter returns at its next look, assists
+  // with nothing, and allocates on (to the hard goal) until Close ends the
+  // cycle; then the heap goes.
+  void Finish() {
+    gc_leave_blocking(m_);
+    c_->SetBackgroundMarkingForTesting(false);
+    c_->WakeAssistWaiters();
+    window_.Close();
+    gc_enter_blocking(m_);  // later cycles must not wait for us
+    allocator_.join();
+    gc_leave_blocking(m_);
+    gc_thread_detach(m_);
+    gc_heap_destroy(h_);
+  }
+
+ private:
+  gc_heap* h_;
+  gc_mutator* m_;
+  Collector* c_;
+  MarkWindow window_;
+  std::atomic<bool> finished_{false};
+  std::thread allocator_;
+};
+
 // A mutator in assist debt with nothing to mark and no background credit
 // waits, counted as blocked, for background workers to bank credit (Go's
 // assist queue), instead of allocating on to the hard goal. The mark phase
 // is held open and the workers are treated as running but make no credit
-// (SetBackgroundMarkingForTesting): a thread allocating 64 MiB of garbage
-// against a 4 MiB goal must stop in the credit wait before the heap
-// reaches the goal. Without the wait it allocated up to the hard goal
-// (4.4 MiB) and waited there for the cycle, and the heap ended each mark
-// at the hard goal: binary-trees at depth 20 ended its marks 10% over a
-// goal inflated by what the mutator allocated black meanwhile.
+// (HeldMarkWithoutCredit): a thread allocating 64 MiB of garbage against a
+// 4 MiB goal must stop in the credit wait before the heap reaches the goal.
+// Without the wait it allocated up to the hard goal (4.4 MiB) and waited
+// there for the cycle, and the heap ended each mark at the hard goal:
+// binary-trees at depth 20 ended its marks 10% over a goal inflated by what
+// the mutator allocated black meanwhile.
 TEST(MarkAssistTest, DebtWithNothingToMarkWaitsForBackgroundCredit) {
-  gc_heap* h = NewConcurrentHeap(100);
-  ASSERT_NE(h, nullptr) << gc_last_error();
-  const gc_type_id t = RegisterObj(h);
-  gc_mutator* m = gc_thread_attach(h);
-  Collector* c = h->collector.get();
-  c->SetBackgroundMarkingForTesting(true);
-  MarkWindow window(h, m);
-  window.Open();
-  std::atomic<bool> finished{false};
-  std::thread allocator = AllocateGarbage(h, t, &finished);
-  // Until the allocator waits for credit, or (without the wait) reaches
-  // the hard goal or the end.
-  gc_enter_blocking(m);
-  const auto deadline = std::chrono::steady_clock::now() + kLiveness;
-  while (!c->AssistWaitingForTesting() && !c->OverHardGoal() &&
-         !finished.load() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  gc_leave_blocking(m);
-  const bool waited = c->AssistWaitingForTesting();
-  const uint64_t heap_live = static_cast<uint64_t>(h->heap.heap_live().load());
-  const uint64_t goal = c->heap_goal();
-  // Credit no longer "comes": the waiter returns at its next look, assists
-  // with nothing, and allocates on (to the hard goal) until Close ends
-  // the cycle.
-  c->SetBackgroundMarkingForTesting(false);
-  c->WakeAssistWaiters();
-  window.Close();
-  gc_enter_blocking(m);  // later cycles must not wait for us
-  allocator.join();
-  gc_leave_blocking(m);
+  HeldMarkWithoutCredit held;
+  const bool waited = held.WaitForCreditWait();
+  const uint64_t heap_live =
+      static_cast<uint64_t>(held.heap()->heap.heap_live().load());
+  const uint64_t goal = held.collector()->heap_goal();
+  held.Finish();
   EXPECT_TRUE(waited) << "the allocator never waited for background credit";
   EXPECT_LT(heap_live, goal) << "allocated past the goal while in debt";
-  gc_thread_detach(m);
-  gc_heap_destroy(h);
+}
+
+// A mutator waiting for background credit also wakes when a background
+// worker has put work into the pool on the idle worker's request
+// (OfferAssistWork): it may then mark on its own processor instead of
+// sleeping until credit covers its debt. Here no credit ever comes, so
+// without that wakeup the waiter stays in its wait (it only looks at the
+// credit every millisecond) and the count of waits does not move; with it,
+// the waiter wakes, finds nothing to mark and waits again.
+TEST(MarkAssistTest, OfferedWorkWakesAMutatorWaitingForCredit) {
+  HeldMarkWithoutCredit held;
+  Collector* c = held.collector();
+  const bool waited = held.WaitForCreditWait();
+  const uint64_t waits = c->AssistWaitsForTesting();
+  c->OfferAssistWork();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (c->AssistWaitsForTesting() == waits &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const uint64_t waits_after = c->AssistWaitsForTesting();
+  held.Finish();
+  ASSERT_TRUE(waited) << "the allocator never waited for background credit";
+  EXPECT_GT(waits_after, waits)
+      << "offered work did not wake the mutator waiting for credit";
 }
 
 }  // namespace
