@@ -28,7 +28,9 @@
 // GC_no_dls), the
 // GC_add_roots ranges, the stopped threads' stacks and registers
 // (threads.cc), the uncollectable table and GC_push_other_roots.
-// Every call into gcheap runs inside a RunningBracket (boehm_internal.h).
+// Every call into gcheap runs inside a RunningBracket (boehm_internal.h),
+// but for the allocation fast path's bump of the thread's own window
+// (AllocFast, below).
 #include <dlfcn.h>
 #include <link.h>
 #include <string.h>

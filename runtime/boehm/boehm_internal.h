@@ -20,6 +20,11 @@
 // context at each of its stops (gcheap::EnableEmbedderCapture), the root
 // scanner reads the thread from that capture, as GC_do_blocking's, and
 // gcheap's handshake keeps it from leaving gcheap before the restart.
+// One exception to "only inside a running bracket": the allocation fast
+// path (boehm.cc, AllocFast) bumps the thread's own allocation window
+// while the thread counts as blocked; a suspend signal that lands there is
+// deferred until the bump is done (BThread::in_fast_alloc), so no pause
+// sees the window half-updated.
 //
 // Invariants:
 //  - g.threads_mu is held by the collector's driver thread from the world
