@@ -403,7 +403,7 @@ class Collector {
   // snapshot keeps only those).
   bool MayBeHeapWord(uintptr_t v) const {
     const uintptr_t p = marker_.StripTag(v);
-    return p >= 4096 && (p >> kHeapAddrBits) == 0;
+    return p >= 4096 && heap_->MayContain(p);
   }
   void FinishConcurrentMark(Cycle* c);
   class FinalizerMarking;

@@ -14,7 +14,13 @@
 // (the marker, the stack and range scans, the verifier), so that it changes
 // in one place:
 //   1. strip the heap's tag bits (gc_config.tag_mask), as for a slot;
-//   2. ignore values below 4096;
+//   2. ignore values below 4096, and values outside every arena the heap
+//      ever had (MHeap::MayContain: one load, no index walk: most
+//      non-pointer words of a data segment or a text buffer end here). The
+//      bounds only widen; a marker that read them before an arena was
+//      added can miss only objects allocated in it since, and an object
+//      allocated during a mark is allocated black (heap/mcache.h), one
+//      allocated before it lies in an arena added before it;
 //   3. resolve through the arena index (MHeap::FindObject): an interior
 //      pointer maps to its object; a value outside this heap's in-use spans
 //      or in a span's tail is ignored;
@@ -63,6 +69,10 @@
 #else
 #define GC_NO_SANITIZE_MEMORY
 #endif
+
+// A lambda's body inlined into its caller (written after the parameter
+// list): the per-word calls of a scan loop stay in the loop.
+#define GC_ALWAYS_INLINE_LAMBDA __attribute__((always_inline))
 
 namespace gcheap {
 
@@ -120,7 +130,7 @@ GC_ALWAYS_INLINE bool FindAmbiguousObject(
     Marker* m, Marker::Worker* w, uintptr_t word, ObjectRef* r,
     AmbiguousSource src = AmbiguousSource::kData) {
   const uintptr_t p = m->StripTag(word);
-  if (p < 4096) return false;
+  if (p < 4096 || !m->heap()->MayContain(p)) return false;
   if (w != nullptr ? !m->FindObject(w, p, r) : !m->heap()->FindObject(p, r)) {
     return false;
   }
@@ -135,7 +145,7 @@ GC_ALWAYS_INLINE void MarkAmbiguous(
     Marker* m, Marker::Worker* w, uintptr_t word,
     AmbiguousSource src = AmbiguousSource::kData) {
   ObjectRef r;
-  if (FindAmbiguousObject(m, w, word, &r, src)) m->GreyObject(w, r);
+  if (FindAmbiguousObject(m, w, word, &r, src)) m->GreyAllocated(w, r);
 }
 
 // The RootVisitor that marks into a worker: precise slots as MarkValue
@@ -145,11 +155,12 @@ class RootMarker final : public RootVisitor {
   RootMarker(Marker* m, Marker::Worker* w) : m_(m), w_(w) {}
   void Slot(void** slot) override { m_->MarkValue(w_, Marker::LoadSlot(slot)); }
   void Ambiguous(const void* lo, const void* hi) override {
-    ForEachAmbiguousWord(lo, hi,
-                         [this](uintptr_t v) { MarkAmbiguous(m_, w_, v); });
+    ForEachAmbiguousWord(lo, hi, [this](uintptr_t v) GC_ALWAYS_INLINE_LAMBDA {
+      MarkAmbiguous(m_, w_, v);
+    });
   }
   void AmbiguousStack(const void* lo, const void* hi) override {
-    ForEachAmbiguousWord(lo, hi, [this](uintptr_t v) {
+    ForEachAmbiguousWord(lo, hi, [this](uintptr_t v) GC_ALWAYS_INLINE_LAMBDA {
       MarkAmbiguous(m_, w_, v, AmbiguousSource::kStack);
     });
   }

@@ -44,7 +44,18 @@ void Marker::ScanItem(Worker* w, uintptr_t item) {
     }
     hi = std::min(size, lo + kObletBytes);
   }
+  if (t->conservative) {  // (no trace callback, nothing special)
+    ScanAmbiguousWords(w, r.base + lo, r.base + hi);
+    w->scanned_bytes += hi - lo;
+    return;
+  }
   ScanRange(w, r, lo, hi);
+}
+
+void Marker::ScanAmbiguousWords(Worker* w, uintptr_t lo, uintptr_t hi) {
+  for (uintptr_t a = lo; a < hi; a += sizeof(uintptr_t)) {
+    MarkAmbiguous(this, w, LoadSlot(reinterpret_cast<void**>(a)));
+  }
 }
 
 void Marker::ScanRange(Worker* w, const ObjectRef& r, size_t lo, size_t hi) {
@@ -64,9 +75,7 @@ void Marker::ScanRange(Worker* w, const ObjectRef& r, size_t lo, size_t hi) {
   if (t->conservative) {
     // gc_alloc_conservative: every word is ambiguous. (No weak slots:
     // registration refuses a conservative type with any.)
-    ForEachPointerSlot(s, r.index, r.base, lo, hi, [&](void** slot) {
-      MarkAmbiguous(this, w, LoadSlot(slot));
-    });
+    ScanAmbiguousWords(w, r.base + lo, r.base + hi);
   } else {
     ForEachPointerSlot(s, r.index, r.base, lo, hi,
                        [&](void** slot) { MarkValue(w, LoadSlot(slot)); });

@@ -19,7 +19,8 @@
 // in a one-word fixed map, TypeInfo::simple_ptrmask, the scan's fast path:
 // past its fixed part there is nothing to visit.) The words of a conservative
 // object (TypeInfo::conservative) are resolved as ambiguous words
-// (gc/conservative.h) instead.
+// (gc/conservative.h) instead, by a loop of their own (ScanAmbiguousWords:
+// every word, no pointer map to read).
 //
 // Weak slots and ephemerons (types whose TypeInfo::special is set, one
 // unlikely branch in ScanItem): a weak slot is not traced; if its target is
@@ -112,6 +113,10 @@ class Marker {
     GreyObject(w, r);
   }
   void GreyObject(Worker* w, const ObjectRef& r);
+  // GreyObject for an object the caller found allocated
+  // (r.span->IsAllocated(r.index)): the ambiguous-word policy checks that
+  // already (gc/conservative.h).
+  void GreyAllocated(Worker* w, const ObjectRef& r);
   // Revive mode (the finalizer phase, gc/finalize.h): GreyObject sets an
   // unmarked object's revive bit before its mark bit. Changed only with the
   // world stopped.
@@ -151,6 +156,10 @@ class Marker {
   // ScanItem's body; also the rescan of a dirty page's marked objects
   // (gc/unbarriered.h).
   void ScanRange(Worker* w, const ObjectRef& r, size_t lo, size_t hi);
+  // The words of a conservative object in [lo, hi) (addresses, 8-byte
+  // aligned), each resolved as an ambiguous data word (gc/conservative.h):
+  // a plain loop with the policy inlined, no pointer map read.
+  void ScanAmbiguousWords(Worker* w, uintptr_t lo, uintptr_t hi);
 
   // A VisitFn that marks *slot; ctx is a Worker*.
   static void VisitSlot(void** slot, void* ctx) {
@@ -229,8 +238,12 @@ class Marker {
 };
 
 GC_ALWAYS_INLINE void Marker::GreyObject(Worker* w, const ObjectRef& r) {
+  if (!r.span->IsAllocated(r.index)) return;  // a stale or random word
+  GreyAllocated(w, r);
+}
+
+GC_ALWAYS_INLINE void Marker::GreyAllocated(Worker* w, const ObjectRef& r) {
   MSpan* s = r.span;
-  if (!s->IsAllocated(r.index)) return;  // a stale or random word
   if (__builtin_expect(revive_.load(std::memory_order_relaxed), 0)) {
     if (!Revive(r)) return;
   } else if (exclusive_.load(std::memory_order_relaxed)) {

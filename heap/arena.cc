@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 
@@ -27,6 +28,13 @@ void ArenaIndex::Insert(HeapArena* arena) {
   }
   l2->arenas[(base >> kArenaShift) & ((1u << kArenaL2Bits) - 1)].store(
       arena, std::memory_order_release);
+  // Widen the bounds (MayContain) to cover the arena.
+  static_assert(kHeapAddrBits - kArenaShift < 32, "arena numbers in 32 bits");
+  const uint64_t n = base >> kArenaShift;
+  const uint64_t b = bounds_.load(std::memory_order_relaxed);
+  const uint64_t lo = b == 0 ? n : std::min(b & 0xffffffff, n);
+  const uint64_t hi = b == 0 ? n + 1 : std::max(b >> 32, n + 1);
+  bounds_.store(hi << 32 | lo, std::memory_order_relaxed);
 }
 
 void ArenaIndex::Remove(uintptr_t base) {

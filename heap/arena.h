@@ -16,6 +16,10 @@
 //   l1[addr >> (26 + 12)] -> L2 block, l2[(addr >> 26) & 4095] -> HeapArena*.
 // L2 blocks are allocated on first use and never freed while the heap lives,
 // so lock-free readers (findObject, the collector) can always follow them.
+// The index also keeps the lowest and highest address any arena ever
+// covered (MayContain): the conservative scan rejects a word outside them
+// with two loads of its own line instead of the index's dependent loads
+// (gc/conservative.h). They only widen, as arenas are inserted.
 //
 // Invariants:
 //  - An arena is registered in the index before any span in it is published.
@@ -76,6 +80,18 @@ class ArenaIndex {
         std::memory_order_acquire);
   }
 
+  // False if addr lies outside every arena this index ever held: a
+  // superset test, Lookup gives the answer. One relaxed load of both
+  // bounds: a reader that misses an arena inserted meanwhile can only miss
+  // objects allocated after it read (gc/conservative.h says why marking
+  // may).
+  GC_ALWAYS_INLINE bool MayContain(uintptr_t addr) const {
+    const uint64_t b = bounds_.load(std::memory_order_relaxed);
+    const uintptr_t lo = (b & 0xffffffff) << kArenaShift;
+    const uintptr_t hi = (b >> 32) << kArenaShift;
+    return addr - lo < hi - lo;
+  }
+
   // Publishes `arena` for its base address. Caller holds the heap lock.
   void Insert(HeapArena* arena);
   // Removes the arena for `base`. Caller holds the heap lock.
@@ -86,6 +102,11 @@ class ArenaIndex {
     std::atomic<HeapArena*> arenas[1u << kArenaL2Bits];
   };
   std::atomic<L2*> l1_[1u << kArenaL1Bits] = {};
+  // Every arena ever inserted lies in [lo, hi) (MayContain), in arena
+  // numbers (address >> kArenaShift): hi << 32 | lo, one word so that a
+  // reader never sees one bound without the other; 0 (empty) before the
+  // first. Written under the heap lock.
+  std::atomic<uint64_t> bounds_{0};
 };
 
 // OS memory. Reserve returns a kArenaBytes-aligned PROT_NONE region of

@@ -217,6 +217,11 @@ class MHeap {
     return true;
   }
   HeapArena* ArenaOf(uintptr_t p) const { return index_.Lookup(p); }
+  // False if p lies outside every arena the heap ever had (one load; a
+  // superset test: ArenaIndex::MayContain).
+  GC_ALWAYS_INLINE bool MayContain(uintptr_t p) const {
+    return index_.MayContain(p);
+  }
   // The span that owns p's page now, or null, found without reading the
   // span (which may be freed meanwhile when the caller holds nothing that
   // keeps it: gc/weak.h's read after the flip).

@@ -133,6 +133,10 @@ class Handshake {
   void Add(gc_mutator* m, const std::unique_lock<std::mutex>& held);
   void Remove(gc_mutator* m, const std::unique_lock<std::mutex>& held);
   size_t attached();
+  // The same, for the holder of the lock LockList returned.
+  size_t attached(const std::unique_lock<std::mutex>& held) const {
+    return mutators_.size();
+  }
 
   // ---- the mutator's side (its owning thread) -----------------------------
   // Parks m until no stop is requested. m is kRunning. Returns at once on

@@ -259,12 +259,19 @@ gc_type_id gc_heap::ConservativeType() {
   });
 }
 
+namespace {
+// Testing: run by Attach once the list lock is released, before the
+// attach event (gc_heap::SetAttachHookForTesting).
+std::atomic<void (*)()> g_attach_hook{nullptr};
+}  // namespace
+
 gc_mutator* gc_heap::Attach() {
   if (gc_mutator* m = CurrentMutator(this)) {
     m->attach_count++;
     return m;
   }
   gc_mutator* m;
+  size_t attached;
   {
     auto list = LockListAsSafepoint();
     if (!free_mutators_.empty()) {
@@ -305,14 +312,23 @@ gc_mutator* gc_heap::Attach() {
       m->roots.fake_stack = gcheap::CurrentFakeStack();
     }
     handshake.Add(m, list);
+    // Counted under the list lock: once it is released the new mutator is
+    // kRunning, and a stop that takes the lock next waits for it, so it
+    // must not wait for the lock again before its first safepoint.
+    attached = handshake.attached(list);
   }
+  if (auto hook = g_attach_hook.load(std::memory_order_acquire)) hook();
   m->tls_next = gcheap::tls_mutators;
   gcheap::tls_mutators = m;
   pthread_setspecific(gcheap::DetachKey(), m);  // non-null: detach at exit
   if (events.active()) {
-    events.EmitSimple(gcheap::EventKind::kMutatorAttached, 0, attached_count());
+    events.EmitSimple(gcheap::EventKind::kMutatorAttached, 0, attached);
   }
   return m;
+}
+
+void gc_heap::SetAttachHookForTesting(void (*hook)()) {
+  g_attach_hook.store(hook, std::memory_order_release);
 }
 
 void gc_heap::Detach(gc_mutator* m) {
@@ -320,6 +336,7 @@ void gc_heap::Detach(gc_mutator* m) {
   // While we wait for the list lock (a collection may hold it), count as
   // stopped.
   EnterBlocking(m);
+  size_t attached;
   {
     auto list = LockListAsSafepoint();
     // No first pause can begin while the list is locked: once this scan is
@@ -334,9 +351,10 @@ void gc_heap::Detach(gc_mutator* m) {
     // Off this thread's list before another thread can reuse it.
     gcheap::Unlink(m);
     free_mutators_.push_back(m);
+    attached = handshake.attached(list);
   }
   if (events.active()) {
-    events.EmitSimple(gcheap::EventKind::kMutatorDetached, 0, attached_count());
+    events.EmitSimple(gcheap::EventKind::kMutatorDetached, 0, attached);
   }
 }
 

@@ -221,6 +221,10 @@ struct gc_heap {
   gc_heap& operator=(const gc_heap&) = delete;
 
   size_t attached_count() { return handshake.attached(); }
+  // Testing: hook runs inside Attach, on the attaching thread, after the
+  // new mutator joined the list (kRunning) and the list lock was released
+  // (tests/attach_during_stop_test.cc). Null: none.
+  static void SetAttachHookForTesting(void (*hook)());
   gc_mutator* Attach();
   void Detach(gc_mutator* m);
   // Parks m until the world restarts (m saw kPollStop), then finishes its

@@ -2,7 +2,9 @@
 // statistics, and the span map.
 #include "heap/mheap.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -80,6 +82,42 @@ TEST(FindObjectTest, NonHeapAddressesResolveToNothing) {
   heap.FreeMCache(c);
 }
 
+// The bounds the conservative scan rejects words with (gc/conservative.h):
+// every arena inserted, in any order, lies inside them, and nothing below
+// the lowest or from the end of the highest does.
+TEST(ArenaIndexTest, MayContainCoversEveryArenaInsertedInAnyOrder) {
+  ArenaIndex index;
+  for (uintptr_t p : {uintptr_t{0}, uintptr_t{4096}, kArenaBytes,
+                      uintptr_t{1} << 46, ~uintptr_t{0}}) {
+    EXPECT_FALSE(index.MayContain(p)) << std::hex << p;
+  }
+  // Arena numbers: a middle one, then one below, one above, one between.
+  const uintptr_t kNumbers[] = {0x200000, 0x1000, 0x3fffff, 0x20000};
+  std::vector<std::unique_ptr<HeapArena>> arenas;
+  uintptr_t lo = ~uintptr_t{0}, hi = 0;
+  for (uintptr_t n : kNumbers) {
+    auto a = std::make_unique<HeapArena>();
+    a->base = n << kArenaShift;
+    index.Insert(a.get());
+    lo = std::min(lo, a->base);
+    hi = std::max(hi, a->base + kArenaBytes);
+    arenas.push_back(std::move(a));
+    for (const auto& b : arenas) {
+      EXPECT_TRUE(index.MayContain(b->base)) << std::hex << b->base;
+      EXPECT_TRUE(index.MayContain(b->base + kArenaBytes - 1));
+      EXPECT_EQ(index.Lookup(b->base + 8), b.get());
+    }
+    EXPECT_FALSE(index.MayContain(lo - 1)) << std::hex << lo;
+    EXPECT_FALSE(index.MayContain(hi)) << std::hex << hi;
+    EXPECT_FALSE(index.MayContain(0));
+    EXPECT_FALSE(index.MayContain(~uintptr_t{0}));
+  }
+  // A superset: an address between arenas passes, and Lookup says no.
+  const uintptr_t gap = (uintptr_t{0x100000} << kArenaShift) + 64;
+  EXPECT_TRUE(index.MayContain(gap));
+  EXPECT_EQ(index.Lookup(gap), nullptr);
+}
+
 TEST(GrowthTest, HeapGrowsPast4GiBAcrossManyArenas) {
   MHeap heap;
   MCache* c = heap.NewMCache();
@@ -104,6 +142,8 @@ TEST(GrowthTest, HeapGrowsPast4GiBAcrossManyArenas) {
   for (uintptr_t p : objs) {
     ASSERT_TRUE(heap.FindObject(p + kSize - 1, &r));
     EXPECT_EQ(r.base, p);
+    EXPECT_TRUE(heap.MayContain(p));
+    EXPECT_TRUE(heap.MayContain(p + kSize - 1));
   }
   for (uintptr_t off :
        {uintptr_t{0}, kArenaBytes, 2 * kArenaBytes, uintptr_t{kHuge - 1}}) {

@@ -28,7 +28,9 @@
 // GC_no_dls), the
 // GC_add_roots ranges, the stopped threads' stacks and registers
 // (threads.cc), the uncollectable table and GC_push_other_roots.
-// Every call into gcheap runs inside a RunningBracket (boehm_internal.h).
+// Every call into gcheap runs inside a RunningBracket (boehm_internal.h),
+// but for the allocation fast path's bump of the thread's own window
+// (AllocFast, below).
 #include <dlfcn.h>
 #include <link.h>
 #include <string.h>
@@ -637,6 +639,68 @@ void PutFreed(const gcheap::ObjectRef& r, uintptr_t hi, FreedLarge* slot) {
   w[1] = r.base ^ kFreedCookie;
 }
 
+// ---- The allocation fast path ----------------------------------------------
+// GC_malloc and GC_malloc_atomic of up to GC_INLINE_ALLOC_MAX_ bytes (padded)
+// bump the calling thread's allocation window for the size class, as
+// gcheap's inline path does (runtime/gc.h, gc_mutator_head_), without
+// leaving the thread's permanent blocking bracket: no running bracket, no
+// call into gcheap, no clock or fence. It is taken only where the slow path
+// would do nothing else: the thread is registered, not inside GC_do_blocking
+// nor inside gcheap (roots.capture), its mutator's poll word is clear (no
+// stop, no refill to check the trigger for, no flush), its list of freed
+// objects of that kind and class is empty (Explicit frees, above), and the
+// window has a slot. Why no pause can fall into the bump while the thread
+// counts as blocked for gcheap: gcheap's own stop does not wait for it, but
+// every pause's world hook stops each Boehm thread with the suspend signal
+// before the collector touches an mcache (StartMark, the sweep flip), and
+// a signal that lands while BThread::in_fast_alloc is set only records the
+// request (threads.cc): the thread stops itself, with the new object in
+// its registers, right after the bump (SuspendDeferred), and the pause
+// waits for that acknowledgement. The bump neither blocks nor takes a
+// lock, so the wait is a few instructions. gcheap stops of the world that
+// call no world hook (heap walks, a heap dump, fork) are not reachable
+// from Boehm's API (fork keeps only the forking thread, whose mcache is not
+// mid-bump).
+constexpr size_t kFastMaxBytes = GC_INLINE_ALLOC_MAX_;
+
+GC_ALWAYS_INLINE void* AllocFast(size_t n, Kind kind) {
+  gcheap::boehm::BThread* t = gcheap::boehm::tls_self;
+  if (GC_UNLIKELY(t == nullptr) || n >= kFastMaxBytes) return nullptr;
+  const size_t bytes = Padded(n);
+  if (bytes > kFastMaxBytes) return nullptr;
+  const size_t k = kind == Kind::kAtomic ? 1 : 0;  // noscan
+  gc_mutator* m = t->m;
+  auto* h = reinterpret_cast<gc_mutator_head_*>(m);
+  void* p = nullptr;
+  t->in_fast_alloc = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (__atomic_load_n(&h->poll, __ATOMIC_RELAXED) == 0 && !t->blocked &&
+      !m->roots.capture.load(std::memory_order_relaxed)) {
+    const size_t cls = h->alloc_size_class[(bytes + 7) >> 3];
+    if (t->freed[k][cls] == nullptr) {
+      gc_alloc_window_* w = &h->alloc_windows[cls * 2 + k];
+      const uintptr_t q = w->next;
+      if (GC_LIKELY(q < w->end)) {
+        if (GC_UNLIKELY(t->fast_alloc_hook_for_testing != nullptr)) {
+          t->fast_alloc_hook_for_testing();
+        }
+        if (k == 0) {
+          __atomic_store_n(w->types++,
+                           static_cast<uint16_t>(g_conservative_type),
+                           __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&w->next, q + w->size, __ATOMIC_RELEASE);
+        p = reinterpret_cast<void*>(q);
+      }
+    }
+  }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t->in_fast_alloc = 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (GC_UNLIKELY(t->stop_deferred)) gcheap::boehm::SuspendDeferred(t);
+  return p;
+}
+
 void* Alloc(size_t n, Kind kind) {
   if (n > GC_MAX_ALLOC_BYTES) return OutOfMemory(n);
   if (GC_UNLIKELY(OnInitThread())) {
@@ -647,6 +711,10 @@ void* Alloc(size_t n, Kind kind) {
     // which only that library code holds and frees (GC_free ignores it).
     return calloc(1, n == 0 ? 1 : n);
   }
+  if (void* p = AllocFast(n, kind); GC_LIKELY(p != nullptr)) {
+    gcheap::boehm::AfterAllocation();
+    return p;
+  }
   void* p;
   {
     RunningBracket b;
@@ -656,7 +724,7 @@ void* Alloc(size_t n, Kind kind) {
                                 : gc_alloc_conservative(b.m(), Padded(n));
     }
   }
-  gcheap::boehm::AfterCollectionPoint(false);
+  gcheap::boehm::AfterAllocation();
   return p != nullptr ? p : OutOfMemory(n);
 }
 

@@ -20,6 +20,11 @@
 // context at each of its stops (gcheap::EnableEmbedderCapture), the root
 // scanner reads the thread from that capture, as GC_do_blocking's, and
 // gcheap's handshake keeps it from leaving gcheap before the restart.
+// One exception to "only inside a running bracket": the allocation fast
+// path (boehm.cc, AllocFast) bumps the thread's own allocation window
+// while the thread counts as blocked; a suspend signal that lands there is
+// deferred until the bump is done (BThread::in_fast_alloc), so no pause
+// sees the window half-updated.
 //
 // Invariants:
 //  - g.threads_mu is held by the collector's driver thread from the world
@@ -48,6 +53,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -62,6 +68,15 @@ namespace gcheap::boehm {
 
 // One registered thread.
 struct BThread {
+  // The allocation fast path (boehm.cc, AllocFast) runs with in_fast_alloc
+  // set; a suspend signal that lands there only sets stop_deferred, and
+  // the thread stops itself as soon as it leaves the path
+  // (SuspendDeferred). Owner and its signal handler only.
+  volatile sig_atomic_t in_fast_alloc = 0;
+  volatile sig_atomic_t stop_deferred = 0;
+  // Testing: called inside the fast path, after the window's next slot
+  // was read and before it is taken (tests/boehm_fast_alloc_test.cc).
+  void (*fast_alloc_hook_for_testing)() = nullptr;
   pthread_t id;
   gc_mutator* m = nullptr;
   uintptr_t stack_hi = 0;  // the stack's cold end (highest address)
@@ -113,15 +128,31 @@ struct Globals {
   // freed objects (BThread::freed), whose unmarked objects the sweep that
   // follows may free.
   std::atomic<uint64_t> free_epoch{0};
+  // Finalizers were made ready since the last AfterCollectionPoint
+  // (finalize.cc; set by gcheap's notifier).
+  std::atomic<bool> fin_ready{false};
 };
 extern Globals g;
 
-// The calling thread's record, or null.
-BThread* Self();
+// The calling thread's record, or null (threads.cc). Initial-exec: one
+// load at a fixed offset from the thread pointer, no __tls_get_addr (the
+// library is loaded with the program, as Boehm's, which does the same).
+extern __attribute__((
+    tls_model("initial-exec"))) constinit thread_local BThread* tls_self;
+inline BThread* Self() { return tls_self; }
 // Initializes once (GC_init).
 void EnsureInit();
+// CurrentMutator's first call on a thread: initializes, registers the
+// thread if it is not yet.
+gc_mutator* CurrentMutatorSlow();
 // The calling thread's mutator, registering the thread if it is not yet.
-gc_mutator* CurrentMutator();
+inline gc_mutator* CurrentMutator() {
+  BThread* t = tls_self;
+  return GC_LIKELY(t != nullptr) ? t->m : CurrentMutatorSlow();
+}
+// The calling thread, which left the allocation fast path with a suspend
+// request pending (BThread::stop_deferred), stops now (threads.cc).
+void SuspendDeferred(BThread* t);
 
 // Registers the calling thread with stack cold end hi; returns its record.
 BThread* RegisterThread(uintptr_t hi, bool main);
@@ -173,6 +204,13 @@ void ClearDeadLinks();
 // On a Boehm thread after an allocation or a collection: runs (or
 // announces, with GC_finalize_on_demand) the finalizers made ready.
 void AfterCollectionPoint(bool collected);
+// After an allocation: AfterCollectionPoint(false) if finalizers are
+// ready, without a call otherwise.
+inline void AfterAllocation() {
+  if (GC_UNLIKELY(g.fin_ready.load(std::memory_order_relaxed))) {
+    AfterCollectionPoint(false);
+  }
+}
 
 // Mostly-concurrent marking (dirty_pages.cc). Before the heap exists:
 // chooses the dirty-page source (GC_GCHEAP_DIRTY_PAGES); true if marking

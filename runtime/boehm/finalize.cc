@@ -62,7 +62,6 @@ struct FinRecord {
 
 std::mutex g_fin_mu;
 absl::flat_hash_map<void*, FinRecord*> g_fin;  // object -> record
-std::atomic<bool> g_fin_ready{false};
 
 void RunFinalizer(gc_mutator* m, void* obj, void* data) {
   auto* rec = static_cast<FinRecord*>(data);
@@ -81,7 +80,7 @@ void RunFinalizer(gc_mutator* m, void* obj, void* data) {
 }
 
 void Notifier(gc_heap*, void*) {
-  g_fin_ready.store(true, std::memory_order_release);
+  g.fin_ready.store(true, std::memory_order_release);
 }
 
 void RegisterFinalizer(void* obj, GC_finalization_proc fn, void* cd,
@@ -263,11 +262,11 @@ void ClearDeadLinks() {
 // a Boehm thread: run, or announce with GC_finalize_on_demand, the
 // finalizers the last cycles made ready.
 void AfterCollectionPoint(bool collected) {
-  if (GC_LIKELY(!collected && !g_fin_ready.load(std::memory_order_relaxed))) {
+  if (GC_LIKELY(!collected && !g.fin_ready.load(std::memory_order_relaxed))) {
     return;
   }
   if (CurrentThread()->in_finalizers) return;
-  g_fin_ready.store(false, std::memory_order_relaxed);
+  g.fin_ready.store(false, std::memory_order_relaxed);
   if (GC_finalize_on_demand) {
     GC_finalizer_notifier_proc n = GC_finalizer_notifier;
     if (n != nullptr && GC_should_invoke_finalizers()) n();

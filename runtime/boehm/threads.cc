@@ -55,13 +55,14 @@
 extern "C" void* __libc_stack_end;
 
 namespace gcheap::boehm {
+
+__attribute__((tls_model(
+    "initial-exec"))) constinit thread_local BThread* tls_self = nullptr;
+
 namespace {
 
 constexpr int kSuspendSignal = SIGPWR;
 constexpr int kRestartSignal = SIGXCPU;
-
-__attribute__((tls_model("initial-exec"))) thread_local BThread* tls_self =
-    nullptr;
 
 sem_t g_ack;
 std::atomic<uint64_t> g_world_gen{0};  // odd: stopped
@@ -70,6 +71,14 @@ void SuspendHandler(int, siginfo_t*, void* uctx) {
   const int saved_errno = errno;
   BThread* t = tls_self;
   if (t == nullptr) {
+    errno = saved_errno;
+    return;
+  }
+  if (t->in_fast_alloc) {
+    // Inside the allocation fast path (boehm.cc, AllocFast): the thread
+    // stops itself when it leaves it (SuspendDeferred), a few
+    // instructions from here; the stopper waits for that acknowledgement.
+    t->stop_deferred = 1;
     errno = saved_errno;
     return;
   }
@@ -195,7 +204,12 @@ void ThreadExitDestructor(void* p) {
 
 }  // namespace
 
-BThread* Self() { return tls_self; }
+void SuspendDeferred(BThread* t) {
+  t->stop_deferred = 0;
+  // The handler again, now outside the path: it records this point's
+  // registers and stack pointer, acknowledges and waits for the restart.
+  pthread_kill(pthread_self(), kSuspendSignal);
+}
 
 uintptr_t StackHi() {
   pthread_attr_t attr;
@@ -264,15 +278,12 @@ void UnregisterThread(BThread* t) {
   delete t;
 }
 
-gc_mutator* CurrentMutator() {
+gc_mutator* CurrentMutatorSlow() {
+  EnsureInit();
   BThread* t = tls_self;
-  if (GC_UNLIKELY(t == nullptr)) {
-    EnsureInit();
-    t = tls_self;
-    // A thread Boehm would require to be registered: register it here
-    // (its stack bounds from pthread).
-    if (t == nullptr) t = RegisterThread(StackHi(), false);
-  }
+  // A thread Boehm would require to be registered: register it here (its
+  // stack bounds from pthread).
+  if (t == nullptr) t = RegisterThread(StackHi(), false);
   return t->m;
 }
 
