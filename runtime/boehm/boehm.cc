@@ -705,9 +705,11 @@ void* Alloc(size_t n, Kind kind) {
   if (n > GC_MAX_ALLOC_BYTES) return OutOfMemory(n);
   if (GC_UNLIKELY(OnInitThread())) {
     // Re-entered from initialization: out-of-line code of a shared library
-    // gcheap calls (libstdc++'s std::ifstream, Debian's Abseil) allocated
-    // through the program's operator new, which a program may route here
-    // (libgccpp's). The heap does not exist yet: zeroed malloc memory,
+    // gcheap calls allocated through the program's operator new, which a
+    // program may route here (libgccpp's). The optimized library links
+    // libstdc++ in and binds its allocations to malloc (operator_new.cc),
+    // so only the sanitizer builds, which load libstdc++.so, get here
+    // (docs/boehm.md). The heap does not exist yet: zeroed malloc memory,
     // which only that library code holds and frees (GC_free ignores it).
     return calloc(1, n == 0 ? 1 : n);
   }
