@@ -65,6 +65,7 @@
 #define GCHEAP_GC_COLLECTOR_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -228,6 +229,13 @@ class Collector {
   uint64_t AssistWaitsForTesting() const {
     return assist_waits_.load(std::memory_order_relaxed);
   }
+  // Testing seams for the credit wait's wakeups: the backstop timeout of
+  // each wait (1 ms; a test lengthens it so that only a notification ends
+  // a wait), and background credit published as a worker does.
+  void SetAssistWaitTimeoutForTesting(std::chrono::nanoseconds t) {
+    assist_wait_timeout_ns_.store(t.count(), std::memory_order_relaxed);
+  }
+  void PublishBgCreditForTesting(int64_t scanned) { PublishBgCredit(scanned); }
   // For a mutator in debt, counted as blocked: returns once background
   // workers have banked credit for its whole debt, a worker has put work
   // into the pool for the assists (OfferAssistWork), marking has ended or
@@ -519,6 +527,8 @@ class Collector {
   std::atomic<uint64_t> assist_waits_{0};  // WaitForAssistCredit calls
   std::atomic<bool> bg_marking_{false};    // BackgroundMark's workers run
   std::atomic<bool> bg_marking_for_testing_{false};
+  // The credit wait's backstop (WaitForAssistCredit), in ns.
+  std::atomic<int64_t> assist_wait_timeout_ns_{1'000'000};
   std::mutex assist_mu_;
   std::condition_variable assist_cv_;
   std::atomic<uint64_t> bg_cpu_ns_{0};  // this cycle

@@ -61,9 +61,6 @@ namespace gcheap {
 
 namespace {
 constexpr int64_t kOverAssistBytes = 64 << 10;
-// A mutator waiting for background credit looks again at least this often
-// (it is woken when the credit covers the debts waiting, or marking ends).
-constexpr auto kAssistWaitTimeout = std::chrono::milliseconds(1);
 }  // namespace
 
 void Collector::PublishAssistRatio() {
@@ -150,12 +147,15 @@ void Collector::WaitForAssistCredit(const MutatorGcState* st) {
     // Published before the credit is read (both seq_cst): a worker that
     // adds credit after our read sees the debt and wakes us
     // (PublishBgCredit). The timeout is a backstop (the limiter turning
-    // on wakes nobody).
+    // on wakes nobody): assist_wait_timeout_ns_, 1 ms (tests of the
+    // wakeups lengthen it, so that only a notification ends a wait).
     assist_wanted_.fetch_add(debt, std::memory_order_seq_cst);
     while (CreditMayCome() &&
            bg_credit_.load(std::memory_order_seq_cst) < debt &&
            work_offered_.load(std::memory_order_seq_cst) == offered) {
-      assist_cv_.wait_for(g, kAssistWaitTimeout);
+      assist_cv_.wait_for(
+          g, std::chrono::nanoseconds(
+                 assist_wait_timeout_ns_.load(std::memory_order_relaxed)));
     }
     assist_wanted_.fetch_sub(debt, std::memory_order_relaxed);
   }

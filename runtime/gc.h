@@ -651,6 +651,18 @@ static inline void gc_safepoint(gc_mutator* m) {
  * read-modify-write (the bump is a release store), no call. Debug builds
  * (GCHEAP_DEBUG) always call the out-of-line functions, which check the
  * mutator. */
+/* Step 4 of the allocation fast path: hands out the window's slot p (its
+ * next, read by the caller and below its end). A scan window (scan != 0)
+ * first records the slot's type; then next advances with a release store.
+ * The one place the bump is written: gcheap's inline paths below and
+ * libgc.so.1's (runtime/boehm/boehm.cc, AllocFast) call it. */
+static inline void* gc_alloc_window_take_(gc_alloc_window_* w, uintptr_t p,
+                                          int scan, uint16_t type) {
+  if (scan) __atomic_store_n(w->types++, type, __ATOMIC_RELAXED);
+  __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
+  return (void*)p;
+}
+
 static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
                                      size_t bytes) {
 #if !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
@@ -662,11 +674,7 @@ static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
       gc_alloc_window_* w =
           &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2];
       const uintptr_t p = w->next;
-      if (p < w->end) {
-        __atomic_store_n(w->types++, (uint16_t)type, __ATOMIC_RELAXED);
-        __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
-        return (void*)p;
-      }
+      if (p < w->end) return gc_alloc_window_take_(w, p, 1, (uint16_t)type);
     }
   }
 #endif
@@ -682,10 +690,7 @@ static inline void* gc_alloc_noscan_inline_(gc_mutator* m, size_t bytes) {
         &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2 +
                           1];
     const uintptr_t p = w->next;
-    if (p < w->end) {
-      __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
-      return (void*)p;
-    }
+    if (p < w->end) return gc_alloc_window_take_(w, p, 0, 0);
   }
 #endif
   return gc_alloc_noscan(m, bytes);

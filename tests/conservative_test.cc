@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "heap/base.h"
 #include "runtime/gc.h"
 #include "runtime/runtime.h"
 #include "tests/gc_test_util.h"
@@ -554,6 +555,85 @@ TEST_F(ConservativeTest, ConservativeObjectsKeepWhatTheirWordsName) {
   EXPECT_NE(std::string(gc_last_error()).find("gc_alloc_conservative"),
             std::string::npos)
       << gc_last_error();
+  ASSERT_EQ(gc_remove_root(heap_, &root), 0);
+}
+
+// The arena-bounds reject (ArenaIndex::MayContain, gc/conservative.h rule
+// 2) under heap growth racing with cycles: each round adds an arena (a
+// noscan object of nearly an arena's size, never touched, so it costs
+// address space, not memory) and puts a conservative object beside it,
+// (most of them land in the new arenas; the test checks that they do),
+// known only by an interior word of a rooted conservative holder, while
+// another thread runs collections back to back. The words are stored
+// while a cycle marks or not (the barrier shades them in one case, a later
+// cycle's scan of the holder reads them through the bounds in the other).
+// A marker whose bounds did not cover an arena added before its cycle
+// would leave that arena's objects white and the sweep would free them:
+// every object must stay allocated with its payload. (With the bounds
+// widened only by the first arena, the objects of the later arenas are
+// freed and this test fails.)
+TEST_F(ConservativeTest, WordsNamingObjectsInNewArenasKeepThemAcrossCycles) {
+  Init(/*conservative_stacks=*/false);
+  constexpr int kRounds = 12;
+  constexpr size_t kBig = kArenaBytes - (2 << 20);
+  constexpr size_t kObj = 256 << 10;  // a span of its own
+  void* root = nullptr;
+  ASSERT_EQ(gc_add_root(heap_, &root), 0);
+  auto** holder =
+      static_cast<void**>(gc_alloc_conservative(m_, 2 * kRounds * 8));
+  ASSERT_NE(holder, nullptr) << gc_last_error();
+  root = holder;
+  std::atomic<bool> stop{false};
+  std::atomic<int> cycles{0};
+  std::thread collector([&] {
+    gc_mutator* m = gc_thread_attach(heap_);
+    while (!stop.load()) {
+      gc_collect(m);
+      cycles.fetch_add(1);
+    }
+    gc_thread_detach(m);
+  });
+  std::vector<uintptr_t*> objs;
+  const HeapArena* first_arena =
+      heap_->heap.ArenaOf(reinterpret_cast<uintptr_t>(holder));
+  int in_new_arena = 0;
+  for (int r = 0; r < kRounds; r++) {
+    void* big = gc_alloc_noscan(m_, kBig);
+    ASSERT_NE(big, nullptr) << gc_last_error();
+    gc_write_barrier(m_, holder, &holder[2 * r], big);
+    auto* obj = static_cast<uintptr_t*>(gc_alloc_conservative(m_, kObj));
+    ASSERT_NE(obj, nullptr) << gc_last_error();
+    const uintptr_t a = reinterpret_cast<uintptr_t>(obj);
+    // Inserted during the test: the heap began with the holder's arena
+    // (PageAlloc::Grow inserts arenas as the heap needs them).
+    if (heap_->heap.ArenaOf(a) != first_arena) in_new_arena++;
+    for (size_t i = 0; i < kObj / 8; i += 512) obj[i] = (a + i) ^ kHide;
+    gc_write_barrier(m_, holder, &holder[2 * r + 1],
+                     reinterpret_cast<char*>(obj) + 4096 + 8);
+    objs.push_back(obj);
+    // Let two cycles run over the new arena (allocation polls the
+    // safepoint).
+    const int until = cycles.load() + 2;
+    const auto deadline = std::chrono::steady_clock::now() + kLiveness;
+    while (cycles.load() < until &&
+           std::chrono::steady_clock::now() < deadline) {
+      Churn(m_, cell_, 64);
+    }
+  }
+  stop = true;
+  JoinBlocked(m_, collector);
+  gc_collect(m_);
+  gc_collect(m_);
+  EXPECT_GE(in_new_arena, kRounds / 2)
+      << "the objects did not land in the new arenas: the test shows little";
+  EXPECT_GE(cycles.load(), kRounds);
+  for (uintptr_t* obj : objs) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(obj);
+    ASSERT_TRUE(IsLive(heap_, obj)) << std::hex << a;
+    for (size_t i = 0; i < kObj / 8; i += 512) {
+      ASSERT_EQ(obj[i], (a + i) ^ kHide) << std::hex << a << " word " << i;
+    }
+  }
   ASSERT_EQ(gc_remove_root(heap_, &root), 0);
 }
 

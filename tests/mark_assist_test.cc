@@ -236,5 +236,36 @@ TEST(MarkAssistTest, OfferedWorkWakesAMutatorWaitingForCredit) {
       << "offered work did not wake the mutator waiting for credit";
 }
 
+// A mutator waiting for background credit wakes when a worker banks
+// enough credit for the debts waiting (PublishBgCredit's notification),
+// not at the wait's backstop timeout: with the timeout lengthened to an
+// hour, credit published for the waiter must end its wait within seconds.
+// (Without the notification the waiter sleeps on and the test fails at its
+// deadline; at the default 1 ms backstop a lost notification would only
+// cost a millisecond per wait, which no test sees.)
+TEST(MarkAssistTest, BankedCreditWakesAMutatorWaitingForIt) {
+  HeldMarkWithoutCredit held;
+  Collector* c = held.collector();
+  c->SetAssistWaitTimeoutForTesting(std::chrono::hours(1));
+  const bool waited = held.WaitForCreditWait();
+  // Past the first wait, which may have begun before the timeout changed
+  // (each wait reads it anew every time it sleeps).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const bool still_waiting = c->AssistWaitingForTesting();
+  c->PublishBgCreditForTesting(int64_t{1} << 40);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (c->AssistWaitingForTesting() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool woke = !c->AssistWaitingForTesting();
+  c->SetAssistWaitTimeoutForTesting(std::chrono::milliseconds(1));
+  held.Finish();
+  ASSERT_TRUE(waited) << "the allocator never waited for background credit";
+  ASSERT_TRUE(still_waiting) << "the wait ended before any credit came";
+  EXPECT_TRUE(woke) << "banked credit did not wake the mutator waiting for it";
+}
+
 }  // namespace
 }  // namespace gcheap

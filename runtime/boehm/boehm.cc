@@ -681,16 +681,13 @@ GC_ALWAYS_INLINE void* AllocFast(size_t n, Kind kind) {
       gc_alloc_window_* w = &h->alloc_windows[cls * 2 + k];
       const uintptr_t q = w->next;
       if (GC_LIKELY(q < w->end)) {
-        if (GC_UNLIKELY(t->fast_alloc_hook_for_testing != nullptr)) {
+#ifdef GCHEAP_BOEHM_TESTING_HOOKS
+        if (t->fast_alloc_hook_for_testing != nullptr) {
           t->fast_alloc_hook_for_testing();
         }
-        if (k == 0) {
-          __atomic_store_n(w->types++,
-                           static_cast<uint16_t>(g_conservative_type),
-                           __ATOMIC_RELAXED);
-        }
-        __atomic_store_n(&w->next, q + w->size, __ATOMIC_RELEASE);
-        p = reinterpret_cast<void*>(q);
+#endif
+        p = gc_alloc_window_take_(w, q, k == 0,
+                                  static_cast<uint16_t>(g_conservative_type));
       }
     }
   }

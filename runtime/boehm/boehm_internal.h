@@ -75,7 +75,9 @@ struct BThread {
   volatile sig_atomic_t in_fast_alloc = 0;
   volatile sig_atomic_t stop_deferred = 0;
   // Testing: called inside the fast path, after the window's next slot
-  // was read and before it is taken (tests/boehm_fast_alloc_test.cc).
+  // was read and before it is taken (tests/boehm_fast_alloc_test.cc). Only
+  // the layer built with GCHEAP_BOEHM_TESTING_HOOKS
+  // (:boehm_with_testing_hooks) calls it; the shipped layer never reads it.
   void (*fast_alloc_hook_for_testing)() = nullptr;
   pthread_t id;
   gc_mutator* m = nullptr;
