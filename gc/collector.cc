@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <new>
 #include <optional>
 #include <string>
@@ -350,7 +351,11 @@ void Collector::StopTheWorld(Cycle* c, bool call_world_hook) {
   heap_->LockScavenger();
   if (pause_hook_) pause_hook_(true);
   c->pause_start_ns = NowNs();
+  c->lap_ns = c->pause_start_ns;
   if (c->info.pauses == 0) c->info.start_ns = c->pause_start_ns;
+  if (c->info.pauses > 0) {  // a later pause: counted anew
+    std::fill(std::begin(c->steps.last), std::end(c->steps.last), 0);
+  }
   if (c->resumed_ns != 0) c->info.mark_ns += c->pause_start_ns - c->resumed_ns;
   c->charged_ns = c->pause_start_ns;
   if (events_->active()) {
@@ -367,12 +372,16 @@ void Collector::StopTheWorld(Cycle* c, bool call_world_hook) {
     e.ns = static_cast<uint64_t>(now - c->pause_start_ns);
     events_->Emit(e, now);
   }
-  if (call_world_hook && world_stopped_hook_) world_stopped_hook_();
+  if (call_world_hook) {
+    if (world_stopped_hook_) world_stopped_hook_();
+    Lap(c, PauseSteps::kStop);
+  }
 }
 
 void Collector::StartTheWorld(Cycle* c) {
   if (world_restarting_hook_) world_restarting_hook_();
   const int64_t t = world_->StartTheWorld();
+  Lap(c, PauseSteps::kRestart, t);
   const uint64_t pause = t - c->pause_start_ns;
   if (c->info.pauses == 0) c->info.pause1_ns = pause;
   c->info.pause2_ns = pause;  // the last one so far
@@ -416,6 +425,7 @@ void Collector::SweepTermination(Cycle* c) {
   // After the sweeps in flight: a thread the hook stops may be one of the
   // sweepers (counting as blocked while it sweeps, as gc_collect does).
   if (world_stopped_hook_) world_stopped_hook_();
+  Lap(c, PauseSteps::kStop);
   world_->ForEachMutatorGcState([](MutatorGcState* st) { *st = {}; });
   c->info.heap_before = heap_->heap_live().load();
   pool_ = std::make_unique<WorkPool>();
@@ -446,6 +456,7 @@ void Collector::Mark(Cycle* c) {
     c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_,
                                /*background=*/false, /*fraction=*/1.0,
                                /*idle=*/false, /*world_stopped_alone=*/true));
+    Lap(c, PauseSteps::kDrain);  // the roots' scan included
   } else {
     StartConcurrentMark(c);
     FinishConcurrentMark(c);
@@ -509,9 +520,11 @@ void Collector::StartConcurrentMark(Cycle* c) {
   pacer_.StartMark(c->info.heap_before);
   PublishAssistRatio();
   world_->SetWriteBarrier(true);  // and allocate-black (gc_alloc checks it)
+  Lap(c, PauseSteps::kRoots);
   // Stores without the barrier: recorded from here on (no object has been
   // scanned yet).
   if (unbarriered_ != nullptr) unbarriered_->BeginMark();
+  Lap(c, PauseSteps::kDirty);
   StartTheWorld(c);
   ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
   {
@@ -558,7 +571,8 @@ void Collector::FinishConcurrentMark(Cycle* c) {
     world_->FlushWriteBarrierBuffers();
     if (unbarriered_ != nullptr) {
       // Roots and written pages rescanned: drain what that greyed here,
-      // with every worker. (Restarting would mean re-arming the source for
+      // on this thread alone for up to kDrainAloneNs, then with every
+      // worker (below). (Restarting would mean re-arming the source for
       // the pages just rescanned, which costs more than the drain: with
       // mprotect, one call per run of pages.)
       RescanUnbarriered(c);
@@ -573,6 +587,7 @@ void Collector::FinishConcurrentMark(Cycle* c) {
       }
       c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
     }
+    Lap(c, PauseSteps::kDrain);
     if (pool_->nfull() == 0) return;
     StartTheWorld(c);
     c->marked.Add(BackgroundMark());
@@ -582,6 +597,7 @@ void Collector::FinishConcurrentMark(Cycle* c) {
   if (pool_->nfull() != 0) {
     c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/false, nworkers_));
   }
+  Lap(c, PauseSteps::kDrain);
 }
 
 // The final pause's rescan of dirty pages (gc/unbarriered.h).
@@ -680,8 +696,15 @@ void Collector::RescanUnbarriered(Cycle* c) {
   // the Boehm layer reports the stopped threads' stacks here).
   RootMarker rm(&marker_, &w);
   roots_->VisitAll(rm);
+  Lap(c, PauseSteps::kRoots);
   DirtyRescanner r(heap_, &marker_, &w);
   unbarriered_->RescanDirty(r);
+  Lap(c, PauseSteps::kDirty);
+  // What that greyed: on this thread alone for up to kDrainAloneNs; the
+  // rest (FinishConcurrentMark) with every worker.
+  const int64_t drain_start = NowNs();
+  while (NowNs() - drain_start < kDrainAloneNs && marker_.DrainSome(&w, 64)) {
+  }
   c->marked.Add({w.marked_objects, w.marked_bytes, w.scanned_bytes});
 }
 
@@ -771,6 +794,8 @@ void Collector::MarkFinalizers(Cycle* c) {
   if (run_concurrently) {
     run_hook(decided_hook_);
     FinishConcurrentMark(c);
+  } else {
+    Lap(c, PauseSteps::kFinalizers);
   }
 }
 
@@ -842,6 +867,7 @@ void Collector::MarkTermination(Cycle* c) {
   // can).
   finalization_.ReleaseDecided();
   SetPhase(GcPhase::kSweep);
+  Lap(c, PauseSteps::kTermination);
   StartTheWorld(c);
 }
 
@@ -887,6 +913,11 @@ void Collector::Sweep(Cycle* c) {
   info.trigger = pacer_.trigger();
   info.start_ns -= start_ns_;
   stats_.RecordCycle(info, limiter_.engaged());
+  last_pause_steps_ = c->steps;
+  if (info.pauses == 1) {  // stop-the-world: the one pause is both
+    std::copy(std::begin(c->steps.first), std::end(c->steps.first),
+              last_pause_steps_.last);
+  }
   if (config_.trace) {
     const std::string line = FormatGcTrace(info, nworkers_, config_.verify);
     fputs(line.c_str(), stderr);

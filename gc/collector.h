@@ -141,6 +141,12 @@ class Collector {
   // writes slower than the rounds clean).
   static constexpr int kMaxPrecleanRounds = 4;
   static constexpr uint64_t kPrecleanMinPages = 32;
+  // The final pause with an UnbarrieredStores drains what its rescan
+  // greyed on the driver alone for up to this long before every worker
+  // helps: that work is usually small (the roots and a few pages), and
+  // waking the workers and waiting for the last to finish costs two
+  // scheduling latencies (milliseconds on a loaded machine).
+  static constexpr int64_t kDrainAloneNs = 500'000;
 
   // events: the heap's event bus (gc/events.h), which also gives the
   // clock origin; null: the collector keeps one of its own.
@@ -296,6 +302,10 @@ class Collector {
   // Called after every cycle, once the world runs again, on the driver
   // thread. It must not call into the heap.
   void SetCycleHook(CycleHook hook);
+  // The steps of the last completed cycle's first and last pause (set
+  // before its cycle hook runs; read it from the hook, on the driver
+  // thread).
+  const PauseSteps& last_pause_steps() const { return last_pause_steps_; }
   // World hooks: `stopped` runs on the driver thread once every mutator
   // has stopped (every pause; in the first one after the sweeps still in
   // flight have finished, since a thread counting as blocked may be one of
@@ -394,7 +404,15 @@ class Collector {
     int64_t pause_start_ns = 0;  // the current pause's stop request
     int64_t charged_ns = 0;      // pause time charged to the limiter up to
     int64_t resumed_ns = 0;      // when the world last restarted
+    PauseSteps steps;            // the first and the current pause
+    int64_t lap_ns = 0;          // where the current pause's step began
   };
+  // Ends the current pause's step s (in the pause) now, or at `now`.
+  static void Lap(Cycle* c, PauseSteps::Step s, int64_t now = NowNs()) {
+    uint64_t* steps = c->info.pauses == 0 ? c->steps.first : c->steps.last;
+    steps[s] += static_cast<uint64_t>(now - c->lap_ns);
+    c->lap_ns = now;
+  }
 
   // The driver thread; and every collector thread again after a fork.
   void StartDriver();
@@ -538,6 +556,7 @@ class Collector {
 
   std::mutex hooks_mu_;
   CycleHook cycle_hook_;                        // guarded by hooks_mu_
+  PauseSteps last_pause_steps_;                 // driver thread
   std::function<void()> mark_phase_hook_;       // guarded by hooks_mu_
   std::function<void()> finalizer_phase_hook_;  // guarded by hooks_mu_
   std::function<void()> decided_hook_;          // guarded by hooks_mu_

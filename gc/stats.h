@@ -37,6 +37,27 @@ inline constexpr int kPauseBuckets = 32;  // bucket i: pause < 2^i us
 // ns / 1000 < 2^i, capped at kPauseBuckets - 1.
 int PauseBucket(uint64_t ns);
 
+// Where the time of a cycle's first and last pause went, step by step
+// (the driver's clock; each step ends where the next begins, so the steps
+// of a pause add up to it). Stop-the-world cycles have one pause: both
+// records describe it. For the pause figures of docs/boehm.md.
+struct PauseSteps {
+  enum Step {
+    kStop,         // stop request to every thread stopped (the world
+                   // hook's signals included; the first pause also
+                   // finishes the sweeps in flight)
+    kRoots,        // root snapshot (first) / flush, mcaches, roots again
+    kDirty,        // dirty-page source: arming (first) / rescan (final)
+    kDrain,        // marking what the pause greyed, every worker
+    kFinalizers,   // the finalizer phase inside the pause
+    kTermination,  // mark termination's own work
+    kRestart,      // the world hook's restart and the release
+    kCount
+  };
+  uint64_t first[kCount] = {};
+  uint64_t last[kCount] = {};
+};
+
 // What one cycle did.
 struct CycleInfo {
   uint64_t cycle = 0;

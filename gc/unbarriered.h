@@ -18,7 +18,9 @@
 //     not tracked (spans created during the mark: their objects were
 //     allocated black and never scanned); the collector rescans the marked
 //     objects that overlap each such page, and drains what that greyed in
-//     the same pause, with every worker (the world is not restarted during
+//     the same pause (the driver alone first, for up to
+//     Collector::kDrainAloneNs, then every worker; the world is not
+//     restarted during
 //     the mark after a rescan: that would mean re-arming the source);
 //   - precleaning (world running, after the concurrent mark drained and
 //     before the final pause): up to Collector::kMaxPrecleanRounds rounds

@@ -3,7 +3,8 @@
 // "stw" with one) whatever the soft-dirty probe says (mostly-concurrent
 // marking is on request only for now, docs/boehm.md),
 // and a collection still works and prints the same mode in GC_PRINT_STATS'
-// mode line.
+// mode line, and a pause-steps line whose steps add up to the pause
+// (stop-the-world: one pause, the first and the last).
 #define GC_THREADS 1
 #define GC_NO_THREAD_REDIRECTS 1
 #include <gc/gc.h>
@@ -40,8 +41,33 @@ TEST(MarkingMode, AutoIsStopTheWorld) {
   ASSERT_NE(f, nullptr);
   char line[512];
   bool seen = false;
+  uint64_t pause_us = 0;
+  int steps_seen = 0;
   while (fgets(line, sizeof(line), f) != nullptr) {
     const std::string l = line;
+    unsigned long long ms = 0, ns = 0;
+    if (sscanf(line, "World-stopped marking took %llu ms %llu ns", &ms, &ns) ==
+        2) {
+      pause_us = ms * 1000 + ns / 1000;
+    }
+    unsigned long long v[14];
+    if (sscanf(line,
+               "GC #%*u pause steps (us): first: stop %llu, roots %llu, "
+               "dirty %llu, drain %llu, finalizers %llu, termination %llu, "
+               "restart %llu; last: stop %llu, roots %llu, dirty %llu, "
+               "drain %llu, finalizers %llu, termination %llu, restart %llu",
+               &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+               &v[9], &v[10], &v[11], &v[12], &v[13]) == 14) {
+      uint64_t first = 0;
+      for (int i = 0; i < 7; i++) {
+        first += v[i];
+        EXPECT_EQ(v[i], v[i + 7]) << "one pause: first and last differ";
+      }
+      // Each step is truncated to whole microseconds.
+      EXPECT_LE(first, pause_us + 1) << l;
+      EXPECT_GE(first + 8, pause_us) << l;
+      steps_seen++;
+    }
     const size_t at = l.find(" mode: ");
     if (l.rfind("GC #", 0) == 0 && at != std::string::npos) {
       EXPECT_EQ(l.substr(at + 7), mode + "\n");
@@ -51,6 +77,7 @@ TEST(MarkingMode, AutoIsStopTheWorld) {
   fclose(f);
   unlink(log);
   EXPECT_TRUE(seen) << "no mode line in GC_PRINT_STATS' output";
+  EXPECT_GT(steps_seen, 0) << "no pause steps line in GC_PRINT_STATS' output";
   printf("default marking mode here: %s\n", mode.c_str());
 }
 

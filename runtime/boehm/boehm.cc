@@ -307,6 +307,26 @@ size_t PacedGoal(const gcheap::CycleSample& s) {
   return heap;
 }
 
+// "GC #K pause steps: first ... us; last ... us" (gc/stats.h, PauseSteps;
+// the hook runs on the driver thread, where the record is read).
+void PrintPauseSteps(uint64_t n) {
+  using S = gcheap::PauseSteps;
+  const S& p = g.heap->collector->last_pause_steps();
+  const auto steps = [](const char* which, const uint64_t* v) {
+    fprintf(g_log,
+            "%s: stop %" PRIu64 ", roots %" PRIu64 ", dirty %" PRIu64
+            ", drain %" PRIu64 ", finalizers %" PRIu64 ", termination %" PRIu64
+            ", restart %" PRIu64,
+            which, v[S::kStop] / 1000, v[S::kRoots] / 1000, v[S::kDirty] / 1000,
+            v[S::kDrain] / 1000, v[S::kFinalizers] / 1000,
+            v[S::kTermination] / 1000, v[S::kRestart] / 1000);
+  };
+  fprintf(g_log, "GC #%" PRIu64 " pause steps (us): ", n);
+  steps("first", p.first);
+  steps("; last", p.last);
+  fputc('\n', g_log);
+}
+
 void CycleHook(const gc_cycle_info* info, void*) {
   // Allocation since the last collection counts from here (the world
   // runs again: a little allocation may already count as before it).
@@ -335,6 +355,7 @@ void CycleHook(const gc_cycle_info* info, void*) {
   fprintf(g_log, "GC #%" PRIu64 " mode: %s\n", n,
           gcheap::boehm::MarkingModeName());
   gcheap::boehm::PrintDirtyStats(g_log, n, info);
+  PrintPauseSteps(n);
   fflush(g_log);  // whole lines, as Boehm writes them, even to a file
 }
 

@@ -13,6 +13,11 @@
 // stack does not matter) and sleeps in sigsuspend until the world
 // generation changes; Restarting bumps the generation, sends the restart
 // signal (SIGXCPU) to each suspended thread and releases g.threads_mu.
+// (Before gcheap releases its own mutators, not after: a thread stopped
+// by the signal inside glibc's pthread_cond_wait, gcheap's Park for
+// instance, holds up the broadcast of gcheap's release until it runs.)
+// The stopper polls for the acknowledgements briefly before it sleeps on
+// the semaphore (WaitAck).
 // A thread inside gcheap for the layer (a RunningBracket: EnterGcheap to
 // LeaveGcheap) is not signalled: gcheap parked it, or it counts as blocked
 // inside one of gcheap's own brackets (GC_gcollect's caller waits for its
@@ -31,6 +36,7 @@
 // g.threads_mu, so it waits out a pause.
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -109,7 +115,17 @@ void SuspendHandler(int, siginfo_t*, void* uctx) {
 
 void RestartHandler(int) {}
 
+// A stopped thread's acknowledgement. Polled (yielding) for up to
+// kAckSpinNs first: a running thread acknowledges within microseconds,
+// and sleeping would add this thread's own wake-up, a scheduling latency
+// (milliseconds on a loaded machine), to the pause.
+constexpr int64_t kAckSpinNs = 200'000;
 void WaitAck() {
+  const int64_t start = NowNs();
+  do {
+    if (sem_trywait(&g_ack) == 0) return;
+    sched_yield();
+  } while (NowNs() - start < kAckSpinNs);
   while (sem_wait(&g_ack) != 0) {
     if (errno != EINTR) {
       perror("gcheap libgc: sem_wait");
