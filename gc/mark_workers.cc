@@ -67,8 +67,10 @@ constexpr auto kIdlePoll = std::chrono::microseconds(20);
 // as long as it is ahead (at most kFractionalMaxSleepNs).
 constexpr double kFractionalMinAheadNs = 50'000;
 constexpr double kFractionalMaxSleepNs = 2'000'000;
-// Grey objects the idle worker scans between looks at the clock.
-constexpr size_t kIdleDrainBatch = 64;
+// Grey objects the idle worker scans between looks at the clock (several
+// Marker::kPrefetchDepth: the drain's prefetch runs dry at each batch's
+// end).
+constexpr size_t kIdleDrainBatch = 256;
 // Slices between worker 0's looks at its thread CPU clock (the fractional
 // share) and updates of the assist ratio and the CPU limiter. The thread
 // CPU clock is a system call (the vDSO serves only the process-wide
