@@ -242,15 +242,20 @@ void Marker::ScanSpecial(Worker* w, const ObjectRef& r, const TypeInfo* t,
   w->scanned_bytes += hi - lo;
 }
 
-bool Marker::DrainSome(Worker* w, size_t budget) {
+bool Marker::DrainSome(Worker* w, size_t budget, uint64_t scan_limit) {
   // Objects are scanned a few items after they are taken from the work
   // buffer, with a prefetch issued when taken: scanning is bound by cache
-  // misses on the objects themselves, and this hides most of them.
+  // misses on the objects themselves, and this hides most of them. No
+  // more is taken than the budget leaves to scan, so a drain that uses up
+  // its budget hands nothing back (the callers drain in batches: putting
+  // back a full ring after each batch cost more than the prefetch saved).
   uintptr_t ring[kPrefetchDepth];
   size_t head = 0, count = 0;
   uintptr_t item;
-  for (size_t done = 0; done < budget; done++) {
-    while (count < kPrefetchDepth && w->gcw.TryGet(&item)) {
+  for (size_t done = 0; done < budget && w->scanned_bytes < scan_limit;
+       done++) {
+    while (count < kPrefetchDepth && done + count < budget &&
+           w->gcw.TryGet(&item)) {
       __builtin_prefetch(reinterpret_cast<const void*>(item));
       ring[(head + count) % kPrefetchDepth] = item;
       count++;
@@ -261,7 +266,7 @@ bool Marker::DrainSome(Worker* w, size_t budget) {
     count--;
     ScanItem(w, item);
   }
-  // Out of budget: put the prefetched items back.
+  // At the scan limit: put the prefetched items back.
   for (; count > 0; count--, head = (head + 1) % kPrefetchDepth) {
     w->gcw.Put(ring[head]);
   }

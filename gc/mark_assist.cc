@@ -61,6 +61,9 @@ namespace gcheap {
 
 namespace {
 constexpr int64_t kOverAssistBytes = 64 << 10;
+// Grey objects an assist scans between looks at a pause request (it stops
+// sooner once its debt is paid: Marker::DrainSome's scan limit).
+constexpr size_t kAssistDrainBatch = 256;
 }  // namespace
 
 void Collector::PublishAssistRatio() {
@@ -107,9 +110,14 @@ void Collector::Assist(MutatorGcState* st) {
   // active assist while grey objects are held here (termination).
   assists_active_.fetch_add(1, std::memory_order_seq_cst);
   Marker::Worker w(&marker_, pool_.get());
+  // In batches of kAssistDrainBatch objects (a pause request is answered
+  // between them), each stopping once the debt is paid.
   while (static_cast<int64_t>(w.scanned_bytes) < want &&
          !world_->StopRequested()) {
-    if (!marker_.DrainSome(&w, 16)) break;
+    if (!marker_.DrainSome(&w, kAssistDrainBatch,
+                           static_cast<uint64_t>(want))) {
+      break;
+    }
   }
   w.gcw.Dispose();  // unfinished grey objects back to the pool
   assists_active_.fetch_sub(1, std::memory_order_seq_cst);

@@ -316,6 +316,21 @@ TEST_F(MarkTest, DrainSomeStopsAtItsBudgetAndLosesNothing) {
   EXPECT_EQ(w.scanned_bytes, 20u * 8);
 }
 
+// DrainSome with a scan limit (an assist paying a debt) stops at the first
+// object that brings scanned_bytes to the limit, and what it had taken
+// and not scanned goes back to the worker's buffers.
+TEST_F(MarkTest, DrainSomeStopsAtItsScanLimitAndLosesNothing) {
+  const uint64_t kNone = 0;
+  const uint16_t t = Register("Leaf", 8, &kNone);
+  Marker::Worker w(&marker_, &pool_);
+  for (int i = 0; i < 100; i++) marker_.MarkValue(&w, U(New(t, 8)));
+  EXPECT_TRUE(marker_.DrainSome(&w, 1000, /*scan_limit=*/8 * 7 + 1));
+  EXPECT_EQ(w.scanned_bytes, 8u * 8) << "stops after the 8th object";
+  EXPECT_EQ(Queued(&w), 92u);
+  EXPECT_FALSE(marker_.DrainSome(&w, 1000, 8 * 1000));  // ran out first
+  EXPECT_EQ(w.scanned_bytes, 100u * 8);
+}
+
 // The worker's last-span shortcut resolves addresses as the arena index
 // does, inside the last span and outside it.
 TEST_F(MarkTest, LastSpanShortcutAgreesWithTheArenaIndex) {
