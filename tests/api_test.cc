@@ -74,9 +74,8 @@ TEST(ConfigTest, InvalidConfigurationIsRejected) {
 }
 
 // gc_config.min_heap_bytes is the floor under the heap goal: the goal a
-// heap starts with, and the one a collection of an almost empty heap leaves
-// (the Boehm layer sets 2 MiB). 0 keeps the 4 MiB default; below 256 KiB is
-// rejected.
+// heap starts with, and the one a collection of an almost empty heap
+// leaves. 0 keeps the 4 MiB default; below 256 KiB is rejected.
 TEST(ConfigTest, MinHeapBytesIsTheFloorUnderTheGoal) {
   gc_config c;
   gc_config_init(&c);

@@ -18,8 +18,6 @@
 //  - GC_set_free_space_divisor after initialization takes effect;
 //  - garbage freed with GC_free as it is allocated collects about 8 times
 //    less often than garbage left to the collector;
-//  - almost no live data collects every 2 MiB, the layer's floor under
-//    the goal (gcheap's default is 4 MiB);
 //  - live data that grows with no garbage collects as the heap grows in
 //    Boehm's steps (about a dozen times up to 64 MiB), not at every L/12
 //    of growth (about 35 times).
@@ -71,27 +69,7 @@ __attribute__((noinline)) GC_word CollectionsFor(bool free_it) {
 }
 
 // First, so that the modelled heap starts from initialization and no
-// earlier test's garbage is in the heap. With almost nothing live, Boehm's
-// budget is tiny and the layer's 2 MiB floor under the goal
-// (gc_config.min_heap_bytes) sets the interval: about 32 collections for
-// 64 MiB of garbage; gcheap's default 4 MiB floor made at most 16.
-TEST(BoehmPacing, TinyLiveDataCollectsAtTheLayersTwoMiBFloor) {
-  KeepLive(0, /*atomic=*/true);
-  constexpr size_t kSmallGarbage = 64 * kMiB;
-  const GC_word before = GC_get_gc_no();
-  for (size_t done = 0; done < kSmallGarbage; done += kObject) {
-    EXPECT_NE(GC_MALLOC_ATOMIC(kObject), nullptr);
-  }
-  const GC_word n = GC_get_gc_no() - before;
-  printf("tiny live data, 64 MiB of garbage: %lu collections\n",
-         (unsigned long)n);
-  // Every 2 MiB, plus what the roots add to the budget (larger under
-  // ASan): at least every 3 MiB, at most every 1.5 MiB.
-  EXPECT_GE(n, kSmallGarbage / (3 * kMiB)) << "collections";
-  EXPECT_LE(n, kSmallGarbage * 2 / (3 * kMiB)) << "collections";
-}
-
-// Next, with the modelled heap still small.
+// earlier test's garbage is in the heap.
 TEST(BoehmPacing, GrowingLiveDataCollectsAtBoehmsHeapSteps) {
   KeepLive(0, /*atomic=*/true);
   constexpr size_t kLive = 64 * kMiB;

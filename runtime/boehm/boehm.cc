@@ -283,10 +283,6 @@ void RootScanner(gc_visit_fn visit, void* ctx, void*) {
 // cycle at a time: g_boehm_heap and g_boehm_live are the driver's own.
 constexpr size_t kMinHeapIncrement = size_t{64} << 10;  // MINHINCR x 4 KiB
 constexpr size_t kMaxHeapIncrement = size_t{8} << 20;   // MAXHINCR x 4 KiB
-// The floor under the goal (gc_config.min_heap_bytes): the smallest at
-// which tree-allocrate-t2 (0.85 MiB live) still uses less CPU than Boehm
-// (docs/benchmarks.md, "Peak RSS of the small rows").
-constexpr size_t kBoehmMinHeap = size_t{2} << 20;
 size_t g_boehm_heap = 0;
 uint64_t g_boehm_live = 0;
 
@@ -429,10 +425,6 @@ void DoInit() {
   // GC_all_interior_pointers = 0: data words need the base or a
   // registered displacement; stack words keep any interior pointer.
   cfg.ambiguous_displacements = GC_all_interior_pointers ? 0 : 1;
-  // A 2 MiB floor under the goal instead of gcheap's 4 MiB: Boehm's heap
-  // follows a small program's live data (docs/decisions.md, "The Boehm
-  // layer's minimum goal is 2 MiB"; GC_INITIAL_HEAP_SIZE raises it).
-  cfg.min_heap_bytes = kBoehmMinHeap;
   // The environment wins over a GC_set_max_heap_size before GC_init, as
   // in Boehm.
   size_t max = g_max_heap.load();
