@@ -72,6 +72,10 @@ static_assert(GC_MAX_ALLOC_BYTES == gcheap::kMaxAllocBytes,
 
 namespace {
 
+// gc_config.min_heap_bytes' lowest accepted value: below it a heap would
+// collect every few allocations.
+constexpr size_t kMinHeapFloor = size_t{256} << 10;
+
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
 using gcheap::CheckBarrier;
 #endif
@@ -207,6 +211,13 @@ gc_heap* gc_heap_create(const gc_config* cfg) {
     SetLastError(
         "gc_heap_create: max_heap_bytes %zu is below the 1 MiB minimum",
         c.max_heap_bytes);
+    return nullptr;
+  }
+  if (c.min_heap_bytes != 0 && c.min_heap_bytes < kMinHeapFloor) {
+    SetLastError(
+        "gc_heap_create: min_heap_bytes %zu is below the %zu KiB minimum (0: "
+        "the default, 4 MiB)",
+        c.min_heap_bytes, kMinHeapFloor >> 10);
     return nullptr;
   }
   gc_heap* h = gcheap::NewHeap(c);

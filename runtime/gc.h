@@ -193,12 +193,19 @@ typedef struct gc_config {
                               stacks and registers still retain through any
                               interior pointer. 0 (the default): any
                               interior pointer retains */
+  size_t min_heap_bytes;       /* the heap goal never drops below this many
+                                  bytes in use, so no collection starts
+                                  automatically before that much is
+                                  allocated; 0 (the default): 4 MiB. Below
+                                  256 KiB is rejected. A smaller floor keeps
+                                  a small program's heap nearer its live data
+                                  at the price of more collections */
 } gc_config;
 
 /* Fills *cfg with the defaults (gc_percent 100, no limits, workers 0,
  * verify off, stop_the_world off (concurrent), trace off, tag_mask 0,
  * finalizer_thread on, conservative_stacks off, trace_file NULL,
- * ambiguous_displacements off), then
+ * ambiguous_displacements off, min_heap_bytes 0: 4 MiB), then
  * applies the GC_* environment variables above; sets struct_size. The heap
  * copies trace_file's string. */
 void gc_config_init(gc_config* cfg);

@@ -72,6 +72,7 @@ CollectorConfig ToCollectorConfig(const gc_config& c) {
   cc.trace = c.trace != 0;
   cc.tag_mask = c.tag_mask;
   cc.ambiguous_displacements = c.ambiguous_displacements != 0;
+  if (c.min_heap_bytes != 0) cc.min_heap = c.min_heap_bytes;
   return cc;
 }
 

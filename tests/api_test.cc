@@ -73,6 +73,37 @@ TEST(ConfigTest, InvalidConfigurationIsRejected) {
             std::string::npos);
 }
 
+// gc_config.min_heap_bytes is the floor under the heap goal: the goal a
+// heap starts with, and the one a collection of an almost empty heap
+// leaves. 0 keeps the 4 MiB default; below 256 KiB is rejected.
+TEST(ConfigTest, MinHeapBytesIsTheFloorUnderTheGoal) {
+  gc_config c;
+  gc_config_init(&c);
+  EXPECT_EQ(c.min_heap_bytes, 0u);
+  c.stop_the_world = 1;
+  for (size_t floor : {size_t{0}, size_t{1} << 20, size_t{256} << 10}) {
+    c.min_heap_bytes = floor;
+    gc_heap* heap = gc_heap_create(&c);
+    ASSERT_NE(heap, nullptr) << gc_last_error();
+    gc_mutator* m = gc_thread_attach(heap);
+    const size_t want = floor != 0 ? floor : size_t{4} << 20;
+    gc_stats s;
+    s.struct_size = sizeof(s);
+    gc_get_stats(heap, &s);
+    EXPECT_EQ(s.heap_goal, want) << "floor " << floor;
+    gc_collect(m);
+    gc_get_stats(heap, &s);
+    EXPECT_EQ(s.heap_goal, want) << "floor " << floor << " after a cycle";
+    gc_thread_detach(m);
+    gc_heap_destroy(heap);
+  }
+  c.min_heap_bytes = (size_t{256} << 10) - 8;
+  EXPECT_EQ(gc_heap_create(&c), nullptr);
+  EXPECT_NE(std::string(gc_last_error()).find("min_heap_bytes"),
+            std::string::npos)
+      << gc_last_error();
+}
+
 // gc_config carries its size. A config of an earlier (shorter) layout is
 // honoured: its fields are used, the ones it lacks take gc_config_init's
 // values. A size that is no layout's is rejected with a message.

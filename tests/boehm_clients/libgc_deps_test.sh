@@ -7,13 +7,18 @@
 # configuration:
 #  - the shared objects it loads, directly or through one another (ldd):
 #    no libstdc++.so and no libgcc_s.so (the C++ runtime is linked in), and
-#    of Debian's Abseil only the five objects flat_hash_map needs (hash,
-#    city, low_level_hash, raw_hash_set, raw_logging_internal); Abseil's
-#    status library and its chain (statusor, cord, str_format_internal,
-#    synchronization, time, symbolize...) in particular are refused;
+#    of Debian's Abseil only the two shared objects flat_hash_map needs
+#    that cannot be linked in (raw_hash_set, whose archive is not
+#    position-independent, and raw_logging_internal, which it needs; hash,
+#    city and low_level_hash are linked in); Abseil's status library and
+#    its chain (statusor, cord, str_format_internal, synchronization, time,
+#    symbolize...) in particular are refused;
 #  - no standard stream object (std::cout, std::cerr, std::clog, std::cin)
 #    is linked in: runtime/boehm/no_iostreams.cc keeps libstdc++'s stream
-#    and locale code out on the promise that nothing uses them.
+#    and locale code out on the promise that nothing uses them;
+#  - libstdc++'s demangler (__cxa_demangle) is not linked in:
+#    runtime/boehm/terminate_handler.cc replaces the default terminate
+#    handler, its only user.
 # (gccpp_new_gcheap_test checks that it exports GC_* only.)
 #   libgc_deps_test.sh LIBGC_SO
 set -euo pipefail
@@ -32,7 +37,7 @@ echo "DT_NEEDED: $(echo $needed)"
 loaded=$(ldd "$so" | awk '$1 != "linux-vdso.so.1" {print $1}')
 [[ -n "$loaded" ]] || { echo "FAIL: ldd listed nothing for $so"; exit 1; }
 echo "loaded: $(echo $loaded)"
-allowed_absl=" hash city low_level_hash raw_hash_set raw_logging_internal "
+allowed_absl=" raw_hash_set raw_logging_internal "
 for lib in $loaded; do
   case "${lib##*/}" in
     libstdc++.so* | libgcc_s.so*)
@@ -58,6 +63,12 @@ streams=$(awk '$3 ~ /^_ZSt(4cout|4cerr|4clog|3cin|5wcout|5wcerr|5wclog|4wcin)$/ 
     "stream and locale code is in (no_iostreams.cc not linked, or code" \
     "that uses a stream, which its stubs would leave unconstructed)"
 
+demangler=$(awk '$3 == "__cxa_demangle" {print $3}' <<<"$symbols")
+[[ -z "$demangler" ]] ||
+  fail "$so links libstdc++'s demangler (__cxa_demangle): the default" \
+    "terminate handler of libstdc++ is in (terminate_handler.cc not linked)"
+
 [[ $status -eq 0 ]] && echo "ok: $so loads only libc, the loader and" \
-  "Abseil's hash table objects, and links no standard stream"
+  "Abseil's raw_hash_set objects, and links no standard stream and no" \
+  "demangler"
 exit $status
