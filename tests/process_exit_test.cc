@@ -24,8 +24,9 @@ namespace {
 
 std::string child_path;  // argv[1]: the exit_child binary
 
-// Runs the child; returns its wait status, or -1 if it hung past the limit
-// (it is then killed).
+// Runs the child; returns its wait status, -1 if it hung past the limit
+// (it is then killed), or kCannotStart if it could not be started.
+constexpr int kCannotStart = -2;
 int RunChild(const std::string& mode, const std::string& cycles, int seed) {
   std::string seed_arg = std::to_string(seed);
   char* argv[] = {const_cast<char*>(child_path.c_str()),
@@ -34,8 +35,7 @@ int RunChild(const std::string& mode, const std::string& cycles, int seed) {
   pid_t pid;
   if (posix_spawn(&pid, child_path.c_str(), nullptr, nullptr, argv, environ) !=
       0) {
-    ADD_FAILURE() << "cannot start " << child_path;
-    return -2;
+    return kCannotStart;
   }
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -70,11 +70,10 @@ TEST_P(ProcessExitTest, ExitsCleanlyWhileCyclesAreInFlight) {
   int failures = 0;
   for (int seed = 0; seed < kRuns; seed++) {
     const int status = RunChild(mode, cycles, seed);
-    if (status != 0) {
-      failures++;
-      ADD_FAILURE() << "exit_child " << mode << " " << cycles << " " << seed
-                    << ": " << Describe(status);
-    }
+    ASSERT_NE(status, kCannotStart) << "cannot start " << child_path;
+    EXPECT_EQ(status, 0) << "exit_child " << mode << " " << cycles << " "
+                         << seed << ": " << Describe(status);
+    if (status != 0) failures++;
   }
   printf("%s %s: %d of %d runs failed\n", mode.c_str(), cycles.c_str(),
          failures, kRuns);
