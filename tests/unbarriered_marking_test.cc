@@ -1,37 +1,42 @@
 // unbarriered_marking_test: the collector's mostly-concurrent marking for
-// stores without a write barrier (gc/unbarriered.h), with the mprotect
-// dirty-page source (runtime/boehm/dirty_pages.h) and precleaning, driven
+// stores without a barrier (gc/unbarriered.h) and its precleaning, driven
 // by gcheap's own attached threads instead of libgc.so.1's: they store
 // pointers with plain writes (release stores, as x86 makes them: Store
-// below), never call the barrier, and stop at safepoints, not by signals. Quick
-// (a fraction of a second) and direct: with precleaning's rescan blind to
-// objects allocated black in spans an mcache still holds (the bug 9898c69
-// fixed) it fails every run. It checks precleaning rounds that re-arm pages and
-// rescan the marked objects of spans the mutators' mcaches still hold and
-// allocate from (MHeap::SpanAllocatedPrefix, MSpan::IsMarkedOrBlack), the fault
-// handler racing with them, and the final pause's rescan. Not under
-// ThreadSanitizer (tests/BUILD.bazel says why).
-//
-// The workload (tools/boehm_rewire.h's, on gcheap's API): each thread owns
-// a table of chains of conservative objects (scanned word by word, as
-// GC_malloc's), reachable from a root range. Between two safepoints it
-// swaps the tails of two chains, swaps table entries, or replaces a node by
-// a fresh copy (allocated first: black during a mark, then linked in), so
-// that a node's only reference moves between objects the marker may have
-// scanned already; and it allocates garbage, so cycles start on their own
-// while the others mutate. No pointer is held across a safepoint outside
-// the heap (the attached threads' stacks are not roots here). After each of
-// its gc_collect calls a thread walks its chains: every id exactly once,
-// each node intact (a node freed while reachable is zeroed by the sweep or
-// reused, and fails the check).
+// below), never call the barrier, and stop at safepoints, not by signals.
+// Two dirty-page sources, one test each (tests/BUILD.bazel runs them as two
+// targets):
+//   - the mprotect source (runtime/boehm/dirty_pages.h), libgc.so.1's: with
+//     precleaning's rescan blind to objects allocated black in spans an
+//     mcache still holds (the bug 9898c69 fixed) it fails every run. It
+//     checks precleaning rounds that re-arm pages and rescan the marked
+//     objects of spans the mutators' mcaches still hold and allocate from
+//     (MHeap::SpanAllocatedPrefix, MSpan::IsMarkedOrBlack), the fault
+//     handler racing with them, and the final pause's rescan. Not under
+//     ThreadSanitizer (tests/BUILD.bazel says why).
+//   - a software card table of this file's (CardSource): Store records the
+//     page it wrote into after writing it, as a card-marking barrier would.
+//     No signals, so it runs under ThreadSanitizer too: the collector's side
+//     of the protocol (precleaning rounds on the driver while the workers
+//     and the mutators run, the final pause's root and page rescan and its
+//     drain on the driver alone, then with every worker) is checked for
+//     data races there. With a source that reports nothing it fails (lost
+//     nodes): the workload needs the rescans.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "gc/unbarriered.h"
 #include "gtest/gtest.h"
+#include "heap/mheap.h"
 #include "runtime/boehm/dirty_pages.h"
 #include "runtime/gc.h"
 #include "runtime/runtime.h"
@@ -57,8 +62,78 @@ Node* Load(Node* const* slot) {
 // A plain store as x86 performs one (a release store: every store before it
 // is visible first), written as an atomic: the marker reads the slots
 // concurrently (with acquire loads), which is the point of the mode.
+// With a CardSource installed, the store is recorded after it is made.
+void Store(Node** slot, Node* v);
+
+// The software card table: the heap pages (gcheap's kPageSize) stored into
+// since the last BeginMark or Preclean. Store records a page after its
+// store, so a Preclean that takes the set (re-arms) either finds the store
+// made (its rescan reads it) or leaves the record to the next round or the
+// final pause; a thread never stops at a safepoint between the two, so the
+// final pause sees every store of the mark.
+class CardSource final : public UnbarrieredStores {
+ public:
+  explicit CardSource(MHeap* heap) : heap_(heap) {}
+
+  void Record(const void* slot) {
+    const uintptr_t page = reinterpret_cast<uintptr_t>(slot) & ~(kPageSize - 1);
+    std::lock_guard<std::mutex> l(mu_);
+    pages_.insert(page);
+  }
+
+  void BeginMark() override {
+    // The world is stopped: every store from here on is recorded. No span
+    // is freed but by a sweep until EndMark (a page's span stays the one
+    // whose objects the rescan reads).
+    if (!hold_) hold_.emplace(heap_);
+    std::lock_guard<std::mutex> l(mu_);
+    pages_.clear();
+  }
+  uint64_t Preclean(PageRescanner& r) override {
+    const std::set<uintptr_t> pages = Take();  // first re-arm, then rescan
+    for (uintptr_t p : pages) Rescan(r, p);
+    preclean_rounds_++;
+    preclean_pages_ += pages.size();
+    return pages.size();
+  }
+  void RescanDirty(PageRescanner& r) override {
+    const std::set<uintptr_t> pages = Take();
+    for (uintptr_t p : pages) Rescan(r, p);
+    rescans_++;
+  }
+  void EndMark() override { hold_.reset(); }
+
+  // Driver-thread counters, read once the heap is destroyed.
+  uint64_t preclean_rounds_ = 0, preclean_pages_ = 0, rescans_ = 0;
+
+ private:
+  std::set<uintptr_t> Take() {
+    std::lock_guard<std::mutex> l(mu_);
+    return std::exchange(pages_, {});
+  }
+  // The marked objects of page p's scan span that overlap p.
+  void Rescan(PageRescanner& r, uintptr_t p) {
+    MSpan* s = heap_->SpanAt(p);
+    if (s == nullptr ||
+        s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
+        NoScan(s->spanclass)) {
+      return;
+    }
+    const uintptr_t end = s->start + s->npages * kPageSize;
+    r.RescanPages(s, std::max(p, s->start), std::min(p + kPageSize, end));
+  }
+
+  MHeap* const heap_;
+  std::optional<MHeap::SpanHold> hold_;  // driver thread only
+  std::mutex mu_;
+  std::set<uintptr_t> pages_;  // under mu_
+};
+
+std::atomic<CardSource*> g_cards{nullptr};
+
 void Store(Node** slot, Node* v) {
   __atomic_store_n(slot, v, __ATOMIC_RELEASE);
+  if (CardSource* c = g_cards.load(std::memory_order_relaxed)) c->Record(slot);
 }
 
 Node* NewNode(gc_mutator* m, uintptr_t owner, uintptr_t id) {
@@ -179,32 +254,42 @@ void Worker(Shared* s, int t, int rounds, int ops) {
   gc_thread_detach(m);
 }
 
-TEST(UnbarrieredMarking, PlainStoresWithPrecleaningLoseNothing) {
+// A heap in concurrent mode with the roots the workload needs; the
+// caller installs its source before RunWorkload.
+gc_heap* NewHeap(Shared* s) {
   gc_config cfg;
   gc_config_init(&cfg);
   cfg.stop_the_world = 0;
   cfg.gc_percent = 25;  // frequent cycles beside the explicit ones
   cfg.finalizer_thread = 0;
+  s->heap = gc_heap_create(&cfg);
+  if (s->heap == nullptr) return nullptr;
+  if (gc_add_root_range(s->heap, reinterpret_cast<void**>(s->tables),
+                        kThreads) != 0) {
+    gc_heap_destroy(s->heap);
+    return s->heap = nullptr;
+  }
+  return s->heap;
+}
+
+void RunWorkload(Shared* s, int ops) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back(Worker, s, t, /*rounds=*/10, ops);
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(s->failures.load(), 0u) << s->first_failure;
+  EXPECT_EQ(s->collections.load(), static_cast<uint64_t>(kThreads * 10));
+}
+
+TEST(UnbarrieredMarking, MprotectSourceWithPrecleaningLosesNothing) {
   Shared s;
-  s.heap = gc_heap_create(&cfg);
-  ASSERT_NE(s.heap, nullptr) << gc_last_error();
-  ASSERT_EQ(
-      gc_add_root_range(s.heap, reinterpret_cast<void**>(s.tables), kThreads),
-      0)
-      << gc_last_error();
+  ASSERT_NE(NewHeap(&s), nullptr) << gc_last_error();
   std::unique_ptr<boehm::PageTracker> tracker =
       boehm::NewPageTracker(boehm::DirtySource::kMprotect, &s.heap->heap);
   ASSERT_NE(tracker, nullptr);
   s.heap->collector->SetUnbarrieredStores(tracker.get());
-
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) {
-    threads.emplace_back(Worker, &s, t, /*rounds=*/10, /*ops=*/20000);
-  }
-  for (std::thread& th : threads) th.join();
-
-  EXPECT_EQ(s.failures.load(), 0u) << s.first_failure;
-  EXPECT_EQ(s.collections.load(), static_cast<uint64_t>(kThreads * 10));
+  RunWorkload(&s, /*ops=*/20000);
   // The mode really ran, with precleaning: pages were re-armed and rescanned
   // while the world ran, and final pauses rescanned what was left.
   const boehm::DirtyStats& total = tracker->totals();
@@ -219,6 +304,24 @@ TEST(UnbarrieredMarking, PlainStoresWithPrecleaningLoseNothing) {
   EXPECT_GT(total.preclean_rounds, 0u);
   EXPECT_GT(total.preclean_pages + total.preclean_new_pages, 0u);
   gc_heap_destroy(s.heap);  // before the tracker it points to
+}
+
+TEST(UnbarrieredMarking, SoftwareCardSourceWithPrecleaningLosesNothing) {
+  Shared s;
+  ASSERT_NE(NewHeap(&s), nullptr) << gc_last_error();
+  CardSource cards(&s.heap->heap);
+  g_cards.store(&cards);
+  s.heap->collector->SetUnbarrieredStores(&cards);
+  RunWorkload(&s, /*ops=*/10000);
+  gc_heap_destroy(s.heap);  // before the source it points to
+  g_cards.store(nullptr);
+  printf("final pauses %llu; preclean rounds %llu: %llu pages\n",
+         (unsigned long long)cards.rescans_,
+         (unsigned long long)cards.preclean_rounds_,
+         (unsigned long long)cards.preclean_pages_);
+  EXPECT_GT(cards.rescans_, 0u);
+  EXPECT_GT(cards.preclean_rounds_, 0u);
+  EXPECT_GT(cards.preclean_pages_, 0u);
 }
 
 }  // namespace
