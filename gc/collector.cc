@@ -418,7 +418,10 @@ void Collector::SweepTermination(Cycle* c) {
     const size_t need = roots_->conservative_bytes() / sizeof(uintptr_t);
     if (ambiguous_snapshot_.size() < need) ambiguous_snapshot_.resize(need);
   }
-  if (unbarriered_ != nullptr) unbarriered_->BeforeFirstPause();
+  if (unbarriered_ != nullptr) {
+    unbarriered_hold_.emplace(heap_);  // to EndMark (gc/unbarriered.h)
+    unbarriered_->BeforeFirstPause();
+  }
   StopTheWorld(c, /*call_world_hook=*/false);
   heap_->FinishSweep(/*scavenge=*/false);
   weak_.AfterSweepCycle();  // every span swept: no referent record left
@@ -523,7 +526,10 @@ void Collector::StartConcurrentMark(Cycle* c) {
   Lap(c, PauseSteps::kRoots);
   // Stores without the barrier: recorded from here on (no object has been
   // scanned yet).
-  if (unbarriered_ != nullptr) unbarriered_->BeginMark();
+  if (unbarriered_ != nullptr) {
+    if (!unbarriered_hold_) unbarriered_hold_.emplace(heap_);
+    unbarriered_->BeginMark();
+  }
   Lap(c, PauseSteps::kDirty);
   StartTheWorld(c);
   ShadeBuffered(root_snapshot_.data(), root_snapshot_.size());
@@ -667,10 +673,7 @@ void Collector::PrecleanUnbarriered(Cycle* c) {
   for (int round = 0; round < kMaxPrecleanRounds; round++) {
     uint64_t pages;
     {
-      // The world runs: no span may be freed while the round reads span
-      // bitmaps (an empty span kept for reuse goes back to the page heap
-      // when the heap grows, also during the mark).
-      MHeap::SpanHold hold(heap_);
+      // The world runs; unbarriered_hold_ keeps every span the round reads.
       Marker::Worker w(&marker_, pool_.get());
       DirtyRescanner r(heap_, &marker_, &w);
       pages = unbarriered_->Preclean(r);
@@ -805,7 +808,10 @@ void Collector::MarkTermination(Cycle* c) {
   GC_CHECK(world_->ThreadRootScansDone(),
            "mark termination before every mutator's roots were scanned");
   world_->EndThreadRootScans();
-  if (unbarriered_ != nullptr) unbarriered_->EndMark();  // marks are final
+  if (unbarriered_ != nullptr) {
+    unbarriered_->EndMark();  // marks are final
+    unbarriered_hold_.reset();
+  }
   SetPhase(GcPhase::kMarkTermination);
   marker_.SetRevive(false);
   world_->SetWriteBarrier(false);

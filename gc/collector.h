@@ -71,6 +71,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -472,6 +473,10 @@ class Collector {
   const bool concurrent_;
   // Set before the first cycle (SetUnbarrieredStores); read by the driver.
   UnbarrieredStores* unbarriered_ = nullptr;
+  // With an UnbarrieredStores, from its BeforeFirstPause (or BeginMark) to
+  // its EndMark: no span is freed but by a sweep (gc/unbarriered.h says
+  // why). The driver's own.
+  std::optional<MHeap::SpanHold> unbarriered_hold_;
   class DirtyRescanner;
   // Final pause with an UnbarrieredStores: every heap root marked again,
   // then the dirty pages' marked objects rescanned (world stopped).

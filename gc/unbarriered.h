@@ -36,6 +36,13 @@
 //   - BeforeFirstPause (world running, right before the first pause) and
 //     AfterMark (world running, right after mark termination) let a source
 //     do its expensive work outside the pauses;
+//   - from BeforeFirstPause (or BeginMark) to EndMark the collector holds
+//     an MHeap::SpanHold: no span is freed but by a sweep (and nothing is
+//     swept from the first pause on), so
+//     a span a source listed or a page it reports stays the span it was
+//     (the empty spans kept for reuse would otherwise go back to the page
+//     heap when the heap grows, also during the mark, and a rescan would
+//     read freed span bitmaps);
 //   - the finalizer phase, if any, runs with the world stopped (the
 //     decision reads marks that a store without a barrier could otherwise
 //     change), and mark termination calls EndMark (world stopped, marks

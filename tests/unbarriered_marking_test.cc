@@ -20,13 +20,15 @@
 //     and the mutators run, the final pause's root and page rescan and its
 //     drain on the driver alone, then with every worker) is checked for
 //     data races there. With a source that reports nothing it fails (lost
-//     nodes): the workload needs the rescans.
+//     nodes): the workload needs the rescans. It also checks that the
+//     collector keeps every span from BeforeFirstPause to EndMark (its
+//     SpanHold, gc/unbarriered.h): the heap's empty spans, asked for there,
+//     are not released.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -83,13 +85,19 @@ class CardSource final : public UnbarrieredStores {
 
   void BeginMark() override {
     // The world is stopped: every store from here on is recorded. No span
-    // is freed but by a sweep until EndMark (a page's span stays the one
-    // whose objects the rescan reads).
-    if (!hold_) hold_.emplace(heap_);
+    // is freed but by a sweep until EndMark (the collector's SpanHold: a
+    // page's span stays the one whose objects the rescan reads).
     std::lock_guard<std::mutex> l(mu_);
     pages_.clear();
   }
+  // From here to EndMark the collector keeps every span (its SpanHold):
+  // asking the heap to release its empty spans frees none. (World running:
+  // the driver may call it.)
+  void BeforeFirstPause() override {
+    released_during_mark_ += heap_->ReleaseEmptySpans(/*only_old=*/false);
+  }
   uint64_t Preclean(PageRescanner& r) override {
+    released_during_mark_ += heap_->ReleaseEmptySpans(/*only_old=*/false);
     const std::set<uintptr_t> pages = Take();  // first re-arm, then rescan
     for (uintptr_t p : pages) Rescan(r, p);
     preclean_rounds_++;
@@ -101,10 +109,11 @@ class CardSource final : public UnbarrieredStores {
     for (uintptr_t p : pages) Rescan(r, p);
     rescans_++;
   }
-  void EndMark() override { hold_.reset(); }
+  void EndMark() override {}
 
   // Driver-thread counters, read once the heap is destroyed.
   uint64_t preclean_rounds_ = 0, preclean_pages_ = 0, rescans_ = 0;
+  uint64_t released_during_mark_ = 0;
 
  private:
   std::set<uintptr_t> Take() {
@@ -124,7 +133,6 @@ class CardSource final : public UnbarrieredStores {
   }
 
   MHeap* const heap_;
-  std::optional<MHeap::SpanHold> hold_;  // driver thread only
   std::mutex mu_;
   std::set<uintptr_t> pages_;  // under mu_
 };
@@ -322,6 +330,8 @@ TEST(UnbarrieredMarking, SoftwareCardSourceWithPrecleaningLosesNothing) {
   EXPECT_GT(cards.rescans_, 0u);
   EXPECT_GT(cards.preclean_rounds_, 0u);
   EXPECT_GT(cards.preclean_pages_, 0u);
+  EXPECT_EQ(cards.released_during_mark_, 0u)
+      << "spans freed between BeforeFirstPause and EndMark";
 }
 
 }  // namespace

@@ -111,7 +111,6 @@ PageTracker::~PageTracker() = default;
 
 void PageTracker::BeginMark() {
   const int64_t t0 = NowNs();
-  if (!hold_) hold_.emplace(heap_);  // (before the spans are listed)
   current_ = {};
   spans_.clear();
   ranges_.clear();
@@ -147,9 +146,9 @@ void PageTracker::RescanRun(PageRescanner& r, uintptr_t lo, uintptr_t hi) {
       spans_.begin(), spans_.end(), lo,
       [](uintptr_t a, const TrackedSpan& t) { return a < t.hi; });
   for (; it != spans_.end() && it->lo < hi; ++it) {
-    // Nothing frees a span while marking (nothing is swept, and hold_
-    // keeps the empty spans); a span that is no longer in use (or no
-    // longer this one) holds nothing to rescan.
+    // Nothing frees a span while marking (nothing is swept, and the
+    // collector's SpanHold keeps the empty spans); a span that is no longer
+    // in use (or no longer this one) holds nothing to rescan.
     MSpan* s = it->span;
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
         s->start != it->lo) {
@@ -247,7 +246,6 @@ void PageTracker::RescanDirty(PageRescanner& r) {
 void PageTracker::EndMark() {
   const int64_t t0 = NowNs();
   Disarm();
-  hold_.reset();
   current_.disarm_ns += NowNs() - t0;
   stats_ = current_;
   totals_.tracked_pages += current_.tracked_pages;

@@ -87,7 +87,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -183,14 +182,14 @@ class PageTracker : public UnbarrieredStores {
   }
 
   MHeap* const heap_;
-  // From the first BeginMark of a mark to its EndMark, no span is freed
-  // (MHeap::SpanHold): the empty spans kept for reuse would otherwise go
-  // back to the page heap when the heap grows, also during the mark, and
-  // a span made on their pages would overlap a tracked range (ranges_
-  // must stay disjoint for the fault handler's search), and the rescans
-  // would read freed span bitmaps. Nothing else frees a span during a
-  // mark (only the sweep does).
-  std::optional<MHeap::SpanHold> hold_;
+  // From BeforeFirstPause (or BeginMark) to EndMark no span is freed but
+  // by a sweep (the collector's MHeap::SpanHold, gc/unbarriered.h): the
+  // empty spans kept for reuse would otherwise go back to the page heap
+  // when the heap grows, also during the mark, and a span made on their
+  // pages would overlap a tracked range (ranges_ must stay disjoint for
+  // the fault handler's search), and the rescans would read freed span
+  // bitmaps. Only the sweeps before the first pause free spans; BeginMark
+  // accounts for them.
   std::vector<Range> ranges_;  // sorted, disjoint
   size_t nbits_ = 0;           // pages (bits) of ranges_
   size_t page_size_;
