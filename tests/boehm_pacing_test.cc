@@ -19,8 +19,8 @@
 //  - garbage freed with GC_free as it is allocated collects about 8 times
 //    less often than garbage left to the collector;
 //  - live data that grows with no garbage collects as the heap grows in
-//    Boehm's steps (about 20 times up to 64 MiB), not at every L/12 of
-//    growth (about 35 times).
+//    Boehm's steps (about a dozen times up to 64 MiB), not at every L/12
+//    of growth (about 35 times).
 // The bounds leave a factor of about 2 for roots, stacks and the objects'
 // size classes.
 #define GC_THREADS 1
@@ -84,11 +84,10 @@ TEST(BoehmPacing, GrowingLiveDataCollectsAtBoehmsHeapSteps) {
   const GC_word collections = GC_get_gc_no() - before;
   printf("live grown to 64 MiB: %lu collections, heap %zu MiB\n",
          (unsigned long)collections, GC_get_heap_size() / kMiB);
-  // The heap grows by a third, then by 8 MiB: from Boehm's first heap
-  // (256 KiB grown until it holds the roots' budget; small here) to
-  // 64 MiB in about 20 steps, one collection each. A collection at every
-  // L/12 of growth (live + M alone) made about 35.
-  EXPECT_LE(collections, 26u);
+  // The heap grows by a third, then by 8 MiB: from gcheap's 4 MiB floor
+  // to 64 MiB in about 12 steps, one collection each. A collection at
+  // every L/12 of growth (live + M alone) made about 35.
+  EXPECT_LE(collections, 20u);
   EXPECT_GE(collections, 5u);
   // Never more than a step (and M) above the live data.
   EXPECT_LT(GC_get_heap_size(), kLive + 24 * kMiB);

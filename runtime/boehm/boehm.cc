@@ -19,8 +19,7 @@
 //                           to the OS at once), its bytes credited against
 //                           the trigger
 // Pacing: Boehm 8.2's free-space divisor formula as gcheap's goal
-// (PacedGoal, Collector::SetGoalFn), from Boehm's first heap and never
-// below the largest modelled heap up to 4 MiB (FirstBoehmHeap, FloorGoal).
+// (PacedGoal, Collector::SetGoalFn).
 // Sizes: request + g.pad (1 byte with GC_all_interior_pointers, Boehm's
 // one-past-the-end rule), at least 16 bytes (never gcheap's tiny blocks).
 // Roots: writable PT_LOAD segments of the main program (dl_iterate_phdr at
@@ -222,7 +221,6 @@ uintptr_t g_self_base = 0;
 // dl_iterate_phdr, whose loader lock a stopped thread may hold. A shared
 // object's ELF header lies at its load bias (its first PT_LOAD starts at
 // address 0); an object where it does not is skipped (none on Debian).
-// With no visitor, only counts the bytes.
 size_t ScanSharedObjects(gcheap::RootVisitor* v) {
   size_t bytes = 0;
   if (GC_no_dls) return bytes;
@@ -241,7 +239,7 @@ size_t ScanSharedObjects(gcheap::RootVisitor* v) {
     for (int i = 0; i < e->e_phnum; i++) {
       if (ph[i].p_type != PT_LOAD || (ph[i].p_flags & PF_W) == 0) continue;
       const char* lo = reinterpret_cast<const char*>(l->l_addr + ph[i].p_vaddr);
-      if (v != nullptr) v->Ambiguous(lo, lo + ph[i].p_memsz);
+      v->Ambiguous(lo, lo + ph[i].p_memsz);
       bytes += ph[i].p_memsz;
     }
   }
@@ -307,38 +305,6 @@ size_t PacedGoal(const gcheap::CycleSample& s) {
   }
   g_boehm_heap = heap;
   return heap;
-}
-
-// The floor under PacedGoal, for small heaps: Boehm's heap never shrinks,
-// so a program whose heap stays small collects, as in Boehm, at the
-// largest heap the model has reached, starting from the heap at Boehm's
-// first collection (FirstBoehmHeap). Up to kLayerFloorCap (gcheap's 4 MiB
-// default min_heap) only: above it PacedGoal's shrinking model rules, as
-// it did under the 4 MiB floor (a heap that grew large and lost its live
-// data would otherwise keep collecting at its peak). The first goal is
-// the heap at Boehm's first collection: GC_init expands the heap to
-// kBoehmInitialHeap, and Boehm collects when the heap is full and the
-// allocation budget, (static roots + 2 x stacks) / divisor with nothing
-// live yet, is spent, growing the heap in PacedGoal's steps until then.
-// Runs in the mark-termination pause (g_layer_floor is the driver's) but
-// for the first goal, set at initialization before any cycle.
-constexpr size_t kBoehmInitialHeap = size_t{256} << 10;  // MINHINCR blocks
-constexpr size_t kLayerFloorCap = size_t{4} << 20;
-size_t g_layer_floor = 0;
-
-size_t FloorGoal(size_t paced) {
-  g_layer_floor = std::max(g_layer_floor, std::min(paced, kLayerFloorCap));
-  return std::max(paced, g_layer_floor);
-}
-
-size_t LayerGoal(const gcheap::CycleSample& s) {
-  return FloorGoal(PacedGoal(s));
-}
-
-size_t FirstBoehmHeap() {
-  g_boehm_heap = kBoehmInitialHeap;
-  g_layer_floor = 0;
-  return FloorGoal(PacedGoal(gcheap::CycleSample{}));
 }
 
 // "GC #K pause steps: first ... us; last ... us" (gc/stats.h, PauseSteps;
@@ -485,9 +451,6 @@ void DoInit() {
   size_t max = g_max_heap.load();
   if (size_t env = ParseSize(getenv("GC_MAXIMUM_HEAP_SIZE"))) max = env;
   cfg.max_heap_bytes = MaxHeapLimit(max);
-  // The floor under the goal is the layer's (LayerGoal); the first goal
-  // is raised to Boehm's first collection below, once the roots are known.
-  cfg.min_heap_bytes = kBoehmInitialHeap;
   g.heap = gc_heap_create(&cfg);
   if (g.heap == nullptr) {
     fprintf(stderr, "gcheap libgc: cannot create the heap: %s\n",
@@ -505,7 +468,7 @@ void DoInit() {
   gcheap::boehm::InitFinalization();
   gc_add_root_scanner(g.heap, RootScanner, nullptr);
   gc_set_cycle_hook(g.heap, CycleHook, nullptr);
-  g.heap->collector->SetGoalFn(LayerGoal);  // before any cycle
+  g.heap->collector->SetGoalFn(PacedGoal);  // before any cycle
   Dl_info self;
   // dli_fbase is the load address; l_addr is the load bias: equal for a
   // shared object linked at 0. Linked statically, this code is the main
@@ -516,8 +479,6 @@ void DoInit() {
   }
   g_conservative_type = g.heap->ConservativeType();
   dl_iterate_phdr(RegisterMainProgram, nullptr);
-  g_dl_root_bytes.store(ScanSharedObjects(nullptr));
-  g.heap->collector->RaiseMinHeap(FirstBoehmHeap());
   const bool is_main = syscall(SYS_gettid) == getpid();
   gcheap::boehm::RegisterThread(
       is_main ? (GC_stackbottom != nullptr
