@@ -455,8 +455,16 @@ void Collector::Mark(Cycle* c) {
     // The whole mark inside the pause: worker 0 scans the heap's roots, the
     // workers scan the mutators' own roots (claiming them one by one), and
     // every worker drains.
+    // A small mark runs on the driver alone, with plain mark-bit stores:
+    // waking the pool threads and their termination polling (they yield
+    // while the world is stopped) cost more than a second thread saves on
+    // a mark of under kSmallMarkScanBytes (docs/collector.md).
     world_->BeginThreadRootScans();
-    c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, nworkers_,
+    const bool small =
+        pacer_.measured() && pacer_.ExpectedScan() < kSmallMarkScanBytes;
+    const int n = small ? 1 : nworkers_;
+    last_mark_workers_.store(n, std::memory_order_relaxed);
+    c->marked.Add(MarkParallel(pool_.get(), /*scan_roots=*/true, n,
                                /*background=*/false, /*fraction=*/1.0,
                                /*idle=*/false, /*world_stopped_alone=*/true));
     Lap(c, PauseSteps::kDrain);  // the roots' scan included

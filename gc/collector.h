@@ -135,6 +135,9 @@ class Collector {
   static constexpr int kMaxMarkRestarts = 4;
   // Grey work a final pause drains itself before it restarts the world:
   static constexpr int64_t kDrainInPauseNs = 20'000;
+  // A stop-the-world mark expected to scan less than this (the pacer's
+  // estimate from the last cycle) runs on the driver alone (Mark).
+  static constexpr double kSmallMarkScanBytes = 1 << 20;
   // Precleaning with an UnbarrieredStores (gc/unbarriered.h): at most this
   // many rounds; another round follows one that found at least
   // kPrecleanMinPages pages and, after the first, at most 3/4 of what the
@@ -300,6 +303,11 @@ class Collector {
   EventBus* events() const { return events_; }
   const CollectorConfig& config() const { return config_; }
   int workers() const { return nworkers_; }
+  // Workers that took part in the last stop-the-world mark (0 before one;
+  // 1 for a small one, kSmallMarkScanBytes).
+  int last_mark_workers() const {
+    return last_mark_workers_.load(std::memory_order_relaxed);
+  }
   // Called after every cycle, once the world runs again, on the driver
   // thread. It must not call into the heap.
   void SetCycleHook(CycleHook hook);
@@ -510,6 +518,7 @@ class Collector {
   // read after EndCycle stores them (seq_cst both), so neither side's
   // update is lost.
   std::atomic<size_t> min_heap_floor_{0};
+  std::atomic<int> last_mark_workers_{0};  // written by the driver
   void ApplyMinHeapFloor();
   Pacer pacer_;  // driver thread only (and assists' reads)
   GcCpuLimiter limiter_;

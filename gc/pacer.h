@@ -119,6 +119,12 @@ class Pacer {
   // Scan work owed per byte allocated, given the work done so far.
   double AssistRatio(int64_t heap_live, int64_t scan_done) const;
 
+  // Scan work expected of the next cycle: the last live heap times the
+  // smoothed scan work per live byte. measured(): a cycle has ended with
+  // live bytes, so the estimate is from a real cycle.
+  double ExpectedScan() const;
+  bool measured() const { return measured_; }
+
   size_t goal() const { return goal_; }
   // kHardGoalFactor x goal; kNoGoal when there is no goal.
   size_t hard_goal() const;
@@ -127,7 +133,6 @@ class Pacer {
 
  private:
   size_t GoalFor(const CycleSample& s, bool limited) const;
-  double ExpectedScan() const;
 
   const PacerConfig c_;
   GoalFn goal_fn_;

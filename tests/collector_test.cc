@@ -558,6 +558,60 @@ TEST_F(CollectorTest, PausePercentilesCoverRecentCycles) {
   EXPECT_EQ(hist, 300u);
 }
 
+// A stop-the-world mark expected (from the last cycle) to scan under
+// Collector::kSmallMarkScanBytes runs on the driver alone; a larger one on
+// every worker; both mark everything reachable (the verifier re-marks
+// after each cycle and aborts on a missed object; the counts and values
+// are checked too). A heap of its own with 4 workers and STW cycles.
+TEST(CollectorSmallMarkTest, SmallStopTheWorldMarkRunsOnTheDriverAlone) {
+  gc_config cfg;
+  gc_config_init(&cfg);
+  cfg.stop_the_world = 1;
+  cfg.gc_workers = 4;
+  cfg.verify = 1;
+  gc_heap* h = gc_heap_create(&cfg);
+  ASSERT_NE(h, nullptr);
+  gc_mutator* m = gc_thread_attach(h);
+  const gc_type_id cell = RegisterCell(h);
+  void* root = nullptr;
+  ASSERT_EQ(gc_add_root(h, &root), 0);
+  // A rooted list of n cells, then garbage; returns the workers of the
+  // second collection's mark (the first has no estimate yet).
+  const auto mark_workers = [&](int n) {
+    root = nullptr;
+    for (int i = 0; i < n; i++) {
+      Cell* c = static_cast<Cell*>(gc_alloc(m, cell, sizeof(Cell)));
+      c->cdr = root;
+      c->value = i;
+      root = c;
+    }
+    for (int i = 0; i < 1000; i++) gc_alloc(m, cell, sizeof(Cell));
+    gc_collect(m);
+    for (int i = 0; i < 1000; i++) gc_alloc(m, cell, sizeof(Cell));
+    gc_collect(m);
+    EXPECT_EQ(GetStats(h).live_objects, static_cast<uint64_t>(n));
+    int64_t expect = n - 1;
+    for (Cell* c = static_cast<Cell*>(root); c;
+         c = static_cast<Cell*>(c->cdr)) {
+      if (c->value != expect--) break;
+    }
+    EXPECT_EQ(expect, -1) << "the list of " << n << " cells was damaged";
+    return h->collector->last_mark_workers();
+  };
+  // 1,000 cells: 24 KB of scan work.
+  EXPECT_EQ(mark_workers(1000), 1);
+  // 200,000 cells: 4.8 MB, over kSmallMarkScanBytes.
+  static_assert(200'000 * sizeof(Cell) > Collector::kSmallMarkScanBytes);
+  EXPECT_EQ(mark_workers(200'000), 4);
+  // Small again: the estimate follows the live heap.
+  root = nullptr;
+  gc_collect(m);
+  EXPECT_EQ(mark_workers(1000), 1);
+  gc_remove_root(h, &root);
+  gc_thread_detach(m);
+  gc_heap_destroy(h);
+}
+
 TEST_F(CollectorTest, AutomaticCollectionKeepsTheHeapNearItsGoal) {
   void* root = nullptr;
   gc_add_root(heap_, &root);
