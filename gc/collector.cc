@@ -535,7 +535,8 @@ void Collector::StartConcurrentMark(Cycle* c) {
   // Stores without the barrier: recorded from here on (no object has been
   // scanned yet).
   if (unbarriered_ != nullptr) {
-    if (!unbarriered_hold_) unbarriered_hold_.emplace(heap_);
+    GC_DCHECK(unbarriered_hold_.has_value(),
+              "no SpanHold from SweepTermination at BeginMark");
     unbarriered_->BeginMark();
   }
   Lap(c, PauseSteps::kDirty);

@@ -481,7 +481,7 @@ class Collector {
   const bool concurrent_;
   // Set before the first cycle (SetUnbarrieredStores); read by the driver.
   UnbarrieredStores* unbarriered_ = nullptr;
-  // With an UnbarrieredStores, from its BeforeFirstPause (or BeginMark) to
+  // With an UnbarrieredStores, from its BeforeFirstPause to
   // its EndMark: no span is freed but by a sweep (gc/unbarriered.h says
   // why). The driver's own.
   std::optional<MHeap::SpanHold> unbarriered_hold_;

@@ -36,7 +36,7 @@
 //   - BeforeFirstPause (world running, right before the first pause) and
 //     AfterMark (world running, right after mark termination) let a source
 //     do its expensive work outside the pauses;
-//   - from BeforeFirstPause (or BeginMark) to EndMark the collector holds
+//   - from BeforeFirstPause to EndMark the collector holds
 //     an MHeap::SpanHold: no span is freed but by a sweep (and nothing is
 //     swept from the first pause on), so
 //     a span a source listed or a page it reports stays the span it was

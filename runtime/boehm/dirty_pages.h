@@ -182,7 +182,7 @@ class PageTracker : public UnbarrieredStores {
   }
 
   MHeap* const heap_;
-  // From BeforeFirstPause (or BeginMark) to EndMark no span is freed but
+  // From BeforeFirstPause to EndMark no span is freed but
   // by a sweep (the collector's MHeap::SpanHold, gc/unbarriered.h): the
   // empty spans kept for reuse would otherwise go back to the page heap
   // when the heap grows, also during the mark, and a span made on their
