@@ -283,17 +283,18 @@ void RootScanner(gc_visit_fn visit, void* ctx, void*) {
 // cycle at a time: g_boehm_heap and g_boehm_live are the driver's own.
 //
 // The floor under that goal (docs/decisions.md, "The Boehm layer's
-// small-heap floor"): kSmallHeapFloor (the heap's min_heap_bytes, so also
-// the first goal) while the heap has stayed small, that is while every
-// collection so far found at most kSmallHeapLive live bytes and the model
-// held no more than kSmallHeapFloor; gcheap's 4 MiB minimum goal from the
-// first collection that found more, for good. That collection sets the
-// next one where a first goal of 4 MiB would have come (after 4 MiB of
-// allocation in all, if it started below that) and restarts the model
-// there, as at initialization: a program that outgrows the small heap at
-// once (every client but tree_bench's allocrate) then paces from its
-// second collection as it did from its first with a 4 MiB floor, one
-// collection of a 2 MiB heap more.
+// floor: 2 MiB while the heap stays small, 4 MiB after"):
+// kSmallHeapFloor (the heap's min_heap_bytes, so also the first goal)
+// while the heap has stayed small, that is while every collection so far
+// found at most kSmallHeapLive live bytes and the model held no more than
+// kSmallHeapFloor; gcheap's 4 MiB minimum goal from the first collection
+// that found more, for good. That collection sets the next one where a
+// first goal of 4 MiB would have come (after 4 MiB of allocation in all,
+// if it started below that) and restarts the model there, as at
+// initialization: a program that outgrows the small heap at once
+// (Stalin's compiler; tree_bench's gcbench, binarytrees, mtgcbench)
+// then paces from its second collection as it did from its first with a
+// 4 MiB floor, one collection of a 2 MiB heap more.
 constexpr size_t kMinHeapIncrement = size_t{64} << 10;  // MINHINCR x 4 KiB
 constexpr size_t kMaxHeapIncrement = size_t{8} << 20;   // MAXHINCR x 4 KiB
 constexpr size_t kSmallHeapFloor = size_t{2} << 20;
