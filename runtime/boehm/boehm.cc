@@ -281,10 +281,43 @@ void RootScanner(gc_visit_fn visit, void* ctx, void*) {
 // bytes are the cycle's scan work (capped at the live bytes); the rest of
 // the live heap is pointer-free. Runs in the mark-termination pause, one
 // cycle at a time: g_boehm_heap and g_boehm_live are the driver's own.
+//
+// The floor under that goal (docs/decisions.md, "The Boehm layer's
+// floor: 2 MiB while the heap stays small, 4 MiB after"):
+// kSmallHeapFloor (the heap's min_heap_bytes, so also the first goal)
+// while the heap has stayed small, that is while every collection so far
+// found at most kSmallHeapLive live bytes and the model held no more than
+// kSmallHeapFloor; gcheap's 4 MiB minimum goal from the first collection
+// that found more, for good. That collection sets the next one where a
+// first goal of 4 MiB would have come (after 4 MiB of allocation in all,
+// if it started below that) and restarts the model there, as at
+// initialization: a program that outgrows the small heap at once
+// (Stalin's compiler; tree_bench's gcbench, binarytrees, mtgcbench)
+// then paces from its second collection as it did from its first with a
+// 4 MiB floor, one collection of a 2 MiB heap more.
 constexpr size_t kMinHeapIncrement = size_t{64} << 10;  // MINHINCR x 4 KiB
 constexpr size_t kMaxHeapIncrement = size_t{8} << 20;   // MAXHINCR x 4 KiB
+constexpr size_t kSmallHeapFloor = size_t{2} << 20;
+constexpr size_t kSmallHeapLive = kSmallHeapFloor / 2;
+constexpr size_t kHeapFloor = size_t{4} << 20;  // gcheap's default min_heap
 size_t g_boehm_heap = 0;
 uint64_t g_boehm_live = 0;
+bool g_heap_stayed_small = true;
+
+// The model's next heap for a collection that found `live` bytes live and
+// needs `need` bytes of heap.
+size_t ModelHeap(uint64_t live, uint64_t need, GC_word d) {
+  size_t heap = g_boehm_heap;
+  if (live < g_boehm_live) {
+    heap -= std::min<size_t>(heap, g_boehm_live - live);
+  }
+  g_boehm_live = live;
+  while (heap < need) {
+    heap += std::clamp<size_t>(heap / d, kMinHeapIncrement, kMaxHeapIncrement);
+  }
+  g_boehm_heap = heap;
+  return heap;
+}
 
 size_t PacedGoal(const gcheap::CycleSample& s) {
   const uint64_t scan = std::min(s.scan_work, s.live_bytes);
@@ -295,16 +328,23 @@ size_t PacedGoal(const gcheap::CycleSample& s) {
   const GC_word d = GC_free_space_divisor != 0 ? GC_free_space_divisor : 3;
   const uint64_t need =
       s.live_bytes + (2 * scan + noscan / 4 + roots + 2 * stacks) / d;
-  size_t heap = g_boehm_heap;
-  if (s.live_bytes < g_boehm_live) {
-    heap -= std::min<size_t>(heap, g_boehm_live - s.live_bytes);
+  size_t heap = ModelHeap(s.live_bytes, need, d);
+  if (g_heap_stayed_small) {
+    if (s.live_bytes <= kSmallHeapLive && heap <= kSmallHeapFloor) {
+      return kSmallHeapFloor;
+    }
+    // The model starts over: at the next collection, as at the first.
+    g_heap_stayed_small = false;
+    g_boehm_heap = 0;
+    g_boehm_live = 0;
+    if (s.heap_at_start < kHeapFloor) {
+      // The next collection comes when the heap has allocated as much as
+      // a first goal of 4 MiB allowed.
+      return s.live_bytes + (kHeapFloor - s.heap_at_start);
+    }
+    heap = ModelHeap(s.live_bytes, need, d);
   }
-  g_boehm_live = s.live_bytes;
-  while (heap < need) {
-    heap += std::clamp<size_t>(heap / d, kMinHeapIncrement, kMaxHeapIncrement);
-  }
-  g_boehm_heap = heap;
-  return heap;
+  return std::max(heap, kHeapFloor);
 }
 
 // "GC #K pause steps: first ... us; last ... us" (gc/stats.h, PauseSteps;
@@ -451,6 +491,7 @@ void DoInit() {
   size_t max = g_max_heap.load();
   if (size_t env = ParseSize(getenv("GC_MAXIMUM_HEAP_SIZE"))) max = env;
   cfg.max_heap_bytes = MaxHeapLimit(max);
+  cfg.min_heap_bytes = kSmallHeapFloor;  // PacedGoal raises it to 4 MiB
   g.heap = gc_heap_create(&cfg);
   if (g.heap == nullptr) {
     fprintf(stderr, "gcheap libgc: cannot create the heap: %s\n",
