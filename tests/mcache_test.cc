@@ -328,6 +328,21 @@ TEST_F(MCacheTest, SurvivorsOfASweptMonoSpanKeepTheirTypeWhenAnotherMovesIn) {
   }
 }
 
+// Regression: Alloc(size, false) bumped a scan window without recording a
+// tag or advancing the window's tag pointer, so the next AllocTyped's tag
+// went to the untyped object's slot and its own slot kept a stale one.
+TEST_F(MCacheTest, UntypedScanAllocationKeepsLaterTagsOnTheirSlots) {
+  ASSERT_NE(c_->AllocTyped(48, 5), nullptr);
+  ASSERT_NE(c_->AllocTyped(48, 6), nullptr);  // the span is mixed
+  void* untyped = c_->Alloc(48, false);
+  void* typed = c_->AllocTyped(48, 7);
+  size_t i, j;
+  MSpan* s = SpanOf(heap_, untyped, &i);
+  ASSERT_EQ(SpanOf(heap_, typed, &j), s);
+  EXPECT_EQ(s->ObjType(i), 0);
+  EXPECT_EQ(s->ObjType(j), 7);
+}
+
 // Object queries on other threads (MHeap::QueryObject) race with the
 // owner's allocations, which make span after span mixed: every object
 // reads as allocated with its own type, before and after its span's

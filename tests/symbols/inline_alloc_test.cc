@@ -58,14 +58,18 @@ class InlineAllocTest : public ::testing::Test {
     ASSERT_NE(heap_, nullptr);
     m_ = gc_thread_attach(heap_);
     static const uint64_t kMap = 0b11;
+    pair_ = RegisterPairType("Pair", &kMap);
+    ASSERT_NE(pair_, 0u);
+  }
+  // A type of Pair's size with pointer bitmap *map.
+  gc_type_id RegisterPairType(const char* name, const uint64_t* map) {
     gc_type_desc d;
     gc_type_desc_init(&d);
-    d.name = "Pair";
+    d.name = name;
     d.size = sizeof(Pair);
-    d.ptr_bitmap = &kMap;
+    d.ptr_bitmap = map;
     d.ptr_bitmap_words = 1;
-    pair_ = gc_register_type(heap_, &d);
-    ASSERT_NE(pair_, 0u);
+    return gc_register_type(heap_, &d);
   }
   void TearDown() override {
     gc_thread_detach(m_);
@@ -129,13 +133,7 @@ TEST_F(InlineAllocTest, AWindowServesAllocationsWithoutACall) {
 // are served inline, each object keeping its type.
 TEST_F(InlineAllocTest, AnotherTypeInAOneTypeWindowGoesOutOfLineOnce) {
   static const uint64_t kMap = 0b01;
-  gc_type_desc d;
-  gc_type_desc_init(&d);
-  d.name = "Other";
-  d.size = sizeof(Pair);
-  d.ptr_bitmap = &kMap;
-  d.ptr_bitmap_words = 1;
-  const gc_type_id other = gc_register_type(heap_, &d);
+  const gc_type_id other = RegisterPairType("Other", &kMap);
   ASSERT_NE(other, 0u);
   std::vector<std::pair<void*, gc_type_id>> objs;
   // Open the window (and clear the refill's poll) with Pair objects.
