@@ -105,6 +105,10 @@ bool MCache::NextWindow(SpanClass spc, uint16_t type) {
   w.end = s->start + end * s->elemsize;
   w.types = nullptr;
   w.mono = AllocWindow::kNoMono;
+  GC_DCHECK(
+      !NoScan(spc) || (s->mono_type.load(std::memory_order_relaxed) == 0 &&
+                       s->obj_types.load(std::memory_order_relaxed) == nullptr),
+      "a noscan span with type tags");
   if (!NoScan(spc)) {
     // (This thread publishes obj_types: a relaxed load reads its own.)
     if (uint16_t* t = s->obj_types.load(std::memory_order_relaxed)) {
