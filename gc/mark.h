@@ -206,7 +206,7 @@ class Marker {
     return s->is_large() ? s->limit - s->start : s->elemsize;
   }
   const TypeInfo* TypeOf(MSpan* s, size_t idx) const {
-    return types_->Get(s->obj_types[idx]);
+    return types_->Get(s->ObjType(idx));
   }
   MHeap* heap() const { return heap_; }
   // Mark-bit races lost by every Worker so far (added when a Worker ends).
@@ -272,8 +272,11 @@ GC_ALWAYS_INLINE void Marker::GreyAllocated(Worker* w, const ObjectRef& r) {
   w->marked_objects++;
   w->marked_bytes += s->elemsize;  // slot size; whole pages for large
   if (!NoScan(s->spanclass)) {
-    // Scanning reads the object's type slot first: start fetching it.
-    __builtin_prefetch(&s->obj_types[r.index]);
+    // Scanning reads the object's type tag first: start fetching it (a
+    // mono span's is in the span struct, read already).
+    if (const uint16_t* t = s->obj_types.load(std::memory_order_relaxed)) {
+      __builtin_prefetch(&t[r.index]);
+    }
     w->gcw.Put(r.base);
   }
 }

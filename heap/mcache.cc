@@ -87,7 +87,7 @@ bool MCache::Refill(SpanClass spc) {
   return true;
 }
 
-bool MCache::NextWindow(SpanClass spc) {
+bool MCache::NextWindow(SpanClass spc, uint16_t type) {
   Sync(spc);
   MSpan* s = alloc_[spc];
   size_t end;
@@ -103,8 +103,28 @@ bool MCache::NextWindow(SpanClass spc) {
   AllocWindow& w = windows_[spc];
   const uintptr_t next = s->start + i * s->elemsize;
   w.end = s->start + end * s->elemsize;
-  w.types = s->obj_types != nullptr ? &s->obj_types[i] : nullptr;
-  w.elemsize = s->elemsize;
+  w.types = nullptr;
+  w.mono = AllocWindow::kNoMono;
+  GC_DCHECK(
+      !NoScan(spc) || (s->mono_type.load(std::memory_order_relaxed) == 0 &&
+                       s->obj_types.load(std::memory_order_relaxed) == nullptr),
+      "a noscan span with type tags");
+  if (!NoScan(spc)) {
+    // (This thread publishes obj_types: a relaxed load reads its own.)
+    if (uint16_t* t = s->obj_types.load(std::memory_order_relaxed)) {
+      w.types = t + i;
+    } else {
+      // The claim (heap/mspan.h): no slot is allocated (Sync above made
+      // alloc_count exact), so the span takes this allocation's type.
+      if (s->alloc_count == 0) {
+        GC_DCHECK(i == 0 && s->freeindex == 0,
+                  "a span with no allocated slot has allocated slots");
+        s->mono_type.store(type, std::memory_order_relaxed);
+      }
+      w.mono = s->mono_type.load(std::memory_order_relaxed);
+    }
+  }
+  w.elemsize = static_cast<uint32_t>(s->elemsize);
   window_start_[spc] = next;
   // Release builds keep free slots of small spans zeroed (cleared when
   // swept or when the span is made); debug builds poison freed slots and
@@ -117,12 +137,39 @@ bool MCache::NextWindow(SpanClass spc) {
 }
 
 void* MCache::AllocSmallSlow(SpanClass spc, uint16_t type) {
-  if (!NextWindow(spc)) return nullptr;
   AllocWindow& w = windows_[spc];
+  if (w.next >= w.end && !NextWindow(spc, type)) return nullptr;
   const uintptr_t p = w.next;
-  if (w.types != nullptr) w.set_type(type);
-  w.set_next(p + w.elemsize);
+  if (NoScan(spc)) {
+    w.set_next(p + w.elemsize);
+  } else if (!w.TakeTyped(p, type)) {
+    // A mono span of another type.
+    if (!MakeMixed(spc)) return nullptr;
+    const bool taken = w.TakeTyped(p, type);
+    GC_DCHECK(taken, "a mixed window refused an allocation");
+    (void)taken;
+  }
   return reinterpret_cast<void*>(p);
+}
+
+bool MCache::MakeMixed(SpanClass spc) {
+  MSpan* s = alloc_[spc];
+  AllocWindow& w = windows_[spc];
+  GC_DCHECK(s != &empty_mspan && !NoScan(spc) && !s->is_large(),
+            "only a cached small scan span becomes mixed");
+  GC_DCHECK(s->obj_types.load(std::memory_order_relaxed) == nullptr &&
+                w.types == nullptr,
+            "the span is mixed already");
+  GC_DCHECK(w.next < w.end && w.mono == s->mono_type.load(),
+            "a mono window of another span");
+  uint16_t* t = heap_->NewTypeTags(
+      s->nelems, s->mono_type.load(std::memory_order_relaxed));
+  if (t == nullptr) return false;
+  // Publish: the filled array before the pointer (heap/mspan.h).
+  s->obj_types.store(t, std::memory_order_release);
+  w.types = t + s->ObjIndex(w.next);
+  w.mono = AllocWindow::kNoMono;
+  return true;
 }
 
 void* MCache::AllocTinySlow(size_t size) {
@@ -205,6 +252,7 @@ int64_t MCache::Uncache(MSpan* s, uint32_t sg) {
   w.end = 0;
   w.types = nullptr;
   w.elemsize = 0;
+  w.mono = AllocWindow::kNoMono;
   window_start_[spc] = 0;
   alloc_[spc] = &empty_mspan;
   ncached_--;

@@ -15,13 +15,19 @@
 //
 // Allocation windows. For each span class the mcache keeps an open window:
 // a run of consecutive free slots of its cached span, [next, end), with the
-// slot size and, for scan spans, a pointer to the type tag of the slot at
-// next (MSpan::obj_types). Allocating is `p = next`, for scan classes
-// `*types++ = type` (a relaxed atomic store), then `next = p + size` (a
-// release store: object queries read it). The window's layout is part of the C
-// ABI (gc_alloc_window_ in runtime/gc.h, which inlines the same fast path);
-// runtime/ checks that the two agree. A fresh span is one window; a swept
-// one has a window per run of free slots (MSpan::NextFreeRun).
+// slot size and, for scan spans, what the span's type tags are
+// (heap/mspan.h, "Type tags"): a mono span's type (mono), or a mixed
+// span's pointer to the tag of the slot at next (types). Allocating is
+// `p = next`; for scan classes, nothing more when the type is the window's
+// mono type, `*types++ = type` (a relaxed atomic store) when the window has
+// a tag pointer, and otherwise the slow path, which makes the span mixed
+// (MakeMixed) first; then `next = p + size` (a release store: object queries
+// read it). The window's layout is part of the C ABI (gc_alloc_window_ in
+// runtime/gc.h, which inlines the same fast path); runtime/ checks that the
+// two agree. A fresh span is one window; a swept one has a window per run of
+// free slots (MSpan::NextFreeRun). Opening a window in a scan span with no
+// allocated slot and no tag array makes it mono with the type being
+// allocated (the claim of heap/mspan.h).
 //
 // Syncing. The fast path writes nothing to the span. The slots a window
 // handed out become allocated in the span (freeindex, allocCount) when the
@@ -81,7 +87,10 @@
 // Invariants: flush_gen_ == h while the owner allocates; alloc[spc] is
 // empty_mspan (and its window closed: next == end) or a span with sweepgen
 // h+3 whose span class is spc, and its window lies inside the span's
-// slots, at or after its freeindex, over free slots; window_start_[spc]
+// slots, at or after its freeindex, over free slots, and, for a scan spc,
+// either types == &obj_types[slot of next] and mono == kNoMono (a mixed
+// span) or types == null and mono == the span's mono_type (a mono one;
+// noscan windows: types null, mono kNoMono); window_start_[spc]
 // <= next is where the slots not yet synced begin; tiny != 0 implies
 // tiny .. tiny+16 is a live 16-byte block of this cache's tiny span class
 // (so does tiny_unmarked_, and then tiny == 0);
@@ -102,10 +111,15 @@ namespace gcheap {
 // An allocation window (above). Layout shared with gc_alloc_window_
 // (runtime/gc.h).
 struct AllocWindow {
-  uintptr_t next = 0;         // the next free slot
-  uintptr_t end = 0;          // the end of the run: open while next < end
-  uint16_t* types = nullptr;  // the type tag of the slot at next (scan)
-  uintptr_t elemsize = 0;     // slot size
+  // Never equal to a 16-bit type: the window of a mixed or noscan span.
+  static constexpr uint32_t kNoMono = 0xffffffff;
+  uintptr_t next = 0;  // the next free slot
+  uintptr_t end = 0;   // the end of the run: open while next < end
+  // A mixed scan span: the type tag of the slot at next; else null.
+  uint16_t* types = nullptr;
+  uint32_t elemsize = 0;  // slot size
+  // A mono scan span: its type (MSpan::mono_type); else kNoMono.
+  uint32_t mono = kNoMono;
 
   // Every write of next is a release store (an ordinary store on x86),
   // after the type tag of the slot it passes: object queries on other
@@ -113,11 +127,22 @@ struct AllocWindow {
   GC_ALWAYS_INLINE void set_next(uintptr_t v) {
     __atomic_store_n(&next, v, __ATOMIC_RELEASE);
   }
-  // Records the type tag of the slot at next and moves to the next tag.
-  // A relaxed atomic store (an ordinary store): a query that read the
-  // slot's old tag may still be running when the slot is reused.
-  GC_ALWAYS_INLINE void set_type(uint16_t type) {
-    __atomic_store_n(types++, type, __ATOMIC_RELAXED);
+  // Hands out slot p (next, below end) to an object of `type`: nothing to
+  // record when type is the window's mono type; the tag of the slot at
+  // next when the window has a tag pointer (a relaxed atomic store, an
+  // ordinary one: a query that read the slot's old tag may still be running
+  // when the slot is reused); then next moves on. False, with nothing
+  // written, when the span is mono of another type (the slow path makes it
+  // mixed). gc_alloc_window_take_ (runtime/gc.h) is the same for C.
+  GC_ALWAYS_INLINE bool TakeTyped(uintptr_t p, uint16_t type) {
+    if (type != mono) {
+      uint16_t* const t = types;
+      if (t == nullptr) return false;
+      __atomic_store_n(t, type, __ATOMIC_RELAXED);
+      types = t + 1;
+    }
+    set_next(p + elemsize);
+    return true;
   }
 };
 
@@ -129,35 +154,38 @@ class MCache {
   MCache& operator=(const MCache&) = delete;
 
   // Allocates `size` zeroed bytes; noscan objects hold no heap pointers.
+  // A scan object (noscan false) gets type tag 0 (AllocTyped(size, 0)).
   // nullptr with LastError() set on failure.
   GC_ALWAYS_INLINE void* Alloc(size_t size, bool noscan) {
+    if (!noscan) return AllocTyped(size, 0);
     if (GC_LIKELY(size <= kMaxSmallSize)) {
-      if (noscan && size < kTinySize) {
+      if (size < kTinySize) {
         void* p = TinyFast(size);
         if (GC_LIKELY(p != nullptr)) return p;
         return AllocTinySlow(size);
       }
-      const SpanClass spc = MakeSpanClass(SizeToClass(size ? size : 1), noscan);
+      const SpanClass spc = MakeSpanClass(SizeToClass(size), true);
       AllocWindow& w = windows_[spc];
       const uintptr_t p = w.next;
       if (GC_UNLIKELY(p >= w.end)) return AllocSmallSlow(spc, 0);
       w.set_next(p + w.elemsize);
       return reinterpret_cast<void*>(p);
     }
-    return AllocLarge(size, noscan, 0);
+    return AllocLarge(size, true, 0);
   }
 
   // Allocates a scan object of `size` zeroed bytes and records `type` (an
-  // opaque 16-bit tag, the collector's type id) in its span's slot table.
+  // opaque 16-bit tag, the collector's type id) as its type tag (its
+  // span's mono type, or its slot's tag in a mixed span).
   GC_ALWAYS_INLINE void* AllocTyped(size_t size, uint16_t type) {
     if (GC_LIKELY(size <= kMaxSmallSize)) {
       const SpanClass spc = MakeSpanClass(SizeToClass(size ? size : 1), false);
       AllocWindow& w = windows_[spc];
       const uintptr_t p = w.next;
-      if (GC_UNLIKELY(p >= w.end)) return AllocSmallSlow(spc, type);
-      w.set_type(type);
-      w.set_next(p + w.elemsize);
-      return reinterpret_cast<void*>(p);
+      if (GC_LIKELY(p < w.end) && GC_LIKELY(w.TakeTyped(p, type))) {
+        return reinterpret_cast<void*>(p);
+      }
+      return AllocSmallSlow(spc, type);
     }
     return AllocLarge(size, false, type);
   }
@@ -239,12 +267,19 @@ class MCache {
   }
 
   GC_NOINLINE void* AllocTinySlow(size_t size);
-  // The window of spc is used up: open the next one (refilling the span if
-  // it is full) and allocate from it, recording `type` for scan classes.
+  // The window of spc is used up, or (scan classes) its span is mono of
+  // another type than `type`: open the next window (refilling the span if
+  // it is full), make the span mixed if its type differs, and allocate,
+  // recording `type` for scan classes.
   GC_NOINLINE void* AllocSmallSlow(SpanClass spc, uint16_t type);
   GC_NOINLINE void* AllocLarge(size_t size, bool noscan, uint16_t type);
-  // Opens the next window of spc; false when no span could be had.
-  bool NextWindow(SpanClass spc);
+  // Opens the next window of spc; false when no span could be had. A scan
+  // span with no allocated slot and no tag array becomes mono of `type`.
+  bool NextWindow(SpanClass spc, uint16_t type);
+  // Gives the mono span cached for scan class spc a tag array (every tag
+  // its mono type) and moves its open window onto it; false, with
+  // LastError() set, when the memory could not be had.
+  bool MakeMixed(SpanClass spc);
   // Makes the slots the window of spc handed out allocated in its span.
   void Sync(SpanClass spc);
   bool Refill(SpanClass spc);

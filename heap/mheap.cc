@@ -94,6 +94,20 @@ void MHeap::FreeTypes(uint16_t* types, size_t nelems) {
   types_alloc_[TypesAllocIndex(nelems)].Free(types);
 }
 
+uint16_t* MHeap::NewTypeTags(size_t nelems, uint16_t fill) {
+  uint16_t* t;
+  {
+    std::lock_guard<CountedMutex> g(lock_);
+    t = AllocTypes(nelems);
+  }
+  if (t == nullptr) {
+    SetLastError("out of memory for span metadata");
+    return nullptr;
+  }
+  std::fill(t, t + nelems, fill);
+  return t;
+}
+
 void MHeap::InitSpan(MSpan* s, uintptr_t base, size_t npages, SpanClass spc,
                      bool needzero, uint32_t sg) {
   int sizeclass = SizeClassOf(spc);
@@ -221,9 +235,7 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
   int sizeclass = SizeClassOf(spc);
   size_t words = sizeclass == 0 ? 1 : (kClassToNElems[sizeclass] + 63) / 64;
   uint64_t* bits = s ? AllocBits(words) : nullptr;
-  const size_t nelems = sizeclass == 0 ? 1 : kClassToNElems[sizeclass];
-  uint16_t* types = (bits && !NoScan(spc)) ? AllocTypes(nelems) : nullptr;
-  if (s == nullptr || bits == nullptr || (!NoScan(spc) && types == nullptr)) {
+  if (s == nullptr || bits == nullptr) {
     if (bits) FreeBits(bits, words);
     if (s) span_alloc_.Free(s);
     pages_.Free(run.base, npages);
@@ -238,7 +250,10 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
   size_t block = size_t{1} << BitsAllocIndex(words);
   s->alloc_bits = bits;
   s->gcmark_bits = bits + block;
-  s->obj_types = types;
+  // Mono (heap/mspan.h, "Type tags"): a small scan span takes its type
+  // when its first window opens; a large one is its object's.
+  s->obj_types.store(nullptr, std::memory_order_relaxed);
+  s->mono_type.store(0, std::memory_order_relaxed);
   if (SizeClassOf(spc) == 0) {
     // A large object is allocated before its span is published, so a
     // lookup (the marker, an object query) never sees it half made: the
@@ -246,7 +261,7 @@ MSpan* MHeap::AllocSpanLocked(size_t npages, SpanClass spc, uint32_t sg,
     s->set_freeindex(1);
     s->alloc_count = 1;
     s->limit = s->start + (large_bytes ? large_bytes : 1);
-    if (types != nullptr) s->SetObjType(0, type);
+    if (!NoScan(spc)) s->mono_type.store(type, std::memory_order_relaxed);
   }
   in_use_pages_ += npages;
   in_use_bytes_.store(in_use_pages_ * kPageSize, std::memory_order_relaxed);
@@ -365,7 +380,12 @@ void MHeap::FreeSpanLocked(MSpan* s) {
   in_use_bytes_.store(in_use_pages_ * kPageSize, std::memory_order_relaxed);
   // The two bitmaps share one block; sweeping may have swapped them.
   FreeBits(std::min(s->alloc_bits, s->gcmark_bits), s->bitmap_words);
-  if (s->obj_types != nullptr) FreeTypes(s->obj_types, s->nelems);
+  if (uint16_t* t = s->obj_types.load(std::memory_order_relaxed)) {
+    GC_DCHECK(!NoScan(s->spanclass) && !s->is_large(),
+              "a tag array on a noscan or large span");
+    FreeTypes(t, s->nelems);
+    s->obj_types.store(nullptr, std::memory_order_relaxed);
+  }
   span_alloc_.Free(s);
 }
 

@@ -163,6 +163,10 @@ class MHeap {
   MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
                    size_t large_bytes = 0, uint16_t type = 0);
   void FreeSpan(MSpan* s);
+  // A type tag array for a span of nelems slots, every tag `fill`, for an
+  // mcache that makes its span mixed (heap/mspan.h, "Type tags"); freed
+  // with the span. nullptr with LastError() set if the OS refused memory.
+  uint16_t* NewTypeTags(size_t nelems, uint16_t fill);
   // Returns empty spans kept for reuse (sweeping keeps a small span with
   // no live object on its class's empty set: MCentral::EmptySpans) to the
   // page allocator, under one acquisition of the heap lock; returns the

@@ -46,9 +46,42 @@
 // allocBits block before it publishes it as the new gcmarkBits (a release
 // store), and never writes the old gcmarkBits block.
 //
+// Type tags (scan spans). The heap stores a 16-bit tag per object without
+// interpreting it; the collector keeps the object's type id there. A span
+// is in one of two states ("mono spans"):
+//   mono   obj_types is null: every allocated slot holds an object of type
+//          mono_type. Noscan spans are always mono with mono_type 0; a
+//          large span is made mono with its one object's type.
+//   mixed  obj_types points at one tag per slot (nelems entries), written
+//          at allocation.
+// ObjType(i) loads obj_types with acquire and reads slot i's tag, or
+// mono_type when it is null. The transitions, all made by the mcache that
+// holds the span, on its slow path (heap/mcache.cc):
+//   claim  a small scan span with no allocated slot (alloc_count == 0
+//          once synced: fresh, or swept empty) and no tag array takes the
+//          type of the allocation that opens its window as mono_type
+//          (NextWindow). No slot is allocated, so a reader that reads the
+//          new mono_type asks about a free slot: its answer is discarded
+//          (IsAllocated checked first, or the query's sweepgen seqlock:
+//          the span was swept and cached since).
+//   mixed  the first allocation of another type into a mono span
+//          (MakeMixed): the array is allocated (under the heap lock), every
+//          entry set to mono_type, then published with a release store;
+//          mono_type is left as it is. A reader racing with it reads
+//          mono_type (null loaded) or the same value from the array
+//          (acquire), for every object allocated before; the new object's
+//          own tag is written after the publication, and the object is
+//          handed out (the window's release store of next) after that.
+//   A mixed span stays mixed while it is in use, also once swept empty:
+//   the array goes only with the span (FreeSpanLocked, which resets
+//   obj_types to null), so no reader ever loads a freed array through a
+//   live span.
+//
 // Invariants (debug-checked): allocCount <= nelems; freeindex <= nelems;
 // every slot below freeindex is allocated; a span is on at most one span set
-// or in at most one mcache.
+// or in at most one mcache; obj_types is null on noscan and large spans;
+// a noscan span's mono_type is 0; mono_type is claimed only while no slot
+// is allocated and obj_types is null.
 #ifndef GCHEAP_HEAP_MSPAN_H_
 #define GCHEAP_HEAP_MSPAN_H_
 
@@ -109,10 +142,13 @@ struct alignas(64) MSpan {
   uint64_t* alloc_bits = nullptr;
   uint64_t* gcmark_bits = nullptr;
   uint32_t bitmap_words = 0;  // words in each of alloc_bits / gcmark_bits
-  // Scan spans only: one 16-bit tag per slot, written at allocation. The
-  // heap stores it without interpreting it; the collector keeps an object's
-  // type id there (how to find its pointers).
-  uint16_t* obj_types = nullptr;
+  // Type tags (above): the type of every object of a mono span (obj_types
+  // null), else the value the array was filled with. Written by the
+  // mcache that holds the span (relaxed: see "claim" above).
+  std::atomic<uint16_t> mono_type{0};
+  // A mixed span's tag per slot, or null (mono). Published with a release
+  // store; never goes back to null while the span is in use.
+  std::atomic<uint16_t*> obj_types{nullptr};
   std::atomic<uint32_t> sweepgen{0};
   std::atomic<void*> gc_side{nullptr};  // the collector's (see above)
 
@@ -177,14 +213,17 @@ struct alignas(64) MSpan {
     return true;
   }
 
-  // The type tag of slot i (scan spans). Written with a relaxed atomic store
-  // at allocation, so an object query (MHeap::QueryObject) racing with the
-  // allocation of a reused slot reads a whole tag, the old or the new one.
-  GC_ALWAYS_INLINE void SetObjType(size_t i, uint16_t type) {
-    __atomic_store_n(&obj_types[i], type, __ATOMIC_RELAXED);
+  // The type tag of slot i (0 on noscan spans). A mixed span's tags are
+  // written with relaxed atomic stores at allocation, so an object query
+  // (MHeap::QueryObject) racing with the allocation of a reused slot reads
+  // a whole tag, the old or the new one.
+  GC_ALWAYS_INLINE uint16_t ObjType(size_t i) const {
+    const uint16_t* t = obj_types.load(std::memory_order_acquire);
+    if (t == nullptr) return mono_type.load(std::memory_order_relaxed);
+    return __atomic_load_n(&t[i], __ATOMIC_RELAXED);
   }
-  uint16_t ObjType(size_t i) const {
-    return __atomic_load_n(&obj_types[i], __ATOMIC_RELAXED);
+  bool is_mixed() const {
+    return obj_types.load(std::memory_order_acquire) != nullptr;
   }
 
   // ---- mark bits ------------------------------------------------------------

@@ -50,8 +50,7 @@ bool MHeap::QueryObject(uintptr_t p, ObjectInfo* out) const {
         const bool stable = s->AllocatedPrefix(&prefix);
         const uint64_t word = __atomic_load_n(&bits[i / 64], __ATOMIC_ACQUIRE);
         const bool allocated = i < prefix || ((word >> (i % 64)) & 1) != 0;
-        const uint16_t type =
-            allocated && s->obj_types != nullptr ? s->ObjType(i) : 0;
+        const uint16_t type = allocated ? s->ObjType(i) : 0;
         if (stable && s->sweepgen.load(std::memory_order_acquire) == sg) {
           if (!allocated) return false;
           out->base = r.base;

@@ -477,16 +477,24 @@ void gc_write_barrier_copy_slow(gc_mutator* m, void* dst_obj, void** dst,
 
 /* An allocation window: a run of free slots of one span class in the
  * mutator's cache, [next, end), each `size` bytes. Allocating is taking
- * next and adding size; `types` (scan classes) points at the type tag of
- * the slot at next, one uint16_t per slot, which the allocation writes and
- * advances. Slots read as zero. heap/mcache.h (AllocWindow) owns them;
- * other threads read next (object queries), so it is written with
- * release stores. */
+ * next and adding size. A scan class's span records its objects' types in
+ * one of two ways: one type for every object (`mono`, the type; `types`
+ * NULL), or a type tag per slot (`types` points at the tag of the slot at
+ * next, one uint16_t per slot, which the allocation writes and advances;
+ * `mono` is 0xffffffff, which no type equals). An allocation of another
+ * type than `mono` into a window whose `types` is NULL must call the
+ * out-of-line function (which gives the span its tags). Noscan windows:
+ * `types` NULL, `mono` 0xffffffff. Slots read as zero. heap/mcache.h
+ * (AllocWindow) owns them; other threads read next (object queries), so
+ * it is written with release stores. */
 typedef struct gc_alloc_window_ {
   uintptr_t next;  /* the next free slot; the window is open while < end */
   uintptr_t end;   /* the end of the run */
-  uint16_t* types; /* scan classes: the type tag of the slot at next */
-  uintptr_t size;  /* slot size (bytes) */
+  uint16_t* types; /* scan classes, a span with per-slot tags: the type tag
+                      of the slot at next; else NULL */
+  uint32_t size;   /* slot size (bytes) */
+  uint32_t mono;   /* scan classes, a span of one type: that type; else
+                      0xffffffff */
 } gc_alloc_window_;
 
 /* The first words of every gc_mutator, read and written by the inline
@@ -507,12 +515,14 @@ typedef struct gc_alloc_window_ {
  *      its fixed size); gc_alloc_noscan: 16 <= bytes <= GC_INLINE_ALLOC_MAX_;
  *   3. the window alloc_windows[alloc_size_class[(bytes + 7) >> 3] * 2 + k],
  *      k = 0 for gc_alloc (scan), 1 for gc_alloc_noscan;
- *   4. if next < end: the object is next; gc_alloc stores (uint16_t)type
- *      at *types (a relaxed atomic store) and advances types by one; then
- *      next += size, stored
- *      with release order after the type (an ordinary store on x86):
- *      object queries on other threads read next (gc_object_base sees an
- *      object as soon as it is handed out, with its type).
+ *   4. if next < end: the object is next; gc_alloc, unless type == mono,
+ *      stores (uint16_t)type at *types (a relaxed atomic store) and
+ *      advances types by one, or, when types is NULL, calls the
+ *      out-of-line gc_alloc instead (the span holds objects of another
+ *      type); then next += size, stored with release order after the type
+ *      (an ordinary store on x86): object queries on other threads read
+ *      next (gc_object_base sees an object as soon as it is handed out,
+ *      with its type).
  * Anything else: the out-of-line gc_alloc / gc_alloc_noscan. A JIT that
  * knows the type and size of an allocation site can do steps 2 and 3 when
  * it compiles the site. */
@@ -660,12 +670,20 @@ static inline void gc_safepoint(gc_mutator* m) {
  * mutator. */
 /* Step 4 of the allocation fast path: hands out the window's slot p (its
  * next, read by the caller and below its end). A scan window (scan != 0)
- * first records the slot's type; then next advances with a release store.
- * The one place the bump is written: gcheap's inline paths below and
- * libgc.so.1's (runtime/boehm/boehm.cc, AllocFast) call it. */
+ * records the slot's type first unless it is the window's mono type, and
+ * returns NULL, having written nothing, when it is not and the window has
+ * no tags (the caller calls the out-of-line function); then next advances
+ * with a release store. The one place the bump is written: gcheap's inline
+ * paths below and libgc.so.1's (runtime/boehm/boehm.cc, AllocFast) call it
+ * (heap/mcache.h's AllocWindow::TakeTyped is the same in C++). */
 static inline void* gc_alloc_window_take_(gc_alloc_window_* w, uintptr_t p,
                                           int scan, uint16_t type) {
-  if (scan) __atomic_store_n(w->types++, type, __ATOMIC_RELAXED);
+  if (scan && type != w->mono) {
+    uint16_t* const t = w->types;
+    if (t == NULL) return NULL;
+    __atomic_store_n(t, type, __ATOMIC_RELAXED);
+    w->types = t + 1;
+  }
   __atomic_store_n(&w->next, p + w->size, __ATOMIC_RELEASE);
   return (void*)p;
 }
@@ -681,7 +699,10 @@ static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
       gc_alloc_window_* w =
           &h->alloc_windows[(size_t)h->alloc_size_class[(bytes + 7) >> 3] * 2];
       const uintptr_t p = w->next;
-      if (p < w->end) return gc_alloc_window_take_(w, p, 1, (uint16_t)type);
+      if (p < w->end) {
+        void* const obj = gc_alloc_window_take_(w, p, 1, (uint16_t)type);
+        if (obj != NULL) return obj;
+      }
     }
   }
 #endif

@@ -43,8 +43,9 @@ int ForEachAllocated(const MSpan* s, F f) {
   const size_t size = ObjectSize(s);
   for (size_t i = 0; i < s->nelems; i++) {
     if (!s->IsAllocated(i)) continue;
-    const uint16_t type = s->obj_types != nullptr ? s->ObjType(i) : 0;
-    if (int r = f(i, s->start + i * s->elemsize, size, type)) return r;
+    if (int r = f(i, s->start + i * s->elemsize, size, s->ObjType(i))) {
+      return r;
+    }
   }
   return 0;
 }

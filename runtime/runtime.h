@@ -139,6 +139,9 @@ static_assert(offsetof(gcheap::AllocWindow, types) ==
               offsetof(gc_alloc_window_, types));
 static_assert(offsetof(gcheap::AllocWindow, elemsize) ==
               offsetof(gc_alloc_window_, size));
+static_assert(offsetof(gcheap::AllocWindow, mono) ==
+              offsetof(gc_alloc_window_, mono));
+static_assert(gcheap::AllocWindow::kNoMono == 0xffffffffu);
 // Span classes are size class * 2 + noscan, and the size-class table
 // covers the inline paths' sizes.
 static_assert(gcheap::MakeSpanClass(3, true) == 3 * 2 + 1);

@@ -54,9 +54,9 @@ const TypeInfo* CheckWeakSlot(gc_mutator* m, const void* obj, void* const* slot,
   if (!m->heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r)) {
     Misuse(fn, "obj is not an object of this heap");
   }
-  const TypeInfo* t = r.span->obj_types == nullptr
+  const TypeInfo* t = NoScan(r.span->spanclass)
                           ? nullptr
-                          : m->heap->types.Get(r.span->obj_types[r.index]);
+                          : m->heap->types.Get(r.span->ObjType(r.index));
   if (t == nullptr || (t->special == TypeSpecial::kNone && !t->has_trace())) {
     Misuse(fn, "obj's type has no weak slots");
   }
@@ -345,10 +345,10 @@ int gc_is_ephemeron(gc_heap* heap, const void* obj) {
   gcheap::ObjectRef r;
   if (t == 0 || !heap->heap.FindObject(reinterpret_cast<uintptr_t>(obj), &r) ||
       r.base != reinterpret_cast<uintptr_t>(obj) ||
-      r.span->obj_types == nullptr) {
+      gcheap::NoScan(r.span->spanclass)) {
     return 0;
   }
-  return r.span->obj_types[r.index] == t ? 1 : 0;
+  return r.span->ObjType(r.index) == t ? 1 : 0;
 }
 
 void gc_weak_destroy(gc_mutator* m, gc_weak* w) {

@@ -19,10 +19,14 @@
 //
 // The rest: the fast path's objects are zeroed, conservative (GC_MALLOC)
 // or not scanned (GC_MALLOC_ATOMIC), keep their one-past-the-end padding,
-// and survive collections that several threads' allocations race with.
+// and survive collections that several threads' allocations race with;
+// conservative and typed objects (GC_malloc_explicitly_typed) share spans
+// (mono spans: a span's one type until a second type comes, heap/mspan.h),
+// each object keeping its own type.
 #define GC_THREADS 1
 #define GC_NO_THREAD_REDIRECTS 1
 #include <gc/gc.h>
+#include <gc/gc_typed.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -154,6 +158,83 @@ TEST(BoehmFastAlloc, ObjectsAreZeroedPaddedAndOfTheirKind) {
     Collect();
     EXPECT_EQ(Sum(keep), 10);
   }
+}
+
+struct TNode {
+  TNode* next;
+  long value;  // even: a GC_MALLOC node; odd: a typed one
+  long pad[3];
+};
+TNode* volatile g_tlist = nullptr;  // a root: the main program's data
+
+bool IsTyped(const void* p) {
+  gcheap::ObjectRef r;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return gcheap::boehm::g.heap->heap.FindObject(a, &r) && r.base == a &&
+         !gcheap::NoScan(r.span->spanclass) &&
+         r.span->ObjType(r.index) != gcheap::boehm::g.heap->ConservativeType();
+}
+
+TEST(BoehmFastAlloc, ConservativeAndTypedObjectsShareSpansEachWithItsType) {
+  GC_INIT();
+  GC_word bm[GC_BITMAP_SIZE(TNode)] = {0};
+  GC_set_bit(bm, GC_WORD_OFFSET(TNode, next));
+  const GC_descr d = GC_make_descriptor(bm, GC_WORD_LEN(TNode));
+  // A class only GC_MALLOC uses (2000 bytes): its spans stay without
+  // per-slot tags.
+  std::vector<void*> only_conservative;
+  for (int i = 0; i < 200; i++) only_conservative.push_back(GC_MALLOC(2000));
+  for (void* p : only_conservative) {
+    gcheap::ObjectRef r;
+    ASSERT_TRUE(gcheap::boehm::g.heap->heap.FindObject(
+        reinterpret_cast<uintptr_t>(p), &r));
+    EXPECT_EQ(r.span->obj_types.load(), nullptr);
+    EXPECT_TRUE(IsObjectOfKind(p, false));
+  }
+  // Runs of conservative nodes (the fast path) and typed ones (out of
+  // line) in the same 48-byte class: the spans become mixed.
+  TNode* l = nullptr;
+  long n = 0;
+  for (int i = 0; i < 6000; i++) {
+    const bool typed = i % 50 >= 40;
+    auto* x =
+        static_cast<TNode*>(typed ? GC_malloc_explicitly_typed(sizeof(TNode), d)
+                                  : GC_MALLOC(sizeof(TNode)));
+    ASSERT_NE(x, nullptr);
+    x->next = l;
+    x->value = 2 * n + (typed ? 1 : 0);
+    n++;
+    l = x;
+  }
+  g_tlist = l;
+  l = nullptr;
+  for (int round = 0; round < 2; round++) {
+    Collect();
+    long k = n;
+    int mixed = 0;
+    for (TNode* x = g_tlist; x != nullptr; x = x->next) {
+      k--;
+      ASSERT_EQ(x->value >> 1, k);
+      const bool typed = x->value & 1;
+      EXPECT_EQ(IsTyped(x), typed) << k;
+      EXPECT_EQ(IsObjectOfKind(x, false), !typed) << k;
+      gcheap::ObjectRef r;
+      ASSERT_TRUE(gcheap::boehm::g.heap->heap.FindObject(
+          reinterpret_cast<uintptr_t>(x), &r));
+      mixed += r.span->obj_types.load() != nullptr;
+    }
+    EXPECT_EQ(k, 0);
+    EXPECT_GT(mixed, 0);
+    // More of both kinds into the freed slots between the survivors.
+    for (int i = 0; i < 2000; i++) {
+      if (i % 2 == 0) {
+        ASSERT_NE(GC_MALLOC(sizeof(TNode)), nullptr);
+      } else {
+        ASSERT_NE(GC_malloc_explicitly_typed(sizeof(TNode), d), nullptr);
+      }
+    }
+  }
+  g_tlist = nullptr;
 }
 
 std::atomic<bool> g_stop{false};

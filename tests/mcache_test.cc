@@ -4,9 +4,11 @@
 #include "heap/mcache.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -190,8 +192,220 @@ TEST_F(MCacheTest, TypedAllocationRecordsTheTagPerSlot) {
     ObjectRef r;
     ASSERT_TRUE(heap_.FindObject(reinterpret_cast<uintptr_t>(p), &r));
     EXPECT_FALSE(NoScan(r.span->spanclass));
-    ASSERT_NE(r.span->obj_types, nullptr);
-    EXPECT_EQ(r.span->obj_types[r.index], tag);
+    EXPECT_EQ(r.span->ObjType(r.index), tag);
+  }
+}
+
+// Mono spans (heap/mspan.h, "Type tags"). 48-byte class: 170 slots a span.
+MSpan* SpanOf(MHeap& heap, const void* p, size_t* index = nullptr) {
+  ObjectRef r;
+  if (!heap.FindObject(reinterpret_cast<uintptr_t>(p), &r)) return nullptr;
+  if (index != nullptr) *index = r.index;
+  return r.span;
+}
+
+TEST_F(MCacheTest, SpansOfOneTypeHaveNoTagArray) {
+  std::vector<void*> objs;
+  for (int i = 0; i < 2000; i++) {
+    objs.push_back(c_->AllocTyped(48, 7));
+    ASSERT_NE(objs.back(), nullptr);
+  }
+  std::set<MSpan*> spans;
+  for (void* p : objs) {
+    size_t i;
+    MSpan* s = SpanOf(heap_, p, &i);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->obj_types.load(), nullptr);
+    EXPECT_EQ(s->ObjType(i), 7);
+    spans.insert(s);
+  }
+  EXPECT_GE(spans.size(), 11u);  // 2000 / 170 slots
+  // A large object's span is mono with its type; noscan objects read 0.
+  void* big = c_->AllocTyped(100000, 9);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(SpanOf(heap_, big)->obj_types.load(), nullptr);
+  EXPECT_EQ(SpanOf(heap_, big)->ObjType(0), 9);
+  size_t i;
+  MSpan* ns = SpanOf(heap_, c_->Alloc(48, true), &i);
+  EXPECT_EQ(ns->obj_types.load(), nullptr);
+  EXPECT_EQ(ns->ObjType(i), 0);
+}
+
+TEST_F(MCacheTest, ASecondTypeMakesTheSpanMixedAndEarlierObjectsKeepTheirType) {
+  std::vector<std::pair<void*, uint16_t>> objs;
+  for (int i = 0; i < 50; i++) objs.push_back({c_->AllocTyped(48, 7), 7});
+  MSpan* s = SpanOf(heap_, objs[0].first);
+  ASSERT_EQ(s->obj_types.load(), nullptr);
+  // In the open window of the same span: the span becomes mixed in place.
+  objs.push_back({c_->AllocTyped(48, 9), 9});
+  EXPECT_EQ(SpanOf(heap_, objs.back().first), s);
+  EXPECT_NE(s->obj_types.load(), nullptr);
+  // Then both types through the mixed window, and on into new spans (each
+  // mono of its first type until the other one comes).
+  for (int i = 0; i < 3000; i++) {
+    const uint16_t t = i % 40 < 30 ? 7 : (i % 40 < 35 ? 9 : 11);
+    objs.push_back({c_->AllocTyped(48, t), t});
+    ASSERT_NE(objs.back().first, nullptr);
+  }
+  for (auto [p, t] : objs) {
+    size_t i;
+    MSpan* os = SpanOf(heap_, p, &i);
+    ASSERT_NE(os, nullptr);
+    EXPECT_EQ(os->ObjType(i), t);
+  }
+}
+
+// Ends a cycle in which nothing survived without FinishSweep, which would
+// return the empty spans to the page heap: `background` sweeps them now (as
+// the background sweeper, SweepOne: they go on their class's empty set);
+// otherwise the next refill sweeps them itself (CacheSpan).
+void CycleKeepingEmptySpans(MHeap& heap, MCache* c, bool background) {
+  SweepCycle(heap, {c}, /*finish=*/false);
+  if (background) heap.SweepRemaining();
+}
+
+TEST_F(MCacheTest, ASweptEmptySpanStartsMonoWithTheNextType) {
+  for (bool background : {true, false}) {
+    MSpan* s = SpanOf(heap_, c_->AllocTyped(48, 7));
+    ASSERT_EQ(s->mono_type.load(), 7);
+    CycleKeepingEmptySpans(heap_, c_, background);
+    const HeapCounters before = heap_.ReadCounters();
+    void* p = c_->AllocTyped(48, 9);
+    ASSERT_EQ(SpanOf(heap_, p), s) << "the empty span was not reused";
+    // Reused in use (not freed and made again): no fresh span.
+    EXPECT_EQ(heap_.ReadCounters().refills_heap_lock, before.refills_heap_lock);
+    EXPECT_EQ(s->obj_types.load(), nullptr);
+    EXPECT_EQ(s->mono_type.load(), 9);
+    size_t i;
+    SpanOf(heap_, p, &i);
+    EXPECT_EQ(s->ObjType(i), 9);
+    CycleKeepingEmptySpans(heap_, c_, true);
+  }
+}
+
+TEST_F(MCacheTest, AMixedSpanSweptEmptyStaysMixed) {
+  for (bool background : {true, false}) {
+    MSpan* s = SpanOf(heap_, c_->AllocTyped(48, 7));
+    ASSERT_NE(c_->AllocTyped(48, 9), nullptr);
+    const uint16_t* tags = s->obj_types.load();
+    ASSERT_NE(tags, nullptr);
+    CycleKeepingEmptySpans(heap_, c_, background);
+    void* p = c_->AllocTyped(48, 11);
+    ASSERT_EQ(SpanOf(heap_, p), s) << "the empty span was not reused";
+    EXPECT_EQ(s->obj_types.load(), tags);
+    size_t i;
+    SpanOf(heap_, p, &i);
+    EXPECT_EQ(s->ObjType(i), 11);
+    // Freed with the span: a span made from the struct again is mono.
+    SweepCycle(heap_, {c_});
+    MSpan* again = SpanOf(heap_, c_->AllocTyped(48, 13));
+    EXPECT_EQ(again->obj_types.load(), nullptr);
+    EXPECT_EQ(again->mono_type.load(), 13);
+    SweepCycle(heap_, {c_});
+  }
+}
+
+TEST_F(MCacheTest, SurvivorsOfASweptMonoSpanKeepTheirTypeWhenAnotherMovesIn) {
+  std::vector<void*> objs;
+  for (int i = 0; i < 100; i++) objs.push_back(c_->AllocTyped(48, 7));
+  MSpan* s = SpanOf(heap_, objs[0]);
+  for (int i = 0; i < 100; i += 10) MarkObject(heap_, c_, objs[i]);
+  SweepCycle(heap_, {c_});
+  ASSERT_EQ(s->alloc_count, 10);
+  // The span has survivors: it stays mono of 7, and 9 makes it mixed.
+  std::vector<void*> nine;
+  for (int i = 0; i < 50; i++) nine.push_back(c_->AllocTyped(48, 9));
+  ASSERT_EQ(SpanOf(heap_, nine[0]), s);
+  EXPECT_NE(s->obj_types.load(), nullptr);
+  for (int i = 0; i < 100; i += 10) {
+    size_t idx;
+    ASSERT_EQ(SpanOf(heap_, objs[i], &idx), s);
+    EXPECT_EQ(s->ObjType(idx), 7) << i;
+  }
+  for (void* p : nine) {
+    size_t idx;
+    if (SpanOf(heap_, p, &idx) == s) EXPECT_EQ(s->ObjType(idx), 9);
+  }
+}
+
+// Regression: Alloc(size, false) bumped a scan window without recording a
+// tag or advancing the window's tag pointer, so the next AllocTyped's tag
+// went to the untyped object's slot and its own slot kept a stale one.
+TEST_F(MCacheTest, UntypedScanAllocationKeepsLaterTagsOnTheirSlots) {
+  ASSERT_NE(c_->AllocTyped(48, 5), nullptr);
+  ASSERT_NE(c_->AllocTyped(48, 6), nullptr);  // the span is mixed
+  void* untyped = c_->Alloc(48, false);
+  void* typed = c_->AllocTyped(48, 7);
+  size_t i, j;
+  MSpan* s = SpanOf(heap_, untyped, &i);
+  ASSERT_EQ(SpanOf(heap_, typed, &j), s);
+  EXPECT_EQ(s->ObjType(i), 0);
+  EXPECT_EQ(s->ObjType(j), 7);
+}
+
+// Object queries on other threads (MHeap::QueryObject) race with the
+// owner's allocations, which make span after span mixed: every object
+// reads as allocated with its own type, before and after its span's
+// conversion. (Run under TSan: the array's fill and publication against
+// the readers' loads.)
+TEST_F(MCacheTest, QueriesFromOtherThreadsRaceWithSpansBecomingMixed) {
+  constexpr int kObjects = 30000;
+  std::vector<std::atomic<uintptr_t>> objs(kObjects);
+  std::vector<uint16_t> types(kObjects);
+  std::atomic<int> published{0};
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::atomic<int64_t> queries{0};
+  auto type_of = [](int i) -> uint16_t {
+    // Each 200 allocations: 150 of type 1, then types 2 and 3 too, so
+    // every span (170 slots) is converted while its window is open.
+    return i % 200 < 150 ? 1 : static_cast<uint16_t>(1 + i % 3);
+  };
+  for (int i = 0; i < kObjects; i++) types[i] = type_of(i);
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; t++) {
+    readers.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      while (!done.load(std::memory_order_acquire)) {
+        const int n = published.load(std::memory_order_acquire);
+        if (n == 0) continue;
+        // The newest objects (their span may be converting) and a random
+        // older one.
+        for (int i : {n - 1, std::max(0, n - 2), static_cast<int>(rng() % n)}) {
+          const uintptr_t p = objs[i].load(std::memory_order_acquire);
+          ObjectInfo info;
+          if (!heap_.QueryObject(p, &info) || info.base != p ||
+              info.type != types[i]) {
+            bad.fetch_add(1);
+          }
+          queries.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < kObjects; i++) {
+    void* p = c_->AllocTyped(48, types[i]);
+    if (p == nullptr) {
+      ADD_FAILURE() << "allocation " << i << " failed";
+      break;
+    }
+    objs[i].store(reinterpret_cast<uintptr_t>(p), std::memory_order_release);
+    published.store(i + 1, std::memory_order_release);
+    if (i % 32 == 31) {
+      // Let the readers in: wait for a few queries since the last pause.
+      const int64_t q = queries.load();
+      while (queries.load() < q + 3) std::this_thread::yield();
+    }
+  }
+  done = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GE(queries.load(), 3 * kObjects / 32);
+  for (int i = 0; i < published.load(); i++) {
+    size_t idx;
+    MSpan* s = SpanOf(heap_, reinterpret_cast<void*>(objs[i].load()), &idx);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->ObjType(idx), types[i]);
   }
 }
 

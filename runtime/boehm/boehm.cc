@@ -662,8 +662,7 @@ bool Reusable(const gcheap::ObjectRef& r) {
   gcheap::Finalization& fin = g.heap->collector->finalization();
   if (fin.HasRegistrations() && fin.Registered(r.base)) return false;
   return gcheap::NoScan(s->spanclass) ||
-         (s->obj_types != nullptr &&
-          s->ObjType(r.index) == g_conservative_type);
+         s->ObjType(r.index) == g_conservative_type;
 }
 
 // Whether the object at base was already freed onto a list (its cookie).

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "runtime/gc.h"
@@ -56,14 +58,18 @@ class InlineAllocTest : public ::testing::Test {
     ASSERT_NE(heap_, nullptr);
     m_ = gc_thread_attach(heap_);
     static const uint64_t kMap = 0b11;
+    pair_ = RegisterPairType("Pair", &kMap);
+    ASSERT_NE(pair_, 0u);
+  }
+  // A type of Pair's size with pointer bitmap *map.
+  gc_type_id RegisterPairType(const char* name, const uint64_t* map) {
     gc_type_desc d;
     gc_type_desc_init(&d);
-    d.name = "Pair";
+    d.name = name;
     d.size = sizeof(Pair);
-    d.ptr_bitmap = &kMap;
+    d.ptr_bitmap = map;
     d.ptr_bitmap_words = 1;
-    pair_ = gc_register_type(heap_, &d);
-    ASSERT_NE(pair_, 0u);
+    return gc_register_type(heap_, &d);
   }
   void TearDown() override {
     gc_thread_detach(m_);
@@ -119,6 +125,33 @@ TEST_F(InlineAllocTest, AWindowServesAllocationsWithoutACall) {
     memset(b, 1, 100);
   }
   EXPECT_EQ(noscan_calls, kDebug ? 60 : 2);
+}
+
+// Mono spans (heap/mspan.h): a window whose span holds one type serves
+// that type inline; another type of the same size class goes out of line
+// once, which gives the span per-slot tags, and from then on both types
+// are served inline, each object keeping its type.
+TEST_F(InlineAllocTest, AnotherTypeInAOneTypeWindowGoesOutOfLineOnce) {
+  static const uint64_t kMap = 0b01;
+  const gc_type_id other = RegisterPairType("Other", &kMap);
+  ASSERT_NE(other, 0u);
+  std::vector<std::pair<void*, gc_type_id>> objs;
+  // Open the window (and clear the refill's poll) with Pair objects.
+  for (int i = 0; i < 3; i++) {
+    objs.push_back({gc_alloc(m_, pair_, sizeof(Pair)), pair_});
+  }
+  alloc_calls = 0;
+  objs.push_back({gc_alloc(m_, other, sizeof(Pair)), other});
+  EXPECT_EQ(alloc_calls, 1);
+  for (int i = 0; i < 100; i++) {
+    const gc_type_id t = i % 3 == 0 ? other : pair_;
+    objs.push_back({gc_alloc(m_, t, sizeof(Pair)), t});
+  }
+  EXPECT_EQ(alloc_calls, kDebug ? 101 : 1);
+  for (auto [p, t] : objs) {
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(gc_object_type(heap_, p), t);
+  }
 }
 
 TEST_F(InlineAllocTest, BadInputStillFailsWithAReason) {
