@@ -111,10 +111,10 @@
  * built against the old header may break with the new library (the ABI or
  * a documented behaviour changed), MINOR on compatible additions, PATCH on
  * fixes; see docs/build.md. */
-#define GCHEAP_VERSION_MAJOR 0
-#define GCHEAP_VERSION_MINOR 1
+#define GCHEAP_VERSION_MAJOR 1
+#define GCHEAP_VERSION_MINOR 0
 #define GCHEAP_VERSION_PATCH 0
-/* MAJOR * 10000 + MINOR * 100 + PATCH: 0.1.0 is 100. */
+/* MAJOR * 10000 + MINOR * 100 + PATCH: 1.0.0 is 10000. */
 #define GCHEAP_VERSION                                         \
   (GCHEAP_VERSION_MAJOR * 10000 + GCHEAP_VERSION_MINOR * 100 + \
    GCHEAP_VERSION_PATCH)
