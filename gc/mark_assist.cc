@@ -29,10 +29,12 @@
 //      goal (marks ending 10-17% over it, peak RSS +10-15%);
 //   3. still in debt with nothing to mark: it waits, counted as blocked,
 //      until background workers bank credit for its debt plus
-//      kOverAssistBytes (a wait is a sleep and a wakeup of an OS thread,
+//      kAssistWaitBytes (a wait is a sleep and a wakeup of an OS thread,
 //      5-10 us of the two threads' time: waking for the debt of one
 //      refill, a few KiB, made binary-trees' mutator wait 20,000-30,000
-//      times a run), a worker has put work into
+//      times a run; it steals its debt plus kOverAssistBytes of that, and
+//      the rest stays banked for its next refills and the other
+//      mutators), a worker has put work into
 //      the pool on the idle worker's request (OfferAssistWork), or marking
 //      ends
 //      (WaitForAssistCredit; Go's assist queue, gcParkAssist), then
@@ -69,6 +71,9 @@ namespace {
 // Scan work an assist does, steals or waits for beyond its debt (Go's
 // gcOverAssistWork), which pays for the mutator's next refills.
 constexpr int64_t kOverAssistBytes = 64 << 10;
+// Credit a mutator waits for beyond its debt (WaitForAssistCredit): the rest
+// of it stays banked for its next refills (and other mutators).
+constexpr int64_t kAssistWaitBytes = 256 << 10;
 // Grey objects an assist scans between looks at a pause request (it stops
 // sooner once its debt is paid: Marker::DrainSome's scan limit).
 constexpr size_t kAssistDrainBatch = 256;
@@ -152,10 +157,10 @@ void Collector::WaitForAssistCredit(const MutatorGcState* st) {
   // Counted as blocked: a pause may stop the world meanwhile, so nothing
   // here touches the cycle's pool (Sweep frees it); background credit is a
   // member. The end of a background mark phase wakes us, and so does the
-  // end of marking (Sweep). It waits for the over-assist too (Assist
-  // steals it): a wakeup per refill's debt costs more than the wait.
+  // end of marking (Sweep). It waits for kAssistWaitBytes more than its
+  // debt: a wakeup per refill's debt cost more than the waits' length.
   if (st->assist_credit >= 0) return;
-  const int64_t debt = -st->assist_credit + kOverAssistBytes;
+  const int64_t debt = -st->assist_credit + kAssistWaitBytes;
   assist_waits_.fetch_add(1, std::memory_order_relaxed);
   const int64_t t0 = NowNs();
   const uint64_t offered = work_offered_.load(std::memory_order_seq_cst);
