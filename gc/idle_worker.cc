@@ -16,6 +16,13 @@ namespace {
 // How long the scout waits before it looks again when a slice found no work.
 constexpr auto kScoutPoll = std::chrono::microseconds(20);
 
+// Times the calling thread was preempted (involuntary context switches).
+long InvoluntarySwitches() {
+  rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) != 0) return -1;
+  return ru.ru_nivcsw;
+}
+
 // Lowers the calling thread to idle priority.
 void BecomeIdlePriority() {
   sched_param param{};
@@ -115,14 +122,28 @@ void IdleMarkWorker::MarkerLoop() {
     if (stop_) return;
     g.unlock();
     bool found = false;
-    int expect = kOpen;
-    if (gate_.compare_exchange_strong(expect, kMarking,
-                                      std::memory_order_seq_cst)) {
+    // Slices back to back while the processor stays spare: each found
+    // work and nothing preempted this thread meanwhile (a thread that
+    // wants the processor takes it from us at its wakeup, and the count
+    // moves). Going back to the scout after each slice cost two
+    // handoffs (four futex calls, two to four context switches) per
+    // 100 us of marking.
+    const long preempted = InvoluntarySwitches();
+    for (;;) {
+      int expect = kOpen;
+      if (!gate_.compare_exchange_strong(expect, kMarking,
+                                         std::memory_order_seq_cst)) {
+        break;  // closed (or the next Open's: the scout asks again)
+      }
       found = (*slice_.load(std::memory_order_relaxed))();
       slices_.fetch_add(1, std::memory_order_relaxed);
       // The slice's work is back in the pool before the gate reopens: a
-      // worker that closes the gate after this sees it.
+      // worker that closes the gate after this sees it, and between two
+      // slices TryClose may close it.
       gate_.store(kOpen, std::memory_order_seq_cst);
+      if (!found || preempted < 0 || InvoluntarySwitches() != preempted) {
+        break;
+      }
     }
     g.lock();
     found_work_ = found;

@@ -9,7 +9,12 @@
 //     the marker for a slice and waits for it. It never holds grey objects.
 //   - the marker, a thread of normal priority, marks one slice at a time
 //     (at most kIdleSliceNs, less if it runs out of work) and hands back
-//     every grey object it holds when the slice ends.
+//     every grey object it holds when the slice ends. It starts the next
+//     slice itself, without asking the scout again, while its slices find
+//     work and no other thread has preempted it since the scout's request
+//     (getrusage's involuntary context switches): the processor is still
+//     spare then, and a thread that wants it preempts the marker at its
+//     wakeup, which ends the run at that slice's end.
 // Marking is not done on the scout itself: a thread at idle priority can be
 // kept off the processor for a long time on a busy machine, and one that
 // held grey objects then would hold up mark termination for as long. (A
@@ -19,11 +24,13 @@
 // The gate, an atomic state:
 //   kClosed  --Open(slice)-->  kOpen  --marker, CAS-->  kMarking
 //   kMarking --slice done-->   kOpen  --TryClose, CAS--> kClosed
-// Invariants: the marker holds grey objects only in kMarking; TryClose
+// Invariants: the marker holds grey objects only in kMarking, and the gate
+// goes back to kOpen between two slices run back to back; TryClose
 // succeeds only from kOpen (or kClosed), after which no slice runs or
 // starts until the next Open; the scout never holds grey objects. So mark
-// termination waits for the idle worker at most for one slice of a
-// normal-priority thread, and never for the idle-priority one. A slice
+// termination waits for the idle worker only while its slices find work
+// (a slice that starts with nothing to mark ends the run), and never for
+// the idle-priority thread. A slice
 // function stays valid from Open until TryClose has succeeded.
 #ifndef GCHEAP_GC_IDLE_WORKER_H_
 #define GCHEAP_GC_IDLE_WORKER_H_

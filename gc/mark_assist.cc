@@ -14,7 +14,9 @@
 // of scan work (gc/pacer.h computes the ratio), charged per refill: the
 // free bytes of each span the mutator's mcache takes, and each large
 // object (ChargeAssist, at the safepoint that follows). A mutator in debt:
-//   1. steals credit that background workers have banked (bg_credit_);
+//   1. steals credit that background workers have banked (bg_credit_): its
+//      debt plus kOverAssistBytes when that much is banked (Go steals its
+//      over-assisted scan work too), so the next refills are paid for;
 //   2. otherwise marks itself: it drains grey objects from the shared pool
 //      until its debt plus kOverAssistBytes is paid (the extra amortizes the
 //      entry cost over later allocations, as Go's gcOverAssistWork does), or
@@ -26,7 +28,13 @@
 //      marking on request, the pause workload's mutators outran their
 //      goal (marks ending 10-17% over it, peak RSS +10-15%);
 //   3. still in debt with nothing to mark: it waits, counted as blocked,
-//      until background workers bank credit, a worker has put work into
+//      until background workers bank credit for its debt plus
+//      kAssistWaitBytes (a wait is a sleep and a wakeup of an OS thread,
+//      5-10 us of the two threads' time: waking for the debt of one
+//      refill, a few KiB, made binary-trees' mutator wait 20,000-30,000
+//      times a run; it steals its debt plus kOverAssistBytes of that, and
+//      the rest stays banked for its next refills and the other
+//      mutators), a worker has put work into
 //      the pool on the idle worker's request (OfferAssistWork), or marking
 //      ends
 //      (WaitForAssistCredit; Go's assist queue, gcParkAssist), then
@@ -60,7 +68,12 @@
 namespace gcheap {
 
 namespace {
+// Scan work an assist does, steals or waits for beyond its debt (Go's
+// gcOverAssistWork), which pays for the mutator's next refills.
 constexpr int64_t kOverAssistBytes = 64 << 10;
+// Credit a mutator waits for beyond its debt (WaitForAssistCredit): the rest
+// of it stays banked for its next refills (and other mutators).
+constexpr int64_t kAssistWaitBytes = 256 << 10;
 // Grey objects an assist scans between looks at a pause request (it stops
 // sooner once its debt is paid: Marker::DrainSome's scan limit).
 constexpr size_t kAssistDrainBatch = 256;
@@ -86,11 +99,11 @@ void Collector::Assist(MutatorGcState* st) {
     st->assist_credit = 0;
     return;
   }
-  // 1. Background credit.
+  // 1. Background credit, with the over-assist when that much is banked.
   int64_t debt = -st->assist_credit;
   int64_t avail = bg_credit_.load(std::memory_order_relaxed);
   while (avail > 0) {
-    const int64_t take = std::min(avail, debt);
+    const int64_t take = std::min(avail, debt + kOverAssistBytes);
     if (bg_credit_.compare_exchange_weak(avail, avail - take,
                                          std::memory_order_relaxed)) {
       st->assist_credit += take;
@@ -144,9 +157,10 @@ void Collector::WaitForAssistCredit(const MutatorGcState* st) {
   // Counted as blocked: a pause may stop the world meanwhile, so nothing
   // here touches the cycle's pool (Sweep frees it); background credit is a
   // member. The end of a background mark phase wakes us, and so does the
-  // end of marking (Sweep).
-  const int64_t debt = -st->assist_credit;
-  if (debt <= 0) return;
+  // end of marking (Sweep). It waits for kAssistWaitBytes more than its
+  // debt: a wakeup per refill's debt cost more than the waits' length.
+  if (st->assist_credit >= 0) return;
+  const int64_t debt = -st->assist_credit + kAssistWaitBytes;
   assist_waits_.fetch_add(1, std::memory_order_relaxed);
   const int64_t t0 = NowNs();
   const uint64_t offered = work_offered_.load(std::memory_order_seq_cst);

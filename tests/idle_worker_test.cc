@@ -64,6 +64,72 @@ TEST(IdleWorkerTest, GateAdmitsSlicesOnlyWhileOpen) {
   EXPECT_EQ(after_close.load(), 0) << "a slice started after TryClose";
 }
 
+// While its slices find work and nothing preempts it, the marker runs
+// them back to back without going back to the scout: 2,000 slices that
+// each find work take a handful of the scout's requests (one, unless the
+// marker was preempted meanwhile), not one each. Each request is a
+// handoff between two threads (four futex calls, two to four context
+// switches); per 100 us slice they were most of binary-trees' context
+// switches on two processors.
+TEST(IdleWorkerTest, RunsSlicesBackToBackWhileTheyFindWork) {
+  constexpr int kSlices = 2000;
+  IdleMarkWorker w;
+  std::atomic<int> requests{0}, slices{0}, requests_at_last{-1};
+  w.SetScoutHookForTesting([&] { requests.fetch_add(1); });
+  const IdleMarkWorker::Slice slice = [&] {
+    const int n = slices.fetch_add(1) + 1;
+    if (n == kSlices) requests_at_last.store(requests.load());
+    return n < kSlices;  // found work, until the last
+  };
+  w.Open(&slice);
+  const auto deadline = std::chrono::steady_clock::now() + kLiveness;
+  while (requests_at_last.load() < 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  while (!w.TryClose() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  w.SetScoutHookForTesting(nullptr);
+  ASSERT_TRUE(w.closed());
+  ASSERT_GE(requests_at_last.load(), 1) << "the slices never all ran";
+  EXPECT_LE(requests_at_last.load(), kSlices / 10)
+      << "the scout was asked for most slices";
+}
+
+// Slices run back to back leave the gate open between them: a worker
+// closing it (as mark termination does, every 20 us while it waits) gets
+// it closed while the marker's slices keep finding work, and no slice
+// starts after that.
+TEST(IdleWorkerTest, GateClosesBetweenBackToBackSlices) {
+  IdleMarkWorker w;
+  std::atomic<int> slices{0}, after_close{0};
+  std::atomic<bool> closed{false};
+  const IdleMarkWorker::Slice slice = [&] {
+    if (closed.load()) after_close.fetch_add(1);
+    slices.fetch_add(1);
+    const auto end =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+    while (std::chrono::steady_clock::now() < end) {
+    }
+    return true;  // always found work
+  };
+  w.Open(&slice);
+  auto deadline = std::chrono::steady_clock::now() + kLiveness;
+  while (slices.load() < 100 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(slices.load(), 100) << "the idle worker never ran";
+  deadline = std::chrono::steady_clock::now() + kLiveness;
+  while (!w.TryClose() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+  closed.store(true);
+  ASSERT_TRUE(w.closed()) << "TryClose never found the gate between slices";
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(after_close.load(), 0) << "a slice started after TryClose";
+}
+
 // ---- in a heap --------------------------------------------------------------
 
 // What the cycle hook saw of each concurrent cycle.
