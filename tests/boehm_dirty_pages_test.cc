@@ -12,8 +12,12 @@
 //     reported (and the pages of a span created since, whole), an
 //     unwritten page is not; after EndMark writes are not recorded, and
 //     after AfterMark the pages are writable; with BeforeFirstPause
-//     (protection while the world runs), only writes after BeginMark are
-//     reported, and a span created in between is tracked from BeginMark;
+//     (protection while the world runs), the pause protects nothing again:
+//     pages written before it stay writable and are reported (by the
+//     final pause, or by the first precleaning round, which re-arms them),
+//     a page not written since stays protected and is reported only if
+//     written after BeginMark, and a span created in between is reported
+//     whole;
 //     precleaning (Preclean, as the collector calls it with the world
 //     running) reports the pages written since they were last armed and a
 //     new span's pages, then tracks them: a store into a page right after
@@ -28,7 +32,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <memory>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -188,30 +195,75 @@ TEST(MprotectSource, ReportsExactlyTheWrittenPages) {
   EXPECT_EQ(objs[3][8], 1);
   EXPECT_EQ(objs[40][16], 2);
 
-  // Protection before the first pause (BeforeFirstPause, world running):
-  // a write before BeginMark is not reported (the marker scans after it),
-  // one after it is, and a span created in between is reported whole.
+  // Protection before the first pause (BeforeFirstPause, world running),
+  // and what the pause (BeginMark) does with the pages written in between:
+  // it protects none of them again (no mprotect in the pause) but leaves
+  // them writable with their bits set, so none of those writes is lost.
+  // Without precleaning the final pause reports them (conservatively: the
+  // marker scans after BeginMark, so they need no rescan, but their pages
+  // may be written again unseen); a page not written since
+  // BeforeFirstPause stays protected and is reported only if written
+  // after BeginMark; a span created in between is reported whole.
   t->BeforeFirstPause();
   objs[7][0] = 1;
   objs[6][0] = 1;
   char* between = static_cast<char*>(gc_alloc_conservative(m, 64 << 10));
   ASSERT_NE(between, nullptr);
   t->BeginMark();
+  fd = open("/dev/zero", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  // Writable after the pause: a system call can write into them.
+  EXPECT_EQ(read(fd, objs[7] + 8, 8), 8);
+  EXPECT_EQ(read(fd, between + 4096, 8), 8);
+  // Not written since BeforeFirstPause: still protected.
+  errno = 0;
+  EXPECT_EQ(read(fd, objs[9], 8), -1);
+  EXPECT_EQ(errno, EFAULT);
   objs[8][0] = 1;
-  objs[6][1] = 1;  // written before BeginMark and again after: reported
-  between[0] = 1;  // tracked since BeginMark: reported as written
+  objs[6][1] = 1;
+  between[0] = 1;
   Recorder r3;
   t->RescanDirty(r3);
-  EXPECT_FALSE(r3.pages.count(Page(objs[7])));
+  EXPECT_TRUE(r3.pages.count(Page(objs[7])));
   EXPECT_TRUE(r3.pages.count(Page(objs[8])));
   EXPECT_TRUE(r3.pages.count(Page(objs[6])));
-  EXPECT_TRUE(r3.pages.count(Page(between)));
-  EXPECT_FALSE(r3.pages.count(Page(between) + 4096));
+  for (uintptr_t p = Page(between); p < Page(between) + (64 << 10); p += 4096) {
+    EXPECT_TRUE(r3.pages.count(p)) << "page of the new span not reported";
+  }
   EXPECT_FALSE(r3.pages.count(Page(objs[9])));
+  EXPECT_FALSE(r3.pages.count(Page(objs[10])));
   t->EndMark();
   t->AfterMark();
-  fd = open("/dev/zero", O_RDONLY);
+
+  // The same with a precleaning round after the pause: the round reports
+  // the pages written before the pause and re-arms them (protected again,
+  // bits clear), so the final pause reports only what was written after
+  // the round.
+  t->BeforeFirstPause();
+  objs[7][0] = 1;
+  objs[6][0] = 1;
+  t->BeginMark();
+  EXPECT_EQ(read(fd, objs[7] + 8, 8), 8);  // left writable by the pause
+  Recorder rp;
+  t->Preclean(rp);
+  EXPECT_TRUE(rp.pages.count(Page(objs[7])));
+  EXPECT_TRUE(rp.pages.count(Page(objs[6])));
+  EXPECT_FALSE(rp.pages.count(Page(objs[9])));
+  errno = 0;
+  EXPECT_EQ(read(fd, objs[7] + 8, 8), -1);  // re-armed by the round
+  EXPECT_EQ(errno, EFAULT);
+  objs[8][0] = 1;
+  objs[6][1] = 1;
+  Recorder r4;
+  t->RescanDirty(r4);
+  EXPECT_FALSE(r4.pages.count(Page(objs[7])));
+  EXPECT_TRUE(r4.pages.count(Page(objs[8])));
+  EXPECT_TRUE(r4.pages.count(Page(objs[6])));
+  EXPECT_FALSE(r4.pages.count(Page(objs[9])));
+  t->EndMark();
+  t->AfterMark();
   EXPECT_EQ(read(fd, objs[7], 16), 16);
+  EXPECT_EQ(read(fd, objs[9], 16), 16);
   EXPECT_EQ(read(fd, between, 16), 16);
   close(fd);
 }
@@ -296,6 +348,73 @@ TEST(MprotectSource, PrecleanReArmsPagesBeforeItRescansThem) {
   EXPECT_EQ(read(fd, fresh, 16), 16);  // writable again
   EXPECT_EQ(read(fd, objs[3], 16), 16);
   close(fd);
+}
+
+// The protection of the mapping holding addr, from /proc/self/maps
+// ("rw-p", "r--p", "---p"), or "" if none holds it.
+std::string ProtOf(uintptr_t addr) {
+  FILE* f = fopen("/proc/self/maps", "r");
+  if (f == nullptr) return "";
+  char line[512];
+  std::string prot;
+  while (fgets(line, sizeof line, f) != nullptr) {
+    unsigned long lo, hi;
+    char perms[8];
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo <= addr &&
+        addr < hi) {
+      prot = perms;
+      break;
+    }
+  }
+  fclose(f);
+  return prot;
+}
+
+// AfterMark makes the tracked ranges writable with one mprotect per group
+// of ranges whose gaps lie in their neighbours' 1 MiB commit granules.
+// Scan spans interleaved with noscan ones (so the ranges have gaps): after
+// AfterMark every page of both kinds is writable, system calls included,
+// and the arena's reserved, uncommitted tail is still PROT_NONE (the
+// groups never reach past memory the heap committed).
+TEST(MprotectSource, AfterMarkUnprotectsGroupsAndNothingUncommitted) {
+  PagesHeap ph(0);
+  gc_mutator* m = ph.m;
+  std::vector<char*> scan, noscan;
+  for (int i = 0; i < 48; i++) {
+    scan.push_back(static_cast<char*>(gc_alloc_conservative(m, 8192)));
+    noscan.push_back(static_cast<char*>(gc_alloc_noscan(m, 8192)));
+    ASSERT_NE(scan.back(), nullptr);
+    ASSERT_NE(noscan.back(), nullptr);
+  }
+  const uintptr_t arena =
+      reinterpret_cast<uintptr_t>(scan[0]) & ~(kArenaBytes - 1);
+  const uintptr_t tail = arena + kArenaBytes - 4096;
+  ASSERT_EQ(ProtOf(tail), "---p") << "the arena's tail is committed already";
+  std::unique_ptr<PageTracker> t =
+      NewPageTracker(DirtySource::kMprotect, &ph.h->heap);
+  for (int round = 0; round < 2; round++) {
+    t->BeforeFirstPause();
+    t->BeginMark();
+    int fd = open("/dev/zero", O_RDONLY);
+    ASSERT_GE(fd, 0);
+    errno = 0;
+    EXPECT_EQ(read(fd, scan[5], 8), -1);  // tracked: protected
+    EXPECT_EQ(errno, EFAULT);
+    EXPECT_EQ(read(fd, noscan[5], 8), 8);  // never tracked
+    scan[6][0] = 1;
+    Recorder r;
+    t->RescanDirty(r);
+    EXPECT_TRUE(r.pages.count(Page(scan[6])));
+    t->EndMark();
+    t->AfterMark();
+    for (int i = 0; i < 48; i++) {
+      EXPECT_EQ(read(fd, scan[i], 8), 8) << "scan object " << i;
+      EXPECT_EQ(read(fd, scan[i] + 4096, 8), 8) << "scan object " << i;
+      EXPECT_EQ(read(fd, noscan[i], 8), 8) << "noscan object " << i;
+    }
+    close(fd);
+    EXPECT_EQ(ProtOf(tail), "---p");
+  }
 }
 
 }  // namespace

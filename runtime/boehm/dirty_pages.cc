@@ -366,9 +366,20 @@ class MprotectTracker final : public PageTracker {
   // pause); BeginMark then fixes up what changed since.
   void BeforeFirstPause() override {
     StartRebuild();
-    PageTracker::BeginMark();  // the tracked set now, and Arm(false)
+    defer_protect_ = true;
+    PageTracker::BeginMark();  // the tracked set now: tables, bits clear
+    defer_protect_ = false;
     prearmed_ = true;
     EndRebuild();
+    // Protected with the handlers running, not held off: the tables are
+    // published, so a write to a page just protected faults and its
+    // handler records it instead of spinning until the last range is
+    // protected (thousands of mprotect calls on a large heap). A page
+    // written before its range is protected was written before the pause:
+    // the marker scans it after.
+    for (size_t i = 0; i < ranges_.size(); i++) {
+      Protect(i, ranges_[i].lo, ranges_[i].hi);
+    }
   }
 
   void BeginMark() override {
@@ -393,10 +404,23 @@ class MprotectTracker final : public PageTracker {
 
   void AfterMark() override {
     // EndMark only disarmed (faults since unprotect their page); the
-    // world runs again: make every page writable now.
-    for (const Range& r : ranges_) {
-      mprotect(reinterpret_cast<void*>(r.lo), r.hi - r.lo,
-               PROT_READ | PROT_WRITE);
+    // world runs again: make every page writable now, with one call per
+    // group of ranges whose gaps are committed heap memory (writable
+    // already: noscan spans, free pages). A range's 1 MiB commit granules
+    // are committed, and nothing decommits heap memory (heap/pagealloc.h),
+    // so a gap that lies in the granules of its two neighbours is. Scan
+    // spans interleaved with noscan ones make a range of nearly every
+    // span: one call per group instead of hundreds per cycle.
+    size_t i = 0;
+    while (i < ranges_.size()) {
+      const uintptr_t lo = ranges_[i].lo;
+      uintptr_t hi = ranges_[i].hi;
+      while (i + 1 < ranges_.size() && (ranges_[i + 1].lo >> kCommitShift) <=
+                                           ((hi - 1) >> kCommitShift) + 1) {
+        hi = ranges_[++i].hi;
+      }
+      mprotect(reinterpret_cast<void*>(lo), hi - lo, PROT_READ | PROT_WRITE);
+      i++;
     }
   }
 
@@ -492,18 +516,24 @@ class MprotectTracker final : public PageTracker {
       for (size_t i = 0; i < words; i++) bits_[i].store(0);
       for (size_t i = 0; i < ranges_.size(); i++) whole_[i].store(0);
       if (!incremental_) {
-        for (size_t i = 0; i < ranges_.size(); i++) {
-          Protect(i, ranges_[i].lo, ranges_[i].hi);
+        if (!defer_protect_) {
+          for (size_t i = 0; i < ranges_.size(); i++) {
+            Protect(i, ranges_[i].lo, ranges_[i].hi);
+          }
         }
       } else {
-        // Protect what is not protected yet (written since
-        // BeforeFirstPause, or of spans created since)...
+        // In the pause: what is not protected (written since
+        // BeforeFirstPause, or of spans created since) stays writable with
+        // its bit set, reported dirty: the first precleaning round re-arms
+        // it with the world running, or the final pause rescans it. No
+        // mprotect in the pause for it (each call is a TLB shootdown on
+        // every CPU the program runs on: tens of microseconds in a VM)...
         size_t cur = 0;
         for (size_t i = 0; i < ranges_.size(); i++) {
           Runs(
               ranges_[i].lo, ranges_[i].hi,
               [&](uintptr_t p) { return !OldProtected(p, &cur); },
-              [&](uintptr_t a, uintptr_t b) { Protect(i, a, b); });
+              [&](uintptr_t a, uintptr_t b) { SetBits(i, a, b); });
         }
         // ... and unprotect what is protected but no longer tracked (the
         // pages of spans freed since, by sweeps in flight).
@@ -527,6 +557,16 @@ class MprotectTracker final : public PageTracker {
     hcount_.store(ranges_.size(), std::memory_order_release);
     hranges_.store(ranges_.data(), std::memory_order_release);
     armed_.store(true, std::memory_order_release);
+  }
+
+  // Marks the pages [lo, hi) of ranges_[i] written (tables being built).
+  void SetBits(size_t i, uintptr_t lo, uintptr_t hi) {
+    for (uintptr_t p = lo; p < hi; p += page_size_) {
+      const size_t bit =
+          ranges_[i].first_bit + (p - ranges_[i].lo) / page_size_;
+      bits_[bit / 64].fetch_or(uint64_t{1} << (bit % 64),
+                               std::memory_order_relaxed);
+    }
   }
 
   void Protect(size_t i, uintptr_t lo, uintptr_t hi) {
@@ -687,6 +727,7 @@ class MprotectTracker final : public PageTracker {
   // BeforeFirstPause's protection, kept for BeginMark's fix-up.
   bool prearmed_ = false;
   bool incremental_ = false;
+  bool defer_protect_ = false;  // Arm leaves the protecting to its caller
   std::vector<Range> old_ranges_;
   std::vector<uint8_t> old_whole_;
   std::vector<uint64_t> old_bits_;

@@ -12,12 +12,17 @@
 //     that write into the heap work as before.
 //   - mprotect: BeforeFirstPause (world running) write-protects the pages
 //     of every scan span (mprotect PROT_READ, one call per run of adjacent
-//     spans); BeginMark (in the pause) protects again what was written
-//     since and the spans created since, and unprotects the pages of spans
-//     freed since; a SIGSEGV handler records a faulting page of a tracked
+//     spans; the handlers run meanwhile); BeginMark (in the pause) leaves
+//     what was written since and the spans created since writable with
+//     their bits set, reported dirty (the first precleaning round re-arms
+//     them, world running, or the final pause rescans them: no mprotect
+//     in the pause for them), and unprotects the pages of spans freed
+//     since; a SIGSEGV handler records a faulting page of a tracked
 //     range as dirty and makes it writable again (Boehm's MPROTECT_VDB);
 //     EndMark stops recording and AfterMark (world running) unprotects
-//     everything. Faults that are not ours go to the handler the program
+//     everything (one call per group of ranges whose gaps lie in their
+//     neighbours' commit granules: committed heap memory, never
+//     decommitted, writable already). Faults that are not ours go to the handler the program
 //     had before. Known limit: a system call that writes into a protected
 //     page (read(2) into a GC_malloc'd buffer, for instance) fails with
 //     EFAULT instead of faulting in user space, which is why soft-dirty is
@@ -66,8 +71,9 @@
 //    same thread with the world running;
 //  - the mprotect tables (ranges, dirty bitmap) change only inside
 //    StartRebuild/EndRebuild, and a handler that faults meanwhile waits
-//    for EndRebuild; the handler blocks every signal, so no thread is
-//    suspended inside it;
+//    for EndRebuild (so no mprotect of a whole range set runs inside: the
+//    tables are published first); the handler blocks every signal, so no
+//    thread is suspended inside it;
 //  - mprotect, between BeginMark and EndMark: a tracked page is writable
 //    only if its bit is set or its range counts as written whole (the
 //    handler sets the bit before it unprotects; a round protects before it
@@ -76,8 +82,9 @@
 //    round's rescan comes after);
 //  - between BeginMark and EndMark, a write to a tracked page makes the
 //    next Preclean or RescanDirty report it (soft-dirty: the kernel sets the
-//    bit; mprotect: every tracked page is protected with its bit clear when
-//    BeginMark returns, the write faults, and the handler sets the bit
+//    bit; mprotect: every tracked page is protected with its bit clear, or
+//    has its bit set, when BeginMark returns; a write to a protected page
+//    faults, and the handler sets the bit
 //    before it unprotects the page; if mprotect fails, e.g. out of VMAs,
 //    the whole range is unprotected and reported).
 #ifndef GCHEAP_RUNTIME_BOEHM_DIRTY_PAGES_H_
