@@ -12,7 +12,7 @@
 //     that write into the heap work as before.
 //   - mprotect: BeforeFirstPause (world running) write-protects the pages
 //     of every scan span (mprotect PROT_READ, one call per run of adjacent
-//     spans; the handlers run meanwhile); BeginMark (in the pause) leaves
+//     spans); BeginMark (in the pause) leaves
 //     what was written since and the spans created since writable with
 //     their bits set, reported dirty (the first precleaning round re-arms
 //     them, world running, or the final pause rescans them: no mprotect
@@ -71,9 +71,8 @@
 //    same thread with the world running;
 //  - the mprotect tables (ranges, dirty bitmap) change only inside
 //    StartRebuild/EndRebuild, and a handler that faults meanwhile waits
-//    for EndRebuild (so no mprotect of a whole range set runs inside: the
-//    tables are published first); the handler blocks every signal, so no
-//    thread is suspended inside it;
+//    for EndRebuild; the handler blocks every signal, so no thread is
+//    suspended inside it;
 //  - mprotect, between BeginMark and EndMark: a tracked page is writable
 //    only if its bit is set or its range counts as written whole (the
 //    handler sets the bit before it unprotects; a round protects before it
