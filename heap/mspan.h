@@ -76,6 +76,10 @@
 //   the array goes only with the span (FreeSpanLocked, which resets
 //   obj_types to null), so no reader ever loads a freed array through a
 //   live span.
+// Both transitions race object queries on other threads in the tests
+// (tests/mcache_test.cc, run under TSan): QueriesRaceWithSweptEmptySpans
+// ClaimedByAnotherType (claim, against a sweeper thread) and
+// QueriesFromOtherThreadsRaceWithSpansBecomingMixed (mixed).
 //
 // Invariants (debug-checked): allocCount <= nelems; freeindex <= nelems;
 // every slot below freeindex is allocated; a span is on at most one span set
@@ -221,9 +225,6 @@ struct alignas(64) MSpan {
     const uint16_t* t = obj_types.load(std::memory_order_acquire);
     if (t == nullptr) return mono_type.load(std::memory_order_relaxed);
     return __atomic_load_n(&t[i], __ATOMIC_RELAXED);
-  }
-  bool is_mixed() const {
-    return obj_types.load(std::memory_order_acquire) != nullptr;
   }
 
   // ---- mark bits ------------------------------------------------------------

@@ -409,6 +409,102 @@ TEST_F(MCacheTest, QueriesFromOtherThreadsRaceWithSpansBecomingMixed) {
   }
 }
 
+// The claim (heap/mspan.h, "Type tags") under concurrency: a sweeper
+// thread sweeps the last round's spans empty (MHeap::SweepOne, as the
+// background sweeper does) while the owner allocates the next round with
+// another type, reusing those spans (each takes the new type at its first
+// allocation), and two threads query objects (MHeap::QueryObject). A query
+// of an object of the round in progress, with no round change around it,
+// must find it allocated with exactly its round's type; any other query
+// that finds an object at the address must read one of the rounds' types
+// (the old object's or the new one's), never another value. (Run under
+// TSan: the claim's store and the sweep's bitmap swap against the readers'
+// loads.)
+TEST_F(MCacheTest, QueriesRaceWithSweptEmptySpansClaimedByAnotherType) {
+  constexpr int kRounds = 40;
+  constexpr int kObjects = 3000;  // about 18 spans of the 48-byte class
+  constexpr uint16_t kTypes = 5;
+  auto type_of_round = [](int r) { return static_cast<uint16_t>(1 + r % 5); };
+  std::vector<std::atomic<uintptr_t>> objs(kObjects);
+  // 2r while round r's objects are being published; odd between rounds.
+  std::atomic<uint64_t> seq{0};
+  std::atomic<int> published{0};
+  std::atomic<bool> done{false};
+  std::atomic<int> bad_strict{0}, bad_loose{0};
+  std::atomic<int64_t> strict_queries{0}, queries{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; t++) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      while (!done.load(std::memory_order_acquire)) {
+        const uint64_t s1 = seq.load(std::memory_order_acquire);
+        const int n = published.load(std::memory_order_acquire);
+        if (n == 0) continue;
+        const int i = rng() % 2 == 0 ? n - 1 : static_cast<int>(rng() % n);
+        const uintptr_t p = objs[i].load(std::memory_order_acquire);
+        ObjectInfo info;
+        const bool found = heap_.QueryObject(p, &info);
+        const uint64_t s2 = seq.load(std::memory_order_acquire);
+        if (s1 == s2 && s1 % 2 == 0) {
+          if (!found || info.base != p ||
+              info.type != type_of_round(static_cast<int>(s1 / 2))) {
+            bad_strict.fetch_add(1);
+          }
+          strict_queries.fetch_add(1, std::memory_order_relaxed);
+        } else if (found && (info.type == 0 || info.type > kTypes)) {
+          bad_loose.fetch_add(1);
+        }
+        queries.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  // The sweeper: sweeps whatever is unswept, as the background one does.
+  threads.emplace_back([&] {
+    while (!done.load(std::memory_order_acquire)) {
+      if (heap_.SweepOne() == 0) std::this_thread::yield();
+    }
+  });
+  int claims = 0;  // allocations that reused a span of the last round mono
+  std::set<MSpan*> last_round_spans;
+  for (int r = 0; r < kRounds; r++) {
+    const uint16_t t = type_of_round(r);
+    std::set<MSpan*> spans;
+    for (int i = 0; i < kObjects; i++) {
+      void* p = c_->AllocTyped(48, t);
+      ASSERT_NE(p, nullptr) << "round " << r << " allocation " << i;
+      MSpan* s = SpanOf(heap_, p);
+      if (spans.insert(s).second && last_round_spans.count(s) != 0 &&
+          s->obj_types.load() == nullptr) {
+        claims++;
+      }
+      objs[i].store(reinterpret_cast<uintptr_t>(p), std::memory_order_release);
+      published.store(i + 1, std::memory_order_release);
+      if (i % 64 == 63) {
+        const int64_t q = queries.load();
+        while (queries.load() < q + 2) std::this_thread::yield();
+      }
+    }
+    // The round ends: nothing survives. The spans are swept by the sweeper
+    // and by the next round's refills, racing each other; the empty ones
+    // are reused by the next round, those left over freed by FinishSweep.
+    seq.fetch_add(1, std::memory_order_acq_rel);  // odd
+    published.store(0, std::memory_order_release);
+    heap_.FinishSweep(/*scavenge=*/false);
+    c_->ReleaseAll();
+    heap_.StartSweepCycle();
+    last_round_spans = std::move(spans);
+    seq.fetch_add(1, std::memory_order_acq_rel);  // even: round r + 1
+  }
+  done = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad_strict.load(), 0);
+  EXPECT_EQ(bad_loose.load(), 0);
+  // The race is exercised: spans were claimed by another type, and the
+  // readers checked objects while it happened.
+  EXPECT_GT(claims, kRounds);
+  EXPECT_GT(strict_queries.load(), kRounds * kObjects / 64);
+}
+
 TEST_F(MCacheTest, SizeZeroGivesDistinctMinimalObjects) {
   std::set<void*> seen;
   for (bool noscan : {false, true}) {
