@@ -552,7 +552,18 @@ typedef struct gc_mutator_head_ {
 /* The largest request the inline allocation paths serve. */
 #define GC_INLINE_ALLOC_MAX_ 1024
 
-static inline void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
+/* The fast paths below (barrier, safepoint poll, allocation, handles) must
+ * be inlined into their callers, the promise "no call" depends on it: GCC
+ * at -O2 leaves gc_alloc_inline_ and gc_write_barrier out of line in a
+ * recursive caller (tools/bench/tree_bench's BuildBottomUp) unless told.
+ * tests/symbols:fast_paths_inlined_test checks that none stays out of line. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GC_FAST_PATH_ static inline __attribute__((always_inline))
+#else
+#define GC_FAST_PATH_ static inline
+#endif
+
+GC_FAST_PATH_ void gc_write_barrier(gc_mutator* m, void* obj, void** slot,
                                     void* value) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
   gc_write_barrier_slow(m, obj, slot, value);
@@ -656,7 +667,7 @@ void gc_safepoint_slow(gc_mutator* m);
 
 /* A cheap poll: one load and a predictable branch. The first word of every
  * gc_mutator is its poll flag, set when a collection wants this thread. */
-static inline void gc_safepoint(gc_mutator* m) {
+GC_FAST_PATH_ void gc_safepoint(gc_mutator* m) {
   if (__atomic_load_n(&((gc_mutator_head_*)m)->poll, __ATOMIC_RELAXED) != 0) {
     gc_safepoint_slow(m);
   }
@@ -676,7 +687,7 @@ static inline void gc_safepoint(gc_mutator* m) {
  * with a release store. The one place the bump is written: gcheap's inline
  * paths below and libgc.so.1's (runtime/boehm/boehm.cc, AllocFast) call it
  * (heap/mcache.h's AllocWindow::TakeTyped is the same in C++). */
-static inline void* gc_alloc_window_take_(gc_alloc_window_* w, uintptr_t p,
+GC_FAST_PATH_ void* gc_alloc_window_take_(gc_alloc_window_* w, uintptr_t p,
                                           int scan, uint16_t type) {
   if (scan && type != w->mono) {
     uint16_t* const t = w->types;
@@ -688,7 +699,7 @@ static inline void* gc_alloc_window_take_(gc_alloc_window_* w, uintptr_t p,
   return (void*)p;
 }
 
-static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
+GC_FAST_PATH_ void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
                                      size_t bytes) {
 #if !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
   gc_mutator_head_* h = (gc_mutator_head_*)m;
@@ -709,7 +720,7 @@ static inline void* gc_alloc_inline_(gc_mutator* m, gc_type_id type,
   return gc_alloc(m, type, bytes);
 }
 
-static inline void* gc_alloc_noscan_inline_(gc_mutator* m, size_t bytes) {
+GC_FAST_PATH_ void* gc_alloc_noscan_inline_(gc_mutator* m, size_t bytes) {
 #if !(defined(GCHEAP_DEBUG) && GCHEAP_DEBUG)
   gc_mutator_head_* h = (gc_mutator_head_*)m;
   if (__atomic_load_n(&h->poll, __ATOMIC_RELAXED) == 0 &&
@@ -783,14 +794,14 @@ void** gc_handle_new_slow(gc_mutator* m, void* obj);
 void gc_handle_scope_close_slow(gc_mutator* m, gc_handle_scope* s);
 
 /* Saves m's handle-stack top in *s. */
-static inline void gc_handle_scope_open(gc_mutator* m, gc_handle_scope* s) {
+GC_FAST_PATH_ void gc_handle_scope_open(gc_mutator* m, gc_handle_scope* s) {
   gc_mutator_head_* h = (gc_mutator_head_*)m;
   s->saved_top = h->handle_top;
   s->saved_block = h->handle_block;
 }
 
 /* Releases every handle made since the matching gc_handle_scope_open. */
-static inline void gc_handle_scope_close(gc_mutator* m, gc_handle_scope* s) {
+GC_FAST_PATH_ void gc_handle_scope_close(gc_mutator* m, gc_handle_scope* s) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
   gc_handle_scope_close_slow(m, s);
 #else
@@ -805,7 +816,7 @@ static inline void gc_handle_scope_close(gc_mutator* m, gc_handle_scope* s) {
 /* A new handle of m holding obj (any value: a pointer, NULL, an
  * immediate); returns its slot. Not a safepoint. Returns NULL only if a new
  * block cannot be allocated (out of memory; gc_last_error() says so). */
-static inline void** gc_handle_new(gc_mutator* m, void* obj) {
+GC_FAST_PATH_ void** gc_handle_new(gc_mutator* m, void* obj) {
 #if defined(GCHEAP_DEBUG) && GCHEAP_DEBUG
   return gc_handle_new_slow(m, obj);
 #else
