@@ -802,7 +802,14 @@ std::unique_ptr<PageTracker> NewPageTracker(DirtySource s, MHeap* heap) {
 
 namespace {
 DirtySource g_source = DirtySource::kNone;
-std::unique_ptr<PageTracker> g_tracker;
+// Never destroyed, like the heap: the collector's threads are not stopped
+// at exit (runtime/process.h), so its driver may still be arming or
+// precleaning (world running), and the program's other threads may still
+// fault on protected pages, after the library's static destructors have
+// run. (A static std::unique_ptr here was destroyed inside exit(): the
+// handler then passed those faults to the default action, and w3m died by
+// SIGSEGV at exit; tests/boehm_exit_mprotect_test.cc.)
+PageTracker* g_tracker = nullptr;
 }  // namespace
 
 bool ChooseMarkingMode() {
@@ -814,11 +821,11 @@ bool ChooseMarkingMode() {
 
 void InstallDirtyPages() {
   if (g_source == DirtySource::kNone) return;
-  g_tracker = NewPageTracker(g_source, &g.heap->heap);
+  g_tracker = NewPageTracker(g_source, &g.heap->heap).release();
   // GC_GCHEAP_PRECLEAN=0: no precleaning (to measure what it saves).
   const char* pre = getenv("GC_GCHEAP_PRECLEAN");
   if (pre != nullptr && strcmp(pre, "0") == 0) g_tracker->disable_preclean();
-  g.heap->collector->SetUnbarrieredStores(g_tracker.get());
+  g.heap->collector->SetUnbarrieredStores(g_tracker);
 }
 
 const char* MarkingModeName() {
