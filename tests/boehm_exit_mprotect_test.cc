@@ -43,7 +43,7 @@ extern "C" const char* GC_gcheap_dirty_pages(void);
 namespace {
 
 constexpr int kObjects = 8192;  // 4 KiB each: 32 MiB, one page each
-void* g_objs[kObjects];          // roots (data segment)
+void* g_objs[kObjects];         // roots (data segment)
 std::atomic<int> g_in_preclean{0};
 std::atomic<int> g_writes{0};
 
@@ -100,9 +100,10 @@ int main() {
   }
   if (pthread_create(&writer, nullptr, Write, nullptr) != 0) return 1;
   while (g_writes.load(std::memory_order_relaxed) < 16) sched_yield();
-  printf("exiting while the mark is open and the writer faults (%d writes "
-         "so far)\n",
-         g_writes.load());
+  printf(
+      "exiting while the mark is open and the writer faults (%d writes "
+      "so far)\n",
+      g_writes.load());
   fflush(stdout);
   return 0;  // exit() with the writer faulting and the driver in the hook
 }
