@@ -118,13 +118,19 @@ std::atomic<size_t> g_static_root_bytes{0};
 std::atomic<size_t> g_dl_root_bytes{0}, g_stack_bytes{0};
 
 // Uncollectable objects: precise roots until GC_free.
+// (The tables below are never destroyed: boehm_internal.h, NeverDestroyed.)
 std::mutex g_uncoll_mu;
-absl::flat_hash_set<void*> g_uncollectable;  // under g_uncoll_mu
+gcheap::boehm::NeverDestroyed<absl::flat_hash_set<void*>> g_uncollectable_;
+auto& g_uncollectable = *g_uncollectable_;  // under g_uncoll_mu
 
 // Typed descriptors: index + 1 into g_types (0 is "no descriptor").
 std::mutex g_types_mu;
-std::vector<gc_type_id> g_types;
-absl::flat_hash_map<std::vector<uint64_t>, GC_descr> g_descr_of;
+gcheap::boehm::NeverDestroyed<std::vector<gc_type_id>> g_types_;
+auto& g_types = *g_types_;
+gcheap::boehm::NeverDestroyed<
+    absl::flat_hash_map<std::vector<uint64_t>, GC_descr>>
+    g_descr_of_;
+auto& g_descr_of = *g_descr_of_;
 
 // GC_PRINT_STATS.
 bool g_print_stats = false;
@@ -1424,7 +1430,7 @@ void GC_dump_named(const char* name) {
   size_t threads = 0;
   if (g.initialized.load()) {
     std::lock_guard<std::mutex> l(g.threads_mu);
-    threads = g.threads.size();
+    threads = g.threads->size();
   }
   if (name != nullptr) {
     fprintf(stderr, "***GC Dump %s\n", name);

@@ -117,12 +117,29 @@ struct BThread {
   uint64_t freed_epoch = 0;
 };
 
+// A static the library never destroys. exit() runs the library's static
+// destructors while the program's other threads may still call GC_*
+// (Boehm's tables are plain C statics, so Boehm programs do) and while
+// gcheap's collector threads, never stopped at exit (runtime/process.h),
+// may still read the layer's tables: every static of the layer that a
+// GC_* call or a collector hook uses is one of these, or trivially
+// destructible. Constant-initialized where T's default constructor is
+// constexpr. (tests/boehm_exit_threads_test.cc)
+template <typename T>
+union NeverDestroyed {
+  constexpr NeverDestroyed() : value() {}
+  ~NeverDestroyed() {}  // leaves value alone
+  T* operator->() { return &value; }
+  T& operator*() { return value; }
+  T value;
+};
+
 struct Globals {
   std::once_flag init_once;
   std::atomic<bool> initialized{false};
   gc_heap* heap = nullptr;
   std::mutex threads_mu;
-  std::vector<BThread*> threads;  // under threads_mu
+  NeverDestroyed<std::vector<BThread*>> threads;  // under threads_mu
   std::atomic<bool> allow_register{false};
   size_t pad = 1;  // one-past-the-end padding (GC_all_interior_pointers)
   // Marks ended so far: bumped by the world hook at the end of each mark

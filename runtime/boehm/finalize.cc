@@ -61,7 +61,9 @@ struct FinRecord {
 };
 
 std::mutex g_fin_mu;
-absl::flat_hash_map<void*, FinRecord*> g_fin;  // object -> record
+// (Never destroyed, nor is g_links: boehm_internal.h, NeverDestroyed.)
+gcheap::boehm::NeverDestroyed<absl::flat_hash_map<void*, FinRecord*>> g_fin_;
+auto& g_fin = *g_fin_;  // object -> record
 
 void RunFinalizer(gc_mutator* m, void* obj, void* data) {
   auto* rec = static_cast<FinRecord*>(data);
@@ -134,7 +136,8 @@ struct Link {
 };
 
 std::mutex g_links_mu;
-absl::flat_hash_map<void**, Link*> g_links[2];  // [0] short, [1] long
+gcheap::boehm::NeverDestroyed<absl::flat_hash_map<void**, Link*>[2]> g_links_;
+auto& g_links = *g_links_;  // [0] short, [1] long
 
 // The calling Boehm thread's record (registering it if need be).
 BThread* CurrentThread() {

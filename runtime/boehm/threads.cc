@@ -143,7 +143,7 @@ void StopBoehmThreads() {
   g.threads_mu.lock();
   g_world_gen.fetch_add(1, std::memory_order_acq_rel);
   int n = 0;
-  for (BThread* t : g.threads) {
+  for (BThread* t : *g.threads) {
     t->suspended = false;
     t->in_gcheap = false;
     if (t->blocked) continue;
@@ -181,7 +181,7 @@ void RestartBoehmThreads() {
   }
   CollectionEvent(GC_EVENT_PRE_START_WORLD);
   g_world_gen.fetch_add(1, std::memory_order_acq_rel);
-  for (BThread* t : g.threads) {
+  for (BThread* t : *g.threads) {
     if (t->suspended) pthread_kill(t->id, kRestartSignal);
   }
   g.threads_mu.unlock();
@@ -193,10 +193,10 @@ void ForkChild() {
   // Only the forking thread survives.
   BThread* self = tls_self;
   std::vector<BThread*> keep;
-  for (BThread* t : g.threads) {
+  for (BThread* t : *g.threads) {
     if (t == self) keep.push_back(t);
   }
-  g.threads.swap(keep);
+  g.threads->swap(keep);
   if (self != nullptr) self->id = pthread_self();
   g.threads_mu.unlock();
 }
@@ -213,7 +213,7 @@ void ThreadExitDestructor(void* p) {
   }
   // gcheap detached the mutator first: only forget the record.
   std::lock_guard<std::mutex> l(g.threads_mu);
-  g.threads.erase(std::find(g.threads.begin(), g.threads.end(), t));
+  g.threads->erase(std::find(g.threads->begin(), g.threads->end(), t));
   tls_self = nullptr;
   delete t;
 }
@@ -274,7 +274,7 @@ BThread* RegisterThread(uintptr_t hi, bool main) {
   EnableEmbedderCapture(t->m, hi);
   {
     std::lock_guard<std::mutex> l(g.threads_mu);
-    g.threads.push_back(t);
+    g.threads->push_back(t);
   }
   tls_self = t;
   pthread_setspecific(g_exit_key, t);
@@ -286,7 +286,7 @@ void UnregisterThread(BThread* t) {
   gc_leave_blocking(t->m);
   {
     std::lock_guard<std::mutex> l(g.threads_mu);
-    g.threads.erase(std::find(g.threads.begin(), g.threads.end(), t));
+    g.threads->erase(std::find(g.threads->begin(), g.threads->end(), t));
   }
   tls_self = nullptr;
   pthread_setspecific(g_exit_key, nullptr);
@@ -306,7 +306,7 @@ gc_mutator* CurrentMutatorSlow() {
 size_t ScanThreadStacks(void* root_visitor) {
   auto* v = static_cast<RootVisitor*>(root_visitor);
   size_t bytes = 0;
-  for (BThread* t : g.threads) {
+  for (BThread* t : *g.threads) {
     if (t->in_gcheap) {
       GC_DCHECK(t->m->roots.context.sp != 0,
                 "a thread inside gcheap has no stack capture");
