@@ -123,10 +123,12 @@ std::mutex g_uncoll_mu;
 gcheap::boehm::NeverDestroyed<absl::flat_hash_set<void*>> g_uncollectable_;
 auto& g_uncollectable = *g_uncollectable_;  // under g_uncoll_mu
 
-// Typed descriptors: index + 1 into g_types (0 is "no descriptor").
+// Typed descriptors: index + 1 into g_types (0 is "no descriptor"); a
+// descriptor with no pointers has no gcheap type (kPointerFree).
 std::mutex g_types_mu;
 gcheap::boehm::NeverDestroyed<std::vector<gc_type_id>> g_types_;
 auto& g_types = *g_types_;
+constexpr gc_type_id kPointerFree = 0;  // never a registered type's id
 gcheap::boehm::NeverDestroyed<
     absl::flat_hash_map<std::vector<uint64_t>, GC_descr>>
     g_descr_of_;
@@ -1064,6 +1066,14 @@ GC_descr GC_make_descriptor(const GC_word* bm, size_t len) {
   std::lock_guard<std::mutex> l(g_types_mu);
   auto it = g_descr_of.find(bits);
   if (it != g_descr_of.end()) return it->second;
+  if (std::all_of(bits.begin() + 1, bits.end(),
+                  [](uint64_t w) { return w == 0; })) {
+    // No pointers: its objects are atomic ones (GC_malloc_explicitly_typed).
+    g_types.push_back(kPointerFree);
+    const GC_descr descr = g_types.size();
+    g_descr_of.emplace(std::move(bits), descr);
+    return descr;
+  }
   gc_type_desc d;
   gc_type_desc_init(&d);
   d.name = "GC_descr";
@@ -1092,6 +1102,13 @@ void* GC_malloc_explicitly_typed(size_t n, GC_descr d) {
     if (d == 0 || d > g_types.size()) return GC_malloc(n);
     id = g_types[d - 1];
   }
+  // A pointer-free object is allocated as an atomic one (zeroed all the
+  // same, as Boehm's typed objects are): it lies in a noscan span either
+  // way, and GC_free lists it for reuse by the atomic allocations, so it
+  // must come from there too, or freed ones were never reused, nor their
+  // bytes credited against the trigger (as often collected as if not
+  // freed, where Boehm reuses them: BoehmPacing.ListedFreedObjects...).
+  if (id == kPointerFree) return Alloc(n, Kind::kAtomic);
   void* p;
   {
     RunningBracket b;
