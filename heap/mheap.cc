@@ -170,6 +170,10 @@ bool MHeap::Expand(size_t bytes) {
     taken.push_back(run);
   }
   for (const PageAlloc::Run& r : taken) pages_.Free(r.base, npages);
+  if (ok) {
+    expanded_bytes_ = std::max(expanded_bytes_,
+                               pages_.mapped_bytes() - pages_.released_bytes());
+  }
   return ok;
 }
 
@@ -693,8 +697,10 @@ size_t MHeap::RetentionGoal() const {
   const size_t target =
       static_cast<size_t>(peak * kPageSize * (1.0 + opts_.retain_fraction));
   const size_t in_use = in_use_pages_ * kPageSize;
-  return std::max(opts_.retain_min_bytes,
-                  target > in_use ? target - in_use : 0);
+  const size_t expanded =
+      expanded_bytes_ > in_use ? expanded_bytes_ - in_use : 0;
+  return std::max({opts_.retain_min_bytes,
+                   target > in_use ? target - in_use : 0, expanded});
 }
 
 size_t MHeap::Scavenge(size_t bytes) {

@@ -158,7 +158,9 @@ class MHeap {
   // with its object of large_bytes (tag `type`) already allocated.
   // Grows the heap (committed minus released memory) by at least `bytes`
   // of free pages, reserving arenas as needed (Boehm's GC_expand_hp).
-  // False if the OS refused.
+  // False if the OS refused. The scavenger never takes the heap below the
+  // size Expand reached (RetentionGoal): the memory was asked for, as
+  // Boehm's heap, which does not shrink.
   bool Expand(size_t bytes);
   MSpan* AllocSpan(size_t npages, SpanClass spc, uint32_t sg,
                    size_t large_bytes = 0, uint16_t type = 0);
@@ -534,6 +536,7 @@ class MHeap {
   std::atomic<size_t> in_use_bytes_{0};  // in_use_pages_, readable lock-free
   HeapEventSink* event_sink_ = nullptr;
   size_t peak_in_use_pages_ = 0;       // this sweep cycle
+  size_t expanded_bytes_ = 0;          // the largest heap size Expand reached
   size_t prev_peak_in_use_pages_ = 0;  // the previous sweep cycle
 
   MCentral central_[kNumSpanClasses];
