@@ -1066,28 +1066,26 @@ GC_descr GC_make_descriptor(const GC_word* bm, size_t len) {
   std::lock_guard<std::mutex> l(g_types_mu);
   auto it = g_descr_of.find(bits);
   if (it != g_descr_of.end()) return it->second;
-  if (std::all_of(bits.begin() + 1, bits.end(),
-                  [](uint64_t w) { return w == 0; })) {
-    // No pointers: its objects are atomic ones (GC_malloc_explicitly_typed).
-    g_types.push_back(kPointerFree);
-    const GC_descr descr = g_types.size();
-    g_descr_of.emplace(std::move(bits), descr);
-    return descr;
-  }
-  gc_type_desc d;
-  gc_type_desc_init(&d);
-  d.name = "GC_descr";
-  d.size = len * sizeof(GC_word);
-  d.ptr_bitmap = bits.data() + 1;
-  d.ptr_bitmap_words = bits.size() - 1;
-  gc_type_id id;
-  {
-    RunningBracket b;
-    id = gc_register_type(g.heap, &d);
-  }
-  if (id == 0) {
-    fprintf(stderr, "gcheap libgc: GC_make_descriptor: %s\n", gc_last_error());
-    abort();
+  // No pointers: no gcheap type; its objects are atomic ones
+  // (GC_malloc_explicitly_typed).
+  gc_type_id id = kPointerFree;
+  if (!std::all_of(bits.begin() + 1, bits.end(),
+                   [](uint64_t w) { return w == 0; })) {
+    gc_type_desc d;
+    gc_type_desc_init(&d);
+    d.name = "GC_descr";
+    d.size = len * sizeof(GC_word);
+    d.ptr_bitmap = bits.data() + 1;
+    d.ptr_bitmap_words = bits.size() - 1;
+    {
+      RunningBracket b;
+      id = gc_register_type(g.heap, &d);
+    }
+    if (id == 0) {
+      fprintf(stderr, "gcheap libgc: GC_make_descriptor: %s\n",
+              gc_last_error());
+      abort();
+    }
   }
   g_types.push_back(id);
   const GC_descr descr = g_types.size();
