@@ -45,20 +45,28 @@ void ArenaIndex::Remove(uintptr_t base) {
       nullptr, std::memory_order_release);
 }
 
+uintptr_t ArenaPlacement(uintptr_t start) {
+  const uintptr_t aligned = AlignUp(start, kArenaBytes);
+  return (aligned & 0xffffffff) == 0 ? aligned + kArenaBytes : aligned;
+}
+
 void* SysReserveArenas(size_t bytes) {
-  // Over-reserve by one arena and trim to get kArenaBytes alignment.
-  size_t len = bytes + kArenaBytes;
+  // Over-reserve by two arenas and trim: one for the kArenaBytes
+  // alignment, one to step off a 4 GiB-aligned start (ArenaPlacement).
+  const size_t len = bytes + 2 * kArenaBytes;
   void* p = mmap(nullptr, len, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return nullptr;
-  uintptr_t start = reinterpret_cast<uintptr_t>(p);
-  uintptr_t aligned = AlignUp(start, kArenaBytes);
+  const uintptr_t start = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t aligned = ArenaPlacement(start);
+  GC_DCHECK(aligned >= start && aligned + bytes <= start + len,
+            "ArenaPlacement left the mapping");
   if (aligned + bytes > (uintptr_t{1} << kHeapAddrBits)) {
     munmap(p, len);
     return nullptr;
   }
   if (aligned > start) munmap(p, aligned - start);
-  uintptr_t end = start + len;
+  const uintptr_t end = start + len;
   if (end > aligned + bytes) {
     munmap(reinterpret_cast<void*>(aligned + bytes), end - (aligned + bytes));
   }

@@ -61,16 +61,11 @@ TEST(BoehmDlopen, DataOfALibraryLoadedAfterInitIsARoot) {
       reinterpret_cast<SlotFn>(dlsym(lib, "boehm_dlopen_client_slot_address"));
   ASSERT_NE(slot_of, nullptr);
   void** slot = slot_of();
-  // The heap's first object of this size lies at the base of gcheap's
-  // first arena, which is 64 MiB-aligned, so 4 GiB-aligned in 1 run of
-  // 64: an address with a zero low half, which a stale pointer whose low
-  // half a 32-bit store zeroed also reads as. Such a word on the stack
-  // kept the array, and all kN objects with it (about 1 ASan run in 64 failed
-  // the check below; docs/boehm.md, "False retention"). This spacer takes
-  // that slot, so the array never sits there.
-  void* spacer = GC_MALLOC(kN * sizeof(void*));
-  ASSERT_NE(spacer, nullptr);
-  spacer = nullptr;
+  // The array is the heap's first object of its size, at the base of
+  // gcheap's first arena. When that base was 4 GiB-aligned (1 process in
+  // 64), a stale stack word whose low half a 32-bit store had zeroed kept
+  // the array, and all kN objects with it; arenas no longer start there
+  // (heap/arena.h, ArenaPlacement; docs/boehm.md, "False retention").
   const std::vector<uintptr_t> objs = StoreNewObjects(slot);
   for (int i = 0; i < 3; i++) Collect();
   EXPECT_EQ(g_finalized.load(), 0);

@@ -1,5 +1,6 @@
-// Tests for heap/pagealloc: address-ordered first fit, coalescing, huge
-// runs across arenas, and the scavenger's run selection.
+// Tests for heap/pagealloc: arena placement (heap/arena.h),
+// address-ordered first fit, coalescing, huge runs across arenas, and the
+// scavenger's run selection.
 #include "heap/pagealloc.h"
 
 #include <random>
@@ -23,6 +24,42 @@ TEST(BitmapTest, NextSetAndClear) {
   EXPECT_EQ(NextClearBit(bits, 256, 70), 100u);
   EXPECT_EQ(NextSetBit(bits, 256, 100), 110u);
   EXPECT_EQ(CountSet(bits, 0, 256), 90u);
+}
+
+// A region starts at the first arena-aligned address of its mapping,
+// but never at a 4 GiB-aligned one (heap/arena.h, ArenaPlacement: a stale
+// pointer whose low half was zeroed reads as such an address).
+TEST(ArenaPlacementTest, NeverAtA4GiBAlignedAddress) {
+  constexpr uintptr_t k4GiB = uintptr_t{1} << 32;
+  const uintptr_t at = 0x7f2000000000;  // 4 GiB-aligned
+  EXPECT_EQ(ArenaPlacement(at), at + kArenaBytes);
+  EXPECT_EQ(ArenaPlacement(at - kArenaBytes + 4096), at + kArenaBytes);
+  EXPECT_EQ(ArenaPlacement(at - kArenaBytes), at - kArenaBytes);
+  EXPECT_EQ(ArenaPlacement(at + 4096), at + kArenaBytes);
+  for (uintptr_t start = at - 4 * kArenaBytes; start < at + 4 * kArenaBytes;
+       start += kArenaBytes / 4) {
+    const uintptr_t base = ArenaPlacement(start);
+    EXPECT_EQ(base % kArenaBytes, 0u) << start;
+    EXPECT_NE(base % k4GiB, 0u) << start;
+    EXPECT_GE(base, start);
+    EXPECT_LT(base, start + 2 * kArenaBytes);
+  }
+}
+
+// The same through the OS: arenas reserved one at a time lie next to each
+// other (mmap's top-down order), so 96 of them (6 GiB of PROT_NONE
+// address space) cross a 4 GiB boundary; none starts at it.
+TEST(ArenaPlacementTest, ReservedArenasNeverStartAt4GiBBoundaries) {
+  constexpr uintptr_t k4GiB = uintptr_t{1} << 32;
+  std::vector<void*> regions;
+  for (int i = 0; i < 96; i++) {
+    void* p = SysReserveArenas(kArenaBytes);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kArenaBytes, 0u);
+    EXPECT_NE(reinterpret_cast<uintptr_t>(p) % k4GiB, 0u) << p;
+    regions.push_back(p);
+  }
+  for (void* p : regions) SysUnreserve(p, kArenaBytes);
 }
 
 class PageAllocTest : public ::testing::Test {
