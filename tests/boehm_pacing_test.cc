@@ -147,10 +147,14 @@ TEST(BoehmPacing, FreeSpaceDivisorSetAfterInitTakesEffect) {
   EXPECT_GE(at1, 1u);
 }
 
-// The same garbage in typed objects whose descriptor has no pointers.
-__attribute__((noinline)) GC_word TypedCollectionsFor(bool free_it) {
-  static GC_word no_pointers[kObject / sizeof(GC_word) / GC_WORDSZ + 1];
-  const GC_descr d = GC_make_descriptor(no_pointers, kObject / sizeof(GC_word));
+// The same garbage in typed objects, of the descriptor GC_make_descriptor
+// makes from `bitmap` (one bit per word of kObject).
+constexpr size_t kBitmapWords = kObject / sizeof(GC_word) / GC_WORDSZ + 1;
+const GC_word kNoPointers[kBitmapWords] = {};
+const GC_word kFirstWordPointer[kBitmapWords] = {1};
+__attribute__((noinline)) GC_word TypedCollectionsFor(const GC_word* bitmap,
+                                                      bool free_it) {
+  const GC_descr d = GC_make_descriptor(bitmap, kObject / sizeof(GC_word));
   const GC_word before = GC_get_gc_no();
   for (size_t done = 0; done < kGarbage; done += kObject) {
     void* p = GC_malloc_explicitly_typed(kObject, d);
@@ -165,8 +169,8 @@ TEST(BoehmPacing, ListedFreedObjectsAreReusedWithoutCountingAsAllocation) {
   KeepLive(kLive, /*atomic=*/true);
   const GC_word kept = CollectionsFor(false);
   const GC_word freed = CollectionsFor(true);
-  const GC_word typed_kept = TypedCollectionsFor(false);
-  const GC_word typed_freed = TypedCollectionsFor(true);
+  const GC_word typed_kept = TypedCollectionsFor(kNoPointers, false);
+  const GC_word typed_freed = TypedCollectionsFor(kNoPointers, true);
   printf(
       "garbage kept: %lu collections, freed: %lu; pointer-free typed "
       "garbage kept: %lu, freed: %lu\n",
@@ -186,41 +190,25 @@ TEST(BoehmPacing, ListedFreedObjectsAreReusedWithoutCountingAsAllocation) {
       << "freed: " << typed_freed << ", not: " << typed_kept;
 }
 
-// The same garbage in typed objects whose descriptor has pointers (word 0
-// of each): GC_FREE lists no typed object, so the collector reclaims these
-// and only their bytes are credited against the trigger.
-__attribute__((noinline)) GC_word PointerTypedCollectionsFor(bool free_it) {
-  static GC_word first_word[kObject / sizeof(GC_word) / GC_WORDSZ + 1] = {1};
-  const GC_descr d = GC_make_descriptor(first_word, kObject / sizeof(GC_word));
-  const GC_word before = GC_get_gc_no();
-  for (size_t done = 0; done < kGarbage; done += kObject) {
-    void* p = GC_malloc_explicitly_typed(kObject, d);
-    EXPECT_NE(p, nullptr);
-    if (free_it) GC_FREE(p);
-  }
-  return GC_get_gc_no() - before;
-}
-
-// An object GC_FREE does not list (here typed with pointers) is left to
-// the next collection, and its bytes move the trigger up
+// An object GC_FREE does not list (here typed, a pointer in word 0) is
+// left to the next collection, and its bytes move the trigger up
 // (Collector::CreditFreed): freeing such garbage as it is allocated
 // collects less often than leaving it. But by at most 8 x the distance
 // of the trigger above live (CreditCap), so at least an eighth of the
 // allocation still counts, as in Boehm (GC_adj_bytes_allocd): about an
-// eighth of the collections (measured: 38 kept, 4 freed); the check asks
-// for at least one and a twentieth. Without the credit the two counts
-// were equal (28 and 29); without the cap freed garbage never collected
-// (45 and 0).
+// eighth of the collections (measured: 21 to 38 kept, 2 to 4 freed); the check
+// asks for at least one and a 32nd. Without the credit the two counts were
+// equal (28 and 29); without the cap freed garbage never collected (45 and 0).
 TEST(BoehmPacing, UnlistedFreedObjectsAreCreditedUpToTheCap) {
   constexpr size_t kLive = 64 * kMiB;
   KeepLive(kLive, /*atomic=*/true);
-  const GC_word kept = PointerTypedCollectionsFor(false);
-  const GC_word freed = PointerTypedCollectionsFor(true);
+  const GC_word kept = TypedCollectionsFor(kFirstWordPointer, false);
+  const GC_word freed = TypedCollectionsFor(kFirstWordPointer, true);
   printf("typed garbage with pointers kept: %lu collections, freed: %lu\n",
          (unsigned long)kept, (unsigned long)freed);
   EXPECT_LE(2 * freed, kept) << "freed: " << freed << ", not: " << kept;
   EXPECT_GE(freed, 1u);
-  EXPECT_GE(20 * freed, kept) << "freed: " << freed << ", not: " << kept;
+  EXPECT_GE(32 * freed, kept) << "freed: " << freed << ", not: " << kept;
 }
 
 // Last: it leaves the heap's model shrunk by the live data it drops.
