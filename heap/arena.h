@@ -115,15 +115,14 @@ class ArenaIndex {
 void* SysReserveArenas(size_t bytes);
 // Where SysReserveArenas starts its region inside a mapping that starts at
 // `start` and holds 2 x kArenaBytes more than the region: the first
-// kArenaBytes-aligned
-// address, or the next one when that is 4 GiB-aligned. Why: a stale
-// pointer in a stack slot whose low half a 32-bit store zeroed reads as
-// (high half << 32) | small int, and the conservative scan takes it for a
-// pointer to the object at a 4 GiB-aligned address (arenas are 64 MiB
-// aligned, so the first arena started at one in 1 process of 64, and the
-// heap's first objects of a size lay there; docs/allocator.md). Only a
-// multi-arena region (a huge run's group) can still hold such an address,
-// inside it.
+// kArenaBytes-aligned address, or the next one when that is 4 GiB-aligned.
+// Why: a stale pointer in a stack slot whose low half a 32-bit store
+// zeroed reads as (high half << 32) | small int, and the conservative scan
+// takes it for a pointer to the object at a 4 GiB-aligned address (arenas
+// are 64 MiB aligned, so the first arena started at one in 1 process of
+// 64, and the heap's first objects of a size lay there; docs/allocator.md).
+// Only a multi-arena region (a huge run's group) can still hold such an
+// address, inside it.
 uintptr_t ArenaPlacement(uintptr_t start);
 void SysUnreserve(void* p, size_t bytes);
 // Makes [p, p+bytes) readable and writable. Returns false on failure.
