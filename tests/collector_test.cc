@@ -833,5 +833,30 @@ TEST_F(CollectorDeathTest, VerifierCatchesAMissedLiveObject) {
                "root slot");
 }
 
+// Collector::CreditFreed (the Boehm layer's GC_free of an object it does
+// not list for reuse): the goal moves up by the credited bytes, but to at
+// most the live heap plus 8 x the goal's headroom above it (CreditCap), so
+// at least an eighth of the allocation still counts, as in Boehm
+// (GC_adj_bytes_allocd). Fails without the credit (the goal does not move)
+// and without the cap (the goal moves by the whole 1 TiB).
+TEST_F(CollectorTest, CreditFreedRaisesTheGoalUpToEightTimesItsHeadroom) {
+  constexpr size_t kLive = size_t{16} << 20;  // above the goal's floor
+  void* root = nullptr;
+  ASSERT_EQ(gc_add_root(heap_, &root), 0);
+  root = gc_alloc_noscan(m_, kLive);
+  ASSERT_NE(root, nullptr) << gc_last_error();
+  gc_collect(m_);
+  Collector* c = heap_->collector.get();
+  const uint64_t live = c->last_live_bytes();
+  const uint64_t goal = c->heap_goal();
+  ASSERT_GE(live, kLive);
+  ASSERT_GT(goal, live);  // a proportional goal, not the floor
+  c->CreditFreed(4096);
+  EXPECT_EQ(c->heap_goal(), goal + 4096);
+  c->CreditFreed(size_t{1} << 40);
+  EXPECT_EQ(c->heap_goal(), live + 8 * (goal - live));
+  gc_remove_root(heap_, &root);
+}
+
 }  // namespace
 }  // namespace gcheap

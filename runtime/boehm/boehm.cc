@@ -133,6 +133,18 @@ gcheap::boehm::NeverDestroyed<
     absl::flat_hash_map<std::vector<uint64_t>, GC_descr>>
     g_descr_of_;
 auto& g_descr_of = *g_descr_of_;
+// The gcheap types GC_make_descriptor registered, one bit per type id (set
+// before the descriptor is returned, so before any object of the type
+// exists): the typed objects GC_free may list for reuse by
+// GC_malloc_explicitly_typed (Explicit frees). Objects of the other
+// non-conservative types (GC_new_kind's kinds, the layer's own records)
+// are never taken from those lists, so they are not listed.
+std::atomic<uint64_t> g_descr_types[65536 / 64];
+bool IsDescriptorType(uint16_t type) {
+  return (g_descr_types[type / 64].load(std::memory_order_relaxed) >>
+          (type % 64)) &
+         1;
+}
 
 // GC_PRINT_STATS.
 bool g_print_stats = false;
@@ -577,14 +589,14 @@ enum class Kind { kNormal, kAtomic };
 // no explicit free (a slot below a span's freeindex is allocatable only
 // after the next sweep rebuilds its bitmap, a large object's pages only
 // after the sweep frees its span). So the layer keeps the freed objects
-// itself: GC_free clears a conservative or atomic object and puts it on
-// the calling thread's lists, and that thread's next allocation of the
-// same kind and size takes it: a small one on the list of its (noscan,
-// size class), linked through word 0, which holds the next object's
-// address complemented (hidden from the conservative scan: a stale
-// reference to one listed object must not keep the rest of its list); a
-// large one in one of BThread::kFreedLarge slots, taken by a request of as
-// many pages that it holds, its pages resident (as Boehm's free blocks),
+// itself: GC_free clears a conservative, atomic or small typed object and
+// puts it on the calling thread's lists, and that thread's next allocation
+// of the same kind (for a typed one, the same type) and size takes it: a small
+// one on the list of its (noscan, size class), linked through word 0, which
+// holds the next object's address complemented (hidden from the conservative
+// scan: a stale reference to one listed object must not keep the rest of its
+// list); a large one in one of BThread::kFreedLarge slots, taken by a request
+// of as many pages that it holds, its pages resident (as Boehm's free blocks),
 // kFreedLargeBytes per thread at most (past that, it goes back to the OS
 // at once as before). Word 1 holds the object's address ^ kFreedCookie;
 // words 0 and 1 are cleared when it is handed out. For gcheap the object stays
@@ -602,10 +614,18 @@ enum class Kind { kNormal, kAtomic };
 //  - double frees: an object whose word 1 already holds its cookie is not
 //    listed again (a program's value that happens to equal it only costs
 //    the reuse of that object);
-//  - objects with weak handles or cleanups in their span, typed objects,
-//    and objects with a finalizer registered are not listed (a
-//    registration keyed by the address would pass to the next object
-//    there); they are reclaimed by the next collection as before.
+//  - objects with weak handles or cleanups in their span and objects with
+//    a finalizer registered are not listed (a registration keyed by the
+//    address would pass to the next object there); nor are large typed
+//    objects with pointers, nor a small one whose entry in the thread's
+//    typed table holds another (type, class)'s list. They are reclaimed by
+//    the next collection as before;
+//  - a small typed object with pointers is listed by its gcheap type and
+//    size class (BThread::freed_typed) and handed out only to a typed
+//    allocation of that type and class: its span's type tag for the slot
+//    is never rewritten. While listed, its words 0 and 1 hold the hidden
+//    link and the cookie, which the precise scan of a stale reference
+//    reads as values naming no heap object.
 // A thread's lists die with it; their objects are reclaimed by the sweep.
 // Reuse is not allocation for gcheap: a listed object's bytes are not
 // credited against the trigger.
@@ -621,6 +641,7 @@ gcheap::boehm::BThread* FreedLists() {
     memset(t->freed, 0, sizeof(t->freed));
     memset(t->freed_large, 0, sizeof(t->freed_large));
     t->freed_large_bytes = 0;
+    memset(t->freed_typed, 0, sizeof(t->freed_typed));
     t->freed_epoch = epoch;
   }
   return t;
@@ -681,6 +702,47 @@ void* TakeFreed(gc_mutator* m, size_t bytes, Kind kind) {
   return w;
 }
 
+// A freed typed object of gcheap type `type` in the size class a request
+// of `bytes` (padded) gets, taken off the calling thread's typed lists and
+// cleared; null if there is none or a mark runs. As TakeFreed.
+void* TakeFreedTyped(gc_mutator* m, size_t bytes, gc_type_id type) {
+  if (gcheap::boehm::Self() == nullptr || bytes > gcheap::kMaxSmallSize ||
+      m->wb_enabled.load(std::memory_order_relaxed) != 0) {
+    return nullptr;
+  }
+  const size_t sizeclass = gcheap::SizeToClass((bytes + 7) & ~size_t{7});
+  gcheap::boehm::BThread::FreedTyped& f =
+      FreedLists()->freed_typed[gcheap::boehm::BThread::FreedTypedIndex(
+          static_cast<uint16_t>(type), sizeclass)];
+  auto* w = static_cast<uintptr_t*>(f.head);
+  if (w == nullptr || f.type != type || f.sizeclass != sizeclass) {
+    return nullptr;
+  }
+  f.head = reinterpret_cast<void*>(~w[0]);
+  CheckListed(w);
+  w[0] = 0;
+  w[1] = 0;
+  return w;
+}
+
+// The typed list that the small typed object r (with pointers) may go on:
+// its (type, size class) entry when that is empty or already this pair's;
+// null when the entry holds another pair's list.
+gcheap::boehm::BThread::FreedTyped* TypedList(const gcheap::ObjectRef& r) {
+  const uint16_t type = r.span->ObjType(r.index);
+  const auto sizeclass =
+      static_cast<uint8_t>(gcheap::SizeClassOf(r.span->spanclass));
+  gcheap::boehm::BThread::FreedTyped& f =
+      FreedLists()->freed_typed[gcheap::boehm::BThread::FreedTypedIndex(
+          type, sizeclass)];
+  if (f.head != nullptr && (f.type != type || f.sizeclass != sizeclass)) {
+    return nullptr;
+  }
+  f.type = type;
+  f.sizeclass = sizeclass;
+  return &f;
+}
+
 // Whether the object r, which GC_free clears, may go on a list (above).
 bool Reusable(const gcheap::ObjectRef& r) {
   const gcheap::MSpan* s = r.span;
@@ -690,8 +752,19 @@ bool Reusable(const gcheap::ObjectRef& r) {
   }
   gcheap::Finalization& fin = g.heap->collector->finalization();
   if (fin.HasRegistrations() && fin.Registered(r.base)) return false;
+  // Conservative, atomic, and small typed objects of a descriptor (large
+  // typed ones are not listed: a large-object slot would have to match the
+  // type too).
   return gcheap::NoScan(s->spanclass) ||
-         s->ObjType(r.index) == g_conservative_type;
+         s->ObjType(r.index) == g_conservative_type ||
+         (!s->is_large() && IsDescriptorType(s->ObjType(r.index)));
+}
+
+// Whether r is a typed object with pointers of a GC_make_descriptor type
+// (listed by type, above).
+bool IsTyped(const gcheap::ObjectRef& r) {
+  return !gcheap::NoScan(r.span->spanclass) &&
+         IsDescriptorType(r.span->ObjType(r.index));
 }
 
 // Whether the object at base was already freed onto a list (its cookie).
@@ -712,11 +785,16 @@ FreedLarge* LargeSlot(size_t bytes) {
 }
 
 // Puts the cleared object r (usable up to hi) on the calling thread's
-// lists; `slot`: its large-object slot (LargeSlot), for a large one.
-void PutFreed(const gcheap::ObjectRef& r, uintptr_t hi, FreedLarge* slot) {
+// lists; `slot`: its large-object slot (LargeSlot), for a large one;
+// `typed`: its typed list (TypedList), for a typed one.
+void PutFreed(const gcheap::ObjectRef& r, uintptr_t hi, FreedLarge* slot,
+              gcheap::boehm::BThread::FreedTyped* typed) {
   auto* w = reinterpret_cast<uintptr_t*>(r.base);
   const bool noscan = gcheap::NoScan(r.span->spanclass);
-  if (r.span->is_large()) {
+  if (typed != nullptr) {
+    w[0] = ~reinterpret_cast<uintptr_t>(typed->head);  // hidden
+    typed->head = w;
+  } else if (r.span->is_large()) {
     *slot = FreedLarge{w, hi - r.base, r.span->npages, noscan};
     gcheap::boehm::Self()->freed_large_bytes += hi - r.base;
   } else {
@@ -943,8 +1021,9 @@ int GC_posix_memalign(void** out, size_t align, size_t n) {
 // The caller promises that nothing refers to the object any more (Boehm's
 // contract). The object stops being a root (uncollectable) and is cleared,
 // so it keeps nothing alive even if a stale word still names it. A
-// conservative or atomic one then goes on this thread's lists of freed
-// objects for reuse (Explicit frees, above); any other waits for the next
+// conservative, atomic or small typed one then goes on this thread's lists
+// of freed objects for reuse (Explicit frees, above); any other waits for
+// the next
 // collection, its bytes credited against the trigger, and the pages wholly
 // inside a large one go back to the OS now (MADV_DONTNEED: they read as
 // zero). Inside a running bracket: no cycle starts, so none can free and
@@ -964,8 +1043,11 @@ void GC_free(void* p) {
   const uintptr_t hi =
       std::min<uintptr_t>(r.base + r.span->elemsize, r.span->limit);
   FreedLarge* slot = nullptr;
-  const bool listed = reusable && (!r.span->is_large() ||
-                                   (slot = LargeSlot(hi - lo)) != nullptr);
+  gcheap::boehm::BThread::FreedTyped* typed = nullptr;
+  const bool listed =
+      reusable && (IsTyped(r) ? (typed = TypedList(r)) != nullptr
+                              : !r.span->is_large() ||
+                                    (slot = LargeSlot(hi - lo)) != nullptr);
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t mid_lo = (lo + page - 1) & ~(page - 1);
   const uintptr_t mid_hi = hi & ~(page - 1);
@@ -979,7 +1061,7 @@ void GC_free(void* p) {
   }
   g_expl_freed.fetch_add(hi - lo, std::memory_order_relaxed);
   if (listed) {
-    PutFreed(r, hi, slot);
+    PutFreed(r, hi, slot, typed);
     return;
   }
   // Boehm does not count explicitly freed bytes as allocated since the
@@ -1086,6 +1168,9 @@ GC_descr GC_make_descriptor(const GC_word* bm, size_t len) {
               gc_last_error());
       abort();
     }
+    GC_CHECK(id < 65536, "a gcheap type id beyond its 16-bit tags");
+    g_descr_types[id / 64].fetch_or(uint64_t{1} << (id % 64),
+                                    std::memory_order_relaxed);
   }
   g_types.push_back(id);
   const GC_descr descr = g_types.size();
@@ -1110,7 +1195,8 @@ void* GC_malloc_explicitly_typed(size_t n, GC_descr d) {
   void* p;
   {
     RunningBracket b;
-    p = gc_alloc(b.m(), id, Padded(n));
+    p = TakeFreedTyped(b.m(), Padded(n), id);
+    if (p == nullptr) p = gc_alloc(b.m(), id, Padded(n));
   }
   return p != nullptr ? p : OutOfMemory(n);
 }

@@ -114,6 +114,22 @@ struct BThread {
   static constexpr size_t kFreedLargeBytes = size_t{4} << 20;
   FreedLarge freed_large[kFreedLarge] = {};
   size_t freed_large_bytes = 0;
+  // And small typed objects with pointers (GC_malloc_explicitly_typed),
+  // on one list per (gcheap type, size class), handed out only to a typed
+  // allocation of that type and class, so the object's type tag in its
+  // span stays right. A small table with no allocation: the pair hashes to
+  // one entry; a freed object whose entry holds another pair's list is not
+  // listed (left to the collector, its bytes credited).
+  struct FreedTyped {
+    void* head;
+    uint16_t type;
+    uint8_t sizeclass;
+  };
+  static constexpr size_t kFreedTyped = 64;
+  static size_t FreedTypedIndex(uint16_t type, size_t sizeclass) {
+    return (type * 67u + sizeclass) % kFreedTyped;
+  }
+  FreedTyped freed_typed[kFreedTyped] = {};
   uint64_t freed_epoch = 0;
 };
 
