@@ -109,5 +109,29 @@ TEST_F(OracleTest, LongProgramsAgreeWithTheOracleAndBoehm) {
   EXPECT_GE(b.stats.boehm, b.stats.boehm_reachable);
 }
 
+// Chain ops (ephchain, finchain) allocate many objects before the chain
+// is placed; an allocation in the middle may start a Boehm collection, and
+// the chain built so far must survive it on Boehm's side too. Here Boehm
+// collects after every object a chain op allocates
+// (RunOptions::boehm_collect_in_chains). Regression: the chain was held
+// only in our heap's scratch roots, so such a collection freed Boehm's
+// copy of the head (seen once as "[boehm_lost] Boehm freed reachable
+// object", the head of a 496-long ephchain, in LongPrograms...; it passed
+// whenever a stale stack word still named the head).
+TEST_F(OracleTest, ChainsSurviveBoehmCollectionsWhileTheyAreBuilt) {
+  const uint64_t n = EnvOr("ORACLE_CHAIN_PROGRAMS", SlowBuild() ? 2 : 8);
+  const uint64_t first = EnvOr("ORACLE_SEED", ForThisBuild().first_seed);
+  GenOptions g;
+  g.ops = 1500;
+  g.max_chain = 60;
+  RunOptions o;
+  o.boehm_collect_in_chains = true;
+  BatchResult b = RunSeeds(first + 600000, n, g, o, /*minimize=*/false);
+  Print("chains with Boehm collections", b);
+  ASSERT_TRUE(b.ok) << b.report;
+  EXPECT_GT(b.stats.eph_ops, 0u);
+  EXPECT_GE(b.stats.boehm, b.stats.boehm_reachable);
+}
+
 }  // namespace
 }  // namespace gcheap::oracle

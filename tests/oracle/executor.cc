@@ -196,7 +196,10 @@ void Executor::Init() {
       abort();
     }
   }
-  if (boehm_) bkeep_ = boehm::AllocRoots(kMaxBoehmKept);
+  if (boehm_) {
+    bkeep_ = boehm::AllocRoots(kMaxBoehmKept);
+    bscratch_ = boehm::AllocRoots(kScratch);
+  }
   if (all_rooted_) {
     model_.SetAllSlotsRooted();
     if (gc_add_root_range(heap_, table_.get(), kSlots) != 0) {
@@ -259,6 +262,8 @@ Executor::~Executor() {
     }
     for (uint32_t i = 0; i < kMaxBoehmKept; i++) bkeep_[i] = nullptr;
     boehm::FreeRoots(bkeep_);
+    for (int i = 0; i < kScratch; i++) bscratch_[i] = nullptr;
+    boehm::FreeRoots(bscratch_);
     for (uint32_t s = 0; s < kSlots; s++) btable_[s] = nullptr;
     boehm::FreeRoots(btable_);
   }
@@ -1555,18 +1560,33 @@ bool Executor::EndRun() {
 // in scratch root 0 (each K_i after it is E_i-1's value, kept through the
 // ephemeron rule), K_i+1 in scratch root 1 while E_i is made, the first and
 // the last ephemeron in scratch roots 2 and 3 (the rest through next).
+void Executor::HoldScratch(int i, uint32_t id) {
+  scratch_[i] = id != 0 ? st_[id].ours : nullptr;
+  if (bscratch_ != nullptr) bscratch_[i] = id != 0 ? st_[id].boehm : nullptr;
+}
+
+void Executor::ClearScratch() {
+  for (int i = 0; i < kScratch; i++) HoldScratch(i, 0);
+}
+
+void Executor::MaybeCollectBoehmInChain() {
+  if (boehm_ && opts_.boehm_collect_in_chains) boehm::Collect();
+}
+
 bool Executor::EphChain(const Op& op, const Effects& fx) {
   const uint32_t n = op.count;
   const bool reversed = (op.value & kEphChainReversed) != 0;
   auto key = [&](uint32_t i) { return op.id + 2 * i; };
   auto eph = [&](uint32_t i) { return op.id + 2 * i + 1; };
   bool ok = NewObject(key(0), Kind::kSmall3, kSmall3Bytes);
-  scratch_[0] = st_[key(0)].ours;
+  if (ok) HoldScratch(0, key(0));
   for (uint32_t i = 0; ok && i < n; i++) {
+    MaybeCollectBoehmInChain();
     if (i + 1 < n) {
       ok = NewObject(key(i + 1), Kind::kSmall3, kSmall3Bytes);
       if (!ok) break;
-      scratch_[1] = st_[key(i + 1)].ours;
+      HoldScratch(1, key(i + 1));
+      MaybeCollectBoehmInChain();
     }
     ok = NewObject(eph(i), Kind::kEphemeron, kEphemeronBytes);
     if (!ok) break;
@@ -1577,10 +1597,10 @@ bool Executor::EphChain(const Op& op, const Effects& fx) {
       gc_ephemeron_set_next(m_, st_[from].ours, st_[to].ours);
       if (boehm_) static_cast<void**>(st_[from].boehm)[2] = st_[to].boehm;
     } else {
-      scratch_[2] = st_[eph(0)].ours;
+      HoldScratch(2, eph(0));
     }
-    scratch_[3] = st_[eph(i)].ours;
-    scratch_[1] = nullptr;  // K_i+1 is E_i's value now
+    HoldScratch(3, eph(i));
+    HoldScratch(1, 0);  // K_i+1 is E_i's value now
   }
   if (ok) {
     const uint32_t head = reversed ? eph(n - 1) : eph(0);
@@ -1591,7 +1611,7 @@ bool Executor::EphChain(const Op& op, const Effects& fx) {
       SetSlot(op.slot2, r);
     }
   }
-  for (void*& p : scratch_) p = nullptr;
+  ClearScratch();
   if (!ok && result_.ok) {
     return Fail("harness", "an allocation failed in an ephemeron chain");
   }
@@ -1607,16 +1627,17 @@ bool Executor::FinChain(const Op& op, const Effects& fx) {
   bool ok = true;
   for (uint32_t i = 0; ok && i < op.count; i++) {
     const uint32_t id = op.id + i;
+    MaybeCollectBoehmInChain();
     ok = NewObject(id, Kind::kSmall3, kSmall3Bytes);
     if (!ok) break;
     Ref r;
     r.id = id;
     if (i == 0) {
-      scratch_[0] = st_[id].ours;
+      HoldScratch(0, id);
     } else {
       StoreRefInField(id - 1, 0, r);
     }
-    scratch_[1] = st_[id].ours;
+    HoldScratch(1, id);
     if (op.value & kFinChainSelf) StoreRefInField(id, 2, r);
   }
   if (ok && (op.value & kFinChainCycle)) {
@@ -1629,7 +1650,7 @@ bool Executor::FinChain(const Op& op, const Effects& fx) {
     ok = Register(op.id + i, o->reg.mode, guardian, o->reg.guardian_index);
   }
   if (ok) Place(op.id, fx);
-  for (void*& p : scratch_) p = nullptr;
+  ClearScratch();
   if (!ok && result_.ok) {
     return Fail("harness", "an allocation failed in a finalizable chain");
   }

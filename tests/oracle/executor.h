@@ -53,6 +53,10 @@ struct RunOptions {
   bool final_checks = true;  // collect, drop every root, collect: 0 live
   bool exact_stats = true;   // live_objects / bytes checks after collections
   Fault fault = Fault::kNone;
+  // Boehm collects after each object a chain op allocates (ephchain,
+  // finchain), as an allocation that fills its heap there would: the
+  // chain built so far must be held on Boehm's side too (HoldScratch).
+  bool boehm_collect_in_chains = false;
 };
 
 struct RunStats {
@@ -349,8 +353,18 @@ class Executor {
   void BoehmLink(uint32_t w);
   bool CheckBoehmVm();
   void* Scratch(int i) const { return scratch_[i]; }
+  // Holds object id (or nothing, id 0) in scratch root i of both heaps:
+  // scratch_ for ours, bscratch_ for Boehm's. Boehm scans no memory of
+  // this executor but its roots (st_ is malloc memory), so a chain op's
+  // objects held only in scratch_ could be freed by a Boehm collection
+  // that one of the chain's later allocations starts.
+  void HoldScratch(int i, uint32_t id);
+  void ClearScratch();
+  // In chain ops: the boehm_collect_in_chains hook.
+  void MaybeCollectBoehmInChain();
   static constexpr int kScratch = 4;
   void* scratch_[kScratch] = {};  // a registered root range of our heap
+  void** bscratch_ = nullptr;     // Boehm's: uncollectable (boehm::AllocRoots)
   static constexpr int kHolds = 16;
   void* holds_[kHolds] = {};  // another one (SettleHolds)
   struct Hold {
