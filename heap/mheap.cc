@@ -466,12 +466,6 @@ void MHeap::StartSweepCycle() {
     }
     // Only succeeds while no locker is held (the low half is zero).
     uint64_t next = (((state >> 32) + 2) << 32);
-    // The tally the next sweep cycle counts into (LastSweepFreeSlots)
-    // starts from zero: it held the cycle before the one that just ended,
-    // which no sweeper writes any more.
-    for (auto& n : sweep_free_slots_[((state >> 32) / 2 + 1) % 2]) {
-      n.store(0, std::memory_order_relaxed);
-    }
     if (sweep_state_.compare_exchange_weak(state, next,
                                            std::memory_order_acq_rel)) {
       sweep_cursor_.store(0, std::memory_order_release);
@@ -584,12 +578,8 @@ bool MHeap::SweepSpan(MSpan* s, bool preserve, uint32_t sg) {
   // at mark termination, which already excludes what this sweep frees.
   if (s->is_large()) {
     if (nfreed) large_nfree_.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    if (nfreed) nfree_[sizeclass].fetch_add(nfreed, std::memory_order_relaxed);
-    if (nalloc < nelems) {
-      sweep_free_slots_[(sg / 2) % 2][sizeclass].fetch_add(
-          nelems - nalloc, std::memory_order_relaxed);
-    }
+  } else if (nfreed) {
+    nfree_[sizeclass].fetch_add(nfreed, std::memory_order_relaxed);
   }
   if (preserve) {
     // The caller (mcentral.cacheSpan) keeps the span and sets its sweepgen.

@@ -462,23 +462,6 @@ class MHeap {
   size_t in_use_bytes() const {
     return in_use_bytes_.load(std::memory_order_relaxed);
   }
-  // Per small size class: the objects allocated so far (what the mcaches
-  // flushed: exact at mark termination, after every mcache released its
-  // spans), and the free slots the last complete sweep cycle left in the
-  // spans it swept (each span's slots less the objects it kept; a span
-  // swept empty counts all of its slots). Between the flip and the end of
-  // the sweep that follows it, the second still reads the sweep before:
-  // each sweep cycle counts into one of two tallies by the parity of its
-  // sweepgen, and the flip clears the one the next cycle uses. For an
-  // embedder's pacing (the Boehm layer's LessSpanSlack), read after
-  // StartSweepCycle in the final pause.
-  uint64_t nmalloc(int sizeclass) const {
-    return nmalloc_[sizeclass].load(std::memory_order_relaxed);
-  }
-  uint64_t LastSweepFreeSlots(int sizeclass) const {
-    return sweep_free_slots_[(sweepgen() / 2 + 1) % 2][sizeclass].load(
-        std::memory_order_relaxed);
-  }
   uint64_t AllocatedBytes() const;
   uint64_t AllocatedObjects() const;
   // The observer of arenas added, memory released and allocation slow
@@ -578,9 +561,6 @@ class MHeap {
   std::atomic<uint64_t> pages_swept_{0};  // since the flip, all sweepers
   std::atomic<uint64_t> nmalloc_[kNumSizeClasses] = {};
   std::atomic<uint64_t> nfree_[kNumSizeClasses] = {};
-  // LastSweepFreeSlots' two tallies: sweeps under heap sweepgen h add to
-  // [(h / 2) % 2].
-  std::atomic<uint64_t> sweep_free_slots_[2][kNumSizeClasses] = {};
   std::atomic<uint64_t> large_nmalloc_{0}, large_nfree_{0}, large_bytes_{0};
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> scavenged_total_{0};

@@ -52,41 +52,6 @@ TEST(SweepTest, UnmarkedSlotsAreFreedMarkedSlotsSurvive) {
   heap.FreeMCache(c);
 }
 
-// MHeap::LastSweepFreeSlots and nmalloc, the per-class figures of the
-// Boehm layer's stranded-slot measure (runtime/boehm/boehm.cc,
-// StrandedSlotBytes): the free slots the last complete sweep cycle left in
-// a class (a span swept empty counts all of its slots), read until the
-// next flip ends the sweep cycle after it; each cycle's tally starts from
-// zero.
-TEST(SweepTest, LastSweepFreeSlotsCountsWhatTheLastCompleteSweepLeftFree) {
-  MHeap heap;
-  MCache* c = heap.NewMCache();
-  const int cls = SizeToClass(32);
-  ASSERT_EQ(kClassToNElems[cls], 256u);
-  std::vector<void*> objs;
-  for (int i = 0; i < 3072; i++)
-    objs.push_back(c->Alloc(32, false));  // 12 spans
-  for (int i = 0; i < 3072; i += 3) MarkObject(heap, c, objs[i]);
-  SweepCycle(heap, {c});  // flip 1, then its sweep: 1024 kept, 2048 free
-  EXPECT_EQ(heap.nmalloc(cls), 3072u);
-  EXPECT_EQ(heap.LastSweepFreeSlots(cls), 0u);  // no sweep cycle before
-  SweepCycle(heap, {c}, /*finish=*/false);      // flip 2, nothing marked
-  EXPECT_EQ(heap.LastSweepFreeSlots(cls), 2048u);
-  EXPECT_EQ(heap.LastSweepFreeSlots(SizeToClass(64)), 0u);
-  heap.FinishSweep();  // frees the 1024: every span empty
-  EXPECT_EQ(heap.LastSweepFreeSlots(cls), 2048u);  // until the next flip
-  SweepCycle(heap, {c}, /*finish=*/false);         // flip 3
-  EXPECT_EQ(heap.LastSweepFreeSlots(cls), 3072u);
-  // Sweep cycle 3 counts into the tally that held cycle 1's 2048, cleared
-  // at flip 3; it finds no span of the class to sweep here (every one went
-  // back empty), so after flip 4 the class reads 0.
-  heap.FinishSweep();
-  SweepCycle(heap, {c}, /*finish=*/false);  // flip 4
-  EXPECT_EQ(heap.LastSweepFreeSlots(cls), 0u);
-  EXPECT_EQ(heap.nmalloc(cls), 3072u);
-  heap.FreeMCache(c);
-}
-
 // A span the sweep finds empty stays a span, on its class's empty set, and
 // the class's next refill reuses it: zeroed, with no heap lock. Empty spans
 // count as in use until they are released (before a cycle, by

@@ -305,17 +305,13 @@ void RootScanner(gc_visit_fn visit, void* ctx, void*) {
 // The model's heap is Boehm's whole heap, its own fragmentation inside it;
 // gcheap's goal counts only the slots in use (heap_live), so the free slots
 // of gcheap's partly filled spans would come on top of it. The goal is the
-// model's heap less the free slots that stay free (LessSpanSlack): per
-// size class, those the last sweep left beyond what the program allocated
-// in the class since (StrandedSlotBytes), at most the spans in use less
-// heap_live at mark termination. The spans in use then peak near the
-// model's heap, as Boehm's heap does. Stalin compiling boyer leaves most
-// 48-byte spans nearly empty and goes on allocating 64-byte objects: 31 MiB
-// of free slots at the peak, and a peak RSS 1.13x Boehm's before. Free
-// slots that the next allocations fill (w3m's) are not taken off: counting
-// them cost w3m 114 collections against 85. The headroom over live never
-// shrinks below half the model's, so heavy fragmentation costs
-// collections, never a thrash.
+// model's heap less those free slots as the cycle found them (spans in use
+// less heap_live, at mark termination; LessSpanSlack): the spans in use then
+// peak near the model's heap, as Boehm's heap does. Stalin compiling boyer
+// leaves most 48-byte spans nearly empty and goes on allocating 64-byte
+// objects: 31 MiB of free slots at the peak, and a peak RSS 1.13x
+// Boehm's before. The headroom over live never shrinks below half the
+// model's, so heavy fragmentation costs collections, never a thrash.
 //
 // The floor under that goal (docs/decisions.md, "The Boehm layer's
 // floor: 2 MiB while the heap stays small, 4 MiB after"):
@@ -354,42 +350,11 @@ size_t ModelHeap(uint64_t live, uint64_t need, GC_word d) {
   return heap;
 }
 
-// The free slots the program leaves stranded: per small size class, the
-// bytes of free slots the last sweep left (MHeap::LastSweepFreeSlots) less
-// the bytes the program allocated in that class since the last cycle,
-// where that is positive. Allocation takes a class's free slots before it
-// takes a fresh span, so a class the program went on allocating from has
-// filled them; one it allocated little from or moved away from (Stalin's
-// 48-byte objects) still holds them. Driver thread, in the final pause.
-// Each object the class allocated in the last cycle stands for
-// kReuseFactor free slots that the next cycles fill: the goal that this
-// measure lowers held the last cycle's allocation down (to as little as
-// half the model's headroom), so one for one would keep it there.
-constexpr uint64_t kReuseFactor = 4;
-uint64_t g_prev_nmalloc[gcheap::kNumSizeClasses];
-uint64_t StrandedSlotBytes() {
-  const gcheap::MHeap& h = g.heap->heap;
-  uint64_t stranded = 0;
-  for (int c = 1; c < gcheap::kNumSizeClasses; c++) {
-    const uint64_t n = h.nmalloc(c);
-    const uint64_t allocated = n - g_prev_nmalloc[c];
-    g_prev_nmalloc[c] = n;
-    const uint64_t free = h.LastSweepFreeSlots(c);
-    if (free > kReuseFactor * allocated) {
-      stranded += (free - kReuseFactor * allocated) * gcheap::kClassToSize[c];
-    }
-  }
-  return stranded;
-}
-
 // The model's heap less the free slots of the spans in use at mark
-// termination (above) that the program leaves stranded, leaving at least
-// half the headroom over live.
-size_t LessSpanSlack(const gcheap::CycleSample& s, size_t heap,
-                     uint64_t stranded) {
+// termination (above), leaving at least half the headroom over live.
+size_t LessSpanSlack(const gcheap::CycleSample& s, size_t heap) {
   const uint64_t in_use = g.heap->heap.in_use_bytes();
-  const uint64_t slack =
-      std::min(in_use > s.heap_at_end ? in_use - s.heap_at_end : 0, stranded);
+  const uint64_t slack = in_use > s.heap_at_end ? in_use - s.heap_at_end : 0;
   if (heap <= s.live_bytes) return heap;
   const uint64_t half_room = s.live_bytes + (heap - s.live_bytes) / 2;
   return std::max<uint64_t>(heap > slack ? heap - slack : 0, half_room);
@@ -402,8 +367,6 @@ size_t PacedGoal(const gcheap::CycleSample& s) {
                          g_dl_root_bytes.load(std::memory_order_relaxed);
   const uint64_t stacks = g_stack_bytes.load(std::memory_order_relaxed);
   const GC_word d = GC_free_space_divisor != 0 ? GC_free_space_divisor : 3;
-  // Every cycle, so that each reads one cycle's allocation.
-  const uint64_t stranded = StrandedSlotBytes();
   const uint64_t need =
       s.live_bytes + (2 * scan + noscan / 4 + roots + 2 * stacks) / d;
   size_t heap = ModelHeap(s.live_bytes, need, d);
@@ -422,7 +385,7 @@ size_t PacedGoal(const gcheap::CycleSample& s) {
     }
     heap = ModelHeap(s.live_bytes, need, d);
   }
-  return std::max(LessSpanSlack(s, heap, stranded), kHeapFloor);
+  return std::max(LessSpanSlack(s, heap), kHeapFloor);
 }
 
 // "GC #K pause steps: first ... us; last ... us" (gc/stats.h, PauseSteps;
