@@ -670,20 +670,50 @@ size_t Pages(size_t bytes) {
 // (padded) of this kind, taken off the calling thread's lists and
 // cleared; null if there is none or a mark runs. Inside a running
 // bracket, before any gcheap call.
+// Whether the calling thread may take a listed object now: registered,
+// and no mark runs (Explicit frees, above).
+bool MayTakeFreed(gc_mutator* m) {
+  return gcheap::boehm::Self() != nullptr &&
+         m->wb_enabled.load(std::memory_order_relaxed) == 0;
+}
+
+// A small object's list: push, and pop (null when empty), linked through
+// word 0 hidden (complemented).
+void PushListed(void*& head, uintptr_t* w) {
+  w[0] = ~reinterpret_cast<uintptr_t>(head);
+  head = w;
+}
+uintptr_t* PopListed(void*& head) {
+  auto* w = static_cast<uintptr_t*>(head);
+  if (w != nullptr) head = reinterpret_cast<void*>(~w[0]);
+  return w;
+}
+
+// A listed object w, taken off its list, handed out: cleared words 0 and
+// 1 (the link and the cookie; GC_free cleared the rest).
+void* HandOutListed(uintptr_t* w) {
+  CheckListed(w);
+  w[0] = 0;
+  w[1] = 0;
+  return w;
+}
+
+// The calling thread's typed-table entry of (type, size class).
+gcheap::boehm::BThread::FreedTyped& TypedEntry(uint16_t type,
+                                               size_t sizeclass) {
+  return FreedLists()
+      ->freed_typed[gcheap::boehm::BThread::FreedTypedIndex(type, sizeclass)];
+}
+
 void* TakeFreed(gc_mutator* m, size_t bytes, Kind kind) {
-  if (gcheap::boehm::Self() == nullptr ||
-      m->wb_enabled.load(std::memory_order_relaxed) != 0) {
-    return nullptr;
-  }
+  if (!MayTakeFreed(m)) return nullptr;
   gcheap::boehm::BThread* t = FreedLists();
   const bool noscan = kind == Kind::kAtomic;
   if (!noscan) bytes = (bytes + 7) & ~size_t{7};  // gc_alloc_conservative's
   uintptr_t* w = nullptr;
   if (bytes <= gcheap::kMaxSmallSize) {
-    void*& head = t->freed[noscan ? 1 : 0][gcheap::SizeToClass(bytes)];
-    w = static_cast<uintptr_t*>(head);
+    w = PopListed(t->freed[noscan ? 1 : 0][gcheap::SizeToClass(bytes)]);
     if (w == nullptr) return nullptr;
-    head = reinterpret_cast<void*>(~w[0]);
   } else {
     for (FreedLarge& f : t->freed_large) {
       if (f.p != nullptr && f.noscan == noscan && f.bytes >= bytes &&
@@ -696,33 +726,20 @@ void* TakeFreed(gc_mutator* m, size_t bytes, Kind kind) {
     }
     if (w == nullptr) return nullptr;
   }
-  CheckListed(w);
-  w[0] = 0;
-  w[1] = 0;
-  return w;
+  return HandOutListed(w);
 }
 
 // A freed typed object of gcheap type `type` in the size class a request
 // of `bytes` (padded) gets, taken off the calling thread's typed lists and
 // cleared; null if there is none or a mark runs. As TakeFreed.
 void* TakeFreedTyped(gc_mutator* m, size_t bytes, gc_type_id type) {
-  if (gcheap::boehm::Self() == nullptr || bytes > gcheap::kMaxSmallSize ||
-      m->wb_enabled.load(std::memory_order_relaxed) != 0) {
-    return nullptr;
-  }
+  if (bytes > gcheap::kMaxSmallSize || !MayTakeFreed(m)) return nullptr;
   const size_t sizeclass = gcheap::SizeToClass((bytes + 7) & ~size_t{7});
   gcheap::boehm::BThread::FreedTyped& f =
-      FreedLists()->freed_typed[gcheap::boehm::BThread::FreedTypedIndex(
-          static_cast<uint16_t>(type), sizeclass)];
-  auto* w = static_cast<uintptr_t*>(f.head);
-  if (w == nullptr || f.type != type || f.sizeclass != sizeclass) {
-    return nullptr;
-  }
-  f.head = reinterpret_cast<void*>(~w[0]);
-  CheckListed(w);
-  w[0] = 0;
-  w[1] = 0;
-  return w;
+      TypedEntry(static_cast<uint16_t>(type), sizeclass);
+  if (f.type != type || f.sizeclass != sizeclass) return nullptr;
+  uintptr_t* w = PopListed(f.head);
+  return w != nullptr ? HandOutListed(w) : nullptr;
 }
 
 // The typed list that the small typed object r (with pointers) may go on:
@@ -732,9 +749,7 @@ gcheap::boehm::BThread::FreedTyped* TypedList(const gcheap::ObjectRef& r) {
   const uint16_t type = r.span->ObjType(r.index);
   const auto sizeclass =
       static_cast<uint8_t>(gcheap::SizeClassOf(r.span->spanclass));
-  gcheap::boehm::BThread::FreedTyped& f =
-      FreedLists()->freed_typed[gcheap::boehm::BThread::FreedTypedIndex(
-          type, sizeclass)];
+  gcheap::boehm::BThread::FreedTyped& f = TypedEntry(type, sizeclass);
   if (f.head != nullptr && (f.type != type || f.sizeclass != sizeclass)) {
     return nullptr;
   }
@@ -792,17 +807,14 @@ void PutFreed(const gcheap::ObjectRef& r, uintptr_t hi, FreedLarge* slot,
   auto* w = reinterpret_cast<uintptr_t*>(r.base);
   const bool noscan = gcheap::NoScan(r.span->spanclass);
   if (typed != nullptr) {
-    w[0] = ~reinterpret_cast<uintptr_t>(typed->head);  // hidden
-    typed->head = w;
+    PushListed(typed->head, w);
   } else if (r.span->is_large()) {
     *slot = FreedLarge{w, hi - r.base, r.span->npages, noscan};
     gcheap::boehm::Self()->freed_large_bytes += hi - r.base;
   } else {
-    void*& head =
-        FreedLists()
-            ->freed[noscan ? 1 : 0][gcheap::SizeClassOf(r.span->spanclass)];
-    w[0] = ~reinterpret_cast<uintptr_t>(head);  // hidden
-    head = w;
+    PushListed(FreedLists()->freed[noscan ? 1 : 0]
+                                  [gcheap::SizeClassOf(r.span->spanclass)],
+               w);
   }
   w[1] = r.base ^ kFreedCookie;
 }
