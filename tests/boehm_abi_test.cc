@@ -33,6 +33,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <string>
@@ -904,16 +905,28 @@ TEST(BoehmAbiExplicitFree, ACollectionDropsTheListsAndNoObjectComesTwice) {
 // sizes, sign each word, keep a window of them on their stacks, check a
 // signature when an object leaves the window and GC_free half of those,
 // while another thread collects: an object handed out twice, or reclaimed
-// while listed and allocated again, breaks a signature.
+// while listed and allocated again, breaks a signature. Typed objects
+// (two descriptors, their pointer in word 0 or word 1) hold their only
+// reference to a signed atomic child in that pointer word: a typed object
+// reused under the wrong descriptor, or scanned by one, loses its child to
+// a collection, and the child's reuse breaks its signature.
 constexpr int kChurnThreads = 8;
 std::atomic<bool> g_churn_stop{false};
 std::atomic<long> g_churn_bad{0};
+GC_descr g_churn_descr[2];
+
+uintptr_t ChurnSignature(uintptr_t id, int slot, size_t w) {
+  return (id << 48) | (static_cast<uintptr_t>(slot) << 32) | w | 1;
+}
 
 void* ChurnWorker(void* arg) {
   const uintptr_t id = reinterpret_cast<uintptr_t>(arg);
   constexpr int kWindow = 64;
+  constexpr size_t kChildWords = 3;
   uintptr_t* window[kWindow] = {};
   size_t words[kWindow] = {};
+  int pointer_word[kWindow];  // -1: none; else the typed object's pointer
+  std::fill(pointer_word, pointer_word + kWindow, -1);
   uint64_t rng = 0x9e3779b97f4a7c15ull * (id + 1);
   for (int i = 0; i < 20000; i++) {
     rng ^= rng << 13;
@@ -922,8 +935,15 @@ void* ChurnWorker(void* arg) {
     const int slot = static_cast<int>(rng % kWindow);
     if (uintptr_t* old = window[slot]) {
       for (size_t w = 0; w < words[slot]; w++) {
-        if (old[w] !=
-            ((id << 48) | (static_cast<uintptr_t>(slot) << 32) | w | 1)) {
+        if (static_cast<int>(w) == pointer_word[slot]) {
+          const auto* child = reinterpret_cast<uintptr_t*>(old[w]);
+          for (size_t c = 0; c < kChildWords; c++) {
+            if (child[c] != ChurnSignature(id, slot, 100 + c)) {
+              g_churn_bad.fetch_add(1);
+              break;
+            }
+          }
+        } else if (old[w] != ChurnSignature(id, slot, w)) {
           g_churn_bad.fetch_add(1);
           break;
         }
@@ -931,23 +951,39 @@ void* ChurnWorker(void* arg) {
       if ((rng >> 20) & 1) GC_FREE(old);
     }
     const size_t bytes = 16 + ((rng >> 24) % 24) * 8;
+    const int kind = static_cast<int>((rng >> 32) % 4);
     void* p;
-    switch ((rng >> 32) % 3) {
+    switch (kind) {
       case 0:
         p = GC_MALLOC(bytes);
         break;
       case 1:
         p = GC_MALLOC_ATOMIC(bytes);
         break;
-      default:
+      case 2:
         p = GC_MALLOC_UNCOLLECTABLE(bytes);
+        break;
+      default:
+        p = GC_malloc_explicitly_typed(bytes, g_churn_descr[(rng >> 40) & 1]);
         break;
     }
     auto* o = static_cast<uintptr_t*>(p);
-    if (!AllZero(o, bytes) && (rng >> 32) % 3 != 1) g_churn_bad.fetch_add(1);
+    if (!AllZero(o, bytes) && kind != 1) g_churn_bad.fetch_add(1);
     words[slot] = bytes / 8;
+    pointer_word[slot] = kind == 3 ? static_cast<int>((rng >> 40) & 1) : -1;
     for (size_t w = 0; w < words[slot]; w++) {
-      o[w] = (id << 48) | (static_cast<uintptr_t>(slot) << 32) | w | 1;
+      if (static_cast<int>(w) == pointer_word[slot]) {
+        auto* child = static_cast<uintptr_t*>(
+            GC_MALLOC_ATOMIC(kChildWords * sizeof(uintptr_t)));
+        for (size_t c = 0; c < kChildWords; c++) {
+          child[c] = ChurnSignature(id, slot, 100 + c);
+        }
+        // The typed object holds the child's only reference (a hidden
+        // word elsewhere would not keep it).
+        o[w] = reinterpret_cast<uintptr_t>(child);
+      } else {
+        o[w] = ChurnSignature(id, slot, w);
+      }
     }
     window[slot] = o;
   }
@@ -960,6 +996,11 @@ TEST(BoehmAbiExplicitFree, ThreadsFreeAndAllocateWhileOthersCollect) {
   GC_allow_register_threads();
   g_churn_stop = false;
   g_churn_bad = 0;
+  for (int d = 0; d < 2; d++) {
+    GC_word bm[1] = {0};
+    GC_set_bit(bm, d);
+    g_churn_descr[d] = GC_make_descriptor(bm, 2);
+  }
   std::thread collector([] {
     GC_stack_base sb;
     GC_get_stack_base(&sb);

@@ -666,10 +666,6 @@ size_t Pages(size_t bytes) {
   return (bytes + gcheap::kPageSize - 1) / gcheap::kPageSize;
 }
 
-// A freed object of the size that gcheap would give a request of `bytes`
-// (padded) of this kind, taken off the calling thread's lists and
-// cleared; null if there is none or a mark runs. Inside a running
-// bracket, before any gcheap call.
 // Whether the calling thread may take a listed object now: registered,
 // and no mark runs (Explicit frees, above).
 bool MayTakeFreed(gc_mutator* m) {
@@ -705,6 +701,10 @@ gcheap::boehm::BThread::FreedTyped& TypedEntry(uint16_t type,
       ->freed_typed[gcheap::boehm::BThread::FreedTypedIndex(type, sizeclass)];
 }
 
+// A freed object of the size that gcheap would give a request of `bytes`
+// (padded) of this kind, taken off the calling thread's lists and
+// cleared; null if there is none or a mark runs. Inside a running
+// bracket, before any gcheap call.
 void* TakeFreed(gc_mutator* m, size_t bytes, Kind kind) {
   if (!MayTakeFreed(m)) return nullptr;
   gcheap::boehm::BThread* t = FreedLists();
