@@ -156,6 +156,39 @@ TEST(BoehmDisplacements, MemalignResultIsRetainedThroughItsDisplacement) {
   GC_FREE(holder);
 }
 
+// Debugging objects (runtime/boehm/debug_alloc.cc): the program holds the
+// body, 32 bytes past the object's base. The first debugging allocation
+// registers that offset, and GC_debug_register_displacement(n) registers n
+// past the body too, so heap words holding either keep their objects.
+__attribute__((noinline)) std::vector<uintptr_t> MakeDebugTargets(
+    void** slots, size_t off, std::atomic<int>* finalized) {
+  std::vector<uintptr_t> hidden;
+  for (int i = 0; i < kN; i++) {
+    char* body = static_cast<char*>(GC_debug_malloc_atomic(kObj, "t.cc", i));
+    GC_debug_register_finalizer(body, CountFinalizer, finalized, nullptr,
+                                nullptr);
+    slots[i] = body + off;
+    hidden.push_back(~reinterpret_cast<uintptr_t>(GC_base(body)));
+  }
+  return hidden;
+}
+
+TEST(BoehmDisplacements, DebuggingObjectsAreRetainedThroughTheirBodies) {
+  Init();
+  GC_debug_register_displacement(8);
+  auto** holder = static_cast<void**>(GC_MALLOC_UNCOLLECTABLE(2 * kN * 8));
+  static std::atomic<int> finalized{0};
+  const std::vector<uintptr_t> bodies = MakeDebugTargets(holder, 0, &finalized);
+  const std::vector<uintptr_t> displaced =
+      MakeDebugTargets(holder + kN, 8, &finalized);
+  Collect();
+  Collect();
+  EXPECT_EQ(finalized.load(), 0);
+  EXPECT_EQ(CountAllocated(bodies), kN);
+  EXPECT_EQ(CountAllocated(displaced), kN);
+  GC_FREE(holder);
+}
+
 TEST(BoehmDisplacementsDeathTest, OffsetOfAPageOrMoreAborts) {
   Init();
   EXPECT_DEATH(GC_register_displacement(4096),

@@ -941,9 +941,21 @@ bool IsAtomic(const gcheap::ObjectRef& r) {
   return gcheap::NoScan(r.span->spanclass);
 }
 
+bool IsUncollectable(uintptr_t base) {
+  std::lock_guard<std::mutex> l(g_uncoll_mu);
+  return g_uncollectable.contains(reinterpret_cast<void*>(base));
+}
+
 }  // namespace
 
 namespace gcheap::boehm {
+bool ObjectKind(const void* p, bool* atomic, bool* uncollectable) {
+  gcheap::ObjectRef r;
+  if (!FindObject(p, &r)) return false;
+  *atomic = IsAtomic(r);
+  *uncollectable = IsUncollectable(r.base);
+  return true;
+}
 void EnsureInit() { std::call_once(g.init_once, DoInit); }
 void CollectionEvent(int e) {
   if (GC_on_collection_event_proc f = g_on_event.load()) {
@@ -1109,11 +1121,7 @@ void* GC_realloc(void* old, size_t n) {
   const uintptr_t base = r.base;
   const size_t have =
       r.span->elemsize - g.pad - (reinterpret_cast<uintptr_t>(old) - base);
-  bool uncollectable;
-  {
-    std::lock_guard<std::mutex> l(g_uncoll_mu);
-    uncollectable = g_uncollectable.contains(reinterpret_cast<void*>(base));
-  }
+  const bool uncollectable = IsUncollectable(base);
   if (n <= have && n >= have / 2) {
     // Shrinking in place: clear what was dropped (no stale pointers).
     memset(static_cast<char*>(old) + n, 0, have - n);
@@ -1271,9 +1279,6 @@ void GC_register_displacement(size_t offset) {
   RunningBracket b;
   GC_CHECK(gc_register_displacement(g.heap, offset) == 0,
            "the heap was created with ambiguous_displacements");
-}
-void GC_debug_register_displacement(size_t offset) {
-  GC_register_displacement(offset);
 }
 // Read at initialization only (after it, the heap's rule and the objects'
 // padding stay as they were).

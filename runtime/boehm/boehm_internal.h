@@ -177,6 +177,10 @@ extern __attribute__((
 inline BThread* Self() { return tls_self; }
 // Initializes once (GC_init).
 void EnsureInit();
+// The kind of the heap object p points into (boehm.cc): false if there is
+// none; else *atomic (pointer-free: GC_malloc_atomic's) and *uncollectable
+// (GC_malloc_uncollectable's or GC_malloc_atomic_uncollectable's).
+bool ObjectKind(const void* p, bool* atomic, bool* uncollectable);
 // CurrentMutator's first call on a thread: initializes, registers the
 // thread if it is not yet.
 gc_mutator* CurrentMutatorSlow();

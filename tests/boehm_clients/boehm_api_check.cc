@@ -41,6 +41,7 @@
 #include <gc/javaxfc.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdarg>
@@ -48,6 +49,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace {
@@ -1254,6 +1256,162 @@ void CheckThreads() {
         "objects dropped by the threads are finalized (at least 90%)");
 }
 
+// ------------------------------------------------------------ debug
+
+// What the program wrote to stderr (file descriptor 2, where Boehm's
+// GC_err_printf writes) while fn ran.
+template <typename Fn>
+std::string CaptureStderr(Fn fn) {
+  std::fflush(stderr);
+  FILE* tmp = std::tmpfile();
+  if (tmp == nullptr) std::abort();
+  const int saved = dup(2);
+  dup2(fileno(tmp), 2);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::string out;
+  std::rewind(tmp);
+  char buf[512];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, tmp)) > 0) out.append(buf, got);
+  std::fclose(tmp);
+  return out;
+}
+bool Has(const std::string& s, const char* what) {
+  return s.find(what) != std::string::npos;
+}
+
+// Debugging objects with finalizers, dropped: their finalizers get the body
+// (an intact Obj) and the client data.
+NOINLINE void MakeDebugFinalizable(int n) {
+  for (int i = 0; i < n; ++i) {
+    auto* o = static_cast<Obj*>(GC_debug_malloc(sizeof(Obj), "dbg.c", i));
+    o->id = Id(i);
+    o->seal = Seal(Id(i));
+    GC_debug_register_finalizer(o, RecordFinal, IdData(i), nullptr, nullptr);
+  }
+}
+
+// Debugging objects kept only by pointers to their bodies (in g_roots).
+NOINLINE void MakeDebugRooted(int n) {
+  for (int i = 0; i < n; ++i) {
+    auto* o = static_cast<Obj*>(GC_debug_malloc(sizeof(Obj), "dbg.c", i));
+    o->id = i;
+    o->seal = Seal(i);
+    o->ref = NewObj(n + i);
+    g_roots[i] = o;
+  }
+}
+
+void GC_CALLBACK OtherFinal(void*, void*) {}
+
+// The debugging allocator (what GC_MALLOC and friends call in a program
+// built with GC_DEBUG).
+void CheckDebugAllocator() {
+  ResetFinals();
+  auto* p = static_cast<unsigned char*>(GC_debug_malloc(40, "dbgfile.c", 42));
+  auto* base = static_cast<unsigned char*>(GC_base(p));
+  const long offset = p - base;
+  Check(base != nullptr && offset >= 16 && offset <= 64 &&
+            GC_size(base) >= static_cast<size_t>(offset) + 40,
+        "debug",
+        "GC_debug_malloc: GC_base of the body is its header, and GC_size "
+        "covers header and body",
+        "offset %ld", offset);
+  int dirty = 0;
+  for (int b = 0; b < 40; ++b) dirty += p[b] != 0;
+  Check(dirty == 0, "debug", "GC_debug_malloc: the body is zeroed");
+
+  constexpr int n = 200;
+  MakeDebugRooted(n);
+  Collect();
+  bool intact = true;
+  for (int i = 0; i < n; ++i) {
+    intact &= Intact(g_roots[i], i) && Intact(g_roots[i]->ref, n + i);
+  }
+  Check(intact, "debug",
+        "objects kept only by pointers to their bodies survive, with what "
+        "they point to");
+  ClearRoots();
+
+  MakeDebugFinalizable(n);
+  Collect(4);
+  Check(MostOf(CountFinals(0, n), n) && g_bad_final_args.load() == 0, "debug",
+        "GC_debug_register_finalizer: dropped objects are finalized with "
+        "their bodies and client data (at least 90%)",
+        "%d of %d, %d bad", CountFinals(0, n), n, g_bad_final_args.load());
+
+  auto* f = static_cast<Obj*>(GC_debug_malloc(sizeof(Obj), "dbg.c", 1));
+  GC_debug_register_finalizer(f, RecordFinal, IdData(0), nullptr, nullptr);
+  GC_finalization_proc ofn = nullptr;
+  void* ocd = nullptr;
+  GC_debug_register_finalizer(f, OtherFinal, nullptr, &ofn, &ocd);
+  Check(ofn == RecordFinal && ocd == IdData(0), "debug",
+        "GC_debug_register_finalizer returns the program's old function and "
+        "client data");
+  GC_debug_register_finalizer(f, nullptr, nullptr, &ofn, &ocd);
+  Check(ofn == OtherFinal, "debug",
+        "GC_debug_register_finalizer with NULL returns the old one");
+
+  auto* q = static_cast<uintptr_t*>(GC_debug_malloc(32, "dbgfile.c", 7));
+  q[0] = 1;
+  GC_debug_free(q);
+  Check(q[0] == 0xEFBEADDEdeadbeefu && q[3] == 0xEFBEADDEdeadbeefu, "debug",
+        "GC_debug_free fills a collectable body with the freed marker");
+  std::string err = CaptureStderr([q] { GC_debug_free(q); });
+  Check(Has(err, "previously deallocated"), "debug",
+        "a second GC_debug_free is reported", "%s", err.c_str());
+
+  auto* r = static_cast<unsigned char*>(GC_debug_malloc(24, "dbgfile.c", 42));
+  r[24] = 0x5a;  // one byte past the end
+  err = CaptureStderr([r] { GC_debug_free(r); });
+  Check(Has(err, "smashed") && Has(err, "(dbgfile.c:42, sz= 24)"), "debug",
+        "GC_debug_free reports a write past the end with the allocation's "
+        "file, line and size",
+        "%s", err.c_str());
+
+  void* plain = GC_malloc(32);
+  err = CaptureStderr([plain] { GC_debug_free(plain); });
+  Check(Has(err, "w/o debugging info"), "debug",
+        "GC_debug_free of a GC_malloc object is reported", "%s", err.c_str());
+
+  auto* g = static_cast<uintptr_t*>(GC_debug_malloc(16, "dbg.c", 3));
+  g[0] = 11;
+  g[1] = 22;
+  g = static_cast<uintptr_t*>(GC_debug_realloc(g, 4000, "dbg.c", 4));
+  bool kept = g != nullptr && g[0] == 11 && g[1] == 22;
+  if (g != nullptr) {
+    g[499] = 33;
+    err = CaptureStderr([g] { GC_debug_free(g); });
+  }
+  Check(kept && err.empty(), "debug",
+        "GC_debug_realloc keeps the contents and returns a debugging object",
+        "%s", err.c_str());
+
+  char* str = GC_debug_strdup("debugging", "dbg.c", 5);
+  Check(str != nullptr && std::strcmp(str, "debugging") == 0 &&
+            GC_base(str) != str,
+        "debug", "GC_debug_strdup copies into a debugging object");
+
+  auto* u =
+      static_cast<Obj*>(GC_debug_malloc_uncollectable(sizeof(Obj), "dbg.c", 6));
+  u->id = 77;
+  u->seal = Seal(77);
+  const GC_hidden_pointer hu = GC_HIDE_POINTER(u);
+  u = nullptr;
+  Collect();
+  auto* uu = static_cast<Obj*>(Reveal(hu));
+  Check(Intact(uu, 77), "debug",
+        "a GC_debug_malloc_uncollectable object survives without a "
+        "reference");
+  err = CaptureStderr([uu] { GC_debug_free(uu); });
+  Check(err.empty(), "debug",
+        "GC_debug_free of an uncollectable debugging object reports nothing",
+        "%s", err.c_str());
+}
+
 // -------------------------------------------------------------- javaxfc
 
 NOINLINE void MakeRootedFinalizable(int n, std::atomic<int>* counter) {
@@ -1314,6 +1472,7 @@ int main() {
   CheckLinksWithFinalizers();
   CheckControl();
   CheckThreads();
+  CheckDebugAllocator();
   CheckFinalizeAll();
   Info(
       "%d finalizers of objects from earlier sections; %d finalization "
