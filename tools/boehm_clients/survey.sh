@@ -31,6 +31,11 @@
 #   mmv      mmv          renames 2000 files by a pattern (the resulting
 #                         directory listing is compared)
 #   chase    chase        resolves 5000 symbolic links in chains of 10
+#   inkscape inkscape     exports an SVG of 3,000 shapes and 200 texts to
+#                         PNG twice: in its default GC mode and with
+#                         _INKSCAPE_GC=debug (Boehm's debugging allocator);
+#                         both PNGs are compared (GTK's warnings lose
+#                         their pid and time stamp)
 # w3m and stalin are not here: tests/boehm_clients compares them in CI.
 #
 # Each side runs with GC_PRINT_STATS=1 (the collections of each run are
@@ -72,7 +77,7 @@ out=/dev/stdout
 keep=""
 timeout_s=300
 clients=()
-ALL=(guile ecl nix crystal asy poke neko goo fauhdlc parser3 mmv chase)
+ALL=(guile ecl nix crystal asy poke neko goo fauhdlc parser3 mmv chase inkscape)
 for arg in "$@"; do
   case "$arg" in
     --libgc-dir=*) libgc_dir="${arg#*=}" ;;
@@ -90,14 +95,14 @@ done
 
 declare -A PKG=([guile]=guile-3.0 [ecl]=ecl [nix]=nix-bin [crystal]=crystal
   [asy]=asymptote [poke]=poke [neko]=neko [goo]=goo [fauhdlc]=fauhdlc
-  [parser3]=parser3-cgi [mmv]=mmv [chase]=chase)
+  [parser3]=parser3-cgi [mmv]=mmv [chase]=chase [inkscape]=inkscape)
 # The executables whose ELF objects are analysed for "Needs".
 declare -A EXE=([guile]=/usr/bin/guile-3.0 [ecl]=/usr/bin/ecl
   [nix]=/usr/bin/nix-instantiate [crystal]=/usr/bin/crystal
   [asy]=/usr/bin/asy [poke]=/usr/bin/poke
   [neko]="/usr/bin/neko /usr/bin/nekoc" [goo]=/usr/bin/g2c
   [fauhdlc]=/usr/bin/fauhdlc [parser3]=/usr/bin/parser3 [mmv]=/usr/bin/mmv
-  [chase]=/usr/bin/chase)
+  [chase]=/usr/bin/chase [inkscape]=/usr/bin/inkscape)
 
 if [[ -z "$libgc_dir" ]]; then
   libgc_dir=$(cd "$(dirname "$0")/../.." &&
@@ -310,6 +315,23 @@ EOF
       local i
       for ((i = 1; i <= 2000; i++)); do : > "$d/files/file_$i.txt"; done
       ;;
+    inkscape)
+      awk 'BEGIN {
+        x = 12345; w = 800; h = 600
+        print "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"600\">"
+        for (i = 0; i < 3200; i++) {
+          x = (x * 1103515245 + 12345) % 2147483648; a = x % w
+          x = (x * 1103515245 + 12345) % 2147483648; b = x % h
+          x = (x * 1103515245 + 12345) % 2147483648; r = 2 + x % 38
+          c = sprintf("#%06x", (x * 7) % 16777216)
+          if (i >= 3000) printf "<text x=\"%d\" y=\"%d\" font-size=\"%d\">word%d</text>\n", a, b, 8 + r % 20, i
+          else if (i % 3 == 0) printf "<circle cx=\"%d\" cy=\"%d\" r=\"%d\" fill=\"%s\" opacity=\"0.5\"/>\n", a, b, r, c
+          else if (i % 3 == 1) printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" transform=\"rotate(%d %d %d)\"/>\n", a, b, 2 * r, r, c, i % 90, a, b
+          else printf "<polygon points=\"%d,%d %d,%d %d,%d\" fill=\"none\" stroke=\"%s\"/>\n", a, b, (a + 97 * r) % w, (b + 31 * r) % h, (a * 3) % w, (b * 7) % h, c
+        }
+        print "</svg>"
+      }' > "$d/gc.svg"
+      ;;
     chase)
       mkdir -p "$d/links"
       : > "$d/links/f0"
@@ -343,6 +365,15 @@ run_workload() {
     parser3) parser3 gc.p ;;
     mmv) (cd files && mmv '*_*.txt' '#2-#1.dat') && ls files > listing ;;
     chase) (cd links && chase c*) ;;
+    inkscape)
+      local rc=0
+      { inkscape --export-type=png --export-filename=default.png gc.svg &&
+          _INKSCAPE_GC=debug inkscape --export-type=png \
+            --export-filename=gcdebug.png gc.svg; } 2> ink.err || rc=$?
+      sed -E 's/\(inkscape:[0-9]+\)/(inkscape)/; s/[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+/TIME/' \
+        ink.err >&2
+      rm -f ink.err
+      return "$rc" ;;
   esac
 }
 
