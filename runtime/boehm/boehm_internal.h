@@ -95,6 +95,9 @@ struct BThread {
   bool in_gcheap = false;
   bool main = false;
   bool in_finalizers = false;  // inside GC_invoke_finalizers (owner only)
+  // The debugging object whose header this thread is writing, or null
+  // (debug_alloc.cc; read by a collection's check with the thread stopped).
+  void* volatile debug_annotating = nullptr;
   // Objects this thread GC_free'd, handed out again by its next
   // allocations of their kind and size class before the collector could
   // reclaim them (boehm.cc, "Explicit frees"): small ones on one list per
@@ -240,6 +243,12 @@ bool InMarkProcedure();
 void InitFinalization();
 // World hook, end of mark termination: clears the links of dead objects.
 void ClearDeadLinks();
+// The same hook: checks every marked debugging object's guards and records
+// the clobbered ones (debug_alloc.cc; nothing before the first debugging
+// allocation). PrintSmashed, on a Boehm thread after a collection, prints
+// and clears the record.
+void CheckDebugObjects();
+void PrintSmashed();
 // On a Boehm thread after an allocation or a collection: runs (or
 // announces, with GC_finalize_on_demand) the finalizers made ready.
 void AfterCollectionPoint(bool collected);

@@ -41,9 +41,21 @@
 // GC_debug_register_displacement(n) registers n and 32 + n, so a pointer to
 // a body (or to n bytes into it) keeps its object.
 //
-// Not done (docs/boehm.md): Boehm's check of every debugging object at each
-// collection (GC_check_heap, which reports smashed objects after the
-// collection that found them), back pointers (GC_get_back_ptr_info) and
+// At each collection once a debugging object exists (Boehm's
+// GC_check_heap): in the pause that ends mark termination (world stopped,
+// marks final; the "restarting" world hook, threads.cc), CheckDebugObjects
+// walks every in-use span and checks each marked object that carries
+// debugging information (its start guard or its last word is a guard for
+// its body; not deallocated); up to kMaxSmashed clobbered addresses are
+// recorded, with no allocation and no output in the pause. The next
+// AfterCollectionPoint on a Boehm thread (after GC_gcollect, or after an
+// allocation: the check raises g.fin_ready to get there) prints them in
+// Boehm's words and clears the list. A smashed object is reported at every
+// collection while it lives, as Boehm does. An object whose header a
+// stopped thread is writing (BThread::debug_annotating) is skipped, so a
+// half-written header is never reported.
+//
+// Not done (docs/boehm.md): back pointers (GC_get_back_ptr_info) and
 // GC_debug_gcj_malloc (no gcj kind here).
 #include <string.h>
 
@@ -52,6 +64,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 #define GC_THREADS 1
 #define GC_NO_THREAD_REDIRECTS 1
@@ -87,11 +100,13 @@ uintptr_t StartGuardOf(const char* body) {
 uintptr_t EndGuardOf(const char* body) {
   return kEndGuard ^ reinterpret_cast<uintptr_t>(body);
 }
-uintptr_t* LastWord(DebugHeader* h) {
+// The object's last word, for an object of `whole` bytes (GC_size).
+uintptr_t* LastWord(DebugHeader* h, size_t whole) {
   return reinterpret_cast<uintptr_t*>(reinterpret_cast<char*>(h) +
-                                      (GC_size(h) & ~size_t{7})) -
+                                      (whole & ~size_t{7})) -
          1;
 }
+uintptr_t* LastWord(DebugHeader* h) { return LastWord(h, GC_size(h)); }
 
 std::atomic<bool> g_debugging_started{false};
 
@@ -106,8 +121,14 @@ void StartDebugging() {
 
 // Writes the header and the guards of the object p, allocated for a
 // request of n bytes; returns the body.
+// The calling thread's record says it is writing p's header while it does
+// (a collection's check skips the object; signal fences: the thread may be
+// stopped by a signal anywhere in between).
 void* Annotate(void* p, size_t n, const char* file, int line) {
   auto* h = static_cast<DebugHeader*>(p);
+  gcheap::boehm::BThread* t = gcheap::boehm::Self();
+  if (t != nullptr) t->debug_annotating = p;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   char* body = Body(h);
   h->file = file;
   h->line = static_cast<uintptr_t>(line);
@@ -116,17 +137,18 @@ void* Annotate(void* p, size_t n, const char* file, int line) {
   const uintptr_t end = EndGuardOf(body);
   memcpy(body + RoundUpWord(n), &end, sizeof(end));
   *LastWord(h) = end;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (t != nullptr) t->debug_annotating = nullptr;
   return body;
 }
 
 // The address in h's object that no longer holds what it should, or null
 // when the object is intact.
-const void* Clobbered(DebugHeader* h) {
+const void* Clobbered(DebugHeader* h, size_t whole) {
   char* body = Body(h);
-  const size_t whole = GC_size(h);
   if (h->size + kExtraBytes > whole) return &h->size;
   if (h->start_guard != StartGuardOf(body)) return &h->start_guard;
-  if (*LastWord(h) != EndGuardOf(body)) return LastWord(h);
+  if (*LastWord(h, whole) != EndGuardOf(body)) return LastWord(h, whole);
   uintptr_t end;
   memcpy(&end, body + RoundUpWord(h->size), sizeof(end));
   if (end != EndGuardOf(body)) return body + RoundUpWord(h->size);
@@ -236,7 +258,82 @@ void RegisterDebugFinalizer(RegisterFn reg, const char* name, void* obj,
   if (ocd != nullptr) *ocd = old_cd;
 }
 
+// Clobbered addresses the last collections found (kMaxSmashed at most: the
+// first kMaxSmashed - 1 and the last, as Boehm keeps them). Written in the
+// pause by the collector's thread; read and cleared by PrintSmashed under
+// g_print_mu, which no thread holds while stopped in a pause only if it
+// is printing: the pause never takes it.
+constexpr int kMaxSmashed = 20;
+std::atomic<uintptr_t> g_smashed[kMaxSmashed];
+std::atomic<int> g_n_smashed{0};
+std::mutex g_print_mu;
+
+void AddSmashed(const void* at) {
+  const int i = g_n_smashed.load(std::memory_order_relaxed);
+  g_smashed[i].store(reinterpret_cast<uintptr_t>(at),
+                     std::memory_order_relaxed);
+  if (i < kMaxSmashed - 1) {
+    g_n_smashed.store(i + 1, std::memory_order_release);
+  }
+}
+
+// Whether the object h (of `whole` bytes) carries debugging information
+// and is not deallocated (Boehm's GC_has_other_debug_info > 0).
+bool HasDebugInfo(DebugHeader* h, size_t whole) {
+  if (whole < kExtraBytes) return false;
+  const char* body = Body(h);
+  if (h->start_guard != StartGuardOf(body) &&
+      *LastWord(h, whole) != EndGuardOf(body)) {
+    return false;
+  }
+  return h->size != whole;
+}
+
 }  // namespace
+
+namespace gcheap::boehm {
+
+// Whether a stopped thread is writing h's header (the world is stopped and
+// the caller holds g.threads_mu). No allocation: this runs in the pause.
+bool BeingAnnotated(const void* h) {
+  for (const BThread* t : *g.threads) {
+    if (t->debug_annotating == h) return true;
+  }
+  return false;
+}
+
+void CheckDebugObjects() {
+  if (!g_debugging_started.load(std::memory_order_relaxed)) return;
+  const int before = g_n_smashed.load(std::memory_order_relaxed);
+  g.heap->heap.ForEachSpan([&](const gcheap::MSpan* s) {
+    if (s->elemsize < kExtraBytes) return;
+    for (size_t i = 0; i < s->nelems; i++) {
+      if (!s->IsMarkedOrBlack(i)) continue;
+      auto* h = reinterpret_cast<DebugHeader*>(s->start + i * s->elemsize);
+      if (!HasDebugInfo(h, s->elemsize) || BeingAnnotated(h)) continue;
+      if (const void* at = Clobbered(h, s->elemsize)) AddSmashed(at);
+    }
+  });
+  if (g_n_smashed.load(std::memory_order_relaxed) != before) {
+    g.fin_ready.store(true, std::memory_order_relaxed);
+  }
+}
+
+void PrintSmashed() {
+  if (g_n_smashed.load(std::memory_order_acquire) == 0) return;
+  std::lock_guard<std::mutex> l(g_print_mu);
+  const int n = g_n_smashed.exchange(0, std::memory_order_acquire);
+  if (n == 0) return;
+  fprintf(stderr, "GC_check_heap_block: found %d smashed heap objects:\n", n);
+  for (int i = 0; i < n; i++) {
+    const auto at = reinterpret_cast<void*>(
+        g_smashed[i].exchange(0, std::memory_order_relaxed));
+    auto* h = static_cast<DebugHeader*>(GC_base(at));
+    if (h != nullptr) ReportSmashed("", h, at);
+  }
+}
+
+}  // namespace gcheap::boehm
 
 extern "C" {
 
@@ -296,7 +393,7 @@ void GC_debug_free(void* p) {
   bool uncollectable = false;
   gcheap::boehm::ObjectKind(p, &atomic, &uncollectable);
   if (h != nullptr) {
-    if (const void* at = Clobbered(h)) {
+    if (const void* at = Clobbered(h, GC_size(h))) {
       if (h->size == GC_size(h)) {
         ReportSmashed(
             "GC_debug_free: found previously deallocated (?) object at", h, at);
@@ -325,7 +422,7 @@ void* GC_debug_realloc(void* p, size_t n, const char* s, int i) {
   DebugHeader* h =
       HeaderOf(p, "realloc", "Invalid pointer passed to realloc()");
   if (h == nullptr) return GC_realloc(p, n);
-  if (const void* at = Clobbered(h)) {
+  if (const void* at = Clobbered(h, GC_size(h))) {
     ReportSmashed("GC_debug_realloc: found smashed location at", h, at);
   }
   bool atomic = false;

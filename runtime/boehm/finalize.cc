@@ -270,6 +270,7 @@ void AfterCollectionPoint(bool collected) {
   }
   if (CurrentThread()->in_finalizers) return;
   g.fin_ready.store(false, std::memory_order_relaxed);
+  PrintSmashed();
   if (GC_finalize_on_demand) {
     GC_finalizer_notifier_proc n = GC_finalizer_notifier;
     if (n != nullptr && GC_should_invoke_finalizers()) n();

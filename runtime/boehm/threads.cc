@@ -175,6 +175,7 @@ void RestartBoehmThreads() {
     CollectionEvent(GC_EVENT_MARK_END);
     g_mark_started = false;
     ClearDeadLinks();
+    CheckDebugObjects();
     // The sweep from here on may free what the mark left unmarked: drop
     // every thread's list of freed objects (boehm.cc, "Explicit frees").
     g.free_epoch.fetch_add(1, std::memory_order_release);

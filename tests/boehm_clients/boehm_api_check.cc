@@ -1372,6 +1372,25 @@ void CheckDebugAllocator() {
         "file, line and size",
         "%s", err.c_str());
 
+  // A live debugging object written past its end is reported by the next
+  // collection (Boehm's GC_check_heap), and no other object is.
+  auto* k = static_cast<unsigned char*>(GC_debug_malloc(48, "dbgfile.c", 99));
+  g_word_roots[0] = k;
+  k[48] = 0x5a;
+  err = CaptureStderr([] { Collect(1); });
+  Check(Has(err, "found 1 smashed heap objects") &&
+            Has(err, "(dbgfile.c:99, sz= 48)"),
+        "debug",
+        "a collection reports a live debugging object written past its end, "
+        "and only that one",
+        "%s", err.c_str());
+  CaptureStderr([k] { GC_debug_free(k); });  // reported; then deallocated
+  err = CaptureStderr([] { Collect(1); });
+  Check(!Has(err, "smashed"), "debug",
+        "a debugging object freed with GC_debug_free is no longer checked",
+        "%s", err.c_str());
+  g_word_roots[0] = nullptr;
+
   void* plain = GC_malloc(32);
   err = CaptureStderr([plain] { GC_debug_free(plain); });
   Check(Has(err, "w/o debugging info"), "debug",
