@@ -901,6 +901,44 @@ TEST(BoehmAbiExplicitFree, ACollectionDropsTheListsAndNoObjectComesTwice) {
   GC_FREE(held);
 }
 
+// The next state of a xorshift64 generator (the churn workers' choices).
+uint64_t XorShift(uint64_t x) {
+  x ^= x << 13;
+  x ^= x >> 7;
+  return x ^ (x << 17);
+}
+
+// Runs kChurnThreads threads (GC_pthread_create, argument i + 1) of
+// worker to their end while a registered thread calls GC_gcollect in a
+// loop, sleeping pause_us between collections. Returns false if a thread
+// could not be created.
+constexpr int kChurnThreads = 8;
+bool RunWhileCollecting(void* (*worker)(void*), useconds_t pause_us) {
+  std::atomic<bool> stop{false};
+  std::thread collector([&stop, pause_us] {
+    GC_stack_base sb;
+    GC_get_stack_base(&sb);
+    GC_register_my_thread(&sb);
+    while (!stop.load()) {
+      GC_gcollect();
+      if (pause_us != 0) usleep(pause_us);
+    }
+    GC_unregister_my_thread();
+  });
+  pthread_t t[kChurnThreads];
+  int started = 0;
+  for (; started < kChurnThreads; started++) {
+    if (GC_pthread_create(&t[started], nullptr, worker,
+                          reinterpret_cast<void*>(started + 1)) != 0) {
+      break;
+    }
+  }
+  for (int i = 0; i < started; i++) GC_pthread_join(t[i], nullptr);
+  stop = true;
+  collector.join();
+  return started == kChurnThreads;
+}
+
 // Threads (more than the CPUs) allocate objects of every kind and many
 // sizes, sign each word, keep a window of them on their stacks, check a
 // signature when an object leaves the window and GC_free half of those,
@@ -910,8 +948,6 @@ TEST(BoehmAbiExplicitFree, ACollectionDropsTheListsAndNoObjectComesTwice) {
 // reference to a signed atomic child in that pointer word: a typed object
 // reused under the wrong descriptor, or scanned by one, loses its child to
 // a collection, and the child's reuse breaks its signature.
-constexpr int kChurnThreads = 8;
-std::atomic<bool> g_churn_stop{false};
 std::atomic<long> g_churn_bad{0};
 GC_descr g_churn_descr[2];
 
@@ -929,9 +965,7 @@ void* ChurnWorker(void* arg) {
   std::fill(pointer_word, pointer_word + kWindow, -1);
   uint64_t rng = 0x9e3779b97f4a7c15ull * (id + 1);
   for (int i = 0; i < 20000; i++) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
+    rng = XorShift(rng);
     const int slot = static_cast<int>(rng % kWindow);
     if (uintptr_t* old = window[slot]) {
       for (size_t w = 0; w < words[slot]; w++) {
@@ -994,32 +1028,13 @@ void* ChurnWorker(void* arg) {
 TEST(BoehmAbiExplicitFree, ThreadsFreeAndAllocateWhileOthersCollect) {
   GC_INIT();
   GC_allow_register_threads();
-  g_churn_stop = false;
   g_churn_bad = 0;
   for (int d = 0; d < 2; d++) {
     GC_word bm[1] = {0};
     GC_set_bit(bm, d);
     g_churn_descr[d] = GC_make_descriptor(bm, 2);
   }
-  std::thread collector([] {
-    GC_stack_base sb;
-    GC_get_stack_base(&sb);
-    GC_register_my_thread(&sb);
-    while (!g_churn_stop.load()) {
-      GC_gcollect();
-      usleep(2000);
-    }
-    GC_unregister_my_thread();
-  });
-  pthread_t t[kChurnThreads];
-  for (int i = 0; i < kChurnThreads; i++) {
-    ASSERT_EQ(GC_pthread_create(&t[i], nullptr, ChurnWorker,
-                                reinterpret_cast<void*>(i + 1)),
-              0);
-  }
-  for (pthread_t x : t) GC_pthread_join(x, nullptr);
-  g_churn_stop = true;
-  collector.join();
+  ASSERT_TRUE(RunWhileCollecting(ChurnWorker, 2000));
   EXPECT_EQ(g_churn_bad.load(), 0);
 }
 
@@ -1029,7 +1044,6 @@ TEST(BoehmAbiExplicitFree, ThreadsFreeAndAllocateWhileOthersCollect) {
 // guards of every live debugging object, also of those whose headers a
 // thread was writing when the world stopped, which must not be reported
 // (nor anything else: no object is written out of bounds here).
-std::atomic<bool> g_debug_stop{false};
 std::atomic<long> g_debug_bad{0};
 
 void* DebugChurnWorker(void* arg) {
@@ -1039,9 +1053,7 @@ void* DebugChurnWorker(void* arg) {
   size_t sizes[kWindow] = {};
   uint64_t rng = 0x2545f4914f6cdd1dull * (id + 1);
   for (int i = 0; i < 30000; i++) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
+    rng = XorShift(rng);
     const int slot = static_cast<int>(rng % kWindow);
     if (unsigned char* old = window[slot]) {
       for (size_t b = 0; b < sizes[slot]; b++) {
@@ -1066,30 +1078,17 @@ void* DebugChurnWorker(void* arg) {
 TEST(BoehmAbiDebugAlloc, CollectionsWhileThreadsAllocateReportNothing) {
   GC_INIT();
   GC_allow_register_threads();
-  g_debug_stop = false;
   g_debug_bad = 0;
+  const GC_word gc_no_before = GC_get_gc_no();
   testing::internal::CaptureStderr();
-  std::thread collector([] {
-    GC_stack_base sb;
-    GC_get_stack_base(&sb);
-    GC_register_my_thread(&sb);
-    while (!g_debug_stop.load()) GC_gcollect();
-    GC_unregister_my_thread();
-  });
-  pthread_t t[8];
-  for (int i = 0; i < 8; i++) {
-    ASSERT_EQ(GC_pthread_create(&t[i], nullptr, DebugChurnWorker,
-                                reinterpret_cast<void*>(i + 1)),
-              0);
-  }
-  for (pthread_t x : t) GC_pthread_join(x, nullptr);
-  g_debug_stop = true;
-  collector.join();
+  const bool all_started = RunWhileCollecting(DebugChurnWorker, 0);
   Collect();
   const std::string err = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(all_started);
   EXPECT_EQ(g_debug_bad.load(), 0);
   EXPECT_EQ(err.find("smashed"), std::string::npos) << err.substr(0, 2000);
-  EXPECT_GT(GC_get_gc_no(), 20u) << "too few collections to mean anything";
+  EXPECT_GT(GC_get_gc_no() - gc_no_before, 20u)
+      << "too few collections to mean anything";
 }
 
 TEST(BoehmAbi, DumpPrintsTheHeapToStderr) {
