@@ -1283,6 +1283,14 @@ bool Has(const std::string& s, const char* what) {
   return s.find(what) != std::string::npos;
 }
 
+// The byte n past p, where the program writes out of bounds on purpose:
+// the pointer is laundered so that the compiler (and UBSan's object-size
+// check, which knows GC_debug_malloc's alloc_size) cannot see the bound.
+NOINLINE unsigned char* PastTheEnd(unsigned char* p, size_t n) {
+  asm volatile("" : "+r"(p));
+  return p + n;
+}
+
 // Debugging objects with finalizers, dropped: their finalizers get the body
 // (an intact Obj) and the client data.
 NOINLINE void MakeDebugFinalizable(int n) {
@@ -1365,7 +1373,7 @@ void CheckDebugAllocator() {
         "a second GC_debug_free is reported", "%s", err.c_str());
 
   auto* r = static_cast<unsigned char*>(GC_debug_malloc(24, "dbgfile.c", 42));
-  r[24] = 0x5a;  // one byte past the end
+  PastTheEnd(r, 24)[0] = 0x5a;
   err = CaptureStderr([r] { GC_debug_free(r); });
   Check(Has(err, "smashed") && Has(err, "(dbgfile.c:42, sz= 24)"), "debug",
         "GC_debug_free reports a write past the end with the allocation's "
@@ -1376,7 +1384,7 @@ void CheckDebugAllocator() {
   // collection (Boehm's GC_check_heap), and no other object is.
   auto* k = static_cast<unsigned char*>(GC_debug_malloc(48, "dbgfile.c", 99));
   g_word_roots[0] = k;
-  k[48] = 0x5a;
+  PastTheEnd(k, 48)[0] = 0x5a;
   err = CaptureStderr([] { Collect(1); });
   Check(Has(err, "found 1 smashed heap objects") &&
             Has(err, "(dbgfile.c:99, sz= 48)"),
