@@ -302,13 +302,20 @@ bool BeingAnnotated(const void* h) {
   return false;
 }
 
+// Marked objects only: one allocated black by a mostly-concurrent mark is
+// checked by the next collection (a slot the mark counts as black may
+// still be free, holding a dead object's stale header). ForEachSpan takes
+// the heap lock, which no stopped thread holds: the threads stopped by
+// signals were outside gcheap, those inside it are parked at gcheap's
+// safepoints (no lock held there), and a thread inside gcheap that counts
+// as blocked is not stopped and releases it.
 void CheckDebugObjects() {
   if (!g_debugging_started.load(std::memory_order_relaxed)) return;
   const int before = g_n_smashed.load(std::memory_order_relaxed);
   g.heap->heap.ForEachSpan([&](const gcheap::MSpan* s) {
     if (s->elemsize < kExtraBytes) return;
     for (size_t i = 0; i < s->nelems; i++) {
-      if (!s->IsMarkedOrBlack(i)) continue;
+      if (!s->IsMarked(i)) continue;
       auto* h = reinterpret_cast<DebugHeader*>(s->start + i * s->elemsize);
       if (!HasDebugInfo(h, s->elemsize) || BeingAnnotated(h)) continue;
       if (const void* at = Clobbered(h, s->elemsize)) AddSmashed(at);
