@@ -1097,6 +1097,24 @@ TEST(BoehmAbiDebugAlloc, CollectionsWhileThreadsAllocateReportNothing) {
   EXPECT_GE(GC_get_gc_no() - g_debug_gc_start, kDebugCollections);
 }
 
+// A write before a debugging object's body that overwrites its whole
+// header (file pointer included) is reported without following the file
+// pointer. Regression: the report printed the file name whenever the
+// clobbered word was the start guard, and crashed on the overwritten
+// pointer.
+TEST(BoehmAbiDebugAlloc, AnOverwrittenHeaderIsReportedWithoutItsFile) {
+  GC_INIT();
+  auto* body = static_cast<unsigned char*>(GC_debug_malloc(64, "hdr.c", 7));
+  unsigned char* header = static_cast<unsigned char*>(GC_base(body));
+  ASSERT_EQ(body - header, 32);
+  memset(header, 0xff, 32);  // file, line, size and start guard
+  testing::internal::CaptureStderr();
+  GC_debug_free(body);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("<smashed>"), std::string::npos) << err;
+  EXPECT_EQ(err.find("hdr.c"), std::string::npos) << err;
+}
+
 TEST(BoehmAbi, DumpPrintsTheHeapToStderr) {
   GC_INIT();
   testing::internal::CaptureStderr();

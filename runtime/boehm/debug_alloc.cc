@@ -120,10 +120,9 @@ void StartDebugging() {
 }
 
 // Writes the header and the guards of the object p, allocated for a
-// request of n bytes; returns the body.
-// The calling thread's record says it is writing p's header while it does
-// (a collection's check skips the object; signal fences: the thread may be
-// stopped by a signal anywhere in between).
+// request of n bytes; returns the body. Meanwhile the calling thread's
+// record names p (a collection's check skips it; signal fences: the
+// thread may be stopped by a signal anywhere in between).
 void* Annotate(void* p, size_t n, const char* file, int line) {
   auto* h = static_cast<DebugHeader*>(p);
   gcheap::boehm::BThread* t = gcheap::boehm::Self();
@@ -146,7 +145,7 @@ void* Annotate(void* p, size_t n, const char* file, int line) {
 // when the object is intact.
 const void* Clobbered(DebugHeader* h, size_t whole) {
   char* body = Body(h);
-  if (h->size + kExtraBytes > whole) return &h->size;
+  if (whole < kExtraBytes || h->size > whole - kExtraBytes) return &h->size;
   if (h->start_guard != StartGuardOf(body)) return &h->start_guard;
   if (*LastWord(h, whole) != EndGuardOf(body)) return LastWord(h, whole);
   uintptr_t end;
@@ -155,9 +154,11 @@ const void* Clobbered(DebugHeader* h, size_t whole) {
   return nullptr;
 }
 
+// The file and line are printed only when the header is intact (a write
+// that reached the start guard may have overwritten the file pointer).
 void ReportSmashed(const char* what, DebugHeader* h, const void* at) {
   const void* body = Body(h);
-  if (at <= static_cast<const void*>(&h->size) || h->file == nullptr) {
+  if (at <= static_cast<const void*>(&h->start_guard) || h->file == nullptr) {
     fprintf(stderr, "%s %p in or near object at %p(<smashed>, appr. sz= %zu)\n",
             what, at, body, GC_size(h) - kExtraBytes);
   } else {
